@@ -1,0 +1,47 @@
+#pragma once
+// The measurement harness shared by every collective (the role of nccl-tests' common.cu): for
+// each size it fills inputs with the check pattern, runs warm-up iterations, times `iters`
+// back-to-back operations between a barrier and the completion of the last one (host clock, as
+// nccl-tests), takes the mean per operation and the max over ranks, then (with check on) runs
+// once more on fresh inputs and counts wrong output elements on every rank.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "bench/collectives.hpp"
+#include "core/collective_results.hpp"
+#include "dist/communicator.hpp"
+#include "dist/mpi_context.hpp"
+#include "dist/watchdog.hpp"
+
+namespace sxb {
+
+struct SweepConfig {
+  std::vector<uint64_t> sizes;  // nominal sizes in bytes (per-op rounding applies)
+  DataType dtype = DataType::f32;
+  int root = 0;
+  int warmup_iters = 5;
+  int iters = 20;
+  bool check = true;
+  double timeout_s = 300;
+};
+
+// Runs one collective over all sizes. on_row is called on every rank after each size, with the
+// same (reduced) row everywhere.
+std::vector<CollectiveRow> run_collective_sweep(
+    Communicator& comm, const MpiContext& mpi, Watchdog& watchdog, const CollectiveSpec& op,
+    const SweepConfig& cfg, const std::function<void(const CollectiveRow&)>& on_row);
+
+CollectiveOpSummary summarize(const std::string& op, const std::vector<CollectiveRow>& rows);
+
+// nccl-tests' text layout, so existing parsers read sxbench logs.
+std::string nccl_log_preamble(const CollectiveReport& report, const std::string& op);
+std::string nccl_log_table_header();
+std::string nccl_log_row(const CollectiveRow& row);
+std::string nccl_log_footer(const CollectiveOpSummary& summary);
+
+// Test hook: SXB_FAULT_INJECT=hang:R makes rank R stop answering at its first collective,
+// so the timeout path can be exercised end to end.
+void maybe_inject_fault(int rank);
+
+}  // namespace sxb

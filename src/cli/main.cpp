@@ -1,0 +1,57 @@
+// sxbench: parses flags and .env, runs one command, prints a one-line error on failure.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "commands/command.hpp"
+#include "core/error.hpp"
+
+int main(int argc, char** argv) {
+  using namespace sxb;
+  CLI::App app{
+      "sxbench: benchmark and acceptance suite for NVIDIA H200 GPU clusters on Spectrum-X "
+      "Ethernet: NCCL collectives, GPU ceilings, LLM fine-tuning throughput, GPU metrics, "
+      "reports.",
+      "sxbench"};
+  app.set_version_flag("-V,--version", std::string("sxbench ") + SXB_VERSION);
+  std::string env_file;
+  app.add_option("--env", env_file, "Settings file (default: ./.env when present)");
+  app.require_subcommand(1);
+
+  std::vector<Command> commands;
+  commands.push_back(add_nccl_command(app));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "sxbench: error: %s (see sxbench --help)\n", e.what());
+    return static_cast<int>(ExitCode::usage);
+  }
+
+  try {
+    CommandContext ctx;
+    ctx.argv.assign(argv, argv + argc);
+    ctx.env = EnvConfig::load(env_file.empty() ? std::nullopt
+                                               : std::optional<std::filesystem::path>(env_file));
+    for (const auto& c : commands) {
+      if (c.app->parsed()) return c.run(ctx);
+    }
+    std::fprintf(stderr, "sxbench: error: no command given (see sxbench --help)\n");
+    return static_cast<int>(ExitCode::usage);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "sxbench: error: %s\n", e.what());
+    return static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sxbench: error: %s\n", e.what());
+    return static_cast<int>(ExitCode::runtime);
+  }
+}

@@ -1,0 +1,210 @@
+// `sxbench nccl`: the collective sweep, nccl-tests' flags and output, written to nccl.json and
+// nccl_<op>.log (nccl_allreduce.log for all_reduce) in the output directory.
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fmt/format.h>
+#include <memory>
+
+#include "bench/collective_sweep.hpp"
+#include "bench/collectives.hpp"
+#include "commands/command.hpp"
+#include "core/atomic_file.hpp"
+#include "core/error.hpp"
+#include "core/units.hpp"
+#include "dist/communicator.hpp"
+#include "dist/gpu_probe.hpp"
+#include "dist/mpi_context.hpp"
+#include "dist/watchdog.hpp"
+
+namespace sxb {
+
+namespace {
+
+struct NcclOptions {
+  std::string ops = "all";
+  std::string min_bytes = "8";
+  std::string max_bytes = "128M";
+  double step_factor = 2;
+  std::string step_bytes = "0";
+  int warmup_iters = 5;
+  int iters = 20;
+  int check = 1;
+  std::string dtype = "float";
+  int root = 0;
+  std::string backend;  // empty: COMM_BACKEND
+  double timeout_s = 0;  // 0: COMM_TIMEOUT
+  std::string out_dir;
+  bool list = false;
+};
+
+void print_list() {
+  std::printf("%-16s %-6s %-6s %-8s %s\n", "collective", "redop", "root", "in-place",
+              "bus factor (n ranks)");
+  const char* factors[] = {"2(n-1)/n", "(n-1)/n", "(n-1)/n", "1", "1", "(n-1)/n", "1"};
+  size_t i = 0;
+  for (const auto& c : collectives()) {
+    std::printf("%-16s %-6s %-6s %-8s %s\n", std::string(c.name).c_str(), c.reduces ? "sum" : "-",
+                c.rooted ? "yes" : "-", c.in_place ? "yes" : "-", i < 7 ? factors[i] : "?");
+    ++i;
+  }
+}
+
+Backend choose_backend(const std::string& requested) {
+  if (requested == "auto") {
+    return visible_cuda_devices() > 0 ? Backend::nccl : Backend::mpi;
+  }
+  return parse_backend(requested);
+}
+
+int run_nccl(const NcclOptions& o, const CommandContext& ctx) {
+  if (o.list) {
+    print_list();
+    return 0;
+  }
+  // Validate everything before MPI starts, so bad input fails fast on every rank.
+  const auto ops = parse_collective_list(o.ops);
+  const uint64_t min_b = parse_size_bytes(o.min_bytes, "minimum size (-b)");
+  const uint64_t max_b = parse_size_bytes(o.max_bytes, "maximum size (-e)");
+  const uint64_t step_b = parse_size_bytes(o.step_bytes, "step size (-i)");
+  SweepConfig cfg;
+  cfg.sizes = size_sweep(min_b, max_b, step_b > 0 ? 1.0 : o.step_factor, step_b);
+  cfg.dtype = parse_dtype(o.dtype);
+  cfg.root = o.root;
+  cfg.warmup_iters = o.warmup_iters;
+  cfg.iters = o.iters;
+  cfg.check = o.check != 0;
+  cfg.timeout_s = o.timeout_s > 0 ? o.timeout_s : *ctx.env.get_number("COMM_TIMEOUT");
+  if (cfg.iters < 1) throw usage_error("iterations (-n) must be at least 1");
+  if (cfg.warmup_iters < 0) throw usage_error("warm-up iterations (-w) must be 0 or more");
+  const std::string requested = o.backend.empty() ? ctx.env.get_string("COMM_BACKEND") : o.backend;
+  if (requested != "auto") parse_backend(requested);
+  ctx.env.export_passthrough();
+
+  MpiContext mpi(nullptr, nullptr);
+  try {
+    const Backend backend = choose_backend(requested);
+    Watchdog watchdog(mpi.rank(), mpi.host());
+    std::unique_ptr<Communicator> comm;
+    {
+      WatchdogScope guard(watchdog, cfg.timeout_s, "communicator start-up");
+      comm = make_communicator(backend, mpi);
+    }
+    const bool root_rank = mpi.rank() == 0;
+
+    CollectiveReport report;
+    report.tool_version = SXB_VERSION;
+    report.status = "partial";
+    report.started_utc = utc_iso8601_now();
+    report.library_version = comm->library_version();
+    report.mpi_library_version = mpi.library_version();
+    report.launcher = mpi.launcher();
+    report.world_size = mpi.world_size();
+    report.node_count = mpi.node_count();
+    report.method =
+        "host clock around `iters` back-to-back operations after a barrier, completion awaited on "
+        "the stream; time = mean per operation, max over ranks; algbw = size/time; busbw = algbw x "
+        "nccl-tests bus factor; #wrong = output elements differing from the expected pattern, "
+        "summed over ranks";
+    const auto devices = mpi.all_gather(comm->device_description());
+    const auto pids = mpi.all_gather(std::to_string(::getpid()));
+    for (int r = 0; r < mpi.world_size(); ++r) {
+      report.ranks.push_back({r, mpi.hosts()[r], std::stoi(pids[r]), devices[r]});
+    }
+    report.params = {backend_name(backend), dtype_name(cfg.dtype), min_b, max_b, o.step_factor,
+                     step_b, cfg.warmup_iters, cfg.iters, cfg.check, cfg.root, cfg.timeout_s};
+
+    std::filesystem::path out_dir;
+    if (root_rank) {
+      out_dir = o.out_dir.empty()
+                    ? create_unique_directory(std::filesystem::path(ctx.env.get_string("RESULTS_DIR")) /
+                                              ("nccl_" + utc_compact_now()))
+                    : std::filesystem::path(o.out_dir);
+      std::filesystem::create_directories(out_dir);
+    }
+
+    int64_t total_wrong = 0;
+    std::vector<std::string> failed_ops;
+    for (const CollectiveSpec* op : ops) {
+      std::string log = nccl_log_preamble(report, std::string(op->name)) + nccl_log_table_header();
+      if (root_rank) {
+        std::fputs(log.c_str(), stdout);
+        std::fflush(stdout);
+      }
+      auto rows = run_collective_sweep(*comm, mpi, watchdog, *op, cfg, [&](const CollectiveRow& r) {
+        if (!root_rank) return;
+        const std::string line = nccl_log_row(r);
+        log += line;
+        std::fputs(line.c_str(), stdout);
+        std::fflush(stdout);
+      });
+      const CollectiveOpSummary summary = summarize(std::string(op->name), rows);
+      total_wrong += summary.wrong;
+      if (summary.wrong > 0) failed_ops.emplace_back(op->name);
+      report.rows.insert(report.rows.end(), rows.begin(), rows.end());
+      report.summary.push_back(summary);
+      if (root_rank) {
+        const std::string footer = nccl_log_footer(summary);
+        log += footer;
+        std::fputs(footer.c_str(), stdout);
+        std::fflush(stdout);
+        write_file_atomic(out_dir / fmt::format("nccl_{}.log", op->log_name), log);
+        write_json_atomic(out_dir / "nccl.json", report);  // partial results survive a later failure
+      }
+    }
+    report.status = "complete";
+    report.finished_utc = utc_iso8601_now();
+    if (root_rank) {
+      write_json_atomic(out_dir / "nccl.json", report);
+      std::fprintf(stderr, "sxbench: wrote %s\n", (out_dir / "nccl.json").c_str());
+    }
+    comm.reset();
+    if (total_wrong > 0) {
+      throw Error(fmt::format("data check failed: {} wrong elements in {}", total_wrong,
+                              fmt::join(failed_ops, ", ")),
+                  ExitCode::failure);
+    }
+    return 0;
+  } catch (const Error& e) {
+    if (mpi.world_size() > 1 && e.code() != ExitCode::failure) {
+      std::fprintf(stderr, "sxbench: error: %s\n", e.what());
+      std::fflush(stderr);
+      mpi.abort(static_cast<int>(e.code()));
+    }
+    throw;
+  }
+}
+
+}  // namespace
+
+Command add_nccl_command(CLI::App& root) {
+  auto opts = std::make_shared<NcclOptions>();
+  CLI::App* app = root.add_subcommand(
+      "nccl", "Collective benchmark (nccl-tests conventions): all_reduce, all_gather, "
+              "reduce_scatter, broadcast, reduce, alltoall, sendrecv");
+  app->add_option("--ops", opts->ops, "Collectives: 'all' or a comma-separated list")
+      ->capture_default_str();
+  app->add_option("-b,--minbytes", opts->min_bytes, "Minimum size (bytes; K/M/G suffixes)")
+      ->capture_default_str();
+  app->add_option("-e,--maxbytes", opts->max_bytes, "Maximum size")->capture_default_str();
+  app->add_option("-f,--stepfactor", opts->step_factor, "Multiply the size by this each step")
+      ->capture_default_str();
+  app->add_option("-i,--stepbytes", opts->step_bytes, "Add this many bytes each step instead")
+      ->capture_default_str();
+  app->add_option("-w,--warmup_iters", opts->warmup_iters, "Warm-up iterations per size")
+      ->capture_default_str();
+  app->add_option("-n,--iters", opts->iters, "Timed iterations per size")->capture_default_str();
+  app->add_option("-c,--check", opts->check, "Check results (1) or not (0)")->capture_default_str();
+  app->add_option("-d,--datatype", opts->dtype, "float, half or bfloat16")->capture_default_str();
+  app->add_option("-r,--root", opts->root, "Root rank of broadcast and reduce")->capture_default_str();
+  app->add_option("--backend", opts->backend, "nccl (GPU), mpi (host memory) or auto [COMM_BACKEND]");
+  app->add_option("--timeout", opts->timeout_s,
+                  "Seconds one size may take before the run stops with an error [COMM_TIMEOUT]");
+  app->add_option("--out", opts->out_dir,
+                  "Output directory (default: $RESULTS_DIR/nccl_<UTC time>)");
+  app->add_flag("--list", opts->list, "List the collectives and exit");
+  return {app, [opts](const CommandContext& ctx) { return run_nccl(*opts, ctx); }};
+}
+
+}  // namespace sxb

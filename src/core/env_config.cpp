@@ -1,0 +1,247 @@
+#include "core/env_config.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.hpp"
+#include "core/error.hpp"
+#include "core/units.hpp"
+
+namespace sxb {
+
+const std::vector<EnvKey>& known_env_keys() {
+  using K = EnvKind;
+  static const std::vector<EnvKey> keys = {
+      {"HF_TOKEN", K::string, "", "Hugging Face token; only used to read gated model configs "
+       "from a local cache. Never written to any output (shown as <redacted>)."},
+      {"HF_HOME", K::string, "", "Hugging Face cache directory searched for model config.json"},
+      {"MODEL_NAME", K::string, "meta-llama/Llama-2-7b-hf", "Default model for run/train/plan"},
+      {"BATCH_SIZE_PER_GPU", K::integer, "", "Micro-batch per GPU; overrides the ds_config's "
+       "train_micro_batch_size_per_gpu", {}, 1, 1e6},
+      {"SEQ_LEN", K::integer, "4096", "Training sequence length in tokens", {}, 8, 1 << 20},
+      {"METRICS_INTERVAL", K::number, "1", "GPU metrics sampling interval in seconds "
+       "(fractions allowed)", {}, 0.01, 3600},
+      {"RESULTS_DIR", K::string, "results", "Directory that holds run directories"},
+      {"GPUS_PER_NODE", K::integer, "", "GPUs per node; detected when unset", {}, 1, 64},
+      {"HOSTFILE", K::string, "", "OpenMPI hostfile for multi-node runs outside Slurm"},
+      {"COMM_BACKEND", K::choice, "auto", "Collective backend: nccl (GPU), mpi (host memory) or "
+       "auto (nccl when GPUs are present)", {"auto", "nccl", "mpi"}},
+      {"COMM_TIMEOUT", K::number, "300", "Seconds a collective may take before the run is "
+       "stopped with an error naming the rank and host", {}, 0.1, 86400},
+      {"REPORT_LANG", K::choice, "en", "Report language", {"en", "ja"}},
+      {"PROGRESS", K::choice, "auto", "Progress display: auto (only on a terminal), on, off",
+       {"auto", "on", "off"}},
+  };
+  return keys;
+}
+
+const EnvKey* find_env_key(std::string_view name) {
+  for (const auto& k : known_env_keys()) {
+    if (k.name == name) return &k;
+  }
+  return nullptr;
+}
+
+bool is_passthrough_env_key(std::string_view name) { return name.starts_with("NCCL_"); }
+
+bool is_secret_env_key(std::string_view name) {
+  return name == "HF_TOKEN" || name.ends_with("_TOKEN") || name.ends_with("_KEY") ||
+         name.ends_with("_SECRET") || name.ends_with("_PASSWORD");
+}
+
+std::string redact_env_value(std::string_view name, std::string_view value) {
+  if (is_secret_env_key(name) && !value.empty()) return "<redacted>";
+  return std::string(value);
+}
+
+void validate_env_value(const EnvKey& key, std::string_view value, const std::string& where) {
+  auto fail = [&](const std::string& why) {
+    return usage_error(fmt::format("{}: {}={}: {}", where, key.name,
+                                   redact_env_value(key.name, value), why));
+  };
+  auto range = [&](double v) {
+    if (v < key.min_value || v > key.max_value) {
+      throw fail(fmt::format("must be between {} and {}", key.min_value, key.max_value));
+    }
+  };
+  try {
+    switch (key.kind) {
+      case EnvKind::string: break;
+      case EnvKind::integer: range(static_cast<double>(parse_int(value, "integer"))); break;
+      case EnvKind::number: range(parse_double(value, "number")); break;
+      case EnvKind::boolean: parse_bool(value, "boolean"); break;
+      case EnvKind::size: parse_size_bytes(value, "size"); break;
+      case EnvKind::choice:
+        if (std::find(key.choices.begin(), key.choices.end(), value) == key.choices.end()) {
+          throw fail(fmt::format("expected one of: {}", fmt::join(key.choices, ", ")));
+        }
+        break;
+    }
+  } catch (const Error& e) {
+    if (std::string_view(e.what()).starts_with(where)) throw;
+    throw fail(e.what());
+  }
+}
+
+namespace {
+
+bool valid_key_name(std::string_view k) {
+  if (k.empty() || std::isdigit(static_cast<unsigned char>(k.front()))) return false;
+  return std::all_of(k.begin(), k.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+EnvConfig EnvConfig::from_string(std::string_view text, const std::string& source_name) {
+  EnvConfig cfg;
+  cfg.source_name_ = source_name;
+  int line_no = 0;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    const std::string where = fmt::format("{}:{}", source_name, line_no);
+    line = trim(line);
+    if (line.empty() || line.front() == '#') {
+      if (end == text.size()) break;
+      continue;
+    }
+    if (line.starts_with("export ")) line = trim(line.substr(7));
+    size_t eq = line.find('=');
+    if (eq == std::string_view::npos) {
+      throw usage_error(fmt::format("{}: malformed line (expected KEY=VALUE): '{}'", where,
+                                    line.substr(0, 60)));
+    }
+    std::string key(trim(line.substr(0, eq)));
+    std::string_view raw = trim(line.substr(eq + 1));
+    if (!valid_key_name(key)) {
+      throw usage_error(fmt::format("{}: invalid key name '{}'", where, key));
+    }
+    std::string value;
+    if (!raw.empty() && (raw.front() == '"' || raw.front() == '\'')) {
+      const char q = raw.front();
+      size_t close = raw.find(q, 1);
+      if (close == std::string_view::npos) {
+        throw usage_error(fmt::format("{}: unterminated quoted value for {}", where, key));
+      }
+      std::string_view rest = trim(raw.substr(close + 1));
+      if (!rest.empty() && rest.front() != '#') {
+        throw usage_error(fmt::format("{}: unexpected text after the quoted value of {}", where,
+                                      key));
+      }
+      value = std::string(raw.substr(1, close - 1));
+    } else {
+      // An unquoted value ends at " #" (an inline comment).
+      size_t hash = raw.find(" #");
+      if (hash == std::string_view::npos) hash = raw.find("\t#");
+      value = std::string(trim(raw.substr(0, hash)));
+    }
+    if (cfg.entries_.count(key)) {
+      throw usage_error(fmt::format("{}: {} is set twice (first on line {})", where, key,
+                                    cfg.entries_[key].line));
+    }
+    if (const EnvKey* k = find_env_key(key)) {
+      validate_env_value(*k, value, where);
+    } else if (!is_passthrough_env_key(key)) {
+      throw usage_error(fmt::format(
+          "{}: unknown key '{}' (known keys are listed in .env.example; NCCL_* keys pass through)",
+          where, key));
+    }
+    cfg.entries_[key] = EnvEntry{value, line_no};
+    if (end == text.size()) break;
+  }
+  return cfg;
+}
+
+EnvConfig EnvConfig::from_file(const std::filesystem::path& path) {
+  return from_string(read_file(path), path.string());
+}
+
+EnvConfig EnvConfig::load(const std::optional<std::filesystem::path>& explicit_path) {
+  if (explicit_path) {
+    if (!std::filesystem::exists(*explicit_path)) {
+      throw usage_error(fmt::format("--env {}: no such file", explicit_path->string()));
+    }
+    return from_file(*explicit_path);
+  }
+  if (std::filesystem::exists(".env")) return from_file(".env");
+  return EnvConfig{};
+}
+
+std::optional<std::string> EnvConfig::lookup(std::string_view key) const {
+  const EnvKey* k = find_env_key(key);
+  const std::string name(key);
+  if (const char* v = std::getenv(name.c_str())) {
+    if (k) validate_env_value(*k, v, "environment");
+    return std::string(v);
+  }
+  if (auto it = entries_.find(name); it != entries_.end()) return it->second.value;
+  if (k && !k->default_value.empty()) return k->default_value;
+  return std::nullopt;
+}
+
+std::string EnvConfig::source(std::string_view key) const {
+  const std::string name(key);
+  if (std::getenv(name.c_str())) return "environment";
+  if (auto it = entries_.find(name); it != entries_.end()) {
+    return fmt::format("{}:{}", source_name_, it->second.line);
+  }
+  const EnvKey* k = find_env_key(key);
+  if (k && !k->default_value.empty()) return "default";
+  return "unset";
+}
+
+std::string EnvConfig::get_string(std::string_view key) const { return lookup(key).value_or(""); }
+
+std::optional<int64_t> EnvConfig::get_int(std::string_view key) const {
+  auto v = lookup(key);
+  if (!v || v->empty()) return std::nullopt;
+  return parse_int(*v, key);
+}
+
+std::optional<double> EnvConfig::get_number(std::string_view key) const {
+  auto v = lookup(key);
+  if (!v || v->empty()) return std::nullopt;
+  return parse_double(*v, key);
+}
+
+std::optional<bool> EnvConfig::get_bool(std::string_view key) const {
+  auto v = lookup(key);
+  if (!v || v->empty()) return std::nullopt;
+  return parse_bool(*v, key);
+}
+
+void EnvConfig::export_passthrough() const {
+  for (const auto& [key, entry] : entries_) {
+    if (is_passthrough_env_key(key)) ::setenv(key.c_str(), entry.value.c_str(), /*overwrite=*/0);
+  }
+}
+
+nlohmann::json EnvConfig::resolved_redacted() const {
+  nlohmann::json out = nlohmann::json::object();
+  auto add = [&](const std::string& key) {
+    auto v = lookup(key);
+    out[key] = {{"value", v ? nlohmann::json(redact_env_value(key, *v)) : nlohmann::json()},
+                {"source", source(key)}};
+  };
+  for (const auto& k : known_env_keys()) add(k.name);
+  for (const auto& [key, entry] : entries_) {
+    if (is_passthrough_env_key(key)) add(key);
+  }
+  return out;
+}
+
+}  // namespace sxb

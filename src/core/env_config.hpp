@@ -1,0 +1,79 @@
+#pragma once
+// .env handling. Every key sxbench reads is declared in known_env_keys() with its type, default
+// and meaning; .env.example lists the same keys. Precedence for a key:
+//   command-line flag > process environment > .env file > built-in default.
+// NCCL_* keys are a passthrough family: they are exported to the process environment (unless the
+// environment already sets them) before NCCL starts, so RoCE settings live in one file.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sxb {
+
+enum class EnvKind { string, integer, number, boolean, choice, size };
+
+struct EnvKey {
+  std::string name;
+  EnvKind kind = EnvKind::string;
+  std::string default_value;  // empty: no default
+  std::string description;
+  std::vector<std::string> choices;  // for EnvKind::choice
+  double min_value = -1e300;         // for integer / number
+  double max_value = 1e300;
+};
+
+const std::vector<EnvKey>& known_env_keys();
+const EnvKey* find_env_key(std::string_view name);
+bool is_passthrough_env_key(std::string_view name);  // NCCL_*
+// HF_TOKEN and any key ending in _TOKEN, _KEY, _SECRET or _PASSWORD.
+bool is_secret_env_key(std::string_view name);
+std::string redact_env_value(std::string_view name, std::string_view value);
+
+struct EnvEntry {
+  std::string value;
+  int line = 0;
+};
+
+class EnvConfig {
+ public:
+  EnvConfig() = default;
+  // Parses and validates a .env file. Malformed lines, unknown keys and bad values throw a
+  // one-line sxb::Error with "file:line".
+  static EnvConfig from_file(const std::filesystem::path& path);
+  static EnvConfig from_string(std::string_view text, const std::string& source_name);
+  // --env FILE when given (must exist), else ./.env when present, else empty.
+  static EnvConfig load(const std::optional<std::filesystem::path>& explicit_path);
+
+  // Value by precedence environment > file > default; nullopt when none. Validated.
+  std::optional<std::string> lookup(std::string_view key) const;
+  // Where the value comes from: "environment", "FILE:LINE", "default" or "unset".
+  std::string source(std::string_view key) const;
+
+  std::string get_string(std::string_view key) const;  // "" when unset
+  std::optional<int64_t> get_int(std::string_view key) const;
+  std::optional<double> get_number(std::string_view key) const;
+  std::optional<bool> get_bool(std::string_view key) const;
+
+  // Exports NCCL_* keys from the file that the process environment does not already set.
+  void export_passthrough() const;
+
+  // Every known key with its resolved value and source; secrets shown as <redacted>.
+  nlohmann::json resolved_redacted() const;
+
+  const std::string& source_name() const { return source_name_; }
+  const std::map<std::string, EnvEntry>& file_entries() const { return entries_; }
+
+ private:
+  std::string source_name_;
+  std::map<std::string, EnvEntry> entries_;
+};
+
+// Validates a value for a known key; throws sxb::Error("<where>: ...") when it is bad.
+void validate_env_value(const EnvKey& key, std::string_view value, const std::string& where);
+
+}  // namespace sxb

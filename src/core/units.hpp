@@ -1,0 +1,35 @@
+#pragma once
+// Units and strict number parsing. Sizes follow nccl-tests: a plain number of bytes or a number
+// with K, M, G or T (binary multiples: 1K = 1024 bytes).
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sxb {
+
+inline constexpr uint64_t kKiB = 1024ull;
+inline constexpr uint64_t kMiB = 1024ull * kKiB;
+inline constexpr uint64_t kGiB = 1024ull * kMiB;
+
+// "8", "64K", "1M", "8G", "1T" (also "8GB", "8GiB") -> bytes. Throws sxb::Error naming `what`.
+uint64_t parse_size_bytes(std::string_view text, std::string_view what = "size");
+// 1073741824 -> "1 GiB", 1536 -> "1.5 KiB".
+std::string format_bytes(uint64_t bytes);
+
+// Whole string must be a number; throws sxb::Error naming `what` otherwise.
+int64_t parse_int(std::string_view text, std::string_view what);
+double parse_double(std::string_view text, std::string_view what);
+bool parse_bool(std::string_view text, std::string_view what);
+
+// The message sizes of a sweep from min to max (inclusive): multiply by `factor` when it is > 1,
+// otherwise add `step_bytes`. Same rules as nccl-tests' -b/-e/-f/-i.
+std::vector<uint64_t> size_sweep(uint64_t min_bytes, uint64_t max_bytes, double factor,
+                                 uint64_t step_bytes);
+
+// Current UTC time as ISO-8601 ("2026-11-25T12:00:00Z") and as a compact stamp for names
+// ("20261125T120000Z").
+std::string utc_iso8601_now();
+std::string utc_compact_now();
+
+}  // namespace sxb
