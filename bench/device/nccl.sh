@@ -8,7 +8,6 @@ export NCCL_NVLS_ENABLE=0 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIR
 OUT=${OUT:-/tmp/sxb-out}; mkdir -p "$OUT"
 MAX=${1:-8G}
 ROOT=$(pwd)
-[ -d "$ROOT/.deps/usr" ] && export CMAKE_PREFIX_PATH="$ROOT/.deps/usr"
 NGPU=$(nvidia-smi -L | wc -l)
 nvidia-smi -L; nproc
 { dpkg -l | grep -E "openmpi|nlohmann|cli11|libfmt|gtest" | awk '{print $2, $3}'; nvcc --version | tail -1; } > "$OUT/env.txt" 2>&1
