@@ -14,14 +14,41 @@
 
 namespace sxb {
 
+namespace {
+
+// SXB_FAULT_INJECT=hang:R or corrupt:R (see the header).
+struct FaultInjection {
+  int hang_rank = -1;
+  int corrupt_rank = -1;
+};
+
+const FaultInjection& fault_injection() {
+  static const FaultInjection f = [] {
+    FaultInjection out;
+    const char* spec = std::getenv("SXB_FAULT_INJECT");
+    if (!spec) return out;
+    const std::string s(spec);
+    const size_t colon = s.find(':');
+    const std::string kind = s.substr(0, colon);
+    const int rank = colon == std::string::npos
+                         ? -1
+                         : static_cast<int>(parse_int(s.substr(colon + 1), "SXB_FAULT_INJECT rank"));
+    if (kind == "hang" && rank >= 0) {
+      out.hang_rank = rank;
+    } else if (kind == "corrupt" && rank >= 0) {
+      out.corrupt_rank = rank;
+    } else {
+      throw usage_error("SXB_FAULT_INJECT must be hang:RANK or corrupt:RANK, got '" + s + "'");
+    }
+    return out;
+  }();
+  return f;
+}
+
+}  // namespace
+
 void maybe_inject_fault(int rank) {
-  static bool done = false;
-  if (done) return;
-  done = true;
-  const char* spec = std::getenv("SXB_FAULT_INJECT");
-  if (!spec) return;
-  std::string s(spec);
-  if (s.rfind("hang:", 0) == 0 && parse_int(s.substr(5), "SXB_FAULT_INJECT rank") == rank) {
+  if (fault_injection().hang_rank == rank) {
     for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
   }
 }
@@ -64,8 +91,15 @@ CollectiveMeasurement measure(Communicator& comm, const MpiContext& mpi, const C
     prepare();
     run_once();
     comm.synchronize();
+    const auto segments = op.expected(k, rank, n, cfg.root);
+    if (fault_injection().corrupt_rank == rank && !segments.empty()) {
+      std::vector<char> bad(dtype_size(cfg.dtype));
+      store_from_float(bad.data(), 0, cfg.dtype, 1000.0f);  // outside the pattern's range
+      char* at = static_cast<char*>(p.recv) + segments[0].out_offset * dtype_size(cfg.dtype);
+      comm.copy_from_host(at, bad.data(), bad.size());
+    }
     int64_t wrong = 0;
-    for (const auto& seg : op.expected(k, rank, n, cfg.root)) {
+    for (const auto& seg : segments) {
       const char* at = static_cast<const char*>(p.recv) + seg.out_offset * dtype_size(cfg.dtype);
       wrong += static_cast<int64_t>(
           count_mismatches(space, at, seg.count, cfg.dtype, seg.src_rank, n, seg.src_offset));

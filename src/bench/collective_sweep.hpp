@@ -40,8 +40,10 @@ std::string nccl_log_table_header();
 std::string nccl_log_row(const CollectiveRow& row);
 std::string nccl_log_footer(const CollectiveOpSummary& summary);
 
-// Test hook: SXB_FAULT_INJECT=hang:R makes rank R stop answering at its first collective,
-// so the timeout path can be exercised end to end.
+// Fault injection for acceptance of the failure paths, through the environment:
+//   SXB_FAULT_INJECT=hang:R     rank R stops answering at its first collective (timeout path);
+//   SXB_FAULT_INJECT=corrupt:R  rank R overwrites one output element before each data check
+//                               (the check must report #wrong > 0 and the run must fail).
 void maybe_inject_fault(int rank);
 
 }  // namespace sxb

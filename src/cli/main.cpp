@@ -33,6 +33,27 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    // Name a mistyped command instead of CLI11's "A subcommand is required".
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a == "--env") {
+        ++i;
+        continue;
+      }
+      if (a.empty() || a[0] == '-') continue;
+      std::string known;
+      bool found = false;
+      for (const auto& c : commands) {
+        found = found || c.app->get_name() == a;
+        known += (known.empty() ? "" : ", ") + c.app->get_name();
+      }
+      if (!found) {
+        std::fprintf(stderr, "sxbench: error: unknown command '%s' (known: %s)\n", a.c_str(),
+                     known.c_str());
+        return static_cast<int>(ExitCode::usage);
+      }
+      break;
+    }
     std::fprintf(stderr, "sxbench: error: %s (see sxbench --help)\n", e.what());
     return static_cast<int>(ExitCode::usage);
   }

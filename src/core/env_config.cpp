@@ -61,6 +61,7 @@ void validate_env_value(const EnvKey& key, std::string_view value, const std::st
     return usage_error(fmt::format("{}: {}={}: {}", where, key.name,
                                    redact_env_value(key.name, value), why));
   };
+  if (value.empty()) return;  // KEY= means "not set": the default applies
   auto range = [&](double v) {
     if (v < key.min_value || v > key.max_value) {
       throw fail(fmt::format("must be between {} and {}", key.min_value, key.max_value));
@@ -184,19 +185,21 @@ EnvConfig EnvConfig::load(const std::optional<std::filesystem::path>& explicit_p
 std::optional<std::string> EnvConfig::lookup(std::string_view key) const {
   const EnvKey* k = find_env_key(key);
   const std::string name(key);
-  if (const char* v = std::getenv(name.c_str())) {
+  if (const char* v = std::getenv(name.c_str()); v && *v) {
     if (k) validate_env_value(*k, v, "environment");
     return std::string(v);
   }
-  if (auto it = entries_.find(name); it != entries_.end()) return it->second.value;
+  if (auto it = entries_.find(name); it != entries_.end() && !it->second.value.empty()) {
+    return it->second.value;
+  }
   if (k && !k->default_value.empty()) return k->default_value;
   return std::nullopt;
 }
 
 std::string EnvConfig::source(std::string_view key) const {
   const std::string name(key);
-  if (std::getenv(name.c_str())) return "environment";
-  if (auto it = entries_.find(name); it != entries_.end()) {
+  if (const char* v = std::getenv(name.c_str()); v && *v) return "environment";
+  if (auto it = entries_.find(name); it != entries_.end() && !it->second.value.empty()) {
     return fmt::format("{}:{}", source_name_, it->second.line);
   }
   const EnvKey* k = find_env_key(key);

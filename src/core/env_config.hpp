@@ -49,7 +49,8 @@ class EnvConfig {
   // --env FILE when given (must exist), else ./.env when present, else empty.
   static EnvConfig load(const std::optional<std::filesystem::path>& explicit_path);
 
-  // Value by precedence environment > file > default; nullopt when none. Validated.
+  // Value by precedence environment > file > default; nullopt when none. Validated. An empty
+  // value (KEY= in the file, or KEY set to "" in the environment) counts as not set.
   std::optional<std::string> lookup(std::string_view key) const;
   // Where the value comes from: "environment", "FILE:LINE", "default" or "unset".
   std::string source(std::string_view key) const;

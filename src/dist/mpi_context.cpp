@@ -22,7 +22,17 @@ void check(int rc, const char* what) {
 }
 }  // namespace
 
-MpiContext::MpiContext(int* argc, char*** argv) {
+namespace {
+// Read before MPI_Init: a singleton MPI start sets PMIx variables of its own.
+std::string detect_launcher() {
+  if (std::getenv("OMPI_COMM_WORLD_SIZE")) return "mpirun";
+  if (std::getenv("SLURM_STEP_ID") || std::getenv("SLURM_PROCID")) return "srun";
+  if (std::getenv("PMI_RANK") || std::getenv("PMIX_RANK")) return "pmi";
+  return "singleton";
+}
+}  // namespace
+
+MpiContext::MpiContext(int* argc, char*** argv) : launcher_(detect_launcher()) {
   int provided = 0;
   int initialized = 0;
   MPI_Initialized(&initialized);
@@ -46,13 +56,6 @@ MpiContext::~MpiContext() {
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (!finalized) MPI_Finalize();
-}
-
-std::string MpiContext::launcher() const {
-  if (std::getenv("OMPI_COMM_WORLD_SIZE")) return "mpirun";
-  if (std::getenv("SLURM_STEP_ID") || std::getenv("SLURM_PROCID")) return "srun";
-  if (std::getenv("PMI_RANK") || std::getenv("PMIX_RANK")) return "pmi";
-  return "singleton";
 }
 
 std::string MpiContext::library_version() const {

@@ -23,7 +23,7 @@ class MpiContext {
   int node_count() const { return node_count_; }
   const std::string& host() const { return hosts_[rank_]; }
   const std::vector<std::string>& hosts() const { return hosts_; }  // by rank
-  std::string launcher() const;     // "mpirun", "srun" or "singleton"
+  const std::string& launcher() const { return launcher_; }  // mpirun, srun, pmi or singleton
   std::string library_version() const;  // MPI_Get_library_version, first line
 
   void barrier() const;
@@ -38,6 +38,7 @@ class MpiContext {
   [[noreturn]] void abort(int code) const;
 
  private:
+  std::string launcher_;
   int rank_ = 0, world_ = 1, local_rank_ = 0, local_size_ = 1, node_count_ = 1;
   std::vector<std::string> hosts_;
 };

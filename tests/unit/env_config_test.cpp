@@ -1,0 +1,133 @@
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "core/env_config.hpp"
+#include "core/error.hpp"
+
+namespace sxb {
+namespace {
+
+std::string error_of(std::string_view text) {
+  try {
+    EnvConfig::from_string(text, ".env");
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::usage);
+    return e.what();
+  }
+  return "";
+}
+
+TEST(EnvFile, ParsesCommentsQuotesExportAndInlineComments) {
+  const auto cfg = EnvConfig::from_string(
+      "# comment\n\nexport SEQ_LEN=2048\nHF_HOME=\"/data/hf cache\"\n"
+      "METRICS_INTERVAL=0.5  # seconds\nREPORT_LANG='ja'\nNCCL_IB_HCA=mlx5_0,mlx5_1\n",
+      "test.env");
+  const auto& e = cfg.file_entries();
+  EXPECT_EQ(e.at("SEQ_LEN").value, "2048");
+  EXPECT_EQ(e.at("SEQ_LEN").line, 3);
+  EXPECT_EQ(e.at("HF_HOME").value, "/data/hf cache");
+  EXPECT_EQ(e.at("METRICS_INTERVAL").value, "0.5");
+  EXPECT_EQ(e.at("REPORT_LANG").value, "ja");
+  EXPECT_EQ(e.at("NCCL_IB_HCA").value, "mlx5_0,mlx5_1");
+}
+
+TEST(EnvFile, BadInputNamesFileAndLine) {
+  EXPECT_EQ(error_of("SEQ_LEN=1024\nthis is not a setting\n"),
+            ".env:2: malformed line (expected KEY=VALUE): 'this is not a setting'");
+  EXPECT_NE(error_of("FOO_BAR=1\n").find(".env:1: unknown key 'FOO_BAR'"), std::string::npos);
+  EXPECT_NE(error_of("SEQ_LEN=abc\n").find(".env:1: SEQ_LEN=abc:"), std::string::npos);
+  EXPECT_NE(error_of("\n\nMETRICS_INTERVAL=0.001\n").find(".env:3: METRICS_INTERVAL=0.001: must be"),
+            std::string::npos);
+  EXPECT_NE(error_of("REPORT_LANG=fr\n").find("expected one of: en, ja"), std::string::npos);
+  EXPECT_NE(error_of("HF_HOME=\"/x\n").find(".env:1: unterminated quoted value"), std::string::npos);
+  EXPECT_NE(error_of("SEQ_LEN=1024\nSEQ_LEN=2048\n").find(".env:2: SEQ_LEN is set twice (first on line 1)"),
+            std::string::npos);
+  EXPECT_NE(error_of("1BAD=2\n").find("invalid key name"), std::string::npos);
+  for (auto text : {"FOO=1\n", "SEQ_LEN=x\n", "nonsense\n"}) {
+    EXPECT_EQ(error_of(text).find('\n'), std::string::npos);
+  }
+}
+
+TEST(EnvFile, PrecedenceEnvironmentOverFileOverDefault) {
+  const auto cfg = EnvConfig::from_string("SEQ_LEN=2048\nREPORT_LANG=ja\n", "p.env");
+  ::unsetenv("SEQ_LEN");
+  ::unsetenv("REPORT_LANG");
+  ::unsetenv("COMM_TIMEOUT");
+  EXPECT_EQ(cfg.get_int("SEQ_LEN"), 2048);
+  EXPECT_EQ(cfg.source("SEQ_LEN"), "p.env:1");
+  ::setenv("SEQ_LEN", "512", 1);
+  EXPECT_EQ(cfg.get_int("SEQ_LEN"), 512);
+  EXPECT_EQ(cfg.source("SEQ_LEN"), "environment");
+  ::unsetenv("SEQ_LEN");
+  EXPECT_EQ(cfg.get_number("COMM_TIMEOUT"), 300.0);
+  EXPECT_EQ(cfg.source("COMM_TIMEOUT"), "default");
+  EXPECT_EQ(cfg.get_int("BATCH_SIZE_PER_GPU"), std::nullopt);
+  EXPECT_EQ(cfg.source("BATCH_SIZE_PER_GPU"), "unset");
+  const auto empty = EnvConfig::from_string("BATCH_SIZE_PER_GPU=\nSEQ_LEN=\n", "e.env");
+  EXPECT_EQ(empty.get_int("BATCH_SIZE_PER_GPU"), std::nullopt);
+  EXPECT_EQ(empty.get_int("SEQ_LEN"), 4096);  // empty means "use the default"
+}
+
+TEST(EnvFile, BadValueInProcessEnvironmentIsAnError) {
+  const EnvConfig cfg;
+  ::setenv("COMM_BACKEND", "carrier-pigeon", 1);
+  try {
+    cfg.get_string("COMM_BACKEND");
+    ADD_FAILURE() << "accepted a bad COMM_BACKEND";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("environment: COMM_BACKEND=carrier-pigeon"),
+              std::string::npos);
+  }
+  ::unsetenv("COMM_BACKEND");
+}
+
+TEST(EnvFile, NcclKeysPassThroughWithoutOverridingTheEnvironment) {
+  ::unsetenv("NCCL_SXB_TEST_A");
+  ::setenv("NCCL_SXB_TEST_B", "from-env", 1);
+  const auto cfg = EnvConfig::from_string("NCCL_SXB_TEST_A=1\nNCCL_SXB_TEST_B=from-file\n", "x");
+  cfg.export_passthrough();
+  EXPECT_STREQ(::getenv("NCCL_SXB_TEST_A"), "1");
+  EXPECT_STREQ(::getenv("NCCL_SXB_TEST_B"), "from-env");
+  ::unsetenv("NCCL_SXB_TEST_A");
+  ::unsetenv("NCCL_SXB_TEST_B");
+}
+
+TEST(Secrets, RedactedInResolvedConfigAndErrors) {
+  EXPECT_TRUE(is_secret_env_key("HF_TOKEN"));
+  EXPECT_TRUE(is_secret_env_key("WANDB_API_KEY"));
+  EXPECT_TRUE(is_secret_env_key("DB_PASSWORD"));
+  EXPECT_TRUE(is_secret_env_key("CLIENT_SECRET"));
+  EXPECT_FALSE(is_secret_env_key("SEQ_LEN"));
+  ::unsetenv("HF_TOKEN");
+  const auto cfg = EnvConfig::from_string("HF_TOKEN=hf_supersecretvalue\n", "s.env");
+  const std::string dumped = cfg.resolved_redacted().dump();
+  EXPECT_EQ(dumped.find("hf_supersecretvalue"), std::string::npos) << dumped;
+  EXPECT_EQ(cfg.resolved_redacted()["HF_TOKEN"]["value"], "<redacted>");
+  EXPECT_EQ(redact_env_value("NCCL_IB_KEY", "abc"), "<redacted>");
+  EXPECT_EQ(redact_env_value("SEQ_LEN", "abc"), "abc");
+}
+
+// .env.example must list exactly the keys sxbench knows, so users can discover every setting.
+TEST(EnvExample, ListsEveryKnownKeyAndParses) {
+  std::ifstream in(std::string(SXB_TEST_SOURCE_DIR) + "/.env.example");
+  ASSERT_TRUE(in) << "missing .env.example";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const auto cfg = EnvConfig::from_string(ss.str(), ".env.example");
+  std::set<std::string> in_file;
+  for (const auto& [k, v] : cfg.file_entries()) {
+    if (!is_passthrough_env_key(k)) in_file.insert(k);
+  }
+  std::set<std::string> known;
+  for (const auto& k : known_env_keys()) known.insert(k.name);
+  EXPECT_EQ(in_file, known);
+  for (const auto& k : known_env_keys()) EXPECT_FALSE(k.description.empty()) << k.name;
+}
+
+}  // namespace
+}  // namespace sxb
