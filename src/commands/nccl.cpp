@@ -183,6 +183,8 @@ Command add_nccl_command(CLI::App& root) {
   CLI::App* app = root.add_subcommand(
       "nccl", "Collective benchmark (nccl-tests conventions): all_reduce, all_gather, "
               "reduce_scatter, broadcast, reduce, alltoall, sendrecv");
+  // A later flag overrides an earlier one (scripts pass defaults, users append their own).
+  app->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app->add_option("--ops", opts->ops, "Collectives: 'all' or a comma-separated list")
       ->capture_default_str();
   app->add_option("-b,--minbytes", opts->min_bytes, "Minimum size (bytes; K/M/G suffixes)")

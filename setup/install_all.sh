@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs every Debian/Ubuntu package sxbench needs, then configures and builds it into build/.
+# Idempotent: packages already present are not reinstalled; the build is incremental.
+# Run as root or with sudo on Debian 12 or Ubuntu 24.04. The CUDA parts are built when the CUDA
+# toolkit is at /usr/local/cuda (nvcc, NCCL); otherwise the CPU-only binary is built.
+# Extra CMake arguments: SXB_CMAKE_ARGS="-DSXB_CUDA=OFF" ./setup/install_all.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  build-essential cmake ninja-build git pkg-config ca-certificates
+  libopenmpi-dev openmpi-bin          # MPI bootstrap, host-side gathering, mpi backend
+  nlohmann-json3-dev                  # JSON results and configs
+  libcli11-dev                        # command line
+  libfmt-dev                          # formatting
+  libgtest-dev                        # tests
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  case "$p" in \#*) continue ;; esac
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "install_all: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+BUILD_DIR=${SXB_BUILD_DIR:-build}
+# shellcheck disable=SC2086
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${SXB_CMAKE_ARGS:-} >/dev/null
+cmake --build "$BUILD_DIR" -j "$(nproc)"
+echo "install_all: built $BUILD_DIR/sxbench ($("$BUILD_DIR"/sxbench --version))"
