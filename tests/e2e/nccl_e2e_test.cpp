@@ -234,3 +234,21 @@ TEST(Cli, VersionAndHelp) {
 
 }  // namespace
 }  // namespace sxb::e2e
+
+namespace sxb::e2e {
+namespace {
+
+TEST(InfoE2E, OneReportPerHostUnderMpirun) {
+  const auto d = scratch_dir("info");
+  const auto r = run_command(mpirun(2, "info --json " + (d / "info.json").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const nlohmann::json j = read_json_file(d / "info.json");
+  EXPECT_EQ(j["world_size"], 2);
+  ASSERT_EQ(j["hosts"].size(), 1u);  // both ranks share this host
+  EXPECT_FALSE(j["hosts"][0]["mpi_library_version"].get<std::string>().empty());
+  EXPECT_NE(r.output.find("host "), std::string::npos);
+  std::filesystem::remove_all(d);
+}
+
+}  // namespace
+}  // namespace sxb::e2e
