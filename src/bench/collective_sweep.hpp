@@ -18,6 +18,8 @@ namespace sxb {
 
 struct SweepConfig {
   std::vector<uint64_t> sizes;  // nominal sizes in bytes (per-op rounding applies)
+  double step_factor = 2;       // how `sizes` was made, for the record
+  uint64_t step_bytes = 0;
   DataType dtype = DataType::f32;
   int root = 0;
   int warmup_iters = 5;

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "bench/collective_sweep.hpp"
+#include "commands/nccl_suite.hpp"
 #include "bench/collectives.hpp"
 #include "commands/command.hpp"
 #include "core/atomic_file.hpp"
@@ -51,13 +52,6 @@ void print_list() {
   }
 }
 
-Backend choose_backend(const std::string& requested) {
-  if (requested == "auto") {
-    return visible_cuda_devices() > 0 ? Backend::nccl : Backend::mpi;
-  }
-  return parse_backend(requested);
-}
-
 int run_nccl(const NcclOptions& o, const CommandContext& ctx) {
   if (o.list) {
     print_list();
@@ -69,7 +63,9 @@ int run_nccl(const NcclOptions& o, const CommandContext& ctx) {
   const uint64_t max_b = parse_size_bytes(o.max_bytes, "maximum size (-e)");
   const uint64_t step_b = parse_size_bytes(o.step_bytes, "step size (-i)");
   SweepConfig cfg;
-  cfg.sizes = size_sweep(min_b, max_b, step_b > 0 ? 1.0 : o.step_factor, step_b);
+  cfg.step_factor = step_b > 0 ? 1.0 : o.step_factor;
+  cfg.step_bytes = step_b;
+  cfg.sizes = size_sweep(min_b, max_b, cfg.step_factor, step_b);
   cfg.dtype = parse_dtype(o.dtype);
   cfg.root = o.root;
   cfg.warmup_iters = o.warmup_iters;
@@ -84,80 +80,25 @@ int run_nccl(const NcclOptions& o, const CommandContext& ctx) {
 
   MpiContext mpi(nullptr, nullptr);
   try {
-    const Backend backend = choose_backend(requested);
     Watchdog watchdog(mpi.rank(), mpi.host());
-    std::unique_ptr<Communicator> comm;
-    {
-      WatchdogScope guard(watchdog, cfg.timeout_s, "communicator start-up");
-      comm = make_communicator(backend, mpi);
-    }
-    const bool root_rank = mpi.rank() == 0;
-
-    CollectiveReport report;
-    report.tool_version = SXB_VERSION;
-    report.status = "partial";
-    report.started_utc = utc_iso8601_now();
-    report.library_version = comm->library_version();
-    report.mpi_library_version = mpi.library_version();
-    report.launcher = mpi.launcher();
-    report.world_size = mpi.world_size();
-    report.node_count = mpi.node_count();
-    report.method =
-        "host clock around `iters` back-to-back operations after a barrier, completion awaited on "
-        "the stream; time = mean per operation, max over ranks; algbw = size/time; busbw = algbw x "
-        "nccl-tests bus factor; #wrong = output elements differing from the expected pattern, "
-        "summed over ranks";
-    const auto devices = mpi.all_gather(comm->device_description());
-    const auto pids = mpi.all_gather(std::to_string(::getpid()));
-    for (int r = 0; r < mpi.world_size(); ++r) {
-      report.ranks.push_back({r, mpi.hosts()[r], std::stoi(pids[r]), devices[r]});
-    }
-    report.params = {backend_name(backend), dtype_name(cfg.dtype), min_b, max_b, o.step_factor,
-                     step_b, cfg.warmup_iters, cfg.iters, cfg.check, cfg.root, cfg.timeout_s};
-
+    std::unique_ptr<Communicator> comm =
+        start_communicator(choose_backend(requested), mpi, watchdog, cfg.timeout_s);
     std::filesystem::path out_dir;
-    if (root_rank) {
+    if (mpi.rank() == 0) {
       out_dir = o.out_dir.empty()
                     ? create_unique_directory(std::filesystem::path(ctx.env.get_string("RESULTS_DIR")) /
                                               ("nccl_" + utc_compact_now()))
                     : std::filesystem::path(o.out_dir);
       std::filesystem::create_directories(out_dir);
     }
-
+    const CollectiveReport report = run_collective_suite(*comm, mpi, watchdog, ops, cfg, out_dir,
+                                                         /*echo_tables=*/true);
+    if (mpi.rank() == 0) std::fprintf(stderr, "sxbench: wrote %s\n", (out_dir / "nccl.json").c_str());
     int64_t total_wrong = 0;
     std::vector<std::string> failed_ops;
-    for (const CollectiveSpec* op : ops) {
-      std::string log = nccl_log_preamble(report, std::string(op->name)) + nccl_log_table_header();
-      if (root_rank) {
-        std::fputs(log.c_str(), stdout);
-        std::fflush(stdout);
-      }
-      auto rows = run_collective_sweep(*comm, mpi, watchdog, *op, cfg, [&](const CollectiveRow& r) {
-        if (!root_rank) return;
-        const std::string line = nccl_log_row(r);
-        log += line;
-        std::fputs(line.c_str(), stdout);
-        std::fflush(stdout);
-      });
-      const CollectiveOpSummary summary = summarize(std::string(op->name), rows);
-      total_wrong += summary.wrong;
-      if (summary.wrong > 0) failed_ops.emplace_back(op->name);
-      report.rows.insert(report.rows.end(), rows.begin(), rows.end());
-      report.summary.push_back(summary);
-      if (root_rank) {
-        const std::string footer = nccl_log_footer(summary);
-        log += footer;
-        std::fputs(footer.c_str(), stdout);
-        std::fflush(stdout);
-        write_file_atomic(out_dir / fmt::format("nccl_{}.log", op->log_name), log);
-        write_json_atomic(out_dir / "nccl.json", report);  // partial results survive a later failure
-      }
-    }
-    report.status = "complete";
-    report.finished_utc = utc_iso8601_now();
-    if (root_rank) {
-      write_json_atomic(out_dir / "nccl.json", report);
-      std::fprintf(stderr, "sxbench: wrote %s\n", (out_dir / "nccl.json").c_str());
+    for (const auto& s : report.summary) {
+      total_wrong += s.wrong;
+      if (s.wrong > 0) failed_ops.push_back(s.op);
     }
     comm.reset();
     if (total_wrong > 0) {
