@@ -24,5 +24,6 @@ struct Command {
 
 Command add_nccl_command(CLI::App& root);
 Command add_info_command(CLI::App& root);
+Command add_run_command(CLI::App& root);
 
 }  // namespace sxb

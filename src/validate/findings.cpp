@@ -1,0 +1,121 @@
+#include "validate/findings.hpp"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+#include "core/units.hpp"
+
+namespace sxb {
+
+std::string verdict_name(Verdict v) {
+  switch (v) {
+    case Verdict::ok: return "ok";
+    case Verdict::warning: return "warning";
+    case Verdict::failed: return "failed";
+    case Verdict::impossible: return "impossible";
+  }
+  return "?";
+}
+
+int ValidationReport::count(Verdict v) const {
+  return static_cast<int>(
+      std::count_if(findings.begin(), findings.end(), [v](const Finding& f) { return f.verdict == v; }));
+}
+
+void ValidationReport::add(std::vector<Finding> more) {
+  findings.insert(findings.end(), std::make_move_iterator(more.begin()),
+                  std::make_move_iterator(more.end()));
+}
+
+void to_json(nlohmann::json& j, const Finding& f) {
+  j = {{"check", f.check},
+       {"subject", f.subject},
+       {"verdict", verdict_name(f.verdict)},
+       {"measured", f.measured ? nlohmann::json(*f.measured) : nlohmann::json()},
+       {"limit", f.limit ? nlohmann::json(*f.limit) : nlohmann::json()},
+       {"unit", f.unit},
+       {"arithmetic", f.arithmetic}};
+}
+
+void to_json(nlohmann::json& j, const ValidationReport& r) {
+  j = {{"schema", "sxbench.validation/1"},
+       {"passed", r.passed()},
+       {"counts",
+        {{"ok", r.count(Verdict::ok)},
+         {"warning", r.count(Verdict::warning)},
+         {"failed", r.count(Verdict::failed)},
+         {"impossible", r.count(Verdict::impossible)}}},
+       {"findings", r.findings}};
+}
+
+JobLimits job_limits(const std::vector<HardwareSpec>& specs, const std::string& gpu_name,
+                     int node_count, int gpus_per_node) {
+  JobLimits l;
+  l.gpu = find_gpu_spec(specs, gpu_name);
+  for (const auto& s : specs) {
+    if (s.kind == "nic") {
+      l.nic = s;
+      break;
+    }
+  }
+  l.node_count = node_count;
+  l.gpus_per_node = gpus_per_node;
+  return l;
+}
+
+std::vector<Finding> validate_collectives(const CollectiveReport& report, const JobLimits& limits) {
+  std::vector<Finding> out;
+  for (const auto& s : report.summary) {
+    Finding f;
+    f.check = "nccl.data_check";
+    f.subject = s.op;
+    f.unit = "elements";
+    if (!s.checked) {
+      f.verdict = Verdict::warning;
+      f.arithmetic = "data check was disabled (-c 0): results unverified";
+    } else {
+      f.measured = static_cast<double>(s.wrong);
+      f.limit = 0;
+      f.verdict = s.wrong == 0 ? Verdict::ok : Verdict::failed;
+      f.arithmetic = fmt::format("{} wrong output elements summed over {} ranks (must be 0)",
+                                 s.wrong, report.world_size);
+    }
+    out.push_back(f);
+  }
+  if (report.world_size < 2 || report.params.backend != "nccl") return out;
+  for (const auto& s : report.summary) {
+    Finding f;
+    f.subject = fmt::format("{}, peak busbw at {}", s.op, format_bytes(s.max_busbw_size_bytes));
+    f.measured = s.max_busbw_gb_per_s;
+    f.unit = "GB/s";
+    if (report.node_count <= 1) {
+      if (!limits.gpu) continue;
+      const auto nvlink = limits.gpu->value("nvlink_bandwidth_per_direction_gb_per_s");
+      if (!nvlink) continue;
+      f.check = "nccl.busbw_vs_nvlink";
+      f.limit = *nvlink;
+      f.verdict = s.max_busbw_gb_per_s <= *nvlink ? Verdict::ok : Verdict::impossible;
+      f.arithmetic = fmt::format(
+          "busbw {:.2f} GB/s {} NVLink {:.0f} GB/s per direction per GPU ({}: {})",
+          s.max_busbw_gb_per_s, s.max_busbw_gb_per_s <= *nvlink ? "<=" : ">", *nvlink,
+          limits.gpu->id, limits.gpu->figure("nvlink_bandwidth_per_direction_gb_per_s").source);
+    } else {
+      if (!limits.nic) continue;
+      const auto per_port = limits.nic->value("bandwidth_per_direction_gb_per_s");
+      const auto ports = limits.nic->value("ports_per_node");
+      if (!per_port || !ports) continue;
+      const double node_limit = *per_port * *ports;
+      f.check = "nccl.busbw_vs_node_nic_rate";
+      f.limit = node_limit;
+      f.verdict = s.max_busbw_gb_per_s <= node_limit ? Verdict::ok : Verdict::warning;
+      f.arithmetic = fmt::format(
+          "busbw {:.2f} GB/s vs the node's NIC rate {:.0f} ports x {:.0f} GB/s = {:.0f} GB/s per "
+          "direction ({}); above it means more NICs per node than configured, or a measurement error",
+          s.max_busbw_gb_per_s, *ports, *per_port, node_limit, limits.nic->id);
+    }
+    out.push_back(f);
+  }
+  return out;
+}
+
+}  // namespace sxb

@@ -1,0 +1,109 @@
+// `sxbench run` end to end on the CPU (mpi backend) under mpirun.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.hpp"
+#include "e2e_util.hpp"
+
+namespace sxb::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(RunE2E, NcclModeWritesTheRunDirectory) {
+  const fs::path d = scratch_dir("run_nccl");
+  const auto r = run_command(mpirun(2, "run --model meta-llama/Llama-2-7b-hf --nodes 1 --mode nccl "
+                                       "--backend mpi --nccl-max-bytes 64K --out " +
+                                       (d / "run").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const nlohmann::json run = read_json_file(d / "run" / "run.json");
+  EXPECT_EQ(run["status"], "complete");
+  EXPECT_EQ(run["world_size"], 2);
+  EXPECT_EQ(run["launcher"], "mpirun");
+  EXPECT_EQ(run["phases"].size(), 1u);
+  EXPECT_EQ(run["phases"][0]["status"], "ok");
+  EXPECT_FALSE(run["hosts"].empty());
+  EXPECT_EQ(run["command_line"][1], "run");
+  const nlohmann::json validation = read_json_file(d / "run" / "validation.json");
+  EXPECT_TRUE(validation["passed"].get<bool>());
+  EXPECT_EQ(validation["counts"]["ok"], 7);
+  for (const char* f : {"nccl.json", "nccl_allreduce.log", "summary_report.md"}) {
+    EXPECT_TRUE(fs::exists(d / "run" / f)) << f;
+  }
+  EXPECT_NE(read_file(d / "run" / "summary_report.md").find("| all_reduce |"), std::string::npos);
+  fs::remove_all(d);
+}
+
+TEST(RunE2E, DefaultDirectoryNameCarriesTimeModelAndNodes) {
+  const fs::path d = scratch_dir("run_name");
+  const auto r = run_command("RESULTS_DIR=" + d.string() + " " +
+                             mpirun(2, "run --model meta-llama/Llama-2-7b-hf --nodes 1 --mode nccl "
+                                       "--backend mpi --nccl-max-bytes 1K"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string name = fs::directory_iterator(d)->path().filename().string();
+  EXPECT_EQ(name.rfind("h200_benchmark_", 0), 0u) << name;
+  EXPECT_NE(name.find("_Llama-2-7b-hf_1n"), std::string::npos) << name;
+  fs::remove_all(d);
+}
+
+TEST(RunE2E, SecretsNeverReachTheRunRecord) {
+  const fs::path d = scratch_dir("run_secret");
+  write_file_atomic(d / "s.env", "HF_TOKEN=hf_do_not_leak_123\n");
+  const auto r = run_command(sxbench("--env " + (d / "s.env").string() +
+                                     " run --nodes 1 --mode nccl --backend mpi --nccl-max-bytes 1K "
+                                     "--out " + (d / "run").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("hf_do_not_leak_123"), std::string::npos);
+  for (const auto& f : fs::directory_iterator(d / "run")) {
+    EXPECT_EQ(read_file(f.path()).find("hf_do_not_leak_123"), std::string::npos) << f.path();
+  }
+  EXPECT_EQ(read_json_file(d / "run" / "run.json")["settings"]["HF_TOKEN"]["value"], "<redacted>");
+  fs::remove_all(d);
+}
+
+TEST(RunE2E, WrongNodeCountIsRefused) {
+  const auto r = run_command(mpirun(2, "run --nodes 2 --mode nccl --backend mpi --out /tmp/x"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("wrong node count: --nodes 2 but this job's 2 rank(s) run on 1 host(s)"),
+            std::string::npos)
+      << r.output;
+}
+
+TEST(RunE2E, UnknownModeIsOneLineError) {
+  const auto r = run_command(sxbench("run --mode turbo"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(count_lines(r.output), 1) << r.output;
+  EXPECT_NE(r.output.find("unknown mode 'turbo'"), std::string::npos);
+}
+
+// A rank killed mid-run ends the run; run.json says failed and names the rank and host; the
+// files written before stay intact.
+TEST(RunE2E, KilledRankFailsTheRunAndIsNamed) {
+  const fs::path d = scratch_dir("run_kill");
+  const fs::path run = d / "run";
+  const std::string script =
+      "(SXB_FAULT_INJECT=hang:1 " +
+      mpirun(2, "run --nodes 1 --mode nccl --backend mpi --timeout 120 --out " + run.string()) +
+      " > " + (d / "log").string() + " 2>&1; echo $? > " + (d / "rc").string() + ") & " +
+      "for i in $(seq 100); do grep -q '\"pid\"' " + (run / "run.json").string() +
+      " 2>/dev/null && grep -q running " + (run / "run.json").string() +
+      " && break; sleep 0.2; done; sleep 1; "
+      "pid=$(grep -o '\"pid\": [0-9]*' " + (run / "run.json").string() +
+      " | sed -n 2p | grep -o '[0-9]*$'); kill -9 $pid; wait";
+  write_file_atomic(d / "kill.sh", script);
+  const auto r = run_command("bash " + (d / "kill.sh").string());
+  const std::string log = read_file(d / "log");
+  EXPECT_NE(std::stoi(read_file(d / "rc")), 0) << log;
+  const nlohmann::json j = read_json_file(run / "run.json");
+  EXPECT_EQ(j["status"], "failed") << j.dump();
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  EXPECT_NE(j["error"].get<std::string>().find("rank 1 on host " + std::string(host)),
+            std::string::npos)
+      << j["error"];
+  fs::remove_all(d);
+}
+
+}  // namespace
+}  // namespace sxb::e2e
