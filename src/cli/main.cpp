@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
 
   std::vector<Command> commands;
   commands.push_back(add_nccl_command(app));
+  commands.push_back(add_train_command(app));
+  commands.push_back(add_data_command(app));
 
   try {
     app.parse(argc, argv);

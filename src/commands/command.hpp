@@ -23,5 +23,7 @@ struct Command {
 };
 
 Command add_nccl_command(CLI::App& root);
+Command add_train_command(CLI::App& root);
+Command add_data_command(CLI::App& root);
 
 }  // namespace sxb

@@ -352,6 +352,7 @@ BatchPlan resolve_batch(const DsConfig& c, int64_t world, std::optional<int64_t>
                                 "size {}", *tb, *ga, world));
     }
     mb = *tb / (*ga * world);
+    p.micro_batch_source = "train_batch_size / (gradient_accumulation_steps x world size)";
   } else if (mb && ga) {
     tb = *mb * *ga * world;
   } else if (tb) {
