@@ -133,23 +133,31 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
 
   MpiContext mpi(nullptr, nullptr);
   const bool root = mpi.rank() == 0;
+  // Checks whose outcome every rank shares: rank 0 reports and exits with the error's code; the
+  // others leave quietly with 0, so that the launcher does not kill rank 0 before it reports.
+  BatchPlan batch;
+  uint64_t per_rank = 0;
   try {
-    const BatchPlan batch = resolve_batch(ds, mpi.world_size(), micro_override, micro_source);
+    batch = resolve_batch(ds, mpi.world_size(), micro_override, micro_source);
     // Refuse before allocating: every rank of this host holds a full replica.
-    const uint64_t per_rank = cpu::training_bytes_needed(model, batch.micro_batch_per_gpu, seq_len);
+    per_rank = cpu::training_bytes_needed(model, batch.micro_batch_per_gpu, seq_len);
     const uint64_t host_needed = per_rank * uint64_t(mpi.local_size());
     const auto available = host_mem_available_bytes();
     const bool fits = !available || host_needed <= *available;
     if (mpi.min(fits ? 1.0 : 0.0) < 1.0) {
-      if (!root) return static_cast<int>(ExitCode::environment);
       throw environment_error(fmt::format(
-          "{} does not fit in host memory for the CPU reference: {} ranks on {} x {} ({} params x "
-          "16 B for fp32 weights, gradients, AdamW moments + activations of micro-batch {} x {}) = "
-          "{} needed, {} available",
+          "{} does not fit in host memory for the CPU reference: {} rank(s) on {} x {} ({} params "
+          "x 16 B for fp32 weights, gradients, AdamW moments + activations of micro-batch {} x {}) "
+          "= {} needed, {} available",
           model.name, mpi.local_size(), mpi.host(), format_bytes(per_rank), model.param_count(),
           batch.micro_batch_per_gpu, seq_len, format_bytes(host_needed),
           format_bytes(available.value_or(0))));
     }
+  } catch (const Error& e) {
+    if (!root) return 0;
+    throw;
+  }
+  try {
     for (const auto& w : ds.warnings) {
       if (root) std::fprintf(stderr, "sxbench: warning: %s\n", w.c_str());
     }
