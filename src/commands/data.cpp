@@ -20,12 +20,14 @@ struct DataOptions {
 
 Command add_data_command(CLI::App& root) {
   auto o = std::make_shared<DataOptions>();
-  CLI::App* app = root.add_subcommand("data", "Training data files: pack JSONL into a token file, "
-                                              "show a token file's header");
+  CLI::App* app = root.add_subcommand("data",
+                                      "Training data files: pack JSONL into a token file, "
+                                      "show a token file's header");
   app->require_subcommand(1);
   CLI::App* pack = app->add_subcommand(
-      "pack", "Pack JSONL records {\"prompt\": [ids], \"response\": [ids]} into seq_len "
-              "sequences with a loss mask (response tokens only)");
+      "pack",
+      "Pack JSONL records {\"prompt\": [ids], \"response\": [ids]} into seq_len "
+      "sequences with a loss mask (response tokens only)");
   pack->add_option("--in", o->in, "JSONL file, one record per line")->required();
   pack->add_option("--out", o->out, "Token file to write")->required();
   pack->add_option("--seq-len", o->seq_len, "Tokens per packed sequence (default: SEQ_LEN)");

@@ -1,12 +1,12 @@
 // `sxbench train`: supervised fine-tuning throughput of a Llama-architecture model with
 // sxbench's own engine. --device cpu runs the fp32 CPU reference, data parallel over MPI (the
 // mpi Communicator); it writes sft_metrics.json in the output directory (rank 0).
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fmt/format.h>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -33,7 +33,7 @@ struct TrainCliOptions {
   std::string ds_config;
   int64_t steps = 10;
   int64_t warmup_steps = 1;
-  int64_t seq_len = 0;     // 0: SEQ_LEN, or the data file's
+  int64_t seq_len = 0;      // 0: SEQ_LEN, or the data file's
   int64_t micro_batch = 0;  // 0: BATCH_SIZE_PER_GPU, else the ds_config
   std::string data;
   std::string out_dir;
@@ -77,8 +77,9 @@ nlohmann::json stats_json(const std::vector<double>& v) {
   if (v.empty()) return nullptr;
   double sum = 0;
   for (double x : v) sum += x;
-  return {{"median", quantile(v, 0.5)}, {"p10", quantile(v, 0.1)}, {"p90", quantile(v, 0.9)},
-          {"mean", sum / double(v.size())}, {"min", quantile(v, 0.0)}, {"max", quantile(v, 1.0)},
+  return {{"median", quantile(v, 0.5)}, {"p10", quantile(v, 0.1)},
+          {"p90", quantile(v, 0.9)},    {"mean", sum / double(v.size())},
+          {"min", quantile(v, 0.0)},    {"max", quantile(v, 1.0)},
           {"count", v.size()}};
 }
 
@@ -116,8 +117,8 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
   }
   std::unique_ptr<SequenceSource> data;
   if (packed) {
-    data = std::make_unique<FileSequenceSource>(std::move(*packed), o.data, seq_len,
-                                                model.vocab_size);
+    data =
+        std::make_unique<FileSequenceSource>(std::move(*packed), o.data, seq_len, model.vocab_size);
   } else {
     data = std::make_unique<SyntheticSequenceSource>(o.seed, seq_len, model.vocab_size);
   }
@@ -166,10 +167,11 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
 
     std::filesystem::path out_dir;
     if (root) {
-      out_dir = o.out_dir.empty()
-                    ? create_unique_directory(std::filesystem::path(ctx.env.get_string("RESULTS_DIR")) /
-                                              ("train_" + utc_compact_now()))
-                    : std::filesystem::path(o.out_dir);
+      out_dir =
+          o.out_dir.empty()
+              ? create_unique_directory(std::filesystem::path(ctx.env.get_string("RESULTS_DIR")) /
+                                        ("train_" + utc_compact_now()))
+              : std::filesystem::path(o.out_dir);
       std::filesystem::create_directories(out_dir);
     }
     const std::string device_name = "CPU: " + host_cpu_model_name();
@@ -178,11 +180,12 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
       std::printf("sxbench train: %s (%lld parameters) on %d rank(s) x %s, fp32 CPU reference\n",
                   model.name.c_str(), (long long)model.param_count(), mpi.world_size(),
                   device_name.c_str());
-      std::printf("batch: micro %lld x accumulation %lld x world %d = %lld sequences of %lld tokens "
-                  "per step; data: %s\n",
-                  (long long)batch.micro_batch_per_gpu, (long long)batch.gradient_accumulation_steps,
-                  mpi.world_size(), (long long)batch.train_batch_size, (long long)seq_len,
-                  data->description().c_str());
+      std::printf(
+          "batch: micro %lld x accumulation %lld x world %d = %lld sequences of %lld tokens "
+          "per step; data: %s\n",
+          (long long)batch.micro_batch_per_gpu, (long long)batch.gradient_accumulation_steps,
+          mpi.world_size(), (long long)batch.train_batch_size, (long long)seq_len,
+          data->description().c_str());
       std::fflush(stdout);
     }
 
@@ -238,9 +241,13 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
 
     nlohmann::json loss_curve = nlohmann::json::array();
     for (const auto& s : run.steps) {
-      loss_curve.push_back({{"step", s.step}, {"loss", s.loss}, {"grad_norm", s.grad_norm},
-                            {"lr", s.lr}, {"target_tokens", s.target_tokens},
-                            {"step_time_s", s.step_time_s}, {"comm_time_s", s.comm_time_s}});
+      loss_curve.push_back({{"step", s.step},
+                            {"loss", s.loss},
+                            {"grad_norm", s.grad_norm},
+                            {"lr", s.lr},
+                            {"target_tokens", s.target_tokens},
+                            {"step_time_s", s.step_time_s},
+                            {"comm_time_s", s.comm_time_s}});
     }
     nlohmann::json m = {
         {"schema", "sxbench.sft_metrics/1"},
@@ -257,16 +264,21 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
         {"world_size", mpi.world_size()},
         {"node_count", mpi.node_count()},
         {"launcher", mpi.launcher()},
-        {"communication", {{"backend", "mpi"}, {"library", comm->library_version()},
-                           {"gradient_reduction", "all_reduce fp32 sum, divided by world size"}}},
+        {"communication",
+         {{"backend", "mpi"},
+          {"library", comm->library_version()},
+          {"gradient_reduction", "all_reduce fp32 sum, divided by world size"}}},
         {"model", model.to_json()},
         {"precision",
          {{"requested", ds.precision()},
           {"computed", "fp32"},
           {"note", ds.precision() == "fp32" ? "" : "the CPU reference computes in fp32"}}},
-        {"zero_stage", {{"requested", ds.zero_stage}, {"applied", 0},
-                        {"note", "the CPU reference keeps a full replica of weights, gradients and "
-                                 "optimizer state on every rank"}}},
+        {"zero_stage",
+         {{"requested", ds.zero_stage},
+          {"applied", 0},
+          {"note",
+           "the CPU reference keeps a full replica of weights, gradients and "
+           "optimizer state on every rank"}}},
         {"activation_recomputation",
          {{"requested", ds.activation_checkpointing}, {"applied", false}}},
         {"ds_config", ds.to_json()},
@@ -287,8 +299,9 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
         {"sample_definition", fmt::format("one packed sequence of {} tokens", seq_len)},
         {"model_flops_per_token", flops_per_token},
         {"model_tflops_per_s_per_device", tflops_per_device},
-        {"flops_formula", "PaLM: 6N + 12*L*d*T per token, N = matmul parameters (embedding "
-                          "lookup and norms excluded), T = seq_len, full T x T attention"},
+        {"flops_formula",
+         "PaLM: 6N + 12*L*d*T per token, N = matmul parameters (embedding "
+         "lookup and norms excluded), T = seq_len, full T x T attention"},
         {"recomputation_counted", false},
         {"mfu", nullptr},
         {"peak_flops_per_s_per_device", nullptr},
@@ -309,9 +322,10 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
          "wall clock inside the step's reductions (gradient all_reduce, loss and token-count "
          "sums), max over ranks; the CPU reference does not overlap communication, so all of it "
          "is exposed"},
-        {"timing_method", "steady_clock around each optimizer step (data, forward, backward, "
-                          "all_reduce, clipping, AdamW), max over ranks; statistics exclude the "
-                          "warm-up steps"},
+        {"timing_method",
+         "steady_clock around each optimizer step (data, forward, backward, "
+         "all_reduce, clipping, AdamW), max over ranks; statistics exclude the "
+         "warm-up steps"},
         {"replicas_identical", run.replicas_identical},
         {"final_loss", run.steps.back().loss},
         {"initial_loss", run.steps.front().loss},
@@ -320,13 +334,13 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
     if (root) {
       const auto path = out_dir / "sft_metrics.json";
       write_json_atomic(path, m);
-      std::printf("step time median %.4f s (p10 %.4f, p90 %.4f) | %.1f tokens/s | %.1f tokens/s "
-                  "per rank | %.3f samples/s | %.4f model TFLOP/s per rank | MFU n/a (CPU peak "
-                  "unknown) | exposed comm %.1f%% | loss %.4f -> %.4f\n",
-                  median_s, quantile(step_times, 0.1), quantile(step_times, 0.9), tokens_per_s,
-                  tokens_per_s_per_device, double(batch.train_batch_size) / median_s,
-                  tflops_per_device, 100.0 * comm_total / step_total, run.steps.front().loss,
-                  run.steps.back().loss);
+      std::printf(
+          "step time median %.4f s (p10 %.4f, p90 %.4f) | %.1f tokens/s | %.1f tokens/s "
+          "per rank | %.3f samples/s | %.4f model TFLOP/s per rank | MFU n/a (CPU peak "
+          "unknown) | exposed comm %.1f%% | loss %.4f -> %.4f\n",
+          median_s, quantile(step_times, 0.1), quantile(step_times, 0.9), tokens_per_s,
+          tokens_per_s_per_device, double(batch.train_batch_size) / median_s, tflops_per_device,
+          100.0 * comm_total / step_total, run.steps.front().loss, run.steps.back().loss);
       std::fprintf(stderr, "sxbench: wrote %s\n", path.c_str());
     }
     if (!run.replicas_identical) {
@@ -350,8 +364,9 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
 Command add_train_command(CLI::App& root) {
   auto o = std::make_shared<TrainCliOptions>();
   CLI::App* app = root.add_subcommand(
-      "train", "LLM supervised fine-tuning throughput with sxbench's engine (Llama architecture, "
-               "AdamW, data parallel); writes sft_metrics.json");
+      "train",
+      "LLM supervised fine-tuning throughput with sxbench's engine (Llama architecture, "
+      "AdamW, data parallel); writes sft_metrics.json");
   app->add_option("--device", o->device, "cpu (fp32 reference, data parallel over MPI) or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();

@@ -1,8 +1,9 @@
 #include "train/cpu_model.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
-#include <fmt/format.h>
 #include <numbers>
 
 #include "train/cpu_ops.hpp"
@@ -161,8 +162,8 @@ double LlamaCpu<Scalar>::forward(const int32_t* tokens, const int32_t* targets, 
     matmul_forward(a.v.data(), a.ln1.data(), P + w.wv, N, d, kvd);
     rope_forward(a.q.data(), rope_cos_.data(), rope_sin_.data(), B, T, H, hd);
     rope_forward(a.k.data(), rope_cos_.data(), rope_sin_.data(), B, T, KV, hd);
-    attention_forward(a.atty.data(), a.att.data(), a.q.data(), a.k.data(), a.v.data(), B, T, H,
-                      KV, hd, window);
+    attention_forward(a.atty.data(), a.att.data(), a.q.data(), a.k.data(), a.v.data(), B, T, H, KV,
+                      hd, window);
     matmul_forward(a.resid_mid.data(), a.atty.data(), P + w.wo, N, d, d);
     residual_add(a.resid_mid.data(), x, N * d);
     rmsnorm_forward(a.ln2.data(), a.rstd2.data(), a.resid_mid.data(), P + w.mlp_norm, N, d,
@@ -174,8 +175,8 @@ double LlamaCpu<Scalar>::forward(const int32_t* tokens, const int32_t* targets, 
     matmul_forward(y, a.act.data(), P + w.w_down, N, F, d);
     residual_add(y, a.resid_mid.data(), N * d);
   }
-  rmsnorm_forward(lnf_.data(), rstdf_.data(), resid_[cfg_.num_layers].data(), P + final_norm_, N,
-                  d, cfg_.norm_eps);
+  rmsnorm_forward(lnf_.data(), rstdf_.data(), resid_[cfg_.num_layers].data(), P + final_norm_, N, d,
+                  cfg_.norm_eps);
   matmul_forward(logits_.data(), lnf_.data(), P + lm_head_, N, d, V);
   return cross_entropy_forward(losses_.data(), logits_.data(), targets, N, V);
 }

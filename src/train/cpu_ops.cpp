@@ -151,8 +151,8 @@ void rope_tables(Scalar* cos_table, Scalar* sin_table, const std::vector<double>
 namespace {
 // Rotates every (i, i + hd/2) pair of x: (B, T, nh, hd) by sign * angle(t, i).
 template <typename Scalar>
-void rope_rotate(Scalar* x, const Scalar* cos_table, const Scalar* sin_table, int64_t B,
-                 int64_t T, int64_t nh, int64_t hd, Scalar sign) {
+void rope_rotate(Scalar* x, const Scalar* cos_table, const Scalar* sin_table, int64_t B, int64_t T,
+                 int64_t nh, int64_t hd, Scalar sign) {
   const int64_t half = hd / 2;
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t t = 0; t < T; ++t) {
@@ -173,8 +173,8 @@ void rope_rotate(Scalar* x, const Scalar* cos_table, const Scalar* sin_table, in
 }  // namespace
 
 template <typename Scalar>
-void rope_forward(Scalar* x, const Scalar* cos_table, const Scalar* sin_table, int64_t B,
-                  int64_t T, int64_t nh, int64_t hd) {
+void rope_forward(Scalar* x, const Scalar* cos_table, const Scalar* sin_table, int64_t B, int64_t T,
+                  int64_t nh, int64_t hd) {
   rope_rotate(x, cos_table, sin_table, B, T, nh, hd, Scalar(1));
 }
 
@@ -185,9 +185,8 @@ void rope_backward(Scalar* dx, const Scalar* cos_table, const Scalar* sin_table,
 }
 
 template <typename Scalar>
-void attention_forward(Scalar* out, Scalar* att, const Scalar* q, const Scalar* k,
-                       const Scalar* v, int64_t B, int64_t T, int64_t H, int64_t KV, int64_t hd,
-                       int64_t window) {
+void attention_forward(Scalar* out, Scalar* att, const Scalar* q, const Scalar* k, const Scalar* v,
+                       int64_t B, int64_t T, int64_t H, int64_t KV, int64_t hd, int64_t window) {
   const Scalar scale = Scalar(1.0 / std::sqrt(double(hd)));
   const int64_t group = H / KV;
   for (int64_t b = 0; b < B; ++b) {
@@ -318,27 +317,27 @@ void cross_entropy_backward(Scalar* dlogits, const Scalar* logits, const int32_t
   }
 }
 
-#define SXB_INSTANTIATE(S)                                                                      \
-  template void embedding_forward<S>(S*, const int32_t*, const S*, int64_t, int64_t);          \
-  template void embedding_backward<S>(S*, const S*, const int32_t*, int64_t, int64_t);         \
-  template void rmsnorm_forward<S>(S*, S*, const S*, const S*, int64_t, int64_t, double);       \
-  template void rmsnorm_backward<S>(S*, S*, const S*, const S*, const S*, const S*, int64_t,   \
-                                    int64_t);                                                   \
-  template void matmul_forward<S>(S*, const S*, const S*, int64_t, int64_t, int64_t);          \
-  template void matmul_backward<S>(S*, S*, const S*, const S*, const S*, int64_t, int64_t,     \
-                                   int64_t);                                                    \
-  template void rope_tables<S>(S*, S*, const std::vector<double>&, int64_t);                   \
-  template void rope_forward<S>(S*, const S*, const S*, int64_t, int64_t, int64_t, int64_t);   \
-  template void rope_backward<S>(S*, const S*, const S*, int64_t, int64_t, int64_t, int64_t);  \
-  template void attention_forward<S>(S*, S*, const S*, const S*, const S*, int64_t, int64_t,   \
-                                     int64_t, int64_t, int64_t, int64_t);                       \
-  template void attention_backward<S>(S*, S*, S*, const S*, const S*, const S*, const S*,      \
-                                      const S*, int64_t, int64_t, int64_t, int64_t, int64_t,   \
-                                      int64_t);                                                 \
-  template void swiglu_forward<S>(S*, const S*, const S*, int64_t, int64_t);                   \
-  template void swiglu_backward<S>(S*, S*, const S*, const S*, const S*, int64_t, int64_t);    \
-  template void residual_add<S>(S*, const S*, int64_t);                                         \
-  template double cross_entropy_forward<S>(S*, const S*, const int32_t*, int64_t, int64_t);    \
+#define SXB_INSTANTIATE(S)                                                                    \
+  template void embedding_forward<S>(S*, const int32_t*, const S*, int64_t, int64_t);         \
+  template void embedding_backward<S>(S*, const S*, const int32_t*, int64_t, int64_t);        \
+  template void rmsnorm_forward<S>(S*, S*, const S*, const S*, int64_t, int64_t, double);     \
+  template void rmsnorm_backward<S>(S*, S*, const S*, const S*, const S*, const S*, int64_t,  \
+                                    int64_t);                                                 \
+  template void matmul_forward<S>(S*, const S*, const S*, int64_t, int64_t, int64_t);         \
+  template void matmul_backward<S>(S*, S*, const S*, const S*, const S*, int64_t, int64_t,    \
+                                   int64_t);                                                  \
+  template void rope_tables<S>(S*, S*, const std::vector<double>&, int64_t);                  \
+  template void rope_forward<S>(S*, const S*, const S*, int64_t, int64_t, int64_t, int64_t);  \
+  template void rope_backward<S>(S*, const S*, const S*, int64_t, int64_t, int64_t, int64_t); \
+  template void attention_forward<S>(S*, S*, const S*, const S*, const S*, int64_t, int64_t,  \
+                                     int64_t, int64_t, int64_t, int64_t);                     \
+  template void attention_backward<S>(S*, S*, S*, const S*, const S*, const S*, const S*,     \
+                                      const S*, int64_t, int64_t, int64_t, int64_t, int64_t,  \
+                                      int64_t);                                               \
+  template void swiglu_forward<S>(S*, const S*, const S*, int64_t, int64_t);                  \
+  template void swiglu_backward<S>(S*, S*, const S*, const S*, const S*, int64_t, int64_t);   \
+  template void residual_add<S>(S*, const S*, int64_t);                                       \
+  template double cross_entropy_forward<S>(S*, const S*, const int32_t*, int64_t, int64_t);   \
   template void cross_entropy_backward<S>(S*, const S*, const int32_t*, double, int64_t, int64_t);
 
 SXB_INSTANTIATE(float)

@@ -13,8 +13,7 @@ namespace sxb::cpu {
 
 // out[n, c] = wte[tokens[n], c].  out: (N, C), wte: (V, C).
 template <typename Scalar>
-void embedding_forward(Scalar* out, const int32_t* tokens, const Scalar* wte, int64_t N,
-                       int64_t C);
+void embedding_forward(Scalar* out, const int32_t* tokens, const Scalar* wte, int64_t N, int64_t C);
 // dwte[tokens[n], c] += dout[n, c].
 template <typename Scalar>
 void embedding_backward(Scalar* dwte, const Scalar* dout, const int32_t* tokens, int64_t N,
@@ -50,8 +49,8 @@ void rope_tables(Scalar* cos_table, Scalar* sin_table, const std::vector<double>
 // In place on x: (B, T, nh, hd), Hugging Face's rotate_half pairing (i, i + hd/2):
 //   x'[i] = x[i] cos - x[i+hd/2] sin;  x'[i+hd/2] = x[i+hd/2] cos + x[i] sin,  angle of (t, i).
 template <typename Scalar>
-void rope_forward(Scalar* x, const Scalar* cos_table, const Scalar* sin_table, int64_t B,
-                  int64_t T, int64_t nh, int64_t hd);
+void rope_forward(Scalar* x, const Scalar* cos_table, const Scalar* sin_table, int64_t B, int64_t T,
+                  int64_t nh, int64_t hd);
 // The rotation is orthogonal, so its backward rotates the gradient by -angle (in place).
 template <typename Scalar>
 void rope_backward(Scalar* dx, const Scalar* cos_table, const Scalar* sin_table, int64_t B,
@@ -62,9 +61,8 @@ void rope_backward(Scalar* dx, const Scalar* cos_table, const Scalar* sin_table,
 //   s[t, u] = q_t . k_u / sqrt(hd) for u in [max(0, t - window + 1), t] (window 0: no limit);
 //   att[t, :] = softmax(s[t, :]) (zero outside the window);  out_t = sum_u att[t, u] v_u.
 template <typename Scalar>
-void attention_forward(Scalar* out, Scalar* att, const Scalar* q, const Scalar* k,
-                       const Scalar* v, int64_t B, int64_t T, int64_t H, int64_t KV, int64_t hd,
-                       int64_t window);
+void attention_forward(Scalar* out, Scalar* att, const Scalar* q, const Scalar* k, const Scalar* v,
+                       int64_t B, int64_t T, int64_t H, int64_t KV, int64_t hd, int64_t window);
 // With dp[u] = dout_t . v_u:  ds[u] = att[u] (dp[u] - sum_u' att[u'] dp[u']);
 //   dq_t += sum_u ds[u] k_u / sqrt(hd);  dk_u += ds[u] q_t / sqrt(hd);  dv_u += att[u] dout_t.
 template <typename Scalar>

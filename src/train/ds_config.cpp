@@ -1,8 +1,9 @@
 #include "train/ds_config.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
-#include <fmt/format.h>
 #include <set>
 
 #include "core/atomic_file.hpp"
@@ -14,45 +15,84 @@ namespace {
 
 // Keys DeepSpeed accepts that do not change what sxbench measures; accepted without a warning.
 const std::set<std::string>& ignored_top_level_keys() {
-  static const std::set<std::string> keys = {
-      "steps_per_print", "wall_clock_breakdown", "dump_state", "prescale_gradients",
-      "gradient_predivide_factor", "sparse_gradients", "zero_allow_untested_optimizer",
-      "communication_data_type", "flops_profiler", "tensorboard", "wandb", "csv_monitor",
-      "comms_logger", "memory_breakdown", "data_types", "zero_force_ds_cpu_optimizer",
-      "checkpoint", "elasticity", "amp", "gradient_accumulation_dtype", "train_micro_batch_size",
-      "seed"};
+  static const std::set<std::string> keys = {"steps_per_print",
+                                             "wall_clock_breakdown",
+                                             "dump_state",
+                                             "prescale_gradients",
+                                             "gradient_predivide_factor",
+                                             "sparse_gradients",
+                                             "zero_allow_untested_optimizer",
+                                             "communication_data_type",
+                                             "flops_profiler",
+                                             "tensorboard",
+                                             "wandb",
+                                             "csv_monitor",
+                                             "comms_logger",
+                                             "memory_breakdown",
+                                             "data_types",
+                                             "zero_force_ds_cpu_optimizer",
+                                             "checkpoint",
+                                             "elasticity",
+                                             "amp",
+                                             "gradient_accumulation_dtype",
+                                             "train_micro_batch_size",
+                                             "seed"};
   return keys;
 }
 
 const std::set<std::string>& zero_keys() {
-  static const std::set<std::string> keys = {
-      "stage", "overlap_comm", "contiguous_gradients", "reduce_bucket_size",
-      "allgather_bucket_size", "allgather_partitions", "reduce_scatter", "round_robin_gradients",
-      "offload_optimizer", "offload_param", "sub_group_size", "stage3_prefetch_bucket_size",
-      "stage3_param_persistence_threshold", "stage3_max_live_parameters",
-      "stage3_max_reuse_distance", "stage3_gather_16bit_weights_on_model_save",
-      "stage3_gather_fp16_weights_on_model_save", "elastic_checkpoint", "ignore_unused_parameters",
-      "load_from_fp32_weights", "zero_hpz_partition_size", "zero_quantized_weights",
-      "zero_quantized_gradients", "mics_shard_size", "memory_efficient_linear", "cpu_offload"};
+  static const std::set<std::string> keys = {"stage",
+                                             "overlap_comm",
+                                             "contiguous_gradients",
+                                             "reduce_bucket_size",
+                                             "allgather_bucket_size",
+                                             "allgather_partitions",
+                                             "reduce_scatter",
+                                             "round_robin_gradients",
+                                             "offload_optimizer",
+                                             "offload_param",
+                                             "sub_group_size",
+                                             "stage3_prefetch_bucket_size",
+                                             "stage3_param_persistence_threshold",
+                                             "stage3_max_live_parameters",
+                                             "stage3_max_reuse_distance",
+                                             "stage3_gather_16bit_weights_on_model_save",
+                                             "stage3_gather_fp16_weights_on_model_save",
+                                             "elastic_checkpoint",
+                                             "ignore_unused_parameters",
+                                             "load_from_fp32_weights",
+                                             "zero_hpz_partition_size",
+                                             "zero_quantized_weights",
+                                             "zero_quantized_gradients",
+                                             "mics_shard_size",
+                                             "memory_efficient_linear",
+                                             "cpu_offload"};
   return keys;
 }
 
 const std::set<std::string>& activation_checkpointing_keys() {
   static const std::set<std::string> keys = {
-      "partition_activations", "contiguous_memory_optimization", "cpu_checkpointing",
-      "number_checkpoints", "synchronize_checkpoint_boundary", "profile"};
+      "partition_activations", "contiguous_memory_optimization",  "cpu_checkpointing",
+      "number_checkpoints",    "synchronize_checkpoint_boundary", "profile"};
   return keys;
 }
 
 const std::set<std::string>& fp16_keys() {
-  static const std::set<std::string> keys = {"enabled", "auto_cast", "loss_scale",
-                                             "initial_scale_power", "loss_scale_window",
-                                             "hysteresis", "consecutive_hysteresis",
-                                             "min_loss_scale", "fp16_master_weights_and_grads"};
+  static const std::set<std::string> keys = {"enabled",
+                                             "auto_cast",
+                                             "loss_scale",
+                                             "initial_scale_power",
+                                             "loss_scale_window",
+                                             "hysteresis",
+                                             "consecutive_hysteresis",
+                                             "min_loss_scale",
+                                             "fp16_master_weights_and_grads"};
   return keys;
 }
 
-bool is_auto(const nlohmann::json& v) { return v.is_string() && v.get<std::string>() == "auto"; }
+bool is_auto(const nlohmann::json& v) {
+  return v.is_string() && v.get<std::string>() == "auto";
+}
 
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
@@ -70,14 +110,14 @@ class Reader {
                     const std::set<std::string>& known, std::vector<std::string>& warnings) {
     for (auto it = obj.begin(); it != obj.end(); ++it) {
       if (!known.count(it.key())) {
-        warnings.push_back(fmt::format("{}: unknown key \"{}{}\" ignored", source_, prefix,
-                                       it.key()));
+        warnings.push_back(
+            fmt::format("{}: unknown key \"{}{}\" ignored", source_, prefix, it.key()));
       }
     }
   }
   int64_t positive_int(const nlohmann::json& v, const std::string& key) const {
-    if (!v.is_number_integer() && !(v.is_number_float() && v.get<double>() == double(int64_t(
-                                                                        v.get<double>())))) {
+    if (!v.is_number_integer() &&
+        !(v.is_number_float() && v.get<double>() == double(int64_t(v.get<double>())))) {
       throw error(key, "must be a positive integer");
     }
     const int64_t n = v.is_number_integer() ? v.get<int64_t>() : int64_t(v.get<double>());
@@ -115,10 +155,16 @@ DsConfig parse_ds_config(const nlohmann::json& j, const std::string& source) {
   DsConfig c;
   c.source = source;
   if (!j.is_object()) throw usage_error(fmt::format("{}: not a JSON object", source));
-  std::set<std::string> known = {"train_batch_size", "train_micro_batch_size_per_gpu",
-                                 "gradient_accumulation_steps", "bf16", "fp16",
-                                 "zero_optimization", "optimizer", "gradient_clipping",
-                                 "activation_checkpointing", "scheduler"};
+  std::set<std::string> known = {"train_batch_size",
+                                 "train_micro_batch_size_per_gpu",
+                                 "gradient_accumulation_steps",
+                                 "bf16",
+                                 "fp16",
+                                 "zero_optimization",
+                                 "optimizer",
+                                 "gradient_clipping",
+                                 "activation_checkpointing",
+                                 "scheduler"};
   known.insert(ignored_top_level_keys().begin(), ignored_top_level_keys().end());
   r.warn_unknown(j, "", known, c.warnings);
 
@@ -138,8 +184,9 @@ DsConfig parse_ds_config(const nlohmann::json& j, const std::string& source) {
     if (!j.contains(key)) return;
     const auto& s = r.object(j[key], key);
     r.warn_unknown(s, std::string(key) + ".",
-                   std::string(key) == "bf16" ? std::set<std::string>{"enabled", "immediate_grad_update"}
-                                              : fp16_keys(),
+                   std::string(key) == "bf16"
+                       ? std::set<std::string>{"enabled", "immediate_grad_update"}
+                       : fp16_keys(),
                    c.warnings);
     if (!s.contains("enabled")) return;
     const std::string k = std::string(key) + ".enabled";
@@ -193,8 +240,9 @@ DsConfig parse_ds_config(const nlohmann::json& j, const std::string& source) {
     } else if (lower(type) == "adam") {
       c.optimizer_type = "Adam";
     } else {
-      throw r.error("optimizer.type",
-                    fmt::format("\"{}\" is not supported by the sxbench engine (AdamW, Adam)", type));
+      throw r.error(
+          "optimizer.type",
+          fmt::format("\"{}\" is not supported by the sxbench engine (AdamW, Adam)", type));
     }
     if (o.contains("params")) {
       const auto& p = r.object(o["params"], "optimizer.params");
@@ -228,8 +276,10 @@ DsConfig parse_ds_config(const nlohmann::json& j, const std::string& source) {
           c.optimizer.beta2 = b[1].get<double>();
         }
       }
-      if (p.contains("adam_w_mode")) adam_w_mode = r.boolean(p["adam_w_mode"], "optimizer.params.adam_w_mode");
-      if (p.contains("bias_correction") && !r.boolean(p["bias_correction"], "optimizer.params.bias_correction")) {
+      if (p.contains("adam_w_mode"))
+        adam_w_mode = r.boolean(p["adam_w_mode"], "optimizer.params.adam_w_mode");
+      if (p.contains("bias_correction") &&
+          !r.boolean(p["bias_correction"], "optimizer.params.bias_correction")) {
         throw r.error("optimizer.params.bias_correction", "false is not supported");
       }
       if (p.contains("amsgrad") && r.boolean(p["amsgrad"], "optimizer.params.amsgrad")) {
@@ -326,8 +376,8 @@ BatchPlan resolve_batch(const DsConfig& c, int64_t world, std::optional<int64_t>
     mb = micro_override;
     p.micro_batch_source = override_source;
     if (tb && ga) {
-      p.notes.push_back(fmt::format("train_batch_size {} re-derived from the overridden micro-batch",
-                                    *tb));
+      p.notes.push_back(
+          fmt::format("train_batch_size {} re-derived from the overridden micro-batch", *tb));
       tb.reset();
     }
   }
@@ -342,14 +392,16 @@ BatchPlan resolve_batch(const DsConfig& c, int64_t world, std::optional<int64_t>
     if (*tb % (*mb * world) != 0) {
       throw r.error("train_batch_size",
                     fmt::format("{} is not a multiple of train_micro_batch_size_per_gpu {} x "
-                                "world size {}", *tb, *mb, world));
+                                "world size {}",
+                                *tb, *mb, world));
     }
     ga = *tb / (*mb * world);
   } else if (tb && ga) {
     if (*tb % (*ga * world) != 0) {
       throw r.error("train_batch_size",
                     fmt::format("{} is not a multiple of gradient_accumulation_steps {} x world "
-                                "size {}", *tb, *ga, world));
+                                "size {}",
+                                *tb, *ga, world));
     }
     mb = *tb / (*ga * world);
     p.micro_batch_source = "train_batch_size / (gradient_accumulation_steps x world size)";

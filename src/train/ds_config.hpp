@@ -22,12 +22,12 @@ struct DsConfig {
   bool bf16 = false;
   bool fp16 = false;
   int zero_stage = 0;
-  std::string optimizer_type = "AdamW";  // as DeepSpeed names it: AdamW, or Adam
+  std::string optimizer_type = "AdamW";      // as DeepSpeed names it: AdamW, or Adam
   std::string optimizer_source = "default";  // "config" or "default"
   AdamWParams optimizer;
-  double gradient_clipping = 0.0;  // 0: off (DeepSpeed's default)
-  bool activation_checkpointing = false;  // the section is present: recompute per layer
-  std::vector<std::string> warnings;      // one line each
+  double gradient_clipping = 0.0;          // 0: off (DeepSpeed's default)
+  bool activation_checkpointing = false;   // the section is present: recompute per layer
+  std::vector<std::string> warnings;       // one line each
   std::vector<std::string> resolved_auto;  // "key: value" for every "auto" that was resolved
 
   std::string precision() const { return bf16 ? "bf16" : fp16 ? "fp16" : "fp32"; }
@@ -45,7 +45,7 @@ struct BatchPlan {
   int64_t micro_batch_per_gpu = 0;
   int64_t gradient_accumulation_steps = 0;
   int64_t world_size = 0;
-  int64_t train_batch_size = 0;  // sequences per optimizer step, all ranks
+  int64_t train_batch_size = 0;    // sequences per optimizer step, all ranks
   std::string micro_batch_source;  // "ds_config", "--micro-batch", "BATCH_SIZE_PER_GPU", ...
   std::vector<std::string> notes;
   nlohmann::json to_json() const;

@@ -1,9 +1,10 @@
 #include "train/model_config.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.hpp"
@@ -15,10 +16,10 @@ namespace fs = std::filesystem;
 
 int64_t ModelConfig::params_per_layer() const {
   const int64_t d = hidden_size;
-  return d                                  // attention RMSNorm
+  return d                                   // attention RMSNorm
          + d * d + 2 * kv_dim() * d + d * d  // Wq, Wk, Wv, Wo
-         + d                                // MLP RMSNorm
-         + 3 * intermediate_size * d;       // W_gate, W_up, W_down
+         + d                                 // MLP RMSNorm
+         + 3 * intermediate_size * d;        // W_gate, W_up, W_down
 }
 
 int64_t ModelConfig::param_count() const {
@@ -42,8 +43,8 @@ void ModelConfig::validate() const {
   if (vocab_size <= 0) throw bad("vocab_size must be positive");
   if (max_position_embeddings <= 0) throw bad("max_position_embeddings must be positive");
   if (hidden_size % num_heads != 0) {
-    throw bad(fmt::format("hidden_size {} is not a multiple of num_attention_heads {}",
-                          hidden_size, num_heads));
+    throw bad(fmt::format("hidden_size {} is not a multiple of num_attention_heads {}", hidden_size,
+                          num_heads));
   }
   if (head_dim() % 2 != 0) throw bad(fmt::format("head dimension {} must be even", head_dim()));
   if (num_heads % num_kv_heads != 0) {
@@ -119,9 +120,8 @@ const std::vector<BuiltinEntry>& builtin_entries() {
     std::vector<BuiltinEntry> e;
     e.push_back({make("meta-llama/Llama-2-7b-hf", 4096, 32, 32, 32, 11008, 32000, 1e4, 1e-5, 4096),
                  {"meta-llama/Llama-2-7b-chat-hf"}});
-    e.push_back(
-        {make("meta-llama/Llama-2-13b-hf", 5120, 40, 40, 40, 13824, 32000, 1e4, 1e-5, 4096),
-         {"meta-llama/Llama-2-13b-chat-hf"}});
+    e.push_back({make("meta-llama/Llama-2-13b-hf", 5120, 40, 40, 40, 13824, 32000, 1e4, 1e-5, 4096),
+                 {"meta-llama/Llama-2-13b-chat-hf"}});
     e.push_back({make("meta-llama/Llama-2-70b-hf", 8192, 80, 64, 8, 28672, 32000, 1e4, 1e-5, 4096),
                  {"meta-llama/Llama-2-70b-chat-hf"}});
     e.push_back(
@@ -284,29 +284,34 @@ ModelConfig model_config_from_hf_json(const nlohmann::json& j, const std::string
   c.rope_theta = j.contains("rope_theta") ? get_field<double>(j, "rope_theta", where) : 10000.0;
   c.norm_eps = j.contains("rms_norm_eps") ? get_field<double>(j, "rms_norm_eps", where) : 1e-6;
   if (j.value("tie_word_embeddings", false)) {
-    throw usage_error(fmt::format("{}: tie_word_embeddings true is not supported (the engine "
-                                  "trains an untied output head)", where));
+    throw usage_error(
+        fmt::format("{}: tie_word_embeddings true is not supported (the engine "
+                    "trains an untied output head)",
+                    where));
   }
   if (j.value("attention_bias", false) || j.value("mlp_bias", false)) {
     throw usage_error(fmt::format("{}: attention_bias/mlp_bias are not supported", where));
   }
   const std::string act = j.value("hidden_act", std::string("silu"));
   if (act != "silu") {
-    throw usage_error(fmt::format("{}: hidden_act \"{}\" is not supported (silu only)", where, act));
+    throw usage_error(
+        fmt::format("{}: hidden_act \"{}\" is not supported (silu only)", where, act));
   }
   if (j.contains("head_dim") && !j["head_dim"].is_null()) {
     const auto hd = get_field<int64_t>(j, "head_dim", where);
     if (c.num_heads > 0 && hd * c.num_heads != c.hidden_size) {
-      throw usage_error(fmt::format("{}: head_dim {} x num_attention_heads {} != hidden_size {} "
-                                    "is not supported", where, hd, c.num_heads, c.hidden_size));
+      throw usage_error(
+          fmt::format("{}: head_dim {} x num_attention_heads {} != hidden_size {} "
+                      "is not supported",
+                      where, hd, c.num_heads, c.hidden_size));
     }
   }
   if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
     const auto& rs = j["rope_scaling"];
     const std::string rt = rs.value("rope_type", rs.value("type", std::string()));
     if (rt != "llama3") {
-      throw usage_error(fmt::format(
-          "{}: rope_scaling type \"{}\" is not supported (llama3 only)", where, rt));
+      throw usage_error(
+          fmt::format("{}: rope_scaling type \"{}\" is not supported (llama3 only)", where, rt));
     }
     RopeScalingLlama3 s;
     s.factor = get_field<double>(rs, "factor", where + " rope_scaling");
@@ -339,7 +344,8 @@ ModelConfig resolve_model(const std::string& name, const std::string& hf_home) {
   for (const auto& n : builtin_model_names()) known += (known.empty() ? "" : ", ") + n;
   throw usage_error(fmt::format(
       "unknown model \"{}\" (not a directory with config.json, not in the Hugging Face cache); "
-      "built-in models: {}", name, known));
+      "built-in models: {}",
+      name, known));
 }
 
 }  // namespace sxb

@@ -20,14 +20,14 @@ struct RopeScalingLlama3 {
 };
 
 struct ModelConfig {
-  std::string name;    // Hugging Face id or test-shape name
-  std::string source;  // "built-in", or the config.json path it was read from
-  int64_t hidden_size = 0;         // d
-  int64_t num_layers = 0;          // L
-  int64_t num_heads = 0;           // query heads H
-  int64_t num_kv_heads = 0;        // key/value heads (== H: MHA, < H: GQA)
-  int64_t intermediate_size = 0;   // SwiGLU width
-  int64_t vocab_size = 0;          // V
+  std::string name;               // Hugging Face id or test-shape name
+  std::string source;             // "built-in", or the config.json path it was read from
+  int64_t hidden_size = 0;        // d
+  int64_t num_layers = 0;         // L
+  int64_t num_heads = 0;          // query heads H
+  int64_t num_kv_heads = 0;       // key/value heads (== H: MHA, < H: GQA)
+  int64_t intermediate_size = 0;  // SwiGLU width
+  int64_t vocab_size = 0;         // V
   double rope_theta = 10000.0;
   double norm_eps = 1e-5;
   int64_t max_position_embeddings = 0;

@@ -20,8 +20,8 @@ double quantile(std::vector<double> values, double q);
 double palm_flops_per_token(const ModelConfig& m, int64_t seq_len);
 
 // Host facts for the CPU device.
-std::string host_cpu_model_name();               // /proc/cpuinfo "model name", or "unknown CPU"
+std::string host_cpu_model_name();                   // /proc/cpuinfo "model name", or "unknown CPU"
 std::optional<uint64_t> host_mem_available_bytes();  // /proc/meminfo MemAvailable
-uint64_t peak_rss_bytes();                        // getrusage ru_maxrss of this process
+uint64_t peak_rss_bytes();                           // getrusage ru_maxrss of this process
 
 }  // namespace sxb

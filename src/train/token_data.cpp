@@ -1,8 +1,9 @@
 #include "train/token_data.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <cstring>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -64,9 +65,11 @@ uint64_t get_le(const std::string& s, size_t off, int bytes) {
 
 PackedDataset pack_jsonl_text(const std::string& text, const std::string& source,
                               const PackOptions& opt) {
-  if (opt.seq_len < 2) throw usage_error(fmt::format("sequence length {} must be at least 2", opt.seq_len));
+  if (opt.seq_len < 2)
+    throw usage_error(fmt::format("sequence length {} must be at least 2", opt.seq_len));
   if (opt.dtype != "auto" && opt.dtype != "uint16" && opt.dtype != "uint32") {
-    throw usage_error(fmt::format("token dtype \"{}\" is not one of auto, uint16, uint32", opt.dtype));
+    throw usage_error(
+        fmt::format("token dtype \"{}\" is not one of auto, uint16, uint32", opt.dtype));
   }
   const int64_t T = opt.seq_len;
   PackedDataset d;
@@ -166,8 +169,8 @@ PackedDataset read_token_file(const std::filesystem::path& path) {
   }
   const uint32_t version = uint32_t(get_le(s, 8, 4));
   if (version != kTokenFileVersion) {
-    throw usage_error(fmt::format("{}: token file version {} is not supported (expected {})",
-                                  where, version, kTokenFileVersion));
+    throw usage_error(fmt::format("{}: token file version {} is not supported (expected {})", where,
+                                  version, kTokenFileVersion));
   }
   PackedDataset d;
   d.bytes_per_token = uint32_t(get_le(s, 12, 4));
@@ -178,7 +181,8 @@ PackedDataset read_token_file(const std::filesystem::path& path) {
   d.max_token_id = int64_t(get_le(s, 48, 8));
   d.num_truncated_records = int64_t(get_le(s, 56, 8));
   if (d.bytes_per_token != 2 && d.bytes_per_token != 4) {
-    throw usage_error(fmt::format("{}: bytes per token {} is not 2 or 4", where, d.bytes_per_token));
+    throw usage_error(
+        fmt::format("{}: bytes per token {} is not 2 or 4", where, d.bytes_per_token));
   }
   if (d.seq_len < 2 || d.num_sequences < 1 || d.seq_len > (int64_t(1) << 24) ||
       d.num_sequences > (int64_t(1) << 40)) {
@@ -188,8 +192,8 @@ PackedDataset read_token_file(const std::filesystem::path& path) {
   const uint64_t n = uint64_t(d.seq_len) * uint64_t(d.num_sequences);
   const uint64_t expected = kTokenFileHeaderBytes + n * (d.bytes_per_token + 1);
   if (s.size() != expected) {
-    throw usage_error(fmt::format("{}: size {} bytes, header implies {} bytes", where, s.size(),
-                                  expected));
+    throw usage_error(
+        fmt::format("{}: size {} bytes, header implies {} bytes", where, s.size(), expected));
   }
   d.tokens.resize(n);
   const size_t tok_off = kTokenFileHeaderBytes;
@@ -205,9 +209,10 @@ PackedDataset read_token_file(const std::filesystem::path& path) {
     targets += m;
   }
   if (max_seen != d.max_token_id || targets != d.num_target_tokens) {
-    throw usage_error(fmt::format("{}: header says max_token_id {} and {} targets, data has {} and "
-                                  "{}", where, d.max_token_id, d.num_target_tokens, max_seen,
-                                  targets));
+    throw usage_error(
+        fmt::format("{}: header says max_token_id {} and {} targets, data has {} and "
+                    "{}",
+                    where, d.max_token_id, d.num_target_tokens, max_seen, targets));
   }
   return d;
 }
@@ -216,9 +221,10 @@ FileSequenceSource::FileSequenceSource(PackedDataset d, std::string path, int64_
                                        int64_t vocab_size)
     : d_(std::move(d)), path_(std::move(path)) {
   if (d_.seq_len != seq_len) {
-    throw usage_error(fmt::format("{}: packed for seq_len {}, training uses {} (repack with "
-                                  "sxbench data pack --seq-len {})", path_, d_.seq_len, seq_len,
-                                  seq_len));
+    throw usage_error(
+        fmt::format("{}: packed for seq_len {}, training uses {} (repack with "
+                    "sxbench data pack --seq-len {})",
+                    path_, d_.seq_len, seq_len, seq_len));
   }
   if (d_.max_token_id >= vocab_size) {
     throw usage_error(fmt::format("{}: token id {} is outside the model's vocabulary of {}", path_,
@@ -246,8 +252,7 @@ nlohmann::json FileSequenceSource::to_json() const {
   return j;
 }
 
-SyntheticSequenceSource::SyntheticSequenceSource(uint64_t seed, int64_t seq_len,
-                                                 int64_t vocab_size)
+SyntheticSequenceSource::SyntheticSequenceSource(uint64_t seed, int64_t seq_len, int64_t vocab_size)
     : seed_(seed), seq_len_(seq_len), vocab_(vocab_size), successors_(vocab_size * kSuccessors) {
   SplitMix64 rng(stream_seed(seed, 0x5eed));
   for (auto& s : successors_) s = int32_t(rng.below(uint64_t(vocab_size)));
@@ -264,15 +269,16 @@ void SyntheticSequenceSource::fill(int64_t index, int32_t* tokens, int32_t* targ
 }
 
 std::string SyntheticSequenceSource::description() const {
-  return fmt::format("synthetic tokens (seed {}, Markov chain with {} successors per token)",
-                     seed_, kSuccessors);
+  return fmt::format("synthetic tokens (seed {}, Markov chain with {} successors per token)", seed_,
+                     kSuccessors);
 }
 
 nlohmann::json SyntheticSequenceSource::to_json() const {
   return {{"kind", "synthetic"},
           {"seed", seed_},
           {"generator", fmt::format("order-1 Markov chain, {} successors per token chosen from the "
-                                    "seed, uniform first token", kSuccessors)},
+                                    "seed, uniform first token",
+                                    kSuccessors)},
           {"next_token_entropy_max_nats", std::log(double(kSuccessors))}};
 }
 

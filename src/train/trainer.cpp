@@ -1,8 +1,9 @@
 #include "train/trainer.hpp"
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cmath>
-#include <fmt/format.h>
 
 #include "core/error.hpp"
 #include "train/cpu_model.hpp"
@@ -18,8 +19,7 @@ double seconds_since(Clock::time_point t0) {
 }  // namespace
 
 int64_t sequence_index(const BatchPlan& b, int64_t step, int64_t micro_step, int rank, int64_t j) {
-  return step * b.train_batch_size +
-         (micro_step * b.world_size + rank) * b.micro_batch_per_gpu + j;
+  return step * b.train_batch_size + (micro_step * b.world_size + rank) * b.micro_batch_per_gpu + j;
 }
 
 TrainRun train_cpu(const TrainOptions& o, GradientReducer& job) {
@@ -27,8 +27,8 @@ TrainRun train_cpu(const TrainOptions& o, GradientReducer& job) {
   const int64_t accum = o.batch.gradient_accumulation_steps;
   const int world = job.world_size();
   if (o.batch.world_size != world) {
-    throw runtime_error(fmt::format("batch plan is for {} ranks, the job has {}",
-                                    o.batch.world_size, world));
+    throw runtime_error(
+        fmt::format("batch plan is for {} ranks, the job has {}", o.batch.world_size, world));
   }
   cpu::LlamaCpu<float> model(o.model, B, T);
   model.init_weights(o.seed);
@@ -53,7 +53,8 @@ TrainRun train_cpu(const TrainOptions& o, GradientReducer& job) {
     const int64_t global_targets = job.sum(local_targets);
     comm_s += seconds_since(t_comm);
     if (global_targets == 0) {
-      throw runtime_error(fmt::format("step {} has no target tokens (every token is masked)", s + 1));
+      throw runtime_error(
+          fmt::format("step {} has no target tokens (every token is masked)", s + 1));
     }
     // Objective = (sum of token losses over the global batch) / global_targets. Each rank
     // back-propagates world / global_targets per token so that the all-reduce's sum divided by

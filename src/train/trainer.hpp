@@ -39,13 +39,13 @@ class LocalReducer final : public GradientReducer {
 };
 
 struct TrainStep {
-  int64_t step = 0;            // 1-based
-  double loss = 0;             // mean over the step's target tokens, all ranks (nats)
-  double grad_norm = 0;        // global L2 norm before clipping
+  int64_t step = 0;      // 1-based
+  double loss = 0;       // mean over the step's target tokens, all ranks (nats)
+  double grad_norm = 0;  // global L2 norm before clipping
   double lr = 0;
-  int64_t target_tokens = 0;   // counted targets in the step, all ranks
-  double step_time_s = 0;      // wall clock of the whole step, max over ranks
-  double comm_time_s = 0;      // time inside reductions during the step, max over ranks
+  int64_t target_tokens = 0;  // counted targets in the step, all ranks
+  double step_time_s = 0;     // wall clock of the whole step, max over ranks
+  double comm_time_s = 0;     // time inside reductions during the step, max over ranks
 };
 
 struct TrainOptions {
@@ -62,7 +62,7 @@ struct TrainOptions {
 
 struct TrainRun {
   std::vector<TrainStep> steps;
-  double param_checksum = 0;     // sum of all parameters after the last step (this rank)
+  double param_checksum = 0;        // sum of all parameters after the last step (this rank)
   bool replicas_identical = false;  // checksum equal on every rank
 };
 

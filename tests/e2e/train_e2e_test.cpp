@@ -45,7 +45,9 @@ Result run(const std::string& cmd) {
   return r;
 }
 
-std::string sxbench() { return SXB_BINARY; }
+std::string sxbench() {
+  return SXB_BINARY;
+}
 std::string mpirun(int np) {
   return std::string(SXB_MPIEXEC) + " -np " + std::to_string(np) + " --oversubscribe " + SXB_BINARY;
 }
@@ -142,8 +144,8 @@ TEST_F(TrainE2E, OneRankAndTwoRanksGiveTheSameLoss) {
   ASSERT_EQ(b["loss_curve"].size(), 6u);
   for (size_t i = 0; i < 6; ++i) {
     const double la = a["loss_curve"][i]["loss"], lb = b["loss_curve"][i]["loss"];
-    EXPECT_LT(std::abs(la - lb) / la, 1e-5) << "step " << i + 1 << ": 1 rank " << la
-                                            << ", 2 ranks " << lb;
+    EXPECT_LT(std::abs(la - lb) / la, 1e-5)
+        << "step " << i + 1 << ": 1 rank " << la << ", 2 ranks " << lb;
   }
   // The run learns: the synthetic chain is predictable, so the loss falls.
   EXPECT_LT(a["final_loss"].get<double>(), a["initial_loss"].get<double>());
@@ -174,7 +176,8 @@ TEST_F(TrainE2E, PackedDataFileTrainsOverMpi) {
 
 TEST_F(TrainE2E, BadJsonlRecordNamesTheLine) {
   const std::string in =
-      write("bad.jsonl", "{\"prompt\": [1], \"response\": [2]}\n{\"prompt\": [1], \"response\": [\"x\"]}\n");
+      write("bad.jsonl",
+            "{\"prompt\": [1], \"response\": [2]}\n{\"prompt\": [1], \"response\": [\"x\"]}\n");
   Result r = run(sxbench() + " data pack --in " + in + " --out " + (dir_ / "x.bin").string() +
                  " --seq-len 16");
   EXPECT_EQ(r.code, 2) << r.output;
@@ -189,8 +192,10 @@ TEST_F(TrainE2E, CudaDeviceIsRefusedWithExit4) {
 }
 
 TEST_F(TrainE2E, ModelTooBigForHostMemoryIsRefusedBeforeAllocation) {
-  Result r = run(mpirun(2) + " train --device cpu --model meta-llama/Llama-2-70b-hf --seq-len 128 "
-                 "--out " + (dir_ / "big").string());
+  Result r = run(mpirun(2) +
+                 " train --device cpu --model meta-llama/Llama-2-70b-hf --seq-len 128 "
+                 "--out " +
+                 (dir_ / "big").string());
   EXPECT_EQ(r.code, 4) << r.output;
   EXPECT_NE(r.output.find("needed"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("available"), std::string::npos) << r.output;

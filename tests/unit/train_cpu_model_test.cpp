@@ -78,8 +78,12 @@ void full_model_gradient_check(const ModelConfig& cfg) {
   EXPECT_EQ(checked, cfg.param_count());
 }
 
-TEST(CpuModel, FullGradientMatchesFiniteDifferencesGqa) { full_model_gradient_check(micro_config(2)); }
-TEST(CpuModel, FullGradientMatchesFiniteDifferencesMha) { full_model_gradient_check(micro_config(4)); }
+TEST(CpuModel, FullGradientMatchesFiniteDifferencesGqa) {
+  full_model_gradient_check(micro_config(2));
+}
+TEST(CpuModel, FullGradientMatchesFiniteDifferencesMha) {
+  full_model_gradient_check(micro_config(4));
+}
 TEST(CpuModel, FullGradientMatchesFiniteDifferencesWindow) {
   full_model_gradient_check(micro_config(1, 3));
 }

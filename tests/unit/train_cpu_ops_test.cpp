@@ -199,9 +199,15 @@ void attention_check(int64_t H, int64_t KV, int64_t window) {
   check_gradient(v, dv, f, "dv");
 }
 
-TEST(CpuOpsGrad, AttentionMultiHead) { attention_check(3, 3, 0); }
-TEST(CpuOpsGrad, AttentionGroupedQuery) { attention_check(4, 2, 0); }
-TEST(CpuOpsGrad, AttentionSlidingWindow) { attention_check(4, 1, 3); }
+TEST(CpuOpsGrad, AttentionMultiHead) {
+  attention_check(3, 3, 0);
+}
+TEST(CpuOpsGrad, AttentionGroupedQuery) {
+  attention_check(4, 2, 0);
+}
+TEST(CpuOpsGrad, AttentionSlidingWindow) {
+  attention_check(4, 1, 3);
+}
 
 TEST(CpuOpsGrad, SwiGlu) {
   const int64_t N = 3, F = 10;
@@ -222,8 +228,9 @@ TEST(CpuOpsGrad, CrossEntropyWithIgnoreIndex) {
   Vec logits = random_vec(N * V, 20, 3.0), losses(N);
   const std::vector<int32_t> targets = {4, -1, 12, 0, -1};
   const double dloss = 0.37;
-  auto f = [&] { return dloss * cross_entropy_forward(losses.data(), logits.data(),
-                                                     targets.data(), N, V); };
+  auto f = [&] {
+    return dloss * cross_entropy_forward(losses.data(), logits.data(), targets.data(), N, V);
+  };
   Vec dlogits(N * V);
   cross_entropy_backward(dlogits.data(), logits.data(), targets.data(), dloss, N, V);
   check_gradient(logits, dlogits, f, "dlogits");

@@ -34,12 +34,15 @@ TEST(DsConfig, ShippedConfigsParseWithoutWarnings) {
     EXPECT_EQ(plan.train_batch_size,
               plan.micro_batch_per_gpu * plan.gradient_accumulation_steps * 8);
   }
-  EXPECT_EQ(load_ds_config(std::string(SXB_TEST_SOURCE_DIR) + "/configs/ds_config_70b.json")
-                .zero_stage, 3);
+  EXPECT_EQ(
+      load_ds_config(std::string(SXB_TEST_SOURCE_DIR) + "/configs/ds_config_70b.json").zero_stage,
+      3);
 }
 
 TEST(DsConfig, AnyTwoBatchKeysDetermineTheThird) {
-  auto plan = [](json j, int64_t world) { return resolve_batch(parse_ds_config(j, "t.json"), world); };
+  auto plan = [](json j, int64_t world) {
+    return resolve_batch(parse_ds_config(j, "t.json"), world);
+  };
   auto p = plan({{"train_batch_size", 64}, {"train_micro_batch_size_per_gpu", 4}}, 4);
   EXPECT_EQ(p.gradient_accumulation_steps, 4);
   p = plan({{"train_batch_size", 64}, {"gradient_accumulation_steps", 2}}, 4);
@@ -51,19 +54,27 @@ TEST(DsConfig, AnyTwoBatchKeysDetermineTheThird) {
   EXPECT_EQ(p.gradient_accumulation_steps, 1);
   p = plan({{"train_micro_batch_size_per_gpu", 2}}, 8);
   EXPECT_EQ(p.train_batch_size, 16);
-  p = plan({{"train_batch_size", 32}, {"train_micro_batch_size_per_gpu", 2},
-            {"gradient_accumulation_steps", 4}}, 4);
+  p = plan({{"train_batch_size", 32},
+            {"train_micro_batch_size_per_gpu", 2},
+            {"gradient_accumulation_steps", 4}},
+           4);
   EXPECT_EQ(p.train_batch_size, 32);
-  p = plan({{"train_batch_size", "auto"}, {"train_micro_batch_size_per_gpu", 2},
-            {"gradient_accumulation_steps", "auto"}}, 2);
+  p = plan({{"train_batch_size", "auto"},
+            {"train_micro_batch_size_per_gpu", 2},
+            {"gradient_accumulation_steps", "auto"}},
+           2);
   EXPECT_EQ(p.train_batch_size, 4);
 }
 
 TEST(DsConfig, ContradictionsNameTheKey) {
-  auto plan = [](json j, int64_t world) { return resolve_batch(parse_ds_config(j, "t.json"), world); };
+  auto plan = [](json j, int64_t world) {
+    return resolve_batch(parse_ds_config(j, "t.json"), world);
+  };
   std::string m = error_of([&] {
-    plan({{"train_batch_size", 33}, {"train_micro_batch_size_per_gpu", 4},
-          {"gradient_accumulation_steps", 2}}, 4);
+    plan({{"train_batch_size", 33},
+          {"train_micro_batch_size_per_gpu", 4},
+          {"gradient_accumulation_steps", 2}},
+         4);
   });
   EXPECT_NE(m.find("\"train_batch_size\""), std::string::npos) << m;
   EXPECT_NE(m.find("(= 32)"), std::string::npos) << m;
@@ -71,7 +82,9 @@ TEST(DsConfig, ContradictionsNameTheKey) {
   EXPECT_NE(m.find("train_batch_size"), std::string::npos) << m;
   m = error_of([&] { plan({{"gradient_accumulation_steps", 2}}, 1); });
   EXPECT_NE(m.find("train_micro_batch_size_per_gpu"), std::string::npos) << m;
-  m = error_of([&] { parse_ds_config({{"bf16", {{"enabled", true}}}, {"fp16", {{"enabled", true}}}}, "t.json"); });
+  m = error_of([&] {
+    parse_ds_config({{"bf16", {{"enabled", true}}}, {"fp16", {{"enabled", true}}}}, "t.json");
+  });
   EXPECT_NE(m.find("fp16.enabled"), std::string::npos) << m;
   m = error_of([&] { parse_ds_config({{"zero_optimization", {{"stage", 4}}}}, "t.json"); });
   EXPECT_NE(m.find("zero_optimization.stage"), std::string::npos) << m;
@@ -101,7 +114,8 @@ TEST(DsConfig, OptimizerParamsAndAuto) {
       {{"train_micro_batch_size_per_gpu", 1},
        {"optimizer",
         {{"type", "adamw"},
-         {"params", {{"lr", 3e-4}, {"betas", {0.8, 0.95}}, {"eps", 1e-6}, {"weight_decay", "auto"}}}}},
+         {"params",
+          {{"lr", 3e-4}, {"betas", {0.8, 0.95}}, {"eps", 1e-6}, {"weight_decay", "auto"}}}}},
        {"gradient_clipping", "auto"},
        {"bf16", {{"enabled", "auto"}}}},
       "t.json");
@@ -119,8 +133,10 @@ TEST(DsConfig, OptimizerParamsAndAuto) {
 }
 
 TEST(DsConfig, MicroBatchOverride) {
-  const auto c = parse_ds_config({{"train_batch_size", 64}, {"train_micro_batch_size_per_gpu", 4},
-                                  {"gradient_accumulation_steps", 2}}, "t.json");
+  const auto c = parse_ds_config({{"train_batch_size", 64},
+                                  {"train_micro_batch_size_per_gpu", 4},
+                                  {"gradient_accumulation_steps", 2}},
+                                 "t.json");
   auto p = resolve_batch(c, 8, 2, "BATCH_SIZE_PER_GPU");
   EXPECT_EQ(p.micro_batch_per_gpu, 2);
   EXPECT_EQ(p.gradient_accumulation_steps, 2);

@@ -34,8 +34,7 @@ TEST(ModelConfig, LayoutSumsToParameterCount) {
 TEST(ModelConfig, LookupIsCaseInsensitiveWithOrWithoutOrg) {
   EXPECT_EQ(resolve_model("META-LLAMA/llama-2-7b-HF").name, "meta-llama/Llama-2-7b-hf");
   EXPECT_EQ(resolve_model("llama-2-13b-hf").name, "meta-llama/Llama-2-13b-hf");
-  EXPECT_EQ(resolve_model("meta-llama/Meta-Llama-3.1-8B-Instruct").name,
-            "meta-llama/Llama-3.1-8B");
+  EXPECT_EQ(resolve_model("meta-llama/Meta-Llama-3.1-8B-Instruct").name, "meta-llama/Llama-3.1-8B");
   EXPECT_EQ(resolve_model("Mistral-7B-v0.1").sliding_window.value_or(0), 4096);
   const auto l70 = resolve_model("Llama-2-70b-hf");
   EXPECT_EQ(l70.num_kv_heads, 8);

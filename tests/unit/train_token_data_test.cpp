@@ -1,8 +1,7 @@
 #include <gtest/gtest.h>
-
-#include <filesystem>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "core/error.hpp"
@@ -45,9 +44,10 @@ TEST(TokenData, PacksRecordsWithPromptMask) {
 }
 
 TEST(TokenData, TruncatesLongRecordsAndWidensDtype) {
-  const auto d = pack_jsonl_text("{\"prompt\": [1, 2], \"response\": [3, 70000, 5, 6, 7]}\n"
-                                 "{\"prompt\": [1, 2, 3, 4], \"response\": [5]}\n",
-                                 "t.jsonl", opts(4));
+  const auto d = pack_jsonl_text(
+      "{\"prompt\": [1, 2], \"response\": [3, 70000, 5, 6, 7]}\n"
+      "{\"prompt\": [1, 2, 3, 4], \"response\": [5]}\n",
+      "t.jsonl", opts(4));
   EXPECT_EQ(d.num_truncated_records, 2);
   EXPECT_EQ(d.num_records, 1);  // the second has no response token left after the cut
   EXPECT_EQ(d.bytes_per_token, 4u);
@@ -79,9 +79,10 @@ TEST(TokenData, BadRecordsNameTheLine) {
 TEST(TokenData, FileRoundTripAndCorruptionChecks) {
   const fs::path p = fs::temp_directory_path() / ("sxb_tok_" + std::to_string(::getpid()) + ".bin");
   for (const char* dtype : {"uint16", "uint32"}) {
-    const auto d = pack_jsonl_text("{\"prompt\": [1, 2], \"response\": [300, 4]}\n"
-                                   "{\"prompt\": [9], \"response\": [8, 7]}\n",
-                                   "t.jsonl", opts(6, dtype));
+    const auto d = pack_jsonl_text(
+        "{\"prompt\": [1, 2], \"response\": [300, 4]}\n"
+        "{\"prompt\": [9], \"response\": [8, 7]}\n",
+        "t.jsonl", opts(6, dtype));
     write_token_file(p, d);
     EXPECT_EQ(fs::file_size(p), 64 + 12 * (d.bytes_per_token + 1));
     const auto r = read_token_file(p);
@@ -90,8 +91,8 @@ TEST(TokenData, FileRoundTripAndCorruptionChecks) {
     EXPECT_EQ(r.seq_len, 6);
     EXPECT_EQ(r.num_records, 2);
     EXPECT_EQ(r.bytes_per_token, d.bytes_per_token);
-    EXPECT_THROW(FileSequenceSource(r, p.string(), 8, 1000), Error);   // seq_len mismatch
-    EXPECT_THROW(FileSequenceSource(r, p.string(), 6, 300), Error);    // id 300 >= vocab
+    EXPECT_THROW(FileSequenceSource(r, p.string(), 8, 1000), Error);  // seq_len mismatch
+    EXPECT_THROW(FileSequenceSource(r, p.string(), 6, 300), Error);   // id 300 >= vocab
   }
   {  // truncated file
     std::string bytes;
