@@ -38,7 +38,19 @@ struct TrainCliOptions {
   std::string data;
   std::string out_dir;
   uint64_t seed = 1234;
+  bool list_models = false;
 };
+
+void print_models() {
+  std::printf("%-28s %15s %6s %6s %5s %5s %6s %7s %9s %8s\n", "model", "parameters", "hidden",
+              "layers", "heads", "kv", "ffn", "vocab", "rope_theta", "max_pos");
+  for (const auto& m : builtin_models()) {
+    std::printf("%-28s %15lld %6lld %6lld %5lld %5lld %6lld %7lld %9g %8lld\n", m.name.c_str(),
+                (long long)m.param_count(), (long long)m.hidden_size, (long long)m.num_layers,
+                (long long)m.num_heads, (long long)m.num_kv_heads, (long long)m.intermediate_size,
+                (long long)m.vocab_size, m.rope_theta, (long long)m.max_position_embeddings);
+  }
+}
 
 // Gradient all-reduce through the Communicator (host memory on the mpi backend); scalar sums
 // through the MPI context.
@@ -84,6 +96,10 @@ nlohmann::json stats_json(const std::vector<double>& v) {
 }
 
 int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
+  if (o.list_models) {
+    print_models();
+    return 0;
+  }
   // Everything that can be checked without MPI fails here, identically on every rank.
   if (o.device == "cuda") {
     throw environment_error(
@@ -384,6 +400,7 @@ Command add_train_command(CLI::App& root) {
   app->add_option("--data", o->data, "Token file from `sxbench data pack` (default: synthetic)");
   app->add_option("--out", o->out_dir, "Output directory (default: $RESULTS_DIR/train_<UTC time>)");
   app->add_option("--seed", o->seed, "Seed of weights and synthetic data")->capture_default_str();
+  app->add_flag("--list-models", o->list_models, "List the built-in models and exit");
   return {app, [o](const CommandContext& ctx) { return run_train(*o, ctx); }};
 }
 
