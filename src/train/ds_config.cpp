@@ -65,6 +65,18 @@ const std::set<std::string>& zero_keys() {
                                              "zero_quantized_weights",
                                              "zero_quantized_gradients",
                                              "mics_shard_size",
+                                             "use_multi_rank_bucket_allreduce",
+                                             "stage3_model_persistence_threshold",
+                                             "stage3_module_granularity_threshold",
+                                             "stage3_use_all_reduce_for_fetch_params",
+                                             "cpu_offload_param",
+                                             "cpu_offload_use_pin_memory",
+                                             "legacy_stage1",
+                                             "zero_quantized_nontrainable_weights",
+                                             "zeropp_loco_param",
+                                             "mics_hierarchical_params_gather",
+                                             "pipeline_loading_checkpoint",
+                                             "override_module_apply",
                                              "memory_efficient_linear",
                                              "cpu_offload"};
   return keys;
