@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
   commands.push_back(add_nccl_command(app));
   commands.push_back(add_info_command(app));
   commands.push_back(add_run_command(app));
+  commands.push_back(add_train_command(app));
+  commands.push_back(add_data_command(app));
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,63 @@
+// `sxbench data pack`: JSONL of pre-tokenised SFT records -> packed token file (train --data);
+// `sxbench data info`: a token file's header.
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "commands/command.hpp"
+#include "core/error.hpp"
+#include "train/token_data.hpp"
+
+namespace sxb {
+
+namespace {
+struct DataOptions {
+  std::string in, out, dtype = "auto", info_file;
+  int64_t seq_len = 0;  // 0: SEQ_LEN
+  int64_t pad_id = 0;
+};
+}  // namespace
+
+Command add_data_command(CLI::App& root) {
+  auto o = std::make_shared<DataOptions>();
+  CLI::App* app = root.add_subcommand("data",
+                                      "Training data files: pack JSONL into a token file, "
+                                      "show a token file's header");
+  app->require_subcommand(1);
+  CLI::App* pack = app->add_subcommand(
+      "pack",
+      "Pack JSONL records {\"prompt\": [ids], \"response\": [ids]} into seq_len "
+      "sequences with a loss mask (response tokens only)");
+  pack->add_option("--in", o->in, "JSONL file, one record per line")->required();
+  pack->add_option("--out", o->out, "Token file to write")->required();
+  pack->add_option("--seq-len", o->seq_len, "Tokens per packed sequence (default: SEQ_LEN)");
+  pack->add_option("--dtype", o->dtype, "Token width: auto, uint16, uint32")
+      ->check(CLI::IsMember({"auto", "uint16", "uint32"}));
+  pack->add_option("--pad-id", o->pad_id, "Token id used for padding (never a target)")
+      ->check(CLI::Range(int64_t(0), int64_t(UINT32_MAX)));
+  CLI::App* info = app->add_subcommand("info", "Print a token file's header as JSON");
+  info->add_option("file", o->info_file, "Token file")->required();
+
+  return {app, [o, pack, info](const CommandContext& ctx) {
+            if (info->parsed()) {
+              std::printf("%s\n", read_token_file(o->info_file).summary_json().dump(2).c_str());
+              return 0;
+            }
+            (void)pack;
+            PackOptions p;
+            p.seq_len = o->seq_len > 0 ? o->seq_len : ctx.env.get_int("SEQ_LEN").value_or(4096);
+            p.pad_id = uint32_t(o->pad_id);
+            p.dtype = o->dtype;
+            const PackedDataset d = pack_jsonl(o->in, p);
+            write_token_file(o->out, d);
+            std::printf(
+                "packed %lld records into %lld sequences of %lld tokens (%s, %lld target tokens, "
+                "%lld truncated) -> %s\n",
+                (long long)d.num_records, (long long)d.num_sequences, (long long)d.seq_len,
+                d.bytes_per_token == 2 ? "uint16" : "uint32", (long long)d.num_target_tokens,
+                (long long)d.num_truncated_records, o->out.c_str());
+            return 0;
+          }};
+}
+
+}  // namespace sxb

@@ -1,0 +1,407 @@
+// `sxbench train`: supervised fine-tuning throughput of a Llama-architecture model with
+// sxbench's own engine. --device cpu runs the fp32 CPU reference, data parallel over MPI (the
+// mpi Communicator); it writes sft_metrics.json in the output directory (rank 0).
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "commands/command.hpp"
+#include "core/atomic_file.hpp"
+#include "core/error.hpp"
+#include "core/units.hpp"
+#include "dist/communicator.hpp"
+#include "dist/mpi_context.hpp"
+#include "train/cpu_model.hpp"
+#include "train/ds_config.hpp"
+#include "train/model_config.hpp"
+#include "train/sft_metrics.hpp"
+#include "train/token_data.hpp"
+#include "train/trainer.hpp"
+
+namespace sxb {
+
+namespace {
+
+struct TrainCliOptions {
+  std::string device = "cpu";
+  std::string model;  // empty: MODEL_NAME
+  std::string ds_config;
+  int64_t steps = 10;
+  int64_t warmup_steps = 1;
+  int64_t seq_len = 0;      // 0: SEQ_LEN, or the data file's
+  int64_t micro_batch = 0;  // 0: BATCH_SIZE_PER_GPU, else the ds_config
+  std::string data;
+  std::string out_dir;
+  uint64_t seed = 1234;
+  bool list_models = false;
+};
+
+void print_models() {
+  std::printf("%-28s %15s %6s %6s %5s %5s %6s %7s %9s %8s\n", "model", "parameters", "hidden",
+              "layers", "heads", "kv", "ffn", "vocab", "rope_theta", "max_pos");
+  for (const auto& m : builtin_models()) {
+    std::printf("%-28s %15lld %6lld %6lld %5lld %5lld %6lld %7lld %9g %8lld\n", m.name.c_str(),
+                (long long)m.param_count(), (long long)m.hidden_size, (long long)m.num_layers,
+                (long long)m.num_heads, (long long)m.num_kv_heads, (long long)m.intermediate_size,
+                (long long)m.vocab_size, m.rope_theta, (long long)m.max_position_embeddings);
+  }
+}
+
+// Gradient all-reduce through the Communicator (host memory on the mpi backend); scalar sums
+// through the MPI context.
+class CommReducer final : public GradientReducer {
+ public:
+  CommReducer(Communicator& comm, const MpiContext& mpi) : comm_(comm), mpi_(mpi) {}
+  int rank() const override { return mpi_.rank(); }
+  int world_size() const override { return mpi_.world_size(); }
+  void all_reduce_sum(float* data, int64_t count) override {
+    if (mpi_.world_size() > 1) comm_.all_reduce(data, data, size_t(count), DataType::f32);
+  }
+  double sum(double v) override { return mpi_.sum(v); }
+  int64_t sum(int64_t v) override { return mpi_.sum(v); }
+  double max(double v) override { return mpi_.max(v); }
+  double min(double v) override { return mpi_.min(v); }
+
+ private:
+  Communicator& comm_;
+  const MpiContext& mpi_;
+};
+
+std::string format_duration(double s) {
+  if (s < 60) return fmt::format("{:.0f}s", s);
+  if (s < 3600) return fmt::format("{}m{:02d}s", int(s) / 60, int(s) % 60);
+  return fmt::format("{}h{:02d}m", int(s) / 3600, (int(s) % 3600) / 60);
+}
+
+bool progress_on_terminal(const EnvConfig& env) {
+  const std::string p = env.get_string("PROGRESS");
+  if (p == "on") return true;
+  if (p == "off") return false;
+  return ::isatty(STDERR_FILENO) != 0;
+}
+
+nlohmann::json stats_json(const std::vector<double>& v) {
+  if (v.empty()) return nullptr;
+  double sum = 0;
+  for (double x : v) sum += x;
+  return {{"median", quantile(v, 0.5)}, {"p10", quantile(v, 0.1)},
+          {"p90", quantile(v, 0.9)},    {"mean", sum / double(v.size())},
+          {"min", quantile(v, 0.0)},    {"max", quantile(v, 1.0)},
+          {"count", v.size()}};
+}
+
+int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
+  if (o.list_models) {
+    print_models();
+    return 0;
+  }
+  // Everything that can be checked without MPI fails here, identically on every rank.
+  if (o.device == "cuda") {
+    throw environment_error(
+        "--device cuda: the CUDA training engine is not built yet; use --device cpu (the fp32 "
+        "CPU reference)");
+  }
+  if (o.steps < 1) throw usage_error("--steps must be at least 1");
+  if (o.warmup_steps < 0) throw usage_error("--warmup-steps must be 0 or more");
+  const std::string model_name = o.model.empty() ? ctx.env.get_string("MODEL_NAME") : o.model;
+  const ModelConfig model = resolve_model(model_name, ctx.env.get_string("HF_HOME"));
+  DsConfig ds = o.ds_config.empty() ? default_ds_config() : load_ds_config(o.ds_config);
+
+  std::optional<PackedDataset> packed;
+  if (!o.data.empty()) packed = read_token_file(o.data);
+  int64_t seq_len = o.seq_len;
+  std::string seq_len_source = "--seq-len";
+  if (seq_len == 0) {
+    if (packed && ctx.env.source("SEQ_LEN") == "default") {
+      seq_len = packed->seq_len;
+      seq_len_source = "data file";
+    } else {
+      seq_len = ctx.env.get_int("SEQ_LEN").value_or(4096);
+      seq_len_source = "SEQ_LEN (" + ctx.env.source("SEQ_LEN") + ")";
+    }
+  }
+  if (seq_len < 2) throw usage_error(fmt::format("sequence length {} must be at least 2", seq_len));
+  if (seq_len > model.max_position_embeddings) {
+    throw usage_error(fmt::format("sequence length {} ({}) exceeds {}'s max_position_embeddings {}",
+                                  seq_len, seq_len_source, model.name,
+                                  model.max_position_embeddings));
+  }
+  std::unique_ptr<SequenceSource> data;
+  if (packed) {
+    data =
+        std::make_unique<FileSequenceSource>(std::move(*packed), o.data, seq_len, model.vocab_size);
+  } else {
+    data = std::make_unique<SyntheticSequenceSource>(o.seed, seq_len, model.vocab_size);
+  }
+  std::optional<int64_t> micro_override;
+  std::string micro_source;
+  if (o.micro_batch > 0) {
+    micro_override = o.micro_batch;
+    micro_source = "--micro-batch";
+  } else if (auto env_mb = ctx.env.get_int("BATCH_SIZE_PER_GPU")) {
+    micro_override = *env_mb;
+    micro_source = "BATCH_SIZE_PER_GPU";
+  }
+
+  MpiContext mpi(nullptr, nullptr);
+  const bool root = mpi.rank() == 0;
+  // Checks whose outcome every rank shares: rank 0 reports and exits with the error's code; the
+  // others leave quietly with 0, so that the launcher does not kill rank 0 before it reports.
+  BatchPlan batch;
+  uint64_t per_rank = 0;
+  try {
+    batch = resolve_batch(ds, mpi.world_size(), micro_override, micro_source);
+    // Refuse before allocating: every rank of this host holds a full replica.
+    per_rank = cpu::training_bytes_needed(model, batch.micro_batch_per_gpu, seq_len);
+    const uint64_t host_needed = per_rank * uint64_t(mpi.local_size());
+    const auto available = host_mem_available_bytes();
+    const bool fits = !available || host_needed <= *available;
+    if (mpi.min(fits ? 1.0 : 0.0) < 1.0) {
+      throw environment_error(fmt::format(
+          "{} does not fit in host memory for the CPU reference: {} rank(s) on {} x {} ({} params "
+          "x 16 B for fp32 weights, gradients, AdamW moments + activations of micro-batch {} x {}) "
+          "= {} needed, {} available",
+          model.name, mpi.local_size(), mpi.host(), format_bytes(per_rank), model.param_count(),
+          batch.micro_batch_per_gpu, seq_len, format_bytes(host_needed),
+          format_bytes(available.value_or(0))));
+    }
+  } catch (const Error& e) {
+    if (!root) return 0;
+    throw;
+  }
+  try {
+    for (const auto& w : ds.warnings) {
+      if (root) std::fprintf(stderr, "sxbench: warning: %s\n", w.c_str());
+    }
+    auto comm = make_communicator(Backend::mpi, mpi);
+    CommReducer reducer(*comm, mpi);
+
+    std::filesystem::path out_dir;
+    if (root) {
+      out_dir =
+          o.out_dir.empty()
+              ? create_unique_directory(std::filesystem::path(ctx.env.get_string("RESULTS_DIR")) /
+                                        ("train_" + utc_compact_now()))
+              : std::filesystem::path(o.out_dir);
+      std::filesystem::create_directories(out_dir);
+    }
+    const std::string device_name = "CPU: " + host_cpu_model_name();
+    const bool tty = root && progress_on_terminal(ctx.env);
+    if (root) {
+      std::printf("sxbench train: %s (%lld parameters) on %d rank(s) x %s, fp32 CPU reference\n",
+                  model.name.c_str(), (long long)model.param_count(), mpi.world_size(),
+                  device_name.c_str());
+      std::printf(
+          "batch: micro %lld x accumulation %lld x world %d = %lld sequences of %lld tokens "
+          "per step; data: %s\n",
+          (long long)batch.micro_batch_per_gpu, (long long)batch.gradient_accumulation_steps,
+          mpi.world_size(), (long long)batch.train_batch_size, (long long)seq_len,
+          data->description().c_str());
+      std::fflush(stdout);
+    }
+
+    TrainOptions topt;
+    topt.model = model;
+    topt.ds = ds;
+    topt.batch = batch;
+    topt.seq_len = seq_len;
+    topt.steps = o.steps;
+    topt.seed = o.seed;
+    topt.data = data.get();
+    const auto started = std::chrono::steady_clock::now();
+    const std::string started_utc = utc_iso8601_now();
+    topt.on_step = [&](const TrainStep& s) {
+      if (!root) return;
+      const double elapsed =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      const double eta = elapsed / double(s.step) * double(o.steps - s.step);
+      if (tty) {
+        std::fprintf(stderr, "\rstep %lld/%lld  loss %.4f  %.3f s/step  ETA %s   ",
+                     (long long)s.step, (long long)o.steps, s.loss, s.step_time_s,
+                     format_duration(eta).c_str());
+        if (s.step == o.steps) std::fputc('\n', stderr);
+        std::fflush(stderr);
+      } else {
+        std::printf("step %lld/%lld loss %.6f grad_norm %.4g step_time_s %.4f\n", (long long)s.step,
+                    (long long)o.steps, s.loss, s.grad_norm, s.step_time_s);
+        std::fflush(stdout);
+      }
+    };
+    const TrainRun run = train_cpu(topt, reducer);
+    const uint64_t rss = peak_rss_bytes();
+    const double rss_max = mpi.max(double(rss));
+
+    // Timing statistics over the steps after warm-up (at least one step is always kept).
+    const int64_t warm = std::min<int64_t>(o.warmup_steps, o.steps - 1);
+    std::vector<double> step_times, comm_shares;
+    double comm_total = 0, step_total = 0;
+    for (int64_t i = warm; i < o.steps; ++i) {
+      step_times.push_back(run.steps[i].step_time_s);
+      comm_shares.push_back(run.steps[i].comm_time_s / run.steps[i].step_time_s);
+      comm_total += run.steps[i].comm_time_s;
+      step_total += run.steps[i].step_time_s;
+    }
+    const double median_s = quantile(step_times, 0.5);
+    const int64_t tokens_per_step = batch.train_batch_size * seq_len;
+    const double tokens_per_s = double(tokens_per_step) / median_s;
+    const double tokens_per_s_per_device = tokens_per_s / mpi.world_size();
+    const double flops_per_token = palm_flops_per_token(model, seq_len);
+    const double tflops_per_device = flops_per_token * tokens_per_s_per_device / 1e12;
+    int64_t targets_measured = 0;
+    for (int64_t i = warm; i < o.steps; ++i) targets_measured += run.steps[i].target_tokens;
+
+    nlohmann::json loss_curve = nlohmann::json::array();
+    for (const auto& s : run.steps) {
+      loss_curve.push_back({{"step", s.step},
+                            {"loss", s.loss},
+                            {"grad_norm", s.grad_norm},
+                            {"lr", s.lr},
+                            {"target_tokens", s.target_tokens},
+                            {"step_time_s", s.step_time_s},
+                            {"comm_time_s", s.comm_time_s}});
+    }
+    nlohmann::json m = {
+        {"schema", "sxbench.sft_metrics/1"},
+        {"tool_version", SXB_VERSION},
+        {"status", "complete"},
+        {"started_utc", started_utc},
+        {"finished_utc", utc_iso8601_now()},
+        {"engine", "cpu-reference-fp32"},
+        {"device",
+         {{"kind", "cpu"},
+          {"name", device_name},
+          {"unit", "rank"},
+          {"note", "one device = one MPI rank running the fp32 CPU reference"}}},
+        {"world_size", mpi.world_size()},
+        {"node_count", mpi.node_count()},
+        {"launcher", mpi.launcher()},
+        {"communication",
+         {{"backend", "mpi"},
+          {"library", comm->library_version()},
+          {"gradient_reduction", "all_reduce fp32 sum, divided by world size"}}},
+        {"model", model.to_json()},
+        {"precision",
+         {{"requested", ds.precision()},
+          {"computed", "fp32"},
+          {"note", ds.precision() == "fp32" ? "" : "the CPU reference computes in fp32"}}},
+        {"zero_stage",
+         {{"requested", ds.zero_stage},
+          {"applied", 0},
+          {"note",
+           "the CPU reference keeps a full replica of weights, gradients and "
+           "optimizer state on every rank"}}},
+        {"activation_recomputation",
+         {{"requested", ds.activation_checkpointing}, {"applied", false}}},
+        {"ds_config", ds.to_json()},
+        {"batch", batch.to_json()},
+        {"seq_len", seq_len},
+        {"seq_len_source", seq_len_source},
+        {"data", data->to_json()},
+        {"seed", o.seed},
+        {"steps", o.steps},
+        {"warmup_steps_excluded", warm},
+        {"measured_steps", o.steps - warm},
+        {"step_time_s", stats_json(step_times)},
+        {"tokens_per_step", tokens_per_step},
+        {"tokens_per_s", tokens_per_s},
+        {"tokens_per_s_per_device", tokens_per_s_per_device},
+        {"target_tokens_per_s", double(targets_measured) / step_total},
+        {"samples_per_s", double(batch.train_batch_size) / median_s},
+        {"sample_definition", fmt::format("one packed sequence of {} tokens", seq_len)},
+        {"model_flops_per_token", flops_per_token},
+        {"model_tflops_per_s_per_device", tflops_per_device},
+        {"flops_formula",
+         "PaLM: 6N + 12*L*d*T per token, N = matmul parameters (embedding "
+         "lookup and norms excluded), T = seq_len, full T x T attention"},
+        {"recomputation_counted", false},
+        {"mfu", nullptr},
+        {"peak_flops_per_s_per_device", nullptr},
+        {"mfu_note", "peak FLOP/s of this CPU is unknown, so MFU is not computed"},
+        {"peak_memory_bytes",
+         {{"host_rss_max_over_ranks", uint64_t(rss_max)},
+          {"host_rss_rank0", rss},
+          {"planned_per_rank", per_rank},
+          {"method", "getrusage ru_maxrss (peak resident set) of each rank"}}},
+        {"exposed_communication_share", comm_total / step_total},
+        {"exposed_communication_share_per_step", stats_json(comm_shares)},
+        {"communication_time_s", stats_json([&] {
+           std::vector<double> v;
+           for (int64_t i = warm; i < o.steps; ++i) v.push_back(run.steps[i].comm_time_s);
+           return v;
+         }())},
+        {"communication_method",
+         "wall clock inside the step's reductions (gradient all_reduce, loss and token-count "
+         "sums), max over ranks; the CPU reference does not overlap communication, so all of it "
+         "is exposed"},
+        {"timing_method",
+         "steady_clock around each optimizer step (data, forward, backward, "
+         "all_reduce, clipping, AdamW), max over ranks; statistics exclude the "
+         "warm-up steps"},
+        {"replicas_identical", run.replicas_identical},
+        {"final_loss", run.steps.back().loss},
+        {"initial_loss", run.steps.front().loss},
+        {"loss_curve", loss_curve},
+        {"warnings", ds.warnings}};
+    if (root) {
+      const auto path = out_dir / "sft_metrics.json";
+      write_json_atomic(path, m);
+      std::printf(
+          "step time median %.4f s (p10 %.4f, p90 %.4f) | %.1f tokens/s | %.1f tokens/s "
+          "per rank | %.3f samples/s | %.4f model TFLOP/s per rank | MFU n/a (CPU peak "
+          "unknown) | exposed comm %.1f%% | loss %.4f -> %.4f\n",
+          median_s, quantile(step_times, 0.1), quantile(step_times, 0.9), tokens_per_s,
+          tokens_per_s_per_device, double(batch.train_batch_size) / median_s, tflops_per_device,
+          100.0 * comm_total / step_total, run.steps.front().loss, run.steps.back().loss);
+      std::fprintf(stderr, "sxbench: wrote %s\n", path.c_str());
+    }
+    if (!run.replicas_identical) {
+      throw runtime_error("data-parallel replicas diverged: parameter checksums differ by rank");
+    }
+    comm.reset();
+    return 0;
+  } catch (const Error& e) {
+    if (mpi.world_size() > 1) {
+      std::fprintf(stderr, "sxbench: error: rank %d on %s: %s\n", mpi.rank(), mpi.host().c_str(),
+                   e.what());
+      std::fflush(stderr);
+      mpi.abort(static_cast<int>(e.code()));
+    }
+    throw;
+  }
+}
+
+}  // namespace
+
+Command add_train_command(CLI::App& root) {
+  auto o = std::make_shared<TrainCliOptions>();
+  CLI::App* app = root.add_subcommand(
+      "train",
+      "LLM supervised fine-tuning throughput with sxbench's engine (Llama architecture, "
+      "AdamW, data parallel); writes sft_metrics.json");
+  app->add_option("--device", o->device, "cpu (fp32 reference, data parallel over MPI) or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  app->add_option("--model", o->model,
+                  "Hugging Face id, built-in test shape, or directory with config.json "
+                  "[MODEL_NAME]");
+  app->add_option("--ds-config", o->ds_config, "DeepSpeed config JSON (configs/ds_config_*.json)");
+  app->add_option("--steps", o->steps, "Optimizer steps")->capture_default_str();
+  app->add_option("--warmup-steps", o->warmup_steps,
+                  "Leading steps excluded from the timing statistics")
+      ->capture_default_str();
+  app->add_option("--seq-len", o->seq_len, "Tokens per sequence [SEQ_LEN; or the data file's]");
+  app->add_option("--micro-batch", o->micro_batch,
+                  "Sequences per rank per micro-step [BATCH_SIZE_PER_GPU; or the ds_config's]");
+  app->add_option("--data", o->data, "Token file from `sxbench data pack` (default: synthetic)");
+  app->add_option("--out", o->out_dir, "Output directory (default: $RESULTS_DIR/train_<UTC time>)");
+  app->add_option("--seed", o->seed, "Seed of weights and synthetic data")->capture_default_str();
+  app->add_flag("--list-models", o->list_models, "List the built-in models and exit");
+  return {app, [o](const CommandContext& ctx) { return run_train(*o, ctx); }};
+}
+
+}  // namespace sxb

@@ -1,0 +1,70 @@
+#pragma once
+// Llama-architecture decoder shapes: built-in Hugging Face models and tiny test shapes, or a
+// config.json from a local directory / Hugging Face cache snapshot. The parameter layout below
+// is the one the CPU reference allocates, so param_count() is exact for both.
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sxb {
+
+// Llama 3 frequency-dependent RoPE scaling (rope_scaling.rope_type == "llama3").
+struct RopeScalingLlama3 {
+  double factor = 8.0;
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
+  int64_t original_max_position_embeddings = 8192;
+};
+
+struct ModelConfig {
+  std::string name;               // Hugging Face id or test-shape name
+  std::string source;             // "built-in", or the config.json path it was read from
+  int64_t hidden_size = 0;        // d
+  int64_t num_layers = 0;         // L
+  int64_t num_heads = 0;          // query heads H
+  int64_t num_kv_heads = 0;       // key/value heads (== H: MHA, < H: GQA)
+  int64_t intermediate_size = 0;  // SwiGLU width
+  int64_t vocab_size = 0;         // V
+  double rope_theta = 10000.0;
+  double norm_eps = 1e-5;
+  int64_t max_position_embeddings = 0;
+  std::optional<RopeScalingLlama3> rope_scaling;
+  std::optional<int64_t> sliding_window;  // Mistral: a query sees at most this many keys
+
+  int64_t head_dim() const { return hidden_size / num_heads; }
+  int64_t kv_dim() const { return num_kv_heads * head_dim(); }
+
+  // Per decoder layer: attention RMSNorm (d), Wq (d x d), Wk and Wv (kv_dim x d), Wo (d x d),
+  // MLP RMSNorm (d), W_gate and W_up (ffn x d), W_down (d x ffn). No biases.
+  int64_t params_per_layer() const;
+  // Token embedding (V x d) + L layers + final RMSNorm (d) + untied output head (V x d).
+  int64_t param_count() const;
+  // Parameters that take part in matrix multiplies: all but the embedding table and the norm
+  // weights. This is N in the PaLM FLOP formula.
+  int64_t matmul_param_count() const;
+
+  // Throws sxb::Error naming the first inconsistent field.
+  void validate() const;
+  nlohmann::json to_json() const;
+};
+
+// Built-in shapes, in listing order. Names are Hugging Face ids ("meta-llama/Llama-2-7b-hf")
+// or test shapes ("tiny", "tiny-mha", "small").
+const std::vector<ModelConfig>& builtin_models();
+std::vector<std::string> builtin_model_names();
+
+// Parses a Hugging Face config.json (model_type llama or mistral). Throws sxb::Error naming the
+// file and key on anything the engine cannot train faithfully.
+ModelConfig model_config_from_hf_json(const nlohmann::json& j, const std::string& name,
+                                      const std::string& source);
+
+// Resolves `name`: an existing directory holding config.json; a built-in name or Hugging Face
+// id (case-insensitive, with or without the organisation); a snapshot in the Hugging Face
+// cache (hf_home/hub/models--org--name/snapshots/*/config.json; hf_home empty: $HF_HOME, else
+// ~/.cache/huggingface). Unknown: one-line sxb::Error listing the built-in names.
+ModelConfig resolve_model(const std::string& name, const std::string& hf_home = "");
+
+}  // namespace sxb

@@ -1,0 +1,27 @@
+#pragma once
+// Throughput arithmetic of sft_metrics.json (SPEC section 4) and the host facts it records.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "train/model_config.hpp"
+
+namespace sxb {
+
+// q-quantile (0..1) with linear interpolation between order statistics (numpy's default).
+double quantile(std::vector<double> values, double q);
+
+// PaLM (Chowdhery et al. 2022, appendix B) model FLOPs per trained token, forward + backward:
+//   6 N + 12 L d T,  N = matmul_param_count() (every weight matrix, output head included, the
+//   embedding lookup and norm weights excluded), L layers, d = hidden size, T = sequence length.
+// Recomputation is not counted (model FLOPs, not hardware FLOPs); the attention term is the
+// full T x T product, as in PaLM, not halved for the causal mask.
+double palm_flops_per_token(const ModelConfig& m, int64_t seq_len);
+
+// Host facts for the CPU device.
+std::string host_cpu_model_name();                   // /proc/cpuinfo "model name", or "unknown CPU"
+std::optional<uint64_t> host_mem_available_bytes();  // /proc/meminfo MemAvailable
+uint64_t peak_rss_bytes();                           // getrusage ru_maxrss of this process
+
+}  // namespace sxb

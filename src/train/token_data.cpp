@@ -1,0 +1,285 @@
+#include "train/token_data.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/atomic_file.hpp"
+#include "core/error.hpp"
+#include "train/random.hpp"
+
+namespace sxb {
+
+nlohmann::json PackedDataset::summary_json() const {
+  return {{"format_version", kTokenFileVersion},
+          {"dtype", bytes_per_token == 2 ? "uint16" : "uint32"},
+          {"seq_len", seq_len},
+          {"num_sequences", num_sequences},
+          {"num_records", num_records},
+          {"num_target_tokens", num_target_tokens},
+          {"max_token_id", max_token_id},
+          {"num_truncated_records", num_truncated_records}};
+}
+
+namespace {
+
+struct Record {
+  std::vector<uint32_t> prompt, response;
+};
+
+std::vector<uint32_t> id_list(const nlohmann::json& j, const char* key, const std::string& where) {
+  if (!j.contains(key)) throw usage_error(fmt::format("{}: missing \"{}\"", where, key));
+  const auto& a = j[key];
+  if (!a.is_array()) {
+    throw usage_error(fmt::format("{}: \"{}\" must be an array of token ids", where, key));
+  }
+  std::vector<uint32_t> ids;
+  ids.reserve(a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    const auto& v = a[i];
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > int64_t(UINT32_MAX)) {
+      throw usage_error(fmt::format("{}: \"{}\"[{}] = {} is not a token id (integer 0..{})", where,
+                                    key, i, v.dump(), UINT32_MAX));
+    }
+    ids.push_back(static_cast<uint32_t>(v.get<int64_t>()));
+  }
+  return ids;
+}
+
+void put_u32(std::string& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(char((v >> (8 * i)) & 0xff));
+}
+void put_u64(std::string& out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(char((v >> (8 * i)) & 0xff));
+}
+uint64_t get_le(const std::string& s, size_t off, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | uint8_t(s[off + i]);
+  return v;
+}
+
+}  // namespace
+
+PackedDataset pack_jsonl_text(const std::string& text, const std::string& source,
+                              const PackOptions& opt) {
+  if (opt.seq_len < 2)
+    throw usage_error(fmt::format("sequence length {} must be at least 2", opt.seq_len));
+  if (opt.dtype != "auto" && opt.dtype != "uint16" && opt.dtype != "uint32") {
+    throw usage_error(
+        fmt::format("token dtype \"{}\" is not one of auto, uint16, uint32", opt.dtype));
+  }
+  const int64_t T = opt.seq_len;
+  PackedDataset d;
+  d.seq_len = T;
+  int64_t fill = T;  // tokens used in the current (last) sequence; T: start a new one
+  uint32_t max_id = opt.pad_id;
+  auto new_sequence = [&] {
+    d.tokens.resize(d.tokens.size() + T, opt.pad_id);
+    d.mask.resize(d.mask.size() + T, 0);
+    ++d.num_sequences;
+    fill = 0;
+  };
+  std::istringstream in(text);
+  std::string line;
+  int64_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = fmt::format("{}:{}", source, line_no);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw usage_error(fmt::format("{}: not valid JSON (byte {})", where, e.byte));
+    }
+    if (!j.is_object()) throw usage_error(fmt::format("{}: record is not a JSON object", where));
+    Record r{id_list(j, "prompt", where), id_list(j, "response", where)};
+    if (r.response.empty()) throw usage_error(fmt::format("{}: \"response\" is empty", where));
+    for (const auto* ids : {&r.prompt, &r.response}) {
+      for (uint32_t id : *ids) {
+        if (opt.dtype == "uint16" && id > 0xffff) {
+          throw usage_error(fmt::format("{}: token id {} does not fit uint16", where, id));
+        }
+      }
+    }
+    int64_t len = int64_t(r.prompt.size() + r.response.size());
+    if (len > T) {
+      ++d.num_truncated_records;
+      // Cut to T tokens, prompt first; drop the record when no response token remains
+      // (the first token of a record is never a target).
+      if (int64_t(r.prompt.size()) >= T - 1) continue;
+      len = T;
+    }
+    if (fill + len > T) new_sequence();
+    const int64_t base = (d.num_sequences - 1) * T + fill;
+    for (int64_t i = 0; i < len; ++i) {
+      const bool is_prompt = i < int64_t(r.prompt.size());
+      d.tokens[base + i] = is_prompt ? r.prompt[i] : r.response[i - r.prompt.size()];
+      max_id = std::max(max_id, d.tokens[base + i]);
+      const bool target = !is_prompt && i > 0;
+      d.mask[base + i] = target ? 1 : 0;
+      d.num_target_tokens += target ? 1 : 0;
+    }
+    fill += len;
+    ++d.num_records;
+  }
+  if (d.num_records == 0) {
+    throw usage_error(fmt::format("{}: no record with a response token to pack", source));
+  }
+  d.max_token_id = max_id;
+  d.bytes_per_token = (opt.dtype == "uint32" || (opt.dtype == "auto" && max_id > 0xffff)) ? 4 : 2;
+  return d;
+}
+
+PackedDataset pack_jsonl(const std::filesystem::path& in, const PackOptions& opt) {
+  return pack_jsonl_text(read_file(in), in.string(), opt);
+}
+
+void write_token_file(const std::filesystem::path& path, const PackedDataset& d) {
+  const size_t n = d.tokens.size();
+  if (n != size_t(d.num_sequences * d.seq_len) || d.mask.size() != n) {
+    throw runtime_error("token file: inconsistent dataset sizes");
+  }
+  std::string out;
+  out.reserve(kTokenFileHeaderBytes + n * (d.bytes_per_token + 1));
+  out.append(kTokenFileMagic, 8);
+  put_u32(out, kTokenFileVersion);
+  put_u32(out, d.bytes_per_token);
+  put_u64(out, d.seq_len);
+  put_u64(out, d.num_sequences);
+  put_u64(out, d.num_records);
+  put_u64(out, d.num_target_tokens);
+  put_u64(out, d.max_token_id);
+  put_u64(out, d.num_truncated_records);
+  for (uint32_t t : d.tokens) {
+    for (uint32_t i = 0; i < d.bytes_per_token; ++i) out.push_back(char((t >> (8 * i)) & 0xff));
+  }
+  out.append(reinterpret_cast<const char*>(d.mask.data()), n);
+  write_file_atomic(path, out);
+}
+
+PackedDataset read_token_file(const std::filesystem::path& path) {
+  const std::string s = read_file(path);
+  const std::string where = path.string();
+  if (s.size() < kTokenFileHeaderBytes || std::memcmp(s.data(), kTokenFileMagic, 8) != 0) {
+    throw usage_error(fmt::format("{}: not an sxbench token file (magic SXBTOKEN missing)", where));
+  }
+  const uint32_t version = uint32_t(get_le(s, 8, 4));
+  if (version != kTokenFileVersion) {
+    throw usage_error(fmt::format("{}: token file version {} is not supported (expected {})", where,
+                                  version, kTokenFileVersion));
+  }
+  PackedDataset d;
+  d.bytes_per_token = uint32_t(get_le(s, 12, 4));
+  d.seq_len = int64_t(get_le(s, 16, 8));
+  d.num_sequences = int64_t(get_le(s, 24, 8));
+  d.num_records = int64_t(get_le(s, 32, 8));
+  d.num_target_tokens = int64_t(get_le(s, 40, 8));
+  d.max_token_id = int64_t(get_le(s, 48, 8));
+  d.num_truncated_records = int64_t(get_le(s, 56, 8));
+  if (d.bytes_per_token != 2 && d.bytes_per_token != 4) {
+    throw usage_error(
+        fmt::format("{}: bytes per token {} is not 2 or 4", where, d.bytes_per_token));
+  }
+  if (d.seq_len < 2 || d.num_sequences < 1 || d.seq_len > (int64_t(1) << 24) ||
+      d.num_sequences > (int64_t(1) << 40)) {
+    throw usage_error(fmt::format("{}: header has seq_len {} and {} sequences", where, d.seq_len,
+                                  d.num_sequences));
+  }
+  const uint64_t n = uint64_t(d.seq_len) * uint64_t(d.num_sequences);
+  const uint64_t expected = kTokenFileHeaderBytes + n * (d.bytes_per_token + 1);
+  if (s.size() != expected) {
+    throw usage_error(
+        fmt::format("{}: size {} bytes, header implies {} bytes", where, s.size(), expected));
+  }
+  d.tokens.resize(n);
+  const size_t tok_off = kTokenFileHeaderBytes;
+  int64_t max_seen = 0, targets = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    d.tokens[i] = uint32_t(get_le(s, tok_off + i * d.bytes_per_token, int(d.bytes_per_token)));
+    max_seen = std::max<int64_t>(max_seen, d.tokens[i]);
+  }
+  const size_t mask_off = tok_off + n * d.bytes_per_token;
+  d.mask.assign(s.begin() + mask_off, s.end());
+  for (uint8_t m : d.mask) {
+    if (m > 1) throw usage_error(fmt::format("{}: loss mask holds {} (must be 0 or 1)", where, m));
+    targets += m;
+  }
+  if (max_seen != d.max_token_id || targets != d.num_target_tokens) {
+    throw usage_error(
+        fmt::format("{}: header says max_token_id {} and {} targets, data has {} and "
+                    "{}",
+                    where, d.max_token_id, d.num_target_tokens, max_seen, targets));
+  }
+  return d;
+}
+
+FileSequenceSource::FileSequenceSource(PackedDataset d, std::string path, int64_t seq_len,
+                                       int64_t vocab_size)
+    : d_(std::move(d)), path_(std::move(path)) {
+  if (d_.seq_len != seq_len) {
+    throw usage_error(
+        fmt::format("{}: packed for seq_len {}, training uses {} (repack with "
+                    "sxbench data pack --seq-len {})",
+                    path_, d_.seq_len, seq_len, seq_len));
+  }
+  if (d_.max_token_id >= vocab_size) {
+    throw usage_error(fmt::format("{}: token id {} is outside the model's vocabulary of {}", path_,
+                                  d_.max_token_id, vocab_size));
+  }
+}
+
+void FileSequenceSource::fill(int64_t index, int32_t* tokens, int32_t* targets) const {
+  const int64_t T = d_.seq_len;
+  const int64_t base = (index % d_.num_sequences) * T;
+  for (int64_t t = 0; t < T; ++t) tokens[t] = int32_t(d_.tokens[base + t]);
+  for (int64_t t = 0; t + 1 < T; ++t) targets[t] = d_.mask[base + t + 1] ? tokens[t + 1] : -1;
+  targets[T - 1] = -1;
+}
+
+std::string FileSequenceSource::description() const {
+  return fmt::format("token file {} ({} sequences of {} tokens, {} records)", path_,
+                     d_.num_sequences, d_.seq_len, d_.num_records);
+}
+
+nlohmann::json FileSequenceSource::to_json() const {
+  nlohmann::json j = d_.summary_json();
+  j["kind"] = "file";
+  j["path"] = path_;
+  return j;
+}
+
+SyntheticSequenceSource::SyntheticSequenceSource(uint64_t seed, int64_t seq_len, int64_t vocab_size)
+    : seed_(seed), seq_len_(seq_len), vocab_(vocab_size), successors_(vocab_size * kSuccessors) {
+  SplitMix64 rng(stream_seed(seed, 0x5eed));
+  for (auto& s : successors_) s = int32_t(rng.below(uint64_t(vocab_size)));
+}
+
+void SyntheticSequenceSource::fill(int64_t index, int32_t* tokens, int32_t* targets) const {
+  SplitMix64 rng(stream_seed(seed_, uint64_t(index) + 1));
+  tokens[0] = int32_t(rng.below(uint64_t(vocab_)));
+  for (int64_t t = 1; t < seq_len_; ++t) {
+    tokens[t] = successors_[int64_t(tokens[t - 1]) * kSuccessors + int64_t(rng.below(kSuccessors))];
+  }
+  for (int64_t t = 0; t + 1 < seq_len_; ++t) targets[t] = tokens[t + 1];
+  targets[seq_len_ - 1] = -1;
+}
+
+std::string SyntheticSequenceSource::description() const {
+  return fmt::format("synthetic tokens (seed {}, Markov chain with {} successors per token)", seed_,
+                     kSuccessors);
+}
+
+nlohmann::json SyntheticSequenceSource::to_json() const {
+  return {{"kind", "synthetic"},
+          {"seed", seed_},
+          {"generator", fmt::format("order-1 Markov chain, {} successors per token chosen from the "
+                                    "seed, uniform first token",
+                                    kSuccessors)},
+          {"next_token_entropy_max_nats", std::log(double(kSuccessors))}};
+}
+
+}  // namespace sxb

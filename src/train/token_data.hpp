@@ -1,0 +1,106 @@
+#pragma once
+// Training data: packed SFT token files (written by `sxbench data pack`) and seeded synthetic
+// tokens. Both yield sequences of seq_len tokens with a loss mask; a sample is one sequence.
+//
+// Token file layout (all integers little-endian):
+//   offset  size  field
+//        0     8  magic "SXBTOKEN"
+//        8     4  version (1)
+//       12     4  bytes per token: 2 (uint16) or 4 (uint32)
+//       16     8  seq_len: tokens per packed sequence
+//       24     8  num_sequences
+//       32     8  num_records: JSONL records packed
+//       40     8  num_target_tokens: mask entries equal to 1
+//       48     8  max_token_id
+//       56     8  num_truncated_records: records cut to seq_len
+//       64        tokens: num_sequences x seq_len, row-major
+//                 mask:   num_sequences x seq_len bytes, 1 = response token (a loss target)
+// Target rule: position t of a sequence predicts token t+1 when mask[t+1] == 1, otherwise it is
+// ignored; the last position never has a target. The first token of every record has mask 0.
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+namespace sxb {
+
+inline constexpr char kTokenFileMagic[8] = {'S', 'X', 'B', 'T', 'O', 'K', 'E', 'N'};
+inline constexpr uint32_t kTokenFileVersion = 1;
+inline constexpr size_t kTokenFileHeaderBytes = 64;
+
+struct PackedDataset {
+  uint32_t bytes_per_token = 2;
+  int64_t seq_len = 0;
+  int64_t num_sequences = 0;
+  int64_t num_records = 0;
+  int64_t num_target_tokens = 0;
+  int64_t max_token_id = 0;
+  int64_t num_truncated_records = 0;
+  std::vector<uint32_t> tokens;  // num_sequences x seq_len
+  std::vector<uint8_t> mask;     // num_sequences x seq_len
+
+  nlohmann::json summary_json() const;  // header fields, no token data
+};
+
+struct PackOptions {
+  int64_t seq_len = 0;
+  uint32_t pad_id = 0;
+  std::string dtype = "auto";  // auto (uint16 when every id fits), uint16, uint32
+};
+
+// Packs JSONL records {"prompt": [ids], "response": [ids]} in order into sequences of seq_len:
+// a record that does not fit in the current sequence starts the next one (the rest is padded
+// with pad_id, mask 0); a record longer than seq_len is cut to seq_len (and dropped when no
+// response token remains). Bad records: one-line sxb::Error "FILE:LINE: ...".
+PackedDataset pack_jsonl(const std::filesystem::path& in, const PackOptions& opt);
+PackedDataset pack_jsonl_text(const std::string& text, const std::string& source,
+                              const PackOptions& opt);
+
+void write_token_file(const std::filesystem::path& path, const PackedDataset& d);  // atomic
+// Validates magic, version, width and size; sxb::Error naming the file otherwise.
+PackedDataset read_token_file(const std::filesystem::path& path);
+
+// A source of training sequences addressed by global sequence index, so that the sequences of a
+// step do not depend on how they are split over ranks and micro-batches.
+class SequenceSource {
+ public:
+  virtual ~SequenceSource() = default;
+  // Writes tokens[0..T) and targets[0..T) (-1 = not counted) of sequence `index`.
+  virtual void fill(int64_t index, int32_t* tokens, int32_t* targets) const = 0;
+  virtual std::string description() const = 0;
+  virtual nlohmann::json to_json() const = 0;
+};
+
+// Sequences of a packed file, cycling through the file (index modulo num_sequences).
+class FileSequenceSource final : public SequenceSource {
+ public:
+  // Throws when the file's seq_len differs from seq_len or a token id is >= vocab_size.
+  FileSequenceSource(PackedDataset d, std::string path, int64_t seq_len, int64_t vocab_size);
+  void fill(int64_t index, int32_t* tokens, int32_t* targets) const override;
+  std::string description() const override;
+  nlohmann::json to_json() const override;
+
+ private:
+  PackedDataset d_;
+  std::string path_;
+};
+
+// Seeded synthetic sequences: an order-1 Markov chain in which each token has 4 possible
+// successors (chosen from the seed), so the loss can fall from ln(V) towards ln(4). Every
+// position but the last is a target.
+class SyntheticSequenceSource final : public SequenceSource {
+ public:
+  static constexpr int kSuccessors = 4;
+  SyntheticSequenceSource(uint64_t seed, int64_t seq_len, int64_t vocab_size);
+  void fill(int64_t index, int32_t* tokens, int32_t* targets) const override;
+  std::string description() const override;
+  nlohmann::json to_json() const override;
+
+ private:
+  uint64_t seed_;
+  int64_t seq_len_, vocab_;
+  std::vector<int32_t> successors_;  // vocab x kSuccessors
+};
+
+}  // namespace sxb

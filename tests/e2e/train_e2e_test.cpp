@@ -1,0 +1,219 @@
+// `sxbench train` and `sxbench data` run as a user would: CPU reference, mpirun -np 1 and 2.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+struct Result {
+  int code = -1;
+  std::string output;
+};
+
+// OpenMPI settings for the launched binaries: root allowed (CI runs as root), more ranks than
+// cores, no ptrace-based single copy (often refused in containers), loopback only. Values already
+// in the environment win.
+void prepare_mpi_environment() {
+  const char* settings[][2] = {{"OMPI_ALLOW_RUN_AS_ROOT", "1"},
+                               {"OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"},
+                               {"OMPI_MCA_rmaps_base_oversubscribe", "1"},
+                               {"OMPI_MCA_btl_vader_single_copy_mechanism", "none"},
+                               {"OMPI_MCA_btl", "self,vader,tcp"},
+                               {"OMPI_MCA_btl_tcp_if_include", "lo"},
+                               {"OMPI_MCA_oob_tcp_if_include", "lo"}};
+  for (const auto& kv : settings) ::setenv(kv[0], kv[1], 0);
+}
+
+Result run(const std::string& cmd) {
+  prepare_mpi_environment();
+  Result r;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) r.output.append(buf, n);
+  const int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string sxbench() {
+  return SXB_BINARY;
+}
+std::string mpirun(int np) {
+  return std::string(SXB_MPIEXEC) + " -np " + std::to_string(np) + " --oversubscribe " + SXB_BINARY;
+}
+
+class TrainE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("sxb_train_e2e_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+  std::string write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name) << text;
+    return (dir_ / name).string();
+  }
+  json metrics(const std::string& out) {
+    std::ifstream f(dir_ / out / "sft_metrics.json");
+    EXPECT_TRUE(f.good()) << "no sft_metrics.json in " << out;
+    return json::parse(f);
+  }
+  std::string common(const std::string& out, int steps = 4) {
+    return " train --device cpu --model tiny --seq-len 32 --steps " + std::to_string(steps) +
+           " --out " + (dir_ / out).string();
+  }
+  fs::path dir_;
+};
+
+const char* kDsConfig = R"({
+  "train_batch_size": 4,
+  "train_micro_batch_size_per_gpu": 1,
+  "bf16": {"enabled": true},
+  "zero_optimization": {"stage": 2},
+  "optimizer": {"type": "AdamW", "params": {"lr": 0.003, "betas": [0.9, 0.95], "eps": 1e-8,
+                                           "weight_decay": 0.01}},
+  "gradient_clipping": 1.0
+})";
+
+TEST_F(TrainE2E, TwoRanksWriteValidSftMetrics) {
+  const std::string ds = write("ds.json", kDsConfig);
+  const Result r = run(mpirun(2) + common("out") + " --ds-config " + ds);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const json m = metrics("out");
+  EXPECT_EQ(m["schema"], "sxbench.sft_metrics/1");
+  EXPECT_EQ(m["status"], "complete");
+  EXPECT_EQ(m["world_size"], 2);
+  EXPECT_EQ(m["device"]["kind"], "cpu");
+  EXPECT_EQ(m["batch"]["gradient_accumulation_steps"], 2);  // 4 = 1 x 2 x 2
+  EXPECT_EQ(m["precision"]["requested"], "bf16");
+  EXPECT_EQ(m["precision"]["computed"], "fp32");
+  const auto& st = m["step_time_s"];
+  EXPECT_GT(st["median"].get<double>(), 0.0);
+  EXPECT_LE(st["p10"].get<double>(), st["median"].get<double>());
+  EXPECT_LE(st["median"].get<double>(), st["p90"].get<double>());
+  EXPECT_EQ(st["count"], 3);  // 4 steps, 1 warm-up
+  const double median = st["median"];
+  EXPECT_EQ(m["tokens_per_step"], 4 * 32);
+  EXPECT_NEAR(m["tokens_per_s"].get<double>(), 128.0 / median, 1e-6 * 128.0 / median);
+  EXPECT_NEAR(m["tokens_per_s_per_device"].get<double>(), m["tokens_per_s"].get<double>() / 2,
+              1e-9 * m["tokens_per_s"].get<double>());
+  EXPECT_NEAR(m["samples_per_s"].get<double>(), 4.0 / median, 1e-6 * 4.0 / median);
+  const double fpt = m["model_flops_per_token"];
+  EXPECT_NEAR(m["model_tflops_per_s_per_device"].get<double>(),
+              fpt * m["tokens_per_s_per_device"].get<double>() / 1e12, 1e-9);
+  EXPECT_TRUE(m["mfu"].is_null());
+  EXPECT_EQ(m["recomputation_counted"], false);
+  EXPECT_GT(m["peak_memory_bytes"]["host_rss_max_over_ranks"].get<double>(), 1e6);
+  const double share = m["exposed_communication_share"];
+  EXPECT_GT(share, 0.0);
+  EXPECT_LT(share, 1.0);
+  EXPECT_EQ(m["replicas_identical"], true);
+  ASSERT_EQ(m["loss_curve"].size(), 4u);
+  for (const auto& s : m["loss_curve"]) EXPECT_TRUE(std::isfinite(s["loss"].get<double>()));
+  EXPECT_NE(r.output.find("step 4/4"), std::string::npos) << r.output;
+}
+
+TEST_F(TrainE2E, OneRankAndTwoRanksGiveTheSameLoss) {
+  // Same global batch of 4 sequences per step: 1 rank x micro 2 x accumulation 2, and
+  // 2 ranks x micro 1 x accumulation 2 (BATCH_SIZE_PER_GPU override, train_batch_size fixed).
+  const std::string ds = write("ds.json", kDsConfig);
+  Result r1 = run(mpirun(1) + common("one", 6) + " --micro-batch 2 --ds-config " + ds);
+  ASSERT_EQ(r1.code, 0) << r1.output;
+  Result r2 = run("BATCH_SIZE_PER_GPU=1 " + mpirun(2) + common("two", 6) + " --ds-config " + ds);
+  ASSERT_EQ(r2.code, 0) << r2.output;
+  const json a = metrics("one"), b = metrics("two");
+  EXPECT_EQ(a["batch"]["train_batch_size"], 4);
+  EXPECT_EQ(b["batch"]["train_batch_size"], 4);
+  EXPECT_EQ(b["batch"]["micro_batch_source"], "BATCH_SIZE_PER_GPU");
+  ASSERT_EQ(a["loss_curve"].size(), 6u);
+  ASSERT_EQ(b["loss_curve"].size(), 6u);
+  for (size_t i = 0; i < 6; ++i) {
+    const double la = a["loss_curve"][i]["loss"], lb = b["loss_curve"][i]["loss"];
+    EXPECT_LT(std::abs(la - lb) / la, 1e-5)
+        << "step " << i + 1 << ": 1 rank " << la << ", 2 ranks " << lb;
+  }
+  // The run learns: the synthetic chain is predictable, so the loss falls.
+  EXPECT_LT(a["final_loss"].get<double>(), a["initial_loss"].get<double>());
+}
+
+TEST_F(TrainE2E, PackedDataFileTrainsOverMpi) {
+  std::string jsonl;
+  for (int i = 0; i < 20; ++i) {
+    jsonl += "{\"prompt\": [" + std::to_string(i % 7 + 1) + ", 2, 3], \"response\": [4, " +
+             std::to_string(10 + i) + ", 6, 1]}\n";
+  }
+  const std::string in = write("sft.jsonl", jsonl);
+  const std::string bin = (dir_ / "sft.bin").string();
+  Result p = run(sxbench() + " data pack --in " + in + " --out " + bin + " --seq-len 32");
+  ASSERT_EQ(p.code, 0) << p.output;
+  EXPECT_NE(p.output.find("packed 20 records"), std::string::npos) << p.output;
+  Result info = run(sxbench() + " data info " + bin);
+  ASSERT_EQ(info.code, 0) << info.output;
+  EXPECT_EQ(json::parse(info.output)["num_target_tokens"], 80);  // 4 response tokens x 20
+  Result r = run(mpirun(2) + " train --device cpu --model tiny --steps 3 --micro-batch 2 --data " +
+                 bin + " --out " + (dir_ / "out").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const json m = metrics("out");
+  EXPECT_EQ(m["data"]["kind"], "file");
+  EXPECT_EQ(m["seq_len"], 32);  // taken from the file
+  EXPECT_EQ(m["seq_len_source"], "data file");
+}
+
+TEST_F(TrainE2E, BadJsonlRecordNamesTheLine) {
+  const std::string in =
+      write("bad.jsonl",
+            "{\"prompt\": [1], \"response\": [2]}\n{\"prompt\": [1], \"response\": [\"x\"]}\n");
+  Result r = run(sxbench() + " data pack --in " + in + " --out " + (dir_ / "x.bin").string() +
+                 " --seq-len 16");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("bad.jsonl:2:"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "x.bin"));
+}
+
+TEST_F(TrainE2E, CudaDeviceIsRefusedWithExit4) {
+  Result r = run(sxbench() + " train --device cuda --model tiny --seq-len 32");
+  EXPECT_EQ(r.code, 4) << r.output;
+  EXPECT_NE(r.output.find("CUDA training engine is not built yet"), std::string::npos) << r.output;
+}
+
+TEST_F(TrainE2E, ModelTooBigForHostMemoryIsRefusedBeforeAllocation) {
+  Result r = run(mpirun(2) +
+                 " train --device cpu --model meta-llama/Llama-2-70b-hf --seq-len 128 "
+                 "--out " +
+                 (dir_ / "big").string());
+  EXPECT_EQ(r.code, 4) << r.output;
+  EXPECT_NE(r.output.find("needed"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("available"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "big" / "sft_metrics.json"));
+}
+
+TEST_F(TrainE2E, BadInputsGiveOneLineErrors) {
+  Result r = run(sxbench() + " train --device cpu --model no-such-model");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("meta-llama/Llama-2-7b-hf"), std::string::npos) << r.output;
+  const std::string ds = write("bad_ds.json", R"({"train_batch_size": 6,
+    "train_micro_batch_size_per_gpu": 4, "gradient_accumulation_steps": 1})");
+  r = run(sxbench() + " train --device cpu --model tiny --seq-len 32 --ds-config " + ds);
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("\"train_batch_size\""), std::string::npos) << r.output;
+  r = run(sxbench() + " train --device cpu --model tiny --seq-len 100000");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("max_position_embeddings"), std::string::npos) << r.output;
+}
+
+}  // namespace

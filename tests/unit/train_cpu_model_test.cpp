@@ -1,0 +1,198 @@
+// The whole CPU reference model: gradient of the full loss against finite differences (double),
+// float against double, causality, AdamW and clipping, and a tiny model overfitting one batch.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "train/cpu_model.hpp"
+#include "train/optimizer.hpp"
+#include "train/random.hpp"
+
+namespace sxb::cpu {
+namespace {
+
+ModelConfig micro_config(int64_t kv_heads, std::optional<int64_t> window = std::nullopt) {
+  ModelConfig c;
+  c.name = "micro";
+  c.hidden_size = 16;
+  c.num_layers = 2;
+  c.num_heads = 4;
+  c.num_kv_heads = kv_heads;
+  c.intermediate_size = 24;
+  c.vocab_size = 32;
+  c.max_position_embeddings = 64;
+  c.rope_theta = 10000;
+  c.norm_eps = 1e-5;
+  c.sliding_window = window;
+  return c;
+}
+
+struct Batch {
+  std::vector<int32_t> tokens, targets;
+};
+
+Batch make_batch(const ModelConfig& c, int64_t B, int64_t T, uint64_t seed) {
+  SplitMix64 rng(seed);
+  Batch b;
+  for (int64_t i = 0; i < B * T; ++i) b.tokens.push_back(int32_t(rng.below(c.vocab_size)));
+  for (int64_t i = 0; i < B * T; ++i) {
+    const bool last = (i % T) == T - 1;
+    const bool prompt = (i % T) < 2;  // first targets masked, as a prompt would be
+    b.targets.push_back(last || prompt ? -1 : b.tokens[i + 1]);
+  }
+  return b;
+}
+
+void full_model_gradient_check(const ModelConfig& cfg) {
+  const int64_t B = 2, T = 7;
+  LlamaCpu<double> model(cfg, B, T);
+  model.init_weights(7);
+  // Larger weights than the 0.02 init so every op is far from linear.
+  for (auto& p : model.params()) p *= 10;
+  const Batch b = make_batch(cfg, B, T, 99);
+  const double loss_sum = model.forward(b.tokens.data(), b.targets.data(), B, T);
+  const double n = double(model.counted_targets());
+  ASSERT_EQ(model.counted_targets(), B * (T - 3));
+  model.zero_grad();
+  model.backward(1.0 / n);
+  const std::vector<double> analytic = model.grads();
+  EXPECT_GT(loss_sum / n, 0.0);
+  const double h = 1e-6;
+  int failures = 0, checked = 0;
+  auto& p = model.params();
+  for (size_t i = 0; i < p.size(); ++i) {
+    const double saved = p[i];
+    p[i] = saved + h;
+    const double up = model.forward(b.tokens.data(), b.targets.data(), B, T) / n;
+    p[i] = saved - h;
+    const double down = model.forward(b.tokens.data(), b.targets.data(), B, T) / n;
+    p[i] = saved;
+    const double numeric = (up - down) / (2 * h);
+    ++checked;
+    // Same tolerance reasoning as the op tests: double precision, h = 1e-6.
+    if (std::abs(analytic[i] - numeric) > 1e-7 + 1e-5 * std::abs(numeric) && ++failures < 8) {
+      ADD_FAILURE() << "param " << i << ": analytic " << analytic[i] << " numeric " << numeric;
+    }
+  }
+  EXPECT_EQ(checked, cfg.param_count());
+}
+
+TEST(CpuModel, FullGradientMatchesFiniteDifferencesGqa) {
+  full_model_gradient_check(micro_config(2));
+}
+TEST(CpuModel, FullGradientMatchesFiniteDifferencesMha) {
+  full_model_gradient_check(micro_config(4));
+}
+TEST(CpuModel, FullGradientMatchesFiniteDifferencesWindow) {
+  full_model_gradient_check(micro_config(1, 3));
+}
+
+TEST(CpuModel, FloatMatchesDouble) {
+  const ModelConfig cfg = micro_config(2);
+  const int64_t B = 2, T = 16;
+  LlamaCpu<float> f(cfg, B, T);
+  LlamaCpu<double> d(cfg, B, T);
+  f.init_weights(3);
+  d.init_weights(3);
+  const Batch b = make_batch(cfg, B, T, 5);
+  const double lf = f.forward(b.tokens.data(), b.targets.data(), B, T);
+  const double ld = d.forward(b.tokens.data(), b.targets.data(), B, T);
+  EXPECT_NEAR(lf / ld, 1.0, 1e-5);
+  f.zero_grad();
+  d.zero_grad();
+  f.backward(0.1);
+  d.backward(0.1);
+  double max_abs = 0, max_err = 0;
+  for (size_t i = 0; i < d.grads().size(); ++i) {
+    max_abs = std::max(max_abs, std::abs(d.grads()[i]));
+    max_err = std::max(max_err, std::abs(double(f.grads()[i]) - d.grads()[i]));
+  }
+  EXPECT_LT(max_err, 1e-4 * max_abs) << "max |grad| " << max_abs;
+}
+
+TEST(CpuModel, FutureTokensDoNotChangePastLogits) {
+  const ModelConfig cfg = micro_config(2);
+  const int64_t T = 10;
+  LlamaCpu<double> m(cfg, 1, T);
+  m.init_weights(1);
+  Batch b = make_batch(cfg, 1, T, 8);
+  m.forward(b.tokens.data(), b.targets.data(), 1, T);
+  const auto before = m.logits();
+  b.tokens[7] = (b.tokens[7] + 1) % int32_t(cfg.vocab_size);
+  m.forward(b.tokens.data(), b.targets.data(), 1, T);
+  const auto& after = m.logits();
+  const int64_t V = cfg.vocab_size;
+  for (int64_t i = 0; i < 7 * V; ++i) ASSERT_EQ(before[i], after[i]) << i;
+  double diff = 0;
+  for (int64_t i = 7 * V; i < T * V; ++i) diff += std::abs(before[i] - after[i]);
+  EXPECT_GT(diff, 0.0);
+}
+
+TEST(AdamW, MatchesClosedFormOverTwoSteps) {
+  std::vector<ParamTensor> layout = {{"w", 0, {1, 2}, 2, true}, {"norm", 2, {1}, 1, false}};
+  AdamWParams hp;
+  hp.lr = 0.1;
+  hp.beta1 = 0.8;
+  hp.beta2 = 0.9;
+  hp.eps = 1e-3;
+  hp.weight_decay = 0.5;
+  AdamW opt(layout, 3, hp);
+  std::vector<float> p = {1.0f, -2.0f, 3.0f};
+  const std::vector<std::vector<float>> grads = {{0.5f, -1.0f, 2.0f}, {0.25f, 0.5f, -1.0f}};
+  std::vector<double> ref(p.begin(), p.end()), m(3, 0), v(3, 0);
+  for (int t = 1; t <= 2; ++t) {
+    opt.step(p.data(), grads[t - 1].data());
+    for (int i = 0; i < 3; ++i) {
+      const double g = grads[t - 1][i];
+      if (i < 2) ref[i] -= hp.lr * hp.weight_decay * ref[i];
+      m[i] = hp.beta1 * m[i] + (1 - hp.beta1) * g;
+      v[i] = hp.beta2 * v[i] + (1 - hp.beta2) * g * g;
+      const double mh = m[i] / (1 - std::pow(hp.beta1, t));
+      const double vh = v[i] / (1 - std::pow(hp.beta2, t));
+      ref[i] -= hp.lr * mh / (std::sqrt(vh) + hp.eps);
+    }
+    for (int i = 0; i < 3; ++i) EXPECT_NEAR(p[i], ref[i], 1e-6) << "step " << t << " i " << i;
+  }
+  EXPECT_EQ(opt.steps_taken(), 2);
+}
+
+TEST(GradClip, ScalesToMaxNormOnlyWhenAbove) {
+  std::vector<float> g = {3.0f, 4.0f};
+  EXPECT_NEAR(clip_grad_norm(g.data(), 2, 10.0), 5.0, 1e-12);
+  EXPECT_EQ(g[0], 3.0f);
+  EXPECT_NEAR(clip_grad_norm(g.data(), 2, 1.0), 5.0, 1e-12);
+  EXPECT_NEAR(global_grad_norm(g.data(), 2), 1.0, 1e-6);
+  EXPECT_NEAR(g[0] / g[1], 0.75, 1e-6);
+}
+
+TEST(CpuModel, TinyModelOverfitsRepeatedBatch) {
+  const ModelConfig cfg = resolve_model("tiny");
+  const int64_t B = 2, T = 32;
+  LlamaCpu<float> model(cfg, B, T);
+  model.init_weights(42);
+  SplitMix64 rng(11);
+  std::vector<int32_t> tokens(B * T), targets(B * T);
+  for (auto& t : tokens) t = int32_t(rng.below(cfg.vocab_size));
+  for (int64_t i = 0; i < B * T; ++i) targets[i] = (i % T == T - 1) ? -1 : tokens[i + 1];
+  AdamWParams hp;
+  hp.lr = 3e-3;
+  hp.weight_decay = 0.0;
+  AdamW opt(model.layout(), cfg.param_count(), hp);
+  double first = 0, last = 0;
+  for (int step = 0; step < 60; ++step) {
+    const double loss = model.forward(tokens.data(), targets.data(), B, T);
+    const double n = double(model.counted_targets());
+    model.zero_grad();
+    model.backward(1.0 / n);
+    clip_grad_norm(model.grads().data(), cfg.param_count(), 1.0);
+    opt.step(model.params().data(), model.grads().data());
+    if (step == 0) first = loss / n;
+    last = loss / n;
+  }
+  EXPECT_NEAR(first, std::log(double(cfg.vocab_size)), 0.5);  // random init: about ln V
+  EXPECT_LT(last, 0.3 * first) << "first " << first << " last " << last;
+}
+
+}  // namespace
+}  // namespace sxb::cpu
