@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   commands.push_back(add_nccl_command(app));
   commands.push_back(add_info_command(app));
   commands.push_back(add_run_command(app));
+  commands.push_back(add_validate_command(app));
   commands.push_back(add_train_command(app));
   commands.push_back(add_data_command(app));
 

@@ -25,6 +25,7 @@ struct Command {
 Command add_nccl_command(CLI::App& root);
 Command add_info_command(CLI::App& root);
 Command add_run_command(CLI::App& root);
+Command add_validate_command(CLI::App& root);
 Command add_train_command(CLI::App& root);
 Command add_data_command(CLI::App& root);
 

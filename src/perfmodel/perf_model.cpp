@@ -24,16 +24,6 @@ std::string recompute_name(Recompute r) {
   return "?";
 }
 
-int64_t llama_parameter_count(const ModelShape& m) {
-  const int64_t d = m.hidden, head_dim = m.hidden / m.heads;
-  const int64_t kv = m.kv_heads * head_dim;
-  const int64_t attention = d * d /*q*/ + 2 * d * kv /*k,v*/ + d * d /*o*/;
-  const int64_t mlp = 3 * d * m.ffn;  // gate, up, down
-  const int64_t norms = 2 * d;
-  return m.vocab * d /*embedding*/ + m.layers * (attention + mlp + norms) + d /*final norm*/ +
-         d * m.vocab /*untied head*/;
-}
-
 double palm_flops_per_token(const ModelShape& m, int64_t seq_len) {
   return 6.0 * static_cast<double>(m.params) +
          12.0 * static_cast<double>(m.layers) * static_cast<double>(m.hidden) * static_cast<double>(seq_len);

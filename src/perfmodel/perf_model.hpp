@@ -18,7 +18,8 @@ struct ModelShape {
   int64_t kv_heads = 0;      // key/value heads (GQA when < heads)
   int64_t ffn = 0;           // SwiGLU intermediate width
   int64_t vocab = 0;         // V
-  int64_t params = 0;        // N, all parameters (embeddings and head included)
+  int64_t params = 0;        // N, all parameters (embeddings and head included); exact counts
+                             // come from the model registry (perfmodel/model_shape.hpp)
 };
 
 enum class Recompute { none, selective, full };
@@ -90,8 +91,6 @@ struct StepPrediction {
   std::vector<Assumption> assumptions;
 };
 
-// Exact parameter count of a Llama-style decoder with untied embeddings.
-int64_t llama_parameter_count(const ModelShape& m);
 // PaLM appendix B: 6N + 12·L·d·T FLOPs per token for forward + backward.
 double palm_flops_per_token(const ModelShape& m, int64_t seq_len);
 

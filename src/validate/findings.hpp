@@ -55,3 +55,9 @@ JobLimits job_limits(const std::vector<HardwareSpec>& specs, const std::string& 
 std::vector<Finding> validate_collectives(const CollectiveReport& report, const JobLimits& limits);
 
 }  // namespace sxb
+
+namespace sxb {
+// Training (sft_metrics.json): every loss finite, the loss fell, replicas agree, and the model
+// TFLOP/s per device within the device's dense bf16 peak (when the device is a known GPU).
+std::vector<Finding> validate_training(const nlohmann::json& sft_metrics, const JobLimits& limits);
+}  // namespace sxb

@@ -2,19 +2,13 @@
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "perfmodel/model_shape.hpp"
 #include "validate/claims.hpp"
 
 namespace sxb {
 namespace {
 
-ModelShape shape(const std::string& name) {
-  ModelShape m;
-  if (name.find("7b") != std::string::npos) m = {name, 4096, 32, 32, 32, 11008, 32000, 0};
-  if (name.find("13b") != std::string::npos) m = {name, 5120, 40, 40, 40, 13824, 32000, 0};
-  if (name.find("70b") != std::string::npos) m = {name, 8192, 80, 64, 8, 28672, 32000, 0};
-  m.params = llama_parameter_count(m);
-  return m;
-}
+ModelShape shape(const std::string& name) { return model_shape(name); }
 
 std::vector<HardwareSpec> specs() { return load_hardware_specs(find_config_dir() / "hardware"); }
 
@@ -45,7 +39,7 @@ TEST(Claims, SeedClaimsAreFlaggedImpossible) {
 TEST(Claims, PlausibleThroughputPasses) {
   const nlohmann::json claims = {
       {"claims",
-       {{{"id", "ref"}, {"kind", "training_tokens_per_s"}, {"model", "llama-2-7b"}, {"nodes", 1},
+       {{{"id", "ref"}, {"kind", "training_tokens_per_s"}, {"model", "meta-llama/Llama-2-7b-hf"}, {"nodes", 1},
          {"value", 9570.0 * 8}, {"seq_len", 4096}}}}};
   const auto f = validate_claims(claims, specs(), shape);
   ASSERT_EQ(f.size(), 1u);

@@ -1,15 +1,11 @@
 #include <gtest/gtest.h>
 
-#include "perfmodel/perf_model.hpp"
+#include "perfmodel/model_shape.hpp"
 
 namespace sxb {
 namespace {
 
-ModelShape llama2_7b() {
-  ModelShape m{"Llama-2-7b", 4096, 32, 32, 32, 11008, 32000, 0};
-  m.params = llama_parameter_count(m);
-  return m;
-}
+ModelShape llama2_7b() { return model_shape("meta-llama/Llama-2-7b-hf"); }
 
 Cluster h200(int nodes, int gpus_per_node) {
   Cluster c;
@@ -23,11 +19,12 @@ Cluster h200(int nodes, int gpus_per_node) {
   return c;
 }
 
-TEST(PerfModel, ExactLlamaParameterCounts) {
-  EXPECT_EQ(llama_parameter_count(llama2_7b()), 6738415616);
-  EXPECT_EQ(llama_parameter_count({"13b", 5120, 40, 40, 40, 13824, 32000, 0}), 13015864320);
-  EXPECT_EQ(llama_parameter_count({"70b", 8192, 80, 64, 8, 28672, 32000, 0}), 68976648192);
-  EXPECT_EQ(llama_parameter_count({"llama3-8b", 4096, 32, 32, 8, 14336, 128256, 0}), 8030261248);
+TEST(PerfModel, ShapesComeFromTheModelRegistry) {
+  const ModelShape m = llama2_7b();
+  EXPECT_EQ(m.params, 6738415616);
+  EXPECT_EQ(m.hidden, 4096);
+  EXPECT_EQ(m.layers, 32);
+  EXPECT_EQ(model_shape("meta-llama/Llama-2-70b-hf").kv_heads, 8);
 }
 
 TEST(PerfModel, PalmFlopsPerToken) {
@@ -59,8 +56,7 @@ TEST(PerfModel, SevenBFitsOneH200WithoutRecomputeAndSeventyBDoesNot) {
   t.seq_len = 4096;
   const MemoryPlan p = plan_memory(llama2_7b(), t, h200(1, 1));
   EXPECT_TRUE(p.fits) << p.verdict;
-  ModelShape b70{"70b", 8192, 80, 64, 8, 28672, 32000, 0};
-  b70.params = llama_parameter_count(b70);
+  const ModelShape b70 = model_shape("meta-llama/Llama-2-70b-hf");
   const MemoryPlan q = plan_memory(b70, t, h200(1, 1));
   EXPECT_FALSE(q.fits);
   EXPECT_NE(q.verdict.find("does not fit"), std::string::npos);

@@ -1,0 +1,105 @@
+// `sxbench validate PATH`: a run directory (its nccl.json, sft_metrics.json, ... re-checked) or a
+// claims JSON (configs/claims/*.json) against the physical limits in configs/hardware. Prints
+// every finding with its arithmetic; exits 1 when anything failed or is impossible.
+#include <cstdio>
+#include <filesystem>
+#include <fmt/format.h>
+#include <memory>
+
+#include "commands/command.hpp"
+#include "core/atomic_file.hpp"
+#include "core/error.hpp"
+#include "core/hardware.hpp"
+#include "perfmodel/model_shape.hpp"
+#include "validate/claims.hpp"
+#include "validate/findings.hpp"
+
+namespace sxb {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ValidateOptions {
+  std::string path;
+  std::string json_out;
+};
+
+// The GPU name and job shape a run directory records (run.json, else nccl.json).
+JobLimits limits_of_run(const fs::path& dir, const std::vector<HardwareSpec>& specs) {
+  std::string gpu;
+  int nodes = 1, world = 1;
+  if (fs::exists(dir / "run.json")) {
+    const auto run = read_json_file(dir / "run.json");
+    nodes = run.value("nodes", 1);
+    world = run.value("world_size", 1);
+    for (const auto& h : run.value("hosts", nlohmann::json::array())) {
+      if (!h["gpus"].empty()) gpu = h["gpus"][0].value("name", "");
+    }
+  } else if (fs::exists(dir / "nccl.json")) {
+    const auto n = read_json_file(dir / "nccl.json");
+    nodes = n.value("node_count", 1);
+    world = n.value("world_size", 1);
+    for (const auto& r : n.value("ranks", nlohmann::json::array())) gpu = r.value("device", gpu);
+  }
+  return job_limits(specs, gpu, nodes, std::max(1, world / std::max(1, nodes)));
+}
+
+ValidationReport validate_run_directory(const fs::path& dir, const std::vector<HardwareSpec>& specs) {
+  const JobLimits limits = limits_of_run(dir, specs);
+  ValidationReport report;
+  bool any = false;
+  if (fs::exists(dir / "nccl.json")) {
+    report.add(validate_collectives(read_json_file(dir / "nccl.json").get<CollectiveReport>(), limits));
+    any = true;
+  }
+  if (fs::exists(dir / "sft_metrics.json")) {
+    report.add(validate_training(read_json_file(dir / "sft_metrics.json"), limits));
+    any = true;
+  }
+  if (!any) {
+    throw usage_error(fmt::format("{}: no result files to validate (nccl.json, sft_metrics.json)",
+                                  dir.string()));
+  }
+  return report;
+}
+
+int run_validate(const ValidateOptions& o, const CommandContext& ctx) {
+  const fs::path path(o.path);
+  if (!fs::exists(path)) throw usage_error(fmt::format("{}: no such file or directory", o.path));
+  const auto specs = load_hardware_specs(find_config_dir() / "hardware");
+  ValidationReport report;
+  if (fs::is_directory(path)) {
+    report = validate_run_directory(path, specs);
+  } else {
+    const std::string hf_home = ctx.env.get_string("HF_HOME");
+    report.add(validate_claims(read_json_file(path), specs, [&](const std::string& model) {
+      return model_shape(model, hf_home);
+    }));
+  }
+  for (const auto& f : report.findings) {
+    fmt::print("{:<10} {:<34} {}\n           {}\n", verdict_name(f.verdict), f.check, f.subject,
+               f.arithmetic);
+  }
+  fmt::print("validation {}: {} ok, {} warning(s), {} failed, {} impossible\n",
+             report.passed() ? "passed" : "FAILED", report.count(Verdict::ok),
+             report.count(Verdict::warning), report.count(Verdict::failed),
+             report.count(Verdict::impossible));
+  if (!o.json_out.empty()) write_json_atomic(o.json_out, report);
+  return report.passed() ? 0 : static_cast<int>(ExitCode::failure);
+}
+
+}  // namespace
+
+Command add_validate_command(CLI::App& root) {
+  auto opts = std::make_shared<ValidateOptions>();
+  CLI::App* app = root.add_subcommand(
+      "validate", "Check a run directory or a claims JSON against physical limits "
+                  "(configs/hardware); every finding shows its arithmetic");
+  app->add_option("path", opts->path, "Run directory or claims file (e.g. configs/claims/seed_claims.json)")
+      ->required();
+  app->add_option("--json", opts->json_out, "Also write the findings as JSON");
+  return {app, [opts](const CommandContext& ctx) { return run_validate(*opts, ctx); }};
+}
+
+}  // namespace sxb
