@@ -9,9 +9,9 @@ from datetime import datetime
 
 run_dir, loads_path, out_path = sys.argv[1], sys.argv[2], sys.argv[3]
 loads = [json.loads(l) for l in open(loads_path) if l.startswith("{")]
-main = next(l for l in loads if l["label"] == "M60")
-summary = json.load(open(f"{run_dir}/gpu_metrics_summary.json"))
-rows = list(csv.DictReader(open(f"{run_dir}/gpu_metrics.csv")))
+main = next((l for l in loads if l["label"] == "M60"), None)
+summary = json.load(open(f"{run_dir}/gpu_metrics_summary.json")) if main else {"gpus": []}
+rows = list(csv.DictReader(open(f"{run_dir}/gpu_metrics.csv"))) if main else []
 
 
 def ts(r):

@@ -75,7 +75,7 @@ class MonitorE2E : public ::testing::Test {
       const int err = ::open((dir_ / "stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       ::dup2(out, 1);
       ::dup2(err, 2);
-      ::chdir(dir_.c_str());
+      if (::chdir(dir_.c_str()) != 0) ::_exit(125);
       std::vector<char*> argv;
       for (auto& a : all) argv.push_back(a.data());
       argv.push_back(nullptr);
