@@ -465,5 +465,74 @@ TEST(MetricsSampler, RequireGpuWithoutNvmlIsAnEnvironmentError) {
   }
 }
 
+// ---- the NVML path, against the scripted stand-in library ---------------------------------
+
+TEST(MetricsSampler, ReadsEveryNvmlSignalThroughTheLoadedLibrary) {
+  const fs::path dir = temp_dir("fake_nvml");
+  SamplerOptions o;
+  o.interval_s = 0.02;
+  o.csv_path = dir / "gpu_metrics.csv";
+  o.nvml_library = SXB_FAKE_NVML;
+  o.require_gpu = true;
+  MetricsSampler sampler(o);
+  ASSERT_TRUE(sampler.has_gpu()) << sampler.gpu_note();
+  sampler.start();
+  ::usleep(150000);
+  const MetricsSummary s = sampler.stop();
+  ASSERT_GE(s.samples, 3u);
+  EXPECT_EQ(s.driver_version, "999.1-fake");
+  ASSERT_EQ(s.gpus.size(), 2u);
+  const auto j = s.to_json();
+  EXPECT_EQ(j["capabilities"]["gpm"], false);         // GPU 1 has no GPM
+  EXPECT_EQ(j["capabilities"]["xid_events"], false);  // GPU 1 refused registration
+  const auto& g0 = j["gpus"][0];
+  const auto& g1 = j["gpus"][1];
+  const double n = static_cast<double>(s.samples);
+  EXPECT_EQ(g0["name"], "Fake H200");
+  EXPECT_EQ(g0["uuid"], "GPU-fake-0");
+  EXPECT_DOUBLE_EQ(g0["utilization_gpu_pct"]["mean"].get<double>(), 97.0);
+  EXPECT_DOUBLE_EQ(g0["power_w"]["mean"].get<double>(), 500.0);
+  EXPECT_DOUBLE_EQ(g0["power_instant_w"]["mean"].get<double>(), 510.0);
+  EXPECT_DOUBLE_EQ(g0["memory_used_mib"]["max"].get<double>(), 256.0);
+  EXPECT_DOUBLE_EQ(g0["sm_clock_mhz"]["max"].get<double>(), 1980.0);
+  // The stand-in adds 1 J per read: n reads, n - 1 differences.
+  EXPECT_DOUBLE_EQ(g0["energy"]["counter_j"].get<double>(), n - 1);
+  EXPECT_DOUBLE_EQ(g1["energy"]["counter_j"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(g0["throttle"]["throttled_share"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(g0["throttle"]["reason_share"]["sw_power_cap"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(g1["throttle"]["throttled_share"].get<double>(), 0.0);
+  // GPM values appear from the second sample on (a metric needs two GPM samples).
+  EXPECT_EQ(g0["gpm"]["sm_activity_pct"]["samples"].get<size_t>(), s.samples - 1);
+  EXPECT_DOUBLE_EQ(g0["gpm"]["sm_activity_pct"]["mean"].get<double>(), 20.0);
+  EXPECT_DOUBLE_EQ(g0["gpm"]["tensor_activity_pct"]["mean"].get<double>(), 50.0);
+  EXPECT_DOUBLE_EQ(g0["gpm"]["dram_bw_util_pct"]["mean"].get<double>(), 100.0);
+  EXPECT_DOUBLE_EQ(g0["gpm"]["nvlink_tx_mib_per_s"]["mean"].get<double>(), 610.0);
+  EXPECT_EQ(g1["gpm"]["sm_activity_pct"]["samples"], 0);
+  // PCIe: 1 MiB more per sample over ~20 ms, so tens of MiB/s; receive stays at zero.
+  EXPECT_GT(g0["pcie_counters"]["tx_mib_per_s"]["min"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(g0["pcie_counters"]["rx_mib_per_s"]["max"].get<double>(), 0.0);
+  EXPECT_EQ(g0["health"]["xid_events"], 1);
+  EXPECT_EQ(g0["health"]["xids_seen"], nlohmann::json::array({79}));
+  EXPECT_TRUE(g1["health"]["xid_events"].is_null());
+  EXPECT_TRUE(g0["health"]["nvlink_crc_errors_during_run"].is_null());
+  EXPECT_DOUBLE_EQ(g0["health"]["ecc_corrected_since_driver_load"].get<double>(), 2.0);
+  EXPECT_EQ(g0["health"]["remapped_rows_correctable"], 1);
+  EXPECT_EQ(g0["health"]["pcie_width_downtrained"], false);
+  EXPECT_EQ(g1["health"]["pcie_width_downtrained"], true);
+
+  const auto lines = lines_of(slurp(o.csv_path));
+  ASSERT_EQ(lines.size(), 1 + 2 * s.samples);
+  const auto second_gpu = split_csv_line(lines[2]);
+  ASSERT_EQ(second_gpu.size(), metrics_csv_columns().size());
+  EXPECT_EQ(second_gpu[column_index("gpu_name")], "Fake, Old GPU");
+  EXPECT_EQ(second_gpu[column_index("throttle_reasons")], "gpu_idle");
+  EXPECT_EQ(second_gpu[column_index("nvlink_crc_errors")], "");
+  const auto first_gpu = split_csv_line(lines[1]);
+  EXPECT_EQ(first_gpu[column_index("gpm_sm_activity_pct")], "");  // no previous GPM sample yet
+  EXPECT_EQ(first_gpu[column_index("pcie_tx_mib_per_s")], "");    // no previous counter yet
+  EXPECT_EQ(first_gpu[column_index("xid_last")], "79");
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace sxb
