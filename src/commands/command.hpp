@@ -28,5 +28,6 @@ Command add_run_command(CLI::App& root);
 Command add_validate_command(CLI::App& root);
 Command add_train_command(CLI::App& root);
 Command add_data_command(CLI::App& root);
+Command add_monitor_command(CLI::App& root);
 
 }  // namespace sxb

@@ -1,0 +1,211 @@
+#include "monitor/metrics_csv.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <functional>
+
+#include "core/error.hpp"
+#include "monitor/throttle.hpp"
+
+namespace sxb {
+
+namespace {
+
+using Cell = std::function<std::string(const Tick&, const GpuSample*)>;
+
+std::string num(const std::optional<double>& v, int decimals) {
+  if (!v || !std::isfinite(*v)) return {};
+  return fmt::format("{:.{}f}", *v, decimals);
+}
+template <typename T>
+std::string whole(const std::optional<T>& v) {
+  return v ? fmt::format("{}", *v) : std::string();
+}
+// Quotes a field when it holds a comma, quote or line break (RFC 4180).
+std::string text(std::string_view s) {
+  if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + '"';
+}
+
+struct ColumnDef {
+  CsvColumn column;
+  Cell cell;
+};
+
+#define GPU_NUM(field, decimals) \
+  [](const Tick&, const GpuSample* g) { return g ? num(g->field, decimals) : std::string(); }
+#define GPU_WHOLE(field) \
+  [](const Tick&, const GpuSample* g) { return g ? whole(g->field) : std::string(); }
+
+const std::vector<ColumnDef>& columns() {
+  static const std::vector<ColumnDef> defs = {
+      {{"timestamp_utc", "ISO-8601 UTC time of the sample"},
+       [](const Tick& t, const GpuSample*) { return t.timestamp_utc; }},
+      {{"elapsed_s", "s since sampling started (monotonic clock)"},
+       [](const Tick& t, const GpuSample*) { return fmt::format("{:.3f}", t.elapsed_s); }},
+      {{"host", "host name"}, [](const Tick& t, const GpuSample*) { return text(t.host); }},
+      {{"gpu_index", "NVML device index"},
+       [](const Tick&, const GpuSample* g) {
+         return g ? fmt::format("{}", g->index) : std::string();
+       }},
+      {{"gpu_uuid", "GPU UUID"},
+       [](const Tick&, const GpuSample* g) { return g ? text(g->uuid) : std::string(); }},
+      {{"gpu_name", "product name"},
+       [](const Tick&, const GpuSample* g) { return g ? text(g->name) : std::string(); }},
+      {{"gpu_util_pct", "% of the last sample period in which a kernel ran (NVML)"},
+       GPU_NUM(gpu_util_pct, 0)},
+      {{"mem_util_pct", "% of the last sample period the memory was read or written (NVML)"},
+       GPU_NUM(mem_util_pct, 0)},
+      {{"mem_used_mib", "GPU memory used, MiB"}, GPU_NUM(mem_used_mib, 0)},
+      {{"mem_total_mib", "GPU memory total, MiB"}, GPU_NUM(mem_total_mib, 0)},
+      {{"power_w", "board power, W (nvmlDeviceGetPowerUsage)"}, GPU_NUM(power_w, 3)},
+      {{"power_instant_w", "instantaneous power, W (field POWER_INSTANT)"},
+       GPU_NUM(power_instant_w, 3)},
+      {{"energy_j", "energy counter since driver load, J (nvmlDeviceGetTotalEnergyConsumption)"},
+       GPU_NUM(energy_j, 3)},
+      {{"temperature_c", "GPU temperature, degrees C"}, GPU_NUM(temperature_c, 0)},
+      {{"sm_clock_mhz", "SM clock, MHz"}, GPU_NUM(sm_clock_mhz, 0)},
+      {{"mem_clock_mhz", "memory clock, MHz"}, GPU_NUM(mem_clock_mhz, 0)},
+      {{"throttle_reasons", "active clock-event reasons, names joined by '|'"},
+       [](const Tick&, const GpuSample* g) {
+         return g && g->throttle_mask ? throttle_reasons_text(*g->throttle_mask) : std::string();
+       }},
+      {{"throttle_mask", "the same reasons as NVML's bit mask, hex"},
+       [](const Tick&, const GpuSample* g) {
+         return g && g->throttle_mask ? fmt::format("0x{:x}", *g->throttle_mask) : std::string();
+       }},
+      {{"pcie_tx_mib_per_s", "PCIe bytes sent since the previous sample, MiB/s (byte counter)"},
+       GPU_NUM(pcie_tx_mib_per_s, 3)},
+      {{"pcie_rx_mib_per_s", "PCIe bytes received since the previous sample, MiB/s"},
+       GPU_NUM(pcie_rx_mib_per_s, 3)},
+      {{"pcie_link_gen", "current PCIe link generation"}, GPU_WHOLE(pcie_link_gen)},
+      {{"pcie_link_gen_max", "maximum PCIe link generation of GPU and slot"},
+       GPU_WHOLE(pcie_link_gen_max)},
+      {{"pcie_link_width", "current PCIe link width, lanes"}, GPU_WHOLE(pcie_link_width)},
+      {{"pcie_link_width_max", "maximum PCIe link width, lanes"}, GPU_WHOLE(pcie_link_width_max)},
+      {{"ecc_corrected", "corrected ECC errors since driver load"}, GPU_WHOLE(ecc_corrected)},
+      {{"ecc_uncorrected", "uncorrected ECC errors since driver load"}, GPU_WHOLE(ecc_uncorrected)},
+      {{"xid_count", "XID events seen since sampling started"}, GPU_WHOLE(xid_count)},
+      {{"xid_last", "number of the latest XID seen"}, GPU_WHOLE(xid_last)},
+      {{"nvlink_replay_errors", "NVLink replay errors, all links, since driver load"},
+       GPU_WHOLE(nvlink_replay_errors)},
+      {{"nvlink_recovery_errors", "NVLink recovery errors, all links, since driver load"},
+       GPU_WHOLE(nvlink_recovery_errors)},
+      {{"nvlink_crc_errors", "NVLink flit + data CRC errors, all links, since driver load"},
+       GPU_WHOLE(nvlink_crc_errors)},
+      {{"remapped_rows_correctable", "HBM rows remapped for correctable errors"},
+       GPU_WHOLE(remapped_rows_correctable)},
+      {{"remapped_rows_uncorrectable", "HBM rows remapped for uncorrectable errors"},
+       GPU_WHOLE(remapped_rows_uncorrectable)},
+      {{"remap_pending", "1 when a row remap waits for a GPU reset"}, GPU_WHOLE(remap_pending)},
+      {{"remap_failure", "1 when a row remap failed"}, GPU_WHOLE(remap_failure)},
+      {{"gpm_sm_activity_pct", "GPM: % of SMs busy over the interval"},
+       GPU_NUM(gpm_sm_activity_pct, 2)},
+      {{"gpm_sm_occupancy_pct", "GPM: % of maximum resident warps over the interval"},
+       GPU_NUM(gpm_sm_occupancy_pct, 2)},
+      {{"gpm_tensor_activity_pct", "GPM: % of time any tensor pipe was active"},
+       GPU_NUM(gpm_tensor_activity_pct, 2)},
+      {{"gpm_dram_bw_util_pct", "GPM: % of peak DRAM bandwidth used"},
+       GPU_NUM(gpm_dram_bw_util_pct, 2)},
+      {{"gpm_pcie_tx_mib_per_s", "GPM: PCIe transmit, MiB/s"}, GPU_NUM(gpm_pcie_tx_mib_per_s, 3)},
+      {{"gpm_pcie_rx_mib_per_s", "GPM: PCIe receive, MiB/s"}, GPU_NUM(gpm_pcie_rx_mib_per_s, 3)},
+      {{"gpm_nvlink_tx_mib_per_s", "GPM: NVLink transmit, all links, MiB/s"},
+       GPU_NUM(gpm_nvlink_tx_mib_per_s, 3)},
+      {{"gpm_nvlink_rx_mib_per_s", "GPM: NVLink receive, all links, MiB/s"},
+       GPU_NUM(gpm_nvlink_rx_mib_per_s, 3)},
+      {{"host_cpu_util_pct", "host CPU busy, all CPUs, since the previous sample, % (/proc/stat)"},
+       [](const Tick& t, const GpuSample*) { return num(t.host_sample.cpu_util_pct, 1); }},
+      {{"host_mem_used_mib", "host memory used (MemTotal - MemAvailable), MiB (/proc/meminfo)"},
+       [](const Tick& t, const GpuSample*) { return num(t.host_sample.mem_used_mib, 0); }},
+      {{"host_mem_total_mib", "host memory total, MiB (/proc/meminfo)"},
+       [](const Tick& t, const GpuSample*) { return num(t.host_sample.mem_total_mib, 0); }},
+  };
+  return defs;
+}
+
+#undef GPU_NUM
+#undef GPU_WHOLE
+
+std::string row(const Tick& tick, const GpuSample* gpu) {
+  std::string line;
+  bool first = true;
+  for (const auto& c : columns()) {
+    if (!first) line += ',';
+    first = false;
+    line += c.cell(tick, gpu);
+  }
+  line += '\n';
+  return line;
+}
+
+}  // namespace
+
+const std::vector<CsvColumn>& metrics_csv_columns() {
+  static const std::vector<CsvColumn> cols = [] {
+    std::vector<CsvColumn> v;
+    for (const auto& c : columns()) v.push_back(c.column);
+    return v;
+  }();
+  return cols;
+}
+
+std::string metrics_csv_header() {
+  std::string h;
+  for (const auto& c : metrics_csv_columns()) {
+    if (!h.empty()) h += ',';
+    h += c.name;
+  }
+  return h + '\n';
+}
+
+std::string metrics_csv_rows(const Tick& tick) {
+  if (tick.gpus.empty()) return row(tick, nullptr);
+  std::string out;
+  for (const auto& g : tick.gpus) out += row(tick, &g);
+  return out;
+}
+
+MetricsCsvWriter::MetricsCsvWriter(const std::filesystem::path& path) : path_(path) {
+  if (path.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(path.parent_path(), ec);
+  }
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    throw Error(fmt::format("cannot create {}: {}", path.string(), std::strerror(errno)),
+                ExitCode::runtime);
+  }
+  write_all(metrics_csv_header());
+}
+
+MetricsCsvWriter::~MetricsCsvWriter() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void MetricsCsvWriter::write(const Tick& tick) {
+  write_all(metrics_csv_rows(tick));
+}
+
+void MetricsCsvWriter::write_all(std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd_, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error(fmt::format("cannot write {}: {}", path_.string(), std::strerror(errno)),
+                  ExitCode::runtime);
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+}  // namespace sxb

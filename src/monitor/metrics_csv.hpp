@@ -1,0 +1,43 @@
+#pragma once
+// gpu_metrics.csv: one row per GPU per sample (one row per sample, GPU columns empty, when no GPU
+// is visible). The header is written when the file is opened and every sample's rows go out in
+// one write(2) straight to the file, so the file is valid CSV at every moment: a run killed at any
+// point leaves the header and every complete sample before it.
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "monitor/samples.hpp"
+
+namespace sxb {
+
+struct CsvColumn {
+  std::string_view name;
+  std::string_view meaning;  // unit and source, for docs and --help
+};
+
+// The columns in file order.
+const std::vector<CsvColumn>& metrics_csv_columns();
+std::string metrics_csv_header();  // names joined by ',', ending in '\n'
+// The rows of one sample, each ending in '\n'. Empty cells for values not provided.
+std::string metrics_csv_rows(const Tick& tick);
+
+class MetricsCsvWriter {
+ public:
+  // Creates (truncates) the file and writes the header; throws sxb::Error on failure.
+  explicit MetricsCsvWriter(const std::filesystem::path& path);
+  ~MetricsCsvWriter();
+  MetricsCsvWriter(const MetricsCsvWriter&) = delete;
+  MetricsCsvWriter& operator=(const MetricsCsvWriter&) = delete;
+
+  void write(const Tick& tick);
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  void write_all(std::string_view text);
+  std::filesystem::path path_;
+  int fd_ = -1;
+};
+
+}  // namespace sxb

@@ -1,0 +1,158 @@
+#pragma once
+// The part of NVML's C ABI that the monitor uses, declared here because the build machines have
+// no nvml.h, and loaded at run time with dlopen("libnvidia-ml.so.1") so that one binary runs with
+// or without an NVIDIA driver. Layouts and constants follow NVML's public header (driver 525+).
+// Every entry point except the five needed to enumerate devices is optional: a null pointer means
+// this driver does not export it, and the columns it feeds stay empty.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace sxb::nvml {
+
+using Return = int;  // nvmlReturn_t
+inline constexpr Return kSuccess = 0;
+inline constexpr Return kErrorNotSupported = 3;
+inline constexpr Return kErrorTimeout = 10;
+
+using Device = struct DeviceOpaque*;        // nvmlDevice_t
+using EventSet = struct EventSetOpaque*;    // nvmlEventSet_t
+using GpmSample = struct GpmSampleOpaque*;  // nvmlGpmSample_t
+
+struct Utilization {  // nvmlUtilization_t
+  unsigned int gpu_pct;
+  unsigned int memory_pct;
+};
+
+struct Memory {  // nvmlMemory_t (v1)
+  unsigned long long total_bytes;
+  unsigned long long free_bytes;
+  unsigned long long used_bytes;
+};
+
+union Value {  // nvmlValue_t
+  double d;
+  unsigned int ui;
+  unsigned long ul;
+  unsigned long long ull;
+  long long sll;
+};
+
+struct FieldValue {  // nvmlFieldValue_t
+  unsigned int field_id;
+  unsigned int scope_id;
+  long long timestamp_us;
+  long long latency_us;
+  int value_type;  // nvmlValueType_t: 0 double, 1 uint, 2 ulong, 3 ulonglong, 4 slonglong
+  Return status;
+  Value value;
+};
+inline constexpr unsigned int kFieldPowerInstant = 186;  // NVML_FI_DEV_POWER_INSTANT, mW
+inline constexpr unsigned int kFieldPcieTxBytes = 197;   // NVML_FI_DEV_PCIE_COUNT_TX_BYTES, wraps
+inline constexpr unsigned int kFieldPcieRxBytes = 198;   // NVML_FI_DEV_PCIE_COUNT_RX_BYTES, wraps
+// NVML_FI_DEV_NVLINK_*_ERROR_COUNT_TOTAL: summed over links, since driver load.
+inline constexpr unsigned int kFieldNvlinkCrcFlitTotal = 38;
+inline constexpr unsigned int kFieldNvlinkCrcDataTotal = 45;
+inline constexpr unsigned int kFieldNvlinkReplayTotal = 52;
+inline constexpr unsigned int kFieldNvlinkRecoveryTotal = 59;
+
+struct EventData {  // nvmlEventData_t (with the MIG instance ids of driver 450+)
+  Device device;
+  unsigned long long event_type;
+  unsigned long long event_data;  // the XID number for XID events
+  unsigned int gpu_instance_id;
+  unsigned int compute_instance_id;
+};
+inline constexpr unsigned long long kEventTypeXidCriticalError = 0x8;
+
+struct GpmSupport {      // nvmlGpmSupport_t
+  unsigned int version;  // NVML_GPM_SUPPORT_VERSION = 1
+  unsigned int is_supported_device;
+};
+
+struct GpmMetric {  // nvmlGpmMetric_t
+  unsigned int metric_id;
+  Return status;
+  double value;
+  struct {
+    char* short_name;
+    char* long_name;
+    char* unit;
+  } info;
+};
+
+// nvmlGpmMetricsGet_t. The header's array length (NVML_GPM_METRIC_MAX) grew across drivers (98,
+// 210, 333); the library reads only `num_metrics` entries, and a longer array than any driver's
+// keeps a newer library that touches its whole struct inside this one.
+inline constexpr unsigned int kGpmMetricSlots = 512;
+struct GpmMetricsGet {
+  unsigned int version;  // NVML_GPM_METRICS_GET_VERSION = 1
+  unsigned int num_metrics;
+  GpmSample sample1;
+  GpmSample sample2;
+  GpmMetric metrics[kGpmMetricSlots];
+};
+
+// nvmlGpmMetricId_t values the monitor records.
+enum GpmMetricId : unsigned int {
+  kGpmSmUtil = 2,                // % of SMs busy
+  kGpmSmOccupancy = 3,           // % of warps resident vs maximum
+  kGpmAnyTensorUtil = 5,         // % of time any tensor pipe was active
+  kGpmDramBwUtil = 10,           // % of peak DRAM bandwidth
+  kGpmPcieTxPerSec = 20,         // MiB/s
+  kGpmPcieRxPerSec = 21,         // MiB/s
+  kGpmNvlinkTotalRxPerSec = 60,  // MiB/s
+  kGpmNvlinkTotalTxPerSec = 61,  // MiB/s
+};
+
+// The loaded library. Function pointers are null when the symbol is absent.
+struct Api {
+  void* handle = nullptr;
+  Return (*init)() = nullptr;      // nvmlInit_v2
+  Return (*shutdown)() = nullptr;  // nvmlShutdown
+  const char* (*error_string)(Return) = nullptr;
+  Return (*system_get_driver_version)(char*, unsigned int) = nullptr;
+  Return (*device_get_count)(unsigned int*) = nullptr;                    // _v2
+  Return (*device_get_handle_by_index)(unsigned int, Device*) = nullptr;  // _v2
+  Return (*device_get_name)(Device, char*, unsigned int) = nullptr;
+  Return (*device_get_uuid)(Device, char*, unsigned int) = nullptr;
+  Return (*device_get_utilization_rates)(Device, Utilization*) = nullptr;
+  Return (*device_get_memory_info)(Device, Memory*) = nullptr;
+  Return (*device_get_power_usage)(Device, unsigned int*) = nullptr;                     // mW
+  Return (*device_get_total_energy_consumption)(Device, unsigned long long*) = nullptr;  // mJ
+  Return (*device_get_temperature)(Device, int, unsigned int*) = nullptr;
+  Return (*device_get_clock_info)(Device, int, unsigned int*) = nullptr;
+  // nvmlDeviceGetCurrentClocksEventReasons (driver 535+), else ...ThrottleReasons.
+  Return (*device_get_clock_reasons)(Device, unsigned long long*) = nullptr;
+  Return (*device_get_field_values)(Device, int, FieldValue*) = nullptr;
+  Return (*device_get_total_ecc_errors)(Device, int, int, unsigned long long*) = nullptr;
+  Return (*device_get_curr_pcie_link_generation)(Device, unsigned int*) = nullptr;
+  Return (*device_get_max_pcie_link_generation)(Device, unsigned int*) = nullptr;
+  Return (*device_get_curr_pcie_link_width)(Device, unsigned int*) = nullptr;
+  Return (*device_get_max_pcie_link_width)(Device, unsigned int*) = nullptr;
+  Return (*device_get_remapped_rows)(Device, unsigned int*, unsigned int*, unsigned int*,
+                                     unsigned int*) = nullptr;
+  Return (*event_set_create)(EventSet*) = nullptr;
+  Return (*device_register_events)(Device, unsigned long long, EventSet) = nullptr;
+  Return (*event_set_wait)(EventSet, EventData*, unsigned int) = nullptr;  // _v2
+  Return (*event_set_free)(EventSet) = nullptr;
+  Return (*gpm_query_device_support)(Device, GpmSupport*) = nullptr;
+  Return (*gpm_sample_alloc)(GpmSample*) = nullptr;
+  Return (*gpm_sample_free)(GpmSample) = nullptr;
+  Return (*gpm_sample_get)(Device, GpmSample) = nullptr;
+  Return (*gpm_metrics_get)(GpmMetricsGet*) = nullptr;
+
+  std::string describe(Return r) const;  // "NVML error 3 (Not Supported)"
+};
+
+struct ApiDeleter {
+  void operator()(Api* api) const;  // nvmlShutdown + dlclose
+};
+using ApiHandle = std::unique_ptr<Api, ApiDeleter>;
+
+inline constexpr const char* kDefaultLibrary = "libnvidia-ml.so.1";
+// Loads `library` and initialises NVML. Returns null and sets `why` (one line) when the library
+// is missing or nvmlInit fails; the caller decides whether that is an error.
+ApiHandle load(const std::string& library, std::string& why);
+
+}  // namespace sxb::nvml
