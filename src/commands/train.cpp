@@ -316,8 +316,8 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
         {"model_flops_per_token", flops_per_token},
         {"model_tflops_per_s_per_device", tflops_per_device},
         {"flops_formula",
-         "PaLM: 6N + 12*L*d*T per token, N = matmul parameters (embedding "
-         "lookup and norms excluded), T = seq_len, full T x T attention"},
+         "PaLM: 6N + 12*L*d*T per token, N = all parameters (embedding and output head "
+         "included), T = seq_len, full T x T attention"},
         {"recomputation_counted", false},
         {"mfu", nullptr},
         {"peak_flops_per_s_per_device", nullptr},
