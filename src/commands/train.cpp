@@ -157,7 +157,8 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
   try {
     batch = resolve_batch(ds, mpi.world_size(), micro_override, micro_source);
     // Refuse before allocating: every rank of this host holds a full replica.
-    per_rank = cpu::training_bytes_needed(model, batch.micro_batch_per_gpu, seq_len);
+    per_rank = cpu::training_bytes_needed(model, batch.micro_batch_per_gpu, seq_len,
+                                          ds.activation_checkpointing);
     const uint64_t host_needed = per_rank * uint64_t(mpi.local_size());
     const auto available = host_mem_available_bytes();
     const bool fits = !available || host_needed <= *available;
@@ -193,9 +194,11 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
     const std::string device_name = "CPU: " + host_cpu_model_name();
     const bool tty = root && progress_on_terminal(ctx.env);
     if (root) {
-      std::printf("sxbench train: %s (%lld parameters) on %d rank(s) x %s, fp32 CPU reference\n",
-                  model.name.c_str(), (long long)model.param_count(), mpi.world_size(),
-                  device_name.c_str());
+      std::printf(
+          "sxbench train: %s (%lld parameters) on %d rank(s) x %s, fp32 CPU reference, "
+          "activation recomputation %s\n",
+          model.name.c_str(), (long long)model.param_count(), mpi.world_size(), device_name.c_str(),
+          ds.activation_checkpointing ? "on" : "off");
       std::printf(
           "batch: micro %lld x accumulation %lld x world %d = %lld sequences of %lld tokens "
           "per step; data: %s\n",
@@ -296,7 +299,11 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
            "the CPU reference keeps a full replica of weights, gradients and "
            "optimizer state on every rank"}}},
         {"activation_recomputation",
-         {{"requested", ds.activation_checkpointing}, {"applied", false}}},
+         {{"requested", ds.activation_checkpointing},
+          {"applied", ds.activation_checkpointing},
+          {"method",
+           "full: each layer's activations recomputed from its input before its "
+           "backward"}}},
         {"ds_config", ds.to_json()},
         {"batch", batch.to_json()},
         {"seq_len", seq_len},
@@ -316,8 +323,8 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
         {"model_flops_per_token", flops_per_token},
         {"model_tflops_per_s_per_device", tflops_per_device},
         {"flops_formula",
-         "PaLM: 6N + 12*L*d*T per token, N = matmul parameters (embedding "
-         "lookup and norms excluded), T = seq_len, full T x T attention"},
+         "PaLM: 6N + 12*L*d*T per token, N = all parameters (embedding and output head "
+         "included), T = seq_len, full T x T attention"},
         {"recomputation_counted", false},
         {"mfu", nullptr},
         {"peak_flops_per_s_per_device", nullptr},

@@ -40,27 +40,33 @@ std::vector<ParamTensor> parameter_layout(const ModelConfig& cfg) {
   return out;
 }
 
-int64_t activation_elements(const ModelConfig& cfg, int64_t B, int64_t T) {
+int64_t activation_elements(const ModelConfig& cfg, int64_t B, int64_t T, bool recompute) {
   const int64_t N = B * T, d = cfg.hidden_size, kvd = cfg.kv_dim(), F = cfg.intermediate_size;
   const int64_t H = cfg.num_heads, V = cfg.vocab_size;
   // Saved per layer: ln1, q, atty, resid_mid, ln2 (d each), k, v (kvd), gate, up, act (F),
   // two rstd, attention probabilities (H x T per token).
   const int64_t per_layer = N * (5 * d + 2 * kvd + 3 * F + 2) + B * H * T * T;
-  const int64_t saved = cfg.num_layers * per_layer + (cfg.num_layers + 1) * N * d  // residuals
+  // With recomputation one layer's worth is kept, refilled before each layer's backward.
+  const int64_t layers_kept = recompute ? 1 : cfg.num_layers;
+  const int64_t saved = layers_kept * per_layer + (cfg.num_layers + 1) * N * d  // residuals
                         + N * (d + 1 + V + 1);  // final norm, rstd, logits, losses
   const int64_t scratch = N * (4 * d + 2 * kvd + 3 * F + V);
   const int64_t rope = T * cfg.head_dim();
   return saved + scratch + rope;
 }
 
-uint64_t training_bytes_needed(const ModelConfig& cfg, int64_t B, int64_t T) {
+uint64_t training_bytes_needed(const ModelConfig& cfg, int64_t B, int64_t T, bool recompute) {
   return uint64_t(cfg.param_count()) * 4 * sizeof(float) +
-         uint64_t(activation_elements(cfg, B, T)) * sizeof(float);
+         uint64_t(activation_elements(cfg, B, T, recompute)) * sizeof(float);
 }
 
 template <typename Scalar>
-LlamaCpu<Scalar>::LlamaCpu(const ModelConfig& cfg, int64_t max_B, int64_t max_T)
-    : cfg_(cfg), max_B_(max_B), max_T_(max_T), layout_(parameter_layout(cfg)) {
+LlamaCpu<Scalar>::LlamaCpu(const ModelConfig& cfg, int64_t max_B, int64_t max_T, bool recompute)
+    : cfg_(cfg),
+      max_B_(max_B),
+      max_T_(max_T),
+      recompute_(recompute),
+      layout_(parameter_layout(cfg)) {
   cfg_.validate();
   params_.assign(cfg_.param_count(), Scalar(0));
   grads_.assign(cfg_.param_count(), Scalar(0));
@@ -81,7 +87,7 @@ LlamaCpu<Scalar>::LlamaCpu(const ModelConfig& cfg, int64_t max_B, int64_t max_T)
   rope_sin_.resize(max_T * half);
   rope_tables(rope_cos_.data(), rope_sin_.data(), rope_inv_freq(cfg_), max_T);
   resid_.assign(cfg_.num_layers + 1, std::vector<Scalar>(N * d));
-  acts_.resize(cfg_.num_layers);
+  acts_.resize(recompute_ ? 1 : cfg_.num_layers);
   for (auto& a : acts_) {
     a.ln1.resize(N * d);
     a.rstd1.resize(N);
@@ -134,6 +140,36 @@ void LlamaCpu<Scalar>::zero_grad() {
 }
 
 template <typename Scalar>
+void LlamaCpu<Scalar>::layer_forward(int64_t l) {
+  const int64_t B = B_, T = T_, N = B * T, d = cfg_.hidden_size, kvd = cfg_.kv_dim();
+  const int64_t F = cfg_.intermediate_size, H = cfg_.num_heads, KV = cfg_.num_kv_heads;
+  const int64_t hd = cfg_.head_dim();
+  const int64_t window = cfg_.sliding_window.value_or(0);
+  const Scalar* P = params_.data();
+  const LayerWeights& w = lw_[l];
+  LayerActs& a = acts_[recompute_ ? 0 : l];
+  const Scalar* x = resid_[l].data();
+  rmsnorm_forward(a.ln1.data(), a.rstd1.data(), x, P + w.attn_norm, N, d, cfg_.norm_eps);
+  matmul_forward(a.q.data(), a.ln1.data(), P + w.wq, N, d, d);
+  matmul_forward(a.k.data(), a.ln1.data(), P + w.wk, N, d, kvd);
+  matmul_forward(a.v.data(), a.ln1.data(), P + w.wv, N, d, kvd);
+  rope_forward(a.q.data(), rope_cos_.data(), rope_sin_.data(), B, T, H, hd);
+  rope_forward(a.k.data(), rope_cos_.data(), rope_sin_.data(), B, T, KV, hd);
+  attention_forward(a.atty.data(), a.att.data(), a.q.data(), a.k.data(), a.v.data(), B, T, H, KV,
+                    hd, window);
+  matmul_forward(a.resid_mid.data(), a.atty.data(), P + w.wo, N, d, d);
+  residual_add(a.resid_mid.data(), x, N * d);
+  rmsnorm_forward(a.ln2.data(), a.rstd2.data(), a.resid_mid.data(), P + w.mlp_norm, N, d,
+                  cfg_.norm_eps);
+  matmul_forward(a.gate.data(), a.ln2.data(), P + w.w_gate, N, d, F);
+  matmul_forward(a.up.data(), a.ln2.data(), P + w.w_up, N, d, F);
+  swiglu_forward(a.act.data(), a.gate.data(), a.up.data(), N, F);
+  Scalar* y = resid_[l + 1].data();
+  matmul_forward(y, a.act.data(), P + w.w_down, N, F, d);
+  residual_add(y, a.resid_mid.data(), N * d);
+}
+
+template <typename Scalar>
 double LlamaCpu<Scalar>::forward(const int32_t* tokens, const int32_t* targets, int64_t B,
                                  int64_t T) {
   if (B > max_B_ || T > max_T_ || B <= 0 || T <= 0) {
@@ -142,39 +178,14 @@ double LlamaCpu<Scalar>::forward(const int32_t* tokens, const int32_t* targets, 
   }
   B_ = B;
   T_ = T;
-  const int64_t N = B * T, d = cfg_.hidden_size, kvd = cfg_.kv_dim();
-  const int64_t F = cfg_.intermediate_size, H = cfg_.num_heads, KV = cfg_.num_kv_heads;
-  const int64_t hd = cfg_.head_dim(), V = cfg_.vocab_size;
-  const int64_t window = cfg_.sliding_window.value_or(0);
+  const int64_t N = B * T, d = cfg_.hidden_size, V = cfg_.vocab_size;
   tokens_.assign(tokens, tokens + N);
   targets_.assign(targets, targets + N);
   counted_ = std::count_if(targets, targets + N, [](int32_t t) { return t >= 0; });
   const Scalar* P = params_.data();
 
   embedding_forward(resid_[0].data(), tokens, P + wte_, N, d);
-  for (int64_t l = 0; l < cfg_.num_layers; ++l) {
-    const LayerWeights& w = lw_[l];
-    LayerActs& a = acts_[l];
-    const Scalar* x = resid_[l].data();
-    rmsnorm_forward(a.ln1.data(), a.rstd1.data(), x, P + w.attn_norm, N, d, cfg_.norm_eps);
-    matmul_forward(a.q.data(), a.ln1.data(), P + w.wq, N, d, d);
-    matmul_forward(a.k.data(), a.ln1.data(), P + w.wk, N, d, kvd);
-    matmul_forward(a.v.data(), a.ln1.data(), P + w.wv, N, d, kvd);
-    rope_forward(a.q.data(), rope_cos_.data(), rope_sin_.data(), B, T, H, hd);
-    rope_forward(a.k.data(), rope_cos_.data(), rope_sin_.data(), B, T, KV, hd);
-    attention_forward(a.atty.data(), a.att.data(), a.q.data(), a.k.data(), a.v.data(), B, T, H, KV,
-                      hd, window);
-    matmul_forward(a.resid_mid.data(), a.atty.data(), P + w.wo, N, d, d);
-    residual_add(a.resid_mid.data(), x, N * d);
-    rmsnorm_forward(a.ln2.data(), a.rstd2.data(), a.resid_mid.data(), P + w.mlp_norm, N, d,
-                    cfg_.norm_eps);
-    matmul_forward(a.gate.data(), a.ln2.data(), P + w.w_gate, N, d, F);
-    matmul_forward(a.up.data(), a.ln2.data(), P + w.w_up, N, d, F);
-    swiglu_forward(a.act.data(), a.gate.data(), a.up.data(), N, F);
-    Scalar* y = resid_[l + 1].data();
-    matmul_forward(y, a.act.data(), P + w.w_down, N, F, d);
-    residual_add(y, a.resid_mid.data(), N * d);
-  }
+  for (int64_t l = 0; l < cfg_.num_layers; ++l) layer_forward(l);
   rmsnorm_forward(lnf_.data(), rstdf_.data(), resid_[cfg_.num_layers].data(), P + final_norm_, N, d,
                   cfg_.norm_eps);
   matmul_forward(logits_.data(), lnf_.data(), P + lm_head_, N, d, V);
@@ -200,7 +211,10 @@ void LlamaCpu<Scalar>::backward(double dloss) {
                    P + final_norm_, rstdf_.data(), N, d);
   for (int64_t l = cfg_.num_layers - 1; l >= 0; --l) {
     const LayerWeights& w = lw_[l];
-    LayerActs& a = acts_[l];
+    // Recomputation: rebuild this layer's activations from its saved input (resid_[l]); the same
+    // deterministic ops give bit-identical values, hence bit-identical gradients.
+    if (recompute_) layer_forward(l);
+    LayerActs& a = acts_[recompute_ ? 0 : l];
     // MLP branch: dresid_ is d(layer output).
     zero(dact_, N * F);
     matmul_backward(dact_.data(), G + w.w_down, dresid_.data(), a.act.data(), P + w.w_down, N, F,

@@ -25,16 +25,18 @@ struct ParamTensor {
 std::vector<ParamTensor> parameter_layout(const ModelConfig& cfg);
 
 // Elements of activation and activation-gradient storage for a micro-batch (B, T).
-int64_t activation_elements(const ModelConfig& cfg, int64_t B, int64_t T);
+int64_t activation_elements(const ModelConfig& cfg, int64_t B, int64_t T, bool recompute);
 // Host bytes the CPU reference allocates for training with AdamW in float: parameters,
 // gradients, two moment buffers (4 x 4 bytes per parameter) plus activations.
-uint64_t training_bytes_needed(const ModelConfig& cfg, int64_t B, int64_t T);
+uint64_t training_bytes_needed(const ModelConfig& cfg, int64_t B, int64_t T, bool recompute);
 
 template <typename Scalar>
 class LlamaCpu {
  public:
   // Allocates parameters, gradients and activations for micro-batches up to (max_B, max_T).
-  LlamaCpu(const ModelConfig& cfg, int64_t max_B, int64_t max_T);
+  // recompute: keep only each layer's input during the forward and recompute the layer's
+  // activations just before its backward (full activation checkpointing, one layer at a time).
+  LlamaCpu(const ModelConfig& cfg, int64_t max_B, int64_t max_T, bool recompute = false);
 
   // Deterministic from the seed: matrices ~ N(0, 0.02^2) (Hugging Face initializer_range),
   // norm weights 1. Identical values (rounded to Scalar) for float and double models.
@@ -66,8 +68,14 @@ class LlamaCpu {
     std::vector<Scalar> ln1, rstd1, q, k, v, att, atty, resid_mid, ln2, rstd2, gate, up, act;
   };
 
+  // Forward of decoder layer l for the current (B_, T_): resid_[l] -> resid_[l + 1], saving
+  // its activations in acts_[l] (acts_[0] with recomputation).
+  void layer_forward(int64_t l);
+
   ModelConfig cfg_;
-  int64_t max_B_, max_T_, B_ = 0, T_ = 0, counted_ = 0;
+  int64_t max_B_, max_T_;
+  bool recompute_;
+  int64_t B_ = 0, T_ = 0, counted_ = 0;
   std::vector<ParamTensor> layout_;
   std::vector<LayerWeights> lw_;
   int64_t wte_ = 0, final_norm_ = 0, lm_head_ = 0;
@@ -75,7 +83,7 @@ class LlamaCpu {
   std::vector<Scalar> rope_cos_, rope_sin_;
   std::vector<int32_t> tokens_, targets_;
   std::vector<std::vector<Scalar>> resid_;  // L + 1 residual-stream tensors (N, d)
-  std::vector<LayerActs> acts_;
+  std::vector<LayerActs> acts_;             // per layer, or one shared set with recomputation
   std::vector<Scalar> lnf_, rstdf_, logits_, losses_;
   // Activation-gradient scratch, reused by every layer.
   std::vector<Scalar> dresid_, dln_, datty_, dq_, dk_, dv_, dgate_, dup_, dact_, dlogits_;

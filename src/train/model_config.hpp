@@ -43,7 +43,7 @@ struct ModelConfig {
   // Token embedding (V x d) + L layers + final RMSNorm (d) + untied output head (V x d).
   int64_t param_count() const;
   // Parameters that take part in matrix multiplies: all but the embedding table and the norm
-  // weights. This is N in the PaLM FLOP formula.
+  // weights (N without the embedding table, reported next to the PaLM figure).
   int64_t matmul_param_count() const;
 
   // Throws sxb::Error naming the first inconsistent field.

@@ -19,7 +19,7 @@ double quantile(std::vector<double> v, double q) {
 }
 
 double palm_flops_per_token(const ModelConfig& m, int64_t seq_len) {
-  return 6.0 * double(m.matmul_param_count()) +
+  return 6.0 * double(m.param_count()) +
          12.0 * double(m.num_layers) * double(m.hidden_size) * double(seq_len);
 }
 

@@ -13,10 +13,11 @@ namespace sxb {
 double quantile(std::vector<double> values, double q);
 
 // PaLM (Chowdhery et al. 2022, appendix B) model FLOPs per trained token, forward + backward:
-//   6 N + 12 L d T,  N = matmul_param_count() (every weight matrix, output head included, the
-//   embedding lookup and norm weights excluded), L layers, d = hidden size, T = sequence length.
-// Recomputation is not counted (model FLOPs, not hardware FLOPs); the attention term is the
-// full T x T product, as in PaLM, not halved for the causal mask.
+//   6 N + 12 L d T,  N = param_count() (all parameters, embedding table and output head
+//   included, the same N as the performance model and the PyTorch reference), L layers,
+//   d = hidden size, T = sequence length. Recomputation is not counted (model FLOPs, not
+//   hardware FLOPs); the attention term is the full T x T product, as in PaLM, not halved for
+//   the causal mask.
 double palm_flops_per_token(const ModelConfig& m, int64_t seq_len);
 
 // Host facts for the CPU device.

@@ -30,7 +30,7 @@ TrainRun train_cpu(const TrainOptions& o, GradientReducer& job) {
     throw runtime_error(
         fmt::format("batch plan is for {} ranks, the job has {}", o.batch.world_size, world));
   }
-  cpu::LlamaCpu<float> model(o.model, B, T);
+  cpu::LlamaCpu<float> model(o.model, B, T, o.ds.activation_checkpointing);
   model.init_weights(o.seed);
   AdamW opt(model.layout(), o.model.param_count(), o.ds.optimizer);
   const int64_t n_params = o.model.param_count();

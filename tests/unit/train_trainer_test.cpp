@@ -9,11 +9,11 @@ namespace sxb {
 namespace {
 
 TEST(SftMetrics, PalmFlopsPerToken) {
-  // Llama-2-7B at 4096 tokens: N = 6,738,415,616 - 32000*4096 (embedding) - 65*4096 (norms)
-  // = 6,607,077,376; 6N = 39,642,464,256; 12*L*d*T = 12*32*4096*4096 = 6,442,450,944.
+  // Llama-2-7B at 4096 tokens: 6N = 6 x 6,738,415,616 = 40,430,493,696;
+  // 12 L d T = 12 x 32 x 4096 x 4096 = 6,442,450,944.
   const ModelConfig m = resolve_model("meta-llama/Llama-2-7b-hf");
-  EXPECT_EQ(m.matmul_param_count(), 6607077376);
-  EXPECT_DOUBLE_EQ(palm_flops_per_token(m, 4096), 39642464256.0 + 6442450944.0);
+  EXPECT_EQ(m.matmul_param_count(), 6607077376);  // embedding table and norms excluded
+  EXPECT_DOUBLE_EQ(palm_flops_per_token(m, 4096), 40430493696.0 + 6442450944.0);
 }
 
 TEST(SftMetrics, QuantilesInterpolateLikeNumpy) {
