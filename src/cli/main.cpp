@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
 
   std::vector<Command> commands;
   commands.push_back(add_nccl_command(app));
+  commands.push_back(add_compute_command(app));
 
   try {
     app.parse(argc, argv);

@@ -23,5 +23,6 @@ struct Command {
 };
 
 Command add_nccl_command(CLI::App& root);
+Command add_compute_command(CLI::App& root);
 
 }  // namespace sxb
