@@ -96,9 +96,9 @@ double gemm_flop(int64_t m, int64_t n, int64_t k) {
 }
 
 std::vector<GemmShape> square_gemm_shapes(int64_t min_size, int64_t max_size) {
-  if (min_size <= 0 || min_size % 16 != 0 || max_size % 16 != 0) {
-    throw usage_error("square GEMM sizes must be positive multiples of 16 (got " +
-                      std::to_string(min_size) + " and " + std::to_string(max_size) + ")");
+  if (min_size <= 0 || min_size % 16 != 0) {
+    throw usage_error("smallest square GEMM size must be a positive multiple of 16 (got " +
+                      std::to_string(min_size) + ")");
   }
   if (max_size < min_size) {
     throw usage_error("largest square GEMM size " + std::to_string(max_size) +

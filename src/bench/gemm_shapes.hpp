@@ -42,8 +42,8 @@ struct GemmShape {
 // Multiply-adds count as two operations: 2*m*n*k.
 double gemm_flop(int64_t m, int64_t n, int64_t k);
 
-// Square shapes min, 2*min, 4*min, ... <= max. Both must be positive multiples of 16
-// (cuBLASLt's fp8 alignment); throws sxb::Error otherwise.
+// Square shapes min, 2*min, 4*min, ... <= max. min must be a positive multiple of 16
+// (cuBLASLt's fp8 alignment; doubling keeps it) and max >= min; throws sxb::Error otherwise.
 std::vector<GemmShape> square_gemm_shapes(int64_t min_size, int64_t max_size);
 
 struct LlamaDims {
