@@ -23,10 +23,10 @@ struct GemmRunConfig {
   int64_t m = 0, n = 0, k = 0;
   int warmup_iters = 10;
   int iters = 50;
-  int max_algos = 4;               // heuristic candidates timed; the fastest is kept
-  int trial_iters = 5;             // timed runs per candidate when choosing
+  int max_algos = 4;    // heuristic candidates timed; the fastest is kept
+  int trial_iters = 5;  // timed runs per candidate when choosing
   uint64_t workspace_bytes = 64ull << 20;
-  uint64_t rotate_min_bytes = 0;   // input sets together exceed this (see gemm_rotation_sets)
+  uint64_t rotate_min_bytes = 0;  // input sets together exceed this (see gemm_rotation_sets)
   int max_input_sets = 64;
   bool fp8_fast_accum = true;
 };
@@ -63,8 +63,8 @@ enum class P2PEngine { copy_engine, sm };
 // per-run times (us). src == dst is allowed (a local copy) so that one GPU can exercise the
 // code path. The SM engine runs a copy kernel on src that writes into dst's memory (and one on
 // dst writing into src's when bidirectional).
-std::vector<double> time_p2p(int src, int dst, P2PEngine engine, bool bidirectional,
-                             uint64_t bytes, int warmup_iters, int iters);
+std::vector<double> time_p2p(int src, int dst, P2PEngine engine, bool bidirectional, uint64_t bytes,
+                             int warmup_iters, int iters);
 
 // Mean time (us) of one dependent 8-byte load issued by one thread of `src` from `dst`'s memory,
 // over a pointer chase that strides through `footprint_bytes` (larger than L2, so each load goes

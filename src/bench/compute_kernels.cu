@@ -40,13 +40,21 @@ __device__ inline float random_nonzero(uint64_t seed, size_t i) {
 template <typename T>
 __device__ inline T convert(float v);
 template <>
-__device__ inline float convert<float>(float v) { return v; }
+__device__ inline float convert<float>(float v) {
+  return v;
+}
 template <>
-__device__ inline __half convert<__half>(float v) { return __float2half_rn(v); }
+__device__ inline __half convert<__half>(float v) {
+  return __float2half_rn(v);
+}
 template <>
-__device__ inline __nv_bfloat16 convert<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+__device__ inline __nv_bfloat16 convert<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
 template <>
-__device__ inline __nv_fp8_e4m3 convert<__nv_fp8_e4m3>(float v) { return __nv_fp8_e4m3(v); }
+__device__ inline __nv_fp8_e4m3 convert<__nv_fp8_e4m3>(float v) {
+  return __nv_fp8_e4m3(v);
+}
 
 template <typename T>
 __global__ void fill_random_kernel(T* buf, size_t count, uint64_t seed) {

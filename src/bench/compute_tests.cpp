@@ -34,8 +34,8 @@ std::vector<std::string_view> split_commas(std::string_view list) {
   size_t start = 0;
   while (true) {
     const size_t comma = list.find(',', start);
-    std::string_view item = list.substr(start, comma == std::string_view::npos ? std::string_view::npos
-                                                                               : comma - start);
+    std::string_view item = list.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
     while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
     while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
     if (!item.empty()) out.push_back(item);
@@ -91,10 +91,10 @@ void run_gemm(ComputeRun& run) {
       const int cc = info.compute_capability_major * 10 + info.compute_capability_minor;
       if (t == GemmDtype::fp8_e4m3 && cc < 89) {
         run.report.skipped.push_back(
-            {"gemm", fmt::format("fp8_e4m3 on GPU {}: needs compute capability 8.9 or newer, has "
-                                 "{}.{}",
-                                 dev, info.compute_capability_major,
-                                 info.compute_capability_minor)});
+            {"gemm",
+             fmt::format("fp8_e4m3 on GPU {}: needs compute capability 8.9 or newer, has "
+                         "{}.{}",
+                         dev, info.compute_capability_major, info.compute_capability_minor)});
         continue;
       }
       dtypes.push_back(t);
@@ -106,18 +106,20 @@ void run_gemm(ComputeRun& run) {
       for (GemmDtype t : dtypes) {
         GemmCheck c = check_gemm(dev, t, layout_for(t), o.check_m, o.check_n, o.check_k,
                                  o.max_algos, o.workspace_bytes, o.fp8_fast_accum);
-        run.print(fmt::format("  gemm check gpu{} {:<8} {} {}x{}x{}: relative error {:.2e} "
-                              "(tolerance {:.0e}) {}",
-                              dev, c.dtype, c.layout, c.m, c.n, c.k, c.relative_error,
-                              c.tolerance, c.passed ? "ok" : "FAILED"));
+        run.print(
+            fmt::format("  gemm check gpu{} {:<8} {} {}x{}x{}: relative error {:.2e} "
+                        "(tolerance {:.0e}) {}",
+                        dev, c.dtype, c.layout, c.m, c.n, c.k, c.relative_error, c.tolerance,
+                        c.passed ? "ok" : "FAILED"));
         run.report.gemm_checks.push_back(c);
       }
       run.checkpoint();
     }
-    run.print(fmt::format("  {:<4} {:<8} {:<2} {:<11} {:<12} {:<5} {:>6} {:>6} {:>6} {:>10} "
-                          "{:>9} {:>7}",
-                          "gpu", "dtype", "ly", "group", "name", "phase", "M", "N", "K",
-                          "time us", "TFLOP/s", "spec"));
+    run.print(
+        fmt::format("  {:<4} {:<8} {:<2} {:<11} {:<12} {:<5} {:>6} {:>6} {:>6} {:>10} "
+                    "{:>9} {:>7}",
+                    "gpu", "dtype", "ly", "group", "name", "phase", "M", "N", "K", "time us",
+                    "TFLOP/s", "spec"));
     for (GemmDtype t : dtypes) {
       for (const GemmShape& s : o.shapes) {
         GemmRunConfig cfg;
@@ -155,10 +157,11 @@ void run_gemm(ComputeRun& run) {
         r.input_bytes_per_set = timing.input_bytes_per_set;
         r.spec = compare_with_spec(r.tflop_per_s, gemm_spec_key(t),
                                    run.spec_value(dev, gemm_spec_key(t)));
-        run.print(fmt::format("  gpu{} {:<8} {:<2} {:<11} {:<12} {:<5} {:>6} {:>6} {:>6} {:>10.1f} "
-                              "{:>9.1f} {}",
-                              dev, r.dtype, r.layout, r.group, r.name, r.phase, r.m, r.n, r.k,
-                              r.time_us_median, r.tflop_per_s, percent(r.spec)));
+        run.print(
+            fmt::format("  gpu{} {:<8} {:<2} {:<11} {:<12} {:<5} {:>6} {:>6} {:>6} {:>10.1f} "
+                        "{:>9.1f} {}",
+                        dev, r.dtype, r.layout, r.group, r.name, r.phase, r.m, r.n, r.k,
+                        r.time_us_median, r.tflop_per_s, percent(r.spec)));
         run.report.gemm.push_back(r);
       }
       run.checkpoint();
@@ -175,9 +178,9 @@ void run_hbm(ComputeRun& run) {
       const char* name;
       int passes;  // bytes moved per buffer byte: 2 for a copy (read + write)
     };
-    for (const Variant& v : {Variant{HbmKernel::copy, "copy", 2}, Variant{HbmKernel::read, "read", 1},
-                             Variant{HbmKernel::write, "write", 1},
-                             Variant{HbmKernel::memcpy, "memcpy", 2}}) {
+    for (const Variant& v :
+         {Variant{HbmKernel::copy, "copy", 2}, Variant{HbmKernel::read, "read", 1},
+          Variant{HbmKernel::write, "write", 1}, Variant{HbmKernel::memcpy, "memcpy", 2}}) {
       const auto times = time_hbm(dev, v.kernel, o.hbm_bytes, o.bw_warmup_iters, o.bw_iters);
       BandwidthResult r = bandwidth_result(run, "hbm", v.name, dev, dev, o.hbm_bytes,
                                            o.hbm_bytes * v.passes, times, dev, key, 1.0);
@@ -201,20 +204,24 @@ void run_hbm(ComputeRun& run) {
 void run_host_link(ComputeRun& run, bool host_to_device) {
   const ComputeOptions& o = run.options;
   for (int dev : run.devices) {
-    const auto times = time_host_copy(dev, host_to_device, o.host_bytes, o.bw_warmup_iters,
-                                      o.bw_iters);
-    BandwidthResult r = bandwidth_result(
-        run, host_to_device ? "h2d" : "d2h", "memcpy", host_to_device ? -1 : dev,
-        host_to_device ? dev : -1, o.host_bytes, o.host_bytes, times, dev,
-        "pcie_bandwidth_per_direction_gb_per_s", 1.0);
+    const auto times =
+        time_host_copy(dev, host_to_device, o.host_bytes, o.bw_warmup_iters, o.bw_iters);
+    BandwidthResult r =
+        bandwidth_result(run, host_to_device ? "h2d" : "d2h", "memcpy", host_to_device ? -1 : dev,
+                         host_to_device ? dev : -1, o.host_bytes, o.host_bytes, times, dev,
+                         "pcie_bandwidth_per_direction_gb_per_s", 1.0);
     print_bandwidth(run, r);
     run.report.bandwidth.push_back(r);
   }
   run.checkpoint();
 }
 
-void run_h2d(ComputeRun& run) { run_host_link(run, true); }
-void run_d2h(ComputeRun& run) { run_host_link(run, false); }
+void run_h2d(ComputeRun& run) {
+  run_host_link(run, true);
+}
+void run_d2h(ComputeRun& run) {
+  run_host_link(run, false);
+}
 
 void run_p2p(ComputeRun& run) {
   const ComputeOptions& o = run.options;
@@ -231,10 +238,10 @@ void run_p2p(ComputeRun& run) {
         bool bidirectional;
         const char* name;
       };
-      for (const Variant& v : {Variant{P2PEngine::copy_engine, false, "ce_unidir"},
-                               Variant{P2PEngine::copy_engine, true, "ce_bidir"},
-                               Variant{P2PEngine::sm, false, "sm_unidir"},
-                               Variant{P2PEngine::sm, true, "sm_bidir"}}) {
+      for (const Variant& v :
+           {Variant{P2PEngine::copy_engine, false, "ce_unidir"},
+            Variant{P2PEngine::copy_engine, true, "ce_bidir"},
+            Variant{P2PEngine::sm, false, "sm_unidir"}, Variant{P2PEngine::sm, true, "sm_bidir"}}) {
         if (v.engine == P2PEngine::sm && !access) {
           run.report.skipped.push_back(
               {"p2p", fmt::format("{} gpu{} -> gpu{}: no peer access, an SM kernel cannot reach "
@@ -271,8 +278,8 @@ void run_p2p(ComputeRun& run) {
         sm.bytes = o.chase_bytes;
         sm.iters = o.chase_loads;
         sm.latency_us = pointer_chase_latency_us(src, dst, o.chase_bytes, o.chase_loads);
-        run.print(fmt::format("  p2p  latency    gpu{} reads gpu{} (pointer chase): {:.3f} us",
-                              src, dst, sm.latency_us));
+        run.print(fmt::format("  p2p  latency    gpu{} reads gpu{} (pointer chase): {:.3f} us", src,
+                              dst, sm.latency_us));
         run.report.latency.push_back(sm);
       }
       run.checkpoint();
@@ -283,14 +290,25 @@ void run_p2p(ComputeRun& run) {
 #else
 
 [[noreturn]] void no_cuda(ComputeRun&) {
-  throw environment_error("this sxbench binary was built without CUDA: `sxbench compute` needs a "
-                          "CUDA build and a GPU");
+  throw environment_error(
+      "this sxbench binary was built without CUDA: `sxbench compute` needs a "
+      "CUDA build and a GPU");
 }
-void run_gemm(ComputeRun& r) { no_cuda(r); }
-void run_hbm(ComputeRun& r) { no_cuda(r); }
-void run_p2p(ComputeRun& r) { no_cuda(r); }
-void run_h2d(ComputeRun& r) { no_cuda(r); }
-void run_d2h(ComputeRun& r) { no_cuda(r); }
+void run_gemm(ComputeRun& r) {
+  no_cuda(r);
+}
+void run_hbm(ComputeRun& r) {
+  no_cuda(r);
+}
+void run_p2p(ComputeRun& r) {
+  no_cuda(r);
+}
+void run_h2d(ComputeRun& r) {
+  no_cuda(r);
+}
+void run_d2h(ComputeRun& r) {
+  no_cuda(r);
+}
 
 #endif
 

@@ -42,10 +42,10 @@ struct ComputeOptions {
 // What a test's run function works on.
 struct ComputeRun {
   const ComputeOptions& options;
-  std::vector<int> devices;                       // the GPUs chosen, CUDA indices
-  std::vector<ComputeDevice> all_devices;         // indexed by CUDA index
-  std::vector<std::optional<HardwareSpec>> specs; // datasheet per CUDA index, if matched
-  std::vector<GpuPairLink> links;                 // classified pairs (both orders)
+  std::vector<int> devices;                        // the GPUs chosen, CUDA indices
+  std::vector<ComputeDevice> all_devices;          // indexed by CUDA index
+  std::vector<std::optional<HardwareSpec>> specs;  // datasheet per CUDA index, if matched
+  std::vector<GpuPairLink> links;                  // classified pairs (both orders)
   ComputeReport& report;
   std::function<void(const std::string&)> print;  // one line of live output
   std::function<void()> checkpoint;               // writes compute.json as it stands

@@ -34,10 +34,14 @@ void lt_check(cublasStatus_t s, const std::string& what) {
 
 FillType fill_type(GemmDtype t) {
   switch (t) {
-    case GemmDtype::bf16: return FillType::bf16;
-    case GemmDtype::fp16: return FillType::f16;
-    case GemmDtype::tf32: return FillType::f32;
-    case GemmDtype::fp8_e4m3: return FillType::fp8_e4m3;
+    case GemmDtype::bf16:
+      return FillType::bf16;
+    case GemmDtype::fp16:
+      return FillType::f16;
+    case GemmDtype::tf32:
+      return FillType::f32;
+    case GemmDtype::fp8_e4m3:
+      return FillType::fp8_e4m3;
   }
   return FillType::f32;
 }
@@ -56,13 +60,18 @@ class LtGemm {
     cudaDataType ab = CUDA_R_16BF, cd = CUDA_R_16BF;
     cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
     switch (dtype) {
-      case GemmDtype::bf16: break;
-      case GemmDtype::fp16: ab = cd = CUDA_R_16F; break;
+      case GemmDtype::bf16:
+        break;
+      case GemmDtype::fp16:
+        ab = cd = CUDA_R_16F;
+        break;
       case GemmDtype::tf32:
         ab = cd = CUDA_R_32F;
         compute = CUBLAS_COMPUTE_32F_FAST_TF32;
         break;
-      case GemmDtype::fp8_e4m3: ab = CUDA_R_8F_E4M3; break;
+      case GemmDtype::fp8_e4m3:
+        ab = CUDA_R_8F_E4M3;
+        break;
     }
     lt_check(cublasLtCreate(&handle_), "cublasLtCreate");
     lt_check(cublasLtMatmulDescCreate(&desc_, compute, CUDA_R_32F), "cublasLtMatmulDescCreate");
@@ -108,10 +117,10 @@ class LtGemm {
   std::vector<cublasLtMatmulHeuristicResult_t> candidates(int max_algos) const {
     std::vector<cublasLtMatmulHeuristicResult_t> results(std::max(1, max_algos));
     int returned = 0;
-    lt_check(cublasLtMatmulAlgoGetHeuristic(handle_, desc_, a_, b_, c_, c_, pref_,
-                                            static_cast<int>(results.size()), results.data(),
-                                            &returned),
-             "cublasLtMatmulAlgoGetHeuristic(" + what_ + ")");
+    lt_check(
+        cublasLtMatmulAlgoGetHeuristic(handle_, desc_, a_, b_, c_, c_, pref_,
+                                       static_cast<int>(results.size()), results.data(), &returned),
+        "cublasLtMatmulAlgoGetHeuristic(" + what_ + ")");
     results.resize(returned);
     std::erase_if(results, [&](const cublasLtMatmulHeuristicResult_t& r) {
       return r.state != CUBLAS_STATUS_SUCCESS || r.workspaceSize > workspace_bytes_;
@@ -194,7 +203,9 @@ std::vector<double> to_doubles(const std::vector<unsigned char>& raw, size_t cou
         out[i] = bf16_bits_to_float(h);
         break;
       }
-      default: out[i] = fp8_e4m3_bits_to_float(raw[i]); break;
+      default:
+        out[i] = fp8_e4m3_bits_to_float(raw[i]);
+        break;
     }
   }
   return out;
@@ -202,10 +213,14 @@ std::vector<double> to_doubles(const std::vector<unsigned char>& raw, size_t cou
 
 int input_kind(GemmDtype t) {
   switch (t) {
-    case GemmDtype::tf32: return 0;
-    case GemmDtype::fp16: return 1;
-    case GemmDtype::bf16: return 2;
-    case GemmDtype::fp8_e4m3: return 3;
+    case GemmDtype::tf32:
+      return 0;
+    case GemmDtype::fp16:
+      return 1;
+    case GemmDtype::bf16:
+      return 2;
+    case GemmDtype::fp8_e4m3:
+      return 3;
   }
   return 0;
 }
@@ -233,20 +248,20 @@ GemmTiming time_gemm(int device, const GemmRunConfig& cfg) {
   if (cfg.iters < 1) throw usage_error("GEMM iterations must be at least 1");
   Stream stream;
   GemmTiming t;
-  t.input_bytes_per_set = (uint64_t(cfg.m) * cfg.k + uint64_t(cfg.n) * cfg.k) *
-                          gemm_input_element_bytes(cfg.dtype);
-  int sets = gemm_rotation_sets(t.input_bytes_per_set, cfg.rotate_min_bytes, 2,
-                                cfg.max_input_sets);
+  t.input_bytes_per_set =
+      (uint64_t(cfg.m) * cfg.k + uint64_t(cfg.n) * cfg.k) * gemm_input_element_bytes(cfg.dtype);
+  int sets = gemm_rotation_sets(t.input_bytes_per_set, cfg.rotate_min_bytes, 2, cfg.max_input_sets);
   // Keep a quarter of the free memory spare; fewer sets (at least one) when memory is short.
   size_t free_bytes = 0, total_bytes = 0;
   cuda_check(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
-  const uint64_t fixed = uint64_t(cfg.m) * cfg.n * gemm_output_element_bytes(cfg.dtype) +
-                         cfg.workspace_bytes;
+  const uint64_t fixed =
+      uint64_t(cfg.m) * cfg.n * gemm_output_element_bytes(cfg.dtype) + cfg.workspace_bytes;
   while (sets > 1 && fixed + uint64_t(sets) * t.input_bytes_per_set > free_bytes / 4 * 3) --sets;
   t.input_sets = sets;
 
-  Operands ops = make_operands(cfg.dtype, cfg.m, cfg.n, cfg.k, sets, cfg.workspace_bytes,
-                               0x5EED0000ull + uint64_t(cfg.m * 131 + cfg.n * 17 + cfg.k), stream.get());
+  Operands ops =
+      make_operands(cfg.dtype, cfg.m, cfg.n, cfg.k, sets, cfg.workspace_bytes,
+                    0x5EED0000ull + uint64_t(cfg.m * 131 + cfg.n * 17 + cfg.k), stream.get());
   LtGemm gemm(cfg.dtype, cfg.layout, cfg.m, cfg.n, cfg.k, cfg.workspace_bytes,
               static_cast<const float*>(ops.scales->get()), cfg.fp8_fast_accum);
   const auto candidates = gemm.candidates(cfg.max_algos);
@@ -283,7 +298,8 @@ GemmTiming time_gemm(int device, const GemmRunConfig& cfg) {
   t.algo_rank = best;
   const auto& algo = candidates[best].algo;
 
-  for (int r = 0; r < cfg.warmup_iters; ++r) lt_check(run_once(algo), "cublasLtMatmul(" + gemm.what() + ")");
+  for (int r = 0; r < cfg.warmup_iters; ++r)
+    lt_check(run_once(algo), "cublasLtMatmul(" + gemm.what() + ")");
   EventPairs events(cfg.iters);
   for (int r = 0; r < cfg.iters; ++r) {
     cuda_check(cudaEventRecord(events.start(r), stream.get()), "cudaEventRecord");
@@ -301,8 +317,8 @@ GemmCheck check_gemm(int device, GemmDtype dtype, GemmLayout layout, int64_t m, 
   Stream stream;
   Operands ops = make_operands(dtype, m, n, k, 1, workspace_bytes, 0xC0FFEEull + uint64_t(dtype),
                                stream.get());
-  LtGemm gemm(dtype, layout, m, n, k, workspace_bytes,
-              static_cast<const float*>(ops.scales->get()), fp8_fast_accum);
+  LtGemm gemm(dtype, layout, m, n, k, workspace_bytes, static_cast<const float*>(ops.scales->get()),
+              fp8_fast_accum);
   const size_t in = gemm_input_element_bytes(dtype);
   const size_t out_bytes = gemm_output_element_bytes(dtype);
   const std::vector<double> a = copy_to_host(ops.a[0]->get(), size_t(m * k), in, input_kind(dtype));

@@ -31,10 +31,14 @@ std::vector<std::string_view> split_list(std::string_view list) {
 
 std::string gemm_dtype_name(GemmDtype t) {
   switch (t) {
-    case GemmDtype::bf16: return "bf16";
-    case GemmDtype::fp16: return "fp16";
-    case GemmDtype::tf32: return "tf32";
-    case GemmDtype::fp8_e4m3: return "fp8_e4m3";
+    case GemmDtype::bf16:
+      return "bf16";
+    case GemmDtype::fp16:
+      return "fp16";
+    case GemmDtype::tf32:
+      return "tf32";
+    case GemmDtype::fp8_e4m3:
+      return "fp8_e4m3";
   }
   return "?";
 }
@@ -61,7 +65,9 @@ std::vector<GemmDtype> parse_gemm_dtype_list(std::string_view list) {
   return out;
 }
 
-std::string gemm_layout_name(GemmLayout l) { return l == GemmLayout::tn ? "tn" : "nn"; }
+std::string gemm_layout_name(GemmLayout l) {
+  return l == GemmLayout::tn ? "tn" : "nn";
+}
 
 GemmLayout parse_gemm_layout(std::string_view name) {
   if (name == "tn") return GemmLayout::tn;
@@ -72,21 +78,30 @@ GemmLayout parse_gemm_layout(std::string_view name) {
 size_t gemm_input_element_bytes(GemmDtype t) {
   switch (t) {
     case GemmDtype::bf16:
-    case GemmDtype::fp16: return 2;
-    case GemmDtype::tf32: return 4;
-    case GemmDtype::fp8_e4m3: return 1;
+    case GemmDtype::fp16:
+      return 2;
+    case GemmDtype::tf32:
+      return 4;
+    case GemmDtype::fp8_e4m3:
+      return 1;
   }
   return 0;
 }
 
-size_t gemm_output_element_bytes(GemmDtype t) { return t == GemmDtype::tf32 ? 4 : 2; }
+size_t gemm_output_element_bytes(GemmDtype t) {
+  return t == GemmDtype::tf32 ? 4 : 2;
+}
 
 std::string gemm_spec_key(GemmDtype t) {
   switch (t) {
-    case GemmDtype::bf16: return "dense_bf16_tflops";
-    case GemmDtype::fp16: return "dense_fp16_tflops";
-    case GemmDtype::tf32: return "dense_tf32_tflops";
-    case GemmDtype::fp8_e4m3: return "dense_fp8_tflops";
+    case GemmDtype::bf16:
+      return "dense_bf16_tflops";
+    case GemmDtype::fp16:
+      return "dense_fp16_tflops";
+    case GemmDtype::tf32:
+      return "dense_tf32_tflops";
+    case GemmDtype::fp8_e4m3:
+      return "dense_fp8_tflops";
   }
   return "";
 }
@@ -191,10 +206,14 @@ int gemm_rotation_sets(uint64_t bytes_per_set, uint64_t min_total_bytes, int min
 
 double gemm_check_tolerance(GemmDtype t) {
   switch (t) {
-    case GemmDtype::bf16: return 1e-2;
-    case GemmDtype::fp16: return 2e-3;
-    case GemmDtype::tf32: return 5e-3;
-    case GemmDtype::fp8_e4m3: return 2e-2;
+    case GemmDtype::bf16:
+      return 1e-2;
+    case GemmDtype::fp16:
+      return 2e-3;
+    case GemmDtype::tf32:
+      return 5e-3;
+    case GemmDtype::fp8_e4m3:
+      return 2e-2;
   }
   return 0;
 }
@@ -254,6 +273,8 @@ double percentile_of(std::vector<double> values, double p) {
   return values[lo] + (values[hi] - values[lo]) * (pos - static_cast<double>(lo));
 }
 
-double median_of(std::vector<double> values) { return percentile_of(std::move(values), 50.0); }
+double median_of(std::vector<double> values) {
+  return percentile_of(std::move(values), 50.0);
+}
 
 }  // namespace sxb

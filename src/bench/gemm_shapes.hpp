@@ -60,8 +60,7 @@ const std::vector<LlamaDims>& llama2_models();
 // (M = tokens, N = out, K = in) has backward products dgrad (M = tokens, N = in, K = out) and
 // wgrad (M = out, N = in, K = tokens); they are listed when `backward` is set. Attention's
 // score and value products are batched per head and not included.
-std::vector<GemmShape> llama_training_shapes(const LlamaDims& model, int64_t tokens,
-                                             bool backward);
+std::vector<GemmShape> llama_training_shapes(const LlamaDims& model, int64_t tokens, bool backward);
 
 struct GemmShapeOptions {
   int64_t square_min = 1024;

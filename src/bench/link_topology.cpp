@@ -17,9 +17,9 @@ struct NvmlPciInfo {
   unsigned domain, bus, device, pci_device_id, pci_subsystem_id;
   char bus_id[32];
 };
-constexpr unsigned kNvmlMaxLinks = 18;     // NVML_NVLINK_MAX_LINKS
-constexpr int kNvmlRemoteGpu = 0x00;       // NVML_NVLINK_DEVICE_TYPE_GPU
-constexpr int kNvmlRemoteSwitch = 0x02;    // NVML_NVLINK_DEVICE_TYPE_SWITCH
+constexpr unsigned kNvmlMaxLinks = 18;   // NVML_NVLINK_MAX_LINKS
+constexpr int kNvmlRemoteGpu = 0x00;     // NVML_NVLINK_DEVICE_TYPE_GPU
+constexpr int kNvmlRemoteSwitch = 0x02;  // NVML_NVLINK_DEVICE_TYPE_SWITCH
 
 struct Nvml {
   void* lib = nullptr;
@@ -76,7 +76,8 @@ std::string probe_nvlinks(const std::vector<std::string>& pci_bus_ids,
   Nvml nvml;
   nvml.lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
   if (!nvml.lib) return "libnvidia-ml.so.1 could not be loaded";
-  if (!bind(nvml.lib, "nvmlInit_v2", nvml.init) || !bind(nvml.lib, "nvmlDeviceGetHandleByPciBusId_v2", nvml.by_bus_id) ||
+  if (!bind(nvml.lib, "nvmlInit_v2", nvml.init) ||
+      !bind(nvml.lib, "nvmlDeviceGetHandleByPciBusId_v2", nvml.by_bus_id) ||
       !bind(nvml.lib, "nvmlDeviceGetNvLinkState", nvml.link_state)) {
     return "libnvidia-ml.so.1 lacks nvmlInit_v2 / nvmlDeviceGetHandleByPciBusId_v2 / "
            "nvmlDeviceGetNvLinkState";
@@ -103,7 +104,8 @@ std::string probe_nvlinks(const std::vector<std::string>& pci_bus_ids,
       if (nvml.link_state(dev, link, &state) != 0 || state == 0) continue;
       ++active;
       int type = -1;
-      if (nvml.remote_type && nvml.remote_type(dev, link, &type) == 0 && type == kNvmlRemoteSwitch) {
+      if (nvml.remote_type && nvml.remote_type(dev, link, &type) == 0 &&
+          type == kNvmlRemoteSwitch) {
         ++to_switch;
         continue;
       }
@@ -133,8 +135,8 @@ GpuPairLink classify_gpu_pair(int a, int b, const PeerFacts& facts, bool nvml_ok
   p.performance_rank = facts.performance_rank;
   p.native_atomics = facts.native_atomics;
   if (nvml_ok) {
-    const auto direct = std::count_if(
-        state_a.gpu_peers.begin(), state_a.gpu_peers.end(), [&](const PciAddress& x) {
+    const auto direct =
+        std::count_if(state_a.gpu_peers.begin(), state_a.gpu_peers.end(), [&](const PciAddress& x) {
           return x.domain == address_b.domain && x.bus == address_b.bus &&
                  x.device == address_b.device;
         });
@@ -162,7 +164,8 @@ GpuPairLink classify_gpu_pair(int a, int b, const PeerFacts& facts, bool nvml_ok
     p.evidence = "no CUDA peer access: copies are staged through host memory";
   } else if (facts.native_atomics) {
     p.link = "nvlink";
-    p.evidence = "inferred (NVML unavailable): native peer atomics, which CUDA offers only over NVLink";
+    p.evidence =
+        "inferred (NVML unavailable): native peer atomics, which CUDA offers only over NVLink";
   } else {
     p.link = "pcie";
     p.evidence = "inferred (NVML unavailable): peer access without native peer atomics";

@@ -27,7 +27,9 @@ int sm_count(int device) {
 }
 
 // 8 blocks of 256 threads per SM: 2048 resident threads, the Hopper maximum.
-int memory_blocks(int device) { return sm_count(device) * 8; }
+int memory_blocks(int device) {
+  return sm_count(device) * 8;
+}
 
 std::string version_text(int v) {
   return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
@@ -42,8 +44,8 @@ void enable_peer(int from, int to) {
     cudaGetLastError();
     return;
   }
-  cuda_check(e, "cudaDeviceEnablePeerAccess(" + std::to_string(from) + " -> " +
-                    std::to_string(to) + ")");
+  cuda_check(
+      e, "cudaDeviceEnablePeerAccess(" + std::to_string(from) + " -> " + std::to_string(to) + ")");
 }
 
 class DeviceBufferOn {
@@ -97,27 +99,34 @@ std::string cuda_driver_version_string() {
 
 std::vector<double> time_hbm(int device, HbmKernel kernel, uint64_t bytes, int warmup_iters,
                              int iters) {
-  if (bytes < 16 || bytes % 16 != 0) throw usage_error("HBM buffer size must be a multiple of 16 bytes");
+  if (bytes < 16 || bytes % 16 != 0)
+    throw usage_error("HBM buffer size must be a multiple of 16 bytes");
   cuda_check(cudaSetDevice(device), "cudaSetDevice");
   Stream stream;
   const int blocks = memory_blocks(device);
   const size_t vectors = bytes / 16;
   DeviceBuffer src(kernel == HbmKernel::write ? 16 : bytes);
-  DeviceBuffer dst(kernel == HbmKernel::copy || kernel == HbmKernel::memcpy || kernel == HbmKernel::write
-                       ? bytes
-                       : 16);
+  DeviceBuffer dst(
+      kernel == HbmKernel::copy || kernel == HbmKernel::memcpy || kernel == HbmKernel::write ? bytes
+                                                                                             : 16);
   DeviceBuffer sink(16);
-  if (kernel != HbmKernel::write) launch_fill_random(src.get(), bytes / 4, FillType::f32, 7, stream.get());
+  if (kernel != HbmKernel::write)
+    launch_fill_random(src.get(), bytes / 4, FillType::f32, 7, stream.get());
   const auto once = [&] {
     switch (kernel) {
-      case HbmKernel::copy: launch_copy16(src.get(), dst.get(), vectors, blocks, stream.get()); break;
+      case HbmKernel::copy:
+        launch_copy16(src.get(), dst.get(), vectors, blocks, stream.get());
+        break;
       case HbmKernel::read:
         launch_read16(src.get(), vectors, static_cast<unsigned*>(sink.get()), blocks, stream.get());
         break;
-      case HbmKernel::write: launch_write16(dst.get(), vectors, blocks, stream.get()); break;
+      case HbmKernel::write:
+        launch_write16(dst.get(), vectors, blocks, stream.get());
+        break;
       case HbmKernel::memcpy:
-        cuda_check(cudaMemcpyAsync(dst.get(), src.get(), bytes, cudaMemcpyDeviceToDevice, stream.get()),
-                   "cudaMemcpyAsync(D2D)");
+        cuda_check(
+            cudaMemcpyAsync(dst.get(), src.get(), bytes, cudaMemcpyDeviceToDevice, stream.get()),
+            "cudaMemcpyAsync(D2D)");
         break;
     }
   };
@@ -142,11 +151,11 @@ std::vector<double> time_host_copy(int device, bool host_to_device, uint64_t byt
   std::memset(host.get(), 0x5A, bytes);  // touch every page before timing
   DeviceBuffer dev(bytes);
   const auto once = [&] {
-    cuda_check(host_to_device ? cudaMemcpyAsync(dev.get(), host.get(), bytes,
-                                                cudaMemcpyHostToDevice, stream.get())
-                              : cudaMemcpyAsync(host.get(), dev.get(), bytes,
-                                                cudaMemcpyDeviceToHost, stream.get()),
-               host_to_device ? "cudaMemcpyAsync(H2D)" : "cudaMemcpyAsync(D2H)");
+    cuda_check(
+        host_to_device
+            ? cudaMemcpyAsync(dev.get(), host.get(), bytes, cudaMemcpyHostToDevice, stream.get())
+            : cudaMemcpyAsync(host.get(), dev.get(), bytes, cudaMemcpyDeviceToHost, stream.get()),
+        host_to_device ? "cudaMemcpyAsync(H2D)" : "cudaMemcpyAsync(D2H)");
   };
   for (int i = 0; i < warmup_iters; ++i) once();
   EventPairs ev(iters);
@@ -161,9 +170,10 @@ std::vector<double> time_host_copy(int device, bool host_to_device, uint64_t byt
   return times;
 }
 
-std::vector<double> time_p2p(int src, int dst, P2PEngine engine, bool bidirectional,
-                             uint64_t bytes, int warmup_iters, int iters) {
-  if (bytes < 16 || bytes % 16 != 0) throw usage_error("p2p buffer size must be a multiple of 16 bytes");
+std::vector<double> time_p2p(int src, int dst, P2PEngine engine, bool bidirectional, uint64_t bytes,
+                             int warmup_iters, int iters) {
+  if (bytes < 16 || bytes % 16 != 0)
+    throw usage_error("p2p buffer size must be a multiple of 16 bytes");
   if (engine == P2PEngine::sm) {
     enable_peer(src, dst);
     enable_peer(dst, src);
@@ -200,16 +210,18 @@ std::vector<double> time_p2p(int src, int dst, P2PEngine engine, bool bidirectio
       cuda_check(cudaStreamWaitEvent(dst_stream.get(), ev.start(i), 0), "cudaStreamWaitEvent");
     }
     if (engine == P2PEngine::copy_engine) {
-      cuda_check(cudaMemcpyPeerAsync(dst_in.get(), dst, src_out.get(), src, bytes, src_stream.get()),
-                 "cudaMemcpyPeerAsync");
+      cuda_check(
+          cudaMemcpyPeerAsync(dst_in.get(), dst, src_out.get(), src, bytes, src_stream.get()),
+          "cudaMemcpyPeerAsync");
     } else {
       launch_copy16(src_out.get(), dst_in.get(), bytes / 16, src_blocks, src_stream.get());
     }
     if (bidirectional) {
       cuda_check(cudaSetDevice(dst), "cudaSetDevice");
       if (engine == P2PEngine::copy_engine) {
-        cuda_check(cudaMemcpyPeerAsync(src_in.get(), src, dst_out.get(), dst, bytes, dst_stream.get()),
-                   "cudaMemcpyPeerAsync");
+        cuda_check(
+            cudaMemcpyPeerAsync(src_in.get(), src, dst_out.get(), dst, bytes, dst_stream.get()),
+            "cudaMemcpyPeerAsync");
       } else {
         launch_copy16(dst_out.get(), src_in.get(), bytes / 16, dst_blocks, dst_stream.get());
       }

@@ -1,10 +1,11 @@
 // `sxbench compute`: the per-GPU ceilings (GEMM rate, HBM bandwidth, GPU-to-GPU and host links)
 // from the registry in bench/compute_tests.hpp, written to compute.json in the output directory
 // with a short table on the terminal.
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fmt/format.h>
 #include <map>
 #include <memory>
 
@@ -74,7 +75,8 @@ ComputeOptions build_options(const ComputeCliOptions& c) {
   ComputeOptions o;
   o.dtypes = parse_gemm_dtype_list(c.dtypes);
   o.layout = parse_gemm_layout(c.layout);
-  if (c.seq <= 0 || c.micro_batch <= 0) throw usage_error("--seq and --micro-batch must be positive");
+  if (c.seq <= 0 || c.micro_batch <= 0)
+    throw usage_error("--seq and --micro-batch must be positive");
   GemmShapeOptions so;
   so.square_min = c.square_min;
   so.square_max = c.square_max;
@@ -162,7 +164,8 @@ void print_summary(const ComputeReport& r) {
   }
   for (const auto& [key, g] : best) {
     row(std::to_string(g->device), "gemm",
-        fmt::format("{} best: {} {} {}", g->dtype, g->group, g->name, g->phase == "-" ? "" : g->phase),
+        fmt::format("{} best: {} {} {}", g->dtype, g->group, g->name,
+                    g->phase == "-" ? "" : g->phase),
         fmt::format("{:.1f} TFLOP/s", g->tflop_per_s), g->spec);
   }
   for (const auto& c : r.gemm_checks) {
@@ -215,8 +218,9 @@ int run_compute(const ComputeCliOptions& c, const CommandContext& ctx) {
   const auto tests = parse_compute_test_list(c.tests);
   const ComputeOptions options = build_options(c);
   if (!built_with_cuda()) {
-    throw environment_error("this sxbench binary was built without CUDA: `sxbench compute` needs "
-                            "a CUDA build and a GPU");
+    throw environment_error(
+        "this sxbench binary was built without CUDA: `sxbench compute` needs "
+        "a CUDA build and a GPU");
   }
   const int visible = visible_cuda_devices();
   if (visible == 0) {
@@ -233,8 +237,8 @@ int run_compute(const ComputeCliOptions& c, const CommandContext& ctx) {
       to_run.push_back(t);
       continue;
     }
-    const std::string why = fmt::format("needs at least {} GPUs, {} chosen", t->min_gpus,
-                                        devices.size());
+    const std::string why =
+        fmt::format("needs at least {} GPUs, {} chosen", t->min_gpus, devices.size());
     if (c.tests != "all") throw environment_error(std::string(t->name) + " " + why);
     skipped.push_back({std::string(t->name), why});
   }
@@ -289,10 +293,9 @@ int run_compute(const ComputeCliOptions& c, const CommandContext& ctx) {
         if (i == j) continue;
         const PeerAttributes pa = peer_attributes(devices[i], devices[j]);
         const auto addr = parse_pci_address(bus_ids[j]);
-        topo.pairs.push_back(classify_gpu_pair(devices[i], devices[j],
-                                               {pa.access, pa.performance_rank, pa.native_atomics},
-                                               topo.nvml == "ok", states[i], states[j],
-                                               addr.value_or(PciAddress{})));
+        topo.pairs.push_back(classify_gpu_pair(
+            devices[i], devices[j], {pa.access, pa.performance_rank, pa.native_atomics},
+            topo.nvml == "ok", states[i], states[j], addr.value_or(PciAddress{})));
       }
     }
     run.links = topo.pairs;
@@ -315,7 +318,8 @@ int run_compute(const ComputeCliOptions& c, const CommandContext& ctx) {
   for (const auto& d : report.devices) {
     std::printf("# gpu%d %s (%s), %d SMs, L2 %s, memory %s, spec %s\n", d.index, d.name.c_str(),
                 d.pci_bus_id.c_str(), d.sm_count, format_bytes(d.l2_bytes).c_str(),
-                format_bytes(d.memory_bytes).c_str(), d.spec_id.empty() ? "none" : d.spec_id.c_str());
+                format_bytes(d.memory_bytes).c_str(),
+                d.spec_id.empty() ? "none" : d.spec_id.c_str());
   }
   std::printf("# CUDA runtime %s, driver %s, cuBLASLt %s\n", report.cuda_runtime_version.c_str(),
               report.cuda_driver_version.c_str(), report.cublaslt_version.c_str());
@@ -349,8 +353,9 @@ int run_compute(const ComputeCliOptions& c, const CommandContext& ctx) {
 #else
   (void)ctx;
   (void)to_run;
-  throw environment_error("this sxbench binary was built without CUDA: `sxbench compute` needs a "
-                          "CUDA build and a GPU");
+  throw environment_error(
+      "this sxbench binary was built without CUDA: `sxbench compute` needs a "
+      "CUDA build and a GPU");
 #endif
 }
 
@@ -358,9 +363,10 @@ int run_compute(const ComputeCliOptions& c, const CommandContext& ctx) {
 
 Command add_compute_command(CLI::App& root) {
   auto o = std::make_shared<ComputeCliOptions>();
-  CLI::App* app = root.add_subcommand(
-      "compute", "GPU ceilings: GEMM rate (cuBLASLt bf16/fp16/tf32/fp8), HBM bandwidth, "
-                 "GPU-to-GPU bandwidth and latency with topology, host-link bandwidth");
+  CLI::App* app =
+      root.add_subcommand("compute",
+                          "GPU ceilings: GEMM rate (cuBLASLt bf16/fp16/tf32/fp8), HBM bandwidth, "
+                          "GPU-to-GPU bandwidth and latency with topology, host-link bandwidth");
   app->add_option("--tests", o->tests, "Tests: 'all' or a comma-separated list (see --list)")
       ->capture_default_str();
   app->add_flag("--list", o->list, "List the tests and exit");
@@ -371,11 +377,13 @@ Command add_compute_command(CLI::App& root) {
   app->add_option("--shapes", o->shapes,
                   "GEMM shape groups: all, square, llama2, llama2-7b, llama2-13b, llama2-70b")
       ->capture_default_str();
-  app->add_option("--square-min", o->square_min, "Smallest square GEMM size")->capture_default_str();
+  app->add_option("--square-min", o->square_min, "Smallest square GEMM size")
+      ->capture_default_str();
   app->add_option("--square-max", o->square_max, "Largest square GEMM size")->capture_default_str();
   app->add_option("--seq", o->seq, "Sequence length of the Llama shapes")->capture_default_str();
-  app->add_option("--micro-batch", o->micro_batch, "Micro-batch of the Llama shapes (tokens = "
-                                                   "seq x micro-batch)")
+  app->add_option("--micro-batch", o->micro_batch,
+                  "Micro-batch of the Llama shapes (tokens = "
+                  "seq x micro-batch)")
       ->capture_default_str();
   app->add_flag("--backward", o->backward, "Add the backward (dgrad, wgrad) Llama shapes");
   app->add_option("--layout", o->layout,
@@ -386,8 +394,7 @@ Command add_compute_command(CLI::App& root) {
   app->add_option("--algos", o->algos, "cuBLASLt heuristic candidates timed per shape")
       ->capture_default_str();
   app->add_option("--workspace", o->workspace, "cuBLASLt workspace size")->capture_default_str();
-  app->add_option("--rotate-l2", o->rotate_l2,
-                  "GEMM input sets together exceed this many L2 sizes")
+  app->add_option("--rotate-l2", o->rotate_l2, "GEMM input sets together exceed this many L2 sizes")
       ->capture_default_str();
   app->add_option("--fp8-fast-accum", o->fp8_fast_accum,
                   "fp8 products accumulate in the fast (reduced-precision) mode (1) or not (0)")

@@ -166,8 +166,12 @@ void from_json(const json& j, BandwidthResult& v) {
 }
 
 void to_json(json& j, const LatencyResult& v) {
-  j = {{"test", v.test},          {"variant", v.variant},       {"src_device", v.src_device},
-       {"dst_device", v.dst_device}, {"bytes", v.bytes}, {"latency_us", v.latency_us},
+  j = {{"test", v.test},
+       {"variant", v.variant},
+       {"src_device", v.src_device},
+       {"dst_device", v.dst_device},
+       {"bytes", v.bytes},
+       {"latency_us", v.latency_us},
        {"iters", v.iters}};
 }
 
@@ -231,7 +235,9 @@ void from_json(const json& j, ComputeTopology& v) {
   j.at("nvml").get_to(v.nvml);
 }
 
-void to_json(json& j, const SkippedTest& v) { j = {{"test", v.test}, {"reason", v.reason}}; }
+void to_json(json& j, const SkippedTest& v) {
+  j = {{"test", v.test}, {"reason", v.reason}};
+}
 
 void from_json(const json& j, SkippedTest& v) {
   j.at("test").get_to(v.test);

@@ -24,9 +24,9 @@ struct ComputeDevice {
 
 // How a figure compares with the datasheet.
 struct SpecComparison {
-  std::string key;                // e.g. "dense_bf16_tflops"; "" when there is no comparable figure
-  std::optional<double> value;    // the datasheet figure, in the unit of the measured figure
-  std::optional<double> fraction; // measured / value
+  std::string key;              // e.g. "dense_bf16_tflops"; "" when there is no comparable figure
+  std::optional<double> value;  // the datasheet figure, in the unit of the measured figure
+  std::optional<double> fraction;  // measured / value
 };
 
 struct GemmResult {
@@ -37,14 +37,14 @@ struct GemmResult {
   std::string name;    // "8192", "qkv", "mlp_down", ...
   std::string phase;   // "fwd", "dgrad", "wgrad" ("-" for square)
   int64_t m = 0, n = 0, k = 0;
-  double flop = 0;               // 2*m*n*k
-  double time_us_median = 0;     // median over the timed runs
+  double flop = 0;            // 2*m*n*k
+  double time_us_median = 0;  // median over the timed runs
   double time_us_p10 = 0, time_us_p90 = 0;
-  double tflop_per_s = 0;        // flop / median time
+  double tflop_per_s = 0;  // flop / median time
   int iters = 0;
-  int algos_tried = 0;           // cuBLASLt heuristic candidates timed
-  int algo_rank = 0;             // 0-based rank in the heuristic list of the fastest candidate
-  int input_sets = 0;            // distinct A/B pairs rotated through
+  int algos_tried = 0;  // cuBLASLt heuristic candidates timed
+  int algo_rank = 0;    // 0-based rank in the heuristic list of the fastest candidate
+  int input_sets = 0;   // distinct A/B pairs rotated through
   uint64_t input_bytes_per_set = 0;
   SpecComparison spec;
 };
@@ -69,7 +69,7 @@ struct BandwidthResult {
   uint64_t buffer_bytes = 0;   // size of one transfer / buffer
   uint64_t bytes_counted = 0;  // bytes per timed operation that the bandwidth is computed from
   double time_us_median = 0;
-  double gb_per_s = 0;         // bytes_counted / median time
+  double gb_per_s = 0;  // bytes_counted / median time
   int iters = 0;
   SpecComparison spec;
 };
@@ -86,21 +86,21 @@ struct LatencyResult {
 
 struct GpuLinkInfo {
   int device = 0;
-  std::optional<int> nvlink_active_links;      // NVML; null when NVML is unavailable
-  std::optional<int> nvlink_links_to_switch;   // of the active links, those that end at an NVSwitch
-  std::optional<int> pcie_link_generation;     // current generation
-  std::optional<int> pcie_link_width;          // current lanes
+  std::optional<int> nvlink_active_links;     // NVML; null when NVML is unavailable
+  std::optional<int> nvlink_links_to_switch;  // of the active links, those that end at an NVSwitch
+  std::optional<int> pcie_link_generation;    // current generation
+  std::optional<int> pcie_link_width;         // current lanes
   std::optional<int> pcie_max_link_generation;
   std::optional<int> pcie_max_link_width;
 };
 
 struct GpuPairLink {
   int a = 0, b = 0;
-  bool p2p_access = false;         // cudaDeviceCanAccessPeer(a, b)
-  int performance_rank = 0;        // cudaDevP2PAttrPerformanceRank (lower is faster)
-  bool native_atomics = false;     // cudaDevP2PAttrNativeAtomicSupported
-  std::string link;                // nvlink, pcie or none
-  std::string evidence;            // how `link` was decided
+  bool p2p_access = false;      // cudaDeviceCanAccessPeer(a, b)
+  int performance_rank = 0;     // cudaDevP2PAttrPerformanceRank (lower is faster)
+  bool native_atomics = false;  // cudaDevP2PAttrNativeAtomicSupported
+  std::string link;             // nvlink, pcie or none
+  std::string evidence;         // how `link` was decided
 };
 
 struct ComputeTopology {
@@ -123,9 +123,9 @@ struct ComputeReport {
   std::string cuda_runtime_version, cuda_driver_version, cublaslt_version;
   std::string spec_source;  // path of the configs/hardware directory, or why none was loaded
   std::vector<ComputeDevice> devices;
-  nlohmann::json params;                 // the options the run used
-  nlohmann::json methods;                // test name -> how its figures were measured
-  std::vector<std::string> tests;        // tests run, in order
+  nlohmann::json params;           // the options the run used
+  nlohmann::json methods;          // test name -> how its figures were measured
+  std::vector<std::string> tests;  // tests run, in order
   std::vector<GemmCheck> gemm_checks;
   std::vector<GemmResult> gemm;
   std::vector<BandwidthResult> bandwidth;

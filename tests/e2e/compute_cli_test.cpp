@@ -39,7 +39,8 @@ TEST(ComputeCli, ListsEveryTest) {
   const Outcome o = run_sxbench("compute --list");
   EXPECT_EQ(o.exit_code, 0) << o.err;
   for (const char* name : {"gemm", "hbm", "p2p", "h2d", "d2h"}) {
-    EXPECT_NE(o.out.find(std::string("\n") + name + " "), std::string::npos) << name << "\n" << o.out;
+    EXPECT_NE(o.out.find(std::string("\n") + name + " "), std::string::npos) << name << "\n"
+                                                                             << o.out;
   }
 }
 

@@ -23,7 +23,7 @@
 
 namespace sxb {
 
-#define SKIP_WITHOUT_GPU()                                              \
+#define SKIP_WITHOUT_GPU() \
   if (visible_cuda_devices() == 0) GTEST_SKIP() << "no GPU visible"
 
 #ifdef SXB_HAVE_CUDA
@@ -44,8 +44,8 @@ TEST(ComputeGpu, GemmMatchesCpuReferenceForEveryTypeAndLayout) {
     for (GemmLayout l : {GemmLayout::tn, GemmLayout::nn}) {
       if (t == GemmDtype::fp8_e4m3 && l == GemmLayout::nn) continue;  // Hopper fp8: tn only
       const GemmCheck c = check_gemm(0, t, l, 384, 640, 512, 4, 64ull << 20, true);
-      EXPECT_TRUE(c.passed) << c.dtype << " " << c.layout << ": relative error "
-                            << c.relative_error << " over tolerance " << c.tolerance;
+      EXPECT_TRUE(c.passed) << c.dtype << " " << c.layout << ": relative error " << c.relative_error
+                            << " over tolerance " << c.tolerance;
       EXPECT_GT(c.relative_error, 0.0) << c.dtype << ": an exact match means the check saw "
                                        << "the reference itself";
     }
@@ -111,7 +111,8 @@ TEST(ComputeGpu, HbmRatesArePhysical) {
 TEST(ComputeGpu, HostLinksAndLocalPeerPaths) {
   SKIP_WITHOUT_GPU();
   for (bool h2d : {true, false}) {
-    const double gbps = median_gb_per_s(time_host_copy(0, h2d, 64ull << 20, 1, 5), 64.0 * (1 << 20));
+    const double gbps =
+        median_gb_per_s(time_host_copy(0, h2d, 64ull << 20, 1, 5), 64.0 * (1 << 20));
     EXPECT_GT(gbps, 1.0);
     EXPECT_LT(gbps, 200.0);
   }
@@ -147,9 +148,12 @@ TEST(ComputeGpu, CommandWritesComputeJson) {
   const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "compute_gpu_run";
   std::filesystem::remove_all(dir);
   const std::string log = ::testing::TempDir() + "/compute_gpu_run.log";
-  const int rc = run_binary("compute --tests gemm,hbm,h2d,d2h --dtypes bf16,fp8 --shapes square "
-                            "--square-min 1024 --square-max 2048 --iters 10 --hbm-bytes 256M "
-                            "--host-bytes 64M --out " + dir.string(), log);
+  const int rc = run_binary(
+      "compute --tests gemm,hbm,h2d,d2h --dtypes bf16,fp8 --shapes square "
+      "--square-min 1024 --square-max 2048 --iters 10 --hbm-bytes 256M "
+      "--host-bytes 64M --out " +
+          dir.string(),
+      log);
   ASSERT_EQ(rc, 0) << read_file(log);
   const ComputeReport r = read_json_file(dir / "compute.json").get<ComputeReport>();
   EXPECT_EQ(r.status, "complete");
@@ -175,7 +179,8 @@ TEST(ComputeGpu, P2pOnOneGpuIsRefusedNotInvented) {
   SKIP_WITHOUT_GPU();
   if (visible_cuda_devices() > 1) GTEST_SKIP() << "more than one GPU";
   const std::string log = ::testing::TempDir() + "/compute_gpu_p2p.log";
-  EXPECT_EQ(run_binary("compute --tests p2p --out " + ::testing::TempDir() + "/p2p_refused", log), 4)
+  EXPECT_EQ(run_binary("compute --tests p2p --out " + ::testing::TempDir() + "/p2p_refused", log),
+            4)
       << read_file(log);
   EXPECT_NE(read_file(log).find("p2p needs at least 2 GPUs"), std::string::npos) << read_file(log);
 }

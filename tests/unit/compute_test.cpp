@@ -135,10 +135,10 @@ TEST(GemmShapes, GroupsParse) {
 
 TEST(GemmRotation, ExceedsTargetWithinBounds) {
   const uint64_t l2 = 60ull << 20;
-  EXPECT_EQ(gemm_rotation_sets(256ull << 20, 4 * l2, 2, 64), 2);     // big: the minimum
-  EXPECT_EQ(gemm_rotation_sets(4ull << 20, 4 * l2, 2, 64), 60);      // 4 MiB sets: 240 MiB / 4
+  EXPECT_EQ(gemm_rotation_sets(256ull << 20, 4 * l2, 2, 64), 2);  // big: the minimum
+  EXPECT_EQ(gemm_rotation_sets(4ull << 20, 4 * l2, 2, 64), 60);   // 4 MiB sets: 240 MiB / 4
   EXPECT_EQ(gemm_rotation_sets(5ull << 20, 4 * l2, 2, 64), 48);
-  EXPECT_EQ(gemm_rotation_sets(1ull << 20, 4 * l2, 2, 64), 64);      // capped
+  EXPECT_EQ(gemm_rotation_sets(1ull << 20, 4 * l2, 2, 64), 64);  // capped
   EXPECT_EQ(gemm_rotation_sets(100, 0, 3, 64), 3);
   const int sets = gemm_rotation_sets(7ull << 20, 4 * l2, 2, 64);
   EXPECT_GE(uint64_t(sets) * (7ull << 20), 4 * l2);
@@ -181,7 +181,7 @@ TEST(GemmReference, RelativeError) {
 TEST(Fp8, E4m3Decoding) {
   EXPECT_EQ(fp8_e4m3_bits_to_float(0x38), 1.0f);
   EXPECT_EQ(fp8_e4m3_bits_to_float(0xB8), -1.0f);
-  EXPECT_EQ(fp8_e4m3_bits_to_float(0x7E), 448.0f);  // largest finite
+  EXPECT_EQ(fp8_e4m3_bits_to_float(0x7E), 448.0f);                // largest finite
   EXPECT_EQ(fp8_e4m3_bits_to_float(0x01), std::ldexp(1.0f, -9));  // smallest subnormal
   EXPECT_EQ(fp8_e4m3_bits_to_float(0x20), 0.125f);
   EXPECT_EQ(fp8_e4m3_bits_to_float(0x3C), 1.5f);
@@ -286,8 +286,8 @@ TEST(ComputeResults, JsonRoundTrip) {
   r.tool_version = "0.1.0";
   r.status = "complete";
   r.argv = {"sxbench", "compute"};
-  r.devices.push_back({0, "NVIDIA H200", "0000:19:00.0", 132, 9, 0, 62914560, 150ull << 30,
-                       "h200_sxm"});
+  r.devices.push_back(
+      {0, "NVIDIA H200", "0000:19:00.0", 132, 9, 0, 62914560, 150ull << 30, "h200_sxm"});
   r.params = {{"iters", 50}};
   r.methods = {{"gemm", "events"}};
   r.tests = {"gemm", "hbm"};
