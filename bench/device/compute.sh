@@ -17,6 +17,7 @@ echo "== build ok"
 (cd $B && timeout 100 ctest --output-on-failure -j8 -LE gpu && timeout 150 ctest --output-on-failure -L gpu) >"$OUT/ctest.log" 2>&1
 echo "== ctest rc=$?"; grep -E "tests passed|tests failed|Failed|SKIPPED|\*\*\*" "$OUT/ctest.log" | head -30
 
+nvcc -O2 -gencode=arch=compute_90a,code=sm_90a bench/device/fp8_probe.cu -lcublasLt -o /tmp/fp8_probe && /tmp/fp8_probe
 PY="python3 $here/bench/device/compute_torch.py"
 $PY >"$OUT/torch_before.log" 2>&1; tail -1 "$OUT/torch_before.log"
 $B/sxbench compute --out "$OUT/run" ${SXB_COMPUTE_ARGS:-} 2>&1 | tee "$OUT/compute.log" | tail -45

@@ -82,6 +82,8 @@ void print_bandwidth(const ComputeRun& run, const BandwidthResult& r) {
                         percent(r.spec)));
 }
 
+void time_gemm_shapes(ComputeRun& run, int dev, GemmDtype t, GemmLayout layout);
+
 void run_gemm(ComputeRun& run) {
   const ComputeOptions& o = run.options;
   for (int dev : run.devices) {
@@ -102,70 +104,84 @@ void run_gemm(ComputeRun& run) {
     const auto layout_for = [&](GemmDtype t) {
       return t == GemmDtype::fp8_e4m3 ? GemmLayout::tn : o.layout;
     };
-    if (o.check) {
-      for (GemmDtype t : dtypes) {
-        GemmCheck c = check_gemm(dev, t, layout_for(t), o.check_m, o.check_n, o.check_k,
-                                 o.max_algos, o.workspace_bytes, o.fp8_fast_accum);
-        run.print(
-            fmt::format("  gemm check gpu{} {:<8} {} {}x{}x{}: relative error {:.2e} "
-                        "(tolerance {:.0e}) {}",
-                        dev, c.dtype, c.layout, c.m, c.n, c.k, c.relative_error, c.tolerance,
-                        c.passed ? "ok" : "FAILED"));
-        run.report.gemm_checks.push_back(c);
-      }
-      run.checkpoint();
-    }
     run.print(
         fmt::format("  {:<4} {:<8} {:<2} {:<11} {:<12} {:<5} {:>6} {:>6} {:>6} {:>10} "
                     "{:>9} {:>7}",
                     "gpu", "dtype", "ly", "group", "name", "phase", "M", "N", "K", "time us",
                     "TFLOP/s", "spec"));
+    // A type that cuBLASLt cannot run is recorded and the other types go on; the command then
+    // exits with the error.
     for (GemmDtype t : dtypes) {
-      for (const GemmShape& s : o.shapes) {
-        GemmRunConfig cfg;
-        cfg.dtype = t;
-        cfg.layout = layout_for(t);
-        cfg.m = s.m;
-        cfg.n = s.n;
-        cfg.k = s.k;
-        cfg.warmup_iters = o.gemm_warmup_iters;
-        cfg.iters = o.gemm_iters;
-        cfg.max_algos = o.max_algos;
-        cfg.workspace_bytes = o.workspace_bytes;
-        cfg.rotate_min_bytes = static_cast<uint64_t>(o.rotate_l2_multiple * info.l2_bytes);
-        cfg.fp8_fast_accum = o.fp8_fast_accum;
-        const GemmTiming timing = time_gemm(dev, cfg);
-        GemmResult r;
-        r.device = dev;
-        r.dtype = gemm_dtype_name(t);
-        r.layout = gemm_layout_name(cfg.layout);
-        r.group = s.group;
-        r.name = s.name;
-        r.phase = s.phase;
-        r.m = s.m;
-        r.n = s.n;
-        r.k = s.k;
-        r.flop = gemm_flop(s.m, s.n, s.k);
-        r.time_us_median = median_of(timing.times_us);
-        r.time_us_p10 = percentile_of(timing.times_us, 10);
-        r.time_us_p90 = percentile_of(timing.times_us, 90);
-        r.tflop_per_s = r.flop / (r.time_us_median * 1e-6) / 1e12;
-        r.iters = static_cast<int>(timing.times_us.size());
-        r.algos_tried = timing.algos_tried;
-        r.algo_rank = timing.algo_rank;
-        r.input_sets = timing.input_sets;
-        r.input_bytes_per_set = timing.input_bytes_per_set;
-        r.spec = compare_with_spec(r.tflop_per_s, gemm_spec_key(t),
-                                   run.spec_value(dev, gemm_spec_key(t)));
-        run.print(
-            fmt::format("  gpu{} {:<8} {:<2} {:<11} {:<12} {:<5} {:>6} {:>6} {:>6} {:>10.1f} "
-                        "{:>9.1f} {}",
-                        dev, r.dtype, r.layout, r.group, r.name, r.phase, r.m, r.n, r.k,
-                        r.time_us_median, r.tflop_per_s, percent(r.spec)));
-        run.report.gemm.push_back(r);
+      try {
+        if (o.check) {
+          GemmCheck c = check_gemm(dev, t, layout_for(t), o.check_m, o.check_n, o.check_k,
+                                   o.max_algos, o.workspace_bytes, o.fp8_fast_accum);
+          run.print(
+              fmt::format("  gemm check gpu{} {:<8} {} {}x{}x{}: relative error {:.2e} "
+                          "(tolerance {:.0e}) {}",
+                          dev, c.dtype, c.layout, c.m, c.n, c.k, c.relative_error, c.tolerance,
+                          c.passed ? "ok" : "FAILED"));
+          run.report.gemm_checks.push_back(c);
+        }
+        time_gemm_shapes(run, dev, t, layout_for(t));
+      } catch (const Error& e) {
+        if (e.code() != ExitCode::runtime) throw;
+        const std::string what =
+            fmt::format("gemm {} on GPU {}: {}", gemm_dtype_name(t), dev, e.what());
+        run.print("  " + what);
+        run.errors.push_back(what);
+        run.report.skipped.push_back({"gemm", what});
       }
       run.checkpoint();
     }
+  }
+}
+
+void time_gemm_shapes(ComputeRun& run, int dev, GemmDtype t, GemmLayout layout) {
+  const ComputeOptions& o = run.options;
+  const ComputeDevice& info = run.all_devices[dev];
+  for (const GemmShape& s : o.shapes) {
+    GemmRunConfig cfg;
+    cfg.dtype = t;
+    cfg.layout = layout;
+    cfg.m = s.m;
+    cfg.n = s.n;
+    cfg.k = s.k;
+    cfg.warmup_iters = o.gemm_warmup_iters;
+    cfg.iters = o.gemm_iters;
+    cfg.max_algos = o.max_algos;
+    cfg.workspace_bytes = o.workspace_bytes;
+    cfg.rotate_min_bytes = static_cast<uint64_t>(o.rotate_l2_multiple * info.l2_bytes);
+    cfg.fp8_fast_accum = o.fp8_fast_accum;
+    const GemmTiming timing = time_gemm(dev, cfg);
+    GemmResult r;
+    r.device = dev;
+    r.dtype = gemm_dtype_name(t);
+    r.layout = gemm_layout_name(cfg.layout);
+    r.group = s.group;
+    r.name = s.name;
+    r.phase = s.phase;
+    r.m = s.m;
+    r.n = s.n;
+    r.k = s.k;
+    r.flop = gemm_flop(s.m, s.n, s.k);
+    r.time_us_median = median_of(timing.times_us);
+    r.time_us_p10 = percentile_of(timing.times_us, 10);
+    r.time_us_p90 = percentile_of(timing.times_us, 90);
+    r.tflop_per_s = r.flop / (r.time_us_median * 1e-6) / 1e12;
+    r.iters = static_cast<int>(timing.times_us.size());
+    r.algos_tried = timing.algos_tried;
+    r.algo_rank = timing.algo_rank;
+    r.input_sets = timing.input_sets;
+    r.input_bytes_per_set = timing.input_bytes_per_set;
+    r.spec =
+        compare_with_spec(r.tflop_per_s, gemm_spec_key(t), run.spec_value(dev, gemm_spec_key(t)));
+    run.print(
+        fmt::format("  gpu{} {:<8} {:<2} {:<11} {:<12} {:<5} {:>6} {:>6} {:>6} {:>10.1f} "
+                    "{:>9.1f} {}",
+                    dev, r.dtype, r.layout, r.group, r.name, r.phase, r.m, r.n, r.k,
+                    r.time_us_median, r.tflop_per_s, percent(r.spec)));
+    run.report.gemm.push_back(r);
   }
 }
 

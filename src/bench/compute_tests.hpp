@@ -49,6 +49,7 @@ struct ComputeRun {
   ComputeReport& report;
   std::function<void(const std::string&)> print;  // one line of live output
   std::function<void()> checkpoint;               // writes compute.json as it stands
+  std::vector<std::string> errors;                // failures that let the other parts go on
 
   std::optional<double> spec_value(int device, const std::string& key) const;
   const GpuPairLink* link(int a, int b) const;

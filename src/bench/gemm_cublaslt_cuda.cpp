@@ -279,9 +279,13 @@ GemmTiming time_gemm(int device, const GemmRunConfig& cfg) {
   double best_us = std::numeric_limits<double>::infinity();
   int best = -1;
   EventPairs trial_events(1);
+  std::string refusals;
   for (size_t i = 0; i < candidates.size(); ++i) {
     const auto& algo = candidates[i].algo;
-    if (run_once(algo) != CUBLAS_STATUS_SUCCESS) continue;  // candidate refused at launch
+    if (const cublasStatus_t s = run_once(algo); s != CUBLAS_STATUS_SUCCESS) {
+      refusals += std::string(refusals.empty() ? "" : ", ") + cublasLtGetStatusString(s);
+      continue;  // candidate refused at launch
+    }
     run_once(algo);
     cuda_check(cudaEventRecord(trial_events.start(0), stream.get()), "cudaEventRecord");
     for (int r = 0; r < trial; ++r) lt_check(run_once(algo), "cublasLtMatmul(" + gemm.what() + ")");
@@ -294,7 +298,9 @@ GemmTiming time_gemm(int device, const GemmRunConfig& cfg) {
       best = static_cast<int>(i);
     }
   }
-  if (best < 0) throw runtime_error("no cuBLASLt candidate ran for " + gemm.what());
+  if (best < 0) {
+    throw runtime_error("no cuBLASLt candidate ran for " + gemm.what() + " (" + refusals + ")");
+  }
   t.algo_rank = best;
   const auto& algo = candidates[best].algo;
 
@@ -337,19 +343,25 @@ GemmCheck check_gemm(int device, GemmDtype dtype, GemmLayout layout, int64_t m, 
   check.tolerance = gemm_check_tolerance(dtype);
   // Every candidate the timing could keep is checked; the worst error is reported.
   int ran = 0;
+  std::string refusals;
   for (const auto& cand : gemm.candidates(max_algos)) {
     cuda_check(cudaMemsetAsync(ops.c->get(), 0xFF, size_t(m * n) * out_bytes, stream.get()),
                "cudaMemsetAsync(poison)");
     const cublasStatus_t s = gemm.run(cand.algo, ops.a[0]->get(), ops.b[0]->get(), ops.c->get(),
                                       ops.workspace->get(), stream.get());
-    if (s != CUBLAS_STATUS_SUCCESS) continue;
+    if (s != CUBLAS_STATUS_SUCCESS) {
+      refusals += std::string(refusals.empty() ? "" : ", ") + cublasLtGetStatusString(s);
+      continue;
+    }
     ++ran;
     cuda_check(cudaStreamSynchronize(stream.get()), "GEMM check (" + gemm.what() + ")");
     const std::vector<double> out =
         copy_to_host(ops.c->get(), size_t(m * n), out_bytes, output_kind(dtype));
     check.relative_error = std::max(check.relative_error, relative_frobenius_error(out, ref));
   }
-  if (ran == 0) throw runtime_error("no cuBLASLt candidate ran for " + gemm.what());
+  if (ran == 0) {
+    throw runtime_error("no cuBLASLt candidate ran for " + gemm.what() + " (" + refusals + ")");
+  }
   check.passed = check.relative_error <= check.tolerance;
   return check;
 }

@@ -337,11 +337,17 @@ int run_compute(const ComputeCliOptions& c, const CommandContext& ctx) {
     write_json_atomic(json_path, report);
     throw;
   }
-  report.status = "complete";
+  report.status = run.errors.empty() ? "complete" : "partial";
   report.finished_utc = utc_iso8601_now();
   write_json_atomic(json_path, report);
   print_summary(report);
   std::fprintf(stderr, "sxbench: wrote %s\n", json_path.c_str());
+  if (!run.errors.empty()) {
+    throw runtime_error(run.errors.front() +
+                        (run.errors.size() > 1
+                             ? fmt::format(" (and {} more failures)", run.errors.size() - 1)
+                             : std::string()));
+  }
   int failed_checks = 0;
   for (const auto& chk : report.gemm_checks) failed_checks += chk.passed ? 0 : 1;
   if (failed_checks > 0) {
