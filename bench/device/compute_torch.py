@@ -5,8 +5,12 @@
       exceed 4 L2 sizes, one CUDA event pair per product, median), fp8 through torch._scaled_mm
       (A·Bᵀ layout, bf16 output, fast accumulation) when available, and a device copy
       (dst.copy_(src), bytes read + written). Prints one `RESULT {json}` line.
-  python3 compute_torch.py --compare compute.json torch.json
+  python3 compute_torch.py --compare compute.json torch.log
       sxbench's figures against the PyTorch ones, as a ratio table.
+  python3 compute_torch.py --matmul-only
+      only the bf16 `A @ B` figure (for interleaved rounds).
+  python3 compute_torch.py --rounds rounds.log
+      the interleaved rounds (lines "ROUND <i> <who> <TFLOP/s>"): per round and the median.
 """
 import argparse
 import json
@@ -57,6 +61,9 @@ def measure(args):
     out["bf16_matmul"] = {"input_sets": sets, "time_us_median": us,
                           "tflop_per_s": flop / (us * 1e-6) / 1e12}
     del a, b
+    if args.matmul_only:
+        print("RESULT " + json.dumps(out), flush=True)
+        return
 
     if hasattr(torch, "_scaled_mm") and hasattr(torch, "float8_e4m3fn"):
         sets8 = rotation_sets(2 * n * n, l2)
@@ -120,6 +127,24 @@ def compare(ours_path, torch_path):
         print(f"{name:<24} {mine:>10.1f} {what:<18} {theirs_text:>10} {ratio:>8}")
 
 
+def rounds(path):
+    table = {}
+    for line in open(path):
+        parts = line.split()
+        if len(parts) == 4 and parts[0] == "ROUND":
+            table.setdefault(parts[2], []).append(float(parts[3]))
+    ref = table.get("torch_A@B")
+    if not ref:
+        sys.exit(f"no torch rounds in {path}")
+    print(f"{'bf16 8192^3':<16} " + " ".join(f"{'round ' + str(i + 1):>9}" for i in range(len(ref)))
+          + f" {'median':>9} {'of torch':>9}")
+    ref_med = statistics.median(ref)
+    for who, vals in table.items():
+        med = statistics.median(vals)
+        print(f"{who:<16} " + " ".join(f"{v:>9.1f}" for v in vals)
+              + f" {med:>9.1f} {med / ref_med * 100:>8.1f}%")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--size", type=int, default=8192)
@@ -127,8 +152,12 @@ def main():
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--copy-bytes", default="4G")
     p.add_argument("--compare", nargs=2, metavar=("COMPUTE_JSON", "TORCH_LOG"))
+    p.add_argument("--matmul-only", action="store_true")
+    p.add_argument("--rounds", metavar="ROUNDS_LOG")
     args = p.parse_args()
-    if args.compare:
+    if args.rounds:
+        rounds(args.rounds)
+    elif args.compare:
         compare(*args.compare)
     else:
         measure(args)

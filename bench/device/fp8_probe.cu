@@ -9,22 +9,27 @@
 struct Config {
   const char* name;
   bool c_separate, c_null, fast_accum, scales, d_fp8;
+  bool aligned_scales = false;  // each scale in its own 256-byte-aligned allocation
 };
 
 int main() {
   const int m = 640, n = 384, k = 512;
   void *a, *b, *c, *d, *ws;
-  float* sc;
+  float *sc, *sa, *sb;
   cudaMalloc(&a, m * k);
   cudaMalloc(&b, n * k);
   cudaMalloc(&c, m * n * 2);
   cudaMalloc(&d, m * n * 2);
   cudaMalloc(&ws, 64 << 20);
   cudaMalloc(&sc, 16);
+  cudaMalloc(&sa, 4);
+  cudaMalloc(&sb, 4);
   cudaMemset(a, 0x38, m * k);  // 1.0 in e4m3
   cudaMemset(b, 0x38, n * k);
   const float ones[4] = {1, 1, 1, 1};
   cudaMemcpy(sc, ones, 16, cudaMemcpyHostToDevice);
+  cudaMemcpy(sa, ones, 4, cudaMemcpyHostToDevice);
+  cudaMemcpy(sb, ones, 4, cudaMemcpyHostToDevice);
   cublasLtHandle_t h;
   cublasLtCreate(&h);
   const Config configs[] = {
@@ -35,6 +40,7 @@ int main() {
       {"no scale pointers", false, false, true, false, false},
       {"C sep, no fast, no scales", true, false, false, false, false},
       {"D fp8, C bf16 sep", true, false, true, true, true},
+      {"C==D, aligned scales, fast", false, false, true, true, false, true},
   };
   for (const Config& cf : configs) {
     cublasLtMatmulDesc_t op;
@@ -43,8 +49,8 @@ int main() {
     cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta);
     cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb);
     if (cf.scales) {
-      const void* p0 = sc;
-      const void* p1 = sc + 1;
+      const void* p0 = cf.aligned_scales ? sa : sc;
+      const void* p1 = cf.aligned_scales ? sb : sc + 1;
       cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &p0, sizeof p0);
       cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &p1, sizeof p1);
     }

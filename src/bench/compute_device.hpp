@@ -24,7 +24,7 @@ struct GemmRunConfig {
   int warmup_iters = 10;
   int iters = 50;
   int max_algos = 4;    // heuristic candidates timed; the fastest is kept
-  int trial_iters = 5;  // timed runs per candidate when choosing
+  int trial_iters = 8;  // timed runs per candidate when choosing
   uint64_t workspace_bytes = 64ull << 20;
   uint64_t rotate_min_bytes = 0;  // input sets together exceed this (see gemm_rotation_sets)
   int max_input_sets = 64;
@@ -37,6 +37,7 @@ struct GemmTiming {
   int algo_rank = 0;
   int input_sets = 0;
   uint64_t input_bytes_per_set = 0;
+  bool scale_pointers = false;  // fp8: per-tensor scales passed by pointer (false: unit scales)
 };
 
 // Random non-zero inputs (|x| in [1/8, 1], random sign; fp8 products scaled by per-tensor scale
@@ -50,9 +51,13 @@ GemmCheck check_gemm(int device, GemmDtype dtype, GemmLayout layout, int64_t m, 
                      int64_t k, int max_algos, uint64_t workspace_bytes, bool fp8_fast_accum);
 
 enum class HbmKernel { copy, read, write, memcpy };
-// Per-run times (us) of one pass over `bytes` bytes (the copy: bytes read + bytes written).
-std::vector<double> time_hbm(int device, HbmKernel kernel, uint64_t bytes, int warmup_iters,
-                             int iters);
+struct HbmTiming {
+  std::vector<double> times_us;  // one per pass over the buffer
+  std::string kernel;            // the launch shape kept, or the copy call
+};
+// Per-pass times of copy/read/write kernels over `bytes` bytes (the copy reads and writes them),
+// in the launch shape that measured fastest of mem_kernel_shapes(), or of cudaMemcpyAsync.
+HbmTiming time_hbm(int device, HbmKernel kernel, uint64_t bytes, int warmup_iters, int iters);
 
 // Pinned host memory <-> device, cudaMemcpyAsync, per-copy times (us).
 std::vector<double> time_host_copy(int device, bool host_to_device, uint64_t bytes,

@@ -4,6 +4,7 @@
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
+#include <algorithm>
 #include <string>
 
 #include "bench/compute_kernels.hpp"
@@ -64,53 +65,53 @@ __global__ void fill_random_kernel(T* buf, size_t count, uint64_t seed) {
   }
 }
 
+template <int U>
 __global__ void copy16_kernel(const uint4* __restrict__ src, uint4* __restrict__ dst, size_t n) {
-  const size_t stride = size_t(gridDim.x) * blockDim.x;
-  size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x;
-  for (; i + 3 * stride < n; i += 4 * stride) {
-    const uint4 a = src[i];
-    const uint4 b = src[i + stride];
-    const uint4 c = src[i + 2 * stride];
-    const uint4 d = src[i + 3 * stride];
-    dst[i] = a;
-    dst[i + stride] = b;
-    dst[i + 2 * stride] = c;
-    dst[i + 3 * stride] = d;
+  const size_t tile = size_t(blockDim.x) * U;
+  for (size_t base = blockIdx.x * tile + threadIdx.x; base < n; base += size_t(gridDim.x) * tile) {
+    uint4 v[U];
+#pragma unroll
+    for (int j = 0; j < U; ++j) {
+      const size_t i = base + size_t(j) * blockDim.x;
+      if (i < n) v[j] = src[i];
+    }
+#pragma unroll
+    for (int j = 0; j < U; ++j) {
+      const size_t i = base + size_t(j) * blockDim.x;
+      if (i < n) dst[i] = v[j];
+    }
   }
-  for (; i < n; i += stride) dst[i] = src[i];
 }
 
+template <int U>
 __global__ void read16_kernel(const uint4* __restrict__ src, size_t n, unsigned* sink) {
-  const size_t stride = size_t(gridDim.x) * blockDim.x;
-  size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x;
+  const size_t tile = size_t(blockDim.x) * U;
   unsigned acc = 0;
-  for (; i + 3 * stride < n; i += 4 * stride) {
-    const uint4 a = src[i];
-    const uint4 b = src[i + stride];
-    const uint4 c = src[i + 2 * stride];
-    const uint4 d = src[i + 3 * stride];
-    acc ^= a.x ^ a.y ^ a.z ^ a.w ^ b.x ^ b.y ^ b.z ^ b.w;
-    acc ^= c.x ^ c.y ^ c.z ^ c.w ^ d.x ^ d.y ^ d.z ^ d.w;
-  }
-  for (; i < n; i += stride) {
-    const uint4 a = src[i];
-    acc ^= a.x ^ a.y ^ a.z ^ a.w;
+  for (size_t base = blockIdx.x * tile + threadIdx.x; base < n; base += size_t(gridDim.x) * tile) {
+    uint4 v[U];
+#pragma unroll
+    for (int j = 0; j < U; ++j) {
+      const size_t i = base + size_t(j) * blockDim.x;
+      v[j] = i < n ? src[i] : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int j = 0; j < U; ++j) acc ^= v[j].x ^ v[j].y ^ v[j].z ^ v[j].w;
   }
   if (acc == 0x9E3779B9u) *sink = acc;
 }
 
+template <int U>
 __global__ void write16_kernel(uint4* __restrict__ dst, size_t n) {
-  const size_t stride = size_t(gridDim.x) * blockDim.x;
-  size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x;
-  const unsigned t = static_cast<unsigned>(i);
+  const size_t tile = size_t(blockDim.x) * U;
+  const unsigned t = blockIdx.x * blockDim.x + threadIdx.x;
   const uint4 v = make_uint4(t, t ^ 0x55555555u, t ^ 0xAAAAAAAAu, ~t);
-  for (; i + 3 * stride < n; i += 4 * stride) {
-    dst[i] = v;
-    dst[i + stride] = v;
-    dst[i + 2 * stride] = v;
-    dst[i + 3 * stride] = v;
+  for (size_t base = blockIdx.x * tile + threadIdx.x; base < n; base += size_t(gridDim.x) * tile) {
+#pragma unroll
+    for (int j = 0; j < U; ++j) {
+      const size_t i = base + size_t(j) * blockDim.x;
+      if (i < n) dst[i] = v;
+    }
   }
-  for (; i < n; i += stride) dst[i] = v;
 }
 
 __global__ void pointer_chase_kernel(const uint64_t* chain, int loads, uint64_t* sink) {
@@ -150,19 +151,52 @@ void launch_fill_random(void* buf, size_t count, FillType type, uint64_t seed, c
   check_launch("random fill kernel");
 }
 
-void launch_copy16(const void* src, void* dst, size_t vectors, int blocks, cudaStream_t s) {
-  copy16_kernel<<<blocks, 256, 0, s>>>(static_cast<const uint4*>(src), static_cast<uint4*>(dst),
-                                       vectors);
+std::string MemKernelShape::describe(size_t vectors) const {
+  return std::to_string(threads) + " threads x " + std::to_string(unroll) + " 16-byte vectors, " +
+         std::to_string(grid(vectors)) + " blocks";
+}
+
+unsigned MemKernelShape::grid(size_t vectors) const {
+  const size_t tile = size_t(threads) * unroll;
+  const size_t tiles = (vectors + tile - 1) / tile;
+  const size_t g = blocks > 0 ? std::min<size_t>(size_t(blocks), tiles) : tiles;
+  return static_cast<unsigned>(std::max<size_t>(1, std::min<size_t>(g, 0x7FFFFFFF)));
+}
+
+std::vector<MemKernelShape> mem_kernel_shapes(int sm_count) {
+  return {{256, 4, 0}, {256, 8, 0}, {512, 4, 0}, {256, 8, 8 * sm_count}};
+}
+
+void launch_copy16(const void* src, void* dst, size_t vectors, const MemKernelShape& shape,
+                   cudaStream_t s) {
+  const auto* in = static_cast<const uint4*>(src);
+  auto* out = static_cast<uint4*>(dst);
+  if (shape.unroll == 4) {
+    copy16_kernel<4><<<shape.grid(vectors), shape.threads, 0, s>>>(in, out, vectors);
+  } else {
+    copy16_kernel<8><<<shape.grid(vectors), shape.threads, 0, s>>>(in, out, vectors);
+  }
   check_launch("copy kernel");
 }
 
-void launch_read16(const void* src, size_t vectors, unsigned* sink, int blocks, cudaStream_t s) {
-  read16_kernel<<<blocks, 256, 0, s>>>(static_cast<const uint4*>(src), vectors, sink);
+void launch_read16(const void* src, size_t vectors, unsigned* sink, const MemKernelShape& shape,
+                   cudaStream_t s) {
+  const auto* in = static_cast<const uint4*>(src);
+  if (shape.unroll == 4) {
+    read16_kernel<4><<<shape.grid(vectors), shape.threads, 0, s>>>(in, vectors, sink);
+  } else {
+    read16_kernel<8><<<shape.grid(vectors), shape.threads, 0, s>>>(in, vectors, sink);
+  }
   check_launch("read kernel");
 }
 
-void launch_write16(void* dst, size_t vectors, int blocks, cudaStream_t s) {
-  write16_kernel<<<blocks, 256, 0, s>>>(static_cast<uint4*>(dst), vectors);
+void launch_write16(void* dst, size_t vectors, const MemKernelShape& shape, cudaStream_t s) {
+  auto* out = static_cast<uint4*>(dst);
+  if (shape.unroll == 4) {
+    write16_kernel<4><<<shape.grid(vectors), shape.threads, 0, s>>>(out, vectors);
+  } else {
+    write16_kernel<8><<<shape.grid(vectors), shape.threads, 0, s>>>(out, vectors);
+  }
   check_launch("write kernel");
 }
 

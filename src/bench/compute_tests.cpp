@@ -174,6 +174,7 @@ void time_gemm_shapes(ComputeRun& run, int dev, GemmDtype t, GemmLayout layout) 
     r.algo_rank = timing.algo_rank;
     r.input_sets = timing.input_sets;
     r.input_bytes_per_set = timing.input_bytes_per_set;
+    r.scale_pointers = timing.scale_pointers;
     r.spec =
         compare_with_spec(r.tflop_per_s, gemm_spec_key(t), run.spec_value(dev, gemm_spec_key(t)));
     run.print(
@@ -197,9 +198,10 @@ void run_hbm(ComputeRun& run) {
     for (const Variant& v :
          {Variant{HbmKernel::copy, "copy", 2}, Variant{HbmKernel::read, "read", 1},
           Variant{HbmKernel::write, "write", 1}, Variant{HbmKernel::memcpy, "memcpy", 2}}) {
-      const auto times = time_hbm(dev, v.kernel, o.hbm_bytes, o.bw_warmup_iters, o.bw_iters);
+      const HbmTiming t = time_hbm(dev, v.kernel, o.hbm_bytes, o.bw_warmup_iters, o.bw_iters);
       BandwidthResult r = bandwidth_result(run, "hbm", v.name, dev, dev, o.hbm_bytes,
-                                           o.hbm_bytes * v.passes, times, dev, key, 1.0);
+                                           o.hbm_bytes * v.passes, t.times_us, dev, key, 1.0);
+      r.kernel = t.kernel;
       print_bandwidth(run, r);
       run.report.bandwidth.push_back(r);
     }
@@ -226,6 +228,7 @@ void run_host_link(ComputeRun& run, bool host_to_device) {
         bandwidth_result(run, host_to_device ? "h2d" : "d2h", "memcpy", host_to_device ? -1 : dev,
                          host_to_device ? dev : -1, o.host_bytes, o.host_bytes, times, dev,
                          "pcie_bandwidth_per_direction_gb_per_s", 1.0);
+    r.kernel = "cudaMemcpyAsync, pinned host memory";
     print_bandwidth(run, r);
     run.report.bandwidth.push_back(r);
   }
@@ -270,6 +273,9 @@ void run_p2p(ComputeRun& run) {
         const uint64_t counted = o.p2p_bytes * (v.bidirectional ? 2 : 1);
         BandwidthResult r = bandwidth_result(run, "p2p", v.name, src, dst, o.p2p_bytes, counted,
                                              times, src, key, v.bidirectional ? 2.0 : 1.0);
+        r.kernel = v.engine == P2PEngine::copy_engine
+                       ? "cudaMemcpyPeerAsync"
+                       : "copy kernel, 256 threads x 8 16-byte vectors, writing to the peer";
         print_bandwidth(run, r);
         run.report.bandwidth.push_back(r);
       }
@@ -346,9 +352,12 @@ const std::vector<ComputeTestSpec>& compute_tests() {
        "Device memory bandwidth: copy, read-only and write-only kernels with 16-byte accesses, "
        "cudaMemcpy device-to-device; pointer-chase latency",
        1,
-       "kernels over 16-byte vectors, 8 blocks of 256 threads per SM, four accesses in flight per "
-       "thread; one CUDA event pair per pass; GB/s = (bytes read + bytes written) / median time / "
-       "1e9; latency = time of a single-thread chain of dependent 8-byte loads (ld.global.cg) "
+       "kernels over 16-byte vectors, each thread issuing 4 or 8 coalesced loads before its "
+       "stores; "
+       "the launch shape (threads, vectors per thread, grid) is the fastest of four candidates, "
+       "each timed over 3 passes; one CUDA event pair per pass; GB/s = (bytes read + bytes "
+       "written) / median time / 1e9; latency = time of a single-thread chain of dependent 8-byte "
+       "loads (ld.global.cg) "
        "through a random cycle of 4 KiB-spaced slots / number of loads",
        run_hbm},
       {"p2p",

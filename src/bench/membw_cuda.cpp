@@ -97,31 +97,31 @@ std::string cuda_driver_version_string() {
   return version_text(v);
 }
 
-std::vector<double> time_hbm(int device, HbmKernel kernel, uint64_t bytes, int warmup_iters,
-                             int iters) {
-  if (bytes < 16 || bytes % 16 != 0)
+HbmTiming time_hbm(int device, HbmKernel kernel, uint64_t bytes, int warmup_iters, int iters) {
+  if (bytes < 16 || bytes % 16 != 0) {
     throw usage_error("HBM buffer size must be a multiple of 16 bytes");
+  }
   cuda_check(cudaSetDevice(device), "cudaSetDevice");
   Stream stream;
-  const int blocks = memory_blocks(device);
   const size_t vectors = bytes / 16;
   DeviceBuffer src(kernel == HbmKernel::write ? 16 : bytes);
-  DeviceBuffer dst(
-      kernel == HbmKernel::copy || kernel == HbmKernel::memcpy || kernel == HbmKernel::write ? bytes
-                                                                                             : 16);
+  const bool writes = kernel != HbmKernel::read;
+  DeviceBuffer dst(writes ? bytes : 16);
   DeviceBuffer sink(16);
-  if (kernel != HbmKernel::write)
+  if (kernel != HbmKernel::write) {
     launch_fill_random(src.get(), bytes / 4, FillType::f32, 7, stream.get());
+  }
+  MemKernelShape shape;
   const auto once = [&] {
     switch (kernel) {
       case HbmKernel::copy:
-        launch_copy16(src.get(), dst.get(), vectors, blocks, stream.get());
+        launch_copy16(src.get(), dst.get(), vectors, shape, stream.get());
         break;
       case HbmKernel::read:
-        launch_read16(src.get(), vectors, static_cast<unsigned*>(sink.get()), blocks, stream.get());
+        launch_read16(src.get(), vectors, static_cast<unsigned*>(sink.get()), shape, stream.get());
         break;
       case HbmKernel::write:
-        launch_write16(dst.get(), vectors, blocks, stream.get());
+        launch_write16(dst.get(), vectors, shape, stream.get());
         break;
       case HbmKernel::memcpy:
         cuda_check(
@@ -130,17 +130,39 @@ std::vector<double> time_hbm(int device, HbmKernel kernel, uint64_t bytes, int w
         break;
     }
   };
-  for (int i = 0; i < warmup_iters; ++i) once();
-  EventPairs ev(iters);
-  for (int i = 0; i < iters; ++i) {
-    cuda_check(cudaEventRecord(ev.start(i), stream.get()), "cudaEventRecord");
-    once();
-    cuda_check(cudaEventRecord(ev.stop(i), stream.get()), "cudaEventRecord");
+  const auto timed = [&](int warm, int n) {
+    for (int i = 0; i < warm; ++i) once();
+    EventPairs ev(n);
+    for (int i = 0; i < n; ++i) {
+      cuda_check(cudaEventRecord(ev.start(i), stream.get()), "cudaEventRecord");
+      once();
+      cuda_check(cudaEventRecord(ev.stop(i), stream.get()), "cudaEventRecord");
+    }
+    cuda_check(cudaStreamSynchronize(stream.get()), "HBM timing");
+    std::vector<double> times;
+    for (int i = 0; i < n; ++i) times.push_back(ev.elapsed_us(i));
+    return times;
+  };
+  HbmTiming t;
+  if (kernel == HbmKernel::memcpy) {
+    t.kernel = "cudaMemcpyAsync device-to-device";
+  } else {
+    // Launch shape chosen by measurement: each candidate's median over 3 passes, fastest kept.
+    double best_us = 0;
+    MemKernelShape best;
+    for (const MemKernelShape& candidate : mem_kernel_shapes(sm_count(device))) {
+      shape = candidate;
+      const double us = median_of(timed(1, 3));
+      if (best_us == 0 || us < best_us) {
+        best_us = us;
+        best = candidate;
+      }
+    }
+    shape = best;
+    t.kernel = shape.describe(vectors);
   }
-  cuda_check(cudaStreamSynchronize(stream.get()), "HBM timing");
-  std::vector<double> times;
-  for (int i = 0; i < iters; ++i) times.push_back(ev.elapsed_us(i));
-  return times;
+  t.times_us = timed(warmup_iters, iters);
+  return t;
 }
 
 std::vector<double> time_host_copy(int device, bool host_to_device, uint64_t bytes,
@@ -198,7 +220,7 @@ std::vector<double> time_p2p(int src, int dst, P2PEngine engine, bool bidirectio
   Stream src_stream;
   launch_fill_random(src_out.get(), bytes / 4, FillType::f32, 13, src_stream.get());
   cuda_check(cudaStreamSynchronize(src_stream.get()), "p2p fill");
-  const int src_blocks = memory_blocks(src), dst_blocks = memory_blocks(dst);
+  const MemKernelShape shape{256, 8, 0};
 
   EventPairs ev(warmup_iters + iters);
   // Forward on src's stream; the reverse direction on dst's stream, started after ev.start and
@@ -214,7 +236,7 @@ std::vector<double> time_p2p(int src, int dst, P2PEngine engine, bool bidirectio
           cudaMemcpyPeerAsync(dst_in.get(), dst, src_out.get(), src, bytes, src_stream.get()),
           "cudaMemcpyPeerAsync");
     } else {
-      launch_copy16(src_out.get(), dst_in.get(), bytes / 16, src_blocks, src_stream.get());
+      launch_copy16(src_out.get(), dst_in.get(), bytes / 16, shape, src_stream.get());
     }
     if (bidirectional) {
       cuda_check(cudaSetDevice(dst), "cudaSetDevice");
@@ -223,7 +245,7 @@ std::vector<double> time_p2p(int src, int dst, P2PEngine engine, bool bidirectio
             cudaMemcpyPeerAsync(src_in.get(), src, dst_out.get(), dst, bytes, dst_stream.get()),
             "cudaMemcpyPeerAsync");
       } else {
-        launch_copy16(dst_out.get(), src_in.get(), bytes / 16, dst_blocks, dst_stream.get());
+        launch_copy16(dst_out.get(), src_in.get(), bytes / 16, shape, dst_stream.get());
       }
       cuda_check(cudaEventRecord(dst_done, dst_stream.get()), "cudaEventRecord");
       cuda_check(cudaSetDevice(src), "cudaSetDevice");

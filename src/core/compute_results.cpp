@@ -86,6 +86,7 @@ void to_json(json& j, const GemmResult& v) {
        {"algo_rank", v.algo_rank},
        {"input_sets", v.input_sets},
        {"input_bytes_per_set", v.input_bytes_per_set},
+       {"scale_pointers", v.scale_pointers},
        {"spec", v.spec}};
 }
 
@@ -109,6 +110,7 @@ void from_json(const json& j, GemmResult& v) {
   j.at("algo_rank").get_to(v.algo_rank);
   j.at("input_sets").get_to(v.input_sets);
   j.at("input_bytes_per_set").get_to(v.input_bytes_per_set);
+  j.at("scale_pointers").get_to(v.scale_pointers);
   j.at("spec").get_to(v.spec);
 }
 
@@ -123,7 +125,8 @@ void to_json(json& j, const GemmCheck& v) {
        {"k", v.k},
        {"relative_error", finite ? json(v.relative_error) : json()},
        {"tolerance", v.tolerance},
-       {"passed", v.passed}};
+       {"passed", v.passed},
+       {"scale_pointers", v.scale_pointers}};
 }
 
 void from_json(const json& j, GemmCheck& v) {
@@ -137,6 +140,7 @@ void from_json(const json& j, GemmCheck& v) {
   v.relative_error = e.is_null() ? std::numeric_limits<double>::infinity() : e.get<double>();
   j.at("tolerance").get_to(v.tolerance);
   j.at("passed").get_to(v.passed);
+  j.at("scale_pointers").get_to(v.scale_pointers);
 }
 
 void to_json(json& j, const BandwidthResult& v) {
@@ -149,6 +153,7 @@ void to_json(json& j, const BandwidthResult& v) {
        {"time_us_median", v.time_us_median},
        {"gb_per_s", v.gb_per_s},
        {"iters", v.iters},
+       {"kernel", v.kernel},
        {"spec", v.spec}};
 }
 
@@ -162,6 +167,7 @@ void from_json(const json& j, BandwidthResult& v) {
   j.at("time_us_median").get_to(v.time_us_median);
   j.at("gb_per_s").get_to(v.gb_per_s);
   j.at("iters").get_to(v.iters);
+  j.at("kernel").get_to(v.kernel);
   j.at("spec").get_to(v.spec);
 }
 

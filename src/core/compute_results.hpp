@@ -46,6 +46,7 @@ struct GemmResult {
   int algo_rank = 0;    // 0-based rank in the heuristic list of the fastest candidate
   int input_sets = 0;   // distinct A/B pairs rotated through
   uint64_t input_bytes_per_set = 0;
+  bool scale_pointers = false;  // fp8: per-tensor scales by device pointer; false: unit scales
   SpecComparison spec;
 };
 
@@ -58,6 +59,7 @@ struct GemmCheck {
   double relative_error = 0;  // ||out - ref||_F / ||ref||_F; NaN anywhere makes it infinite
   double tolerance = 0;
   bool passed = false;
+  bool scale_pointers = false;  // fp8: as GemmResult::scale_pointers
 };
 
 // One bandwidth figure: HBM kernels, host links, GPU-to-GPU.
@@ -71,6 +73,7 @@ struct BandwidthResult {
   double time_us_median = 0;
   double gb_per_s = 0;  // bytes_counted / median time
   int iters = 0;
+  std::string kernel;  // launch shape or copy call that produced the figure
   SpecComparison spec;
 };
 

@@ -18,8 +18,10 @@ struct Outcome {
 };
 
 Outcome run_sxbench(const std::string& args) {
-  const std::string dir = ::testing::TempDir();
-  const std::string out = dir + "/compute_e2e.out", err = dir + "/compute_e2e.err";
+  // One file pair per test: ctest runs the tests of this binary in parallel.
+  const std::string base = ::testing::TempDir() + "/compute_e2e_" +
+                           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  const std::string out = base + ".out", err = base + ".err";
   const std::string cmd = std::string(SXB_BINARY) + " " + args + " >" + out + " 2>" + err;
   const int status = std::system(cmd.c_str());
   Outcome o;
