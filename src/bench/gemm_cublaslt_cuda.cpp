@@ -159,7 +159,9 @@ class LtGemm {
 struct Operands {
   std::vector<std::unique_ptr<DeviceBuffer>> a, b;
   std::unique_ptr<DeviceBuffer> c, workspace;
-  std::unique_ptr<DeviceBuffer> scale_a, scale_b;  // one allocation each: 256-byte aligned
+  // One allocation each (256-byte aligned): cuBLASLt 13.1 on an H200 refused every fp8
+  // candidate when a scale pointer sat 4 bytes into a shared buffer.
+  std::unique_ptr<DeviceBuffer> scale_a, scale_b;
 };
 
 Operands make_operands(GemmDtype dtype, int64_t m, int64_t n, int64_t k, int sets,
