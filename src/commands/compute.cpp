@@ -13,6 +13,7 @@
 #include "bench/gemm_shapes.hpp"
 #include "bench/link_topology.hpp"
 #include "commands/command.hpp"
+#include "commands/compute_job.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/hardware.hpp"
@@ -27,32 +28,6 @@ namespace sxb {
 
 namespace {
 
-struct ComputeCliOptions {
-  std::string tests = "all";
-  bool list = false;
-  std::string devices = "all";
-  std::string dtypes = "all";
-  std::string shapes = "square,llama2";
-  int64_t square_min = 1024;
-  int64_t square_max = 16384;
-  int64_t seq = 4096;
-  int64_t micro_batch = 1;
-  bool backward = false;
-  std::string layout = "tn";
-  int gemm_iters = 50;
-  int gemm_warmup = 10;
-  int algos = 4;
-  std::string workspace = "64M";
-  double rotate_l2 = 4;
-  int fp8_fast_accum = 1;
-  int check = 1;
-  int bw_iters = 20;
-  int bw_warmup = 3;
-  std::string hbm_bytes = "4G";
-  std::string host_bytes = "256M";
-  std::string p2p_bytes = "256M";
-  std::string out_dir;
-};
 
 void print_list() {
   std::printf("%-6s %-8s %s\n", "test", "min GPUs", "description");
@@ -209,11 +184,10 @@ void print_summary(const ComputeReport& r) {
   for (const auto& s : r.skipped) std::printf("skipped %s: %s\n", s.test.c_str(), s.reason.c_str());
 }
 
-int run_compute(const ComputeCliOptions& c, const CommandContext& ctx) {
-  if (c.list) {
-    print_list();
-    return 0;
-  }
+}  // namespace
+
+int run_compute_job(const ComputeCliOptions& c, const std::vector<std::string>& argv,
+                    const std::function<std::filesystem::path()>& out_dir_for) {
   // Everything the user typed is validated before any GPU work.
   const auto tests = parse_compute_test_list(c.tests);
   const ComputeOptions options = build_options(c);
@@ -248,7 +222,7 @@ int run_compute(const ComputeCliOptions& c, const CommandContext& ctx) {
   report.tool_version = SXB_VERSION;
   report.status = "partial";
   report.started_utc = utc_iso8601_now();
-  report.argv = ctx.argv;
+  report.argv = argv;
   report.cuda_runtime_version = cuda_runtime_version_string();
   report.cuda_driver_version = cuda_driver_version_string();
   report.cublaslt_version = cublaslt_version_string();
@@ -302,11 +276,7 @@ int run_compute(const ComputeCliOptions& c, const CommandContext& ctx) {
     report.topology = topo;
   }
 
-  const std::filesystem::path out_dir =
-      c.out_dir.empty()
-          ? create_unique_directory(std::filesystem::path(ctx.env.get_string("RESULTS_DIR")) /
-                                    ("compute_" + utc_compact_now()))
-          : std::filesystem::path(c.out_dir);
+  const std::filesystem::path out_dir = out_dir_for();
   std::filesystem::create_directories(out_dir);
   const auto json_path = out_dir / "compute.json";
   run.print = [](const std::string& line) {
@@ -357,12 +327,28 @@ int run_compute(const ComputeCliOptions& c, const CommandContext& ctx) {
   }
   return 0;
 #else
-  (void)ctx;
+  (void)argv;
+  (void)out_dir_for;
   (void)to_run;
   throw environment_error(
       "this sxbench binary was built without CUDA: `sxbench compute` needs a "
       "CUDA build and a GPU");
 #endif
+}
+
+namespace {
+
+int run_compute(const ComputeCliOptions& c, const CommandContext& ctx) {
+  if (c.list) {
+    print_list();
+    return 0;
+  }
+  return run_compute_job(c, ctx.argv, [&] {
+    return c.out_dir.empty()
+               ? create_unique_directory(std::filesystem::path(ctx.env.get_string("RESULTS_DIR")) /
+                                         ("compute_" + utc_compact_now()))
+               : std::filesystem::path(c.out_dir);
+  });
 }
 
 }  // namespace

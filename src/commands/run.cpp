@@ -19,7 +19,9 @@
 
 #include "bench/collectives.hpp"
 #include "commands/command.hpp"
+#include "commands/compute_job.hpp"
 #include "commands/nccl_suite.hpp"
+#include "commands/train_job.hpp"
 #include "commands/run_report.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
@@ -28,6 +30,7 @@
 #include "dist/gpu_probe.hpp"
 #include "dist/mpi_context.hpp"
 #include "dist/system_info.hpp"
+#include "monitor/sampler.hpp"
 #include "validate/findings.hpp"
 
 namespace sxb {
@@ -44,14 +47,111 @@ struct RunOptions {
   std::string backend;
   double timeout_s = 0;
   std::string nccl_max_bytes;  // empty: by mode
+  // sft phase
+  std::string ds_config;
+  int64_t steps = 0;  // 0: by mode
+  int64_t seq_len = 0;
+  int64_t micro_batch = 0;
 };
 
 const std::vector<std::string> kModes = {"full", "sft", "nccl", "compute", "quick"};
 
 // Phases each mode runs, in order.
 std::vector<std::string> phases_for(const std::string& mode) {
-  if (mode == "full" || mode == "quick") return {"nccl"};
+  if (mode == "full" || mode == "quick") return {"nccl", "compute", "sft"};
   return {mode};
+}
+
+// Outcome of one phase: ok, failed (error), skipped or not_run (reason): recorded, never hidden.
+struct PhaseResult {
+  std::string status = "ok";
+  std::string reason;
+  std::vector<std::string> files;
+};
+
+// The compute phase: each node's first rank measures that node's GPUs while the other ranks
+// wait; rank 0 writes compute.json (its node) and compute_<host>.json for the other nodes.
+PhaseResult compute_phase(const RunOptions& o, const MpiContext& mpi, Backend backend,
+                          const fs::path& dir, const std::vector<std::string>& argv) {
+  PhaseResult r;
+  if (backend != Backend::nccl || visible_cuda_devices() == 0) {
+    r.status = "skipped";
+    r.reason = "no GPU visible: GPU ceilings (GEMM, HBM, links) need a GPU";
+    return r;
+  }
+  ComputeCliOptions c;
+  if (o.mode == "quick") {
+    c.dtypes = "bf16,fp8";
+    c.shapes = "square";
+    c.square_min = 8192;
+    c.square_max = 8192;
+    c.gemm_iters = 20;
+    c.hbm_bytes = "1G";
+  }
+  std::string error, json;
+  if (mpi.local_rank() == 0) {
+    const fs::path where = mpi.rank() == 0 ? dir : fs::temp_directory_path() /
+                                                       fmt::format("sxb_compute_{}", ::getpid());
+    try {
+      run_compute_job(c, argv, [&] { return where; });
+    } catch (const Error& e) {
+      error = fmt::format("{}: {}", mpi.host(), e.what());
+    }
+    if (mpi.rank() != 0 && fs::exists(where / "compute.json")) {
+      json = read_file(where / "compute.json");
+      fs::remove_all(where);
+    }
+  }
+  const auto errors = mpi.all_gather(error);
+  const auto reports = mpi.all_gather(json);
+  r.files.push_back("compute.json");
+  for (int rank = 0; rank < mpi.world_size(); ++rank) {
+    if (!reports[rank].empty() && mpi.rank() == 0) {
+      const std::string name = fmt::format("compute_{}.json", mpi.hosts()[rank]);
+      write_file_atomic(dir / name, reports[rank]);
+      r.files.push_back(name);
+    }
+    if (!errors[rank].empty()) {
+      r.status = "failed";
+      r.reason += (r.reason.empty() ? "" : "; ") + errors[rank];
+    }
+  }
+  return r;
+}
+
+// The sft phase: sxbench's training engine on every rank.
+PhaseResult sft_phase(const RunOptions& o, const std::string& model, const MpiContext& mpi,
+                      Backend backend, const fs::path& dir, const EnvConfig& env,
+                      nlohmann::json& metrics) {
+  PhaseResult r;
+  if (backend == Backend::nccl) {
+    r.status = "not_run";
+    r.reason = "the CUDA training engine is not built yet (sxbench train --device cuda); "
+               "nothing was measured";
+    return r;
+  }
+  TrainJobRequest req;
+  req.model = model;
+  req.ds_config = o.ds_config;
+  req.steps = o.steps > 0 ? o.steps : (o.mode == "quick" ? 6 : 20);
+  req.warmup_steps = 1;
+  req.seq_len = o.seq_len;
+  req.micro_batch = o.micro_batch;
+  try {
+    TrainJob job = prepare_train_job(req, env);
+    metrics = run_train_job(job, mpi, dir);
+    r.files.push_back("sft_metrics.json");
+  } catch (const Error& e) {
+    r.status = "failed";
+    r.reason = e.code() == ExitCode::ok ? "refused (rank 0 records why)" : e.what();
+  }
+  // A refusal every rank shares comes from rank 0: everyone records rank 0's reason.
+  const auto reasons = mpi.all_gather(r.reason);
+  if (r.status == "failed" || !reasons[0].empty()) {
+    r.status = "failed";
+    r.reason = reasons[0].empty() ? r.reason : reasons[0];
+  }
+  return r;
 }
 
 std::string model_slug(const std::string& model) {
@@ -247,6 +347,21 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
                                         mpi.local_size());
     ValidationReport validation;
     RunArtifacts artifacts;
+    // GPU metrics throughout: each node's first rank samples every GPU of its node; rank 0's
+    // rows stream into gpu_metrics.csv, other nodes' rows are appended at the end.
+    std::unique_ptr<MetricsSampler> sampler;
+    const fs::path metrics_csv =
+        root ? dir / "gpu_metrics.csv"
+             : fs::temp_directory_path() / fmt::format("sxb_gpu_metrics_{}.csv", ::getpid());
+    if (mpi.local_rank() == 0) {
+      sampler = std::make_unique<MetricsSampler>(
+          SamplerOptions{.interval_s = metrics_interval_s(ctx.env), .csv_path = metrics_csv});
+      if (root && !sampler->has_gpu()) {
+        std::fprintf(stderr, "sxbench run: GPU metrics: %s (host columns only)\n",
+                     sampler->gpu_note().c_str());
+      }
+      sampler->start();
+    }
 
     const auto phases = phases_for(o.mode);
     for (size_t i = 0; i < phases.size(); ++i) {
@@ -263,15 +378,32 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
         });
       }
       nlohmann::json outcome = {{"name", name}, {"started_utc", started}};
+      PhaseResult result;
       if (name == "nccl") {
         const SweepConfig cfg = nccl_config_for(o, backend, timeout_s);
         const auto ops = parse_collective_list("all");
         artifacts.nccl = run_collective_suite(*comm, mpi, watchdog, ops, cfg, dir, /*echo=*/false);
         validation.add(validate_collectives(*artifacts.nccl, limits));
-        outcome["files"] = {"nccl.json", "nccl_allreduce.log"};
-        outcome["status"] = "ok";
+        result.files = {"nccl.json", "nccl_allreduce.log"};
+      } else if (name == "compute") {
+        result = compute_phase(o, mpi, backend, dir, ctx.argv);
+      } else if (name == "sft") {
+        nlohmann::json metrics;
+        result = sft_phase(o, model, mpi, backend, dir, ctx.env, metrics);
+        if (result.status == "ok") {
+          validation.add(validate_training(metrics, limits));
+          artifacts.sft = metrics;
+        }
       }
+      mpi.barrier();
+      outcome["status"] = result.status;
+      if (!result.reason.empty()) outcome["reason"] = result.reason;
+      outcome["files"] = result.files;
       outcome["finished_utc"] = utc_iso8601_now();
+      if (root) {
+        std::fprintf(stderr, "sxbench run:       %s%s%s\n", result.status.c_str(),
+                     result.reason.empty() ? "" : ": ", result.reason.c_str());
+      }
       if (root) {
         record->update([&](nlohmann::json& j) { j["phases"].back() = outcome; });
       }
@@ -281,24 +413,68 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
       *phase = "report";
     }
     comm.reset();
+    std::string summary_json, foreign_rows;
+    if (sampler) {
+      const MetricsSummary summary = sampler->stop();
+      summary_json = summary.to_json().dump();
+      if (!root) {
+        std::ifstream in(metrics_csv);
+        std::string line;
+        std::getline(in, line);  // header
+        for (; std::getline(in, line);) foreign_rows += line + "\n";
+        fs::remove(metrics_csv);
+      }
+    }
+    const auto summaries = mpi.all_gather(summary_json);
+    const auto rows = mpi.all_gather(foreign_rows);
     if (root) {
+      std::ofstream csv(metrics_csv, std::ios::app);
+      nlohmann::json by_host = nlohmann::json::object();
+      for (int r = 0; r < mpi.world_size(); ++r) {
+        csv << rows[r];
+        if (!summaries[r].empty()) by_host[mpi.hosts()[r]] = nlohmann::json::parse(summaries[r]);
+      }
+      csv.close();
+      nlohmann::json metrics_summary = by_host[mpi.host()];
+      if (mpi.node_count() > 1) metrics_summary["hosts"] = by_host;
+      write_json_atomic(dir / "gpu_metrics_summary.json", metrics_summary);
+      artifacts.gpu_metrics_summary = metrics_summary;
+    }
+    bool any_failed = false, any_missing = false;
+    std::string phase_errors;
+    if (root) {
+      const nlohmann::json so_far = record->snapshot();
+      for (const auto& p : so_far["phases"]) {
+        const std::string st = p.value("status", "");
+        if (st == "failed") {
+          any_failed = true;
+          phase_errors += fmt::format("{}{}: {}", phase_errors.empty() ? "" : "; ",
+                                      p["name"].get<std::string>(), p.value("reason", ""));
+        }
+        if (st == "not_run" || st == "skipped") any_missing = true;
+      }
       write_json_atomic(dir / "validation.json", validation);
       record->update([&](nlohmann::json& j) {
-        j["status"] = validation.passed() ? "complete" : "failed";
+        const bool ok = validation.passed() && !any_failed;
+        j["status"] = !ok ? "failed" : (any_missing ? "partial" : "complete");
         if (!validation.passed()) {
           j["error"] = fmt::format("validation failed: {} failed, {} impossible (validation.json)",
                                    validation.count(Verdict::failed),
                                    validation.count(Verdict::impossible));
+        } else if (any_failed) {
+          j["error"] = "phase failed: " + phase_errors;
         }
         j["finished_utc"] = utc_iso8601_now();
       });
       write_file_atomic(dir / "summary_report.md",
                         render_run_summary(record->snapshot(), artifacts, validation));
       std::fprintf(stderr, "sxbench run: %s; wrote %s\n",
-                   validation.passed() ? "complete" : "validation FAILED", dir.c_str());
+                   record->snapshot()["status"].get<std::string>().c_str(), dir.c_str());
     }
-    if (!validation.passed()) {
-      throw Error("validation failed (see validation.json in the run directory)", ExitCode::failure);
+    any_failed = mpi.max(any_failed ? 1.0 : 0.0) > 0;
+    if (!validation.passed() || any_failed) {
+      throw Error(fmt::format("run failed (see run.json and validation.json in {})", dir.string()),
+                  ExitCode::failure);
     }
     return 0;
   } catch (const Error& e) {
@@ -334,6 +510,10 @@ Command add_run_command(CLI::App& root) {
                   "Run directory (default: $RESULTS_DIR/h200_benchmark_<UTC>_<model>_<N>n)");
   app->add_option("--backend", opts->backend, "Collective backend: nccl, mpi or auto [COMM_BACKEND]");
   app->add_option("--timeout", opts->timeout_s, "Seconds one collective size may take [COMM_TIMEOUT]");
+  app->add_option("--ds-config", opts->ds_config, "DeepSpeed config for the sft phase");
+  app->add_option("--steps", opts->steps, "Training steps of the sft phase (default: 6 quick, 20 otherwise)");
+  app->add_option("--seq-len", opts->seq_len, "Sequence length of the sft phase [SEQ_LEN]");
+  app->add_option("--micro-batch", opts->micro_batch, "Micro-batch of the sft phase [BATCH_SIZE_PER_GPU]");
   app->add_option("--nccl-max-bytes", opts->nccl_max_bytes,
                   "Largest collective size (default: 8G full / 256M quick on GPUs, 16M / 1M on CPUs)");
   return {app, [opts](const CommandContext& ctx) { return run_run(*opts, ctx); }};

@@ -11,6 +11,8 @@ namespace sxb {
 
 struct RunArtifacts {
   std::optional<CollectiveReport> nccl;
+  std::optional<nlohmann::json> sft;                  // sft_metrics.json
+  std::optional<nlohmann::json> gpu_metrics_summary;  // gpu_metrics_summary.json
 };
 
 // Markdown summary of one run: inventory, phases, headline figures (each with its method) and

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands/command.hpp"
+#include "commands/train_job.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/units.hpp"
@@ -27,17 +28,8 @@ namespace sxb {
 
 namespace {
 
-struct TrainCliOptions {
-  std::string device = "cpu";
-  std::string model;  // empty: MODEL_NAME
-  std::string ds_config;
-  int64_t steps = 10;
-  int64_t warmup_steps = 1;
-  int64_t seq_len = 0;      // 0: SEQ_LEN, or the data file's
-  int64_t micro_batch = 0;  // 0: BATCH_SIZE_PER_GPU, else the ds_config
-  std::string data;
+struct TrainCliOptions : TrainJobRequest {
   std::string out_dir;
-  uint64_t seed = 1234;
   bool list_models = false;
 };
 
@@ -95,11 +87,9 @@ nlohmann::json stats_json(const std::vector<double>& v) {
           {"count", v.size()}};
 }
 
-int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
-  if (o.list_models) {
-    print_models();
-    return 0;
-  }
+}  // namespace
+
+TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
   // Everything that can be checked without MPI fails here, identically on every rank.
   if (o.device == "cuda") {
     throw environment_error(
@@ -108,8 +98,8 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
   }
   if (o.steps < 1) throw usage_error("--steps must be at least 1");
   if (o.warmup_steps < 0) throw usage_error("--warmup-steps must be 0 or more");
-  const std::string model_name = o.model.empty() ? ctx.env.get_string("MODEL_NAME") : o.model;
-  const ModelConfig model = resolve_model(model_name, ctx.env.get_string("HF_HOME"));
+  const std::string model_name = o.model.empty() ? env.get_string("MODEL_NAME") : o.model;
+  const ModelConfig model = resolve_model(model_name, env.get_string("HF_HOME"));
   DsConfig ds = o.ds_config.empty() ? default_ds_config() : load_ds_config(o.ds_config);
 
   std::optional<PackedDataset> packed;
@@ -117,12 +107,12 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
   int64_t seq_len = o.seq_len;
   std::string seq_len_source = "--seq-len";
   if (seq_len == 0) {
-    if (packed && ctx.env.source("SEQ_LEN") == "default") {
+    if (packed && env.source("SEQ_LEN") == "default") {
       seq_len = packed->seq_len;
       seq_len_source = "data file";
     } else {
-      seq_len = ctx.env.get_int("SEQ_LEN").value_or(4096);
-      seq_len_source = "SEQ_LEN (" + ctx.env.source("SEQ_LEN") + ")";
+      seq_len = env.get_int("SEQ_LEN").value_or(4096);
+      seq_len_source = "SEQ_LEN (" + env.source("SEQ_LEN") + ")";
     }
   }
   if (seq_len < 2) throw usage_error(fmt::format("sequence length {} must be at least 2", seq_len));
@@ -143,19 +133,39 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
   if (o.micro_batch > 0) {
     micro_override = o.micro_batch;
     micro_source = "--micro-batch";
-  } else if (auto env_mb = ctx.env.get_int("BATCH_SIZE_PER_GPU")) {
+  } else if (auto env_mb = env.get_int("BATCH_SIZE_PER_GPU")) {
     micro_override = *env_mb;
     micro_source = "BATCH_SIZE_PER_GPU";
   }
 
-  MpiContext mpi(nullptr, nullptr);
+  TrainJob job;
+  job.model = model;
+  job.ds = std::move(ds);
+  job.data = std::move(data);
+  job.seq_len = seq_len;
+  job.seq_len_source = seq_len_source;
+  job.micro_override = micro_override;
+  job.micro_source = micro_source;
+  job.steps = o.steps;
+  job.warmup_steps = o.warmup_steps;
+  job.seed = o.seed;
+  job.progress_on_terminal = progress_on_terminal(env);
+  return job;
+}
+
+nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi, const std::filesystem::path& out_dir) {
   const bool root = mpi.rank() == 0;
+  const ModelConfig& model = job.model;
+  const DsConfig& ds = job.ds;
+  const int64_t seq_len = job.seq_len;
+  const std::string& seq_len_source = job.seq_len_source;
+  auto& data = job.data;
   // Checks whose outcome every rank shares: rank 0 reports and exits with the error's code; the
   // others leave quietly with 0, so that the launcher does not kill rank 0 before it reports.
   BatchPlan batch;
   uint64_t per_rank = 0;
   try {
-    batch = resolve_batch(ds, mpi.world_size(), micro_override, micro_source);
+    batch = resolve_batch(ds, mpi.world_size(), job.micro_override, job.micro_source);
     // Refuse before allocating: every rank of this host holds a full replica.
     per_rank = cpu::training_bytes_needed(model, batch.micro_batch_per_gpu, seq_len,
                                           ds.activation_checkpointing);
@@ -172,7 +182,7 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
           format_bytes(available.value_or(0))));
     }
   } catch (const Error& e) {
-    if (!root) return 0;
+    if (!root) throw Error("", ExitCode::ok);  // rank 0 reports the shared refusal
     throw;
   }
   try {
@@ -182,17 +192,9 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
     auto comm = make_communicator(Backend::mpi, mpi);
     CommReducer reducer(*comm, mpi);
 
-    std::filesystem::path out_dir;
-    if (root) {
-      out_dir =
-          o.out_dir.empty()
-              ? create_unique_directory(std::filesystem::path(ctx.env.get_string("RESULTS_DIR")) /
-                                        ("train_" + utc_compact_now()))
-              : std::filesystem::path(o.out_dir);
-      std::filesystem::create_directories(out_dir);
-    }
+    if (root) std::filesystem::create_directories(out_dir);
     const std::string device_name = "CPU: " + host_cpu_model_name();
-    const bool tty = root && progress_on_terminal(ctx.env);
+    const bool tty = root && job.progress_on_terminal;
     if (root) {
       std::printf(
           "sxbench train: %s (%lld parameters) on %d rank(s) x %s, fp32 CPU reference, "
@@ -213,8 +215,8 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
     topt.ds = ds;
     topt.batch = batch;
     topt.seq_len = seq_len;
-    topt.steps = o.steps;
-    topt.seed = o.seed;
+    topt.steps = job.steps;
+    topt.seed = job.seed;
     topt.data = data.get();
     const auto started = std::chrono::steady_clock::now();
     const std::string started_utc = utc_iso8601_now();
@@ -222,16 +224,16 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
       if (!root) return;
       const double elapsed =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      const double eta = elapsed / double(s.step) * double(o.steps - s.step);
+      const double eta = elapsed / double(s.step) * double(job.steps - s.step);
       if (tty) {
         std::fprintf(stderr, "\rstep %lld/%lld  loss %.4f  %.3f s/step  ETA %s   ",
-                     (long long)s.step, (long long)o.steps, s.loss, s.step_time_s,
+                     (long long)s.step, (long long)job.steps, s.loss, s.step_time_s,
                      format_duration(eta).c_str());
-        if (s.step == o.steps) std::fputc('\n', stderr);
+        if (s.step == job.steps) std::fputc('\n', stderr);
         std::fflush(stderr);
       } else {
         std::printf("step %lld/%lld loss %.6f grad_norm %.4g step_time_s %.4f\n", (long long)s.step,
-                    (long long)o.steps, s.loss, s.grad_norm, s.step_time_s);
+                    (long long)job.steps, s.loss, s.grad_norm, s.step_time_s);
         std::fflush(stdout);
       }
     };
@@ -240,10 +242,10 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
     const double rss_max = mpi.max(double(rss));
 
     // Timing statistics over the steps after warm-up (at least one step is always kept).
-    const int64_t warm = std::min<int64_t>(o.warmup_steps, o.steps - 1);
+    const int64_t warm = std::min<int64_t>(job.warmup_steps, job.steps - 1);
     std::vector<double> step_times, comm_shares;
     double comm_total = 0, step_total = 0;
-    for (int64_t i = warm; i < o.steps; ++i) {
+    for (int64_t i = warm; i < job.steps; ++i) {
       step_times.push_back(run.steps[i].step_time_s);
       comm_shares.push_back(run.steps[i].comm_time_s / run.steps[i].step_time_s);
       comm_total += run.steps[i].comm_time_s;
@@ -256,7 +258,7 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
     const double flops_per_token = palm_flops_per_token(model, seq_len);
     const double tflops_per_device = flops_per_token * tokens_per_s_per_device / 1e12;
     int64_t targets_measured = 0;
-    for (int64_t i = warm; i < o.steps; ++i) targets_measured += run.steps[i].target_tokens;
+    for (int64_t i = warm; i < job.steps; ++i) targets_measured += run.steps[i].target_tokens;
 
     nlohmann::json loss_curve = nlohmann::json::array();
     for (const auto& s : run.steps) {
@@ -309,10 +311,10 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
         {"seq_len", seq_len},
         {"seq_len_source", seq_len_source},
         {"data", data->to_json()},
-        {"seed", o.seed},
-        {"steps", o.steps},
+        {"seed", job.seed},
+        {"steps", job.steps},
         {"warmup_steps_excluded", warm},
-        {"measured_steps", o.steps - warm},
+        {"measured_steps", job.steps - warm},
         {"step_time_s", stats_json(step_times)},
         {"tokens_per_step", tokens_per_step},
         {"tokens_per_s", tokens_per_s},
@@ -338,7 +340,7 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
         {"exposed_communication_share_per_step", stats_json(comm_shares)},
         {"communication_time_s", stats_json([&] {
            std::vector<double> v;
-           for (int64_t i = warm; i < o.steps; ++i) v.push_back(run.steps[i].comm_time_s);
+           for (int64_t i = warm; i < job.steps; ++i) v.push_back(run.steps[i].comm_time_s);
            return v;
          }())},
         {"communication_method",
@@ -370,9 +372,9 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
       throw runtime_error("data-parallel replicas diverged: parameter checksums differ by rank");
     }
     comm.reset();
-    return 0;
+    return m;
   } catch (const Error& e) {
-    if (mpi.world_size() > 1) {
+    if (mpi.world_size() > 1 && e.code() != ExitCode::ok) {
       std::fprintf(stderr, "sxbench: error: rank %d on %s: %s\n", mpi.rank(), mpi.host().c_str(),
                    e.what());
       std::fflush(stderr);
@@ -380,6 +382,32 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
     }
     throw;
   }
+}
+
+
+namespace {
+
+int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
+  if (o.list_models) {
+    print_models();
+    return 0;
+  }
+  TrainJob job = prepare_train_job(o, ctx.env);
+  MpiContext mpi(nullptr, nullptr);
+  std::filesystem::path out_dir;
+  if (mpi.rank() == 0) {
+    out_dir = o.out_dir.empty()
+                  ? create_unique_directory(std::filesystem::path(ctx.env.get_string("RESULTS_DIR")) /
+                                            ("train_" + utc_compact_now()))
+                  : std::filesystem::path(o.out_dir);
+  }
+  try {
+    run_train_job(job, mpi, out_dir);
+  } catch (const Error& e) {
+    if (e.code() == ExitCode::ok) return 0;  // another rank reported
+    throw;
+  }
+  return 0;
 }
 
 }  // namespace

@@ -1,0 +1,52 @@
+#pragma once
+// Training as a building block: `sxbench train` and the sft phase of `sxbench run` both prepare a
+// job (all checks that need no MPI) and run it on every rank of an existing MPI job.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "core/env_config.hpp"
+#include "dist/mpi_context.hpp"
+#include "train/ds_config.hpp"
+#include "train/model_config.hpp"
+#include "train/token_data.hpp"
+
+namespace sxb {
+
+struct TrainJobRequest {
+  std::string device = "cpu";
+  std::string model;  // empty: MODEL_NAME
+  std::string ds_config;
+  int64_t steps = 10;
+  int64_t warmup_steps = 1;
+  int64_t seq_len = 0;      // 0: SEQ_LEN, or the data file's
+  int64_t micro_batch = 0;  // 0: BATCH_SIZE_PER_GPU, else the ds_config
+  std::string data;
+  uint64_t seed = 1234;
+};
+
+struct TrainJob {
+  ModelConfig model;
+  DsConfig ds;
+  std::unique_ptr<SequenceSource> data;
+  int64_t seq_len = 0;
+  std::string seq_len_source;
+  std::optional<int64_t> micro_override;
+  std::string micro_source;
+  int64_t steps = 0, warmup_steps = 0;
+  uint64_t seed = 0;
+  bool progress_on_terminal = false;
+};
+
+// Resolves model, ds_config, data and batch overrides; throws sxb::Error on bad input.
+TrainJob prepare_train_job(const TrainJobRequest& request, const EnvConfig& env);
+// Trains on every rank of `mpi`; rank 0 writes out_dir/sft_metrics.json and gets the metrics
+// back (other ranks get them too, without the write). A refusal every rank shares is thrown by
+// rank 0 and as Error(ExitCode::ok) on the others, so only one line is printed.
+nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
+                             const std::filesystem::path& out_dir);
+
+}  // namespace sxb
