@@ -15,7 +15,8 @@
 # by SXB_ENV_FILE (default ./.env) when the process environment does not set them.
 #
 # Other settings: SXB_SRUN_MPI forces srun's --mpi value; SXB_LAUNCH_DRY_RUN=1 prints the
-# command line on stdout instead of running it. The command line is always echoed to stderr.
+# command line on stdout instead of running it (and, for a hostfile, the hosts it would use, as
+# "# hostfile: HOST slots=P" lines). The command line is always echoed to stderr.
 # Errors are one line on stderr, "sxb_launch: error: ...", with sxbench's exit codes:
 # 2 = bad argument or setting, 4 = the machine lacks what was asked for (nodes, hostfile).
 # Returns the launched command's exit status otherwise. Runs in a subshell: the caller's
@@ -156,11 +157,11 @@ sxb_launch() (
 
   # --- Slurm allocation: srun ---------------------------------------------------------------
   if [ -n "${SLURM_JOB_ID:-}" ]; then
-    command -v srun >/dev/null 2>&1 || fail 4 "SLURM_JOB_ID=$SLURM_JOB_ID is set but srun is not on PATH"
     local allocated=${SLURM_JOB_NUM_NODES:-${SLURM_NNODES:-}}
     _sxb_is_uint "$allocated" || fail 4 "inside Slurm job $SLURM_JOB_ID but SLURM_JOB_NUM_NODES is not set"
     [ "$nodes" -le "$allocated" ] ||
       fail 4 "$nodes nodes requested but Slurm job $SLURM_JOB_ID has $allocated"
+    command -v srun >/dev/null 2>&1 || fail 4 "SLURM_JOB_ID=$SLURM_JOB_ID is set but srun is not on PATH"
     local srun_args=(srun --nodes "$nodes" --ntasks "$total" --ntasks-per-node "$per_node"
       --mpi="$(_sxb_srun_mpi)" --kill-on-bad-exit=1)
     [ "$gpus" -gt 0 ] && srun_args+=(--gpus-per-node "$gpus")
@@ -202,6 +203,7 @@ sxb_launch() (
     tmp=$(mktemp "${TMPDIR:-/tmp}/sxb_hostfile.XXXXXX") || fail 4 "cannot create a temporary file"
     trap 'rm -f "$tmp"' EXIT
     for host in "${hosts[@]:0:nodes}"; do echo "$host slots=$per_node"; done >"$tmp"
+    [ "${SXB_LAUNCH_DRY_RUN:-0}" = "1" ] && sed 's/^/# hostfile: /' "$tmp"
     _sxb_launch_exec mpirun -np "$total" --hostfile "$tmp" --map-by "ppr:$per_node:node" \
       "${mpi_args[@]}" "$@"
     exit $?
