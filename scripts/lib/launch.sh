@@ -16,7 +16,7 @@
 #
 # Other settings: SXB_SRUN_MPI forces srun's --mpi value; SXB_LAUNCH_DRY_RUN=1 prints the
 # command line on stdout instead of running it (and, for a hostfile, the hosts it would use, as
-# "# hostfile: HOST slots=P" lines). The command line is always echoed to stderr.
+# "# hostfile: HOST slots=P" lines); otherwise the command line is echoed to stderr, then run.
 # Errors are one line on stderr, "sxb_launch: error: ...", with sxbench's exit codes:
 # 2 = bad argument or setting, 4 = the machine lacks what was asked for (nodes, hostfile).
 # Returns the launched command's exit status otherwise. Runs in a subshell: the caller's
@@ -91,22 +91,39 @@ sxb_launch_gpus_per_node() {
 }
 
 # srun's --mpi value: pmix when the installed Slurm has it, else its newest pmix_vN, else pmi2,
-# else none (then MPI programs start as independent singletons, so say so).
+# else none (then MPI programs start as independent singletons or refuse to start, so say so).
+# `srun --mpi=list` prints one plugin per line, "srun: "-prefixed in older releases, and newer
+# ones add "specific pmix plugin versions available: pmix_v4[,pmix_v5]".
 _sxb_srun_mpi() {
   if [ -n "${SXB_SRUN_MPI:-}" ]; then
     echo "$SXB_SRUN_MPI"
     return
   fi
-  local list
-  list=$(srun --mpi=list 2>&1 | tr -s '[:space:],:' '\n' | grep -E '^(pmix(_v[0-9]+)?|pmi2|none)$')
-  if grep -qx pmix <<<"$list"; then
-    echo pmix
-  elif grep -q '^pmix_v' <<<"$list"; then
-    grep '^pmix_v' <<<"$list" | sort -t v -k2 -n | tail -1
-  elif grep -qx pmi2 <<<"$list"; then
+  local line plugins=() word
+  while IFS= read -r line; do
+    line=${line#srun: }
+    if [[ $line == *"versions available:"* ]]; then
+      for word in ${line#*available:}; do plugins+=("${word//,/}"); done
+    elif [[ $line =~ ^[[:space:]]*([A-Za-z0-9_]+)[[:space:]]*$ ]]; then
+      plugins+=("${BASH_REMATCH[1]}")
+    fi
+  done < <(srun --mpi=list 2>&1 | tr ',' ' ')
+  local best="" n best_n=-1
+  for word in "${plugins[@]}"; do
+    if [ "$word" = pmix ]; then
+      echo pmix
+      return
+    elif [[ $word =~ ^pmix_v([0-9]+)$ ]]; then
+      n=${BASH_REMATCH[1]}
+      [ "$n" -gt "$best_n" ] && best_n=$n && best=$word
+    fi
+  done
+  if [ -n "$best" ]; then
+    echo "$best"
+  elif [[ " ${plugins[*]} " == *" pmi2 "* ]]; then
     echo pmi2
   else
-    echo "sxb_launch: warning: srun --mpi=list offers neither pmix nor pmi2; ranks may start as singletons" >&2
+    echo "sxb_launch: warning: srun --mpi=list offers neither pmix nor pmi2; MPI ranks may not connect" >&2
     echo none
   fi
 }

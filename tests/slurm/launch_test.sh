@@ -44,7 +44,7 @@ NCCL_ARGS=(nccl --backend mpi -b 8 -e 64K)
 
 # nccl.json in DIR was written by a run of 2 ranks that saw LAUNCHER.
 check_run() {
-  local dir=$1 launcher=$2 json=$1/nccl.json
+  local launcher=$2 json="$1/nccl.json"
   [ -s "$json" ] || fail "$json was not written"
   # Top-level keys sit at two spaces of indentation in the file sxbench writes.
   grep -Eq '^  "world_size": 2,?$' "$json" ||
@@ -129,8 +129,15 @@ case "$CASE" in
     cat >fakebin/srun <<'EOF'
 #!/usr/bin/env bash
 [ "$1" = "--mpi=list" ] || { echo "fake srun: only --mpi=list" >&2; exit 1; }
+if [ -n "${FAKE_MPI_OLD:-}" ]; then  # Slurm before 22.05
+  echo "srun: MPI types are..."
+  for p in $FAKE_MPI_LIST; do echo "srun: $p"; done
+  exit 0
+fi
 echo "MPI plugin types are..."
 for p in $FAKE_MPI_LIST; do printf '\t%s\n' "$p"; done
+[ -n "${FAKE_MPI_VERSIONS:-}" ] && echo "specific pmix plugin versions available: $FAKE_MPI_VERSIONS"
+exit 0
 EOF
     chmod +x fakebin/srun
     export PATH=$WORK/fakebin:$PATH
@@ -138,6 +145,9 @@ EOF
     expect_line "srun --nodes 2 --ntasks 16 --ntasks-per-node 8 --mpi=pmix --kill-on-bad-exit=1 --gpus-per-node 8 prog -a" \
       "$S FAKE_MPI_LIST='none pmi2 pmix pmix_v4' GPUS_PER_NODE=8; sxb_launch 2 -- prog -a"
     expect_line "--mpi=pmix_v4 " "$S FAKE_MPI_LIST='none pmix_v3 pmix_v4' GPUS_PER_NODE=8; sxb_launch 1 -- prog"
+    expect_line "--mpi=pmix_v10 " "$S FAKE_MPI_LIST='none pmix_v10 pmix_v9' GPUS_PER_NODE=8; sxb_launch 1 -- prog"
+    expect_line "--mpi=pmix_v5 " "$S FAKE_MPI_LIST='none pmi2' FAKE_MPI_VERSIONS='pmix_v4,pmix_v5' GPUS_PER_NODE=8; sxb_launch 1 -- prog"
+    expect_line "--mpi=pmix_v3 " "$S FAKE_MPI_OLD=1 FAKE_MPI_LIST='none pmi2 pmix_v3' GPUS_PER_NODE=8; sxb_launch 1 -- prog"
     expect_line "--mpi=pmi2 " "$S FAKE_MPI_LIST='none pmi2' GPUS_PER_NODE=8; sxb_launch 1 -- prog"
     expect_line "--mpi=none " "$S FAKE_MPI_LIST='none' GPUS_PER_NODE=8; sxb_launch 1 -- prog"
     expect_line "--mpi=pmi2 " "$S FAKE_MPI_LIST='pmix' SXB_SRUN_MPI=pmi2 GPUS_PER_NODE=8; sxb_launch 1 -- prog"
@@ -190,6 +200,16 @@ EOF
       fail "local run failed: $(tail -n 20 run.log)"
     grep -q '^sxb_launch: mpirun -np 2 ' run.log || fail "local run did not use mpirun: $(head -n 3 run.log)"
     check_run "$WORK/run" mpirun
+    # A rank killed mid-run ends the whole run with an error, at once.
+    start=$SECONDS rc=0
+    sxb_launch 1 -- bash -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && kill -9 $$; exec sleep 120' \
+      >killed.log 2>&1 || rc=$?
+    [ "$rc" -ne 0 ] && [ $((SECONDS - start)) -lt 30 ] ||
+      fail "a killed rank must end the run with an error within 30 s (exit $rc after $((SECONDS - start)) s)"
+    # mpirun reports either the signal of rank 1 or, when it reaps rank 0 first, the abort.
+    grep -Eq 'rank 1 .*exited on signal 9|job has been aborted' killed.log ||
+      fail "mpirun did not report the killed rank: $(cat killed.log)"
+    echo "ok: rank 1 killed: exit $rc after $((SECONDS - start)) s"
     ;;
 
   hostfile)
@@ -226,16 +246,23 @@ EOF
 
   slurm_srun)
     need_slurm
-    # An interactive allocation: sxb_launch runs srun itself; asking for more nodes than the
-    # allocation has is refused there.
-    cat >inside.sh <<EOF
+    # An interactive allocation: sxb_launch runs srun itself. In it, more nodes than the
+    # allocation has are refused, and a rank killed mid-run ends the whole step at once.
+    cat >inside.sh <<'EOF'
 source "$ROOT/scripts/lib/launch.sh"
-sxb_launch 1 -- "$BIN" ${NCCL_ARGS[*]} --out "$WORK/run" || exit
-rc=0; sxb_launch 2 -- touch "$WORK/launched" 2>"$WORK/too-many.err" || rc=\$?
-echo "too-many-nodes exit \$rc"
+read -ra NCCL_ARGS <<<"$NCCL_ARGS_TEXT"
+sxb_launch 1 -- "$BIN" "${NCCL_ARGS[@]}" --out "$WORK/run" || exit
+rc=0
+sxb_launch 2 -- touch "$WORK/launched" 2>"$WORK/too-many.err" || rc=$?
+echo "too-many-nodes exit $rc"
+start=$SECONDS rc=0
+sxb_launch 1 -- bash -c '[ "$SLURM_PROCID" = 1 ] && kill -9 $$; exec sleep 120' 2>"$WORK/killed.err" || rc=$?
+echo "killed-rank exit $rc after $((SECONDS - start)) s"
 EOF
+    export ROOT BIN WORK NCCL_ARGS_TEXT="${NCCL_ARGS[*]}"
     rc=0
-    timeout 150 salloc --job-name sxb-launch-test --nodes 1 --ntasks 2 --time 3 bash inside.sh >run.log 2>&1 || rc=$?
+    timeout 150 salloc --job-name sxb-launch-test --nodes 1 --ntasks 2 --time 3 bash inside.sh \
+      >run.log 2>&1 || rc=$?
     [ "$rc" -eq 0 ] || fail "salloc exited $rc: $(tail -n 20 run.log)"
     grep -q '^sxb_launch: srun --nodes 1 --ntasks 2 ' run.log || fail "did not use srun: $(head -n 3 run.log)"
     check_run "$WORK/run" srun
@@ -244,6 +271,12 @@ EOF
       fail "2 nodes in a 1-node allocation: $(cat too-many.err)"
     [ ! -e launched ] || fail "2 nodes in a 1-node allocation started the command"
     echo "ok: $(cat too-many.err)"
+    killed=$(grep '^killed-rank exit' run.log) || fail "killed-rank case did not finish: $(tail -n 5 run.log)"
+    [[ $killed =~ ^killed-rank\ exit\ ([0-9]+)\ after\ ([0-9]+)\ s$ ]] || fail "$killed"
+    [ "${BASH_REMATCH[1]}" -ne 0 ] && [ "${BASH_REMATCH[2]}" -lt 30 ] ||
+      fail "a killed rank must end the step with an error within 30 s: $killed"
+    grep -q 'task 1: Killed' killed.err || fail "srun did not name the killed task: $(cat killed.err)"
+    echo "ok: rank 1 killed: $killed; srun: $(grep 'task 1: Killed' killed.err)"
     ;;
 
   slurm_stop)

@@ -56,8 +56,8 @@ owned_pid() {
 
 # A TCP port on 127.0.0.1 that nothing listens on now (bash's /dev/tcp connects or fails).
 free_port() {
-  local p tries
-  for tries in $(seq 1 200); do
+  local p
+  for _ in $(seq 1 200); do
     p=$((20000 + RANDOM % 30000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && [[ " ${USED_PORTS:-} " != *" $p "* ]]; then
       USED_PORTS="${USED_PORTS:-} $p"
