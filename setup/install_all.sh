@@ -15,6 +15,13 @@ PACKAGES=(
   libfmt-dev                          # formatting
   libgtest-dev                        # tests
 )
+# Optional: Slurm and munge for the launch tests' single-host cluster (tests/slurm/, ctest label
+# slurm). Only where no Slurm is installed, so a site's own Slurm is left alone; the packaged
+# services stay idle without /etc/slurm/slurm.conf. SXB_SLURM_TEST_PACKAGES=0 skips them (the
+# slurm tests then report skipped).
+if [ "${SXB_SLURM_TEST_PACKAGES:-1}" != "0" ] && ! command -v srun >/dev/null 2>&1; then
+  PACKAGES+=(slurmctld slurmd slurm-client munge)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
