@@ -440,18 +440,27 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
       write_json_atomic(dir / "gpu_metrics_summary.json", metrics_summary);
       artifacts.gpu_metrics_summary = metrics_summary;
     }
-    bool any_failed = false, any_missing = false;
+    bool any_failed = false, any_missing = false, any_ok = false;
     std::string phase_errors;
     if (root) {
       const nlohmann::json so_far = record->snapshot();
       for (const auto& p : so_far["phases"]) {
         const std::string st = p.value("status", "");
+        any_ok = any_ok || st == "ok";
         if (st == "failed") {
           any_failed = true;
           phase_errors += fmt::format("{}{}: {}", phase_errors.empty() ? "" : "; ",
                                       p["name"].get<std::string>(), p.value("reason", ""));
         }
         if (st == "not_run" || st == "skipped") any_missing = true;
+      }
+      if (!any_ok && !any_failed) {  // every phase skipped: nothing was measured
+        any_failed = true;
+        for (const auto& p : so_far["phases"]) {
+          phase_errors += fmt::format("{}{}: {}", phase_errors.empty() ? "" : "; ",
+                                      p["name"].get<std::string>(), p.value("reason", ""));
+        }
+        phase_errors = "nothing measured (" + phase_errors + ")";
       }
       write_json_atomic(dir / "validation.json", validation);
       record->update([&](nlohmann::json& j) {
@@ -462,7 +471,7 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
                                    validation.count(Verdict::failed),
                                    validation.count(Verdict::impossible));
         } else if (any_failed) {
-          j["error"] = "phase failed: " + phase_errors;
+          j["error"] = any_ok ? "phase failed: " + phase_errors : phase_errors;
         }
         j["finished_utc"] = utc_iso8601_now();
       });

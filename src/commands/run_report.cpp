@@ -51,6 +51,58 @@ void collectives(std::string& md, const CollectiveReport& r) {
                     r.method);
 }
 
+std::string num(const nlohmann::json& j, const char* key, const char* fmt_spec = "{:.2f}") {
+  if (!j.contains(key) || !j[key].is_number()) return "-";
+  return fmt::format(fmt::runtime(fmt_spec), j[key].get<double>());
+}
+
+void training(std::string& md, const nlohmann::json& m) {
+  const auto& dev = m.value("device", nlohmann::json::object());
+  md += fmt::format("## Fine-tuning throughput ({}, {} on {} device(s): {})\n\n",
+                    m["model"].value("name", "model"), m.value("engine", "-"),
+                    m.value("world_size", 0), dev.value("name", "-"));
+  const auto& st = m.value("step_time_s", nlohmann::json::object());
+  md += "| figure | value |\n|---|---|\n";
+  md += fmt::format("| tokens/s (all devices) | {} |\n", num(m, "tokens_per_s", "{:.1f}"));
+  md += fmt::format("| tokens/s per device | {} |\n", num(m, "tokens_per_s_per_device", "{:.1f}"));
+  md += fmt::format("| samples/s ({}) | {} |\n", m.value("sample_definition", "sample"),
+                    num(m, "samples_per_s", "{:.3f}"));
+  md += fmt::format("| step time median / p10 / p90 (s) | {} / {} / {} |\n", num(st, "median", "{:.4f}"),
+                    num(st, "p10", "{:.4f}"), num(st, "p90", "{:.4f}"));
+  md += fmt::format("| model TFLOP/s per device (PaLM, recomputation not counted) | {} |\n",
+                    num(m, "model_tflops_per_s_per_device", "{:.4f}"));
+  md += fmt::format("| MFU | {} |\n",
+                    m.contains("mfu") && m["mfu"].is_number()
+                        ? fmt::format("{:.1f}%", 100 * m["mfu"].get<double>())
+                        : "n/a: " + m.value("mfu_note", std::string("no peak for this device")));
+  md += fmt::format("| exposed communication share | {} |\n",
+                    m.contains("exposed_communication_share") && m["exposed_communication_share"].is_number()
+                        ? fmt::format("{:.1f}%", 100 * m["exposed_communication_share"].get<double>())
+                        : "-");
+  md += fmt::format("| loss first -> last step (nats) | {} -> {} |\n\n", num(m, "initial_loss", "{:.4f}"),
+                    num(m, "final_loss", "{:.4f}"));
+  md += fmt::format("Measured: {}. All figures: sft_metrics.json.\n\n", m.value("timing_method", "-"));
+}
+
+void gpu_metrics(std::string& md, const nlohmann::json& s) {
+  md += "## GPU metrics during the run\n\n";
+  if (!s.value("gpu_metrics", false)) {
+    md += fmt::format("No GPU metrics: {}. Host CPU and memory were sampled "
+                      "(gpu_metrics.csv).\n\n", s.value("gpu_note", std::string("no GPU")));
+    return;
+  }
+  md += "| GPU | utilisation mean / max (%) | power mean / max (W) | energy (J, counter) |\n|---|---|---|---|\n";
+  for (const auto& g : s.value("gpus", nlohmann::json::array())) {
+    const auto u = g.value("utilization_gpu_pct", nlohmann::json::object());
+    const auto p = g.value("power_w", nlohmann::json::object());
+    const auto e = g.value("energy", nlohmann::json::object());
+    md += fmt::format("| {} {} | {} / {} | {} / {} | {} |\n", g.value("index", 0),
+                      g.value("name", std::string()), num(u, "mean", "{:.1f}"), num(u, "max", "{:.1f}"),
+                      num(p, "mean", "{:.0f}"), num(p, "max", "{:.0f}"), num(e, "counter_j", "{:.0f}"));
+  }
+  md += fmt::format("\nMeasured: {}\n\n", s.value("method", std::string("-")));
+}
+
 }  // namespace
 
 std::string render_run_summary(const nlohmann::json& run, const RunArtifacts& artifacts,
@@ -65,13 +117,15 @@ std::string render_run_summary(const nlohmann::json& run, const RunArtifacts& ar
   md += fmt::format("- {} rank(s) launched by {}; sxbench {}\n\n", run["world_size"].get<int>(),
                     run["launcher"].get<std::string>(), run["tool_version"].get<std::string>());
   inventory(md, run);
-  md += "## Phases\n\n| phase | status | started (UTC) | finished (UTC) |\n|---|---|---|---|\n";
+  md += "## Phases\n\n| phase | status | started (UTC) | finished (UTC) | note |\n|---|---|---|---|---|\n";
   for (const auto& p : run["phases"]) {
-    md += fmt::format("| {} | {} | {} | {} |\n", text(p, "name"), text(p, "status"),
-                      text(p, "started_utc"), text(p, "finished_utc"));
+    md += fmt::format("| {} | {} | {} | {} | {} |\n", text(p, "name"), text(p, "status"),
+                      text(p, "started_utc"), text(p, "finished_utc"), text(p, "reason"));
   }
   md += "\n";
   if (artifacts.nccl) collectives(md, *artifacts.nccl);
+  if (artifacts.sft) training(md, *artifacts.sft);
+  if (artifacts.gpu_metrics_summary) gpu_metrics(md, *artifacts.gpu_metrics_summary);
   md += fmt::format("## Validation: {}\n\n", validation.passed() ? "passed" : "FAILED");
   md += fmt::format("{} ok, {} warning(s), {} failed, {} impossible. Each finding shows its "
                     "arithmetic (validation.json).\n\n",

@@ -24,7 +24,7 @@ const std::vector<EnvKey>& known_env_keys() {
       {"METRICS_INTERVAL", K::number, "1", "GPU metrics sampling interval in seconds "
        "(fractions allowed)", {}, 0.01, 3600},
       {"RESULTS_DIR", K::string, "results", "Directory that holds run directories"},
-      {"GPUS_PER_NODE", K::integer, "", "GPUs per node; detected when unset", {}, 1, 64},
+      {"GPUS_PER_NODE", K::integer, "", "GPUs per node (0: none, CPU ranks); detected when unset", {}, 0, 64},
       {"HOSTFILE", K::string, "", "OpenMPI hostfile for multi-node runs outside Slurm"},
       {"COMM_BACKEND", K::choice, "auto", "Collective backend: nccl (GPU), mpi (host memory) or "
        "auto (nccl when GPUs are present)", {"auto", "nccl", "mpi"}},

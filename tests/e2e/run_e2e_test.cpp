@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.hpp"
+#include "dist/gpu_probe.hpp"
 #include "e2e_util.hpp"
 
 namespace sxb::e2e {
@@ -102,6 +103,62 @@ TEST(RunE2E, KilledRankFailsTheRunAndIsNamed) {
   EXPECT_NE(j["error"].get<std::string>().find("rank 1 on host " + std::string(host)),
             std::string::npos)
       << j["error"];
+  fs::remove_all(d);
+}
+
+}  // namespace
+}  // namespace sxb::e2e
+
+namespace sxb::e2e {
+namespace {
+
+TEST(RunE2E, SftModeOnCpuWritesMetricsAndValidatesTraining) {
+  const fs::path d = scratch_dir("run_sft");
+  const auto r = run_command(mpirun(2, "run --model tiny --nodes 1 --mode sft --backend mpi "
+                                       "--seq-len 64 --steps 4 --out " + (d / "run").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const nlohmann::json run = read_json_file(d / "run" / "run.json");
+  EXPECT_EQ(run["status"], "complete");
+  const nlohmann::json m = read_json_file(d / "run" / "sft_metrics.json");
+  EXPECT_EQ(m["world_size"], 2);
+  EXPECT_EQ(m["seq_len"], 64);
+  EXPECT_GT(m["tokens_per_s"].get<double>(), 0);
+  const nlohmann::json v = read_json_file(d / "run" / "validation.json");
+  bool finite = false;
+  for (const auto& f : v["findings"]) finite = finite || f["check"] == "train.loss_finite";
+  EXPECT_TRUE(finite) << v.dump();
+  EXPECT_TRUE(fs::exists(d / "run" / "gpu_metrics.csv"));
+  EXPECT_TRUE(fs::exists(d / "run" / "gpu_metrics_summary.json"));
+  EXPECT_NE(read_file(d / "run" / "summary_report.md").find("## Fine-tuning throughput"),
+            std::string::npos);
+  fs::remove_all(d);
+}
+
+TEST(RunE2E, ComputeModeWithoutGpuFailsSayingWhy) {
+  if (visible_cuda_devices() > 0) GTEST_SKIP() << "this machine has a GPU";
+  const fs::path d = scratch_dir("run_compute");
+  const auto r = run_command(sxbench("run --nodes 1 --mode compute --backend mpi --out " +
+                                     (d / "run").string()));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  const nlohmann::json run = read_json_file(d / "run" / "run.json");
+  EXPECT_EQ(run["status"], "failed");
+  EXPECT_NE(run["error"].get<std::string>().find("nothing measured (compute: no GPU visible"),
+            std::string::npos)
+      << run["error"];
+  fs::remove_all(d);
+}
+
+TEST(RunE2E, FailedPhaseIsRecordedAndFailsTheRun) {
+  const fs::path d = scratch_dir("run_sftfail");
+  // The tiny model's 512 positions cannot take 4096-token sequences: the sft phase refuses.
+  const auto r = run_command(mpirun(2, "run --model tiny --nodes 1 --mode sft --backend mpi "
+                                       "--seq-len 4096 --out " + (d / "run").string()));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  const nlohmann::json run = read_json_file(d / "run" / "run.json");
+  EXPECT_EQ(run["status"], "failed");
+  EXPECT_EQ(run["phases"][0]["status"], "failed");
+  EXPECT_NE(run["phases"][0]["reason"].get<std::string>().find("max_position_embeddings 512"),
+            std::string::npos);
   fs::remove_all(d);
 }
 

@@ -41,6 +41,23 @@ fail() {
 
 # The 2-rank collective run on the mpi backend that every launch path must start.
 NCCL_ARGS=(nccl --backend mpi -b 8 -e 64K)
+# The benchmark script's 2-rank CPU run (every phase of mode quick; tiny model).
+export SXB_BIN=$BIN
+SCRIPT=$ROOT/scripts/run_h200_benchmark.sh
+SCRIPT_ARGS=(tiny 1 quick --seq-len 64 --steps 3 --nccl-max-bytes 64K)
+
+# run.json in DIR says the run ended (partial: no GPU for the compute phase) with every file of
+# mode quick present.
+check_script_run() {
+  local dir=$1
+  [ -s "$dir/run.json" ] || fail "$dir/run.json was not written"
+  grep -Eq '^  "status": "(complete|partial)",?$' "$dir/run.json" ||
+    fail "$dir/run.json: $(grep -E '^  "(status|error)"' "$dir/run.json")"
+  for f in summary_report.md sft_metrics.json nccl_allreduce.log nccl.json gpu_metrics.csv validation.json; do
+    [ -s "$dir/$f" ] || fail "$dir/$f missing"
+  done
+  echo "ok: $dir has run.json ($(grep -E '^  "status"' "$dir/run.json" | tr -d ' ,')) and every file of mode quick"
+}
 
 # nccl.json in DIR was written by a run of 2 ranks that saw LAUNCHER.
 check_run() {
@@ -214,10 +231,11 @@ EOF
 
   hostfile)
     echo localhost >localhost-hostfile
-    HOSTFILE=localhost-hostfile sxb_launch 1 -- "$BIN" "${NCCL_ARGS[@]}" --out "$WORK/run" >run.log 2>&1 ||
+    HOSTFILE=localhost-hostfile "$SCRIPT" "${SCRIPT_ARGS[@]}" --out "$WORK/run" >run.log 2>&1 ||
       fail "hostfile run failed: $(tail -n 20 run.log)"
     grep -q '^sxb_launch: mpirun -np 2 --hostfile ' run.log || fail "did not use the hostfile: $(head -n 3 run.log)"
     check_run "$WORK/run" mpirun
+    check_script_run "$WORK/run"
     ;;
 
   slurm_start)
@@ -233,8 +251,7 @@ EOF
     need_slurm
     cat >job.sh <<EOF
 #!/usr/bin/env bash
-source "$ROOT/scripts/lib/launch.sh"
-sxb_launch 1 -- "$BIN" ${NCCL_ARGS[*]} --out "$WORK/run"
+"$SCRIPT" ${SCRIPT_ARGS[*]} --out "$WORK/run"
 EOF
     rc=0
     timeout 150 sbatch --wait --job-name sxb-launch-test --nodes 1 --ntasks 2 --time 3 \
@@ -242,6 +259,7 @@ EOF
     [ "$rc" -eq 0 ] || fail "sbatch --wait exited $rc: $(cat sbatch.log) $(tail -n 20 job.out 2>/dev/null)"
     grep -q '^sxb_launch: srun --nodes 1 --ntasks 2 ' job.out || fail "the job did not use srun: $(head -n 3 job.out)"
     check_run "$WORK/run" srun
+    check_script_run "$WORK/run"
     ;;
 
   slurm_srun)
