@@ -19,8 +19,8 @@ echo "run_h200_benchmark.sh exit: $?"
 "$BUILD/sxbench" info >"$OUT/info.txt" 2>&1
 RUN=$(ls -d "$OUT"/results/h200_benchmark_* | head -1)
 tar -C "$(dirname "$RUN")" -czf "$OUT/run_dir.tgz" "$(basename "$RUN")"
-rm -rf "$OUT/results"
 grep -E "^sxbench run" "$OUT/run_default.log"
 sed -n '/^## Collectives/,/^Measured/p' "$RUN/summary_report.md" 2>/dev/null | head -12
 sed -n '/^## GPU metrics/,/^Measured/p' "$RUN/summary_report.md" 2>/dev/null | head -6
 sed -n '/^## Validation/,$p' "$RUN/summary_report.md" 2>/dev/null | head -4
+rm -rf "$OUT/results"
