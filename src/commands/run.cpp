@@ -387,6 +387,10 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
         result.files = {"nccl.json", "nccl_allreduce.log"};
       } else if (name == "compute") {
         result = compute_phase(o, mpi, backend, dir, ctx.argv);
+        if (root && fs::exists(dir / "compute.json")) {
+          artifacts.compute = read_json_file(dir / "compute.json");
+          validation.add(validate_compute(*artifacts.compute));
+        }
       } else if (name == "sft") {
         nlohmann::json metrics;
         result = sft_phase(o, model, mpi, backend, dir, ctx.env, metrics);

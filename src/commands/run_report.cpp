@@ -33,6 +33,21 @@ void inventory(std::string& md, const nlohmann::json& run) {
 void collectives(std::string& md, const CollectiveReport& r) {
   md += fmt::format("## Collectives ({} backend, {}, {} ranks on {} node(s))\n\n",
                     r.params.backend, r.library_version, r.world_size, r.node_count);
+  if (r.world_size < 2) {
+    md += "One rank: no data crosses a link, so bus bandwidth is 0 by definition (nccl-tests' "
+          "factors) or measures a local copy or a no-op; only latencies and data checks count here.\n\n";
+    md += "| collective | smallest-size time (us) | #wrong |\n|---|---|---|\n";
+    for (const auto& s : r.summary) {
+      for (const auto& row : r.rows) {
+        if (row.op != s.op) continue;
+        md += fmt::format("| {} | {:.2f} | {} |\n", s.op, row.out_of_place.time_us,
+                          s.checked ? std::to_string(s.wrong) : "not checked");
+        break;
+      }
+    }
+    md += fmt::format("\nMeasured: {}. Full tables: nccl_<op>.log; all figures: nccl.json.\n\n", r.method);
+    return;
+  }
   md += "| collective | peak busbw (GB/s) | at size | average busbw (GB/s) | smallest-size time (us) | #wrong |\n";
   md += "|---|---|---|---|---|---|\n";
   for (const auto& s : r.summary) {
@@ -84,6 +99,28 @@ void training(std::string& md, const nlohmann::json& m) {
   md += fmt::format("Measured: {}. All figures: sft_metrics.json.\n\n", m.value("timing_method", "-"));
 }
 
+void compute(std::string& md, const nlohmann::json& c) {
+  md += "## GPU ceilings (this node)\n\n| measurement | value | datasheet | fraction |\n|---|---|---|---|\n";
+  for (const auto& g : c.value("gemm", nlohmann::json::array())) {
+    const auto spec = g.value("spec", nlohmann::json::object());
+    md += fmt::format("| gpu{} GEMM {} {}x{}x{} | {:.1f} TFLOP/s | {} | {} |\n", g.value("device", 0),
+                      g.value("dtype", ""), g.value("m", 0), g.value("n", 0), g.value("k", 0),
+                      g.value("tflop_per_s", 0.0), num(spec, "value", "{:.1f}"),
+                      spec.contains("fraction") ? fmt::format("{:.1f}%", 100 * spec["fraction"].get<double>()) : "-");
+  }
+  for (const auto& b : c.value("bandwidth", nlohmann::json::array())) {
+    const auto spec = b.value("spec", nlohmann::json::object());
+    md += fmt::format("| {} {} gpu{}->gpu{} | {:.1f} GB/s | {} | {} |\n", b.value("test", ""),
+                      b.value("variant", ""), b.value("src_device", 0), b.value("dst_device", 0),
+                      b.value("gb_per_s", 0.0), num(spec, "value", "{:.1f}"),
+                      spec.contains("fraction") ? fmt::format("{:.1f}%", 100 * spec["fraction"].get<double>()) : "-");
+  }
+  for (const auto& sk : c.value("skipped", nlohmann::json::array())) {
+    md += fmt::format("\nNot measured: {} ({}).", sk.value("test", ""), sk.value("reason", ""));
+  }
+  md += "\n\nMethods and every figure: compute.json.\n\n";
+}
+
 void gpu_metrics(std::string& md, const nlohmann::json& s) {
   md += "## GPU metrics during the run\n\n";
   if (!s.value("gpu_metrics", false)) {
@@ -124,6 +161,7 @@ std::string render_run_summary(const nlohmann::json& run, const RunArtifacts& ar
   }
   md += "\n";
   if (artifacts.nccl) collectives(md, *artifacts.nccl);
+  if (artifacts.compute) compute(md, *artifacts.compute);
   if (artifacts.sft) training(md, *artifacts.sft);
   if (artifacts.gpu_metrics_summary) gpu_metrics(md, *artifacts.gpu_metrics_summary);
   md += fmt::format("## Validation: {}\n\n", validation.passed() ? "passed" : "FAILED");

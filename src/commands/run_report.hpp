@@ -11,6 +11,7 @@ namespace sxb {
 
 struct RunArtifacts {
   std::optional<CollectiveReport> nccl;
+  std::optional<nlohmann::json> compute;              // compute.json (this node)
   std::optional<nlohmann::json> sft;                  // sft_metrics.json
   std::optional<nlohmann::json> gpu_metrics_summary;  // gpu_metrics_summary.json
 };

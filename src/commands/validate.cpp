@@ -53,12 +53,16 @@ ValidationReport validate_run_directory(const fs::path& dir, const std::vector<H
     report.add(validate_collectives(read_json_file(dir / "nccl.json").get<CollectiveReport>(), limits));
     any = true;
   }
+  if (fs::exists(dir / "compute.json")) {
+    report.add(validate_compute(read_json_file(dir / "compute.json")));
+    any = true;
+  }
   if (fs::exists(dir / "sft_metrics.json")) {
     report.add(validate_training(read_json_file(dir / "sft_metrics.json"), limits));
     any = true;
   }
   if (!any) {
-    throw usage_error(fmt::format("{}: no result files to validate (nccl.json, sft_metrics.json)",
+    throw usage_error(fmt::format("{}: no result files to validate (nccl.json, compute.json, sft_metrics.json)",
                                   dir.string()));
   }
   return report;

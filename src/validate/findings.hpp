@@ -61,3 +61,9 @@ namespace sxb {
 // TFLOP/s per device within the device's dense bf16 peak (when the device is a known GPU).
 std::vector<Finding> validate_training(const nlohmann::json& sft_metrics, const JobLimits& limits);
 }  // namespace sxb
+
+namespace sxb {
+// GPU ceilings (compute.json): every GEMM rate and bandwidth at or below its datasheet figure
+// (the spec recorded next to each measurement), and every GEMM correctness check passed.
+std::vector<Finding> validate_compute(const nlohmann::json& compute);
+}  // namespace sxb
