@@ -1,5 +1,7 @@
 #include "perfmodel/perf_model.hpp"
 
+#include "core/flops.hpp"
+
 #include <algorithm>
 #include <fmt/format.h>
 
@@ -25,8 +27,7 @@ std::string recompute_name(Recompute r) {
 }
 
 double palm_flops_per_token(const ModelShape& m, int64_t seq_len) {
-  return 6.0 * static_cast<double>(m.params) +
-         12.0 * static_cast<double>(m.layers) * static_cast<double>(m.hidden) * static_cast<double>(seq_len);
+  return palm_flops_per_token(m.params, m.layers, m.hidden, seq_len);
 }
 
 namespace {

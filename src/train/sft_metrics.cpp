@@ -1,5 +1,7 @@
 #include "train/sft_metrics.hpp"
 
+#include "core/flops.hpp"
+
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -19,8 +21,7 @@ double quantile(std::vector<double> v, double q) {
 }
 
 double palm_flops_per_token(const ModelConfig& m, int64_t seq_len) {
-  return 6.0 * double(m.param_count()) +
-         12.0 * double(m.num_layers) * double(m.hidden_size) * double(seq_len);
+  return palm_flops_per_token(m.param_count(), m.num_layers, m.hidden_size, seq_len);
 }
 
 std::string host_cpu_model_name() {
