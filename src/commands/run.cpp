@@ -124,13 +124,16 @@ PhaseResult sft_phase(const RunOptions& o, const std::string& model, const MpiCo
                       Backend backend, const fs::path& dir, const EnvConfig& env,
                       nlohmann::json& metrics) {
   PhaseResult r;
-  if (backend == Backend::nccl) {
+  if (backend == Backend::nccl && mpi.world_size() > 1) {
     r.status = "not_run";
-    r.reason = "the CUDA training engine is not built yet (sxbench train --device cuda); "
-               "nothing was measured";
+    r.reason = fmt::format(
+        "the CUDA training engine trains on one GPU per job in this version; this run has {} "
+        "ranks (data-parallel CUDA training is not available yet): nothing was measured",
+        mpi.world_size());
     return r;
   }
   TrainJobRequest req;
+  req.device = backend == Backend::nccl ? "cuda" : "cpu";
   req.model = model;
   req.ds_config = o.ds_config;
   req.steps = o.steps > 0 ? o.steps : (o.mode == "quick" ? 6 : 20);

@@ -1,6 +1,7 @@
 // `sxbench train`: supervised fine-tuning throughput of a Llama-architecture model with
 // sxbench's own engine. --device cpu runs the fp32 CPU reference, data parallel over MPI (the
-// mpi Communicator); it writes sft_metrics.json in the output directory (rank 0).
+// mpi Communicator); --device cuda runs the CUDA engine (bf16, one GPU per process). Either
+// writes sft_metrics.json in the output directory (rank 0).
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -9,16 +10,20 @@
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "commands/command.hpp"
 #include "commands/train_job.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/hardware.hpp"
 #include "core/units.hpp"
 #include "dist/communicator.hpp"
+#include "dist/gpu_probe.hpp"
 #include "dist/mpi_context.hpp"
 #include "train/cpu_model.hpp"
 #include "train/ds_config.hpp"
+#include "train/gpu_trainer.hpp"
 #include "train/model_config.hpp"
 #include "train/sft_metrics.hpp"
 #include "train/token_data.hpp"
@@ -91,10 +96,20 @@ nlohmann::json stats_json(const std::vector<double>& v) {
 
 TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
   // Everything that can be checked without MPI fails here, identically on every rank.
+  check_recompute_setting(o.recompute);
   if (o.device == "cuda") {
-    throw environment_error(
-        "--device cuda: the CUDA training engine is not built yet; use --device cpu (the fp32 "
-        "CPU reference)");
+    if (!built_with_cuda()) {
+      throw environment_error(
+          "--device cuda: this sxbench was built without CUDA; use --device cpu (the fp32 CPU "
+          "reference) or a CUDA build");
+    }
+    if (visible_cuda_devices() == 0) {
+      throw environment_error("--device cuda: no GPU is visible to this process");
+    }
+  } else if (o.recompute != "auto") {
+    throw usage_error(
+        "--recompute applies to --device cuda; the CPU reference follows the "
+        "ds_config's activation checkpointing");
   }
   if (o.steps < 1) throw usage_error("--steps must be at least 1");
   if (o.warmup_steps < 0) throw usage_error("--warmup-steps must be 0 or more");
@@ -139,6 +154,8 @@ TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
   }
 
   TrainJob job;
+  job.device = o.device;
+  job.recompute = o.recompute;
   job.model = model;
   job.ds = std::move(ds);
   job.data = std::move(data);
@@ -153,12 +170,177 @@ TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
   return job;
 }
 
-nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi, const std::filesystem::path& out_dir) {
+namespace {
+
+// What the device-specific part of a run contributes to sft_metrics.json.
+struct EngineRun {
+  TrainRun run;
+  std::string engine, device_kind, device_name, device_unit, device_note;
+  nlohmann::json communication, precision, zero, recomputation, peak_memory, extra;
+  std::optional<double> peak_tflops;  // per device, dense bf16, from configs/hardware
+  std::string peak_source, mfu_note, comm_method, timing_method, short_name;
+  double executed_flops_per_token = 0;  // model FLOPs plus recomputation
+};
+
+// Extra forward work per token of full recomputation: every layer's matrix products
+// (2 x layer parameters) and the attention scores and values (4 L d T, PaLM's convention).
+double recompute_flops_per_token(const ModelConfig& m, int64_t seq_len) {
+  return 2.0 * double(m.num_layers) * double(m.params_per_layer()) +
+         4.0 * double(m.num_layers) * double(m.hidden_size) * double(seq_len);
+}
+
+EngineRun run_cpu_engine(TrainJob& job, const MpiContext& mpi, const TrainOptions& topt,
+                         uint64_t per_rank) {
+  const DsConfig& ds = job.ds;
+  auto comm = make_communicator(Backend::mpi, mpi);
+  CommReducer reducer(*comm, mpi);
+  EngineRun e;
+  e.run = train_cpu(topt, reducer);
+  const uint64_t rss = peak_rss_bytes();
+  const double rss_max = mpi.max(double(rss));
+  e.engine = "cpu-reference-fp32";
+  e.device_kind = "cpu";
+  e.device_name = "CPU: " + host_cpu_model_name();
+  e.device_unit = "rank";
+  e.device_note = "one device = one MPI rank running the fp32 CPU reference";
+  e.short_name = "rank";
+  e.communication = {{"backend", "mpi"},
+                     {"library", comm->library_version()},
+                     {"gradient_reduction", "all_reduce fp32 sum, divided by world size"}};
+  e.precision = {{"requested", ds.precision()},
+                 {"computed", "fp32"},
+                 {"note", ds.precision() == "fp32" ? "" : "the CPU reference computes in fp32"}};
+  e.zero = {{"requested", ds.zero_stage},
+            {"applied", 0},
+            {"note",
+             "the CPU reference keeps a full replica of weights, gradients and optimizer state on "
+             "every rank"}};
+  e.recomputation = {
+      {"requested", ds.activation_checkpointing},
+      {"applied", ds.activation_checkpointing},
+      {"mode", ds.activation_checkpointing ? "full" : "none"},
+      {"method", "full: each layer's activations recomputed from its input before its backward"}};
+  e.peak_memory = {{"host_rss_max_over_ranks", uint64_t(rss_max)},
+                   {"host_rss_rank0", rss},
+                   {"planned_per_rank", per_rank},
+                   {"method", "getrusage ru_maxrss (peak resident set) of each rank"}};
+  e.mfu_note = "peak FLOP/s of this CPU is unknown, so MFU is not computed";
+  e.comm_method =
+      "wall clock inside the step's reductions (gradient all_reduce, loss and token-count sums), "
+      "max over ranks; the CPU reference does not overlap communication, so all of it is exposed";
+  e.timing_method =
+      "steady_clock around each optimizer step (data, forward, backward, all_reduce, clipping, "
+      "AdamW), max over ranks; statistics exclude the warm-up steps";
+  const int64_t T = topt.seq_len;
+  e.executed_flops_per_token =
+      palm_flops_per_token(job.model, T) +
+      (ds.activation_checkpointing ? recompute_flops_per_token(job.model, T) : 0.0);
+  comm.reset();
+  return e;
+}
+
+#ifdef SXB_HAVE_CUDA
+EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptions& topt) {
+  LocalReducer reducer;
+  if (mpi.world_size() != 1) {
+    throw environment_error(fmt::format(
+        "--device cuda trains with one process on one GPU in this version; the job has {} ranks "
+        "(data-parallel CUDA training is not available yet)",
+        mpi.world_size()));
+  }
+  GpuTrainSettings settings;
+  settings.recompute = job.recompute;
+  settings.device = mpi.local_rank();
+  const GpuTrainReport rep = train_gpu(topt, reducer, settings);
+  EngineRun e;
+  e.run = rep.run;
+  e.engine = "sxbench-cuda-bf16";
+  e.device_kind = "gpu";
+  e.device_name = rep.device_name;
+  e.device_unit = "GPU";
+  e.device_note = fmt::format("GPU {} of this host; CUDA runtime {}, driver API {}, cuBLASLt {}",
+                              rep.device_index, rep.cuda_runtime, rep.cuda_driver, rep.cublaslt);
+  e.short_name = "GPU";
+  e.communication = {{"backend", "none"}, {"note", "one GPU: no gradient communication"}};
+  e.precision = {{"requested", job.ds.precision()},
+                 {"computed",
+                  "bf16 matrix products and activations with fp32 accumulation; fp32 master "
+                  "weights, gradients and AdamW moments"}};
+  e.zero = {{"requested", job.ds.zero_stage},
+            {"applied", 0},
+            {"note", "one GPU holds the whole model; ZeRO sharding needs several GPUs"}};
+  const std::string mode = recompute_name(rep.recompute);
+  e.recomputation = {
+      {"requested", job.recompute},
+      {"applied", rep.recompute != Recompute::none},
+      {"mode", mode},
+      {"reason", rep.recompute_reason},
+      {"method", mode == "full" ? "each layer's forward runs again from its kept input before its "
+                                  "backward"
+                 : mode == "selective"
+                     ? "the two normed inputs and the SwiGLU output of every layer are "
+                       "rebuilt in the backward from kept tensors (no extra matrix "
+                       "products)"
+                     : "every activation the backward needs is kept"}};
+  nlohmann::json plan = nlohmann::json::object();
+  for (const auto& [cat, bytes] : rep.plan.bytes_by_category()) plan[cat] = bytes;
+  e.peak_memory = {
+      {"engine_buffers_bytes", rep.plan.total_bytes()},
+      {"engine_buffers_by_category", plan},
+      {"engine_buffers", describe_gpu_memory(rep.plan)},
+      {"device_used_peak_bytes", rep.device_used_peak_bytes},
+      {"device_total_bytes", rep.device_total_bytes},
+      {"device_free_before_bytes", rep.device_free_before_bytes},
+      {"method",
+       "engine_buffers: the engine's own allocation (one buffer list, planned before "
+       "allocating); device_used_peak: total - free from cudaMemGetInfo after allocation and "
+       "after every step (includes the CUDA context and cuBLASLt)"}};
+  const auto specs = load_hardware_specs(find_config_dir() / "hardware");
+  if (auto spec = find_gpu_spec(specs, rep.device_name)) {
+    if (auto peak = spec->value("dense_bf16_tflops")) {
+      e.peak_tflops = *peak;
+      e.peak_source = spec->figure("dense_bf16_tflops").source;
+    }
+  }
+  if (!e.peak_tflops) {
+    e.mfu_note = "no configs/hardware entry matches " + rep.device_name + ": MFU not computed";
+  }
+  e.comm_method = "one GPU: no communication";
+  e.timing_method =
+      "steady_clock around each optimizer step (data, copies, forward, backward, clipping, "
+      "AdamW) ending with a stream synchronisation; compute_ms/optimizer_ms from CUDA events; "
+      "statistics exclude the warm-up steps";
+  const int64_t T = topt.seq_len;
+  e.executed_flops_per_token =
+      palm_flops_per_token(job.model, T) +
+      (rep.recompute == Recompute::full ? recompute_flops_per_token(job.model, T) : 0.0);
+  std::vector<double> c, opt;
+  const size_t warm = size_t(std::min<int64_t>(job.warmup_steps, job.steps - 1));
+  for (size_t i = warm; i < rep.compute_ms.size(); ++i) {
+    c.push_back(rep.compute_ms[i]);
+    opt.push_back(rep.optimizer_ms[i]);
+  }
+  e.extra = {{"compute_ms", stats_json(c)},
+             {"optimizer_ms", stats_json(opt)},
+             {"init_seconds", rep.init_seconds},
+             {"memory_reserve_bytes", GpuMemoryPlan::kReserveBytes},
+             {"memory_reserve_note",
+              "kept free beyond the engine's buffers for cuBLASLt and the CUDA runtime (an "
+              "assumption)"}};
+  return e;
+}
+#endif
+
+}  // namespace
+
+nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
+                             const std::filesystem::path& out_dir) {
   const bool root = mpi.rank() == 0;
   const ModelConfig& model = job.model;
   const DsConfig& ds = job.ds;
   const int64_t seq_len = job.seq_len;
   const std::string& seq_len_source = job.seq_len_source;
+  const bool cuda = job.device == "cuda";
   auto& data = job.data;
   // Checks whose outcome every rank shares: rank 0 reports and exits with the error's code; the
   // others leave quietly with 0, so that the launcher does not kill rank 0 before it reports.
@@ -166,20 +348,27 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi, const std::fi
   uint64_t per_rank = 0;
   try {
     batch = resolve_batch(ds, mpi.world_size(), job.micro_override, job.micro_source);
-    // Refuse before allocating: every rank of this host holds a full replica.
-    per_rank = cpu::training_bytes_needed(model, batch.micro_batch_per_gpu, seq_len,
-                                          ds.activation_checkpointing);
-    const uint64_t host_needed = per_rank * uint64_t(mpi.local_size());
-    const auto available = host_mem_available_bytes();
-    const bool fits = !available || host_needed <= *available;
-    if (mpi.min(fits ? 1.0 : 0.0) < 1.0) {
+    if (!cuda) {
+      // Refuse before allocating: every rank of this host holds a full replica.
+      per_rank = cpu::training_bytes_needed(model, batch.micro_batch_per_gpu, seq_len,
+                                            ds.activation_checkpointing);
+      const uint64_t host_needed = per_rank * uint64_t(mpi.local_size());
+      const auto available = host_mem_available_bytes();
+      const bool fits = !available || host_needed <= *available;
+      if (mpi.min(fits ? 1.0 : 0.0) < 1.0) {
+        throw environment_error(fmt::format(
+            "{} does not fit in host memory for the CPU reference: {} rank(s) on {} x {} ({} "
+            "params x 16 B for fp32 weights, gradients, AdamW moments + activations of "
+            "micro-batch {} x {}) = {} needed, {} available",
+            model.name, mpi.local_size(), mpi.host(), format_bytes(per_rank), model.param_count(),
+            batch.micro_batch_per_gpu, seq_len, format_bytes(host_needed),
+            format_bytes(available.value_or(0))));
+      }
+    } else if (mpi.world_size() != 1) {
       throw environment_error(fmt::format(
-          "{} does not fit in host memory for the CPU reference: {} rank(s) on {} x {} ({} params "
-          "x 16 B for fp32 weights, gradients, AdamW moments + activations of micro-batch {} x {}) "
-          "= {} needed, {} available",
-          model.name, mpi.local_size(), mpi.host(), format_bytes(per_rank), model.param_count(),
-          batch.micro_batch_per_gpu, seq_len, format_bytes(host_needed),
-          format_bytes(available.value_or(0))));
+          "--device cuda trains with one process on one GPU in this version; the job has {} "
+          "ranks (data-parallel CUDA training is not available yet)",
+          mpi.world_size()));
     }
   } catch (const Error& e) {
     if (!root) throw Error("", ExitCode::ok);  // rank 0 reports the shared refusal
@@ -189,18 +378,15 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi, const std::fi
     for (const auto& w : ds.warnings) {
       if (root) std::fprintf(stderr, "sxbench: warning: %s\n", w.c_str());
     }
-    auto comm = make_communicator(Backend::mpi, mpi);
-    CommReducer reducer(*comm, mpi);
-
     if (root) std::filesystem::create_directories(out_dir);
-    const std::string device_name = "CPU: " + host_cpu_model_name();
     const bool tty = root && job.progress_on_terminal;
     if (root) {
-      std::printf(
-          "sxbench train: %s (%lld parameters) on %d rank(s) x %s, fp32 CPU reference, "
-          "activation recomputation %s\n",
-          model.name.c_str(), (long long)model.param_count(), mpi.world_size(), device_name.c_str(),
-          ds.activation_checkpointing ? "on" : "off");
+      std::printf("sxbench train: %s (%lld parameters) on %d rank(s), %s, %s\n", model.name.c_str(),
+                  (long long)model.param_count(), mpi.world_size(),
+                  cuda ? "CUDA engine (bf16)" : "fp32 CPU reference",
+                  cuda ? ("recomputation " + job.recompute).c_str()
+                       : (ds.activation_checkpointing ? "activation recomputation on"
+                                                      : "activation recomputation off"));
       std::printf(
           "batch: micro %lld x accumulation %lld x world %d = %lld sequences of %lld tokens "
           "per step; data: %s\n",
@@ -237,17 +423,26 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi, const std::fi
         std::fflush(stdout);
       }
     };
-    const TrainRun run = train_cpu(topt, reducer);
-    const uint64_t rss = peak_rss_bytes();
-    const double rss_max = mpi.max(double(rss));
+    EngineRun e;
+    if (cuda) {
+#ifdef SXB_HAVE_CUDA
+      e = run_cuda_engine(job, mpi, topt);
+#else
+      throw environment_error("--device cuda: this sxbench was built without CUDA");
+#endif
+    } else {
+      e = run_cpu_engine(job, mpi, topt, per_rank);
+    }
+    const TrainRun& run = e.run;
 
     // Timing statistics over the steps after warm-up (at least one step is always kept).
     const int64_t warm = std::min<int64_t>(job.warmup_steps, job.steps - 1);
-    std::vector<double> step_times, comm_shares;
+    std::vector<double> step_times, comm_shares, comm_times;
     double comm_total = 0, step_total = 0;
     for (int64_t i = warm; i < job.steps; ++i) {
       step_times.push_back(run.steps[i].step_time_s);
       comm_shares.push_back(run.steps[i].comm_time_s / run.steps[i].step_time_s);
+      comm_times.push_back(run.steps[i].comm_time_s);
       comm_total += run.steps[i].comm_time_s;
       step_total += run.steps[i].step_time_s;
     }
@@ -257,6 +452,7 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi, const std::fi
     const double tokens_per_s_per_device = tokens_per_s / mpi.world_size();
     const double flops_per_token = palm_flops_per_token(model, seq_len);
     const double tflops_per_device = flops_per_token * tokens_per_s_per_device / 1e12;
+    const double hw_tflops_per_device = e.executed_flops_per_token * tokens_per_s_per_device / 1e12;
     int64_t targets_measured = 0;
     for (int64_t i = warm; i < job.steps; ++i) targets_measured += run.steps[i].target_tokens;
 
@@ -270,42 +466,32 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi, const std::fi
                             {"step_time_s", s.step_time_s},
                             {"comm_time_s", s.comm_time_s}});
     }
+    nlohmann::json mfu = nullptr, hfu = nullptr, peak = nullptr;
+    if (e.peak_tflops) {
+      mfu = tflops_per_device / *e.peak_tflops;
+      hfu = hw_tflops_per_device / *e.peak_tflops;
+      peak = *e.peak_tflops * 1e12;
+    }
     nlohmann::json m = {
         {"schema", "sxbench.sft_metrics/1"},
         {"tool_version", SXB_VERSION},
         {"status", "complete"},
         {"started_utc", started_utc},
         {"finished_utc", utc_iso8601_now()},
-        {"engine", "cpu-reference-fp32"},
+        {"engine", e.engine},
         {"device",
-         {{"kind", "cpu"},
-          {"name", device_name},
-          {"unit", "rank"},
-          {"note", "one device = one MPI rank running the fp32 CPU reference"}}},
+         {{"kind", e.device_kind},
+          {"name", e.device_name},
+          {"unit", e.device_unit},
+          {"note", e.device_note}}},
         {"world_size", mpi.world_size()},
         {"node_count", mpi.node_count()},
         {"launcher", mpi.launcher()},
-        {"communication",
-         {{"backend", "mpi"},
-          {"library", comm->library_version()},
-          {"gradient_reduction", "all_reduce fp32 sum, divided by world size"}}},
+        {"communication", e.communication},
         {"model", model.to_json()},
-        {"precision",
-         {{"requested", ds.precision()},
-          {"computed", "fp32"},
-          {"note", ds.precision() == "fp32" ? "" : "the CPU reference computes in fp32"}}},
-        {"zero_stage",
-         {{"requested", ds.zero_stage},
-          {"applied", 0},
-          {"note",
-           "the CPU reference keeps a full replica of weights, gradients and "
-           "optimizer state on every rank"}}},
-        {"activation_recomputation",
-         {{"requested", ds.activation_checkpointing},
-          {"applied", ds.activation_checkpointing},
-          {"method",
-           "full: each layer's activations recomputed from its input before its "
-           "backward"}}},
+        {"precision", e.precision},
+        {"zero_stage", e.zero},
+        {"activation_recomputation", e.recomputation},
         {"ds_config", ds.to_json()},
         {"batch", batch.to_json()},
         {"seq_len", seq_len},
@@ -328,50 +514,47 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi, const std::fi
          "PaLM: 6N + 12*L*d*T per token, N = all parameters (embedding and output head "
          "included), T = seq_len, full T x T attention"},
         {"recomputation_counted", false},
-        {"mfu", nullptr},
-        {"peak_flops_per_s_per_device", nullptr},
-        {"mfu_note", "peak FLOP/s of this CPU is unknown, so MFU is not computed"},
-        {"peak_memory_bytes",
-         {{"host_rss_max_over_ranks", uint64_t(rss_max)},
-          {"host_rss_rank0", rss},
-          {"planned_per_rank", per_rank},
-          {"method", "getrusage ru_maxrss (peak resident set) of each rank"}}},
+        {"executed_flops_per_token", e.executed_flops_per_token},
+        {"executed_tflops_per_s_per_device", hw_tflops_per_device},
+        {"executed_flops_note",
+         "model FLOPs plus the forward work that recomputation repeats (full: 2 x layer "
+         "parameters + 4*L*d*T per token); hfu uses these"},
+        {"mfu", mfu},
+        {"hfu", hfu},
+        {"peak_flops_per_s_per_device", peak},
+        {"peak_flops_source", e.peak_source},
+        {"mfu_note", e.mfu_note},
+        {"peak_memory_bytes", e.peak_memory},
         {"exposed_communication_share", comm_total / step_total},
         {"exposed_communication_share_per_step", stats_json(comm_shares)},
-        {"communication_time_s", stats_json([&] {
-           std::vector<double> v;
-           for (int64_t i = warm; i < job.steps; ++i) v.push_back(run.steps[i].comm_time_s);
-           return v;
-         }())},
-        {"communication_method",
-         "wall clock inside the step's reductions (gradient all_reduce, loss and token-count "
-         "sums), max over ranks; the CPU reference does not overlap communication, so all of it "
-         "is exposed"},
-        {"timing_method",
-         "steady_clock around each optimizer step (data, forward, backward, "
-         "all_reduce, clipping, AdamW), max over ranks; statistics exclude the "
-         "warm-up steps"},
+        {"communication_time_s", stats_json(comm_times)},
+        {"communication_method", e.comm_method},
+        {"timing_method", e.timing_method},
         {"replicas_identical", run.replicas_identical},
         {"final_loss", run.steps.back().loss},
         {"initial_loss", run.steps.front().loss},
         {"loss_curve", loss_curve},
         {"warnings", ds.warnings}};
+    if (!e.extra.is_null()) m["engine_timing"] = e.extra;
     if (root) {
       const auto path = out_dir / "sft_metrics.json";
       write_json_atomic(path, m);
+      const std::string mfu_text =
+          e.peak_tflops ? fmt::format("MFU {:.1f}%", 100.0 * tflops_per_device / *e.peak_tflops)
+                        : std::string("MFU n/a");
       std::printf(
-          "step time median %.4f s (p10 %.4f, p90 %.4f) | %.1f tokens/s | %.1f tokens/s "
-          "per rank | %.3f samples/s | %.4f model TFLOP/s per rank | MFU n/a (CPU peak "
-          "unknown) | exposed comm %.1f%% | loss %.4f -> %.4f\n",
+          "step time median %.4f s (p10 %.4f, p90 %.4f) | %.1f tokens/s | %.1f tokens/s per %s "
+          "| %.3f samples/s | %.4f model TFLOP/s per %s | %s | exposed comm %.1f%% | loss %.4f "
+          "-> %.4f\n",
           median_s, quantile(step_times, 0.1), quantile(step_times, 0.9), tokens_per_s,
-          tokens_per_s_per_device, double(batch.train_batch_size) / median_s, tflops_per_device,
+          tokens_per_s_per_device, e.short_name.c_str(), double(batch.train_batch_size) / median_s,
+          tflops_per_device, e.short_name.c_str(), mfu_text.c_str(),
           100.0 * comm_total / step_total, run.steps.front().loss, run.steps.back().loss);
       std::fprintf(stderr, "sxbench: wrote %s\n", path.c_str());
     }
     if (!run.replicas_identical) {
       throw runtime_error("data-parallel replicas diverged: parameter checksums differ by rank");
     }
-    comm.reset();
     return m;
   } catch (const Error& e) {
     if (mpi.world_size() > 1 && e.code() != ExitCode::ok) {
@@ -384,7 +567,6 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi, const std::fi
   }
 }
 
-
 namespace {
 
 int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
@@ -396,10 +578,11 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
   MpiContext mpi(nullptr, nullptr);
   std::filesystem::path out_dir;
   if (mpi.rank() == 0) {
-    out_dir = o.out_dir.empty()
-                  ? create_unique_directory(std::filesystem::path(ctx.env.get_string("RESULTS_DIR")) /
-                                            ("train_" + utc_compact_now()))
-                  : std::filesystem::path(o.out_dir);
+    out_dir =
+        o.out_dir.empty()
+            ? create_unique_directory(std::filesystem::path(ctx.env.get_string("RESULTS_DIR")) /
+                                      ("train_" + utc_compact_now()))
+            : std::filesystem::path(o.out_dir);
   }
   try {
     run_train_job(job, mpi, out_dir);
@@ -418,7 +601,8 @@ Command add_train_command(CLI::App& root) {
       "train",
       "LLM supervised fine-tuning throughput with sxbench's engine (Llama architecture, "
       "AdamW, data parallel); writes sft_metrics.json");
-  app->add_option("--device", o->device, "cpu (fp32 reference, data parallel over MPI) or cuda")
+  app->add_option("--device", o->device,
+                  "cpu (fp32 reference, data parallel over MPI) or cuda (bf16 engine, one GPU)")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
   app->add_option("--model", o->model,
@@ -435,6 +619,10 @@ Command add_train_command(CLI::App& root) {
   app->add_option("--data", o->data, "Token file from `sxbench data pack` (default: synthetic)");
   app->add_option("--out", o->out_dir, "Output directory (default: $RESULTS_DIR/train_<UTC time>)");
   app->add_option("--seed", o->seed, "Seed of weights and synthetic data")->capture_default_str();
+  app->add_option("--recompute", o->recompute,
+                  "CUDA engine activation recomputation: auto (ds_config, else what fits), none, "
+                  "selective or full")
+      ->capture_default_str();
   app->add_flag("--list-models", o->list_models, "List the built-in models and exit");
   return {app, [o](const CommandContext& ctx) { return run_train(*o, ctx); }};
 }

@@ -26,9 +26,12 @@ struct TrainJobRequest {
   int64_t micro_batch = 0;  // 0: BATCH_SIZE_PER_GPU, else the ds_config
   std::string data;
   uint64_t seed = 1234;
+  std::string recompute = "auto";  // CUDA engine: auto | none | selective | full
 };
 
 struct TrainJob {
+  std::string device = "cpu";
+  std::string recompute = "auto";
   ModelConfig model;
   DsConfig ds;
   std::unique_ptr<SequenceSource> data;

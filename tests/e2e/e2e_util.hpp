@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -46,11 +47,18 @@ inline RunResult run_command(const std::string& cmd) {
   return r;
 }
 
-inline std::string sxbench(const std::string& args) { return std::string(SXB_BINARY) + " " + args; }
+// The binary under test: the build's, or $SXB_TEST_BINARY (a build copied to another machine,
+// where the build tree's absolute path does not exist).
+inline std::string binary_path() {
+  const char* override_path = std::getenv("SXB_TEST_BINARY");
+  return override_path && *override_path ? override_path : SXB_BINARY;
+}
+
+inline std::string sxbench(const std::string& args) { return binary_path() + " " + args; }
 
 inline std::string mpirun(int np, const std::string& args) {
   return std::string(SXB_MPIEXEC) + " -np " + std::to_string(np) + " --oversubscribe " +
-         std::string(SXB_BINARY) + " " + args;
+         binary_path() + " " + args;
 }
 
 // A fresh, empty directory under the system temp dir, unique to this test process.

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "dist/gpu_probe.hpp"
+
 namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -185,10 +187,22 @@ TEST_F(TrainE2E, BadJsonlRecordNamesTheLine) {
   EXPECT_FALSE(fs::exists(dir_ / "x.bin"));
 }
 
-TEST_F(TrainE2E, CudaDeviceIsRefusedWithExit4) {
+TEST_F(TrainE2E, CudaDeviceWithoutGpuIsRefusedWithExit4) {
+  if (sxb::visible_cuda_devices() > 0) GTEST_SKIP() << "a GPU is visible: tests/gpu runs the engine";
   Result r = run(sxbench() + " train --device cuda --model tiny --seq-len 32");
   EXPECT_EQ(r.code, 4) << r.output;
-  EXPECT_NE(r.output.find("CUDA training engine is not built yet"), std::string::npos) << r.output;
+  const bool says_why = r.output.find("no GPU is visible") != std::string::npos ||
+                        r.output.find("built without CUDA") != std::string::npos;
+  EXPECT_TRUE(says_why) << r.output;
+}
+
+TEST_F(TrainE2E, RecomputeSettingIsCheckedAndCpuOnlyTakesAuto) {
+  Result bad = run(sxbench() + " train --device cpu --model tiny --seq-len 32 --recompute some");
+  EXPECT_EQ(bad.code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("--recompute must be"), std::string::npos) << bad.output;
+  Result cpu = run(sxbench() + " train --device cpu --model tiny --seq-len 32 --recompute full");
+  EXPECT_EQ(cpu.code, 2) << cpu.output;
+  EXPECT_NE(cpu.output.find("applies to --device cuda"), std::string::npos) << cpu.output;
 }
 
 TEST_F(TrainE2E, ModelTooBigForHostMemoryIsRefusedBeforeAllocation) {

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# On the GPU machine: the CUDA training engine's GPU tests, then Llama-2-7B (seq 4096, micro-batch
+# 1, bf16) with sxbench's engine next to the PyTorch reference (.ref/torch_llama.py: FSDP2, eager
+# and torch.compile) in the same call, engine runs before and after the reference. Logs go to
+# $OUT/train_logs.tgz; a short table is printed last.
+#   PHASES   comma list of tests,engine,torch,compile,engine_full,torch_ac,engine2 (default all)
+#   STEPS    engine steps (default 10, of which 3 warm-up)
+# Binaries: .dev/sxbench and .dev/sxb_gpu_tests when they run on this machine, else a build.
+set -uo pipefail
+export NCCL_NVLS_ENABLE=0 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export PYTHONUNBUFFERED=1 PROGRESS=off
+OUT=${OUT:-/tmp/sxb-out}
+W="$OUT/work"
+mkdir -p "$W"
+PHASES=${PHASES:-tests,engine,torch,compile,engine_full,torch_ac,engine2}
+STEPS=${STEPS:-10}
+BUDGET_S=${BUDGET_S:-520}  # phases that would start after this many seconds are skipped
+want() { [[ ",$PHASES," == *",$1,"* ]] && [ "$SECONDS" -lt "$BUDGET_S" ]; }
+
+nvidia-smi --query-gpu=name,memory.total,memory.used,clocks.sm,power.draw,temperature.gpu \
+  --format=csv | tee "$W/gpu.txt"
+
+BIN=.dev/sxbench
+TESTS=.dev/sxb_gpu_tests
+if ! "$BIN" --version >/dev/null 2>&1 || ! "$TESTS" --gtest_list_tests >/dev/null 2>&1; then
+  echo "prebuilt binaries do not run here; building (sm_90a)"
+  BUILD=/tmp/build-train
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
+    -DSXB_CUDA=ON >"$W/build.log" 2>&1 &&
+    ninja -C "$BUILD" sxbench sxb_gpu_tests >>"$W/build.log" 2>&1 ||
+    { grep -E "error" "$W/build.log" | head -30; tar -C "$OUT" -czf "$OUT/train_logs.tgz" work; exit 1; }
+  BIN=$BUILD/sxbench
+  TESTS=$BUILD/tests/sxb_gpu_tests
+fi
+"$BIN" --version
+export SXB_TEST_BINARY
+SXB_TEST_BINARY=$(realpath "$BIN")
+
+if want tests; then
+  timeout 300 "$TESTS" --gtest_filter='Train*' >"$W/tests.log" 2>&1
+  echo "gpu tests (Train*) exit $?"
+  grep -E "^\[  FAILED  \]|^\[  PASSED  \]|attention T=|Failure|Expected|Which is|rel_err|  Actual" \
+    "$W/tests.log" | head -40
+fi
+
+engine() {  # name, extra args
+  local name=$1
+  shift
+  timeout 200 "$BIN" train --device cuda --model meta-llama/Llama-2-7b-hf --seq-len 4096 \
+    --micro-batch 1 --steps "$STEPS" --warmup-steps 3 --out "$W/$name" "$@" >"$W/$name.log" 2>&1
+  echo "$name exit $?"
+  tail -2 "$W/$name.log"
+}
+torch_ref() {  # name, extra args
+  local name=$1
+  shift
+  timeout 300 python3 -m torch.distributed.run --standalone --nproc_per_node 1 \
+    .ref/torch_llama.py --seq 4096 --mb 1 "$@" >"$W/$name.log" 2>&1
+  echo "$name exit $?"
+  grep RESULT "$W/$name.log" || tail -5 "$W/$name.log"
+}
+
+want engine && engine engine
+want torch && torch_ref torch_eager --ac 0 --tag eager
+want compile && torch_ref torch_compile --ac 0 --compile 1 --tag compile
+want engine_full && engine engine_full --recompute full
+want torch_ac && torch_ref torch_ac --ac 1 --tag eager_ac
+want engine2 && engine engine2
+nvidia-smi --query-gpu=clocks.sm,power.draw,temperature.gpu --format=csv >>"$W/gpu.txt"
+
+python3 - "$W" <<'EOF' | tee "$W/table.txt"
+import json, os, sys
+w = sys.argv[1]
+rows = []
+for name in ["engine", "engine_full", "engine2"]:
+    p = os.path.join(w, name, "sft_metrics.json")
+    if os.path.exists(p):
+        m = json.load(open(p))
+        rows.append((name, m["activation_recomputation"]["mode"], m["tokens_per_s_per_device"],
+                     m["mfu"], m["step_time_s"]["median"], m["initial_loss"], m["final_loss"],
+                     m["peak_memory_bytes"]["device_used_peak_bytes"] / 2**30))
+for name in ["torch_eager", "torch_compile", "torch_ac"]:
+    p = os.path.join(w, name + ".log")
+    if os.path.exists(p):
+        for line in open(p):
+            if line.startswith("RESULT "):
+                r = json.loads(line[7:])
+                rows.append((name, "full" if r["ac"] else "none", r["tokens_per_s_per_gpu"],
+                             r["mfu_vs_989"], r["step_s_median"], float("nan"), r["loss"],
+                             r["peak_mem_gib"]))
+print(f"{'run':14} {'recompute':9} {'tok/s/GPU':>10} {'MFU':>6} {'step s':>7} {'loss0':>7} {'loss':>7} {'mem GiB':>8}")
+for r in rows:
+    mfu = 100 * r[3] if r[3] is not None else float("nan")
+    print(f"{r[0]:14} {r[1]:9} {r[2]:10.1f} {mfu:5.1f}% {r[4]:7.4f} {r[5]:7.3f} {r[6]:7.3f} {r[7]:8.1f}")
+EOF
+tar -C "$OUT" -czf "$OUT/train_logs.tgz" work && rm -rf "$W"
+echo "elapsed ${SECONDS}s"

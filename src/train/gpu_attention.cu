@@ -1,0 +1,663 @@
+// Causal flash attention, forward and backward, on bf16 tensor cores (mma.sync m16n8k16 with
+// fp32 accumulation; ldmatrix from padded shared memory; cp.async double buffering).
+//
+// Notation: s = (q . k) * scale, scale = 1/sqrt(hd), computed in the log2 domain
+// (s2 = s * log2(e)), p = exp2(s2 - lse2), lse2 = log2 sum exp2(s2) over the visible keys.
+//
+// Forward (one block = 64 queries of one head, 4 warps x 16 query rows): for each 64-key tile,
+// S = Q K^T in registers, masked, online softmax (running max m and sum l per row, O rescaled by
+// exp2(m_old - m_new)), O += P V with P taken straight from the S accumulators; finally O / l and
+// lse2 = m + log2(l). No T x T matrix exists anywhere.
+//
+// Backward (one block = 64 keys of one kv head, 4 warps x 16 key rows; FA2's key-major order):
+// for every query head of the group and every 32-query tile that sees these keys:
+//   S^T = K Q^T, P^T = exp2(S^T * scale*log2e - lse2), dV += P^T dO, dP^T = V dO^T,
+//   dS^T = P^T (dP^T - D), D = rowsum(dO * O) (a small pre-pass), dK += dS^T Q,
+//   dQ += dS K: dS^T goes through shared memory and the block's partial dQ is added into an
+//   fp32 buffer with vector atomics. dK and dV stay in registers until the end, so the group's
+//   query heads sum into them without atomics.
+//
+// mma.m16n8k16 fragments (PTX ISA; g = lane / 4, c = 2 * (lane % 4)):
+//   A 16x16 row-major: a0 (g, c..c+1), a1 (g+8, c..), a2 (g, c+8..), a3 (g+8, c+8..)
+//   B 16x8 (k x n):    b0 (k = c..c+1, n = g), b1 (k = c+8.., n = g)
+//   C 16x8:            c0,c1 (g, c..c+1), c2,c3 (g+8, c..c+1)
+// ldmatrix.x4 gives register j from the 8x8 matrix whose rows lanes 8j..8j+7 address; without
+// .trans lane l gets row l/4, columns 2(l%4)..+1, with .trans rows 2(l%4)..+1 of column l/4.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "core/error.hpp"
+#include "train/gpu_ops.hpp"
+
+namespace sxb::gpu {
+
+namespace {
+
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr int kThreads = 128;  // 4 warps
+constexpr int kFwdRows = 64;   // queries per forward block
+constexpr int kFwdCols = 64;   // keys per forward tile
+constexpr int kBwdKeys = 64;   // keys per backward block
+constexpr int kBwdRows = 32;   // queries per backward tile
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16-byte asynchronous copy global -> shared; `valid` false fills the 16 bytes with zeros.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async4(void* dst, const void* src, bool valid) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+               "r"(valid ? 4 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::);
+}
+__device__ __forceinline__ void cp_async_wait_all() {
+  asm volatile("cp.async.wait_group 0;\n" ::);
+}
+
+__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldsm_x4_t(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldsm_x2_t(uint32_t& r0, uint32_t& r1, const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n"
+               : "=r"(r0), "=r"(r1)
+               : "r"(smem_addr(p)));
+}
+
+__device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Two floats as one bf16x2 register: the lower column in the low half.
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+
+// Query t may see key u.
+__device__ __forceinline__ bool visible(int t, int u, int T, int window) {
+  return t < T && u <= t && (window <= 0 || t - u < window);
+}
+
+struct Args {
+  const bf16 *q, *k, *v, *o, *dout;
+  bf16 *out, *dk, *dv;
+  float *lse, *dsum, *dq_accum;
+  const float* lse_in;
+  int64_t q_stride, kv_stride, o_stride;
+  int T, H, KV, window;
+  float scale_log2, scale;
+};
+
+// Copies rows [row0, row0 + kRows) (rows >= T as zeros) of hd bf16 each, `stride` elements
+// apart, into shared memory rows of kHd + 8 elements (the padding keeps ldmatrix conflict-free).
+template <int kHd, int kRows>
+__device__ __forceinline__ void load_rows(bf16* smem, const bf16* base, int row0, int T,
+                                          int64_t stride) {
+  constexpr int kChunks = kHd / 8, kRow = kHd + 8;
+  for (int i = threadIdx.x; i < kRows * kChunks; i += kThreads) {
+    const int r = i / kChunks, c = i % kChunks;
+    const bool valid = row0 + r < T;
+    const bf16* src = base + (valid ? int64_t(row0 + r) * stride : 0) + c * 8;
+    cp_async16(smem + r * kRow + c * 8, src, valid);
+  }
+}
+
+// ---- forward -------------------------------------------------------------------------------
+
+template <int kHd>
+__global__ void __launch_bounds__(kThreads, 2) flash_forward_kernel(Args a) {
+  constexpr int kRow = kHd + 8, kKb = kHd / 16;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  bf16* sQ = reinterpret_cast<bf16*>(smem_raw);
+  bf16* sK = sQ + kFwdRows * kRow;      // two buffers
+  bf16* sV = sK + 2 * kFwdCols * kRow;  // two buffers
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int g = lane / 4, c2 = 2 * (lane % 4);
+  const int qblock = gridDim.x - 1 - blockIdx.x;  // the longest rows first
+  const int h = blockIdx.y, b = blockIdx.z;
+  const int kvh = h / (a.H / a.KV);
+  const int q0 = qblock * kFwdRows;
+  const bf16* qbase = a.q + int64_t(b) * a.T * a.q_stride + int64_t(h) * kHd;
+  const bf16* kbase = a.k + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd;
+  const bf16* vbase = a.v + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd;
+
+  const int kt_lo = a.window > 0 ? max(0, q0 - a.window + 1) / kFwdCols : 0;
+  const int kt_hi = min(q0 + kFwdRows - 1, a.T - 1) / kFwdCols;
+  load_rows<kHd, kFwdRows>(sQ, qbase, q0, a.T, a.q_stride);
+  load_rows<kHd, kFwdCols>(sK, kbase, kt_lo * kFwdCols, a.T, a.kv_stride);
+  load_rows<kHd, kFwdCols>(sV, vbase, kt_lo * kFwdCols, a.T, a.kv_stride);
+  cp_async_commit();
+
+  uint32_t qf[kKb][4];
+  float o[kHd / 8][4];
+#pragma unroll
+  for (int n = 0; n < kHd / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+  float m_row[2] = {-INFINITY, -INFINITY}, l_row[2] = {0.0f, 0.0f};
+  const int t0 = q0 + warp * 16 + g, t1 = t0 + 8;
+
+  cp_async_wait_all();
+  __syncthreads();
+#pragma unroll
+  for (int kb = 0; kb < kKb; ++kb) {
+    ldsm_x4(qf[kb], sQ + (warp * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * kRow + kb * 16 +
+                        (lane / 16) * 8);
+  }
+
+  for (int kt = kt_lo; kt <= kt_hi; ++kt) {
+    const int buf = (kt - kt_lo) & 1;
+    cp_async_wait_all();
+    __syncthreads();  // tile kt landed; every warp is done with the other buffer
+    if (kt < kt_hi) {
+      load_rows<kHd, kFwdCols>(sK + (buf ^ 1) * kFwdCols * kRow, kbase, (kt + 1) * kFwdCols, a.T,
+                               a.kv_stride);
+      load_rows<kHd, kFwdCols>(sV + (buf ^ 1) * kFwdCols * kRow, vbase, (kt + 1) * kFwdCols, a.T,
+                               a.kv_stride);
+      cp_async_commit();
+    }
+    const bf16* cK = sK + buf * kFwdCols * kRow;
+    const bf16* cV = sV + buf * kFwdCols * kRow;
+
+    // S = Q K^T: 16 rows x 64 keys per warp (8 n-tiles of 8 keys).
+    float s[8][4];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+#pragma unroll
+    for (int np = 0; np < 4; ++np) {
+#pragma unroll
+      for (int kb = 0; kb < kKb; ++kb) {
+        uint32_t bk[4];
+        ldsm_x4(bk, cK + (np * 16 + (lane / 16) * 8 + (lane % 8)) * kRow + kb * 16 +
+                        ((lane / 8) % 2) * 8);
+        mma16816(s[2 * np], qf[kb], bk[0], bk[1]);
+        mma16816(s[2 * np + 1], qf[kb], bk[2], bk[3]);
+      }
+    }
+    const int u0 = kt * kFwdCols;
+    const bool need_mask = u0 + kFwdCols - 1 > q0 ||
+                           (a.window > 0 && q0 + kFwdRows - 1 - u0 >= a.window) ||
+                           q0 + kFwdRows > a.T;
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        float x = s[j][e] * a.scale_log2;
+        if (need_mask) {
+          const int t = e < 2 ? t0 : t1, u = u0 + j * 8 + c2 + (e & 1);
+          if (!visible(t, u, a.T, a.window)) x = -INFINITY;
+        }
+        s[j][e] = x;
+        mx[e / 2] = fmaxf(mx[e / 2], x);
+      }
+    }
+    float alpha[2], base[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+      const float m_new = fmaxf(m_row[r], mx[r]);
+      base[r] = m_new == -INFINITY ? 0.0f : m_new;  // a row with nothing visible yet stays 0
+      alpha[r] = exp2f(m_row[r] - base[r]);
+      m_row[r] = m_new;
+    }
+    float rowsum[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float p = exp2f(s[j][e] - base[e / 2]);
+        s[j][e] = p;
+        rowsum[e / 2] += p;
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) l_row[r] = l_row[r] * alpha[r] + rowsum[r];
+#pragma unroll
+    for (int n = 0; n < kHd / 8; ++n) {
+      o[n][0] *= alpha[0];
+      o[n][1] *= alpha[0];
+      o[n][2] *= alpha[1];
+      o[n][3] *= alpha[1];
+    }
+    // O += P V: P's A fragments are the S accumulators of n-tiles 2kk and 2kk + 1.
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      const uint32_t pa[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]),
+                              pack_bf16(s[2 * kk][2], s[2 * kk][3]),
+                              pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                              pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+      for (int nd = 0; nd < kHd / 16; ++nd) {
+        uint32_t bv[4];
+        ldsm_x4_t(bv, cV + (kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * kRow + nd * 16 +
+                          (lane / 16) * 8);
+        mma16816(o[2 * nd], pa, bv[0], bv[1]);
+        mma16816(o[2 * nd + 1], pa, bv[2], bv[3]);
+      }
+    }
+  }
+
+  float l[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    l[r] = l_row[r];
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+  }
+  const float inv0 = l[0] > 0 ? 1.0f / l[0] : 0.0f, inv1 = l[1] > 0 ? 1.0f / l[1] : 0.0f;
+  bf16* obase = a.out + int64_t(b) * a.T * a.o_stride + int64_t(h) * kHd;
+#pragma unroll
+  for (int n = 0; n < kHd / 8; ++n) {
+    const int col = n * 8 + c2;
+    if (t0 < a.T) {
+      *reinterpret_cast<uint32_t*>(obase + int64_t(t0) * a.o_stride + col) =
+          pack_bf16(o[n][0] * inv0, o[n][1] * inv0);
+    }
+    if (t1 < a.T) {
+      *reinterpret_cast<uint32_t*>(obase + int64_t(t1) * a.o_stride + col) =
+          pack_bf16(o[n][2] * inv1, o[n][3] * inv1);
+    }
+  }
+  if (lane % 4 == 0) {
+    float* lrow = a.lse + (int64_t(b) * a.H + h) * a.T;
+    if (t0 < a.T) lrow[t0] = m_row[0] + log2f(l[0]);
+    if (t1 < a.T) lrow[t1] = m_row[1] + log2f(l[1]);
+  }
+}
+
+// ---- backward ------------------------------------------------------------------------------
+
+// D[b, h, t] = sum_c dO[t, h, c] * O[t, h, c]: one warp per (token, head).
+template <int kHd>
+__global__ void attention_dsum_kernel(Args a, int64_t rows) {
+  const int64_t w = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x % 32;
+  if (w >= rows) return;
+  const int64_t n = w / a.H;  // token row b*T + t
+  const int h = static_cast<int>(w % a.H);
+  const bf16* orow = a.o + n * a.o_stride + int64_t(h) * kHd;
+  const bf16* drow = a.dout + n * a.o_stride + int64_t(h) * kHd;
+  float acc = 0;
+  for (int c = lane; c < kHd; c += 32) acc += __bfloat162float(orow[c]) * __bfloat162float(drow[c]);
+#pragma unroll
+  for (int off = 16; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+  if (lane == 0) {
+    const int64_t b = n / a.T, t = n % a.T;
+    a.dsum[(b * a.H + h) * a.T + t] = acc;
+  }
+}
+
+template <int kHd>
+__global__ void __launch_bounds__(kThreads, 2) flash_backward_kernel(Args a) {
+  constexpr int kRow = kHd + 8, kKb = kHd / 16, kDsRow = kBwdRows + 8;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  bf16* sK = reinterpret_cast<bf16*>(smem_raw);
+  bf16* sV = sK + kBwdKeys * kRow;
+  bf16* sQ = sV + kBwdKeys * kRow;       // two buffers
+  bf16* sdO = sQ + 2 * kBwdRows * kRow;  // two buffers
+  bf16* sdS = sdO + 2 * kBwdRows * kRow;
+  float* sL = reinterpret_cast<float*>(sdS + kBwdKeys * kDsRow);  // two buffers of 32
+  float* sD = sL + 2 * kBwdRows;                                  // two buffers of 32
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int g = lane / 4, c2 = 2 * (lane % 4);
+  const int kblock = blockIdx.x;  // key block 0 sees the most queries: scheduled first
+  const int kvh = blockIdx.y, b = blockIdx.z;
+  const int group = a.H / a.KV;
+  const int k0 = kblock * kBwdKeys;
+  const bf16* kbase = a.k + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd;
+  const bf16* vbase = a.v + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd;
+
+  load_rows<kHd, kBwdKeys>(sK, kbase, k0, a.T, a.kv_stride);
+  load_rows<kHd, kBwdKeys>(sV, vbase, k0, a.T, a.kv_stride);
+
+  const int qt_lo = k0 / kBwdRows;
+  const int q_last = a.window > 0 ? min(a.T - 1, k0 + kBwdKeys - 1 + a.window - 1) : a.T - 1;
+  const int qt_hi = q_last / kBwdRows;
+  const int n_qt = qt_hi - qt_lo + 1;
+  const int total = group * n_qt;
+
+  // Queues the Q, dO, lse and D tiles of iteration `it` into buffer `buf`.
+  auto load_iteration = [&](int it, int buf) {
+    const int h = kvh * group + it / n_qt;
+    const int qs = (qt_lo + it % n_qt) * kBwdRows;
+    const bf16* qbase = a.q + int64_t(b) * a.T * a.q_stride + int64_t(h) * kHd;
+    const bf16* dobase = a.dout + int64_t(b) * a.T * a.o_stride + int64_t(h) * kHd;
+    load_rows<kHd, kBwdRows>(sQ + buf * kBwdRows * kRow, qbase, qs, a.T, a.q_stride);
+    load_rows<kHd, kBwdRows>(sdO + buf * kBwdRows * kRow, dobase, qs, a.T, a.o_stride);
+    if (threadIdx.x < kBwdRows) {
+      const int t = qs + threadIdx.x;
+      const bool valid = t < a.T;
+      const int64_t idx = (int64_t(b) * a.H + h) * a.T + (valid ? t : 0);
+      cp_async4(sL + buf * kBwdRows + threadIdx.x, a.lse_in + idx, valid);
+      cp_async4(sD + buf * kBwdRows + threadIdx.x, a.dsum + idx, valid);
+    }
+  };
+  load_iteration(0, 0);
+  cp_async_commit();
+
+  float dk[kHd / 8][4], dv[kHd / 8][4];
+#pragma unroll
+  for (int n = 0; n < kHd / 8; ++n) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) dk[n][e] = dv[n][e] = 0.0f;
+  }
+  const int u0 = k0 + warp * 16 + g, u1 = u0 + 8;
+
+  for (int it = 0; it < total; ++it) {
+    const int buf = it & 1;
+    const int h = kvh * group + it / n_qt;
+    const int qs = (qt_lo + it % n_qt) * kBwdRows;
+    cp_async_wait_all();
+    __syncthreads();  // tiles of `it` landed; the other buffer and sdS are free
+    if (it + 1 < total) {
+      load_iteration(it + 1, buf ^ 1);
+      cp_async_commit();
+    }
+    const bf16* cQ = sQ + buf * kBwdRows * kRow;
+    const bf16* cdO = sdO + buf * kBwdRows * kRow;
+    const float* cL = sL + buf * kBwdRows;
+    const float* cD = sD + buf * kBwdRows;
+
+    // S^T = K Q^T and dP^T = V dO^T: this warp's 16 keys x 32 queries (4 n-tiles).
+    float st[4][4], dpt[4][4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) st[j][e] = dpt[j][e] = 0.0f;
+    }
+#pragma unroll
+    for (int kb = 0; kb < kKb; ++kb) {
+      uint32_t ka[4], va[4];
+      const int arow =
+          (warp * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * kRow + kb * 16 + (lane / 16) * 8;
+      ldsm_x4(ka, sK + arow);
+      ldsm_x4(va, sV + arow);
+#pragma unroll
+      for (int np = 0; np < 2; ++np) {
+        const int brow =
+            (np * 16 + (lane / 16) * 8 + (lane % 8)) * kRow + kb * 16 + ((lane / 8) % 2) * 8;
+        uint32_t bq[4], bo[4];
+        ldsm_x4(bq, cQ + brow);
+        ldsm_x4(bo, cdO + brow);
+        mma16816(st[2 * np], ka, bq[0], bq[1]);
+        mma16816(st[2 * np + 1], ka, bq[2], bq[3]);
+        mma16816(dpt[2 * np], va, bo[0], bo[1]);
+        mma16816(dpt[2 * np + 1], va, bo[2], bo[3]);
+      }
+    }
+    const bool need_mask = k0 + kBwdKeys - 1 > qs ||
+                           (a.window > 0 && qs + kBwdRows - 1 - k0 >= a.window) ||
+                           qs + kBwdRows > a.T;
+    // P^T and dS^T = P^T (dP^T - D).
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int tl = j * 8 + c2 + (e & 1);
+        float p = exp2f(st[j][e] * a.scale_log2 - cL[tl]);
+        if (need_mask && !visible(qs + tl, e < 2 ? u0 : u1, a.T, a.window)) p = 0.0f;
+        st[j][e] = p;
+        dpt[j][e] = p * (dpt[j][e] - cD[tl]);
+      }
+    }
+    // dV += P^T dO and dK += dS^T Q (k = queries, 2 k-blocks of 16).
+#pragma unroll
+    for (int kk = 0; kk < 2; ++kk) {
+      const uint32_t pa[4] = {pack_bf16(st[2 * kk][0], st[2 * kk][1]),
+                              pack_bf16(st[2 * kk][2], st[2 * kk][3]),
+                              pack_bf16(st[2 * kk + 1][0], st[2 * kk + 1][1]),
+                              pack_bf16(st[2 * kk + 1][2], st[2 * kk + 1][3])};
+      const uint32_t da[4] = {pack_bf16(dpt[2 * kk][0], dpt[2 * kk][1]),
+                              pack_bf16(dpt[2 * kk][2], dpt[2 * kk][3]),
+                              pack_bf16(dpt[2 * kk + 1][0], dpt[2 * kk + 1][1]),
+                              pack_bf16(dpt[2 * kk + 1][2], dpt[2 * kk + 1][3])};
+#pragma unroll
+      for (int nd = 0; nd < kHd / 16; ++nd) {
+        const int trow =
+            (kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * kRow + nd * 16 + (lane / 16) * 8;
+        uint32_t bo[4], bq[4];
+        ldsm_x4_t(bo, cdO + trow);
+        ldsm_x4_t(bq, cQ + trow);
+        mma16816(dv[2 * nd], pa, bo[0], bo[1]);
+        mma16816(dv[2 * nd + 1], pa, bo[2], bo[3]);
+        mma16816(dk[2 * nd], da, bq[0], bq[1]);
+        mma16816(dk[2 * nd + 1], da, bq[2], bq[3]);
+      }
+    }
+    // dS^T to shared memory as [key][query], for dQ = dS K across the block's 64 keys.
+    const int lrow = warp * 16 + g;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      *reinterpret_cast<uint32_t*>(sdS + lrow * kDsRow + j * 8 + c2) =
+          pack_bf16(dpt[j][0], dpt[j][1]);
+      *reinterpret_cast<uint32_t*>(sdS + (lrow + 8) * kDsRow + j * 8 + c2) =
+          pack_bf16(dpt[j][2], dpt[j][3]);
+    }
+    __syncthreads();
+    // dQ tile (32 queries x hd): warp w takes m-tile w % 2 and hd/16 of the hd/8 n-tiles.
+    {
+      constexpr int kNt = kHd / 16;  // n-tiles per warp
+      const int mt = warp % 2, nt0 = (warp / 2) * kNt;
+      float dq[kNt][4];
+#pragma unroll
+      for (int n = 0; n < kNt; ++n) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.0f;
+      const int mi = lane / 8;
+#pragma unroll
+      for (int kb = 0; kb < kBwdKeys / 16; ++kb) {
+        uint32_t af[4];
+        ldsm_x4_t(af,
+                  sdS + (kb * 16 + (mi / 2) * 8 + (lane % 8)) * kDsRow + mt * 16 + (mi % 2) * 8);
+        const int krow = (kb * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * kRow;
+        if constexpr (kNt % 2 == 0) {
+#pragma unroll
+          for (int np = 0; np < kNt / 2; ++np) {
+            uint32_t bk[4];
+            ldsm_x4_t(bk, sK + krow + (nt0 + 2 * np) * 8 + (lane / 16) * 8);
+            mma16816(dq[2 * np], af, bk[0], bk[1]);
+            mma16816(dq[2 * np + 1], af, bk[2], bk[3]);
+          }
+        } else {
+#pragma unroll
+          for (int n = 0; n < kNt; ++n) {
+            uint32_t b0, b1;
+            ldsm_x2_t(b0, b1, sK + krow + (nt0 + n) * 8);
+            mma16816(dq[n], af, b0, b1);
+          }
+        }
+      }
+      float* dqbase = a.dq_accum + (int64_t(b) * a.T) * a.H * kHd + int64_t(h) * kHd;
+      const int q0r = qs + mt * 16 + g, q1r = q0r + 8;
+#pragma unroll
+      for (int n = 0; n < kNt; ++n) {
+        const int col = (nt0 + n) * 8 + c2;
+        if (q0r < a.T) {
+          atomicAdd(reinterpret_cast<float2*>(dqbase + int64_t(q0r) * a.H * kHd + col),
+                    make_float2(dq[n][0] * a.scale, dq[n][1] * a.scale));
+        }
+        if (q1r < a.T) {
+          atomicAdd(reinterpret_cast<float2*>(dqbase + int64_t(q1r) * a.H * kHd + col),
+                    make_float2(dq[n][2] * a.scale, dq[n][3] * a.scale));
+        }
+      }
+    }
+  }
+
+  bf16* dkbase = a.dk + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd;
+  bf16* dvbase = a.dv + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd;
+#pragma unroll
+  for (int n = 0; n < kHd / 8; ++n) {
+    const int col = n * 8 + c2;
+    if (u0 < a.T) {
+      *reinterpret_cast<uint32_t*>(dkbase + int64_t(u0) * a.kv_stride + col) =
+          pack_bf16(dk[n][0] * a.scale, dk[n][1] * a.scale);
+      *reinterpret_cast<uint32_t*>(dvbase + int64_t(u0) * a.kv_stride + col) =
+          pack_bf16(dv[n][0], dv[n][1]);
+    }
+    if (u1 < a.T) {
+      *reinterpret_cast<uint32_t*>(dkbase + int64_t(u1) * a.kv_stride + col) =
+          pack_bf16(dk[n][2] * a.scale, dk[n][3] * a.scale);
+      *reinterpret_cast<uint32_t*>(dvbase + int64_t(u1) * a.kv_stride + col) =
+          pack_bf16(dv[n][2], dv[n][3]);
+    }
+  }
+}
+
+constexpr size_t forward_smem(int hd) {
+  return size_t(kFwdRows + 4 * kFwdCols) * (hd + 8) * 2;
+}
+constexpr size_t backward_smem(int hd) {
+  return size_t(2 * kBwdKeys + 4 * kBwdRows) * (hd + 8) * 2 +
+         size_t(kBwdKeys) * (kBwdRows + 8) * 2 + 4 * kBwdRows * sizeof(float);
+}
+
+Args make_args(const AttentionShape& s) {
+  Args a{};
+  a.q_stride = s.q_stride;
+  a.kv_stride = s.kv_stride;
+  a.o_stride = s.o_stride;
+  a.T = static_cast<int>(s.T);
+  a.H = static_cast<int>(s.H);
+  a.KV = static_cast<int>(s.KV);
+  a.window = static_cast<int>(s.window);
+  a.scale = 1.0f / std::sqrt(float(s.hd));
+  a.scale_log2 = a.scale * kLog2e;
+  return a;
+}
+
+void check_shape(const AttentionShape& s) {
+  if (!attention_supports_head_dim(s.hd)) {
+    throw usage_error("attention: head_dim " + std::to_string(s.hd) +
+                      " is not supported by the CUDA kernels (16, 32, 64 or 128)");
+  }
+  if (s.KV <= 0 || s.H % s.KV != 0) {
+    throw usage_error("attention: query heads must be a multiple of kv heads");
+  }
+  if (s.T <= 0 || s.T > (int64_t(1) << 30) || s.B <= 0 || s.B > 65535 || s.H > 65535) {
+    throw usage_error("attention: batch, sequence or head count out of range");
+  }
+  if (s.q_stride % 8 || s.kv_stride % 8 || s.o_stride % 8) {
+    throw usage_error("attention: row strides must be multiples of 8 elements (16 bytes)");
+  }
+}
+
+template <int kHd>
+void launch_forward(const Args& a, const AttentionShape& s, cudaStream_t stream) {
+  static const bool configured = [] {
+    cudaFuncSetAttribute(flash_forward_kernel<kHd>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                         int(forward_smem(kHd)));
+    return true;
+  }();
+  (void)configured;
+  const dim3 grid(static_cast<unsigned>((s.T + kFwdRows - 1) / kFwdRows),
+                  static_cast<unsigned>(s.H), static_cast<unsigned>(s.B));
+  flash_forward_kernel<kHd><<<grid, kThreads, forward_smem(kHd), stream>>>(a);
+  check_launch("attention_forward");
+}
+
+template <int kHd>
+void launch_backward(const Args& a, const AttentionShape& s, cudaStream_t stream) {
+  static const bool configured = [] {
+    cudaFuncSetAttribute(flash_backward_kernel<kHd>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                         int(backward_smem(kHd)));
+    return true;
+  }();
+  (void)configured;
+  const int64_t rows = s.B * s.T * s.H;
+  attention_dsum_kernel<kHd>
+      <<<static_cast<unsigned>((rows * 32 + 255) / 256), 256, 0, stream>>>(a, rows);
+  check_launch("attention_dsum");
+  const dim3 grid(static_cast<unsigned>((s.T + kBwdKeys - 1) / kBwdKeys),
+                  static_cast<unsigned>(s.KV), static_cast<unsigned>(s.B));
+  flash_backward_kernel<kHd><<<grid, kThreads, backward_smem(kHd), stream>>>(a);
+  check_launch("attention_backward");
+}
+
+}  // namespace
+
+bool attention_supports_head_dim(int64_t hd) {
+  return hd == 16 || hd == 32 || hd == 64 || hd == 128;
+}
+
+void attention_forward(bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v,
+                       const AttentionShape& s, cudaStream_t stream) {
+  check_shape(s);
+  Args a = make_args(s);
+  a.q = q;
+  a.k = k;
+  a.v = v;
+  a.out = o;
+  a.lse = lse;
+  switch (s.hd) {
+    case 16:
+      launch_forward<16>(a, s, stream);
+      break;
+    case 32:
+      launch_forward<32>(a, s, stream);
+      break;
+    case 64:
+      launch_forward<64>(a, s, stream);
+      break;
+    default:
+      launch_forward<128>(a, s, stream);
+      break;
+  }
+}
+
+void attention_backward(float* dq_accum, bf16* dk, bf16* dv, float* dsum, const bf16* dout,
+                        const bf16* o, const float* lse, const bf16* q, const bf16* k,
+                        const bf16* v, const AttentionShape& s, cudaStream_t stream) {
+  check_shape(s);
+  Args a = make_args(s);
+  a.q = q;
+  a.k = k;
+  a.v = v;
+  a.o = o;
+  a.dout = dout;
+  a.lse_in = lse;
+  a.dsum = dsum;
+  a.dq_accum = dq_accum;
+  a.dk = dk;
+  a.dv = dv;
+  const size_t dq_bytes = size_t(s.B * s.T * s.H * s.hd) * sizeof(float);
+  if (cudaMemsetAsync(dq_accum, 0, dq_bytes, stream) != cudaSuccess) {
+    throw runtime_error("attention_backward: clearing the dq accumulator failed");
+  }
+  switch (s.hd) {
+    case 16:
+      launch_backward<16>(a, s, stream);
+      break;
+    case 32:
+      launch_backward<32>(a, s, stream);
+      break;
+    case 64:
+      launch_backward<64>(a, s, stream);
+      break;
+    default:
+      launch_backward<128>(a, s, stream);
+      break;
+  }
+}
+
+}  // namespace sxb::gpu

@@ -1,0 +1,70 @@
+#pragma once
+// Matrix products of the CUDA training engine through cuBLASLt (CUDA builds only): bf16 operands,
+// fp32 accumulation, output bf16 (activations) or fp32 (parameter gradients). Row-major views of
+// PyTorch's linear layer, out = x W^T with W (OC, C), mapped onto cuBLASLt's column-major calls.
+// One heuristic query per distinct problem (shape, layout, output type, beta, pointer alignment),
+// cached; a problem cuBLASLt cannot run is an error naming it.
+#include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <tuple>
+
+namespace sxb::gpu {
+
+class Gemm {
+ public:
+  explicit Gemm(size_t workspace_bytes = size_t(64) << 20);
+  ~Gemm();
+  Gemm(const Gemm&) = delete;
+  Gemm& operator=(const Gemm&) = delete;
+
+  // out (N, OC) = x (N, C) W^T + residual (N, OC); residual null: no addition. The residual add
+  // is the product's beta = 1 term, so the residual connection costs no extra pass.
+  void linear_forward(__nv_bfloat16* out, const __nv_bfloat16* x, const __nv_bfloat16* W,
+                      const __nv_bfloat16* residual, int64_t N, int64_t C, int64_t OC,
+                      cudaStream_t stream);
+  // dx (N, C) = dy (N, OC) W.
+  void linear_backward_input(__nv_bfloat16* dx, const __nv_bfloat16* dy, const __nv_bfloat16* W,
+                             int64_t N, int64_t C, int64_t OC, cudaStream_t stream);
+  // dW (OC, C) fp32 = dy^T x, added to dW when accumulate (gradient accumulation).
+  void linear_backward_weight(float* dW, const __nv_bfloat16* dy, const __nv_bfloat16* x, int64_t N,
+                              int64_t C, int64_t OC, bool accumulate, cudaStream_t stream);
+
+  size_t workspace_bytes() const { return workspace_bytes_; }
+  size_t cached_plans() const { return plans_.size(); }
+
+ private:
+  struct Problem {
+    bool trans_a, trans_b;
+    int64_t m, n, k, lda, ldb, ldc;
+    bool out_fp32;
+    bool beta_nonzero;
+    int align_a, align_b, align_c, align_d;
+    auto key() const {
+      return std::make_tuple(trans_a, trans_b, m, n, k, lda, ldb, ldc, out_fp32, beta_nonzero,
+                             align_a, align_b, align_c, align_d);
+    }
+    bool operator<(const Problem& o) const { return key() < o.key(); }
+  };
+  struct Plan {
+    cublasLtMatmulDesc_t desc = nullptr;
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr, d = nullptr;
+    cublasLtMatmulAlgo_t algo{};
+  };
+  // D = alpha op(A) op(B) + beta C, column-major, m x n, inner dimension k.
+  void run(Problem p, const void* A, const void* B, const void* C, void* D, float beta,
+           cudaStream_t stream);
+  const Plan& plan(const Problem& p);
+  static std::string describe(const Problem& p);
+
+  cublasLtHandle_t handle_ = nullptr;
+  void* workspace_ = nullptr;
+  size_t workspace_bytes_ = 0;
+  std::map<Problem, Plan> plans_;
+};
+
+}  // namespace sxb::gpu

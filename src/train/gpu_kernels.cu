@@ -1,0 +1,710 @@
+// Elementwise, row and optimizer kernels of the CUDA training engine (see train/gpu_ops.hpp for
+// the math of each). Memory-bound code: 16-byte loads of 8 bf16 where rows allow it, fp32
+// arithmetic, one pass over each tensor.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "core/error.hpp"
+#include "train/gpu_ops.hpp"
+#include "train/random.hpp"
+
+namespace sxb::gpu {
+
+namespace {
+
+constexpr int kWarp = 32;
+
+int sm_count() {
+  static int count = [] {
+    int dev = 0, n = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
+    return n > 0 ? n : 1;
+  }();
+  return count;
+}
+
+unsigned blocks_for(int64_t work, int threads) {
+  const int64_t b = (work + threads - 1) / threads;
+  return static_cast<unsigned>(b < 1 ? 1 : b);
+}
+
+// 8 bf16 <-> 8 floats through one 16-byte word.
+__device__ __forceinline__ void unpack8(const uint4& raw, float (&f)[8]) {
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 t = __bfloat1622float2(h[i]);
+    f[2 * i] = t.x;
+    f[2 * i + 1] = t.y;
+  }
+}
+__device__ __forceinline__ uint4 pack8(const float (&f)[8]) {
+  uint4 raw;
+  __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) h[i] = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
+  return raw;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = kWarp / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ double warp_sum(double v) {
+#pragma unroll
+  for (int o = kWarp / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int o = kWarp / 2; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// Sum over a block of kThreads threads; every thread gets the result. `red` holds one slot per
+// warp; the trailing barrier lets the caller reuse it at once.
+template <int kThreads>
+__device__ __forceinline__ float block_sum(float v, float* red) {
+  v = warp_sum(v);
+  const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
+  if (lane == 0) red[warp] = v;
+  __syncthreads();
+  float total = 0;
+#pragma unroll
+  for (int w = 0; w < kThreads / kWarp; ++w) total += red[w];
+  __syncthreads();
+  return total;
+}
+
+// ---- embedding -----------------------------------------------------------------------------
+
+__global__ void embedding_forward_kernel(bf16* out, const int32_t* tokens, const bf16* wte,
+                                         int64_t N, int64_t vec_per_row) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= N * vec_per_row) return;
+  const int64_t n = i / vec_per_row, v = i % vec_per_row;
+  const uint4* src = reinterpret_cast<const uint4*>(wte) + int64_t(tokens[n]) * vec_per_row + v;
+  reinterpret_cast<uint4*>(out)[i] = *src;
+}
+
+__global__ void embedding_backward_kernel(float* dwte, const bf16* dout, const int32_t* tokens,
+                                          int64_t N, int64_t vec_per_row) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= N * vec_per_row) return;
+  const int64_t n = i / vec_per_row, v = i % vec_per_row;
+  float f[8];
+  unpack8(reinterpret_cast<const uint4*>(dout)[i], f);
+  float* dst = dwte + (int64_t(tokens[n]) * vec_per_row + v) * 8;
+#if __CUDA_ARCH__ >= 900
+  atomicAdd(reinterpret_cast<float4*>(dst), make_float4(f[0], f[1], f[2], f[3]));
+  atomicAdd(reinterpret_cast<float4*>(dst + 4), make_float4(f[4], f[5], f[6], f[7]));
+#else
+  for (int j = 0; j < 8; ++j) atomicAdd(dst + j, f[j]);
+#endif
+}
+
+// ---- RMSNorm -------------------------------------------------------------------------------
+// A block of 128 threads handles rows in turn (grid-stride); thread t owns the 8-element vectors
+// t, t + 128, ... of a row, at most kSlots of them (C <= 128 * 8 * kSlots).
+
+constexpr int kNormThreads = 128;
+
+template <int kSlots>
+__global__ void __launch_bounds__(kNormThreads)
+    rmsnorm_forward_kernel(bf16* out, float* rstd, const bf16* x, const bf16* w, int64_t N, int C,
+                           float eps) {
+  __shared__ float red[kNormThreads / kWarp];
+  const int nvec = C / 8;
+  uint4 wraw[kSlots];
+#pragma unroll
+  for (int k = 0; k < kSlots; ++k) {
+    const int v = threadIdx.x + k * kNormThreads;
+    if (v < nvec) wraw[k] = reinterpret_cast<const uint4*>(w)[v];
+  }
+  for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
+    const uint4* xr = reinterpret_cast<const uint4*>(x + n * C);
+    uint4 xraw[kSlots];
+    float ss = 0;
+#pragma unroll
+    for (int k = 0; k < kSlots; ++k) {
+      const int v = threadIdx.x + k * kNormThreads;
+      if (v < nvec) {
+        xraw[k] = xr[v];
+        float f[8];
+        unpack8(xraw[k], f);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) ss += f[i] * f[i];
+      }
+    }
+    const float total = block_sum<kNormThreads>(ss, red);
+    const float r = rsqrtf(total / float(C) + eps);
+    if (threadIdx.x == 0) rstd[n] = r;
+    uint4* orow = reinterpret_cast<uint4*>(out + n * C);
+#pragma unroll
+    for (int k = 0; k < kSlots; ++k) {
+      const int v = threadIdx.x + k * kNormThreads;
+      if (v < nvec) {
+        float f[8], g[8];
+        unpack8(xraw[k], f);
+        unpack8(wraw[k], g);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) f[i] = f[i] * r * g[i];
+        orow[v] = pack8(f);
+      }
+    }
+  }
+}
+
+template <int kSlots>
+__global__ void __launch_bounds__(kNormThreads)
+    rmsnorm_backward_kernel(bf16* dx, float* dw, const bf16* dout, const bf16* x, const bf16* w,
+                            const float* rstd, const bf16* residual, int64_t N, int C) {
+  __shared__ float red[kNormThreads / kWarp];
+  const int nvec = C / 8;
+  uint4 wraw[kSlots];
+  float dwp[kSlots][8];
+#pragma unroll
+  for (int k = 0; k < kSlots; ++k) {
+    const int v = threadIdx.x + k * kNormThreads;
+    if (v < nvec) wraw[k] = reinterpret_cast<const uint4*>(w)[v];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) dwp[k][i] = 0;
+  }
+  for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
+    const uint4* xr = reinterpret_cast<const uint4*>(x + n * C);
+    const uint4* gr = reinterpret_cast<const uint4*>(dout + n * C);
+    uint4 xraw[kSlots], graw[kSlots];
+    float part = 0;
+#pragma unroll
+    for (int k = 0; k < kSlots; ++k) {
+      const int v = threadIdx.x + k * kNormThreads;
+      if (v < nvec) {
+        xraw[k] = xr[v];
+        graw[k] = gr[v];
+        float xf[8], gf[8], wf[8];
+        unpack8(xraw[k], xf);
+        unpack8(graw[k], gf);
+        unpack8(wraw[k], wf);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) part += gf[i] * wf[i] * xf[i];
+      }
+    }
+    const float gx = block_sum<kNormThreads>(part, red);
+    const float r = rstd[n];
+    const float kcoef = r * r * r * gx / float(C);
+    uint4* drow = reinterpret_cast<uint4*>(dx + n * C);
+    const uint4* rrow = residual ? reinterpret_cast<const uint4*>(residual + n * C) : nullptr;
+#pragma unroll
+    for (int k = 0; k < kSlots; ++k) {
+      const int v = threadIdx.x + k * kNormThreads;
+      if (v < nvec) {
+        float xf[8], gf[8], wf[8], res[8];
+        unpack8(xraw[k], xf);
+        unpack8(graw[k], gf);
+        unpack8(wraw[k], wf);
+        if (rrow) {
+          unpack8(rrow[v], res);
+        } else {
+#pragma unroll
+          for (int i = 0; i < 8; ++i) res[i] = 0;
+        }
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+          res[i] += r * gf[i] * wf[i] - xf[i] * kcoef;
+          dwp[k][i] += gf[i] * xf[i] * r;
+        }
+        drow[v] = pack8(res);
+      }
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < kSlots; ++k) {
+    const int v = threadIdx.x + k * kNormThreads;
+    if (v < nvec) {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) atomicAdd(dw + v * 8 + i, dwp[k][i]);
+    }
+  }
+}
+
+int norm_slots(int64_t C) {
+  if (C % 8 != 0) return 0;
+  const int64_t nvec = C / 8;
+  for (int s : {1, 2, 4, 8}) {
+    if (nvec <= int64_t(kNormThreads) * s) return s;
+  }
+  return 0;
+}
+
+// ---- rotary embedding ----------------------------------------------------------------------
+// One thread per adjacent channel pair (i, i+1) of the first half of a head; it also rotates the
+// partner pair (i + half, i + half + 1).
+
+template <bool kInverse, typename Src>
+__global__ void rope_kernel(bf16* dst, int64_t row_stride, int64_t col0, const Src* src,
+                            int64_t src_stride, int64_t src_col0, const float* cos_t,
+                            const float* sin_t, int64_t N, int64_t T, int64_t heads, int64_t hd) {
+  const int64_t half = hd / 2, pairs = half / 2;
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= N * heads * pairs) return;
+  const int64_t p = i % pairs, h = (i / pairs) % heads, n = i / (pairs * heads);
+  const int64_t t = n % T, c = 2 * p;
+  const int64_t s0 = n * src_stride + src_col0 + h * hd + c,
+                d0 = n * row_stride + col0 + h * hd + c;
+  float a[2], b[2];
+  if constexpr (sizeof(Src) == 4) {
+    const float2 x = *reinterpret_cast<const float2*>(src + s0);
+    const float2 y = *reinterpret_cast<const float2*>(src + s0 + half);
+    a[0] = x.x, a[1] = x.y, b[0] = y.x, b[1] = y.y;
+  } else {
+    const float2 x = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(src + s0));
+    const float2 y = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(src + s0 + half));
+    a[0] = x.x, a[1] = x.y, b[0] = y.x, b[1] = y.y;
+  }
+  float ra[2], rb[2];
+#pragma unroll
+  for (int j = 0; j < 2; ++j) {
+    const float cs = cos_t[t * half + c + j], sn = sin_t[t * half + c + j];
+    if constexpr (kInverse) {
+      ra[j] = a[j] * cs + b[j] * sn;
+      rb[j] = b[j] * cs - a[j] * sn;
+    } else {
+      ra[j] = a[j] * cs - b[j] * sn;
+      rb[j] = b[j] * cs + a[j] * sn;
+    }
+  }
+  *reinterpret_cast<__nv_bfloat162*>(dst + d0) = __floats2bfloat162_rn(ra[0], ra[1]);
+  *reinterpret_cast<__nv_bfloat162*>(dst + d0 + half) = __floats2bfloat162_rn(rb[0], rb[1]);
+}
+
+// ---- SwiGLU --------------------------------------------------------------------------------
+
+__device__ __forceinline__ float sigmoidf_(float x) {
+  return 1.0f / (1.0f + __expf(-x));
+}
+
+__global__ void swiglu_forward_kernel(bf16* act, const bf16* gu, int64_t N, int64_t F) {
+  const int64_t vec = F / 8;
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= N * vec) return;
+  const int64_t n = i / vec, v = i % vec;
+  const uint4* row = reinterpret_cast<const uint4*>(gu + n * 2 * F);
+  float g[8], u[8], o[8];
+  unpack8(row[v], g);
+  unpack8(row[vec + v], u);
+#pragma unroll
+  for (int j = 0; j < 8; ++j) o[j] = g[j] * sigmoidf_(g[j]) * u[j];
+  reinterpret_cast<uint4*>(act)[i] = pack8(o);
+}
+
+__global__ void swiglu_backward_kernel(bf16* dgu, const bf16* dact, const bf16* gu, int64_t N,
+                                       int64_t F) {
+  const int64_t vec = F / 8;
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= N * vec) return;
+  const int64_t n = i / vec, v = i % vec;
+  const uint4* row = reinterpret_cast<const uint4*>(gu + n * 2 * F);
+  uint4* drow = reinterpret_cast<uint4*>(dgu + n * 2 * F);
+  float g[8], u[8], d[8], dg[8], du[8];
+  unpack8(row[v], g);
+  unpack8(row[vec + v], u);
+  unpack8(reinterpret_cast<const uint4*>(dact)[i], d);
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const float s = sigmoidf_(g[j]);
+    dg[j] = d[j] * u[j] * s * (1.0f + g[j] * (1.0f - s));
+    du[j] = d[j] * g[j] * s;
+  }
+  drow[v] = pack8(dg);
+  drow[vec + v] = pack8(du);
+}
+
+// ---- fused cross-entropy -------------------------------------------------------------------
+
+constexpr int kCeThreads = 256;
+
+__global__ void __launch_bounds__(kCeThreads)
+    cross_entropy_kernel(bf16* logits, double* loss_sum, const int32_t* targets, int64_t V,
+                         float dloss) {
+  __shared__ float red_m[kCeThreads / kWarp], red_s[kCeThreads / kWarp];
+  const int64_t n = blockIdx.x;
+  bf16* row = logits + n * V;
+  const int32_t target = targets[n];
+  const bool vec8 = V % 8 == 0;
+  if (target < 0) {
+    for (int64_t i = threadIdx.x; i < V; i += kCeThreads) row[i] = __float2bfloat16(0.0f);
+    return;
+  }
+  // Pass 1: per-thread running max and sum of exp, merged across the block.
+  float m = -INFINITY, s = 0;
+  auto absorb = [&](float x) {
+    if (x > m) {
+      s = s * __expf(m - x) + 1.0f;
+      m = x;
+    } else {
+      s += __expf(x - m);
+    }
+  };
+  if (vec8) {
+    for (int64_t v = threadIdx.x; v < V / 8; v += kCeThreads) {
+      float f[8];
+      unpack8(reinterpret_cast<const uint4*>(row)[v], f);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) absorb(f[j]);
+    }
+  } else {
+    for (int64_t i = threadIdx.x; i < V; i += kCeThreads) absorb(__bfloat162float(row[i]));
+  }
+  const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
+  float wm = warp_max(m);
+  float ws = s * (m == -INFINITY ? 0.0f : __expf(m - wm));
+  ws = warp_sum(ws);
+  if (lane == 0) {
+    red_m[warp] = wm;
+    red_s[warp] = ws;
+  }
+  __syncthreads();
+  float bm = -INFINITY;
+  for (int w = 0; w < kCeThreads / kWarp; ++w) bm = fmaxf(bm, red_m[w]);
+  float bs = 0;
+  for (int w = 0; w < kCeThreads / kWarp; ++w) bs += red_s[w] * __expf(red_m[w] - bm);
+  const float lse = bm + logf(bs);
+  const float target_logit = __bfloat162float(row[target]);
+  __syncthreads();  // every thread has read row[target] before pass 2 overwrites it
+  if (threadIdx.x == 0) atomicAdd(loss_sum, double(lse - target_logit));
+  // Pass 2: gradient in place.
+  if (vec8) {
+    for (int64_t v = threadIdx.x; v < V / 8; v += kCeThreads) {
+      float f[8];
+      unpack8(reinterpret_cast<const uint4*>(row)[v], f);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const float p = __expf(f[j] - lse);
+        f[j] = dloss * (p - (v * 8 + j == target ? 1.0f : 0.0f));
+      }
+      reinterpret_cast<uint4*>(row)[v] = pack8(f);
+    }
+  } else {
+    for (int64_t i = threadIdx.x; i < V; i += kCeThreads) {
+      const float p = __expf(__bfloat162float(row[i]) - lse);
+      row[i] = __float2bfloat16(dloss * (p - (i == target ? 1.0f : 0.0f)));
+    }
+  }
+}
+
+// ---- optimizer -----------------------------------------------------------------------------
+
+constexpr int kReduceThreads = 256;
+
+__global__ void __launch_bounds__(kReduceThreads)
+    sum_squares_kernel(double* out, const float* g, int64_t n) {
+  __shared__ double red[kReduceThreads / kWarp];
+  double acc = 0;
+  const int64_t n4 = n / 4;
+  const int64_t stride = int64_t(gridDim.x) * kReduceThreads;
+  for (int64_t i = int64_t(blockIdx.x) * kReduceThreads + threadIdx.x; i < n4; i += stride) {
+    const float4 v = reinterpret_cast<const float4*>(g)[i];
+    acc += double(v.x) * v.x + double(v.y) * v.y + double(v.z) * v.z + double(v.w) * v.w;
+  }
+  if (blockIdx.x == 0) {
+    for (int64_t i = n4 * 4 + threadIdx.x; i < n; i += kReduceThreads) acc += double(g[i]) * g[i];
+  }
+  acc = warp_sum(acc);
+  const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
+  if (lane == 0) red[warp] = acc;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double total = 0;
+    for (int w = 0; w < kReduceThreads / kWarp; ++w) total += red[w];
+    atomicAdd(out, total);
+  }
+}
+
+__global__ void clip_coefficient_kernel(float* coef, double* norm_out, const double* sumsq,
+                                        double max_norm) {
+  const double norm = sqrt(*sumsq);
+  *norm_out = norm;
+  *coef = (max_norm > 0 && norm > max_norm) ? float(max_norm / (norm + 1e-6)) : 1.0f;
+}
+
+constexpr int kAdamThreads = 256;
+
+__device__ __forceinline__ float adam_one(float& p, float& m, float& v, float g, float wd,
+                                          const AdamHyper& h) {
+  if (h.decoupled) {
+    p -= h.lr * wd * p;
+  } else {
+    g += wd * p;
+  }
+  m = h.beta1 * m + (1.0f - h.beta1) * g;
+  v = h.beta2 * v + (1.0f - h.beta2) * g * g;
+  p -= h.step_size * m / (sqrtf(v) * h.inv_sqrt_bc2 + h.eps);
+  return p;
+}
+
+__global__ void __launch_bounds__(kAdamThreads)
+    adamw_kernel(float* p, float* m, float* v, bf16* w, const float* g, const float* clip,
+                 const AdamChunk* chunks, AdamHyper h) {
+  const AdamChunk c = chunks[blockIdx.x];
+  const float coef = *clip;
+  const float wd = c.decay ? h.weight_decay : 0.0f;
+  float* pc = p + c.offset;
+  float* mc = m + c.offset;
+  float* vc = v + c.offset;
+  bf16* wc = w + c.offset;
+  const float* gc = g + c.offset;
+  // Offsets are multiples of 4 elements (tensor sizes are multiples of 8), so float4 is aligned.
+  const int n4 = c.size / 4;
+  for (int i = threadIdx.x; i < n4; i += kAdamThreads) {
+    float4 pv = reinterpret_cast<float4*>(pc)[i];
+    float4 mv = reinterpret_cast<float4*>(mc)[i];
+    float4 vv = reinterpret_cast<float4*>(vc)[i];
+    const float4 gv = reinterpret_cast<const float4*>(gc)[i];
+    adam_one(pv.x, mv.x, vv.x, gv.x * coef, wd, h);
+    adam_one(pv.y, mv.y, vv.y, gv.y * coef, wd, h);
+    adam_one(pv.z, mv.z, vv.z, gv.z * coef, wd, h);
+    adam_one(pv.w, mv.w, vv.w, gv.w * coef, wd, h);
+    reinterpret_cast<float4*>(pc)[i] = pv;
+    reinterpret_cast<float4*>(mc)[i] = mv;
+    reinterpret_cast<float4*>(vc)[i] = vv;
+    __nv_bfloat162 lo = __floats2bfloat162_rn(pv.x, pv.y), hi = __floats2bfloat162_rn(pv.z, pv.w);
+    uint2 packed;
+    packed.x = *reinterpret_cast<uint32_t*>(&lo);
+    packed.y = *reinterpret_cast<uint32_t*>(&hi);
+    reinterpret_cast<uint2*>(wc)[i] = packed;
+  }
+  for (int i = n4 * 4 + threadIdx.x; i < c.size; i += kAdamThreads) {
+    float pi = pc[i], mi = mc[i], vi = vc[i];
+    adam_one(pi, mi, vi, gc[i] * coef, wd, h);
+    pc[i] = pi;
+    mc[i] = mi;
+    vc[i] = vi;
+    wc[i] = __float2bfloat16(pi);
+  }
+}
+
+// ---- weights -------------------------------------------------------------------------------
+
+// Call k (0-based) of SplitMix64 seeded with `state`: the state advances by the golden gamma per
+// call, so any call's output is computable directly.
+__device__ __forceinline__ uint64_t splitmix_at(uint64_t state, uint64_t k) {
+  uint64_t z = state + (k + 1) * 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+__global__ void init_normal_kernel(float* p, int64_t n, uint64_t state, double std_dev) {
+  const int64_t pair = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (2 * pair >= n) return;
+  // As NormalStream: uniforms 2*pair and 2*pair + 1 give r cos and r sin (Box-Muller). The host
+  // stream redraws u1 == 0, which happens with probability 2^-53 per pair.
+  const double u1 = double(splitmix_at(state, 2 * pair) >> 11) * 0x1.0p-53;
+  const double u2 = double(splitmix_at(state, 2 * pair + 1) >> 11) * 0x1.0p-53;
+  const double r = sqrt(-2.0 * log(u1 > 0 ? u1 : 0x1.0p-53));
+  double s, c;
+  sincos(2.0 * 3.14159265358979323846 * u2, &s, &c);  // the host's 2 * pi * u2, then sin/cos
+  p[2 * pair] = float(std_dev * (r * c));
+  if (2 * pair + 1 < n) p[2 * pair + 1] = float(std_dev * (r * s));
+}
+
+template <typename T>
+__global__ void fill_kernel(T* p, int64_t n, float value) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) p[i] = static_cast<T>(value);
+}
+
+__global__ void cast_to_bf16_kernel(bf16* dst, const float* src, int64_t n) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) dst[i] = __float2bfloat16(src[i]);
+}
+__global__ void cast_to_f32_kernel(float* dst, const bf16* src, int64_t n) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) dst[i] = __bfloat162float(src[i]);
+}
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw usage_error(what);
+}
+
+}  // namespace
+
+void check_launch(const std::string& what) {
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) throw runtime_error(what + ": " + cudaGetErrorString(e));
+}
+
+void embedding_forward(bf16* out, const int32_t* tokens, const bf16* wte, int64_t N, int64_t C,
+                       cudaStream_t stream) {
+  require(C % 8 == 0, "embedding: hidden size must be a multiple of 8");
+  const int64_t work = N * (C / 8);
+  embedding_forward_kernel<<<blocks_for(work, 256), 256, 0, stream>>>(out, tokens, wte, N, C / 8);
+  check_launch("embedding_forward");
+}
+
+void embedding_backward(float* dwte, const bf16* dout, const int32_t* tokens, int64_t N, int64_t C,
+                        cudaStream_t stream) {
+  require(C % 8 == 0, "embedding: hidden size must be a multiple of 8");
+  const int64_t work = N * (C / 8);
+  embedding_backward_kernel<<<blocks_for(work, 256), 256, 0, stream>>>(dwte, dout, tokens, N,
+                                                                       C / 8);
+  check_launch("embedding_backward");
+}
+
+void rmsnorm_forward(bf16* out, float* rstd, const bf16* x, const bf16* w, int64_t N, int64_t C,
+                     float eps, cudaStream_t stream) {
+  const int slots = norm_slots(C);
+  require(slots > 0, "rmsnorm: hidden size must be a multiple of 8 and at most 8192");
+  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(N, int64_t(sm_count()) * 4));
+  const int c = static_cast<int>(C);
+  switch (slots) {
+    case 1:
+      rmsnorm_forward_kernel<1><<<grid, kNormThreads, 0, stream>>>(out, rstd, x, w, N, c, eps);
+      break;
+    case 2:
+      rmsnorm_forward_kernel<2><<<grid, kNormThreads, 0, stream>>>(out, rstd, x, w, N, c, eps);
+      break;
+    case 4:
+      rmsnorm_forward_kernel<4><<<grid, kNormThreads, 0, stream>>>(out, rstd, x, w, N, c, eps);
+      break;
+    default:
+      rmsnorm_forward_kernel<8><<<grid, kNormThreads, 0, stream>>>(out, rstd, x, w, N, c, eps);
+      break;
+  }
+  check_launch("rmsnorm_forward");
+}
+
+void rmsnorm_backward(bf16* dx, float* dw, const bf16* dout, const bf16* x, const bf16* w,
+                      const float* rstd, const bf16* residual, int64_t N, int64_t C,
+                      cudaStream_t stream) {
+  const int slots = norm_slots(C);
+  require(slots > 0, "rmsnorm: hidden size must be a multiple of 8 and at most 8192");
+  // Fewer blocks than the forward: each block adds its column sums into dw once at the end.
+  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(N, int64_t(sm_count()) * 2));
+  const int c = static_cast<int>(C);
+  switch (slots) {
+    case 1:
+      rmsnorm_backward_kernel<1>
+          <<<grid, kNormThreads, 0, stream>>>(dx, dw, dout, x, w, rstd, residual, N, c);
+      break;
+    case 2:
+      rmsnorm_backward_kernel<2>
+          <<<grid, kNormThreads, 0, stream>>>(dx, dw, dout, x, w, rstd, residual, N, c);
+      break;
+    case 4:
+      rmsnorm_backward_kernel<4>
+          <<<grid, kNormThreads, 0, stream>>>(dx, dw, dout, x, w, rstd, residual, N, c);
+      break;
+    default:
+      rmsnorm_backward_kernel<8>
+          <<<grid, kNormThreads, 0, stream>>>(dx, dw, dout, x, w, rstd, residual, N, c);
+      break;
+  }
+  check_launch("rmsnorm_backward");
+}
+
+void rope_forward(bf16* x, int64_t row_stride, int64_t col0, const float* cos_table,
+                  const float* sin_table, int64_t N, int64_t T, int64_t heads, int64_t hd,
+                  cudaStream_t stream) {
+  require(hd % 4 == 0, "rope: head_dim must be a multiple of 4");
+  const int64_t work = N * heads * (hd / 4);
+  rope_kernel<false, bf16><<<blocks_for(work, 256), 256, 0, stream>>>(
+      x, row_stride, col0, x, row_stride, col0, cos_table, sin_table, N, T, heads, hd);
+  check_launch("rope_forward");
+}
+
+void rope_backward(bf16* dx, int64_t row_stride, int64_t col0, const float* cos_table,
+                   const float* sin_table, int64_t N, int64_t T, int64_t heads, int64_t hd,
+                   cudaStream_t stream) {
+  require(hd % 4 == 0, "rope: head_dim must be a multiple of 4");
+  const int64_t work = N * heads * (hd / 4);
+  rope_kernel<true, bf16><<<blocks_for(work, 256), 256, 0, stream>>>(
+      dx, row_stride, col0, dx, row_stride, col0, cos_table, sin_table, N, T, heads, hd);
+  check_launch("rope_backward");
+}
+
+void rope_backward_f32(bf16* dst, int64_t row_stride, int64_t col0, const float* src,
+                       const float* cos_table, const float* sin_table, int64_t N, int64_t T,
+                       int64_t heads, int64_t hd, cudaStream_t stream) {
+  require(hd % 4 == 0, "rope: head_dim must be a multiple of 4");
+  const int64_t work = N * heads * (hd / 4);
+  rope_kernel<true, float><<<blocks_for(work, 256), 256, 0, stream>>>(
+      dst, row_stride, col0, src, heads * hd, 0, cos_table, sin_table, N, T, heads, hd);
+  check_launch("rope_backward_f32");
+}
+
+void swiglu_forward(bf16* act, const bf16* gu, int64_t N, int64_t F, cudaStream_t stream) {
+  require(F % 8 == 0, "swiglu: intermediate size must be a multiple of 8");
+  swiglu_forward_kernel<<<blocks_for(N * F / 8, 256), 256, 0, stream>>>(act, gu, N, F);
+  check_launch("swiglu_forward");
+}
+
+void swiglu_backward(bf16* dgu, const bf16* dact, const bf16* gu, int64_t N, int64_t F,
+                     cudaStream_t stream) {
+  require(F % 8 == 0, "swiglu: intermediate size must be a multiple of 8");
+  swiglu_backward_kernel<<<blocks_for(N * F / 8, 256), 256, 0, stream>>>(dgu, dact, gu, N, F);
+  check_launch("swiglu_backward");
+}
+
+void cross_entropy_fused(bf16* logits, double* loss_sum, const int32_t* targets, int64_t N,
+                         int64_t V, float dloss, cudaStream_t stream) {
+  if (N == 0) return;
+  cross_entropy_kernel<<<static_cast<unsigned>(N), kCeThreads, 0, stream>>>(logits, loss_sum,
+                                                                            targets, V, dloss);
+  check_launch("cross_entropy_fused");
+}
+
+void sum_squares(double* sumsq, const float* g, int64_t n, cudaStream_t stream) {
+  const unsigned grid = static_cast<unsigned>(
+      std::max<int64_t>(1, std::min<int64_t>(blocks_for(n / 4, kReduceThreads), sm_count() * 8)));
+  sum_squares_kernel<<<grid, kReduceThreads, 0, stream>>>(sumsq, g, n);
+  check_launch("sum_squares");
+}
+
+void clip_coefficient(float* clip_coef, double* norm_out, const double* sumsq, double max_norm,
+                      cudaStream_t stream) {
+  clip_coefficient_kernel<<<1, 1, 0, stream>>>(clip_coef, norm_out, sumsq, max_norm);
+  check_launch("clip_coefficient");
+}
+
+void adamw_step(float* p, float* m, float* v, bf16* w, const float* g, const float* clip_coef,
+                const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h,
+                cudaStream_t stream) {
+  if (n_chunks == 0) return;
+  adamw_kernel<<<static_cast<unsigned>(n_chunks), kAdamThreads, 0, stream>>>(p, m, v, w, g,
+                                                                             clip_coef, chunks, h);
+  check_launch("adamw_step");
+}
+
+void init_normal(float* p, int64_t n, uint64_t seed, uint64_t stream_id, double std_dev,
+                 cudaStream_t stream) {
+  const uint64_t state = stream_seed(seed, stream_id);
+  init_normal_kernel<<<blocks_for((n + 1) / 2, 256), 256, 0, stream>>>(p, n, state, std_dev);
+  check_launch("init_normal");
+}
+
+void fill(float* p, int64_t n, float value, cudaStream_t stream) {
+  fill_kernel<float><<<blocks_for(n, 256), 256, 0, stream>>>(p, n, value);
+  check_launch("fill");
+}
+void fill(bf16* p, int64_t n, float value, cudaStream_t stream) {
+  fill_kernel<bf16><<<blocks_for(n, 256), 256, 0, stream>>>(p, n, value);
+  check_launch("fill");
+}
+void cast(bf16* dst, const float* src, int64_t n, cudaStream_t stream) {
+  cast_to_bf16_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(dst, src, n);
+  check_launch("cast");
+}
+void cast(float* dst, const bf16* src, int64_t n, cudaStream_t stream) {
+  cast_to_f32_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(dst, src, n);
+  check_launch("cast");
+}
+
+}  // namespace sxb::gpu

@@ -1,0 +1,58 @@
+#pragma once
+// The CUDA engine's device-memory plan: every buffer it allocates, by name, size and purpose,
+// for a model, micro-batch, sequence length and recomputation mode. The engine allocates exactly
+// this list (train/gpu_model_cuda.cpp), so the plan is the engine's real footprint, known before
+// any allocation; a job that cannot fit is refused with these numbers. Pure, no CUDA.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "perfmodel/perf_model.hpp"
+#include "train/model_config.hpp"
+
+namespace sxb {
+
+struct GpuBuffer {
+  std::string name;      // "grad.fp32", "layer.qkv", ...
+  std::string category;  // weights, master, gradients, optimizer, activations, scratch, workspace
+  uint64_t bytes = 0;    // one instance
+  int64_t count = 1;     // instances (per-layer buffers: one per layer)
+};
+
+struct GpuMemoryPlan {
+  Recompute recompute = Recompute::none;
+  int64_t micro_batch = 0, seq_len = 0;
+  std::vector<GpuBuffer> buffers;
+  static constexpr uint64_t kAlignment = 256;  // every instance starts on this boundary
+  // Kept free for what the engine does not allocate itself: cuBLASLt's internal allocations,
+  // the CUDA runtime's per-launch needs, allocator granularity. An assumption, stated in output.
+  static constexpr uint64_t kReserveBytes = uint64_t(768) << 20;
+
+  uint64_t total_bytes() const;  // aligned sum of all buffers
+  std::map<std::string, uint64_t> bytes_by_category() const;
+  const GpuBuffer* find(const std::string& name) const;
+};
+
+// Bytes of one instance rounded up to the plan's alignment.
+uint64_t aligned_bytes(uint64_t bytes);
+
+// Buffers for training `cfg` with micro-batch B of T tokens and the given recomputation:
+//   none      - every layer keeps its normed inputs, qkv, attention output and lse, the mid
+//               residual, gate|up and the SwiGLU output;
+//   selective - the same without the two normed inputs and the SwiGLU output, which the backward
+//               recomputes from kept tensors (elementwise work, no extra matrix products);
+//   full      - only each layer's input is kept; the layer's forward runs again before its
+//               backward (one more forward pass of matrix products).
+GpuMemoryPlan plan_gpu_memory(const ModelConfig& cfg, int64_t B, int64_t T, Recompute r,
+                              uint64_t workspace_bytes = uint64_t(64) << 20);
+
+// The lightest recomputation whose plan plus the reserve fits in `available_bytes`.
+std::optional<Recompute> choose_gpu_recompute(const ModelConfig& cfg, int64_t B, int64_t T,
+                                              uint64_t available_bytes);
+
+// One line: "<total> = weights ... + master ... + ..." with GiB figures.
+std::string describe_gpu_memory(const GpuMemoryPlan& plan);
+
+}  // namespace sxb

@@ -1,0 +1,95 @@
+#pragma once
+// The Llama decoder on one GPU (CUDA builds only): bf16 weights and activations, fp32 master
+// weights, gradients and AdamW moments, all in the flat layout of the CPU reference
+// (cpu::parameter_layout), so q|k|v and gate|up are contiguous and each pair runs as one matrix
+// product. Buffers come from one allocation sized by plan_gpu_memory() before anything runs.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "train/cpu_model.hpp"
+#include "train/gpu_gemm.hpp"
+#include "train/gpu_memory.hpp"
+#include "train/gpu_ops.hpp"
+#include "train/optimizer.hpp"
+
+namespace sxb::gpu {
+
+class LlamaGpu {
+ public:
+  // Allocates everything for micro-batches of up to max_B sequences of exactly T tokens.
+  // Throws sxb::Error for shapes the kernels do not support or when the allocation fails.
+  LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute recompute,
+           cudaStream_t stream);
+  ~LlamaGpu();
+  LlamaGpu(const LlamaGpu&) = delete;
+  LlamaGpu& operator=(const LlamaGpu&) = delete;
+
+  // The CPU reference's initialisation (matrices N(0, 0.02^2) from the seed's per-tensor
+  // streams, norm weights 1), computed on the GPU; also sets the bf16 working copy.
+  void init_weights(uint64_t seed);
+  // Replaces the fp32 master weights (and the bf16 copy) with host values (tests).
+  void upload_params(const std::vector<float>& params);
+
+  // One micro-batch of B sequences: tokens/targets are host arrays of B*T (target -1: not
+  // counted). Forward, loss, backward; parameter gradients are overwritten when `first` and
+  // added otherwise. dloss: d(objective)/d(loss of one counted token).
+  void forward_backward(const int32_t* tokens, const int32_t* targets, int64_t B, double dloss,
+                        bool first);
+  // Sum of the token losses since the last call; synchronises the stream.
+  double take_loss_sum();
+  // Global-norm clipping (max_norm <= 0: off) and AdamW step t (1-based) over all parameters.
+  void optimizer_step(const AdamWParams& p, int64_t t, double max_norm);
+  // Gradient norm before clipping of the last optimizer_step; synchronises the stream.
+  double last_grad_norm();
+
+  std::vector<float> download_params() const;
+  std::vector<float> download_grads() const;
+  const GpuMemoryPlan& memory_plan() const { return plan_; }
+  uint64_t allocated_bytes() const { return arena_bytes_; }
+  Recompute recompute() const { return recompute_; }
+  const ModelConfig& config() const { return cfg_; }
+
+ private:
+  struct LayerActs {
+    float* rstd1;
+    bf16* qkv;
+    bf16* o;
+    float* lse;
+    bf16* xm;
+    float* rstd2;
+    bf16* gu;
+    bf16* ln1;  // none: per layer; otherwise the shared buffer
+    bf16* ln2;
+    bf16* act;
+  };
+  struct LayerParams {
+    int64_t attn_norm, wqkv, wo, mlp_norm, wgu, wdown;  // element offsets
+  };
+
+  template <typename T>
+  T* buf(const std::string& name, int64_t i = 0) const;
+  LayerActs acts(int64_t l) const;
+  void layer_forward(int64_t l, int64_t B, bool write_output);
+  void layer_backward(int64_t l, int64_t B, bool first);
+
+  ModelConfig cfg_;
+  int64_t max_B_, T_;
+  Recompute recompute_;
+  cudaStream_t stream_;
+  GpuMemoryPlan plan_;
+  std::vector<cpu::ParamTensor> layout_;
+  std::vector<LayerParams> lp_;
+  int64_t wte_ = 0, final_norm_ = 0, lm_head_ = 0;
+  std::vector<int64_t> zeroed_segments_;  // offset, size pairs cleared before a first micro-batch
+  int64_t n_chunks_ = 0;
+  unsigned char* arena_ = nullptr;
+  uint64_t arena_bytes_ = 0;
+  std::map<std::string, std::vector<void*>> bufs_;
+  Gemm gemm_;
+};
+
+}  // namespace sxb::gpu

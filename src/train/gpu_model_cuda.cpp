@@ -1,0 +1,371 @@
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "core/error.hpp"
+#include "train/cpu_ops.hpp"
+#include "train/gpu_model.hpp"
+
+namespace sxb::gpu {
+
+namespace {
+
+void cuda_ok(cudaError_t e, const std::string& what) {
+  if (e != cudaSuccess) throw runtime_error(fmt::format("{}: {}", what, cudaGetErrorString(e)));
+}
+
+void check_shape(const ModelConfig& cfg, int64_t T) {
+  cfg.validate();
+  const int64_t hd = cfg.head_dim();
+  if (!attention_supports_head_dim(hd)) {
+    throw usage_error(fmt::format(
+        "{}: head_dim {} is not supported by the CUDA attention kernels (16, 32, 64 or 128)",
+        cfg.name, hd));
+  }
+  if (cfg.hidden_size % 8 || cfg.kv_dim() % 8 || cfg.intermediate_size % 8 ||
+      cfg.hidden_size > 8192) {
+    throw usage_error(fmt::format(
+        "{}: the CUDA engine needs hidden ({}), kv ({}) and intermediate ({}) sizes that are "
+        "multiples of 8, hidden at most 8192",
+        cfg.name, cfg.hidden_size, cfg.kv_dim(), cfg.intermediate_size));
+  }
+  if (T < 1) throw usage_error("sequence length must be at least 1");
+}
+
+}  // namespace
+
+template <typename T>
+T* LlamaGpu::buf(const std::string& name, int64_t i) const {
+  auto it = bufs_.find(name);
+  if (it == bufs_.end() || i >= int64_t(it->second.size())) {
+    throw runtime_error(fmt::format("CUDA engine: no buffer {}[{}]", name, i));
+  }
+  return static_cast<T*>(it->second[size_t(i)]);
+}
+
+LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute recompute,
+                   cudaStream_t stream)
+    : cfg_(cfg), max_B_(max_B), T_(T), recompute_(recompute), stream_(stream) {
+  check_shape(cfg_, T_);
+  plan_ = plan_gpu_memory(cfg_, max_B_, T_, recompute_, gemm_.workspace_bytes());
+  layout_ = cpu::parameter_layout(cfg_);
+  wte_ = layout_[0].offset;
+  for (int64_t l = 0; l < cfg_.num_layers; ++l) {
+    const cpu::ParamTensor* t = &layout_[size_t(1 + 9 * l)];
+    // q, k, v and gate, up are consecutive in the layout: one matrix each.
+    lp_.push_back({t[0].offset, t[1].offset, t[4].offset, t[5].offset, t[6].offset, t[8].offset});
+  }
+  final_norm_ = layout_[layout_.size() - 2].offset;
+  lm_head_ = layout_.back().offset;
+  zeroed_segments_ = {layout_[0].offset, layout_[0].size};  // embedding: scattered atomics
+  for (const auto& t : layout_) {
+    if (t.shape.size() == 1) {  // norm weights: column sums added atomically
+      zeroed_segments_.push_back(t.offset);
+      zeroed_segments_.push_back(t.size);
+    }
+  }
+
+  // One allocation; the cuBLASLt workspace is the Gemm's own and is counted in the plan.
+  uint64_t bytes = 0;
+  for (const auto& b : plan_.buffers) {
+    if (b.name != "cublaslt.workspace") bytes += aligned_bytes(b.bytes) * uint64_t(b.count);
+  }
+  cuda_ok(cudaMalloc(&arena_, bytes),
+          fmt::format("cudaMalloc of the training buffers ({:.2f} GiB: {})",
+                      double(bytes) / double(1ull << 30), describe_gpu_memory(plan_)));
+  arena_bytes_ = bytes + gemm_.workspace_bytes();
+  uint64_t off = 0;
+  for (const auto& b : plan_.buffers) {
+    if (b.name == "cublaslt.workspace") continue;
+    auto& v = bufs_[b.name];
+    for (int64_t i = 0; i < b.count; ++i) {
+      v.push_back(arena_ + off);
+      off += aligned_bytes(b.bytes);
+    }
+  }
+
+  // Rotary tables as the CPU reference computes them.
+  const std::vector<double> inv = cpu::rope_inv_freq(cfg_);
+  std::vector<float> cos_t(size_t(T_) * inv.size()), sin_t(cos_t.size());
+  cpu::rope_tables(cos_t.data(), sin_t.data(), inv, T_);
+  cuda_ok(
+      cudaMemcpy(buf<float>("rope.cos"), cos_t.data(), cos_t.size() * 4, cudaMemcpyHostToDevice),
+      "copy rope tables");
+  cuda_ok(
+      cudaMemcpy(buf<float>("rope.sin"), sin_t.data(), sin_t.size() * 4, cudaMemcpyHostToDevice),
+      "copy rope tables");
+
+  // AdamW chunk table: every tensor cut into pieces of at most kAdamChunkElements.
+  std::vector<AdamChunk> chunks;
+  for (const auto& t : layout_) {
+    for (int64_t o = 0; o < t.size; o += kAdamChunkElements) {
+      const int64_t n = std::min<int64_t>(kAdamChunkElements, t.size - o);
+      chunks.push_back({t.offset + o, int32_t(n), t.weight_decay ? 1 : 0});
+    }
+  }
+  n_chunks_ = int64_t(chunks.size());
+  if (uint64_t(n_chunks_) * sizeof(AdamChunk) > plan_.find("adam.chunks")->bytes) {
+    throw runtime_error("CUDA engine: AdamW chunk table exceeds its planned size");
+  }
+  cuda_ok(cudaMemcpy(buf<AdamChunk>("adam.chunks"), chunks.data(),
+                     chunks.size() * sizeof(AdamChunk), cudaMemcpyHostToDevice),
+          "copy AdamW chunk table");
+  const uint64_t P = uint64_t(cfg_.param_count());
+  cuda_ok(cudaMemsetAsync(buf<float>("adam.m"), 0, P * 4, stream_), "clear AdamW moments");
+  cuda_ok(cudaMemsetAsync(buf<float>("adam.v"), 0, P * 4, stream_), "clear AdamW moments");
+  cuda_ok(cudaMemsetAsync(buf<float>("grad.fp32"), 0, P * 4, stream_), "clear gradients");
+  cuda_ok(cudaMemsetAsync(buf<double>("scalars"), 0, 64, stream_), "clear scalars");
+}
+
+LlamaGpu::~LlamaGpu() {
+  cudaFree(arena_);
+}
+
+void LlamaGpu::init_weights(uint64_t seed) {
+  float* p = buf<float>("param.fp32");
+  for (const auto& t : layout_) {
+    if (t.shape.size() == 1) {
+      fill(p + t.offset, t.size, 1.0f, stream_);
+    } else {
+      init_normal(p + t.offset, t.size, seed, uint64_t(t.offset), 0.02, stream_);
+    }
+  }
+  cast(buf<bf16>("param.bf16"), p, cfg_.param_count(), stream_);
+  cuda_ok(cudaStreamSynchronize(stream_), "weight initialisation");
+}
+
+void LlamaGpu::upload_params(const std::vector<float>& params) {
+  if (int64_t(params.size()) != cfg_.param_count()) {
+    throw usage_error("upload_params: wrong number of parameters");
+  }
+  cuda_ok(cudaMemcpy(buf<float>("param.fp32"), params.data(), params.size() * 4,
+                     cudaMemcpyHostToDevice),
+          "upload parameters");
+  cast(buf<bf16>("param.bf16"), buf<float>("param.fp32"), cfg_.param_count(), stream_);
+  cuda_ok(cudaStreamSynchronize(stream_), "upload parameters");
+}
+
+std::vector<float> LlamaGpu::download_params() const {
+  std::vector<float> out(size_t(cfg_.param_count()));
+  cuda_ok(cudaStreamSynchronize(stream_), "download parameters");
+  cuda_ok(cudaMemcpy(out.data(), buf<float>("param.fp32"), out.size() * 4, cudaMemcpyDeviceToHost),
+          "download parameters");
+  return out;
+}
+
+std::vector<float> LlamaGpu::download_grads() const {
+  std::vector<float> out(size_t(cfg_.param_count()));
+  cuda_ok(cudaStreamSynchronize(stream_), "download gradients");
+  cuda_ok(cudaMemcpy(out.data(), buf<float>("grad.fp32"), out.size() * 4, cudaMemcpyDeviceToHost),
+          "download gradients");
+  return out;
+}
+
+LlamaGpu::LayerActs LlamaGpu::acts(int64_t l) const {
+  const int64_t i = recompute_ == Recompute::full ? 0 : l;
+  LayerActs a{};
+  a.rstd1 = buf<float>("layer.rstd1", i);
+  a.qkv = buf<bf16>("layer.qkv", i);
+  a.o = buf<bf16>("layer.o", i);
+  a.lse = buf<float>("layer.lse", i);
+  a.xm = buf<bf16>("layer.xm", i);
+  a.rstd2 = buf<float>("layer.rstd2", i);
+  a.gu = buf<bf16>("layer.gu", i);
+  if (recompute_ == Recompute::none) {
+    a.ln1 = buf<bf16>("layer.ln1", i);
+    a.ln2 = buf<bf16>("layer.ln2", i);
+    a.act = buf<bf16>("layer.act", i);
+  } else {
+    a.ln1 = a.ln2 = buf<bf16>("shared.ln");
+    a.act = buf<bf16>("shared.act");
+  }
+  return a;
+}
+
+// resid[l] -> resid[l + 1] (written only when write_output: a recomputation needs the layer's
+// activations, not its output again).
+void LlamaGpu::layer_forward(int64_t l, int64_t B, bool write_output) {
+  const int64_t N = B * T_, d = cfg_.hidden_size, kvd = cfg_.kv_dim();
+  const int64_t F = cfg_.intermediate_size, H = cfg_.num_heads, KV = cfg_.num_kv_heads;
+  const int64_t hd = cfg_.head_dim(), qkv_w = d + 2 * kvd;
+  const float eps = float(cfg_.norm_eps);
+  const bf16* W = buf<bf16>("param.bf16");
+  const LayerParams& p = lp_[size_t(l)];
+  const LayerActs a = acts(l);
+  const bf16* x = buf<bf16>("resid", l);
+  const float* cos_t = buf<float>("rope.cos");
+  const float* sin_t = buf<float>("rope.sin");
+
+  rmsnorm_forward(a.ln1, a.rstd1, x, W + p.attn_norm, N, d, eps, stream_);
+  gemm_.linear_forward(a.qkv, a.ln1, W + p.wqkv, nullptr, N, d, qkv_w, stream_);
+  rope_forward(a.qkv, qkv_w, 0, cos_t, sin_t, N, T_, H, hd, stream_);
+  rope_forward(a.qkv, qkv_w, d, cos_t, sin_t, N, T_, KV, hd, stream_);
+  AttentionShape s;
+  s.B = B;
+  s.T = T_;
+  s.H = H;
+  s.KV = KV;
+  s.hd = hd;
+  s.window = cfg_.sliding_window.value_or(0);
+  s.q_stride = s.kv_stride = qkv_w;
+  s.o_stride = d;
+  attention_forward(a.o, a.lse, a.qkv, a.qkv + d, a.qkv + d + kvd, s, stream_);
+  gemm_.linear_forward(a.xm, a.o, W + p.wo, x, N, d, d, stream_);
+  rmsnorm_forward(a.ln2, a.rstd2, a.xm, W + p.mlp_norm, N, d, eps, stream_);
+  gemm_.linear_forward(a.gu, a.ln2, W + p.wgu, nullptr, N, d, 2 * F, stream_);
+  if (write_output || recompute_ != Recompute::selective) {
+    swiglu_forward(a.act, a.gu, N, F, stream_);
+  }
+  if (write_output) {
+    gemm_.linear_forward(buf<bf16>("resid", l + 1), a.act, W + p.wdown, a.xm, N, F, d, stream_);
+  }
+}
+
+// bwd.dres holds d(resid[l + 1]) on entry and d(resid[l]) on exit.
+void LlamaGpu::layer_backward(int64_t l, int64_t B, bool first) {
+  const int64_t N = B * T_, d = cfg_.hidden_size, kvd = cfg_.kv_dim();
+  const int64_t F = cfg_.intermediate_size, H = cfg_.num_heads, KV = cfg_.num_kv_heads;
+  const int64_t hd = cfg_.head_dim(), qkv_w = d + 2 * kvd;
+  const float eps = float(cfg_.norm_eps);
+  const bf16* W = buf<bf16>("param.bf16");
+  float* G = buf<float>("grad.fp32");
+  const LayerParams& p = lp_[size_t(l)];
+  const bool acc = !first;
+  if (recompute_ == Recompute::full) layer_forward(l, B, false);
+  const LayerActs a = acts(l);
+  const bf16* x = buf<bf16>("resid", l);
+  bf16* dres = buf<bf16>("bwd.dres");
+  bf16* dln = buf<bf16>("bwd.dln");
+  bf16* dact = buf<bf16>("bwd.dact");
+  bf16* dgu = buf<bf16>("bwd.dgu");
+  bf16* dO = buf<bf16>("bwd.do");
+  bf16* dqkv = buf<bf16>("bwd.dqkv");
+  const float* cos_t = buf<float>("rope.cos");
+  const float* sin_t = buf<float>("rope.sin");
+
+  if (recompute_ == Recompute::selective) {
+    // The normed MLP input and the SwiGLU output, rebuilt from the kept mid residual and gate|up.
+    rmsnorm_forward(a.ln2, a.rstd2, a.xm, W + p.mlp_norm, N, d, eps, stream_);
+    swiglu_forward(a.act, a.gu, N, F, stream_);
+  }
+  // MLP branch.
+  gemm_.linear_backward_input(dact, dres, W + p.wdown, N, F, d, stream_);
+  gemm_.linear_backward_weight(G + p.wdown, dres, a.act, N, F, d, acc, stream_);
+  swiglu_backward(dgu, dact, a.gu, N, F, stream_);
+  gemm_.linear_backward_input(dln, dgu, W + p.wgu, N, d, 2 * F, stream_);
+  gemm_.linear_backward_weight(G + p.wgu, dgu, a.ln2, N, d, 2 * F, acc, stream_);
+  rmsnorm_backward(dres, G + p.mlp_norm, dln, a.xm, W + p.mlp_norm, a.rstd2, dres, N, d, stream_);
+  // Attention branch: dres is d(mid residual). Without per-layer normed inputs, ln1 shares its
+  // buffer with ln2, which the MLP branch just used: rebuild it.
+  if (recompute_ != Recompute::none) {
+    rmsnorm_forward(a.ln1, a.rstd1, x, W + p.attn_norm, N, d, eps, stream_);
+  }
+  gemm_.linear_backward_input(dO, dres, W + p.wo, N, d, d, stream_);
+  gemm_.linear_backward_weight(G + p.wo, dres, a.o, N, d, d, acc, stream_);
+  AttentionShape s;
+  s.B = B;
+  s.T = T_;
+  s.H = H;
+  s.KV = KV;
+  s.hd = hd;
+  s.window = cfg_.sliding_window.value_or(0);
+  s.q_stride = s.kv_stride = qkv_w;
+  s.o_stride = d;
+  float* dq_accum = buf<float>("bwd.dq_accum");
+  attention_backward(dq_accum, dqkv + d, dqkv + d + kvd, buf<float>("bwd.dsum"), dO, a.o, a.lse,
+                     a.qkv, a.qkv + d, a.qkv + d + kvd, s, stream_);
+  rope_backward_f32(dqkv, qkv_w, 0, dq_accum, cos_t, sin_t, N, T_, H, hd, stream_);
+  rope_backward(dqkv, qkv_w, d, cos_t, sin_t, N, T_, KV, hd, stream_);
+  gemm_.linear_backward_input(dln, dqkv, W + p.wqkv, N, d, qkv_w, stream_);
+  gemm_.linear_backward_weight(G + p.wqkv, dqkv, a.ln1, N, d, qkv_w, acc, stream_);
+  rmsnorm_backward(dres, G + p.attn_norm, dln, x, W + p.attn_norm, a.rstd1, dres, N, d, stream_);
+}
+
+void LlamaGpu::forward_backward(const int32_t* tokens, const int32_t* targets, int64_t B,
+                                double dloss, bool first) {
+  if (B < 1 || B > max_B_) {
+    throw usage_error(fmt::format("micro-batch {} outside the allocated 1..{}", B, max_B_));
+  }
+  const int64_t N = B * T_, d = cfg_.hidden_size, V = cfg_.vocab_size;
+  const float eps = float(cfg_.norm_eps);
+  int32_t* dtok = buf<int32_t>("tokens");
+  int32_t* dtgt = buf<int32_t>("targets");
+  cuda_ok(cudaMemcpyAsync(dtok, tokens, size_t(N) * 4, cudaMemcpyHostToDevice, stream_),
+          "copy tokens");
+  cuda_ok(cudaMemcpyAsync(dtgt, targets, size_t(N) * 4, cudaMemcpyHostToDevice, stream_),
+          "copy targets");
+  const bf16* W = buf<bf16>("param.bf16");
+  float* G = buf<float>("grad.fp32");
+  if (first) {
+    for (size_t i = 0; i < zeroed_segments_.size(); i += 2) {
+      cuda_ok(
+          cudaMemsetAsync(G + zeroed_segments_[i], 0, size_t(zeroed_segments_[i + 1]) * 4, stream_),
+          "clear gradients");
+    }
+  }
+  embedding_forward(buf<bf16>("resid", 0), dtok, W + wte_, N, d, stream_);
+  for (int64_t l = 0; l < cfg_.num_layers; ++l) layer_forward(l, B, true);
+  bf16* x_last = buf<bf16>("resid", cfg_.num_layers);
+  bf16* lnf = buf<bf16>("final.ln");
+  float* rstdf = buf<float>("final.rstd");
+  bf16* logits = buf<bf16>("logits");
+  rmsnorm_forward(lnf, rstdf, x_last, W + final_norm_, N, d, eps, stream_);
+  gemm_.linear_forward(logits, lnf, W + lm_head_, nullptr, N, d, V, stream_);
+  cross_entropy_fused(logits, buf<double>("scalars"), dtgt, N, V, float(dloss), stream_);
+
+  // Backward: the logits buffer now holds d(objective)/d(logits).
+  const bool acc = !first;
+  bf16* dln = buf<bf16>("bwd.dln");
+  bf16* dres = buf<bf16>("bwd.dres");
+  gemm_.linear_backward_input(dln, logits, W + lm_head_, N, d, V, stream_);
+  gemm_.linear_backward_weight(G + lm_head_, logits, lnf, N, d, V, acc, stream_);
+  rmsnorm_backward(dres, G + final_norm_, dln, x_last, W + final_norm_, rstdf, nullptr, N, d,
+                   stream_);
+  for (int64_t l = cfg_.num_layers - 1; l >= 0; --l) layer_backward(l, B, first);
+  embedding_backward(G + wte_, dres, dtok, N, d, stream_);
+}
+
+double LlamaGpu::take_loss_sum() {
+  double* scalars = buf<double>("scalars");
+  double v = 0;
+  cuda_ok(cudaMemcpyAsync(&v, scalars, sizeof(double), cudaMemcpyDeviceToHost, stream_),
+          "read loss");
+  cuda_ok(cudaMemsetAsync(scalars, 0, sizeof(double), stream_), "reset loss");
+  cuda_ok(cudaStreamSynchronize(stream_), "training step");
+  return v;
+}
+
+// scalars: [0] loss sum, [1] sum of squared gradients, [2] gradient norm, [3] clip coefficient
+// (float in the first half of the slot).
+void LlamaGpu::optimizer_step(const AdamWParams& ap, int64_t t, double max_norm) {
+  double* scalars = buf<double>("scalars");
+  const int64_t P = cfg_.param_count();
+  float* G = buf<float>("grad.fp32");
+  cuda_ok(cudaMemsetAsync(scalars + 1, 0, sizeof(double), stream_), "reset norm");
+  sum_squares(scalars + 1, G, P, stream_);
+  float* clip = reinterpret_cast<float*>(scalars + 3);
+  clip_coefficient(clip, scalars + 2, scalars + 1, max_norm, stream_);
+  AdamHyper h{};
+  h.lr = float(ap.lr);
+  h.beta1 = float(ap.beta1);
+  h.beta2 = float(ap.beta2);
+  h.eps = float(ap.eps);
+  h.weight_decay = float(ap.weight_decay);
+  h.step_size = float(ap.lr / (1.0 - std::pow(ap.beta1, double(t))));
+  h.inv_sqrt_bc2 = float(1.0 / std::sqrt(1.0 - std::pow(ap.beta2, double(t))));
+  h.decoupled = ap.decoupled_weight_decay ? 1 : 0;
+  adamw_step(buf<float>("param.fp32"), buf<float>("adam.m"), buf<float>("adam.v"),
+             buf<bf16>("param.bf16"), G, clip, buf<AdamChunk>("adam.chunks"), n_chunks_, h,
+             stream_);
+}
+
+double LlamaGpu::last_grad_norm() {
+  double v = 0;
+  cuda_ok(cudaMemcpyAsync(&v, buf<double>("scalars") + 2, sizeof(double), cudaMemcpyDeviceToHost,
+                          stream_),
+          "read gradient norm");
+  cuda_ok(cudaStreamSynchronize(stream_), "optimizer step");
+  return v;
+}
+
+}  // namespace sxb::gpu

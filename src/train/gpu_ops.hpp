@@ -1,0 +1,133 @@
+#pragma once
+// CUDA operators of the Llama decoder for sxbench's training engine (CUDA builds only). Each
+// function launches on `stream` and returns at once; pointers are device pointers. Activations
+// are bf16 with fp32 arithmetic inside every kernel; parameter gradients and optimizer state are
+// fp32. Layouts are row-major and match the CPU reference (train/cpu_ops.hpp): B = batch,
+// T = sequence, N = B*T rows, C = channels. Backward functions that say "adds" accumulate into
+// their gradient outputs; the others write them.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+
+namespace sxb::gpu {
+
+using bf16 = __nv_bfloat16;
+
+// Throws sxb::Error naming `what` when the last launch failed.
+void check_launch(const std::string& what);
+
+// --- elementwise and row operators -------------------------------------------------------
+
+// out[n, :] = wte[tokens[n], :].
+void embedding_forward(bf16* out, const int32_t* tokens, const bf16* wte, int64_t N, int64_t C,
+                       cudaStream_t stream);
+// Adds dout[n, :] into dwte[tokens[n], :] (fp32 atomics).
+void embedding_backward(float* dwte, const bf16* dout, const int32_t* tokens, int64_t N, int64_t C,
+                        cudaStream_t stream);
+
+// RMSNorm: rstd[n] = 1/sqrt(mean(x^2) + eps), out = x * rstd * w. C must be a multiple of 8 and
+// at most 8192.
+void rmsnorm_forward(bf16* out, float* rstd, const bf16* x, const bf16* w, int64_t N, int64_t C,
+                     float eps, cudaStream_t stream);
+// Writes dx = (residual ? residual : 0) + rmsnorm input gradient (dx may alias residual) and
+// adds the weight gradient into dw (fp32). With g = dout * w:
+//   dx = rstd * g - x * rstd^3 * mean(g * x);   dw[c] += sum_n dout * x * rstd.
+void rmsnorm_backward(bf16* dx, float* dw, const bf16* dout, const bf16* x, const bf16* w,
+                      const float* rstd, const bf16* residual, int64_t N, int64_t C,
+                      cudaStream_t stream);
+
+// Rotary embedding in place on `heads` heads of hd channels, starting at channel `col0` of rows
+// of `row_stride` elements (so q and k can be rotated inside the fused qkv buffer). Position of
+// row n is n % T; cos/sin tables are (T, hd/2) fp32. Hugging Face pairing (i, i + hd/2).
+void rope_forward(bf16* x, int64_t row_stride, int64_t col0, const float* cos_table,
+                  const float* sin_table, int64_t N, int64_t T, int64_t heads, int64_t hd,
+                  cudaStream_t stream);
+// The inverse rotation (the backward), in place.
+void rope_backward(bf16* dx, int64_t row_stride, int64_t col0, const float* cos_table,
+                   const float* sin_table, int64_t N, int64_t T, int64_t heads, int64_t hd,
+                   cudaStream_t stream);
+// Inverse rotation of an fp32 gradient (N, heads*hd contiguous), written as bf16 into dst rows
+// of `row_stride` elements from channel col0.
+void rope_backward_f32(bf16* dst, int64_t row_stride, int64_t col0, const float* src,
+                       const float* cos_table, const float* sin_table, int64_t N, int64_t T,
+                       int64_t heads, int64_t hd, cudaStream_t stream);
+
+// SwiGLU on the fused gate|up rows gu (N, 2F): act[n, f] = silu(gu[n, f]) * gu[n, F + f].
+void swiglu_forward(bf16* act, const bf16* gu, int64_t N, int64_t F, cudaStream_t stream);
+// Writes dgu (N, 2F): dgate = dact * up * s * (1 + g (1 - s)), dup = dact * silu(g).
+void swiglu_backward(bf16* dgu, const bf16* dact, const bf16* gu, int64_t N, int64_t F,
+                     cudaStream_t stream);
+
+// Fused softmax cross-entropy over logits (N, V), in place: each row with a target >= 0 adds
+// logsumexp - logit[target] into *loss_sum (double) and its logits are replaced by
+// dloss * (softmax - onehot(target)); ignored rows (target < 0) become 0.
+void cross_entropy_fused(bf16* logits, double* loss_sum, const int32_t* targets, int64_t N,
+                         int64_t V, float dloss, cudaStream_t stream);
+
+// --- optimizer -----------------------------------------------------------------------------
+
+// A contiguous piece of the flat parameter buffer with one weight-decay setting. AdamW runs
+// over a table of such chunks (multi-tensor launch: one block per chunk).
+struct AdamChunk {
+  int64_t offset;
+  int32_t size;
+  int32_t decay;  // 1: weight decay applies (matrices), 0: not (norm weights)
+};
+struct AdamHyper {
+  float lr, beta1, beta2, eps, weight_decay;
+  float step_size;     // lr / (1 - beta1^t)
+  float inv_sqrt_bc2;  // 1 / sqrt(1 - beta2^t)
+  int decoupled;       // 1: AdamW (p -= lr*wd*p), 0: L2 (g += wd*p)
+};
+// Splits tensors into chunks of at most max_chunk elements.
+constexpr int32_t kAdamChunkElements = 1 << 16;
+
+// Sum of squares of g[0..n) into *sumsq (double, atomically added).
+void sum_squares(double* sumsq, const float* g, int64_t n, cudaStream_t stream);
+// clip = (max_norm > 0 && norm > max_norm) ? max_norm / (norm + 1e-6) : 1, norm = sqrt(*sumsq);
+// written to *clip_coef and *norm_out (device scalars).
+void clip_coefficient(float* clip_coef, double* norm_out, const double* sumsq, double max_norm,
+                      cudaStream_t stream);
+// One AdamW step (torch.optim.AdamW's update, as train/optimizer.hpp) on every chunk, with
+// g scaled by *clip_coef; writes the fp32 master p, moments m and v, and the bf16 working copy w.
+void adamw_step(float* p, float* m, float* v, bf16* w, const float* g, const float* clip_coef,
+                const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h, cudaStream_t stream);
+
+// --- weights -------------------------------------------------------------------------------
+
+// p[i] = 0.02 * z(seed, stream, i) for i < n, z the standard normal sequence of sxb::NormalStream
+// (SplitMix64 + Box-Muller, train/random.hpp) evaluated per element, so weights equal the CPU
+// reference's for the same seed.
+void init_normal(float* p, int64_t n, uint64_t seed, uint64_t stream_id, double std_dev,
+                 cudaStream_t stream);
+void fill(float* p, int64_t n, float value, cudaStream_t stream);
+void fill(bf16* p, int64_t n, float value, cudaStream_t stream);
+void cast(bf16* dst, const float* src, int64_t n, cudaStream_t stream);
+void cast(float* dst, const bf16* src, int64_t n, cudaStream_t stream);
+
+// --- attention -----------------------------------------------------------------------------
+
+// Causal self-attention with grouped-query heads (query head h reads kv head h / (H / KV)),
+// computed flash style: tiles of queries against tiles of keys with an online softmax, so no
+// T x T matrix exists in memory. Query rows of head h start at q + (b*T + t)*q_stride + h*hd,
+// key/value rows at k/v + (b*T + t)*kv_stride + kvh*hd. head_dim: 16, 32, 64 or 128; strides and
+// pointers 16-byte aligned. window > 0: a query sees only the last `window` keys (Mistral).
+struct AttentionShape {
+  int64_t B = 0, T = 0, H = 0, KV = 0, hd = 0;
+  int64_t window = 0;
+  int64_t q_stride = 0, kv_stride = 0, o_stride = 0;
+};
+bool attention_supports_head_dim(int64_t hd);
+// o (rows of o_stride, head h at h*hd); lse (B, H, T) fp32: log2-domain log-sum-exp of the
+// scaled scores, kept for the backward.
+void attention_forward(bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v,
+                       const AttentionShape& s, cudaStream_t stream);
+// Writes dk, dv (bf16, rows of kv_stride like k and v) and dq_accum (fp32, (B*T, H*hd)
+// contiguous, zeroed here) from dout (rows of o_stride). dsum: scratch (B, H, T) fp32.
+void attention_backward(float* dq_accum, bf16* dk, bf16* dv, float* dsum, const bf16* dout,
+                        const bf16* o, const float* lse, const bf16* q, const bf16* k,
+                        const bf16* v, const AttentionShape& s, cudaStream_t stream);
+
+}  // namespace sxb::gpu

@@ -1,0 +1,45 @@
+#pragma once
+// Training with the CUDA engine on one GPU per process: the same loop, batch plan, data order,
+// loss objective and step records as the CPU reference trainer (train/trainer.hpp), with bf16
+// compute, fp32 master weights, gradients and AdamW state. Declared in every build; defined in
+// CUDA builds only (callers check built_with_cuda() first).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "train/gpu_memory.hpp"
+#include "train/trainer.hpp"
+
+namespace sxb {
+
+struct GpuTrainSettings {
+  // auto: full when the ds_config asks for activation checkpointing, otherwise the lightest
+  // mode whose memory plan fits the GPU; or none | selective | full.
+  std::string recompute = "auto";
+  int device = 0;
+};
+
+struct GpuTrainReport {
+  TrainRun run;
+  std::string device_name;
+  int device_index = 0;
+  uint64_t device_total_bytes = 0;
+  uint64_t device_free_before_bytes = 0;  // cudaMemGetInfo before the engine allocated
+  uint64_t device_used_peak_bytes = 0;    // total - min(free) seen after allocation and steps
+  Recompute recompute = Recompute::none;
+  std::string recompute_reason;
+  GpuMemoryPlan plan;
+  std::vector<double> compute_ms;    // per step: forward + backward of every micro-batch
+  std::vector<double> optimizer_ms;  // per step: norm, clipping, AdamW
+  std::string cuda_runtime, cuda_driver, cublaslt;
+  double init_seconds = 0;  // allocation and weight initialisation
+};
+
+// Parses --recompute; throws a usage error naming the value otherwise.
+std::string check_recompute_setting(const std::string& value);
+
+// Runs o.steps optimizer steps on the GPU. job.world_size() must be 1. Throws sxb::Error with the
+// memory plan's numbers when the job cannot fit, before allocating.
+GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuTrainSettings& s);
+
+}  // namespace sxb

@@ -1,0 +1,194 @@
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <memory>
+
+#include "core/error.hpp"
+#include "train/gpu_model.hpp"
+#include "train/gpu_trainer.hpp"
+
+namespace sxb {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void cuda_ok(cudaError_t e, const std::string& what) {
+  if (e != cudaSuccess) throw runtime_error(fmt::format("{}: {}", what, cudaGetErrorString(e)));
+}
+
+std::string version_text(int v) {
+  return fmt::format("{}.{}", v / 1000, (v % 1000) / 10);
+}
+
+double gib(uint64_t b) {
+  return double(b) / double(1ull << 30);
+}
+
+struct Events {
+  cudaEvent_t start = nullptr, mid = nullptr, end = nullptr;
+  Events() {
+    cuda_ok(cudaEventCreate(&start), "cudaEventCreate");
+    cuda_ok(cudaEventCreate(&mid), "cudaEventCreate");
+    cuda_ok(cudaEventCreate(&end), "cudaEventCreate");
+  }
+  ~Events() {
+    cudaEventDestroy(start);
+    cudaEventDestroy(mid);
+    cudaEventDestroy(end);
+  }
+};
+
+// Host buffers for one step's tokens, page-locked so the copies to the GPU run asynchronously.
+struct PinnedInts {
+  int32_t* p = nullptr;
+  explicit PinnedInts(size_t n) {
+    cuda_ok(cudaMallocHost(&p, n * sizeof(int32_t)), "cudaMallocHost");
+  }
+  ~PinnedInts() { cudaFreeHost(p); }
+};
+
+}  // namespace
+
+GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuTrainSettings& s) {
+  if (job.world_size() != 1) {
+    throw environment_error(fmt::format(
+        "--device cuda trains with one process on one GPU in this version; the job has {} ranks "
+        "(data-parallel CUDA training is not available yet)",
+        job.world_size()));
+  }
+  const int64_t B = o.batch.micro_batch_per_gpu, T = o.seq_len;
+  const int64_t accum = o.batch.gradient_accumulation_steps;
+  GpuTrainReport rep;
+  rep.device_index = s.device;
+  cuda_ok(cudaSetDevice(s.device), fmt::format("cudaSetDevice({})", s.device));
+  cudaDeviceProp prop{};
+  cuda_ok(cudaGetDeviceProperties(&prop, s.device), "cudaGetDeviceProperties");
+  rep.device_name = prop.name;
+  int rt = 0, drv = 0;
+  cudaRuntimeGetVersion(&rt);
+  cudaDriverGetVersion(&drv);
+  rep.cuda_runtime = version_text(rt);
+  rep.cuda_driver = version_text(drv);
+  const size_t lt = cublasLtGetVersion();
+  rep.cublaslt = fmt::format("{}.{}.{}", lt / 10000, (lt / 100) % 100, lt % 100);
+  cuda_ok(cudaFree(nullptr), "CUDA context");
+  size_t free_b = 0, total_b = 0;
+  cuda_ok(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
+  rep.device_total_bytes = total_b;
+  rep.device_free_before_bytes = free_b;
+
+  // Recomputation: an explicit setting, the ds_config's activation checkpointing, or the
+  // lightest mode that fits; refused before any allocation when nothing fits.
+  const std::string setting = check_recompute_setting(s.recompute);
+  const uint64_t reserve = GpuMemoryPlan::kReserveBytes;
+  if (setting != "auto") {
+    rep.recompute = setting == "none"        ? Recompute::none
+                    : setting == "selective" ? Recompute::selective
+                                             : Recompute::full;
+    rep.recompute_reason = "--recompute " + setting;
+  } else if (o.ds.activation_checkpointing) {
+    rep.recompute = Recompute::full;
+    rep.recompute_reason = "ds_config activation_checkpointing (every layer's input kept)";
+  } else if (auto r = choose_gpu_recompute(o.model, B, T, free_b)) {
+    rep.recompute = *r;
+    rep.recompute_reason = fmt::format(
+        "auto: the lightest recomputation whose memory plan ({:.2f} GiB + {:.2f} GiB reserve) "
+        "fits the {:.2f} GiB free",
+        gib(plan_gpu_memory(o.model, B, T, *r).total_bytes()), gib(reserve), gib(free_b));
+  } else {
+    const GpuMemoryPlan full = plan_gpu_memory(o.model, B, T, Recompute::full);
+    throw environment_error(fmt::format(
+        "{} with micro-batch {} x {} tokens does not fit on {} even with full recomputation: "
+        "needs {} + {:.2f} GiB reserve, {:.2f} GiB free; use a smaller micro-batch or sequence, "
+        "or more GPUs with ZeRO",
+        o.model.name, B, T, rep.device_name, describe_gpu_memory(full), gib(reserve), gib(free_b)));
+  }
+  rep.plan = plan_gpu_memory(o.model, B, T, rep.recompute);
+  if (rep.plan.total_bytes() + reserve > free_b) {
+    throw environment_error(fmt::format(
+        "{} with micro-batch {} x {} tokens and {} recomputation does not fit on {}: needs {} + "
+        "{:.2f} GiB reserve, {:.2f} GiB free",
+        o.model.name, B, T, recompute_name(rep.recompute), rep.device_name,
+        describe_gpu_memory(rep.plan), gib(reserve), gib(free_b)));
+  }
+
+  const auto t_init = Clock::now();
+  cudaStream_t stream = nullptr;
+  cuda_ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  struct StreamGuard {
+    cudaStream_t s;
+    ~StreamGuard() { cudaStreamDestroy(s); }
+  } guard{stream};
+  gpu::LlamaGpu model(o.model, B, T, rep.recompute, stream);
+  model.init_weights(o.seed);
+  rep.init_seconds = std::chrono::duration<double>(Clock::now() - t_init).count();
+  auto note_used = [&] {
+    size_t f = 0, t = 0;
+    if (cudaMemGetInfo(&f, &t) == cudaSuccess) {
+      rep.device_used_peak_bytes = std::max<uint64_t>(rep.device_used_peak_bytes, t - f);
+    }
+  };
+  note_used();
+
+  PinnedInts tokens(size_t(accum * B * T)), targets(size_t(accum * B * T));
+  Events ev;
+  const int world = job.world_size();
+  for (int64_t step = 0; step < o.steps; ++step) {
+    const auto t_step = Clock::now();
+    int64_t local_targets = 0;
+    for (int64_t i = 0; i < accum; ++i) {
+      for (int64_t j = 0; j < B; ++j) {
+        const int64_t row = (i * B + j) * T;
+        o.data->fill(sequence_index(o.batch, step, i, job.rank(), j), tokens.p + row,
+                     targets.p + row);
+      }
+    }
+    for (int64_t i = 0; i < accum * B * T; ++i) local_targets += targets.p[i] >= 0 ? 1 : 0;
+    const int64_t global_targets = job.sum(local_targets);
+    if (global_targets == 0) {
+      throw runtime_error(
+          fmt::format("step {} has no target tokens (every token is masked)", step + 1));
+    }
+    // The same objective as the CPU trainer: mean token loss over the global batch.
+    const double dloss = double(world) / double(global_targets);
+    cuda_ok(cudaEventRecord(ev.start, stream), "cudaEventRecord");
+    for (int64_t i = 0; i < accum; ++i) {
+      const int64_t row = i * B * T;
+      model.forward_backward(tokens.p + row, targets.p + row, B, dloss, i == 0);
+    }
+    cuda_ok(cudaEventRecord(ev.mid, stream), "cudaEventRecord");
+    model.optimizer_step(o.ds.optimizer, step + 1, o.ds.gradient_clipping);
+    cuda_ok(cudaEventRecord(ev.end, stream), "cudaEventRecord");
+    const double loss_sum = model.take_loss_sum();  // synchronises
+    TrainStep rec;
+    rec.step = step + 1;
+    rec.loss = loss_sum / double(global_targets);
+    rec.grad_norm = model.last_grad_norm();
+    rec.lr = o.ds.optimizer.lr;
+    rec.target_tokens = global_targets;
+    rec.step_time_s = std::chrono::duration<double>(Clock::now() - t_step).count();
+    rec.comm_time_s = 0;
+    float compute_ms = 0, opt_ms = 0;
+    cudaEventElapsedTime(&compute_ms, ev.start, ev.mid);
+    cudaEventElapsedTime(&opt_ms, ev.mid, ev.end);
+    rep.compute_ms.push_back(compute_ms);
+    rep.optimizer_ms.push_back(opt_ms);
+    note_used();
+    if (!std::isfinite(rec.loss) || !std::isfinite(rec.grad_norm)) {
+      throw runtime_error(fmt::format("step {}: loss {} or gradient norm {} is not finite",
+                                      rec.step, rec.loss, rec.grad_norm));
+    }
+    if (o.on_step) o.on_step(rec);
+    rep.run.steps.push_back(rec);
+  }
+  // One process holds the only replica: there is nothing to compare across ranks.
+  rep.run.replicas_identical = true;
+  return rep;
+}
+
+}  // namespace sxb
