@@ -156,6 +156,7 @@ TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
   TrainJob job;
   job.device = o.device;
   job.recompute = o.recompute;
+  job.profile = o.profile;
   job.model = model;
   job.ds = std::move(ds);
   job.data = std::move(data);
@@ -176,7 +177,7 @@ namespace {
 struct EngineRun {
   TrainRun run;
   std::string engine, device_kind, device_name, device_unit, device_note;
-  nlohmann::json communication, precision, zero, recomputation, peak_memory, extra;
+  nlohmann::json communication, precision, zero, recomputation, peak_memory, extra, profile;
   std::optional<double> peak_tflops;  // per device, dense bf16, from configs/hardware
   std::string peak_source, mfu_note, comm_method, timing_method, short_name;
   double executed_flops_per_token = 0;  // model FLOPs plus recomputation
@@ -251,6 +252,7 @@ EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptio
   GpuTrainSettings settings;
   settings.recompute = job.recompute;
   settings.device = mpi.local_rank();
+  settings.profile = job.profile;
   const GpuTrainReport rep = train_gpu(topt, reducer, settings);
   EngineRun e;
   e.run = rep.run;
@@ -319,6 +321,19 @@ EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptio
   for (size_t i = warm; i < rep.compute_ms.size(); ++i) {
     c.push_back(rep.compute_ms[i]);
     opt.push_back(rep.optimizer_ms[i]);
+  }
+  if (!rep.profile_ms.empty()) {
+    nlohmann::json prof = nlohmann::json::object();
+    std::string line;
+    for (const auto& [cat, ms] : rep.profile_ms) {
+      prof[cat] = ms;
+      line += fmt::format("{}{} {:.1f}", line.empty() ? "" : ", ", cat, ms);
+    }
+    e.profile = {{"last_step_ms", prof},
+                 {"method",
+                  "CUDA events around every operation of the last step, summed per category; "
+                  "side-stream gradient-norm work is not included"}};
+    if (mpi.rank() == 0) std::printf("profile of the last step (ms): %s\n", line.c_str());
   }
   e.extra = {{"compute_ms", stats_json(c)},
              {"optimizer_ms", stats_json(opt)},
@@ -536,6 +551,7 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
         {"loss_curve", loss_curve},
         {"warnings", ds.warnings}};
     if (!e.extra.is_null()) m["engine_timing"] = e.extra;
+    if (!e.profile.is_null()) m["engine_profile"] = e.profile;
     if (root) {
       const auto path = out_dir / "sft_metrics.json";
       write_json_atomic(path, m);
@@ -623,6 +639,8 @@ Command add_train_command(CLI::App& root) {
                   "CUDA engine activation recomputation: auto (ds_config, else what fits), none, "
                   "selective or full")
       ->capture_default_str();
+  app->add_flag("--profile", o->profile,
+                "CUDA engine: time every operation of the last step by category (CUDA events)");
   app->add_flag("--list-models", o->list_models, "List the built-in models and exit");
   return {app, [o](const CommandContext& ctx) { return run_train(*o, ctx); }};
 }

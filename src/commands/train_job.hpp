@@ -27,11 +27,13 @@ struct TrainJobRequest {
   std::string data;
   uint64_t seed = 1234;
   std::string recompute = "auto";  // CUDA engine: auto | none | selective | full
+  bool profile = false;            // CUDA engine: per-category times of the last step
 };
 
 struct TrainJob {
   std::string device = "cpu";
   std::string recompute = "auto";
+  bool profile = false;
   ModelConfig model;
   DsConfig ds;
   std::unique_ptr<SequenceSource> data;

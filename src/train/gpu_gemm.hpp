@@ -2,8 +2,9 @@
 // Matrix products of the CUDA training engine through cuBLASLt (CUDA builds only): bf16 operands,
 // fp32 accumulation, output bf16 (activations) or fp32 (parameter gradients). Row-major views of
 // PyTorch's linear layer, out = x W^T with W (OC, C), mapped onto cuBLASLt's column-major calls.
-// One heuristic query per distinct problem (shape, layout, output type, beta, pointer alignment),
-// cached; a problem cuBLASLt cannot run is an error naming it.
+// Per distinct problem (shape, layout, output type, beta, pointer alignment) the heuristic's first
+// candidates are timed once on the real operands, writing into a scratch output, and the fastest
+// is kept; a problem cuBLASLt cannot run is an error naming it.
 #include <cublasLt.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -36,6 +37,8 @@ class Gemm {
 
   size_t workspace_bytes() const { return workspace_bytes_; }
   size_t cached_plans() const { return plans_.size(); }
+  // Candidates timed per new problem (1: take the heuristic's first choice untimed).
+  void set_candidates(int n) { candidates_ = n < 1 ? 1 : n; }
 
  private:
   struct Problem {
@@ -54,17 +57,23 @@ class Gemm {
     cublasLtMatmulDesc_t desc = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr, d = nullptr;
     cublasLtMatmulAlgo_t algo{};
+    bool tuned = false;  // algo chosen by timing (else the heuristic's first)
   };
   // D = alpha op(A) op(B) + beta C, column-major, m x n, inner dimension k.
   void run(Problem p, const void* A, const void* B, const void* C, void* D, float beta,
            cudaStream_t stream);
-  const Plan& plan(const Problem& p);
+  Plan& plan(const Problem& p);
+  // Times up to candidates_ heuristic results on these operands (output to scratch) and keeps
+  // the fastest in pl.algo. Falls back to the first when scratch memory is not available.
+  void tune(Plan& pl, const Problem& p, const void* A, const void* B, const void* C, float beta,
+            cudaStream_t stream);
   static std::string describe(const Problem& p);
 
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
   std::map<Problem, Plan> plans_;
+  int candidates_ = 8;
 };
 
 }  // namespace sxb::gpu

@@ -455,13 +455,14 @@ __global__ void __launch_bounds__(kAdamThreads)
   const AdamChunk c = chunks[blockIdx.x];
   const float coef = *clip;
   const float wd = c.decay ? h.weight_decay : 0.0f;
-  float* pc = p + c.offset;
-  float* mc = m + c.offset;
-  float* vc = v + c.offset;
-  bf16* wc = w + c.offset;
-  const float* gc = g + c.offset;
+  float* __restrict__ pc = p + c.offset;
+  float* __restrict__ mc = m + c.offset;
+  float* __restrict__ vc = v + c.offset;
+  bf16* __restrict__ wc = w + c.offset;
+  const float* __restrict__ gc = g + c.offset;
   // Offsets are multiples of 4 elements (tensor sizes are multiples of 8), so float4 is aligned.
   const int n4 = c.size / 4;
+#pragma unroll 2
   for (int i = threadIdx.x; i < n4; i += kAdamThreads) {
     float4 pv = reinterpret_cast<float4*>(pc)[i];
     float4 mv = reinterpret_cast<float4*>(mc)[i];
@@ -661,9 +662,10 @@ void cross_entropy_fused(bf16* logits, double* loss_sum, const int32_t* targets,
   check_launch("cross_entropy_fused");
 }
 
-void sum_squares(double* sumsq, const float* g, int64_t n, cudaStream_t stream) {
+void sum_squares(double* sumsq, const float* g, int64_t n, cudaStream_t stream, int max_blocks) {
+  const int64_t cap = max_blocks > 0 ? max_blocks : int64_t(sm_count()) * 8;
   const unsigned grid = static_cast<unsigned>(
-      std::max<int64_t>(1, std::min<int64_t>(blocks_for(n / 4, kReduceThreads), sm_count() * 8)));
+      std::max<int64_t>(1, std::min<int64_t>(blocks_for(n / 4, kReduceThreads), cap)));
   sum_squares_kernel<<<grid, kReduceThreads, 0, stream>>>(sumsq, g, n);
   check_launch("sum_squares");
 }

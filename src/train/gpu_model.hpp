@@ -36,15 +36,24 @@ class LlamaGpu {
 
   // One micro-batch of B sequences: tokens/targets are host arrays of B*T (target -1: not
   // counted). Forward, loss, backward; parameter gradients are overwritten when `first` and
-  // added otherwise. dloss: d(objective)/d(loss of one counted token).
+  // added otherwise. dloss: d(objective)/d(loss of one counted token). `last`: no micro-batch
+  // follows before the optimizer step, so each layer's gradients are final as soon as its
+  // backward ends and their squared norm is summed on a second stream, under the remaining
+  // backward's matrix products.
   void forward_backward(const int32_t* tokens, const int32_t* targets, int64_t B, double dloss,
-                        bool first);
+                        bool first, bool last = false);
   // Sum of the token losses since the last call; synchronises the stream.
   double take_loss_sum();
   // Global-norm clipping (max_norm <= 0: off) and AdamW step t (1-based) over all parameters.
   void optimizer_step(const AdamWParams& p, int64_t t, double max_norm);
   // Gradient norm before clipping of the last optimizer_step; synchronises the stream.
   double last_grad_norm();
+
+  // Times every operation of the following steps with CUDA events, by category (matrix
+  // products, attention, norms, ...); take_profile_ms() synchronises, returns milliseconds per
+  // category since the last call and clears them.
+  void set_profiling(bool on) { profiling_ = on; }
+  std::map<std::string, double> take_profile_ms();
 
   std::vector<float> download_params() const;
   std::vector<float> download_grads() const;
@@ -72,7 +81,25 @@ class LlamaGpu {
 
   template <typename T>
   T* buf(const std::string& name, int64_t i = 0) const;
+  // RAII event pair around the operations of one category (a no-op unless profiling).
+  class Span {
+   public:
+    Span(LlamaGpu& m, const char* category);
+    ~Span();
+    Span(const Span&) = delete;
+    Span& operator=(const Span&) = delete;
+
+   private:
+    LlamaGpu& m_;
+    const char* category_;
+    cudaEvent_t begin_ = nullptr;
+  };
+  cudaEvent_t next_event();
+  // Adds sum(g^2) over params [offset, offset + n) into the norm accumulator on the side stream,
+  // after the work queued so far on the main stream.
+  void norm_on_side(int64_t offset, int64_t n);
   LayerActs acts(int64_t l) const;
+  AttentionShape attention_shape(int64_t B) const;
   void layer_forward(int64_t l, int64_t B, bool write_output);
   void layer_backward(int64_t l, int64_t B, bool first);
 
@@ -86,6 +113,13 @@ class LlamaGpu {
   int64_t wte_ = 0, final_norm_ = 0, lm_head_ = 0;
   std::vector<int64_t> zeroed_segments_;  // offset, size pairs cleared before a first micro-batch
   int64_t n_chunks_ = 0;
+  bool profiling_ = false;
+  std::vector<cudaEvent_t> events_;
+  size_t next_event_ = 0;
+  std::vector<std::pair<const char*, std::pair<cudaEvent_t, cudaEvent_t>>> marks_;
+  cudaStream_t side_ = nullptr;
+  cudaEvent_t main_progress_ = nullptr, side_done_ = nullptr;
+  bool norm_ready_ = false;  // the side stream holds this step's squared gradient norm
   unsigned char* arena_ = nullptr;
   uint64_t arena_bytes_ = 0;
   std::map<std::string, std::vector<void*>> bufs_;

@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdlib>
 
 #include "core/error.hpp"
 #include "train/cpu_ops.hpp"
@@ -47,6 +48,9 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
                    cudaStream_t stream)
     : cfg_(cfg), max_B_(max_B), T_(T), recompute_(recompute), stream_(stream) {
   check_shape(cfg_, T_);
+  // Tuning knob: how many cuBLASLt candidates are timed per product (1: heuristic's first).
+  if (const char* c = std::getenv("SXB_GEMM_CANDIDATES"); c && *c)
+    gemm_.set_candidates(std::atoi(c));
   plan_ = plan_gpu_memory(cfg_, max_B_, T_, recompute_, gemm_.workspace_bytes());
   layout_ = cpu::parameter_layout(cfg_);
   wte_ = layout_[0].offset;
@@ -115,10 +119,68 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
   cuda_ok(cudaMemsetAsync(buf<float>("adam.v"), 0, P * 4, stream_), "clear AdamW moments");
   cuda_ok(cudaMemsetAsync(buf<float>("grad.fp32"), 0, P * 4, stream_), "clear gradients");
   cuda_ok(cudaMemsetAsync(buf<double>("scalars"), 0, 64, stream_), "clear scalars");
+  int least = 0, greatest = 0;
+  cudaDeviceGetStreamPriorityRange(&least, &greatest);
+  cuda_ok(cudaStreamCreateWithPriority(&side_, cudaStreamNonBlocking, least), "side stream");
+  cuda_ok(cudaEventCreateWithFlags(&main_progress_, cudaEventDisableTiming), "cudaEventCreate");
+  cuda_ok(cudaEventCreateWithFlags(&side_done_, cudaEventDisableTiming), "cudaEventCreate");
 }
 
 LlamaGpu::~LlamaGpu() {
+  cudaStreamSynchronize(side_);
+  cudaStreamSynchronize(stream_);
+  for (cudaEvent_t e : events_) cudaEventDestroy(e);
+  cudaEventDestroy(main_progress_);
+  cudaEventDestroy(side_done_);
+  cudaStreamDestroy(side_);
   cudaFree(arena_);
+}
+
+cudaEvent_t LlamaGpu::next_event() {
+  if (next_event_ == events_.size()) {
+    cudaEvent_t e = nullptr;
+    cuda_ok(cudaEventCreate(&e), "cudaEventCreate");
+    events_.push_back(e);
+  }
+  return events_[next_event_++];
+}
+
+LlamaGpu::Span::Span(LlamaGpu& m, const char* category) : m_(m), category_(category) {
+  if (!m_.profiling_) return;
+  begin_ = m_.next_event();
+  cudaEventRecord(begin_, m_.stream_);
+}
+
+LlamaGpu::Span::~Span() {
+  if (!begin_) return;
+  cudaEvent_t end = m_.next_event();
+  cudaEventRecord(end, m_.stream_);
+  m_.marks_.push_back({category_, {begin_, end}});
+}
+
+std::map<std::string, double> LlamaGpu::take_profile_ms() {
+  cuda_ok(cudaStreamSynchronize(stream_), "profile");
+  std::map<std::string, double> out;
+  for (const auto& [cat, ev] : marks_) {
+    float ms = 0;
+    cudaEventElapsedTime(&ms, ev.first, ev.second);
+    out[cat] += ms;
+  }
+  if (!marks_.empty()) {
+    float total = 0;
+    cudaEventElapsedTime(&total, marks_.front().second.first, marks_.back().second.second);
+    out["total (first to last event)"] = total;
+  }
+  marks_.clear();
+  next_event_ = 0;
+  return out;
+}
+
+void LlamaGpu::norm_on_side(int64_t offset, int64_t n) {
+  cuda_ok(cudaEventRecord(main_progress_, stream_), "cudaEventRecord");
+  cuda_ok(cudaStreamWaitEvent(side_, main_progress_, 0), "cudaStreamWaitEvent");
+  // A small grid: the reduction streams memory next to the backward's matrix products.
+  sum_squares(buf<double>("scalars") + 1, buf<float>("grad.fp32") + offset, n, side_, 32);
 }
 
 void LlamaGpu::init_weights(uint64_t seed) {
@@ -161,6 +223,19 @@ std::vector<float> LlamaGpu::download_grads() const {
   return out;
 }
 
+AttentionShape LlamaGpu::attention_shape(int64_t B) const {
+  AttentionShape s;
+  s.B = B;
+  s.T = T_;
+  s.H = cfg_.num_heads;
+  s.KV = cfg_.num_kv_heads;
+  s.hd = cfg_.head_dim();
+  s.window = cfg_.sliding_window.value_or(0);
+  s.q_stride = s.kv_stride = cfg_.hidden_size + 2 * cfg_.kv_dim();  // rows of the fused qkv
+  s.o_stride = cfg_.hidden_size;
+  return s;
+}
+
 LlamaGpu::LayerActs LlamaGpu::acts(int64_t l) const {
   const int64_t i = recompute_ == Recompute::full ? 0 : l;
   LayerActs a{};
@@ -195,28 +270,42 @@ void LlamaGpu::layer_forward(int64_t l, int64_t B, bool write_output) {
   const bf16* x = buf<bf16>("resid", l);
   const float* cos_t = buf<float>("rope.cos");
   const float* sin_t = buf<float>("rope.sin");
-
-  rmsnorm_forward(a.ln1, a.rstd1, x, W + p.attn_norm, N, d, eps, stream_);
-  gemm_.linear_forward(a.qkv, a.ln1, W + p.wqkv, nullptr, N, d, qkv_w, stream_);
-  rope_forward(a.qkv, qkv_w, 0, cos_t, sin_t, N, T_, H, hd, stream_);
-  rope_forward(a.qkv, qkv_w, d, cos_t, sin_t, N, T_, KV, hd, stream_);
-  AttentionShape s;
-  s.B = B;
-  s.T = T_;
-  s.H = H;
-  s.KV = KV;
-  s.hd = hd;
-  s.window = cfg_.sliding_window.value_or(0);
-  s.q_stride = s.kv_stride = qkv_w;
-  s.o_stride = d;
-  attention_forward(a.o, a.lse, a.qkv, a.qkv + d, a.qkv + d + kvd, s, stream_);
-  gemm_.linear_forward(a.xm, a.o, W + p.wo, x, N, d, d, stream_);
-  rmsnorm_forward(a.ln2, a.rstd2, a.xm, W + p.mlp_norm, N, d, eps, stream_);
-  gemm_.linear_forward(a.gu, a.ln2, W + p.wgu, nullptr, N, d, 2 * F, stream_);
+  const AttentionShape s = attention_shape(B);
+  {
+    Span t(*this, "norm");
+    rmsnorm_forward(a.ln1, a.rstd1, x, W + p.attn_norm, N, d, eps, stream_);
+  }
+  {
+    Span t(*this, "gemm.forward");
+    gemm_.linear_forward(a.qkv, a.ln1, W + p.wqkv, nullptr, N, d, qkv_w, stream_);
+  }
+  {
+    Span t(*this, "rope");
+    rope_forward(a.qkv, qkv_w, 0, cos_t, sin_t, N, T_, H, hd, stream_);
+    rope_forward(a.qkv, qkv_w, d, cos_t, sin_t, N, T_, KV, hd, stream_);
+  }
+  {
+    Span t(*this, "attention.forward");
+    attention_forward(a.o, a.lse, a.qkv, a.qkv + d, a.qkv + d + kvd, s, stream_);
+  }
+  {
+    Span t(*this, "gemm.forward");
+    gemm_.linear_forward(a.xm, a.o, W + p.wo, x, N, d, d, stream_);
+  }
+  {
+    Span t(*this, "norm");
+    rmsnorm_forward(a.ln2, a.rstd2, a.xm, W + p.mlp_norm, N, d, eps, stream_);
+  }
+  {
+    Span t(*this, "gemm.forward");
+    gemm_.linear_forward(a.gu, a.ln2, W + p.wgu, nullptr, N, d, 2 * F, stream_);
+  }
   if (write_output || recompute_ != Recompute::selective) {
+    Span t(*this, "swiglu");
     swiglu_forward(a.act, a.gu, N, F, stream_);
   }
   if (write_output) {
+    Span t(*this, "gemm.forward");
     gemm_.linear_forward(buf<bf16>("resid", l + 1), a.act, W + p.wdown, a.xm, N, F, d, stream_);
   }
 }
@@ -231,7 +320,13 @@ void LlamaGpu::layer_backward(int64_t l, int64_t B, bool first) {
   float* G = buf<float>("grad.fp32");
   const LayerParams& p = lp_[size_t(l)];
   const bool acc = !first;
-  if (recompute_ == Recompute::full) layer_forward(l, B, false);
+  if (recompute_ == Recompute::full) {
+    Span t(*this, "recompute");
+    const bool was = profiling_;
+    profiling_ = false;  // the recomputed forward counts as one category
+    layer_forward(l, B, false);
+    profiling_ = was;
+  }
   const LayerActs a = acts(l);
   const bf16* x = buf<bf16>("resid", l);
   bf16* dres = buf<bf16>("bwd.dres");
@@ -245,44 +340,77 @@ void LlamaGpu::layer_backward(int64_t l, int64_t B, bool first) {
 
   if (recompute_ == Recompute::selective) {
     // The normed MLP input and the SwiGLU output, rebuilt from the kept mid residual and gate|up.
+    Span t(*this, "recompute");
     rmsnorm_forward(a.ln2, a.rstd2, a.xm, W + p.mlp_norm, N, d, eps, stream_);
     swiglu_forward(a.act, a.gu, N, F, stream_);
   }
   // MLP branch.
-  gemm_.linear_backward_input(dact, dres, W + p.wdown, N, F, d, stream_);
-  gemm_.linear_backward_weight(G + p.wdown, dres, a.act, N, F, d, acc, stream_);
-  swiglu_backward(dgu, dact, a.gu, N, F, stream_);
-  gemm_.linear_backward_input(dln, dgu, W + p.wgu, N, d, 2 * F, stream_);
-  gemm_.linear_backward_weight(G + p.wgu, dgu, a.ln2, N, d, 2 * F, acc, stream_);
-  rmsnorm_backward(dres, G + p.mlp_norm, dln, a.xm, W + p.mlp_norm, a.rstd2, dres, N, d, stream_);
+  {
+    Span t(*this, "gemm.backward_input");
+    gemm_.linear_backward_input(dact, dres, W + p.wdown, N, F, d, stream_);
+  }
+  {
+    Span t(*this, "gemm.backward_weight");
+    gemm_.linear_backward_weight(G + p.wdown, dres, a.act, N, F, d, acc, stream_);
+  }
+  {
+    Span t(*this, "swiglu");
+    swiglu_backward(dgu, dact, a.gu, N, F, stream_);
+  }
+  {
+    Span t(*this, "gemm.backward_input");
+    gemm_.linear_backward_input(dln, dgu, W + p.wgu, N, d, 2 * F, stream_);
+  }
+  {
+    Span t(*this, "gemm.backward_weight");
+    gemm_.linear_backward_weight(G + p.wgu, dgu, a.ln2, N, d, 2 * F, acc, stream_);
+  }
+  {
+    Span t(*this, "norm");
+    rmsnorm_backward(dres, G + p.mlp_norm, dln, a.xm, W + p.mlp_norm, a.rstd2, dres, N, d, stream_);
+  }
   // Attention branch: dres is d(mid residual). Without per-layer normed inputs, ln1 shares its
   // buffer with ln2, which the MLP branch just used: rebuild it.
   if (recompute_ != Recompute::none) {
+    Span t(*this, "recompute");
     rmsnorm_forward(a.ln1, a.rstd1, x, W + p.attn_norm, N, d, eps, stream_);
   }
-  gemm_.linear_backward_input(dO, dres, W + p.wo, N, d, d, stream_);
-  gemm_.linear_backward_weight(G + p.wo, dres, a.o, N, d, d, acc, stream_);
-  AttentionShape s;
-  s.B = B;
-  s.T = T_;
-  s.H = H;
-  s.KV = KV;
-  s.hd = hd;
-  s.window = cfg_.sliding_window.value_or(0);
-  s.q_stride = s.kv_stride = qkv_w;
-  s.o_stride = d;
+  {
+    Span t(*this, "gemm.backward_input");
+    gemm_.linear_backward_input(dO, dres, W + p.wo, N, d, d, stream_);
+  }
+  {
+    Span t(*this, "gemm.backward_weight");
+    gemm_.linear_backward_weight(G + p.wo, dres, a.o, N, d, d, acc, stream_);
+  }
+  const AttentionShape s = attention_shape(B);
   float* dq_accum = buf<float>("bwd.dq_accum");
-  attention_backward(dq_accum, dqkv + d, dqkv + d + kvd, buf<float>("bwd.dsum"), dO, a.o, a.lse,
-                     a.qkv, a.qkv + d, a.qkv + d + kvd, s, stream_);
-  rope_backward_f32(dqkv, qkv_w, 0, dq_accum, cos_t, sin_t, N, T_, H, hd, stream_);
-  rope_backward(dqkv, qkv_w, d, cos_t, sin_t, N, T_, KV, hd, stream_);
-  gemm_.linear_backward_input(dln, dqkv, W + p.wqkv, N, d, qkv_w, stream_);
-  gemm_.linear_backward_weight(G + p.wqkv, dqkv, a.ln1, N, d, qkv_w, acc, stream_);
-  rmsnorm_backward(dres, G + p.attn_norm, dln, x, W + p.attn_norm, a.rstd1, dres, N, d, stream_);
+  {
+    Span t(*this, "attention.backward");
+    attention_backward(dq_accum, dqkv + d, dqkv + d + kvd, buf<float>("bwd.dsum"), dO, a.o, a.lse,
+                       a.qkv, a.qkv + d, a.qkv + d + kvd, s, stream_);
+  }
+  {
+    Span t(*this, "rope");
+    rope_backward_f32(dqkv, qkv_w, 0, dq_accum, cos_t, sin_t, N, T_, H, hd, stream_);
+    rope_backward(dqkv, qkv_w, d, cos_t, sin_t, N, T_, KV, hd, stream_);
+  }
+  {
+    Span t(*this, "gemm.backward_input");
+    gemm_.linear_backward_input(dln, dqkv, W + p.wqkv, N, d, qkv_w, stream_);
+  }
+  {
+    Span t(*this, "gemm.backward_weight");
+    gemm_.linear_backward_weight(G + p.wqkv, dqkv, a.ln1, N, d, qkv_w, acc, stream_);
+  }
+  {
+    Span t(*this, "norm");
+    rmsnorm_backward(dres, G + p.attn_norm, dln, x, W + p.attn_norm, a.rstd1, dres, N, d, stream_);
+  }
 }
 
 void LlamaGpu::forward_backward(const int32_t* tokens, const int32_t* targets, int64_t B,
-                                double dloss, bool first) {
+                                double dloss, bool first, bool last) {
   if (B < 1 || B > max_B_) {
     throw usage_error(fmt::format("micro-batch {} outside the allocated 1..{}", B, max_B_));
   }
@@ -303,26 +431,69 @@ void LlamaGpu::forward_backward(const int32_t* tokens, const int32_t* targets, i
           "clear gradients");
     }
   }
-  embedding_forward(buf<bf16>("resid", 0), dtok, W + wte_, N, d, stream_);
+  if (last) {
+    // Every side-stream reduction below waits for work queued after this reset.
+    cuda_ok(cudaMemsetAsync(buf<double>("scalars") + 1, 0, sizeof(double), stream_), "reset norm");
+  }
+  {
+    Span t(*this, "embedding");
+    embedding_forward(buf<bf16>("resid", 0), dtok, W + wte_, N, d, stream_);
+  }
   for (int64_t l = 0; l < cfg_.num_layers; ++l) layer_forward(l, B, true);
   bf16* x_last = buf<bf16>("resid", cfg_.num_layers);
   bf16* lnf = buf<bf16>("final.ln");
   float* rstdf = buf<float>("final.rstd");
   bf16* logits = buf<bf16>("logits");
-  rmsnorm_forward(lnf, rstdf, x_last, W + final_norm_, N, d, eps, stream_);
-  gemm_.linear_forward(logits, lnf, W + lm_head_, nullptr, N, d, V, stream_);
-  cross_entropy_fused(logits, buf<double>("scalars"), dtgt, N, V, float(dloss), stream_);
+  {
+    Span t(*this, "norm");
+    rmsnorm_forward(lnf, rstdf, x_last, W + final_norm_, N, d, eps, stream_);
+  }
+  {
+    Span t(*this, "gemm.forward");
+    gemm_.linear_forward(logits, lnf, W + lm_head_, nullptr, N, d, V, stream_);
+  }
+  {
+    Span t(*this, "loss");
+    cross_entropy_fused(logits, buf<double>("scalars"), dtgt, N, V, float(dloss), stream_);
+  }
 
   // Backward: the logits buffer now holds d(objective)/d(logits).
   const bool acc = !first;
   bf16* dln = buf<bf16>("bwd.dln");
   bf16* dres = buf<bf16>("bwd.dres");
-  gemm_.linear_backward_input(dln, logits, W + lm_head_, N, d, V, stream_);
-  gemm_.linear_backward_weight(G + lm_head_, logits, lnf, N, d, V, acc, stream_);
-  rmsnorm_backward(dres, G + final_norm_, dln, x_last, W + final_norm_, rstdf, nullptr, N, d,
-                   stream_);
-  for (int64_t l = cfg_.num_layers - 1; l >= 0; --l) layer_backward(l, B, first);
-  embedding_backward(G + wte_, dres, dtok, N, d, stream_);
+  {
+    Span t(*this, "gemm.backward_input");
+    gemm_.linear_backward_input(dln, logits, W + lm_head_, N, d, V, stream_);
+  }
+  {
+    Span t(*this, "gemm.backward_weight");
+    gemm_.linear_backward_weight(G + lm_head_, logits, lnf, N, d, V, acc, stream_);
+  }
+  {
+    Span t(*this, "norm");
+    rmsnorm_backward(dres, G + final_norm_, dln, x_last, W + final_norm_, rstdf, nullptr, N, d,
+                     stream_);
+  }
+  const int64_t P = cfg_.param_count();
+  if (last) norm_on_side(final_norm_, P - final_norm_);  // final norm and output head
+  for (int64_t l = cfg_.num_layers - 1; l >= 0; --l) {
+    layer_backward(l, B, first);
+    if (last) {
+      // Layer l's tensors are contiguous, from its first norm weight to the next layer's.
+      const int64_t begin = lp_[size_t(l)].attn_norm;
+      const int64_t end = l + 1 < cfg_.num_layers ? lp_[size_t(l + 1)].attn_norm : final_norm_;
+      norm_on_side(begin, end - begin);
+    }
+  }
+  {
+    Span t(*this, "embedding");
+    embedding_backward(G + wte_, dres, dtok, N, d, stream_);
+  }
+  if (last) {
+    norm_on_side(wte_, layout_[0].size);
+    cuda_ok(cudaEventRecord(side_done_, side_), "cudaEventRecord");
+    norm_ready_ = true;
+  }
 }
 
 double LlamaGpu::take_loss_sum() {
@@ -338,11 +509,18 @@ double LlamaGpu::take_loss_sum() {
 // scalars: [0] loss sum, [1] sum of squared gradients, [2] gradient norm, [3] clip coefficient
 // (float in the first half of the slot).
 void LlamaGpu::optimizer_step(const AdamWParams& ap, int64_t t, double max_norm) {
+  Span span(*this, "optimizer");
   double* scalars = buf<double>("scalars");
   const int64_t P = cfg_.param_count();
   float* G = buf<float>("grad.fp32");
-  cuda_ok(cudaMemsetAsync(scalars + 1, 0, sizeof(double), stream_), "reset norm");
-  sum_squares(scalars + 1, G, P, stream_);
+  if (norm_ready_) {
+    // The squared norm was summed on the side stream during the backward.
+    cuda_ok(cudaStreamWaitEvent(stream_, side_done_, 0), "cudaStreamWaitEvent");
+    norm_ready_ = false;
+  } else {
+    cuda_ok(cudaMemsetAsync(scalars + 1, 0, sizeof(double), stream_), "reset norm");
+    sum_squares(scalars + 1, G, P, stream_);
+  }
   float* clip = reinterpret_cast<float*>(scalars + 3);
   clip_coefficient(clip, scalars + 2, scalars + 1, max_norm, stream_);
   AdamHyper h{};

@@ -84,8 +84,9 @@ struct AdamHyper {
 // Splits tensors into chunks of at most max_chunk elements.
 constexpr int32_t kAdamChunkElements = 1 << 16;
 
-// Sum of squares of g[0..n) into *sumsq (double, atomically added).
-void sum_squares(double* sumsq, const float* g, int64_t n, cudaStream_t stream);
+// Sum of squares of g[0..n) into *sumsq (double, atomically added). max_blocks > 0 caps the grid
+// (a side-stream reduction that should leave most of the GPU to concurrent work).
+void sum_squares(double* sumsq, const float* g, int64_t n, cudaStream_t stream, int max_blocks = 0);
 // clip = (max_norm > 0 && norm > max_norm) ? max_norm / (norm + 1e-6) : 1, norm = sqrt(*sumsq);
 // written to *clip_coef and *norm_out (device scalars).
 void clip_coefficient(float* clip_coef, double* norm_out, const double* sumsq, double max_norm,

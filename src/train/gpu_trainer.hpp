@@ -4,6 +4,7 @@
 // compute, fp32 master weights, gradients and AdamW state. Declared in every build; defined in
 // CUDA builds only (callers check built_with_cuda() first).
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,8 @@ struct GpuTrainSettings {
   // mode whose memory plan fits the GPU; or none | selective | full.
   std::string recompute = "auto";
   int device = 0;
+  // Time every operation of the last step by category with CUDA events (GpuTrainReport.profile).
+  bool profile = false;
 };
 
 struct GpuTrainReport {
@@ -32,7 +35,8 @@ struct GpuTrainReport {
   std::vector<double> compute_ms;    // per step: forward + backward of every micro-batch
   std::vector<double> optimizer_ms;  // per step: norm, clipping, AdamW
   std::string cuda_runtime, cuda_driver, cublaslt;
-  double init_seconds = 0;  // allocation and weight initialisation
+  double init_seconds = 0;                   // allocation and weight initialisation
+  std::map<std::string, double> profile_ms;  // last step, per category (settings.profile)
 };
 
 // Parses --recompute; throws a usage error naming the value otherwise.

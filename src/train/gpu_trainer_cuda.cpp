@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
+#include <string>
 
 #include "core/error.hpp"
 #include "train/gpu_model.hpp"
@@ -135,6 +137,10 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   };
   note_used();
 
+  // Tuning knob: SXB_OVERLAP_GRAD_NORM=0 sums the gradient norm after the backward instead of on
+  // a second stream during it.
+  const char* overlap_env = std::getenv("SXB_OVERLAP_GRAD_NORM");
+  const bool overlap_norm = !(overlap_env && std::string(overlap_env) == "0");
   PinnedInts tokens(size_t(accum * B * T)), targets(size_t(accum * B * T));
   Events ev;
   const int world = job.world_size();
@@ -156,15 +162,22 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
     }
     // The same objective as the CPU trainer: mean token loss over the global batch.
     const double dloss = double(world) / double(global_targets);
+    const bool profile_step = s.profile && step == o.steps - 1;
+    model.set_profiling(profile_step);
     cuda_ok(cudaEventRecord(ev.start, stream), "cudaEventRecord");
     for (int64_t i = 0; i < accum; ++i) {
       const int64_t row = i * B * T;
-      model.forward_backward(tokens.p + row, targets.p + row, B, dloss, i == 0);
+      model.forward_backward(tokens.p + row, targets.p + row, B, dloss, i == 0,
+                             overlap_norm && i == accum - 1);
     }
     cuda_ok(cudaEventRecord(ev.mid, stream), "cudaEventRecord");
     model.optimizer_step(o.ds.optimizer, step + 1, o.ds.gradient_clipping);
     cuda_ok(cudaEventRecord(ev.end, stream), "cudaEventRecord");
     const double loss_sum = model.take_loss_sum();  // synchronises
+    if (profile_step) {
+      rep.profile_ms = model.take_profile_ms();
+      model.set_profiling(false);
+    }
     TrainStep rec;
     rec.step = step + 1;
     rec.loss = loss_sum / double(global_targets);

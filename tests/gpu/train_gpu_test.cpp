@@ -554,19 +554,22 @@ TEST(TrainGpuModel, LossCurveFollowsTheCpuReferenceOverTwentySteps) {
   AdamW opt(ref.layout(), cfg.param_count(), ap);
   gpu::LlamaGpu model(cfg, B, T, Recompute::none, nullptr);
   model.init_weights(17);
-  std::vector<double> cpu_loss, gpu_loss;
+  std::vector<double> cpu_loss, gpu_loss, cpu_norm, gpu_norm;
   for (int64_t s = 1; s <= steps; ++s) {
     ref.zero_grad();
     cpu_loss.push_back(ref.forward(tok.data(), tgt.data(), B, T) / counted);
     ref.backward(1.0 / counted);
-    clip_grad_norm(ref.grads().data(), cfg.param_count(), 1.0);
+    cpu_norm.push_back(clip_grad_norm(ref.grads().data(), cfg.param_count(), 1.0));
     opt.step(ref.params().data(), ref.grads().data());
-    model.forward_backward(tok.data(), tgt.data(), B, 1.0 / counted, true);
+    // Odd steps: the norm summed on the side stream during the backward; even: after it.
+    model.forward_backward(tok.data(), tgt.data(), B, 1.0 / counted, true, s % 2 == 1);
     model.optimizer_step(ap, s, 1.0);
     gpu_loss.push_back(model.take_loss_sum() / counted);
+    gpu_norm.push_back(model.last_grad_norm());
   }
   for (int64_t s = 0; s < steps; ++s) {
     EXPECT_NEAR(gpu_loss[s], cpu_loss[s], 0.03 * cpu_loss[s]) << "step " << s + 1;
+    EXPECT_NEAR(gpu_norm[s], cpu_norm[s], 0.05 * cpu_norm[s]) << "step " << s + 1;
   }
   EXPECT_LT(gpu_loss.back(), 0.8 * gpu_loss.front()) << "the repeated batch is not learned";
 }
@@ -635,14 +638,28 @@ TEST(TrainGpuPerf, AttentionAtTheLlama7bShapeIsWithinPhysicalLimits) {
 TEST(TrainGpuCli, TrainWritesMetricsWithMfuAndMemory) {
   SXB_REQUIRE_GPU();
   const fs::path dir = e2e::scratch_dir("train_gpu_cli");
-  const auto r =
-      e2e::run_command(e2e::sxbench("train --device cuda --model small --seq-len 256 "
-                                    "--steps 12 --warmup-steps 2 --out " +
-                                    dir.string()));
+  // A learning rate at which 12 steps visibly learn the synthetic Markov data.
+  {
+    std::ofstream cfg(dir / "ds.json");
+    cfg << R"({"train_micro_batch_size_per_gpu": 2, "gradient_accumulation_steps": 2,
+              "gradient_clipping": 1.0, "bf16": {"enabled": true},
+              "optimizer": {"type": "AdamW", "params": {"lr": 1e-3}}})";
+  }
+  const auto r = e2e::run_command(e2e::sxbench(
+      "train --device cuda --model small --seq-len 256 --steps 12 --warmup-steps 2 --profile "
+      "--ds-config " +
+      (dir / "ds.json").string() + " --out " + (dir / "out").string()));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  std::ifstream in(dir / "sft_metrics.json");
+  std::ifstream in(dir / "out" / "sft_metrics.json");
   const auto m = nlohmann::json::parse(in);
   EXPECT_EQ(m["engine"], "sxbench-cuda-bf16");
+  EXPECT_EQ(m["batch"]["gradient_accumulation_steps"], 2);
+  // The profile names the step's categories.
+  const auto& prof = m["engine_profile"]["last_step_ms"];
+  for (const char* cat : {"gemm.forward", "gemm.backward_weight", "attention.forward",
+                          "attention.backward", "optimizer", "norm"}) {
+    EXPECT_TRUE(prof.contains(cat)) << cat << " missing from " << prof.dump();
+  }
   EXPECT_EQ(m["device"]["kind"], "gpu");
   EXPECT_GT(m["tokens_per_s"].get<double>(), 0);
   EXPECT_LT(m["final_loss"].get<double>(), m["initial_loss"].get<double>());
