@@ -111,30 +111,28 @@ __global__ void embedding_backward_kernel(float* dwte, const bf16* dout, const i
 }
 
 // ---- RMSNorm -------------------------------------------------------------------------------
-// A block of 128 threads handles rows in turn (grid-stride); thread t owns the 8-element vectors
-// t, t + 128, ... of a row, at most kSlots of them (C <= 128 * 8 * kSlots).
+// One warp per row (rows in turn, grid-stride over warps); lane l owns the 8-element vectors
+// l, l + 32, ... of the row, at most kSlots of them (C <= 32 * 8 * kSlots). No block barriers:
+// the row's reduction is a warp shuffle. The backward's weight gradient (a column sum over rows)
+// is a separate pass, so the row kernel needs no per-column state.
 
-constexpr int kNormThreads = 128;
+constexpr int kNormThreads = 256;  // 8 rows in flight per block
+constexpr int kRowsPerWarpStep = kNormThreads / kWarp;
 
 template <int kSlots>
-__global__ void __launch_bounds__(kNormThreads)
-    rmsnorm_forward_kernel(bf16* out, float* rstd, const bf16* x, const bf16* w, int64_t N, int C,
-                           float eps) {
-  __shared__ float red[kNormThreads / kWarp];
-  const int nvec = C / 8;
-  uint4 wraw[kSlots];
-#pragma unroll
-  for (int k = 0; k < kSlots; ++k) {
-    const int v = threadIdx.x + k * kNormThreads;
-    if (v < nvec) wraw[k] = reinterpret_cast<const uint4*>(w)[v];
-  }
-  for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
+__global__ void __launch_bounds__(kNormThreads) rmsnorm_forward_kernel(
+    bf16* __restrict__ out, float* __restrict__ rstd, const bf16* __restrict__ x,
+    const bf16* __restrict__ w, int64_t N, int C, float eps) {
+  const int nvec = C / 8, lane = threadIdx.x % kWarp;
+  const int64_t warp0 = int64_t(blockIdx.x) * kRowsPerWarpStep + threadIdx.x / kWarp;
+  const int64_t warps = int64_t(gridDim.x) * kRowsPerWarpStep;
+  for (int64_t n = warp0; n < N; n += warps) {
     const uint4* xr = reinterpret_cast<const uint4*>(x + n * C);
     uint4 xraw[kSlots];
     float ss = 0;
 #pragma unroll
     for (int k = 0; k < kSlots; ++k) {
-      const int v = threadIdx.x + k * kNormThreads;
+      const int v = lane + k * kWarp;
       if (v < nvec) {
         xraw[k] = xr[v];
         float f[8];
@@ -143,17 +141,17 @@ __global__ void __launch_bounds__(kNormThreads)
         for (int i = 0; i < 8; ++i) ss += f[i] * f[i];
       }
     }
-    const float total = block_sum<kNormThreads>(ss, red);
-    const float r = rsqrtf(total / float(C) + eps);
-    if (threadIdx.x == 0) rstd[n] = r;
+    ss = warp_sum(ss);
+    const float r = rsqrtf(ss / float(C) + eps);
+    if (lane == 0) rstd[n] = r;
     uint4* orow = reinterpret_cast<uint4*>(out + n * C);
 #pragma unroll
     for (int k = 0; k < kSlots; ++k) {
-      const int v = threadIdx.x + k * kNormThreads;
+      const int v = lane + k * kWarp;
       if (v < nvec) {
         float f[8], g[8];
         unpack8(xraw[k], f);
-        unpack8(wraw[k], g);
+        unpack8(reinterpret_cast<const uint4*>(w)[v], g);
 #pragma unroll
         for (int i = 0; i < 8; ++i) f[i] = f[i] * r * g[i];
         orow[v] = pack8(f);
@@ -162,126 +160,151 @@ __global__ void __launch_bounds__(kNormThreads)
   }
 }
 
-template <int kSlots>
-__global__ void __launch_bounds__(kNormThreads)
-    rmsnorm_backward_kernel(bf16* dx, float* dw, const bf16* dout, const bf16* x, const bf16* w,
-                            const float* rstd, const bf16* residual, int64_t N, int C) {
-  __shared__ float red[kNormThreads / kWarp];
-  const int nvec = C / 8;
-  uint4 wraw[kSlots];
-  float dwp[kSlots][8];
-#pragma unroll
-  for (int k = 0; k < kSlots; ++k) {
-    const int v = threadIdx.x + k * kNormThreads;
-    if (v < nvec) wraw[k] = reinterpret_cast<const uint4*>(w)[v];
-#pragma unroll
-    for (int i = 0; i < 8; ++i) dwp[k][i] = 0;
-  }
-  for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
+// dx = residual + rstd * g - x * rstd^3 * mean(g * x), g = dout * w. Two passes over the row
+// (the second re-reads x, dout and w from cache), so registers do not grow with C.
+__global__ void __launch_bounds__(kNormThreads) rmsnorm_backward_rows_kernel(
+    bf16* dx, const bf16* __restrict__ dout, const bf16* __restrict__ x,
+    const bf16* __restrict__ w, const float* __restrict__ rstd, const bf16* residual, int64_t N,
+    int C) {
+  const int nvec = C / 8, lane = threadIdx.x % kWarp;
+  const int64_t warp0 = int64_t(blockIdx.x) * kRowsPerWarpStep + threadIdx.x / kWarp;
+  const int64_t warps = int64_t(gridDim.x) * kRowsPerWarpStep;
+  for (int64_t n = warp0; n < N; n += warps) {
     const uint4* xr = reinterpret_cast<const uint4*>(x + n * C);
     const uint4* gr = reinterpret_cast<const uint4*>(dout + n * C);
-    uint4 xraw[kSlots], graw[kSlots];
+    const uint4* wr = reinterpret_cast<const uint4*>(w);
     float part = 0;
+    for (int v = lane; v < nvec; v += kWarp) {
+      float xf[8], gf[8], wf[8];
+      unpack8(xr[v], xf);
+      unpack8(gr[v], gf);
+      unpack8(wr[v], wf);
 #pragma unroll
-    for (int k = 0; k < kSlots; ++k) {
-      const int v = threadIdx.x + k * kNormThreads;
-      if (v < nvec) {
-        xraw[k] = xr[v];
-        graw[k] = gr[v];
-        float xf[8], gf[8], wf[8];
-        unpack8(xraw[k], xf);
-        unpack8(graw[k], gf);
-        unpack8(wraw[k], wf);
-#pragma unroll
-        for (int i = 0; i < 8; ++i) part += gf[i] * wf[i] * xf[i];
-      }
+      for (int i = 0; i < 8; ++i) part += gf[i] * wf[i] * xf[i];
     }
-    const float gx = block_sum<kNormThreads>(part, red);
+    const float gx = warp_sum(part);
     const float r = rstd[n];
     const float kcoef = r * r * r * gx / float(C);
     uint4* drow = reinterpret_cast<uint4*>(dx + n * C);
     const uint4* rrow = residual ? reinterpret_cast<const uint4*>(residual + n * C) : nullptr;
+    for (int v = lane; v < nvec; v += kWarp) {
+      float xf[8], gf[8], wf[8], res[8];
+      unpack8(xr[v], xf);
+      unpack8(gr[v], gf);
+      unpack8(wr[v], wf);
+      if (rrow) {
+        unpack8(rrow[v], res);  // read before the write below: dx may alias residual
+      } else {
 #pragma unroll
-    for (int k = 0; k < kSlots; ++k) {
-      const int v = threadIdx.x + k * kNormThreads;
-      if (v < nvec) {
-        float xf[8], gf[8], wf[8], res[8];
-        unpack8(xraw[k], xf);
-        unpack8(graw[k], gf);
-        unpack8(wraw[k], wf);
-        if (rrow) {
-          unpack8(rrow[v], res);
-        } else {
-#pragma unroll
-          for (int i = 0; i < 8; ++i) res[i] = 0;
-        }
-#pragma unroll
-        for (int i = 0; i < 8; ++i) {
-          res[i] += r * gf[i] * wf[i] - xf[i] * kcoef;
-          dwp[k][i] += gf[i] * xf[i] * r;
-        }
-        drow[v] = pack8(res);
+        for (int i = 0; i < 8; ++i) res[i] = 0;
       }
+#pragma unroll
+      for (int i = 0; i < 8; ++i) res[i] += r * gf[i] * wf[i] - xf[i] * kcoef;
+      drow[v] = pack8(res);
     }
   }
+}
+
+// dw[c] += sum_n dout[n, c] * x[n, c] * rstd[n]: thread = one 8-column vector of one chunk of
+// kDwRows rows; chunks add their sums atomically.
+constexpr int kDwThreads = 256;
+constexpr int kDwRows = 32;
+
+__global__ void __launch_bounds__(kDwThreads) rmsnorm_weight_grad_kernel(
+    float* __restrict__ dw, const bf16* __restrict__ dout, const bf16* __restrict__ x,
+    const float* __restrict__ rstd, int64_t N, int C) {
+  const int nvec = C / 8;
+  const int v = blockIdx.x * kDwThreads + threadIdx.x;
+  if (v >= nvec) return;
+  const int64_t n0 = int64_t(blockIdx.y) * kDwRows;
+  const int64_t n1 = n0 + kDwRows < N ? n0 + kDwRows : N;
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int64_t n = n0; n < n1; ++n) {
+    float xf[8], gf[8];
+    unpack8(reinterpret_cast<const uint4*>(x + n * C)[v], xf);
+    unpack8(reinterpret_cast<const uint4*>(dout + n * C)[v], gf);
+    const float r = rstd[n];
 #pragma unroll
-  for (int k = 0; k < kSlots; ++k) {
-    const int v = threadIdx.x + k * kNormThreads;
-    if (v < nvec) {
-#pragma unroll
-      for (int i = 0; i < 8; ++i) atomicAdd(dw + v * 8 + i, dwp[k][i]);
-    }
+    for (int i = 0; i < 8; ++i) acc[i] += gf[i] * xf[i] * r;
   }
+#pragma unroll
+  for (int i = 0; i < 8; ++i) atomicAdd(dw + v * 8 + i, acc[i]);
 }
 
 int norm_slots(int64_t C) {
   if (C % 8 != 0) return 0;
   const int64_t nvec = C / 8;
-  for (int s : {1, 2, 4, 8}) {
-    if (nvec <= int64_t(kNormThreads) * s) return s;
+  for (int s : {1, 2, 4, 8, 16, 32}) {
+    if (nvec <= int64_t(kWarp) * s) return s;
   }
   return 0;
 }
 
+unsigned norm_grid(int64_t N) {
+  const int64_t blocks = (N + kRowsPerWarpStep - 1) / kRowsPerWarpStep;
+  return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(blocks, sm_count() * 16)));
+}
+
 // ---- rotary embedding ----------------------------------------------------------------------
-// One thread per adjacent channel pair (i, i+1) of the first half of a head; it also rotates the
-// partner pair (i + half, i + half + 1).
+// One block per token row (grid-stride); one thread per 8 consecutive channels of a head's first
+// half, which it rotates together with the 8 partners hd/2 further: 16-byte loads and stores,
+// the position read once per row.
 
 template <bool kInverse, typename Src>
-__global__ void rope_kernel(bf16* dst, int64_t row_stride, int64_t col0, const Src* src,
-                            int64_t src_stride, int64_t src_col0, const float* cos_t,
-                            const float* sin_t, int64_t N, int64_t T, int64_t heads, int64_t hd) {
-  const int64_t half = hd / 2, pairs = half / 2;
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= N * heads * pairs) return;
-  const int64_t p = i % pairs, h = (i / pairs) % heads, n = i / (pairs * heads);
-  const int64_t t = n % T, c = 2 * p;
-  const int64_t s0 = n * src_stride + src_col0 + h * hd + c,
-                d0 = n * row_stride + col0 + h * hd + c;
-  float a[2], b[2];
-  if constexpr (sizeof(Src) == 4) {
-    const float2 x = *reinterpret_cast<const float2*>(src + s0);
-    const float2 y = *reinterpret_cast<const float2*>(src + s0 + half);
-    a[0] = x.x, a[1] = x.y, b[0] = y.x, b[1] = y.y;
-  } else {
-    const float2 x = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(src + s0));
-    const float2 y = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(src + s0 + half));
-    a[0] = x.x, a[1] = x.y, b[0] = y.x, b[1] = y.y;
-  }
-  float ra[2], rb[2];
+__global__ void rope_kernel(bf16* dst, int64_t dst_stride, int64_t dst_col0, const Src* src,
+                            int64_t src_stride, int64_t src_col0, const float* __restrict__ cos_t,
+                            const float* __restrict__ sin_t, int64_t N, int64_t T, int heads,
+                            int hd) {
+  const int half = hd / 2, vec = half / 8, per_row = heads * vec;
+  for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
+    const int64_t t = n % T;
+    for (int i = threadIdx.x; i < per_row; i += blockDim.x) {
+      const int h = i / vec, c = (i % vec) * 8;
+      const Src* s0 = src + n * src_stride + src_col0 + int64_t(h) * hd + c;
+      bf16* d0 = dst + n * dst_stride + dst_col0 + int64_t(h) * hd + c;
+      float a[8], b[8];
+      if constexpr (sizeof(Src) == 4) {
+        const float4* pa = reinterpret_cast<const float4*>(s0);
+        const float4* pb = reinterpret_cast<const float4*>(s0 + half);
+        const float4 a0 = pa[0], a1 = pa[1], b0 = pb[0], b1 = pb[1];
+        a[0] = a0.x, a[1] = a0.y, a[2] = a0.z, a[3] = a0.w;
+        a[4] = a1.x, a[5] = a1.y, a[6] = a1.z, a[7] = a1.w;
+        b[0] = b0.x, b[1] = b0.y, b[2] = b0.z, b[3] = b0.w;
+        b[4] = b1.x, b[5] = b1.y, b[6] = b1.z, b[7] = b1.w;
+      } else {
+        unpack8(*reinterpret_cast<const uint4*>(s0), a);
+        unpack8(*reinterpret_cast<const uint4*>(s0 + half), b);
+      }
+      const float* cr = cos_t + t * half + c;
+      const float* sr = sin_t + t * half + c;
+      float ra[8], rb[8];
 #pragma unroll
-  for (int j = 0; j < 2; ++j) {
-    const float cs = cos_t[t * half + c + j], sn = sin_t[t * half + c + j];
-    if constexpr (kInverse) {
-      ra[j] = a[j] * cs + b[j] * sn;
-      rb[j] = b[j] * cs - a[j] * sn;
-    } else {
-      ra[j] = a[j] * cs - b[j] * sn;
-      rb[j] = b[j] * cs + a[j] * sn;
+      for (int j = 0; j < 8; ++j) {
+        const float cs = cr[j], sn = sr[j];
+        if constexpr (kInverse) {
+          ra[j] = a[j] * cs + b[j] * sn;
+          rb[j] = b[j] * cs - a[j] * sn;
+        } else {
+          ra[j] = a[j] * cs - b[j] * sn;
+          rb[j] = b[j] * cs + a[j] * sn;
+        }
+      }
+      *reinterpret_cast<uint4*>(d0) = pack8(ra);
+      *reinterpret_cast<uint4*>(d0 + half) = pack8(rb);
     }
   }
-  *reinterpret_cast<__nv_bfloat162*>(dst + d0) = __floats2bfloat162_rn(ra[0], ra[1]);
-  *reinterpret_cast<__nv_bfloat162*>(dst + d0 + half) = __floats2bfloat162_rn(rb[0], rb[1]);
+}
+
+template <bool kInverse, typename Src>
+void launch_rope(bf16* dst, int64_t dst_stride, int64_t dst_col0, const Src* src,
+                 int64_t src_stride, int64_t src_col0, const float* cos_t, const float* sin_t,
+                 int64_t N, int64_t T, int64_t heads, int64_t hd, cudaStream_t stream) {
+  const int per_row = int(heads * (hd / 16));
+  const int threads = std::min(256, ((per_row + 31) / 32) * 32);
+  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(N, int64_t(sm_count()) * 16));
+  rope_kernel<kInverse, Src><<<grid, threads, 0, stream>>>(dst, dst_stride, dst_col0, src,
+                                                           src_stride, src_col0, cos_t, sin_t, N,
+                                                           T, int(heads), int(hd));
 }
 
 // ---- SwiGLU --------------------------------------------------------------------------------
@@ -563,21 +586,15 @@ void rmsnorm_forward(bf16* out, float* rstd, const bf16* x, const bf16* w, int64
                      float eps, cudaStream_t stream) {
   const int slots = norm_slots(C);
   require(slots > 0, "rmsnorm: hidden size must be a multiple of 8 and at most 8192");
-  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(N, int64_t(sm_count()) * 4));
+  const unsigned grid = norm_grid(N);
   const int c = static_cast<int>(C);
   switch (slots) {
-    case 1:
-      rmsnorm_forward_kernel<1><<<grid, kNormThreads, 0, stream>>>(out, rstd, x, w, N, c, eps);
-      break;
-    case 2:
-      rmsnorm_forward_kernel<2><<<grid, kNormThreads, 0, stream>>>(out, rstd, x, w, N, c, eps);
-      break;
-    case 4:
-      rmsnorm_forward_kernel<4><<<grid, kNormThreads, 0, stream>>>(out, rstd, x, w, N, c, eps);
-      break;
-    default:
-      rmsnorm_forward_kernel<8><<<grid, kNormThreads, 0, stream>>>(out, rstd, x, w, N, c, eps);
-      break;
+    case 1: rmsnorm_forward_kernel<1><<<grid, kNormThreads, 0, stream>>>(out, rstd, x, w, N, c, eps); break;
+    case 2: rmsnorm_forward_kernel<2><<<grid, kNormThreads, 0, stream>>>(out, rstd, x, w, N, c, eps); break;
+    case 4: rmsnorm_forward_kernel<4><<<grid, kNormThreads, 0, stream>>>(out, rstd, x, w, N, c, eps); break;
+    case 8: rmsnorm_forward_kernel<8><<<grid, kNormThreads, 0, stream>>>(out, rstd, x, w, N, c, eps); break;
+    case 16: rmsnorm_forward_kernel<16><<<grid, kNormThreads, 0, stream>>>(out, rstd, x, w, N, c, eps); break;
+    default: rmsnorm_forward_kernel<32><<<grid, kNormThreads, 0, stream>>>(out, rstd, x, w, N, c, eps); break;
   }
   check_launch("rmsnorm_forward");
 }
@@ -585,59 +602,43 @@ void rmsnorm_forward(bf16* out, float* rstd, const bf16* x, const bf16* w, int64
 void rmsnorm_backward(bf16* dx, float* dw, const bf16* dout, const bf16* x, const bf16* w,
                       const float* rstd, const bf16* residual, int64_t N, int64_t C,
                       cudaStream_t stream) {
-  const int slots = norm_slots(C);
-  require(slots > 0, "rmsnorm: hidden size must be a multiple of 8 and at most 8192");
-  // Fewer blocks than the forward: each block adds its column sums into dw once at the end.
-  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(N, int64_t(sm_count()) * 2));
+  require(norm_slots(C) > 0, "rmsnorm: hidden size must be a multiple of 8 and at most 8192");
   const int c = static_cast<int>(C);
-  switch (slots) {
-    case 1:
-      rmsnorm_backward_kernel<1>
-          <<<grid, kNormThreads, 0, stream>>>(dx, dw, dout, x, w, rstd, residual, N, c);
-      break;
-    case 2:
-      rmsnorm_backward_kernel<2>
-          <<<grid, kNormThreads, 0, stream>>>(dx, dw, dout, x, w, rstd, residual, N, c);
-      break;
-    case 4:
-      rmsnorm_backward_kernel<4>
-          <<<grid, kNormThreads, 0, stream>>>(dx, dw, dout, x, w, rstd, residual, N, c);
-      break;
-    default:
-      rmsnorm_backward_kernel<8>
-          <<<grid, kNormThreads, 0, stream>>>(dx, dw, dout, x, w, rstd, residual, N, c);
-      break;
-  }
+  // The weight gradient first: it reads dout and x, and dx may not alias either, but the row
+  // pass below is free to run after it on the same stream.
+  const dim3 dw_grid(static_cast<unsigned>((C / 8 + kDwThreads - 1) / kDwThreads),
+                     static_cast<unsigned>((N + kDwRows - 1) / kDwRows));
+  rmsnorm_weight_grad_kernel<<<dw_grid, kDwThreads, 0, stream>>>(dw, dout, x, rstd, N, c);
+  check_launch("rmsnorm_weight_grad");
+  rmsnorm_backward_rows_kernel<<<norm_grid(N), kNormThreads, 0, stream>>>(dx, dout, x, w, rstd,
+                                                                          residual, N, c);
   check_launch("rmsnorm_backward");
 }
 
 void rope_forward(bf16* x, int64_t row_stride, int64_t col0, const float* cos_table,
                   const float* sin_table, int64_t N, int64_t T, int64_t heads, int64_t hd,
                   cudaStream_t stream) {
-  require(hd % 4 == 0, "rope: head_dim must be a multiple of 4");
-  const int64_t work = N * heads * (hd / 4);
-  rope_kernel<false, bf16><<<blocks_for(work, 256), 256, 0, stream>>>(
-      x, row_stride, col0, x, row_stride, col0, cos_table, sin_table, N, T, heads, hd);
+  require(hd % 16 == 0, "rope: head_dim must be a multiple of 16");
+  launch_rope<false, bf16>(x, row_stride, col0, x, row_stride, col0, cos_table, sin_table, N, T,
+                           heads, hd, stream);
   check_launch("rope_forward");
 }
 
 void rope_backward(bf16* dx, int64_t row_stride, int64_t col0, const float* cos_table,
                    const float* sin_table, int64_t N, int64_t T, int64_t heads, int64_t hd,
                    cudaStream_t stream) {
-  require(hd % 4 == 0, "rope: head_dim must be a multiple of 4");
-  const int64_t work = N * heads * (hd / 4);
-  rope_kernel<true, bf16><<<blocks_for(work, 256), 256, 0, stream>>>(
-      dx, row_stride, col0, dx, row_stride, col0, cos_table, sin_table, N, T, heads, hd);
+  require(hd % 16 == 0, "rope: head_dim must be a multiple of 16");
+  launch_rope<true, bf16>(dx, row_stride, col0, dx, row_stride, col0, cos_table, sin_table, N, T,
+                          heads, hd, stream);
   check_launch("rope_backward");
 }
 
 void rope_backward_f32(bf16* dst, int64_t row_stride, int64_t col0, const float* src,
                        const float* cos_table, const float* sin_table, int64_t N, int64_t T,
                        int64_t heads, int64_t hd, cudaStream_t stream) {
-  require(hd % 4 == 0, "rope: head_dim must be a multiple of 4");
-  const int64_t work = N * heads * (hd / 4);
-  rope_kernel<true, float><<<blocks_for(work, 256), 256, 0, stream>>>(
-      dst, row_stride, col0, src, heads * hd, 0, cos_table, sin_table, N, T, heads, hd);
+  require(hd % 16 == 0, "rope: head_dim must be a multiple of 16");
+  launch_rope<true, float>(dst, row_stride, col0, src, heads * hd, 0, cos_table, sin_table, N, T,
+                           heads, hd, stream);
   check_launch("rope_backward_f32");
 }
 
@@ -662,8 +663,8 @@ void cross_entropy_fused(bf16* logits, double* loss_sum, const int32_t* targets,
   check_launch("cross_entropy_fused");
 }
 
-void sum_squares(double* sumsq, const float* g, int64_t n, cudaStream_t stream, int max_blocks) {
-  const int64_t cap = max_blocks > 0 ? max_blocks : int64_t(sm_count()) * 8;
+void sum_squares(double* sumsq, const float* g, int64_t n, cudaStream_t stream) {
+  const int64_t cap = int64_t(sm_count()) * 8;
   const unsigned grid = static_cast<unsigned>(
       std::max<int64_t>(1, std::min<int64_t>(blocks_for(n / 4, kReduceThreads), cap)));
   sum_squares_kernel<<<grid, kReduceThreads, 0, stream>>>(sumsq, g, n);

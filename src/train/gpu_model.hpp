@@ -36,12 +36,9 @@ class LlamaGpu {
 
   // One micro-batch of B sequences: tokens/targets are host arrays of B*T (target -1: not
   // counted). Forward, loss, backward; parameter gradients are overwritten when `first` and
-  // added otherwise. dloss: d(objective)/d(loss of one counted token). `last`: no micro-batch
-  // follows before the optimizer step, so each layer's gradients are final as soon as its
-  // backward ends and their squared norm is summed on a second stream, under the remaining
-  // backward's matrix products.
+  // added otherwise. dloss: d(objective)/d(loss of one counted token).
   void forward_backward(const int32_t* tokens, const int32_t* targets, int64_t B, double dloss,
-                        bool first, bool last = false);
+                        bool first);
   // Sum of the token losses since the last call; synchronises the stream.
   double take_loss_sum();
   // Global-norm clipping (max_norm <= 0: off) and AdamW step t (1-based) over all parameters.
@@ -95,9 +92,6 @@ class LlamaGpu {
     cudaEvent_t begin_ = nullptr;
   };
   cudaEvent_t next_event();
-  // Adds sum(g^2) over params [offset, offset + n) into the norm accumulator on the side stream,
-  // after the work queued so far on the main stream.
-  void norm_on_side(int64_t offset, int64_t n);
   LayerActs acts(int64_t l) const;
   AttentionShape attention_shape(int64_t B) const;
   void layer_forward(int64_t l, int64_t B, bool write_output);
@@ -117,9 +111,6 @@ class LlamaGpu {
   std::vector<cudaEvent_t> events_;
   size_t next_event_ = 0;
   std::vector<std::pair<const char*, std::pair<cudaEvent_t, cudaEvent_t>>> marks_;
-  cudaStream_t side_ = nullptr;
-  cudaEvent_t main_progress_ = nullptr, side_done_ = nullptr;
-  bool norm_ready_ = false;  // the side stream holds this step's squared gradient norm
   unsigned char* arena_ = nullptr;
   uint64_t arena_bytes_ = 0;
   std::map<std::string, std::vector<void*>> bufs_;

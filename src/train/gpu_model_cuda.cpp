@@ -119,20 +119,11 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
   cuda_ok(cudaMemsetAsync(buf<float>("adam.v"), 0, P * 4, stream_), "clear AdamW moments");
   cuda_ok(cudaMemsetAsync(buf<float>("grad.fp32"), 0, P * 4, stream_), "clear gradients");
   cuda_ok(cudaMemsetAsync(buf<double>("scalars"), 0, 64, stream_), "clear scalars");
-  int least = 0, greatest = 0;
-  cudaDeviceGetStreamPriorityRange(&least, &greatest);
-  cuda_ok(cudaStreamCreateWithPriority(&side_, cudaStreamNonBlocking, least), "side stream");
-  cuda_ok(cudaEventCreateWithFlags(&main_progress_, cudaEventDisableTiming), "cudaEventCreate");
-  cuda_ok(cudaEventCreateWithFlags(&side_done_, cudaEventDisableTiming), "cudaEventCreate");
 }
 
 LlamaGpu::~LlamaGpu() {
-  cudaStreamSynchronize(side_);
   cudaStreamSynchronize(stream_);
   for (cudaEvent_t e : events_) cudaEventDestroy(e);
-  cudaEventDestroy(main_progress_);
-  cudaEventDestroy(side_done_);
-  cudaStreamDestroy(side_);
   cudaFree(arena_);
 }
 
@@ -174,13 +165,6 @@ std::map<std::string, double> LlamaGpu::take_profile_ms() {
   marks_.clear();
   next_event_ = 0;
   return out;
-}
-
-void LlamaGpu::norm_on_side(int64_t offset, int64_t n) {
-  cuda_ok(cudaEventRecord(main_progress_, stream_), "cudaEventRecord");
-  cuda_ok(cudaStreamWaitEvent(side_, main_progress_, 0), "cudaStreamWaitEvent");
-  // A small grid: the reduction streams memory next to the backward's matrix products.
-  sum_squares(buf<double>("scalars") + 1, buf<float>("grad.fp32") + offset, n, side_, 32);
 }
 
 void LlamaGpu::init_weights(uint64_t seed) {
@@ -281,8 +265,7 @@ void LlamaGpu::layer_forward(int64_t l, int64_t B, bool write_output) {
   }
   {
     Span t(*this, "rope");
-    rope_forward(a.qkv, qkv_w, 0, cos_t, sin_t, N, T_, H, hd, stream_);
-    rope_forward(a.qkv, qkv_w, d, cos_t, sin_t, N, T_, KV, hd, stream_);
+    rope_forward(a.qkv, qkv_w, 0, cos_t, sin_t, N, T_, H + KV, hd, stream_);  // q and k heads
   }
   {
     Span t(*this, "attention.forward");
@@ -410,7 +393,7 @@ void LlamaGpu::layer_backward(int64_t l, int64_t B, bool first) {
 }
 
 void LlamaGpu::forward_backward(const int32_t* tokens, const int32_t* targets, int64_t B,
-                                double dloss, bool first, bool last) {
+                                double dloss, bool first) {
   if (B < 1 || B > max_B_) {
     throw usage_error(fmt::format("micro-batch {} outside the allocated 1..{}", B, max_B_));
   }
@@ -430,10 +413,6 @@ void LlamaGpu::forward_backward(const int32_t* tokens, const int32_t* targets, i
           cudaMemsetAsync(G + zeroed_segments_[i], 0, size_t(zeroed_segments_[i + 1]) * 4, stream_),
           "clear gradients");
     }
-  }
-  if (last) {
-    // Every side-stream reduction below waits for work queued after this reset.
-    cuda_ok(cudaMemsetAsync(buf<double>("scalars") + 1, 0, sizeof(double), stream_), "reset norm");
   }
   {
     Span t(*this, "embedding");
@@ -474,25 +453,10 @@ void LlamaGpu::forward_backward(const int32_t* tokens, const int32_t* targets, i
     rmsnorm_backward(dres, G + final_norm_, dln, x_last, W + final_norm_, rstdf, nullptr, N, d,
                      stream_);
   }
-  const int64_t P = cfg_.param_count();
-  if (last) norm_on_side(final_norm_, P - final_norm_);  // final norm and output head
-  for (int64_t l = cfg_.num_layers - 1; l >= 0; --l) {
-    layer_backward(l, B, first);
-    if (last) {
-      // Layer l's tensors are contiguous, from its first norm weight to the next layer's.
-      const int64_t begin = lp_[size_t(l)].attn_norm;
-      const int64_t end = l + 1 < cfg_.num_layers ? lp_[size_t(l + 1)].attn_norm : final_norm_;
-      norm_on_side(begin, end - begin);
-    }
-  }
+  for (int64_t l = cfg_.num_layers - 1; l >= 0; --l) layer_backward(l, B, first);
   {
     Span t(*this, "embedding");
     embedding_backward(G + wte_, dres, dtok, N, d, stream_);
-  }
-  if (last) {
-    norm_on_side(wte_, layout_[0].size);
-    cuda_ok(cudaEventRecord(side_done_, side_), "cudaEventRecord");
-    norm_ready_ = true;
   }
 }
 
@@ -513,14 +477,8 @@ void LlamaGpu::optimizer_step(const AdamWParams& ap, int64_t t, double max_norm)
   double* scalars = buf<double>("scalars");
   const int64_t P = cfg_.param_count();
   float* G = buf<float>("grad.fp32");
-  if (norm_ready_) {
-    // The squared norm was summed on the side stream during the backward.
-    cuda_ok(cudaStreamWaitEvent(stream_, side_done_, 0), "cudaStreamWaitEvent");
-    norm_ready_ = false;
-  } else {
-    cuda_ok(cudaMemsetAsync(scalars + 1, 0, sizeof(double), stream_), "reset norm");
-    sum_squares(scalars + 1, G, P, stream_);
-  }
+  cuda_ok(cudaMemsetAsync(scalars + 1, 0, sizeof(double), stream_), "reset norm");
+  sum_squares(scalars + 1, G, P, stream_);
   float* clip = reinterpret_cast<float*>(scalars + 3);
   clip_coefficient(clip, scalars + 2, scalars + 1, max_norm, stream_);
   AdamHyper h{};

@@ -39,8 +39,10 @@ void rmsnorm_backward(bf16* dx, float* dw, const bf16* dout, const bf16* x, cons
                       cudaStream_t stream);
 
 // Rotary embedding in place on `heads` heads of hd channels, starting at channel `col0` of rows
-// of `row_stride` elements (so q and k can be rotated inside the fused qkv buffer). Position of
-// row n is n % T; cos/sin tables are (T, hd/2) fp32. Hugging Face pairing (i, i + hd/2).
+// of `row_stride` elements (so q and k can be rotated inside the fused qkv buffer, where the kv
+// heads follow the query heads: one call with H + KV heads rotates both). Position of row n is
+// n % T; cos/sin tables are (T, hd/2) fp32. Hugging Face pairing (i, i + hd/2). hd, row_stride
+// and col0 multiples of 16, 8 and 8.
 void rope_forward(bf16* x, int64_t row_stride, int64_t col0, const float* cos_table,
                   const float* sin_table, int64_t N, int64_t T, int64_t heads, int64_t hd,
                   cudaStream_t stream);
@@ -84,9 +86,8 @@ struct AdamHyper {
 // Splits tensors into chunks of at most max_chunk elements.
 constexpr int32_t kAdamChunkElements = 1 << 16;
 
-// Sum of squares of g[0..n) into *sumsq (double, atomically added). max_blocks > 0 caps the grid
-// (a side-stream reduction that should leave most of the GPU to concurrent work).
-void sum_squares(double* sumsq, const float* g, int64_t n, cudaStream_t stream, int max_blocks = 0);
+// Sum of squares of g[0..n) into *sumsq (double, atomically added).
+void sum_squares(double* sumsq, const float* g, int64_t n, cudaStream_t stream);
 // clip = (max_norm > 0 && norm > max_norm) ? max_norm / (norm + 1e-6) : 1, norm = sqrt(*sumsq);
 // written to *clip_coef and *norm_out (device scalars).
 void clip_coefficient(float* clip_coef, double* norm_out, const double* sumsq, double max_norm,

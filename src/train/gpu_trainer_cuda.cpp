@@ -137,10 +137,6 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   };
   note_used();
 
-  // Tuning knob: SXB_OVERLAP_GRAD_NORM=0 sums the gradient norm after the backward instead of on
-  // a second stream during it.
-  const char* overlap_env = std::getenv("SXB_OVERLAP_GRAD_NORM");
-  const bool overlap_norm = !(overlap_env && std::string(overlap_env) == "0");
   PinnedInts tokens(size_t(accum * B * T)), targets(size_t(accum * B * T));
   Events ev;
   const int world = job.world_size();
@@ -167,8 +163,7 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
     cuda_ok(cudaEventRecord(ev.start, stream), "cudaEventRecord");
     for (int64_t i = 0; i < accum; ++i) {
       const int64_t row = i * B * T;
-      model.forward_backward(tokens.p + row, targets.p + row, B, dloss, i == 0,
-                             overlap_norm && i == accum - 1);
+      model.forward_backward(tokens.p + row, targets.p + row, B, dloss, i == 0);
     }
     cuda_ok(cudaEventRecord(ev.mid, stream), "cudaEventRecord");
     model.optimizer_step(o.ds.optimizer, step + 1, o.ds.gradient_clipping);
