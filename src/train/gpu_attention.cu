@@ -4,7 +4,7 @@
 // Notation: s = (q . k) * scale, scale = 1/sqrt(hd), computed in the log2 domain
 // (s2 = s * log2(e)), p = exp2(s2 - lse2), lse2 = log2 sum exp2(s2) over the visible keys.
 //
-// Forward (one block = 128 queries of one head, 4 warps x 32 query rows): for each 64-key tile,
+// Forward (one block = 64 queries of one head, 4 warps x 16 query rows): for each 64-key tile,
 // S = Q K^T in registers, masked, online softmax (running max m and sum l per row, O rescaled by
 // exp2(m_old - m_new)), O += P V with P taken straight from the S accumulators; finally O / l and
 // lse2 = m + log2(l). No T x T matrix exists anywhere.
@@ -39,13 +39,8 @@ namespace {
 
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kThreads = 128;  // 4 warps
-constexpr int kFwdRows = 128;  // queries per forward block (4 warps x 32 rows)
-// Keys per forward tile: 64, or 32 at head_dim 128, where 2 x 64 S accumulators next to
-// 2 x 64 O accumulators would not fit in registers.
-template <int kHd>
-constexpr int fwd_cols() {
-  return kHd == 128 ? 32 : 64;
-}
+constexpr int kFwdRows = 64;   // queries per forward block (4 warps x 16 rows)
+constexpr int kFwdCols = 64;   // keys per forward tile
 constexpr int kBwdKeys = 64;   // keys per backward block
 constexpr int kBwdRows = 32;   // queries per backward tile
 
@@ -130,14 +125,10 @@ __device__ __forceinline__ void load_rows(bf16* smem, const bf16* base, int row0
 }
 
 // ---- forward -------------------------------------------------------------------------------
-// One block = 128 queries of one head; warp w owns rows 32w..32w+31 as two 16-row m-tiles, so
-// every K and V fragment read from shared memory feeds two matrix instructions (shared-memory
-// bandwidth, not the tensor cores, bounds this loop). Q fragments are re-read per k-block.
 
 template <int kHd>
 __global__ void __launch_bounds__(kThreads, 2) flash_forward_kernel(Args a) {
-  constexpr int kFwdCols = fwd_cols<kHd>();
-  constexpr int kRow = kHd + 8, kKb = kHd / 16, kNt = kFwdCols / 8;
+  constexpr int kRow = kHd + 8, kKb = kHd / 16;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* sQ = reinterpret_cast<bf16*>(smem_raw);
   bf16* sK = sQ + kFwdRows * kRow;      // two buffers
@@ -148,7 +139,6 @@ __global__ void __launch_bounds__(kThreads, 2) flash_forward_kernel(Args a) {
   const int h = blockIdx.y, b = blockIdx.z;
   const int kvh = h / (a.H / a.KV);
   const int q0 = qblock * kFwdRows;
-  const int wq0 = q0 + warp * 32;  // this warp's first row
   const bf16* qbase = a.q + int64_t(b) * a.T * a.q_stride + int64_t(h) * kHd;
   const bf16* kbase = a.k + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd;
   const bf16* vbase = a.v + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd;
@@ -160,17 +150,19 @@ __global__ void __launch_bounds__(kThreads, 2) flash_forward_kernel(Args a) {
   load_rows<kHd, kFwdCols>(sV, vbase, kt_lo * kFwdCols, a.T, a.kv_stride);
   cp_async_commit();
 
-  float o[2][kHd / 8][4];
+  uint32_t qf[kKb][4];
+  float o[kHd / 8][4];
 #pragma unroll
-  for (int mt = 0; mt < 2; ++mt) {
+  for (int n = 0; n < kHd / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+  float m_row[2] = {-INFINITY, -INFINITY}, l_row[2] = {0.0f, 0.0f};
+  const int t0 = q0 + warp * 16 + g, t1 = t0 + 8;
+
+  cp_async_wait_all();
+  __syncthreads();
 #pragma unroll
-    for (int n = 0; n < kHd / 8; ++n) o[mt][n][0] = o[mt][n][1] = o[mt][n][2] = o[mt][n][3] = 0.0f;
-  }
-  float m_row[2][2], l_row[2][2];
-#pragma unroll
-  for (int mt = 0; mt < 2; ++mt) {
-    m_row[mt][0] = m_row[mt][1] = -INFINITY;
-    l_row[mt][0] = l_row[mt][1] = 0.0f;
+  for (int kb = 0; kb < kKb; ++kb) {
+    ldsm_x4(qf[kb], sQ + (warp * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * kRow + kb * 16 +
+                        (lane / 16) * 8);
   }
 
   for (int kt = kt_lo; kt <= kt_hi; ++kt) {
@@ -184,144 +176,114 @@ __global__ void __launch_bounds__(kThreads, 2) flash_forward_kernel(Args a) {
                                a.kv_stride);
       cp_async_commit();
     }
-    const int u0 = kt * kFwdCols;
-    // A tile wholly in this warp's future (causal) or past (window) adds nothing to its rows.
-    const bool future = u0 > wq0 + 31;
-    const bool too_old = a.window > 0 && u0 + kFwdCols - 1 < wq0 - a.window + 1;
-    if (future || too_old || wq0 >= a.T) continue;
     const bf16* cK = sK + buf * kFwdCols * kRow;
     const bf16* cV = sV + buf * kFwdCols * kRow;
 
-    // S = Q K^T: 2 m-tiles x kNt n-tiles per warp.
-    float s[2][kNt][4];
+    // S = Q K^T: 16 rows x 64 keys per warp (8 n-tiles of 8 keys).
+    float s[8][4];
 #pragma unroll
-    for (int mt = 0; mt < 2; ++mt) {
+    for (int j = 0; j < 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
 #pragma unroll
-      for (int j = 0; j < kNt; ++j) s[mt][j][0] = s[mt][j][1] = s[mt][j][2] = s[mt][j][3] = 0.0f;
-    }
+    for (int np = 0; np < 4; ++np) {
 #pragma unroll
-    for (int kb = 0; kb < kKb; ++kb) {
-      uint32_t qa[2][4];
-#pragma unroll
-      for (int mt = 0; mt < 2; ++mt) {
-        ldsm_x4(qa[mt], sQ + (warp * 32 + mt * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * kRow +
-                            kb * 16 + (lane / 16) * 8);
-      }
-#pragma unroll
-      for (int np = 0; np < kNt / 2; ++np) {
+      for (int kb = 0; kb < kKb; ++kb) {
         uint32_t bk[4];
         ldsm_x4(bk, cK + (np * 16 + (lane / 16) * 8 + (lane % 8)) * kRow + kb * 16 +
                         ((lane / 8) % 2) * 8);
-#pragma unroll
-        for (int mt = 0; mt < 2; ++mt) {
-          mma16816(s[mt][2 * np], qa[mt], bk[0], bk[1]);
-          mma16816(s[mt][2 * np + 1], qa[mt], bk[2], bk[3]);
-        }
+        mma16816(s[2 * np], qf[kb], bk[0], bk[1]);
+        mma16816(s[2 * np + 1], qf[kb], bk[2], bk[3]);
       }
     }
-    const bool need_mask = u0 + kFwdCols - 1 > wq0 ||
-                           (a.window > 0 && wq0 + 31 - u0 >= a.window) || wq0 + 32 > a.T;
+    const int u0 = kt * kFwdCols;
+    const bool need_mask = u0 + kFwdCols - 1 > q0 ||
+                           (a.window > 0 && q0 + kFwdRows - 1 - u0 >= a.window) ||
+                           q0 + kFwdRows > a.T;
+    float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-    for (int mt = 0; mt < 2; ++mt) {
-      const int t0 = wq0 + mt * 16 + g, t1 = t0 + 8;
-      float mx[2] = {-INFINITY, -INFINITY};
+    for (int j = 0; j < 8; ++j) {
 #pragma unroll
-      for (int j = 0; j < kNt; ++j) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          float x = s[mt][j][e] * a.scale_log2;
-          if (need_mask) {
-            const int t = e < 2 ? t0 : t1, u = u0 + j * 8 + c2 + (e & 1);
-            if (!visible(t, u, a.T, a.window)) x = -INFINITY;
-          }
-          s[mt][j][e] = x;
-          mx[e / 2] = fmaxf(mx[e / 2], x);
+      for (int e = 0; e < 4; ++e) {
+        float x = s[j][e] * a.scale_log2;
+        if (need_mask) {
+          const int t = e < 2 ? t0 : t1, u = u0 + j * 8 + c2 + (e & 1);
+          if (!visible(t, u, a.T, a.window)) x = -INFINITY;
         }
+        s[j][e] = x;
+        mx[e / 2] = fmaxf(mx[e / 2], x);
       }
-      float alpha[2], base[2];
+    }
+    float alpha[2], base[2];
 #pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-        const float m_new = fmaxf(m_row[mt][r], mx[r]);
-        base[r] = m_new == -INFINITY ? 0.0f : m_new;  // a row with nothing visible yet stays 0
-        alpha[r] = exp2f(m_row[mt][r] - base[r]);
-        m_row[mt][r] = m_new;
+    for (int r = 0; r < 2; ++r) {
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+      const float m_new = fmaxf(m_row[r], mx[r]);
+      base[r] = m_new == -INFINITY ? 0.0f : m_new;  // a row with nothing visible yet stays 0
+      alpha[r] = exp2f(m_row[r] - base[r]);
+      m_row[r] = m_new;
+    }
+    float rowsum[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float p = exp2f(s[j][e] - base[e / 2]);
+        s[j][e] = p;
+        rowsum[e / 2] += p;
       }
-      float rowsum[2] = {0.0f, 0.0f};
+    }
 #pragma unroll
-      for (int j = 0; j < kNt; ++j) {
+    for (int r = 0; r < 2; ++r) l_row[r] = l_row[r] * alpha[r] + rowsum[r];
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const float p = exp2f(s[mt][j][e] - base[e / 2]);
-          s[mt][j][e] = p;
-          rowsum[e / 2] += p;
-        }
-      }
-#pragma unroll
-      for (int r = 0; r < 2; ++r) l_row[mt][r] = l_row[mt][r] * alpha[r] + rowsum[r];
-#pragma unroll
-      for (int n = 0; n < kHd / 8; ++n) {
-        o[mt][n][0] *= alpha[0];
-        o[mt][n][1] *= alpha[0];
-        o[mt][n][2] *= alpha[1];
-        o[mt][n][3] *= alpha[1];
-      }
+    for (int n = 0; n < kHd / 8; ++n) {
+      o[n][0] *= alpha[0];
+      o[n][1] *= alpha[0];
+      o[n][2] *= alpha[1];
+      o[n][3] *= alpha[1];
     }
     // O += P V: P's A fragments are the S accumulators of n-tiles 2kk and 2kk + 1.
 #pragma unroll
-    for (int kk = 0; kk < kNt / 2; ++kk) {
-      uint32_t pa[2][4];
-#pragma unroll
-      for (int mt = 0; mt < 2; ++mt) {
-        pa[mt][0] = pack_bf16(s[mt][2 * kk][0], s[mt][2 * kk][1]);
-        pa[mt][1] = pack_bf16(s[mt][2 * kk][2], s[mt][2 * kk][3]);
-        pa[mt][2] = pack_bf16(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
-        pa[mt][3] = pack_bf16(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
-      }
+    for (int kk = 0; kk < 4; ++kk) {
+      const uint32_t pa[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]),
+                              pack_bf16(s[2 * kk][2], s[2 * kk][3]),
+                              pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                              pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
 #pragma unroll
       for (int nd = 0; nd < kHd / 16; ++nd) {
         uint32_t bv[4];
         ldsm_x4_t(bv, cV + (kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * kRow + nd * 16 +
                           (lane / 16) * 8);
-#pragma unroll
-        for (int mt = 0; mt < 2; ++mt) {
-          mma16816(o[mt][2 * nd], pa[mt], bv[0], bv[1]);
-          mma16816(o[mt][2 * nd + 1], pa[mt], bv[2], bv[3]);
-        }
+        mma16816(o[2 * nd], pa, bv[0], bv[1]);
+        mma16816(o[2 * nd + 1], pa, bv[2], bv[3]);
       }
     }
   }
 
+  float l[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    l[r] = l_row[r];
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+  }
+  const float inv0 = l[0] > 0 ? 1.0f / l[0] : 0.0f, inv1 = l[1] > 0 ? 1.0f / l[1] : 0.0f;
   bf16* obase = a.out + int64_t(b) * a.T * a.o_stride + int64_t(h) * kHd;
-  float* lrow = a.lse + (int64_t(b) * a.H + h) * a.T;
 #pragma unroll
-  for (int mt = 0; mt < 2; ++mt) {
-    float l[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      l[r] = l_row[mt][r];
-      l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-      l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+  for (int n = 0; n < kHd / 8; ++n) {
+    const int col = n * 8 + c2;
+    if (t0 < a.T) {
+      *reinterpret_cast<uint32_t*>(obase + int64_t(t0) * a.o_stride + col) =
+          pack_bf16(o[n][0] * inv0, o[n][1] * inv0);
     }
-    const float inv0 = l[0] > 0 ? 1.0f / l[0] : 0.0f, inv1 = l[1] > 0 ? 1.0f / l[1] : 0.0f;
-    const int t0 = wq0 + mt * 16 + g, t1 = t0 + 8;
-#pragma unroll
-    for (int n = 0; n < kHd / 8; ++n) {
-      const int col = n * 8 + c2;
-      if (t0 < a.T) {
-        *reinterpret_cast<uint32_t*>(obase + int64_t(t0) * a.o_stride + col) =
-            pack_bf16(o[mt][n][0] * inv0, o[mt][n][1] * inv0);
-      }
-      if (t1 < a.T) {
-        *reinterpret_cast<uint32_t*>(obase + int64_t(t1) * a.o_stride + col) =
-            pack_bf16(o[mt][n][2] * inv1, o[mt][n][3] * inv1);
-      }
+    if (t1 < a.T) {
+      *reinterpret_cast<uint32_t*>(obase + int64_t(t1) * a.o_stride + col) =
+          pack_bf16(o[n][2] * inv1, o[n][3] * inv1);
     }
-    if (lane % 4 == 0) {
-      if (t0 < a.T) lrow[t0] = m_row[mt][0] + log2f(l[0]);
-      if (t1 < a.T) lrow[t1] = m_row[mt][1] + log2f(l[1]);
-    }
+  }
+  if (lane % 4 == 0) {
+    float* lrow = a.lse + (int64_t(b) * a.H + h) * a.T;
+    if (t0 < a.T) lrow[t0] = m_row[0] + log2f(l[0]);
+    if (t1 < a.T) lrow[t1] = m_row[1] + log2f(l[1]);
   }
 }
 
@@ -564,7 +526,7 @@ __global__ void __launch_bounds__(kThreads, 2) flash_backward_kernel(Args a) {
 
 template <int kHd>
 constexpr size_t forward_smem() {
-  return size_t(kFwdRows + 4 * fwd_cols<kHd>()) * (kHd + 8) * 2;
+  return size_t(kFwdRows + 4 * kFwdCols) * (kHd + 8) * 2;
 }
 constexpr size_t backward_smem(int hd) {
   return size_t(2 * kBwdKeys + 4 * kBwdRows) * (hd + 8) * 2 +
