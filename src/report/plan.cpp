@@ -65,7 +65,7 @@ std::string device_caveat(bool planned, const std::string& what, const std::stri
 MeasuredFigure busbw_figure(const AllReduceMeasurement& m, uint64_t bucket_bytes, bool inter,
                             const PlanHardware& hw) {
   const auto [size, busbw] = busbw_near(m, bucket_bytes);
-  const bool planned = m.backend == "nccl" && on_planned_gpu("cuda", m.device, hw.gpu_match);
+  const bool planned = m.backend == "nccl" && on_planned_gpu("gpu", m.device, hw.gpu_match);
   const std::string what = m.backend == "mpi"
                                ? "host memory over MPI (mpi backend)"
                                : (m.device.empty() ? std::string("an unnamed device") : m.device);
@@ -204,7 +204,7 @@ std::optional<AllReduceMeasurement> choose_all_reduce(const std::vector<AllReduc
     const bool usable = std::any_of(r.busbw_by_size.begin(), r.busbw_by_size.end(),
                                     [](const auto& p) { return p.second > 0; });
     if (!usable) continue;
-    const bool planned = r.backend == "nccl" && on_planned_gpu("cuda", r.device, gpu_match);
+    const bool planned = r.backend == "nccl" && on_planned_gpu("gpu", r.device, gpu_match);
     const Key key{planned ? 0 : 1, inter_node ? std::abs(r.nodes - nodes) : 0, -r.world};
     if (!best || key < best_key || (key == best_key && r.run_dir > best->run_dir)) {
       best = r;
@@ -458,8 +458,8 @@ ExecutionPlan build_plan(const PlanRequest& req, const Measurements& measured) {
     }
     if (timed) {
       MeasuredFigure f{fmt::format("nccl_sweep_duration_{}n", nodes), *timed->duration_s, "s",
-                       fmt::format("measured: wall time of the same sweep in {}/nccl.json "
-                                   "(started_utc to finished_utc)",
+                       fmt::format("measured: wall time of the same `run --mode nccl` job in "
+                                   "{}/run.json (started_utc to finished_utc)",
                                    timed->run_dir),
                        timed->run_dir};
       add_unique(plan.measured, f);
@@ -485,7 +485,7 @@ ExecutionPlan build_plan(const PlanRequest& req, const Measurements& measured) {
   {
     std::optional<ComputeMeasurement> timed;
     for (const auto& m : measured.compute) {
-      if (m.gpus_per_node == req.gpus_per_node && on_planned_gpu("cuda", m.device, hw.gpu_match) &&
+      if (m.gpus_per_node == req.gpus_per_node && on_planned_gpu("gpu", m.device, hw.gpu_match) &&
           (!timed || m.run_dir > timed->run_dir)) {
         timed = m;
       }
@@ -494,8 +494,8 @@ ExecutionPlan build_plan(const PlanRequest& req, const Measurements& measured) {
         fmt::format("scripts/run_h200_benchmark.sh {} {} compute", req.launcher_model, max_nodes);
     if (timed) {
       MeasuredFigure f{"compute_phase_duration", timed->duration_s, "s",
-                       fmt::format("measured: wall time of the compute phase in {}/run.json "
-                                   "({} GPUs per node; nodes run in parallel)",
+                       fmt::format("measured: wall time of a `run --mode compute` job in "
+                                   "{}/run.json ({} GPUs per node; nodes run in parallel)",
                                    timed->run_dir, timed->gpus_per_node),
                        timed->run_dir};
       add_unique(plan.measured, f);

@@ -29,7 +29,7 @@ struct MeasuredFigure {
   std::string run_dir;  // the run directory it came from
 };
 
-// --- Measured inputs (from run directories, see report/plan_inputs.hpp) -----------------------
+// --- Measured inputs (from the aggregated run directories, see report/plan_inputs.hpp) ----------
 
 // A training run (sft_metrics.json).
 struct TrainingMeasurement {
@@ -38,7 +38,7 @@ struct TrainingMeasurement {
   int64_t params = 0, layers = 0, hidden = 0;
   int64_t seq_len = 0;
   int nodes = 1, world = 1;
-  std::string device_kind;  // "cpu" (reference engine, one rank = one device) or "cuda"
+  std::string device_kind;  // "cpu" (reference engine, one rank = one device) or "gpu"
   std::string device_name;
   std::string engine;
   int zero_stage = 0;                  // applied
@@ -58,13 +58,13 @@ struct AllReduceMeasurement {
   std::string backend;                                     // "nccl" or "mpi"
   std::string device;                                      // GPU name, or empty for host memory
   std::vector<std::pair<uint64_t, double>> busbw_by_size;  // (bytes, GB/s), ascending sizes
-  // The phase's wall time and whether its sweep is the one the plan schedules (sizes, iterations,
-  // every collective): only then does it calibrate the sweep's duration.
+  // Whether the job is the sweep the plan schedules (`run --mode nccl`: every collective, 8 B to
+  // 8 GiB, 20 iterations), and then its wall time: only such a job calibrates the duration.
   std::optional<double> duration_s;
   bool full_sweep = false;
 };
 
-// A compute phase (compute.json) and its wall time.
+// A `run --mode compute` job (compute.json) and its wall time.
 struct ComputeMeasurement {
   std::string run_dir;
   int nodes = 1;

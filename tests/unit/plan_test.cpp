@@ -13,9 +13,12 @@
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/flops.hpp"
 #include "perfmodel/model_shape.hpp"
 #include "report/plan_inputs.hpp"
 #include "report/plan_markdown.hpp"
+#include "report_fixtures.hpp"
+#include "validate/findings.hpp"
 
 namespace sxb::report {
 namespace {
@@ -217,9 +220,9 @@ TEST(PlanCalibration, ClosestTrainingRunPrefersThePlannedGpuThenTheModelThenTheS
   TrainSetup setup;
   setup.zero_stage = 2;
   const auto cpu_same = training("r1", k7b, m7.params, "cpu", "CPU: AMD EPYC");
-  const auto gpu_13b = training("r2", k13b, model_shape(k13b).params, "cuda", "NVIDIA H200");
-  const auto gpu_70b = training("r3", k70b, model_shape(k70b).params, "cuda", "NVIDIA H200");
-  const auto gpu_same = training("r4", "Llama-2-7b-hf", m7.params, "cuda", "NVIDIA H200");
+  const auto gpu_13b = training("r2", k13b, model_shape(k13b).params, "gpu", "NVIDIA H200");
+  const auto gpu_70b = training("r3", k70b, model_shape(k70b).params, "gpu", "NVIDIA H200");
+  const auto gpu_same = training("r4", "Llama-2-7b-hf", m7.params, "gpu", "NVIDIA H200");
   EXPECT_EQ(closest_training_run({cpu_same}, m7, setup, 1, "H200")->run_dir, "r1");
   EXPECT_EQ(closest_training_run({cpu_same, gpu_70b}, m7, setup, 1, "H200")->run_dir, "r3");
   EXPECT_EQ(closest_training_run({gpu_70b, gpu_13b}, m7, setup, 1, "H200")->run_dir, "r2");
@@ -237,7 +240,7 @@ TEST(PlanCalibration, ClosestTrainingRunPrefersThePlannedGpuThenTheModelThenTheS
 }
 
 TEST(PlanCalibration, ComputeRateRemovesExposedCommunicationAndAddsRecomputation) {
-  TrainingMeasurement t = training("r", k7b, 1, "cuda", "H200");
+  TrainingMeasurement t = training("r", k7b, 1, "gpu", "H200");
   t.model_tflops_per_device = 100;
   t.exposed_comm_share = 0.2;
   t.recompute = true;
@@ -285,7 +288,7 @@ TEST(PlanCalibration, AllReduceChoiceByNodeCountDeviceAndRanks) {
 TEST(PlanCalibration, MeasuredFiguresReplaceAssumptionsAndSayWhere) {
   Measurements m;
   m.training.push_back(
-      training("results/run_gpu", k7b, model_shape(k7b).params, "cuda", "NVIDIA H200"));
+      training("results/run_gpu", k7b, model_shape(k7b).params, "gpu", "NVIDIA H200"));
   m.all_reduce.push_back(all_reduce("results/run_ar8", 1, 8, "nccl", "NVIDIA H200"));
   m.all_reduce.push_back(all_reduce("results/run_ar16", 2, 16, "nccl", "NVIDIA H200"));
   const ExecutionPlan cal = build_plan(request({{k7b, "7b"}}, {1, 2}), m);
@@ -356,8 +359,8 @@ TEST(PlanRequestChecks, BadRequestsAreOneLineErrors) {
 
 TEST(PlanMarkdown, PredictionsLabelledInEnglishAndJapanese) {
   const ExecutionPlan p = build_plan(request({{k7b, "7b"}, {k70b, "70b"}}), {});
-  const std::string en = render_plan_markdown(p, false, "2026-01-01T00:00:00Z");
-  const std::string ja = render_plan_markdown(p, true, "2026-01-01T00:00:00Z");
+  const std::string en = render_plan_markdown(p, ReportLang::en, "2026-01-01T00:00:00Z");
+  const std::string ja = render_plan_markdown(p, ReportLang::ja, "2026-01-01T00:00:00Z");
   EXPECT_NE(en.find("Every figure in this document is a prediction"), std::string::npos);
   EXPECT_NE(ja.find("予測値"), std::string::npos);
   EXPECT_NE(ja.find("スケジュール"), std::string::npos);
@@ -377,56 +380,50 @@ TEST(PlanInputs, SecondsBetweenIsoStamps) {
   EXPECT_FALSE(seconds_between("2026-11-25T13:00:00Z", "2026-11-25T12:00:00Z").has_value());
 }
 
-TEST(PlanInputs, RunDirectoryFilesBecomeMeasurementsUnlessValidationFailed) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("sxb_plan_inputs_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir / "run");
-  const nlohmann::json sft = {{"status", "complete"},
-                              {"model",
-                               {{"name", k7b},
-                                {"parameter_count", 6738415616},
-                                {"num_hidden_layers", 32},
-                                {"hidden_size", 4096}}},
-                              {"seq_len", 4096},
-                              {"node_count", 1},
-                              {"world_size", 8},
-                              {"device", {{"kind", "cuda"}, {"name", "NVIDIA H200"}}},
-                              {"engine", "cuda-bf16"},
-                              {"zero_stage", {{"applied", 2}}},
-                              {"activation_recomputation", {{"applied", true}}},
-                              {"model_tflops_per_s_per_device", 390.0},
-                              {"exposed_communication_share", 0.05},
-                              {"tokens_per_s", 66000.0}};
-  write_json_atomic(dir / "run" / "sft_metrics.json", sft);
-  write_json_atomic(dir / "run" / "run.json", {{"mode", "sft"}, {"nodes", 1}});
-  nlohmann::json gpus = nlohmann::json::array();
-  for (int i = 0; i < 8; ++i) {
-    gpus.push_back(
-        {{"power_w", {{"mean", 600.0 + i}}}, {"energy", {{"mean_power_from_counter_w", 650.0}}}});
-  }
-  write_json_atomic(dir / "run" / "gpu_metrics_summary.json", {{"gpus", gpus}});
-  Measurements m = read_measurements(dir);
-  ASSERT_EQ(m.training.size(), 1u);
+TEST(PlanInputs, RunDirectoriesBecomeMeasurementsUnlessValidationFailed) {
+  const fs::path results = testing::fresh_dir("plan_inputs");
+  testing::SyntheticRun s;
+  s.nodes = 2;
+  s.tokens_per_s_per_gpu = 3500;
+  s.zero_stage = 2;
+  s.recompute = true;
+  s.power_w = 610;
+  const fs::path dir = testing::write_synthetic_run(results, "h200_benchmark_a_7b_2n", s);
+  Measurements m = read_measurements(results);
+  ASSERT_EQ(m.training.size(), 1u) << (m.notes.empty() ? "" : m.notes[0]);
   const TrainingMeasurement& t = m.training[0];
   EXPECT_EQ(t.model, k7b);
-  EXPECT_EQ(t.world, 8);
+  EXPECT_EQ(t.run_dir, dir.string());
+  EXPECT_EQ(t.nodes, 2);
+  EXPECT_EQ(t.world, 16);
   EXPECT_EQ(t.zero_stage, 2);
   EXPECT_TRUE(t.recompute);
-  EXPECT_DOUBLE_EQ(t.model_tflops_per_device, 390.0);
+  EXPECT_EQ(t.device_kind, "gpu");
+  EXPECT_DOUBLE_EQ(t.tokens_per_s, 3500.0 * 16);
+  EXPECT_NEAR(t.model_tflops_per_device, 3500 * palm_flops_per_token(model_shape(k7b), 4096) / 1e12,
+              1e-9);
   ASSERT_TRUE(t.mean_gpu_power_w.has_value());
-  EXPECT_DOUBLE_EQ(*t.mean_gpu_power_w, 650.0);  // the energy counter where every GPU has it
-  EXPECT_NE(t.power_source.find("8 GPU(s) on 1 host(s)"), std::string::npos) << t.power_source;
-  // A training check that failed validation keeps the run out, with a note.
-  write_json_atomic(
-      dir / "run" / "validation.json",
-      {{"findings",
-        {{{"check", "train.tflops_within_peak"}, {"verdict", "impossible"}, {"subject", "x"}}}}});
-  m = read_measurements(dir);
+  // The fixture's first sample (100 W) precedes the work: the mean over the run includes it.
+  EXPECT_NEAR(*t.mean_gpu_power_w, (100 + 4 * 610) / 5.0, 1e-9);
+  EXPECT_NE(t.power_source.find("GPU board power"), std::string::npos) << t.power_source;
+  ASSERT_EQ(m.all_reduce.size(), 1u);
+  EXPECT_EQ(m.all_reduce[0].nodes, 2);
+  EXPECT_FALSE(m.all_reduce[0].busbw_by_size.empty());
+  EXPECT_FALSE(m.all_reduce[0].full_sweep);  // a full-mode run's sweep, not `run --mode nccl`
+  // A training check that failed validation keeps the training figure out, with a note.
+  ValidationReport v;
+  v.add({Finding{"train.tflops_within_peak", "x", Verdict::impossible, 2000.0, 989.4, "TFLOP/s",
+                 "2000 > 989.4"}});
+  write_json_atomic(dir / "validation.json", v);
+  m = read_measurements(results);
   EXPECT_TRUE(m.training.empty());
-  ASSERT_EQ(m.notes.size(), 1u);
-  EXPECT_NE(m.notes[0].find("train.tflops_within_peak impossible"), std::string::npos);
-  fs::remove_all(dir);
+  ASSERT_FALSE(m.notes.empty());
+  EXPECT_NE(m.notes[0].find("train.tflops_within_peak impossible"), std::string::npos)
+      << m.notes[0];
+  EXPECT_EQ(m.all_reduce.size(), 1u);
+  // No results directory at all: a plan before any run.
+  EXPECT_TRUE(read_measurements(results / "none").training.empty());
+  fs::remove_all(results);
 }
 
 }  // namespace
