@@ -13,6 +13,7 @@
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/units.hpp"
+#include "report/lang.hpp"
 #include "report/plan_inputs.hpp"
 #include "report/plan_markdown.hpp"
 #include "report/plan_request.hpp"
@@ -31,10 +32,7 @@ struct PlanOptions {
 };
 
 int run_plan(const PlanOptions& o, const CommandContext& ctx) {
-  const std::string lang = o.lang.empty() ? ctx.env.get_string("REPORT_LANG") : o.lang;
-  if (lang != "en" && lang != "ja") {
-    throw usage_error(fmt::format("--lang '{}': expected en or ja", lang));
-  }
+  const report::ReportLang lang = report::resolve_report_lang(ctx.env, o.lang);
   const report::PlanRequest req = report::make_plan_request(o.request, ctx.env);
   const fs::path results =
       o.results.empty() ? fs::path(ctx.env.get_string("RESULTS_DIR")) : fs::path(o.results);
@@ -55,7 +53,7 @@ int run_plan(const PlanOptions& o, const CommandContext& ctx) {
   j["results_dir"] = results.string();
   j["unused_runs"] = measured.notes;
   write_file_atomic(out / "benchmark_execution_plan.md",
-                    report::render_plan_markdown(plan, lang == "ja", j["generated_utc"]));
+                    report::render_plan_markdown(plan, lang, j["generated_utc"]));
   write_json_atomic(out / "plan.json", j);
   int scheduled = 0;
   for (const auto& p : plan.schedule) scheduled += p.kind == report::PhaseKind::training;

@@ -21,6 +21,10 @@ std::string grouped(double value, int decimals) {
   return (negative ? "-" : "") + out + frac;
 }
 
+std::string count_text(double value) {
+  return std::abs(value) >= 100 ? grouped(value, 0) : sig3(value);
+}
+
 std::string sig3(double value) {
   if (!std::isfinite(value)) return "-";
   const double a = std::abs(value);

@@ -7,6 +7,9 @@ namespace sxb::report {
 
 // 1234567.8 -> "1,234,568" (rounded to `decimals` places, grouped by thousands).
 std::string grouped(double value, int decimals = 0);
+// A rate or count: grouped whole numbers from 100 up, three significant figures below (so a
+// small rate never prints as 0).
+std::string count_text(double value);
 // Three significant figures without exponent for ordinary magnitudes: 0.0123 -> "0.0123",
 // 12.3456 -> "12.3", 123456 -> "123,456".
 std::string sig3(double value);

@@ -10,13 +10,15 @@ namespace sxb::report {
 
 namespace {
 
-// Text in the report language.
-struct Text {
+// The English or Japanese form of a text pair (report/lang.hpp), chosen once per document.
+struct Say {
+  ReportLang lang = ReportLang::en;
   bool ja = false;
+  explicit Say(ReportLang l) : lang(l), ja(l == ReportLang::ja) {}
   const char* operator()(const char* en, const char* jp) const { return ja ? jp : en; }
 };
 
-std::string recompute_text(Recompute r, const Text& t) {
+std::string recompute_text(Recompute r, const Say& t) {
   switch (r) {
     case Recompute::none:
       return t("none", "なし");
@@ -28,7 +30,7 @@ std::string recompute_text(Recompute r, const Text& t) {
   return "?";
 }
 
-std::string verdict_text(const MemoryPlan& p, const Text& t) {
+std::string verdict_text(const MemoryPlan& p, const Say& t) {
   const double gib_total = p.total_bytes, cap = p.capacity_bytes;
   if (p.fits) {
     return fmt::format(
@@ -56,7 +58,7 @@ std::string verdict_text(const MemoryPlan& p, const Text& t) {
                      gib(gib_total), gib(cap), t(big->en, big->ja), gib(big->bytes));
 }
 
-std::string alternatives_text(const PlanEntry& e, const Text& t) {
+std::string alternatives_text(const PlanEntry& e, const Say& t) {
   if (e.alternatives.empty()) {
     return t("no ZeRO stage, node count or micro-batch tried makes it fit",
              "試した ZeRO ステージ・ノード数・マイクロバッチのいずれでも収まらない");
@@ -103,7 +105,7 @@ std::string escape_pipes(std::string s) {
   return out;
 }
 
-std::string phase_name(const SchedulePhase& p, const Text& t) {
+std::string phase_name(const SchedulePhase& p, const Say& t) {
   if (!t.ja) return p.name;
   switch (p.kind) {
     case PhaseKind::info:
@@ -118,11 +120,20 @@ std::string phase_name(const SchedulePhase& p, const Text& t) {
   return p.name;
 }
 
+// "--seq-len", "SEQ_LEN default" or "SEQ_LEN from FILE:LINE" (plan_request.cpp) in the language.
+std::string seq_len_source_text(const std::string& source, const Say& t) {
+  if (!t.ja) return source;
+  if (source == "SEQ_LEN default") return "SEQ_LEN の既定値";
+  const std::string from = "SEQ_LEN from ";
+  if (source.rfind(from, 0) == 0) return "SEQ_LEN: " + source.substr(from.size());
+  return source;
+}
+
 }  // namespace
 
-std::string render_plan_markdown(const ExecutionPlan& plan, bool japanese,
+std::string render_plan_markdown(const ExecutionPlan& plan, ReportLang lang,
                                  const std::string& generated_utc) {
-  const Text t{japanese};
+  const Say t(lang);
   const PlanRequest& r = plan.request;
   const PlanHardware& hw = r.hardware;
   std::string md;
@@ -155,8 +166,9 @@ std::string render_plan_markdown(const ExecutionPlan& plan, bool japanese,
         for (const auto& m : r.models) s += (s.empty() ? "" : ", ") + m.shape.name;
         return s;
       }(),
-      fmt::join(r.nodes, ", "), r.gpus_per_node, r.seq_len, r.seq_len_source, r.steps,
-      r.warmup_steps, plan.measured.size(), plan.assumptions.size());
+      fmt::join(r.nodes, ", "), r.gpus_per_node, r.seq_len,
+      seq_len_source_text(r.seq_len_source, t), r.steps, r.warmup_steps, plan.measured.size(),
+      plan.assumptions.size());
 
   // Summary.
   md += t("## Summary (predicted)\n\n", "## 概要（予測値）\n\n");
@@ -173,15 +185,15 @@ std::string render_plan_markdown(const ExecutionPlan& plan, bool japanese,
       continue;
     }
     const StepPrediction& p = *e.prediction;
-    md +=
-        fmt::format("| {} | {} | {} | {} {} GiB | {} | {} | {} | {} | {} |\n", e.model, e.nodes,
-                    e.gpus, t("fits", "収まる"), gib(e.memory.total_bytes), grouped(p.tokens_per_s),
-                    grouped(p.tokens_per_s_per_gpu), sig3(p.samples_per_s),
-                    e.scaling_efficiency
-                        ? fmt::format(fmt::runtime(t("{} (vs {} node(s))", "{}（{} ノード比）")),
-                                      pct(*e.scaling_efficiency), e.scaling_reference_nodes)
-                        : "-",
-                    duration_text(e.run_duration_s, t.ja));
+    md += fmt::format("| {} | {} | {} | {} {} GiB | {} | {} | {} | {} | {} |\n", e.model, e.nodes,
+                      e.gpus, t("fits", "収まる"), gib(e.memory.total_bytes),
+                      count_text(p.tokens_per_s), count_text(p.tokens_per_s_per_gpu),
+                      sig3(p.samples_per_s),
+                      e.scaling_efficiency
+                          ? fmt::format(fmt::runtime(t("{} (vs {} node(s))", "{}（{} ノード比）")),
+                                        pct(*e.scaling_efficiency), e.scaling_reference_nodes)
+                          : "-",
+                      duration_text(e.run_duration_s, t.ja));
   }
   md +=
       t("\nScaling efficiency = predicted tokens/s per GPU at N nodes / tokens/s per GPU at the "
@@ -332,10 +344,10 @@ std::string render_plan_markdown(const ExecutionPlan& plan, bool japanese,
       const StepPrediction& p = *e.prediction;
       md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", e.nodes,
                         sig3(p.compute_s), sig3(p.exposed_comm_s), sig3(p.optimizer_s),
-                        sig3(p.step_s), grouped(p.tokens_per_s), grouped(p.tokens_per_s_per_gpu),
-                        sig3(p.samples_per_s), pct(p.mfu),
+                        sig3(p.step_s), count_text(p.tokens_per_s),
+                        count_text(p.tokens_per_s_per_gpu), sig3(p.samples_per_s), pct(p.mfu),
                         e.scaling_efficiency ? pct(*e.scaling_efficiency) : "-",
-                        e.as_configured ? grouped(e.as_configured->tokens_per_s) : "-",
+                        e.as_configured ? count_text(e.as_configured->tokens_per_s) : "-",
                         duration_text(e.run_duration_s, t.ja));
     }
     md += t(

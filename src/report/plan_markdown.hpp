@@ -4,12 +4,13 @@
 // and every assumption with its source.
 #include <string>
 
+#include "report/lang.hpp"
 #include "report/plan.hpp"
 
 namespace sxb::report {
 
 // `generated_utc` is printed as the time of generation (ISO-8601).
-std::string render_plan_markdown(const ExecutionPlan& plan, bool japanese,
+std::string render_plan_markdown(const ExecutionPlan& plan, ReportLang lang,
                                  const std::string& generated_utc);
 
 }  // namespace sxb::report

@@ -30,9 +30,11 @@ std::string base_name(const std::string& id) {
   return s;
 }
 
-// Text in the report language.
-struct Text {
+// The English or Japanese form of a text pair (report/lang.hpp), chosen once per document.
+struct Say {
+  ReportLang lang = ReportLang::en;
   bool ja = false;
+  explicit Say(ReportLang l) : lang(l), ja(l == ReportLang::ja) {}
   const char* operator()(const char* en, const char* jp) const { return ja ? jp : en; }
 };
 
@@ -40,12 +42,12 @@ std::string money(double v, const std::string& currency) {
   return fmt::format("{} {}", sig3(v), currency);
 }
 
-std::string hours_text(double h, const Text& t) {
+std::string hours_text(double h, const Say& t) {
   if (h < 48) return fmt::format(fmt::runtime(t("{} h", "{} 時間")), sig3(h));
   return fmt::format(fmt::runtime(t("{} days", "{} 日")), sig3(h / 24));
 }
 
-std::string origin_text(const std::string& origin, const Text& t) {
+std::string origin_text(const std::string& origin, const Say& t) {
   if (origin == "default") return t("built-in default", "組み込みの既定値");
   if (origin == "environment") return t("process environment", "プロセス環境変数");
   if (origin == "unset") return t("not set", "未設定");
@@ -73,7 +75,7 @@ std::string escape_pipes(const std::string& s) {
 }
 
 // The basis of a projection in the report language.
-std::string projection_text(const ThroughputCase& c, const Text& t) {
+std::string projection_text(const ThroughputCase& c, const Say& t) {
   if (!c.projection) return c.source;
   const ProjectionBasis& b = *c.projection;
   return fmt::format(
@@ -82,7 +84,7 @@ std::string projection_text(const ThroughputCase& c, const Text& t) {
                      "{7}",
                      "予測: {1} ノードでの測定値 {0} トークン/秒（`{2}`）x 性能モデルによる {4} "
                      "ノード対 {1} ノードの比 {3:.3f}（再計算 {5}、{6}）; モデルの較正: {7}")),
-      grouped(b.anchor_tokens_per_s), b.anchor_nodes, b.anchor_source, b.model_ratio, c.nodes,
+      count_text(b.anchor_tokens_per_s), b.anchor_nodes, b.anchor_source, b.model_ratio, c.nodes,
       b.recompute, b.ds_config,
       b.calibrated_by.empty() ? std::string(t("no measured run", "測定結果なし"))
                               : b.calibrated_by);
@@ -224,8 +226,8 @@ SalesInputs sales_inputs(const Measurements& m, const RoiSettings& settings,
       c.source = fmt::format(
           "projection: {} tokens/s measured on {} node(s) ({}) x the performance model's ratio "
           "{:.3f} for {} vs {} node(s) ({} recomputation, {}; model calibrated by {})",
-          grouped(b.anchor_tokens_per_s), b.anchor_nodes, b.anchor_source, b.model_ratio, e.nodes,
-          b.anchor_nodes, b.recompute, b.ds_config,
+          count_text(b.anchor_tokens_per_s), b.anchor_nodes, b.anchor_source, b.model_ratio,
+          e.nodes, b.anchor_nodes, b.recompute, b.ds_config,
           calibrated.empty() ? "no measured run" : calibrated);
       c.projection = b;
       if (nearest->mean_gpu_power_w) {
@@ -243,9 +245,9 @@ SalesInputs sales_inputs(const Measurements& m, const RoiSettings& settings,
   return in;
 }
 
-std::string render_sales_markdown(const SalesInputs& in, bool japanese,
+std::string render_sales_markdown(const SalesInputs& in, ReportLang lang,
                                   const std::string& generated_utc) {
-  const Text t{japanese};
+  const Say t(lang);
   const RoiSettings& s = in.settings;
   const std::string& cur = s.currency;
   std::string md;
@@ -298,7 +300,7 @@ std::string render_sales_markdown(const SalesInputs& in, bool japanese,
       const RoiFigures f = compute_roi(c, s);
       md += fmt::format(
           "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | `{}` |\n", c.model, c.nodes,
-          c.gpus, grouped(c.tokens_per_s), grouped(f.tokens_per_s_per_gpu),
+          c.gpus, count_text(c.tokens_per_s), count_text(f.tokens_per_s_per_gpu),
           money(f.cost_per_million_tokens, cur), hours_text(f.budget_hours, t),
           money(f.budget_cost, cur), opt_text(f.gpu_energy_j_per_token),
           opt_text(f.facility_kwh_per_million_tokens),
@@ -329,7 +331,7 @@ std::string render_sales_markdown(const SalesInputs& in, bool japanese,
       const RoiFigures f = compute_roi(c, s);
       md += fmt::format(
           "| {} | {} | {} | {} | {:.2f}x | {} | {} | {:.1f}% | {} | {} |\n", c.model, c.nodes,
-          grouped(f.tokens_per_s_per_gpu), grouped(f.baseline_tokens_per_s_per_gpu),
+          count_text(f.tokens_per_s_per_gpu), count_text(f.baseline_tokens_per_s_per_gpu),
           f.speedup_per_gpu, money(f.cost_per_million_tokens, cur),
           money(f.baseline_cost_per_million_tokens, cur), 100 * f.cost_saving_fraction,
           hours_text(f.budget_hours, t), hours_text(f.baseline_budget_hours, t));
@@ -362,12 +364,12 @@ std::string render_sales_markdown(const SalesInputs& in, bool japanese,
       md += "|---|---|---|---|---|---|---|---|---|---|---|\n";
       for (const auto& c : in.projections) {
         const RoiFigures f = compute_roi(c, s);
-        md +=
-            fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1f}% | {} |\n", c.model,
-                        c.nodes, c.gpus, grouped(c.tokens_per_s), grouped(f.tokens_per_s_per_gpu),
-                        money(f.cost_per_million_tokens, cur), hours_text(f.budget_hours, t),
-                        money(f.budget_cost, cur), opt_text(f.facility_kwh_per_million_tokens),
-                        100 * f.cost_saving_fraction, escape_pipes(projection_text(c, t)));
+        md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1f}% | {} |\n",
+                          c.model, c.nodes, c.gpus, count_text(c.tokens_per_s),
+                          count_text(f.tokens_per_s_per_gpu), money(f.cost_per_million_tokens, cur),
+                          hours_text(f.budget_hours, t), money(f.budget_cost, cur),
+                          opt_text(f.facility_kwh_per_million_tokens), 100 * f.cost_saving_fraction,
+                          escape_pipes(projection_text(c, t)));
       }
       md += "\n";
     }
@@ -451,7 +453,7 @@ std::string render_sales_markdown(const SalesInputs& in, bool japanese,
 }
 
 fs::path write_sales_presentation(const fs::path& results_dir, const fs::path& out_dir,
-                                  const EnvConfig& env, bool japanese) {
+                                  const EnvConfig& env, ReportLang lang) {
   const Measurements m = read_measurements(results_dir);
   const RoiSettings settings = roi_settings_from_env(env);
   auto request_for = [&](const std::string& model, int64_t seq, int gpus_per_node) {
@@ -469,7 +471,7 @@ fs::path write_sales_presentation(const fs::path& results_dir, const fs::path& o
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   const fs::path path = out_dir / "sales_presentation_h200_spectrumx.md";
-  write_file_atomic(path, render_sales_markdown(in, japanese, utc_iso8601_now()));
+  write_file_atomic(path, render_sales_markdown(in, lang, utc_iso8601_now()));
   return path;
 }
 

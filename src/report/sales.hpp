@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/env_config.hpp"
+#include "report/lang.hpp"
 #include "report/plan.hpp"
 #include "report/roi.hpp"
 
@@ -35,13 +36,13 @@ using PlanRequestFor = std::function<PlanRequest(const std::string&, int64_t, in
 SalesInputs sales_inputs(const Measurements& m, const RoiSettings& settings,
                          const PlanRequestFor& request_for);
 
-std::string render_sales_markdown(const SalesInputs& in, bool japanese,
+std::string render_sales_markdown(const SalesInputs& in, ReportLang lang,
                                   const std::string& generated_utc);
 
 // What `sxbench report` calls: reads the run directories under `results_dir`, prices them with
 // the .env inputs and writes out_dir/sales_presentation_h200_spectrumx.md. Returns its path.
 std::filesystem::path write_sales_presentation(const std::filesystem::path& results_dir,
                                                const std::filesystem::path& out_dir,
-                                               const EnvConfig& env, bool japanese);
+                                               const EnvConfig& env, ReportLang lang);
 
 }  // namespace sxb::report

@@ -155,7 +155,7 @@ TrainingMeasurement run(const std::string& dir, int nodes, const std::string& ki
   t.world = nodes * 8;
   t.device_kind = kind;
   t.device_name = kind == "cpu" ? "CPU: test" : "NVIDIA H200";
-  t.engine = kind == "cpu" ? "cpu-reference-fp32" : "cuda";
+  t.engine = kind == "cpu" ? "cpu-reference-fp32" : "cuda-bf16";
   t.zero_stage = 2;
   t.recompute = true;
   t.model_tflops_per_device = 380;
@@ -178,8 +178,8 @@ PlanRequestFor request_for() {
 TEST(SalesInputs, GpuRunsMeasuredCpuRunsExcludedOtherNodeCountsProjected) {
   Measurements m;
   m.training.push_back(run("results/a_cpu", 1, "cpu", 50000, std::nullopt));
-  m.training.push_back(run("results/b_gpu1", 1, "cuda", 64000, 640.0));
-  m.training.push_back(run("results/a_gpu1", 1, "cuda", 60000, 600.0));  // older, same job
+  m.training.push_back(run("results/b_gpu1", 1, "gpu", 64000, 640.0));
+  m.training.push_back(run("results/a_gpu1", 1, "gpu", 60000, 600.0));  // older, same job
   const SalesInputs in = sales_inputs(m, settings(), request_for());
   ASSERT_EQ(in.measured.size(), 1u);
   EXPECT_EQ(in.measured[0].source, "results/b_gpu1/sft_metrics.json");
@@ -216,23 +216,23 @@ TEST(SalesMarkdown, WithoutMeasuredRunsNoFigureIsShown) {
   in.gpu_name = "NVIDIA H200 SXM";
   EXPECT_TRUE(in.measured.empty());
   EXPECT_TRUE(in.projections.empty());
-  const std::string en = render_sales_markdown(in, false, "2026-01-01T00:00:00Z");
+  const std::string en = render_sales_markdown(in, ReportLang::en, "2026-01-01T00:00:00Z");
   EXPECT_NE(en.find("no measured figure and no projection"), std::string::npos);
   EXPECT_EQ(en.find("## Measured"), std::string::npos);
   EXPECT_EQ(en.find("## Projections"), std::string::npos);
   EXPECT_NE(en.find("results/a_cpu"), std::string::npos);  // listed as not priced
   for (const auto& k : roi_env_keys()) EXPECT_NE(en.find("| " + k + " |"), std::string::npos) << k;
-  const std::string ja = render_sales_markdown(in, true, "2026-01-01T00:00:00Z");
+  const std::string ja = render_sales_markdown(in, ReportLang::ja, "2026-01-01T00:00:00Z");
   EXPECT_NE(ja.find("測定値も予測値も記載しない"), std::string::npos);
   EXPECT_NE(ja.find("組み込みの既定値"), std::string::npos);
 }
 
 TEST(SalesMarkdown, MeasuredAndProjectedRowsAreLabelledAndInputsListed) {
   Measurements m;
-  m.training.push_back(run("results/b_gpu1", 1, "cuda", 64000, 640.0));
+  m.training.push_back(run("results/b_gpu1", 1, "gpu", 64000, 640.0));
   SalesInputs in = sales_inputs(m, settings("GPU_HOUR_PRICE=3.5\n"), request_for());
   in.gpu_name = "NVIDIA H200 SXM";
-  const std::string en = render_sales_markdown(in, false, "2026-01-01T00:00:00Z");
+  const std::string en = render_sales_markdown(in, ReportLang::en, "2026-01-01T00:00:00Z");
   EXPECT_NE(en.find("## Measured: cost, time and energy"), std::string::npos);
   EXPECT_NE(en.find("`results/b_gpu1/sft_metrics.json`"), std::string::npos);
   EXPECT_NE(en.find("**Projections, not measurements**"), std::string::npos);
@@ -243,7 +243,7 @@ TEST(SalesMarkdown, MeasuredAndProjectedRowsAreLabelledAndInputsListed) {
             std::string::npos);
   // 3.5 USD x 8 / (64,000 x 3600) x 1e6 = 0.122 USD per million tokens.
   EXPECT_NE(en.find("| 0.122 USD |"), std::string::npos) << en;
-  const std::string ja = render_sales_markdown(in, true, "2026-01-01T00:00:00Z");
+  const std::string ja = render_sales_markdown(in, ReportLang::ja, "2026-01-01T00:00:00Z");
   EXPECT_NE(ja.find("予測値であり測定値ではない"), std::string::npos);
   EXPECT_NE(ja.find("GPU ボードの電力のみ"), std::string::npos);
   EXPECT_NE(ja.find("t.env の 1 行目"), std::string::npos);
