@@ -7,14 +7,18 @@
 
 #include <cmath>
 
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/flops.hpp"
 #include "perfmodel/model_shape.hpp"
 #include "report/plan_request.hpp"
 #include "report/sales.hpp"
+#include "report_fixtures.hpp"
 
 namespace sxb::report {
 namespace {
+
+namespace fs = std::filesystem;
 
 // Every ROI key out of the process environment, so defaults and .env lines are what count.
 void clear_roi_environment() {
@@ -247,6 +251,32 @@ TEST(SalesMarkdown, MeasuredAndProjectedRowsAreLabelledAndInputsListed) {
   EXPECT_NE(ja.find("予測値であり測定値ではない"), std::string::npos);
   EXPECT_NE(ja.find("GPU ボードの電力のみ"), std::string::npos);
   EXPECT_NE(ja.find("t.env の 1 行目"), std::string::npos);
+}
+
+TEST(SalesDocument, WrittenFromAggregatedRunDirectories) {
+  const fs::path results = testing::fresh_dir("sales_results");
+  const fs::path out = testing::fresh_dir("sales_docs");
+  testing::SyntheticRun one;
+  one.tokens_per_s_per_gpu = 3000;
+  one.power_w = 650;
+  testing::write_synthetic_run(results, "h200_benchmark_20261130T100000Z_7b_1n", one);
+  testing::SyntheticRun failed = one;
+  failed.status = "failed";
+  testing::write_synthetic_run(results, "h200_benchmark_20261130T110000Z_7b_2n", failed);
+  clear_roi_environment();
+  const fs::path doc = write_sales_presentation(results, out, EnvConfig{}, ReportLang::en);
+  EXPECT_EQ(doc, out / "sales_presentation_h200_spectrumx.md");
+  const std::string md = read_file(doc);
+  EXPECT_NE(md.find("## Measured: cost, time and energy"), std::string::npos);
+  EXPECT_NE(md.find("h200_benchmark_20261130T100000Z_7b_1n/sft_metrics.json"), std::string::npos);
+  // 4 USD x 8 / (24,000 tokens/s x 3600) x 1e6 = 0.370 USD per million tokens.
+  EXPECT_NE(md.find("| 0.370 USD |"), std::string::npos) << md;
+  // The failed run is named as not priced.
+  EXPECT_NE(md.find("h200_benchmark_20261130T110000Z_7b_2n: the run failed"), std::string::npos);
+  const std::string ja = read_file(write_sales_presentation(results, out, EnvConfig{}, ReportLang::ja));
+  EXPECT_NE(ja.find("## 測定値: コスト・時間・エネルギー"), std::string::npos);
+  fs::remove_all(results);
+  fs::remove_all(out);
 }
 
 }  // namespace
