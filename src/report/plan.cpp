@@ -423,7 +423,7 @@ ExecutionPlan build_plan(const PlanRequest& req, const Measurements& measured) {
   const int max_nodes = req.nodes.back();
   double total = 0;
   auto add_phase = [&](PhaseKind kind, std::string name, int nodes, std::string command,
-                       double seconds, std::string basis) {
+                       double seconds, std::string basis_text, DurationBasis basis) {
     SchedulePhase p;
     p.index = static_cast<int>(plan.schedule.size()) + 1;
     p.kind = kind;
@@ -431,7 +431,8 @@ ExecutionPlan build_plan(const PlanRequest& req, const Measurements& measured) {
     p.nodes = nodes;
     p.command = std::move(command);
     p.duration_s = seconds;
-    p.duration_basis = std::move(basis);
+    p.duration_basis = std::move(basis_text);
+    p.basis = std::move(basis);
     total += seconds;
     p.cumulative_s = total;
     plan.schedule.push_back(std::move(p));
@@ -442,7 +443,8 @@ ExecutionPlan build_plan(const PlanRequest& req, const Measurements& measured) {
             fmt::format("srun -N {0} --ntasks-per-node=1 build/sxbench info --json "
                         "results/info_{0}n.json",
                         max_nodes),
-            ca.info_s.value, "assumption info_duration");
+            ca.info_s.value, "assumption info_duration",
+            DurationBasis{.kind = DurationBasis::Kind::assumed, .figure = ca.info_s.name});
 
   add_unique(plan.assumptions, ca.job_startup_s);
   for (int nodes : req.nodes) {
@@ -464,7 +466,8 @@ ExecutionPlan build_plan(const PlanRequest& req, const Measurements& measured) {
                        timed->run_dir};
       add_unique(plan.measured, f);
       add_phase(PhaseKind::nccl, fmt::format("collective sweep, {} node(s)", nodes), nodes,
-                std::move(cmd), f.value, f.source);
+                std::move(cmd), f.value, f.source,
+                DurationBasis{.kind = DurationBasis::Kind::measured, .figure = timed->run_dir});
       continue;
     }
     std::vector<MeasuredFigure> used;
@@ -479,7 +482,12 @@ ExecutionPlan build_plan(const PlanRequest& req, const Measurements& measured) {
               fmt::format("predicted: job start-up + 7 collectives x 31 sizes (8 B to 8 GiB) x 25 "
                           "iterations at {:.1f} GB/s busbw and {:g} us latency ({:.0f} s); buffer "
                           "set-up and data checks not counted",
-                          busbw, latency.value, sweep));
+                          busbw, latency.value, sweep),
+              DurationBasis{.kind = DurationBasis::Kind::predicted_sweep,
+                            .startup_s = ca.job_startup_s.value,
+                            .busbw_gb_per_s = busbw,
+                            .latency_us = latency.value,
+                            .sweep_s = sweep});
   }
 
   {
@@ -500,13 +508,18 @@ ExecutionPlan build_plan(const PlanRequest& req, const Measurements& measured) {
                        timed->run_dir};
       add_unique(plan.measured, f);
       add_phase(PhaseKind::compute, "GPU ceilings on every node", max_nodes, std::move(cmd),
-                f.value, f.source);
+                f.value, f.source,
+                DurationBasis{.kind = DurationBasis::Kind::measured, .figure = timed->run_dir});
     } else {
       add_unique(plan.assumptions, ca.compute_s_per_gpu);
       const double s = ca.job_startup_s.value + ca.compute_s_per_gpu.value * req.gpus_per_node;
       add_phase(PhaseKind::compute, "GPU ceilings on every node", max_nodes, std::move(cmd), s,
                 fmt::format("predicted: job start-up + {} GPUs x {:g} s per GPU", req.gpus_per_node,
-                            ca.compute_s_per_gpu.value));
+                            ca.compute_s_per_gpu.value),
+                DurationBasis{.kind = DurationBasis::Kind::predicted_compute,
+                              .startup_s = ca.job_startup_s.value,
+                              .gpus = req.gpus_per_node,
+                              .per_gpu_s = ca.compute_s_per_gpu.value});
     }
   }
 
@@ -524,7 +537,14 @@ ExecutionPlan build_plan(const PlanRequest& req, const Measurements& measured) {
                     "s per step{}",
                     req.warmup_steps, ca.warmup_step_factor.value, req.steps - req.warmup_steps,
                     (e.as_configured ? e.as_configured : e.prediction)->step_s,
-                    e.as_configured ? " (full recomputation, as the ds_config runs)" : ""));
+                    e.as_configured ? " (full recomputation, as the ds_config runs)" : ""),
+        DurationBasis{.kind = DurationBasis::Kind::predicted_training,
+                      .startup_s = ca.job_startup_s.value,
+                      .warmup_steps = req.warmup_steps,
+                      .steady_steps = req.steps - req.warmup_steps,
+                      .warmup_factor = ca.warmup_step_factor.value,
+                      .step_s = (e.as_configured ? e.as_configured : e.prediction)->step_s,
+                      .as_configured = e.as_configured.has_value()});
   }
   plan.total_s = total;
   return plan;

@@ -179,6 +179,20 @@ std::string phase_kind_name(PhaseKind k);
 // One English line: the memory verdict and the alternatives.
 std::string why_not_text(const MemoryPlan& memory, const std::vector<FitAlternative>& alternatives);
 
+// How a phase's duration was obtained, as data (the documents word it in their language).
+struct DurationBasis {
+  enum class Kind { assumed, measured, predicted_sweep, predicted_compute, predicted_training };
+  Kind kind = Kind::assumed;
+  std::string figure;  // assumed: the assumption's name; measured: the run directory
+  double startup_s = 0;
+  double busbw_gb_per_s = 0, latency_us = 0, sweep_s = 0;  // predicted_sweep
+  int gpus = 0;                                            // predicted_compute
+  double per_gpu_s = 0;
+  int64_t warmup_steps = 0, steady_steps = 0;  // predicted_training
+  double warmup_factor = 0, step_s = 0;
+  bool as_configured = false;  // the step time is the ds_config's full recomputation
+};
+
 struct SchedulePhase {
   int index = 0;  // 1-based, in execution order
   PhaseKind kind = PhaseKind::info;
@@ -186,9 +200,9 @@ struct SchedulePhase {
   int nodes = 0;
   std::string command;
   double duration_s = 0;
-  std::string
-      duration_basis;       // how the duration was obtained (predicted from ..., measured in ...)
-  double cumulative_s = 0;  // running total after this phase
+  std::string duration_basis;  // how the duration was obtained, in one English line
+  DurationBasis basis;         // the same as data
+  double cumulative_s = 0;     // running total after this phase
 };
 
 struct ExecutionPlan {

@@ -129,6 +129,34 @@ std::string seq_len_source_text(const std::string& source, const Say& t) {
   return source;
 }
 
+// The basis of a phase's duration in Japanese (the English line is SchedulePhase's own).
+std::string basis_text_ja(const DurationBasis& b) {
+  using K = DurationBasis::Kind;
+  switch (b.kind) {
+    case K::assumed:
+      return fmt::format("仮定値 {}", b.figure);
+    case K::measured:
+      return fmt::format(
+          "測定値: {}/run.json の同じジョブの実行時間（started_utc から finished_utc）", b.figure);
+    case K::predicted_sweep:
+      return fmt::format(
+          "予測: ジョブ起動 {:g} 秒 + 7 種の集団通信 x 31 サイズ（8 B〜8 GiB）x 25 回、"
+          "バス帯域 {:.1f} GB/s・レイテンシ {:g} us（{:.0f} 秒）; バッファ準備と"
+          "データ検査は含まない",
+          b.startup_s, b.busbw_gb_per_s, b.latency_us, b.sweep_s);
+    case K::predicted_compute:
+      return fmt::format("予測: ジョブ起動 {:g} 秒 + GPU {} 基 x GPU あたり {:g} 秒", b.startup_s,
+                         b.gpus, b.per_gpu_s);
+    case K::predicted_training:
+      return fmt::format(
+          "予測: ジョブ起動 {:g} 秒 + ウォームアップ {} ステップ x {:g} + {} ステップ x "
+          "ステップあたり {:.3g} 秒{}",
+          b.startup_s, b.warmup_steps, b.warmup_factor, b.steady_steps, b.step_s,
+          b.as_configured ? "（ds_config どおりの全層再計算）" : "");
+  }
+  return "";
+}
+
 }  // namespace
 
 std::string render_plan_markdown(const ExecutionPlan& plan, ReportLang lang,
@@ -232,7 +260,7 @@ std::string render_plan_markdown(const ExecutionPlan& plan, ReportLang lang,
   }
   md += t("\nHow each duration was obtained:\n\n", "\n各所要時間の根拠:\n\n");
   for (const auto& p : plan.schedule) {
-    md += fmt::format("{}. {}\n", p.index, escape_pipes(p.duration_basis));
+    md += fmt::format("{}. {}\n", p.index, t.ja ? basis_text_ja(p.basis) : p.duration_basis);
   }
   md += "\n";
   if (!plan.not_scheduled.empty()) {

@@ -372,6 +372,10 @@ TEST(PlanMarkdown, PredictionsLabelledInEnglishAndJapanese) {
     for (const auto& a : p.assumptions) EXPECT_NE(md->find(a.name), std::string::npos) << a.name;
   }
   EXPECT_NE(en.find("does not fit"), std::string::npos);
+  // The basis of every duration, in the document's language.
+  EXPECT_NE(en.find("predicted: job start-up + 7 collectives"), std::string::npos);
+  EXPECT_NE(ja.find("予測: ジョブ起動 60 秒 + 7 種の集団通信"), std::string::npos);
+  EXPECT_EQ(ja.find("predicted: job start-up"), std::string::npos);
 }
 
 TEST(PlanInputs, SecondsBetweenIsoStamps) {
