@@ -2,7 +2,7 @@
 // Chart rendering for reports and plans: line charts (scaling, throughput, bus bandwidth vs
 // message size, GPU metrics over time), grouped bar charts and grids of charts, rendered to PNG
 // or SVG in memory. Text is UTF-8 (Japanese titles and labels render when a CJK font is
-// installed).
+// installed). Drawing uses cairo and pango; builds without them keep this interface and throw.
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -60,7 +60,17 @@ std::string render_chart(const Chart& c, ImageFormat f, ImageSize size = {}, con
 std::string render_chart_grid(const std::vector<Chart>& charts, int columns, ImageFormat f,
                               ImageSize panel = {}, const std::string& title = "",
                               const FontSet& = {});
-// Writes render_* output atomically (core/atomic_file) to `path`.
+// Writes render_* output atomically (core/atomic_file) to `path`. Throws sxb::Error when
+// `rendered` is empty, or is not PNG for a .png path / not SVG for a .svg path.
 void write_chart(const std::filesystem::path& path, const std::string& rendered);
+
+// True when this binary was built with cairo/pango (SXB_HAVE_CHARTS). Without them every
+// render_* call and missing_glyphs throw sxb::Error ("sxbench was built without cairo/pango:
+// charts unavailable"); callers that can do without charts check this first.
+bool charts_available();
+// How many characters of `text` the font set cannot draw (they would show as boxes): 0 means
+// the text renders, e.g. a Japanese title with a CJK font installed. Uses the same text path as
+// the renderer.
+int missing_glyphs(const std::string& text, const FontSet& = {});
 
 }  // namespace sxb::report
