@@ -1,6 +1,7 @@
 // `sxbench report`: every run directory under the results directory aggregated into the
 // comprehensive report: docs/h200_benchmark_comprehensive_report.md and .html, docs/charts/*.png
-// and *.svg, docs/h200_performance_charts.png (all charts in one image) and docs/report.json.
+// and *.svg, docs/h200_performance_charts.png (all charts in one image), docs/report.json, and
+// the sales summary docs/sales_presentation_h200_spectrumx.md (report/sales.hpp).
 // Every file is written atomically; a broken run directory is listed and skipped, never fatal.
 #include <fmt/format.h>
 
@@ -20,6 +21,8 @@
 #include "report/figures.hpp"
 #include "report/lang.hpp"
 #include "report/report_charts.hpp"
+#include "report/roi.hpp"
+#include "report/sales.hpp"
 #include "report/targets.hpp"
 
 namespace sxb {
@@ -64,6 +67,7 @@ int run_report(const ReportOptions& o, const CommandContext& ctx) {
   // Inputs are checked before anything is read or written.
   const TargetsFile targets = load_targets(targets_path);
   const auto specs = load_hardware_specs(config_dir / "hardware");
+  const RoiSettings roi = roi_settings_from_env(ctx.env);  // the sales summary's .env inputs
 
   ReadOptions read;
   read.specs = &specs;
@@ -140,6 +144,8 @@ int run_report(const ReportOptions& o, const CommandContext& ctx) {
   wrote.push_back((out / kHtmlName).string());
   write_json_atomic(out / "report.json", report_json(rc, lang));
   wrote.push_back((out / "report.json").string());
+  wrote.push_back(
+      write_sales_presentation(aggregate, roi, ctx.env, out, lang, rc.generated_utc).string());
 
   std::printf("sxbench report: %zu run(s) (%zu usable), %zu skipped, language %s\n",
               aggregate.runs.size(), aggregate.usable().size(), aggregate.skipped.size(),

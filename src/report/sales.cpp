@@ -452,10 +452,10 @@ std::string render_sales_markdown(const SalesInputs& in, ReportLang lang,
   return md;
 }
 
-fs::path write_sales_presentation(const fs::path& results_dir, const fs::path& out_dir,
-                                  const EnvConfig& env, ReportLang lang) {
-  const Measurements m = read_measurements(results_dir);
-  const RoiSettings settings = roi_settings_from_env(env);
+fs::path write_sales_presentation(const Aggregate& aggregate, const RoiSettings& settings,
+                                  const EnvConfig& env, const fs::path& out_dir, ReportLang lang,
+                                  const std::string& generated_utc) {
+  const Measurements m = measurements_from(aggregate);
   auto request_for = [&](const std::string& model, int64_t seq, int gpus_per_node) {
     PlanRequestOptions o;
     o.models = model;
@@ -471,8 +471,18 @@ fs::path write_sales_presentation(const fs::path& results_dir, const fs::path& o
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   const fs::path path = out_dir / "sales_presentation_h200_spectrumx.md";
-  write_file_atomic(path, render_sales_markdown(in, lang, utc_iso8601_now()));
+  write_file_atomic(path, render_sales_markdown(in, lang, generated_utc));
   return path;
+}
+
+fs::path write_sales_presentation(const fs::path& results_dir, const fs::path& out_dir,
+                                  const EnvConfig& env, ReportLang lang) {
+  const RoiSettings settings = roi_settings_from_env(env);
+  const auto specs = load_hardware_specs(find_config_dir() / "hardware");
+  ReadOptions options;
+  options.specs = &specs;
+  return write_sales_presentation(aggregate_results(results_dir, options), settings, env, out_dir,
+                                  lang, utc_iso8601_now());
 }
 
 }  // namespace sxb::report

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/env_config.hpp"
+#include "report/aggregate.hpp"
 #include "report/lang.hpp"
 #include "report/plan.hpp"
 #include "report/roi.hpp"
@@ -39,8 +40,14 @@ SalesInputs sales_inputs(const Measurements& m, const RoiSettings& settings,
 std::string render_sales_markdown(const SalesInputs& in, ReportLang lang,
                                   const std::string& generated_utc);
 
-// What `sxbench report` calls: reads the run directories under `results_dir`, prices them with
-// the .env inputs and writes out_dir/sales_presentation_h200_spectrumx.md. Returns its path.
+// What `sxbench report` calls, with the aggregate it already read and the inputs it checked
+// before writing anything: prices the runs and writes
+// out_dir/sales_presentation_h200_spectrumx.md. Returns its path.
+std::filesystem::path write_sales_presentation(const Aggregate& aggregate,
+                                               const RoiSettings& settings, const EnvConfig& env,
+                                               const std::filesystem::path& out_dir,
+                                               ReportLang lang, const std::string& generated_utc);
+// The same from a results directory (aggregated here).
 std::filesystem::path write_sales_presentation(const std::filesystem::path& results_dir,
                                                const std::filesystem::path& out_dir,
                                                const EnvConfig& env, ReportLang lang);
