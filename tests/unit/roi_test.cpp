@@ -273,7 +273,8 @@ TEST(SalesDocument, WrittenFromAggregatedRunDirectories) {
   EXPECT_NE(md.find("| 0.370 USD |"), std::string::npos) << md;
   // The failed run is named as not priced.
   EXPECT_NE(md.find("h200_benchmark_20261130T110000Z_7b_2n: the run failed"), std::string::npos);
-  const std::string ja = read_file(write_sales_presentation(results, out, EnvConfig{}, ReportLang::ja));
+  const std::string ja =
+      read_file(write_sales_presentation(results, out, EnvConfig{}, ReportLang::ja));
   EXPECT_NE(ja.find("## 測定値: コスト・時間・エネルギー"), std::string::npos);
   fs::remove_all(results);
   fs::remove_all(out);
