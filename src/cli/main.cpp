@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
   commands.push_back(add_data_command(app));
   commands.push_back(add_monitor_command(app));
   commands.push_back(add_compute_command(app));
+  commands.push_back(add_plan_command(app));
+  commands.push_back(add_report_command(app));
 
   try {
     app.parse(argc, argv);

@@ -30,5 +30,7 @@ Command add_train_command(CLI::App& root);
 Command add_data_command(CLI::App& root);
 Command add_monitor_command(CLI::App& root);
 Command add_compute_command(CLI::App& root);
+Command add_plan_command(CLI::App& root);
+Command add_report_command(CLI::App& root);
 
 }  // namespace sxb

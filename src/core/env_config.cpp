@@ -33,6 +33,39 @@ const std::vector<EnvKey>& known_env_keys() {
       {"REPORT_LANG", K::choice, "en", "Report language", {"en", "ja"}},
       {"PROGRESS", K::choice, "auto", "Progress display: auto (only on a terminal), on, off",
        {"auto", "on", "off"}},
+      // Inputs of the sales summary (report/roi.hpp). Each default is a stated assumption with
+      // its source; prices are USD figures, so another CURRENCY requires setting the prices.
+      {"CURRENCY", K::string, "USD", "Currency of every price below (ISO 4217 code); the built-in "
+       "price defaults are USD figures"},
+      {"GPU_HOUR_PRICE", K::number, "4.00", "Price of one H200 GPU-hour. Default 4.00 USD: the "
+       "middle of the 3.50-4.50 USD on-demand range of specialty clouds for H200 SXM "
+       "(mercatus-ai.com/blog/cloud-gpu-pricing, May 2026)", {}, 0, 1e9},
+      {"ELECTRICITY_PRICE_PER_KWH", K::number, "0.0806", "Price of one kWh of facility "
+       "electricity. Default 0.0806 USD: US industrial average for 2023 (EIA Electric Power "
+       "Annual: 8.06 cents/kWh)", {}, 0, 1e6},
+      {"PUE", K::number, "1.58", "Power usage effectiveness of the facility (facility power / IT "
+       "power). Default 1.58: global average for 2023 (Uptime Institute Global Data Center Survey "
+       "2023)", {}, 1, 5},
+      {"NODE_POWER_OVERHEAD", K::number, "1.82", "Node power over GPU board power (CPUs, memory, "
+       "NICs, fans, power supplies). Default 1.82: NVIDIA DGX H100/H200 maximum system input "
+       "10.2 kW over 8 x 700 W GPU TDP (5.6 kW)", {}, 1, 10},
+      {"FINE_TUNE_TOKEN_BUDGET", K::number, "1e9", "Training tokens of the fine-tuning job the "
+       "sales summary prices. Default 1e9: a stated scenario (for example 3 epochs over 333 M "
+       "tokens), not a measurement", {}, 1, 1e18},
+      {"BASELINE_NAME", K::string, "NVIDIA H100 80GB SXM (LLM Foundry MPT-7B benchmark)",
+       "Name of the system the summary compares against"},
+      {"BASELINE_TOKENS_PER_S_PER_GPU", K::number, "8611", "Training tokens/s per GPU of the "
+       "baseline for BASELINE_MODEL at BASELINE_SEQ_LEN. Default 8611: MPT-7B, seq 4096, 8 x H100 "
+       "80GB, bf16, activation checkpointing, MFU 40.4% (mosaicml/llm-foundry, "
+       "scripts/train/benchmarking/README.md)", {}, 1e-9, 1e12},
+      {"BASELINE_MODEL", K::string, "meta-llama/Llama-2-7b-hf", "Model the baseline rate is for; "
+       "other models are compared at the same model FLOP/s per GPU (PaLM 6N + 12LdT). Default "
+       "Llama-2-7B: the shape of MPT-7B (d 4096, 32 layers, 6.7 B parameters)"},
+      {"BASELINE_SEQ_LEN", K::integer, "4096", "Sequence length the baseline rate was measured at "
+       "(default 4096, as the LLM Foundry row)", {}, 8, 1 << 20},
+      {"BASELINE_GPU_HOUR_PRICE", K::number, "3.00", "Price of one baseline GPU-hour. Default "
+       "3.00 USD: the middle of the 2.50-3.50 USD on-demand range of specialty clouds for H100 SXM "
+       "(mercatus-ai.com/blog/cloud-gpu-pricing, May 2026)", {}, 0, 1e9},
   };
   return keys;
 }

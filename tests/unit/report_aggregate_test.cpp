@@ -1,0 +1,379 @@
+// Aggregation of results directories: every kind of directory read into its structs, broken and
+// partial directories listed with their reason and skipped, failed runs kept out of figures,
+// grouping, the GPU metrics time series, validation filled in where a run lacks it, the
+// language helper, and the time 1,000 directories take.
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "core/error.hpp"
+#include "core/hardware.hpp"
+#include "report/aggregate.hpp"
+#include "report/lang.hpp"
+#include "report_fixtures.hpp"
+
+namespace sxb::report {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::fresh_dir;
+using testing::SyntheticRun;
+using testing::write_synthetic_run;
+
+const SkippedDirectory* skipped_named(const Aggregate& a, const std::string& name) {
+  for (const auto& s : a.skipped) {
+    if (s.dir.filename() == name) return &s;
+  }
+  return nullptr;
+}
+
+const RunRecord* run_named(const Aggregate& a, const std::string& name) {
+  for (const auto& r : a.runs) {
+    if (r.name == name) return &r;
+  }
+  return nullptr;
+}
+
+TEST(ReportAggregate, ReadsEveryFileOfAMultiNodeRun) {
+  const auto results = fresh_dir("agg_full");
+  SyntheticRun s;
+  s.nodes = 2;
+  s.tokens_per_s_per_gpu = 2500;
+  s.util_pct = 93;
+  s.power_w = 612;
+  write_synthetic_run(results, "h200_benchmark_a_2n", s);
+  const Aggregate a = aggregate_results(results);
+  ASSERT_EQ(a.runs.size(), 1u) << (a.skipped.empty() ? "" : a.skipped[0].reason);
+  const RunRecord& r = a.runs[0];
+  EXPECT_EQ(r.kind, RunKind::run);
+  EXPECT_EQ(r.model, "meta-llama/Llama-2-7b-hf");
+  EXPECT_EQ(r.nodes, 2);
+  EXPECT_EQ(r.world_size, 16);
+  EXPECT_EQ(r.ranks_per_node, 8);
+  EXPECT_EQ(r.gpus_per_node, 8);
+  EXPECT_EQ(r.status, "complete");
+  ASSERT_EQ(r.hosts.size(), 2u);
+  EXPECT_EQ(r.hosts[1].hostname, "node1");
+  EXPECT_EQ(r.hosts[0].nvidia_driver_version, "570.124.06");
+  EXPECT_EQ(r.hosts[0].nccl_version, "2.28.3");
+  EXPECT_EQ(r.hosts[0].nics[0], "mlx5_0 (rdma, Ethernet, 400 Gbit/s, up)");
+  EXPECT_EQ(r.gpu_names, std::vector<std::string>{"NVIDIA H200"});
+
+  ASSERT_TRUE(r.training);
+  EXPECT_DOUBLE_EQ(r.training->tokens_per_s_per_device, 2500);
+  EXPECT_DOUBLE_EQ(r.training->tokens_per_s, 2500 * 16);
+  EXPECT_EQ(r.training->seq_len, 4096);
+  EXPECT_EQ(r.training->shape.params, 6738415616);
+  EXPECT_EQ(r.training->shape.layers, 32);
+  EXPECT_EQ(r.training->zero_stage_applied, 1);
+  ASSERT_TRUE(r.training->mfu);
+  EXPECT_NEAR(*r.training->mfu, *r.training->model_tflops_per_device / 989.4, 1e-12);
+  EXPECT_DOUBLE_EQ(*r.training->loss_start, 9.0);
+  EXPECT_DOUBLE_EQ(*r.training->loss_end, 6.0);
+  EXPECT_GT(r.training->step_time_s.p90, r.training->step_time_s.median);
+
+  ASSERT_TRUE(r.collectives);
+  const CollectiveOp* ar = r.collectives->find("all_reduce");
+  ASSERT_NE(ar, nullptr);
+  EXPECT_EQ(ar->sizes.front().size_bytes, 8u);
+  EXPECT_EQ(ar->sizes.back().size_bytes, 1ull << 29);  // 8 B x 4^13: the last size <= 1 GiB
+  EXPECT_NEAR(ar->sizes.back().out_of_place.busbw_gb_per_s,
+              80.0 * double(1ull << 29) / (double(1ull << 29) + 4194304.0), 1e-9);
+  EXPECT_EQ(r.collectives->node_count, 2);
+
+  ASSERT_TRUE(r.gpu_metrics);
+  EXPECT_TRUE(r.gpu_metrics->gpu_metrics);
+  ASSERT_EQ(r.gpu_metrics->gpus.size(), 16u);  // both hosts
+  EXPECT_EQ(r.gpu_metrics->gpus[8].host, "node1");
+  // Mean over 5 samples, the first of which is idle (0 %, 100 W).
+  EXPECT_NEAR(*r.gpu_metrics->gpus[0].util_mean_pct, 93.0 * 4 / 5, 1e-9);
+  EXPECT_DOUBLE_EQ(*r.gpu_metrics->gpus[0].power_max_w, 612);
+  EXPECT_DOUBLE_EQ(*r.gpu_metrics->gpus[0].energy_j, 4000);
+  ASSERT_TRUE(r.validation);
+  EXPECT_EQ(r.validation->source, "validation.json");
+  EXPECT_TRUE(r.validation->passed);
+  EXPECT_TRUE(a.skipped.empty());
+}
+
+TEST(ReportAggregate, TimeSeriesComesFromTheCsvPerGpu) {
+  const auto results = fresh_dir("agg_series");
+  SyntheticRun s;
+  s.gpus_per_node = 2;
+  s.util_pct = 88;
+  s.power_w = 450;
+  s.samples = 4;
+  write_synthetic_run(results, "r", s);
+  const auto a = aggregate_results(results);
+  ASSERT_EQ(a.runs.size(), 1u);
+  const auto series = read_gpu_timeseries(a.runs[0].gpu_metrics->csv);
+  ASSERT_EQ(series.size(), 2u);
+  EXPECT_EQ(series[1].index, 1u);
+  EXPECT_EQ(series[1].host, "node0");
+  EXPECT_EQ(series[1].elapsed_s, (std::vector<double>{0, 1, 2, 3}));
+  EXPECT_EQ(series[1].util_pct, (std::vector<double>{0, 88, 88, 88}));
+  EXPECT_EQ(series[0].power_w, (std::vector<double>{100, 450, 450, 450}));
+}
+
+TEST(ReportAggregate, StandaloneNcclTrainAndMonitorDirectoriesAreRecognised) {
+  const auto results = fresh_dir("agg_standalone");
+  SyntheticRun s;
+  s.nodes = 2;
+  fs::create_directories(results / "nccl_1");
+  write_json_atomic(results / "nccl_1" / "nccl.json", testing::synthetic_nccl(s));
+  fs::create_directories(results / "train_1");
+  write_json_atomic(results / "train_1" / "sft_metrics.json", testing::synthetic_sft_metrics(s));
+  fs::create_directories(results / "monitor_1");
+  SyntheticRun one;
+  testing::write_synthetic_gpu_metrics(results / "monitor_1", one);
+
+  const auto a = aggregate_results(results);
+  ASSERT_EQ(a.runs.size(), 3u);
+  const RunRecord* nccl = run_named(a, "nccl_1");
+  ASSERT_NE(nccl, nullptr);
+  EXPECT_EQ(nccl->kind, RunKind::nccl);
+  EXPECT_EQ(nccl->nodes, 2);
+  EXPECT_EQ(nccl->world_size, 16);
+  EXPECT_TRUE(nccl->model.empty());
+  ASSERT_EQ(nccl->hosts.size(), 2u);
+  EXPECT_EQ(nccl->hosts[0].nccl_version, "NCCL 2.28.3");
+  EXPECT_EQ(nccl->gpu_names.size(), 8u);  // rank device descriptions, one per local GPU
+  const RunRecord* train = run_named(a, "train_1");
+  ASSERT_NE(train, nullptr);
+  EXPECT_EQ(train->kind, RunKind::train);
+  EXPECT_EQ(train->model, "meta-llama/Llama-2-7b-hf");
+  EXPECT_EQ(train->nodes, 2);
+  EXPECT_EQ(train->gpu_names, std::vector<std::string>{"NVIDIA H200"});
+  const RunRecord* mon = run_named(a, "monitor_1");
+  ASSERT_NE(mon, nullptr);
+  EXPECT_EQ(mon->kind, RunKind::monitor);
+  EXPECT_EQ(mon->gpu_metrics->gpus.size(), 8u);
+  // No validation.json and no limits given: no validation summary.
+  EXPECT_FALSE(nccl->validation);
+}
+
+TEST(ReportAggregate, RunsWithoutValidationAreCheckedWhenLimitsAreGiven) {
+  const auto results = fresh_dir("agg_validate");
+  SyntheticRun s;
+  s.nodes = 1;
+  s.allreduce_peak_busbw_gb_per_s = 600;  // above NVLink's 450 GB/s per direction
+  fs::create_directories(results / "nccl_x");
+  write_json_atomic(results / "nccl_x" / "nccl.json", testing::synthetic_nccl(s));
+  const auto specs = load_hardware_specs(fs::path(SXB_TEST_SOURCE_DIR) / "configs" / "hardware");
+  ReadOptions o;
+  o.specs = &specs;
+  const auto a = aggregate_results(results, o);
+  ASSERT_EQ(a.runs.size(), 1u);
+  ASSERT_TRUE(a.runs[0].validation);
+  EXPECT_EQ(a.runs[0].validation->source, "sxbench report");
+  EXPECT_FALSE(a.runs[0].validation->passed);
+  EXPECT_GE(a.runs[0].validation->impossible, 1);
+  bool nvlink = false;
+  for (const auto& f : a.runs[0].validation->findings) {
+    nvlink = nvlink || (f.check == "nccl.busbw_vs_nvlink" && f.verdict == "impossible");
+  }
+  EXPECT_TRUE(nvlink);
+}
+
+TEST(ReportAggregate, BrokenAndPartialDirectoriesAreListedWithTheirReasonAndSkipped) {
+  const auto results = fresh_dir("agg_broken");
+  SyntheticRun s;
+  write_synthetic_run(results, "good", s);
+
+  // Missing run.json beside the other files of a run.
+  write_synthetic_run(results, "h200_benchmark_lost", s);
+  fs::remove(results / "h200_benchmark_lost" / "run.json");
+  // Malformed JSON.
+  write_synthetic_run(results, "bad_json", s);
+  write_file_atomic(results / "bad_json" / "sft_metrics.json", "{\"tokens_per_s\": 12,");
+  // A field the writer always writes is missing.
+  write_synthetic_run(results, "no_field", s);
+  {
+    auto m = testing::synthetic_sft_metrics(s);
+    m.erase("tokens_per_s_per_device");
+    write_json_atomic(results / "no_field" / "sft_metrics.json", m);
+  }
+  // Truncated CSV: the last line cut in the middle.
+  write_synthetic_run(results, "cut_csv", s);
+  {
+    std::string csv = read_file(results / "cut_csv" / "gpu_metrics.csv");
+    csv.resize(csv.size() - 7);
+    write_file_atomic(results / "cut_csv" / "gpu_metrics.csv", csv);
+  }
+  // A phase recorded ok whose file is gone.
+  write_synthetic_run(results, "lost_file", s);
+  fs::remove(results / "lost_file" / "nccl.json");
+  // Still marked running (killed with SIGKILL).
+  SyntheticRun running = s;
+  running.status = "running";
+  write_synthetic_run(results, "killed", running);
+  // Nothing sxbench wrote.
+  fs::create_directories(results / "empty");
+  // A failed run: listed as failed, not skipped, not used.
+  SyntheticRun failed = s;
+  failed.status = "failed";
+  write_synthetic_run(results, "failed_run", failed);
+  // A standalone sweep that did not finish.
+  {
+    auto r = testing::synthetic_nccl(s);
+    r.status = "partial";
+    fs::create_directories(results / "nccl_partial");
+    write_json_atomic(results / "nccl_partial" / "nccl.json", r);
+  }
+
+  const Aggregate a = aggregate_results(results);  // never throws for a bad run directory
+  EXPECT_EQ(a.runs.size(), 2u);
+  ASSERT_NE(run_named(a, "good"), nullptr);
+  const RunRecord* f = run_named(a, "failed_run");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->status, "failed");
+  EXPECT_EQ(f->error, "phase failed: sft: boom");
+  EXPECT_FALSE(f->usable());
+  EXPECT_FALSE(f->training);  // not read: never used for figures
+  ASSERT_EQ(a.usable().size(), 1u);
+  EXPECT_EQ(a.usable()[0]->name, "good");
+
+  struct Expect {
+    const char* dir;
+    const char* reason_part;
+  };
+  const Expect expected[] = {
+      {"h200_benchmark_lost", "run.json is missing"},
+      {"bad_json", "sft_metrics.json"},
+      {"no_field", "sft_metrics.json: field tokens_per_s_per_device is missing"},
+      {"cut_csv", "gpu_metrics.csv: truncated"},
+      {"lost_file", "phase nccl ok with nccl.json, which is missing"},
+      {"killed", "status 'running'"},
+      {"empty", "no result files"},
+      {"nccl_partial", "the sweep did not finish"},
+  };
+  EXPECT_EQ(a.skipped.size(), std::size(expected));
+  for (const auto& e : expected) {
+    const SkippedDirectory* sk = skipped_named(a, e.dir);
+    ASSERT_NE(sk, nullptr) << e.dir;
+    EXPECT_NE(sk->reason.find(e.reason_part), std::string::npos) << e.dir << ": " << sk->reason;
+    EXPECT_EQ(sk->reason.find('\n'), std::string::npos) << "one line: " << sk->reason;
+  }
+}
+
+TEST(ReportAggregate, CsvChecksNameTheProblem) {
+  const auto dir = fresh_dir("agg_csv");
+  write_file_atomic(dir / "a.csv",
+                    "elapsed_s,host,gpu_index,gpu_name,gpu_util_pct,power_w\n"
+                    "0.0,h,0,G,50,100\n"
+                    "1.0,h,0,G,50\n");
+  EXPECT_THROW(check_gpu_metrics_csv(dir / "a.csv"), Error);
+  try {
+    read_gpu_timeseries(dir / "a.csv");
+    FAIL() << "a short row must be refused";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("a.csv:3: 5 cells, the header has 6"), std::string::npos)
+        << e.what();
+  }
+  write_file_atomic(dir / "b.csv", "elapsed_s,host,gpu_util_pct\n1,h,2\n");
+  EXPECT_THROW(check_gpu_metrics_csv(dir / "b.csv"), Error);
+  write_file_atomic(dir / "c.csv",
+                    "elapsed_s,host,gpu_index,gpu_name,gpu_util_pct,power_w\n"
+                    "0.5,\"h,1\",0,\"NVIDIA \"\"H200\"\"\",,250.5\n");
+  check_gpu_metrics_csv(dir / "c.csv");
+  const auto s = read_gpu_timeseries(dir / "c.csv");
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].host, "h,1");
+  EXPECT_EQ(s[0].name, "NVIDIA \"H200\"");
+  EXPECT_TRUE(std::isnan(s[0].util_pct[0]));  // empty cell: not measured, not zero
+  EXPECT_DOUBLE_EQ(s[0].power_w[0], 250.5);
+}
+
+TEST(ReportAggregate, GroupsByModelAndNodeCount) {
+  const auto results = fresh_dir("agg_groups");
+  SyntheticRun s;
+  s.util_pct = -1;
+  s.allreduce_peak_busbw_gb_per_s = 0;
+  write_synthetic_run(results, "a", s);
+  write_synthetic_run(results, "b", s);  // a repeat of a
+  s.nodes = 2;
+  write_synthetic_run(results, "c", s);
+  s.model = "meta-llama/Llama-2-13b-hf";
+  write_synthetic_run(results, "d", s);
+  s.status = "failed";
+  write_synthetic_run(results, "e", s);  // failed: not in any group
+  const auto groups = aggregate_results(results).training_groups();
+  ASSERT_EQ(groups.size(), 3u);
+  EXPECT_EQ(groups[0].model, "meta-llama/Llama-2-13b-hf");
+  EXPECT_EQ(groups[0].nodes, 2);
+  EXPECT_EQ(groups[0].runs.size(), 1u);
+  EXPECT_EQ(groups[1].model, "meta-llama/Llama-2-7b-hf");
+  EXPECT_EQ(groups[1].nodes, 1);
+  ASSERT_EQ(groups[1].runs.size(), 2u);
+  EXPECT_EQ(groups[1].runs[0]->name, "a");
+  EXPECT_EQ(groups[2].nodes, 2);
+}
+
+TEST(ReportAggregate, MissingResultsDirectoryIsAOneLineError) {
+  try {
+    aggregate_results("/nonexistent/sxb_results");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "results directory /nonexistent/sxb_results does not exist");
+  }
+  const auto empty = fresh_dir("agg_empty");
+  EXPECT_TRUE(aggregate_results(empty).runs.empty());
+}
+
+TEST(ReportAggregate, ARunDirectoryGivenAsTheResultsDirectoryIsRead) {
+  const auto results = fresh_dir("agg_self");
+  const auto dir = write_synthetic_run(results, "one", SyntheticRun{});
+  const auto a = aggregate_results(dir);
+  ASSERT_EQ(a.runs.size(), 1u);
+  EXPECT_EQ(a.runs[0].name, "one");
+}
+
+TEST(ReportAggregate, AThousandRunDirectoriesAggregateInUnderFiveSeconds) {
+  const auto results = fresh_dir("agg_thousand");
+  SyntheticRun s;
+  s.gpus_per_node = 8;
+  s.nccl_max_bytes = 1ull << 28;
+  const auto first = write_synthetic_run(results, "run_0000", s);
+  for (int i = 1; i < 1000; ++i) {
+    const fs::path dir = results / fmt::format("run_{:04d}", i);
+    fs::create_directories(dir);
+    for (const auto& e : fs::directory_iterator(first))
+      fs::copy_file(e.path(), dir / e.path().filename());
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto a = aggregate_results(results);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(a.runs.size(), 1000u);
+  EXPECT_TRUE(a.skipped.empty());
+  EXPECT_LT(seconds, 5.0) << "1,000 run directories took " << seconds << " s";
+  RecordProperty("aggregate_1000_runs_s", fmt::format("{:.3f}", seconds));
+  std::printf("aggregated 1000 run directories in %.3f s\n", seconds);
+  fs::remove_all(results);
+}
+
+TEST(ReportLang, ParsesTheTwoLanguagesAndRefusesOthers) {
+  EXPECT_EQ(parse_report_lang("en"), ReportLang::en);
+  EXPECT_EQ(parse_report_lang("ja"), ReportLang::ja);
+  try {
+    parse_report_lang("de", "--lang");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "--lang: unknown report language 'de' (known: en, ja)");
+  }
+  const Text t{"{} runs", "{} 件の実行"};
+  EXPECT_EQ(tr(ReportLang::en, t, 3), "3 runs");
+  EXPECT_EQ(tr(ReportLang::ja, t, 3), "3 件の実行");
+  EXPECT_EQ(tr(ReportLang::ja, Text{"Targets", "目標"}), "目標");
+}
+
+TEST(ReportLang, FlagWinsOverReportLangSetting) {
+  const EnvConfig env = EnvConfig::from_string("REPORT_LANG=ja\n", "test.env");
+  ::unsetenv("REPORT_LANG");
+  EXPECT_EQ(resolve_report_lang(env), ReportLang::ja);
+  EXPECT_EQ(resolve_report_lang(env, "en"), ReportLang::en);
+  EXPECT_EQ(resolve_report_lang(EnvConfig{}), ReportLang::en);
+  EXPECT_THROW(resolve_report_lang(env, "fr"), Error);
+}
+
+}  // namespace
+}  // namespace sxb::report
