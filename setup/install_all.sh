@@ -14,6 +14,10 @@ PACKAGES=(
   libcli11-dev                        # command line
   libfmt-dev                          # formatting
   libgtest-dev                        # tests
+  libcairo2-dev                       # chart drawing: PNG and SVG surfaces (report charts)
+  libpango1.0-dev                     # chart text layout through pangocairo (UTF-8, Japanese)
+  fonts-noto-cjk                      # Japanese glyphs for REPORT_LANG=ja chart titles and labels
+  fonts-dejavu-core                   # Latin fallback font for charts
 )
 # Optional: Slurm and munge for the launch tests' single-host cluster (tests/slurm/, ctest label
 # slurm). Only where no Slurm is installed, so a site's own Slurm is left alone; the packaged
