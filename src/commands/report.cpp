@@ -19,7 +19,7 @@
 #include "report/comprehensive.hpp"
 #include "report/figures.hpp"
 #include "report/lang.hpp"
-#include "report/report_charts.hpp"
+#include "report/chart_builder.hpp"
 #include "report/targets.hpp"
 
 namespace sxb {

@@ -15,7 +15,7 @@
 #include "report/comprehensive.hpp"
 #include "report/document.hpp"
 #include "report/figures.hpp"
-#include "report/report_charts.hpp"
+#include "report/chart_builder.hpp"
 #include "report/targets.hpp"
 #include "report_fixtures.hpp"
 
