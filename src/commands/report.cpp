@@ -16,10 +16,10 @@
 #include "core/units.hpp"
 #include "report/aggregate.hpp"
 #include "report/chart.hpp"
+#include "report/chart_builder.hpp"
 #include "report/comprehensive.hpp"
 #include "report/figures.hpp"
 #include "report/lang.hpp"
-#include "report/chart_builder.hpp"
 #include "report/targets.hpp"
 
 namespace sxb {
