@@ -14,7 +14,20 @@ PACKAGES=(
   libcli11-dev                        # command line
   libfmt-dev                          # formatting
   libgtest-dev                        # tests
+  libcairo2-dev                       # chart drawing: PNG and SVG surfaces (report charts)
+  libpango1.0-dev                     # chart text layout through pangocairo (UTF-8, Japanese)
+  fonts-noto-cjk                      # Japanese glyphs for REPORT_LANG=ja chart titles and labels
+  fonts-dejavu-core                   # Latin fallback font for charts
+  python3                             # scripts/generate_comprehensive_report.py (the seed's entry)
+  libpng-dev                          # tests: decode the report's PNGs and Chromium's screenshot
 )
+# Chromium renders the report's HTML page headless in the e2e tests. Debian packages it as
+# chromium; Ubuntu ships it only as a snap, which this script does not install (the test then
+# reports skipped, saying why). SXB_CHROMIUM_TEST_PACKAGE=0 skips it.
+if [ "${SXB_CHROMIUM_TEST_PACKAGE:-1}" != "0" ] && ! command -v chromium >/dev/null 2>&1 &&
+   grep -qs '^ID=debian' /etc/os-release; then
+  PACKAGES+=(chromium)
+fi
 # Optional: Slurm and munge for the launch tests' single-host cluster (tests/slurm/, ctest label
 # slurm). Only where no Slurm is installed, so a site's own Slurm is left alone; the packaged
 # services stay idle without /etc/slurm/slurm.conf. SXB_SLURM_TEST_PACKAGES=0 skips them (the

@@ -17,10 +17,10 @@
 #include "core/units.hpp"
 #include "report/aggregate.hpp"
 #include "report/chart.hpp"
+#include "report/chart_builder.hpp"
 #include "report/comprehensive.hpp"
 #include "report/figures.hpp"
 #include "report/lang.hpp"
-#include "report/report_charts.hpp"
 #include "report/roi.hpp"
 #include "report/sales.hpp"
 #include "report/targets.hpp"
@@ -110,6 +110,23 @@ int run_report(const ReportOptions& o, const CommandContext& ctx) {
     std::error_code ec;
     fs::remove(out / kGridName, ec);
   } else if (!charts.charts.empty()) {
+    // Text the installed fonts cannot draw would show as boxes: said, not hidden.
+    int missing = 0;
+    for (const auto& c : charts.charts) missing += missing_glyphs(chart_title(c.chart));
+    if (missing > 0) {
+      rc.chart_notes.push_back(
+          tr(lang,
+             {"{} characters of the chart titles have no glyph in the installed "
+              "fonts and show as boxes (install fonts-noto-cjk)",
+              "グラフタイトルの {} 文字は導入済みフォントにグリフがなく四角で表示されます "
+              "(fonts-noto-cjk を導入してください)"},
+             missing));
+      std::fprintf(
+          stderr,
+          "sxbench report: warning: %d characters of the chart titles have no glyph in the "
+          "installed fonts (install fonts-noto-cjk)\n",
+          missing);
+    }
     const fs::path chart_dir = out / "charts";
     fs::create_directories(chart_dir);
     std::vector<Chart> all;

@@ -218,7 +218,10 @@ struct Style {
 Style style_for(ImageSize s) {
   const double k =
       std::clamp(std::sqrt(static_cast<double>(s.width) * s.height / (960.0 * 560.0)), 0.75, 3.0);
-  return Style{17 * k, 13 * k, 12 * k, 12 * k, 11 * k, 14 * k, 8 * k, 5 * k, 2.2 * k, 4 * k};
+  // Lines at least 2 px wide: every line then covers one full pixel row or column wherever it
+  // falls, so small panels keep solid series colours, not only antialiased blends.
+  return Style{17 * k, 13 * k, 12 * k, 12 * k, 11 * k, 14 * k, 8 * k, 5 * k, std::max(2.0, 2.2 * k),
+               4 * k};
 }
 
 // Where an axis maps data: device coordinate `a` for r.min, `b` for r.max.
@@ -295,6 +298,9 @@ AxisTicks make_ticks(const Typesetter& ts, const Style& st, const Axis& axis, Da
 // Legend.
 
 enum class LegendMode { inside, right, below };
+// A legend beside the plot must leave the plot at least this share of the chart's width;
+// otherwise it goes below the plot.
+constexpr double kMinPlotShareBesideLegend = 0.55;
 
 struct LegendEntry {
   size_t series = 0;  // palette / marker index
@@ -678,7 +684,7 @@ void draw_line_chart(cairo_t* cr, const Typesetter& ts, const Style& st, const L
       overhang = std::max(0.0, last_half - room);
     }
     // Beside the plot only while the plot keeps most of the width; else below it.
-    if (mode == LegendMode::right && plot.w < area.w * 0.45) continue;
+    if (mode == LegendMode::right && plot.w < area.w * kMinPlotShareBesideLegend) continue;
     const Mapper mx{xt.range, c.x.log2_scale, plot.x, plot.right()};
     const Mapper my{yt.range, c.y.log2_scale, plot.bottom(), plot.y};
 
@@ -922,6 +928,7 @@ void draw_bar_chart(cairo_t* cr, const Typesetter& ts, const Style& st, const Ba
     }
     make_value_labels(bar_width(plot.w));
 
+    if (mode == LegendMode::right && plot.w < area.w * kMinPlotShareBesideLegend) continue;
     const Mapper my{yt.range, c.y.log2_scale, plot.bottom(), plot.y};
     const double slot = plot.w / static_cast<double>(ncat);
     const double bar_w = bar_width(plot.w);

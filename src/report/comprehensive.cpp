@@ -536,18 +536,18 @@ void validation(Document& d, const ReportContext& ctx, L lang) {
 void predictions(Document& d, const ReportContext& ctx, L lang) {
   const Figures& f = *ctx.figures;
   d.heading(2, tr(lang, {"Predicted vs measured", "予測値と測定値"}));
-  d.paragraph(tr(lang, {"The performance model (src/perfmodel predict_step) for each measured "
-                        "configuration, from datasheet "
-                        "figures and an assumed MFU, next to the measurement; and **projections** "
-                        "for node counts that were "
-                        "not measured, calibrated on the measured compute rate of the fewest-node "
-                        "run. Projections are not "
-                        "measurements.",
-                        "各測定構成に対する性能モデル (src/perfmodel predict_step) の予測 "
-                        "(データシート値と仮定 MFU による) "
-                        "と測定値の比較、および未測定のノード数に対する**予測 (projection)** "
-                        "(最少ノード実行の測定計算性能で"
-                        "較正)。予測は測定値ではありません。"}));
+  d.paragraph(
+      tr(lang,
+         {"The performance model (src/perfmodel predict_step) for each measured configuration, "
+          "from datasheet figures and an assumed MFU, next to the measurement; and "
+          "**projections** for node counts that were not measured: the model with the compute "
+          "rate at which it reproduces the fewest-node measurement, so a projection differs "
+          "from that measurement only by what the model changes with the node count "
+          "(communication). Projections are not measurements.",
+          "各測定構成に対する性能モデル (src/perfmodel predict_step) の予測 (データシート値と仮定 "
+          "MFU による) と測定値の比較、および未測定のノード数に対する**予測 (projection)**: "
+          "最少ノードの測定値を再現する計算性能で較正したモデルによるもので、その測定値との差は"
+          "モデルがノード数で変える部分 (通信) だけです。予測は測定値ではありません。"}));
   if (!f.predictions.empty()) {
     Table t;
     t.header = {tr(lang, {"model", "モデル"}),

@@ -427,6 +427,16 @@ TEST(Chart, LegendNeverCoversData) {
   EXPECT_GT(middle, static_cast<size_t>(img.width / 2));
   EXPECT_GE(top + 2, middle);
   EXPECT_GE(bottom + 2, middle);
+  // Beside the plot: the legend's blue swatch lies right of where the bottom line ends.
+  const auto bottom_runs = runs_in_row(img, densest_row(img, kOrange), kOrange);
+  EXPECT_GT(extent(img, kBlue).x1, bottom_runs.back().second + 10);
+  // A narrow chart has no room beside the plot: the legend goes below it, under the bottom
+  // line, and the lines still run unbroken.
+  const Image narrow = decode_png(render_chart(blocked, ImageFormat::png, {250, 400}));
+  const int narrow_bottom = densest_row(narrow, kOrange);
+  EXPECT_GT(extent(narrow, kBlue).y1, narrow_bottom + 10);
+  const size_t narrow_top = longest_run(runs_in_row(narrow, densest_row(narrow, kBlue), kBlue));
+  EXPECT_GE(narrow_top + 2, longest_run(runs_in_row(narrow, narrow_bottom, kOrange)));
 
   // With a free corner the legend goes inside: every data pixel of the chart without a legend
   // (empty labels) is still there with the legend drawn.

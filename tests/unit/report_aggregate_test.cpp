@@ -6,6 +6,7 @@
 
 #include <chrono>
 
+#include "core/compute_results.hpp"
 #include "core/error.hpp"
 #include "core/hardware.hpp"
 #include "report/aggregate.hpp"
@@ -253,6 +254,69 @@ TEST(ReportAggregate, BrokenAndPartialDirectoriesAreListedWithTheirReasonAndSkip
     EXPECT_NE(sk->reason.find(e.reason_part), std::string::npos) << e.dir << ": " << sk->reason;
     EXPECT_EQ(sk->reason.find('\n'), std::string::npos) << "one line: " << sk->reason;
   }
+}
+
+TEST(ReportAggregate, ComputeHeadlinesAreTheBestFigurePerTypeAndTest) {
+  const auto results = fresh_dir("agg_compute");
+  ComputeReport c;
+  c.tool_version = "0.1.0";
+  c.status = "complete";
+  c.devices = {
+      {0, "NVIDIA H200", "0000:1b:00.0", 132, 9, 0, 50331648, 150754820096ull, "h200_sxm"}};
+  auto gemm = [](int device, const char* dtype, const char* group, int64_t n, double tflops) {
+    GemmResult g;
+    g.device = device;
+    g.dtype = dtype;
+    g.layout = "tn";
+    g.group = group;
+    g.name = std::to_string(n);
+    g.phase = "-";
+    g.m = g.n = g.k = n;
+    g.tflop_per_s = tflops;
+    g.spec = compare_with_spec(tflops, "dense_bf16_tflops", 989.4);
+    return g;
+  };
+  // The square-shape maximum is the headline even where a model shape ran faster.
+  c.gemm = {gemm(0, "bf16", "square", 4096, 610), gemm(1, "bf16", "square", 8192, 702),
+            gemm(0, "bf16", "llama2-7b", 4096, 720), gemm(0, "fp8", "llama2-7b", 4096, 1200)};
+  BandwidthResult hbm;
+  hbm.test = "hbm";
+  hbm.variant = "copy";
+  hbm.src_device = hbm.dst_device = 0;
+  hbm.gb_per_s = 4100;
+  hbm.spec = compare_with_spec(4100, "hbm_bandwidth_gb_per_s", 4800);
+  BandwidthResult p2p = hbm;
+  p2p.test = "p2p";
+  p2p.variant = "ce_unidir";
+  p2p.dst_device = 1;
+  p2p.gb_per_s = 380;
+  p2p.spec = {};
+  c.bandwidth = {hbm, p2p};
+  c.gemm_checks = {{0, "bf16", "tn", 64, 64, 64, 1e-3, 1e-2, true, false},
+                   {0, "fp8", "tn", 64, 64, 64, 0.5, 1e-1, false, false}};
+  c.skipped = {{"h2d", "no pinned memory"}};
+  fs::create_directories(results / "compute_1");
+  write_json_atomic(results / "compute_1" / "compute.json", c);
+  const auto a = aggregate_results(results);
+  ASSERT_EQ(a.runs.size(), 1u) << (a.skipped.empty() ? "" : a.skipped[0].reason);
+  const RunRecord& r = a.runs[0];
+  EXPECT_EQ(r.kind, RunKind::compute);
+  ASSERT_TRUE(r.compute);
+  const auto& h = r.compute->headlines;
+  ASSERT_EQ(h.size(), 4u);  // bf16, fp8, hbm copy, p2p ce_unidir
+  EXPECT_EQ(h[0].what, "GEMM bf16 8192x8192x8192 (square 8192)");
+  EXPECT_EQ(h[0].device, 1);
+  EXPECT_DOUBLE_EQ(h[0].value, 702);
+  EXPECT_NEAR(*h[0].spec_fraction, 702 / 989.4, 1e-12);
+  EXPECT_EQ(h[1].what, "GEMM fp8 4096x4096x4096 (llama2-7b 4096)");
+  EXPECT_EQ(h[2].what, "hbm copy");
+  EXPECT_DOUBLE_EQ(*h[2].spec_value, 4800);
+  EXPECT_EQ(h[3].what, "p2p ce_unidir gpu0->gpu1");
+  EXPECT_FALSE(h[3].spec_value);
+  EXPECT_EQ(r.compute->gemm_checks, 2);
+  EXPECT_EQ(r.compute->gemm_checks_failed, 1);
+  EXPECT_EQ(r.compute->skipped, std::vector<std::string>{"h2d: no pinned memory"});
+  EXPECT_EQ(r.gpu_names, std::vector<std::string>{"NVIDIA H200"});
 }
 
 TEST(ReportAggregate, CsvChecksNameTheProblem) {

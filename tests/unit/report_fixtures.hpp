@@ -10,6 +10,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <system_error>
+#include <vector>
 
 #include "bench/collective_sweep.hpp"
 #include "core/atomic_file.hpp"
@@ -24,11 +26,22 @@ namespace sxb::report::testing {
 
 namespace fs = std::filesystem;
 
+// Directories made by fresh_dir, removed when the test process exits.
+struct ScratchDirs {
+  std::vector<fs::path> dirs;
+  ~ScratchDirs() {
+    std::error_code ec;
+    for (const auto& d : dirs) fs::remove_all(d, ec);
+  }
+};
+inline ScratchDirs scratch_dirs;
+
 // A fresh, empty directory under the temp dir, unique to this process and name.
 inline fs::path fresh_dir(const std::string& name) {
   const fs::path d = fs::temp_directory_path() / fmt::format("sxb_report_{}_{}", name, ::getpid());
   fs::remove_all(d);
   fs::create_directories(d);
+  scratch_dirs.dirs.push_back(d);
   return d;
 }
 

@@ -12,10 +12,10 @@
 #include "core/hardware.hpp"
 #include "perfmodel/perf_model.hpp"
 #include "report/aggregate.hpp"
+#include "report/chart_builder.hpp"
 #include "report/comprehensive.hpp"
 #include "report/document.hpp"
 #include "report/figures.hpp"
-#include "report/report_charts.hpp"
 #include "report/targets.hpp"
 #include "report_fixtures.hpp"
 

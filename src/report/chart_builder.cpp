@@ -1,4 +1,4 @@
-#include "report/report_charts.hpp"
+#include "report/chart_builder.hpp"
 
 #include <fmt/format.h>
 

@@ -2,7 +2,9 @@
 // The charts of the comprehensive report, as chart-API structs (no drawing here): scaling
 // efficiency and throughput against node count (projections dashed), bus bandwidth against
 // message size per collective (log2 x axis, byte ticks), and GPU utilisation and power over
-// time. Labels are in the report's language. A chart is only made when it has data.
+// time. Labels are in the report's language. A chart is only made when it has data. (Not named
+// *_charts.cpp: that suffix marks files built only with cairo/pango, and these structs are built
+// in every build.)
 #include <string>
 #include <vector>
 
