@@ -68,10 +68,8 @@ std::string base64_encode(const std::string& in) {
   return out;
 }
 
-namespace {
-
-// Markdown table cells: a pipe would end the cell, a line break the row.
-std::string md_cell(const std::string& s) {
+// A pipe would end the cell, a line break the row.
+std::string markdown_cell_text(const std::string& s) {
   std::string out;
   for (char c : s) {
     if (c == '|') {
@@ -82,6 +80,13 @@ std::string md_cell(const std::string& s) {
       out += c;
     }
   }
+  return out;
+}
+
+namespace {
+
+std::string md_cell(const std::string& s) {
+  const std::string out = markdown_cell_text(s);
   return out.empty() ? "-" : out;
 }
 

@@ -8,6 +8,9 @@
 
 namespace sxb::report {
 
+// Text made safe for one Markdown table cell: '|' escaped, line breaks folded to spaces.
+std::string markdown_cell_text(const std::string& s);
+
 struct Table {
   std::vector<std::string> header;
   std::vector<std::vector<std::string>> rows;  // each as long as header

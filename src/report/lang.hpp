@@ -46,4 +46,12 @@ std::string tr(ReportLang lang, const Text& text, Args&&... args) {
   }
 }
 
+// For renderers that pick between inline pairs of C strings: t("Throughput", "スループット").
+struct Say {
+  ReportLang lang = ReportLang::en;
+  bool ja = false;
+  explicit Say(ReportLang l) : lang(l), ja(l == ReportLang::ja) {}
+  const char* operator()(const char* en, const char* jp) const { return ja ? jp : en; }
+};
+
 }  // namespace sxb::report

@@ -4,19 +4,12 @@
 
 #include <algorithm>
 
+#include "report/document.hpp"
 #include "report/number_format.hpp"
 
 namespace sxb::report {
 
 namespace {
-
-// The English or Japanese form of a text pair (report/lang.hpp), chosen once per document.
-struct Say {
-  ReportLang lang = ReportLang::en;
-  bool ja = false;
-  explicit Say(ReportLang l) : lang(l), ja(l == ReportLang::ja) {}
-  const char* operator()(const char* en, const char* jp) const { return ja ? jp : en; }
-};
 
 std::string recompute_text(Recompute r, const Say& t) {
   switch (r) {
@@ -92,17 +85,6 @@ std::string alternatives_text(const PlanEntry& e, const Say& t) {
 
 std::string pct(double fraction) {
   return fmt::format("{:.1f}%", 100 * fraction);
-}
-
-std::string escape_pipes(std::string s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '|')
-      out += "\\|";
-    else
-      out += c;
-  }
-  return out;
 }
 
 std::string phase_name(const SchedulePhase& p, const Say& t) {
@@ -255,7 +237,7 @@ std::string render_plan_markdown(const ExecutionPlan& plan, ReportLang lang,
   md += "|---|---|---|---|---|---|\n";
   for (const auto& p : plan.schedule) {
     md += fmt::format("| {} | {} | {} | `{}` | {} | {} |\n", p.index, phase_name(p, t), p.nodes,
-                      escape_pipes(p.command), duration_text(p.duration_s, t.ja),
+                      markdown_cell_text(p.command), duration_text(p.duration_s, t.ja),
                       duration_text(p.cumulative_s, t.ja));
   }
   md += t("\nHow each duration was obtained:\n\n", "\n各所要時間の根拠:\n\n");
@@ -427,7 +409,7 @@ std::string render_plan_markdown(const ExecutionPlan& plan, ReportLang lang,
     md += "|---|---|---|---|\n";
     for (const auto& f : plan.measured) {
       md += fmt::format("| {} | {} | {} | {} |\n", f.name, sig3(f.value), f.unit,
-                        escape_pipes(f.source));
+                        markdown_cell_text(f.source));
     }
     md += "\n";
   }
@@ -446,7 +428,7 @@ std::string render_plan_markdown(const ExecutionPlan& plan, ReportLang lang,
   md += "|---|---|---|---|\n";
   for (const auto& a : plan.assumptions) {
     md += fmt::format("| {} | {} | {} | {} |\n", a.name, sig3(a.value), a.unit,
-                      escape_pipes(a.source));
+                      markdown_cell_text(a.source));
   }
   md += "\n";
   md += t("Machine-readable: `plan.json` next to this file (the same figures, unrounded).\n",

@@ -13,6 +13,7 @@
 #include "core/flops.hpp"
 #include "core/hardware.hpp"
 #include "core/units.hpp"
+#include "report/document.hpp"
 #include "report/number_format.hpp"
 #include "report/plan_inputs.hpp"
 #include "report/plan_request.hpp"
@@ -29,14 +30,6 @@ std::string base_name(const std::string& id) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
-
-// The English or Japanese form of a text pair (report/lang.hpp), chosen once per document.
-struct Say {
-  ReportLang lang = ReportLang::en;
-  bool ja = false;
-  explicit Say(ReportLang l) : lang(l), ja(l == ReportLang::ja) {}
-  const char* operator()(const char* en, const char* jp) const { return ja ? jp : en; }
-};
 
 std::string money(double v, const std::string& currency) {
   return fmt::format("{} {}", sig3(v), currency);
@@ -61,17 +54,6 @@ std::string origin_text(const std::string& origin, const Say& t) {
 
 std::string opt_text(const std::optional<double>& v, const std::string& suffix = "") {
   return v ? sig3(*v) + suffix : "-";
-}
-
-std::string escape_pipes(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '|')
-      out += "\\|";
-    else
-      out += c;
-  }
-  return out;
 }
 
 // The basis of a projection in the report language.
@@ -369,7 +351,7 @@ std::string render_sales_markdown(const SalesInputs& in, ReportLang lang,
                           count_text(f.tokens_per_s_per_gpu), money(f.cost_per_million_tokens, cur),
                           hours_text(f.budget_hours, t), money(f.budget_cost, cur),
                           opt_text(f.facility_kwh_per_million_tokens), 100 * f.cost_saving_fraction,
-                          escape_pipes(projection_text(c, t)));
+                          markdown_cell_text(projection_text(c, t)));
       }
       md += "\n";
     }
@@ -420,8 +402,8 @@ std::string render_sales_markdown(const SalesInputs& in, ReportLang lang,
           "| キー | 値 | 単位 | 出所 | 意味と根拠 |\n");
   md += "|---|---|---|---|---|\n";
   for (const auto& i : s.inputs) {
-    md += fmt::format("| {} | {} | {} | {} | {} |\n", i.key, escape_pipes(i.value), i.unit,
-                      origin_text(i.origin, t), escape_pipes(i.basis));
+    md += fmt::format("| {} | {} | {} | {} | {} |\n", i.key, markdown_cell_text(i.value), i.unit,
+                      origin_text(i.origin, t), markdown_cell_text(i.basis));
   }
   md += "\n";
   md += t("## Formulas\n\n", "## 計算式\n\n");

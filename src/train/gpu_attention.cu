@@ -29,6 +29,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "core/error.hpp"
 #include "train/gpu_ops.hpp"
@@ -93,6 +94,17 @@ __device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], 
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<uint32_t*>(&v);
+}
+
+// The A fragment (16 x 16, k = the accumulators' columns) made of two adjacent 16 x 8
+// accumulator tiles: columns 0-7 from `lo`, 8-15 from `hi`, rounded to bf16. This is how P and
+// dS feed the next product without leaving registers.
+__device__ __forceinline__ void a_fragment(uint32_t (&a)[4], const float (&lo)[4],
+                                           const float (&hi)[4]) {
+  a[0] = pack_bf16(lo[0], lo[1]);
+  a[1] = pack_bf16(lo[2], lo[3]);
+  a[2] = pack_bf16(hi[0], hi[1]);
+  a[3] = pack_bf16(hi[2], hi[3]);
 }
 
 // Query t may see key u.
@@ -244,10 +256,8 @@ __global__ void __launch_bounds__(kThreads, 2) flash_forward_kernel(Args a) {
     // O += P V: P's A fragments are the S accumulators of n-tiles 2kk and 2kk + 1.
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) {
-      const uint32_t pa[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]),
-                              pack_bf16(s[2 * kk][2], s[2 * kk][3]),
-                              pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                              pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+      uint32_t pa[4];
+      a_fragment(pa, s[2 * kk], s[2 * kk + 1]);
 #pragma unroll
       for (int nd = 0; nd < kHd / 16; ++nd) {
         uint32_t bv[4];
@@ -425,14 +435,10 @@ __global__ void __launch_bounds__(kThreads, 2) flash_backward_kernel(Args a) {
     // dV += P^T dO and dK += dS^T Q (k = queries, 2 k-blocks of 16).
 #pragma unroll
     for (int kk = 0; kk < 2; ++kk) {
-      const uint32_t pa[4] = {pack_bf16(st[2 * kk][0], st[2 * kk][1]),
-                              pack_bf16(st[2 * kk][2], st[2 * kk][3]),
-                              pack_bf16(st[2 * kk + 1][0], st[2 * kk + 1][1]),
-                              pack_bf16(st[2 * kk + 1][2], st[2 * kk + 1][3])};
-      const uint32_t da[4] = {pack_bf16(dpt[2 * kk][0], dpt[2 * kk][1]),
-                              pack_bf16(dpt[2 * kk][2], dpt[2 * kk][3]),
-                              pack_bf16(dpt[2 * kk + 1][0], dpt[2 * kk + 1][1]),
-                              pack_bf16(dpt[2 * kk + 1][2], dpt[2 * kk + 1][3])};
+      uint32_t pa[4];
+      a_fragment(pa, st[2 * kk], st[2 * kk + 1]);
+      uint32_t da[4];
+      a_fragment(da, dpt[2 * kk], dpt[2 * kk + 1]);
 #pragma unroll
       for (int nd = 0; nd < kHd / 16; ++nd) {
         const int trow =
@@ -563,14 +569,39 @@ void check_shape(const AttentionShape& s) {
   }
 }
 
-template <int kHd>
-void launch_forward(const Args& a, const AttentionShape& s, cudaStream_t stream) {
-  static const bool configured = [] {
-    cudaFuncSetAttribute(flash_forward_kernel<kHd>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                         int(forward_smem<kHd>()));
+// Calls f(std::integral_constant<int, hd>{}) for the supported head dimensions.
+template <typename F>
+void with_head_dim(int64_t hd, F&& f) {
+  switch (hd) {
+    case 16:
+      f(std::integral_constant<int, 16>{});
+      break;
+    case 32:
+      f(std::integral_constant<int, 32>{});
+      break;
+    case 64:
+      f(std::integral_constant<int, 64>{});
+      break;
+    default:
+      f(std::integral_constant<int, 128>{});
+      break;
+  }
+}
+
+// Raises kKernel's dynamic shared-memory limit, once per process (one instantiation, and so one
+// flag, per kernel).
+template <auto kKernel>
+void allow_smem(size_t bytes) {
+  static const bool done = [&] {
+    cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
     return true;
   }();
-  (void)configured;
+  (void)done;
+}
+
+template <int kHd>
+void launch_forward(const Args& a, const AttentionShape& s, cudaStream_t stream) {
+  allow_smem<flash_forward_kernel<kHd>>(forward_smem<kHd>());
   const dim3 grid(static_cast<unsigned>((s.T + kFwdRows - 1) / kFwdRows),
                   static_cast<unsigned>(s.H), static_cast<unsigned>(s.B));
   flash_forward_kernel<kHd><<<grid, kThreads, forward_smem<kHd>(), stream>>>(a);
@@ -579,12 +610,7 @@ void launch_forward(const Args& a, const AttentionShape& s, cudaStream_t stream)
 
 template <int kHd>
 void launch_backward(const Args& a, const AttentionShape& s, cudaStream_t stream) {
-  static const bool configured = [] {
-    cudaFuncSetAttribute(flash_backward_kernel<kHd>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                         int(backward_smem(kHd)));
-    return true;
-  }();
-  (void)configured;
+  allow_smem<flash_backward_kernel<kHd>>(backward_smem(kHd));
   const int64_t rows = s.B * s.T * s.H;
   attention_dsum_kernel<kHd>
       <<<static_cast<unsigned>((rows * 32 + 255) / 256), 256, 0, stream>>>(a, rows);
@@ -610,20 +636,7 @@ void attention_forward(bf16* o, float* lse, const bf16* q, const bf16* k, const 
   a.v = v;
   a.out = o;
   a.lse = lse;
-  switch (s.hd) {
-    case 16:
-      launch_forward<16>(a, s, stream);
-      break;
-    case 32:
-      launch_forward<32>(a, s, stream);
-      break;
-    case 64:
-      launch_forward<64>(a, s, stream);
-      break;
-    default:
-      launch_forward<128>(a, s, stream);
-      break;
-  }
+  with_head_dim(s.hd, [&](auto hd) { launch_forward<decltype(hd)::value>(a, s, stream); });
 }
 
 void attention_backward(float* dq_accum, bf16* dk, bf16* dv, float* dsum, const bf16* dout,
@@ -645,20 +658,7 @@ void attention_backward(float* dq_accum, bf16* dk, bf16* dv, float* dsum, const 
   if (cudaMemsetAsync(dq_accum, 0, dq_bytes, stream) != cudaSuccess) {
     throw runtime_error("attention_backward: clearing the dq accumulator failed");
   }
-  switch (s.hd) {
-    case 16:
-      launch_backward<16>(a, s, stream);
-      break;
-    case 32:
-      launch_backward<32>(a, s, stream);
-      break;
-    case 64:
-      launch_backward<64>(a, s, stream);
-      break;
-    default:
-      launch_backward<128>(a, s, stream);
-      break;
-  }
+  with_head_dim(s.hd, [&](auto hd) { launch_backward<decltype(hd)::value>(a, s, stream); });
 }
 
 }  // namespace sxb::gpu

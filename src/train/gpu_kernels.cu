@@ -120,9 +120,10 @@ constexpr int kNormThreads = 256;  // 8 rows in flight per block
 constexpr int kRowsPerWarpStep = kNormThreads / kWarp;
 
 template <int kSlots>
-__global__ void __launch_bounds__(kNormThreads) rmsnorm_forward_kernel(
-    bf16* __restrict__ out, float* __restrict__ rstd, const bf16* __restrict__ x,
-    const bf16* __restrict__ w, int64_t N, int C, float eps) {
+__global__ void __launch_bounds__(kNormThreads)
+    rmsnorm_forward_kernel(bf16* __restrict__ out, float* __restrict__ rstd,
+                           const bf16* __restrict__ x, const bf16* __restrict__ w, int64_t N, int C,
+                           float eps) {
   const int nvec = C / 8, lane = threadIdx.x % kWarp;
   const int64_t warp0 = int64_t(blockIdx.x) * kRowsPerWarpStep + threadIdx.x / kWarp;
   const int64_t warps = int64_t(gridDim.x) * kRowsPerWarpStep;
@@ -162,10 +163,11 @@ __global__ void __launch_bounds__(kNormThreads) rmsnorm_forward_kernel(
 
 // dx = residual + rstd * g - x * rstd^3 * mean(g * x), g = dout * w. Two passes over the row
 // (the second re-reads x, dout and w from cache), so registers do not grow with C.
-__global__ void __launch_bounds__(kNormThreads) rmsnorm_backward_rows_kernel(
-    bf16* dx, const bf16* __restrict__ dout, const bf16* __restrict__ x,
-    const bf16* __restrict__ w, const float* __restrict__ rstd, const bf16* residual, int64_t N,
-    int C) {
+__global__ void __launch_bounds__(kNormThreads)
+    rmsnorm_backward_rows_kernel(bf16* dx, const bf16* __restrict__ dout,
+                                 const bf16* __restrict__ x, const bf16* __restrict__ w,
+                                 const float* __restrict__ rstd, const bf16* residual, int64_t N,
+                                 int C) {
   const int nvec = C / 8, lane = threadIdx.x % kWarp;
   const int64_t warp0 = int64_t(blockIdx.x) * kRowsPerWarpStep + threadIdx.x / kWarp;
   const int64_t warps = int64_t(gridDim.x) * kRowsPerWarpStep;
@@ -210,9 +212,10 @@ __global__ void __launch_bounds__(kNormThreads) rmsnorm_backward_rows_kernel(
 constexpr int kDwThreads = 256;
 constexpr int kDwRows = 32;
 
-__global__ void __launch_bounds__(kDwThreads) rmsnorm_weight_grad_kernel(
-    float* __restrict__ dw, const bf16* __restrict__ dout, const bf16* __restrict__ x,
-    const float* __restrict__ rstd, int64_t N, int C) {
+__global__ void __launch_bounds__(kDwThreads)
+    rmsnorm_weight_grad_kernel(float* __restrict__ dw, const bf16* __restrict__ dout,
+                               const bf16* __restrict__ x, const float* __restrict__ rstd,
+                               int64_t N, int C) {
   const int nvec = C / 8;
   const int v = blockIdx.x * kDwThreads + threadIdx.x;
   if (v >= nvec) return;
@@ -303,8 +306,8 @@ void launch_rope(bf16* dst, int64_t dst_stride, int64_t dst_col0, const Src* src
   const int threads = std::min(256, ((per_row + 31) / 32) * 32);
   const unsigned grid = static_cast<unsigned>(std::min<int64_t>(N, int64_t(sm_count()) * 16));
   rope_kernel<kInverse, Src><<<grid, threads, 0, stream>>>(dst, dst_stride, dst_col0, src,
-                                                           src_stride, src_col0, cos_t, sin_t, N,
-                                                           T, int(heads), int(hd));
+                                                           src_stride, src_col0, cos_t, sin_t, N, T,
+                                                           int(heads), int(hd));
 }
 
 // ---- SwiGLU --------------------------------------------------------------------------------
@@ -584,18 +587,15 @@ void embedding_backward(float* dwte, const bf16* dout, const int32_t* tokens, in
 
 void rmsnorm_forward(bf16* out, float* rstd, const bf16* x, const bf16* w, int64_t N, int64_t C,
                      float eps, cudaStream_t stream) {
+  using Kernel = void (*)(bf16*, float*, const bf16*, const bf16*, int64_t, int, float);
+  static constexpr Kernel kBySlots[] = {rmsnorm_forward_kernel<1>,  rmsnorm_forward_kernel<2>,
+                                        rmsnorm_forward_kernel<4>,  rmsnorm_forward_kernel<8>,
+                                        rmsnorm_forward_kernel<16>, rmsnorm_forward_kernel<32>};
   const int slots = norm_slots(C);
   require(slots > 0, "rmsnorm: hidden size must be a multiple of 8 and at most 8192");
-  const unsigned grid = norm_grid(N);
-  const int c = static_cast<int>(C);
-  switch (slots) {
-    case 1: rmsnorm_forward_kernel<1><<<grid, kNormThreads, 0, stream>>>(out, rstd, x, w, N, c, eps); break;
-    case 2: rmsnorm_forward_kernel<2><<<grid, kNormThreads, 0, stream>>>(out, rstd, x, w, N, c, eps); break;
-    case 4: rmsnorm_forward_kernel<4><<<grid, kNormThreads, 0, stream>>>(out, rstd, x, w, N, c, eps); break;
-    case 8: rmsnorm_forward_kernel<8><<<grid, kNormThreads, 0, stream>>>(out, rstd, x, w, N, c, eps); break;
-    case 16: rmsnorm_forward_kernel<16><<<grid, kNormThreads, 0, stream>>>(out, rstd, x, w, N, c, eps); break;
-    default: rmsnorm_forward_kernel<32><<<grid, kNormThreads, 0, stream>>>(out, rstd, x, w, N, c, eps); break;
-  }
+  int index = 0;
+  while ((1 << index) < slots) ++index;
+  kBySlots[index]<<<norm_grid(N), kNormThreads, 0, stream>>>(out, rstd, x, w, N, int(C), eps);
   check_launch("rmsnorm_forward");
 }
 

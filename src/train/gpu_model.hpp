@@ -93,6 +93,7 @@ class LlamaGpu {
   };
   cudaEvent_t next_event();
   LayerActs acts(int64_t l) const;
+  std::vector<float> download(const std::string& fp32_buffer) const;
   AttentionShape attention_shape(int64_t B) const;
   void layer_forward(int64_t l, int64_t B, bool write_output);
   void layer_backward(int64_t l, int64_t B, bool first);

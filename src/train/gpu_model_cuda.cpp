@@ -191,20 +191,19 @@ void LlamaGpu::upload_params(const std::vector<float>& params) {
   cuda_ok(cudaStreamSynchronize(stream_), "upload parameters");
 }
 
-std::vector<float> LlamaGpu::download_params() const {
+std::vector<float> LlamaGpu::download(const std::string& name) const {
   std::vector<float> out(size_t(cfg_.param_count()));
-  cuda_ok(cudaStreamSynchronize(stream_), "download parameters");
-  cuda_ok(cudaMemcpy(out.data(), buf<float>("param.fp32"), out.size() * 4, cudaMemcpyDeviceToHost),
-          "download parameters");
+  cuda_ok(cudaStreamSynchronize(stream_), "download " + name);
+  cuda_ok(cudaMemcpy(out.data(), buf<float>(name), out.size() * 4, cudaMemcpyDeviceToHost),
+          "download " + name);
   return out;
 }
 
+std::vector<float> LlamaGpu::download_params() const {
+  return download("param.fp32");
+}
 std::vector<float> LlamaGpu::download_grads() const {
-  std::vector<float> out(size_t(cfg_.param_count()));
-  cuda_ok(cudaStreamSynchronize(stream_), "download gradients");
-  cuda_ok(cudaMemcpy(out.data(), buf<float>("grad.fp32"), out.size() * 4, cudaMemcpyDeviceToHost),
-          "download gradients");
-  return out;
+  return download("grad.fp32");
 }
 
 AttentionShape LlamaGpu::attention_shape(int64_t B) const {
