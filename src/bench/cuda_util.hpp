@@ -1,5 +1,7 @@
 #pragma once
-// Small RAII owners for CUDA objects used by the compute benchmarks. CUDA builds only.
+// Status checks and small RAII owners for CUDA objects, used by the compute benchmarks and the
+// training engine. CUDA builds only.
+#include <cublasLt.h>
 #include <cuda_runtime.h>
 
 #include <string>
@@ -11,6 +13,12 @@ namespace sxb {
 
 inline void cuda_check(cudaError_t e, const std::string& what) {
   if (e != cudaSuccess) throw runtime_error(what + " failed: " + cudaGetErrorString(e));
+}
+
+inline void lt_check(cublasStatus_t s, const std::string& what) {
+  if (s != CUBLAS_STATUS_SUCCESS) {
+    throw runtime_error(what + " failed: " + cublasLtGetStatusString(s));
+  }
 }
 
 class DeviceBuffer {

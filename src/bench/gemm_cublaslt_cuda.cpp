@@ -26,12 +26,6 @@ namespace {
 constexpr float kFp8ScaleA = 0.5f;
 constexpr float kFp8ScaleB = 0.25f;
 
-void lt_check(cublasStatus_t s, const std::string& what) {
-  if (s != CUBLAS_STATUS_SUCCESS) {
-    throw runtime_error(what + " failed: " + cublasLtGetStatusString(s));
-  }
-}
-
 FillType fill_type(GemmDtype t) {
   switch (t) {
     case GemmDtype::bf16:

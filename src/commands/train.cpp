@@ -242,13 +242,7 @@ EngineRun run_cpu_engine(TrainJob& job, const MpiContext& mpi, const TrainOption
 
 #ifdef SXB_HAVE_CUDA
 EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptions& topt) {
-  LocalReducer reducer;
-  if (mpi.world_size() != 1) {
-    throw environment_error(fmt::format(
-        "--device cuda trains with one process on one GPU in this version; the job has {} ranks "
-        "(data-parallel CUDA training is not available yet)",
-        mpi.world_size()));
-  }
+  LocalReducer reducer;  // one GPU: run_train_job has refused larger jobs
   GpuTrainSettings settings;
   settings.recompute = job.recompute;
   settings.device = mpi.local_rank();
@@ -379,11 +373,8 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
             batch.micro_batch_per_gpu, seq_len, format_bytes(host_needed),
             format_bytes(available.value_or(0))));
       }
-    } else if (mpi.world_size() != 1) {
-      throw environment_error(fmt::format(
-          "--device cuda trains with one process on one GPU in this version; the job has {} "
-          "ranks (data-parallel CUDA training is not available yet)",
-          mpi.world_size()));
+    } else {
+      check_gpu_world_size(mpi.world_size());
     }
   } catch (const Error& e) {
     if (!root) throw Error("", ExitCode::ok);  // rank 0 reports the shared refusal

@@ -13,6 +13,7 @@
 #include <map>
 #include <string>
 #include <tuple>
+#include <vector>
 
 namespace sxb::gpu {
 
@@ -36,7 +37,6 @@ class Gemm {
                               int64_t C, int64_t OC, bool accumulate, cudaStream_t stream);
 
   size_t workspace_bytes() const { return workspace_bytes_; }
-  size_t cached_plans() const { return plans_.size(); }
   // Candidates timed per new problem (1: take the heuristic's first choice untimed).
   void set_candidates(int n) { candidates_ = n < 1 ? 1 : n; }
 
@@ -56,15 +56,15 @@ class Gemm {
   struct Plan {
     cublasLtMatmulDesc_t desc = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr, d = nullptr;
-    cublasLtMatmulAlgo_t algo{};
-    bool tuned = false;  // algo chosen by timing (else the heuristic's first)
+    cublasLtMatmulAlgo_t algo{};                // the heuristic's first until tune()
+    std::vector<cublasLtMatmulAlgo_t> untried;  // candidates tune() still has to time
   };
   // D = alpha op(A) op(B) + beta C, column-major, m x n, inner dimension k.
   void run(Problem p, const void* A, const void* B, const void* C, void* D, float beta,
            cudaStream_t stream);
   Plan& plan(const Problem& p);
-  // Times up to candidates_ heuristic results on these operands (output to scratch) and keeps
-  // the fastest in pl.algo. Falls back to the first when scratch memory is not available.
+  // Times pl.untried on these operands (output to scratch), keeps the fastest in pl.algo and
+  // empties the list. Keeps the first when scratch memory is not available.
   void tune(Plan& pl, const Problem& p, const void* A, const void* B, const void* C, float beta,
             cudaStream_t stream);
   static std::string describe(const Problem& p);

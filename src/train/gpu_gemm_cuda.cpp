@@ -3,19 +3,13 @@
 #include <algorithm>
 #include <vector>
 
+#include "bench/cuda_util.hpp"
 #include "core/error.hpp"
 #include "train/gpu_gemm.hpp"
 
 namespace sxb::gpu {
 
 namespace {
-
-void lt_check(cublasStatus_t s, const std::string& what) {
-  if (s != CUBLAS_STATUS_SUCCESS) {
-    throw runtime_error(
-        fmt::format("{} failed: {} ({})", what, cublasGetStatusName(s), static_cast<int>(s)));
-  }
-}
 
 // The largest power of two (up to 256) that divides the address: cuBLASLt's kernels are
 // chosen for the alignment the heuristic is told about.
@@ -92,15 +86,22 @@ Gemm::Plan& Gemm::plan(const Problem& p) {
                                        sizeof(ac));
   cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ad,
                                        sizeof(ad));
-  cublasLtMatmulHeuristicResult_t result{};
+  // The heuristic's first candidates, best first; tune() times them on the first real call.
+  std::vector<cublasLtMatmulHeuristicResult_t> results(static_cast<size_t>(candidates_));
   int found = 0;
-  const cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(
-      handle_, plan.desc, plan.a, plan.b, plan.c, plan.d, pref, 1, &result, &found);
+  const cublasStatus_t hs =
+      cublasLtMatmulAlgoGetHeuristic(handle_, plan.desc, plan.a, plan.b, plan.c, plan.d, pref,
+                                     candidates_, results.data(), &found);
   cublasLtMatmulPreferenceDestroy(pref);
   if (hs != CUBLAS_STATUS_SUCCESS || found == 0) {
     throw runtime_error(what + ": cuBLASLt offers no algorithm (" + cublasGetStatusName(hs) + ")");
   }
-  plan.algo = result.algo;
+  plan.algo = results[0].algo;
+  for (int i = 0; i < found; ++i) {
+    if (results[size_t(i)].state == CUBLAS_STATUS_SUCCESS) {
+      plan.untried.push_back(results[size_t(i)].algo);
+    }
+  }
   return plans_.emplace(p, plan).first->second;
 }
 
@@ -112,7 +113,7 @@ void Gemm::run(Problem p, const void* A, const void* B, const void* C, void* D, 
   p.align_c = alignment_of(C);
   p.align_d = alignment_of(D);
   Plan& pl = plan(p);
-  if (!pl.tuned) tune(pl, p, A, B, C, beta, stream);
+  if (!pl.untried.empty()) tune(pl, p, A, B, C, beta, stream);
   const float alpha = 1.0f;
   lt_check(cublasLtMatmul(handle_, pl.desc, &alpha, A, pl.a, B, pl.b, &beta, C, pl.c, D, pl.d,
                           &pl.algo, workspace_, workspace_bytes_, stream),
@@ -121,25 +122,9 @@ void Gemm::run(Problem p, const void* A, const void* B, const void* C, void* D, 
 
 void Gemm::tune(Plan& pl, const Problem& p, const void* A, const void* B, const void* C, float beta,
                 cudaStream_t stream) {
-  pl.tuned = true;
-  if (candidates_ <= 1) return;
-  cublasLtMatmulPreference_t pref = nullptr;
-  if (cublasLtMatmulPreferenceCreate(&pref) != CUBLAS_STATUS_SUCCESS) return;
-  uint64_t ws = workspace_bytes_;
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
-                                       sizeof(ws));
-  const uint32_t al[4] = {uint32_t(p.align_a), uint32_t(p.align_b), uint32_t(p.align_c),
-                          uint32_t(p.align_d)};
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al[0], 4);
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al[1], 4);
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al[2], 4);
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al[3], 4);
-  std::vector<cublasLtMatmulHeuristicResult_t> results(static_cast<size_t>(candidates_));
-  int found = 0;
-  const cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(
-      handle_, pl.desc, pl.a, pl.b, pl.c, pl.d, pref, candidates_, results.data(), &found);
-  cublasLtMatmulPreferenceDestroy(pref);
-  if (hs != CUBLAS_STATUS_SUCCESS || found <= 1) return;
+  const std::vector<cublasLtMatmulAlgo_t> candidates = std::move(pl.untried);
+  pl.untried.clear();
+  if (candidates.size() <= 1) return;
   // The real output may be an input too (C == D when accumulating): candidates write a scratch
   // copy aligned like D, so the operands stay untouched.
   const size_t out_bytes = size_t(p.ldc) * size_t(p.n) * (p.out_fp32 ? 4 : 2);
@@ -150,15 +135,12 @@ void Gemm::tune(Plan& pl, const Problem& p, const void* A, const void* B, const 
   }
   void* D = scratch;  // 256-byte aligned: at least as aligned as the plan assumes
   const void* Cin = beta != 0.0f ? C : D;
-  cudaEvent_t e0 = nullptr, e1 = nullptr;
-  cudaEventCreate(&e0);
-  cudaEventCreate(&e1);
+  EventPairs ev(1);
   const float alpha = 1.0f;
-  float best_ms = 0;
+  float best_us = 0;
   int best = -1;
-  for (int i = 0; i < found; ++i) {
-    if (results[size_t(i)].state != CUBLAS_STATUS_SUCCESS) continue;
-    const cublasLtMatmulAlgo_t* algo = &results[size_t(i)].algo;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const cublasLtMatmulAlgo_t* algo = &candidates[i];
     auto once = [&] {
       return cublasLtMatmul(handle_, pl.desc, &alpha, A, pl.a, B, pl.b, &beta, Cin, pl.c, D, pl.d,
                             algo, workspace_, workspace_bytes_, stream);
@@ -167,25 +149,23 @@ void Gemm::tune(Plan& pl, const Problem& p, const void* A, const void* B, const 
     float runs[3];
     bool ok = true;
     for (float& r : runs) {
-      cudaEventRecord(e0, stream);
+      cudaEventRecord(ev.start(0), stream);
       ok = ok && once() == CUBLAS_STATUS_SUCCESS;
-      cudaEventRecord(e1, stream);
-      cudaEventSynchronize(e1);
-      cudaEventElapsedTime(&r, e0, e1);
+      cudaEventRecord(ev.stop(0), stream);
+      cudaEventSynchronize(ev.stop(0));
+      r = float(ev.elapsed_us(0));
     }
     if (!ok) continue;
     std::sort(runs, runs + 3);
-    if (best < 0 || runs[1] < best_ms) {
-      best_ms = runs[1];
-      best = i;
+    if (best < 0 || runs[1] < best_us) {
+      best_us = runs[1];
+      best = int(i);
     }
   }
-  cudaEventDestroy(e0);
-  cudaEventDestroy(e1);
   cudaStreamSynchronize(stream);
   cudaFree(scratch);
   cudaGetLastError();
-  if (best >= 0) pl.algo = results[size_t(best)].algo;
+  if (best >= 0) pl.algo = candidates[size_t(best)];
 }
 
 void Gemm::linear_forward(__nv_bfloat16* out, const __nv_bfloat16* x, const __nv_bfloat16* W,

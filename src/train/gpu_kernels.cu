@@ -542,19 +542,14 @@ __global__ void init_normal_kernel(float* p, int64_t n, uint64_t state, double s
   if (2 * pair + 1 < n) p[2 * pair + 1] = float(std_dev * (r * s));
 }
 
-template <typename T>
-__global__ void fill_kernel(T* p, int64_t n, float value) {
+__global__ void fill_kernel(float* p, int64_t n, float value) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) p[i] = static_cast<T>(value);
+  if (i < n) p[i] = value;
 }
 
 __global__ void cast_to_bf16_kernel(bf16* dst, const float* src, int64_t n) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) dst[i] = __float2bfloat16(src[i]);
-}
-__global__ void cast_to_f32_kernel(float* dst, const bf16* src, int64_t n) {
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) dst[i] = __bfloat162float(src[i]);
 }
 
 void require(bool ok, const std::string& what) {
@@ -694,19 +689,11 @@ void init_normal(float* p, int64_t n, uint64_t seed, uint64_t stream_id, double 
 }
 
 void fill(float* p, int64_t n, float value, cudaStream_t stream) {
-  fill_kernel<float><<<blocks_for(n, 256), 256, 0, stream>>>(p, n, value);
-  check_launch("fill");
-}
-void fill(bf16* p, int64_t n, float value, cudaStream_t stream) {
-  fill_kernel<bf16><<<blocks_for(n, 256), 256, 0, stream>>>(p, n, value);
+  fill_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(p, n, value);
   check_launch("fill");
 }
 void cast(bf16* dst, const float* src, int64_t n, cudaStream_t stream) {
   cast_to_bf16_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(dst, src, n);
-  check_launch("cast");
-}
-void cast(float* dst, const bf16* src, int64_t n, cudaStream_t stream) {
-  cast_to_f32_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(dst, src, n);
   check_launch("cast");
 }
 

@@ -31,8 +31,6 @@ class LlamaGpu {
   // The CPU reference's initialisation (matrices N(0, 0.02^2) from the seed's per-tensor
   // streams, norm weights 1), computed on the GPU; also sets the bf16 working copy.
   void init_weights(uint64_t seed);
-  // Replaces the fp32 master weights (and the bf16 copy) with host values (tests).
-  void upload_params(const std::vector<float>& params);
 
   // One micro-batch of B sequences: tokens/targets are host arrays of B*T (target -1: not
   // counted). Forward, loss, backward; parameter gradients are overwritten when `first` and
@@ -54,10 +52,6 @@ class LlamaGpu {
 
   std::vector<float> download_params() const;
   std::vector<float> download_grads() const;
-  const GpuMemoryPlan& memory_plan() const { return plan_; }
-  uint64_t allocated_bytes() const { return arena_bytes_; }
-  Recompute recompute() const { return recompute_; }
-  const ModelConfig& config() const { return cfg_; }
 
  private:
   struct LayerActs {
@@ -113,7 +107,6 @@ class LlamaGpu {
   size_t next_event_ = 0;
   std::vector<std::pair<const char*, std::pair<cudaEvent_t, cudaEvent_t>>> marks_;
   unsigned char* arena_ = nullptr;
-  uint64_t arena_bytes_ = 0;
   std::map<std::string, std::vector<void*>> bufs_;
   Gemm gemm_;
 };

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "bench/cuda_util.hpp"
 #include "core/error.hpp"
 #include "train/cpu_ops.hpp"
 #include "train/gpu_model.hpp"
@@ -10,10 +11,6 @@
 namespace sxb::gpu {
 
 namespace {
-
-void cuda_ok(cudaError_t e, const std::string& what) {
-  if (e != cudaSuccess) throw runtime_error(fmt::format("{}: {}", what, cudaGetErrorString(e)));
-}
 
 void check_shape(const ModelConfig& cfg, int64_t T) {
   cfg.validate();
@@ -74,10 +71,9 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
   for (const auto& b : plan_.buffers) {
     if (b.name != "cublaslt.workspace") bytes += aligned_bytes(b.bytes) * uint64_t(b.count);
   }
-  cuda_ok(cudaMalloc(&arena_, bytes),
-          fmt::format("cudaMalloc of the training buffers ({:.2f} GiB: {})",
-                      double(bytes) / double(1ull << 30), describe_gpu_memory(plan_)));
-  arena_bytes_ = bytes + gemm_.workspace_bytes();
+  cuda_check(cudaMalloc(&arena_, bytes),
+             fmt::format("cudaMalloc of the training buffers ({:.2f} GiB: {})",
+                         double(bytes) / double(1ull << 30), describe_gpu_memory(plan_)));
   uint64_t off = 0;
   for (const auto& b : plan_.buffers) {
     if (b.name == "cublaslt.workspace") continue;
@@ -92,10 +88,10 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
   const std::vector<double> inv = cpu::rope_inv_freq(cfg_);
   std::vector<float> cos_t(size_t(T_) * inv.size()), sin_t(cos_t.size());
   cpu::rope_tables(cos_t.data(), sin_t.data(), inv, T_);
-  cuda_ok(
+  cuda_check(
       cudaMemcpy(buf<float>("rope.cos"), cos_t.data(), cos_t.size() * 4, cudaMemcpyHostToDevice),
       "copy rope tables");
-  cuda_ok(
+  cuda_check(
       cudaMemcpy(buf<float>("rope.sin"), sin_t.data(), sin_t.size() * 4, cudaMemcpyHostToDevice),
       "copy rope tables");
 
@@ -111,14 +107,14 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
   if (uint64_t(n_chunks_) * sizeof(AdamChunk) > plan_.find("adam.chunks")->bytes) {
     throw runtime_error("CUDA engine: AdamW chunk table exceeds its planned size");
   }
-  cuda_ok(cudaMemcpy(buf<AdamChunk>("adam.chunks"), chunks.data(),
-                     chunks.size() * sizeof(AdamChunk), cudaMemcpyHostToDevice),
-          "copy AdamW chunk table");
+  cuda_check(cudaMemcpy(buf<AdamChunk>("adam.chunks"), chunks.data(),
+                        chunks.size() * sizeof(AdamChunk), cudaMemcpyHostToDevice),
+             "copy AdamW chunk table");
   const uint64_t P = uint64_t(cfg_.param_count());
-  cuda_ok(cudaMemsetAsync(buf<float>("adam.m"), 0, P * 4, stream_), "clear AdamW moments");
-  cuda_ok(cudaMemsetAsync(buf<float>("adam.v"), 0, P * 4, stream_), "clear AdamW moments");
-  cuda_ok(cudaMemsetAsync(buf<float>("grad.fp32"), 0, P * 4, stream_), "clear gradients");
-  cuda_ok(cudaMemsetAsync(buf<double>("scalars"), 0, 64, stream_), "clear scalars");
+  cuda_check(cudaMemsetAsync(buf<float>("adam.m"), 0, P * 4, stream_), "clear AdamW moments");
+  cuda_check(cudaMemsetAsync(buf<float>("adam.v"), 0, P * 4, stream_), "clear AdamW moments");
+  cuda_check(cudaMemsetAsync(buf<float>("grad.fp32"), 0, P * 4, stream_), "clear gradients");
+  cuda_check(cudaMemsetAsync(buf<double>("scalars"), 0, 64, stream_), "clear scalars");
 }
 
 LlamaGpu::~LlamaGpu() {
@@ -130,7 +126,7 @@ LlamaGpu::~LlamaGpu() {
 cudaEvent_t LlamaGpu::next_event() {
   if (next_event_ == events_.size()) {
     cudaEvent_t e = nullptr;
-    cuda_ok(cudaEventCreate(&e), "cudaEventCreate");
+    cuda_check(cudaEventCreate(&e), "cudaEventCreate");
     events_.push_back(e);
   }
   return events_[next_event_++];
@@ -150,7 +146,7 @@ LlamaGpu::Span::~Span() {
 }
 
 std::map<std::string, double> LlamaGpu::take_profile_ms() {
-  cuda_ok(cudaStreamSynchronize(stream_), "profile");
+  cuda_check(cudaStreamSynchronize(stream_), "profile");
   std::map<std::string, double> out;
   for (const auto& [cat, ev] : marks_) {
     float ms = 0;
@@ -177,25 +173,14 @@ void LlamaGpu::init_weights(uint64_t seed) {
     }
   }
   cast(buf<bf16>("param.bf16"), p, cfg_.param_count(), stream_);
-  cuda_ok(cudaStreamSynchronize(stream_), "weight initialisation");
-}
-
-void LlamaGpu::upload_params(const std::vector<float>& params) {
-  if (int64_t(params.size()) != cfg_.param_count()) {
-    throw usage_error("upload_params: wrong number of parameters");
-  }
-  cuda_ok(cudaMemcpy(buf<float>("param.fp32"), params.data(), params.size() * 4,
-                     cudaMemcpyHostToDevice),
-          "upload parameters");
-  cast(buf<bf16>("param.bf16"), buf<float>("param.fp32"), cfg_.param_count(), stream_);
-  cuda_ok(cudaStreamSynchronize(stream_), "upload parameters");
+  cuda_check(cudaStreamSynchronize(stream_), "weight initialisation");
 }
 
 std::vector<float> LlamaGpu::download(const std::string& name) const {
   std::vector<float> out(size_t(cfg_.param_count()));
-  cuda_ok(cudaStreamSynchronize(stream_), "download " + name);
-  cuda_ok(cudaMemcpy(out.data(), buf<float>(name), out.size() * 4, cudaMemcpyDeviceToHost),
-          "download " + name);
+  cuda_check(cudaStreamSynchronize(stream_), "download " + name);
+  cuda_check(cudaMemcpy(out.data(), buf<float>(name), out.size() * 4, cudaMemcpyDeviceToHost),
+             "download " + name);
   return out;
 }
 
@@ -400,15 +385,15 @@ void LlamaGpu::forward_backward(const int32_t* tokens, const int32_t* targets, i
   const float eps = float(cfg_.norm_eps);
   int32_t* dtok = buf<int32_t>("tokens");
   int32_t* dtgt = buf<int32_t>("targets");
-  cuda_ok(cudaMemcpyAsync(dtok, tokens, size_t(N) * 4, cudaMemcpyHostToDevice, stream_),
-          "copy tokens");
-  cuda_ok(cudaMemcpyAsync(dtgt, targets, size_t(N) * 4, cudaMemcpyHostToDevice, stream_),
-          "copy targets");
+  cuda_check(cudaMemcpyAsync(dtok, tokens, size_t(N) * 4, cudaMemcpyHostToDevice, stream_),
+             "copy tokens");
+  cuda_check(cudaMemcpyAsync(dtgt, targets, size_t(N) * 4, cudaMemcpyHostToDevice, stream_),
+             "copy targets");
   const bf16* W = buf<bf16>("param.bf16");
   float* G = buf<float>("grad.fp32");
   if (first) {
     for (size_t i = 0; i < zeroed_segments_.size(); i += 2) {
-      cuda_ok(
+      cuda_check(
           cudaMemsetAsync(G + zeroed_segments_[i], 0, size_t(zeroed_segments_[i + 1]) * 4, stream_),
           "clear gradients");
     }
@@ -462,10 +447,10 @@ void LlamaGpu::forward_backward(const int32_t* tokens, const int32_t* targets, i
 double LlamaGpu::take_loss_sum() {
   double* scalars = buf<double>("scalars");
   double v = 0;
-  cuda_ok(cudaMemcpyAsync(&v, scalars, sizeof(double), cudaMemcpyDeviceToHost, stream_),
-          "read loss");
-  cuda_ok(cudaMemsetAsync(scalars, 0, sizeof(double), stream_), "reset loss");
-  cuda_ok(cudaStreamSynchronize(stream_), "training step");
+  cuda_check(cudaMemcpyAsync(&v, scalars, sizeof(double), cudaMemcpyDeviceToHost, stream_),
+             "read loss");
+  cuda_check(cudaMemsetAsync(scalars, 0, sizeof(double), stream_), "reset loss");
+  cuda_check(cudaStreamSynchronize(stream_), "training step");
   return v;
 }
 
@@ -476,7 +461,7 @@ void LlamaGpu::optimizer_step(const AdamWParams& ap, int64_t t, double max_norm)
   double* scalars = buf<double>("scalars");
   const int64_t P = cfg_.param_count();
   float* G = buf<float>("grad.fp32");
-  cuda_ok(cudaMemsetAsync(scalars + 1, 0, sizeof(double), stream_), "reset norm");
+  cuda_check(cudaMemsetAsync(scalars + 1, 0, sizeof(double), stream_), "reset norm");
   sum_squares(scalars + 1, G, P, stream_);
   float* clip = reinterpret_cast<float*>(scalars + 3);
   clip_coefficient(clip, scalars + 2, scalars + 1, max_norm, stream_);
@@ -496,10 +481,10 @@ void LlamaGpu::optimizer_step(const AdamWParams& ap, int64_t t, double max_norm)
 
 double LlamaGpu::last_grad_norm() {
   double v = 0;
-  cuda_ok(cudaMemcpyAsync(&v, buf<double>("scalars") + 2, sizeof(double), cudaMemcpyDeviceToHost,
-                          stream_),
-          "read gradient norm");
-  cuda_ok(cudaStreamSynchronize(stream_), "optimizer step");
+  cuda_check(cudaMemcpyAsync(&v, buf<double>("scalars") + 2, sizeof(double), cudaMemcpyDeviceToHost,
+                             stream_),
+             "read gradient norm");
+  cuda_check(cudaStreamSynchronize(stream_), "optimizer step");
   return v;
 }
 

@@ -105,9 +105,7 @@ void adamw_step(float* p, float* m, float* v, bf16* w, const float* g, const flo
 void init_normal(float* p, int64_t n, uint64_t seed, uint64_t stream_id, double std_dev,
                  cudaStream_t stream);
 void fill(float* p, int64_t n, float value, cudaStream_t stream);
-void fill(bf16* p, int64_t n, float value, cudaStream_t stream);
 void cast(bf16* dst, const float* src, int64_t n, cudaStream_t stream);
-void cast(float* dst, const bf16* src, int64_t n, cudaStream_t stream);
 
 // --- attention -----------------------------------------------------------------------------
 

@@ -1,8 +1,18 @@
 #include "train/gpu_trainer.hpp"
 
+#include <fmt/format.h>
+
 #include "core/error.hpp"
 
 namespace sxb {
+
+void check_gpu_world_size(int world_size) {
+  if (world_size == 1) return;
+  throw environment_error(fmt::format(
+      "--device cuda trains with one process on one GPU in this version; the job has {} ranks "
+      "(data-parallel CUDA training is not available yet)",
+      world_size));
+}
 
 std::string check_recompute_setting(const std::string& value) {
   if (value == "auto" || value == "none" || value == "selective" || value == "full") return value;

@@ -39,6 +39,10 @@ struct GpuTrainReport {
   std::map<std::string, double> profile_ms;  // last step, per category (settings.profile)
 };
 
+// The CUDA engine trains one process on one GPU: throws an environment error naming the job's
+// rank count otherwise (data-parallel CUDA training is not available yet).
+void check_gpu_world_size(int world_size);
+
 // Parses --recompute; throws a usage error naming the value otherwise.
 std::string check_recompute_setting(const std::string& value);
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "bench/cuda_util.hpp"
 #include "core/error.hpp"
 #include "train/gpu_model.hpp"
 #include "train/gpu_trainer.hpp"
@@ -19,10 +20,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-void cuda_ok(cudaError_t e, const std::string& what) {
-  if (e != cudaSuccess) throw runtime_error(fmt::format("{}: {}", what, cudaGetErrorString(e)));
-}
-
 std::string version_text(int v) {
   return fmt::format("{}.{}", v / 1000, (v % 1000) / 10);
 }
@@ -31,45 +28,17 @@ double gib(uint64_t b) {
   return double(b) / double(1ull << 30);
 }
 
-struct Events {
-  cudaEvent_t start = nullptr, mid = nullptr, end = nullptr;
-  Events() {
-    cuda_ok(cudaEventCreate(&start), "cudaEventCreate");
-    cuda_ok(cudaEventCreate(&mid), "cudaEventCreate");
-    cuda_ok(cudaEventCreate(&end), "cudaEventCreate");
-  }
-  ~Events() {
-    cudaEventDestroy(start);
-    cudaEventDestroy(mid);
-    cudaEventDestroy(end);
-  }
-};
-
-// Host buffers for one step's tokens, page-locked so the copies to the GPU run asynchronously.
-struct PinnedInts {
-  int32_t* p = nullptr;
-  explicit PinnedInts(size_t n) {
-    cuda_ok(cudaMallocHost(&p, n * sizeof(int32_t)), "cudaMallocHost");
-  }
-  ~PinnedInts() { cudaFreeHost(p); }
-};
-
 }  // namespace
 
 GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuTrainSettings& s) {
-  if (job.world_size() != 1) {
-    throw environment_error(fmt::format(
-        "--device cuda trains with one process on one GPU in this version; the job has {} ranks "
-        "(data-parallel CUDA training is not available yet)",
-        job.world_size()));
-  }
+  check_gpu_world_size(job.world_size());
   const int64_t B = o.batch.micro_batch_per_gpu, T = o.seq_len;
   const int64_t accum = o.batch.gradient_accumulation_steps;
   GpuTrainReport rep;
   rep.device_index = s.device;
-  cuda_ok(cudaSetDevice(s.device), fmt::format("cudaSetDevice({})", s.device));
+  cuda_check(cudaSetDevice(s.device), fmt::format("cudaSetDevice({})", s.device));
   cudaDeviceProp prop{};
-  cuda_ok(cudaGetDeviceProperties(&prop, s.device), "cudaGetDeviceProperties");
+  cuda_check(cudaGetDeviceProperties(&prop, s.device), "cudaGetDeviceProperties");
   rep.device_name = prop.name;
   int rt = 0, drv = 0;
   cudaRuntimeGetVersion(&rt);
@@ -78,9 +47,9 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   rep.cuda_driver = version_text(drv);
   const size_t lt = cublasLtGetVersion();
   rep.cublaslt = fmt::format("{}.{}.{}", lt / 10000, (lt / 100) % 100, lt % 100);
-  cuda_ok(cudaFree(nullptr), "CUDA context");
+  cuda_check(cudaFree(nullptr), "CUDA context");
   size_t free_b = 0, total_b = 0;
-  cuda_ok(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
+  cuda_check(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
   rep.device_total_bytes = total_b;
   rep.device_free_before_bytes = free_b;
 
@@ -120,12 +89,8 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   }
 
   const auto t_init = Clock::now();
-  cudaStream_t stream = nullptr;
-  cuda_ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
-  struct StreamGuard {
-    cudaStream_t s;
-    ~StreamGuard() { cudaStreamDestroy(s); }
-  } guard{stream};
+  const Stream owned_stream;
+  const cudaStream_t stream = owned_stream.get();
   gpu::LlamaGpu model(o.model, B, T, rep.recompute, stream);
   model.init_weights(o.seed);
   rep.init_seconds = std::chrono::duration<double>(Clock::now() - t_init).count();
@@ -137,8 +102,13 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   };
   note_used();
 
-  PinnedInts tokens(size_t(accum * B * T)), targets(size_t(accum * B * T));
-  Events ev;
+  // Page-locked, so the copies of each micro-batch to the GPU run asynchronously.
+  const size_t step_tokens = size_t(accum * B * T);
+  PinnedBuffer tokens_buf(step_tokens * sizeof(int32_t)),
+      targets_buf(step_tokens * sizeof(int32_t));
+  int32_t* tokens = static_cast<int32_t*>(tokens_buf.get());
+  int32_t* targets = static_cast<int32_t*>(targets_buf.get());
+  EventPairs ev(2);  // 0: forward + backward of the step's micro-batches, 1: optimizer
   const int world = job.world_size();
   for (int64_t step = 0; step < o.steps; ++step) {
     const auto t_step = Clock::now();
@@ -146,11 +116,10 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
     for (int64_t i = 0; i < accum; ++i) {
       for (int64_t j = 0; j < B; ++j) {
         const int64_t row = (i * B + j) * T;
-        o.data->fill(sequence_index(o.batch, step, i, job.rank(), j), tokens.p + row,
-                     targets.p + row);
+        o.data->fill(sequence_index(o.batch, step, i, job.rank(), j), tokens + row, targets + row);
       }
     }
-    for (int64_t i = 0; i < accum * B * T; ++i) local_targets += targets.p[i] >= 0 ? 1 : 0;
+    for (int64_t i = 0; i < accum * B * T; ++i) local_targets += targets[i] >= 0 ? 1 : 0;
     const int64_t global_targets = job.sum(local_targets);
     if (global_targets == 0) {
       throw runtime_error(
@@ -160,14 +129,15 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
     const double dloss = double(world) / double(global_targets);
     const bool profile_step = s.profile && step == o.steps - 1;
     model.set_profiling(profile_step);
-    cuda_ok(cudaEventRecord(ev.start, stream), "cudaEventRecord");
+    cuda_check(cudaEventRecord(ev.start(0), stream), "cudaEventRecord");
     for (int64_t i = 0; i < accum; ++i) {
       const int64_t row = i * B * T;
-      model.forward_backward(tokens.p + row, targets.p + row, B, dloss, i == 0);
+      model.forward_backward(tokens + row, targets + row, B, dloss, i == 0);
     }
-    cuda_ok(cudaEventRecord(ev.mid, stream), "cudaEventRecord");
+    cuda_check(cudaEventRecord(ev.stop(0), stream), "cudaEventRecord");
+    cuda_check(cudaEventRecord(ev.start(1), stream), "cudaEventRecord");
     model.optimizer_step(o.ds.optimizer, step + 1, o.ds.gradient_clipping);
-    cuda_ok(cudaEventRecord(ev.end, stream), "cudaEventRecord");
+    cuda_check(cudaEventRecord(ev.stop(1), stream), "cudaEventRecord");
     const double loss_sum = model.take_loss_sum();  // synchronises
     if (profile_step) {
       rep.profile_ms = model.take_profile_ms();
@@ -181,11 +151,8 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
     rec.target_tokens = global_targets;
     rec.step_time_s = std::chrono::duration<double>(Clock::now() - t_step).count();
     rec.comm_time_s = 0;
-    float compute_ms = 0, opt_ms = 0;
-    cudaEventElapsedTime(&compute_ms, ev.start, ev.mid);
-    cudaEventElapsedTime(&opt_ms, ev.mid, ev.end);
-    rep.compute_ms.push_back(compute_ms);
-    rep.optimizer_ms.push_back(opt_ms);
+    rep.compute_ms.push_back(ev.elapsed_us(0) / 1000.0);
+    rep.optimizer_ms.push_back(ev.elapsed_us(1) / 1000.0);
     note_used();
     if (!std::isfinite(rec.loss) || !std::isfinite(rec.grad_norm)) {
       throw runtime_error(fmt::format("step {}: loss {} or gradient norm {} is not finite",
