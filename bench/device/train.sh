@@ -3,11 +3,12 @@
 # 1, bf16) with sxbench's engine next to the PyTorch reference (.ref/torch_llama.py: FSDP2, eager
 # and torch.compile) in the same call, engine runs before and after the reference. Logs go to
 # $OUT/train_logs.tgz; a short table is printed last.
-#   PHASES   comma list of tests,engine,notune,torch,compile,engine_full,torch_ac,learn,engine2
-#            (default all). engine*: the reference's optimizer settings
-#            (ds_config_torch_reference.json); notune: cuBLASLt's first heuristic choice instead
-#            of the timed best; learn: 30 steps at lr 1e-4 (ds_config_7b_learning.json) to show
-#            the loss falling.
+#   PHASES   comma list of tests,engine,notune,grad32,keys128,torch,compile,engine_full,torch_ac,
+#            learn,engine2 (default all but notune, grad32, keys128). engine*: the reference's
+#            optimizer settings (ds_config_torch_reference.json); notune: cuBLASLt's first
+#            heuristic choice instead of the timed best; grad32: fp32 gradient storage instead of
+#            auto's bf16; keys128: 128-key attention backward blocks; learn: 30 steps at lr 1e-4
+#            (ds_config_7b_learning.json) to show the loss falling.
 #   STEPS    engine steps (default 10, of which 3 warm-up)
 # Binaries: .dev/sxbench and .dev/sxb_gpu_tests when they run on this machine, else a build.
 set -uo pipefail
@@ -16,7 +17,7 @@ export PYTHONUNBUFFERED=1 PROGRESS=off
 OUT=${OUT:-/tmp/sxb-out}
 W="$OUT/work"
 mkdir -p "$W"
-PHASES=${PHASES:-tests,engine,notune,torch,compile,engine_full,torch_ac,learn,engine2}
+PHASES=${PHASES:-tests,engine,torch,compile,engine_full,torch_ac,learn,engine2}
 STEPS=${STEPS:-10}
 BUDGET_S=${BUDGET_S:-520}  # phases that would start after this many seconds are skipped
 want() { [[ ",$PHASES," == *",$1,"* ]] && [ "$SECONDS" -lt "$BUDGET_S" ]; }
@@ -68,6 +69,8 @@ torch_ref() {  # name, extra args
 
 want engine && engine engine --profile
 want notune && SXB_GEMM_CANDIDATES=1 engine engine_notune
+want grad32 && engine engine_grad32 --grad-dtype fp32
+want keys128 && SXB_ATTN_BWD_KEYS=128 engine engine_keys128 --profile
 want torch && torch_ref torch_eager --ac 0 --tag eager
 want compile && torch_ref torch_compile --ac 0 --compile 1 --tag compile
 want engine_full && engine engine_full --recompute full
@@ -86,7 +89,8 @@ python3 - "$W" <<'EOF' | tee "$W/table.txt"
 import json, os, sys
 w = sys.argv[1]
 rows = []
-for name in ["engine", "engine_notune", "engine_full", "learn", "engine2"]:
+for name in ["engine", "engine_notune", "engine_grad32", "engine_keys128", "engine_full", "learn",
+             "engine2"]:
     p = os.path.join(w, name, "sft_metrics.json")
     if os.path.exists(p):
         m = json.load(open(p))

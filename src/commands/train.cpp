@@ -97,6 +97,7 @@ nlohmann::json stats_json(const std::vector<double>& v) {
 TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
   // Everything that can be checked without MPI fails here, identically on every rank.
   check_recompute_setting(o.recompute);
+  check_grad_dtype_setting(o.grad_dtype);
   if (o.device == "cuda") {
     if (!built_with_cuda()) {
       throw environment_error(
@@ -110,6 +111,8 @@ TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
     throw usage_error(
         "--recompute applies to --device cuda; the CPU reference follows the "
         "ds_config's activation checkpointing");
+  } else if (o.grad_dtype != "auto") {
+    throw usage_error("--grad-dtype applies to --device cuda; the CPU reference is fp32 throughout");
   }
   if (o.steps < 1) throw usage_error("--steps must be at least 1");
   if (o.warmup_steps < 0) throw usage_error("--warmup-steps must be 0 or more");
@@ -157,6 +160,7 @@ TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
   job.device = o.device;
   job.recompute = o.recompute;
   job.profile = o.profile;
+  job.grad_dtype = o.grad_dtype;
   job.model = model;
   job.ds = std::move(ds);
   job.data = std::move(data);
@@ -247,6 +251,7 @@ EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptio
   settings.recompute = job.recompute;
   settings.device = mpi.local_rank();
   settings.profile = job.profile;
+  settings.grad_dtype = job.grad_dtype;
   const GpuTrainReport rep = train_gpu(topt, reducer, settings);
   EngineRun e;
   e.run = rep.run;
@@ -258,10 +263,14 @@ EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptio
                               rep.device_index, rep.cuda_runtime, rep.cuda_driver, rep.cublaslt);
   e.short_name = "GPU";
   e.communication = {{"backend", "none"}, {"note", "one GPU: no gradient communication"}};
-  e.precision = {{"requested", job.ds.precision()},
-                 {"computed",
-                  "bf16 matrix products and activations with fp32 accumulation; fp32 master "
-                  "weights, gradients and AdamW moments"}};
+  e.precision = {
+      {"requested", job.ds.precision()},
+      {"computed",
+       fmt::format("bf16 matrix products and activations with fp32 accumulation; fp32 master "
+                   "weights and AdamW moments; {} gradients",
+                   grad_storage_name(rep.grads))},
+      {"gradients", grad_storage_name(rep.grads)},
+      {"gradients_reason", rep.grads_reason}};
   e.zero = {{"requested", job.ds.zero_stage},
             {"applied", 0},
             {"note", "one GPU holds the whole model; ZeRO sharding needs several GPUs"}};
@@ -629,6 +638,10 @@ Command add_train_command(CLI::App& root) {
   app->add_option("--recompute", o->recompute,
                   "CUDA engine activation recomputation: auto (ds_config, else what fits), none, "
                   "selective or full")
+      ->capture_default_str();
+  app->add_option("--grad-dtype", o->grad_dtype,
+                  "CUDA engine gradient storage: auto (bf16 without gradient accumulation, else "
+                  "fp32), fp32 or bf16")
       ->capture_default_str();
   app->add_flag("--profile", o->profile,
                 "CUDA engine: time every operation of the last step by category (CUDA events)");

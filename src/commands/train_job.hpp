@@ -28,12 +28,14 @@ struct TrainJobRequest {
   uint64_t seed = 1234;
   std::string recompute = "auto";  // CUDA engine: auto | none | selective | full
   bool profile = false;            // CUDA engine: per-category times of the last step
+  std::string grad_dtype = "auto";  // CUDA engine: auto | fp32 | bf16
 };
 
 struct TrainJob {
   std::string device = "cpu";
   std::string recompute = "auto";
   bool profile = false;
+  std::string grad_dtype = "auto";
   ModelConfig model;
   DsConfig ds;
   std::unique_ptr<SequenceSource> data;

@@ -28,6 +28,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <type_traits>
 
@@ -42,8 +43,9 @@ constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kThreads = 128;  // 4 warps
 constexpr int kFwdRows = 64;   // queries per forward block (4 warps x 16 rows)
 constexpr int kFwdCols = 64;   // keys per forward tile
-constexpr int kBwdKeys = 64;   // keys per backward block
 constexpr int kBwdRows = 32;   // queries per backward tile
+// Keys per backward block: 16 per warp, 64 (4 warps) or 128 (8 warps: half the dQ atomics and
+// half the Q/dO tile loads per key, one block per SM).
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
@@ -124,11 +126,11 @@ struct Args {
 
 // Copies rows [row0, row0 + kRows) (rows >= T as zeros) of hd bf16 each, `stride` elements
 // apart, into shared memory rows of kHd + 8 elements (the padding keeps ldmatrix conflict-free).
-template <int kHd, int kRows>
+template <int kHd, int kRows, int kBlockThreads = kThreads>
 __device__ __forceinline__ void load_rows(bf16* smem, const bf16* base, int row0, int T,
                                           int64_t stride) {
   constexpr int kChunks = kHd / 8, kRow = kHd + 8;
-  for (int i = threadIdx.x; i < kRows * kChunks; i += kThreads) {
+  for (int i = threadIdx.x; i < kRows * kChunks; i += kBlockThreads) {
     const int r = i / kChunks, c = i % kChunks;
     const bool valid = row0 + r < T;
     const bf16* src = base + (valid ? int64_t(row0 + r) * stride : 0) + c * 8;
@@ -319,9 +321,11 @@ __global__ void attention_dsum_kernel(Args a, int64_t rows) {
   }
 }
 
-template <int kHd>
-__global__ void __launch_bounds__(kThreads, 2) flash_backward_kernel(Args a) {
+template <int kHd, int kBwdKeys>
+__global__ void __launch_bounds__(kBwdKeys * 2, 128 / kBwdKeys)
+    flash_backward_kernel(Args a) {
   constexpr int kRow = kHd + 8, kKb = kHd / 16, kDsRow = kBwdRows + 8;
+  constexpr int kBlockThreads = kBwdKeys * 2, kWarps = kBlockThreads / 32;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* sK = reinterpret_cast<bf16*>(smem_raw);
   bf16* sV = sK + kBwdKeys * kRow;
@@ -339,8 +343,8 @@ __global__ void __launch_bounds__(kThreads, 2) flash_backward_kernel(Args a) {
   const bf16* kbase = a.k + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd;
   const bf16* vbase = a.v + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd;
 
-  load_rows<kHd, kBwdKeys>(sK, kbase, k0, a.T, a.kv_stride);
-  load_rows<kHd, kBwdKeys>(sV, vbase, k0, a.T, a.kv_stride);
+  load_rows<kHd, kBwdKeys, kBlockThreads>(sK, kbase, k0, a.T, a.kv_stride);
+  load_rows<kHd, kBwdKeys, kBlockThreads>(sV, vbase, k0, a.T, a.kv_stride);
 
   const int qt_lo = k0 / kBwdRows;
   const int q_last = a.window > 0 ? min(a.T - 1, k0 + kBwdKeys - 1 + a.window - 1) : a.T - 1;
@@ -354,8 +358,8 @@ __global__ void __launch_bounds__(kThreads, 2) flash_backward_kernel(Args a) {
     const int qs = (qt_lo + it % n_qt) * kBwdRows;
     const bf16* qbase = a.q + int64_t(b) * a.T * a.q_stride + int64_t(h) * kHd;
     const bf16* dobase = a.dout + int64_t(b) * a.T * a.o_stride + int64_t(h) * kHd;
-    load_rows<kHd, kBwdRows>(sQ + buf * kBwdRows * kRow, qbase, qs, a.T, a.q_stride);
-    load_rows<kHd, kBwdRows>(sdO + buf * kBwdRows * kRow, dobase, qs, a.T, a.o_stride);
+    load_rows<kHd, kBwdRows, kBlockThreads>(sQ + buf * kBwdRows * kRow, qbase, qs, a.T, a.q_stride);
+    load_rows<kHd, kBwdRows, kBlockThreads>(sdO + buf * kBwdRows * kRow, dobase, qs, a.T, a.o_stride);
     if (threadIdx.x < kBwdRows) {
       const int t = qs + threadIdx.x;
       const bool valid = t < a.T;
@@ -462,9 +466,10 @@ __global__ void __launch_bounds__(kThreads, 2) flash_backward_kernel(Args a) {
           pack_bf16(dpt[j][2], dpt[j][3]);
     }
     __syncthreads();
-    // dQ tile (32 queries x hd): warp w takes m-tile w % 2 and hd/16 of the hd/8 n-tiles.
+    // dQ tile (32 queries x hd): warp w takes m-tile w % 2 and its share of the hd/8 n-tiles.
     {
-      constexpr int kNt = kHd / 16;  // n-tiles per warp
+      constexpr int kNt = kHd / 8 / (kWarps / 2);  // n-tiles per warp
+      static_assert(kNt >= 1 && kNt * (kWarps / 2) == kHd / 8, "head_dim too small for the block");
       const int mt = warp % 2, nt0 = (warp / 2) * kNt;
       float dq[kNt][4];
 #pragma unroll
@@ -534,9 +539,9 @@ template <int kHd>
 constexpr size_t forward_smem() {
   return size_t(kFwdRows + 4 * kFwdCols) * (kHd + 8) * 2;
 }
-constexpr size_t backward_smem(int hd) {
-  return size_t(2 * kBwdKeys + 4 * kBwdRows) * (hd + 8) * 2 +
-         size_t(kBwdKeys) * (kBwdRows + 8) * 2 + 4 * kBwdRows * sizeof(float);
+constexpr size_t backward_smem(int hd, int keys) {
+  return size_t(2 * keys + 4 * kBwdRows) * (hd + 8) * 2 + size_t(keys) * (kBwdRows + 8) * 2 +
+         4 * kBwdRows * sizeof(float);
 }
 
 Args make_args(const AttentionShape& s) {
@@ -563,6 +568,9 @@ void check_shape(const AttentionShape& s) {
   }
   if (s.T <= 0 || s.T > (int64_t(1) << 30) || s.B <= 0 || s.B > 65535 || s.H > 65535) {
     throw usage_error("attention: batch, sequence or head count out of range");
+  }
+  if (s.bwd_keys != 0 && s.bwd_keys != 64 && s.bwd_keys != 128) {
+    throw usage_error("attention: backward key blocks of 64 or 128 only");
   }
   if (s.q_stride % 8 || s.kv_stride % 8 || s.o_stride % 8) {
     throw usage_error("attention: row strides must be multiples of 8 elements (16 bytes)");
@@ -608,20 +616,40 @@ void launch_forward(const Args& a, const AttentionShape& s, cudaStream_t stream)
   check_launch("attention_forward");
 }
 
+template <int kHd, int kKeys>
+void launch_backward_keys(const Args& a, const AttentionShape& s, cudaStream_t stream) {
+  constexpr auto kernel = flash_backward_kernel<kHd, kKeys>;
+  allow_smem<kernel>(backward_smem(kHd, kKeys));
+  const dim3 grid(static_cast<unsigned>((s.T + kKeys - 1) / kKeys), static_cast<unsigned>(s.KV),
+                  static_cast<unsigned>(s.B));
+  kernel<<<grid, kKeys * 2, backward_smem(kHd, kKeys), stream>>>(a);
+  check_launch("attention_backward");
+}
+
 template <int kHd>
-void launch_backward(const Args& a, const AttentionShape& s, cudaStream_t stream) {
-  allow_smem<flash_backward_kernel<kHd>>(backward_smem(kHd));
+void launch_backward(const Args& a, const AttentionShape& s, int keys, cudaStream_t stream) {
   const int64_t rows = s.B * s.T * s.H;
   attention_dsum_kernel<kHd>
       <<<static_cast<unsigned>((rows * 32 + 255) / 256), 256, 0, stream>>>(a, rows);
   check_launch("attention_dsum");
-  const dim3 grid(static_cast<unsigned>((s.T + kBwdKeys - 1) / kBwdKeys),
-                  static_cast<unsigned>(s.KV), static_cast<unsigned>(s.B));
-  flash_backward_kernel<kHd><<<grid, kThreads, backward_smem(kHd), stream>>>(a);
-  check_launch("attention_backward");
+  if constexpr (kHd >= 32) {
+    if (keys == 128) {
+      launch_backward_keys<kHd, 128>(a, s, stream);
+      return;
+    }
+  }
+  launch_backward_keys<kHd, 64>(a, s, stream);
 }
 
 }  // namespace
+
+int attention_backward_keys() {
+  static const int keys = [] {
+    const char* v = std::getenv("SXB_ATTN_BWD_KEYS");
+    return v && std::string(v) == "128" ? 128 : 64;
+  }();
+  return keys;
+}
 
 bool attention_supports_head_dim(int64_t hd) {
   return hd == 16 || hd == 32 || hd == 64 || hd == 128;
@@ -658,7 +686,10 @@ void attention_backward(float* dq_accum, bf16* dk, bf16* dv, float* dsum, const 
   if (cudaMemsetAsync(dq_accum, 0, dq_bytes, stream) != cudaSuccess) {
     throw runtime_error("attention_backward: clearing the dq accumulator failed");
   }
-  with_head_dim(s.hd, [&](auto hd) { launch_backward<decltype(hd)::value>(a, s, stream); });
+  with_head_dim(s.hd, [&](auto hd) {
+    launch_backward<decltype(hd)::value>(a, s, s.bwd_keys ? s.bwd_keys : attention_backward_keys(),
+                                         stream);
+  });
 }
 
 }  // namespace sxb::gpu

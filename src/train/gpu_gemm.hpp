@@ -35,6 +35,9 @@ class Gemm {
   // dW (OC, C) fp32 = dy^T x, added to dW when accumulate (gradient accumulation).
   void linear_backward_weight(float* dW, const __nv_bfloat16* dy, const __nv_bfloat16* x, int64_t N,
                               int64_t C, int64_t OC, bool accumulate, cudaStream_t stream);
+  // dW (OC, C) bf16 = dy^T x, written (bf16 gradients: no accumulation).
+  void linear_backward_weight(__nv_bfloat16* dW, const __nv_bfloat16* dy, const __nv_bfloat16* x,
+                              int64_t N, int64_t C, int64_t OC, cudaStream_t stream);
 
   size_t workspace_bytes() const { return workspace_bytes_; }
   // Candidates timed per new problem (1: take the heuristic's first choice untimed).

@@ -192,4 +192,11 @@ void Gemm::linear_backward_weight(float* dW, const __nv_bfloat16* dy, const __nv
   run(p, x, dy, dW, dW, accumulate ? 1.0f : 0.0f, stream);
 }
 
+void Gemm::linear_backward_weight(__nv_bfloat16* dW, const __nv_bfloat16* dy,
+                                  const __nv_bfloat16* x, int64_t N, int64_t C, int64_t OC,
+                                  cudaStream_t stream) {
+  Problem p{false, true, C, OC, N, C, OC, C, false, false, 0, 0, 0, 0};
+  run(p, x, dy, dW, dW, 0.0f, stream);
+}
+
 }  // namespace sxb::gpu

@@ -429,18 +429,39 @@ __global__ void __launch_bounds__(kCeThreads)
 
 constexpr int kReduceThreads = 256;
 
+// Four consecutive gradient elements (index i of the array viewed in groups of four) as fp32.
+__device__ __forceinline__ float4 load4(const float* g, int64_t i) {
+  return reinterpret_cast<const float4*>(g)[i];
+}
+__device__ __forceinline__ float4 load4(const bf16* g, int64_t i) {
+  const uint2 raw = reinterpret_cast<const uint2*>(g)[i];
+  const float2 lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
+  const float2 hi = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
+  return make_float4(lo.x, lo.y, hi.x, hi.y);
+}
+__device__ __forceinline__ float load1(const float* g, int64_t i) {
+  return g[i];
+}
+__device__ __forceinline__ float load1(const bf16* g, int64_t i) {
+  return __bfloat162float(g[i]);
+}
+
+template <typename G>
 __global__ void __launch_bounds__(kReduceThreads)
-    sum_squares_kernel(double* out, const float* g, int64_t n) {
+    sum_squares_kernel(double* out, const G* g, int64_t n) {
   __shared__ double red[kReduceThreads / kWarp];
   double acc = 0;
   const int64_t n4 = n / 4;
   const int64_t stride = int64_t(gridDim.x) * kReduceThreads;
   for (int64_t i = int64_t(blockIdx.x) * kReduceThreads + threadIdx.x; i < n4; i += stride) {
-    const float4 v = reinterpret_cast<const float4*>(g)[i];
+    const float4 v = load4(g, i);
     acc += double(v.x) * v.x + double(v.y) * v.y + double(v.z) * v.z + double(v.w) * v.w;
   }
   if (blockIdx.x == 0) {
-    for (int64_t i = n4 * 4 + threadIdx.x; i < n; i += kReduceThreads) acc += double(g[i]) * g[i];
+    for (int64_t i = n4 * 4 + threadIdx.x; i < n; i += kReduceThreads) {
+      const double x = load1(g, i);
+      acc += x * x;
+    }
   }
   acc = warp_sum(acc);
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
@@ -475,8 +496,9 @@ __device__ __forceinline__ float adam_one(float& p, float& m, float& v, float g,
   return p;
 }
 
+template <typename G>
 __global__ void __launch_bounds__(kAdamThreads)
-    adamw_kernel(float* p, float* m, float* v, bf16* w, const float* g, const float* clip,
+    adamw_kernel(float* p, float* m, float* v, bf16* w, const G* g, const float* clip,
                  const AdamChunk* chunks, AdamHyper h) {
   const AdamChunk c = chunks[blockIdx.x];
   const float coef = *clip;
@@ -485,7 +507,7 @@ __global__ void __launch_bounds__(kAdamThreads)
   float* __restrict__ mc = m + c.offset;
   float* __restrict__ vc = v + c.offset;
   bf16* __restrict__ wc = w + c.offset;
-  const float* __restrict__ gc = g + c.offset;
+  const G* __restrict__ gc = g + c.offset;
   // Offsets are multiples of 4 elements (tensor sizes are multiples of 8), so float4 is aligned.
   const int n4 = c.size / 4;
 #pragma unroll 2
@@ -493,7 +515,7 @@ __global__ void __launch_bounds__(kAdamThreads)
     float4 pv = reinterpret_cast<float4*>(pc)[i];
     float4 mv = reinterpret_cast<float4*>(mc)[i];
     float4 vv = reinterpret_cast<float4*>(vc)[i];
-    const float4 gv = reinterpret_cast<const float4*>(gc)[i];
+    const float4 gv = load4(gc, i);
     adam_one(pv.x, mv.x, vv.x, gv.x * coef, wd, h);
     adam_one(pv.y, mv.y, vv.y, gv.y * coef, wd, h);
     adam_one(pv.z, mv.z, vv.z, gv.z * coef, wd, h);
@@ -509,7 +531,7 @@ __global__ void __launch_bounds__(kAdamThreads)
   }
   for (int i = n4 * 4 + threadIdx.x; i < c.size; i += kAdamThreads) {
     float pi = pc[i], mi = mc[i], vi = vc[i];
-    adam_one(pi, mi, vi, gc[i] * coef, wd, h);
+    adam_one(pi, mi, vi, load1(gc, i) * coef, wd, h);
     pc[i] = pi;
     mc[i] = mi;
     vc[i] = vi;
@@ -658,12 +680,19 @@ void cross_entropy_fused(bf16* logits, double* loss_sum, const int32_t* targets,
   check_launch("cross_entropy_fused");
 }
 
-void sum_squares(double* sumsq, const float* g, int64_t n, cudaStream_t stream) {
+template <typename G>
+void launch_sum_squares(double* sumsq, const G* g, int64_t n, cudaStream_t stream) {
   const int64_t cap = int64_t(sm_count()) * 8;
   const unsigned grid = static_cast<unsigned>(
       std::max<int64_t>(1, std::min<int64_t>(blocks_for(n / 4, kReduceThreads), cap)));
   sum_squares_kernel<<<grid, kReduceThreads, 0, stream>>>(sumsq, g, n);
   check_launch("sum_squares");
+}
+void sum_squares(double* sumsq, const float* g, int64_t n, cudaStream_t stream) {
+  launch_sum_squares(sumsq, g, n, stream);
+}
+void sum_squares(double* sumsq, const bf16* g, int64_t n, cudaStream_t stream) {
+  launch_sum_squares(sumsq, g, n, stream);
 }
 
 void clip_coefficient(float* clip_coef, double* norm_out, const double* sumsq, double max_norm,
@@ -672,13 +701,24 @@ void clip_coefficient(float* clip_coef, double* norm_out, const double* sumsq, d
   check_launch("clip_coefficient");
 }
 
-void adamw_step(float* p, float* m, float* v, bf16* w, const float* g, const float* clip_coef,
-                const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h,
-                cudaStream_t stream) {
+template <typename G>
+void launch_adamw(float* p, float* m, float* v, bf16* w, const G* g, const float* clip_coef,
+                  const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h,
+                  cudaStream_t stream) {
   if (n_chunks == 0) return;
   adamw_kernel<<<static_cast<unsigned>(n_chunks), kAdamThreads, 0, stream>>>(p, m, v, w, g,
                                                                              clip_coef, chunks, h);
   check_launch("adamw_step");
+}
+void adamw_step(float* p, float* m, float* v, bf16* w, const float* g, const float* clip_coef,
+                const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h,
+                cudaStream_t stream) {
+  launch_adamw(p, m, v, w, g, clip_coef, chunks, n_chunks, h, stream);
+}
+void adamw_step(float* p, float* m, float* v, bf16* w, const bf16* g, const float* clip_coef,
+                const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h,
+                cudaStream_t stream) {
+  launch_adamw(p, m, v, w, g, clip_coef, chunks, n_chunks, h, stream);
 }
 
 void init_normal(float* p, int64_t n, uint64_t seed, uint64_t stream_id, double std_dev,

@@ -9,6 +9,15 @@ uint64_t aligned_bytes(uint64_t bytes) {
   return (bytes + a - 1) / a * a;
 }
 
+std::string grad_storage_name(GradStorage g) {
+  return g == GradStorage::bf16 ? "bf16" : "fp32";
+}
+
+int64_t atomic_gradient_elements(const ModelConfig& cfg) {
+  // Embedding (V, d); per layer two norm weights of d; the final norm.
+  return cfg.vocab_size * cfg.hidden_size + (2 * cfg.num_layers + 1) * cfg.hidden_size;
+}
+
 uint64_t GpuMemoryPlan::total_bytes() const {
   uint64_t total = 0;
   for (const auto& b : buffers) total += aligned_bytes(b.bytes) * uint64_t(b.count);
@@ -29,9 +38,10 @@ const GpuBuffer* GpuMemoryPlan::find(const std::string& name) const {
 }
 
 GpuMemoryPlan plan_gpu_memory(const ModelConfig& cfg, int64_t B, int64_t T, Recompute r,
-                              uint64_t workspace_bytes) {
+                              GradStorage grads, uint64_t workspace_bytes) {
   GpuMemoryPlan p;
   p.recompute = r;
+  p.grads = grads;
   p.micro_batch = B;
   p.seq_len = T;
   const uint64_t P = uint64_t(cfg.param_count());
@@ -46,7 +56,12 @@ GpuMemoryPlan plan_gpu_memory(const ModelConfig& cfg, int64_t B, int64_t T, Reco
   };
   add("param.bf16", "weights", P * bf);
   add("param.fp32", "master", P * f32);
-  add("grad.fp32", "gradients", P * f32);
+  if (grads == GradStorage::bf16) {
+    add("grad.bf16", "gradients", P * bf);
+    add("grad.fp32_sums", "gradients", uint64_t(atomic_gradient_elements(cfg)) * f32);
+  } else {
+    add("grad.fp32", "gradients", P * f32);
+  }
   add("adam.m", "optimizer", P * f32);
   add("adam.v", "optimizer", P * f32);
   add("adam.chunks", "optimizer", 16 * (P / 65536 + 9 * L + 3));  // AdamChunk table
@@ -91,9 +106,9 @@ GpuMemoryPlan plan_gpu_memory(const ModelConfig& cfg, int64_t B, int64_t T, Reco
 }
 
 std::optional<Recompute> choose_gpu_recompute(const ModelConfig& cfg, int64_t B, int64_t T,
-                                              uint64_t available_bytes) {
+                                              uint64_t available_bytes, GradStorage grads) {
   for (Recompute r : {Recompute::none, Recompute::selective, Recompute::full}) {
-    if (plan_gpu_memory(cfg, B, T, r).total_bytes() + GpuMemoryPlan::kReserveBytes <=
+    if (plan_gpu_memory(cfg, B, T, r, grads).total_bytes() + GpuMemoryPlan::kReserveBytes <=
         available_bytes) {
       return r;
     }

@@ -1,6 +1,6 @@
 #pragma once
 // The Llama decoder on one GPU (CUDA builds only): bf16 weights and activations, fp32 master
-// weights, gradients and AdamW moments, all in the flat layout of the CPU reference
+// weights and AdamW moments, fp32 or bf16 gradients (GradStorage), all in the flat layout of the CPU reference
 // (cpu::parameter_layout), so q|k|v and gate|up are contiguous and each pair runs as one matrix
 // product. Buffers come from one allocation sized by plan_gpu_memory() before anything runs.
 #include <cuda_runtime.h>
@@ -23,7 +23,7 @@ class LlamaGpu {
   // Allocates everything for micro-batches of up to max_B sequences of exactly T tokens.
   // Throws sxb::Error for shapes the kernels do not support or when the allocation fails.
   LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute recompute,
-           cudaStream_t stream);
+           GradStorage grads, cudaStream_t stream);
   ~LlamaGpu();
   LlamaGpu(const LlamaGpu&) = delete;
   LlamaGpu& operator=(const LlamaGpu&) = delete;
@@ -34,7 +34,8 @@ class LlamaGpu {
 
   // One micro-batch of B sequences: tokens/targets are host arrays of B*T (target -1: not
   // counted). Forward, loss, backward; parameter gradients are overwritten when `first` and
-  // added otherwise. dloss: d(objective)/d(loss of one counted token).
+  // added otherwise (fp32 gradients only: with bf16 gradients every micro-batch is `first`).
+  // dloss: d(objective)/d(loss of one counted token).
   void forward_backward(const int32_t* tokens, const int32_t* targets, int64_t B, double dloss,
                         bool first);
   // Sum of the token losses since the last call; synchronises the stream.
@@ -51,7 +52,9 @@ class LlamaGpu {
   std::map<std::string, double> take_profile_ms();
 
   std::vector<float> download_params() const;
+  // Gradients as fp32 whatever their storage.
   std::vector<float> download_grads() const;
+  GradStorage grad_storage() const { return grads_; }
 
  private:
   struct LayerActs {
@@ -91,16 +94,27 @@ class LlamaGpu {
   AttentionShape attention_shape(int64_t B) const;
   void layer_forward(int64_t l, int64_t B, bool write_output);
   void layer_backward(int64_t l, int64_t B, bool first);
+  // The gradient of the matrix at layout offset `off` from dy (N, OC) and x (N, C): written as
+  // bf16, or written/added (acc) in fp32.
+  void weight_grad(int64_t off, const bf16* dy, const bf16* x, int64_t N, int64_t C, int64_t OC,
+                   bool acc);
+  // Where the atomically summed gradient of the tensor at layout offset `off` (embedding, norm
+  // weights) is accumulated in fp32.
+  float* sum_grad(int64_t off) const;
 
   ModelConfig cfg_;
   int64_t max_B_, T_;
   Recompute recompute_;
+  GradStorage grads_;
   cudaStream_t stream_;
   GpuMemoryPlan plan_;
   std::vector<cpu::ParamTensor> layout_;
   std::vector<LayerParams> lp_;
   int64_t wte_ = 0, final_norm_ = 0, lm_head_ = 0;
-  std::vector<int64_t> zeroed_segments_;  // offset, size pairs cleared before a first micro-batch
+  // Offset, size pairs of the atomically summed gradients (embedding, norm weights), cleared
+  // before a first micro-batch.
+  std::vector<int64_t> zeroed_segments_;
+  std::map<int64_t, int64_t> sum_offsets_;  // bf16 storage: layout offset -> grad.fp32_sums offset
   int64_t n_chunks_ = 0;
   bool profiling_ = false;
   std::vector<cudaEvent_t> events_;

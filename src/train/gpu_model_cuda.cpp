@@ -42,13 +42,13 @@ T* LlamaGpu::buf(const std::string& name, int64_t i) const {
 }
 
 LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute recompute,
-                   cudaStream_t stream)
-    : cfg_(cfg), max_B_(max_B), T_(T), recompute_(recompute), stream_(stream) {
+                   GradStorage grads, cudaStream_t stream)
+    : cfg_(cfg), max_B_(max_B), T_(T), recompute_(recompute), grads_(grads), stream_(stream) {
   check_shape(cfg_, T_);
   // Tuning knob: how many cuBLASLt candidates are timed per product (1: heuristic's first).
   if (const char* c = std::getenv("SXB_GEMM_CANDIDATES"); c && *c)
     gemm_.set_candidates(std::atoi(c));
-  plan_ = plan_gpu_memory(cfg_, max_B_, T_, recompute_, gemm_.workspace_bytes());
+  plan_ = plan_gpu_memory(cfg_, max_B_, T_, recompute_, grads_, gemm_.workspace_bytes());
   layout_ = cpu::parameter_layout(cfg_);
   wte_ = layout_[0].offset;
   for (int64_t l = 0; l < cfg_.num_layers; ++l) {
@@ -64,6 +64,14 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
       zeroed_segments_.push_back(t.offset);
       zeroed_segments_.push_back(t.size);
     }
+  }
+  int64_t summed = 0;
+  for (size_t i = 0; i < zeroed_segments_.size(); i += 2) {
+    sum_offsets_[zeroed_segments_[i]] = summed;
+    summed += zeroed_segments_[i + 1];
+  }
+  if (summed != atomic_gradient_elements(cfg_)) {
+    throw runtime_error("CUDA engine: summed-gradient segments differ from the memory plan");
   }
 
   // One allocation; the cuBLASLt workspace is the Gemm's own and is counted in the plan.
@@ -113,7 +121,13 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
   const uint64_t P = uint64_t(cfg_.param_count());
   cuda_check(cudaMemsetAsync(buf<float>("adam.m"), 0, P * 4, stream_), "clear AdamW moments");
   cuda_check(cudaMemsetAsync(buf<float>("adam.v"), 0, P * 4, stream_), "clear AdamW moments");
-  cuda_check(cudaMemsetAsync(buf<float>("grad.fp32"), 0, P * 4, stream_), "clear gradients");
+  if (grads_ == GradStorage::bf16) {
+    cuda_check(cudaMemsetAsync(buf<bf16>("grad.bf16"), 0, P * 2, stream_), "clear gradients");
+    cuda_check(cudaMemsetAsync(buf<float>("grad.fp32_sums"), 0, size_t(summed) * 4, stream_),
+               "clear gradients");
+  } else {
+    cuda_check(cudaMemsetAsync(buf<float>("grad.fp32"), 0, P * 4, stream_), "clear gradients");
+  }
   cuda_check(cudaMemsetAsync(buf<double>("scalars"), 0, 64, stream_), "clear scalars");
 }
 
@@ -188,7 +202,29 @@ std::vector<float> LlamaGpu::download_params() const {
   return download("param.fp32");
 }
 std::vector<float> LlamaGpu::download_grads() const {
-  return download("grad.fp32");
+  if (grads_ == GradStorage::fp32) return download("grad.fp32");
+  std::vector<bf16> raw(size_t(cfg_.param_count()));
+  cuda_check(cudaStreamSynchronize(stream_), "download gradients");
+  cuda_check(cudaMemcpy(raw.data(), buf<bf16>("grad.bf16"), raw.size() * 2, cudaMemcpyDeviceToHost),
+             "download gradients");
+  std::vector<float> out(raw.size());
+  for (size_t i = 0; i < raw.size(); ++i) out[i] = __bfloat162float(raw[i]);
+  return out;
+}
+
+void LlamaGpu::weight_grad(int64_t off, const bf16* dy, const bf16* x, int64_t N, int64_t C,
+                           int64_t OC, bool acc) {
+  Span t(*this, "gemm.backward_weight");
+  if (grads_ == GradStorage::bf16) {
+    gemm_.linear_backward_weight(buf<bf16>("grad.bf16") + off, dy, x, N, C, OC, stream_);
+  } else {
+    gemm_.linear_backward_weight(buf<float>("grad.fp32") + off, dy, x, N, C, OC, acc, stream_);
+  }
+}
+
+float* LlamaGpu::sum_grad(int64_t off) const {
+  if (grads_ == GradStorage::fp32) return buf<float>("grad.fp32") + off;
+  return buf<float>("grad.fp32_sums") + sum_offsets_.at(off);
 }
 
 AttentionShape LlamaGpu::attention_shape(int64_t B) const {
@@ -284,7 +320,6 @@ void LlamaGpu::layer_backward(int64_t l, int64_t B, bool first) {
   const int64_t hd = cfg_.head_dim(), qkv_w = d + 2 * kvd;
   const float eps = float(cfg_.norm_eps);
   const bf16* W = buf<bf16>("param.bf16");
-  float* G = buf<float>("grad.fp32");
   const LayerParams& p = lp_[size_t(l)];
   const bool acc = !first;
   if (recompute_ == Recompute::full) {
@@ -316,10 +351,7 @@ void LlamaGpu::layer_backward(int64_t l, int64_t B, bool first) {
     Span t(*this, "gemm.backward_input");
     gemm_.linear_backward_input(dact, dres, W + p.wdown, N, F, d, stream_);
   }
-  {
-    Span t(*this, "gemm.backward_weight");
-    gemm_.linear_backward_weight(G + p.wdown, dres, a.act, N, F, d, acc, stream_);
-  }
+  weight_grad(p.wdown, dres, a.act, N, F, d, acc);
   {
     Span t(*this, "swiglu");
     swiglu_backward(dgu, dact, a.gu, N, F, stream_);
@@ -328,13 +360,10 @@ void LlamaGpu::layer_backward(int64_t l, int64_t B, bool first) {
     Span t(*this, "gemm.backward_input");
     gemm_.linear_backward_input(dln, dgu, W + p.wgu, N, d, 2 * F, stream_);
   }
-  {
-    Span t(*this, "gemm.backward_weight");
-    gemm_.linear_backward_weight(G + p.wgu, dgu, a.ln2, N, d, 2 * F, acc, stream_);
-  }
+  weight_grad(p.wgu, dgu, a.ln2, N, d, 2 * F, acc);
   {
     Span t(*this, "norm");
-    rmsnorm_backward(dres, G + p.mlp_norm, dln, a.xm, W + p.mlp_norm, a.rstd2, dres, N, d, stream_);
+    rmsnorm_backward(dres, sum_grad(p.mlp_norm), dln, a.xm, W + p.mlp_norm, a.rstd2, dres, N, d, stream_);
   }
   // Attention branch: dres is d(mid residual). Without per-layer normed inputs, ln1 shares its
   // buffer with ln2, which the MLP branch just used: rebuild it.
@@ -346,10 +375,7 @@ void LlamaGpu::layer_backward(int64_t l, int64_t B, bool first) {
     Span t(*this, "gemm.backward_input");
     gemm_.linear_backward_input(dO, dres, W + p.wo, N, d, d, stream_);
   }
-  {
-    Span t(*this, "gemm.backward_weight");
-    gemm_.linear_backward_weight(G + p.wo, dres, a.o, N, d, d, acc, stream_);
-  }
+  weight_grad(p.wo, dres, a.o, N, d, d, acc);
   const AttentionShape s = attention_shape(B);
   float* dq_accum = buf<float>("bwd.dq_accum");
   {
@@ -366,13 +392,10 @@ void LlamaGpu::layer_backward(int64_t l, int64_t B, bool first) {
     Span t(*this, "gemm.backward_input");
     gemm_.linear_backward_input(dln, dqkv, W + p.wqkv, N, d, qkv_w, stream_);
   }
-  {
-    Span t(*this, "gemm.backward_weight");
-    gemm_.linear_backward_weight(G + p.wqkv, dqkv, a.ln1, N, d, qkv_w, acc, stream_);
-  }
+  weight_grad(p.wqkv, dqkv, a.ln1, N, d, qkv_w, acc);
   {
     Span t(*this, "norm");
-    rmsnorm_backward(dres, G + p.attn_norm, dln, x, W + p.attn_norm, a.rstd1, dres, N, d, stream_);
+    rmsnorm_backward(dres, sum_grad(p.attn_norm), dln, x, W + p.attn_norm, a.rstd1, dres, N, d, stream_);
   }
 }
 
@@ -389,13 +412,15 @@ void LlamaGpu::forward_backward(const int32_t* tokens, const int32_t* targets, i
              "copy tokens");
   cuda_check(cudaMemcpyAsync(dtgt, targets, size_t(N) * 4, cudaMemcpyHostToDevice, stream_),
              "copy targets");
+  if (!first && grads_ == GradStorage::bf16) {
+    throw usage_error("CUDA engine: bf16 gradients cannot accumulate over micro-batches");
+  }
   const bf16* W = buf<bf16>("param.bf16");
-  float* G = buf<float>("grad.fp32");
   if (first) {
     for (size_t i = 0; i < zeroed_segments_.size(); i += 2) {
-      cuda_check(
-          cudaMemsetAsync(G + zeroed_segments_[i], 0, size_t(zeroed_segments_[i + 1]) * 4, stream_),
-          "clear gradients");
+      cuda_check(cudaMemsetAsync(sum_grad(zeroed_segments_[i]), 0,
+                                 size_t(zeroed_segments_[i + 1]) * 4, stream_),
+                 "clear gradients");
     }
   }
   {
@@ -428,19 +453,24 @@ void LlamaGpu::forward_backward(const int32_t* tokens, const int32_t* targets, i
     Span t(*this, "gemm.backward_input");
     gemm_.linear_backward_input(dln, logits, W + lm_head_, N, d, V, stream_);
   }
-  {
-    Span t(*this, "gemm.backward_weight");
-    gemm_.linear_backward_weight(G + lm_head_, logits, lnf, N, d, V, acc, stream_);
-  }
+  weight_grad(lm_head_, logits, lnf, N, d, V, acc);
   {
     Span t(*this, "norm");
-    rmsnorm_backward(dres, G + final_norm_, dln, x_last, W + final_norm_, rstdf, nullptr, N, d,
+    rmsnorm_backward(dres, sum_grad(final_norm_), dln, x_last, W + final_norm_, rstdf, nullptr, N, d,
                      stream_);
   }
   for (int64_t l = cfg_.num_layers - 1; l >= 0; --l) layer_backward(l, B, first);
   {
     Span t(*this, "embedding");
-    embedding_backward(G + wte_, dres, dtok, N, d, stream_);
+    embedding_backward(sum_grad(wte_), dres, dtok, N, d, stream_);
+  }
+  if (grads_ == GradStorage::bf16) {
+    Span t(*this, "embedding");
+    bf16* Gb = buf<bf16>("grad.bf16");
+    for (size_t i = 0; i < zeroed_segments_.size(); i += 2) {
+      cast(Gb + zeroed_segments_[i], sum_grad(zeroed_segments_[i]), zeroed_segments_[i + 1],
+           stream_);
+    }
   }
 }
 
@@ -460,9 +490,12 @@ void LlamaGpu::optimizer_step(const AdamWParams& ap, int64_t t, double max_norm)
   Span span(*this, "optimizer");
   double* scalars = buf<double>("scalars");
   const int64_t P = cfg_.param_count();
-  float* G = buf<float>("grad.fp32");
   cuda_check(cudaMemsetAsync(scalars + 1, 0, sizeof(double), stream_), "reset norm");
-  sum_squares(scalars + 1, G, P, stream_);
+  if (grads_ == GradStorage::bf16) {
+    sum_squares(scalars + 1, buf<bf16>("grad.bf16"), P, stream_);
+  } else {
+    sum_squares(scalars + 1, buf<float>("grad.fp32"), P, stream_);
+  }
   float* clip = reinterpret_cast<float*>(scalars + 3);
   clip_coefficient(clip, scalars + 2, scalars + 1, max_norm, stream_);
   AdamHyper h{};
@@ -474,9 +507,16 @@ void LlamaGpu::optimizer_step(const AdamWParams& ap, int64_t t, double max_norm)
   h.step_size = float(ap.lr / (1.0 - std::pow(ap.beta1, double(t))));
   h.inv_sqrt_bc2 = float(1.0 / std::sqrt(1.0 - std::pow(ap.beta2, double(t))));
   h.decoupled = ap.decoupled_weight_decay ? 1 : 0;
-  adamw_step(buf<float>("param.fp32"), buf<float>("adam.m"), buf<float>("adam.v"),
-             buf<bf16>("param.bf16"), G, clip, buf<AdamChunk>("adam.chunks"), n_chunks_, h,
-             stream_);
+  auto step = [&](const auto* g) {
+    adamw_step(buf<float>("param.fp32"), buf<float>("adam.m"), buf<float>("adam.v"),
+               buf<bf16>("param.bf16"), g, clip, buf<AdamChunk>("adam.chunks"), n_chunks_, h,
+               stream_);
+  };
+  if (grads_ == GradStorage::bf16) {
+    step(buf<bf16>("grad.bf16"));
+  } else {
+    step(buf<float>("grad.fp32"));
+  }
 }
 
 double LlamaGpu::last_grad_norm() {

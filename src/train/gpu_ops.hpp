@@ -86,15 +86,19 @@ struct AdamHyper {
 // Splits tensors into chunks of at most max_chunk elements.
 constexpr int32_t kAdamChunkElements = 1 << 16;
 
-// Sum of squares of g[0..n) into *sumsq (double, atomically added).
+// Sum of squares of g[0..n) into *sumsq (double, atomically added); g fp32 or bf16.
 void sum_squares(double* sumsq, const float* g, int64_t n, cudaStream_t stream);
+void sum_squares(double* sumsq, const bf16* g, int64_t n, cudaStream_t stream);
 // clip = (max_norm > 0 && norm > max_norm) ? max_norm / (norm + 1e-6) : 1, norm = sqrt(*sumsq);
 // written to *clip_coef and *norm_out (device scalars).
 void clip_coefficient(float* clip_coef, double* norm_out, const double* sumsq, double max_norm,
                       cudaStream_t stream);
 // One AdamW step (torch.optim.AdamW's update, as train/optimizer.hpp) on every chunk, with
-// g scaled by *clip_coef; writes the fp32 master p, moments m and v, and the bf16 working copy w.
+// g (fp32 or bf16) scaled by *clip_coef; writes the fp32 master p, moments m and v, and the bf16
+// working copy w.
 void adamw_step(float* p, float* m, float* v, bf16* w, const float* g, const float* clip_coef,
+                const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h, cudaStream_t stream);
+void adamw_step(float* p, float* m, float* v, bf16* w, const bf16* g, const float* clip_coef,
                 const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h, cudaStream_t stream);
 
 // --- weights -------------------------------------------------------------------------------
@@ -118,8 +122,12 @@ struct AttentionShape {
   int64_t B = 0, T = 0, H = 0, KV = 0, hd = 0;
   int64_t window = 0;
   int64_t q_stride = 0, kv_stride = 0, o_stride = 0;
+  int bwd_keys = 0;  // keys per backward block, 64 or 128; 0: attention_backward_keys()
 };
 bool attention_supports_head_dim(int64_t hd);
+// Keys per block of the backward kernel: 64 (4 warps), or 128 (8 warps; head_dim >= 32) when
+// SXB_ATTN_BWD_KEYS=128 (a tuning knob, read once).
+int attention_backward_keys();
 // o (rows of o_stride, head h at h*hd); lse (B, H, T) fp32: log2-domain log-sum-exp of the
 // scaled scores, kept for the backward.
 void attention_forward(bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v,

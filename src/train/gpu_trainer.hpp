@@ -1,7 +1,7 @@
 #pragma once
 // Training with the CUDA engine on one GPU per process: the same loop, batch plan, data order,
 // loss objective and step records as the CPU reference trainer (train/trainer.hpp), with bf16
-// compute, fp32 master weights, gradients and AdamW state. Declared in every build; defined in
+// compute, fp32 master weights and AdamW state, bf16 or fp32 gradients. Declared in every build; defined in
 // CUDA builds only (callers check built_with_cuda() first).
 #include <cstdint>
 #include <map>
@@ -17,6 +17,8 @@ struct GpuTrainSettings {
   // auto: full when the ds_config asks for activation checkpointing, otherwise the lightest
   // mode whose memory plan fits the GPU; or none | selective | full.
   std::string recompute = "auto";
+  // Gradient storage: auto (bf16 without gradient accumulation, fp32 with it), fp32 or bf16.
+  std::string grad_dtype = "auto";
   int device = 0;
   // Time every operation of the last step by category with CUDA events (GpuTrainReport.profile).
   bool profile = false;
@@ -31,6 +33,8 @@ struct GpuTrainReport {
   uint64_t device_used_peak_bytes = 0;    // total - min(free) seen after allocation and steps
   Recompute recompute = Recompute::none;
   std::string recompute_reason;
+  GradStorage grads = GradStorage::fp32;
+  std::string grads_reason;
   GpuMemoryPlan plan;
   std::vector<double> compute_ms;    // per step: forward + backward of every micro-batch
   std::vector<double> optimizer_ms;  // per step: norm, clipping, AdamW
@@ -45,6 +49,9 @@ void check_gpu_world_size(int world_size);
 
 // Parses --recompute; throws a usage error naming the value otherwise.
 std::string check_recompute_setting(const std::string& value);
+
+// Parses --grad-dtype; throws a usage error naming the value otherwise.
+std::string check_grad_dtype_setting(const std::string& value);
 
 // Runs o.steps optimizer steps on the GPU. job.world_size() must be 1. Throws sxb::Error with the
 // memory plan's numbers when the job cannot fit, before allocating.

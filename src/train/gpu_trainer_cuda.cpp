@@ -53,6 +53,26 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   rep.device_total_bytes = total_b;
   rep.device_free_before_bytes = free_b;
 
+  // Gradients: bf16 when nothing accumulates them (the matrix products write them once per
+  // step), fp32 when micro-batches add up.
+  const std::string grad_setting = check_grad_dtype_setting(s.grad_dtype);
+  if (grad_setting == "bf16" && accum > 1) {
+    throw usage_error(fmt::format(
+        "--grad-dtype bf16 needs gradient_accumulation_steps 1 (the plan has {}): bf16 cannot "
+        "carry the running sum; use fp32 or auto",
+        accum));
+  }
+  if (grad_setting == "auto") {
+    rep.grads = accum == 1 ? GradStorage::bf16 : GradStorage::fp32;
+    rep.grads_reason =
+        accum == 1 ? "auto: one micro-batch per step, each gradient is written once (bf16)"
+                   : fmt::format("auto: {} micro-batches per step are summed (fp32)", accum);
+  } else {
+    rep.grads = grad_setting == "bf16" ? GradStorage::bf16 : GradStorage::fp32;
+    rep.grads_reason = "--grad-dtype " + grad_setting;
+  }
+  const GradStorage grads = rep.grads;
+
   // Recomputation: an explicit setting, the ds_config's activation checkpointing, or the
   // lightest mode that fits; refused before any allocation when nothing fits.
   const std::string setting = check_recompute_setting(s.recompute);
@@ -65,21 +85,21 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   } else if (o.ds.activation_checkpointing) {
     rep.recompute = Recompute::full;
     rep.recompute_reason = "ds_config activation_checkpointing (every layer's input kept)";
-  } else if (auto r = choose_gpu_recompute(o.model, B, T, free_b)) {
+  } else if (auto r = choose_gpu_recompute(o.model, B, T, free_b, grads)) {
     rep.recompute = *r;
     rep.recompute_reason = fmt::format(
         "auto: the lightest recomputation whose memory plan ({:.2f} GiB + {:.2f} GiB reserve) "
         "fits the {:.2f} GiB free",
-        gib(plan_gpu_memory(o.model, B, T, *r).total_bytes()), gib(reserve), gib(free_b));
+        gib(plan_gpu_memory(o.model, B, T, *r, grads).total_bytes()), gib(reserve), gib(free_b));
   } else {
-    const GpuMemoryPlan full = plan_gpu_memory(o.model, B, T, Recompute::full);
+    const GpuMemoryPlan full = plan_gpu_memory(o.model, B, T, Recompute::full, grads);
     throw environment_error(fmt::format(
         "{} with micro-batch {} x {} tokens does not fit on {} even with full recomputation: "
         "needs {} + {:.2f} GiB reserve, {:.2f} GiB free; use a smaller micro-batch or sequence, "
         "or more GPUs with ZeRO",
         o.model.name, B, T, rep.device_name, describe_gpu_memory(full), gib(reserve), gib(free_b)));
   }
-  rep.plan = plan_gpu_memory(o.model, B, T, rep.recompute);
+  rep.plan = plan_gpu_memory(o.model, B, T, rep.recompute, grads);
   if (rep.plan.total_bytes() + reserve > free_b) {
     throw environment_error(fmt::format(
         "{} with micro-batch {} x {} tokens and {} recomputation does not fit on {}: needs {} + "
@@ -91,7 +111,7 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   const auto t_init = Clock::now();
   const Stream owned_stream;
   const cudaStream_t stream = owned_stream.get();
-  gpu::LlamaGpu model(o.model, B, T, rep.recompute, stream);
+  gpu::LlamaGpu model(o.model, B, T, rep.recompute, grads, stream);
   model.init_weights(o.seed);
   rep.init_seconds = std::chrono::duration<double>(Clock::now() - t_init).count();
   auto note_used = [&] {

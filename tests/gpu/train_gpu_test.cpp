@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "../e2e/e2e_util.hpp"
+#include "core/error.hpp"
 #include "dist/gpu_probe.hpp"
 #include "train/cpu_model.hpp"
 #include "train/cpu_ops.hpp"
@@ -366,15 +367,21 @@ TEST(TrainGpuOps, FlashAttentionMatchesTheReferenceForwardAndBackward) {
     }
     EXPECT_LT(worst, 2e-3);
 
+    std::vector<float> dqw(q.size(), 0.0f), dkw(k.size(), 0.0f), dvw(v.size(), 0.0f);
+    cpu::attention_backward(dqw.data(), dkw.data(), dvw.data(), dout.data(), q.data(), k.data(),
+                            v.data(), att.data(), c.B, c.T, c.H, c.KV, c.hd, c.window);
+    // Both backward block sizes (128 keys needs head_dim >= 32).
+    for (int keys : {64, 128}) {
+    if (keys == 128 && c.hd < 32) continue;
+    SCOPED_TRACE(testing::Message() << "backward blocks of " << keys << " keys");
+    s.bwd_keys = keys;
     // dk and dv land in the k and v columns of a separate qkv-shaped buffer, as in the engine.
     bf16* gbase = dgrad.get();
+    cudaMemset(gbase, 0xff, size_t(N * qw) * sizeof(bf16));  // NaN: every element must be written
     gpu::attention_backward(dq.get(), gbase + c.H * c.hd, gbase + (c.H + c.KV) * c.hd, dsum.get(),
                             ddout.get(), o.get(), lse.get(), base, base + c.H * c.hd,
                             base + (c.H + c.KV) * c.hd, s, nullptr);
     const auto grads = dgrad.download();
-    std::vector<float> dqw(q.size(), 0.0f), dkw(k.size(), 0.0f), dvw(v.size(), 0.0f);
-    cpu::attention_backward(dqw.data(), dkw.data(), dvw.data(), dout.data(), q.data(), k.data(),
-                            v.data(), att.data(), c.B, c.T, c.H, c.KV, c.hd, c.window);
     std::vector<float> dk_got(k.size()), dv_got(v.size());
     for (int64_t n = 0; n < N; ++n) {
       for (int64_t i = 0; i < c.KV * c.hd; ++i) {
@@ -388,15 +395,23 @@ TEST(TrainGpuOps, FlashAttentionMatchesTheReferenceForwardAndBackward) {
     EXPECT_LT(rel_err(dq_got, dqw), 3e-2);
     EXPECT_LT(rel_err(dk_got, dkw), 3e-2);
     EXPECT_LT(rel_err(dv_got, dvw), 3e-2);
+    }
   }
 }
 
+// With fp32 gradients, and with bf16 gradients (values exactly representable in bf16, so the
+// reference is the same): the kernels must agree with the CPU optimizer either way.
 TEST(TrainGpuOps, AdamWAndClippingMatchTheReference) {
   SXB_REQUIRE_GPU();
+  for (bool bf16_grads : {false, true}) {
+  SCOPED_TRACE(bf16_grads ? "bf16 gradients" : "fp32 gradients");
   ModelConfig cfg = resolve_model("tiny");
   const auto layout = cpu::parameter_layout(cfg);
   const int64_t P = cfg.param_count();
   auto p = random_vec(P, 30, 0.02f), g = random_vec(P, 31, 0.1f);
+  if (bf16_grads) {
+    for (float& x : g) x = round_bf16(x);
+  }
   AdamWParams ap;
   ap.lr = 1e-3;
   ap.weight_decay = 0.1;
@@ -414,14 +429,18 @@ TEST(TrainGpuOps, AdamWAndClippingMatchTheReference) {
     }
   }
   Dev<float> dp(p), dg(g), dm(std::vector<float>(P, 0.0f)), dv(std::vector<float>(P, 0.0f));
-  Dev<bf16> dw(P);
+  Dev<bf16> dw(P), dgb(g);
   Dev<double> scalars(4);
   Dev<gpu::AdamChunk> dchunks(chunks.size());
   cudaMemcpy(dchunks.get(), chunks.data(), chunks.size() * sizeof(gpu::AdamChunk),
              cudaMemcpyHostToDevice);
   cudaMemset(scalars.get(), 0, 4 * sizeof(double));
   double* s = scalars.get();
-  gpu::sum_squares(s, dg.get(), P, nullptr);
+  if (bf16_grads) {
+    gpu::sum_squares(s, dgb.get(), P, nullptr);
+  } else {
+    gpu::sum_squares(s, dg.get(), P, nullptr);
+  }
   gpu::clip_coefficient(reinterpret_cast<float*>(s + 3), s + 2, s, max_norm, nullptr);
   for (int t = 1; t <= 2; ++t) {
     gpu::AdamHyper h{};
@@ -433,9 +452,16 @@ TEST(TrainGpuOps, AdamWAndClippingMatchTheReference) {
     h.step_size = float(ap.lr / (1 - std::pow(ap.beta1, t)));
     h.inv_sqrt_bc2 = float(1 / std::sqrt(1 - std::pow(ap.beta2, t)));
     h.decoupled = 1;
-    gpu::adamw_step(dp.get(), dm.get(), dv.get(), dw.get(), dg.get(),
-                    reinterpret_cast<float*>(s + 3), dchunks.get(), int64_t(chunks.size()), h,
-                    nullptr);
+    auto step = [&](const auto* grads) {
+      gpu::adamw_step(dp.get(), dm.get(), dv.get(), dw.get(), grads,
+                      reinterpret_cast<float*>(s + 3), dchunks.get(), int64_t(chunks.size()), h,
+                      nullptr);
+    };
+    if (bf16_grads) {
+      step(dgb.get());
+    } else {
+      step(dg.get());
+    }
   }
   double norm_got = 0;
   cudaMemcpy(&norm_got, s + 2, sizeof(double), cudaMemcpyDeviceToHost);
@@ -444,6 +470,7 @@ TEST(TrainGpuOps, AdamWAndClippingMatchTheReference) {
   EXPECT_LT(rel_err(pg, pw), 1e-6);
   const auto w = dw.download();
   for (int64_t i = 0; i < P; i += 997) EXPECT_EQ(w[i], round_bf16(pg[i])) << i;
+  }
 }
 
 TEST(TrainGpuModel, WeightsEqualTheCpuReferenceInitialisation) {
@@ -452,7 +479,7 @@ TEST(TrainGpuModel, WeightsEqualTheCpuReferenceInitialisation) {
   cpu::LlamaCpu<float> ref(cfg, 1, 8);
   ref.init_weights(99);
   cudaStream_t stream = nullptr;
-  gpu::LlamaGpu model(cfg, 1, 8, Recompute::none, stream);
+  gpu::LlamaGpu model(cfg, 1, 8, Recompute::none, GradStorage::fp32, stream);
   model.init_weights(99);
   const auto got = model.download_params();
   ASSERT_EQ(got.size(), ref.params().size());
@@ -496,8 +523,14 @@ TEST(TrainGpuModel, LossAndGradientsMatchTheCpuReferenceInEveryRecomputationMode
     const double loss_want = ref.forward(tok.data(), tgt.data(), B, T);
     ref.backward(1.0 / double(counted));
     std::vector<std::vector<float>> grads;
-    for (Recompute r : {Recompute::none, Recompute::selective, Recompute::full}) {
-      gpu::LlamaGpu model(cfg, B, T, r, nullptr);
+    // Every recomputation mode with fp32 gradients, then no recomputation with bf16 gradients.
+    const std::pair<Recompute, GradStorage> cases[] = {{Recompute::none, GradStorage::fp32},
+                                                       {Recompute::selective, GradStorage::fp32},
+                                                       {Recompute::full, GradStorage::fp32},
+                                                       {Recompute::none, GradStorage::bf16}};
+    for (const auto& [r, gs] : cases) {
+      SCOPED_TRACE(grad_storage_name(gs) + " gradients");
+      gpu::LlamaGpu model(cfg, B, T, r, gs, nullptr);
       model.init_weights(7);
       model.forward_backward(tok.data(), tgt.data(), B, 1.0 / double(counted), true);
       const double loss_got = model.take_loss_sum();
@@ -518,6 +551,9 @@ TEST(TrainGpuModel, LossAndGradientsMatchTheCpuReferenceInEveryRecomputationMode
     // rounding (only the order of attention's dq atomics differs).
     EXPECT_LT(rel_err(grads[1], grads[0]), 1e-3);
     EXPECT_LT(rel_err(grads[2], grads[0]), 1e-3);
+    // bf16 storage rounds each gradient once (relative 2^-9 at most).
+    EXPECT_LT(rel_err(grads[3], grads[0]), 4e-3);
+    EXPECT_GT(rel_err(grads[3], grads[0]), 0.0) << "bf16 storage left the fp32 values unrounded";
   }
 }
 
@@ -529,7 +565,8 @@ TEST(TrainGpuModel, GradientAccumulationEqualsOneLargeMicroBatch) {
   random_tokens(tok, tgt, cfg.vocab_size, 11);
   int64_t counted = 0;
   for (int32_t t : tgt) counted += t >= 0;
-  gpu::LlamaGpu one(cfg, 2, T, Recompute::none, nullptr), two(cfg, 1, T, Recompute::none, nullptr);
+  gpu::LlamaGpu one(cfg, 2, T, Recompute::none, GradStorage::fp32, nullptr),
+      two(cfg, 1, T, Recompute::none, GradStorage::fp32, nullptr);
   one.init_weights(3);
   two.init_weights(3);
   one.forward_backward(tok.data(), tgt.data(), 2, 1.0 / counted, true);
@@ -537,10 +574,18 @@ TEST(TrainGpuModel, GradientAccumulationEqualsOneLargeMicroBatch) {
   two.forward_backward(tok.data() + T, tgt.data() + T, 1, 1.0 / counted, false);
   EXPECT_NEAR(one.take_loss_sum(), two.take_loss_sum(), 1e-3 * counted);
   EXPECT_LT(rel_err(two.download_grads(), one.download_grads()), 1e-2);
+  // bf16 gradients cannot carry the sum: a second micro-batch is refused.
+  gpu::LlamaGpu b16(cfg, 1, T, Recompute::none, GradStorage::bf16, nullptr);
+  b16.init_weights(3);
+  b16.forward_backward(tok.data(), tgt.data(), 1, 1.0 / counted, true);
+  EXPECT_THROW(b16.forward_backward(tok.data() + T, tgt.data() + T, 1, 1.0 / counted, false),
+               Error);
 }
 
 TEST(TrainGpuModel, LossCurveFollowsTheCpuReferenceOverTwentySteps) {
   SXB_REQUIRE_GPU();
+  for (GradStorage gs : {GradStorage::fp32, GradStorage::bf16}) {
+  SCOPED_TRACE(grad_storage_name(gs) + " gradients");
   const ModelConfig cfg = resolve_model("tiny");
   const int64_t B = 2, T = 64, steps = 20;
   std::vector<int32_t> tok(B * T), tgt(B * T);
@@ -552,7 +597,7 @@ TEST(TrainGpuModel, LossCurveFollowsTheCpuReferenceOverTwentySteps) {
   cpu::LlamaCpu<float> ref(cfg, B, T);
   ref.init_weights(17);
   AdamW opt(ref.layout(), cfg.param_count(), ap);
-  gpu::LlamaGpu model(cfg, B, T, Recompute::none, nullptr);
+  gpu::LlamaGpu model(cfg, B, T, Recompute::none, gs, nullptr);
   model.init_weights(17);
   std::vector<double> cpu_loss, gpu_loss, cpu_norm, gpu_norm;
   for (int64_t s = 1; s <= steps; ++s) {
@@ -572,6 +617,7 @@ TEST(TrainGpuModel, LossCurveFollowsTheCpuReferenceOverTwentySteps) {
     EXPECT_NEAR(gpu_norm[s], cpu_norm[s], (s == 0 ? 0.02 : 0.15) * cpu_norm[s]) << "step " << s + 1;
   }
   EXPECT_LT(gpu_loss.back(), 0.8 * gpu_loss.front()) << "the repeated batch is not learned";
+  }
 }
 
 // Rates of the attention kernels at the Llama-2-7B shape (one 4096-token sequence, 32 heads of
@@ -613,10 +659,15 @@ TEST(TrainGpuPerf, AttentionAtTheLlama7bShapeIsWithinPhysicalLimits) {
   const double fwd_ms = median_ms([&] {
     gpu::attention_forward(o.get(), lse.get(), b, b + H * hd, b + 2 * H * hd, s, nullptr);
   });
-  const double bwd_ms = median_ms([&] {
-    gpu::attention_backward(dq.get(), g + H * hd, g + 2 * H * hd, dsum.get(), dout.get(), o.get(),
-                            lse.get(), b, b + H * hd, b + 2 * H * hd, s, nullptr);
-  });
+  auto backward_ms = [&](int keys) {
+    s.bwd_keys = keys;
+    return median_ms([&] {
+      gpu::attention_backward(dq.get(), g + H * hd, g + 2 * H * hd, dsum.get(), dout.get(),
+                              o.get(), lse.get(), b, b + H * hd, b + 2 * H * hd, s, nullptr);
+    });
+  };
+  const double bwd64_ms = backward_ms(64), bwd128_ms = backward_ms(128);
+  const double bwd_ms = gpu::attention_backward_keys() == 128 ? bwd128_ms : bwd64_ms;
   cudaEventDestroy(e0);
   cudaEventDestroy(e1);
   const double causal_product = 2.0 * double(T) * double(T) / 2.0 * double(hd) * double(H);
@@ -624,8 +675,10 @@ TEST(TrainGpuPerf, AttentionAtTheLlama7bShapeIsWithinPhysicalLimits) {
   const double bwd_tflops = 5 * causal_product / (bwd_ms * 1e-3) / 1e12;
   std::printf(
       "attention T=%lld H=%lld hd=%lld causal: forward %.3f ms (%.1f TFLOP/s), backward "
-      "%.3f ms (%.1f TFLOP/s)\n",
-      (long long)T, (long long)H, (long long)hd, fwd_ms, fwd_tflops, bwd_ms, bwd_tflops);
+      "%.3f ms (%.1f TFLOP/s) with %d-key blocks; 64-key blocks %.3f ms, 128-key blocks "
+      "%.3f ms\n",
+      (long long)T, (long long)H, (long long)hd, fwd_ms, fwd_tflops, bwd_ms, bwd_tflops,
+      gpu::attention_backward_keys(), bwd64_ms, bwd128_ms);
   RecordProperty("forward_tflops", std::to_string(fwd_tflops));
   RecordProperty("backward_tflops", std::to_string(bwd_tflops));
   EXPECT_TRUE(all_finite(o.download()));

@@ -22,6 +22,26 @@ TEST(GpuMemoryPlan, ParametersTakeEighteenBytesEach) {
   EXPECT_LT(cats.at("optimizer"), 2 * aligned_bytes(4 * P) + (uint64_t(4) << 20));
 }
 
+TEST(GpuMemoryPlan, Bf16GradientsHalveTheGradientBytes) {
+  const ModelConfig m = resolve_model("meta-llama/Llama-2-7b-hf");
+  const uint64_t P = uint64_t(m.param_count());
+  const auto fp32 = plan_gpu_memory(m, 1, 4096, Recompute::none, GradStorage::fp32);
+  const auto bf16 = plan_gpu_memory(m, 1, 4096, Recompute::none, GradStorage::bf16);
+  EXPECT_EQ(bf16.grads, GradStorage::bf16);
+  EXPECT_EQ(bf16.find("grad.fp32"), nullptr);
+  ASSERT_NE(bf16.find("grad.bf16"), nullptr);
+  EXPECT_EQ(bf16.find("grad.bf16")->bytes, 2 * P);
+  // fp32 sums for the atomically added gradients: embedding (32000 x 4096) and 65 norm weights.
+  const uint64_t sums = 32000ull * 4096 + 65ull * 4096;
+  EXPECT_EQ(uint64_t(atomic_gradient_elements(m)), sums);
+  EXPECT_EQ(bf16.find("grad.fp32_sums")->bytes, 4 * sums);
+  EXPECT_EQ(bf16.bytes_by_category().at("gradients"),
+            aligned_bytes(2 * P) + aligned_bytes(4 * sums));
+  EXPECT_EQ(fp32.total_bytes() - bf16.total_bytes(),
+            aligned_bytes(4 * P) - aligned_bytes(2 * P) - aligned_bytes(4 * sums));
+  EXPECT_EQ(grad_storage_name(GradStorage::bf16), "bf16");
+}
+
 TEST(GpuMemoryPlan, RecomputationKeepsLessInTheDocumentedWay) {
   const ModelConfig m = resolve_model("meta-llama/Llama-2-7b-hf");
   const int64_t B = 1, T = 4096;
