@@ -3,12 +3,14 @@
 # 1, bf16) with sxbench's engine next to the PyTorch reference (.ref/torch_llama.py: FSDP2, eager
 # and torch.compile) in the same call, engine runs before and after the reference. Logs go to
 # $OUT/train_logs.tgz; a short table is printed last.
-#   PHASES   comma list of tests,engine,notune,grad32,keys128,torch,compile,engine_full,torch_ac,
-#            learn,engine2 (default all but notune, grad32, keys128). engine*: the reference's
-#            optimizer settings (ds_config_torch_reference.json); notune: cuBLASLt's first
-#            heuristic choice instead of the timed best; grad32: fp32 gradient storage instead of
-#            auto's bf16; keys128: 128-key attention backward blocks; learn: 30 steps at lr 1e-4
-#            (ds_config_7b_learning.json) to show the loss falling.
+#   PHASES   comma list of tests,engine,notune,grad32,torch,compile,engine_full,torch_ac,learn,
+#            engine2 (default all but notune and grad32). engine*: the reference's optimizer
+#            settings (ds_config_torch_reference.json); notune: cuBLASLt's first heuristic choice
+#            instead of the timed best; grad32: fp32 gradient storage instead of auto's bf16;
+#            learn: 30 steps at lr 1e-4 (ds_config_7b_learning.json) to show the loss falling.
+#   VARIANTS space-separated name=VAR=VALUE items: for each, the Train* GPU tests and a profiled
+#            engine run (engine_<name>) with that environment setting (tuning knobs A/B'd
+#            against the default engine of the same call)
 #   STEPS    engine steps (default 10, of which 3 warm-up)
 # Binaries: .dev/sxbench and .dev/sxb_gpu_tests when they run on this machine, else a build.
 set -uo pipefail
@@ -29,9 +31,9 @@ BIN=.dev/sxbench
 TESTS=.dev/sxb_gpu_tests
 if ! "$BIN" --version >/dev/null 2>&1 || ! "$TESTS" --gtest_list_tests >/dev/null 2>&1; then
   echo "prebuilt binaries do not run here; building (sm_90a)"
-  BUILD=/tmp/build-train
+  BUILD=/tmp/build-sxb  # shared with profile_attention.sh
   cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
-    -DSXB_CUDA=ON >"$W/build.log" 2>&1 &&
+    -DSXB_CUDA=ON -DSXB_CHARTS=OFF >"$W/build.log" 2>&1 &&
     ninja -C "$BUILD" sxbench sxb_gpu_tests >>"$W/build.log" 2>&1 ||
     { grep -E "error" "$W/build.log" | head -30; tar -C "$OUT" -czf "$OUT/train_logs.tgz" work; exit 1; }
   BIN=$BUILD/sxbench
@@ -70,7 +72,16 @@ torch_ref() {  # name, extra args
 want engine && engine engine --profile
 want notune && SXB_GEMM_CANDIDATES=1 engine engine_notune
 want grad32 && engine engine_grad32 --grad-dtype fp32
-want keys128 && SXB_ATTN_BWD_KEYS=128 engine engine_keys128 --profile
+for v in ${VARIANTS:-}; do
+  name=${v%%=*}
+  setting=${v#*=}
+  env "$setting" timeout 300 "$TESTS" --gtest_filter='Train*' >"$W/tests_$name.log" 2>&1
+  echo "gpu tests (Train*) with $setting exit $?"
+  grep -E "^\[  FAILED  \]|^attention T=" "$W/tests_$name.log"
+  export "${setting?}"
+  engine "engine_$name" --profile
+  unset "${setting%%=*}"
+done
 want torch && torch_ref torch_eager --ac 0 --tag eager
 want compile && torch_ref torch_compile --ac 0 --compile 1 --tag compile
 want engine_full && engine engine_full --recompute full
@@ -89,8 +100,9 @@ python3 - "$W" <<'EOF' | tee "$W/table.txt"
 import json, os, sys
 w = sys.argv[1]
 rows = []
-for name in ["engine", "engine_notune", "engine_grad32", "engine_keys128", "engine_full", "learn",
-             "engine2"]:
+names = sorted(os.listdir(w))
+variants = [n for n in names if n.startswith("engine_") and os.path.isdir(os.path.join(w, n))]
+for name in dict.fromkeys(["engine"] + variants + ["engine_full", "learn", "engine2"]):
     p = os.path.join(w, name, "sft_metrics.json")
     if os.path.exists(p):
         m = json.load(open(p))

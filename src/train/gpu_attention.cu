@@ -4,7 +4,8 @@
 // Notation: s = (q . k) * scale, scale = 1/sqrt(hd), computed in the log2 domain
 // (s2 = s * log2(e)), p = exp2(s2 - lse2), lse2 = log2 sum exp2(s2) over the visible keys.
 //
-// Forward (one block = 64 queries of one head, 4 warps x 16 query rows): for each 64-key tile,
+// Forward (one block = 128 queries of one head, 4 warps x 32 query rows; 64 queries and 16 rows
+// per warp for head_dim below 64): for each 64-key tile,
 // S = Q K^T in registers, masked, online softmax (running max m and sum l per row, O rescaled by
 // exp2(m_old - m_new)), O += P V with P taken straight from the S accumulators; finally O / l and
 // lse2 = m + log2(l). No T x T matrix exists anywhere.
@@ -28,7 +29,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <type_traits>
 
@@ -41,11 +41,9 @@ namespace {
 
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kThreads = 128;  // 4 warps
-constexpr int kFwdRows = 64;   // queries per forward block (4 warps x 16 rows)
 constexpr int kFwdCols = 64;   // keys per forward tile
+constexpr int kBwdKeys = 64;   // keys per backward block
 constexpr int kBwdRows = 32;   // queries per backward tile
-// Keys per backward block: 16 per warp, 64 (4 warps) or 128 (8 warps: half the dQ atomics and
-// half the Q/dO tile loads per key, one block per SM).
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
@@ -92,6 +90,14 @@ __device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], 
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+// 2^x on the special-function unit (ex2.approx.ftz: relative error about 2^-22, subnormal results
+// flushed to 0), without exp2f's range fix-ups; probabilities are rounded to bf16 anyway.
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
 // Two floats as one bf16x2 register: the lower column in the low half.
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
@@ -126,11 +132,11 @@ struct Args {
 
 // Copies rows [row0, row0 + kRows) (rows >= T as zeros) of hd bf16 each, `stride` elements
 // apart, into shared memory rows of kHd + 8 elements (the padding keeps ldmatrix conflict-free).
-template <int kHd, int kRows, int kBlockThreads = kThreads>
+template <int kHd, int kRows>
 __device__ __forceinline__ void load_rows(bf16* smem, const bf16* base, int row0, int T,
                                           int64_t stride) {
   constexpr int kChunks = kHd / 8, kRow = kHd + 8;
-  for (int i = threadIdx.x; i < kRows * kChunks; i += kBlockThreads) {
+  for (int i = threadIdx.x; i < kRows * kChunks; i += kThreads) {
     const int r = i / kChunks, c = i % kChunks;
     const bool valid = row0 + r < T;
     const bf16* src = base + (valid ? int64_t(row0 + r) * stride : 0) + c * 8;
@@ -140,43 +146,82 @@ __device__ __forceinline__ void load_rows(bf16* smem, const bf16* base, int row0
 
 // ---- forward -------------------------------------------------------------------------------
 
-template <int kHd>
+struct Max {
+  __device__ static float op(float x, float y) { return fmaxf(x, y); }
+};
+struct Sum {
+  __device__ static float op(float x, float y) { return x + y; }
+};
+// Op over this thread's 16 elements of row half r (accumulator elements 2r and 2r + 1 of the
+// 8 n-tiles of one m-tile), pairwise, so the dependency depth is 4 instead of 16.
+template <typename Op>
+__device__ __forceinline__ float tile_row_reduce(const float (&s)[8][4], int r) {
+  float v[8];
+#pragma unroll
+  for (int j = 0; j < 8; ++j) v[j] = Op::op(s[j][2 * r], s[j][2 * r + 1]);
+#pragma unroll
+  for (int w = 4; w >= 1; w /= 2) {
+#pragma unroll
+    for (int j = 0; j < w; ++j) v[j] = Op::op(v[j], v[j + w]);
+  }
+  return v[0];
+}
+
+// kMt: 16-row m-tiles per warp, so a block holds 64 * kMt queries. With two, every K and V
+// fragment read from shared memory feeds two products (half the shared-memory traffic per
+// product); Q fragments are then read from shared memory per key tile instead of held in
+// registers, which keeps the accumulators (O: 32 rows x hd, S: 32 x 64) within the register file.
+template <int kHd, int kMt>
 __global__ void __launch_bounds__(kThreads, 2) flash_forward_kernel(Args a) {
+  constexpr int kRows = 4 * 16 * kMt;  // queries per block
   constexpr int kRow = kHd + 8, kKb = kHd / 16;
+  constexpr bool kQInRegs = kMt == 1;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* sQ = reinterpret_cast<bf16*>(smem_raw);
-  bf16* sK = sQ + kFwdRows * kRow;      // two buffers
+  bf16* sK = sQ + kRows * kRow;         // two buffers
   bf16* sV = sK + 2 * kFwdCols * kRow;  // two buffers
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane / 4, c2 = 2 * (lane % 4);
   const int qblock = gridDim.x - 1 - blockIdx.x;  // the longest rows first
   const int h = blockIdx.y, b = blockIdx.z;
   const int kvh = h / (a.H / a.KV);
-  const int q0 = qblock * kFwdRows;
+  const int q0 = qblock * kRows;
+  const int wq0 = q0 + warp * 16 * kMt;  // this warp's first query
   const bf16* qbase = a.q + int64_t(b) * a.T * a.q_stride + int64_t(h) * kHd;
   const bf16* kbase = a.k + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd;
   const bf16* vbase = a.v + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd;
 
+  // Key tiles the block loads, and the ones this warp's rows see (the warp skips the others).
   const int kt_lo = a.window > 0 ? max(0, q0 - a.window + 1) / kFwdCols : 0;
-  const int kt_hi = min(q0 + kFwdRows - 1, a.T - 1) / kFwdCols;
-  load_rows<kHd, kFwdRows>(sQ, qbase, q0, a.T, a.q_stride);
+  const int kt_hi = min(q0 + kRows - 1, a.T - 1) / kFwdCols;
+  const int wkt_lo = a.window > 0 ? max(0, wq0 - a.window + 1) / kFwdCols : 0;
+  const int wkt_hi = min(wq0 + 16 * kMt - 1, a.T - 1) / kFwdCols;
+  load_rows<kHd, kRows>(sQ, qbase, q0, a.T, a.q_stride);
   load_rows<kHd, kFwdCols>(sK, kbase, kt_lo * kFwdCols, a.T, a.kv_stride);
   load_rows<kHd, kFwdCols>(sV, vbase, kt_lo * kFwdCols, a.T, a.kv_stride);
   cp_async_commit();
 
-  uint32_t qf[kKb][4];
-  float o[kHd / 8][4];
+  float o[kMt][kHd / 8][4];
+  float m_row[kMt][2], l_row[kMt][2];
 #pragma unroll
-  for (int n = 0; n < kHd / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
-  float m_row[2] = {-INFINITY, -INFINITY}, l_row[2] = {0.0f, 0.0f};
-  const int t0 = q0 + warp * 16 + g, t1 = t0 + 8;
+  for (int mt = 0; mt < kMt; ++mt) {
+#pragma unroll
+    for (int n = 0; n < kHd / 8; ++n) o[mt][n][0] = o[mt][n][1] = o[mt][n][2] = o[mt][n][3] = 0.0f;
+    m_row[mt][0] = m_row[mt][1] = -INFINITY;
+    l_row[mt][0] = l_row[mt][1] = 0.0f;
+  }
+  // A fragment of Q for m-tile mt and k-block kb.
+  auto q_fragment = [&](uint32_t (&f)[4], int mt, int kb) {
+    ldsm_x4(f, sQ + (warp * 16 * kMt + mt * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * kRow +
+                   kb * 16 + (lane / 16) * 8);
+  };
+  uint32_t qreg[kQInRegs ? kKb : 1][4];
 
   cp_async_wait_all();
   __syncthreads();
+  if constexpr (kQInRegs) {
 #pragma unroll
-  for (int kb = 0; kb < kKb; ++kb) {
-    ldsm_x4(qf[kb], sQ + (warp * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * kRow + kb * 16 +
-                        (lane / 16) * 8);
+    for (int kb = 0; kb < kKb; ++kb) q_fragment(qreg[kb], 0, kb);
   }
 
   for (int kt = kt_lo; kt <= kt_hi; ++kt) {
@@ -190,112 +235,139 @@ __global__ void __launch_bounds__(kThreads, 2) flash_forward_kernel(Args a) {
                                a.kv_stride);
       cp_async_commit();
     }
+    if (kt < wkt_lo || kt > wkt_hi) continue;  // warp-uniform: none of these keys is visible
     const bf16* cK = sK + buf * kFwdCols * kRow;
     const bf16* cV = sV + buf * kFwdCols * kRow;
 
-    // S = Q K^T: 16 rows x 64 keys per warp (8 n-tiles of 8 keys).
-    float s[8][4];
+    // S = Q K^T: 16 * kMt rows x 64 keys per warp (8 n-tiles of 8 keys per m-tile).
+    float s[kMt][8][4];
 #pragma unroll
-    for (int j = 0; j < 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+    for (int mt = 0; mt < kMt; ++mt) {
 #pragma unroll
-    for (int np = 0; np < 4; ++np) {
+      for (int j = 0; j < 8; ++j) s[mt][j][0] = s[mt][j][1] = s[mt][j][2] = s[mt][j][3] = 0.0f;
+    }
 #pragma unroll
-      for (int kb = 0; kb < kKb; ++kb) {
+    for (int kb = 0; kb < kKb; ++kb) {
+      uint32_t qf[kMt][4];
+#pragma unroll
+      for (int mt = 0; mt < kMt; ++mt) {
+        if constexpr (kQInRegs) {
+#pragma unroll
+          for (int r = 0; r < 4; ++r) qf[mt][r] = qreg[kb][r];
+        } else {
+          q_fragment(qf[mt], mt, kb);
+        }
+      }
+#pragma unroll
+      for (int np = 0; np < 4; ++np) {
         uint32_t bk[4];
         ldsm_x4(bk, cK + (np * 16 + (lane / 16) * 8 + (lane % 8)) * kRow + kb * 16 +
                         ((lane / 8) % 2) * 8);
-        mma16816(s[2 * np], qf[kb], bk[0], bk[1]);
-        mma16816(s[2 * np + 1], qf[kb], bk[2], bk[3]);
+#pragma unroll
+        for (int mt = 0; mt < kMt; ++mt) {
+          mma16816(s[mt][2 * np], qf[mt], bk[0], bk[1]);
+          mma16816(s[mt][2 * np + 1], qf[mt], bk[2], bk[3]);
+        }
       }
     }
     const int u0 = kt * kFwdCols;
-    const bool need_mask = u0 + kFwdCols - 1 > q0 ||
-                           (a.window > 0 && q0 + kFwdRows - 1 - u0 >= a.window) ||
-                           q0 + kFwdRows > a.T;
-    float mx[2] = {-INFINITY, -INFINITY};
+    const bool need_mask = u0 + kFwdCols - 1 > wq0 ||
+                           (a.window > 0 && wq0 + 16 * kMt - 1 - u0 >= a.window) ||
+                           wq0 + 16 * kMt > a.T;
 #pragma unroll
-    for (int j = 0; j < 8; ++j) {
+    for (int mt = 0; mt < kMt; ++mt) {
+      const int t0 = wq0 + mt * 16 + g, t1 = t0 + 8;
+      if (need_mask) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float x = s[j][e] * a.scale_log2;
-        if (need_mask) {
-          const int t = e < 2 ? t0 : t1, u = u0 + j * 8 + c2 + (e & 1);
-          if (!visible(t, u, a.T, a.window)) x = -INFINITY;
+        for (int j = 0; j < 8; ++j) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int t = e < 2 ? t0 : t1, u = u0 + j * 8 + c2 + (e & 1);
+            if (!visible(t, u, a.T, a.window)) s[mt][j][e] = -INFINITY;
+          }
         }
-        s[j][e] = x;
-        mx[e / 2] = fmaxf(mx[e / 2], x);
       }
-    }
-    float alpha[2], base[2];
+      // Row maxima of the unscaled scores (the scale is positive) and row sums as trees, not
+      // 16-long chains of dependent instructions; the scale is applied inside p's FMA.
+      float mx[2] = {tile_row_reduce<Max>(s[mt], 0), tile_row_reduce<Max>(s[mt], 1)};
+      float alpha[2], nbase[2];
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-      const float m_new = fmaxf(m_row[r], mx[r]);
-      base[r] = m_new == -INFINITY ? 0.0f : m_new;  // a row with nothing visible yet stays 0
-      alpha[r] = exp2f(m_row[r] - base[r]);
-      m_row[r] = m_new;
-    }
-    float rowsum[2] = {0.0f, 0.0f};
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const float p = exp2f(s[j][e] - base[e / 2]);
-        s[j][e] = p;
-        rowsum[e / 2] += p;
+      for (int r = 0; r < 2; ++r) {
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+        const float m_new = fmaxf(m_row[mt][r], mx[r] * a.scale_log2);
+        const float base = m_new == -INFINITY ? 0.0f : m_new;  // nothing visible yet: stays 0
+        alpha[r] = fast_exp2(m_row[mt][r] - base);
+        nbase[r] = -base;
+        m_row[mt][r] = m_new;
       }
-    }
 #pragma unroll
-    for (int r = 0; r < 2; ++r) l_row[r] = l_row[r] * alpha[r] + rowsum[r];
+      for (int j = 0; j < 8; ++j) {
 #pragma unroll
-    for (int n = 0; n < kHd / 8; ++n) {
-      o[n][0] *= alpha[0];
-      o[n][1] *= alpha[0];
-      o[n][2] *= alpha[1];
-      o[n][3] *= alpha[1];
+        for (int e = 0; e < 4; ++e) {
+          s[mt][j][e] = fast_exp2(fmaf(s[mt][j][e], a.scale_log2, nbase[e / 2]));
+        }
+      }
+      const float rowsum[2] = {tile_row_reduce<Sum>(s[mt], 0), tile_row_reduce<Sum>(s[mt], 1)};
+#pragma unroll
+      for (int r = 0; r < 2; ++r) l_row[mt][r] = l_row[mt][r] * alpha[r] + rowsum[r];
+#pragma unroll
+      for (int n = 0; n < kHd / 8; ++n) {
+        o[mt][n][0] *= alpha[0];
+        o[mt][n][1] *= alpha[0];
+        o[mt][n][2] *= alpha[1];
+        o[mt][n][3] *= alpha[1];
+      }
     }
     // O += P V: P's A fragments are the S accumulators of n-tiles 2kk and 2kk + 1.
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) {
-      uint32_t pa[4];
-      a_fragment(pa, s[2 * kk], s[2 * kk + 1]);
+      uint32_t pa[kMt][4];
+#pragma unroll
+      for (int mt = 0; mt < kMt; ++mt) a_fragment(pa[mt], s[mt][2 * kk], s[mt][2 * kk + 1]);
 #pragma unroll
       for (int nd = 0; nd < kHd / 16; ++nd) {
         uint32_t bv[4];
         ldsm_x4_t(bv, cV + (kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * kRow + nd * 16 +
                           (lane / 16) * 8);
-        mma16816(o[2 * nd], pa, bv[0], bv[1]);
-        mma16816(o[2 * nd + 1], pa, bv[2], bv[3]);
+#pragma unroll
+        for (int mt = 0; mt < kMt; ++mt) {
+          mma16816(o[mt][2 * nd], pa[mt], bv[0], bv[1]);
+          mma16816(o[mt][2 * nd + 1], pa[mt], bv[2], bv[3]);
+        }
       }
     }
   }
 
-  float l[2];
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    l[r] = l_row[r];
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-  }
-  const float inv0 = l[0] > 0 ? 1.0f / l[0] : 0.0f, inv1 = l[1] > 0 ? 1.0f / l[1] : 0.0f;
   bf16* obase = a.out + int64_t(b) * a.T * a.o_stride + int64_t(h) * kHd;
+  float* lrow = a.lse + (int64_t(b) * a.H + h) * a.T;
 #pragma unroll
-  for (int n = 0; n < kHd / 8; ++n) {
-    const int col = n * 8 + c2;
-    if (t0 < a.T) {
-      *reinterpret_cast<uint32_t*>(obase + int64_t(t0) * a.o_stride + col) =
-          pack_bf16(o[n][0] * inv0, o[n][1] * inv0);
+  for (int mt = 0; mt < kMt; ++mt) {
+    const int t0 = wq0 + mt * 16 + g, t1 = t0 + 8;
+    float l[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      l[r] = l_row[mt][r];
+      l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+      l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
     }
-    if (t1 < a.T) {
-      *reinterpret_cast<uint32_t*>(obase + int64_t(t1) * a.o_stride + col) =
-          pack_bf16(o[n][2] * inv1, o[n][3] * inv1);
+    const float inv0 = l[0] > 0 ? 1.0f / l[0] : 0.0f, inv1 = l[1] > 0 ? 1.0f / l[1] : 0.0f;
+#pragma unroll
+    for (int n = 0; n < kHd / 8; ++n) {
+      const int col = n * 8 + c2;
+      if (t0 < a.T) {
+        *reinterpret_cast<uint32_t*>(obase + int64_t(t0) * a.o_stride + col) =
+            pack_bf16(o[mt][n][0] * inv0, o[mt][n][1] * inv0);
+      }
+      if (t1 < a.T) {
+        *reinterpret_cast<uint32_t*>(obase + int64_t(t1) * a.o_stride + col) =
+            pack_bf16(o[mt][n][2] * inv1, o[mt][n][3] * inv1);
+      }
     }
-  }
-  if (lane % 4 == 0) {
-    float* lrow = a.lse + (int64_t(b) * a.H + h) * a.T;
-    if (t0 < a.T) lrow[t0] = m_row[0] + log2f(l[0]);
-    if (t1 < a.T) lrow[t1] = m_row[1] + log2f(l[1]);
+    if (lane % 4 == 0) {
+      if (t0 < a.T) lrow[t0] = m_row[mt][0] + log2f(l[0]);
+      if (t1 < a.T) lrow[t1] = m_row[mt][1] + log2f(l[1]);
+    }
   }
 }
 
@@ -321,11 +393,9 @@ __global__ void attention_dsum_kernel(Args a, int64_t rows) {
   }
 }
 
-template <int kHd, int kBwdKeys>
-__global__ void __launch_bounds__(kBwdKeys * 2, 128 / kBwdKeys)
-    flash_backward_kernel(Args a) {
+template <int kHd>
+__global__ void __launch_bounds__(kThreads, 2) flash_backward_kernel(Args a) {
   constexpr int kRow = kHd + 8, kKb = kHd / 16, kDsRow = kBwdRows + 8;
-  constexpr int kBlockThreads = kBwdKeys * 2, kWarps = kBlockThreads / 32;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* sK = reinterpret_cast<bf16*>(smem_raw);
   bf16* sV = sK + kBwdKeys * kRow;
@@ -343,8 +413,8 @@ __global__ void __launch_bounds__(kBwdKeys * 2, 128 / kBwdKeys)
   const bf16* kbase = a.k + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd;
   const bf16* vbase = a.v + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd;
 
-  load_rows<kHd, kBwdKeys, kBlockThreads>(sK, kbase, k0, a.T, a.kv_stride);
-  load_rows<kHd, kBwdKeys, kBlockThreads>(sV, vbase, k0, a.T, a.kv_stride);
+  load_rows<kHd, kBwdKeys>(sK, kbase, k0, a.T, a.kv_stride);
+  load_rows<kHd, kBwdKeys>(sV, vbase, k0, a.T, a.kv_stride);
 
   const int qt_lo = k0 / kBwdRows;
   const int q_last = a.window > 0 ? min(a.T - 1, k0 + kBwdKeys - 1 + a.window - 1) : a.T - 1;
@@ -358,8 +428,8 @@ __global__ void __launch_bounds__(kBwdKeys * 2, 128 / kBwdKeys)
     const int qs = (qt_lo + it % n_qt) * kBwdRows;
     const bf16* qbase = a.q + int64_t(b) * a.T * a.q_stride + int64_t(h) * kHd;
     const bf16* dobase = a.dout + int64_t(b) * a.T * a.o_stride + int64_t(h) * kHd;
-    load_rows<kHd, kBwdRows, kBlockThreads>(sQ + buf * kBwdRows * kRow, qbase, qs, a.T, a.q_stride);
-    load_rows<kHd, kBwdRows, kBlockThreads>(sdO + buf * kBwdRows * kRow, dobase, qs, a.T, a.o_stride);
+    load_rows<kHd, kBwdRows>(sQ + buf * kBwdRows * kRow, qbase, qs, a.T, a.q_stride);
+    load_rows<kHd, kBwdRows>(sdO + buf * kBwdRows * kRow, dobase, qs, a.T, a.o_stride);
     if (threadIdx.x < kBwdRows) {
       const int t = qs + threadIdx.x;
       const bool valid = t < a.T;
@@ -430,7 +500,7 @@ __global__ void __launch_bounds__(kBwdKeys * 2, 128 / kBwdKeys)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int tl = j * 8 + c2 + (e & 1);
-        float p = exp2f(st[j][e] * a.scale_log2 - cL[tl]);
+        float p = fast_exp2(fmaf(st[j][e], a.scale_log2, -cL[tl]));
         if (need_mask && !visible(qs + tl, e < 2 ? u0 : u1, a.T, a.window)) p = 0.0f;
         st[j][e] = p;
         dpt[j][e] = p * (dpt[j][e] - cD[tl]);
@@ -466,50 +536,65 @@ __global__ void __launch_bounds__(kBwdKeys * 2, 128 / kBwdKeys)
           pack_bf16(dpt[j][2], dpt[j][3]);
     }
     __syncthreads();
-    // dQ tile (32 queries x hd): warp w takes m-tile w % 2 and its share of the hd/8 n-tiles.
+    // dQ tile (32 queries x hd). head_dim >= 32: warp w takes both m-tiles and hd/32 of the
+    // hd/8 n-tiles, so each K fragment feeds two products; below: m-tile w % 2 and hd/16.
     {
-      constexpr int kNt = kHd / 8 / (kWarps / 2);  // n-tiles per warp
-      static_assert(kNt >= 1 && kNt * (kWarps / 2) == kHd / 8, "head_dim too small for the block");
-      const int mt = warp % 2, nt0 = (warp / 2) * kNt;
-      float dq[kNt][4];
+      constexpr int kDqMt = kHd >= 32 ? 2 : 1;        // m-tiles per warp
+      constexpr int kNt = kHd / 8 / (2 * kDqMt);       // n-tiles per warp
+      const int mt0 = kDqMt == 2 ? 0 : warp % 2;
+      const int nt0 = (kDqMt == 2 ? warp : warp / 2) * kNt;
+      float dq[kDqMt][kNt][4];
 #pragma unroll
-      for (int n = 0; n < kNt; ++n) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.0f;
+      for (int m = 0; m < kDqMt; ++m) {
+#pragma unroll
+        for (int n = 0; n < kNt; ++n) dq[m][n][0] = dq[m][n][1] = dq[m][n][2] = dq[m][n][3] = 0.0f;
+      }
       const int mi = lane / 8;
 #pragma unroll
       for (int kb = 0; kb < kBwdKeys / 16; ++kb) {
-        uint32_t af[4];
-        ldsm_x4_t(af,
-                  sdS + (kb * 16 + (mi / 2) * 8 + (lane % 8)) * kDsRow + mt * 16 + (mi % 2) * 8);
+        uint32_t af[kDqMt][4];
+#pragma unroll
+        for (int m = 0; m < kDqMt; ++m) {
+          ldsm_x4_t(af[m], sdS + (kb * 16 + (mi / 2) * 8 + (lane % 8)) * kDsRow + (mt0 + m) * 16 +
+                               (mi % 2) * 8);
+        }
         const int krow = (kb * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * kRow;
         if constexpr (kNt % 2 == 0) {
 #pragma unroll
           for (int np = 0; np < kNt / 2; ++np) {
             uint32_t bk[4];
             ldsm_x4_t(bk, sK + krow + (nt0 + 2 * np) * 8 + (lane / 16) * 8);
-            mma16816(dq[2 * np], af, bk[0], bk[1]);
-            mma16816(dq[2 * np + 1], af, bk[2], bk[3]);
+#pragma unroll
+            for (int m = 0; m < kDqMt; ++m) {
+              mma16816(dq[m][2 * np], af[m], bk[0], bk[1]);
+              mma16816(dq[m][2 * np + 1], af[m], bk[2], bk[3]);
+            }
           }
         } else {
 #pragma unroll
           for (int n = 0; n < kNt; ++n) {
             uint32_t b0, b1;
             ldsm_x2_t(b0, b1, sK + krow + (nt0 + n) * 8);
-            mma16816(dq[n], af, b0, b1);
+#pragma unroll
+            for (int m = 0; m < kDqMt; ++m) mma16816(dq[m][n], af[m], b0, b1);
           }
         }
       }
       float* dqbase = a.dq_accum + (int64_t(b) * a.T) * a.H * kHd + int64_t(h) * kHd;
-      const int q0r = qs + mt * 16 + g, q1r = q0r + 8;
 #pragma unroll
-      for (int n = 0; n < kNt; ++n) {
-        const int col = (nt0 + n) * 8 + c2;
-        if (q0r < a.T) {
-          atomicAdd(reinterpret_cast<float2*>(dqbase + int64_t(q0r) * a.H * kHd + col),
-                    make_float2(dq[n][0] * a.scale, dq[n][1] * a.scale));
-        }
-        if (q1r < a.T) {
-          atomicAdd(reinterpret_cast<float2*>(dqbase + int64_t(q1r) * a.H * kHd + col),
-                    make_float2(dq[n][2] * a.scale, dq[n][3] * a.scale));
+      for (int m = 0; m < kDqMt; ++m) {
+        const int q0r = qs + (mt0 + m) * 16 + g, q1r = q0r + 8;
+#pragma unroll
+        for (int n = 0; n < kNt; ++n) {
+          const int col = (nt0 + n) * 8 + c2;
+          if (q0r < a.T) {
+            atomicAdd(reinterpret_cast<float2*>(dqbase + int64_t(q0r) * a.H * kHd + col),
+                      make_float2(dq[m][n][0] * a.scale, dq[m][n][1] * a.scale));
+          }
+          if (q1r < a.T) {
+            atomicAdd(reinterpret_cast<float2*>(dqbase + int64_t(q1r) * a.H * kHd + col),
+                      make_float2(dq[m][n][2] * a.scale, dq[m][n][3] * a.scale));
+          }
         }
       }
     }
@@ -535,13 +620,13 @@ __global__ void __launch_bounds__(kBwdKeys * 2, 128 / kBwdKeys)
   }
 }
 
-template <int kHd>
+template <int kHd, int kMt>
 constexpr size_t forward_smem() {
-  return size_t(kFwdRows + 4 * kFwdCols) * (kHd + 8) * 2;
+  return size_t(64 * kMt + 4 * kFwdCols) * (kHd + 8) * 2;
 }
-constexpr size_t backward_smem(int hd, int keys) {
-  return size_t(2 * keys + 4 * kBwdRows) * (hd + 8) * 2 + size_t(keys) * (kBwdRows + 8) * 2 +
-         4 * kBwdRows * sizeof(float);
+constexpr size_t backward_smem(int hd) {
+  return size_t(2 * kBwdKeys + 4 * kBwdRows) * (hd + 8) * 2 +
+         size_t(kBwdKeys) * (kBwdRows + 8) * 2 + 4 * kBwdRows * sizeof(float);
 }
 
 Args make_args(const AttentionShape& s) {
@@ -568,9 +653,6 @@ void check_shape(const AttentionShape& s) {
   }
   if (s.T <= 0 || s.T > (int64_t(1) << 30) || s.B <= 0 || s.B > 65535 || s.H > 65535) {
     throw usage_error("attention: batch, sequence or head count out of range");
-  }
-  if (s.bwd_keys != 0 && s.bwd_keys != 64 && s.bwd_keys != 128) {
-    throw usage_error("attention: backward key blocks of 64 or 128 only");
   }
   if (s.q_stride % 8 || s.kv_stride % 8 || s.o_stride % 8) {
     throw usage_error("attention: row strides must be multiples of 8 elements (16 bytes)");
@@ -607,49 +689,44 @@ void allow_smem(size_t bytes) {
   (void)done;
 }
 
+// Two m-tiles per warp where head_dim makes the products long enough to pay for reading Q from
+// shared memory (64 and 128); one below.
 template <int kHd>
-void launch_forward(const Args& a, const AttentionShape& s, cudaStream_t stream) {
-  allow_smem<flash_forward_kernel<kHd>>(forward_smem<kHd>());
-  const dim3 grid(static_cast<unsigned>((s.T + kFwdRows - 1) / kFwdRows),
-                  static_cast<unsigned>(s.H), static_cast<unsigned>(s.B));
-  flash_forward_kernel<kHd><<<grid, kThreads, forward_smem<kHd>(), stream>>>(a);
+constexpr int forward_m_tiles() {
+  return kHd >= 64 ? 2 : 1;
+}
+
+template <int kHd, int kMt>
+void launch_forward_mt(const Args& a, const AttentionShape& s, cudaStream_t stream) {
+  constexpr auto kernel = flash_forward_kernel<kHd, kMt>;
+  constexpr size_t smem = forward_smem<kHd, kMt>();
+  allow_smem<kernel>(smem);
+  const int rows = 64 * kMt;
+  const dim3 grid(static_cast<unsigned>((s.T + rows - 1) / rows), static_cast<unsigned>(s.H),
+                  static_cast<unsigned>(s.B));
+  kernel<<<grid, kThreads, smem, stream>>>(a);
   check_launch("attention_forward");
 }
 
-template <int kHd, int kKeys>
-void launch_backward_keys(const Args& a, const AttentionShape& s, cudaStream_t stream) {
-  constexpr auto kernel = flash_backward_kernel<kHd, kKeys>;
-  allow_smem<kernel>(backward_smem(kHd, kKeys));
-  const dim3 grid(static_cast<unsigned>((s.T + kKeys - 1) / kKeys), static_cast<unsigned>(s.KV),
-                  static_cast<unsigned>(s.B));
-  kernel<<<grid, kKeys * 2, backward_smem(kHd, kKeys), stream>>>(a);
-  check_launch("attention_backward");
+template <int kHd>
+void launch_forward(const Args& a, const AttentionShape& s, cudaStream_t stream) {
+  launch_forward_mt<kHd, forward_m_tiles<kHd>()>(a, s, stream);
 }
 
 template <int kHd>
-void launch_backward(const Args& a, const AttentionShape& s, int keys, cudaStream_t stream) {
+void launch_backward(const Args& a, const AttentionShape& s, cudaStream_t stream) {
+  allow_smem<flash_backward_kernel<kHd>>(backward_smem(kHd));
   const int64_t rows = s.B * s.T * s.H;
   attention_dsum_kernel<kHd>
       <<<static_cast<unsigned>((rows * 32 + 255) / 256), 256, 0, stream>>>(a, rows);
   check_launch("attention_dsum");
-  if constexpr (kHd >= 32) {
-    if (keys == 128) {
-      launch_backward_keys<kHd, 128>(a, s, stream);
-      return;
-    }
-  }
-  launch_backward_keys<kHd, 64>(a, s, stream);
+  const dim3 grid(static_cast<unsigned>((s.T + kBwdKeys - 1) / kBwdKeys),
+                  static_cast<unsigned>(s.KV), static_cast<unsigned>(s.B));
+  flash_backward_kernel<kHd><<<grid, kThreads, backward_smem(kHd), stream>>>(a);
+  check_launch("attention_backward");
 }
 
 }  // namespace
-
-int attention_backward_keys() {
-  static const int keys = [] {
-    const char* v = std::getenv("SXB_ATTN_BWD_KEYS");
-    return v && std::string(v) == "128" ? 128 : 64;
-  }();
-  return keys;
-}
 
 bool attention_supports_head_dim(int64_t hd) {
   return hd == 16 || hd == 32 || hd == 64 || hd == 128;
@@ -686,10 +763,7 @@ void attention_backward(float* dq_accum, bf16* dk, bf16* dv, float* dsum, const 
   if (cudaMemsetAsync(dq_accum, 0, dq_bytes, stream) != cudaSuccess) {
     throw runtime_error("attention_backward: clearing the dq accumulator failed");
   }
-  with_head_dim(s.hd, [&](auto hd) {
-    launch_backward<decltype(hd)::value>(a, s, s.bwd_keys ? s.bwd_keys : attention_backward_keys(),
-                                         stream);
-  });
+  with_head_dim(s.hd, [&](auto hd) { launch_backward<decltype(hd)::value>(a, s, stream); });
 }
 
 }  // namespace sxb::gpu

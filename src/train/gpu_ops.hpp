@@ -122,12 +122,8 @@ struct AttentionShape {
   int64_t B = 0, T = 0, H = 0, KV = 0, hd = 0;
   int64_t window = 0;
   int64_t q_stride = 0, kv_stride = 0, o_stride = 0;
-  int bwd_keys = 0;  // keys per backward block, 64 or 128; 0: attention_backward_keys()
 };
 bool attention_supports_head_dim(int64_t hd);
-// Keys per block of the backward kernel: 64 (4 warps), or 128 (8 warps; head_dim >= 32) when
-// SXB_ATTN_BWD_KEYS=128 (a tuning knob, read once).
-int attention_backward_keys();
 // o (rows of o_stride, head h at h*hd); lse (B, H, T) fp32: log2-domain log-sum-exp of the
 // scaled scores, kept for the backward.
 void attention_forward(bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v,

@@ -370,11 +370,6 @@ TEST(TrainGpuOps, FlashAttentionMatchesTheReferenceForwardAndBackward) {
     std::vector<float> dqw(q.size(), 0.0f), dkw(k.size(), 0.0f), dvw(v.size(), 0.0f);
     cpu::attention_backward(dqw.data(), dkw.data(), dvw.data(), dout.data(), q.data(), k.data(),
                             v.data(), att.data(), c.B, c.T, c.H, c.KV, c.hd, c.window);
-    // Both backward block sizes (128 keys needs head_dim >= 32).
-    for (int keys : {64, 128}) {
-    if (keys == 128 && c.hd < 32) continue;
-    SCOPED_TRACE(testing::Message() << "backward blocks of " << keys << " keys");
-    s.bwd_keys = keys;
     // dk and dv land in the k and v columns of a separate qkv-shaped buffer, as in the engine.
     bf16* gbase = dgrad.get();
     cudaMemset(gbase, 0xff, size_t(N * qw) * sizeof(bf16));  // NaN: every element must be written
@@ -395,7 +390,6 @@ TEST(TrainGpuOps, FlashAttentionMatchesTheReferenceForwardAndBackward) {
     EXPECT_LT(rel_err(dq_got, dqw), 3e-2);
     EXPECT_LT(rel_err(dk_got, dkw), 3e-2);
     EXPECT_LT(rel_err(dv_got, dvw), 3e-2);
-    }
   }
 }
 
@@ -659,15 +653,10 @@ TEST(TrainGpuPerf, AttentionAtTheLlama7bShapeIsWithinPhysicalLimits) {
   const double fwd_ms = median_ms([&] {
     gpu::attention_forward(o.get(), lse.get(), b, b + H * hd, b + 2 * H * hd, s, nullptr);
   });
-  auto backward_ms = [&](int keys) {
-    s.bwd_keys = keys;
-    return median_ms([&] {
-      gpu::attention_backward(dq.get(), g + H * hd, g + 2 * H * hd, dsum.get(), dout.get(),
-                              o.get(), lse.get(), b, b + H * hd, b + 2 * H * hd, s, nullptr);
-    });
-  };
-  const double bwd64_ms = backward_ms(64), bwd128_ms = backward_ms(128);
-  const double bwd_ms = gpu::attention_backward_keys() == 128 ? bwd128_ms : bwd64_ms;
+  const double bwd_ms = median_ms([&] {
+    gpu::attention_backward(dq.get(), g + H * hd, g + 2 * H * hd, dsum.get(), dout.get(), o.get(),
+                            lse.get(), b, b + H * hd, b + 2 * H * hd, s, nullptr);
+  });
   cudaEventDestroy(e0);
   cudaEventDestroy(e1);
   const double causal_product = 2.0 * double(T) * double(T) / 2.0 * double(hd) * double(H);
@@ -675,10 +664,8 @@ TEST(TrainGpuPerf, AttentionAtTheLlama7bShapeIsWithinPhysicalLimits) {
   const double bwd_tflops = 5 * causal_product / (bwd_ms * 1e-3) / 1e12;
   std::printf(
       "attention T=%lld H=%lld hd=%lld causal: forward %.3f ms (%.1f TFLOP/s), backward "
-      "%.3f ms (%.1f TFLOP/s) with %d-key blocks; 64-key blocks %.3f ms, 128-key blocks "
-      "%.3f ms\n",
-      (long long)T, (long long)H, (long long)hd, fwd_ms, fwd_tflops, bwd_ms, bwd_tflops,
-      gpu::attention_backward_keys(), bwd64_ms, bwd128_ms);
+      "%.3f ms (%.1f TFLOP/s)\n",
+      (long long)T, (long long)H, (long long)hd, fwd_ms, fwd_tflops, bwd_ms, bwd_tflops);
   RecordProperty("forward_tflops", std::to_string(fwd_tflops));
   RecordProperty("backward_tflops", std::to_string(bwd_tflops));
   EXPECT_TRUE(all_finite(o.download()));
