@@ -205,6 +205,17 @@ TEST_F(TrainE2E, RecomputeSettingIsCheckedAndCpuOnlyTakesAuto) {
   EXPECT_NE(cpu.output.find("applies to --device cuda"), std::string::npos) << cpu.output;
 }
 
+TEST_F(TrainE2E, GradDtypeSettingIsCheckedAndCpuOnlyTakesAuto) {
+  Result bad = run(sxbench() + " train --device cpu --model tiny --seq-len 32 --grad-dtype fp16");
+  EXPECT_EQ(bad.code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("--grad-dtype must be auto, fp32 or bf16"), std::string::npos)
+      << bad.output;
+  Result cpu = run(sxbench() + " train --device cpu --model tiny --seq-len 32 --grad-dtype bf16");
+  EXPECT_EQ(cpu.code, 2) << cpu.output;
+  EXPECT_NE(cpu.output.find("--grad-dtype applies to --device cuda"), std::string::npos)
+      << cpu.output;
+}
+
 TEST_F(TrainE2E, ModelTooBigForHostMemoryIsRefusedBeforeAllocation) {
   Result r = run(mpirun(2) +
                  " train --device cpu --model meta-llama/Llama-2-70b-hf --seq-len 128 "
