@@ -4,6 +4,7 @@
 
 #include "train/sft_metrics.hpp"
 #include "train/trainer.hpp"
+#include "train/zero.hpp"
 
 namespace sxb {
 namespace {
@@ -68,6 +69,77 @@ TEST(Trainer, AccumulationMatchesOneLargeMicroBatch) {
     EXPECT_EQ(a.steps[i].target_tokens, 4 * 15);
   }
   EXPECT_TRUE(a.replicas_identical);
+}
+
+// ---- ZeRO: shard arithmetic ----
+
+TEST(ZeroShards, EqualShardsOfCeilSizeCoverTheBufferOnce) {
+  const ShardPlan p(10, 3);
+  EXPECT_EQ(p.shard_size(), 4);
+  EXPECT_EQ(p.padded_size(), 12);
+  EXPECT_EQ(p.owned(0), (ElementRange{0, 4}));
+  EXPECT_EQ(p.owned(1), (ElementRange{4, 8}));
+  EXPECT_EQ(p.owned(2), (ElementRange{8, 10}));  // 2 elements + 2 of padding
+  // More ranks than a shard each: the last rank owns nothing.
+  const ShardPlan q(5, 4);
+  EXPECT_EQ(q.shard_size(), 2);
+  EXPECT_EQ(q.owned(2), (ElementRange{4, 5}));
+  EXPECT_TRUE(q.owned(3).empty());
+  EXPECT_EQ(ShardPlan(7, 1).owned(0), (ElementRange{0, 7}));
+  EXPECT_EQ(ShardPlan(0, 2).shard_size(), 0);
+  for (int64_t total : {1, 2, 7, 64, 119104, 119105}) {
+    for (int world : {1, 2, 3, 5, 8}) {
+      const ShardPlan s(total, world);
+      int64_t next = 0;
+      for (int r = 0; r < world; ++r) {
+        const ElementRange o = s.owned(r);
+        if (o.empty()) continue;
+        EXPECT_EQ(o.begin, next) << total << "/" << world << " rank " << r;
+        EXPECT_LE(o.size(), s.shard_size());
+        next = o.end;
+      }
+      EXPECT_EQ(next, total) << total << "/" << world;
+      EXPECT_LT(s.padded_size() - total, world);
+    }
+  }
+  EXPECT_THROW(ShardPlan(10, 0), std::invalid_argument);
+  EXPECT_THROW(ShardPlan(-1, 2), std::invalid_argument);
+}
+
+TEST(ZeroShards, PartsOfARange) {
+  const ShardPlan p(10, 3);  // shards [0,4) [4,8) [8,10)
+  const ElementRange r{3, 9};
+  EXPECT_EQ(p.owned_part(0, r), (ElementRange{3, 4}));
+  EXPECT_EQ(p.owned_part(1, r), (ElementRange{4, 8}));
+  EXPECT_EQ(p.owned_part(2, r), (ElementRange{8, 9}));
+  EXPECT_EQ(p.largest_part(r), 4);
+  EXPECT_TRUE(p.owned_part(2, {0, 4}).empty());
+  EXPECT_EQ(p.largest_part({5, 7}), 2);
+  EXPECT_EQ(p.largest_part({5, 5}), 0);
+}
+
+TEST(ZeroShards, BucketsWalkEveryShardInSlices) {
+  const ShardPlan p(10, 3);    // shard size 4
+  const ShardBuckets b(p, 7);  // 7 / 3 = 2 elements per rank per call
+  EXPECT_EQ(b.per_rank(), 2);
+  ASSERT_EQ(b.count(), 2);
+  EXPECT_EQ(b.bucket(0), (ElementRange{0, 2}));
+  EXPECT_EQ(b.bucket(1), (ElementRange{2, 4}));
+  const ShardBuckets tiny(p, 1);  // smaller than the world: one element per rank
+  EXPECT_EQ(tiny.count(), 4);
+  const ShardBuckets big(p, 1000000);
+  ASSERT_EQ(big.count(), 1);
+  EXPECT_EQ(big.bucket(0), (ElementRange{0, 4}));
+  const ShardBuckets uneven(ShardPlan(119104, 3), 10000);  // shard 39702, 3333 per rank
+  int64_t covered = 0;
+  for (int64_t j = 0; j < uneven.count(); ++j) {
+    EXPECT_EQ(uneven.bucket(j).begin, covered);
+    EXPECT_LE(uneven.bucket(j).size() * 3, 10000);
+    covered = uneven.bucket(j).end;
+  }
+  EXPECT_EQ(covered, 39702);
+  EXPECT_EQ(uneven.count(), 12);
+  EXPECT_THROW(ShardBuckets(p, 0), std::invalid_argument);
 }
 
 }  // namespace
