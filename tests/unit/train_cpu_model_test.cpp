@@ -187,6 +187,44 @@ TEST(GradClip, ScalesToMaxNormOnlyWhenAbove) {
   EXPECT_NEAR(g[0] / g[1], 0.75, 1e-6);
 }
 
+TEST(AdamW, ShardsTogetherEqualTheWholeStep) {
+  // Cut points inside tensors (the layout is 2 + 3 + 4 + 2 elements), one empty shard.
+  std::vector<ParamTensor> layout = {{"a", 0, {1, 2}, 2, true},
+                                     {"b", 2, {3}, 3, false},
+                                     {"c", 5, {2, 2}, 4, true},
+                                     {"d", 9, {2}, 2, false}};
+  AdamWParams hp;
+  hp.lr = 0.05;
+  hp.weight_decay = 0.3;
+  SplitMix64 rng(3);
+  std::vector<float> whole(11), grads(11);
+  for (auto& x : whole) x = float(rng.below(1000)) / 500.0f - 1.0f;
+  const std::vector<float> initial = whole;
+  std::vector<float> pieced = whole;
+  AdamW full(layout, 11, hp);
+  const std::vector<std::pair<int64_t, int64_t>> cuts = {{0, 4}, {4, 4}, {4, 7}, {7, 11}};
+  std::vector<AdamW> shards;
+  for (auto [b, e] : cuts) shards.emplace_back(layout, b, e, hp);
+  for (int step = 0; step < 3; ++step) {
+    for (auto& g : grads) g = float(rng.below(1000)) / 250.0f - 2.0f;
+    full.step(whole.data(), grads.data());
+    for (auto& opt : shards) {
+      opt.step(pieced.data() + opt.begin(), grads.data() + opt.begin());
+    }
+  }
+  for (size_t i = 0; i < whole.size(); ++i) EXPECT_EQ(pieced[i], whole[i]) << "element " << i;
+  for (size_t i = 0; i < whole.size(); ++i) EXPECT_NE(whole[i], initial[i]) << "element " << i;
+  EXPECT_THROW(AdamW(layout, 5, 4, hp), std::invalid_argument);
+}
+
+TEST(GradClip, CoefficientAndSquareSum) {
+  const std::vector<float> g = {3.0f, 4.0f};
+  EXPECT_EQ(grad_square_sum(g.data(), 2), 25.0);
+  EXPECT_EQ(clip_coefficient(5.0, 10.0), 1.0f);
+  EXPECT_EQ(clip_coefficient(5.0, 0.0), 1.0f);  // off
+  EXPECT_EQ(clip_coefficient(5.0, 1.0), float(1.0 / (5.0 + 1e-6)));
+}
+
 TEST(CpuModel, TinyModelOverfitsRepeatedBatch) {
   const ModelConfig cfg = resolve_model("tiny");
   const int64_t B = 2, T = 32;
