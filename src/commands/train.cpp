@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -49,8 +50,8 @@ void print_models() {
   }
 }
 
-// Gradient all-reduce through the Communicator (host memory on the mpi backend); scalar sums
-// through the MPI context.
+// Gradient and parameter collectives through the Communicator (host memory on the mpi
+// backend); scalar sums through the MPI context.
 class CommReducer final : public GradientReducer {
  public:
   CommReducer(Communicator& comm, const MpiContext& mpi) : comm_(comm), mpi_(mpi) {}
@@ -58,6 +59,20 @@ class CommReducer final : public GradientReducer {
   int world_size() const override { return mpi_.world_size(); }
   void all_reduce_sum(float* data, int64_t count) override {
     if (mpi_.world_size() > 1) comm_.all_reduce(data, data, size_t(count), DataType::f32);
+  }
+  void reduce_scatter_sum(const float* send, float* recv, int64_t shard_count) override {
+    if (mpi_.world_size() > 1) {
+      comm_.reduce_scatter(send, recv, size_t(shard_count), DataType::f32);
+    } else if (send != recv) {
+      std::copy(send, send + shard_count, recv);
+    }
+  }
+  void all_gather(const float* send, float* recv, int64_t shard_count) override {
+    if (mpi_.world_size() > 1) {
+      comm_.all_gather(send, recv, size_t(shard_count), DataType::f32);
+    } else if (send != recv) {
+      std::copy(send, send + shard_count, recv);
+    }
   }
   double sum(double v) override { return mpi_.sum(v); }
   int64_t sum(int64_t v) override { return mpi_.sum(v); }
@@ -209,17 +224,42 @@ EngineRun run_cpu_engine(TrainJob& job, const MpiContext& mpi, const TrainOption
   e.device_unit = "rank";
   e.device_note = "one device = one MPI rank running the fp32 CPU reference";
   e.short_name = "rank";
-  e.communication = {{"backend", "mpi"},
-                     {"library", comm->library_version()},
-                     {"gradient_reduction", "all_reduce fp32 sum, divided by world size"}};
+  const int stage = e.run.zero_stage;
+  const char* collectives[] = {
+      "gradients: all_reduce fp32 sum, divided by world size; every rank takes the whole AdamW "
+      "step",
+      "gradients: all_reduce fp32 sum, divided by world size; each rank updates its parameter "
+      "shard, then all_gather of the shards (allgather_bucket_size elements per call)",
+      "gradients: reduce_scatter fp32 sum of the shards (reduce_bucket_size elements per call), "
+      "divided by world size; each rank updates its parameter shard, then all_gather of the "
+      "shards (allgather_bucket_size elements per call)",
+      "parameters: all_gather of each unit (embedding, each decoder layer, final norm + head) "
+      "before its forward and before its backward (the embedding's backward needs none); "
+      "gradients: reduce_scatter of each unit after its backward, every micro-step, divided by "
+      "world size; each rank updates its parameter shard"};
+  e.communication = {
+      {"backend", "mpi"},
+      {"library", comm->library_version()},
+      {"gradient_reduction", stage <= 1   ? "all_reduce fp32 sum, divided by world size"
+                             : stage == 2 ? "reduce_scatter fp32 sum in buckets, divided "
+                                            "by world size"
+                                          : "reduce_scatter fp32 sum per parameter unit and "
+                                            "micro-step, divided by world size"},
+      {"zero_stage_applied", stage},
+      {"collectives", collectives[stage]}};
+  if (stage == 2) e.communication["reduce_bucket_size"] = ds.reduce_bucket_elements(job.model);
+  if (stage == 1 || stage == 2) e.communication["allgather_bucket_size"] = ds.allgather_bucket_size;
   e.precision = {{"requested", ds.precision()},
                  {"computed", "fp32"},
                  {"note", ds.precision() == "fp32" ? "" : "the CPU reference computes in fp32"}};
-  e.zero = {{"requested", ds.zero_stage},
-            {"applied", 0},
-            {"note",
-             "the CPU reference keeps a full replica of weights, gradients and optimizer state on "
-             "every rank"}};
+  const char* sharding[] = {
+      "stage 0: every rank keeps a full replica of weights, gradients and optimizer state",
+      "stage 1: AdamW moments sharded over the ranks; weights and gradients replicated",
+      "stage 2: AdamW moments and the reduced gradients sharded over the ranks; weights "
+      "replicated",
+      "stage 3: weights, reduced gradients and AdamW moments sharded over the ranks; each "
+      "parameter unit is gathered only while it is used"};
+  e.zero = {{"requested", ds.zero_stage}, {"applied", stage}, {"note", sharding[stage]}};
   e.recomputation = {
       {"requested", ds.activation_checkpointing},
       {"applied", ds.activation_checkpointing},
@@ -231,11 +271,12 @@ EngineRun run_cpu_engine(TrainJob& job, const MpiContext& mpi, const TrainOption
                    {"method", "getrusage ru_maxrss (peak resident set) of each rank"}};
   e.mfu_note = "peak FLOP/s of this CPU is unknown, so MFU is not computed";
   e.comm_method =
-      "wall clock inside the step's reductions (gradient all_reduce, loss and token-count sums), "
-      "max over ranks; the CPU reference does not overlap communication, so all of it is exposed";
+      "wall clock inside the step's collectives (gradient all_reduce or reduce_scatter, parameter "
+      "all_gather, loss, token-count and gradient-norm sums), max over ranks; the CPU reference "
+      "does not overlap communication, so all of it is exposed";
   e.timing_method =
-      "steady_clock around each optimizer step (data, forward, backward, all_reduce, clipping, "
-      "AdamW), max over ranks; statistics exclude the warm-up steps";
+      "steady_clock around each optimizer step (data, forward, backward, gradient and parameter "
+      "collectives, clipping, AdamW), max over ranks; statistics exclude the warm-up steps";
   const int64_t T = topt.seq_len;
   e.executed_flops_per_token =
       palm_flops_per_token(job.model, T) +
@@ -273,7 +314,10 @@ EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptio
       {"gradients_reason", rep.grads_reason}};
   e.zero = {{"requested", job.ds.zero_stage},
             {"applied", 0},
-            {"note", "one GPU holds the whole model; ZeRO sharding needs several GPUs"}};
+            {"note", job.ds.zero_stage > 0
+                         ? "one rank: with a world of one every ZeRO stage is stage 0 (the one "
+                           "shard is the whole model), so stage 0 runs"
+                         : "one GPU holds the whole model"}};
   const std::string mode = recompute_name(rep.recompute);
   e.recomputation = {
       {"requested", job.recompute},
@@ -367,19 +411,19 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
   try {
     batch = resolve_batch(ds, mpi.world_size(), job.micro_override, job.micro_source);
     if (!cuda) {
-      // Refuse before allocating: every rank of this host holds a full replica.
-      per_rank = cpu::training_bytes_needed(model, batch.micro_batch_per_gpu, seq_len,
-                                            ds.activation_checkpointing);
+      // Refuse before allocating: what every rank of this host allocates in this ZeRO stage.
+      per_rank =
+          cpu_training_bytes(model, ds, mpi.world_size(), batch.micro_batch_per_gpu, seq_len);
       const uint64_t host_needed = per_rank * uint64_t(mpi.local_size());
       const auto available = host_mem_available_bytes();
       const bool fits = !available || host_needed <= *available;
       if (mpi.min(fits ? 1.0 : 0.0) < 1.0) {
         throw environment_error(fmt::format(
             "{} does not fit in host memory for the CPU reference: {} rank(s) on {} x {} ({} "
-            "params x 16 B for fp32 weights, gradients, AdamW moments + activations of "
+            "fp32 params: weights, gradients, AdamW moments (ZeRO stage {}) + activations of "
             "micro-batch {} x {}) = {} needed, {} available",
             model.name, mpi.local_size(), mpi.host(), format_bytes(per_rank), model.param_count(),
-            batch.micro_batch_per_gpu, seq_len, format_bytes(host_needed),
+            ds.zero_stage, batch.micro_batch_per_gpu, seq_len, format_bytes(host_needed),
             format_bytes(available.value_or(0))));
       }
     } else {
@@ -398,7 +442,8 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
     if (root) {
       std::printf("sxbench train: %s (%lld parameters) on %d rank(s), %s, %s\n", model.name.c_str(),
                   (long long)model.param_count(), mpi.world_size(),
-                  cuda ? "CUDA engine (bf16)" : "fp32 CPU reference",
+                  cuda ? "CUDA engine (bf16)"
+                       : fmt::format("fp32 CPU reference, ZeRO stage {}", ds.zero_stage).c_str(),
                   cuda ? ("recomputation " + job.recompute).c_str()
                        : (ds.activation_checkpointing ? "activation recomputation on"
                                                       : "activation recomputation off"));
@@ -452,9 +497,10 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
 
     // Timing statistics over the steps after warm-up (at least one step is always kept).
     const int64_t warm = std::min<int64_t>(job.warmup_steps, job.steps - 1);
-    std::vector<double> step_times, comm_shares, comm_times;
+    std::vector<double> step_times, comm_shares, comm_times, comm_bytes;
     double comm_total = 0, step_total = 0;
     for (int64_t i = warm; i < job.steps; ++i) {
+      comm_bytes.push_back(double(run.steps[i].comm_bytes));
       step_times.push_back(run.steps[i].step_time_s);
       comm_shares.push_back(run.steps[i].comm_time_s / run.steps[i].step_time_s);
       comm_times.push_back(run.steps[i].comm_time_s);
@@ -479,8 +525,17 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
                             {"lr", s.lr},
                             {"target_tokens", s.target_tokens},
                             {"step_time_s", s.step_time_s},
-                            {"comm_time_s", s.comm_time_s}});
+                            {"comm_time_s", s.comm_time_s},
+                            {"comm_bytes", s.comm_bytes}});
     }
+    // Per-step communication of the measured steps, next to the engine's description.
+    e.communication["time_s_per_step"] = stats_json(comm_times);
+    e.communication["bytes_per_rank_per_step"] = stats_json(comm_bytes);
+    e.communication["bytes_method"] =
+        "payload of every collective of the step on one rank (all_reduce: its buffer; "
+        "reduce_scatter: its input, world blocks; all_gather: its output, world blocks; 8 per "
+        "scalar sum), zero padding of uneven shards included; not the bytes on the wire, which "
+        "depend on the algorithm; 0 with one rank";
     nlohmann::json mfu = nullptr, hfu = nullptr, peak = nullptr;
     if (e.peak_tflops) {
       mfu = tflops_per_device / *e.peak_tflops;

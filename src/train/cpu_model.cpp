@@ -40,6 +40,18 @@ std::vector<ParamTensor> parameter_layout(const ModelConfig& cfg) {
   return out;
 }
 
+std::vector<ElementRange> parameter_units(const ModelConfig& cfg) {
+  const std::vector<ParamTensor> layout = parameter_layout(cfg);
+  auto end_of = [&](size_t i) { return layout[i].offset + layout[i].size; };
+  std::vector<ElementRange> units;
+  units.push_back({0, end_of(0)});
+  for (int64_t l = 0; l < cfg.num_layers; ++l) {
+    units.push_back({layout[1 + 9 * l].offset, end_of(9 + 9 * l)});
+  }
+  units.push_back({layout[layout.size() - 2].offset, end_of(layout.size() - 1)});
+  return units;
+}
+
 int64_t activation_elements(const ModelConfig& cfg, int64_t B, int64_t T, bool recompute) {
   const int64_t N = B * T, d = cfg.hidden_size, kvd = cfg.kv_dim(), F = cfg.intermediate_size;
   const int64_t H = cfg.num_heads, V = cfg.vocab_size;
@@ -184,11 +196,20 @@ double LlamaCpu<Scalar>::forward(const int32_t* tokens, const int32_t* targets, 
   counted_ = std::count_if(targets, targets + N, [](int32_t t) { return t >= 0; });
   const Scalar* P = params_.data();
 
+  const int64_t L = cfg_.num_layers;
+  before(Pass::forward, 0);
   embedding_forward(resid_[0].data(), tokens, P + wte_, N, d);
-  for (int64_t l = 0; l < cfg_.num_layers; ++l) layer_forward(l);
-  rmsnorm_forward(lnf_.data(), rstdf_.data(), resid_[cfg_.num_layers].data(), P + final_norm_, N, d,
+  after(Pass::forward, 0);
+  for (int64_t l = 0; l < L; ++l) {
+    before(Pass::forward, 1 + l);
+    layer_forward(l);
+    after(Pass::forward, 1 + l);
+  }
+  before(Pass::forward, L + 1);
+  rmsnorm_forward(lnf_.data(), rstdf_.data(), resid_[L].data(), P + final_norm_, N, d,
                   cfg_.norm_eps);
   matmul_forward(logits_.data(), lnf_.data(), P + lm_head_, N, d, V);
+  after(Pass::forward, L + 1);
   return cross_entropy_forward(losses_.data(), logits_.data(), targets, N, V);
 }
 
@@ -202,15 +223,19 @@ void LlamaCpu<Scalar>::backward(double dloss) {
   Scalar* G = grads_.data();
   auto zero = [](std::vector<Scalar>& v, int64_t n) { std::fill_n(v.begin(), n, Scalar(0)); };
 
+  const int64_t L = cfg_.num_layers;
   cross_entropy_backward(dlogits_.data(), logits_.data(), targets_.data(), dloss, N, V);
+  before(Pass::backward, L + 1);
   zero(dln_, N * d);
   matmul_backward(dln_.data(), G + lm_head_, dlogits_.data(), lnf_.data(), P + lm_head_, N, d, V);
   // dresid_ carries d(loss)/d(residual stream) downwards; each block's branches add into it.
   zero(dresid_, N * d);
   rmsnorm_backward(dresid_.data(), G + final_norm_, dln_.data(), resid_[cfg_.num_layers].data(),
                    P + final_norm_, rstdf_.data(), N, d);
-  for (int64_t l = cfg_.num_layers - 1; l >= 0; --l) {
+  after(Pass::backward, L + 1);
+  for (int64_t l = L - 1; l >= 0; --l) {
     const LayerWeights& w = lw_[l];
+    before(Pass::backward, 1 + l);
     // Recomputation: rebuild this layer's activations from its saved input (resid_[l]); the same
     // deterministic ops give bit-identical values, hence bit-identical gradients.
     if (recompute_) layer_forward(l);
@@ -243,8 +268,11 @@ void LlamaCpu<Scalar>::backward(double dloss) {
     matmul_backward(dln_.data(), G + w.wv, dv_.data(), a.ln1.data(), P + w.wv, N, d, kvd);
     rmsnorm_backward(dresid_.data(), G + w.attn_norm, dln_.data(), resid_[l].data(),
                      P + w.attn_norm, a.rstd1.data(), N, d);
+    after(Pass::backward, 1 + l);
   }
+  before(Pass::backward, 0);
   embedding_backward(G + wte_, dresid_.data(), tokens_.data(), N, d);
+  after(Pass::backward, 0);
 }
 
 template class LlamaCpu<float>;

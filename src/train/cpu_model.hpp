@@ -3,10 +3,12 @@
 // the optimizer and the gradient all-reduce see), activations kept for the backward pass.
 // Scalar is float for training and double for gradient checks.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "train/model_config.hpp"
+#include "train/zero.hpp"
 
 namespace sxb::cpu {
 
@@ -23,6 +25,24 @@ struct ParamTensor {
 // Parameter tensors in buffer order: embedding, per layer (input_layernorm, q, k, v, o,
 // post_attention_layernorm, gate, up, down), final norm, lm_head. Sizes sum to param_count().
 std::vector<ParamTensor> parameter_layout(const ModelConfig& cfg);
+
+// The parameter units that the forward and the backward use one after another: unit 0 the
+// embedding, unit 1 + l decoder layer l, unit L + 1 the final norm with the output head.
+// Contiguous ranges of the flat buffer, in buffer order, together covering it (L + 2 units).
+std::vector<ElementRange> parameter_units(const ModelConfig& cfg);
+
+enum class Pass { forward, backward };
+// Callbacks around the use of each parameter unit (for ZeRO stage 3, which keeps a unit's
+// parameters only while it is used). before(pass, u) runs before unit u's parameters are read;
+// after(pass, u) once the pass is done with unit u: in the backward, when unit u's gradients of
+// this micro-batch are complete in grads(). Forward order: units 0 .. L + 1; backward order:
+// L + 1 .. 0 (a layer's recomputation comes after its before(backward, u)). The embedding's
+// backward reads no parameters; its before(backward, 0) is called all the same. Either callback
+// may be empty.
+struct UnitHooks {
+  std::function<void(Pass, int64_t unit)> before;
+  std::function<void(Pass, int64_t unit)> after;
+};
 
 // Elements of activation and activation-gradient storage for a micro-batch (B, T).
 int64_t activation_elements(const ModelConfig& cfg, int64_t B, int64_t T, bool recompute);
@@ -49,6 +69,7 @@ class LlamaCpu {
   // gradients into grads().
   void backward(double dloss);
   void zero_grad();
+  void set_unit_hooks(UnitHooks hooks) { hooks_ = std::move(hooks); }
 
   int64_t counted_targets() const { return counted_; }
   const ModelConfig& config() const { return cfg_; }
@@ -71,12 +92,19 @@ class LlamaCpu {
   // Forward of decoder layer l for the current (B_, T_): resid_[l] -> resid_[l + 1], saving
   // its activations in acts_[l] (acts_[0] with recomputation).
   void layer_forward(int64_t l);
+  void before(Pass p, int64_t unit) const {
+    if (hooks_.before) hooks_.before(p, unit);
+  }
+  void after(Pass p, int64_t unit) const {
+    if (hooks_.after) hooks_.after(p, unit);
+  }
 
   ModelConfig cfg_;
   int64_t max_B_, max_T_;
   bool recompute_;
   int64_t B_ = 0, T_ = 0, counted_ = 0;
   std::vector<ParamTensor> layout_;
+  UnitHooks hooks_;
   std::vector<LayerWeights> lw_;
   int64_t wte_ = 0, final_norm_ = 0, lm_head_ = 0;
   std::vector<Scalar> params_, grads_;

@@ -226,6 +226,19 @@ DsConfig parse_ds_config(const nlohmann::json& j, const std::string& source) {
       }
       c.zero_stage = static_cast<int>(s.get<int64_t>());
     }
+    if (z.contains("reduce_bucket_size")) {
+      const auto& v = z["reduce_bucket_size"];
+      if (is_auto(v)) {
+        c.reduce_bucket_size_auto = true;
+        c.resolved_auto.push_back("zero_optimization.reduce_bucket_size: hidden_size^2");
+      } else {
+        c.reduce_bucket_size = r.positive_int(v, "zero_optimization.reduce_bucket_size");
+      }
+    }
+    if (z.contains("allgather_bucket_size")) {
+      c.allgather_bucket_size =
+          r.positive_int(z["allgather_bucket_size"], "zero_optimization.allgather_bucket_size");
+    }
     for (const char* off : {"offload_optimizer", "offload_param"}) {
       if (z.contains(off) && z[off].is_object()) {
         const std::string dev = z[off].value("device", std::string("none"));
@@ -345,6 +358,9 @@ nlohmann::json DsConfig::to_json() const {
            gradient_accumulation_steps ? nlohmann::json(*gradient_accumulation_steps) : nullptr},
           {"precision", precision()},
           {"zero_stage", zero_stage},
+          {"reduce_bucket_size",
+           reduce_bucket_size_auto ? nlohmann::json("auto") : nlohmann::json(reduce_bucket_size)},
+          {"allgather_bucket_size", allgather_bucket_size},
           {"optimizer",
            {{"type", optimizer_type},
             {"source", optimizer_source},

@@ -13,6 +13,9 @@
 
 namespace sxb {
 
+// DeepSpeed's default of zero_optimization.reduce_bucket_size and allgather_bucket_size.
+inline constexpr int64_t kDeepSpeedBucketElements = 500000000;
+
 struct DsConfig {
   std::string source;  // file path or "built-in defaults"
   // Batch keys as written; nullopt when absent or "auto" (resolved by resolve_batch).
@@ -22,6 +25,13 @@ struct DsConfig {
   bool bf16 = false;
   bool fp16 = false;
   int zero_stage = 0;
+  // zero_optimization.reduce_bucket_size: elements per gradient reduce-scatter call (stage 2);
+  // allgather_bucket_size: elements per parameter all-gather call after the optimizer step
+  // (stages 1 and 2). DeepSpeed's default when absent. reduce_bucket_size "auto" (as Hugging
+  // Face's integration fills it) is hidden_size^2 of the model: see reduce_bucket_elements.
+  int64_t reduce_bucket_size = kDeepSpeedBucketElements;
+  bool reduce_bucket_size_auto = false;
+  int64_t allgather_bucket_size = kDeepSpeedBucketElements;
   std::string optimizer_type = "AdamW";      // as DeepSpeed names it: AdamW, or Adam
   std::string optimizer_source = "default";  // "config" or "default"
   AdamWParams optimizer;
@@ -31,6 +41,9 @@ struct DsConfig {
   std::vector<std::string> resolved_auto;  // "key: value" for every "auto" that was resolved
 
   std::string precision() const { return bf16 ? "bf16" : fp16 ? "fp16" : "fp32"; }
+  int64_t reduce_bucket_elements(const ModelConfig& m) const {
+    return reduce_bucket_size_auto ? m.hidden_size * m.hidden_size : reduce_bucket_size;
+  }
   nlohmann::json to_json() const;
 };
 

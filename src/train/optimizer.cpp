@@ -1,12 +1,22 @@
 #include "train/optimizer.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
 namespace sxb {
 
 AdamW::AdamW(const std::vector<cpu::ParamTensor>& layout, int64_t n_params, AdamWParams p)
-    : layout_(layout), p_(p), m_(n_params, 0.0f), v_(n_params, 0.0f) {}
+    : AdamW(layout, 0, n_params, p) {}
+
+AdamW::AdamW(const std::vector<cpu::ParamTensor>& layout, int64_t begin, int64_t end, AdamWParams p)
+    : layout_(layout), p_(p), begin_(begin), end_(end) {
+  if (begin < 0 || end < begin) {
+    throw std::invalid_argument("AdamW: bad parameter range");
+  }
+  m_.assign(end - begin, 0.0f);
+  v_.assign(end - begin, 0.0f);
+}
 
 void AdamW::step(float* params, const float* grads) {
   ++t_;
@@ -17,12 +27,15 @@ void AdamW::step(float* params, const float* grads) {
   const float step_size = float(p_.lr / bc1);
   const float inv_sqrt_bc2 = float(1.0 / std::sqrt(bc2));
   for (const auto& t : layout_) {
+    // The part of tensor t inside [begin_, end_), relative to begin_.
+    const int64_t lo = std::max(t.offset, begin_), hi = std::min(t.offset + t.size, end_);
+    if (hi <= lo) continue;
     const float wd = t.weight_decay ? float(p_.weight_decay) : 0.0f;
-    float* p = params + t.offset;
-    const float* g = grads + t.offset;
-    float* m = m_.data() + t.offset;
-    float* v = v_.data() + t.offset;
-    for (int64_t i = 0; i < t.size; ++i) {
+    float* p = params + (lo - begin_);
+    const float* g = grads + (lo - begin_);
+    float* m = m_.data() + (lo - begin_);
+    float* v = v_.data() + (lo - begin_);
+    for (int64_t i = 0; i < hi - lo; ++i) {
       float gi = g[i];
       if (p_.decoupled_weight_decay) {
         p[i] -= lr * wd * p[i];
@@ -36,16 +49,24 @@ void AdamW::step(float* params, const float* grads) {
   }
 }
 
-double global_grad_norm(const float* grads, int64_t n) {
+double grad_square_sum(const float* grads, int64_t n) {
   double sum = 0;
   for (int64_t i = 0; i < n; ++i) sum += double(grads[i]) * double(grads[i]);
-  return std::sqrt(sum);
+  return sum;
+}
+
+double global_grad_norm(const float* grads, int64_t n) {
+  return std::sqrt(grad_square_sum(grads, n));
+}
+
+float clip_coefficient(double norm, double max_norm) {
+  return max_norm > 0 && norm > max_norm ? float(max_norm / (norm + 1e-6)) : 1.0f;
 }
 
 double clip_grad_norm(float* grads, int64_t n, double max_norm) {
   const double norm = global_grad_norm(grads, n);
-  if (max_norm > 0 && norm > max_norm) {
-    const float scale = float(max_norm / (norm + 1e-6));
+  const float scale = clip_coefficient(norm, max_norm);
+  if (scale != 1.0f) {
     for (int64_t i = 0; i < n; ++i) grads[i] *= scale;
   }
   return norm;

@@ -1,7 +1,18 @@
 #pragma once
 // The data-parallel training loop of the CPU reference: each rank runs its micro-batches of a
-// step, gradients are all-reduced (sum, then divided by the world size), clipped, and every
-// replica takes the same AdamW step.
+// step, gradients are summed over ranks and divided by the world size, clipped by their global
+// norm, and AdamW steps the parameters. DsConfig::zero_stage chooses what each rank keeps
+// (DeepSpeed's ZeRO stages over the shards of train/zero.hpp):
+//   0: full replicas; gradients all-reduced; every rank takes the whole AdamW step.
+//   1: gradients all-reduced; each rank keeps AdamW moments for its shard only, updates its
+//      shard of the parameters, and the updated shards are all-gathered into every replica.
+//   2: as 1, but gradients are reduce-scattered in buckets (each rank receives only its shard's
+//      summed gradient); the global norm is the square root of the ranks' summed squares.
+//   3: as 2, and each rank keeps only its shard of the parameters: every parameter unit (see
+//      cpu::parameter_units) is all-gathered before its forward and before its backward and
+//      released after; its gradients are reduce-scattered right after its backward, every
+//      micro-step.
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -20,6 +31,13 @@ class GradientReducer {
   virtual int rank() const = 0;
   virtual int world_size() const = 0;
   virtual void all_reduce_sum(float* data, int64_t count) = 0;  // in place, fp32
+  // Equal-shard collectives, fp32, over world_size() blocks of shard_count elements in rank
+  // order. reduce_scatter_sum: send holds world * shard_count elements, recv (shard_count)
+  // receives the sum over ranks of block rank(). all_gather: send (shard_count) is this rank's
+  // block, recv (world * shard_count) receives every rank's block; in place when send == recv +
+  // rank() * shard_count. Otherwise send and recv must not overlap.
+  virtual void reduce_scatter_sum(const float* send, float* recv, int64_t shard_count) = 0;
+  virtual void all_gather(const float* send, float* recv, int64_t shard_count) = 0;
   virtual double sum(double v) = 0;
   virtual int64_t sum(int64_t v) = 0;
   virtual double max(double v) = 0;
@@ -32,6 +50,12 @@ class LocalReducer final : public GradientReducer {
   int rank() const override { return 0; }
   int world_size() const override { return 1; }
   void all_reduce_sum(float*, int64_t) override {}
+  void reduce_scatter_sum(const float* send, float* recv, int64_t n) override {
+    if (send != recv) std::copy(send, send + n, recv);
+  }
+  void all_gather(const float* send, float* recv, int64_t n) override {
+    if (send != recv) std::copy(send, send + n, recv);
+  }
   double sum(double v) override { return v; }
   int64_t sum(int64_t v) override { return v; }
   double max(double v) override { return v; }
@@ -46,6 +70,10 @@ struct TrainStep {
   int64_t target_tokens = 0;  // counted targets in the step, all ranks
   double step_time_s = 0;     // wall clock of the whole step, max over ranks
   double comm_time_s = 0;     // time inside reductions during the step, max over ranks
+  // Payload of the step's collectives on one rank (the same on every rank), bytes: all_reduce
+  // its buffer, reduce_scatter its input (world blocks), all_gather its output (world blocks),
+  // 8 per scalar sum; 0 in a world of one, where nothing leaves the process.
+  int64_t comm_bytes = 0;
 };
 
 struct TrainOptions {
@@ -62,7 +90,10 @@ struct TrainOptions {
 
 struct TrainRun {
   std::vector<TrainStep> steps;
-  double param_checksum = 0;        // sum of all parameters after the last step (this rank)
+  int zero_stage = 0;  // the stage applied (DsConfig::zero_stage)
+  // Sum of all parameters after the last step (this rank; sharded stages gather the full
+  // parameters once at the end for it).
+  double param_checksum = 0;
   bool replicas_identical = false;  // checksum equal on every rank
 };
 
@@ -71,6 +102,16 @@ struct TrainRun {
 // (i * world + r) * micro. The set of sequences per step is independent of the split.
 int64_t sequence_index(const BatchPlan& b, int64_t step, int64_t micro_step, int rank, int64_t j);
 
+// Host bytes train_cpu allocates on each rank of a world of `world` ranks: the model's
+// parameters, gradients and activations (cpu::LlamaCpu keeps full-size working buffers in every
+// stage), the AdamW moments (the rank's shard from stage 1), the gradient shard (stage 2 and 3),
+// the parameter shard (stage 3) and the largest communication buffer. Stage 0 equals
+// cpu::training_bytes_needed.
+uint64_t cpu_training_bytes(const ModelConfig& m, const DsConfig& ds, int world, int64_t B,
+                            int64_t T);
+
+// Throws sxb::Error for a zero stage other than 0..3 or a world size that differs from the batch
+// plan's.
 TrainRun train_cpu(const TrainOptions& o, GradientReducer& job);
 
 }  // namespace sxb

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -11,6 +12,9 @@
 #include <string>
 
 #include "dist/gpu_probe.hpp"
+#include "train/cpu_model.hpp"
+#include "train/model_config.hpp"
+#include "train/zero.hpp"
 
 namespace {
 namespace fs = std::filesystem;
@@ -54,6 +58,47 @@ std::string mpirun(int np) {
   return std::string(SXB_MPIEXEC) + " -np " + std::to_string(np) + " --oversubscribe " + SXB_BINARY;
 }
 
+// ZeRO stages on the tiny model: micro 1 x accumulation 2 per rank, clipping active (the tiny
+// model's norms exceed 0.5), buckets small enough that stage 2 makes several calls.
+std::string zero_ds_config(int stage) {
+  return R"({"train_micro_batch_size_per_gpu": 1, "gradient_accumulation_steps": 2,
+    "zero_optimization": {"stage": )" +
+         std::to_string(stage) + R"(, "reduce_bucket_size": 20000,
+                          "allgather_bucket_size": 30000},
+    "optimizer": {"type": "AdamW", "params": {"lr": 0.003, "weight_decay": 0.01}},
+    "gradient_clipping": 0.5})";
+}
+
+// Payload per rank and step (sft_metrics.json's communication.bytes_per_rank_per_step) for
+// tiny, as TrainStep::comm_bytes defines it.
+int64_t zero_step_bytes(int stage, int world) {
+  const sxb::ModelConfig m = sxb::resolve_model("tiny");
+  const int64_t P = m.param_count();
+  const sxb::ShardPlan plan(P, world);
+  auto shards = [&](int64_t bucket) {
+    const sxb::ShardBuckets b(plan, bucket);
+    int64_t bytes = 0;
+    for (int64_t j = 0; j < b.count(); ++j) bytes += 4 * world * b.bucket(j).size();
+    return bytes;
+  };
+  switch (stage) {
+    case 0:
+      return 4 * P + 16;
+    case 1:
+      return 4 * P + shards(30000) + 16;
+    case 2:
+      return shards(20000) + shards(30000) + 24;
+    default: {
+      int64_t per_micro = 0;
+      const auto units = sxb::cpu::parameter_units(m);
+      for (size_t u = 0; u < units.size(); ++u) {
+        per_micro += 4 * world * plan.largest_part(units[u]) * (u == 0 ? 2 : 3);
+      }
+      return 2 * per_micro + 24;
+    }
+  }
+}
+
 class TrainE2E : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -78,6 +123,47 @@ class TrainE2E : public ::testing::Test {
   std::string common(const std::string& out, int steps = 4) {
     return " train --device cpu --model tiny --seq-len 32 --steps " + std::to_string(steps) +
            " --out " + (dir_ / out).string();
+  }
+  // Stages 1-3 against stage 0 on the same ranks: per-step loss and gradient norm within 1e-5
+  // relative. The stages add the same gradients, but MPI's reduce_scatter may sum the ranks'
+  // contributions in another order than its all_reduce, the global norm of stages 2 and 3 is a sum
+  // of per-shard sums of squares, and stage 3 sums each micro-step's gradients separately: fp32
+  // rounding of ~1e-7 relative that the AdamW steps carry into the next losses.
+  void check_zero_stages(int np) {
+    std::vector<json> m;
+    for (int stage = 0; stage <= 3; ++stage) {
+      const std::string name = "z" + std::to_string(stage);
+      const std::string ds = write(name + ".json", zero_ds_config(stage));
+      const Result r = run(mpirun(np) + common(name, 3) + " --ds-config " + ds);
+      ASSERT_EQ(r.code, 0) << r.output;
+      m.push_back(metrics(name));
+    }
+    for (int stage = 0; stage <= 3; ++stage) {
+      const json& z = m[stage];
+      const std::string where = "np " + std::to_string(np) + " stage " + std::to_string(stage);
+      EXPECT_EQ(z["world_size"], np) << where;
+      EXPECT_EQ(z["zero_stage"]["requested"], stage) << where;
+      EXPECT_EQ(z["zero_stage"]["applied"], stage) << where;
+      EXPECT_EQ(z["communication"]["zero_stage_applied"], stage) << where;
+      EXPECT_EQ(z["replicas_identical"], true) << where;
+      const auto& bytes = z["communication"]["bytes_per_rank_per_step"];
+      EXPECT_EQ(bytes["median"].get<double>(), double(zero_step_bytes(stage, np))) << where;
+      EXPECT_EQ(bytes["min"], bytes["max"]) << where;
+      EXPECT_GT(z["communication"]["time_s_per_step"]["median"].get<double>(), 0.0) << where;
+      ASSERT_EQ(z["loss_curve"].size(), 3u) << where;
+      for (size_t i = 0; i < 3; ++i) {
+        const json &s = z["loss_curve"][i], &b = m[0]["loss_curve"][i];
+        EXPECT_EQ(s["comm_bytes"], zero_step_bytes(stage, np)) << where;
+        const double l = s["loss"], lb = b["loss"], g = s["grad_norm"], gb = b["grad_norm"];
+        EXPECT_LT(std::abs(l - lb) / lb, 1e-5)
+            << where << " step " << i + 1 << ": " << l << " vs stage 0 " << lb;
+        EXPECT_LT(std::abs(g - gb) / gb, 1e-5)
+            << where << " step " << i + 1 << ": " << g << " vs stage 0 " << gb;
+      }
+    }
+    // Clipping was active and the runs moved: the comparison is not of untouched values.
+    EXPECT_GT(m[0]["loss_curve"][0]["grad_norm"].get<double>(), 0.5);
+    EXPECT_NE(m[0]["loss_curve"][0]["loss"], m[0]["loss_curve"][2]["loss"]);
   }
   fs::path dir_;
 };
@@ -153,6 +239,32 @@ TEST_F(TrainE2E, OneRankAndTwoRanksGiveTheSameLoss) {
   EXPECT_LT(a["final_loss"].get<double>(), a["initial_loss"].get<double>());
 }
 
+TEST_F(TrainE2E, ZeroStagesOnTwoRanksMatchStageZero) {
+  check_zero_stages(2);
+}
+
+TEST_F(TrainE2E, ZeroStagesOnThreeRanksWithPaddedShardsMatchStageZero) {
+  // 119104 parameters over 3 ranks: shards of 39702, the last holds 39700 and 2 of padding.
+  ASSERT_NE(sxb::resolve_model("tiny").param_count() % 3, 0);
+  check_zero_stages(3);
+}
+
+TEST_F(TrainE2E, BadZeroSettingsGiveOneLineErrors) {
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"stage", "4"}, {"reduce_bucket_size", "0"}, {"allgather_bucket_size", "-8"}}) {
+    const std::string ds = write("bad_" + key + ".json",
+                                 "{\"train_micro_batch_size_per_gpu\": 1, \"zero_optimization\": "
+                                 "{\"" +
+                                     key + "\": " + value + "}}");
+    const Result r = run(sxbench() + " train --device cpu --model tiny --seq-len 32 --ds-config " +
+                         ds + " --out " + (dir_ / ("bad_" + key)).string());
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("\"zero_optimization." + key + "\""), std::string::npos) << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+    EXPECT_FALSE(fs::exists(dir_ / ("bad_" + key) / "sft_metrics.json"));
+  }
+}
+
 TEST_F(TrainE2E, PackedDataFileTrainsOverMpi) {
   std::string jsonl;
   for (int i = 0; i < 20; ++i) {
@@ -188,7 +300,8 @@ TEST_F(TrainE2E, BadJsonlRecordNamesTheLine) {
 }
 
 TEST_F(TrainE2E, CudaDeviceWithoutGpuIsRefusedWithExit4) {
-  if (sxb::visible_cuda_devices() > 0) GTEST_SKIP() << "a GPU is visible: tests/gpu runs the engine";
+  if (sxb::visible_cuda_devices() > 0)
+    GTEST_SKIP() << "a GPU is visible: tests/gpu runs the engine";
   Result r = run(sxbench() + " train --device cuda --model tiny --seq-len 32");
   EXPECT_EQ(r.code, 4) << r.output;
   const bool says_why = r.output.find("no GPU is visible") != std::string::npos ||

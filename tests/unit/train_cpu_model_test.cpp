@@ -2,7 +2,9 @@
 // float against double, causality, AdamW and clipping, and a tiny model overfitting one batch.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "train/cpu_model.hpp"
@@ -185,6 +187,127 @@ TEST(GradClip, ScalesToMaxNormOnlyWhenAbove) {
   EXPECT_NEAR(clip_grad_norm(g.data(), 2, 1.0), 5.0, 1e-12);
   EXPECT_NEAR(global_grad_norm(g.data(), 2), 1.0, 1e-6);
   EXPECT_NEAR(g[0] / g[1], 0.75, 1e-6);
+}
+
+TEST(AdamW, ShardsTogetherEqualTheWholeStep) {
+  // Cut points inside tensors (the layout is 2 + 3 + 4 + 2 elements), one empty shard.
+  std::vector<ParamTensor> layout = {{"a", 0, {1, 2}, 2, true},
+                                     {"b", 2, {3}, 3, false},
+                                     {"c", 5, {2, 2}, 4, true},
+                                     {"d", 9, {2}, 2, false}};
+  AdamWParams hp;
+  hp.lr = 0.05;
+  hp.weight_decay = 0.3;
+  SplitMix64 rng(3);
+  std::vector<float> whole(11), grads(11);
+  for (auto& x : whole) x = float(rng.below(1000)) / 500.0f - 1.0f;
+  const std::vector<float> initial = whole;
+  std::vector<float> pieced = whole;
+  AdamW full(layout, 11, hp);
+  const std::vector<std::pair<int64_t, int64_t>> cuts = {{0, 4}, {4, 4}, {4, 7}, {7, 11}};
+  std::vector<AdamW> shards;
+  for (auto [b, e] : cuts) shards.emplace_back(layout, b, e, hp);
+  for (int step = 0; step < 3; ++step) {
+    for (auto& g : grads) g = float(rng.below(1000)) / 250.0f - 2.0f;
+    full.step(whole.data(), grads.data());
+    for (auto& opt : shards) {
+      opt.step(pieced.data() + opt.begin(), grads.data() + opt.begin());
+    }
+  }
+  for (size_t i = 0; i < whole.size(); ++i) EXPECT_EQ(pieced[i], whole[i]) << "element " << i;
+  for (size_t i = 0; i < whole.size(); ++i) EXPECT_NE(whole[i], initial[i]) << "element " << i;
+  EXPECT_THROW(AdamW(layout, 5, 4, hp), std::invalid_argument);
+}
+
+TEST(GradClip, CoefficientAndSquareSum) {
+  const std::vector<float> g = {3.0f, 4.0f};
+  EXPECT_EQ(grad_square_sum(g.data(), 2), 25.0);
+  EXPECT_EQ(clip_coefficient(5.0, 10.0), 1.0f);
+  EXPECT_EQ(clip_coefficient(5.0, 0.0), 1.0f);  // off
+  EXPECT_EQ(clip_coefficient(5.0, 1.0), float(1.0 / (5.0 + 1e-6)));
+}
+
+TEST(CpuModel, ParameterUnitsCoverTheBufferInOrder) {
+  const ModelConfig cfg = micro_config(2);
+  const auto units = parameter_units(cfg);
+  ASSERT_EQ(units.size(), size_t(cfg.num_layers + 2));
+  EXPECT_EQ(units.front().begin, 0);
+  EXPECT_EQ(units.front().size(), cfg.vocab_size * cfg.hidden_size);
+  EXPECT_EQ(units.back().size(), cfg.hidden_size + cfg.vocab_size * cfg.hidden_size);
+  EXPECT_EQ(units.back().end, cfg.param_count());
+  for (size_t u = 1; u < units.size(); ++u) EXPECT_EQ(units[u].begin, units[u - 1].end);
+  for (int64_t l = 0; l < cfg.num_layers; ++l) {
+    EXPECT_EQ(units[1 + l].size(), cfg.params_per_layer()) << "layer " << l;
+  }
+}
+
+TEST(CpuModel, UnitHooksRunAroundEveryUnitInOrder) {
+  const ModelConfig cfg = micro_config(2);
+  const int64_t B = 1, T = 6;
+  LlamaCpu<float> model(cfg, B, T);
+  model.init_weights(2);
+  std::vector<std::string> calls;
+  auto name = [](const char* when, Pass p, int64_t u) {
+    return std::string(when) + (p == Pass::forward ? " f" : " b") + std::to_string(u);
+  };
+  model.set_unit_hooks({[&](Pass p, int64_t u) { calls.push_back(name("before", p, u)); },
+                        [&](Pass p, int64_t u) { calls.push_back(name("after", p, u)); }});
+  const Batch b = make_batch(cfg, B, T, 4);
+  model.forward(b.tokens.data(), b.targets.data(), B, T);
+  model.backward(0.1);
+  const std::vector<std::string> expected = {"before f0", "after f0", "before f1", "after f1",
+                                             "before f2", "after f2", "before f3", "after f3",
+                                             "before b3", "after b3", "before b2", "after b2",
+                                             "before b1", "after b1", "before b0", "after b0"};
+  EXPECT_EQ(calls, expected);
+}
+
+// Parameters that exist only between a unit's hooks (NaN otherwise), as ZeRO stage 3 keeps
+// them, give the same loss and gradients as a model that always has them.
+void check_units_present_only_while_used(bool recompute) {
+  const ModelConfig cfg = micro_config(2);
+  const int64_t B = 2, T = 8;
+  LlamaCpu<float> plain(cfg, B, T, recompute), hooked(cfg, B, T, recompute);
+  plain.init_weights(6);
+  hooked.init_weights(6);
+  const std::vector<float> master = hooked.params();
+  const auto units = parameter_units(cfg);
+  auto& p = hooked.params();
+  std::fill(p.begin(), p.end(), std::nanf(""));
+  int64_t grads_checked_at_after = 0;
+  hooked.set_unit_hooks({[&](Pass, int64_t u) {
+                           std::copy(master.begin() + units[u].begin, master.begin() + units[u].end,
+                                     p.begin() + units[u].begin);
+                         },
+                         [&](Pass pass, int64_t u) {
+                           std::fill(p.begin() + units[u].begin, p.begin() + units[u].end,
+                                     std::nanf(""));
+                           if (pass == Pass::backward) {
+                             // The unit's gradients are final when its backward is done.
+                             for (int64_t i = units[u].begin; i < units[u].end; ++i) {
+                               if (hooked.grads()[i] != 0.0f) ++grads_checked_at_after;
+                             }
+                           }
+                         }});
+  for (uint64_t seed : {31, 32}) {
+    const Batch b = make_batch(cfg, B, T, seed);
+    const double lp = plain.forward(b.tokens.data(), b.targets.data(), B, T);
+    const double lh = hooked.forward(b.tokens.data(), b.targets.data(), B, T);
+    EXPECT_EQ(lp, lh);
+    plain.backward(0.05);
+    hooked.backward(0.05);
+  }
+  for (size_t i = 0; i < plain.grads().size(); ++i) {
+    ASSERT_EQ(plain.grads()[i], hooked.grads()[i]) << "parameter " << i;
+  }
+  EXPECT_GT(grads_checked_at_after, cfg.param_count());  // most gradients are non-zero
+}
+
+TEST(CpuModel, UnitsPresentOnlyWhileUsedGiveTheSameGradients) {
+  check_units_present_only_while_used(false);
+}
+TEST(CpuModel, UnitsPresentOnlyWhileUsedGiveTheSameGradientsWithRecomputation) {
+  check_units_present_only_while_used(true);
 }
 
 TEST(CpuModel, TinyModelOverfitsRepeatedBatch) {

@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "train/ds_config.hpp"
+#include "train/model_config.hpp"
 
 namespace sxb {
 namespace {
@@ -96,6 +97,41 @@ TEST(DsConfig, ContradictionsNameTheKey) {
     parse_ds_config({{"optimizer", {{"type", "AdamW"}, {"params", {{"betas", {0.9}}}}}}}, "t.json");
   });
   EXPECT_NE(m.find("optimizer.params.betas"), std::string::npos) << m;
+}
+
+TEST(DsConfig, ZeroBucketSizes) {
+  const ModelConfig tiny = resolve_model("tiny");
+  const DsConfig d = parse_ds_config({{"zero_optimization", {{"stage", 2}}}}, "t.json");
+  EXPECT_EQ(d.reduce_bucket_size, 500000000);  // DeepSpeed's defaults
+  EXPECT_EQ(d.allgather_bucket_size, 500000000);
+  EXPECT_EQ(d.reduce_bucket_elements(tiny), 500000000);
+  const DsConfig c = parse_ds_config(
+      {{"zero_optimization", {{"reduce_bucket_size", 5e4}, {"allgather_bucket_size", 7000}}}},
+      "t.json");
+  EXPECT_EQ(c.reduce_bucket_size, 50000);
+  EXPECT_EQ(c.allgather_bucket_size, 7000);
+  EXPECT_EQ(c.to_json()["reduce_bucket_size"], 50000);
+  const DsConfig a =
+      parse_ds_config({{"zero_optimization", {{"reduce_bucket_size", "auto"}}}}, "t.json");
+  EXPECT_EQ(a.reduce_bucket_elements(tiny), 64 * 64);  // Hugging Face: hidden_size^2
+  EXPECT_EQ(a.to_json()["reduce_bucket_size"], "auto");
+  EXPECT_TRUE(a.warnings.empty());
+  for (const json& bad : {json(0), json(-5), json(2.5), json("big"), json(true)}) {
+    std::string m = error_of([&] {
+      parse_ds_config({{"zero_optimization", {{"reduce_bucket_size", bad}}}}, "t.json");
+    });
+    EXPECT_NE(m.find("\"zero_optimization.reduce_bucket_size\""), std::string::npos) << m;
+    m = error_of([&] {
+      parse_ds_config({{"zero_optimization", {{"allgather_bucket_size", bad}}}}, "t.json");
+    });
+    EXPECT_NE(m.find("\"zero_optimization.allgather_bucket_size\""), std::string::npos) << m;
+  }
+  for (const json& bad : {json(-1), json(4), json(1.5), json("2")}) {
+    const std::string m = error_of([&] {
+      parse_ds_config({{"zero_optimization", {{"stage", bad}}}}, "t.json");
+    });
+    EXPECT_NE(m.find("\"zero_optimization.stage\""), std::string::npos) << m;
+  }
 }
 
 TEST(DsConfig, UnknownKeysWarn) {
