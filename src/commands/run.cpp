@@ -124,14 +124,6 @@ PhaseResult sft_phase(const RunOptions& o, const std::string& model, const MpiCo
                       Backend backend, const fs::path& dir, const EnvConfig& env,
                       nlohmann::json& metrics) {
   PhaseResult r;
-  if (backend == Backend::nccl && mpi.world_size() > 1) {
-    r.status = "not_run";
-    r.reason = fmt::format(
-        "the CUDA training engine trains on one GPU per job in this version; this run has {} "
-        "ranks (data-parallel CUDA training is not available yet): nothing was measured",
-        mpi.world_size());
-    return r;
-  }
   TrainJobRequest req;
   req.device = backend == Backend::nccl ? "cuda" : "cpu";
   req.model = model;

@@ -113,6 +113,9 @@ TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
   // Everything that can be checked without MPI fails here, identically on every rank.
   check_recompute_setting(o.recompute);
   check_grad_dtype_setting(o.grad_dtype);
+  if (o.comm_backend != "auto" && o.comm_backend != "nccl" && o.comm_backend != "mpi") {
+    throw usage_error("--comm-backend must be auto, nccl or mpi (got '" + o.comm_backend + "')");
+  }
   if (o.device == "cuda") {
     if (!built_with_cuda()) {
       throw environment_error(
@@ -128,6 +131,9 @@ TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
         "ds_config's activation checkpointing");
   } else if (o.grad_dtype != "auto") {
     throw usage_error("--grad-dtype applies to --device cuda; the CPU reference is fp32 throughout");
+  } else if (o.comm_backend != "auto") {
+    throw usage_error(
+        "--comm-backend applies to --device cuda; the CPU reference communicates through MPI");
   }
   if (o.steps < 1) throw usage_error("--steps must be at least 1");
   if (o.warmup_steps < 0) throw usage_error("--warmup-steps must be 0 or more");
@@ -176,6 +182,7 @@ TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
   job.recompute = o.recompute;
   job.profile = o.profile;
   job.grad_dtype = o.grad_dtype;
+  job.comm_backend = o.comm_backend;
   job.model = model;
   job.ds = std::move(ds);
   job.data = std::move(data);
@@ -287,10 +294,25 @@ EngineRun run_cpu_engine(TrainJob& job, const MpiContext& mpi, const TrainOption
 
 #ifdef SXB_HAVE_CUDA
 EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptions& topt) {
-  LocalReducer reducer;  // one GPU: run_train_job has refused larger jobs
+  // Scalars (token counts, losses, times) go through MPI; gradients through the exchange's
+  // communicator: nccl by default with several ranks, mpi (host-staged) when asked for.
+  auto host_comm = make_communicator(Backend::mpi, mpi);
+  CommReducer reducer(*host_comm, mpi);
+  const std::string backend = job.comm_backend == "auto"
+                                  ? (mpi.world_size() > 1 ? std::string("nccl") : std::string())
+                                  : job.comm_backend;
+  std::unique_ptr<Communicator> nccl_comm;
   GpuTrainSettings settings;
+  if (backend == "nccl") {
+    nccl_comm = make_communicator(Backend::nccl, mpi);  // one GPU per local rank, checked
+    settings.comm = nccl_comm.get();
+  } else if (backend == "mpi") {
+    settings.comm = host_comm.get();
+  }
   settings.recompute = job.recompute;
-  settings.device = mpi.local_rank();
+  // Ranks of the host-staged exchange may share GPUs; nccl needs one GPU per local rank.
+  settings.device = backend == "mpi" ? mpi.local_rank() % std::max(1, visible_cuda_devices())
+                                     : mpi.local_rank();
   settings.profile = job.profile;
   settings.grad_dtype = job.grad_dtype;
   const GpuTrainReport rep = train_gpu(topt, reducer, settings);
@@ -303,7 +325,23 @@ EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptio
   e.device_note = fmt::format("GPU {} of this host; CUDA runtime {}, driver API {}, cuBLASLt {}",
                               rep.device_index, rep.cuda_runtime, rep.cuda_driver, rep.cublaslt);
   e.short_name = "GPU";
-  e.communication = {{"backend", "none"}, {"note", "one GPU: no gradient communication"}};
+  if (settings.comm) {
+    e.communication = {{"backend", backend},
+                       {"library", settings.comm->library_version()},
+                       {"gradient_reduction", "all_reduce fp32 sum per parameter unit"},
+                       {"zero_stage_applied", 0},
+                       {"collectives", rep.exchange_method}};
+    e.comm_method =
+        backend == "nccl"
+            ? "exposed time per step: CUDA events from the end of the backward to the end of the "
+              "last gradient all_reduce (zero when the exchange is hidden behind the backward), "
+              "max over ranks"
+            : "wall clock of the host-staged gradient exchange (synchronous: all of it is "
+              "exposed), max over ranks";
+  } else {
+    e.communication = {{"backend", "none"}, {"note", "one GPU: no gradient communication"}};
+    e.comm_method = "one GPU: no communication";
+  }
   e.precision = {
       {"requested", job.ds.precision()},
       {"computed",
@@ -314,10 +352,14 @@ EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptio
       {"gradients_reason", rep.grads_reason}};
   e.zero = {{"requested", job.ds.zero_stage},
             {"applied", 0},
-            {"note", job.ds.zero_stage > 0
-                         ? "one rank: with a world of one every ZeRO stage is stage 0 (the one "
-                           "shard is the whole model), so stage 0 runs"
-                         : "one GPU holds the whole model"}};
+            {"note", mpi.world_size() == 1
+                         ? (job.ds.zero_stage > 0
+                                ? "one rank: with a world of one every ZeRO stage is stage 0 (the "
+                                  "one shard is the whole model), so stage 0 runs"
+                                : "one GPU holds the whole model")
+                         : "the CUDA engine trains data parallel with full replicas (stage 0: "
+                           "gradients all-reduced, every rank takes the whole AdamW step); "
+                           "sharded stages run in the CPU reference"}};
   const std::string mode = recompute_name(rep.recompute);
   e.recomputation = {
       {"requested", job.recompute},
@@ -354,7 +396,6 @@ EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptio
   if (!e.peak_tflops) {
     e.mfu_note = "no configs/hardware entry matches " + rep.device_name + ": MFU not computed";
   }
-  e.comm_method = "one GPU: no communication";
   e.timing_method =
       "steady_clock around each optimizer step (data, copies, forward, backward, clipping, "
       "AdamW) ending with a stream synchronisation; compute_ms/optimizer_ms from CUDA events; "
@@ -426,8 +467,6 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
             ds.zero_stage, batch.micro_batch_per_gpu, seq_len, format_bytes(host_needed),
             format_bytes(available.value_or(0))));
       }
-    } else {
-      check_gpu_world_size(mpi.world_size());
     }
   } catch (const Error& e) {
     if (!root) throw Error("", ExitCode::ok);  // rank 0 reports the shared refusal
@@ -693,6 +732,10 @@ Command add_train_command(CLI::App& root) {
   app->add_option("--recompute", o->recompute,
                   "CUDA engine activation recomputation: auto (ds_config, else what fits), none, "
                   "selective or full")
+      ->capture_default_str();
+  app->add_option("--comm-backend", o->comm_backend,
+                  "CUDA engine gradient exchange: auto (nccl with several ranks), nccl, or mpi "
+                  "(host-staged; ranks may share a GPU); an explicit one runs with one rank too")
       ->capture_default_str();
   app->add_option("--grad-dtype", o->grad_dtype,
                   "CUDA engine gradient storage: auto (bf16 without gradient accumulation, else "

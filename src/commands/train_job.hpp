@@ -29,6 +29,7 @@ struct TrainJobRequest {
   std::string recompute = "auto";  // CUDA engine: auto | none | selective | full
   bool profile = false;            // CUDA engine: per-category times of the last step
   std::string grad_dtype = "auto";  // CUDA engine: auto | fp32 | bf16
+  std::string comm_backend = "auto";  // CUDA engine gradient exchange: auto | nccl | mpi
 };
 
 struct TrainJob {
@@ -36,6 +37,7 @@ struct TrainJob {
   std::string recompute = "auto";
   bool profile = false;
   std::string grad_dtype = "auto";
+  std::string comm_backend = "auto";
   ModelConfig model;
   DsConfig ds;
   std::unique_ptr<SequenceSource> data;

@@ -76,6 +76,7 @@ class NcclCommunicator final : public Communicator {
   std::string device_name() const override { return name_; }
   int device_index() const override { return device_; }
   std::string library_version() const override { return version_; }
+  void* native_stream() const override { return stream_; }
 
   void* allocate(size_t bytes) override {
     void* p = nullptr;

@@ -54,6 +54,9 @@ class Communicator {
   // Waits until every operation enqueued so far on this rank has completed. Throws sxb::Error
   // naming rank and host on an asynchronous communicator error.
   virtual void synchronize() = 0;
+  // nccl: the cudaStream_t the operations are enqueued on, so callers can order them against
+  // their own streams with events; mpi: null (operations complete before they return).
+  virtual void* native_stream() const { return nullptr; }
 };
 
 // Creates the backend's communicator over all ranks of `mpi`. For nccl, each rank takes GPU

@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -36,8 +37,17 @@ class LlamaGpu {
   // counted). Forward, loss, backward; parameter gradients are overwritten when `first` and
   // added otherwise (fp32 gradients only: with bf16 gradients every micro-batch is `first`).
   // dloss: d(objective)/d(loss of one counted token).
+  // `last`: the step's last micro-batch, in which the unit-ready callback runs.
   void forward_backward(const int32_t* tokens, const int32_t* targets, int64_t B, double dloss,
-                        bool first);
+                        bool first, bool last = true);
+  // Called during the backward of a step's last micro-batch with each parameter unit's fp32
+  // gradients as soon as they are final, in the order the backward finishes them: final norm with
+  // the output head, each decoder layer from the last, the embedding (data-parallel exchange).
+  // fp32 gradient storage only.
+  using UnitReady = std::function<void(float* grads, int64_t count)>;
+  void set_unit_ready(UnitReady f);
+  // Sum of squares of the fp32 master weights (synchronises): replicas compare it across ranks.
+  double param_sum_squares();
   // Sum of the token losses since the last call; synchronises the stream.
   double take_loss_sum();
   // Global-norm clipping (max_norm <= 0: off) and AdamW step t (1-based) over all parameters.
@@ -117,6 +127,7 @@ class LlamaGpu {
   std::map<int64_t, int64_t> sum_offsets_;  // bf16 storage: layout offset -> grad.fp32_sums offset
   int64_t n_chunks_ = 0;
   bool profiling_ = false;
+  UnitReady unit_ready_;
   std::vector<cudaEvent_t> events_;
   size_t next_event_ = 0;
   std::vector<std::pair<const char*, std::pair<cudaEvent_t, cudaEvent_t>>> marks_;

@@ -399,8 +399,26 @@ void LlamaGpu::layer_backward(int64_t l, int64_t B, bool first) {
   }
 }
 
+void LlamaGpu::set_unit_ready(UnitReady f) {
+  if (f && grads_ != GradStorage::fp32) {
+    throw usage_error("CUDA engine: the gradient exchange needs fp32 gradient storage");
+  }
+  unit_ready_ = std::move(f);
+}
+
+double LlamaGpu::param_sum_squares() {
+  double* scalars = buf<double>("scalars");
+  cuda_check(cudaMemsetAsync(scalars + 4, 0, sizeof(double), stream_), "reset checksum");
+  sum_squares(scalars + 4, buf<float>("param.fp32"), cfg_.param_count(), stream_);
+  double v = 0;
+  cuda_check(cudaMemcpyAsync(&v, scalars + 4, sizeof(double), cudaMemcpyDeviceToHost, stream_),
+             "read checksum");
+  cuda_check(cudaStreamSynchronize(stream_), "checksum");
+  return v;
+}
+
 void LlamaGpu::forward_backward(const int32_t* tokens, const int32_t* targets, int64_t B,
-                                double dloss, bool first) {
+                                double dloss, bool first, bool last) {
   if (B < 1 || B > max_B_) {
     throw usage_error(fmt::format("micro-batch {} outside the allocated 1..{}", B, max_B_));
   }
@@ -459,11 +477,22 @@ void LlamaGpu::forward_backward(const int32_t* tokens, const int32_t* targets, i
     rmsnorm_backward(dres, sum_grad(final_norm_), dln, x_last, W + final_norm_, rstdf, nullptr, N, d,
                      stream_);
   }
-  for (int64_t l = cfg_.num_layers - 1; l >= 0; --l) layer_backward(l, B, first);
+  const bool exchange = last && unit_ready_;
+  float* G = exchange ? buf<float>("grad.fp32") : nullptr;
+  if (exchange) unit_ready_(G + final_norm_, lm_head_ + V * d - final_norm_);
+  for (int64_t l = cfg_.num_layers - 1; l >= 0; --l) {
+    layer_backward(l, B, first);
+    if (exchange) {
+      const cpu::ParamTensor& lo = layout_[size_t(1 + 9 * l)];
+      const cpu::ParamTensor& hi = layout_[size_t(1 + 9 * l + 8)];
+      unit_ready_(G + lo.offset, hi.offset + hi.size - lo.offset);
+    }
+  }
   {
     Span t(*this, "embedding");
     embedding_backward(sum_grad(wte_), dres, dtok, N, d, stream_);
   }
+  if (exchange) unit_ready_(G + wte_, V * d);
   if (grads_ == GradStorage::bf16) {
     Span t(*this, "embedding");
     bf16* Gb = buf<bf16>("grad.bf16");

@@ -6,14 +6,6 @@
 
 namespace sxb {
 
-void check_gpu_world_size(int world_size) {
-  if (world_size == 1) return;
-  throw environment_error(fmt::format(
-      "--device cuda trains with one process on one GPU in this version; the job has {} ranks "
-      "(data-parallel CUDA training is not available yet)",
-      world_size));
-}
-
 std::string check_recompute_setting(const std::string& value) {
   if (value == "auto" || value == "none" || value == "selective" || value == "full") return value;
   throw usage_error("--recompute must be auto, none, selective or full (got '" + value + "')");

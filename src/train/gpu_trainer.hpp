@@ -1,13 +1,16 @@
 #pragma once
-// Training with the CUDA engine on one GPU per process: the same loop, batch plan, data order,
+// Training with the CUDA engine, one GPU per process: the same loop, batch plan, data order,
 // loss objective and step records as the CPU reference trainer (train/trainer.hpp), with bf16
-// compute, fp32 master weights and AdamW state, bf16 or fp32 gradients. Declared in every build; defined in
-// CUDA builds only (callers check built_with_cuda() first).
+// compute, fp32 master weights and AdamW state, bf16 or fp32 gradients. Several ranks train data
+// parallel with full replicas (ZeRO stage 0): gradients are summed over ranks through a
+// Communicator as the backward finishes each parameter unit (train/gpu_exchange.hpp). Declared
+// in every build; defined in CUDA builds only (callers check built_with_cuda() first).
 #include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "dist/communicator.hpp"
 #include "train/gpu_memory.hpp"
 #include "train/trainer.hpp"
 
@@ -20,6 +23,9 @@ struct GpuTrainSettings {
   // Gradient storage: auto (bf16 without gradient accumulation, fp32 with it), fp32 or bf16.
   std::string grad_dtype = "auto";
   int device = 0;
+  // Gradient exchange over the job's ranks (required with more than one rank; with one rank it
+  // runs anyway and measures its own cost). Gradients are then fp32.
+  Communicator* comm = nullptr;
   // Time every operation of the last step by category with CUDA events (GpuTrainReport.profile).
   bool profile = false;
 };
@@ -41,11 +47,8 @@ struct GpuTrainReport {
   std::string cuda_runtime, cuda_driver, cublaslt;
   double init_seconds = 0;                   // allocation and weight initialisation
   std::map<std::string, double> profile_ms;  // last step, per category (settings.profile)
+  std::string exchange_method;               // empty without a communicator
 };
-
-// The CUDA engine trains one process on one GPU: throws an environment error naming the job's
-// rank count otherwise (data-parallel CUDA training is not available yet).
-void check_gpu_world_size(int world_size);
 
 // Parses --recompute; throws a usage error naming the value otherwise.
 std::string check_recompute_setting(const std::string& value);
@@ -53,8 +56,9 @@ std::string check_recompute_setting(const std::string& value);
 // Parses --grad-dtype; throws a usage error naming the value otherwise.
 std::string check_grad_dtype_setting(const std::string& value);
 
-// Runs o.steps optimizer steps on the GPU. job.world_size() must be 1. Throws sxb::Error with the
-// memory plan's numbers when the job cannot fit, before allocating.
+// Runs o.steps optimizer steps on the GPU. With job.world_size() > 1, s.comm must span the same
+// ranks. Throws sxb::Error with the memory plan's numbers when the job cannot fit, before
+// allocating.
 GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuTrainSettings& s);
 
 }  // namespace sxb

@@ -11,6 +11,7 @@
 
 #include "bench/cuda_util.hpp"
 #include "core/error.hpp"
+#include "train/gpu_exchange.hpp"
 #include "train/gpu_model.hpp"
 #include "train/gpu_trainer.hpp"
 
@@ -31,7 +32,9 @@ double gib(uint64_t b) {
 }  // namespace
 
 GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuTrainSettings& s) {
-  check_gpu_world_size(job.world_size());
+  if (job.world_size() > 1 && !s.comm) {
+    throw runtime_error("CUDA engine: a job of several ranks needs a communicator");
+  }
   const int64_t B = o.batch.micro_batch_per_gpu, T = o.seq_len;
   const int64_t accum = o.batch.gradient_accumulation_steps;
   GpuTrainReport rep;
@@ -56,13 +59,21 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   // Gradients: bf16 when nothing accumulates them (the matrix products write them once per
   // step), fp32 when micro-batches add up.
   const std::string grad_setting = check_grad_dtype_setting(s.grad_dtype);
+  if (grad_setting == "bf16" && s.comm) {
+    throw usage_error(
+        "--grad-dtype bf16: the gradient exchange between ranks sums fp32 gradients; use fp32 or "
+        "auto");
+  }
   if (grad_setting == "bf16" && accum > 1) {
     throw usage_error(fmt::format(
         "--grad-dtype bf16 needs gradient_accumulation_steps 1 (the plan has {}): bf16 cannot "
         "carry the running sum; use fp32 or auto",
         accum));
   }
-  if (grad_setting == "auto") {
+  if (grad_setting == "auto" && s.comm) {
+    rep.grads = GradStorage::fp32;
+    rep.grads_reason = "auto: gradients are summed over ranks in fp32";
+  } else if (grad_setting == "auto") {
     rep.grads = accum == 1 ? GradStorage::bf16 : GradStorage::fp32;
     rep.grads_reason =
         accum == 1 ? "auto: one micro-batch per step, each gradient is written once (bf16)"
@@ -113,6 +124,12 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   const cudaStream_t stream = owned_stream.get();
   gpu::LlamaGpu model(o.model, B, T, rep.recompute, grads, stream);
   model.init_weights(o.seed);
+  std::unique_ptr<gpu::GradientExchange> exchange;
+  if (s.comm) {
+    exchange = std::make_unique<gpu::GradientExchange>(*s.comm, stream);
+    rep.exchange_method = exchange->method();
+    model.set_unit_ready([&](float* g, int64_t n) { exchange->unit_ready(g, n); });
+  }
   rep.init_seconds = std::chrono::duration<double>(Clock::now() - t_init).count();
   auto note_used = [&] {
     size_t f = 0, t = 0;
@@ -129,7 +146,6 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   int32_t* tokens = static_cast<int32_t*>(tokens_buf.get());
   int32_t* targets = static_cast<int32_t*>(targets_buf.get());
   EventPairs ev(2);  // 0: forward + backward of the step's micro-batches, 1: optimizer
-  const int world = job.world_size();
   for (int64_t step = 0; step < o.steps; ++step) {
     const auto t_step = Clock::now();
     int64_t local_targets = 0;
@@ -145,20 +161,22 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
       throw runtime_error(
           fmt::format("step {} has no target tokens (every token is masked)", step + 1));
     }
-    // The same objective as the CPU trainer: mean token loss over the global batch.
-    const double dloss = double(world) / double(global_targets);
+    // The same objective as the CPU trainer: mean token loss over the global batch. The exchange
+    // sums gradients over ranks, so each rank scales by the global count alone.
+    const double dloss = 1.0 / double(global_targets);
     const bool profile_step = s.profile && step == o.steps - 1;
     model.set_profiling(profile_step);
     cuda_check(cudaEventRecord(ev.start(0), stream), "cudaEventRecord");
     for (int64_t i = 0; i < accum; ++i) {
       const int64_t row = i * B * T;
-      model.forward_backward(tokens + row, targets + row, B, dloss, i == 0);
+      model.forward_backward(tokens + row, targets + row, B, dloss, i == 0, i == accum - 1);
     }
+    if (exchange) exchange->finish();
     cuda_check(cudaEventRecord(ev.stop(0), stream), "cudaEventRecord");
     cuda_check(cudaEventRecord(ev.start(1), stream), "cudaEventRecord");
     model.optimizer_step(o.ds.optimizer, step + 1, o.ds.gradient_clipping);
     cuda_check(cudaEventRecord(ev.stop(1), stream), "cudaEventRecord");
-    const double loss_sum = model.take_loss_sum();  // synchronises
+    const double loss_sum = job.sum(model.take_loss_sum());  // synchronises
     if (profile_step) {
       rep.profile_ms = model.take_profile_ms();
       model.set_profiling(false);
@@ -170,7 +188,8 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
     rec.lr = o.ds.optimizer.lr;
     rec.target_tokens = global_targets;
     rec.step_time_s = std::chrono::duration<double>(Clock::now() - t_step).count();
-    rec.comm_time_s = 0;
+    rec.comm_time_s = exchange ? exchange->take_exposed_ms() / 1000.0 : 0.0;
+    rec.comm_bytes = exchange ? int64_t(exchange->take_bytes()) : 0;
     rep.compute_ms.push_back(ev.elapsed_us(0) / 1000.0);
     rep.optimizer_ms.push_back(ev.elapsed_us(1) / 1000.0);
     note_used();
@@ -181,8 +200,15 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
     if (o.on_step) o.on_step(rec);
     rep.run.steps.push_back(rec);
   }
-  // One process holds the only replica: there is nothing to compare across ranks.
-  rep.run.replicas_identical = true;
+  // Per-step times as the job saw them: the slowest rank.
+  for (auto& r : rep.run.steps) {
+    r.step_time_s = job.max(r.step_time_s);
+    r.comm_time_s = job.max(r.comm_time_s);
+  }
+  // Every replica took the same steps from the same summed gradients: their weights agree.
+  const double ss = model.param_sum_squares();
+  rep.run.param_checksum = ss;
+  rep.run.replicas_identical = job.max(ss) == job.min(ss);
   return rep;
 }
 

@@ -318,7 +318,7 @@ TEST_F(TrainE2E, RecomputeSettingIsCheckedAndCpuOnlyTakesAuto) {
   EXPECT_NE(cpu.output.find("applies to --device cuda"), std::string::npos) << cpu.output;
 }
 
-TEST_F(TrainE2E, GradDtypeSettingIsCheckedAndCpuOnlyTakesAuto) {
+TEST_F(TrainE2E, CudaEngineSettingsAreCheckedAndCpuOnlyTakesAuto) {
   Result bad = run(sxbench() + " train --device cpu --model tiny --seq-len 32 --grad-dtype fp16");
   EXPECT_EQ(bad.code, 2) << bad.output;
   EXPECT_NE(bad.output.find("--grad-dtype must be auto, fp32 or bf16"), std::string::npos)
@@ -327,6 +327,15 @@ TEST_F(TrainE2E, GradDtypeSettingIsCheckedAndCpuOnlyTakesAuto) {
   EXPECT_EQ(cpu.code, 2) << cpu.output;
   EXPECT_NE(cpu.output.find("--grad-dtype applies to --device cuda"), std::string::npos)
       << cpu.output;
+  Result backend = run(sxbench() + " train --device cpu --model tiny --seq-len 32 --comm-backend gloo");
+  EXPECT_EQ(backend.code, 2) << backend.output;
+  EXPECT_NE(backend.output.find("--comm-backend must be auto, nccl or mpi"), std::string::npos)
+      << backend.output;
+  Result cpu_backend =
+      run(sxbench() + " train --device cpu --model tiny --seq-len 32 --comm-backend mpi");
+  EXPECT_EQ(cpu_backend.code, 2) << cpu_backend.output;
+  EXPECT_NE(cpu_backend.output.find("--comm-backend applies to --device cuda"), std::string::npos)
+      << cpu_backend.output;
 }
 
 TEST_F(TrainE2E, ModelTooBigForHostMemoryIsRefusedBeforeAllocation) {

@@ -675,6 +675,64 @@ TEST(TrainGpuPerf, AttentionAtTheLlama7bShapeIsWithinPhysicalLimits) {
   EXPECT_LT(bwd_tflops, 989.4);
 }
 
+// Data parallel: two ranks sharing this GPU through the host-staged exchange train the same
+// global batch as one rank with twice the micro-batch, with the same losses (bf16 tolerance:
+// products of a different row count may take other cuBLASLt kernels) and identical replicas;
+// one rank with an explicit nccl exchange (the overlapped path, a sum over one rank) matches the
+// run without any exchange.
+TEST(TrainGpuCli, RanksSummingGradientsMatchOneRankOfTheSameGlobalBatch) {
+  SXB_REQUIRE_GPU();
+  const fs::path dir = e2e::scratch_dir("train_gpu_dp");
+  {
+    std::ofstream cfg(dir / "ds.json");
+    cfg << R"({"train_batch_size": 4, "gradient_clipping": 1.0, "bf16": {"enabled": true},
+              "optimizer": {"type": "AdamW", "params": {"lr": 1e-3}}})";
+  }
+  const std::string common = "train --device cuda --model tiny --seq-len 64 --steps 5 "
+                             "--warmup-steps 1 --ds-config " + (dir / "ds.json").string();
+  auto metrics = [&](const std::string& name) {
+    std::ifstream in(dir / name / "sft_metrics.json");
+    return nlohmann::json::parse(in);
+  };
+  const auto one = e2e::run_command(e2e::sxbench(common + " --micro-batch 4 --grad-dtype fp32 --out " +
+                                                 (dir / "one").string()));
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  const auto two = e2e::run_command(e2e::mpirun(
+      2, common + " --micro-batch 2 --comm-backend mpi --out " + (dir / "two").string()));
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  const auto nccl = e2e::run_command(e2e::sxbench(common + " --micro-batch 4 --comm-backend nccl --out " +
+                                                  (dir / "nccl").string()));
+  ASSERT_EQ(nccl.exit_code, 0) << nccl.output;
+  const auto m1 = metrics("one"), m2 = metrics("two"), mn = metrics("nccl");
+  EXPECT_EQ(m2["world_size"], 2);
+  EXPECT_EQ(m2["communication"]["backend"], "mpi");
+  EXPECT_EQ(mn["communication"]["backend"], "nccl");
+  EXPECT_EQ(m1["communication"]["backend"], "none");
+  EXPECT_TRUE(m2["replicas_identical"].get<bool>());
+  EXPECT_EQ(m2["precision"]["gradients"], "fp32");
+  const auto& c1 = m1["loss_curve"];
+  const auto& c2 = m2["loss_curve"];
+  const auto& cn = mn["loss_curve"];
+  ASSERT_EQ(c1.size(), 5u);
+  ASSERT_EQ(c2.size(), 5u);
+  ASSERT_EQ(cn.size(), 5u);
+  const int64_t P = resolve_model("tiny").param_count();
+  for (size_t i = 0; i < 5; ++i) {
+    const double l1 = c1[i]["loss"], l2 = c2[i]["loss"], ln = cn[i]["loss"];
+    EXPECT_NEAR(l2, l1, 1e-2 * l1) << "step " << i + 1;
+    EXPECT_NEAR(ln, l1, 1e-4 * l1) << "step " << i + 1;
+    EXPECT_EQ(c2[i]["target_tokens"], c1[i]["target_tokens"]);
+    // Each rank sends every fp32 gradient once per step.
+    EXPECT_EQ(c2[i]["comm_bytes"].get<int64_t>(), 4 * P);
+    EXPECT_EQ(cn[i]["comm_bytes"].get<int64_t>(), 4 * P);
+    EXPECT_GT(c2[i]["comm_time_s"].get<double>(), 0.0);
+  }
+  EXPECT_NEAR(double(c2[0]["grad_norm"]), double(c1[0]["grad_norm"]),
+              0.02 * double(c1[0]["grad_norm"]));
+  EXPECT_LT(double(c2[4]["loss"]), double(c2[0]["loss"]));
+  fs::remove_all(dir);
+}
+
 TEST(TrainGpuCli, TrainWritesMetricsWithMfuAndMemory) {
   SXB_REQUIRE_GPU();
   const fs::path dir = e2e::scratch_dir("train_gpu_cli");

@@ -1,0 +1,56 @@
+#pragma once
+// Data-parallel gradient exchange of the CUDA engine (ZeRO stage 0): each rank holds a full
+// replica; as soon as a parameter unit's gradients are final in a step's last micro-batch (the
+// backward runs from the output head to the embedding), their fp32 sum over all ranks replaces
+// them, so every rank takes the same AdamW step. CUDA builds only.
+//   nccl: one all_reduce per unit on the communicator's own stream, ordered after the unit's
+//         backward by an event, so it overlaps the backward of the units below; finish() makes
+//         the compute stream wait for the last one. Exposed time: from the end of the backward
+//         to the end of the last exchange (CUDA events), zero when fully hidden.
+//   mpi:  host-staged (device -> pinned host -> MPI all_reduce -> device) and synchronous: for
+//         ranks that share a GPU (tests) or machines without NCCL. All of it is exposed.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/cuda_util.hpp"
+#include "dist/communicator.hpp"
+
+namespace sxb::gpu {
+
+class GradientExchange {
+ public:
+  GradientExchange(Communicator& comm, cudaStream_t compute);
+  ~GradientExchange();
+  GradientExchange(const GradientExchange&) = delete;
+  GradientExchange& operator=(const GradientExchange&) = delete;
+
+  // Sum over ranks of grads[0..n) in place, after everything enqueued on the compute stream.
+  void unit_ready(float* grads, int64_t n);
+  // The compute stream waits for every exchange of this step.
+  void finish();
+  // After the step's synchronisation: milliseconds the step's exchanges were exposed, and the
+  // payload bytes of this rank in the step; both reset for the next step.
+  double take_exposed_ms();
+  uint64_t take_bytes();
+
+  std::string method() const;
+
+ private:
+  Communicator& comm_;
+  cudaStream_t compute_;
+  cudaStream_t comm_stream_ = nullptr;  // nccl only
+  std::vector<cudaEvent_t> ready_;      // one per unit of a step, reused
+  size_t next_ready_ = 0;
+  cudaEvent_t backward_done_ = nullptr, comm_done_ = nullptr;
+  bool pending_timing_ = false;
+  double host_ms_ = 0;  // mpi: wall time of the staged exchanges
+  uint64_t bytes_ = 0;
+  std::unique_ptr<PinnedBuffer> staging_;  // mpi only, grown to the largest unit
+  size_t staging_bytes_ = 0;
+};
+
+}  // namespace sxb::gpu
