@@ -539,6 +539,20 @@ __global__ void __launch_bounds__(kAdamThreads)
   }
 }
 
+// Sum (mod 2^64) of the 32-bit words: integer addition is associative, so the result does not
+// depend on the order of the atomics, and equal buffers give equal sums on every rank.
+__global__ void __launch_bounds__(kReduceThreads)
+    word_sum_kernel(unsigned long long* out, const uint32_t* w, int64_t n) {
+  unsigned long long acc = 0;
+  const int64_t stride = int64_t(gridDim.x) * kReduceThreads;
+  for (int64_t i = int64_t(blockIdx.x) * kReduceThreads + threadIdx.x; i < n; i += stride) {
+    acc += w[i];
+  }
+#pragma unroll
+  for (int off = kWarp / 2; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+  if (threadIdx.x % kWarp == 0) atomicAdd(out, acc);
+}
+
 // ---- weights -------------------------------------------------------------------------------
 
 // Call k (0-based) of SplitMix64 seeded with `state`: the state advances by the golden gamma per
@@ -719,6 +733,15 @@ void adamw_step(float* p, float* m, float* v, bf16* w, const bf16* g, const floa
                 const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h,
                 cudaStream_t stream) {
   launch_adamw(p, m, v, w, g, clip_coef, chunks, n_chunks, h, stream);
+}
+
+void word_sum(uint64_t* sum, const void* data, int64_t words, cudaStream_t stream) {
+  const int64_t cap = int64_t(sm_count()) * 8;
+  const unsigned grid = static_cast<unsigned>(
+      std::max<int64_t>(1, std::min<int64_t>(blocks_for(words, kReduceThreads), cap)));
+  word_sum_kernel<<<grid, kReduceThreads, 0, stream>>>(
+      reinterpret_cast<unsigned long long*>(sum), static_cast<const uint32_t*>(data), words);
+  check_launch("word_sum");
 }
 
 void init_normal(float* p, int64_t n, uint64_t seed, uint64_t stream_id, double std_dev,

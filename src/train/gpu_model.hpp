@@ -46,8 +46,9 @@ class LlamaGpu {
   // fp32 gradient storage only.
   using UnitReady = std::function<void(float* grads, int64_t count)>;
   void set_unit_ready(UnitReady f);
-  // Sum of squares of the fp32 master weights (synchronises): replicas compare it across ranks.
-  double param_sum_squares();
+  // Order-independent checksum of the fp32 master weights' bits (synchronises): replicas that
+  // hold equal weights have equal checksums.
+  uint64_t param_checksum();
   // Sum of the token losses since the last call; synchronises the stream.
   double take_loss_sum();
   // Global-norm clipping (max_norm <= 0: off) and AdamW step t (1-based) over all parameters.

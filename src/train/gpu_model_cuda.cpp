@@ -406,13 +406,12 @@ void LlamaGpu::set_unit_ready(UnitReady f) {
   unit_ready_ = std::move(f);
 }
 
-double LlamaGpu::param_sum_squares() {
-  double* scalars = buf<double>("scalars");
-  cuda_check(cudaMemsetAsync(scalars + 4, 0, sizeof(double), stream_), "reset checksum");
-  sum_squares(scalars + 4, buf<float>("param.fp32"), cfg_.param_count(), stream_);
-  double v = 0;
-  cuda_check(cudaMemcpyAsync(&v, scalars + 4, sizeof(double), cudaMemcpyDeviceToHost, stream_),
-             "read checksum");
+uint64_t LlamaGpu::param_checksum() {
+  uint64_t* sum = reinterpret_cast<uint64_t*>(buf<double>("scalars") + 4);
+  cuda_check(cudaMemsetAsync(sum, 0, sizeof(uint64_t), stream_), "reset checksum");
+  word_sum(sum, buf<float>("param.fp32"), cfg_.param_count(), stream_);
+  uint64_t v = 0;
+  cuda_check(cudaMemcpyAsync(&v, sum, sizeof(v), cudaMemcpyDeviceToHost, stream_), "read checksum");
   cuda_check(cudaStreamSynchronize(stream_), "checksum");
   return v;
 }

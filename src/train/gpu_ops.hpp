@@ -103,6 +103,10 @@ void adamw_step(float* p, float* m, float* v, bf16* w, const bf16* g, const floa
 
 // --- weights -------------------------------------------------------------------------------
 
+// Adds the sum (mod 2^64) of words[0..n) of `data` (32-bit words) to *sum: an order-independent
+// checksum, equal for equal buffers.
+void word_sum(uint64_t* sum, const void* data, int64_t words, cudaStream_t stream);
+
 // p[i] = 0.02 * z(seed, stream, i) for i < n, z the standard normal sequence of sxb::NormalStream
 // (SplitMix64 + Box-Muller, train/random.hpp) evaluated per element, so weights equal the CPU
 // reference's for the same seed.

@@ -205,10 +205,12 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
     r.step_time_s = job.max(r.step_time_s);
     r.comm_time_s = job.max(r.comm_time_s);
   }
-  // Every replica took the same steps from the same summed gradients: their weights agree.
-  const double ss = model.param_sum_squares();
-  rep.run.param_checksum = ss;
-  rep.run.replicas_identical = job.max(ss) == job.min(ss);
+  // Every replica took the same steps from the same summed gradients: their weights agree bit
+  // for bit. The 64-bit checksum is compared as two exact 32-bit halves.
+  const uint64_t sum = model.param_checksum();
+  const double hi = double(sum >> 32), lo = double(sum & 0xffffffffu);
+  rep.run.param_checksum = double(sum);
+  rep.run.replicas_identical = job.max(hi) == job.min(hi) && job.max(lo) == job.min(lo);
   return rep;
 }
 
