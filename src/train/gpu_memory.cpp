@@ -2,7 +2,42 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
+#include "core/error.hpp"
+#include "train/cpu_model.hpp"
+#include "train/zero.hpp"
+
 namespace sxb {
+
+namespace {
+
+double gib(uint64_t b) {
+  return double(b) / double(1ull << 30);
+}
+
+void check_layout(const ZeroLayout& z, GradStorage grads) {
+  if (z.stage < 0 || z.stage > 3) {
+    throw usage_error(fmt::format("ZeRO stage {} is not 0, 1, 2 or 3", z.stage));
+  }
+  if (z.world < 1) throw usage_error(fmt::format("world size {} must be at least 1", z.world));
+  if (z.reduce_bucket_elements < 1 || z.allgather_bucket_elements < 1) {
+    throw usage_error("ZeRO bucket sizes must be at least one element");
+  }
+  if (grads == GradStorage::bf16 && z.world > 1) {
+    throw usage_error(fmt::format(
+        "bf16 gradient storage needs one GPU: with {} GPUs gradients are reduced in fp32",
+        z.world));
+  }
+}
+
+// Elements of one bucketed call over every rank's shard (ShardBuckets): world * c with
+// c = min(S, max(1, floor(bucket / world))).
+uint64_t sharded_call_elements(uint64_t bucket, uint64_t world, uint64_t shard) {
+  return world * std::min<uint64_t>(shard, std::max<uint64_t>(1, bucket / world));
+}
+
+}  // namespace
 
 uint64_t aligned_bytes(uint64_t bytes) {
   const uint64_t a = GpuMemoryPlan::kAlignment;
@@ -13,9 +48,24 @@ std::string grad_storage_name(GradStorage g) {
   return g == GradStorage::bf16 ? "bf16" : "fp32";
 }
 
+ZeroLayout zero_layout(const DsConfig& ds, const ModelConfig& m, int world) {
+  ZeroLayout z;
+  z.stage = ds.zero_stage;
+  z.world = world;
+  z.reduce_bucket_elements = uint64_t(std::max<int64_t>(0, ds.reduce_bucket_elements(m)));
+  z.allgather_bucket_elements = uint64_t(std::max<int64_t>(0, ds.allgather_bucket_size));
+  return z;
+}
+
 int64_t atomic_gradient_elements(const ModelConfig& cfg) {
   // Embedding (V, d); per layer two norm weights of d; the final norm.
   return cfg.vocab_size * cfg.hidden_size + (2 * cfg.num_layers + 1) * cfg.hidden_size;
+}
+
+int64_t largest_parameter_unit(const ModelConfig& cfg) {
+  int64_t most = 0;
+  for (const ElementRange& u : cpu::parameter_units(cfg)) most = std::max(most, u.size());
+  return most;
 }
 
 uint64_t GpuMemoryPlan::total_bytes() const {
@@ -38,13 +88,23 @@ const GpuBuffer* GpuMemoryPlan::find(const std::string& name) const {
 }
 
 GpuMemoryPlan plan_gpu_memory(const ModelConfig& cfg, int64_t B, int64_t T, Recompute r,
-                              GradStorage grads, uint64_t workspace_bytes) {
+                              GradStorage grads, uint64_t workspace_bytes,
+                              const ZeroLayout& zero) {
+  check_layout(zero, grads);
   GpuMemoryPlan p;
   p.recompute = r;
   p.grads = grads;
   p.micro_batch = B;
   p.seq_len = T;
+  p.zero_stage = zero.applied_stage();
+  p.world = zero.world;
+  const int stage = p.zero_stage;
   const uint64_t P = uint64_t(cfg.param_count());
+  const uint64_t W = uint64_t(zero.world);
+  const uint64_t S = uint64_t(ShardPlan(int64_t(P), zero.world).shard_size());
+  const uint64_t U = uint64_t(largest_parameter_unit(cfg));
+  p.shard_elements = int64_t(S);
+  p.largest_unit_elements = int64_t(U);
   const uint64_t N = uint64_t(B) * uint64_t(T), d = uint64_t(cfg.hidden_size);
   const uint64_t kvd = uint64_t(cfg.kv_dim()), F = uint64_t(cfg.intermediate_size);
   const uint64_t H = uint64_t(cfg.num_heads), V = uint64_t(cfg.vocab_size);
@@ -54,17 +114,28 @@ GpuMemoryPlan plan_gpu_memory(const ModelConfig& cfg, int64_t B, int64_t T, Reco
   auto add = [&](std::string name, std::string cat, uint64_t bytes, int64_t count = 1) {
     p.buffers.push_back({std::move(name), std::move(cat), bytes, count});
   };
-  add("param.bf16", "weights", P * bf);
-  add("param.fp32", "master", P * f32);
+  // Elements of the optimizer's part of the model: the whole buffer, or the rank's shard.
+  const uint64_t opt_elems = stage >= 1 ? S : P;
+  if (stage == 3) {
+    add("param.bf16", "weights", S * bf);
+    add("param.unit", "weights", U * bf, 2);  // the gathered unit in use, the prefetched next
+  } else {
+    add("param.bf16", "weights", P * bf);
+  }
+  add("param.fp32", "master", opt_elems * f32);
   if (grads == GradStorage::bf16) {
     add("grad.bf16", "gradients", P * bf);
     add("grad.fp32_sums", "gradients", uint64_t(atomic_gradient_elements(cfg)) * f32);
+  } else if (stage >= 2) {
+    add("grad.shard", "gradients", S * f32);
+    add("grad.unit", "gradients", U * f32, 2);  // written by the backward, being reduced
   } else {
     add("grad.fp32", "gradients", P * f32);
   }
-  add("adam.m", "optimizer", P * f32);
-  add("adam.v", "optimizer", P * f32);
-  add("adam.chunks", "optimizer", 16 * (P / 65536 + 9 * L + 3));  // AdamChunk table
+  add("adam.m", "optimizer", opt_elems * f32);
+  add("adam.v", "optimizer", opt_elems * f32);
+  // AdamChunk table: at most one chunk per 65,536 elements plus one per tensor (9 L + 3).
+  add("adam.chunks", "optimizer", 16 * (opt_elems / 65536 + 9 * L + 3));
   add("rope.cos", "scratch", uint64_t(T) * uint64_t(cfg.head_dim() / 2) * f32);
   add("rope.sin", "scratch", uint64_t(T) * uint64_t(cfg.head_dim() / 2) * f32);
   add("tokens", "scratch", N * 4);
@@ -102,31 +173,106 @@ GpuMemoryPlan plan_gpu_memory(const ModelConfig& cfg, int64_t B, int64_t T, Reco
   add("bwd.dq_accum", "scratch", N * d * f32);
   add("bwd.dsum", "scratch", uint64_t(B) * H * uint64_t(T) * f32);
   add("cublaslt.workspace", "workspace", workspace_bytes);
+  if (W > 1) {
+    // Stages 0-1 all-reduce each unit's fp32 gradient in place (the engine's exchange,
+    // train/gpu_exchange.hpp): no bucket. Stages 2-3 reduce-scatter through one.
+    if (stage >= 2) {
+      add("comm.bucket.reduce", "buffers",
+          sharded_call_elements(zero.reduce_bucket_elements, W, S) * f32);
+    }
+    if (stage == 1 || stage == 2) {
+      add("comm.bucket.gather", "buffers",
+          sharded_call_elements(zero.allgather_bucket_elements, W, S) * bf);
+    }
+  }
   return p;
 }
 
+std::vector<ReserveItem> memory_reserve(const GpuMemoryPlan& plan, CapacityKind kind) {
+  std::vector<ReserveItem> out;
+  out.push_back({"engine", GpuMemoryPlan::kReserveBytes,
+                 "cuBLASLt's internal allocations, the CUDA runtime's per-launch needs and "
+                 "allocator granularity"});
+  if (kind == CapacityKind::device_total) {
+    out.push_back({"cuda_context", kCudaContextBytes,
+                   "the process's CUDA context and library state (bench/RESULTS.md: device used "
+                   "peak exceeded the planned buffers by 0.48-0.54 GiB)"});
+  }
+  if (plan.world > 1) {
+    out.push_back({"nccl", kNcclBytes,
+                   "NCCL's connection buffers for the data-parallel communicator (NCCL_BUFFSIZE "
+                   "per protocol, channel and peer; not measured here)"});
+  }
+  return out;
+}
+
+MemoryVerdict judge_gpu_memory(const GpuMemoryPlan& plan, const GpuCapacity& capacity) {
+  MemoryVerdict v;
+  v.reserve = memory_reserve(plan, capacity.kind);
+  for (const auto& item : v.reserve) v.reserve_bytes += item.bytes;
+  v.plan_bytes = plan.total_bytes();
+  v.needed_bytes = v.plan_bytes + v.reserve_bytes;
+  v.capacity_bytes = capacity.bytes;
+  v.fits = v.needed_bytes <= v.capacity_bytes;
+  if (v.fits) {
+    v.free_bytes = v.capacity_bytes - v.needed_bytes;
+  } else {
+    v.shortfall_bytes = v.needed_bytes - v.capacity_bytes;
+  }
+  const auto cats = plan.bytes_by_category();
+  std::vector<std::pair<std::string, uint64_t>> sorted(cats.begin(), cats.end());
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  sorted.resize(std::min<size_t>(3, sorted.size()));
+  v.largest = sorted;
+  const std::string needed =
+      fmt::format("{:.2f} GiB needed (plan {:.2f} + reserve {:.2f}) of {:.2f} GiB",
+                  gib(v.needed_bytes), gib(v.plan_bytes), gib(v.reserve_bytes),
+                  gib(v.capacity_bytes));
+  if (v.fits) {
+    v.detail = fmt::format("{}, {:.2f} GiB free", needed, gib(v.free_bytes));
+    v.line = "fits: " + v.detail;
+  } else {
+    std::string top;
+    for (const auto& [cat, bytes] : v.largest) {
+      top += fmt::format("{}{} {:.2f} GiB", top.empty() ? "" : ", ", cat, gib(bytes));
+    }
+    v.detail =
+        fmt::format("{}, short by {:.2f} GiB; largest: {}", needed, gib(v.shortfall_bytes), top);
+    v.line = "does not fit: " + v.detail;
+  }
+  return v;
+}
+
 std::optional<Recompute> choose_gpu_recompute(const ModelConfig& cfg, int64_t B, int64_t T,
-                                              uint64_t available_bytes, GradStorage grads) {
+                                              const GpuCapacity& capacity, GradStorage grads,
+                                              const ZeroLayout& zero, uint64_t workspace_bytes) {
   for (Recompute r : {Recompute::none, Recompute::selective, Recompute::full}) {
-    if (plan_gpu_memory(cfg, B, T, r, grads).total_bytes() + GpuMemoryPlan::kReserveBytes <=
-        available_bytes) {
+    if (judge_gpu_memory(plan_gpu_memory(cfg, B, T, r, grads, workspace_bytes, zero), capacity)
+            .fits) {
       return r;
     }
   }
   return std::nullopt;
 }
 
+std::optional<Recompute> choose_gpu_recompute(const ModelConfig& cfg, int64_t B, int64_t T,
+                                              uint64_t available_bytes, GradStorage grads) {
+  return choose_gpu_recompute(cfg, B, T,
+                              GpuCapacity{available_bytes, CapacityKind::free_after_context, ""},
+                              grads, ZeroLayout{});
+}
+
 std::string describe_gpu_memory(const GpuMemoryPlan& plan) {
   const auto cats = plan.bytes_by_category();
   std::string parts;
-  for (const char* c :
-       {"weights", "master", "gradients", "optimizer", "activations", "scratch", "workspace"}) {
+  for (const char* c : {"weights", "master", "gradients", "optimizer", "activations", "scratch",
+                        "workspace", "buffers"}) {
     auto it = cats.find(c);
     if (it == cats.end()) continue;
-    parts += fmt::format("{}{} {:.2f} GiB", parts.empty() ? "" : " + ", c,
-                         double(it->second) / double(1ull << 30));
+    parts += fmt::format("{}{} {:.2f} GiB", parts.empty() ? "" : " + ", c, gib(it->second));
   }
-  return fmt::format("{:.2f} GiB = {}", double(plan.total_bytes()) / double(1ull << 30), parts);
+  return fmt::format("{:.2f} GiB = {}", gib(plan.total_bytes()), parts);
 }
 
 }  // namespace sxb

@@ -42,6 +42,7 @@ struct GpuTrainReport {
   GradStorage grads = GradStorage::fp32;
   std::string grads_reason;
   GpuMemoryPlan plan;
+  MemoryVerdict verdict;  // the plan against the free memory measured before allocation
   std::vector<double> compute_ms;    // per step: forward + backward of every micro-batch
   std::vector<double> optimizer_ms;  // per step: norm, clipping, AdamW
   std::string cuda_runtime, cuda_driver, cublaslt;
@@ -55,6 +56,34 @@ std::string check_recompute_setting(const std::string& value);
 
 // Parses --grad-dtype; throws a usage error naming the value otherwise.
 std::string check_grad_dtype_setting(const std::string& value);
+
+// Gradient storage for a --grad-dtype setting (auto | fp32 | bf16): auto is bf16 with one
+// micro-batch per step and no gradient exchange, fp32 otherwise (micro-batches are summed; an
+// exchange between ranks sums fp32 gradients). `exchange`: gradients are summed over ranks (more
+// than one rank, or an explicit --comm-backend). Throws a usage error for bf16 with accumulation
+// or an exchange.
+GradStorage resolve_grad_storage(const std::string& setting, int64_t accumulation_steps,
+                                 bool exchange, std::string* reason);
+
+// Recomputation, gradient storage, plan and verdict of a job, decided as the engine decides them
+// (`exchange` as for resolve_grad_storage): an explicit --recompute; `auto` with the ds_config's
+// activation checkpointing: full; `auto` otherwise: the lightest mode whose plan fits `capacity`
+// (full, not fitting, when none does). The caller refuses the job when !verdict.fits.
+struct GpuMemoryChoice {
+  Recompute recompute = Recompute::none;
+  std::string recompute_reason;
+  GradStorage grads = GradStorage::fp32;
+  std::string grads_reason;
+  GpuMemoryPlan plan;
+  MemoryVerdict verdict;
+  bool auto_found_none = false;  // auto and not even full recomputation fits
+};
+GpuMemoryChoice choose_gpu_memory(const ModelConfig& m, int64_t micro_batch, int64_t seq_len,
+                                  int64_t accumulation_steps, bool ds_activation_checkpointing,
+                                  const std::string& recompute_setting,
+                                  const std::string& grad_setting, bool exchange,
+                                  const ZeroLayout& zero, const GpuCapacity& capacity,
+                                  uint64_t workspace_bytes = kCublasLtWorkspaceBytes);
 
 // Runs o.steps optimizer steps on the GPU. With job.world_size() > 1, s.comm must span the same
 // ranks. Throws sxb::Error with the memory plan's numbers when the job cannot fit, before

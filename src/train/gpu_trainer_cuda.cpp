@@ -25,10 +25,6 @@ std::string version_text(int v) {
   return fmt::format("{}.{}", v / 1000, (v % 1000) / 10);
 }
 
-double gib(uint64_t b) {
-  return double(b) / double(1ull << 30);
-}
-
 }  // namespace
 
 GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuTrainSettings& s) {
@@ -56,68 +52,37 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   rep.device_total_bytes = total_b;
   rep.device_free_before_bytes = free_b;
 
-  // Gradients: bf16 when nothing accumulates them (the matrix products write them once per
-  // step), fp32 when micro-batches add up.
-  const std::string grad_setting = check_grad_dtype_setting(s.grad_dtype);
-  if (grad_setting == "bf16" && s.comm) {
-    throw usage_error(
-        "--grad-dtype bf16: the gradient exchange between ranks sums fp32 gradients; use fp32 or "
-        "auto");
-  }
-  if (grad_setting == "bf16" && accum > 1) {
-    throw usage_error(fmt::format(
-        "--grad-dtype bf16 needs gradient_accumulation_steps 1 (the plan has {}): bf16 cannot "
-        "carry the running sum; use fp32 or auto",
-        accum));
-  }
-  if (grad_setting == "auto" && s.comm) {
-    rep.grads = GradStorage::fp32;
-    rep.grads_reason = "auto: gradients are summed over ranks in fp32";
-  } else if (grad_setting == "auto") {
-    rep.grads = accum == 1 ? GradStorage::bf16 : GradStorage::fp32;
-    rep.grads_reason =
-        accum == 1 ? "auto: one micro-batch per step, each gradient is written once (bf16)"
-                   : fmt::format("auto: {} micro-batches per step are summed (fp32)", accum);
-  } else {
-    rep.grads = grad_setting == "bf16" ? GradStorage::bf16 : GradStorage::fp32;
-    rep.grads_reason = "--grad-dtype " + grad_setting;
-  }
-  const GradStorage grads = rep.grads;
-
-  // Recomputation: an explicit setting, the ds_config's activation checkpointing, or the
-  // lightest mode that fits; refused before any allocation when nothing fits.
-  const std::string setting = check_recompute_setting(s.recompute);
-  const uint64_t reserve = GpuMemoryPlan::kReserveBytes;
-  if (setting != "auto") {
-    rep.recompute = setting == "none"        ? Recompute::none
-                    : setting == "selective" ? Recompute::selective
-                                             : Recompute::full;
-    rep.recompute_reason = "--recompute " + setting;
-  } else if (o.ds.activation_checkpointing) {
-    rep.recompute = Recompute::full;
-    rep.recompute_reason = "ds_config activation_checkpointing (every layer's input kept)";
-  } else if (auto r = choose_gpu_recompute(o.model, B, T, free_b, grads)) {
-    rep.recompute = *r;
-    rep.recompute_reason = fmt::format(
-        "auto: the lightest recomputation whose memory plan ({:.2f} GiB + {:.2f} GiB reserve) "
-        "fits the {:.2f} GiB free",
-        gib(plan_gpu_memory(o.model, B, T, *r, grads).total_bytes()), gib(reserve), gib(free_b));
-  } else {
-    const GpuMemoryPlan full = plan_gpu_memory(o.model, B, T, Recompute::full, grads);
+  // Gradient storage, recomputation (an explicit setting, the ds_config's activation
+  // checkpointing, or the lightest mode that fits), the plan and its verdict against the free
+  // memory: the same decision `sxbench train --plan-only` prints. Refused before any allocation
+  // when it does not fit. The engine runs ZeRO stage 0 over the job's ranks: full replicas whose
+  // fp32 gradients are all-reduced in place, so the plan's buffers are the one-GPU list and the
+  // reserve adds NCCL's for more than one rank.
+  const GpuCapacity capacity{free_b, CapacityKind::free_after_context,
+                             "cudaMemGetInfo free after creating the CUDA context"};
+  GpuMemoryChoice choice = choose_gpu_memory(
+      o.model, B, T, accum, o.ds.activation_checkpointing, s.recompute, s.grad_dtype,
+      s.comm != nullptr, ZeroLayout{0, job.world_size()}, capacity);
+  if (choice.auto_found_none) {
     throw environment_error(fmt::format(
         "{} with micro-batch {} x {} tokens does not fit on {} even with full recomputation: "
-        "needs {} + {:.2f} GiB reserve, {:.2f} GiB free; use a smaller micro-batch or sequence, "
-        "or more GPUs with ZeRO",
-        o.model.name, B, T, rep.device_name, describe_gpu_memory(full), gib(reserve), gib(free_b)));
+        "{} (plan {}); use a smaller micro-batch or sequence, or more GPUs with ZeRO",
+        o.model.name, B, T, prop.name, choice.verdict.detail, describe_gpu_memory(choice.plan)));
   }
-  rep.plan = plan_gpu_memory(o.model, B, T, rep.recompute, grads);
-  if (rep.plan.total_bytes() + reserve > free_b) {
+  if (!choice.verdict.fits) {
     throw environment_error(fmt::format(
-        "{} with micro-batch {} x {} tokens and {} recomputation does not fit on {}: needs {} + "
-        "{:.2f} GiB reserve, {:.2f} GiB free",
-        o.model.name, B, T, recompute_name(rep.recompute), rep.device_name,
-        describe_gpu_memory(rep.plan), gib(reserve), gib(free_b)));
+        "{} with micro-batch {} x {} tokens and {} recomputation does not fit on {}: {} (plan "
+        "{})",
+        o.model.name, B, T, recompute_name(choice.recompute), prop.name, choice.verdict.detail,
+        describe_gpu_memory(choice.plan)));
   }
+  rep.grads = choice.grads;
+  rep.grads_reason = choice.grads_reason;
+  rep.recompute = choice.recompute;
+  rep.recompute_reason = choice.recompute_reason;
+  rep.plan = choice.plan;
+  rep.verdict = choice.verdict;
+  const GradStorage grads = rep.grads;
 
   const auto t_init = Clock::now();
   const Stream owned_stream;
