@@ -15,6 +15,7 @@
 
 #include "commands/command.hpp"
 #include "commands/train_job.hpp"
+#include "commands/train_plan.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/hardware.hpp"
@@ -37,6 +38,9 @@ namespace {
 struct TrainCliOptions : TrainJobRequest {
   std::string out_dir;
   bool list_models = false;
+  bool device_set = false;  // --device given on the command line
+  TrainPlanOptions plan;
+  std::vector<std::string> plan_flags_given;  // planning flags seen (they need --plan-only)
 };
 
 void print_models() {
@@ -117,12 +121,13 @@ TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
     throw usage_error("--comm-backend must be auto, nccl or mpi (got '" + o.comm_backend + "')");
   }
   if (o.device == "cuda") {
-    if (!built_with_cuda()) {
+    // Planning (--plan-only) needs neither a CUDA build nor a GPU.
+    if (!o.plan_only && !built_with_cuda()) {
       throw environment_error(
           "--device cuda: this sxbench was built without CUDA; use --device cpu (the fp32 CPU "
           "reference) or a CUDA build");
     }
-    if (visible_cuda_devices() == 0) {
+    if (!o.plan_only && visible_cuda_devices() == 0) {
       throw environment_error("--device cuda: no GPU is visible to this process");
     }
   } else if (o.recompute != "auto") {
@@ -426,10 +431,11 @@ EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptio
   e.extra = {{"compute_ms", stats_json(c)},
              {"optimizer_ms", stats_json(opt)},
              {"init_seconds", rep.init_seconds},
-             {"memory_reserve_bytes", GpuMemoryPlan::kReserveBytes},
+             {"memory_reserve_bytes", rep.verdict.reserve_bytes},
              {"memory_reserve_note",
               "kept free beyond the engine's buffers for cuBLASLt and the CUDA runtime (an "
-              "assumption)"}};
+              "assumption)"},
+             {"memory_verdict", rep.verdict.line}};
   return e;
 }
 #endif
@@ -679,11 +685,45 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
 
 namespace {
 
+// --plan-only: the CUDA engine's settings resolved as a run resolves them, the plan printed by
+// rank 0 and written to plan.json; nothing is allocated and no GPU is needed.
+int run_train_plan_only(const TrainCliOptions& o, const CommandContext& ctx) {
+  if (o.device_set && o.device != "cuda") {
+    throw usage_error("--plan-only plans the CUDA engine's GPU memory; leave out --device or use "
+                      "--device cuda");
+  }
+  TrainJobRequest request = o;
+  request.device = "cuda";
+  request.plan_only = true;
+  TrainJob job = prepare_train_job(request, ctx.env);
+  MpiContext mpi(nullptr, nullptr);
+  const bool root = mpi.rank() == 0;
+  std::filesystem::path out_dir;
+  if (root) {
+    out_dir =
+        o.out_dir.empty()
+            ? create_unique_directory(std::filesystem::path(ctx.env.get_string("RESULTS_DIR")) /
+                                      ("train_plan_" + utc_compact_now()))
+            : std::filesystem::path(o.out_dir);
+  }
+  try {
+    run_train_plan(job, o.plan, mpi.world_size(), out_dir, root);
+  } catch (const Error& e) {
+    if (!root) return static_cast<int>(e.code());  // rank 0 reports
+    throw;
+  }
+  return 0;
+}
+
 int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
   if (o.list_models) {
     print_models();
     return 0;
   }
+  if (!o.plan_only && !o.plan_flags_given.empty()) {
+    throw usage_error(o.plan_flags_given.front() + " applies to --plan-only");
+  }
+  if (o.plan_only) return run_train_plan_only(o, ctx);
   TrainJob job = prepare_train_job(o, ctx.env);
   MpiContext mpi(nullptr, nullptr);
   std::filesystem::path out_dir;
@@ -744,7 +784,27 @@ Command add_train_command(CLI::App& root) {
   app->add_flag("--profile", o->profile,
                 "CUDA engine: time every operation of the last step by category (CUDA events)");
   app->add_flag("--list-models", o->list_models, "List the built-in models and exit");
-  return {app, [o](const CommandContext& ctx) { return run_train(*o, ctx); }};
+  app->add_flag("--plan-only", o->plan_only,
+                "Print the CUDA engine's per-GPU memory plan and its verdict, write plan.json; "
+                "allocate nothing (no GPU needed). Exit 0 fits, 4 does not fit");
+  app->add_option("--nodes", o->plan.nodes,
+                  "--plan-only: node counts to plan, comma-separated (the first is the job; "
+                  "default: the launch's own world)");
+  app->add_option("--gpus-per-node", o->plan.gpus_per_node, "--plan-only: GPUs per node")
+      ->capture_default_str();
+  app->add_option("--gpu-memory-gib", o->plan.gpu_memory_gib,
+                  "--plan-only: memory of one GPU in GiB (default: configs/hardware)");
+  app->add_option("--gpu", o->plan.gpu, "--plan-only: GPU to plan for (a configs/hardware match)")
+      ->capture_default_str();
+  return {app, [o, app](const CommandContext& ctx) {
+            o->device_set = app->count("--device") > 0;
+            o->plan.gpu_memory_set = app->count("--gpu-memory-gib") > 0;
+            o->plan_flags_given.clear();
+            for (const char* f : {"--nodes", "--gpus-per-node", "--gpu-memory-gib", "--gpu"}) {
+              if (app->count(f) > 0) o->plan_flags_given.push_back(f);
+            }
+            return run_train(*o, ctx);
+          }};
 }
 
 }  // namespace sxb

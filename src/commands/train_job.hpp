@@ -30,6 +30,9 @@ struct TrainJobRequest {
   bool profile = false;            // CUDA engine: per-category times of the last step
   std::string grad_dtype = "auto";  // CUDA engine: auto | fp32 | bf16
   std::string comm_backend = "auto";  // CUDA engine gradient exchange: auto | nccl | mpi
+  // Planning only (`train --plan-only`): the CUDA engine's settings are resolved, but no GPU or
+  // CUDA build is required.
+  bool plan_only = false;
 };
 
 struct TrainJob {

@@ -1,18 +1,25 @@
-// `sxbench train` and `sxbench data` run as a user would: CPU reference, mpirun -np 1 and 2.
+// `sxbench train` and `sxbench data` run as a user would: CPU reference, mpirun -np 1 and 2, and
+// the memory planner (`train --plan-only`), which needs no GPU.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 
 #include "dist/gpu_probe.hpp"
 #include "train/cpu_model.hpp"
+#include "train/ds_config.hpp"
+#include "train/gpu_memory.hpp"
 #include "train/model_config.hpp"
 #include "train/zero.hpp"
 
@@ -361,6 +368,233 @@ TEST_F(TrainE2E, BadInputsGiveOneLineErrors) {
   r = run(sxbench() + " train --device cpu --model tiny --seq-len 100000");
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("max_position_embeddings"), std::string::npos) << r.output;
+}
+
+// --- train --plan-only ---------------------------------------------------------------------
+
+std::string repo_config(const std::string& name) {
+  return std::string(SXB_TEST_SOURCE_DIR) + "/configs/" + name;
+}
+
+json read_plan(const fs::path& dir) {
+  std::ifstream f(dir / "plan.json");
+  EXPECT_TRUE(f.good()) << "no plan.json in " << dir;
+  return json::parse(f);
+}
+
+// The buffers of a plan.json case against the planner's own list.
+void expect_same_buffers(const json& c, const sxb::GpuMemoryPlan& p, const std::string& where) {
+  ASSERT_EQ(c["buffers"].size(), p.buffers.size()) << where;
+  for (size_t i = 0; i < p.buffers.size(); ++i) {
+    const json& b = c["buffers"][i];
+    EXPECT_EQ(b["name"], p.buffers[i].name) << where;
+    EXPECT_EQ(b["category"], p.buffers[i].category) << where;
+    EXPECT_EQ(b["bytes"], p.buffers[i].bytes) << where << " " << p.buffers[i].name;
+    EXPECT_EQ(b["count"], p.buffers[i].count) << where << " " << p.buffers[i].name;
+  }
+  EXPECT_EQ(c["total_bytes"], p.total_bytes()) << where;
+  for (const auto& [cat, bytes] : p.bytes_by_category()) {
+    EXPECT_EQ(c["bytes_by_category"][cat], bytes) << where << " " << cat;
+  }
+}
+
+TEST_F(TrainE2E, PlanOnlyPrintsEveryBufferAndWritesTheSamePlanJson) {
+  const fs::path out = dir_ / "plan7b";
+  const Result r = run(sxbench() +
+                       " train --plan-only --model meta-llama/Llama-2-7b-hf --seq-len 4096 "
+                       "--micro-batch 1 --out " +
+                       out.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  // One GPU (no --nodes, no mpirun), no ds_config: one micro-batch per step, so auto gradients
+  // are bf16; the datasheet's 141e9 bytes hold the plan without recomputation (126.5e9 + 1.34e9
+  // reserve), so auto recomputation is none.
+  const sxb::ModelConfig m = sxb::resolve_model("meta-llama/Llama-2-7b-hf");
+  const sxb::GpuMemoryPlan p =
+      sxb::plan_gpu_memory(m, 1, 4096, sxb::Recompute::none, sxb::GradStorage::bf16);
+  for (const auto& b : p.buffers) {
+    const std::string row = b.name + " ";
+    const size_t at = r.output.find("\n" + row);
+    ASSERT_NE(at, std::string::npos) << b.name << " missing:\n" << r.output;
+    const std::string line = r.output.substr(at + 1, r.output.find('\n', at + 1) - at - 1);
+    EXPECT_NE(line.find(" " + b.category + " "), std::string::npos) << line;
+    EXPECT_NE(line.find(" " + std::to_string(b.bytes) + " "), std::string::npos) << line;
+    EXPECT_NE(line.find(" " + std::to_string(b.count) + " "), std::string::npos) << line;
+  }
+  EXPECT_NE(r.output.find(std::to_string(p.total_bytes())), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("verdict: fits: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("reserve (assumed, not allocated by the engine): cuda_context 0.50 GiB"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("per node count"), std::string::npos) << r.output;
+  const json j = read_plan(out);
+  EXPECT_EQ(j["schema"], "sxbench.train_plan/1");
+  EXPECT_EQ(j["gpu"]["capacity_bytes"], 141000000000ull);
+  EXPECT_EQ(j["gpu"]["capacity_kind"], "device_total");
+  EXPECT_NE(j["gpu"]["source"].get<std::string>().find("h200_sxm.json"), std::string::npos);
+  const json& job = j["job"];
+  EXPECT_EQ(job["world_size"], 1);
+  EXPECT_EQ(job["recompute"], "none");
+  EXPECT_EQ(job["gradients"], "bf16");
+  EXPECT_EQ(job["zero_stage"]["applied"], 0);
+  EXPECT_EQ(job["batch"]["gradient_accumulation_steps"], 1);
+  expect_same_buffers(job, p, "7B on one GPU");
+  const json& v = job["verdict"];
+  EXPECT_EQ(v["fits"], true);
+  EXPECT_EQ(v["plan_bytes"], p.total_bytes());
+  EXPECT_EQ(v["reserve_bytes"], (768ull + 512) << 20);
+  EXPECT_EQ(v["needed_bytes"], p.total_bytes() + ((768ull + 512) << 20));
+  EXPECT_EQ(v["free_bytes"], 141000000000ull - p.total_bytes() - ((768ull + 512) << 20));
+  EXPECT_NE(r.output.find("verdict: " + v["line"].get<std::string>()), std::string::npos);
+  EXPECT_EQ(j["fits"], true);
+  EXPECT_TRUE(j["node_counts"].empty());
+  EXPECT_FALSE(fs::exists(out / "sft_metrics.json"));
+  // Nothing but plan.json: the temporary file was renamed.
+  EXPECT_EQ(std::distance(fs::directory_iterator(out), fs::directory_iterator{}), 1);
+}
+
+TEST_F(TrainE2E, PlanOnlyGivesOneVerdictLinePerNodeCountFor70B) {
+  const fs::path out = dir_ / "plan70b";
+  const std::string cmd = sxbench() +
+                          " train --plan-only --model meta-llama/Llama-2-70b-hf --seq-len 4096 "
+                          "--micro-batch 1 --ds-config " +
+                          repo_config("ds_config_70b.json");
+  const Result r = run(cmd + " --nodes 1,2,4,8 --out " + out.string());
+  // The job is the first node count: 8 GPUs cannot hold 70B even in ZeRO-3 (unit test
+  // GpuMemoryVerdict.Llama2_70BNeedsZero3AndTwoNodesOfEightH200 derives why).
+  EXPECT_EQ(r.code, 4) << r.output;
+  const std::string last = r.output.substr(r.output.rfind("sxbench: error: "));
+  EXPECT_EQ(std::count(last.begin(), last.end(), '\n'), 1) << last;
+  EXPECT_NE(last.find("does not fit on 1 node x 8 NVIDIA H200 SXM GPUs (world 8)"),
+            std::string::npos)
+      << last;
+  EXPECT_NE(last.find("short by"), std::string::npos) << last;
+  const std::pair<int, const char*> rows[] = {
+      {1, "does not fit"}, {2, "fits"}, {4, "fits"}, {8, "fits"}};
+  for (const auto& [n, verdict] : rows) {
+    const std::string start = fmt::format("\n{:5d} {:6d}     3 full      fp32 ", n, 8 * n);
+    const size_t at = r.output.find(start);
+    ASSERT_NE(at, std::string::npos) << n << " nodes:\n" << r.output;
+    const std::string line = r.output.substr(at + 1, r.output.find('\n', at + 1) - at - 1);
+    EXPECT_NE(line.find(std::string("  ") + verdict + ","), std::string::npos) << line;
+  }
+  const json j = read_plan(out);
+  EXPECT_EQ(j["fits"], false);
+  EXPECT_EQ(j["job"]["world_size"], 8);
+  EXPECT_EQ(j["gpus_per_node"], 8);
+  const sxb::ModelConfig m = sxb::resolve_model("meta-llama/Llama-2-70b-hf");
+  const sxb::DsConfig ds = sxb::load_ds_config(repo_config("ds_config_70b.json"));
+  ASSERT_EQ(j["node_counts"].size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    const json& c = j["node_counts"][i];
+    const int n = rows[i].first;
+    EXPECT_EQ(c["nodes"], n);
+    EXPECT_EQ(c["world_size"], 8 * n);
+    EXPECT_EQ(c["verdict"]["fits"], n > 1) << n;
+    EXPECT_EQ(c["recompute"], "full");
+    EXPECT_EQ(c["gradients"], "fp32");
+    EXPECT_EQ(c["zero_stage"]["applied"], 3);
+    EXPECT_EQ(c["batch"]["gradient_accumulation_steps"], 16);
+    expect_same_buffers(c,
+                        sxb::plan_gpu_memory(m, 1, 4096, sxb::Recompute::full,
+                                             sxb::GradStorage::fp32, sxb::kCublasLtWorkspaceBytes,
+                                             sxb::zero_layout(ds, m, 8 * n)),
+                        std::to_string(n) + " nodes");
+  }
+  // The job on two nodes fits: exit 0.
+  const Result two = run(cmd + " --nodes 2 --out " + (dir_ / "plan70b2").string());
+  EXPECT_EQ(two.code, 0) << two.output;
+  EXPECT_NE(two.output.find("verdict: fits: "), std::string::npos) << two.output;
+  EXPECT_EQ(read_plan(dir_ / "plan70b2")["job"]["world_size"], 16);
+}
+
+TEST_F(TrainE2E, PlanOnlyChoosesTheLightestRecomputationPerNodeCount) {
+  // ZeRO-3 without activation checkpointing: auto recomputation is decided per node count
+  // (unit test GpuMemoryVerdict.AutoRecomputationIsChosenPerWorld: full on 16 GPUs, none on 64).
+  const std::string ds = write("z3.json", R"({"train_micro_batch_size_per_gpu": 1,
+    "gradient_accumulation_steps": 16, "bf16": {"enabled": true},
+    "zero_optimization": {"stage": 3}})");
+  const fs::path out = dir_ / "auto";
+  const Result r = run(sxbench() +
+                       " train --plan-only --model meta-llama/Llama-2-70b-hf --seq-len 4096 "
+                       "--ds-config " +
+                       ds + " --nodes 2,8 --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const json j = read_plan(out);
+  ASSERT_EQ(j["node_counts"].size(), 2u);
+  EXPECT_EQ(j["node_counts"][0]["recompute"], "full");
+  EXPECT_EQ(j["node_counts"][1]["recompute"], "none");
+  EXPECT_NE(j["node_counts"][1]["recompute_reason"].get<std::string>().find("auto: the lightest"),
+            std::string::npos);
+  EXPECT_NE(r.output.find("    8     64     3 none "), std::string::npos) << r.output;
+}
+
+TEST_F(TrainE2E, PlanOnlyTakesTheGpuMemoryFromTheCommandLine) {
+  const fs::path out = dir_ / "gib80";
+  const Result r = run(sxbench() +
+                       " train --plan-only --model meta-llama/Llama-2-7b-hf --seq-len 4096 "
+                       "--micro-batch 1 --gpu-memory-gib 80 --out " +
+                       out.string());
+  // 7B on one GPU needs 16 bytes per parameter (bf16 weights and gradients, fp32 master, m, v)
+  // = 107.8e9 > 80 GiB = 85.9e9 in every recomputation mode.
+  EXPECT_EQ(r.code, 4) << r.output;
+  EXPECT_NE(r.output.find("of 80.00 GiB"), std::string::npos) << r.output;
+  const std::string last = r.output.substr(r.output.rfind("sxbench: error: "));
+  EXPECT_EQ(std::count(last.begin(), last.end(), '\n'), 1) << last;
+  const json j = read_plan(out);
+  EXPECT_EQ(j["gpu"]["capacity_bytes"], 80ull << 30);
+  EXPECT_NE(j["gpu"]["source"].get<std::string>().find("--gpu-memory-gib 80"), std::string::npos);
+  EXPECT_EQ(j["job"]["recompute"], "full");  // auto tried all three
+  EXPECT_EQ(j["job"]["verdict"]["fits"], false);
+}
+
+TEST_F(TrainE2E, PlanOnlyUnderMpirunPlansTheLaunchWorldOnce) {
+  const std::string ds = write("z2.json", zero_ds_config(2));
+  const fs::path out = dir_ / "mpi";
+  const Result r = run(mpirun(2) + " train --plan-only --model tiny --seq-len 64 --ds-config " +
+                       ds + " --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  size_t headers = 0;
+  for (size_t at = 0; (at = r.output.find("sxbench train --plan-only:", at)) != std::string::npos;
+       ++at) {
+    ++headers;
+  }
+  EXPECT_EQ(headers, 1u) << r.output;
+  const json j = read_plan(out);
+  EXPECT_EQ(j["job"]["world_size"], 2);
+  EXPECT_EQ(j["job"]["zero_stage"]["applied"], 2);
+  EXPECT_EQ(j["job"]["batch"]["gradient_accumulation_steps"], 2);
+  EXPECT_NE(j["job"]["buffers"].dump().find("grad.shard"), std::string::npos);
+}
+
+TEST_F(TrainE2E, PlanOnlyBadFlagsGiveOneLineErrorsAndExit2) {
+  const std::string base = " train --model meta-llama/Llama-2-7b-hf --seq-len 4096 ";
+  const std::pair<std::string, std::string> cases[] = {
+      {"--plan-only --nodes 0", "--nodes '0': 0 is not a node count"},
+      {"--plan-only --nodes x", "--nodes 'x': 'x' is not a whole number"},
+      {"--plan-only --nodes 1,,2", "is not a whole number"},
+      {"--plan-only --nodes 2,2", "2 is given twice"},
+      {"--plan-only --nodes 1 --gpus-per-node 0", "--gpus-per-node 0"},
+      {"--plan-only --gpus-per-node x", "--gpus-per-node"},
+      {"--plan-only --gpu-memory-gib -1", "--gpu-memory-gib"},
+      {"--plan-only --gpu-memory-gib 0", "--gpu-memory-gib"},
+      {"--plan-only --gpu B200", "--gpu 'B200'"},
+      {"--plan-only --device cpu", "--plan-only plans the CUDA engine"},
+      {"--plan-only --recompute some", "--recompute must be"},
+      {"--plan-only --micro-batch 1 --grad-dtype bf16 --nodes 1",
+       "--grad-dtype bf16: the gradient exchange between ranks sums fp32 gradients"},
+      {"--nodes 2", "--nodes applies to --plan-only"},
+      {"--gpu-memory-gib 80", "--gpu-memory-gib applies to --plan-only"},
+  };
+  int i = 0;
+  for (const auto& [flags, message] : cases) {
+    const fs::path out = dir_ / ("bad" + std::to_string(i++));
+    const Result r = run(sxbench() + base + flags + " --out " + out.string());
+    EXPECT_EQ(r.code, 2) << flags << ": " << r.output;
+    EXPECT_EQ(r.output.rfind("sxbench: error: ", 0), 0u) << flags << ": " << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << flags << ": " << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << flags << ": " << r.output;
+    EXPECT_FALSE(fs::exists(out / "plan.json")) << flags;
+  }
 }
 
 }  // namespace
