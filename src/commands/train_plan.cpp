@@ -86,8 +86,8 @@ std::string unit_name(const ModelConfig& m, int64_t elements) {
 
 std::string shape_text(const PlanCase& c, int gpus_per_node, const std::string& gpu) {
   if (c.nodes > 0) {
-    return fmt::format("{} node{} x {} {} GPUs (world {})", c.nodes, c.nodes == 1 ? "" : "s",
-                       gpus_per_node, gpu, c.world);
+    return fmt::format("{} node{} x {} {} GPU{} (world {})", c.nodes, c.nodes == 1 ? "" : "s",
+                       gpus_per_node, gpu, gpus_per_node == 1 ? "" : "s", c.world);
   }
   return fmt::format("{} {} GPU{} (world {})", c.world, gpu, c.world == 1 ? "" : "s", c.world);
 }
@@ -208,9 +208,10 @@ void print_plan(const TrainJob& job, const PlanCase& c, const PlanGpu& gpu,
 
 void print_node_table(const std::vector<PlanCase>& cases, const TrainPlanOptions& o,
                       const PlanGpu& gpu) {
-  std::printf("\nper node count (%d %s GPUs per node, %.2f GiB each; recomputation and "
+  std::printf("\nper node count (%d %s GPU%s per node, %.2f GiB each; recomputation and "
               "gradients resolved per node count):\n",
-              o.gpus_per_node, gpu.name.c_str(), gib(gpu.capacity.bytes));
+              o.gpus_per_node, gpu.name.c_str(), o.gpus_per_node == 1 ? "" : "s",
+              gib(gpu.capacity.bytes));
   std::printf("%5s %6s %5s %-9s %-5s %10s %10s  %s\n", "nodes", "world", "stage", "recompute",
               "grads", "plan GiB", "need GiB", "verdict; largest categories (GiB)");
   for (const auto& c : cases) {
