@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "core/hardware.hpp"
 #include "core/units.hpp"
+#include "report/plan_request.hpp"
 #include "train/gpu_memory.hpp"
 #include "train/gpu_trainer.hpp"
 
@@ -248,33 +249,6 @@ void print_node_table(const std::vector<PlanCase>& cases, const TrainPlanOptions
 
 }  // namespace
 
-std::vector<int> parse_plan_node_counts(const std::string& text) {
-  std::vector<int> out;
-  size_t start = 0;
-  while (true) {
-    const size_t comma = text.find(',', start);
-    const std::string item =
-        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    int64_t n = 0;
-    try {
-      n = parse_int(item, "node count");
-    } catch (const Error&) {
-      throw usage_error(fmt::format("--nodes '{}': '{}' is not a whole number", text, item));
-    }
-    if (n < 1 || n > 1024) {
-      throw usage_error(
-          fmt::format("--nodes '{}': {} is not a node count (1..1024)", text, n));
-    }
-    if (std::find(out.begin(), out.end(), int(n)) != out.end()) {
-      throw usage_error(fmt::format("--nodes '{}': {} is given twice", text, n));
-    }
-    out.push_back(int(n));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
 json run_train_plan(const TrainJob& job, const TrainPlanOptions& o, int launch_world,
                     const std::filesystem::path& out_dir, bool print) {
   if (o.gpus_per_node < 1 || o.gpus_per_node > 64) {
@@ -286,7 +260,7 @@ json run_train_plan(const TrainJob& job, const TrainPlanOptions& o, int launch_w
         fmt::format("--gpu-memory-gib {}: expected a positive number of GiB", o.gpu_memory_gib));
   }
   std::vector<int> nodes;
-  if (!o.nodes.empty()) nodes = parse_plan_node_counts(o.nodes);
+  if (!o.nodes.empty()) nodes = report::parse_node_counts(o.nodes);
   const PlanGpu gpu = plan_gpu(o);
 
   // The job's own shape first: any error in it (batch, gradient settings) is the command's.

@@ -20,10 +20,6 @@ struct TrainPlanOptions {
   std::string gpu = "H200";   // configs/hardware match string
 };
 
-// "1,2,4,8" -> {1, 2, 4, 8}, in the order written. Each a whole number in 1..1024, none twice;
-// anything else: a one-line usage error naming the list and the item.
-std::vector<int> parse_plan_node_counts(const std::string& text);
-
 // Checks the options (usage errors), prints the plan on stdout when `print`, writes
 // out_dir/plan.json (atomically) when out_dir is not empty, and returns that JSON. The job's
 // world: the first node count x gpus_per_node with --nodes, else `launch_world`. Throws an

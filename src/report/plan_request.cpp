@@ -126,7 +126,7 @@ std::string model_alias(const std::string& name) {
   return name;
 }
 
-std::vector<int> parse_node_list(const std::string& text) {
+std::vector<int> parse_node_counts(const std::string& text) {
   std::vector<int> nodes;
   for (const auto& item : split_list(text, "--nodes")) {
     int64_t n = 0;
@@ -143,6 +143,11 @@ std::vector<int> parse_node_list(const std::string& text) {
     }
     nodes.push_back(static_cast<int>(n));
   }
+  return nodes;
+}
+
+std::vector<int> parse_node_list(const std::string& text) {
+  std::vector<int> nodes = parse_node_counts(text);
   std::sort(nodes.begin(), nodes.end());
   return nodes;
 }

@@ -24,7 +24,10 @@ struct PlanRequestOptions {
 
 // The seed's shorthand: 7b, 13b, 70b -> meta-llama/Llama-2-<size>-hf; anything else unchanged.
 std::string model_alias(const std::string& name);
-// "1,2,4,8" -> {1, 2, 4, 8} (sorted); one-line sxb::Error naming the bad item otherwise.
+// "4,1,2" -> {4, 1, 2} (as written; each 1..1024, none twice); one-line sxb::Error naming the
+// bad item otherwise.
+std::vector<int> parse_node_counts(const std::string& text);
+// The same, sorted.
 std::vector<int> parse_node_list(const std::string& text);
 // The size a ds_config file name states: "ds_config_13b.json" -> 13e9 parameters.
 std::optional<double> ds_config_size(const std::string& file_name);

@@ -574,9 +574,9 @@ TEST_F(TrainE2E, PlanOnlyUnderMpirunPlansTheLaunchWorldOnce) {
 TEST_F(TrainE2E, PlanOnlyBadFlagsGiveOneLineErrorsAndExit2) {
   const std::string base = " train --model meta-llama/Llama-2-7b-hf --seq-len 4096 ";
   const std::pair<std::string, std::string> cases[] = {
-      {"--plan-only --nodes 0", "--nodes '0': 0 is not a node count"},
+      {"--plan-only --nodes 0", "--nodes '0': 0 is outside 1..1024"},
       {"--plan-only --nodes x", "--nodes 'x': 'x' is not a whole number"},
-      {"--plan-only --nodes 1,,2", "is not a whole number"},
+      {"--plan-only --nodes 1,,2", "--nodes '1,,2': empty item"},
       {"--plan-only --nodes 2,2", "2 is given twice"},
       {"--plan-only --nodes 1 --gpus-per-node 0", "--gpus-per-node 0"},
       {"--plan-only --gpus-per-node x", "--gpus-per-node"},
