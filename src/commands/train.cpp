@@ -352,9 +352,9 @@ EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptio
       {"computed",
        fmt::format("bf16 matrix products and activations with fp32 accumulation; fp32 master "
                    "weights and AdamW moments; {} gradients",
-                   grad_storage_name(rep.grads))},
-      {"gradients", grad_storage_name(rep.grads)},
-      {"gradients_reason", rep.grads_reason}};
+                   grad_storage_name(rep.memory.grads))},
+      {"gradients", grad_storage_name(rep.memory.grads)},
+      {"gradients_reason", rep.memory.grads_reason}};
   e.zero = {{"requested", job.ds.zero_stage},
             {"applied", 0},
             {"note", mpi.world_size() == 1
@@ -365,12 +365,12 @@ EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptio
                          : "the CUDA engine trains data parallel with full replicas (stage 0: "
                            "gradients all-reduced, every rank takes the whole AdamW step); "
                            "sharded stages run in the CPU reference"}};
-  const std::string mode = recompute_name(rep.recompute);
+  const std::string mode = recompute_name(rep.memory.recompute);
   e.recomputation = {
       {"requested", job.recompute},
-      {"applied", rep.recompute != Recompute::none},
+      {"applied", rep.memory.recompute != Recompute::none},
       {"mode", mode},
-      {"reason", rep.recompute_reason},
+      {"reason", rep.memory.recompute_reason},
       {"method", mode == "full" ? "each layer's forward runs again from its kept input before its "
                                   "backward"
                  : mode == "selective"
@@ -379,11 +379,11 @@ EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptio
                        "products)"
                      : "every activation the backward needs is kept"}};
   nlohmann::json plan = nlohmann::json::object();
-  for (const auto& [cat, bytes] : rep.plan.bytes_by_category()) plan[cat] = bytes;
+  for (const auto& [cat, bytes] : rep.memory.plan.bytes_by_category()) plan[cat] = bytes;
   e.peak_memory = {
-      {"engine_buffers_bytes", rep.plan.total_bytes()},
+      {"engine_buffers_bytes", rep.memory.plan.total_bytes()},
       {"engine_buffers_by_category", plan},
-      {"engine_buffers", describe_gpu_memory(rep.plan)},
+      {"engine_buffers", describe_gpu_memory(rep.memory.plan)},
       {"device_used_peak_bytes", rep.device_used_peak_bytes},
       {"device_total_bytes", rep.device_total_bytes},
       {"device_free_before_bytes", rep.device_free_before_bytes},
@@ -408,7 +408,7 @@ EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptio
   const int64_t T = topt.seq_len;
   e.executed_flops_per_token =
       palm_flops_per_token(job.model, T) +
-      (rep.recompute == Recompute::full ? recompute_flops_per_token(job.model, T) : 0.0);
+      (rep.memory.recompute == Recompute::full ? recompute_flops_per_token(job.model, T) : 0.0);
   std::vector<double> c, opt;
   const size_t warm = size_t(std::min<int64_t>(job.warmup_steps, job.steps - 1));
   for (size_t i = warm; i < rep.compute_ms.size(); ++i) {
@@ -431,11 +431,11 @@ EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptio
   e.extra = {{"compute_ms", stats_json(c)},
              {"optimizer_ms", stats_json(opt)},
              {"init_seconds", rep.init_seconds},
-             {"memory_reserve_bytes", rep.verdict.reserve_bytes},
+             {"memory_reserve_bytes", rep.memory.verdict.reserve_bytes},
              {"memory_reserve_note",
               "kept free beyond the engine's buffers for cuBLASLt and the CUDA runtime (an "
               "assumption)"},
-             {"memory_verdict", rep.verdict.line}};
+             {"memory_verdict", rep.memory.verdict.line}};
   return e;
 }
 #endif

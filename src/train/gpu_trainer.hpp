@@ -30,6 +30,17 @@ struct GpuTrainSettings {
   bool profile = false;
 };
 
+// What choose_gpu_memory (below) decides for a job.
+struct GpuMemoryChoice {
+  Recompute recompute = Recompute::none;
+  std::string recompute_reason;
+  GradStorage grads = GradStorage::fp32;
+  std::string grads_reason;
+  GpuMemoryPlan plan;
+  MemoryVerdict verdict;
+  bool auto_found_none = false;  // auto and not even full recomputation fits
+};
+
 struct GpuTrainReport {
   TrainRun run;
   std::string device_name;
@@ -37,12 +48,9 @@ struct GpuTrainReport {
   uint64_t device_total_bytes = 0;
   uint64_t device_free_before_bytes = 0;  // cudaMemGetInfo before the engine allocated
   uint64_t device_used_peak_bytes = 0;    // total - min(free) seen after allocation and steps
-  Recompute recompute = Recompute::none;
-  std::string recompute_reason;
-  GradStorage grads = GradStorage::fp32;
-  std::string grads_reason;
-  GpuMemoryPlan plan;
-  MemoryVerdict verdict;  // the plan against the free memory measured before allocation
+  // Recomputation, gradient storage, plan and its verdict against the free memory measured
+  // before allocation.
+  GpuMemoryChoice memory;
   std::vector<double> compute_ms;    // per step: forward + backward of every micro-batch
   std::vector<double> optimizer_ms;  // per step: norm, clipping, AdamW
   std::string cuda_runtime, cuda_driver, cublaslt;
@@ -69,15 +77,6 @@ GradStorage resolve_grad_storage(const std::string& setting, int64_t accumulatio
 // (`exchange` as for resolve_grad_storage): an explicit --recompute; `auto` with the ds_config's
 // activation checkpointing: full; `auto` otherwise: the lightest mode whose plan fits `capacity`
 // (full, not fitting, when none does). The caller refuses the job when !verdict.fits.
-struct GpuMemoryChoice {
-  Recompute recompute = Recompute::none;
-  std::string recompute_reason;
-  GradStorage grads = GradStorage::fp32;
-  std::string grads_reason;
-  GpuMemoryPlan plan;
-  MemoryVerdict verdict;
-  bool auto_found_none = false;  // auto and not even full recomputation fits
-};
 GpuMemoryChoice choose_gpu_memory(const ModelConfig& m, int64_t micro_batch, int64_t seq_len,
                                   int64_t accumulation_steps, bool ds_activation_checkpointing,
                                   const std::string& recompute_setting,

@@ -76,18 +76,12 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
         o.model.name, B, T, recompute_name(choice.recompute), prop.name, choice.verdict.detail,
         describe_gpu_memory(choice.plan)));
   }
-  rep.grads = choice.grads;
-  rep.grads_reason = choice.grads_reason;
-  rep.recompute = choice.recompute;
-  rep.recompute_reason = choice.recompute_reason;
-  rep.plan = choice.plan;
-  rep.verdict = choice.verdict;
-  const GradStorage grads = rep.grads;
+  rep.memory = choice;
 
   const auto t_init = Clock::now();
   const Stream owned_stream;
   const cudaStream_t stream = owned_stream.get();
-  gpu::LlamaGpu model(o.model, B, T, rep.recompute, grads, stream);
+  gpu::LlamaGpu model(o.model, B, T, choice.recompute, choice.grads, stream);
   model.init_weights(o.seed);
   std::unique_ptr<gpu::GradientExchange> exchange;
   if (s.comm) {

@@ -91,8 +91,9 @@ struct TrainOptions {
 struct TrainRun {
   std::vector<TrainStep> steps;
   int zero_stage = 0;  // the stage applied (DsConfig::zero_stage)
-  // Sum of all parameters after the last step (this rank; sharded stages gather the full
-  // parameters once at the end for it).
+  // Checksum of the parameters after the last step (this rank). CPU reference: their sum
+  // (sharded stages gather the full parameters once at the end for it); CUDA engine: the
+  // order-independent 64-bit sum of the fp32 master weights' bits, as a double.
   double param_checksum = 0;
   bool replicas_identical = false;  // checksum equal on every rank
 };
