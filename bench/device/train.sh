@@ -8,9 +8,9 @@
 #            settings (ds_config_torch_reference.json); notune: cuBLASLt's first heuristic choice
 #            instead of the timed best; grad32: fp32 gradient storage instead of auto's bf16;
 #            learn: 30 steps at lr 1e-4 (ds_config_7b_learning.json) to show the loss falling.
-#   VARIANTS space-separated name=VAR=VALUE items: for each, the Train* GPU tests and a profiled
-#            engine run (engine_<name>) with that environment setting (tuning knobs A/B'd
-#            against the default engine of the same call)
+#   VARIANTS space-separated name=VAR=VALUE[,VAR=VALUE...] items: for each, the Train* GPU tests
+#            (unless VARIANT_TESTS=0) and a profiled engine run (engine_<name>) with those
+#            environment settings (tuning knobs A/B'd against the default engine of the same call)
 #   STEPS    engine steps (default 10, of which 3 warm-up)
 # Binaries: .dev/sxbench and .dev/sxb_gpu_tests when they run on this machine, else a build.
 set -uo pipefail
@@ -50,10 +50,11 @@ if want tests; then
     "$W/tests.log" | head -40
 fi
 
+ENGINE_ENV=()  # VAR=VALUE settings for the next engine run
 engine() {  # name, extra args
   local name=$1
   shift
-  timeout 200 "$BIN" train --device cuda --model meta-llama/Llama-2-7b-hf --seq-len 4096 \
+  env "${ENGINE_ENV[@]}" timeout 200 "$BIN" train --device cuda --model meta-llama/Llama-2-7b-hf --seq-len 4096 \
     --micro-batch 1 --steps "$STEPS" --warmup-steps 3 \
     --ds-config bench/device/ds_config_torch_reference.json --out "$W/$name" "$@" \
     >"$W/$name.log" 2>&1
@@ -74,13 +75,15 @@ want notune && SXB_GEMM_CANDIDATES=1 engine engine_notune
 want grad32 && engine engine_grad32 --grad-dtype fp32
 for v in ${VARIANTS:-}; do
   name=${v%%=*}
-  setting=${v#*=}
-  env "$setting" timeout 300 "$TESTS" --gtest_filter='Train*' >"$W/tests_$name.log" 2>&1
-  echo "gpu tests (Train*) with $setting exit $?"
-  grep -E "^\[  FAILED  \]|^attention T=" "$W/tests_$name.log"
-  export "${setting?}"
+  IFS=, read -ra settings <<<"${v#*=}"
+  if [ "${VARIANT_TESTS:-1}" = 1 ]; then
+    env "${settings[@]}" timeout 300 "$TESTS" --gtest_filter='Train*' >"$W/tests_$name.log" 2>&1
+    echo "gpu tests (Train*) with ${settings[*]} exit $?"
+    grep -E "^\[  FAILED  \]|^attention T=" "$W/tests_$name.log"
+  fi
+  ENGINE_ENV=("${settings[@]}")
   engine "engine_$name" --profile
-  unset "${setting%%=*}"
+  ENGINE_ENV=()
 done
 want torch && torch_ref torch_eager --ac 0 --tag eager
 want compile && torch_ref torch_compile --ac 0 --compile 1 --tag compile

@@ -37,10 +37,19 @@ class DeviceBuffer {
   size_t bytes_ = 0;
 };
 
+// Where a stream's pending blocks are scheduled relative to other streams' (the device's range).
+enum class StreamPriority { normal, highest, lowest };
+
 class Stream {
  public:
-  Stream() {
-    cuda_check(cudaStreamCreateWithFlags(&s_, cudaStreamNonBlocking), "cudaStreamCreate");
+  explicit Stream(StreamPriority p = StreamPriority::normal) {
+    int least = 0, greatest = 0;
+    cuda_check(cudaDeviceGetStreamPriorityRange(&least, &greatest),
+               "cudaDeviceGetStreamPriorityRange");
+    const int prio = p == StreamPriority::highest ? greatest
+                     : p == StreamPriority::lowest ? least
+                                                   : 0;
+    cuda_check(cudaStreamCreateWithPriority(&s_, cudaStreamNonBlocking, prio), "cudaStreamCreate");
   }
   ~Stream() { cudaStreamDestroy(s_); }
   Stream(const Stream&) = delete;

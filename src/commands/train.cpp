@@ -402,9 +402,17 @@ EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptio
     e.mfu_note = "no configs/hardware entry matches " + rep.device_name + ": MFU not computed";
   }
   e.timing_method =
-      "steady_clock around each optimizer step (data, copies, forward, backward, clipping, "
-      "AdamW) ending with a stream synchronisation; compute_ms/optimizer_ms from CUDA events; "
-      "statistics exclude the warm-up steps";
+      rep.overlap_optimizer
+          ? "steady_clock per step from the end of the previous one (data, copies, forward, "
+            "backward) to the synchronisation after its backward; the step's clipping and AdamW "
+            "run on the optimizer stream while the next forward starts, which waits for each "
+            "layer's update before using it, and the last step also waits for its update, so "
+            "the steps' times add up to the run; compute_ms (forward and backward, including "
+            "those waits) and optimizer_ms (end of the backward to the end of AdamW) from CUDA "
+            "events; statistics exclude the warm-up steps"
+          : "steady_clock around each optimizer step (data, copies, forward, backward, "
+            "clipping, AdamW) ending with a stream synchronisation; compute_ms/optimizer_ms from "
+            "CUDA events; statistics exclude the warm-up steps";
   const int64_t T = topt.seq_len;
   e.executed_flops_per_token =
       palm_flops_per_token(job.model, T) +
@@ -425,11 +433,14 @@ EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptio
     e.profile = {{"last_step_ms", prof},
                  {"method",
                   "CUDA events around every operation of the last step, summed per category; "
-                  "side-stream gradient-norm work is not included"}};
+                  "the gradient-norm sums queued during the backward on the optimizer stream are "
+                  "not included"}};
     if (mpi.rank() == 0) std::printf("profile of the last step (ms): %s\n", line.c_str());
   }
   e.extra = {{"compute_ms", stats_json(c)},
              {"optimizer_ms", stats_json(opt)},
+             {"optimizer_overlaps_next_forward", rep.overlap_optimizer},
+             {"gradient_norm_during_backward", rep.norm_in_backward},
              {"init_seconds", rep.init_seconds},
              {"memory_reserve_bytes", rep.memory.verdict.reserve_bytes},
              {"memory_reserve_note",

@@ -496,46 +496,64 @@ __device__ __forceinline__ float adam_one(float& p, float& m, float& v, float g,
   return p;
 }
 
+__device__ __forceinline__ float join_master(uint16_t w, uint16_t lo) {
+  return __uint_as_float(join_master_bits(w, lo));
+}
+__device__ __forceinline__ void split_master(float x, uint16_t& w, uint16_t& lo) {
+  split_master_bits(__float_as_uint(x), w, lo);
+}
+// Two halves packed in a 32-bit word (element 2i in the low half) <-> per-element values.
+__device__ __forceinline__ uint16_t half_of(uint32_t word, int k) {
+  return uint16_t(k ? word >> 16 : word & 0xffffu);
+}
+__device__ __forceinline__ uint32_t pack_halves(uint16_t a, uint16_t b) {
+  return uint32_t(a) | (uint32_t(b) << 16);
+}
+
 template <typename G>
 __global__ void __launch_bounds__(kAdamThreads)
-    adamw_kernel(float* p, float* m, float* v, bf16* w, const G* g, const float* clip,
+    adamw_kernel(uint16_t* w, uint16_t* lo, float* m, float* v, const G* g, const float* clip,
                  const AdamChunk* chunks, AdamHyper h) {
   const AdamChunk c = chunks[blockIdx.x];
   const float coef = *clip;
   const float wd = c.decay ? h.weight_decay : 0.0f;
-  float* __restrict__ pc = p + c.offset;
+  uint16_t* __restrict__ wc = w + c.offset;
+  uint16_t* __restrict__ lc = lo + c.offset;
   float* __restrict__ mc = m + c.offset;
   float* __restrict__ vc = v + c.offset;
-  bf16* __restrict__ wc = w + c.offset;
   const G* __restrict__ gc = g + c.offset;
-  // Offsets are multiples of 4 elements (tensor sizes are multiples of 8), so float4 is aligned.
+  // Offsets are multiples of 4 elements (tensor sizes are multiples of 8), so the 4-element
+  // vectors are aligned.
   const int n4 = c.size / 4;
 #pragma unroll 2
   for (int i = threadIdx.x; i < n4; i += kAdamThreads) {
-    float4 pv = reinterpret_cast<float4*>(pc)[i];
+    const uint2 wv = reinterpret_cast<const uint2*>(wc)[i];
+    const uint2 lv = reinterpret_cast<const uint2*>(lc)[i];
     float4 mv = reinterpret_cast<float4*>(mc)[i];
     float4 vv = reinterpret_cast<float4*>(vc)[i];
     const float4 gv = load4(gc, i);
-    adam_one(pv.x, mv.x, vv.x, gv.x * coef, wd, h);
-    adam_one(pv.y, mv.y, vv.y, gv.y * coef, wd, h);
-    adam_one(pv.z, mv.z, vv.z, gv.z * coef, wd, h);
-    adam_one(pv.w, mv.w, vv.w, gv.w * coef, wd, h);
-    reinterpret_cast<float4*>(pc)[i] = pv;
+    float p[4] = {join_master(half_of(wv.x, 0), half_of(lv.x, 0)),
+                  join_master(half_of(wv.x, 1), half_of(lv.x, 1)),
+                  join_master(half_of(wv.y, 0), half_of(lv.y, 0)),
+                  join_master(half_of(wv.y, 1), half_of(lv.y, 1))};
+    adam_one(p[0], mv.x, vv.x, gv.x * coef, wd, h);
+    adam_one(p[1], mv.y, vv.y, gv.y * coef, wd, h);
+    adam_one(p[2], mv.z, vv.z, gv.z * coef, wd, h);
+    adam_one(p[3], mv.w, vv.w, gv.w * coef, wd, h);
+    uint16_t ow[4], ol[4];
+#pragma unroll
+    for (int k = 0; k < 4; ++k) split_master(p[k], ow[k], ol[k]);
     reinterpret_cast<float4*>(mc)[i] = mv;
     reinterpret_cast<float4*>(vc)[i] = vv;
-    __nv_bfloat162 lo = __floats2bfloat162_rn(pv.x, pv.y), hi = __floats2bfloat162_rn(pv.z, pv.w);
-    uint2 packed;
-    packed.x = *reinterpret_cast<uint32_t*>(&lo);
-    packed.y = *reinterpret_cast<uint32_t*>(&hi);
-    reinterpret_cast<uint2*>(wc)[i] = packed;
+    reinterpret_cast<uint2*>(wc)[i] = make_uint2(pack_halves(ow[0], ow[1]), pack_halves(ow[2], ow[3]));
+    reinterpret_cast<uint2*>(lc)[i] = make_uint2(pack_halves(ol[0], ol[1]), pack_halves(ol[2], ol[3]));
   }
   for (int i = n4 * 4 + threadIdx.x; i < c.size; i += kAdamThreads) {
-    float pi = pc[i], mi = mc[i], vi = vc[i];
+    float pi = join_master(wc[i], lc[i]), mi = mc[i], vi = vc[i];
     adam_one(pi, mi, vi, load1(gc, i) * coef, wd, h);
-    pc[i] = pi;
+    split_master(pi, wc[i], lc[i]);
     mc[i] = mi;
     vc[i] = vi;
-    wc[i] = __float2bfloat16(pi);
   }
 }
 
@@ -564,7 +582,8 @@ __device__ __forceinline__ uint64_t splitmix_at(uint64_t state, uint64_t k) {
   return z ^ (z >> 31);
 }
 
-__global__ void init_normal_kernel(float* p, int64_t n, uint64_t state, double std_dev) {
+__global__ void init_normal_kernel(uint16_t* w, uint16_t* lo, int64_t n, uint64_t state,
+                                   double std_dev) {
   const int64_t pair = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (2 * pair >= n) return;
   // As NormalStream: uniforms 2*pair and 2*pair + 1 give r cos and r sin (Box-Muller). The host
@@ -574,13 +593,23 @@ __global__ void init_normal_kernel(float* p, int64_t n, uint64_t state, double s
   const double r = sqrt(-2.0 * log(u1 > 0 ? u1 : 0x1.0p-53));
   double s, c;
   sincos(2.0 * 3.14159265358979323846 * u2, &s, &c);  // the host's 2 * pi * u2, then sin/cos
-  p[2 * pair] = float(std_dev * (r * c));
-  if (2 * pair + 1 < n) p[2 * pair + 1] = float(std_dev * (r * s));
+  split_master(float(std_dev * (r * c)), w[2 * pair], lo[2 * pair]);
+  if (2 * pair + 1 < n) split_master(float(std_dev * (r * s)), w[2 * pair + 1], lo[2 * pair + 1]);
 }
 
-__global__ void fill_kernel(float* p, int64_t n, float value) {
+__global__ void fill_kernel(uint16_t* w, uint16_t* lo, int64_t n, float value) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) p[i] = value;
+  if (i < n) split_master(value, w[i], lo[i]);
+}
+
+__global__ void split_master_kernel(uint16_t* w, uint16_t* lo, const float* src, int64_t n) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) split_master(src[i], w[i], lo[i]);
+}
+
+__global__ void join_master_kernel(float* dst, const uint16_t* w, const uint16_t* lo, int64_t n) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) dst[i] = join_master(w[i], lo[i]);
 }
 
 __global__ void cast_to_bf16_kernel(bf16* dst, const float* src, int64_t n) {
@@ -716,23 +745,23 @@ void clip_coefficient(float* clip_coef, double* norm_out, const double* sumsq, d
 }
 
 template <typename G>
-void launch_adamw(float* p, float* m, float* v, bf16* w, const G* g, const float* clip_coef,
+void launch_adamw(bf16* w, uint16_t* lo, float* m, float* v, const G* g, const float* clip_coef,
                   const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h,
                   cudaStream_t stream) {
   if (n_chunks == 0) return;
-  adamw_kernel<<<static_cast<unsigned>(n_chunks), kAdamThreads, 0, stream>>>(p, m, v, w, g,
-                                                                             clip_coef, chunks, h);
+  adamw_kernel<<<static_cast<unsigned>(n_chunks), kAdamThreads, 0, stream>>>(
+      reinterpret_cast<uint16_t*>(w), lo, m, v, g, clip_coef, chunks, h);
   check_launch("adamw_step");
 }
-void adamw_step(float* p, float* m, float* v, bf16* w, const float* g, const float* clip_coef,
+void adamw_step(bf16* w, uint16_t* lo, float* m, float* v, const float* g, const float* clip_coef,
                 const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h,
                 cudaStream_t stream) {
-  launch_adamw(p, m, v, w, g, clip_coef, chunks, n_chunks, h, stream);
+  launch_adamw(w, lo, m, v, g, clip_coef, chunks, n_chunks, h, stream);
 }
-void adamw_step(float* p, float* m, float* v, bf16* w, const bf16* g, const float* clip_coef,
+void adamw_step(bf16* w, uint16_t* lo, float* m, float* v, const bf16* g, const float* clip_coef,
                 const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h,
                 cudaStream_t stream) {
-  launch_adamw(p, m, v, w, g, clip_coef, chunks, n_chunks, h, stream);
+  launch_adamw(w, lo, m, v, g, clip_coef, chunks, n_chunks, h, stream);
 }
 
 void word_sum(uint64_t* sum, const void* data, int64_t words, cudaStream_t stream) {
@@ -744,16 +773,28 @@ void word_sum(uint64_t* sum, const void* data, int64_t words, cudaStream_t strea
   check_launch("word_sum");
 }
 
-void init_normal(float* p, int64_t n, uint64_t seed, uint64_t stream_id, double std_dev,
-                 cudaStream_t stream) {
+void init_normal(bf16* w, uint16_t* lo, int64_t n, uint64_t seed, uint64_t stream_id,
+                 double std_dev, cudaStream_t stream) {
   const uint64_t state = stream_seed(seed, stream_id);
-  init_normal_kernel<<<blocks_for((n + 1) / 2, 256), 256, 0, stream>>>(p, n, state, std_dev);
+  init_normal_kernel<<<blocks_for((n + 1) / 2, 256), 256, 0, stream>>>(
+      reinterpret_cast<uint16_t*>(w), lo, n, state, std_dev);
   check_launch("init_normal");
 }
 
-void fill(float* p, int64_t n, float value, cudaStream_t stream) {
-  fill_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(p, n, value);
+void fill(bf16* w, uint16_t* lo, int64_t n, float value, cudaStream_t stream) {
+  fill_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(reinterpret_cast<uint16_t*>(w), lo, n,
+                                                      value);
   check_launch("fill");
+}
+void split_master(bf16* w, uint16_t* lo, const float* src, int64_t n, cudaStream_t stream) {
+  split_master_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(reinterpret_cast<uint16_t*>(w), lo,
+                                                              src, n);
+  check_launch("split_master");
+}
+void join_master(float* dst, const bf16* w, const uint16_t* lo, int64_t n, cudaStream_t stream) {
+  join_master_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(
+      dst, reinterpret_cast<const uint16_t*>(w), lo, n);
+  check_launch("join_master");
 }
 void cast(bf16* dst, const float* src, int64_t n, cudaStream_t stream) {
   cast_to_bf16_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(dst, src, n);

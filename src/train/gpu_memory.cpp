@@ -122,7 +122,10 @@ GpuMemoryPlan plan_gpu_memory(const ModelConfig& cfg, int64_t B, int64_t T, Reco
   } else {
     add("param.bf16", "weights", P * bf);
   }
-  add("param.fp32", "master", opt_elems * f32);
+  // fp32 master weights: the low 16 bits of each; the high half is the bf16 working copy itself
+  // (rounded, see gpu_ops.hpp), so at stages 1-2 the shard's master is its slice of the full
+  // working copy plus these.
+  add("param.lo", "master", opt_elems * bf);
   if (grads == GradStorage::bf16) {
     add("grad.bf16", "gradients", P * bf);
     add("grad.fp32_sums", "gradients", uint64_t(atomic_gradient_elements(cfg)) * f32);

@@ -21,7 +21,7 @@ namespace sxb {
 // How parameter gradients are stored. fp32: one fp32 buffer that the matrix products write
 // (first micro-batch) or add into (later ones). bf16: the products write bf16 gradients, as
 // PyTorch's bf16 backward does; the gradients that are sums of atomic additions (embedding rows,
-// norm weights) are summed in fp32 and cast once after the backward. Only on one GPU without
+// norm weights) are summed in fp32 and cast once their unit's backward is done. Only on one GPU without
 // gradient accumulation: bf16 cannot carry a running sum, and with more than one GPU gradients
 // are reduced (summed over the ranks) in fp32.
 enum class GradStorage { fp32, bf16 };
@@ -89,7 +89,7 @@ uint64_t aligned_bytes(uint64_t bytes);
 //   stage 0: the one-GPU buffers with fp32 gradients: what the engine's data-parallel stage 0
 //            allocates (each unit's gradient is all-reduced in place as the backward finishes it,
 //            train/gpu_exchange.hpp), so no bucket;
-//   stage 1: "param.fp32", "adam.m", "adam.v" (and the AdamW chunk table) for the S elements of
+//   stage 1: "param.lo", "adam.m", "adam.v" (and the AdamW chunk table) for the S elements of
 //            the rank's shard; full fp32 gradients (all-reduced in place as at stage 0) and full
 //            bf16 weights; the all-gather bucket;
 //   stage 2: as stage 1, with "grad.shard" (S fp32, the reduced gradient of the shard) and

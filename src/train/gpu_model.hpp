@@ -1,6 +1,7 @@
 #pragma once
 // The Llama decoder on one GPU (CUDA builds only): bf16 weights and activations, fp32 master
-// weights and AdamW moments, fp32 or bf16 gradients (GradStorage), all in the flat layout of the CPU reference
+// weights (held as the bf16 working copy plus the low 16 bits, gpu_ops.hpp) and AdamW moments,
+// fp32 or bf16 gradients (GradStorage), all in the flat layout of the CPU reference
 // (cpu::parameter_layout), so q|k|v and gate|up are contiguous and each pair runs as one matrix
 // product. Buffers come from one allocation sized by plan_gpu_memory() before anything runs.
 #include <cuda_runtime.h>
@@ -52,9 +53,31 @@ class LlamaGpu {
   // Sum of the token losses since the last call; synchronises the stream.
   double take_loss_sum();
   // Global-norm clipping (max_norm <= 0: off) and AdamW step t (1-based) over all parameters.
+  // The step runs on the engine's own optimizer stream, one launch per parameter unit in forward
+  // order (embedding, each layer, final norm with the output head). With the optimizer overlap
+  // on, the call returns without making the main stream wait: the next forward waits for each
+  // unit's update just before it uses the unit, so the update of the later units runs while the
+  // first layers compute. Off: the main stream waits for the whole step here.
   void optimizer_step(const AdamWParams& p, int64_t t, double max_norm);
-  // Gradient norm before clipping of the last optimizer_step; synchronises the stream.
+  // Gradient norm before clipping of the last optimizer_step; waits for that norm only, not for
+  // the parameter update.
   double last_grad_norm();
+  // Milliseconds from the end of step t's backward to the end of its AdamW update, on the
+  // optimizer stream (CUDA events; with the overlap, while the next forward runs); waits for the
+  // update. Kept for the last two steps.
+  double optimizer_ms(int64_t t);
+  // Waits for all work of both streams.
+  void synchronize() const;
+
+  // Scheduling knobs (read from SXB_OVERLAP_OPTIMIZER and SXB_NORM_IN_BACKWARD, 0 or 1, both on
+  // by default). overlap: as optimizer_step says. norm_in_backward: each unit's squared-gradient
+  // sum runs on the optimizer stream during the backward as soon as the unit's gradients are
+  // final, instead of as one pass before AdamW (not with the gradient exchange, which changes
+  // the gradients after the backward).
+  void set_overlap_optimizer(bool on);
+  void set_norm_in_backward(bool on) { norm_in_backward_ = on; }
+  bool overlap_optimizer() const { return overlap_; }
+  bool norm_in_backward() const { return norm_in_backward_; }
 
   // Times every operation of the following steps with CUDA events, by category (matrix
   // products, attention, norms, ...); take_profile_ms() synchronises, returns milliseconds per
@@ -62,6 +85,7 @@ class LlamaGpu {
   void set_profiling(bool on) { profiling_ = on; }
   std::map<std::string, double> take_profile_ms();
 
+  // The fp32 master weights, joined from their halves.
   std::vector<float> download_params() const;
   // Gradients as fp32 whatever their storage.
   std::vector<float> download_grads() const;
@@ -89,7 +113,7 @@ class LlamaGpu {
   // RAII event pair around the operations of one category (a no-op unless profiling).
   class Span {
    public:
-    Span(LlamaGpu& m, const char* category);
+    Span(LlamaGpu& m, const char* category, bool optimizer_stream = false);
     ~Span();
     Span(const Span&) = delete;
     Span& operator=(const Span&) = delete;
@@ -97,11 +121,11 @@ class LlamaGpu {
    private:
     LlamaGpu& m_;
     const char* category_;
+    cudaStream_t stream_;
     cudaEvent_t begin_ = nullptr;
   };
   cudaEvent_t next_event();
   LayerActs acts(int64_t l) const;
-  std::vector<float> download(const std::string& fp32_buffer) const;
   AttentionShape attention_shape(int64_t B) const;
   void layer_forward(int64_t l, int64_t B, bool write_output);
   void layer_backward(int64_t l, int64_t B, bool first);
@@ -112,6 +136,23 @@ class LlamaGpu {
   // Where the atomically summed gradient of the tensor at layout offset `off` (embedding, norm
   // weights) is accumulated in fp32.
   float* sum_grad(int64_t off) const;
+  // Parameter units, in forward order: 0 the embedding, 1 + l decoder layer l, L + 1 the final
+  // norm with the output head. Each is a contiguous range of the flat layout and of the AdamW
+  // chunk table.
+  struct Unit {
+    int64_t offset, size;            // elements
+    int64_t first_chunk, n_chunks;   // AdamW chunk table
+    std::vector<int64_t> summed;     // (offset, size) pairs of its atomically summed tensors
+  };
+  // Called when unit u's gradients of this micro-batch are complete: with bf16 storage its
+  // summed tensors are cast into grad.bf16; in the last micro-batch, with the norm in the
+  // backward, its squared-gradient sum is queued on the optimizer stream.
+  void unit_done(size_t u, bool last);
+  // Clears unit u's summed tensors before the backward adds to them (first micro-batch).
+  void clear_sums(size_t u);
+  // Makes the main stream wait for unit u's parameter update of the previous optimizer step.
+  void wait_update(size_t u);
+  const float* grad_fp32() const;
 
   ModelConfig cfg_;
   int64_t max_B_, T_;
@@ -122,11 +163,18 @@ class LlamaGpu {
   std::vector<cpu::ParamTensor> layout_;
   std::vector<LayerParams> lp_;
   int64_t wte_ = 0, final_norm_ = 0, lm_head_ = 0;
-  // Offset, size pairs of the atomically summed gradients (embedding, norm weights), cleared
-  // before a first micro-batch.
-  std::vector<int64_t> zeroed_segments_;
   std::map<int64_t, int64_t> sum_offsets_;  // bf16 storage: layout offset -> grad.fp32_sums offset
   int64_t n_chunks_ = 0;
+  std::vector<Unit> units_;
+  cudaStream_t opt_stream_ = nullptr;  // optimizer stream: norms and AdamW
+  std::vector<cudaEvent_t> grad_ready_, updated_;  // per unit, on main / optimizer stream
+  cudaEvent_t main_mark_ = nullptr, norm_done_ = nullptr;
+  cudaEvent_t opt_begin_[2] = {nullptr, nullptr}, opt_end_[2] = {nullptr, nullptr};
+  int64_t opt_step_[2] = {0, 0};  // the step each optimizer event pair timed
+  double* norm_host_ = nullptr;     // page-locked: the gradient norm, copied before AdamW
+  bool overlap_ = true, norm_in_backward_ = true;
+  bool updates_pending_ = false;    // the main stream has not waited for the last update yet
+  bool norm_queued_ = false;        // the backward queued the squared-gradient sums
   bool profiling_ = false;
   UnitReady unit_ready_;
   std::vector<cudaEvent_t> events_;

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 
 #include "bench/cuda_util.hpp"
 #include "core/error.hpp"
@@ -48,6 +49,9 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
   // Tuning knob: how many cuBLASLt candidates are timed per product (1: heuristic's first).
   if (const char* c = std::getenv("SXB_GEMM_CANDIDATES"); c && *c)
     gemm_.set_candidates(std::atoi(c));
+  if (const char* c = std::getenv("SXB_OVERLAP_OPTIMIZER"); c && *c) overlap_ = std::atoi(c) != 0;
+  if (const char* c = std::getenv("SXB_NORM_IN_BACKWARD"); c && *c)
+    norm_in_backward_ = std::atoi(c) != 0;
   plan_ = plan_gpu_memory(cfg_, max_B_, T_, recompute_, grads_, gemm_.workspace_bytes());
   layout_ = cpu::parameter_layout(cfg_);
   wte_ = layout_[0].offset;
@@ -58,17 +62,14 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
   }
   final_norm_ = layout_[layout_.size() - 2].offset;
   lm_head_ = layout_.back().offset;
-  zeroed_segments_ = {layout_[0].offset, layout_[0].size};  // embedding: scattered atomics
-  for (const auto& t : layout_) {
-    if (t.shape.size() == 1) {  // norm weights: column sums added atomically
-      zeroed_segments_.push_back(t.offset);
-      zeroed_segments_.push_back(t.size);
-    }
-  }
+  // Gradients added atomically: the embedding (scattered rows) and the norm weights (column
+  // sums). With bf16 storage they are summed in fp32 first.
   int64_t summed = 0;
-  for (size_t i = 0; i < zeroed_segments_.size(); i += 2) {
-    sum_offsets_[zeroed_segments_[i]] = summed;
-    summed += zeroed_segments_[i + 1];
+  for (size_t i = 0; i < layout_.size(); ++i) {
+    if (i == 0 || layout_[i].shape.size() == 1) {
+      sum_offsets_[layout_[i].offset] = summed;
+      summed += layout_[i].size;
+    }
   }
   if (summed != atomic_gradient_elements(cfg_)) {
     throw runtime_error("CUDA engine: summed-gradient segments differ from the memory plan");
@@ -103,12 +104,30 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
       cudaMemcpy(buf<float>("rope.sin"), sin_t.data(), sin_t.size() * 4, cudaMemcpyHostToDevice),
       "copy rope tables");
 
-  // AdamW chunk table: every tensor cut into pieces of at most kAdamChunkElements.
+  // AdamW chunk table: every tensor cut into pieces of at most kAdamChunkElements, grouped by
+  // parameter unit (the layout is in unit order: embedding, 9 tensors per layer, norm, head).
   std::vector<AdamChunk> chunks;
-  for (const auto& t : layout_) {
+  auto unit_of = [&](size_t tensor) {
+    return tensor == 0 ? size_t(0)
+                       : std::min<size_t>(1 + (tensor - 1) / 9, size_t(cfg_.num_layers) + 1);
+  };
+  units_.assign(size_t(cfg_.num_layers) + 2, Unit{0, 0, 0, 0, {}});
+  for (size_t i = 0; i < layout_.size(); ++i) {
+    const auto& t = layout_[i];
+    Unit& u = units_[unit_of(i)];
+    if (u.size == 0) {
+      u.offset = t.offset;
+      u.first_chunk = int64_t(chunks.size());
+    }
+    u.size = t.offset + t.size - u.offset;
+    if (i == 0 || t.shape.size() == 1) {
+      u.summed.push_back(t.offset);
+      u.summed.push_back(t.size);
+    }
     for (int64_t o = 0; o < t.size; o += kAdamChunkElements) {
       const int64_t n = std::min<int64_t>(kAdamChunkElements, t.size - o);
       chunks.push_back({t.offset + o, int32_t(n), t.weight_decay ? 1 : 0});
+      ++u.n_chunks;
     }
   }
   n_chunks_ = int64_t(chunks.size());
@@ -129,12 +148,100 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
     cuda_check(cudaMemsetAsync(buf<float>("grad.fp32"), 0, P * 4, stream_), "clear gradients");
   }
   cuda_check(cudaMemsetAsync(buf<double>("scalars"), 0, 64, stream_), "clear scalars");
+
+  // The optimizer stream yields to the main stream's pending blocks.
+  int least = 0, greatest = 0;
+  cuda_check(cudaDeviceGetStreamPriorityRange(&least, &greatest),
+             "cudaDeviceGetStreamPriorityRange");
+  cuda_check(cudaStreamCreateWithPriority(&opt_stream_, cudaStreamNonBlocking, least),
+             "create the optimizer stream");
+  auto make = [](cudaEvent_t& e, bool timed) {
+    cuda_check(cudaEventCreateWithFlags(&e, timed ? cudaEventDefault : cudaEventDisableTiming),
+               "cudaEventCreate");
+  };
+  grad_ready_.resize(units_.size());
+  updated_.resize(units_.size());
+  for (auto& e : grad_ready_) make(e, false);
+  for (auto& e : updated_) make(e, false);
+  make(main_mark_, false);
+  make(norm_done_, false);
+  for (int i = 0; i < 2; ++i) {
+    make(opt_begin_[i], true);
+    make(opt_end_[i], true);
+  }
+  cuda_check(cudaHostAlloc(reinterpret_cast<void**>(&norm_host_), sizeof(double),
+                           cudaHostAllocPortable),
+             "cudaHostAlloc(gradient norm)");
+  *norm_host_ = 0;
 }
 
 LlamaGpu::~LlamaGpu() {
   cudaStreamSynchronize(stream_);
+  if (opt_stream_) cudaStreamSynchronize(opt_stream_);
   for (cudaEvent_t e : events_) cudaEventDestroy(e);
+  for (cudaEvent_t e : grad_ready_) cudaEventDestroy(e);
+  for (cudaEvent_t e : updated_) cudaEventDestroy(e);
+  for (cudaEvent_t e : {main_mark_, norm_done_, opt_begin_[0], opt_begin_[1], opt_end_[0],
+                        opt_end_[1]}) {
+    if (e) cudaEventDestroy(e);
+  }
+  if (opt_stream_) cudaStreamDestroy(opt_stream_);
+  cudaFreeHost(norm_host_);
   cudaFree(arena_);
+}
+
+void LlamaGpu::synchronize() const {
+  cuda_check(cudaStreamSynchronize(opt_stream_), "optimizer stream");
+  cuda_check(cudaStreamSynchronize(stream_), "training stream");
+}
+
+void LlamaGpu::set_overlap_optimizer(bool on) {
+  if (!on && updates_pending_) {
+    for (size_t u = 0; u < units_.size(); ++u) wait_update(u);
+  }
+  overlap_ = on;
+}
+
+void LlamaGpu::wait_update(size_t u) {
+  if (!updates_pending_) return;
+  cuda_check(cudaStreamWaitEvent(stream_, updated_[u], 0), "wait for a parameter update");
+  if (u + 1 == units_.size()) updates_pending_ = false;
+}
+
+const float* LlamaGpu::grad_fp32() const {
+  return buf<float>("grad.fp32");
+}
+
+void LlamaGpu::clear_sums(size_t u) {
+  const auto& seg = units_[u].summed;
+  for (size_t i = 0; i < seg.size(); i += 2) {
+    cuda_check(cudaMemsetAsync(sum_grad(seg[i]), 0, size_t(seg[i + 1]) * 4, stream_),
+               "clear gradients");
+  }
+}
+
+void LlamaGpu::unit_done(size_t u, bool last) {
+  const Unit& unit = units_[u];
+  if (grads_ == GradStorage::bf16) {
+    Span t(*this, u == 0 ? "embedding" : "norm");
+    bf16* Gb = buf<bf16>("grad.bf16");
+    for (size_t i = 0; i < unit.summed.size(); i += 2) {
+      cast(Gb + unit.summed[i], sum_grad(unit.summed[i]), unit.summed[i + 1], stream_);
+    }
+  }
+  if (!last || !norm_in_backward_ || unit_ready_) return;
+  double* sumsq = buf<double>("scalars") + 1;
+  cuda_check(cudaEventRecord(grad_ready_[u], stream_), "cudaEventRecord");
+  cuda_check(cudaStreamWaitEvent(opt_stream_, grad_ready_[u], 0), "cudaStreamWaitEvent");
+  if (u + 1 == units_.size()) {  // the backward's first unit: a new sum
+    cuda_check(cudaMemsetAsync(sumsq, 0, sizeof(double), opt_stream_), "reset norm");
+  }
+  if (grads_ == GradStorage::bf16) {
+    sum_squares(sumsq, buf<bf16>("grad.bf16") + unit.offset, unit.size, opt_stream_);
+  } else {
+    sum_squares(sumsq, buf<float>("grad.fp32") + unit.offset, unit.size, opt_stream_);
+  }
+  norm_queued_ = u == 0;  // the embedding, the backward's last unit, completes the sum
 }
 
 cudaEvent_t LlamaGpu::next_event() {
@@ -146,21 +253,22 @@ cudaEvent_t LlamaGpu::next_event() {
   return events_[next_event_++];
 }
 
-LlamaGpu::Span::Span(LlamaGpu& m, const char* category) : m_(m), category_(category) {
+LlamaGpu::Span::Span(LlamaGpu& m, const char* category, bool optimizer_stream)
+    : m_(m), category_(category), stream_(optimizer_stream ? m.opt_stream_ : m.stream_) {
   if (!m_.profiling_) return;
   begin_ = m_.next_event();
-  cudaEventRecord(begin_, m_.stream_);
+  cudaEventRecord(begin_, stream_);
 }
 
 LlamaGpu::Span::~Span() {
   if (!begin_) return;
   cudaEvent_t end = m_.next_event();
-  cudaEventRecord(end, m_.stream_);
+  cudaEventRecord(end, stream_);
   m_.marks_.push_back({category_, {begin_, end}});
 }
 
 std::map<std::string, double> LlamaGpu::take_profile_ms() {
-  cuda_check(cudaStreamSynchronize(stream_), "profile");
+  synchronize();
   std::map<std::string, double> out;
   for (const auto& [cat, ev] : marks_) {
     float ms = 0;
@@ -178,33 +286,44 @@ std::map<std::string, double> LlamaGpu::take_profile_ms() {
 }
 
 void LlamaGpu::init_weights(uint64_t seed) {
-  float* p = buf<float>("param.fp32");
+  bf16* w = buf<bf16>("param.bf16");
+  uint16_t* lo = buf<uint16_t>("param.lo");
   for (const auto& t : layout_) {
     if (t.shape.size() == 1) {
-      fill(p + t.offset, t.size, 1.0f, stream_);
+      fill(w + t.offset, lo + t.offset, t.size, 1.0f, stream_);
     } else {
-      init_normal(p + t.offset, t.size, seed, uint64_t(t.offset), 0.02, stream_);
+      init_normal(w + t.offset, lo + t.offset, t.size, seed, uint64_t(t.offset), 0.02, stream_);
     }
   }
-  cast(buf<bf16>("param.bf16"), p, cfg_.param_count(), stream_);
   cuda_check(cudaStreamSynchronize(stream_), "weight initialisation");
 }
 
-std::vector<float> LlamaGpu::download(const std::string& name) const {
-  std::vector<float> out(size_t(cfg_.param_count()));
-  cuda_check(cudaStreamSynchronize(stream_), "download " + name);
-  cuda_check(cudaMemcpy(out.data(), buf<float>(name), out.size() * 4, cudaMemcpyDeviceToHost),
-             "download " + name);
+std::vector<float> LlamaGpu::download_params() const {
+  const size_t P = size_t(cfg_.param_count());
+  std::vector<uint16_t> w(P), lo(P);
+  synchronize();
+  cuda_check(cudaMemcpy(w.data(), buf<bf16>("param.bf16"), P * 2, cudaMemcpyDeviceToHost),
+             "download weights");
+  cuda_check(cudaMemcpy(lo.data(), buf<uint16_t>("param.lo"), P * 2, cudaMemcpyDeviceToHost),
+             "download weights");
+  std::vector<float> out(P);
+  for (size_t i = 0; i < P; ++i) {
+    const uint32_t bits = join_master_bits(w[i], lo[i]);
+    std::memcpy(&out[i], &bits, 4);
+  }
   return out;
 }
-
-std::vector<float> LlamaGpu::download_params() const {
-  return download("param.fp32");
-}
 std::vector<float> LlamaGpu::download_grads() const {
-  if (grads_ == GradStorage::fp32) return download("grad.fp32");
+  if (grads_ == GradStorage::fp32) {
+    std::vector<float> out(size_t(cfg_.param_count()));
+    synchronize();
+    cuda_check(cudaMemcpy(out.data(), buf<float>("grad.fp32"), out.size() * 4,
+                          cudaMemcpyDeviceToHost),
+               "download gradients");
+    return out;
+  }
   std::vector<bf16> raw(size_t(cfg_.param_count()));
-  cuda_check(cudaStreamSynchronize(stream_), "download gradients");
+  synchronize();
   cuda_check(cudaMemcpy(raw.data(), buf<bf16>("grad.bf16"), raw.size() * 2, cudaMemcpyDeviceToHost),
              "download gradients");
   std::vector<float> out(raw.size());
@@ -407,9 +526,13 @@ void LlamaGpu::set_unit_ready(UnitReady f) {
 }
 
 uint64_t LlamaGpu::param_checksum() {
+  for (size_t u = 0; u < units_.size(); ++u) wait_update(u);
   uint64_t* sum = reinterpret_cast<uint64_t*>(buf<double>("scalars") + 4);
   cuda_check(cudaMemsetAsync(sum, 0, sizeof(uint64_t), stream_), "reset checksum");
-  word_sum(sum, buf<float>("param.fp32"), cfg_.param_count(), stream_);
+  // The master weights' bits are the working copy's and the low halves' (P/2 words each: tensor
+  // sizes are multiples of 8).
+  word_sum(sum, buf<bf16>("param.bf16"), cfg_.param_count() / 2, stream_);
+  word_sum(sum, buf<uint16_t>("param.lo"), cfg_.param_count() / 2, stream_);
   uint64_t v = 0;
   cuda_check(cudaMemcpyAsync(&v, sum, sizeof(v), cudaMemcpyDeviceToHost, stream_), "read checksum");
   cuda_check(cudaStreamSynchronize(stream_), "checksum");
@@ -433,22 +556,27 @@ void LlamaGpu::forward_backward(const int32_t* tokens, const int32_t* targets, i
     throw usage_error("CUDA engine: bf16 gradients cannot accumulate over micro-batches");
   }
   const bf16* W = buf<bf16>("param.bf16");
-  if (first) {
-    for (size_t i = 0; i < zeroed_segments_.size(); i += 2) {
-      cuda_check(cudaMemsetAsync(sum_grad(zeroed_segments_[i]), 0,
-                                 size_t(zeroed_segments_[i + 1]) * 4, stream_),
-                 "clear gradients");
-    }
-  }
+  const size_t head_unit = units_.size() - 1;
+  // Each unit waits for its update of the previous optimizer step just before its first use.
+  // Everything the backward writes (gradients, summed tensors) comes after the last wait, so
+  // the previous update has read them by then.
+  wait_update(0);
   {
     Span t(*this, "embedding");
     embedding_forward(buf<bf16>("resid", 0), dtok, W + wte_, N, d, stream_);
   }
-  for (int64_t l = 0; l < cfg_.num_layers; ++l) layer_forward(l, B, true);
+  for (int64_t l = 0; l < cfg_.num_layers; ++l) {
+    wait_update(size_t(1 + l));
+    layer_forward(l, B, true);
+  }
+  wait_update(head_unit);
   bf16* x_last = buf<bf16>("resid", cfg_.num_layers);
   bf16* lnf = buf<bf16>("final.ln");
   float* rstdf = buf<float>("final.rstd");
   bf16* logits = buf<bf16>("logits");
+  if (first) {
+    for (size_t u = 0; u < units_.size(); ++u) clear_sums(u);
+  }
   {
     Span t(*this, "norm");
     rmsnorm_forward(lnf, rstdf, x_last, W + final_norm_, N, d, eps, stream_);
@@ -477,29 +605,21 @@ void LlamaGpu::forward_backward(const int32_t* tokens, const int32_t* targets, i
                      stream_);
   }
   const bool exchange = last && unit_ready_;
-  float* G = exchange ? buf<float>("grad.fp32") : nullptr;
-  if (exchange) unit_ready_(G + final_norm_, lm_head_ + V * d - final_norm_);
+  norm_queued_ = false;
+  auto done = [&](size_t u) {
+    unit_done(u, last);
+    if (exchange) unit_ready_(buf<float>("grad.fp32") + units_[u].offset, units_[u].size);
+  };
+  done(head_unit);
   for (int64_t l = cfg_.num_layers - 1; l >= 0; --l) {
     layer_backward(l, B, first);
-    if (exchange) {
-      const cpu::ParamTensor& lo = layout_[size_t(1 + 9 * l)];
-      const cpu::ParamTensor& hi = layout_[size_t(1 + 9 * l + 8)];
-      unit_ready_(G + lo.offset, hi.offset + hi.size - lo.offset);
-    }
+    done(size_t(1 + l));
   }
   {
     Span t(*this, "embedding");
     embedding_backward(sum_grad(wte_), dres, dtok, N, d, stream_);
   }
-  if (exchange) unit_ready_(G + wte_, V * d);
-  if (grads_ == GradStorage::bf16) {
-    Span t(*this, "embedding");
-    bf16* Gb = buf<bf16>("grad.bf16");
-    for (size_t i = 0; i < zeroed_segments_.size(); i += 2) {
-      cast(Gb + zeroed_segments_[i], sum_grad(zeroed_segments_[i]), zeroed_segments_[i + 1],
-           stream_);
-    }
-  }
+  done(0);
 }
 
 double LlamaGpu::take_loss_sum() {
@@ -515,17 +635,31 @@ double LlamaGpu::take_loss_sum() {
 // scalars: [0] loss sum, [1] sum of squared gradients, [2] gradient norm, [3] clip coefficient
 // (float in the first half of the slot).
 void LlamaGpu::optimizer_step(const AdamWParams& ap, int64_t t, double max_norm) {
-  Span span(*this, "optimizer");
+  // Everything queued on the main stream so far (the backward, the exchange's completion)
+  // comes before the update.
+  cuda_check(cudaEventRecord(main_mark_, stream_), "cudaEventRecord");
+  cuda_check(cudaStreamWaitEvent(opt_stream_, main_mark_, 0), "cudaStreamWaitEvent");
+  const int slot = int(t & 1);
+  opt_step_[slot] = t;
+  cuda_check(cudaEventRecord(opt_begin_[slot], opt_stream_), "cudaEventRecord");
+  Span span(*this, "optimizer", true);
   double* scalars = buf<double>("scalars");
   const int64_t P = cfg_.param_count();
-  cuda_check(cudaMemsetAsync(scalars + 1, 0, sizeof(double), stream_), "reset norm");
-  if (grads_ == GradStorage::bf16) {
-    sum_squares(scalars + 1, buf<bf16>("grad.bf16"), P, stream_);
-  } else {
-    sum_squares(scalars + 1, buf<float>("grad.fp32"), P, stream_);
+  if (!norm_queued_) {
+    cuda_check(cudaMemsetAsync(scalars + 1, 0, sizeof(double), opt_stream_), "reset norm");
+    if (grads_ == GradStorage::bf16) {
+      sum_squares(scalars + 1, buf<bf16>("grad.bf16"), P, opt_stream_);
+    } else {
+      sum_squares(scalars + 1, buf<float>("grad.fp32"), P, opt_stream_);
+    }
   }
+  norm_queued_ = false;
   float* clip = reinterpret_cast<float*>(scalars + 3);
-  clip_coefficient(clip, scalars + 2, scalars + 1, max_norm, stream_);
+  clip_coefficient(clip, scalars + 2, scalars + 1, max_norm, opt_stream_);
+  cuda_check(cudaMemcpyAsync(norm_host_, scalars + 2, sizeof(double), cudaMemcpyDeviceToHost,
+                             opt_stream_),
+             "read gradient norm");
+  cuda_check(cudaEventRecord(norm_done_, opt_stream_), "cudaEventRecord");
   AdamHyper h{};
   h.lr = float(ap.lr);
   h.beta1 = float(ap.beta1);
@@ -535,25 +669,43 @@ void LlamaGpu::optimizer_step(const AdamWParams& ap, int64_t t, double max_norm)
   h.step_size = float(ap.lr / (1.0 - std::pow(ap.beta1, double(t))));
   h.inv_sqrt_bc2 = float(1.0 / std::sqrt(1.0 - std::pow(ap.beta2, double(t))));
   h.decoupled = ap.decoupled_weight_decay ? 1 : 0;
-  auto step = [&](const auto* g) {
-    adamw_step(buf<float>("param.fp32"), buf<float>("adam.m"), buf<float>("adam.v"),
-               buf<bf16>("param.bf16"), g, clip, buf<AdamChunk>("adam.chunks"), n_chunks_, h,
-               stream_);
-  };
-  if (grads_ == GradStorage::bf16) {
-    step(buf<bf16>("grad.bf16"));
-  } else {
-    step(buf<float>("grad.fp32"));
+  // One launch per unit in forward order, each followed by the event its next forward waits on.
+  const AdamChunk* table = buf<AdamChunk>("adam.chunks");
+  for (size_t u = 0; u < units_.size(); ++u) {
+    const Unit& unit = units_[u];
+    auto step = [&](const auto* g) {
+      adamw_step(buf<bf16>("param.bf16"), buf<uint16_t>("param.lo"), buf<float>("adam.m"),
+                 buf<float>("adam.v"), g, clip, table + unit.first_chunk, unit.n_chunks, h,
+                 opt_stream_);
+    };
+    if (grads_ == GradStorage::bf16) {
+      step(buf<bf16>("grad.bf16"));
+    } else {
+      step(buf<float>("grad.fp32"));
+    }
+    cuda_check(cudaEventRecord(updated_[u], opt_stream_), "cudaEventRecord");
+  }
+  cuda_check(cudaEventRecord(opt_end_[slot], opt_stream_), "cudaEventRecord");
+  updates_pending_ = true;
+  if (!overlap_) {
+    for (size_t u = 0; u < units_.size(); ++u) wait_update(u);
   }
 }
 
 double LlamaGpu::last_grad_norm() {
-  double v = 0;
-  cuda_check(cudaMemcpyAsync(&v, buf<double>("scalars") + 2, sizeof(double), cudaMemcpyDeviceToHost,
-                             stream_),
-             "read gradient norm");
-  cuda_check(cudaStreamSynchronize(stream_), "optimizer step");
-  return v;
+  cuda_check(cudaEventSynchronize(norm_done_), "gradient norm");
+  return *norm_host_;
+}
+
+double LlamaGpu::optimizer_ms(int64_t t) {
+  const int slot = int(t & 1);
+  if (opt_step_[slot] != t) {
+    throw runtime_error(fmt::format("CUDA engine: optimizer step {} is no longer timed", t));
+  }
+  cuda_check(cudaEventSynchronize(opt_end_[slot]), "optimizer step");
+  float ms = 0;
+  cuda_check(cudaEventElapsedTime(&ms, opt_begin_[slot], opt_end_[slot]), "cudaEventElapsedTime");
+  return ms;
 }
 
 }  // namespace sxb::gpu

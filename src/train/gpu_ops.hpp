@@ -68,6 +68,27 @@ void swiglu_backward(bf16* dgu, const bf16* dact, const bf16* gu, int64_t N, int
 void cross_entropy_fused(bf16* logits, double* loss_sum, const int32_t* targets, int64_t N,
                          int64_t V, float dloss, cudaStream_t stream);
 
+// --- master weights ------------------------------------------------------------------------
+
+// fp32 master weights are held as two 16-bit halves: the bf16 working copy w, which is the
+// master rounded to nearest (ties away from zero), and lo, the master's low 16 bits. The pair
+// encodes the fp32 value exactly: the rounding went up iff lo >= 0x8000, so the master's high
+// half is w - (lo >> 15). The matrix products read w directly and AdamW reads and writes 4 bytes
+// per weight instead of 4 + a separate 2-byte working copy.
+#if defined(__CUDACC__)
+#define SXB_HOST_DEVICE __host__ __device__
+#else
+#define SXB_HOST_DEVICE
+#endif
+SXB_HOST_DEVICE inline void split_master_bits(uint32_t master, uint16_t& w, uint16_t& lo) {
+  lo = uint16_t(master & 0xffffu);
+  w = uint16_t((master >> 16) + (lo >> 15));
+}
+SXB_HOST_DEVICE inline uint32_t join_master_bits(uint16_t w, uint16_t lo) {
+  return (uint32_t(uint16_t(w - (lo >> 15))) << 16) | lo;
+}
+#undef SXB_HOST_DEVICE
+
 // --- optimizer -----------------------------------------------------------------------------
 
 // A contiguous piece of the flat parameter buffer with one weight-decay setting. AdamW runs
@@ -94,11 +115,10 @@ void sum_squares(double* sumsq, const bf16* g, int64_t n, cudaStream_t stream);
 void clip_coefficient(float* clip_coef, double* norm_out, const double* sumsq, double max_norm,
                       cudaStream_t stream);
 // One AdamW step (torch.optim.AdamW's update, as train/optimizer.hpp) on every chunk, with
-// g (fp32 or bf16) scaled by *clip_coef; writes the fp32 master p, moments m and v, and the bf16
-// working copy w.
-void adamw_step(float* p, float* m, float* v, bf16* w, const float* g, const float* clip_coef,
+// g (fp32 or bf16) scaled by *clip_coef; updates the split master (w, lo) and the moments m, v.
+void adamw_step(bf16* w, uint16_t* lo, float* m, float* v, const float* g, const float* clip_coef,
                 const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h, cudaStream_t stream);
-void adamw_step(float* p, float* m, float* v, bf16* w, const bf16* g, const float* clip_coef,
+void adamw_step(bf16* w, uint16_t* lo, float* m, float* v, const bf16* g, const float* clip_coef,
                 const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h, cudaStream_t stream);
 
 // --- weights -------------------------------------------------------------------------------
@@ -107,12 +127,15 @@ void adamw_step(float* p, float* m, float* v, bf16* w, const bf16* g, const floa
 // checksum, equal for equal buffers.
 void word_sum(uint64_t* sum, const void* data, int64_t words, cudaStream_t stream);
 
-// p[i] = 0.02 * z(seed, stream, i) for i < n, z the standard normal sequence of sxb::NormalStream
-// (SplitMix64 + Box-Muller, train/random.hpp) evaluated per element, so weights equal the CPU
-// reference's for the same seed.
-void init_normal(float* p, int64_t n, uint64_t seed, uint64_t stream_id, double std_dev,
-                 cudaStream_t stream);
-void fill(float* p, int64_t n, float value, cudaStream_t stream);
+// Master weight i < n = std_dev * z(seed, stream, i), z the standard normal sequence of
+// sxb::NormalStream (SplitMix64 + Box-Muller, train/random.hpp) evaluated per element, so
+// weights equal the CPU reference's for the same seed; stored split into (w, lo).
+void init_normal(bf16* w, uint16_t* lo, int64_t n, uint64_t seed, uint64_t stream_id,
+                 double std_dev, cudaStream_t stream);
+void fill(bf16* w, uint16_t* lo, int64_t n, float value, cudaStream_t stream);
+// Between fp32 and the split master form.
+void split_master(bf16* w, uint16_t* lo, const float* src, int64_t n, cudaStream_t stream);
+void join_master(float* dst, const bf16* w, const uint16_t* lo, int64_t n, cudaStream_t stream);
 void cast(bf16* dst, const float* src, int64_t n, cudaStream_t stream);
 
 // --- attention -----------------------------------------------------------------------------

@@ -52,7 +52,9 @@ struct GpuTrainReport {
   // before allocation.
   GpuMemoryChoice memory;
   std::vector<double> compute_ms;    // per step: forward + backward of every micro-batch
-  std::vector<double> optimizer_ms;  // per step: norm, clipping, AdamW
+  std::vector<double> optimizer_ms;  // per step: end of the backward to the end of AdamW
+  bool overlap_optimizer = false;    // AdamW overlapped the next step's forward
+  bool norm_in_backward = false;     // the gradient norm was summed during the backward
   std::string cuda_runtime, cuda_driver, cublaslt;
   double init_seconds = 0;                   // allocation and weight initialisation
   std::map<std::string, double> profile_ms;  // last step, per category (settings.profile)
