@@ -29,6 +29,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <type_traits>
 
@@ -132,11 +133,11 @@ struct Args {
 
 // Copies rows [row0, row0 + kRows) (rows >= T as zeros) of hd bf16 each, `stride` elements
 // apart, into shared memory rows of kHd + 8 elements (the padding keeps ldmatrix conflict-free).
-template <int kHd, int kRows>
+template <int kHd, int kRows, int kBlockThreads = kThreads>
 __device__ __forceinline__ void load_rows(bf16* smem, const bf16* base, int row0, int T,
                                           int64_t stride) {
   constexpr int kChunks = kHd / 8, kRow = kHd + 8;
-  for (int i = threadIdx.x; i < kRows * kChunks; i += kThreads) {
+  for (int i = threadIdx.x; i < kRows * kChunks; i += kBlockThreads) {
     const int r = i / kChunks, c = i % kChunks;
     const bool valid = row0 + r < T;
     const bf16* src = base + (valid ? int64_t(row0 + r) * stride : 0) + c * 8;
@@ -620,6 +621,273 @@ __global__ void __launch_bounds__(kThreads, 2) flash_backward_kernel(Args a) {
   }
 }
 
+// ---- backward, head_dim 128: FA2's 8-warp layout ------------------------------------------
+// One block = 128 keys of one kv head, 8 warps; per 64-query tile:
+//   S^T and dP^T: warp w computes keys 32 (w / 2) .. +31 against queries 32 (w % 2) .. +31, so
+//   every K/V fragment feeds four products and every Q/dO fragment two; P^T and dS^T go to
+//   shared memory as [key][query];
+//   dV += P^T dO, dK += dS^T Q: warp w accumulates the same 32 keys for head_dim half w % 2
+//   (2 m-tiles x 8 n-tiles each, 128 accumulator registers), reading P^T and dS^T for all 64
+//   queries back from shared memory;
+//   dQ = dS K: warp w computes queries 32 (w / 4) .. +31 x head_dim 32 (w % 4) .. +31 and adds
+//   it into the fp32 accumulator.
+// Compared with the 4-warp kernel (16 keys per warp), each fragment read from shared memory
+// feeds about a third more products, which is what bounds that kernel.
+constexpr int kWideThreads = 256;  // 8 warps
+constexpr int kWideKeys = 128;     // keys per block
+constexpr int kWideRows = 64;      // queries per tile
+
+template <int kHd>
+__global__ void __launch_bounds__(kWideThreads, 1) flash_backward_wide_kernel(Args a) {
+  static_assert(kHd == 128, "the 8-warp layout splits head_dim 128 in halves and quarters");
+  constexpr int kRow = kHd + 8, kKb = kHd / 16, kPRow = kWideRows + 8;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  bf16* sK = reinterpret_cast<bf16*>(smem_raw);
+  bf16* sV = sK + kWideKeys * kRow;
+  bf16* sQ = sV + kWideKeys * kRow;        // two buffers
+  bf16* sdO = sQ + 2 * kWideRows * kRow;   // two buffers
+  bf16* sP = sdO + 2 * kWideRows * kRow;   // P^T, [key][query]
+  bf16* sdS = sP + kWideKeys * kPRow;      // dS^T, [key][query]
+  float* sL = reinterpret_cast<float*>(sdS + kWideKeys * kPRow);  // two buffers of 64
+  float* sD = sL + 2 * kWideRows;                                 // two buffers of 64
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int g = lane / 4, c2 = 2 * (lane % 4), mi = lane / 8;
+  const int kg = warp / 2;    // 32-key group: S^T, dP^T, dV, dK
+  const int half = warp % 2;  // query half of S^T and dP^T; head_dim half of dV and dK
+  const int mq = warp / 4, nq = warp % 4;  // dQ: query half, head_dim quarter
+  const int kblock = blockIdx.x;           // key block 0 sees the most queries: scheduled first
+  const int kvh = blockIdx.y, b = blockIdx.z;
+  const int group = a.H / a.KV;
+  const int k0 = kblock * kWideKeys;
+  const int key_base = k0 + kg * 32;  // this warp's first key
+  const bf16* kbase = a.k + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd;
+  const bf16* vbase = a.v + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd;
+
+  load_rows<kHd, kWideKeys, kWideThreads>(sK, kbase, k0, a.T, a.kv_stride);
+  load_rows<kHd, kWideKeys, kWideThreads>(sV, vbase, k0, a.T, a.kv_stride);
+
+  const int qt_lo = k0 / kWideRows;
+  const int q_last = a.window > 0 ? min(a.T - 1, k0 + kWideKeys - 1 + a.window - 1) : a.T - 1;
+  const int qt_hi = q_last / kWideRows;
+  const int n_qt = qt_hi - qt_lo + 1;
+  const int total = group * n_qt;
+
+  auto load_iteration = [&](int it, int buf) {
+    const int h = kvh * group + it / n_qt;
+    const int qs = (qt_lo + it % n_qt) * kWideRows;
+    const bf16* qbase = a.q + int64_t(b) * a.T * a.q_stride + int64_t(h) * kHd;
+    const bf16* dobase = a.dout + int64_t(b) * a.T * a.o_stride + int64_t(h) * kHd;
+    load_rows<kHd, kWideRows, kWideThreads>(sQ + buf * kWideRows * kRow, qbase, qs, a.T,
+                                            a.q_stride);
+    load_rows<kHd, kWideRows, kWideThreads>(sdO + buf * kWideRows * kRow, dobase, qs, a.T,
+                                            a.o_stride);
+    if (threadIdx.x < kWideRows) {
+      const int t = qs + threadIdx.x;
+      const bool valid = t < a.T;
+      const int64_t idx = (int64_t(b) * a.H + h) * a.T + (valid ? t : 0);
+      cp_async4(sL + buf * kWideRows + threadIdx.x, a.lse_in + idx, valid);
+      cp_async4(sD + buf * kWideRows + threadIdx.x, a.dsum + idx, valid);
+    }
+  };
+  load_iteration(0, 0);
+  cp_async_commit();
+
+  float dk[2][8][4], dv[2][8][4];
+#pragma unroll
+  for (int m = 0; m < 2; ++m) {
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) dk[m][n][e] = dv[m][n][e] = 0.0f;
+    }
+  }
+
+  for (int it = 0; it < total; ++it) {
+    const int buf = it & 1;
+    const int h = kvh * group + it / n_qt;
+    const int qs = (qt_lo + it % n_qt) * kWideRows;
+    cp_async_wait_all();
+    __syncthreads();  // tiles of `it` landed; the other buffers, sP and sdS are free
+    if (it + 1 < total) {
+      load_iteration(it + 1, buf ^ 1);
+      cp_async_commit();
+    }
+    const bf16* cQ = sQ + buf * kWideRows * kRow;
+    const bf16* cdO = sdO + buf * kWideRows * kRow;
+    const float* cL = sL + buf * kWideRows;
+    const float* cD = sD + buf * kWideRows;
+
+    // S^T = K Q^T and dP^T = V dO^T for this warp's 32 keys x 32 queries, unless no key of it
+    // is visible to any of its queries.
+    const int q_lo = qs + half * 32;
+    const bool hidden = q_lo >= a.T || q_lo + 31 < key_base ||
+                        (a.window > 0 && q_lo - (key_base + 31) >= a.window);
+    float st[2][4][4], dpt[2][4][4];
+#pragma unroll
+    for (int m = 0; m < 2; ++m) {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) st[m][j][e] = dpt[m][j][e] = 0.0f;
+      }
+    }
+    if (!hidden) {
+#pragma unroll
+      for (int kb = 0; kb < kKb; ++kb) {
+        uint32_t ka[2][4], va[2][4];
+#pragma unroll
+        for (int m = 0; m < 2; ++m) {
+          const int arow = (kg * 32 + m * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * kRow +
+                           kb * 16 + (lane / 16) * 8;
+          ldsm_x4(ka[m], sK + arow);
+          ldsm_x4(va[m], sV + arow);
+        }
+#pragma unroll
+        for (int np = 0; np < 2; ++np) {
+          const int brow = (half * 32 + np * 16 + (lane / 16) * 8 + (lane % 8)) * kRow +
+                           kb * 16 + ((lane / 8) % 2) * 8;
+          uint32_t bq[4], bo[4];
+          ldsm_x4(bq, cQ + brow);
+          ldsm_x4(bo, cdO + brow);
+#pragma unroll
+          for (int m = 0; m < 2; ++m) {
+            mma16816(st[m][2 * np], ka[m], bq[0], bq[1]);
+            mma16816(st[m][2 * np + 1], ka[m], bq[2], bq[3]);
+            mma16816(dpt[m][2 * np], va[m], bo[0], bo[1]);
+            mma16816(dpt[m][2 * np + 1], va[m], bo[2], bo[3]);
+          }
+        }
+      }
+    }
+    const bool need_mask = k0 + kWideKeys - 1 > qs ||
+                           (a.window > 0 && qs + kWideRows - 1 - k0 >= a.window) ||
+                           qs + kWideRows > a.T;
+    // P^T and dS^T = P^T (dP^T - D), to shared memory.
+#pragma unroll
+    for (int m = 0; m < 2; ++m) {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int ql = half * 32 + j * 8 + c2 + (e & 1);
+          const int key = key_base + m * 16 + g + (e < 2 ? 0 : 8);
+          float p = hidden ? 0.0f : fast_exp2(fmaf(st[m][j][e], a.scale_log2, -cL[ql]));
+          if (need_mask && !visible(qs + ql, key, a.T, a.window)) p = 0.0f;
+          st[m][j][e] = p;
+          dpt[m][j][e] = p * (dpt[m][j][e] - cD[ql]);
+        }
+        const int r0 = kg * 32 + m * 16 + g, col = half * 32 + j * 8 + c2;
+        *reinterpret_cast<uint32_t*>(sP + r0 * kPRow + col) = pack_bf16(st[m][j][0], st[m][j][1]);
+        *reinterpret_cast<uint32_t*>(sP + (r0 + 8) * kPRow + col) =
+            pack_bf16(st[m][j][2], st[m][j][3]);
+        *reinterpret_cast<uint32_t*>(sdS + r0 * kPRow + col) =
+            pack_bf16(dpt[m][j][0], dpt[m][j][1]);
+        *reinterpret_cast<uint32_t*>(sdS + (r0 + 8) * kPRow + col) =
+            pack_bf16(dpt[m][j][2], dpt[m][j][3]);
+      }
+    }
+    __syncthreads();  // the block's P^T and dS^T are complete
+
+    // dV += P^T dO and dK += dS^T Q over the tile's 64 queries (4 k-blocks of 16).
+#pragma unroll
+    for (int kb = 0; kb < kWideRows / 16; ++kb) {
+      uint32_t pa[2][4], da[2][4];
+#pragma unroll
+      for (int m = 0; m < 2; ++m) {
+        const int arow = (kg * 32 + m * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * kPRow +
+                         kb * 16 + (lane / 16) * 8;
+        ldsm_x4(pa[m], sP + arow);
+        ldsm_x4(da[m], sdS + arow);
+      }
+#pragma unroll
+      for (int nd = 0; nd < 4; ++nd) {
+        const int trow = (kb * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * kRow + half * 64 +
+                         nd * 16 + (lane / 16) * 8;
+        uint32_t bo[4], bq[4];
+        ldsm_x4_t(bo, cdO + trow);
+        ldsm_x4_t(bq, cQ + trow);
+#pragma unroll
+        for (int m = 0; m < 2; ++m) {
+          mma16816(dv[m][2 * nd], pa[m], bo[0], bo[1]);
+          mma16816(dv[m][2 * nd + 1], pa[m], bo[2], bo[3]);
+          mma16816(dk[m][2 * nd], da[m], bq[0], bq[1]);
+          mma16816(dk[m][2 * nd + 1], da[m], bq[2], bq[3]);
+        }
+      }
+    }
+
+    // dQ tile: queries 32 mq .. +31 x head_dim 32 nq .. +31, over the block's 128 keys.
+    {
+      float dq[2][4][4];
+#pragma unroll
+      for (int m = 0; m < 2; ++m) {
+#pragma unroll
+        for (int n = 0; n < 4; ++n) dq[m][n][0] = dq[m][n][1] = dq[m][n][2] = dq[m][n][3] = 0.0f;
+      }
+#pragma unroll
+      for (int kb = 0; kb < kWideKeys / 16; ++kb) {
+        uint32_t af[2][4];
+#pragma unroll
+        for (int m = 0; m < 2; ++m) {
+          ldsm_x4_t(af[m], sdS + (kb * 16 + (mi / 2) * 8 + (lane % 8)) * kPRow + mq * 32 +
+                               m * 16 + (mi % 2) * 8);
+        }
+        const int krow = (kb * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * kRow;
+#pragma unroll
+        for (int np = 0; np < 2; ++np) {
+          uint32_t bk[4];
+          ldsm_x4_t(bk, sK + krow + nq * 32 + np * 16 + (lane / 16) * 8);
+#pragma unroll
+          for (int m = 0; m < 2; ++m) {
+            mma16816(dq[m][2 * np], af[m], bk[0], bk[1]);
+            mma16816(dq[m][2 * np + 1], af[m], bk[2], bk[3]);
+          }
+        }
+      }
+      float* dqbase = a.dq_accum + (int64_t(b) * a.T) * a.H * kHd + int64_t(h) * kHd;
+#pragma unroll
+      for (int m = 0; m < 2; ++m) {
+        const int q0r = qs + mq * 32 + m * 16 + g, q1r = q0r + 8;
+#pragma unroll
+        for (int n = 0; n < 4; ++n) {
+          const int col = nq * 32 + n * 8 + c2;
+          if (q0r < a.T) {
+            atomicAdd(reinterpret_cast<float2*>(dqbase + int64_t(q0r) * a.H * kHd + col),
+                      make_float2(dq[m][n][0] * a.scale, dq[m][n][1] * a.scale));
+          }
+          if (q1r < a.T) {
+            atomicAdd(reinterpret_cast<float2*>(dqbase + int64_t(q1r) * a.H * kHd + col),
+                      make_float2(dq[m][n][2] * a.scale, dq[m][n][3] * a.scale));
+          }
+        }
+      }
+    }
+  }
+
+  bf16* dkbase = a.dk + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd;
+  bf16* dvbase = a.dv + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd;
+#pragma unroll
+  for (int m = 0; m < 2; ++m) {
+    const int u0 = key_base + m * 16 + g, u1 = u0 + 8;
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+      const int col = half * 64 + n * 8 + c2;
+      if (u0 < a.T) {
+        *reinterpret_cast<uint32_t*>(dkbase + int64_t(u0) * a.kv_stride + col) =
+            pack_bf16(dk[m][n][0] * a.scale, dk[m][n][1] * a.scale);
+        *reinterpret_cast<uint32_t*>(dvbase + int64_t(u0) * a.kv_stride + col) =
+            pack_bf16(dv[m][n][0], dv[m][n][1]);
+      }
+      if (u1 < a.T) {
+        *reinterpret_cast<uint32_t*>(dkbase + int64_t(u1) * a.kv_stride + col) =
+            pack_bf16(dk[m][n][2] * a.scale, dk[m][n][3] * a.scale);
+        *reinterpret_cast<uint32_t*>(dvbase + int64_t(u1) * a.kv_stride + col) =
+            pack_bf16(dv[m][n][2], dv[m][n][3]);
+      }
+    }
+  }
+}
+
 template <int kHd, int kMt>
 constexpr size_t forward_smem() {
   return size_t(64 * kMt + 4 * kFwdCols) * (kHd + 8) * 2;
@@ -627,6 +895,10 @@ constexpr size_t forward_smem() {
 constexpr size_t backward_smem(int hd) {
   return size_t(2 * kBwdKeys + 4 * kBwdRows) * (hd + 8) * 2 +
          size_t(kBwdKeys) * (kBwdRows + 8) * 2 + 4 * kBwdRows * sizeof(float);
+}
+constexpr size_t wide_backward_smem(int hd) {
+  return size_t(2 * kWideKeys + 4 * kWideRows) * (hd + 8) * 2 +
+         size_t(2 * kWideKeys) * (kWideRows + 8) * 2 + 4 * kWideRows * sizeof(float);
 }
 
 Args make_args(const AttentionShape& s) {
@@ -713,6 +985,15 @@ void launch_forward(const Args& a, const AttentionShape& s, cudaStream_t stream)
   launch_forward_mt<kHd, forward_m_tiles<kHd>()>(a, s, stream);
 }
 
+// The 8-warp backward for head_dim 128 unless SXB_ATTENTION_WIDE_BACKWARD=0 (A/B tuning knob).
+bool wide_backward_enabled() {
+  static const bool on = [] {
+    const char* c = std::getenv("SXB_ATTENTION_WIDE_BACKWARD");
+    return !(c && *c && std::atoi(c) == 0);
+  }();
+  return on;
+}
+
 template <int kHd>
 void launch_backward(const Args& a, const AttentionShape& s, cudaStream_t stream) {
   allow_smem<flash_backward_kernel<kHd>>(backward_smem(kHd));
@@ -720,6 +1001,16 @@ void launch_backward(const Args& a, const AttentionShape& s, cudaStream_t stream
   attention_dsum_kernel<kHd>
       <<<static_cast<unsigned>((rows * 32 + 255) / 256), 256, 0, stream>>>(a, rows);
   check_launch("attention_dsum");
+  if constexpr (kHd == 128) {
+    if (wide_backward_enabled()) {
+      allow_smem<flash_backward_wide_kernel<kHd>>(wide_backward_smem(kHd));
+      const dim3 grid(static_cast<unsigned>((s.T + kWideKeys - 1) / kWideKeys),
+                      static_cast<unsigned>(s.KV), static_cast<unsigned>(s.B));
+      flash_backward_wide_kernel<kHd><<<grid, kWideThreads, wide_backward_smem(kHd), stream>>>(a);
+      check_launch("attention_backward");
+      return;
+    }
+  }
   const dim3 grid(static_cast<unsigned>((s.T + kBwdKeys - 1) / kBwdKeys),
                   static_cast<unsigned>(s.KV), static_cast<unsigned>(s.B));
   flash_backward_kernel<kHd><<<grid, kThreads, backward_smem(kHd), stream>>>(a);

@@ -222,6 +222,9 @@ __global__ void __launch_bounds__(kDwThreads)
   const int64_t n0 = int64_t(blockIdx.y) * kDwRows;
   const int64_t n1 = n0 + kDwRows < N ? n0 + kDwRows : N;
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  // Unrolled so several rows' loads are in flight per thread: with one 16-byte pair per row the
+  // loop is otherwise bound by memory latency.
+#pragma unroll 8
   for (int64_t n = n0; n < n1; ++n) {
     float xf[8], gf[8];
     unpack8(reinterpret_cast<const uint4*>(x + n * C)[v], xf);

@@ -305,6 +305,8 @@ TEST(TrainGpuOps, FlashAttentionMatchesTheReferenceForwardAndBackward) {
       {1, 77, 2, 2, 16, 0},    // head_dim 16
       {1, 200, 2, 1, 64, 50},  // sliding window
       {1, 512, 2, 2, 128, 0},  // several full tiles
+      {2, 300, 4, 2, 128, 70},  // head_dim 128 with GQA, a window and ragged tiles
+      {1, 130, 3, 1, 128, 0},   // three query heads on one kv head, two keys past a block
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(testing::Message() << "B=" << c.B << " T=" << c.T << " H=" << c.H << " KV=" << c.KV
