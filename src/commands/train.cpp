@@ -334,13 +334,18 @@ EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptio
     e.communication = {{"backend", backend},
                        {"library", settings.comm->library_version()},
                        {"gradient_reduction", "all_reduce fp32 sum per parameter unit"},
-                       {"zero_stage_applied", 0},
+                       {"weight_gather",
+                        rep.zero_stage >= 1
+                            ? "in-place all_gather of the updated bf16 shards after AdamW"
+                            : "none (full replicas)"},
+                       {"zero_stage_applied", rep.zero_stage},
                        {"collectives", rep.exchange_method}};
     e.comm_method =
         backend == "nccl"
             ? "exposed time per step: CUDA events from the end of the backward to the end of the "
               "last gradient all_reduce (zero when the exchange is hidden behind the backward), "
-              "max over ranks"
+              "plus at ZeRO-1 the weight all_gather the step's forward waited for (the previous "
+              "step's; the last step's own), max over ranks"
             : "wall clock of the host-staged gradient exchange (synchronous: all of it is "
               "exposed), max over ranks";
   } else {
@@ -355,16 +360,25 @@ EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptio
                    grad_storage_name(rep.memory.grads))},
       {"gradients", grad_storage_name(rep.memory.grads)},
       {"gradients_reason", rep.memory.grads_reason}};
-  e.zero = {{"requested", job.ds.zero_stage},
-            {"applied", 0},
-            {"note", mpi.world_size() == 1
-                         ? (job.ds.zero_stage > 0
-                                ? "one rank: with a world of one every ZeRO stage is stage 0 (the "
-                                  "one shard is the whole model), so stage 0 runs"
-                                : "one GPU holds the whole model")
-                         : "the CUDA engine trains data parallel with full replicas (stage 0: "
-                           "gradients all-reduced, every rank takes the whole AdamW step); "
-                           "sharded stages run in the CPU reference"}};
+  std::string zero_note;
+  if (mpi.world_size() == 1) {
+    zero_note = job.ds.zero_stage > 0
+                    ? "one rank: with a world of one every ZeRO stage is stage 0 (the one shard "
+                      "is the whole model), so stage 0 runs"
+                    : "one GPU holds the whole model";
+  } else if (rep.zero_stage == 0) {
+    zero_note = "stage 0: full replicas, gradients all-reduced, every rank takes the whole AdamW "
+                "step";
+  } else {
+    zero_note = "stage 1: gradients all-reduced; each rank keeps the AdamW moments and the fp32 "
+                "master's low halves of its shard, updates the shard and all-gathers the "
+                "updated bf16 weights";
+    if (job.ds.zero_stage > rep.zero_stage) {
+      zero_note += fmt::format(" (stage {} requested: the CUDA engine runs stages 0-{})",
+                               job.ds.zero_stage, kCudaEngineMaxZeroStage);
+    }
+  }
+  e.zero = {{"requested", job.ds.zero_stage}, {"applied", rep.zero_stage}, {"note", zero_note}};
   const std::string mode = recompute_name(rep.memory.recompute);
   e.recomputation = {
       {"requested", job.recompute},

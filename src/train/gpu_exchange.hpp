@@ -9,6 +9,10 @@
 //         to the end of the last exchange (CUDA events), zero when fully hidden.
 //   mpi:  host-staged (device -> pinned host -> MPI all_reduce -> device) and synchronous: for
 //         ranks that share a GPU (tests) or machines without NCCL. All of it is exposed.
+// ZeRO-1 adds the weight gather after AdamW: each rank's updated bf16 shard to every rank, as one
+// in-place all_gather (nccl: on the communicator's stream, ordered after the optimizer's work by
+// an event; mpi: host-staged). The next forward waits for it, so all of it counts as exposed; it
+// is counted in the step whose forward waits for it (the next one, or the last step itself).
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -18,6 +22,7 @@
 
 #include "bench/cuda_util.hpp"
 #include "dist/communicator.hpp"
+#include "train/gpu_ops.hpp"
 
 namespace sxb::gpu {
 
@@ -32,6 +37,9 @@ class GradientExchange {
   void unit_ready(float* grads, int64_t n);
   // The compute stream waits for every exchange of this step.
   void finish();
+  // In-place all_gather of the working copy w (W x S bf16 elements, rank r's shard at r S after
+  // the work queued on `stream`); `stream` waits for it.
+  void gather_weights(bf16* w, int64_t shard_elements, cudaStream_t stream);
   // After the step's synchronisation: milliseconds the step's exchanges were exposed, and the
   // payload bytes of this rank in the step; both reset for the next step.
   double take_exposed_ms();
@@ -51,6 +59,12 @@ class GradientExchange {
   uint64_t bytes_ = 0;
   std::unique_ptr<PinnedBuffer> staging_;  // mpi only, grown to the largest unit
   size_t staging_bytes_ = 0;
+  // nccl weight gathers not yet counted: (start, end) event pairs, two in flight at most.
+  cudaEvent_t gather_ev_[2][2] = {{nullptr, nullptr}, {nullptr, nullptr}};
+  bool gather_pending_[2] = {false, false};
+  int next_gather_ = 0;
+  double gather_ms_ = 0;  // completed gathers not yet reported
+  void collect_gathers();
 };
 
 }  // namespace sxb::gpu

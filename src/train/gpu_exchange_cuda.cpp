@@ -14,10 +14,20 @@ GradientExchange::GradientExchange(Communicator& comm, cudaStream_t compute)
     if (!comm_stream_) throw runtime_error("gradient exchange: the nccl communicator has no stream");
     cuda_check(cudaEventCreateWithFlags(&backward_done_, cudaEventDefault), "cudaEventCreate");
     cuda_check(cudaEventCreateWithFlags(&comm_done_, cudaEventDefault), "cudaEventCreate");
+    for (auto& pair : gather_ev_) {
+      for (cudaEvent_t& e : pair) {
+        cuda_check(cudaEventCreateWithFlags(&e, cudaEventDefault), "cudaEventCreate");
+      }
+    }
   }
 }
 
 GradientExchange::~GradientExchange() {
+  for (auto& pair : gather_ev_) {
+    for (cudaEvent_t e : pair) {
+      if (e) cudaEventDestroy(e);
+    }
+  }
   for (cudaEvent_t e : ready_) cudaEventDestroy(e);
   if (backward_done_) cudaEventDestroy(backward_done_);
   if (comm_done_) cudaEventDestroy(comm_done_);
@@ -67,6 +77,56 @@ void GradientExchange::unit_ready(float* grads, int64_t n) {
   host_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
+void GradientExchange::collect_gathers() {
+  // Weight gathers that have completed (the forward that needed them waited for them).
+  for (int i = 0; i < 2; ++i) {
+    if (!gather_pending_[i] || cudaEventQuery(gather_ev_[i][1]) != cudaSuccess) continue;
+    float t = 0;
+    if (cudaEventElapsedTime(&t, gather_ev_[i][0], gather_ev_[i][1]) == cudaSuccess && t > 0) {
+      gather_ms_ += t;
+    }
+    gather_pending_[i] = false;
+  }
+}
+
+void GradientExchange::gather_weights(bf16* w, int64_t shard_elements, cudaStream_t stream) {
+  const int r = comm_.rank(), W = comm_.size();
+  const size_t shard_bytes = size_t(shard_elements) * sizeof(bf16);
+  bytes_ += shard_bytes * size_t(W);  // nccl-tests' size of an all_gather: the output
+  if (comm_stream_) {
+    const int slot = next_gather_;
+    next_gather_ ^= 1;
+    if (gather_pending_[slot]) {  // two steps old: complete (its forward waited for it)
+      cuda_check(cudaEventSynchronize(gather_ev_[slot][1]), "weight gather");
+      collect_gathers();
+    }
+    cuda_check(cudaEventRecord(gather_ev_[slot][0], stream), "cudaEventRecord");
+    cuda_check(cudaStreamWaitEvent(comm_stream_, gather_ev_[slot][0], 0), "cudaStreamWaitEvent");
+    comm_.all_gather(w + int64_t(r) * shard_elements, w, size_t(shard_elements), DataType::bf16);
+    cuda_check(cudaEventRecord(gather_ev_[slot][1], comm_stream_), "cudaEventRecord");
+    cuda_check(cudaStreamWaitEvent(stream, gather_ev_[slot][1], 0), "cudaStreamWaitEvent");
+    gather_pending_[slot] = true;
+    return;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const size_t bytes = shard_bytes * size_t(W);
+  if (bytes > staging_bytes_) {
+    staging_ = std::make_unique<PinnedBuffer>(bytes);
+    staging_bytes_ = bytes;
+  }
+  char* host = static_cast<char*>(staging_->get());
+  char* own = host + size_t(r) * shard_bytes;
+  cuda_check(cudaMemcpyAsync(own, w + int64_t(r) * shard_elements, shard_bytes,
+                             cudaMemcpyDeviceToHost, stream),
+             "weight gather: copy to host");
+  cuda_check(cudaStreamSynchronize(stream), "weight gather");
+  comm_.all_gather(own, host, size_t(shard_elements), DataType::bf16);
+  cuda_check(cudaMemcpyAsync(w, host, bytes, cudaMemcpyHostToDevice, stream),
+             "weight gather: copy to device");
+  cuda_check(cudaStreamSynchronize(stream), "weight gather");
+  host_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
 void GradientExchange::finish() {
   if (!comm_stream_) return;
   cuda_check(cudaEventRecord(backward_done_, compute_), "cudaEventRecord");
@@ -79,6 +139,9 @@ double GradientExchange::take_exposed_ms() {
   double ms = host_ms_;
   host_ms_ = 0;
   next_ready_ = 0;
+  collect_gathers();
+  ms += gather_ms_;
+  gather_ms_ = 0;
   if (pending_timing_) {
     cuda_check(cudaEventSynchronize(comm_done_), "gradient exchange");
     float t = 0;

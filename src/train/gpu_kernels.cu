@@ -516,18 +516,20 @@ __device__ __forceinline__ uint32_t pack_halves(uint16_t a, uint16_t b) {
 template <typename G>
 __global__ void __launch_bounds__(kAdamThreads)
     adamw_kernel(uint16_t* w, uint16_t* lo, float* m, float* v, const G* g, const float* clip,
-                 const AdamChunk* chunks, AdamHyper h) {
+                 const AdamChunk* chunks, int64_t state_shift, AdamHyper h) {
   const AdamChunk c = chunks[blockIdx.x];
   const float coef = *clip;
   const float wd = c.decay ? h.weight_decay : 0.0f;
   uint16_t* __restrict__ wc = w + c.offset;
-  uint16_t* __restrict__ lc = lo + c.offset;
-  float* __restrict__ mc = m + c.offset;
-  float* __restrict__ vc = v + c.offset;
+  uint16_t* __restrict__ lc = lo + (c.offset - state_shift);
+  float* __restrict__ mc = m + (c.offset - state_shift);
+  float* __restrict__ vc = v + (c.offset - state_shift);
   const G* __restrict__ gc = g + c.offset;
-  // Offsets are multiples of 4 elements (tensor sizes are multiples of 8), so the 4-element
-  // vectors are aligned.
-  const int n4 = c.size / 4;
+  // Tensor offsets are multiples of 4 elements (tensor sizes are multiples of 8), so the
+  // 4-element vectors are aligned, unless a shard starts inside a vector (its start, not a
+  // multiple of 4, shifts the state's alignment against the weights'): such chunks run scalar.
+  const bool vec = ((c.offset | (c.offset - state_shift)) & 3) == 0;
+  const int n4 = vec ? c.size / 4 : 0;
 #pragma unroll 2
   for (int i = threadIdx.x; i < n4; i += kAdamThreads) {
     const uint2 wv = reinterpret_cast<const uint2*>(wc)[i];
@@ -585,7 +587,20 @@ __device__ __forceinline__ uint64_t splitmix_at(uint64_t state, uint64_t k) {
   return z ^ (z >> 31);
 }
 
-__global__ void init_normal_kernel(uint16_t* w, uint16_t* lo, int64_t n, uint64_t state,
+// Low halves: element i of the tensor keeps its low half at lo[i + lo_shift] when
+// lo_begin <= i < lo_end (a sharded master holds only its shard's).
+struct LowHalves {
+  uint16_t* lo;
+  int64_t shift, begin, end;
+  __device__ void store(int64_t i, float x, uint16_t* w) const {
+    uint16_t hi = 0, low = 0;
+    split_master_bits(__float_as_uint(x), hi, low);
+    w[i] = hi;
+    if (i >= begin && i < end) lo[i + shift] = low;
+  }
+};
+
+__global__ void init_normal_kernel(uint16_t* w, LowHalves lo, int64_t n, uint64_t state,
                                    double std_dev) {
   const int64_t pair = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (2 * pair >= n) return;
@@ -596,13 +611,13 @@ __global__ void init_normal_kernel(uint16_t* w, uint16_t* lo, int64_t n, uint64_
   const double r = sqrt(-2.0 * log(u1 > 0 ? u1 : 0x1.0p-53));
   double s, c;
   sincos(2.0 * 3.14159265358979323846 * u2, &s, &c);  // the host's 2 * pi * u2, then sin/cos
-  split_master(float(std_dev * (r * c)), w[2 * pair], lo[2 * pair]);
-  if (2 * pair + 1 < n) split_master(float(std_dev * (r * s)), w[2 * pair + 1], lo[2 * pair + 1]);
+  lo.store(2 * pair, float(std_dev * (r * c)), w);
+  if (2 * pair + 1 < n) lo.store(2 * pair + 1, float(std_dev * (r * s)), w);
 }
 
-__global__ void fill_kernel(uint16_t* w, uint16_t* lo, int64_t n, float value) {
+__global__ void fill_kernel(uint16_t* w, LowHalves lo, int64_t n, float value) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) split_master(value, w[i], lo[i]);
+  if (i < n) lo.store(i, value, w);
 }
 
 __global__ void split_master_kernel(uint16_t* w, uint16_t* lo, const float* src, int64_t n) {
@@ -750,21 +765,21 @@ void clip_coefficient(float* clip_coef, double* norm_out, const double* sumsq, d
 template <typename G>
 void launch_adamw(bf16* w, uint16_t* lo, float* m, float* v, const G* g, const float* clip_coef,
                   const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h,
-                  cudaStream_t stream) {
+                  cudaStream_t stream, int64_t state_shift) {
   if (n_chunks == 0) return;
   adamw_kernel<<<static_cast<unsigned>(n_chunks), kAdamThreads, 0, stream>>>(
-      reinterpret_cast<uint16_t*>(w), lo, m, v, g, clip_coef, chunks, h);
+      reinterpret_cast<uint16_t*>(w), lo, m, v, g, clip_coef, chunks, state_shift, h);
   check_launch("adamw_step");
 }
 void adamw_step(bf16* w, uint16_t* lo, float* m, float* v, const float* g, const float* clip_coef,
                 const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h,
-                cudaStream_t stream) {
-  launch_adamw(w, lo, m, v, g, clip_coef, chunks, n_chunks, h, stream);
+                cudaStream_t stream, int64_t state_shift) {
+  launch_adamw(w, lo, m, v, g, clip_coef, chunks, n_chunks, h, stream, state_shift);
 }
 void adamw_step(bf16* w, uint16_t* lo, float* m, float* v, const bf16* g, const float* clip_coef,
                 const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h,
-                cudaStream_t stream) {
-  launch_adamw(w, lo, m, v, g, clip_coef, chunks, n_chunks, h, stream);
+                cudaStream_t stream, int64_t state_shift) {
+  launch_adamw(w, lo, m, v, g, clip_coef, chunks, n_chunks, h, stream, state_shift);
 }
 
 void word_sum(uint64_t* sum, const void* data, int64_t words, cudaStream_t stream) {
@@ -776,17 +791,18 @@ void word_sum(uint64_t* sum, const void* data, int64_t words, cudaStream_t strea
   check_launch("word_sum");
 }
 
-void init_normal(bf16* w, uint16_t* lo, int64_t n, uint64_t seed, uint64_t stream_id,
+void init_normal(bf16* w, const MasterLows& lo, int64_t n, uint64_t seed, uint64_t stream_id,
                  double std_dev, cudaStream_t stream) {
   const uint64_t state = stream_seed(seed, stream_id);
   init_normal_kernel<<<blocks_for((n + 1) / 2, 256), 256, 0, stream>>>(
-      reinterpret_cast<uint16_t*>(w), lo, n, state, std_dev);
+      reinterpret_cast<uint16_t*>(w), LowHalves{lo.lo, lo.shift, lo.begin, lo.end}, n, state,
+      std_dev);
   check_launch("init_normal");
 }
 
-void fill(bf16* w, uint16_t* lo, int64_t n, float value, cudaStream_t stream) {
-  fill_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(reinterpret_cast<uint16_t*>(w), lo, n,
-                                                      value);
+void fill(bf16* w, const MasterLows& lo, int64_t n, float value, cudaStream_t stream) {
+  fill_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(
+      reinterpret_cast<uint16_t*>(w), LowHalves{lo.lo, lo.shift, lo.begin, lo.end}, n, value);
   check_launch("fill");
 }
 void split_master(bf16* w, uint16_t* lo, const float* src, int64_t n, cudaStream_t stream) {

@@ -119,6 +119,10 @@ GpuMemoryPlan plan_gpu_memory(const ModelConfig& cfg, int64_t B, int64_t T, Reco
   if (stage == 3) {
     add("param.bf16", "weights", S * bf);
     add("param.unit", "weights", U * bf, 2);  // the gathered unit in use, the prefetched next
+  } else if (stage >= 1) {
+    // Padded to W whole shards: after AdamW every rank's updated shard is all-gathered in place
+    // (rank r's shard at r S), so no gather bucket is needed.
+    add("param.bf16", "weights", W * S * bf);
   } else {
     add("param.bf16", "weights", P * bf);
   }
@@ -182,10 +186,6 @@ GpuMemoryPlan plan_gpu_memory(const ModelConfig& cfg, int64_t B, int64_t T, Reco
     if (stage >= 2) {
       add("comm.bucket.reduce", "buffers",
           sharded_call_elements(zero.reduce_bucket_elements, W, S) * f32);
-    }
-    if (stage == 1 || stage == 2) {
-      add("comm.bucket.gather", "buffers",
-          sharded_call_elements(zero.allgather_bucket_elements, W, S) * bf);
     }
   }
   return p;

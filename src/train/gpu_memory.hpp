@@ -91,10 +91,11 @@ uint64_t aligned_bytes(uint64_t bytes);
 //            train/gpu_exchange.hpp), so no bucket;
 //   stage 1: "param.lo", "adam.m", "adam.v" (and the AdamW chunk table) for the S elements of
 //            the rank's shard; full fp32 gradients (all-reduced in place as at stage 0) and full
-//            bf16 weights; the all-gather bucket;
+//            bf16 weights padded to W x S elements, into which the updated shards are
+//            all-gathered in place after AdamW (no bucket) — what the engine allocates;
 //   stage 2: as stage 1, with "grad.shard" (S fp32, the reduced gradient of the shard) and
 //            "grad.unit" (2 x U fp32: the unit the backward writes and the one being reduced)
-//            instead of the full gradient; both buckets;
+//            instead of the full gradient; the reduce bucket;
 //   stage 3: as stage 2, with "param.bf16" for the shard (S bf16) and "param.unit" (2 x U bf16:
 //            the gathered unit in use and the prefetched next one) instead of the full weights;
 //            no all-gather bucket (units are gathered straight into "param.unit").
@@ -102,9 +103,7 @@ uint64_t aligned_bytes(uint64_t bytes);
 //     "comm.bucket.reduce": stages 2-3, the reduce-scatter of each unit's gradient, each rank
 //            adding its part into "grad.shard": calls of W * min(S, max(1, floor(R / W))) fp32
 //            elements (bucket j of every rank's shard, as ShardBuckets), R =
-//            reduce_bucket_elements;
-//     "comm.bucket.gather": stages 1-2, the all-gather of the updated bf16 shards after AdamW:
-//            W * min(S, max(1, floor(G / W))) bf16 elements, G = allgather_bucket_elements.
+//            reduce_bucket_elements.
 // Throws sxb::Error (usage) for a stage outside 0..3, a world below 1, a bucket below one element,
 // or bf16 gradients with world > 1. The defaults give the one-GPU engine's plan.
 GpuMemoryPlan plan_gpu_memory(const ModelConfig& cfg, int64_t B, int64_t T, Recompute r,

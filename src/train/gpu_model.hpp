@@ -22,10 +22,15 @@ namespace sxb::gpu {
 
 class LlamaGpu {
  public:
-  // Allocates everything for micro-batches of up to max_B sequences of exactly T tokens.
-  // Throws sxb::Error for shapes the kernels do not support or when the allocation fails.
+  // Allocates everything for micro-batches of up to max_B sequences of exactly T tokens, as
+  // plan_gpu_memory(..., zero) lists it. zero.applied_stage() 1 (ZeRO-1, rank `rank` of
+  // zero.world): the master weights' low halves and the AdamW moments exist for this rank's
+  // shard [rank S, min(P, (rank + 1) S)) only; AdamW updates that shard and the weight gather
+  // (set_gather_weights) brings every rank's updated shard into the working copy. Throws
+  // sxb::Error for shapes the kernels do not support, a stage above 1, or when the allocation
+  // fails.
   LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute recompute,
-           GradStorage grads, cudaStream_t stream);
+           GradStorage grads, cudaStream_t stream, const ZeroLayout& zero = {}, int rank = 0);
   ~LlamaGpu();
   LlamaGpu(const LlamaGpu&) = delete;
   LlamaGpu& operator=(const LlamaGpu&) = delete;
@@ -47,9 +52,21 @@ class LlamaGpu {
   // fp32 gradient storage only.
   using UnitReady = std::function<void(float* grads, int64_t count)>;
   void set_unit_ready(UnitReady f);
-  // Order-independent checksum of the fp32 master weights' bits (synchronises): replicas that
-  // hold equal weights have equal checksums.
-  uint64_t param_checksum();
+  // ZeRO-1: called once per optimizer step after AdamW has updated this rank's shard of the
+  // working copy `w` (W x S elements, rank r's shard at r S): must replace every other shard
+  // with its owner's, ordered after the work queued on `stream` so far, and make `stream` wait
+  // for the result.
+  using GatherWeights = std::function<void(bf16* w, int64_t shard_elements, cudaStream_t stream)>;
+  void set_gather_weights(GatherWeights f) { gather_ = std::move(f); }
+  int zero_stage() const { return zero_stage_; }
+  // Order-independent checksums (sums of 32-bit words mod 2^64; they synchronise): of the bf16
+  // working copy (all P weights, equal on every rank), and of the master weights' low halves this
+  // rank holds (all of them at stage 0, its shard at stage 1; summed over the ranks they are
+  // stage 0's). Replicas that hold equal weights have equal checksums.
+  uint64_t weights_checksum();
+  uint64_t master_low_checksum();
+  // Both (stage 0: the whole master's bits).
+  uint64_t param_checksum() { return weights_checksum() + master_low_checksum(); }
   // Sum of the token losses since the last call; synchronises the stream.
   double take_loss_sum();
   // Global-norm clipping (max_norm <= 0: off) and AdamW step t (1-based) over all parameters.
@@ -85,7 +102,8 @@ class LlamaGpu {
   void set_profiling(bool on) { profiling_ = on; }
   std::map<std::string, double> take_profile_ms();
 
-  // The fp32 master weights, joined from their halves.
+  // The fp32 master weights, joined from their halves (stage 0 only: a sharded master is not
+  // held whole anywhere).
   std::vector<float> download_params() const;
   // Gradients as fp32 whatever their storage.
   std::vector<float> download_grads() const;
@@ -156,6 +174,10 @@ class LlamaGpu {
 
   ModelConfig cfg_;
   int64_t max_B_, T_;
+  int zero_stage_ = 0, world_ = 1, rank_ = 0;
+  int64_t shard_elements_ = 0;            // S (P at stage 0)
+  int64_t state_begin_ = 0, state_end_ = 0;  // the master/moment elements this rank holds
+  GatherWeights gather_;
   Recompute recompute_;
   GradStorage grads_;
   cudaStream_t stream_;

@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -43,16 +44,31 @@ T* LlamaGpu::buf(const std::string& name, int64_t i) const {
 }
 
 LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute recompute,
-                   GradStorage grads, cudaStream_t stream)
+                   GradStorage grads, cudaStream_t stream, const ZeroLayout& zero, int rank)
     : cfg_(cfg), max_B_(max_B), T_(T), recompute_(recompute), grads_(grads), stream_(stream) {
   check_shape(cfg_, T_);
+  zero_stage_ = zero.applied_stage();
+  world_ = zero.world;
+  rank_ = rank;
+  if (zero_stage_ > 1) {
+    throw usage_error(fmt::format(
+        "the CUDA engine runs ZeRO stages 0 and 1; stage {} is planned but not built",
+        zero_stage_));
+  }
+  if (rank_ < 0 || rank_ >= world_) {
+    throw usage_error(fmt::format("CUDA engine: rank {} outside a world of {}", rank_, world_));
+  }
   // Tuning knob: how many cuBLASLt candidates are timed per product (1: heuristic's first).
   if (const char* c = std::getenv("SXB_GEMM_CANDIDATES"); c && *c)
     gemm_.set_candidates(std::atoi(c));
   if (const char* c = std::getenv("SXB_OVERLAP_OPTIMIZER"); c && *c) overlap_ = std::atoi(c) != 0;
   if (const char* c = std::getenv("SXB_NORM_IN_BACKWARD"); c && *c)
     norm_in_backward_ = std::atoi(c) != 0;
-  plan_ = plan_gpu_memory(cfg_, max_B_, T_, recompute_, grads_, gemm_.workspace_bytes());
+  plan_ = plan_gpu_memory(cfg_, max_B_, T_, recompute_, grads_, gemm_.workspace_bytes(), zero);
+  const int64_t P = cfg_.param_count();
+  shard_elements_ = plan_.shard_elements;
+  state_begin_ = zero_stage_ >= 1 ? std::min(P, int64_t(rank_) * shard_elements_) : 0;
+  state_end_ = zero_stage_ >= 1 ? std::min(P, state_begin_ + shard_elements_) : P;
   layout_ = cpu::parameter_layout(cfg_);
   wte_ = layout_[0].offset;
   for (int64_t l = 0; l < cfg_.num_layers; ++l) {
@@ -124,9 +140,12 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
       u.summed.push_back(t.offset);
       u.summed.push_back(t.size);
     }
-    for (int64_t o = 0; o < t.size; o += kAdamChunkElements) {
-      const int64_t n = std::min<int64_t>(kAdamChunkElements, t.size - o);
-      chunks.push_back({t.offset + o, int32_t(n), t.weight_decay ? 1 : 0});
+    // AdamW's part: the tensor's elements inside this rank's state range.
+    const int64_t lo = std::max(t.offset, state_begin_);
+    const int64_t hi = std::min(t.offset + t.size, state_end_);
+    for (int64_t o = lo; o < hi; o += kAdamChunkElements) {
+      const int64_t n = std::min<int64_t>(kAdamChunkElements, hi - o);
+      chunks.push_back({o, int32_t(n), t.weight_decay ? 1 : 0});
       ++u.n_chunks;
     }
   }
@@ -137,15 +156,19 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
   cuda_check(cudaMemcpy(buf<AdamChunk>("adam.chunks"), chunks.data(),
                         chunks.size() * sizeof(AdamChunk), cudaMemcpyHostToDevice),
              "copy AdamW chunk table");
-  const uint64_t P = uint64_t(cfg_.param_count());
-  cuda_check(cudaMemsetAsync(buf<float>("adam.m"), 0, P * 4, stream_), "clear AdamW moments");
-  cuda_check(cudaMemsetAsync(buf<float>("adam.v"), 0, P * 4, stream_), "clear AdamW moments");
+  auto clear = [&](const char* name) {
+    cuda_check(cudaMemsetAsync(bufs_.at(name)[0], 0, plan_.find(name)->bytes, stream_),
+               std::string("clear ") + name);
+  };
+  clear("adam.m");
+  clear("adam.v");
+  clear("param.lo");
+  clear("param.bf16");  // at stage 1 also the padding past P
   if (grads_ == GradStorage::bf16) {
-    cuda_check(cudaMemsetAsync(buf<bf16>("grad.bf16"), 0, P * 2, stream_), "clear gradients");
-    cuda_check(cudaMemsetAsync(buf<float>("grad.fp32_sums"), 0, size_t(summed) * 4, stream_),
-               "clear gradients");
+    clear("grad.bf16");
+    clear("grad.fp32_sums");
   } else {
-    cuda_check(cudaMemsetAsync(buf<float>("grad.fp32"), 0, P * 4, stream_), "clear gradients");
+    clear("grad.fp32");
   }
   cuda_check(cudaMemsetAsync(buf<double>("scalars"), 0, 64, stream_), "clear scalars");
 
@@ -289,16 +312,23 @@ void LlamaGpu::init_weights(uint64_t seed) {
   bf16* w = buf<bf16>("param.bf16");
   uint16_t* lo = buf<uint16_t>("param.lo");
   for (const auto& t : layout_) {
+    // Every rank holds the whole working copy; the low halves only for its state range.
+    const MasterLows lows{lo, t.offset - state_begin_,
+                          std::clamp<int64_t>(state_begin_ - t.offset, 0, t.size),
+                          std::clamp<int64_t>(state_end_ - t.offset, 0, t.size)};
     if (t.shape.size() == 1) {
-      fill(w + t.offset, lo + t.offset, t.size, 1.0f, stream_);
+      fill(w + t.offset, lows, t.size, 1.0f, stream_);
     } else {
-      init_normal(w + t.offset, lo + t.offset, t.size, seed, uint64_t(t.offset), 0.02, stream_);
+      init_normal(w + t.offset, lows, t.size, seed, uint64_t(t.offset), 0.02, stream_);
     }
   }
   cuda_check(cudaStreamSynchronize(stream_), "weight initialisation");
 }
 
 std::vector<float> LlamaGpu::download_params() const {
+  if (zero_stage_ > 0) {
+    throw usage_error("CUDA engine: the master weights are sharded (ZeRO stage 1)");
+  }
   const size_t P = size_t(cfg_.param_count());
   std::vector<uint16_t> w(P), lo(P);
   synchronize();
@@ -525,18 +555,30 @@ void LlamaGpu::set_unit_ready(UnitReady f) {
   unit_ready_ = std::move(f);
 }
 
-uint64_t LlamaGpu::param_checksum() {
-  for (size_t u = 0; u < units_.size(); ++u) wait_update(u);
-  uint64_t* sum = reinterpret_cast<uint64_t*>(buf<double>("scalars") + 4);
-  cuda_check(cudaMemsetAsync(sum, 0, sizeof(uint64_t), stream_), "reset checksum");
-  // The master weights' bits are the working copy's and the low halves' (P/2 words each: tensor
-  // sizes are multiples of 8).
-  word_sum(sum, buf<bf16>("param.bf16"), cfg_.param_count() / 2, stream_);
-  word_sum(sum, buf<uint16_t>("param.lo"), cfg_.param_count() / 2, stream_);
+namespace {
+// Sum of the 32-bit words of n 16-bit values (n rounded up: the buffers are zeroed past their
+// content, so an odd count adds a zero half).
+uint64_t half_word_checksum(const void* data, int64_t n, uint64_t* scratch, cudaStream_t stream) {
+  cuda_check(cudaMemsetAsync(scratch, 0, sizeof(uint64_t), stream), "reset checksum");
+  word_sum(scratch, data, (n + 1) / 2, stream);
   uint64_t v = 0;
-  cuda_check(cudaMemcpyAsync(&v, sum, sizeof(v), cudaMemcpyDeviceToHost, stream_), "read checksum");
-  cuda_check(cudaStreamSynchronize(stream_), "checksum");
+  cuda_check(cudaMemcpyAsync(&v, scratch, sizeof(v), cudaMemcpyDeviceToHost, stream),
+             "read checksum");
+  cuda_check(cudaStreamSynchronize(stream), "checksum");
   return v;
+}
+}  // namespace
+
+uint64_t LlamaGpu::weights_checksum() {
+  for (size_t u = 0; u < units_.size(); ++u) wait_update(u);
+  return half_word_checksum(buf<bf16>("param.bf16"), cfg_.param_count(),
+                            reinterpret_cast<uint64_t*>(buf<double>("scalars") + 4), stream_);
+}
+
+uint64_t LlamaGpu::master_low_checksum() {
+  for (size_t u = 0; u < units_.size(); ++u) wait_update(u);
+  return half_word_checksum(buf<uint16_t>("param.lo"), state_end_ - state_begin_,
+                            reinterpret_cast<uint64_t*>(buf<double>("scalars") + 4), stream_);
 }
 
 void LlamaGpu::forward_backward(const int32_t* tokens, const int32_t* targets, int64_t B,
@@ -676,14 +718,22 @@ void LlamaGpu::optimizer_step(const AdamWParams& ap, int64_t t, double max_norm)
     auto step = [&](const auto* g) {
       adamw_step(buf<bf16>("param.bf16"), buf<uint16_t>("param.lo"), buf<float>("adam.m"),
                  buf<float>("adam.v"), g, clip, table + unit.first_chunk, unit.n_chunks, h,
-                 opt_stream_);
+                 opt_stream_, state_begin_);
     };
     if (grads_ == GradStorage::bf16) {
       step(buf<bf16>("grad.bf16"));
     } else {
       step(buf<float>("grad.fp32"));
     }
-    cuda_check(cudaEventRecord(updated_[u], opt_stream_), "cudaEventRecord");
+    if (zero_stage_ == 0) cuda_check(cudaEventRecord(updated_[u], opt_stream_), "cudaEventRecord");
+  }
+  if (zero_stage_ >= 1) {
+    // Every unit waits for the whole gather: each rank's shard spans many units.
+    if (!gather_) throw runtime_error("CUDA engine: ZeRO stage 1 without a weight gather");
+    gather_(buf<bf16>("param.bf16"), shard_elements_, opt_stream_);
+    for (size_t u = 0; u < units_.size(); ++u) {
+      cuda_check(cudaEventRecord(updated_[u], opt_stream_), "cudaEventRecord");
+    }
   }
   cuda_check(cudaEventRecord(opt_end_[slot], opt_stream_), "cudaEventRecord");
   updates_pending_ = true;

@@ -116,10 +116,14 @@ void clip_coefficient(float* clip_coef, double* norm_out, const double* sumsq, d
                       cudaStream_t stream);
 // One AdamW step (torch.optim.AdamW's update, as train/optimizer.hpp) on every chunk, with
 // g (fp32 or bf16) scaled by *clip_coef; updates the split master (w, lo) and the moments m, v.
+// Chunk offsets index w and g; lo, m and v hold the state from element state_shift on (a
+// sharded optimizer's shard start; 0 for the whole model).
 void adamw_step(bf16* w, uint16_t* lo, float* m, float* v, const float* g, const float* clip_coef,
-                const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h, cudaStream_t stream);
+                const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h, cudaStream_t stream,
+                int64_t state_shift = 0);
 void adamw_step(bf16* w, uint16_t* lo, float* m, float* v, const bf16* g, const float* clip_coef,
-                const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h, cudaStream_t stream);
+                const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h, cudaStream_t stream,
+                int64_t state_shift = 0);
 
 // --- weights -------------------------------------------------------------------------------
 
@@ -127,12 +131,19 @@ void adamw_step(bf16* w, uint16_t* lo, float* m, float* v, const bf16* g, const 
 // checksum, equal for equal buffers.
 void word_sum(uint64_t* sum, const void* data, int64_t words, cudaStream_t stream);
 
+// Where a tensor's low halves go: element i (begin <= i < end) at lo[i + shift]. A sharded
+// master keeps only its shard's; the whole tensor: {lo, 0, 0, n}.
+struct MasterLows {
+  uint16_t* lo;
+  int64_t shift, begin, end;
+};
 // Master weight i < n = std_dev * z(seed, stream, i), z the standard normal sequence of
 // sxb::NormalStream (SplitMix64 + Box-Muller, train/random.hpp) evaluated per element, so
-// weights equal the CPU reference's for the same seed; stored split into (w, lo).
-void init_normal(bf16* w, uint16_t* lo, int64_t n, uint64_t seed, uint64_t stream_id,
+// weights equal the CPU reference's for the same seed; stored split into the working copy w (all
+// n) and the low halves `lo` says.
+void init_normal(bf16* w, const MasterLows& lo, int64_t n, uint64_t seed, uint64_t stream_id,
                  double std_dev, cudaStream_t stream);
-void fill(bf16* w, uint16_t* lo, int64_t n, float value, cudaStream_t stream);
+void fill(bf16* w, const MasterLows& lo, int64_t n, float value, cudaStream_t stream);
 // Between fp32 and the split master form.
 void split_master(bf16* w, uint16_t* lo, const float* src, int64_t n, cudaStream_t stream);
 void join_master(float* dst, const bf16* w, const uint16_t* lo, int64_t n, cudaStream_t stream);

@@ -55,14 +55,18 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   // Gradient storage, recomputation (an explicit setting, the ds_config's activation
   // checkpointing, or the lightest mode that fits), the plan and its verdict against the free
   // memory: the same decision `sxbench train --plan-only` prints. Refused before any allocation
-  // when it does not fit. The engine runs ZeRO stage 0 over the job's ranks: full replicas whose
-  // fp32 gradients are all-reduced in place, so the plan's buffers are the one-GPU list and the
-  // reserve adds NCCL's for more than one rank.
+  // when it does not fit. Over several ranks the engine runs ZeRO stage 0 (full replicas whose
+  // fp32 gradients are all-reduced in place) or, when the ds_config asks for 1 or more, stage 1
+  // (the same exchange; AdamW state sharded, updated shards all-gathered); the reserve adds
+  // NCCL's for more than one rank.
+  ZeroLayout zero = zero_layout(o.ds, o.model, job.world_size());
+  zero.stage = job.world_size() > 1 ? std::min(o.ds.zero_stage, kCudaEngineMaxZeroStage) : 0;
+  rep.zero_stage = zero.applied_stage();
   const GpuCapacity capacity{free_b, CapacityKind::free_after_context,
                              "cudaMemGetInfo free after creating the CUDA context"};
-  GpuMemoryChoice choice = choose_gpu_memory(
-      o.model, B, T, accum, o.ds.activation_checkpointing, s.recompute, s.grad_dtype,
-      s.comm != nullptr, ZeroLayout{0, job.world_size()}, capacity);
+  GpuMemoryChoice choice =
+      choose_gpu_memory(o.model, B, T, accum, o.ds.activation_checkpointing, s.recompute,
+                        s.grad_dtype, s.comm != nullptr, zero, capacity);
   if (choice.auto_found_none) {
     throw environment_error(fmt::format(
         "{} with micro-batch {} x {} tokens does not fit on {} even with full recomputation: "
@@ -82,7 +86,7 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   // The main stream's blocks go first; the model's optimizer stream fills in behind them.
   const Stream owned_stream(StreamPriority::highest);
   const cudaStream_t stream = owned_stream.get();
-  gpu::LlamaGpu model(o.model, B, T, choice.recompute, choice.grads, stream);
+  gpu::LlamaGpu model(o.model, B, T, choice.recompute, choice.grads, stream, zero, job.rank());
   model.init_weights(o.seed);
   rep.overlap_optimizer = model.overlap_optimizer();
   rep.norm_in_backward = model.norm_in_backward() && !s.comm;
@@ -91,6 +95,11 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
     exchange = std::make_unique<gpu::GradientExchange>(*s.comm, stream);
     rep.exchange_method = exchange->method();
     model.set_unit_ready([&](float* g, int64_t n) { exchange->unit_ready(g, n); });
+    if (rep.zero_stage >= 1) {
+      model.set_gather_weights([&](gpu::bf16* w, int64_t shard, cudaStream_t st) {
+        exchange->gather_weights(w, shard, st);
+      });
+    }
   }
   rep.init_seconds = std::chrono::duration<double>(Clock::now() - t_init).count();
   auto note_used = [&] {
@@ -172,11 +181,27 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
     r.comm_time_s = job.max(r.comm_time_s);
   }
   // Every replica took the same steps from the same summed gradients: their weights agree bit
-  // for bit. The 64-bit checksum is compared as two exact 32-bit halves.
-  const uint64_t sum = model.param_checksum();
-  const double hi = double(sum >> 32), lo = double(sum & 0xffffffffu);
-  rep.run.param_checksum = double(sum);
-  rep.run.replicas_identical = job.max(hi) == job.min(hi) && job.max(lo) == job.min(lo);
+  // for bit. 64-bit checksums are compared and summed as exact 32-bit halves. Stage 0: each
+  // rank's whole master; stage 1: the working copy (whole on every rank), and the master's low
+  // halves summed over the ranks' shards, which adds up to stage 0's checksum.
+  auto identical = [&](uint64_t v) {
+    const double hi = double(v >> 32), lo = double(v & 0xffffffffu);
+    return job.max(hi) == job.min(hi) && job.max(lo) == job.min(lo);
+  };
+  auto sum_over_ranks = [&](uint64_t v) {  // mod 2^64; each half's sum is exact in a double
+    const uint64_t hi = uint64_t(job.sum(double(v >> 32)));
+    const uint64_t lo = uint64_t(job.sum(double(v & 0xffffffffu)));
+    return (hi << 32) + lo;
+  };
+  const uint64_t weights = model.weights_checksum(), lows = model.master_low_checksum();
+  if (rep.zero_stage == 0) {
+    rep.run.param_checksum = double(weights + lows);
+    rep.run.replicas_identical = identical(weights + lows);
+  } else {
+    rep.run.param_checksum = double(weights + sum_over_ranks(lows));
+    rep.run.replicas_identical = identical(weights);
+  }
+  rep.run.zero_stage = rep.zero_stage;
   return rep;
 }
 

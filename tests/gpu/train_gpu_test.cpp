@@ -816,6 +816,56 @@ TEST(TrainGpuCli, RanksSummingGradientsMatchOneRankOfTheSameGlobalBatch) {
   fs::remove_all(dir);
 }
 
+// ZeRO-1 on the CUDA engine: three ranks sharing the GPU through the mpi exchange (uneven shards:
+// the last one is shorter, the working copy padded). The same all-reduced gradients and the
+// elementwise AdamW on each shard give stage 0's trajectory; the all-gather makes the working
+// copies identical on every rank.
+TEST(TrainGpuCli, ZeroStageOneFollowsStageZero) {
+  SXB_REQUIRE_GPU();
+  const fs::path dir = e2e::scratch_dir("train_gpu_zero1");
+  for (int stage : {0, 1}) {
+    std::ofstream cfg(dir / ("ds" + std::to_string(stage) + ".json"));
+    cfg << R"({"train_batch_size": 6, "gradient_clipping": 1.0, "bf16": {"enabled": true},
+              "zero_optimization": {"stage": )"
+        << stage << R"(}, "optimizer": {"type": "AdamW", "params": {"lr": 1e-3}}})";
+  }
+  auto run = [&](int stage) {
+    const std::string name = "z" + std::to_string(stage);
+    const auto r = e2e::run_command(e2e::mpirun(
+        3, "train --device cuda --model tiny --seq-len 64 --steps 5 --warmup-steps 1 "
+           "--micro-batch 2 --comm-backend mpi --ds-config " +
+               (dir / ("ds" + std::to_string(stage) + ".json")).string() + " --out " +
+               (dir / name).string()));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    std::ifstream in(dir / name / "sft_metrics.json");
+    return nlohmann::json::parse(in);
+  };
+  const auto m0 = run(0), m1 = run(1);
+  EXPECT_EQ(m0["zero_stage"]["applied"], 0);
+  EXPECT_EQ(m1["zero_stage"]["applied"], 1);
+  EXPECT_TRUE(m1["replicas_identical"].get<bool>());
+  const int64_t P = resolve_model("tiny").param_count(), S = (P + 2) / 3;
+  ASSERT_NE(P % 3, 0) << "the test wants uneven shards";
+  const auto& c0 = m0["loss_curve"];
+  const auto& c1 = m1["loss_curve"];
+  ASSERT_EQ(c1.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) {
+    const double l0 = c0[i]["loss"], l1 = c1[i]["loss"];
+    EXPECT_NEAR(l1, l0, 1e-4 * l0) << "step " << i + 1;
+    EXPECT_NEAR(double(c1[i]["grad_norm"]), double(c0[i]["grad_norm"]),
+                1e-3 * double(c0[i]["grad_norm"]))
+        << "step " << i + 1;
+    // The gradient all_reduce, then the all_gather of 3 bf16 shards.
+    EXPECT_EQ(c1[i]["comm_bytes"].get<int64_t>(), 4 * P + 2 * 3 * S) << "step " << i + 1;
+  }
+  // The AdamW state is a third of stage 0's.
+  const auto& b0 = m0["peak_memory_bytes"]["engine_buffers_by_category"];
+  const auto& b1 = m1["peak_memory_bytes"]["engine_buffers_by_category"];
+  EXPECT_LT(b1["optimizer"].get<double>(), 0.4 * b0["optimizer"].get<double>());
+  EXPECT_LT(b1["master"].get<double>(), 0.4 * b0["master"].get<double>());
+  fs::remove_all(dir);
+}
+
 TEST(TrainGpuCli, TrainWritesMetricsWithMfuAndMemory) {
   SXB_REQUIRE_GPU();
   const fs::path dir = e2e::scratch_dir("train_gpu_cli");

@@ -198,7 +198,10 @@ TEST(GpuMemoryPlan, ShardedBuffersHaveTheShardSizesOfEachStage) {
         EXPECT_EQ(p.find("grad.fp32")->bytes, 4 * P) << where;
         EXPECT_EQ(p.find("grad.shard"), nullptr) << where;
       }
-      EXPECT_EQ(p.find("param.bf16")->bytes, 2 * (stage == 3 ? S : P)) << where;
+      // Stages 1-2: padded to W whole shards for the in-place all-gather.
+      EXPECT_EQ(p.find("param.bf16")->bytes,
+                2 * (stage == 3 ? S : stage >= 1 ? uint64_t(W) * S : P))
+          << where;
       if (stage == 3) {
         EXPECT_EQ(p.find("param.unit")->bytes, 2 * U) << where;
         EXPECT_EQ(p.find("param.unit")->count, 2) << where;
@@ -207,7 +210,7 @@ TEST(GpuMemoryPlan, ShardedBuffersHaveTheShardSizesOfEachStage) {
         EXPECT_EQ(p.find("param.unit"), nullptr) << where;
       }
       EXPECT_EQ(p.find("comm.bucket.reduce") != nullptr, stage >= 2) << where;
-      EXPECT_EQ(p.find("comm.bucket.gather") != nullptr, stage == 1 || stage == 2) << where;
+      EXPECT_EQ(p.find("comm.bucket.gather"), nullptr) << where;
       if (stage >= 2) EXPECT_EQ(p.find("comm.bucket.reduce")->category, "buffers") << where;
     }
   }
@@ -232,10 +235,9 @@ TEST(GpuMemoryPlan, CommunicationBucketsFollowTheDocumentedRule) {
   };
   const uint64_t R = 500000000, G = 500000000;
   // Stages 0-1 all-reduce each unit's gradient in place, as the engine's exchange does: no
-  // reduce bucket; stage 0 gathers nothing.
+  // reduce bucket.
   EXPECT_EQ(bucket(0, 16, R, G, "comm.bucket.reduce"), -1);
   EXPECT_EQ(bucket(1, 3, R, G, "comm.bucket.reduce"), -1);
-  EXPECT_EQ(bucket(0, 2, R, G, "comm.bucket.gather"), -1);
   // Stage 0 over several GPUs is the one-GPU list (the engine's data-parallel stage 0).
   EXPECT_EQ(plan_hash(plan_gpu_memory(m, 1, 256, Recompute::full, GradStorage::fp32,
                                       kCublasLtWorkspaceBytes, ZeroLayout{0, 16})),
@@ -246,10 +248,11 @@ TEST(GpuMemoryPlan, CommunicationBucketsFollowTheDocumentedRule) {
   EXPECT_EQ(bucket(2, 16, 5, G, "comm.bucket.reduce"), 4 * 16);               // at least 1
   EXPECT_EQ(bucket(2, 3, 10 * P, G, "comm.bucket.reduce"), 4 * 3 * 2246138539ll);  // at most S
   ASSERT_GT(3 * 2246138539ull, P);  // a whole padded buffer
-  // Gather (stages 1-2): W * min(S, max(1, floor(G / W))) bf16 elements.
-  EXPECT_EQ(bucket(1, 16, R, G, "comm.bucket.gather"), 2 * 16 * 31250000ll);
-  EXPECT_EQ(bucket(2, 3, R, 7, "comm.bucket.gather"), 2 * 3 * 2ll);
-  EXPECT_EQ(bucket(3, 3, R, G, "comm.bucket.gather"), -1);
+  // No gather bucket at any stage: stages 1-2 gather the updated shards in place into the
+  // padded working copy, stage 3 straight into its unit buffers.
+  for (int stage = 1; stage <= 3; ++stage) {
+    EXPECT_EQ(bucket(stage, 16, R, G, "comm.bucket.gather"), -1) << stage;
+  }
   // The ds_config's sizes, "auto" reduce bucket = hidden^2.
   DsConfig ds = default_ds_config();
   ds.zero_stage = 2;
