@@ -9,7 +9,10 @@
 //         to the end of the last exchange (CUDA events), zero when fully hidden.
 //   mpi:  host-staged (device -> pinned host -> MPI all_reduce -> device) and synchronous: for
 //         ranks that share a GPU (tests) or machines without NCCL. All of it is exposed.
-// ZeRO-1 adds the weight gather after AdamW: each rank's updated bf16 shard to every rank, as one
+// ZeRO-2 replaces the all_reduce: each unit's gradients are summed into their owners' shards,
+// one reduce per owner of a part of the unit (nccl: on the communicator's stream, overlapping
+// the backward; mpi: host-staged), in every micro-batch.
+// ZeRO-1 and 2 add the weight gather after AdamW: each rank's updated bf16 shard to every rank, as one
 // in-place all_gather (nccl: on the communicator's stream, ordered after the optimizer's work by
 // an event; mpi: host-staged). The next forward waits for it, so all of it counts as exposed; it
 // is counted in the step whose forward waits for it (the next one, or the last step itself).
@@ -37,6 +40,14 @@ class GradientExchange {
   void unit_ready(float* grads, int64_t n);
   // The compute stream waits for every exchange of this step.
   void finish();
+  // ZeRO-2: the shard layout (S elements per rank of the P-element flat buffer).
+  void set_shards(int64_t shard_elements, int64_t total_elements);
+  // ZeRO-2: sum over ranks of grads[0..count) (flat elements offset..) into the owners' shards
+  // (this rank's part at shard[flat - rank S]), after the work queued on the compute stream;
+  // with `accumulate` the owner adds its shard's current values. Records `done` when grads may
+  // be overwritten.
+  void reduce_unit(float* grads, int64_t offset, int64_t count, bool accumulate, float* shard,
+                   cudaEvent_t done);
   // In-place all_gather of the working copy w (W x S bf16 elements, rank r's shard at r S after
   // the work queued on `stream`); `stream` waits for it.
   void gather_weights(bf16* w, int64_t shard_elements, cudaStream_t stream);
@@ -64,6 +75,7 @@ class GradientExchange {
   bool gather_pending_[2] = {false, false};
   int next_gather_ = 0;
   double gather_ms_ = 0;  // completed gathers not yet reported
+  int64_t shard_elements_ = 0, total_elements_ = 0;
   void collect_gathers();
 };
 

@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "core/error.hpp"
@@ -74,6 +75,74 @@ void GradientExchange::unit_ready(float* grads, int64_t n) {
   cuda_check(cudaMemcpyAsync(grads, host, bytes, cudaMemcpyHostToDevice, compute_),
              "gradient exchange: copy to device");
   cuda_check(cudaStreamSynchronize(compute_), "gradient exchange");
+  host_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void GradientExchange::set_shards(int64_t shard_elements, int64_t total_elements) {
+  shard_elements_ = shard_elements;
+  total_elements_ = total_elements;
+}
+
+void GradientExchange::reduce_unit(float* grads, int64_t offset, int64_t count, bool accumulate,
+                                   float* shard, cudaEvent_t done) {
+  if (shard_elements_ <= 0) throw runtime_error("gradient exchange: no shard layout");
+  const int r = comm_.rank();
+  const int64_t S = shard_elements_, end = offset + count;
+  bytes_ += uint64_t(count) * sizeof(float);
+  // The parts of the unit by owner: [max(offset, o S), min(end, (o + 1) S)).
+  struct Part {
+    int owner;
+    int64_t begin, size;
+  };
+  std::vector<Part> parts;
+  for (int64_t o = offset / S; o * S < end; ++o) {
+    const int64_t a = std::max(offset, o * S), b = std::min({end, (o + 1) * S, total_elements_});
+    if (a < b) parts.push_back({int(o), a, b - a});
+  }
+  if (comm_stream_) {
+    if (next_ready_ == ready_.size()) {
+      cudaEvent_t e = nullptr;
+      cuda_check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+      ready_.push_back(e);
+    }
+    cudaEvent_t e = ready_[next_ready_++];
+    cuda_check(cudaEventRecord(e, compute_), "cudaEventRecord");
+    cuda_check(cudaStreamWaitEvent(comm_stream_, e, 0), "cudaStreamWaitEvent");
+    for (const Part& p : parts) {
+      float* src = grads + (p.begin - offset);
+      float* dst = shard + (p.begin - int64_t(p.owner) * S);
+      if (accumulate && p.owner == r) add_into(src, dst, p.size, comm_stream_);
+      comm_.reduce(src, p.owner == r ? dst : src, size_t(p.size), DataType::f32, p.owner);
+    }
+    cuda_check(cudaEventRecord(done, comm_stream_), "cudaEventRecord");
+    return;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const size_t bytes = size_t(count) * sizeof(float);
+  if (bytes > staging_bytes_) {
+    staging_ = std::make_unique<PinnedBuffer>(bytes);
+    staging_bytes_ = bytes;
+  }
+  float* host = static_cast<float*>(staging_->get());
+  for (const Part& p : parts) {
+    float* src = grads + (p.begin - offset);
+    float* dst = shard + (p.begin - int64_t(p.owner) * S);
+    if (accumulate && p.owner == r) add_into(src, dst, p.size, compute_);
+  }
+  cuda_check(cudaMemcpyAsync(host, grads, bytes, cudaMemcpyDeviceToHost, compute_),
+             "gradient exchange: copy to host");
+  cuda_check(cudaStreamSynchronize(compute_), "gradient exchange");
+  for (const Part& p : parts) {
+    float* h = host + (p.begin - offset);
+    comm_.reduce(h, h, size_t(p.size), DataType::f32, p.owner);
+    if (p.owner == r) {
+      cuda_check(cudaMemcpyAsync(shard + (p.begin - int64_t(r) * S), h,
+                                 size_t(p.size) * sizeof(float), cudaMemcpyHostToDevice, compute_),
+                 "gradient exchange: copy to device");
+    }
+  }
+  cuda_check(cudaStreamSynchronize(compute_), "gradient exchange");
+  cuda_check(cudaEventRecord(done, compute_), "cudaEventRecord");
   host_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 

@@ -516,7 +516,7 @@ __device__ __forceinline__ uint32_t pack_halves(uint16_t a, uint16_t b) {
 template <typename G>
 __global__ void __launch_bounds__(kAdamThreads)
     adamw_kernel(uint16_t* w, uint16_t* lo, float* m, float* v, const G* g, const float* clip,
-                 const AdamChunk* chunks, int64_t state_shift, AdamHyper h) {
+                 const AdamChunk* chunks, int64_t state_shift, int64_t grad_shift, AdamHyper h) {
   const AdamChunk c = chunks[blockIdx.x];
   const float coef = *clip;
   const float wd = c.decay ? h.weight_decay : 0.0f;
@@ -524,11 +524,11 @@ __global__ void __launch_bounds__(kAdamThreads)
   uint16_t* __restrict__ lc = lo + (c.offset - state_shift);
   float* __restrict__ mc = m + (c.offset - state_shift);
   float* __restrict__ vc = v + (c.offset - state_shift);
-  const G* __restrict__ gc = g + c.offset;
+  const G* __restrict__ gc = g + (c.offset - grad_shift);
   // Tensor offsets are multiples of 4 elements (tensor sizes are multiples of 8), so the
   // 4-element vectors are aligned, unless a shard starts inside a vector (its start, not a
   // multiple of 4, shifts the state's alignment against the weights'): such chunks run scalar.
-  const bool vec = ((c.offset | (c.offset - state_shift)) & 3) == 0;
+  const bool vec = ((c.offset | (c.offset - state_shift) | (c.offset - grad_shift)) & 3) == 0;
   const int n4 = vec ? c.size / 4 : 0;
 #pragma unroll 2
   for (int i = threadIdx.x; i < n4; i += kAdamThreads) {
@@ -765,21 +765,34 @@ void clip_coefficient(float* clip_coef, double* norm_out, const double* sumsq, d
 template <typename G>
 void launch_adamw(bf16* w, uint16_t* lo, float* m, float* v, const G* g, const float* clip_coef,
                   const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h,
-                  cudaStream_t stream, int64_t state_shift) {
+                  cudaStream_t stream, int64_t state_shift, int64_t grad_shift) {
   if (n_chunks == 0) return;
   adamw_kernel<<<static_cast<unsigned>(n_chunks), kAdamThreads, 0, stream>>>(
-      reinterpret_cast<uint16_t*>(w), lo, m, v, g, clip_coef, chunks, state_shift, h);
+      reinterpret_cast<uint16_t*>(w), lo, m, v, g, clip_coef, chunks, state_shift, grad_shift, h);
   check_launch("adamw_step");
 }
 void adamw_step(bf16* w, uint16_t* lo, float* m, float* v, const float* g, const float* clip_coef,
                 const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h,
-                cudaStream_t stream, int64_t state_shift) {
-  launch_adamw(w, lo, m, v, g, clip_coef, chunks, n_chunks, h, stream, state_shift);
+                cudaStream_t stream, int64_t state_shift, int64_t grad_shift) {
+  launch_adamw(w, lo, m, v, g, clip_coef, chunks, n_chunks, h, stream, state_shift, grad_shift);
 }
 void adamw_step(bf16* w, uint16_t* lo, float* m, float* v, const bf16* g, const float* clip_coef,
                 const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h,
-                cudaStream_t stream, int64_t state_shift) {
-  launch_adamw(w, lo, m, v, g, clip_coef, chunks, n_chunks, h, stream, state_shift);
+                cudaStream_t stream, int64_t state_shift, int64_t grad_shift) {
+  launch_adamw(w, lo, m, v, g, clip_coef, chunks, n_chunks, h, stream, state_shift, grad_shift);
+}
+
+namespace {
+__global__ void add_into_kernel(float* y, const float* x, int64_t n) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) y[i] += x[i];
+}
+}  // namespace
+
+void add_into(float* y, const float* x, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  add_into_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(y, x, n);
+  check_launch("add_into");
 }
 
 void word_sum(uint64_t* sum, const void* data, int64_t words, cudaStream_t stream) {

@@ -31,12 +31,6 @@ void check_layout(const ZeroLayout& z, GradStorage grads) {
   }
 }
 
-// Elements of one bucketed call over every rank's shard (ShardBuckets): world * c with
-// c = min(S, max(1, floor(bucket / world))).
-uint64_t sharded_call_elements(uint64_t bucket, uint64_t world, uint64_t shard) {
-  return world * std::min<uint64_t>(shard, std::max<uint64_t>(1, bucket / world));
-}
-
 }  // namespace
 
 uint64_t aligned_bytes(uint64_t bytes) {
@@ -180,14 +174,9 @@ GpuMemoryPlan plan_gpu_memory(const ModelConfig& cfg, int64_t B, int64_t T, Reco
   add("bwd.dq_accum", "scratch", N * d * f32);
   add("bwd.dsum", "scratch", uint64_t(B) * H * uint64_t(T) * f32);
   add("cublaslt.workspace", "workspace", workspace_bytes);
-  if (W > 1) {
-    // Stages 0-1 all-reduce each unit's fp32 gradient in place (the engine's exchange,
-    // train/gpu_exchange.hpp): no bucket. Stages 2-3 reduce-scatter through one.
-    if (stage >= 2) {
-      add("comm.bucket.reduce", "buffers",
-          sharded_call_elements(zero.reduce_bucket_elements, W, S) * f32);
-    }
-  }
+  // No communication buckets: stages 0-1 all-reduce each unit's gradient in place, stages 2-3
+  // reduce it from its unit buffer straight into the owners' "grad.shard", and the weights are
+  // all-gathered in place (train/gpu_exchange.hpp).
   return p;
 }
 

@@ -94,16 +94,14 @@ uint64_t aligned_bytes(uint64_t bytes);
 //            bf16 weights padded to W x S elements, into which the updated shards are
 //            all-gathered in place after AdamW (no bucket) — what the engine allocates;
 //   stage 2: as stage 1, with "grad.shard" (S fp32, the reduced gradient of the shard) and
-//            "grad.unit" (2 x U fp32: the unit the backward writes and the one being reduced)
-//            instead of the full gradient; the reduce bucket;
+//            "grad.unit" (2 x U fp32: the unit the backward writes and the one being reduced
+//            from it straight into its owners' shards, one reduce per owner) instead of the full
+//            gradient — what the engine allocates;
 //   stage 3: as stage 2, with "param.bf16" for the shard (S bf16) and "param.unit" (2 x U bf16:
 //            the gathered unit in use and the prefetched next one) instead of the full weights;
-//            no all-gather bucket (units are gathered straight into "param.unit").
-//   Buckets (category "buffers"):
-//     "comm.bucket.reduce": stages 2-3, the reduce-scatter of each unit's gradient, each rank
-//            adding its part into "grad.shard": calls of W * min(S, max(1, floor(R / W))) fp32
-//            elements (bucket j of every rank's shard, as ShardBuckets), R =
-//            reduce_bucket_elements.
+//            units are gathered straight into "param.unit" (not built yet).
+//   No stage has a communication bucket (reduce_bucket_size and allgather_bucket_size size
+//   only the CPU reference's calls).
 // Throws sxb::Error (usage) for a stage outside 0..3, a world below 1, a bucket below one element,
 // or bf16 gradients with world > 1. The defaults give the one-GPU engine's plan.
 GpuMemoryPlan plan_gpu_memory(const ModelConfig& cfg, int64_t B, int64_t T, Recompute r,

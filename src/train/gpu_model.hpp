@@ -26,9 +26,12 @@ class LlamaGpu {
   // plan_gpu_memory(..., zero) lists it. zero.applied_stage() 1 (ZeRO-1, rank `rank` of
   // zero.world): the master weights' low halves and the AdamW moments exist for this rank's
   // shard [rank S, min(P, (rank + 1) S)) only; AdamW updates that shard and the weight gather
-  // (set_gather_weights) brings every rank's updated shard into the working copy. Throws
-  // sxb::Error for shapes the kernels do not support, a stage above 1, or when the allocation
-  // fails.
+  // (set_gather_weights) brings every rank's updated shard into the working copy. Stage 2
+  // (ZeRO-2) also shards the gradients: the backward writes each unit's into one of two unit
+  // buffers, which set_reduce_unit's callback sums into the owners' "grad.shard" every
+  // micro-batch, and the norm's partial sums are added over the ranks (set_sum_over_ranks).
+  // Throws sxb::Error for shapes the kernels do not support, a stage above 2, or when the
+  // allocation fails.
   LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute recompute,
            GradStorage grads, cudaStream_t stream, const ZeroLayout& zero = {}, int rank = 0);
   ~LlamaGpu();
@@ -58,6 +61,17 @@ class LlamaGpu {
   // for the result.
   using GatherWeights = std::function<void(bf16* w, int64_t shard_elements, cudaStream_t stream)>;
   void set_gather_weights(GatherWeights f) { gather_ = std::move(f); }
+  // ZeRO-2: called in every micro-batch as soon as a unit's gradients are complete in `grads`
+  // (the unit's `count` elements from flat offset `offset`, after the work queued on the main
+  // stream so far): must sum them over the ranks into each owner's shard of `shard` (owner r's
+  // elements [r S, (r + 1) S) at shard[0..)), adding to what is there when `accumulate`, and
+  // record `done` when `grads` may be overwritten.
+  using ReduceUnit = std::function<void(float* grads, int64_t offset, int64_t count,
+                                        bool accumulate, float* shard, cudaEvent_t done)>;
+  void set_reduce_unit(ReduceUnit f) { reduce_unit_ = std::move(f); }
+  // ZeRO-2: the sum over the ranks of a host value (the squared-gradient partial sums).
+  using SumOverRanks = std::function<double(double)>;
+  void set_sum_over_ranks(SumOverRanks f) { sum_over_ranks_ = std::move(f); }
   int zero_stage() const { return zero_stage_; }
   // Order-independent checksums (sums of 32-bit words mod 2^64; they synchronise): of the bf16
   // working copy (all P weights, equal on every rank), and of the master weights' low halves this
@@ -170,7 +184,12 @@ class LlamaGpu {
   void clear_sums(size_t u);
   // Makes the main stream wait for unit u's parameter update of the previous optimizer step.
   void wait_update(size_t u);
-  const float* grad_fp32() const;
+  // ZeRO-2: unit u's backward starts: it gets the next unit buffer once that buffer's previous
+  // reduction is done, with its summed tensors cleared.
+  void begin_unit(size_t u);
+  // Where the fp32 gradient of flat element `off` is written (stage 2: in the current unit's
+  // buffer).
+  float* grad_at(int64_t off) const;
 
   ModelConfig cfg_;
   int64_t max_B_, T_;
@@ -178,6 +197,12 @@ class LlamaGpu {
   int64_t shard_elements_ = 0;            // S (P at stage 0)
   int64_t state_begin_ = 0, state_end_ = 0;  // the master/moment elements this rank holds
   GatherWeights gather_;
+  ReduceUnit reduce_unit_;
+  SumOverRanks sum_over_ranks_;
+  cudaEvent_t slot_free_[2] = {nullptr, nullptr};  // stage 2: unit buffer reduced
+  bool slot_used_[2] = {false, false};
+  int slot_ = 0;            // stage 2: the unit buffer of the unit in backward
+  size_t cur_unit_ = 0;     // stage 2: that unit
   Recompute recompute_;
   GradStorage grads_;
   cudaStream_t stream_;

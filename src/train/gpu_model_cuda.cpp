@@ -50,10 +50,9 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
   zero_stage_ = zero.applied_stage();
   world_ = zero.world;
   rank_ = rank;
-  if (zero_stage_ > 1) {
+  if (zero_stage_ > 2) {
     throw usage_error(fmt::format(
-        "the CUDA engine runs ZeRO stages 0 and 1; stage {} is planned but not built",
-        zero_stage_));
+        "the CUDA engine runs ZeRO stages 0-2; stage {} is planned but not built", zero_stage_));
   }
   if (rank_ < 0 || rank_ >= world_) {
     throw usage_error(fmt::format("CUDA engine: rank {} outside a world of {}", rank_, world_));
@@ -167,6 +166,8 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
   if (grads_ == GradStorage::bf16) {
     clear("grad.bf16");
     clear("grad.fp32_sums");
+  } else if (zero_stage_ >= 2) {
+    clear("grad.shard");
   } else {
     clear("grad.fp32");
   }
@@ -191,11 +192,12 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
   for (int i = 0; i < 2; ++i) {
     make(opt_begin_[i], true);
     make(opt_end_[i], true);
+    make(slot_free_[i], false);
   }
-  cuda_check(cudaHostAlloc(reinterpret_cast<void**>(&norm_host_), sizeof(double),
+  cuda_check(cudaHostAlloc(reinterpret_cast<void**>(&norm_host_), 2 * sizeof(double),
                            cudaHostAllocPortable),
              "cudaHostAlloc(gradient norm)");
-  *norm_host_ = 0;
+  norm_host_[0] = norm_host_[1] = 0;
 }
 
 LlamaGpu::~LlamaGpu() {
@@ -205,7 +207,7 @@ LlamaGpu::~LlamaGpu() {
   for (cudaEvent_t e : grad_ready_) cudaEventDestroy(e);
   for (cudaEvent_t e : updated_) cudaEventDestroy(e);
   for (cudaEvent_t e : {main_mark_, norm_done_, opt_begin_[0], opt_begin_[1], opt_end_[0],
-                        opt_end_[1]}) {
+                        opt_end_[1], slot_free_[0], slot_free_[1]}) {
     if (e) cudaEventDestroy(e);
   }
   if (opt_stream_) cudaStreamDestroy(opt_stream_);
@@ -231,8 +233,19 @@ void LlamaGpu::wait_update(size_t u) {
   if (u + 1 == units_.size()) updates_pending_ = false;
 }
 
-const float* LlamaGpu::grad_fp32() const {
-  return buf<float>("grad.fp32");
+float* LlamaGpu::grad_at(int64_t off) const {
+  if (zero_stage_ >= 2) return buf<float>("grad.unit", slot_) + (off - units_[cur_unit_].offset);
+  return buf<float>("grad.fp32") + off;
+}
+
+void LlamaGpu::begin_unit(size_t u) {
+  if (zero_stage_ < 2) return;
+  slot_ ^= 1;
+  cur_unit_ = u;
+  if (slot_used_[slot_]) {
+    cuda_check(cudaStreamWaitEvent(stream_, slot_free_[slot_], 0), "wait for a unit buffer");
+  }
+  clear_sums(u);
 }
 
 void LlamaGpu::clear_sums(size_t u) {
@@ -252,7 +265,7 @@ void LlamaGpu::unit_done(size_t u, bool last) {
       cast(Gb + unit.summed[i], sum_grad(unit.summed[i]), unit.summed[i + 1], stream_);
     }
   }
-  if (!last || !norm_in_backward_ || unit_ready_) return;
+  if (!last || !norm_in_backward_ || unit_ready_ || reduce_unit_) return;
   double* sumsq = buf<double>("scalars") + 1;
   cuda_check(cudaEventRecord(grad_ready_[u], stream_), "cudaEventRecord");
   cuda_check(cudaStreamWaitEvent(opt_stream_, grad_ready_[u], 0), "cudaStreamWaitEvent");
@@ -344,6 +357,9 @@ std::vector<float> LlamaGpu::download_params() const {
   return out;
 }
 std::vector<float> LlamaGpu::download_grads() const {
+  if (zero_stage_ >= 2) {
+    throw usage_error("CUDA engine: the gradients are sharded (ZeRO stage 2)");
+  }
   if (grads_ == GradStorage::fp32) {
     std::vector<float> out(size_t(cfg_.param_count()));
     synchronize();
@@ -367,12 +383,13 @@ void LlamaGpu::weight_grad(int64_t off, const bf16* dy, const bf16* x, int64_t N
   if (grads_ == GradStorage::bf16) {
     gemm_.linear_backward_weight(buf<bf16>("grad.bf16") + off, dy, x, N, C, OC, stream_);
   } else {
-    gemm_.linear_backward_weight(buf<float>("grad.fp32") + off, dy, x, N, C, OC, acc, stream_);
+    // Stage 2: every micro-batch writes its unit buffer afresh (the sum is in the shards).
+    gemm_.linear_backward_weight(grad_at(off), dy, x, N, C, OC, acc && zero_stage_ < 2, stream_);
   }
 }
 
 float* LlamaGpu::sum_grad(int64_t off) const {
-  if (grads_ == GradStorage::fp32) return buf<float>("grad.fp32") + off;
+  if (grads_ == GradStorage::fp32) return grad_at(off);
   return buf<float>("grad.fp32_sums") + sum_offsets_.at(off);
 }
 
@@ -616,7 +633,7 @@ void LlamaGpu::forward_backward(const int32_t* tokens, const int32_t* targets, i
   bf16* lnf = buf<bf16>("final.ln");
   float* rstdf = buf<float>("final.rstd");
   bf16* logits = buf<bf16>("logits");
-  if (first) {
+  if (first && zero_stage_ < 2) {  // stage 2 clears each unit buffer as its backward starts
     for (size_t u = 0; u < units_.size(); ++u) clear_sums(u);
   }
   {
@@ -634,6 +651,7 @@ void LlamaGpu::forward_backward(const int32_t* tokens, const int32_t* targets, i
 
   // Backward: the logits buffer now holds d(objective)/d(logits).
   const bool acc = !first;
+  begin_unit(head_unit);
   bf16* dln = buf<bf16>("bwd.dln");
   bf16* dres = buf<bf16>("bwd.dres");
   {
@@ -651,12 +669,19 @@ void LlamaGpu::forward_backward(const int32_t* tokens, const int32_t* targets, i
   auto done = [&](size_t u) {
     unit_done(u, last);
     if (exchange) unit_ready_(buf<float>("grad.fp32") + units_[u].offset, units_[u].size);
+    if (reduce_unit_) {
+      reduce_unit_(buf<float>("grad.unit", slot_), units_[u].offset, units_[u].size, !first,
+                   buf<float>("grad.shard"), slot_free_[slot_]);
+      slot_used_[slot_] = true;
+    }
   };
   done(head_unit);
   for (int64_t l = cfg_.num_layers - 1; l >= 0; --l) {
+    begin_unit(size_t(1 + l));
     layer_backward(l, B, first);
     done(size_t(1 + l));
   }
+  begin_unit(0);
   {
     Span t(*this, "embedding");
     embedding_backward(sum_grad(wte_), dres, dtok, N, d, stream_);
@@ -687,7 +712,20 @@ void LlamaGpu::optimizer_step(const AdamWParams& ap, int64_t t, double max_norm)
   Span span(*this, "optimizer", true);
   double* scalars = buf<double>("scalars");
   const int64_t P = cfg_.param_count();
-  if (!norm_queued_) {
+  if (zero_stage_ >= 2) {
+    // Each rank sums its shard of the reduced gradients; the ranks' sums are added on the host.
+    cuda_check(cudaMemsetAsync(scalars + 1, 0, sizeof(double), opt_stream_), "reset norm");
+    sum_squares(scalars + 1, buf<float>("grad.shard"), state_end_ - state_begin_, opt_stream_);
+    cuda_check(cudaMemcpyAsync(&norm_host_[1], scalars + 1, sizeof(double),
+                               cudaMemcpyDeviceToHost, opt_stream_),
+               "read the norm's partial sum");
+    cuda_check(cudaStreamSynchronize(opt_stream_), "norm's partial sum");
+    if (!sum_over_ranks_) throw runtime_error("CUDA engine: ZeRO stage 2 without a rank sum");
+    norm_host_[1] = sum_over_ranks_(norm_host_[1]);
+    cuda_check(cudaMemcpyAsync(scalars + 1, &norm_host_[1], sizeof(double),
+                               cudaMemcpyHostToDevice, opt_stream_),
+               "write the norm's sum");
+  } else if (!norm_queued_) {
     cuda_check(cudaMemsetAsync(scalars + 1, 0, sizeof(double), opt_stream_), "reset norm");
     if (grads_ == GradStorage::bf16) {
       sum_squares(scalars + 1, buf<bf16>("grad.bf16"), P, opt_stream_);
@@ -722,6 +760,10 @@ void LlamaGpu::optimizer_step(const AdamWParams& ap, int64_t t, double max_norm)
     };
     if (grads_ == GradStorage::bf16) {
       step(buf<bf16>("grad.bf16"));
+    } else if (zero_stage_ >= 2) {
+      adamw_step(buf<bf16>("param.bf16"), buf<uint16_t>("param.lo"), buf<float>("adam.m"),
+                 buf<float>("adam.v"), buf<float>("grad.shard"), clip, table + unit.first_chunk,
+                 unit.n_chunks, h, opt_stream_, state_begin_, state_begin_);
     } else {
       step(buf<float>("grad.fp32"));
     }

@@ -116,14 +116,17 @@ void clip_coefficient(float* clip_coef, double* norm_out, const double* sumsq, d
                       cudaStream_t stream);
 // One AdamW step (torch.optim.AdamW's update, as train/optimizer.hpp) on every chunk, with
 // g (fp32 or bf16) scaled by *clip_coef; updates the split master (w, lo) and the moments m, v.
-// Chunk offsets index w and g; lo, m and v hold the state from element state_shift on (a
-// sharded optimizer's shard start; 0 for the whole model).
+// Chunk offsets index w; lo, m and v hold the state from element state_shift on and g the
+// gradients from element grad_shift on (a sharded optimizer's shard start; 0 for the whole
+// model).
 void adamw_step(bf16* w, uint16_t* lo, float* m, float* v, const float* g, const float* clip_coef,
                 const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h, cudaStream_t stream,
-                int64_t state_shift = 0);
+                int64_t state_shift = 0, int64_t grad_shift = 0);
 void adamw_step(bf16* w, uint16_t* lo, float* m, float* v, const bf16* g, const float* clip_coef,
                 const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h, cudaStream_t stream,
-                int64_t state_shift = 0);
+                int64_t state_shift = 0, int64_t grad_shift = 0);
+// y[i] += x[i], i < n.
+void add_into(float* y, const float* x, int64_t n, cudaStream_t stream);
 
 // --- weights -------------------------------------------------------------------------------
 

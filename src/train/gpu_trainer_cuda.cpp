@@ -55,10 +55,10 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   // Gradient storage, recomputation (an explicit setting, the ds_config's activation
   // checkpointing, or the lightest mode that fits), the plan and its verdict against the free
   // memory: the same decision `sxbench train --plan-only` prints. Refused before any allocation
-  // when it does not fit. Over several ranks the engine runs ZeRO stage 0 (full replicas whose
-  // fp32 gradients are all-reduced in place) or, when the ds_config asks for 1 or more, stage 1
-  // (the same exchange; AdamW state sharded, updated shards all-gathered); the reserve adds
-  // NCCL's for more than one rank.
+  // when it does not fit. Over several ranks the engine runs the ds_config's ZeRO stage up to 2:
+  // 0 (full replicas whose fp32 gradients are all-reduced in place), 1 (the same exchange; AdamW
+  // state sharded, updated shards all-gathered) or 2 (as 1, with each unit's gradients reduced
+  // into the owners' shards instead); the reserve adds NCCL's for more than one rank.
   ZeroLayout zero = zero_layout(o.ds, o.model, job.world_size());
   zero.stage = job.world_size() > 1 ? std::min(o.ds.zero_stage, kCudaEngineMaxZeroStage) : 0;
   rep.zero_stage = zero.applied_stage();
@@ -94,7 +94,16 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   if (s.comm) {
     exchange = std::make_unique<gpu::GradientExchange>(*s.comm, stream);
     rep.exchange_method = exchange->method();
-    model.set_unit_ready([&](float* g, int64_t n) { exchange->unit_ready(g, n); });
+    if (rep.zero_stage >= 2) {
+      exchange->set_shards(choice.plan.shard_elements, o.model.param_count());
+      model.set_reduce_unit([&](float* g, int64_t off, int64_t n, bool acc, float* shard,
+                                cudaEvent_t done) {
+        exchange->reduce_unit(g, off, n, acc, shard, done);
+      });
+      model.set_sum_over_ranks([&](double v) { return job.sum(v); });
+    } else {
+      model.set_unit_ready([&](float* g, int64_t n) { exchange->unit_ready(g, n); });
+    }
     if (rep.zero_stage >= 1) {
       model.set_gather_weights([&](gpu::bf16* w, int64_t shard, cudaStream_t st) {
         exchange->gather_weights(w, shard, st);

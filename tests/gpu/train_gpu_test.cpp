@@ -816,53 +816,70 @@ TEST(TrainGpuCli, RanksSummingGradientsMatchOneRankOfTheSameGlobalBatch) {
   fs::remove_all(dir);
 }
 
-// ZeRO-1 on the CUDA engine: three ranks sharing the GPU through the mpi exchange (uneven shards:
-// the last one is shorter, the working copy padded). The same all-reduced gradients and the
-// elementwise AdamW on each shard give stage 0's trajectory; the all-gather makes the working
-// copies identical on every rank.
-TEST(TrainGpuCli, ZeroStageOneFollowsStageZero) {
+// ZeRO-1 and ZeRO-2 on the CUDA engine: three ranks sharing the GPU through the mpi exchange
+// (uneven shards: the last one is shorter, the working copy padded), with one and with two
+// micro-batches per step (ZeRO-2 then adds the second micro-batch's reduced gradients into the
+// shards). The same summed gradients and the elementwise AdamW on each shard give stage 0's
+// trajectory; the all-gather makes the working copies identical on every rank.
+TEST(TrainGpuCli, ZeroStagesOneAndTwoFollowStageZero) {
   SXB_REQUIRE_GPU();
-  const fs::path dir = e2e::scratch_dir("train_gpu_zero1");
-  for (int stage : {0, 1}) {
+  const fs::path dir = e2e::scratch_dir("train_gpu_zero");
+  for (int stage : {0, 1, 2}) {
     std::ofstream cfg(dir / ("ds" + std::to_string(stage) + ".json"));
     cfg << R"({"train_batch_size": 6, "gradient_clipping": 1.0, "bf16": {"enabled": true},
               "zero_optimization": {"stage": )"
         << stage << R"(}, "optimizer": {"type": "AdamW", "params": {"lr": 1e-3}}})";
   }
-  auto run = [&](int stage) {
-    const std::string name = "z" + std::to_string(stage);
+  auto run = [&](int stage, int micro) {
+    const std::string name = "z" + std::to_string(stage) + "m" + std::to_string(micro);
     const auto r = e2e::run_command(e2e::mpirun(
         3, "train --device cuda --model tiny --seq-len 64 --steps 5 --warmup-steps 1 "
-           "--micro-batch 2 --comm-backend mpi --ds-config " +
+           "--micro-batch " + std::to_string(micro) + " --comm-backend mpi --ds-config " +
                (dir / ("ds" + std::to_string(stage) + ".json")).string() + " --out " +
                (dir / name).string()));
     EXPECT_EQ(r.exit_code, 0) << r.output;
     std::ifstream in(dir / name / "sft_metrics.json");
     return nlohmann::json::parse(in);
   };
-  const auto m0 = run(0), m1 = run(1);
-  EXPECT_EQ(m0["zero_stage"]["applied"], 0);
-  EXPECT_EQ(m1["zero_stage"]["applied"], 1);
-  EXPECT_TRUE(m1["replicas_identical"].get<bool>());
   const int64_t P = resolve_model("tiny").param_count(), S = (P + 2) / 3;
   ASSERT_NE(P % 3, 0) << "the test wants uneven shards";
-  const auto& c0 = m0["loss_curve"];
-  const auto& c1 = m1["loss_curve"];
-  ASSERT_EQ(c1.size(), 5u);
-  for (size_t i = 0; i < 5; ++i) {
-    const double l0 = c0[i]["loss"], l1 = c1[i]["loss"];
-    EXPECT_NEAR(l1, l0, 1e-4 * l0) << "step " << i + 1;
-    EXPECT_NEAR(double(c1[i]["grad_norm"]), double(c0[i]["grad_norm"]),
-                1e-3 * double(c0[i]["grad_norm"]))
-        << "step " << i + 1;
-    // The gradient all_reduce, then the all_gather of 3 bf16 shards.
-    EXPECT_EQ(c1[i]["comm_bytes"].get<int64_t>(), 4 * P + 2 * 3 * S) << "step " << i + 1;
+  for (int micro : {2, 1}) {
+    const int64_t accum = 2 / micro;
+    const auto base = run(0, micro);
+    EXPECT_EQ(base["zero_stage"]["applied"], 0);
+    for (int stage : {1, 2}) {
+      if (stage == 1 && micro == 1) continue;  // stage 1 accumulates as stage 0 does
+      SCOPED_TRACE(testing::Message() << "stage " << stage << ", micro-batch " << micro);
+      const auto m = run(stage, micro);
+      EXPECT_EQ(m["zero_stage"]["applied"], stage);
+      EXPECT_TRUE(m["replicas_identical"].get<bool>());
+      const auto& c0 = base["loss_curve"];
+      const auto& c1 = m["loss_curve"];
+      ASSERT_EQ(c1.size(), 5u);
+      for (size_t i = 0; i < 5; ++i) {
+        const double l0 = c0[i]["loss"], l1 = c1[i]["loss"];
+        EXPECT_NEAR(l1, l0, 1e-4 * l0) << "step " << i + 1;
+        EXPECT_NEAR(double(c1[i]["grad_norm"]), double(c0[i]["grad_norm"]),
+                    1e-3 * double(c0[i]["grad_norm"]))
+            << "step " << i + 1;
+        // The gradient all_reduce (stage 1) or a reduce per micro-batch (stage 2), then the
+        // all_gather of 3 bf16 shards.
+        EXPECT_EQ(c1[i]["comm_bytes"].get<int64_t>(),
+                  4 * P * (stage == 2 ? accum : 1) + 2 * 3 * S)
+            << "step " << i + 1;
+      }
+      // The AdamW state (and at stage 2 the reduced gradient) is about a third of stage 0's.
+      const auto& b0 = base["peak_memory_bytes"]["engine_buffers_by_category"];
+      const auto& b1 = m["peak_memory_bytes"]["engine_buffers_by_category"];
+      EXPECT_LT(b1["optimizer"].get<double>(), 0.4 * b0["optimizer"].get<double>());
+      EXPECT_LT(b1["master"].get<double>(), 0.4 * b0["master"].get<double>());
+      if (stage == 2) {  // the reduced shard and two buffers of the largest unit
+        const int64_t U = 43136;
+        auto aligned = [](int64_t b) { return (b + 255) / 256 * 256; };
+        EXPECT_EQ(b1["gradients"].get<int64_t>(), aligned(4 * S) + 2 * aligned(4 * U));
+      }
+    }
   }
-  // The AdamW state is a third of stage 0's.
-  const auto& b0 = m0["peak_memory_bytes"]["engine_buffers_by_category"];
-  const auto& b1 = m1["peak_memory_bytes"]["engine_buffers_by_category"];
-  EXPECT_LT(b1["optimizer"].get<double>(), 0.4 * b0["optimizer"].get<double>());
-  EXPECT_LT(b1["master"].get<double>(), 0.4 * b0["master"].get<double>());
   fs::remove_all(dir);
 }
 
