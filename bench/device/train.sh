@@ -4,7 +4,7 @@
 # and torch.compile) in the same call, engine runs before and after the reference. Logs go to
 # $OUT/train_logs.tgz; a short table is printed last.
 #   PHASES   comma list of tests,engine,notune,grad32,torch,compile,engine_full,torch_ac,learn,
-#            engine2 (default all but notune and grad32). engine*: the reference's optimizer
+#            engine2,zero3_70b (default all but notune, grad32 and zero3_70b). engine*: the reference's optimizer
 #            settings (ds_config_torch_reference.json); notune: cuBLASLt's first heuristic choice
 #            instead of the timed best; grad32: fp32 gradient storage instead of auto's bf16;
 #            learn: 30 steps at lr 1e-4 (ds_config_7b_learning.json) to show the loss falling.
@@ -97,6 +97,17 @@ if want learn; then
   grep -E "^step (1|10|20|30)/" "$W/learn.log"
 fi
 want engine2 && engine engine2
+if want zero3_70b; then
+  # The Llama-2-70B shape with two decoder layers, ZeRO-3 over two ranks sharing this GPU
+  # through the host-staged exchange (a one-GPU machine: a functional run with per-layer times,
+  # not a two-GPU throughput figure).
+  timeout 400 mpirun -np 2 --oversubscribe --bind-to none "$BIN" train --device cuda \
+    --model configs/models/llama2-70b-shape-2-layers --seq-len 4096 --micro-batch 1 --steps 4 \
+    --warmup-steps 1 --ds-config configs/ds_config_70b_shape_zero3.json --comm-backend mpi \
+    --profile --out "$W/zero3_70b" >"$W/zero3_70b.log" 2>&1
+  echo "zero3_70b exit $?"
+  grep -E "^step [0-9]|^profile|^per decoder layer|^step time|error" "$W/zero3_70b.log" | head -12
+fi
 nvidia-smi --query-gpu=clocks.sm,power.draw,temperature.gpu --format=csv >>"$W/gpu.txt"
 
 python3 - "$W" <<'EOF' | tee "$W/table.txt"
@@ -105,7 +116,7 @@ w = sys.argv[1]
 rows = []
 names = sorted(os.listdir(w))
 variants = [n for n in names if n.startswith("engine_") and os.path.isdir(os.path.join(w, n))]
-for name in dict.fromkeys(["engine"] + variants + ["engine_full", "learn", "engine2"]):
+for name in dict.fromkeys(["engine"] + variants + ["engine_full", "learn", "engine2", "zero3_70b"]):
     p = os.path.join(w, name, "sft_metrics.json")
     if os.path.exists(p):
         m = json.load(open(p))

@@ -333,9 +333,16 @@ EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptio
   if (settings.comm) {
     e.communication = {{"backend", backend},
                        {"library", settings.comm->library_version()},
-                       {"gradient_reduction", "all_reduce fp32 sum per parameter unit"},
+                       {"gradient_reduction",
+                        rep.zero_stage >= 2
+                            ? "reduce (fp32 sum) of each parameter unit into its owners' shards, "
+                              "every micro-batch"
+                            : "all_reduce fp32 sum per parameter unit"},
                        {"weight_gather",
-                        rep.zero_stage >= 1
+                        rep.zero_stage >= 3
+                            ? "broadcast of each unit's parts from their owners into a unit "
+                              "buffer before its forward and its backward"
+                        : rep.zero_stage >= 1
                             ? "in-place all_gather of the updated bf16 shards after AdamW"
                             : "none (full replicas)"},
                        {"zero_stage_applied", rep.zero_stage},
@@ -369,14 +376,17 @@ EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptio
   } else if (rep.zero_stage == 0) {
     zero_note = "stage 0: full replicas, gradients all-reduced, every rank takes the whole AdamW "
                 "step";
-  } else {
+  } else if (rep.zero_stage == 1) {
     zero_note = "stage 1: gradients all-reduced; each rank keeps the AdamW moments and the fp32 "
                 "master's low halves of its shard, updates the shard and all-gathers the "
                 "updated bf16 weights";
-    if (job.ds.zero_stage > rep.zero_stage) {
-      zero_note += fmt::format(" (stage {} requested: the CUDA engine runs stages 0-{})",
-                               job.ds.zero_stage, kCudaEngineMaxZeroStage);
-    }
+  } else if (rep.zero_stage == 2) {
+    zero_note = "stage 2: as stage 1, with each unit's gradients reduced into the owners' "
+                "shards (two unit buffers instead of the full gradient)";
+  } else {
+    zero_note = "stage 3: as stage 2, with the bf16 weights sharded too: each unit is gathered "
+                "from its owners into one of two unit buffers before its forward and backward, "
+                "the next one while the current one computes";
   }
   e.zero = {{"requested", job.ds.zero_stage}, {"applied", rep.zero_stage}, {"note", zero_note}};
   const std::string mode = recompute_name(rep.memory.recompute);
@@ -447,9 +457,24 @@ EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptio
     e.profile = {{"last_step_ms", prof},
                  {"method",
                   "CUDA events around every operation of the last step, summed per category; "
-                  "the gradient-norm sums queued during the backward on the optimizer stream are "
-                  "not included"}};
-    if (mpi.rank() == 0) std::printf("profile of the last step (ms): %s\n", line.c_str());
+                  "layers.forward and layers.backward span each decoder layer whole (its "
+                  "operations, waits for its weights and its gradient exchange calls, so they "
+                  "overlap the other categories); the gradient-norm sums queued during the "
+                  "backward on the optimizer stream are not included"}};
+    const double L = double(job.model.num_layers);
+    auto mean_layer = [&](const char* cat) {
+      auto it = rep.profile_ms.find(cat);
+      return it == rep.profile_ms.end() ? 0.0 : it->second / L;
+    };
+    e.profile["per_layer_ms"] = {{"forward", mean_layer("layers.forward")},
+                                 {"backward", mean_layer("layers.backward")},
+                                 {"layers", job.model.num_layers}};
+    if (mpi.rank() == 0) {
+      std::printf("profile of the last step (ms): %s\n", line.c_str());
+      std::printf("per decoder layer (ms, mean of %lld): forward %.2f, backward %.2f\n",
+                  (long long)job.model.num_layers, mean_layer("layers.forward"),
+                  mean_layer("layers.backward"));
+    }
   }
   e.extra = {{"compute_ms", stats_json(c)},
              {"optimizer_ms", stats_json(opt)},

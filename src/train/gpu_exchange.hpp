@@ -12,6 +12,10 @@
 // ZeRO-2 replaces the all_reduce: each unit's gradients are summed into their owners' shards,
 // one reduce per owner of a part of the unit (nccl: on the communicator's stream, overlapping
 // the backward; mpi: host-staged), in every micro-batch.
+// ZeRO-3 shards the working copy too: before a unit's forward (and again before its backward,
+// but for the last two units, which are still resident) its weights are gathered from the
+// owners' shards into a unit buffer, one broadcast per owner of a part, prefetched while the
+// previous unit computes.
 // ZeRO-1 and 2 add the weight gather after AdamW: each rank's updated bf16 shard to every rank, as one
 // in-place all_gather (nccl: on the communicator's stream, ordered after the optimizer's work by
 // an event; mpi: host-staged). The next forward waits for it, so all of it counts as exposed; it
@@ -48,6 +52,11 @@ class GradientExchange {
   // be overwritten.
   void reduce_unit(float* grads, int64_t offset, int64_t count, bool accumulate, float* shard,
                    cudaEvent_t done);
+  // ZeRO-3: weights of flat elements offset..offset+count from their owners' shards (this
+  // rank's part at shard[flat - rank S]) into `unit`, after `free` (the compute stream is done
+  // with the buffer) and `updated` (this rank's AdamW has written its shard); records `done`.
+  void gather_unit(bf16* unit, int64_t offset, int64_t count, const bf16* shard,
+                   cudaEvent_t free, cudaEvent_t updated, cudaEvent_t done);
   // In-place all_gather of the working copy w (W x S bf16 elements, rank r's shard at r S after
   // the work queued on `stream`); `stream` waits for it.
   void gather_weights(bf16* w, int64_t shard_elements, cudaStream_t stream);
@@ -77,6 +86,12 @@ class GradientExchange {
   double gather_ms_ = 0;  // completed gathers not yet reported
   int64_t shard_elements_ = 0, total_elements_ = 0;
   void collect_gathers();
+  struct Part {
+    int owner;
+    int64_t begin, size;
+  };
+  // The parts of flat elements [offset, offset + count) by shard owner.
+  std::vector<Part> parts(int64_t offset, int64_t count) const;
 };
 
 }  // namespace sxb::gpu

@@ -83,22 +83,68 @@ void GradientExchange::set_shards(int64_t shard_elements, int64_t total_elements
   total_elements_ = total_elements;
 }
 
+std::vector<GradientExchange::Part> GradientExchange::parts(int64_t offset, int64_t count) const {
+  if (shard_elements_ <= 0) throw runtime_error("gradient exchange: no shard layout");
+  const int64_t S = shard_elements_, end = offset + count;
+  std::vector<Part> out;  // [max(offset, o S), min(end, (o + 1) S))
+  for (int64_t o = offset / S; o * S < end; ++o) {
+    const int64_t a = std::max(offset, o * S), b = std::min({end, (o + 1) * S, total_elements_});
+    if (a < b) out.push_back({int(o), a, b - a});
+  }
+  return out;
+}
+
+void GradientExchange::gather_unit(bf16* unit, int64_t offset, int64_t count, const bf16* shard,
+                                   cudaEvent_t free, cudaEvent_t updated, cudaEvent_t done) {
+  const int r = comm_.rank();
+  const int64_t S = shard_elements_;
+  bytes_ += uint64_t(count) * sizeof(bf16);
+  const std::vector<Part> ps = parts(offset, count);
+  if (comm_stream_) {
+    cuda_check(cudaStreamWaitEvent(comm_stream_, free, 0), "cudaStreamWaitEvent");
+    cuda_check(cudaStreamWaitEvent(comm_stream_, updated, 0), "cudaStreamWaitEvent");
+    for (const Part& p : ps) {
+      const bf16* src = shard + (p.begin - int64_t(p.owner) * S);
+      comm_.broadcast(p.owner == r ? src : nullptr, unit + (p.begin - offset), size_t(p.size),
+                      DataType::bf16, p.owner);
+    }
+    cuda_check(cudaEventRecord(done, comm_stream_), "cudaEventRecord");
+    return;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  cuda_check(cudaEventSynchronize(free), "weight gather");
+  cuda_check(cudaEventSynchronize(updated), "weight gather");
+  const size_t bytes = size_t(count) * sizeof(bf16);
+  if (bytes > staging_bytes_) {
+    staging_ = std::make_unique<PinnedBuffer>(bytes);
+    staging_bytes_ = bytes;
+  }
+  char* host = static_cast<char*>(staging_->get());
+  for (const Part& p : ps) {
+    char* h = host + size_t(p.begin - offset) * sizeof(bf16);
+    if (p.owner == r) {
+      cuda_check(cudaMemcpyAsync(h, shard + (p.begin - int64_t(r) * S),
+                                 size_t(p.size) * sizeof(bf16), cudaMemcpyDeviceToHost, compute_),
+                 "weight gather: copy to host");
+      cuda_check(cudaStreamSynchronize(compute_), "weight gather");
+    }
+    comm_.broadcast(h, h, size_t(p.size), DataType::bf16, p.owner);
+  }
+  cuda_check(cudaMemcpyAsync(unit, host, bytes, cudaMemcpyHostToDevice, compute_),
+             "weight gather: copy to device");
+  cuda_check(cudaStreamSynchronize(compute_), "weight gather");
+  cuda_check(cudaEventRecord(done, compute_), "cudaEventRecord");
+  host_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
 void GradientExchange::reduce_unit(float* grads, int64_t offset, int64_t count, bool accumulate,
                                    float* shard, cudaEvent_t done) {
   if (shard_elements_ <= 0) throw runtime_error("gradient exchange: no shard layout");
   const int r = comm_.rank();
   const int64_t S = shard_elements_, end = offset + count;
   bytes_ += uint64_t(count) * sizeof(float);
-  // The parts of the unit by owner: [max(offset, o S), min(end, (o + 1) S)).
-  struct Part {
-    int owner;
-    int64_t begin, size;
-  };
-  std::vector<Part> parts;
-  for (int64_t o = offset / S; o * S < end; ++o) {
-    const int64_t a = std::max(offset, o * S), b = std::min({end, (o + 1) * S, total_elements_});
-    if (a < b) parts.push_back({int(o), a, b - a});
-  }
+  const std::vector<Part> parts = this->parts(offset, count);
+  (void)end;
   if (comm_stream_) {
     if (next_ready_ == ready_.size()) {
       cudaEvent_t e = nullptr;

@@ -516,11 +516,12 @@ __device__ __forceinline__ uint32_t pack_halves(uint16_t a, uint16_t b) {
 template <typename G>
 __global__ void __launch_bounds__(kAdamThreads)
     adamw_kernel(uint16_t* w, uint16_t* lo, float* m, float* v, const G* g, const float* clip,
-                 const AdamChunk* chunks, int64_t state_shift, int64_t grad_shift, AdamHyper h) {
+                 const AdamChunk* chunks, int64_t state_shift, int64_t grad_shift,
+                 int64_t weight_shift, AdamHyper h) {
   const AdamChunk c = chunks[blockIdx.x];
   const float coef = *clip;
   const float wd = c.decay ? h.weight_decay : 0.0f;
-  uint16_t* __restrict__ wc = w + c.offset;
+  uint16_t* __restrict__ wc = w + (c.offset - weight_shift);
   uint16_t* __restrict__ lc = lo + (c.offset - state_shift);
   float* __restrict__ mc = m + (c.offset - state_shift);
   float* __restrict__ vc = v + (c.offset - state_shift);
@@ -528,7 +529,8 @@ __global__ void __launch_bounds__(kAdamThreads)
   // Tensor offsets are multiples of 4 elements (tensor sizes are multiples of 8), so the
   // 4-element vectors are aligned, unless a shard starts inside a vector (its start, not a
   // multiple of 4, shifts the state's alignment against the weights'): such chunks run scalar.
-  const bool vec = ((c.offset | (c.offset - state_shift) | (c.offset - grad_shift)) & 3) == 0;
+  const bool vec = ((c.offset | (c.offset - state_shift) | (c.offset - grad_shift) |
+                     (c.offset - weight_shift)) & 3) == 0;
   const int n4 = vec ? c.size / 4 : 0;
 #pragma unroll 2
   for (int i = threadIdx.x; i < n4; i += kAdamThreads) {
@@ -589,14 +591,21 @@ __device__ __forceinline__ uint64_t splitmix_at(uint64_t state, uint64_t k) {
 
 // Low halves: element i of the tensor keeps its low half at lo[i + lo_shift] when
 // lo_begin <= i < lo_end (a sharded master holds only its shard's).
+// With shard_weights the working copy is sharded the same way (w[i + shift] in range only).
 struct LowHalves {
   uint16_t* lo;
   int64_t shift, begin, end;
+  bool shard_weights;
   __device__ void store(int64_t i, float x, uint16_t* w) const {
     uint16_t hi = 0, low = 0;
     split_master_bits(__float_as_uint(x), hi, low);
-    w[i] = hi;
-    if (i >= begin && i < end) lo[i + shift] = low;
+    const bool mine = i >= begin && i < end;
+    if (!shard_weights) {
+      w[i] = hi;
+    } else if (mine) {
+      w[i + shift] = hi;
+    }
+    if (mine) lo[i + shift] = low;
   }
 };
 
@@ -765,21 +774,27 @@ void clip_coefficient(float* clip_coef, double* norm_out, const double* sumsq, d
 template <typename G>
 void launch_adamw(bf16* w, uint16_t* lo, float* m, float* v, const G* g, const float* clip_coef,
                   const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h,
-                  cudaStream_t stream, int64_t state_shift, int64_t grad_shift) {
+                  cudaStream_t stream, int64_t state_shift, int64_t grad_shift,
+                  int64_t weight_shift) {
   if (n_chunks == 0) return;
   adamw_kernel<<<static_cast<unsigned>(n_chunks), kAdamThreads, 0, stream>>>(
-      reinterpret_cast<uint16_t*>(w), lo, m, v, g, clip_coef, chunks, state_shift, grad_shift, h);
+      reinterpret_cast<uint16_t*>(w), lo, m, v, g, clip_coef, chunks, state_shift, grad_shift,
+      weight_shift, h);
   check_launch("adamw_step");
 }
 void adamw_step(bf16* w, uint16_t* lo, float* m, float* v, const float* g, const float* clip_coef,
                 const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h,
-                cudaStream_t stream, int64_t state_shift, int64_t grad_shift) {
-  launch_adamw(w, lo, m, v, g, clip_coef, chunks, n_chunks, h, stream, state_shift, grad_shift);
+                cudaStream_t stream, int64_t state_shift, int64_t grad_shift,
+                int64_t weight_shift) {
+  launch_adamw(w, lo, m, v, g, clip_coef, chunks, n_chunks, h, stream, state_shift, grad_shift,
+               weight_shift);
 }
 void adamw_step(bf16* w, uint16_t* lo, float* m, float* v, const bf16* g, const float* clip_coef,
                 const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h,
-                cudaStream_t stream, int64_t state_shift, int64_t grad_shift) {
-  launch_adamw(w, lo, m, v, g, clip_coef, chunks, n_chunks, h, stream, state_shift, grad_shift);
+                cudaStream_t stream, int64_t state_shift, int64_t grad_shift,
+                int64_t weight_shift) {
+  launch_adamw(w, lo, m, v, g, clip_coef, chunks, n_chunks, h, stream, state_shift, grad_shift,
+               weight_shift);
 }
 
 namespace {
@@ -808,14 +823,15 @@ void init_normal(bf16* w, const MasterLows& lo, int64_t n, uint64_t seed, uint64
                  double std_dev, cudaStream_t stream) {
   const uint64_t state = stream_seed(seed, stream_id);
   init_normal_kernel<<<blocks_for((n + 1) / 2, 256), 256, 0, stream>>>(
-      reinterpret_cast<uint16_t*>(w), LowHalves{lo.lo, lo.shift, lo.begin, lo.end}, n, state,
-      std_dev);
+      reinterpret_cast<uint16_t*>(w),
+      LowHalves{lo.lo, lo.shift, lo.begin, lo.end, lo.shard_weights}, n, state, std_dev);
   check_launch("init_normal");
 }
 
 void fill(bf16* w, const MasterLows& lo, int64_t n, float value, cudaStream_t stream) {
   fill_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(
-      reinterpret_cast<uint16_t*>(w), LowHalves{lo.lo, lo.shift, lo.begin, lo.end}, n, value);
+      reinterpret_cast<uint16_t*>(w),
+      LowHalves{lo.lo, lo.shift, lo.begin, lo.end, lo.shard_weights}, n, value);
   check_launch("fill");
 }
 void split_master(bf16* w, uint16_t* lo, const float* src, int64_t n, cudaStream_t stream) {

@@ -30,8 +30,10 @@ class LlamaGpu {
   // (ZeRO-2) also shards the gradients: the backward writes each unit's into one of two unit
   // buffers, which set_reduce_unit's callback sums into the owners' "grad.shard" every
   // micro-batch, and the norm's partial sums are added over the ranks (set_sum_over_ranks).
-  // Throws sxb::Error for shapes the kernels do not support, a stage above 2, or when the
-  // allocation fails.
+  // Stage 3 (ZeRO-3) shards the working copy as well: each unit's weights are gathered into one
+  // of two unit buffers (set_gather_unit) before the unit's forward and backward, the next unit's
+  // while the current one computes. Throws sxb::Error for shapes the kernels do not support, a
+  // stage above 3, or when the allocation fails.
   LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute recompute,
            GradStorage grads, cudaStream_t stream, const ZeroLayout& zero = {}, int rank = 0);
   ~LlamaGpu();
@@ -72,6 +74,13 @@ class LlamaGpu {
   // ZeRO-2: the sum over the ranks of a host value (the squared-gradient partial sums).
   using SumOverRanks = std::function<double(double)>;
   void set_sum_over_ranks(SumOverRanks f) { sum_over_ranks_ = std::move(f); }
+  // ZeRO-3: must fill `unit` with the weights of flat elements offset..offset+count from their
+  // owners' shards of `shard` (owner r's elements at shard[flat - r S]) after the events `free`
+  // and `updated`, and record `done`.
+  using GatherUnit = std::function<void(bf16* unit, int64_t offset, int64_t count,
+                                        const bf16* shard, cudaEvent_t free, cudaEvent_t updated,
+                                        cudaEvent_t done)>;
+  void set_gather_unit(GatherUnit f) { gather_unit_ = std::move(f); }
   int zero_stage() const { return zero_stage_; }
   // Order-independent checksums (sums of 32-bit words mod 2^64; they synchronise): of the bf16
   // working copy (all P weights, equal on every rank), and of the master weights' low halves this
@@ -190,6 +199,13 @@ class LlamaGpu {
   // Where the fp32 gradient of flat element `off` is written (stage 2: in the current unit's
   // buffer).
   float* grad_at(int64_t off) const;
+  // The bf16 weights of unit u, indexed by flat offset (stage 3: its unit buffer, which must be
+  // resident).
+  const bf16* weights(size_t u) const;
+  // ZeRO-3: makes unit u resident in buffer u % 2 (gathering it unless it is there) and the main
+  // stream wait for it; prefetch_unit queues the gather only.
+  void use_unit(size_t u);
+  void prefetch_unit(size_t u);
 
   ModelConfig cfg_;
   int64_t max_B_, T_;
@@ -199,6 +215,10 @@ class LlamaGpu {
   GatherWeights gather_;
   ReduceUnit reduce_unit_;
   SumOverRanks sum_over_ranks_;
+  GatherUnit gather_unit_;
+  int64_t resident_[2] = {-1, -1};                  // stage 3: unit in each weight buffer
+  cudaEvent_t wfree_[2] = {nullptr, nullptr};       // stage 3: main stream done with a buffer
+  cudaEvent_t wready_[2] = {nullptr, nullptr};      // stage 3: buffer gathered
   cudaEvent_t slot_free_[2] = {nullptr, nullptr};  // stage 2: unit buffer reduced
   bool slot_used_[2] = {false, false};
   int slot_ = 0;            // stage 2: the unit buffer of the unit in backward

@@ -50,9 +50,8 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
   zero_stage_ = zero.applied_stage();
   world_ = zero.world;
   rank_ = rank;
-  if (zero_stage_ > 2) {
-    throw usage_error(fmt::format(
-        "the CUDA engine runs ZeRO stages 0-2; stage {} is planned but not built", zero_stage_));
+  if (zero_stage_ > 3) {
+    throw usage_error(fmt::format("CUDA engine: no ZeRO stage {}", zero_stage_));
   }
   if (rank_ < 0 || rank_ >= world_) {
     throw usage_error(fmt::format("CUDA engine: rank {} outside a world of {}", rank_, world_));
@@ -193,6 +192,8 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
     make(opt_begin_[i], true);
     make(opt_end_[i], true);
     make(slot_free_[i], false);
+    make(wfree_[i], false);
+    make(wready_[i], false);
   }
   cuda_check(cudaHostAlloc(reinterpret_cast<void**>(&norm_host_), 2 * sizeof(double),
                            cudaHostAllocPortable),
@@ -207,7 +208,8 @@ LlamaGpu::~LlamaGpu() {
   for (cudaEvent_t e : grad_ready_) cudaEventDestroy(e);
   for (cudaEvent_t e : updated_) cudaEventDestroy(e);
   for (cudaEvent_t e : {main_mark_, norm_done_, opt_begin_[0], opt_begin_[1], opt_end_[0],
-                        opt_end_[1], slot_free_[0], slot_free_[1]}) {
+                        opt_end_[1], slot_free_[0], slot_free_[1], wfree_[0], wfree_[1],
+                        wready_[0], wready_[1]}) {
     if (e) cudaEventDestroy(e);
   }
   if (opt_stream_) cudaStreamDestroy(opt_stream_);
@@ -236,6 +238,34 @@ void LlamaGpu::wait_update(size_t u) {
 float* LlamaGpu::grad_at(int64_t off) const {
   if (zero_stage_ >= 2) return buf<float>("grad.unit", slot_) + (off - units_[cur_unit_].offset);
   return buf<float>("grad.fp32") + off;
+}
+
+const bf16* LlamaGpu::weights(size_t u) const {
+  if (zero_stage_ < 3) return buf<bf16>("param.bf16");
+  const size_t s = u % 2;
+  if (resident_[s] != int64_t(u)) {
+    throw runtime_error(fmt::format("CUDA engine: unit {} is not gathered", u));
+  }
+  // Flat offsets of unit u index its buffer from the unit's first element.
+  return buf<bf16>("param.unit", int64_t(s)) - units_[u].offset;
+}
+
+void LlamaGpu::prefetch_unit(size_t u) {
+  if (zero_stage_ < 3 || u >= units_.size()) return;
+  const size_t s = u % 2;
+  if (resident_[s] == int64_t(u)) return;
+  if (!gather_unit_) throw runtime_error("CUDA engine: ZeRO stage 3 without a unit gather");
+  // The buffer's previous unit: everything queued on the main stream so far is done with it.
+  cuda_check(cudaEventRecord(wfree_[s], stream_), "cudaEventRecord");
+  gather_unit_(buf<bf16>("param.unit", int64_t(s)), units_[u].offset, units_[u].size,
+               buf<bf16>("param.bf16"), wfree_[s], updated_[u], wready_[s]);
+  resident_[s] = int64_t(u);
+}
+
+void LlamaGpu::use_unit(size_t u) {
+  if (zero_stage_ < 3) return;
+  prefetch_unit(u);
+  cuda_check(cudaStreamWaitEvent(stream_, wready_[u % 2], 0), "wait for a unit's weights");
 }
 
 void LlamaGpu::begin_unit(size_t u) {
@@ -325,14 +355,17 @@ void LlamaGpu::init_weights(uint64_t seed) {
   bf16* w = buf<bf16>("param.bf16");
   uint16_t* lo = buf<uint16_t>("param.lo");
   for (const auto& t : layout_) {
-    // Every rank holds the whole working copy; the low halves only for its state range.
+    // Up to stage 2 every rank holds the whole working copy, the low halves only for its state
+    // range; at stage 3 the working copy too.
+    const bool sharded_w = zero_stage_ >= 3;
     const MasterLows lows{lo, t.offset - state_begin_,
                           std::clamp<int64_t>(state_begin_ - t.offset, 0, t.size),
-                          std::clamp<int64_t>(state_end_ - t.offset, 0, t.size)};
+                          std::clamp<int64_t>(state_end_ - t.offset, 0, t.size), sharded_w};
+    bf16* wt = sharded_w ? w : w + t.offset;
     if (t.shape.size() == 1) {
-      fill(w + t.offset, lows, t.size, 1.0f, stream_);
+      fill(wt, lows, t.size, 1.0f, stream_);
     } else {
-      init_normal(w + t.offset, lows, t.size, seed, uint64_t(t.offset), 0.02, stream_);
+      init_normal(wt, lows, t.size, seed, uint64_t(t.offset), 0.02, stream_);
     }
   }
   cuda_check(cudaStreamSynchronize(stream_), "weight initialisation");
@@ -434,7 +467,7 @@ void LlamaGpu::layer_forward(int64_t l, int64_t B, bool write_output) {
   const int64_t F = cfg_.intermediate_size, H = cfg_.num_heads, KV = cfg_.num_kv_heads;
   const int64_t hd = cfg_.head_dim(), qkv_w = d + 2 * kvd;
   const float eps = float(cfg_.norm_eps);
-  const bf16* W = buf<bf16>("param.bf16");
+  const bf16* W = weights(size_t(1 + l));
   const LayerParams& p = lp_[size_t(l)];
   const LayerActs a = acts(l);
   const bf16* x = buf<bf16>("resid", l);
@@ -485,7 +518,7 @@ void LlamaGpu::layer_backward(int64_t l, int64_t B, bool first) {
   const int64_t F = cfg_.intermediate_size, H = cfg_.num_heads, KV = cfg_.num_kv_heads;
   const int64_t hd = cfg_.head_dim(), qkv_w = d + 2 * kvd;
   const float eps = float(cfg_.norm_eps);
-  const bf16* W = buf<bf16>("param.bf16");
+  const bf16* W = weights(size_t(1 + l));
   const LayerParams& p = lp_[size_t(l)];
   const bool acc = !first;
   if (recompute_ == Recompute::full) {
@@ -588,7 +621,8 @@ uint64_t half_word_checksum(const void* data, int64_t n, uint64_t* scratch, cuda
 
 uint64_t LlamaGpu::weights_checksum() {
   for (size_t u = 0; u < units_.size(); ++u) wait_update(u);
-  return half_word_checksum(buf<bf16>("param.bf16"), cfg_.param_count(),
+  return half_word_checksum(buf<bf16>("param.bf16"),
+                            zero_stage_ >= 3 ? state_end_ - state_begin_ : cfg_.param_count(),
                             reinterpret_cast<uint64_t*>(buf<double>("scalars") + 4), stream_);
 }
 
@@ -614,21 +648,28 @@ void LlamaGpu::forward_backward(const int32_t* tokens, const int32_t* targets, i
   if (!first && grads_ == GradStorage::bf16) {
     throw usage_error("CUDA engine: bf16 gradients cannot accumulate over micro-batches");
   }
-  const bf16* W = buf<bf16>("param.bf16");
   const size_t head_unit = units_.size() - 1;
   // Each unit waits for its update of the previous optimizer step just before its first use.
   // Everything the backward writes (gradients, summed tensors) comes after the last wait, so
-  // the previous update has read them by then.
+  // the previous update has read them by then. ZeRO-3: each unit's weights are gathered first,
+  // the next unit's while this one computes.
   wait_update(0);
+  use_unit(0);
+  prefetch_unit(1);
   {
     Span t(*this, "embedding");
-    embedding_forward(buf<bf16>("resid", 0), dtok, W + wte_, N, d, stream_);
+    embedding_forward(buf<bf16>("resid", 0), dtok, weights(0) + wte_, N, d, stream_);
   }
   for (int64_t l = 0; l < cfg_.num_layers; ++l) {
+    Span layer(*this, "layers.forward");  // each decoder layer, waits for its weights included
     wait_update(size_t(1 + l));
+    use_unit(size_t(1 + l));
+    prefetch_unit(size_t(2 + l));
     layer_forward(l, B, true);
   }
   wait_update(head_unit);
+  use_unit(head_unit);
+  const bf16* W = weights(head_unit);
   bf16* x_last = buf<bf16>("resid", cfg_.num_layers);
   bf16* lnf = buf<bf16>("final.ln");
   float* rstdf = buf<float>("final.rstd");
@@ -677,7 +718,10 @@ void LlamaGpu::forward_backward(const int32_t* tokens, const int32_t* targets, i
   };
   done(head_unit);
   for (int64_t l = cfg_.num_layers - 1; l >= 0; --l) {
+    Span layer(*this, "layers.backward");
     begin_unit(size_t(1 + l));
+    use_unit(size_t(1 + l));  // the last two units are still resident from the forward
+    if (l >= 1) prefetch_unit(size_t(l));
     layer_backward(l, B, first);
     done(size_t(1 + l));
   }
@@ -763,13 +807,16 @@ void LlamaGpu::optimizer_step(const AdamWParams& ap, int64_t t, double max_norm)
     } else if (zero_stage_ >= 2) {
       adamw_step(buf<bf16>("param.bf16"), buf<uint16_t>("param.lo"), buf<float>("adam.m"),
                  buf<float>("adam.v"), buf<float>("grad.shard"), clip, table + unit.first_chunk,
-                 unit.n_chunks, h, opt_stream_, state_begin_, state_begin_);
+                 unit.n_chunks, h, opt_stream_, state_begin_, state_begin_,
+                 zero_stage_ >= 3 ? state_begin_ : 0);
     } else {
       step(buf<float>("grad.fp32"));
     }
-    if (zero_stage_ == 0) cuda_check(cudaEventRecord(updated_[u], opt_stream_), "cudaEventRecord");
+    if (zero_stage_ == 0 || zero_stage_ == 3) {  // per unit: no weight gather after the step
+      cuda_check(cudaEventRecord(updated_[u], opt_stream_), "cudaEventRecord");
+    }
   }
-  if (zero_stage_ >= 1) {
+  if (zero_stage_ == 1 || zero_stage_ == 2) {
     // Every unit waits for the whole gather: each rank's shard spans many units.
     if (!gather_) throw runtime_error("CUDA engine: ZeRO stage 1 without a weight gather");
     gather_(buf<bf16>("param.bf16"), shard_elements_, opt_stream_);
@@ -779,6 +826,9 @@ void LlamaGpu::optimizer_step(const AdamWParams& ap, int64_t t, double max_norm)
   }
   cuda_check(cudaEventRecord(opt_end_[slot], opt_stream_), "cudaEventRecord");
   updates_pending_ = true;
+  // ZeRO-3: the gathered units hold the weights before this update; the next forward gathers
+  // every unit again.
+  resident_[0] = resident_[1] = -1;
   if (!overlap_) {
     for (size_t u = 0; u < units_.size(); ++u) wait_update(u);
   }

@@ -116,15 +116,15 @@ void clip_coefficient(float* clip_coef, double* norm_out, const double* sumsq, d
                       cudaStream_t stream);
 // One AdamW step (torch.optim.AdamW's update, as train/optimizer.hpp) on every chunk, with
 // g (fp32 or bf16) scaled by *clip_coef; updates the split master (w, lo) and the moments m, v.
-// Chunk offsets index w; lo, m and v hold the state from element state_shift on and g the
-// gradients from element grad_shift on (a sharded optimizer's shard start; 0 for the whole
-// model).
+// Chunk offsets are flat elements; lo, m and v hold the state from element state_shift on, g the
+// gradients from grad_shift on and w the weights from weight_shift on (a shard's start when that
+// array is sharded; 0 for the whole model).
 void adamw_step(bf16* w, uint16_t* lo, float* m, float* v, const float* g, const float* clip_coef,
                 const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h, cudaStream_t stream,
-                int64_t state_shift = 0, int64_t grad_shift = 0);
+                int64_t state_shift = 0, int64_t grad_shift = 0, int64_t weight_shift = 0);
 void adamw_step(bf16* w, uint16_t* lo, float* m, float* v, const bf16* g, const float* clip_coef,
                 const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h, cudaStream_t stream,
-                int64_t state_shift = 0, int64_t grad_shift = 0);
+                int64_t state_shift = 0, int64_t grad_shift = 0, int64_t weight_shift = 0);
 // y[i] += x[i], i < n.
 void add_into(float* y, const float* x, int64_t n, cudaStream_t stream);
 
@@ -135,10 +135,12 @@ void add_into(float* y, const float* x, int64_t n, cudaStream_t stream);
 void word_sum(uint64_t* sum, const void* data, int64_t words, cudaStream_t stream);
 
 // Where a tensor's low halves go: element i (begin <= i < end) at lo[i + shift]. A sharded
-// master keeps only its shard's; the whole tensor: {lo, 0, 0, n}.
+// master keeps only its shard's; the whole tensor: {lo, 0, 0, n}. shard_weights: the working
+// copy w is sharded the same way (ZeRO-3: w[i + shift] for the same elements only).
 struct MasterLows {
   uint16_t* lo;
   int64_t shift, begin, end;
+  bool shard_weights = false;
 };
 // Master weight i < n = std_dev * z(seed, stream, i), z the standard normal sequence of
 // sxb::NormalStream (SplitMix64 + Box-Muller, train/random.hpp) evaluated per element, so

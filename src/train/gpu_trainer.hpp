@@ -59,7 +59,7 @@ struct GpuTrainReport {
   double init_seconds = 0;                   // allocation and weight initialisation
   std::map<std::string, double> profile_ms;  // last step, per category (settings.profile)
   std::string exchange_method;               // empty without a communicator
-  int zero_stage = 0;                        // applied: 0, or up to 2 with several ranks
+  int zero_stage = 0;                        // applied: 0, or the ds_config's with several ranks
 };
 
 // Parses --recompute; throws a usage error naming the value otherwise.
@@ -69,7 +69,7 @@ std::string check_recompute_setting(const std::string& value);
 std::string check_grad_dtype_setting(const std::string& value);
 
 // The highest ZeRO stage the CUDA engine runs; a ds_config asking for more runs this one.
-inline constexpr int kCudaEngineMaxZeroStage = 2;
+inline constexpr int kCudaEngineMaxZeroStage = 3;
 
 // Gradient storage for a --grad-dtype setting (auto | fp32 | bf16): auto is bf16 with one
 // micro-batch per step and no gradient exchange, fp32 otherwise (micro-batches are summed; an

@@ -55,10 +55,11 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   // Gradient storage, recomputation (an explicit setting, the ds_config's activation
   // checkpointing, or the lightest mode that fits), the plan and its verdict against the free
   // memory: the same decision `sxbench train --plan-only` prints. Refused before any allocation
-  // when it does not fit. Over several ranks the engine runs the ds_config's ZeRO stage up to 2:
-  // 0 (full replicas whose fp32 gradients are all-reduced in place), 1 (the same exchange; AdamW
-  // state sharded, updated shards all-gathered) or 2 (as 1, with each unit's gradients reduced
-  // into the owners' shards instead); the reserve adds NCCL's for more than one rank.
+  // when it does not fit. Over several ranks the engine runs the ds_config's ZeRO stage: 0 (full
+  // replicas whose fp32 gradients are all-reduced in place), 1 (the same exchange; AdamW state
+  // sharded, updated shards all-gathered), 2 (as 1, with each unit's gradients reduced into the
+  // owners' shards instead) or 3 (as 2, with the weights sharded and gathered per unit); the
+  // reserve adds NCCL's for more than one rank.
   ZeroLayout zero = zero_layout(o.ds, o.model, job.world_size());
   zero.stage = job.world_size() > 1 ? std::min(o.ds.zero_stage, kCudaEngineMaxZeroStage) : 0;
   rep.zero_stage = zero.applied_stage();
@@ -104,7 +105,12 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
     } else {
       model.set_unit_ready([&](float* g, int64_t n) { exchange->unit_ready(g, n); });
     }
-    if (rep.zero_stage >= 1) {
+    if (rep.zero_stage >= 3) {
+      model.set_gather_unit([&](gpu::bf16* unit, int64_t off, int64_t n, const gpu::bf16* shard,
+                                cudaEvent_t free, cudaEvent_t updated, cudaEvent_t done) {
+        exchange->gather_unit(unit, off, n, shard, free, updated, done);
+      });
+    } else if (rep.zero_stage >= 1) {
       model.set_gather_weights([&](gpu::bf16* w, int64_t shard, cudaStream_t st) {
         exchange->gather_weights(w, shard, st);
       });
@@ -191,8 +197,10 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   }
   // Every replica took the same steps from the same summed gradients: their weights agree bit
   // for bit. 64-bit checksums are compared and summed as exact 32-bit halves. Stage 0: each
-  // rank's whole master; stage 1: the working copy (whole on every rank), and the master's low
-  // halves summed over the ranks' shards, which adds up to stage 0's checksum.
+  // rank's whole master; stages 1-2: the working copy (whole on every rank), and the master's
+  // low halves summed over the ranks' shards, which adds up to stage 0's checksum. Stage 3
+  // holds no replica: both parts are summed over the shards (the comparison then only checks
+  // that the ranks agree on that sum).
   auto identical = [&](uint64_t v) {
     const double hi = double(v >> 32), lo = double(v & 0xffffffffu);
     return job.max(hi) == job.min(hi) && job.max(lo) == job.min(lo);
@@ -206,6 +214,10 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   if (rep.zero_stage == 0) {
     rep.run.param_checksum = double(weights + lows);
     rep.run.replicas_identical = identical(weights + lows);
+  } else if (rep.zero_stage >= 3) {
+    const uint64_t total = sum_over_ranks(weights) + sum_over_ranks(lows);
+    rep.run.param_checksum = double(total);
+    rep.run.replicas_identical = identical(total);
   } else {
     rep.run.param_checksum = double(weights + sum_over_ranks(lows));
     rep.run.replicas_identical = identical(weights);

@@ -478,12 +478,11 @@ TEST_F(TrainE2E, PlanOnlyGivesOneVerdictLinePerNodeCountFor70B) {
     const std::string line = r.output.substr(at + 1, r.output.find('\n', at + 1) - at - 1);
     EXPECT_NE(line.find(std::string("  ") + verdict + ","), std::string::npos) << line;
   }
-  // The engine runs stages 0-1 so far: a stage-3 plan says it is for the sharded design.
-  EXPECT_NE(r.output.find("note: the CUDA engine runs ZeRO stages 0-1 so far"), std::string::npos)
-      << r.output;
+  // The engine runs every stage: the stage-3 plan is its allocation, with no caveat.
+  EXPECT_EQ(r.output.find("note: the CUDA engine runs"), std::string::npos) << r.output;
   const json j = read_plan(out);
   EXPECT_EQ(j["fits"], false);
-  EXPECT_EQ(j["job"]["zero_stage"]["engine_runs"], 1);
+  EXPECT_EQ(j["job"]["zero_stage"]["engine_runs"], 3);
   EXPECT_EQ(j["job"]["world_size"], 8);
   EXPECT_EQ(j["gpus_per_node"], 8);
   const sxb::ModelConfig m = sxb::resolve_model("meta-llama/Llama-2-70b-hf");
