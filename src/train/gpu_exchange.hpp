@@ -65,7 +65,8 @@ class GradientExchange {
   double take_exposed_ms();
   uint64_t take_bytes();
 
-  std::string method() const;
+  // What the exchange does at this ZeRO stage, for sft_metrics.json.
+  std::string method(int zero_stage) const;
 
  private:
   Communicator& comm_;

@@ -34,17 +34,24 @@ GradientExchange::~GradientExchange() {
   if (comm_done_) cudaEventDestroy(comm_done_);
 }
 
-std::string GradientExchange::method() const {
+std::string GradientExchange::method(int zero_stage) const {
+  const char* grads = zero_stage >= 2
+                          ? "reduce (fp32 sum) of each parameter unit's gradients into the owners' "
+                            "shards"
+                          : "all_reduce (fp32 sum) of each parameter unit's gradients";
+  const char* weights = zero_stage >= 3   ? "; each unit's weights broadcast from their owners "
+                                            "before its forward and backward"
+                        : zero_stage >= 1 ? "; the updated bf16 shards all-gathered after AdamW"
+                                          : "";
   if (comm_stream_) {
     return fmt::format(
-        "{}: all_reduce (fp32 sum) of each parameter unit's gradients on the communicator's "
-        "stream as soon as the unit's backward is done, overlapping the rest of the backward",
-        comm_.library_version());
+        "{}: {} on the communicator's stream as soon as the unit's backward is done, "
+        "overlapping the rest of the backward{}",
+        comm_.library_version(), grads, weights);
   }
   return fmt::format(
-      "{}: host-staged all_reduce (fp32 sum) of each unit's gradients (device -> pinned host -> "
-      "MPI -> device), synchronous, fully exposed",
-      comm_.library_version());
+      "{}: host-staged {} (device -> pinned host -> MPI -> device){}, synchronous, fully exposed",
+      comm_.library_version(), grads, weights);
 }
 
 void GradientExchange::unit_ready(float* grads, int64_t n) {

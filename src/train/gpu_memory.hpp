@@ -99,7 +99,7 @@ uint64_t aligned_bytes(uint64_t bytes);
 //            gradient — what the engine allocates;
 //   stage 3: as stage 2, with "param.bf16" for the shard (S bf16) and "param.unit" (2 x U bf16:
 //            the gathered unit in use and the prefetched next one) instead of the full weights;
-//            units are gathered straight into "param.unit" (not built yet).
+//            units are gathered straight into "param.unit" — what the engine allocates.
 //   No stage has a communication bucket (reduce_bucket_size and allgather_bucket_size size
 //   only the CPU reference's calls).
 // Throws sxb::Error (usage) for a stage outside 0..3, a world below 1, a bucket below one element,

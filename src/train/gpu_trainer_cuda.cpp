@@ -94,7 +94,7 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   std::unique_ptr<gpu::GradientExchange> exchange;
   if (s.comm) {
     exchange = std::make_unique<gpu::GradientExchange>(*s.comm, stream);
-    rep.exchange_method = exchange->method();
+    rep.exchange_method = exchange->method(rep.zero_stage);
     if (rep.zero_stage >= 2) {
       exchange->set_shards(choice.plan.shard_elements, o.model.param_count());
       model.set_reduce_unit([&](float* g, int64_t off, int64_t n, bool acc, float* shard,
