@@ -131,6 +131,34 @@ struct Args {
   float scale_log2, scale;
 };
 
+// Backward tile outputs. An accumulator tile (16 x 8: rows r0 and r0 + 8, columns col, col + 1
+// of this lane) added, times the softmax scale, into the fp32 dQ rows (row stride H * hd) with
+// vector atomics; rows past T are skipped.
+__device__ __forceinline__ void add_dq_tile(float* dqbase, int r0, int col, int64_t row_stride,
+                                            const float (&acc)[4], const Args& a) {
+  if (r0 < a.T) {
+    atomicAdd(reinterpret_cast<float2*>(dqbase + int64_t(r0) * row_stride + col),
+              make_float2(acc[0] * a.scale, acc[1] * a.scale));
+  }
+  if (r0 + 8 < a.T) {
+    atomicAdd(reinterpret_cast<float2*>(dqbase + int64_t(r0 + 8) * row_stride + col),
+              make_float2(acc[2] * a.scale, acc[3] * a.scale));
+  }
+}
+// The dK (times the scale) and dV tiles of key rows u0 and u0 + 8, columns col, col + 1, as bf16.
+__device__ __forceinline__ void store_dkdv_tile(bf16* dkbase, bf16* dvbase, int u0, int col,
+                                                const float (&dk)[4], const float (&dv)[4],
+                                                const Args& a) {
+  for (int h = 0; h < 2; ++h) {
+    const int u = u0 + 8 * h;
+    if (u >= a.T) continue;
+    *reinterpret_cast<uint32_t*>(dkbase + int64_t(u) * a.kv_stride + col) =
+        pack_bf16(dk[2 * h] * a.scale, dk[2 * h + 1] * a.scale);
+    *reinterpret_cast<uint32_t*>(dvbase + int64_t(u) * a.kv_stride + col) =
+        pack_bf16(dv[2 * h], dv[2 * h + 1]);
+  }
+}
+
 // Copies rows [row0, row0 + kRows) (rows >= T as zeros) of hd bf16 each, `stride` elements
 // apart, into shared memory rows of kHd + 8 elements (the padding keeps ldmatrix conflict-free).
 template <int kHd, int kRows, int kBlockThreads = kThreads>
@@ -584,18 +612,10 @@ __global__ void __launch_bounds__(kThreads, 2) flash_backward_kernel(Args a) {
       float* dqbase = a.dq_accum + (int64_t(b) * a.T) * a.H * kHd + int64_t(h) * kHd;
 #pragma unroll
       for (int m = 0; m < kDqMt; ++m) {
-        const int q0r = qs + (mt0 + m) * 16 + g, q1r = q0r + 8;
 #pragma unroll
         for (int n = 0; n < kNt; ++n) {
-          const int col = (nt0 + n) * 8 + c2;
-          if (q0r < a.T) {
-            atomicAdd(reinterpret_cast<float2*>(dqbase + int64_t(q0r) * a.H * kHd + col),
-                      make_float2(dq[m][n][0] * a.scale, dq[m][n][1] * a.scale));
-          }
-          if (q1r < a.T) {
-            atomicAdd(reinterpret_cast<float2*>(dqbase + int64_t(q1r) * a.H * kHd + col),
-                      make_float2(dq[m][n][2] * a.scale, dq[m][n][3] * a.scale));
-          }
+          add_dq_tile(dqbase, qs + (mt0 + m) * 16 + g, (nt0 + n) * 8 + c2, int64_t(a.H) * kHd,
+                      dq[m][n], a);
         }
       }
     }
@@ -604,21 +624,7 @@ __global__ void __launch_bounds__(kThreads, 2) flash_backward_kernel(Args a) {
   bf16* dkbase = a.dk + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd;
   bf16* dvbase = a.dv + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd;
 #pragma unroll
-  for (int n = 0; n < kHd / 8; ++n) {
-    const int col = n * 8 + c2;
-    if (u0 < a.T) {
-      *reinterpret_cast<uint32_t*>(dkbase + int64_t(u0) * a.kv_stride + col) =
-          pack_bf16(dk[n][0] * a.scale, dk[n][1] * a.scale);
-      *reinterpret_cast<uint32_t*>(dvbase + int64_t(u0) * a.kv_stride + col) =
-          pack_bf16(dv[n][0], dv[n][1]);
-    }
-    if (u1 < a.T) {
-      *reinterpret_cast<uint32_t*>(dkbase + int64_t(u1) * a.kv_stride + col) =
-          pack_bf16(dk[n][2] * a.scale, dk[n][3] * a.scale);
-      *reinterpret_cast<uint32_t*>(dvbase + int64_t(u1) * a.kv_stride + col) =
-          pack_bf16(dv[n][2], dv[n][3]);
-    }
-  }
+  for (int n = 0; n < kHd / 8; ++n) store_dkdv_tile(dkbase, dvbase, u0, n * 8 + c2, dk[n], dv[n], a);
 }
 
 // ---- backward, head_dim 128: FA2's 8-warp layout ------------------------------------------
@@ -847,18 +853,10 @@ __global__ void __launch_bounds__(kWideThreads, 1) flash_backward_wide_kernel(Ar
       float* dqbase = a.dq_accum + (int64_t(b) * a.T) * a.H * kHd + int64_t(h) * kHd;
 #pragma unroll
       for (int m = 0; m < 2; ++m) {
-        const int q0r = qs + mq * 32 + m * 16 + g, q1r = q0r + 8;
 #pragma unroll
         for (int n = 0; n < 4; ++n) {
-          const int col = nq * 32 + n * 8 + c2;
-          if (q0r < a.T) {
-            atomicAdd(reinterpret_cast<float2*>(dqbase + int64_t(q0r) * a.H * kHd + col),
-                      make_float2(dq[m][n][0] * a.scale, dq[m][n][1] * a.scale));
-          }
-          if (q1r < a.T) {
-            atomicAdd(reinterpret_cast<float2*>(dqbase + int64_t(q1r) * a.H * kHd + col),
-                      make_float2(dq[m][n][2] * a.scale, dq[m][n][3] * a.scale));
-          }
+          add_dq_tile(dqbase, qs + mq * 32 + m * 16 + g, nq * 32 + n * 8 + c2,
+                      int64_t(a.H) * kHd, dq[m][n], a);
         }
       }
     }
@@ -868,22 +866,10 @@ __global__ void __launch_bounds__(kWideThreads, 1) flash_backward_wide_kernel(Ar
   bf16* dvbase = a.dv + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd;
 #pragma unroll
   for (int m = 0; m < 2; ++m) {
-    const int u0 = key_base + m * 16 + g, u1 = u0 + 8;
 #pragma unroll
     for (int n = 0; n < 8; ++n) {
-      const int col = half * 64 + n * 8 + c2;
-      if (u0 < a.T) {
-        *reinterpret_cast<uint32_t*>(dkbase + int64_t(u0) * a.kv_stride + col) =
-            pack_bf16(dk[m][n][0] * a.scale, dk[m][n][1] * a.scale);
-        *reinterpret_cast<uint32_t*>(dvbase + int64_t(u0) * a.kv_stride + col) =
-            pack_bf16(dv[m][n][0], dv[m][n][1]);
-      }
-      if (u1 < a.T) {
-        *reinterpret_cast<uint32_t*>(dkbase + int64_t(u1) * a.kv_stride + col) =
-            pack_bf16(dk[m][n][2] * a.scale, dk[m][n][3] * a.scale);
-        *reinterpret_cast<uint32_t*>(dvbase + int64_t(u1) * a.kv_stride + col) =
-            pack_bf16(dv[m][n][2], dv[m][n][3]);
-      }
+      store_dkdv_tile(dkbase, dvbase, key_base + m * 16 + g, half * 64 + n * 8 + c2, dk[m][n],
+                      dv[m][n], a);
     }
   }
 }

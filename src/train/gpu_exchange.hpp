@@ -87,6 +87,10 @@ class GradientExchange {
   double gather_ms_ = 0;  // completed gathers not yet reported
   int64_t shard_elements_ = 0, total_elements_ = 0;
   void collect_gathers();
+  // nccl: the communicator's stream waits for the work queued on the compute stream so far.
+  void follow_compute();
+  // mpi: the page-locked staging buffer, grown to at least `bytes`.
+  void* staging(size_t bytes);
   struct Part {
     int owner;
     int64_t begin, size;

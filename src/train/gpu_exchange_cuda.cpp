@@ -54,27 +54,35 @@ std::string GradientExchange::method(int zero_stage) const {
       comm_.library_version(), grads, weights);
 }
 
-void GradientExchange::unit_ready(float* grads, int64_t n) {
-  const size_t bytes = size_t(n) * sizeof(float);
-  bytes_ += bytes;
-  if (comm_stream_) {
-    if (next_ready_ == ready_.size()) {
-      cudaEvent_t e = nullptr;
-      cuda_check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
-      ready_.push_back(e);
-    }
-    cudaEvent_t e = ready_[next_ready_++];
-    cuda_check(cudaEventRecord(e, compute_), "cudaEventRecord");
-    cuda_check(cudaStreamWaitEvent(comm_stream_, e, 0), "cudaStreamWaitEvent");
-    comm_.all_reduce(grads, grads, size_t(n), DataType::f32);
-    return;
+void GradientExchange::follow_compute() {
+  if (next_ready_ == ready_.size()) {
+    cudaEvent_t e = nullptr;
+    cuda_check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+    ready_.push_back(e);
   }
-  const auto t0 = std::chrono::steady_clock::now();
+  cudaEvent_t e = ready_[next_ready_++];
+  cuda_check(cudaEventRecord(e, compute_), "cudaEventRecord");
+  cuda_check(cudaStreamWaitEvent(comm_stream_, e, 0), "cudaStreamWaitEvent");
+}
+
+void* GradientExchange::staging(size_t bytes) {
   if (bytes > staging_bytes_) {
     staging_ = std::make_unique<PinnedBuffer>(bytes);
     staging_bytes_ = bytes;
   }
-  void* host = staging_->get();
+  return staging_->get();
+}
+
+void GradientExchange::unit_ready(float* grads, int64_t n) {
+  const size_t bytes = size_t(n) * sizeof(float);
+  bytes_ += bytes;
+  if (comm_stream_) {
+    follow_compute();
+    comm_.all_reduce(grads, grads, size_t(n), DataType::f32);
+    return;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  void* host = staging(bytes);
   cuda_check(cudaMemcpyAsync(host, grads, bytes, cudaMemcpyDeviceToHost, compute_),
              "gradient exchange: copy to host");
   cuda_check(cudaStreamSynchronize(compute_), "gradient exchange");
@@ -122,11 +130,7 @@ void GradientExchange::gather_unit(bf16* unit, int64_t offset, int64_t count, co
   cuda_check(cudaEventSynchronize(free), "weight gather");
   cuda_check(cudaEventSynchronize(updated), "weight gather");
   const size_t bytes = size_t(count) * sizeof(bf16);
-  if (bytes > staging_bytes_) {
-    staging_ = std::make_unique<PinnedBuffer>(bytes);
-    staging_bytes_ = bytes;
-  }
-  char* host = static_cast<char*>(staging_->get());
+  char* host = static_cast<char*>(staging(bytes));
   for (const Part& p : ps) {
     char* h = host + size_t(p.begin - offset) * sizeof(bf16);
     if (p.owner == r) {
@@ -148,19 +152,11 @@ void GradientExchange::reduce_unit(float* grads, int64_t offset, int64_t count, 
                                    float* shard, cudaEvent_t done) {
   if (shard_elements_ <= 0) throw runtime_error("gradient exchange: no shard layout");
   const int r = comm_.rank();
-  const int64_t S = shard_elements_, end = offset + count;
+  const int64_t S = shard_elements_;
   bytes_ += uint64_t(count) * sizeof(float);
   const std::vector<Part> parts = this->parts(offset, count);
-  (void)end;
   if (comm_stream_) {
-    if (next_ready_ == ready_.size()) {
-      cudaEvent_t e = nullptr;
-      cuda_check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
-      ready_.push_back(e);
-    }
-    cudaEvent_t e = ready_[next_ready_++];
-    cuda_check(cudaEventRecord(e, compute_), "cudaEventRecord");
-    cuda_check(cudaStreamWaitEvent(comm_stream_, e, 0), "cudaStreamWaitEvent");
+    follow_compute();
     for (const Part& p : parts) {
       float* src = grads + (p.begin - offset);
       float* dst = shard + (p.begin - int64_t(p.owner) * S);
@@ -172,11 +168,7 @@ void GradientExchange::reduce_unit(float* grads, int64_t offset, int64_t count, 
   }
   const auto t0 = std::chrono::steady_clock::now();
   const size_t bytes = size_t(count) * sizeof(float);
-  if (bytes > staging_bytes_) {
-    staging_ = std::make_unique<PinnedBuffer>(bytes);
-    staging_bytes_ = bytes;
-  }
-  float* host = static_cast<float*>(staging_->get());
+  float* host = static_cast<float*>(staging(bytes));
   for (const Part& p : parts) {
     float* src = grads + (p.begin - offset);
     float* dst = shard + (p.begin - int64_t(p.owner) * S);
@@ -232,11 +224,7 @@ void GradientExchange::gather_weights(bf16* w, int64_t shard_elements, cudaStrea
   }
   const auto t0 = std::chrono::steady_clock::now();
   const size_t bytes = shard_bytes * size_t(W);
-  if (bytes > staging_bytes_) {
-    staging_ = std::make_unique<PinnedBuffer>(bytes);
-    staging_bytes_ = bytes;
-  }
-  char* host = static_cast<char*>(staging_->get());
+  char* host = static_cast<char*>(staging(bytes));
   char* own = host + size_t(r) * shard_bytes;
   cuda_check(cudaMemcpyAsync(own, w + int64_t(r) * shard_elements, shard_bytes,
                              cudaMemcpyDeviceToHost, stream),
