@@ -141,12 +141,8 @@ json case_json(const TrainJob& job, const PlanCase& c, int gpus_per_node) {
   j["batch"] = c.batch.to_json();
   j["zero_stage"] = {{"requested", job.ds.zero_stage},
                      {"applied", p.zero_stage},
-                     {"engine_runs", std::min(p.zero_stage, kCudaEngineMaxZeroStage)},
-                     {"note", p.zero_stage > kCudaEngineMaxZeroStage
-                                  ? fmt::format("the CUDA engine runs stages 0-{} so far; this "
-                                                "plan is the sharded stage of the same design",
-                                                kCudaEngineMaxZeroStage)
-                                  : std::string("the CUDA engine's own allocation")}};
+                     {"engine_runs", p.zero_stage},
+                     {"note", "the CUDA engine's own allocation"}};
   j["shard_elements"] = p.shard_elements;
   j["largest_unit_elements"] = p.largest_unit_elements;
   j["recompute"] = recompute_name(c.choice.recompute);
@@ -177,11 +173,6 @@ void print_plan(const TrainJob& job, const PlanCase& c, const PlanGpu& gpu,
   std::printf("recomputation: %s - %s; gradients: %s - %s\n",
               recompute_name(c.choice.recompute).c_str(), c.choice.recompute_reason.c_str(),
               grad_storage_name(c.choice.grads).c_str(), c.choice.grads_reason.c_str());
-  if (p.zero_stage > kCudaEngineMaxZeroStage) {
-    std::printf("note: the CUDA engine runs ZeRO stages 0-%d so far (a run of this job would "
-                "apply stage %d); this plan is the stage-%d engine of the same design\n",
-                kCudaEngineMaxZeroStage, kCudaEngineMaxZeroStage, p.zero_stage);
-  }
   if (c.world > 1) {
     std::printf("sharding: P = %lld parameters over %d GPUs, shard S = ceil(P / %d) = %lld; "
                 "largest unit U = %lld (%s)\n",

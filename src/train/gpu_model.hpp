@@ -33,7 +33,7 @@ class LlamaGpu {
   // Stage 3 (ZeRO-3) shards the working copy as well: each unit's weights are gathered into one
   // of two unit buffers (set_gather_unit) before the unit's forward and backward, the next unit's
   // while the current one computes. Throws sxb::Error for shapes the kernels do not support, a
-  // stage above 3, or when the allocation fails.
+  // layout plan_gpu_memory refuses, or when the allocation fails.
   LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute recompute,
            GradStorage grads, cudaStream_t stream, const ZeroLayout& zero = {}, int rank = 0);
   ~LlamaGpu();

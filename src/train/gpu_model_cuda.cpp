@@ -50,9 +50,6 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
   zero_stage_ = zero.applied_stage();
   world_ = zero.world;
   rank_ = rank;
-  if (zero_stage_ > 3) {
-    throw usage_error(fmt::format("CUDA engine: no ZeRO stage {}", zero_stage_));
-  }
   if (rank_ < 0 || rank_ >= world_) {
     throw usage_error(fmt::format("CUDA engine: rank {} outside a world of {}", rank_, world_));
   }
@@ -76,17 +73,42 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
   }
   final_norm_ = layout_[layout_.size() - 2].offset;
   lm_head_ = layout_.back().offset;
-  // Gradients added atomically: the embedding (scattered rows) and the norm weights (column
-  // sums). With bf16 storage they are summed in fp32 first.
+  // Parameter units (cpu::parameter_units: embedding, each layer, final norm with the head), in
+  // layout order. Each gets its atomically summed tensors (the embedding's scattered rows, the
+  // norm weights' column sums; summed in fp32 first with bf16 storage) and its part of the AdamW
+  // chunk table: every tensor's elements inside this rank's state range, cut into pieces of at
+  // most kAdamChunkElements.
+  for (const ElementRange& r : cpu::parameter_units(cfg_)) {
+    units_.push_back(Unit{r.begin, r.size(), 0, 0, {}});
+  }
+  std::vector<AdamChunk> chunks;
   int64_t summed = 0;
+  size_t ui = 0;
   for (size_t i = 0; i < layout_.size(); ++i) {
-    if (i == 0 || layout_[i].shape.size() == 1) {
-      sum_offsets_[layout_[i].offset] = summed;
-      summed += layout_[i].size;
+    const auto& t = layout_[i];
+    while (t.offset >= units_[ui].offset + units_[ui].size) ++ui;
+    Unit& u = units_[ui];
+    if (u.n_chunks == 0) u.first_chunk = int64_t(chunks.size());
+    if (i == 0 || t.shape.size() == 1) {
+      u.summed.push_back(t.offset);
+      u.summed.push_back(t.size);
+      sum_offsets_[t.offset] = summed;
+      summed += t.size;
+    }
+    const int64_t lo = std::max(t.offset, state_begin_);
+    const int64_t hi = std::min(t.offset + t.size, state_end_);
+    for (int64_t o = lo; o < hi; o += kAdamChunkElements) {
+      const int64_t n = std::min<int64_t>(kAdamChunkElements, hi - o);
+      chunks.push_back({o, int32_t(n), t.weight_decay ? 1 : 0});
+      ++u.n_chunks;
     }
   }
   if (summed != atomic_gradient_elements(cfg_)) {
     throw runtime_error("CUDA engine: summed-gradient segments differ from the memory plan");
+  }
+  n_chunks_ = int64_t(chunks.size());
+  if (uint64_t(n_chunks_) * sizeof(AdamChunk) > plan_.find("adam.chunks")->bytes) {
+    throw runtime_error("CUDA engine: AdamW chunk table exceeds its planned size");
   }
 
   // One allocation; the cuBLASLt workspace is the Gemm's own and is counted in the plan.
@@ -118,39 +140,7 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
       cudaMemcpy(buf<float>("rope.sin"), sin_t.data(), sin_t.size() * 4, cudaMemcpyHostToDevice),
       "copy rope tables");
 
-  // AdamW chunk table: every tensor cut into pieces of at most kAdamChunkElements, grouped by
-  // parameter unit (the layout is in unit order: embedding, 9 tensors per layer, norm, head).
-  std::vector<AdamChunk> chunks;
-  auto unit_of = [&](size_t tensor) {
-    return tensor == 0 ? size_t(0)
-                       : std::min<size_t>(1 + (tensor - 1) / 9, size_t(cfg_.num_layers) + 1);
-  };
-  units_.assign(size_t(cfg_.num_layers) + 2, Unit{0, 0, 0, 0, {}});
-  for (size_t i = 0; i < layout_.size(); ++i) {
-    const auto& t = layout_[i];
-    Unit& u = units_[unit_of(i)];
-    if (u.size == 0) {
-      u.offset = t.offset;
-      u.first_chunk = int64_t(chunks.size());
-    }
-    u.size = t.offset + t.size - u.offset;
-    if (i == 0 || t.shape.size() == 1) {
-      u.summed.push_back(t.offset);
-      u.summed.push_back(t.size);
-    }
-    // AdamW's part: the tensor's elements inside this rank's state range.
-    const int64_t lo = std::max(t.offset, state_begin_);
-    const int64_t hi = std::min(t.offset + t.size, state_end_);
-    for (int64_t o = lo; o < hi; o += kAdamChunkElements) {
-      const int64_t n = std::min<int64_t>(kAdamChunkElements, hi - o);
-      chunks.push_back({o, int32_t(n), t.weight_decay ? 1 : 0});
-      ++u.n_chunks;
-    }
-  }
-  n_chunks_ = int64_t(chunks.size());
-  if (uint64_t(n_chunks_) * sizeof(AdamChunk) > plan_.find("adam.chunks")->bytes) {
-    throw runtime_error("CUDA engine: AdamW chunk table exceeds its planned size");
-  }
+  // The AdamW chunk table built above.
   cuda_check(cudaMemcpy(buf<AdamChunk>("adam.chunks"), chunks.data(),
                         chunks.size() * sizeof(AdamChunk), cudaMemcpyHostToDevice),
              "copy AdamW chunk table");

@@ -68,9 +68,6 @@ std::string check_recompute_setting(const std::string& value);
 // Parses --grad-dtype; throws a usage error naming the value otherwise.
 std::string check_grad_dtype_setting(const std::string& value);
 
-// The highest ZeRO stage the CUDA engine runs; a ds_config asking for more runs this one.
-inline constexpr int kCudaEngineMaxZeroStage = 3;
-
 // Gradient storage for a --grad-dtype setting (auto | fp32 | bf16): auto is bf16 with one
 // micro-batch per step and no gradient exchange, fp32 otherwise (micro-batches are summed; an
 // exchange between ranks sums fp32 gradients). `exchange`: gradients are summed over ranks (more

@@ -61,7 +61,6 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   // owners' shards instead) or 3 (as 2, with the weights sharded and gathered per unit); the
   // reserve adds NCCL's for more than one rank.
   ZeroLayout zero = zero_layout(o.ds, o.model, job.world_size());
-  zero.stage = job.world_size() > 1 ? std::min(o.ds.zero_stage, kCudaEngineMaxZeroStage) : 0;
   rep.zero_stage = zero.applied_stage();
   const GpuCapacity capacity{free_b, CapacityKind::free_after_context,
                              "cudaMemGetInfo free after creating the CUDA context"};

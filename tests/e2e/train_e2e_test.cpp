@@ -406,7 +406,7 @@ TEST_F(TrainE2E, PlanOnlyPrintsEveryBufferAndWritesTheSamePlanJson) {
                        out.string());
   ASSERT_EQ(r.code, 0) << r.output;
   // One GPU (no --nodes, no mpirun), no ds_config: one micro-batch per step, so auto gradients
-  // are bf16; the datasheet's 141e9 bytes hold the plan without recomputation (126.5e9 + 1.34e9
+  // are bf16; the datasheet's 141e9 bytes hold the plan without recomputation (113.1e9 + 1.34e9
   // reserve), so auto recomputation is none.
   const sxb::ModelConfig m = sxb::resolve_model("meta-llama/Llama-2-7b-hf");
   const sxb::GpuMemoryPlan p =
