@@ -10,9 +10,9 @@
 
 #include "bench/collectives.hpp"
 #include "core/collective_results.hpp"
-#include "dist/communicator.hpp"
-#include "dist/mpi_context.hpp"
-#include "dist/watchdog.hpp"
+#include "comm/communicator.hpp"
+#include "comm/mpi_context.hpp"
+#include "comm/watchdog.hpp"
 
 namespace sxb {
 

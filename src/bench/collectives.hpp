@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "dist/communicator.hpp"
+#include "comm/communicator.hpp"
 
 namespace sxb {
 

@@ -12,7 +12,7 @@
 
 #include "bench/compute_device.hpp"
 #include "bench/compute_kernels.hpp"
-#include "bench/cuda_util.hpp"
+#include "platform/cuda_check.hpp"
 #include "core/error.hpp"
 
 namespace sxb {

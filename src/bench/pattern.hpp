@@ -8,7 +8,7 @@
 #include <cstdint>
 
 #include "core/numeric.hpp"
-#include "dist/communicator.hpp"
+#include "comm/communicator.hpp"
 
 #if defined(__CUDACC__)
 #define SXB_HOST_DEVICE __host__ __device__

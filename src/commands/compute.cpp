@@ -18,7 +18,7 @@
 #include "core/error.hpp"
 #include "core/hardware.hpp"
 #include "core/units.hpp"
-#include "dist/gpu_probe.hpp"
+#include "platform/gpu_probe.hpp"
 
 #ifdef SXB_HAVE_CUDA
 #include "bench/compute_device.hpp"

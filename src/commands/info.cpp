@@ -8,8 +8,8 @@
 #include "commands/command.hpp"
 #include "core/atomic_file.hpp"
 #include "core/units.hpp"
-#include "dist/mpi_context.hpp"
-#include "dist/system_info.hpp"
+#include "comm/mpi_context.hpp"
+#include "platform/system_info.hpp"
 
 namespace sxb {
 

@@ -14,10 +14,10 @@
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/units.hpp"
-#include "dist/communicator.hpp"
-#include "dist/gpu_probe.hpp"
-#include "dist/mpi_context.hpp"
-#include "dist/watchdog.hpp"
+#include "comm/communicator.hpp"
+#include "platform/gpu_probe.hpp"
+#include "comm/mpi_context.hpp"
+#include "comm/watchdog.hpp"
 
 namespace sxb {
 

@@ -10,7 +10,7 @@
 
 #include "core/atomic_file.hpp"
 #include "core/units.hpp"
-#include "dist/gpu_probe.hpp"
+#include "platform/gpu_probe.hpp"
 
 namespace sxb {
 

@@ -1,7 +1,7 @@
 // `sxbench plan`: the benchmark execution plan from the performance model, calibrated by the
 // measured runs under results/ where they exist. Writes docs/benchmark_execution_plan.md (English
 // or Japanese) and docs/plan.json.
-#include "report/plan.hpp"
+#include "report/plan/plan.hpp"
 
 #include <fmt/format.h>
 
@@ -13,10 +13,10 @@
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/units.hpp"
-#include "report/lang.hpp"
-#include "report/plan_inputs.hpp"
-#include "report/plan_markdown.hpp"
-#include "report/plan_request.hpp"
+#include "report/doc/lang.hpp"
+#include "report/plan/inputs.hpp"
+#include "report/plan/markdown.hpp"
+#include "report/plan/request.hpp"
 
 namespace sxb {
 

@@ -27,9 +27,9 @@
 #include "core/error.hpp"
 #include "core/hardware.hpp"
 #include "core/units.hpp"
-#include "dist/gpu_probe.hpp"
-#include "dist/mpi_context.hpp"
-#include "dist/system_info.hpp"
+#include "platform/gpu_probe.hpp"
+#include "comm/mpi_context.hpp"
+#include "platform/system_info.hpp"
 #include "monitor/sampler.hpp"
 #include "validate/findings.hpp"
 

@@ -9,9 +9,9 @@
 #include <string>
 
 #include "core/env_config.hpp"
-#include "dist/mpi_context.hpp"
-#include "train/ds_config.hpp"
-#include "train/model_config.hpp"
+#include "comm/mpi_context.hpp"
+#include "model/ds_config.hpp"
+#include "model/model_config.hpp"
 #include "train/token_data.hpp"
 
 namespace sxb {

@@ -10,7 +10,7 @@
 #include "core/error.hpp"
 #include "core/hardware.hpp"
 #include "core/units.hpp"
-#include "report/plan_request.hpp"
+#include "report/plan/request.hpp"
 #include "train/gpu_memory.hpp"
 #include "train/gpu_trainer.hpp"
 

@@ -10,7 +10,7 @@
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/hardware.hpp"
-#include "perfmodel/model_shape.hpp"
+#include "model/model_shape.hpp"
 #include "validate/claims.hpp"
 #include "validate/findings.hpp"
 

@@ -1,6 +1,6 @@
 #include "perfmodel/perf_model.hpp"
 
-#include "core/flops.hpp"
+#include "model/flops.hpp"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -16,15 +16,6 @@ constexpr double kBucketBytes = 2 * 500e6 / 2;   // two 500M-element-byte bucket
 constexpr double kOptimizerBytesPerParam = 28;   // AdamW: read grad, master, m, v; write master, m, v, bf16 weight
 constexpr double kHbmEfficiency = 0.8;           // streaming kernels reach ~80% of datasheet HBM
 }  // namespace
-
-std::string recompute_name(Recompute r) {
-  switch (r) {
-    case Recompute::none: return "none";
-    case Recompute::selective: return "selective";
-    case Recompute::full: return "full";
-  }
-  return "?";
-}
 
 double palm_flops_per_token(const ModelShape& m, int64_t seq_len) {
   return palm_flops_per_token(m.params, m.layers, m.hidden, seq_len);

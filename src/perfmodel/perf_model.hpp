@@ -8,22 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "model/model_shape.hpp"
+#include "model/recompute.hpp"
+
 namespace sxb {
 
-struct ModelShape {
-  std::string name;
-  int64_t hidden = 0;        // d
-  int64_t layers = 0;        // L
-  int64_t heads = 0;         // query heads
-  int64_t kv_heads = 0;      // key/value heads (GQA when < heads)
-  int64_t ffn = 0;           // SwiGLU intermediate width
-  int64_t vocab = 0;         // V
-  int64_t params = 0;        // N, all parameters (embeddings and head included); exact counts
-                             // come from the model registry (perfmodel/model_shape.hpp)
-};
 
-enum class Recompute { none, selective, full };
-std::string recompute_name(Recompute r);
 
 struct TrainSetup {
   int zero_stage = 0;        // 0..3

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "train/model_config.hpp"
+#include "model/model_config.hpp"
 #include "train/zero.hpp"
 
 namespace sxb::cpu {

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "train/model_config.hpp"
+#include "model/model_config.hpp"
 
 namespace sxb::cpu {
 

@@ -27,8 +27,8 @@
 #include <string>
 #include <vector>
 
-#include "bench/cuda_util.hpp"
-#include "dist/communicator.hpp"
+#include "platform/cuda_check.hpp"
+#include "comm/communicator.hpp"
 #include "train/gpu_ops.hpp"
 
 namespace sxb::gpu {

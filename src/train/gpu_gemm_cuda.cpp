@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "bench/cuda_util.hpp"
+#include "platform/cuda_check.hpp"
 #include "core/error.hpp"
 #include "train/gpu_gemm.hpp"
 

@@ -12,9 +12,9 @@
 #include <utility>
 #include <vector>
 
-#include "perfmodel/perf_model.hpp"
-#include "train/ds_config.hpp"
-#include "train/model_config.hpp"
+#include "model/recompute.hpp"
+#include "model/ds_config.hpp"
+#include "model/model_config.hpp"
 
 namespace sxb {
 

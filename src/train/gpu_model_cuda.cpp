@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "bench/cuda_util.hpp"
+#include "platform/cuda_check.hpp"
 #include "core/error.hpp"
 #include "train/cpu_ops.hpp"
 #include "train/gpu_model.hpp"

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "dist/communicator.hpp"
+#include "comm/communicator.hpp"
 #include "train/gpu_memory.hpp"
 #include "train/trainer.hpp"
 

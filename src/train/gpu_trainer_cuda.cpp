@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "bench/cuda_util.hpp"
+#include "platform/cuda_check.hpp"
 #include "core/error.hpp"
 #include "train/gpu_exchange.hpp"
 #include "train/gpu_model.hpp"

@@ -1,6 +1,6 @@
 #include "train/sft_metrics.hpp"
 
-#include "core/flops.hpp"
+#include "model/flops.hpp"
 
 #include <sys/resource.h>
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "train/model_config.hpp"
+#include "model/model_config.hpp"
 
 namespace sxb {
 

@@ -17,8 +17,8 @@
 #include <functional>
 #include <vector>
 
-#include "train/ds_config.hpp"
-#include "train/model_config.hpp"
+#include "model/ds_config.hpp"
+#include "model/model_config.hpp"
 #include "train/token_data.hpp"
 
 namespace sxb {

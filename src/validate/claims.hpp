@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "core/hardware.hpp"
-#include "perfmodel/perf_model.hpp"
+#include "model/model_shape.hpp"
 #include "validate/findings.hpp"
 
 namespace sxb {

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "core/atomic_file.hpp"
-#include "dist/gpu_probe.hpp"
+#include "platform/gpu_probe.hpp"
 
 namespace {
 

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "core/atomic_file.hpp"
-#include "dist/gpu_probe.hpp"
+#include "platform/gpu_probe.hpp"
 #include "e2e_util.hpp"
 
 namespace sxb::e2e {

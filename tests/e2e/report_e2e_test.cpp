@@ -11,8 +11,8 @@
 #include "core/atomic_file.hpp"
 #include "e2e_util.hpp"
 #include "png_util.hpp"
-#include "report/aggregate.hpp"
-#include "report/chart.hpp"
+#include "report/results/aggregate.hpp"
+#include "report/charts/chart.hpp"
 
 namespace sxb::e2e {
 namespace {

@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.hpp"
-#include "dist/gpu_probe.hpp"
+#include "platform/gpu_probe.hpp"
 #include "e2e_util.hpp"
 
 namespace sxb::e2e {

@@ -16,11 +16,11 @@
 #include <string>
 #include <utility>
 
-#include "dist/gpu_probe.hpp"
+#include "platform/gpu_probe.hpp"
 #include "train/cpu_model.hpp"
-#include "train/ds_config.hpp"
+#include "model/ds_config.hpp"
 #include "train/gpu_memory.hpp"
-#include "train/model_config.hpp"
+#include "model/model_config.hpp"
 #include "train/zero.hpp"
 
 namespace {

@@ -12,7 +12,7 @@
 
 #include "core/atomic_file.hpp"
 #include "core/compute_results.hpp"
-#include "dist/gpu_probe.hpp"
+#include "platform/gpu_probe.hpp"
 
 #ifdef SXB_HAVE_CUDA
 #include <cuda_runtime.h>

@@ -9,7 +9,7 @@
 
 #include "bench/pattern.hpp"
 #include "core/atomic_file.hpp"
-#include "dist/gpu_probe.hpp"
+#include "platform/gpu_probe.hpp"
 #include "../e2e/e2e_util.hpp"
 
 #ifdef SXB_HAVE_CUDA

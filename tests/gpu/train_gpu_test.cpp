@@ -23,10 +23,10 @@
 
 #include "../e2e/e2e_util.hpp"
 #include "core/error.hpp"
-#include "dist/gpu_probe.hpp"
+#include "platform/gpu_probe.hpp"
 #include "train/cpu_model.hpp"
 #include "train/cpu_ops.hpp"
-#include "train/model_config.hpp"
+#include "model/model_config.hpp"
 #include "train/optimizer.hpp"
 
 #ifdef SXB_HAVE_CUDA

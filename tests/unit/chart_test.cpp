@@ -1,7 +1,7 @@
 // The chart renderer (report/chart.hpp). Images are checked by decoding them again: PNG through
 // cairo's PNG reader and pixel counts, SVG by its header and a tag-balance pass. Built without
 // cairo/pango, the renderer must refuse (tested below) and the drawing tests report skipped.
-#include "report/chart.hpp"
+#include "report/charts/chart.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Axis ranges, ticks and labels (report/chart_ticks.hpp): pure functions, tested in every build.
-#include "report/chart_ticks.hpp"
+#include "report/charts/ticks.hpp"
 
 #include <gtest/gtest.h>
 

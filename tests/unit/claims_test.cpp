@@ -2,7 +2,7 @@
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
-#include "perfmodel/model_shape.hpp"
+#include "model/model_shape.hpp"
 #include "validate/claims.hpp"
 
 namespace sxb {

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "perfmodel/model_shape.hpp"
+#include "model/model_shape.hpp"
 
 namespace sxb {
 namespace {

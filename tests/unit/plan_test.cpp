@@ -1,6 +1,6 @@
 // The execution plan: fit verdicts from the models' own numbers, the schedule's order and sums,
 // the choice of calibrating runs, and that every input is listed with its source.
-#include "report/plan.hpp"
+#include "report/plan/plan.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -13,10 +13,10 @@
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
-#include "core/flops.hpp"
-#include "perfmodel/model_shape.hpp"
-#include "report/plan_inputs.hpp"
-#include "report/plan_markdown.hpp"
+#include "model/flops.hpp"
+#include "model/model_shape.hpp"
+#include "report/plan/inputs.hpp"
+#include "report/plan/markdown.hpp"
 #include "report_fixtures.hpp"
 #include "validate/findings.hpp"
 

@@ -9,8 +9,8 @@
 #include "core/compute_results.hpp"
 #include "core/error.hpp"
 #include "core/hardware.hpp"
-#include "report/aggregate.hpp"
-#include "report/lang.hpp"
+#include "report/results/aggregate.hpp"
+#include "report/doc/lang.hpp"
 #include "report_fixtures.hpp"
 
 namespace sxb::report {

@@ -16,10 +16,10 @@
 #include "bench/collective_sweep.hpp"
 #include "core/atomic_file.hpp"
 #include "core/collective_results.hpp"
-#include "core/flops.hpp"
+#include "model/flops.hpp"
 #include "monitor/metrics_csv.hpp"
 #include "monitor/summary.hpp"
-#include "train/model_config.hpp"
+#include "model/model_config.hpp"
 #include "validate/findings.hpp"
 
 namespace sxb::report::testing {

@@ -11,12 +11,12 @@
 #include "core/error.hpp"
 #include "core/hardware.hpp"
 #include "perfmodel/perf_model.hpp"
-#include "report/aggregate.hpp"
-#include "report/chart_builder.hpp"
-#include "report/comprehensive.hpp"
-#include "report/document.hpp"
-#include "report/figures.hpp"
-#include "report/targets.hpp"
+#include "report/results/aggregate.hpp"
+#include "report/results/report_charts.hpp"
+#include "report/results/comprehensive.hpp"
+#include "report/doc/document.hpp"
+#include "report/results/figures.hpp"
+#include "report/results/targets.hpp"
 #include "report_fixtures.hpp"
 
 namespace sxb::report {

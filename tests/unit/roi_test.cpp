@@ -1,6 +1,6 @@
 // The sales summary: ROI arithmetic against hand-computed cases, the inputs and where each came
 // from, measured versus projected cases, and the document without any measured run.
-#include "report/roi.hpp"
+#include "report/sales/roi.hpp"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -9,10 +9,10 @@
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
-#include "core/flops.hpp"
-#include "perfmodel/model_shape.hpp"
-#include "report/plan_request.hpp"
-#include "report/sales.hpp"
+#include "model/flops.hpp"
+#include "model/model_shape.hpp"
+#include "report/plan/request.hpp"
+#include "report/sales/sales.hpp"
 #include "report_fixtures.hpp"
 
 namespace sxb::report {

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "dist/system_info.hpp"
+#include "platform/system_info.hpp"
 
 namespace sxb {
 namespace {

@@ -3,8 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
-#include "train/ds_config.hpp"
-#include "train/model_config.hpp"
+#include "model/ds_config.hpp"
+#include "model/model_config.hpp"
 
 namespace sxb {
 namespace {

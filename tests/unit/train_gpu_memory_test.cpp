@@ -7,10 +7,10 @@
 #include <utility>
 
 #include "core/error.hpp"
-#include "train/ds_config.hpp"
+#include "model/ds_config.hpp"
 #include "train/gpu_memory.hpp"
 #include "train/gpu_trainer.hpp"
-#include "train/model_config.hpp"
+#include "model/model_config.hpp"
 
 namespace sxb {
 namespace {

@@ -6,7 +6,7 @@
 
 #include "core/error.hpp"
 #include "train/cpu_model.hpp"
-#include "train/model_config.hpp"
+#include "model/model_config.hpp"
 
 namespace sxb {
 namespace fs = std::filesystem;

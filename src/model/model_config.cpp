@@ -1,0 +1,351 @@
+#include "model/model_config.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.hpp"
+#include "core/error.hpp"
+
+namespace sxb {
+
+namespace fs = std::filesystem;
+
+int64_t ModelConfig::params_per_layer() const {
+  const int64_t d = hidden_size;
+  return d                                   // attention RMSNorm
+         + d * d + 2 * kv_dim() * d + d * d  // Wq, Wk, Wv, Wo
+         + d                                 // MLP RMSNorm
+         + 3 * intermediate_size * d;        // W_gate, W_up, W_down
+}
+
+int64_t ModelConfig::param_count() const {
+  return vocab_size * hidden_size + num_layers * params_per_layer() + hidden_size +
+         vocab_size * hidden_size;
+}
+
+int64_t ModelConfig::matmul_param_count() const {
+  return num_layers * (params_per_layer() - 2 * hidden_size) + vocab_size * hidden_size;
+}
+
+void ModelConfig::validate() const {
+  auto bad = [&](const std::string& what) {
+    return usage_error(fmt::format("model {}: {}", name, what));
+  };
+  if (hidden_size <= 0) throw bad("hidden_size must be positive");
+  if (num_layers <= 0) throw bad("num_hidden_layers must be positive");
+  if (num_heads <= 0) throw bad("num_attention_heads must be positive");
+  if (num_kv_heads <= 0) throw bad("num_key_value_heads must be positive");
+  if (intermediate_size <= 0) throw bad("intermediate_size must be positive");
+  if (vocab_size <= 0) throw bad("vocab_size must be positive");
+  if (max_position_embeddings <= 0) throw bad("max_position_embeddings must be positive");
+  if (hidden_size % num_heads != 0) {
+    throw bad(fmt::format("hidden_size {} is not a multiple of num_attention_heads {}", hidden_size,
+                          num_heads));
+  }
+  if (head_dim() % 2 != 0) throw bad(fmt::format("head dimension {} must be even", head_dim()));
+  if (num_heads % num_kv_heads != 0) {
+    throw bad(fmt::format("num_attention_heads {} is not a multiple of num_key_value_heads {}",
+                          num_heads, num_kv_heads));
+  }
+  if (!(rope_theta > 0)) throw bad("rope_theta must be positive");
+  if (!(norm_eps > 0)) throw bad("rms_norm_eps must be positive");
+  if (sliding_window && *sliding_window <= 0) throw bad("sliding_window must be positive");
+  if (rope_scaling && !(rope_scaling->factor > 0 && rope_scaling->low_freq_factor > 0 &&
+                        rope_scaling->high_freq_factor > rope_scaling->low_freq_factor &&
+                        rope_scaling->original_max_position_embeddings > 0)) {
+    throw bad("rope_scaling (llama3) needs factor > 0 and high_freq_factor > low_freq_factor > 0");
+  }
+}
+
+nlohmann::json ModelConfig::to_json() const {
+  nlohmann::json j = {{"name", name},
+                      {"source", source},
+                      {"hidden_size", hidden_size},
+                      {"num_hidden_layers", num_layers},
+                      {"num_attention_heads", num_heads},
+                      {"num_key_value_heads", num_kv_heads},
+                      {"head_dim", head_dim()},
+                      {"intermediate_size", intermediate_size},
+                      {"vocab_size", vocab_size},
+                      {"rope_theta", rope_theta},
+                      {"rms_norm_eps", norm_eps},
+                      {"max_position_embeddings", max_position_embeddings},
+                      {"tie_word_embeddings", false},
+                      {"parameter_count", param_count()},
+                      {"matmul_parameter_count", matmul_param_count()}};
+  j["rope_scaling"] = nullptr;
+  if (rope_scaling) {
+    j["rope_scaling"] = {
+        {"rope_type", "llama3"},
+        {"factor", rope_scaling->factor},
+        {"low_freq_factor", rope_scaling->low_freq_factor},
+        {"high_freq_factor", rope_scaling->high_freq_factor},
+        {"original_max_position_embeddings", rope_scaling->original_max_position_embeddings}};
+  }
+  j["sliding_window"] = sliding_window ? nlohmann::json(*sliding_window) : nlohmann::json();
+  return j;
+}
+
+namespace {
+
+struct BuiltinEntry {
+  ModelConfig config;
+  std::vector<std::string> aliases;  // same architecture under other ids (chat/instruct)
+};
+
+ModelConfig make(std::string name, int64_t d, int64_t layers, int64_t heads, int64_t kv,
+                 int64_t ffn, int64_t vocab, double theta, double eps, int64_t max_pos) {
+  ModelConfig c;
+  c.name = std::move(name);
+  c.source = "built-in";
+  c.hidden_size = d;
+  c.num_layers = layers;
+  c.num_heads = heads;
+  c.num_kv_heads = kv;
+  c.intermediate_size = ffn;
+  c.vocab_size = vocab;
+  c.rope_theta = theta;
+  c.norm_eps = eps;
+  c.max_position_embeddings = max_pos;
+  return c;
+}
+
+// Values from each model's config.json on the Hugging Face hub.
+const std::vector<BuiltinEntry>& builtin_entries() {
+  static const std::vector<BuiltinEntry> entries = [] {
+    std::vector<BuiltinEntry> e;
+    e.push_back({make("meta-llama/Llama-2-7b-hf", 4096, 32, 32, 32, 11008, 32000, 1e4, 1e-5, 4096),
+                 {"meta-llama/Llama-2-7b-chat-hf"}});
+    e.push_back({make("meta-llama/Llama-2-13b-hf", 5120, 40, 40, 40, 13824, 32000, 1e4, 1e-5, 4096),
+                 {"meta-llama/Llama-2-13b-chat-hf"}});
+    e.push_back({make("meta-llama/Llama-2-70b-hf", 8192, 80, 64, 8, 28672, 32000, 1e4, 1e-5, 4096),
+                 {"meta-llama/Llama-2-70b-chat-hf"}});
+    e.push_back(
+        {make("meta-llama/Meta-Llama-3-8B", 4096, 32, 32, 8, 14336, 128256, 5e5, 1e-5, 8192),
+         {"meta-llama/Meta-Llama-3-8B-Instruct"}});
+    e.push_back(
+        {make("meta-llama/Meta-Llama-3-70B", 8192, 80, 64, 8, 28672, 128256, 5e5, 1e-5, 8192),
+         {"meta-llama/Meta-Llama-3-70B-Instruct"}});
+    ModelConfig l31_8 =
+        make("meta-llama/Llama-3.1-8B", 4096, 32, 32, 8, 14336, 128256, 5e5, 1e-5, 131072);
+    l31_8.rope_scaling = RopeScalingLlama3{};
+    e.push_back({l31_8,
+                 {"meta-llama/Meta-Llama-3.1-8B", "meta-llama/Llama-3.1-8B-Instruct",
+                  "meta-llama/Meta-Llama-3.1-8B-Instruct"}});
+    ModelConfig l31_70 =
+        make("meta-llama/Llama-3.1-70B", 8192, 80, 64, 8, 28672, 128256, 5e5, 1e-5, 131072);
+    l31_70.rope_scaling = RopeScalingLlama3{};
+    e.push_back({l31_70,
+                 {"meta-llama/Meta-Llama-3.1-70B", "meta-llama/Llama-3.1-70B-Instruct",
+                  "meta-llama/Meta-Llama-3.1-70B-Instruct"}});
+    ModelConfig mistral =
+        make("mistralai/Mistral-7B-v0.1", 4096, 32, 32, 8, 14336, 32000, 1e4, 1e-5, 32768);
+    mistral.sliding_window = 4096;
+    e.push_back({mistral, {"mistralai/Mistral-7B-Instruct-v0.1"}});
+    // Test shapes: GQA, MHA, and a CPU benchmark size. Random weights; vocab sized for speed.
+    e.push_back({make("tiny", 64, 2, 4, 2, 160, 256, 1e4, 1e-5, 512), {}});
+    e.push_back({make("tiny-mha", 48, 2, 4, 4, 128, 128, 1e4, 1e-5, 512), {}});
+    e.push_back({make("small", 256, 4, 8, 4, 688, 2048, 1e4, 1e-5, 2048), {}});
+    return e;
+  }();
+  return entries;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+std::string without_org(const std::string& id) {
+  const auto slash = id.find('/');
+  return slash == std::string::npos ? id : id.substr(slash + 1);
+}
+
+const ModelConfig* find_builtin(const std::string& name) {
+  const std::string want = lower(name);
+  const bool has_org = want.find('/') != std::string::npos;
+  for (const auto& e : builtin_entries()) {
+    std::vector<std::string> ids = e.aliases;
+    ids.insert(ids.begin(), e.config.name);
+    for (const auto& id : ids) {
+      const std::string l = lower(id);
+      if (l == want || (!has_org && lower(without_org(id)) == want)) return &e.config;
+    }
+  }
+  return nullptr;
+}
+
+template <typename T>
+T get_field(const nlohmann::json& j, const char* key, const std::string& where) {
+  if (!j.contains(key)) throw usage_error(fmt::format("{}: missing key \"{}\"", where, key));
+  try {
+    return j.at(key).get<T>();
+  } catch (const nlohmann::json::exception&) {
+    throw usage_error(fmt::format("{}: key \"{}\" has the wrong type", where, key));
+  }
+}
+
+std::optional<fs::path> find_in_hf_cache(const std::string& name, const std::string& hf_home) {
+  if (name.find('/') == std::string::npos) return std::nullopt;
+  fs::path home;
+  if (!hf_home.empty()) {
+    home = hf_home;
+  } else if (const char* h = std::getenv("HF_HOME"); h && *h) {
+    home = h;
+  } else if (const char* u = std::getenv("HOME"); u && *u) {
+    home = fs::path(u) / ".cache" / "huggingface";
+  } else {
+    return std::nullopt;
+  }
+  std::string folder = "models--" + name;
+  for (size_t p = 0; (p = folder.find('/', p)) != std::string::npos;) folder.replace(p, 1, "--");
+  std::error_code ec;
+  const fs::path hub = home / "hub";
+  if (!fs::is_directory(hub, ec)) return std::nullopt;
+  // Hub folder names keep the id's case; match case-insensitively.
+  for (const auto& entry : fs::directory_iterator(hub, ec)) {
+    if (lower(entry.path().filename().string()) != lower(folder)) continue;
+    std::vector<fs::path> configs;
+    for (const auto& snap : fs::directory_iterator(entry.path() / "snapshots", ec)) {
+      if (fs::is_regular_file(snap.path() / "config.json", ec)) {
+        configs.push_back(snap.path() / "config.json");
+      }
+    }
+    if (configs.empty()) continue;
+    // Prefer the snapshot that refs/main names, else the newest.
+    std::string main_ref;
+    try {
+      main_ref = read_file(entry.path() / "refs" / "main");
+      while (!main_ref.empty() && std::isspace(static_cast<unsigned char>(main_ref.back()))) {
+        main_ref.pop_back();
+      }
+    } catch (const Error&) {
+    }
+    for (const auto& c : configs) {
+      if (!main_ref.empty() && c.parent_path().filename() == main_ref) return c;
+    }
+    std::sort(configs.begin(), configs.end(), [](const fs::path& a, const fs::path& b) {
+      std::error_code e1, e2;
+      return fs::last_write_time(a, e1) > fs::last_write_time(b, e2);
+    });
+    return configs.front();
+  }
+  return std::nullopt;
+}
+
+ModelConfig load_config_file(const fs::path& file, const std::string& name) {
+  return model_config_from_hf_json(read_json_file(file), name, file.string());
+}
+
+}  // namespace
+
+const std::vector<ModelConfig>& builtin_models() {
+  static const std::vector<ModelConfig> models = [] {
+    std::vector<ModelConfig> m;
+    for (const auto& e : builtin_entries()) m.push_back(e.config);
+    return m;
+  }();
+  return models;
+}
+
+std::vector<std::string> builtin_model_names() {
+  std::vector<std::string> names;
+  for (const auto& m : builtin_models()) names.push_back(m.name);
+  return names;
+}
+
+ModelConfig model_config_from_hf_json(const nlohmann::json& j, const std::string& name,
+                                      const std::string& source) {
+  const std::string& where = source;
+  if (!j.is_object()) throw usage_error(fmt::format("{}: not a JSON object", where));
+  const std::string type = j.value("model_type", std::string());
+  if (type != "llama" && type != "mistral") {
+    throw usage_error(fmt::format(
+        "{}: model_type \"{}\" is not supported (supported: llama, mistral)", where, type));
+  }
+  ModelConfig c;
+  c.name = name;
+  c.source = source;
+  c.hidden_size = get_field<int64_t>(j, "hidden_size", where);
+  c.num_layers = get_field<int64_t>(j, "num_hidden_layers", where);
+  c.num_heads = get_field<int64_t>(j, "num_attention_heads", where);
+  c.num_kv_heads = j.contains("num_key_value_heads") && !j["num_key_value_heads"].is_null()
+                       ? get_field<int64_t>(j, "num_key_value_heads", where)
+                       : c.num_heads;
+  c.intermediate_size = get_field<int64_t>(j, "intermediate_size", where);
+  c.vocab_size = get_field<int64_t>(j, "vocab_size", where);
+  c.max_position_embeddings = get_field<int64_t>(j, "max_position_embeddings", where);
+  // Defaults are those of transformers' LlamaConfig / MistralConfig.
+  c.rope_theta = j.contains("rope_theta") ? get_field<double>(j, "rope_theta", where) : 10000.0;
+  c.norm_eps = j.contains("rms_norm_eps") ? get_field<double>(j, "rms_norm_eps", where) : 1e-6;
+  if (j.value("tie_word_embeddings", false)) {
+    throw usage_error(
+        fmt::format("{}: tie_word_embeddings true is not supported (the engine "
+                    "trains an untied output head)",
+                    where));
+  }
+  if (j.value("attention_bias", false) || j.value("mlp_bias", false)) {
+    throw usage_error(fmt::format("{}: attention_bias/mlp_bias are not supported", where));
+  }
+  const std::string act = j.value("hidden_act", std::string("silu"));
+  if (act != "silu") {
+    throw usage_error(
+        fmt::format("{}: hidden_act \"{}\" is not supported (silu only)", where, act));
+  }
+  if (j.contains("head_dim") && !j["head_dim"].is_null()) {
+    const auto hd = get_field<int64_t>(j, "head_dim", where);
+    if (c.num_heads > 0 && hd * c.num_heads != c.hidden_size) {
+      throw usage_error(
+          fmt::format("{}: head_dim {} x num_attention_heads {} != hidden_size {} "
+                      "is not supported",
+                      where, hd, c.num_heads, c.hidden_size));
+    }
+  }
+  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
+    const auto& rs = j["rope_scaling"];
+    const std::string rt = rs.value("rope_type", rs.value("type", std::string()));
+    if (rt != "llama3") {
+      throw usage_error(
+          fmt::format("{}: rope_scaling type \"{}\" is not supported (llama3 only)", where, rt));
+    }
+    RopeScalingLlama3 s;
+    s.factor = get_field<double>(rs, "factor", where + " rope_scaling");
+    s.low_freq_factor = get_field<double>(rs, "low_freq_factor", where + " rope_scaling");
+    s.high_freq_factor = get_field<double>(rs, "high_freq_factor", where + " rope_scaling");
+    s.original_max_position_embeddings =
+        get_field<int64_t>(rs, "original_max_position_embeddings", where + " rope_scaling");
+    c.rope_scaling = s;
+  }
+  if (type == "mistral" && j.contains("sliding_window") && !j["sliding_window"].is_null()) {
+    c.sliding_window = get_field<int64_t>(j, "sliding_window", where);
+  }
+  c.validate();
+  return c;
+}
+
+ModelConfig resolve_model(const std::string& name, const std::string& hf_home) {
+  if (name.empty()) throw usage_error("no model given (--model or MODEL_NAME)");
+  std::error_code ec;
+  if (fs::is_directory(name, ec)) {
+    const fs::path file = fs::path(name) / "config.json";
+    if (!fs::is_regular_file(file, ec)) {
+      throw usage_error(fmt::format("model directory {} has no config.json", name));
+    }
+    return load_config_file(file, fs::path(name).lexically_normal().string());
+  }
+  if (const ModelConfig* m = find_builtin(name)) return *m;
+  if (auto file = find_in_hf_cache(name, hf_home)) return load_config_file(*file, name);
+  std::string known;
+  for (const auto& n : builtin_model_names()) known += (known.empty() ? "" : ", ") + n;
+  throw usage_error(fmt::format(
+      "unknown model \"{}\" (not a directory with config.json, not in the Hugging Face cache); "
+      "built-in models: {}",
+      name, known));
+}
+
+}  // namespace sxb
