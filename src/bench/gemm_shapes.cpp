@@ -126,35 +126,31 @@ std::vector<GemmShape> square_gemm_shapes(int64_t min_size, int64_t max_size) {
   return out;
 }
 
-const std::vector<LlamaDims>& llama2_models() {
-  // meta-llama/Llama-2-{7b,13b,70b}-hf config.json: hidden_size, intermediate_size,
-  // num_attention_heads, num_key_value_heads, vocab_size.
-  static const std::vector<LlamaDims> models = {
-      {"llama2-7b", 4096, 11008, 32, 32, 32000},
-      {"llama2-13b", 5120, 13824, 40, 40, 32000},
-      {"llama2-70b", 8192, 28672, 64, 8, 32000},
-  };
-  return models;
+std::vector<GemmModelGroup> llama2_gemm_groups() {
+  return {{"llama2-7b", resolve_model("meta-llama/Llama-2-7b-hf")},
+          {"llama2-13b", resolve_model("meta-llama/Llama-2-13b-hf")},
+          {"llama2-70b", resolve_model("meta-llama/Llama-2-70b-hf")}};
 }
 
-std::vector<GemmShape> llama_training_shapes(const LlamaDims& d, int64_t tokens, bool backward) {
+std::vector<GemmShape> llama_training_shapes(const std::string& group, const ModelConfig& m,
+                                             int64_t tokens, bool backward) {
   if (tokens <= 0) throw usage_error("GEMM token count must be positive");
   struct Linear {
     const char* name;
     int64_t in, out;
   };
-  const int64_t qkv_out = d.hidden + 2 * d.kv_heads * d.head_dim();
-  const Linear layers[] = {{"qkv", d.hidden, qkv_out},
-                           {"attn_out", d.hidden, d.hidden},
-                           {"mlp_up_gate", d.hidden, 2 * d.ffn},
-                           {"mlp_down", d.ffn, d.hidden},
-                           {"lm_head", d.hidden, d.vocab}};
+  const int64_t d = m.hidden_size, F = m.intermediate_size;
+  const Linear layers[] = {{"qkv", d, d + 2 * m.kv_dim()},
+                           {"attn_out", d, d},
+                           {"mlp_up_gate", d, 2 * F},
+                           {"mlp_down", F, d},
+                           {"lm_head", d, m.vocab_size}};
   std::vector<GemmShape> out;
   for (const Linear& l : layers) {
-    out.push_back({d.name, l.name, "fwd", tokens, l.out, l.in});
+    out.push_back({group, l.name, "fwd", tokens, l.out, l.in});
     if (backward) {
-      out.push_back({d.name, l.name, "dgrad", tokens, l.in, l.out});
-      out.push_back({d.name, l.name, "wgrad", l.out, l.in, tokens});
+      out.push_back({group, l.name, "dgrad", tokens, l.in, l.out});
+      out.push_back({group, l.name, "wgrad", l.out, l.in, tokens});
     }
   }
   return out;
@@ -165,12 +161,13 @@ std::vector<GemmShape> parse_gemm_shapes(std::string_view groups, const GemmShap
   const auto add = [&](std::string n) {
     if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(std::move(n));
   };
+  const std::vector<GemmModelGroup> llama2 = llama2_gemm_groups();
   for (std::string_view item : split_list(groups)) {
     if (item == "all") {
       add("square");
-      for (const auto& m : llama2_models()) add(m.name);
+      for (const auto& g : llama2) add(g.group);
     } else if (item == "llama2") {
-      for (const auto& m : llama2_models()) add(m.name);
+      for (const auto& g : llama2) add(g.group);
     } else {
       add(std::string(item));
     }
@@ -182,14 +179,23 @@ std::vector<GemmShape> parse_gemm_shapes(std::string_view groups, const GemmShap
     if (n == "square") {
       part = square_gemm_shapes(o.square_min, o.square_max);
     } else {
-      const auto& models = llama2_models();
-      const auto it = std::find_if(models.begin(), models.end(),
-                                   [&](const LlamaDims& m) { return m.name == n; });
-      if (it == models.end()) {
-        throw usage_error("unknown GEMM shape group '" + n +
-                          "' (known: all, square, llama2, llama2-7b, llama2-13b, llama2-70b)");
+      const auto it = std::find_if(llama2.begin(), llama2.end(),
+                                   [&](const GemmModelGroup& g) { return g.group == n; });
+      if (it != llama2.end()) {
+        part = llama_training_shapes(it->group, it->model, o.tokens, o.backward);
+      } else {
+        ModelConfig m;
+        try {
+          m = resolve_model(n);
+        } catch (const Error& e) {
+          // Not a model either: the group list, then why no model matched.
+          throw usage_error("unknown GEMM shape group '" + n +
+                            "' (known: all, square, llama2, llama2-7b, llama2-13b, llama2-70b, or "
+                            "a model): " +
+                            e.what());
+        }
+        part = llama_training_shapes(m.name, m, o.tokens, o.backward);
       }
-      part = llama_training_shapes(*it, o.tokens, o.backward);
     }
     out.insert(out.end(), part.begin(), part.end());
   }

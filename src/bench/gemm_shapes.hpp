@@ -1,7 +1,7 @@
 #pragma once
 // What `sxbench compute`'s gemm test multiplies: element types, layouts, the square sweep and the
-// linear-layer shapes of Llama-2 training, FLOP counts, and the CPU reference that the GPU
-// product is checked against. Plain C++, no CUDA.
+// linear-layer shapes of training a registry model (model/model_config.hpp), FLOP counts, and
+// the CPU reference that the GPU product is checked against. Plain C++, no CUDA.
 //
 // Every product is C[M,N] = A[M,K] x B, row-major C, in one of two layouts:
 //   tn: A row-major [M,K], B given as Bt row-major [N,K] (C = A Btᵀ): a linear layer's forward
@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "model/model_config.hpp"
 
 namespace sxb {
 
@@ -46,21 +48,25 @@ double gemm_flop(int64_t m, int64_t n, int64_t k);
 // (cuBLASLt's fp8 alignment; doubling keeps it) and max >= min; throws sxb::Error otherwise.
 std::vector<GemmShape> square_gemm_shapes(int64_t min_size, int64_t max_size);
 
-struct LlamaDims {
-  std::string name;  // "llama2-7b"
-  int64_t hidden = 0, ffn = 0, heads = 0, kv_heads = 0, vocab = 0;
-  int64_t head_dim() const { return hidden / heads; }
+// A shape group named after a model: the group name the output shows and the model, from the
+// model registry, whose dimensions it reads.
+struct GemmModelGroup {
+  std::string group;  // "llama2-7b", or the model's registry name
+  ModelConfig model;
 };
-// Llama-2 7B, 13B and 70B as published in their Hugging Face config.json files.
-const std::vector<LlamaDims>& llama2_models();
+// The Llama-2 groups llama2-7b, llama2-13b and llama2-70b: meta-llama/Llama-2-{7b,13b,70b}-hf
+// from the model registry.
+std::vector<GemmModelGroup> llama2_gemm_groups();
 
-// The dense products of one decoder layer plus the output head for `tokens` tokens
-// (sequence length x micro-batch): qkv (N = hidden + 2 * kv_heads * head_dim), attn_out,
-// mlp_up_gate (gate and up projections fused, N = 2*ffn), mlp_down, lm_head. A forward product
-// (M = tokens, N = out, K = in) has backward products dgrad (M = tokens, N = in, K = out) and
-// wgrad (M = out, N = in, K = tokens); they are listed when `backward` is set. Attention's
-// score and value products are batched per head and not included.
-std::vector<GemmShape> llama_training_shapes(const LlamaDims& model, int64_t tokens, bool backward);
+// The dense products of one decoder layer of `model` plus the output head for `tokens` tokens
+// (sequence length x micro-batch), listed under `group`: qkv (N = hidden + 2 * kv_dim),
+// attn_out, mlp_up_gate (gate and up projections fused, N = 2 * intermediate), mlp_down,
+// lm_head (N = vocab). A forward product (M = tokens, N = out, K = in) has backward products
+// dgrad (M = tokens, N = in, K = out) and wgrad (M = out, N = in, K = tokens); they are listed
+// when `backward` is set. Attention's score and value products are batched per head and not
+// included.
+std::vector<GemmShape> llama_training_shapes(const std::string& group, const ModelConfig& model,
+                                             int64_t tokens, bool backward);
 
 struct GemmShapeOptions {
   int64_t square_min = 1024;
@@ -69,7 +75,9 @@ struct GemmShapeOptions {
   bool backward = false;
 };
 // "all" or a comma-separated list of groups: square, llama2-7b, llama2-13b, llama2-70b
-// (llama2 = all three). Throws sxb::Error naming an unknown group.
+// (llama2 = all three; all = square and the three), or any model resolve_model accepts (a
+// built-in name or Hugging Face id, a model directory, a cached snapshot), listed under its
+// registry name. Throws sxb::Error (usage) naming an unknown group.
 std::vector<GemmShape> parse_gemm_shapes(std::string_view groups, const GemmShapeOptions& o);
 
 // Input sets rotated through so that consecutive products read different memory: at least

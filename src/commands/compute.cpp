@@ -367,7 +367,8 @@ Command add_compute_command(CLI::App& root) {
   app->add_option("--dtypes", o->dtypes, "GEMM types: all or a list of bf16, fp16, tf32, fp8")
       ->capture_default_str();
   app->add_option("--shapes", o->shapes,
-                  "GEMM shape groups: all, square, llama2, llama2-7b, llama2-13b, llama2-70b")
+                  "GEMM shape groups: all, square, llama2, llama2-7b, llama2-13b, llama2-70b, "
+                  "or a model (built-in name, Hugging Face id or directory)")
       ->capture_default_str();
   app->add_option("--square-min", o->square_min, "Smallest square GEMM size")
       ->capture_default_str();

@@ -26,6 +26,7 @@
 #include "train/cpu_model.hpp"
 #include "model/ds_config.hpp"
 #include "train/gpu_trainer.hpp"
+#include "model/flops.hpp"
 #include "model/model_config.hpp"
 #include "train/sft_metrics.hpp"
 #include "train/token_data.hpp"
@@ -214,13 +215,6 @@ struct EngineRun {
   double executed_flops_per_token = 0;  // model FLOPs plus recomputation
 };
 
-// Extra forward work per token of full recomputation: every layer's matrix products
-// (2 x layer parameters) and the attention scores and values (4 L d T, PaLM's convention).
-double recompute_flops_per_token(const ModelConfig& m, int64_t seq_len) {
-  return 2.0 * double(m.num_layers) * double(m.params_per_layer()) +
-         4.0 * double(m.num_layers) * double(m.hidden_size) * double(seq_len);
-}
-
 EngineRun run_cpu_engine(TrainJob& job, const MpiContext& mpi, const TrainOptions& topt,
                          uint64_t per_rank) {
   const DsConfig& ds = job.ds;
@@ -290,9 +284,12 @@ EngineRun run_cpu_engine(TrainJob& job, const MpiContext& mpi, const TrainOption
       "steady_clock around each optimizer step (data, forward, backward, gradient and parameter "
       "collectives, clipping, AdamW), max over ranks; statistics exclude the warm-up steps";
   const int64_t T = topt.seq_len;
+  // The CPU reference's recomputation is full recomputation (model/recompute.hpp).
+  const ModelShape shape = model_shape(job.model);
   e.executed_flops_per_token =
-      palm_flops_per_token(job.model, T) +
-      (ds.activation_checkpointing ? recompute_flops_per_token(job.model, T) : 0.0);
+      palm_flops_per_token(shape, T) +
+      recompute_flops_per_token(shape,
+                                ds.activation_checkpointing ? Recompute::full : Recompute::none, T);
   comm.reset();
   return e;
 }
@@ -438,9 +435,9 @@ EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptio
             "clipping, AdamW) ending with a stream synchronisation; compute_ms/optimizer_ms from "
             "CUDA events; statistics exclude the warm-up steps";
   const int64_t T = topt.seq_len;
+  const ModelShape shape = model_shape(job.model);
   e.executed_flops_per_token =
-      palm_flops_per_token(job.model, T) +
-      (rep.memory.recompute == Recompute::full ? recompute_flops_per_token(job.model, T) : 0.0);
+      palm_flops_per_token(shape, T) + recompute_flops_per_token(shape, rep.memory.recompute, T);
   std::vector<double> c, opt;
   const size_t warm = size_t(std::min<int64_t>(job.warmup_steps, job.steps - 1));
   for (size_t i = warm; i < rep.compute_ms.size(); ++i) {
@@ -606,7 +603,7 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
     const int64_t tokens_per_step = batch.train_batch_size * seq_len;
     const double tokens_per_s = double(tokens_per_step) / median_s;
     const double tokens_per_s_per_device = tokens_per_s / mpi.world_size();
-    const double flops_per_token = palm_flops_per_token(model, seq_len);
+    const double flops_per_token = palm_flops_per_token(model_shape(model), seq_len);
     const double tflops_per_device = flops_per_token * tokens_per_s_per_device / 1e12;
     const double hw_tflops_per_device = e.executed_flops_per_token * tokens_per_s_per_device / 1e12;
     int64_t targets_measured = 0;

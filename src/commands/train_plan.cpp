@@ -11,7 +11,7 @@
 #include "core/hardware.hpp"
 #include "core/units.hpp"
 #include "report/plan/request.hpp"
-#include "train/gpu_memory.hpp"
+#include "perfmodel/gpu_memory.hpp"
 #include "train/gpu_trainer.hpp"
 
 namespace sxb {

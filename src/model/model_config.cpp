@@ -27,6 +27,15 @@ int64_t ModelConfig::param_count() const {
          vocab_size * hidden_size;
 }
 
+std::vector<int64_t> ModelConfig::parameter_unit_sizes() const {
+  std::vector<int64_t> units;
+  units.reserve(size_t(num_layers) + 2);
+  units.push_back(vocab_size * hidden_size);
+  units.insert(units.end(), size_t(num_layers), params_per_layer());
+  units.push_back(hidden_size + vocab_size * hidden_size);
+  return units;
+}
+
 int64_t ModelConfig::matmul_param_count() const {
   return num_layers * (params_per_layer() - 2 * hidden_size) + vocab_size * hidden_size;
 }

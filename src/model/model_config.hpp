@@ -42,6 +42,11 @@ struct ModelConfig {
   int64_t params_per_layer() const;
   // Token embedding (V x d) + L layers + final RMSNorm (d) + untied output head (V x d).
   int64_t param_count() const;
+  // Elements of the parameter units, in buffer order: the embedding (V x d), each decoder layer
+  // (params_per_layer), the final RMSNorm with the output head (d + V x d). L + 2 sizes summing to
+  // param_count(); the units the engines gather and reduce one at a time (cpu::parameter_units
+  // gives their ranges in the flat buffer).
+  std::vector<int64_t> parameter_unit_sizes() const;
   // Parameters that take part in matrix multiplies: all but the embedding table and the norm
   // weights (N without the embedding table, reported next to the PaLM figure).
   int64_t matmul_param_count() const;

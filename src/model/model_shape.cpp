@@ -3,8 +3,8 @@
 namespace sxb {
 
 ModelShape model_shape(const ModelConfig& m) {
-  return {m.name,          m.hidden_size,       m.num_layers, m.num_heads, m.num_kv_heads,
-          m.intermediate_size, m.vocab_size, m.param_count()};
+  return {m.name,         m.hidden_size,       m.num_layers, m.num_heads,
+          m.num_kv_heads, m.intermediate_size, m.vocab_size, m.param_count()};
 }
 
 ModelShape model_shape(const std::string& name, const std::string& hf_home) {

@@ -1,41 +1,22 @@
 #include "perfmodel/perf_model.hpp"
 
-#include "model/flops.hpp"
+#include <fmt/format.h>
 
 #include <algorithm>
-#include <fmt/format.h>
+
+#include "model/flops.hpp"
 
 namespace sxb {
 
 namespace {
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 // Fixed per-GPU overheads (assumptions, listed with every prediction).
-constexpr double kContextBytes = 1.0 * kGiB;     // CUDA context, cuBLASLt workspace, kernels
-constexpr double kNcclBytes = 0.5 * kGiB;        // NCCL channels and proxy buffers
-constexpr double kBucketBytes = 2 * 500e6 / 2;   // two 500M-element-byte buckets in bf16 ≈ 0.5 GB
-constexpr double kOptimizerBytesPerParam = 28;   // AdamW: read grad, master, m, v; write master, m, v, bf16 weight
-constexpr double kHbmEfficiency = 0.8;           // streaming kernels reach ~80% of datasheet HBM
-}  // namespace
-
-namespace {
-
-// Elements saved per token per layer for backward (bf16), by recomputation:
-// none: residual input, attention norm output, q, k, v, attention output, MLP input, MLP norm
-//       output, gate, up, SwiGLU product; plus the fp32 log-sum-exp per head.
-// selective: the MLP intermediates (gate, up, product) are recomputed.
-// full: only the layer input is kept; one layer's full set lives during its backward.
-double saved_elements_per_token_layer(const ModelShape& m, Recompute r) {
-  const double d = static_cast<double>(m.hidden);
-  const double kv = static_cast<double>(m.kv_heads) * (d / static_cast<double>(m.heads));
-  const double full = 6 * d + 2 * kv + 3 * static_cast<double>(m.ffn) + static_cast<double>(m.heads) * 2;
-  switch (r) {
-    case Recompute::none: return full;
-    case Recompute::selective: return full - 3 * static_cast<double>(m.ffn);
-    case Recompute::full: return d;
-  }
-  return full;
-}
-
+constexpr double kContextBytes = 1.0 * kGiB;    // CUDA context, cuBLASLt workspace, kernels
+constexpr double kNcclBytes = 0.5 * kGiB;       // NCCL channels and proxy buffers
+constexpr double kBucketBytes = 2 * 500e6 / 2;  // two 500M-element-byte buckets in bf16 ≈ 0.5 GB
+constexpr double kOptimizerBytesPerParam =
+    28;  // AdamW: read grad, master, m, v; write master, m, v, bf16 weight
+constexpr double kHbmEfficiency = 0.8;  // streaming kernels reach ~80% of datasheet HBM
 }  // namespace
 
 MemoryPlan plan_memory(const ModelShape& m, const TrainSetup& t, const Cluster& c) {
@@ -43,19 +24,17 @@ MemoryPlan plan_memory(const ModelShape& m, const TrainSetup& t, const Cluster& 
   const double n = static_cast<double>(m.params);
   const double world = std::max(1, c.world());
   const double per_layer = n / std::max<int64_t>(1, m.layers);
-  p.weights_bytes = t.zero_stage >= 3 ? 2 * n / world + 2 * 2 * per_layer /*gathered + prefetch*/ : 2 * n;
+  p.weights_bytes =
+      t.zero_stage >= 3 ? 2 * n / world + 2 * 2 * per_layer /*gathered + prefetch*/ : 2 * n;
   // bf16 gradients straight from backward when each step is one micro-step; an fp32
   // accumulation buffer when micro-steps add up.
   const double grad_bytes_per_param = t.grad_accum > 1 ? 4 : 2;
   p.gradients_bytes = grad_bytes_per_param * (t.zero_stage >= 2 ? n / world : n);
   p.optimizer_bytes = t.zero_stage >= 1 ? 12 * n / world : 12 * n;
   const double tokens = static_cast<double>(t.micro_batch * t.seq_len);
-  const double layers = static_cast<double>(m.layers);
-  double act = saved_elements_per_token_layer(m, t.recompute) * 2 * tokens * layers;
-  if (t.recompute == Recompute::full) {
-    act += saved_elements_per_token_layer(m, Recompute::none) * 2 * tokens;  // the layer in backward
-  }
-  p.activations_bytes = act;
+  // What the layers keep for the backward, and the buffers of what is rebuilt (full: the one
+  // layer being recomputed), as model/recompute.hpp defines each mode.
+  p.activations_bytes = layer_activation_bytes_per_token(m, t.recompute) * tokens;
   p.logits_bytes = tokens * static_cast<double>(m.vocab) * (2 + 4);
   p.buffers_bytes = kContextBytes + kNcclBytes + (c.world() > 1 ? kBucketBytes : 0);
   p.total_bytes = p.weights_bytes + p.gradients_bytes + p.optimizer_bytes + p.activations_bytes +
@@ -66,18 +45,23 @@ MemoryPlan plan_memory(const ModelShape& m, const TrainSetup& t, const Cluster& 
     const char* name;
     double bytes;
   };
-  const Term terms[] = {{"weights", p.weights_bytes},       {"gradients", p.gradients_bytes},
-                        {"optimizer state", p.optimizer_bytes}, {"activations", p.activations_bytes},
-                        {"logits", p.logits_bytes},         {"buffers", p.buffers_bytes}};
-  const Term* big = std::max_element(std::begin(terms), std::end(terms),
-                                     [](const Term& a, const Term& b) { return a.bytes < b.bytes; });
+  const Term terms[] = {{"weights", p.weights_bytes},
+                        {"gradients", p.gradients_bytes},
+                        {"optimizer state", p.optimizer_bytes},
+                        {"activations", p.activations_bytes},
+                        {"logits", p.logits_bytes},
+                        {"buffers", p.buffers_bytes}};
+  const Term* big =
+      std::max_element(std::begin(terms), std::end(terms),
+                       [](const Term& a, const Term& b) { return a.bytes < b.bytes; });
   if (p.fits) {
     p.verdict = fmt::format("fits: {:.1f} of {:.1f} GiB ({:.1f} GiB free)", p.total_bytes / kGiB,
                             p.capacity_bytes / kGiB, (p.capacity_bytes - p.total_bytes) / kGiB);
   } else {
-    p.verdict = fmt::format("does not fit: {:.1f} GiB needed, {:.1f} GiB per GPU; largest term {} "
-                            "{:.1f} GiB",
-                            p.total_bytes / kGiB, p.capacity_bytes / kGiB, big->name, big->bytes / kGiB);
+    p.verdict = fmt::format(
+        "does not fit: {:.1f} GiB needed, {:.1f} GiB per GPU; largest term {} "
+        "{:.1f} GiB",
+        p.total_bytes / kGiB, p.capacity_bytes / kGiB, big->name, big->bytes / kGiB);
   }
   return p;
 }
@@ -110,15 +94,10 @@ StepPrediction predict_step(const ModelShape& m, const TrainSetup& t, const Clus
   s.memory = plan_memory(m, t, c);
   const double world = c.world();
   s.flops_per_token = palm_flops_per_token(m, t.seq_len);
-  // Recomputation repeats forward work: selective ~ the MLP forward (2 x 3·d·ffn per layer per
-  // token), full = the whole forward (a third of 6N + 12LdT).
-  double extra = 0;
-  if (t.recompute == Recompute::selective) {
-    extra = 2.0 * 3.0 * m.hidden * m.ffn * m.layers;
-  } else if (t.recompute == Recompute::full) {
-    extra = s.flops_per_token / 3.0;
-  }
-  s.executed_flops_per_token = s.flops_per_token + extra;
+  // Recomputation repeats forward work (model/flops.hpp): none for selective, whose rebuilt
+  // tensors are elementwise; each layer's forward up to the SwiGLU output for full.
+  s.executed_flops_per_token =
+      s.flops_per_token + recompute_flops_per_token(m, t.recompute, t.seq_len);
   const double tokens_per_gpu = static_cast<double>(t.micro_batch * t.grad_accum * t.seq_len);
   s.tokens_per_step = tokens_per_gpu * world;
 
@@ -153,8 +132,8 @@ StepPrediction predict_step(const ModelShape& m, const TrainSetup& t, const Clus
                              "backward; the last buckets cannot"});
   }
   // AdamW is memory-bound on this GPU's optimizer shard.
-  const double shard = t.zero_stage >= 1 ? static_cast<double>(m.params) / world
-                                          : static_cast<double>(m.params);
+  const double shard =
+      t.zero_stage >= 1 ? static_cast<double>(m.params) / world : static_cast<double>(m.params);
   s.optimizer_s = shard * kOptimizerBytesPerParam / (c.hbm_gb_per_s * kHbmEfficiency * 1e9);
   s.assumptions.push_back({"optimizer_bytes_per_parameter", kOptimizerBytesPerParam, "bytes",
                            "fused AdamW reads gradient, master, m, v and writes master, m, v and "

@@ -152,7 +152,7 @@ void LlamaCpu<Scalar>::zero_grad() {
 }
 
 template <typename Scalar>
-void LlamaCpu<Scalar>::layer_forward(int64_t l) {
+void LlamaCpu<Scalar>::layer_forward(int64_t l, bool write_output) {
   const int64_t B = B_, T = T_, N = B * T, d = cfg_.hidden_size, kvd = cfg_.kv_dim();
   const int64_t F = cfg_.intermediate_size, H = cfg_.num_heads, KV = cfg_.num_kv_heads;
   const int64_t hd = cfg_.head_dim();
@@ -176,6 +176,7 @@ void LlamaCpu<Scalar>::layer_forward(int64_t l) {
   matmul_forward(a.gate.data(), a.ln2.data(), P + w.w_gate, N, d, F);
   matmul_forward(a.up.data(), a.ln2.data(), P + w.w_up, N, d, F);
   swiglu_forward(a.act.data(), a.gate.data(), a.up.data(), N, F);
+  if (!write_output) return;
   Scalar* y = resid_[l + 1].data();
   matmul_forward(y, a.act.data(), P + w.w_down, N, F, d);
   residual_add(y, a.resid_mid.data(), N * d);
@@ -238,7 +239,7 @@ void LlamaCpu<Scalar>::backward(double dloss) {
     before(Pass::backward, 1 + l);
     // Recomputation: rebuild this layer's activations from its saved input (resid_[l]); the same
     // deterministic ops give bit-identical values, hence bit-identical gradients.
-    if (recompute_) layer_forward(l);
+    if (recompute_) layer_forward(l, false);
     LayerActs& a = acts_[recompute_ ? 0 : l];
     // MLP branch: dresid_ is d(layer output).
     zero(dact_, N * F);

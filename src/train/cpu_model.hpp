@@ -90,8 +90,10 @@ class LlamaCpu {
   };
 
   // Forward of decoder layer l for the current (B_, T_): resid_[l] -> resid_[l + 1], saving
-  // its activations in acts_[l] (acts_[0] with recomputation).
-  void layer_forward(int64_t l);
+  // its activations in acts_[l] (acts_[0] with recomputation). write_output false: stop after
+  // the SwiGLU output, as full recomputation does (model/recompute.hpp): the backward needs the
+  // layer's activations, and resid_[l + 1] is kept.
+  void layer_forward(int64_t l, bool write_output = true);
   void before(Pass p, int64_t unit) const {
     if (hooks_.before) hooks_.before(p, unit);
   }

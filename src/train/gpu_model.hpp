@@ -14,7 +14,7 @@
 
 #include "train/cpu_model.hpp"
 #include "train/gpu_gemm.hpp"
-#include "train/gpu_memory.hpp"
+#include "perfmodel/gpu_memory.hpp"
 #include "train/gpu_ops.hpp"
 #include "train/optimizer.hpp"
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "comm/communicator.hpp"
-#include "train/gpu_memory.hpp"
+#include "perfmodel/gpu_memory.hpp"
 #include "train/trainer.hpp"
 
 namespace sxb {

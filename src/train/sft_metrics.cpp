@@ -1,7 +1,5 @@
 #include "train/sft_metrics.hpp"
 
-#include "model/flops.hpp"
-
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -18,10 +16,6 @@ double quantile(std::vector<double> v, double q) {
   const size_t lo = size_t(std::floor(pos));
   const size_t hi = std::min(lo + 1, v.size() - 1);
   return v[lo] + (v[hi] - v[lo]) * (pos - double(lo));
-}
-
-double palm_flops_per_token(const ModelConfig& m, int64_t seq_len) {
-  return palm_flops_per_token(m.param_count(), m.num_layers, m.hidden_size, seq_len);
 }
 
 std::string host_cpu_model_name() {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "model/flops.hpp"
 
 namespace sxb {
 

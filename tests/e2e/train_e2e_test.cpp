@@ -19,7 +19,7 @@
 #include "platform/gpu_probe.hpp"
 #include "train/cpu_model.hpp"
 #include "model/ds_config.hpp"
-#include "train/gpu_memory.hpp"
+#include "perfmodel/gpu_memory.hpp"
 #include "model/model_config.hpp"
 #include "train/zero.hpp"
 

@@ -76,9 +76,9 @@ TEST(GemmShapes, SquareSweepDoubles) {
 }
 
 TEST(GemmShapes, Llama2SevenBForward) {
-  const auto& m = llama2_models().at(0);
-  ASSERT_EQ(m.name, "llama2-7b");
-  const auto s = llama_training_shapes(m, 4096, false);
+  const auto g = llama2_gemm_groups().at(0);
+  ASSERT_EQ(g.group, "llama2-7b");
+  const auto s = llama_training_shapes(g.group, g.model, 4096, false);
   ASSERT_EQ(s.size(), 5u);
   const auto& qkv = find_shape(s, "qkv", "fwd");
   EXPECT_EQ(qkv.m, 4096);
@@ -96,10 +96,10 @@ TEST(GemmShapes, Llama2SevenBForward) {
 }
 
 TEST(GemmShapes, Llama2SeventyBUsesGroupedQueryAttention) {
-  const auto& m = llama2_models().at(2);
-  ASSERT_EQ(m.name, "llama2-70b");
-  EXPECT_EQ(m.head_dim(), 128);
-  const auto s = llama_training_shapes(m, 8192, true);
+  const auto g = llama2_gemm_groups().at(2);
+  ASSERT_EQ(g.group, "llama2-70b");
+  EXPECT_EQ(g.model.head_dim(), 128);
+  const auto s = llama_training_shapes(g.group, g.model, 8192, true);
   ASSERT_EQ(s.size(), 15u);
   // 64 query heads + 2 x 8 key/value heads of 128.
   EXPECT_EQ(find_shape(s, "qkv", "fwd").n, 8192 + 2 * 8 * 128);
@@ -130,6 +130,13 @@ TEST(GemmShapes, GroupsParse) {
   EXPECT_EQ(find_shape(s, "qkv", "fwd").n, 3 * 5120);
   EXPECT_EQ(find_shape(s, "qkv", "fwd").m, 8192);
   EXPECT_EQ(error_code_of([&] { parse_gemm_shapes("gpt3", o); }), ExitCode::usage);
+  // Any registry model is a group, listed under its registry name.
+  const auto tiny_shapes = parse_gemm_shapes("tiny", o);
+  ASSERT_EQ(tiny_shapes.size(), 15u);
+  EXPECT_EQ(tiny_shapes[0].group, "tiny");
+  const ModelConfig tiny = resolve_model("tiny");
+  EXPECT_EQ(find_shape(tiny_shapes, "mlp_up_gate", "fwd").n, 2 * tiny.intermediate_size);
+  EXPECT_EQ(find_shape(tiny_shapes, "lm_head", "fwd").n, tiny.vocab_size);
   EXPECT_EQ(error_code_of([&] { parse_gemm_shapes(",", o); }), ExitCode::usage);
 }
 

@@ -1,12 +1,17 @@
+#include "perfmodel/perf_model.hpp"
+
 #include <gtest/gtest.h>
 
+#include "model/flops.hpp"
 #include "model/model_shape.hpp"
-#include "perfmodel/perf_model.hpp"
+#include "model/recompute.hpp"
 
 namespace sxb {
 namespace {
 
-ModelShape llama2_7b() { return model_shape("meta-llama/Llama-2-7b-hf"); }
+ModelShape llama2_7b() {
+  return model_shape("meta-llama/Llama-2-7b-hf");
+}
 
 Cluster h200(int nodes, int gpus_per_node) {
   Cluster c;
@@ -77,8 +82,36 @@ TEST(PerfModel, RecomputationTradesMemoryForTime) {
   t.recompute = Recompute::full;
   const auto full = predict_step(m, t, c, cal);
   EXPECT_LT(full.memory.activations_bytes, none.memory.activations_bytes / 4);
-  EXPECT_NEAR(full.compute_s / none.compute_s, 4.0 / 3.0, 1e-9);
+  // Full recomputation repeats each layer's forward up to the SwiGLU output (model/recompute.hpp):
+  // 32 x (2 (4096 x 12288 + 4096 x 4096 + 4096 x 22016) + 4 x 4096 x 4096) = 12,213,813,248
+  // FLOPs per token on top of PaLM's 46,872,944,640.
+  EXPECT_DOUBLE_EQ(recompute_flops_per_token(m, Recompute::full, 4096), 12213813248.0);
+  EXPECT_DOUBLE_EQ(full.executed_flops_per_token, 46872944640.0 + 12213813248.0);
+  EXPECT_NEAR(full.compute_s / none.compute_s, (46872944640.0 + 12213813248.0) / 46872944640.0,
+              1e-12);
   EXPECT_DOUBLE_EQ(full.flops_per_token, none.flops_per_token);  // model FLOPs do not change
+}
+
+TEST(PerfModel, SelectiveRebuildsTheNormsAndSwiGluWithoutMatrixWork) {
+  // Selective drops ln1, ln2 and the SwiGLU output of every layer (2 x (2 d + F) bytes per token)
+  // and holds one normed input and one SwiGLU output instead (2 x (d + F)), as the engine does.
+  const ModelShape m = llama2_7b();
+  TrainSetup t;
+  const Cluster c = h200(1, 1);
+  Calibration cal;
+  const auto none = predict_step(m, t, c, cal);
+  t.recompute = Recompute::selective;
+  const auto sel = predict_step(m, t, c, cal);
+  const double d = 4096, F = 11008, L = 32, tokens = 4096;
+  EXPECT_DOUBLE_EQ(none.memory.activations_bytes - sel.memory.activations_bytes,
+                   tokens * (L * 2 * (2 * d + F) - 2 * (d + F)));
+  EXPECT_DOUBLE_EQ(recompute_flops_per_token(m, Recompute::selective, 4096), 0.0);
+  EXPECT_DOUBLE_EQ(sel.executed_flops_per_token, sel.flops_per_token);
+  EXPECT_DOUBLE_EQ(sel.compute_s, none.compute_s);
+  // none keeps, per token and layer: the input x, ln1, qkv, o, xm, ln2 (bf16, 6 d + 2 kv), gu
+  // and act (3 F), lse (H fp32) and the two rstd (fp32).
+  const double per_layer = 2 * (6 * d + 2 * d + 3 * F) + 4 * 32 + 8;
+  EXPECT_DOUBLE_EQ(none.memory.activations_bytes, tokens * L * per_layer);
 }
 
 TEST(PerfModel, CalibratedThroughputAndScaling) {

@@ -17,6 +17,7 @@
 #include "core/atomic_file.hpp"
 #include "core/collective_results.hpp"
 #include "model/flops.hpp"
+#include "model/model_shape.hpp"
 #include "monitor/metrics_csv.hpp"
 #include "monitor/summary.hpp"
 #include "model/model_config.hpp"
@@ -75,8 +76,7 @@ inline nlohmann::json synthetic_sft_metrics(const SyntheticRun& s) {
   const int64_t tokens_per_step = int64_t(world) * s.micro_batch * s.seq_len;
   const double tokens_per_s = s.tokens_per_s_per_gpu * world;
   const double median = double(tokens_per_step) / tokens_per_s;
-  const double flops =
-      palm_flops_per_token(model.param_count(), model.num_layers, model.hidden_size, s.seq_len);
+  const double flops = palm_flops_per_token(model_shape(model), s.seq_len);
   const double tflops = flops * s.tokens_per_s_per_gpu / 1e12;
   nlohmann::json steps = nlohmann::json::array();
   for (int i = 1; i <= 4; ++i) {

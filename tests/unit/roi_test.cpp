@@ -38,7 +38,7 @@ ThroughputCase job(double tokens_per_s, int gpus, std::optional<double> power_w)
   c.seq_len = 4096;
   c.tokens_per_s = tokens_per_s;
   const ModelShape m = model_shape(c.model);
-  c.flops_per_token = palm_flops_per_token(m.params, m.layers, m.hidden, 4096);
+  c.flops_per_token = palm_flops_per_token(m, 4096);
   c.mean_gpu_power_w = power_w;
   c.source = "results/run";
   return c;

@@ -8,9 +8,12 @@
 
 #include "core/error.hpp"
 #include "model/ds_config.hpp"
-#include "train/gpu_memory.hpp"
-#include "train/gpu_trainer.hpp"
 #include "model/model_config.hpp"
+#include "model/model_shape.hpp"
+#include "model/recompute.hpp"
+#include "perfmodel/gpu_memory.hpp"
+#include "train/cpu_model.hpp"
+#include "train/gpu_trainer.hpp"
 
 namespace sxb {
 namespace {
@@ -75,6 +78,38 @@ TEST(GpuMemoryPlan, RecomputationKeepsLessInTheDocumentedWay) {
   EXPECT_NE(text.find("GiB"), std::string::npos) << text;
 }
 
+TEST(GpuMemoryPlan, LayerBuffersAreTheRecomputationDefinition) {
+  // The plan's per-layer and rebuilt buffers are model/recompute.hpp's, byte for byte, so the
+  // performance model's activation term (layer_activation_bytes_per_token) describes them too.
+  for (const char* name : {"meta-llama/Llama-2-7b-hf", "meta-llama/Llama-2-70b-hf", "tiny"}) {
+    const ModelConfig m = resolve_model(name);
+    const int64_t B = 2, T = 256, N = B * T;
+    for (Recompute r : {Recompute::none, Recompute::selective, Recompute::full}) {
+      const auto plan = plan_gpu_memory(m, B, T, r);
+      double layer_bytes = double(plan.find("resid")->bytes) * double(m.num_layers);
+      for (const auto& b : layer_activation_buffers(model_shape(m), r)) {
+        const GpuBuffer* got = plan.find(b.name);
+        ASSERT_NE(got, nullptr) << name << " " << recompute_name(r) << " " << b.name;
+        EXPECT_EQ(got->bytes, uint64_t(N * b.bytes_per_token())) << b.name;
+        EXPECT_EQ(got->count, b.per_layer ? m.num_layers : 1) << b.name;
+        layer_bytes += double(got->bytes) * double(got->count);
+      }
+      EXPECT_DOUBLE_EQ(layer_bytes, double(N) * layer_activation_bytes_per_token(model_shape(m), r))
+          << name << " " << recompute_name(r);
+    }
+  }
+}
+
+TEST(GpuMemoryPlan, ParameterUnitsAreTheCpuReferenceUnits) {
+  for (const std::string& name : builtin_model_names()) {
+    const ModelConfig m = resolve_model(name);
+    const auto ranges = cpu::parameter_units(m);
+    const auto sizes = m.parameter_unit_sizes();
+    ASSERT_EQ(ranges.size(), sizes.size()) << name;
+    for (size_t i = 0; i < sizes.size(); ++i) EXPECT_EQ(ranges[i].size(), sizes[i]) << name;
+  }
+}
+
 TEST(GpuMemoryPlan, FitDecisionsForLlama2OnOneH200) {
   const ModelConfig m7 = resolve_model("meta-llama/Llama-2-7b-hf");
   const ModelConfig m13 = resolve_model("meta-llama/Llama-2-13b-hf");
@@ -129,8 +164,7 @@ TEST(GpuMemoryPlan, StageZeroOnOneGpuIsThePlanBeforeShardingByteForByte) {
        275019463936ull, 10083341276938941643ull},
       {"meta-llama/Llama-2-70b-hf", 1, 4096, Recompute::full, GradStorage::fp32, 33,
        1249546904576ull, 14925415528129851738ull},
-      {"tiny", 3, 100, Recompute::full, GradStorage::bf16, 34, 70449152ull,
-       262837374144710161ull},
+      {"tiny", 3, 100, Recompute::full, GradStorage::bf16, 34, 70449152ull, 262837374144710161ull},
   };
   auto as_before = [](GpuMemoryPlan p) {
     for (auto& b : p.buffers) {
@@ -199,8 +233,9 @@ TEST(GpuMemoryPlan, ShardedBuffersHaveTheShardSizesOfEachStage) {
         EXPECT_EQ(p.find("grad.shard"), nullptr) << where;
       }
       // Stages 1-2: padded to W whole shards for the in-place all-gather.
-      EXPECT_EQ(p.find("param.bf16")->bytes,
-                2 * (stage == 3 ? S : stage >= 1 ? uint64_t(W) * S : P))
+      EXPECT_EQ(p.find("param.bf16")->bytes, 2 * (stage == 3   ? S
+                                                  : stage >= 1 ? uint64_t(W) * S
+                                                               : P))
           << where;
       if (stage == 3) {
         EXPECT_EQ(p.find("param.unit")->bytes, 2 * U) << where;
@@ -231,8 +266,9 @@ TEST(GpuMemoryPlan, NoStageNeedsACommunicationBucket) {
   // the ds_config's bucket sizes, no bucket is allocated.
   for (int stage = 0; stage <= 3; ++stage) {
     for (uint64_t bucket : {uint64_t(5), uint64_t(500000000), uint64_t(1) << 40}) {
-      const auto p = plan_gpu_memory(m, 1, 256, Recompute::full, GradStorage::fp32,
-                                     kCublasLtWorkspaceBytes, ZeroLayout{stage, 16, bucket, bucket});
+      const auto p =
+          plan_gpu_memory(m, 1, 256, Recompute::full, GradStorage::fp32, kCublasLtWorkspaceBytes,
+                          ZeroLayout{stage, 16, bucket, bucket});
       EXPECT_EQ(p.find("comm.bucket.reduce"), nullptr) << stage;
       EXPECT_EQ(p.find("comm.bucket.gather"), nullptr) << stage;
     }
@@ -254,9 +290,9 @@ TEST(GpuMemoryPlan, NoStageNeedsACommunicationBucket) {
 }
 
 TEST(GpuMemoryPlan, HigherStagesNeverUseMoreForLlamaShapes) {
-  for (const char* name : {"meta-llama/Llama-2-7b-hf", "meta-llama/Llama-2-13b-hf",
-                           "meta-llama/Llama-2-70b-hf", "meta-llama/Meta-Llama-3-8B",
-                           "mistralai/Mistral-7B-v0.1"}) {
+  for (const char* name :
+       {"meta-llama/Llama-2-7b-hf", "meta-llama/Llama-2-13b-hf", "meta-llama/Llama-2-70b-hf",
+        "meta-llama/Meta-Llama-3-8B", "mistralai/Mistral-7B-v0.1"}) {
     const ModelConfig m = resolve_model(name);
     for (int W : {2, 3, 8, 16, 64, 256}) {
       for (Recompute r : {Recompute::none, Recompute::full}) {
@@ -279,8 +315,8 @@ TEST(GpuMemoryPlan, HigherStagesNeverUseMoreForLlamaShapes) {
 
 TEST(GpuMemoryPlan, TinyModelsAreTheDocumentedExceptionToMonotonicStages) {
   // Stage 2 trades the full fp32 gradient (4 P bytes) for its shard (4 S) and two unit buffers
-  // (8 U): it saves memory only when S + 2 U < P. tiny (P = 119104) has decoder layers of U = 43136 elements: on 2
-  // GPUs S + 2 U = 59552 + 86272 > P already.
+  // (8 U): it saves memory only when S + 2 U < P. tiny (P = 119104) has decoder layers of U = 43136
+  // elements: on 2 GPUs S + 2 U = 59552 + 86272 > P already.
   const ModelConfig m = resolve_model("tiny");
   ASSERT_EQ(largest_parameter_unit(m), 43136);
   auto total = [&](int stage) {
@@ -371,7 +407,8 @@ TEST(GpuMemoryVerdict, FitsWithFreeBytesOrShortfallWithLargestCategories) {
   EXPECT_EQ(ok.needed_bytes, 11 * kGiB + reserve);
   EXPECT_EQ(ok.free_bytes, 12 * kGiB - 11 * kGiB - reserve);
   EXPECT_EQ(ok.shortfall_bytes, 0u);
-  EXPECT_EQ(ok.line, "fits: 11.75 GiB needed (plan 11.00 + reserve 0.75) of 12.00 GiB, 0.25 GiB free");
+  EXPECT_EQ(ok.line,
+            "fits: 11.75 GiB needed (plan 11.00 + reserve 0.75) of 12.00 GiB, 0.25 GiB free");
   const auto no = judge_gpu_memory(p, {10 * kGiB, CapacityKind::free_after_context, "test"});
   EXPECT_FALSE(no.fits);
   EXPECT_EQ(no.shortfall_bytes, 11 * kGiB + reserve - 10 * kGiB);
@@ -382,8 +419,8 @@ TEST(GpuMemoryVerdict, FitsWithFreeBytesOrShortfallWithLargestCategories) {
   ASSERT_EQ(no.largest.size(), 3u);
   EXPECT_EQ(no.largest[0].first, "optimizer");
   // Exactly full fits.
-  EXPECT_TRUE(judge_gpu_memory(p, {11 * kGiB + reserve, CapacityKind::free_after_context, ""})
-                  .fits);
+  EXPECT_TRUE(
+      judge_gpu_memory(p, {11 * kGiB + reserve, CapacityKind::free_after_context, ""}).fits);
   EXPECT_FALSE(
       judge_gpu_memory(p, {11 * kGiB + reserve - 1, CapacityKind::free_after_context, ""}).fits);
 }
@@ -422,20 +459,19 @@ TEST(GpuMemoryVerdict, DataParallelEngineKeepsTheOneGpuBuffersAndReservesForNccl
   // with fp32 gradients; the reserve adds NCCL's for more than one rank.
   const ModelConfig m = resolve_model("meta-llama/Llama-2-7b-hf");
   const GpuCapacity free{kH200Usable, CapacityKind::free_after_context, "test"};
-  const auto c = choose_gpu_memory(m, 1, 4096, 1, false, "auto", "auto", true, ZeroLayout{0, 2},
-                                   free);
+  const auto c =
+      choose_gpu_memory(m, 1, 4096, 1, false, "auto", "auto", true, ZeroLayout{0, 2}, free);
   EXPECT_EQ(c.grads, GradStorage::fp32);
   EXPECT_EQ(plan_hash(c.plan),
             plan_hash(plan_gpu_memory(m, 1, 4096, c.recompute, GradStorage::fp32)));
   EXPECT_EQ(c.verdict.reserve_bytes, GpuMemoryPlan::kReserveBytes + kNcclBytes);
   // An explicit exchange on one rank also sums fp32 gradients, with the one-GPU reserve.
-  const auto one = choose_gpu_memory(m, 1, 4096, 1, false, "auto", "auto", true, ZeroLayout{},
-                                     free);
+  const auto one =
+      choose_gpu_memory(m, 1, 4096, 1, false, "auto", "auto", true, ZeroLayout{}, free);
   EXPECT_EQ(one.grads, GradStorage::fp32);
   EXPECT_EQ(one.verdict.reserve_bytes, GpuMemoryPlan::kReserveBytes);
-  EXPECT_THROW(choose_gpu_memory(m, 1, 4096, 1, false, "auto", "bf16", true, ZeroLayout{0, 2},
-                                 free),
-               Error);
+  EXPECT_THROW(
+      choose_gpu_memory(m, 1, 4096, 1, false, "auto", "bf16", true, ZeroLayout{0, 2}, free), Error);
 }
 
 // --- Verdicts for Llama-2 on H200 nodes -------------------------------------------------------

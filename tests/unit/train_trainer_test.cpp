@@ -6,6 +6,8 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "model/flops.hpp"
+#include "model/model_shape.hpp"
 #include "train/cpu_model.hpp"
 #include "train/sft_metrics.hpp"
 #include "train/trainer.hpp"
@@ -19,7 +21,7 @@ TEST(SftMetrics, PalmFlopsPerToken) {
   // 12 L d T = 12 x 32 x 4096 x 4096 = 6,442,450,944.
   const ModelConfig m = resolve_model("meta-llama/Llama-2-7b-hf");
   EXPECT_EQ(m.matmul_param_count(), 6607077376);  // embedding table and norms excluded
-  EXPECT_DOUBLE_EQ(palm_flops_per_token(m, 4096), 40430493696.0 + 6442450944.0);
+  EXPECT_DOUBLE_EQ(palm_flops_per_token(model_shape(m), 4096), 40430493696.0 + 6442450944.0);
 }
 
 TEST(SftMetrics, QuantilesInterpolateLikeNumpy) {

@@ -16,7 +16,8 @@ std::string recompute_text(Recompute r, const Say& t) {
     case Recompute::none:
       return t("none", "なし");
     case Recompute::selective:
-      return t("selective (MLP)", "選択的 (MLP)");
+      // model/recompute.hpp: the two RMSNorm outputs and the SwiGLU output are rebuilt.
+      return t("selective (norms, SwiGLU)", "選択的 (RMSNorm・SwiGLU)");
     case Recompute::full:
       return t("full (every layer)", "全層");
   }

@@ -80,8 +80,7 @@ RoiSettings roi_settings_from_env(const EnvConfig& env) {
     }
   }
   const ModelShape baseline = model_shape(s.baseline_model, env.get_string("HF_HOME"));
-  s.baseline_flops_per_token =
-      palm_flops_per_token(baseline.params, baseline.layers, baseline.hidden, s.baseline_seq_len);
+  s.baseline_flops_per_token = palm_flops_per_token(baseline, s.baseline_seq_len);
   for (const auto& k : kKeys) {
     const EnvKey* known = find_env_key(k.key);
     RoiInput in;

@@ -112,7 +112,11 @@ SalesInputs sales_inputs(const Measurements& m, const RoiSettings& settings,
     c.gpus = t.world;
     c.seq_len = t.seq_len;
     c.tokens_per_s = t.tokens_per_s;
-    c.flops_per_token = palm_flops_per_token(t.params, t.layers, t.hidden, t.seq_len);
+    ModelShape recorded;  // the run's own figures (sft_metrics.json), all PaLM's count reads
+    recorded.params = t.params;
+    recorded.layers = t.layers;
+    recorded.hidden = t.hidden;
+    c.flops_per_token = palm_flops_per_token(recorded, t.seq_len);
     c.source = t.run_dir + "/sft_metrics.json";
     c.mean_gpu_power_w = t.mean_gpu_power_w;
     c.power_source = t.mean_gpu_power_w ? t.power_source

@@ -4,7 +4,8 @@
 // one GPU the engine allocates exactly this list (train/gpu_model_cuda.cpp), so the plan is the
 // engine's real footprint, known before any allocation; a job that cannot fit is refused with
 // these numbers. For more than one GPU it lists what a ZeRO engine of the same design allocates
-// per GPU (ZeroLayout), which is what `sxbench train --plan-only` reports. Pure, no CUDA.
+// per GPU (ZeroLayout), which is what `sxbench train --plan-only` reports. Pure, no CUDA; below
+// train/ in the layer order, so it reads the model layer only.
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -12,18 +13,18 @@
 #include <utility>
 #include <vector>
 
-#include "model/recompute.hpp"
 #include "model/ds_config.hpp"
 #include "model/model_config.hpp"
+#include "model/recompute.hpp"
 
 namespace sxb {
 
 // How parameter gradients are stored. fp32: one fp32 buffer that the matrix products write
 // (first micro-batch) or add into (later ones). bf16: the products write bf16 gradients, as
 // PyTorch's bf16 backward does; the gradients that are sums of atomic additions (embedding rows,
-// norm weights) are summed in fp32 and cast once their unit's backward is done. Only on one GPU without
-// gradient accumulation: bf16 cannot carry a running sum, and with more than one GPU gradients
-// are reduced (summed over the ranks) in fp32.
+// norm weights) are summed in fp32 and cast once their unit's backward is done. Only on one GPU
+// without gradient accumulation: bf16 cannot carry a running sum, and with more than one GPU
+// gradients are reduced (summed over the ranks) in fp32.
 enum class GradStorage { fp32, bf16 };
 std::string grad_storage_name(GradStorage g);
 
@@ -57,10 +58,10 @@ struct GpuMemoryPlan {
   Recompute recompute = Recompute::none;
   GradStorage grads = GradStorage::fp32;
   int64_t micro_batch = 0, seq_len = 0;
-  int zero_stage = 0;              // applied (0 when world is 1)
+  int zero_stage = 0;  // applied (0 when world is 1)
   int world = 1;
-  int64_t shard_elements = 0;      // S = ceil(P / world) (P when world is 1)
-  int64_t largest_unit_elements = 0;  // largest parameter unit (cpu::parameter_units)
+  int64_t shard_elements = 0;         // S = ceil(P / world) (P when world is 1)
+  int64_t largest_unit_elements = 0;  // largest parameter unit (ModelConfig::parameter_unit_sizes)
   std::vector<GpuBuffer> buffers;
   static constexpr uint64_t kAlignment = 256;  // every instance starts on this boundary
   // Kept free for what the engine does not allocate itself: cuBLASLt's internal allocations,
@@ -75,13 +76,14 @@ struct GpuMemoryPlan {
 // Bytes of one instance rounded up to the plan's alignment.
 uint64_t aligned_bytes(uint64_t bytes);
 
-// Buffers for training `cfg` with micro-batch B of T tokens and the given recomputation:
+// Buffers for training `cfg` with micro-batch B of T tokens and the given recomputation, whose
+// layer buffers are model/recompute.hpp's layer_activation_buffers:
 //   none      - every layer keeps its normed inputs, qkv, attention output and lse, the mid
 //               residual, gate|up and the SwiGLU output;
 //   selective - the same without the two normed inputs and the SwiGLU output, which the backward
 //               recomputes from kept tensors (elementwise work, no extra matrix products);
-//   full      - only each layer's input is kept; the layer's forward runs again before its
-//               backward (one more forward pass of matrix products).
+//   full      - only each layer's input is kept; the layer's forward up to the SwiGLU output
+//               runs again before its backward.
 // Gradients as `grads` says (GradStorage). Activations do not depend on the sharding.
 //
 // Per GPU for world W > 1 (S = ceil(P / W), U = elements of the largest parameter unit: the
@@ -113,7 +115,7 @@ GpuMemoryPlan plan_gpu_memory(const ModelConfig& cfg, int64_t B, int64_t T, Reco
 // (the "grad.fp32_sums" buffer of a bf16-gradient plan).
 int64_t atomic_gradient_elements(const ModelConfig& cfg);
 
-// Elements of the largest parameter unit (cpu::parameter_units).
+// Elements of the largest parameter unit (ModelConfig::parameter_unit_sizes).
 int64_t largest_parameter_unit(const ModelConfig& cfg);
 
 // --- Capacity, reserve and verdict -------------------------------------------------------------
@@ -154,9 +156,9 @@ std::vector<ReserveItem> memory_reserve(const GpuMemoryPlan& plan, CapacityKind 
 
 struct MemoryVerdict {
   bool fits = false;
-  uint64_t plan_bytes = 0;      // plan.total_bytes()
-  uint64_t reserve_bytes = 0;   // sum of `reserve`
-  uint64_t needed_bytes = 0;    // plan + reserve
+  uint64_t plan_bytes = 0;     // plan.total_bytes()
+  uint64_t reserve_bytes = 0;  // sum of `reserve`
+  uint64_t needed_bytes = 0;   // plan + reserve
   uint64_t capacity_bytes = 0;
   uint64_t free_bytes = 0;       // capacity - needed when it fits, else 0
   uint64_t shortfall_bytes = 0;  // needed - capacity when it does not, else 0

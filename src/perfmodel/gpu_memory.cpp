@@ -1,12 +1,11 @@
-#include "train/gpu_memory.hpp"
+#include "perfmodel/gpu_memory.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 
 #include "core/error.hpp"
-#include "train/cpu_model.hpp"
-#include "train/zero.hpp"
+#include "model/model_shape.hpp"
 
 namespace sxb {
 
@@ -58,7 +57,7 @@ int64_t atomic_gradient_elements(const ModelConfig& cfg) {
 
 int64_t largest_parameter_unit(const ModelConfig& cfg) {
   int64_t most = 0;
-  for (const ElementRange& u : cpu::parameter_units(cfg)) most = std::max(most, u.size());
+  for (const int64_t u : cfg.parameter_unit_sizes()) most = std::max(most, u);
   return most;
 }
 
@@ -82,8 +81,7 @@ const GpuBuffer* GpuMemoryPlan::find(const std::string& name) const {
 }
 
 GpuMemoryPlan plan_gpu_memory(const ModelConfig& cfg, int64_t B, int64_t T, Recompute r,
-                              GradStorage grads, uint64_t workspace_bytes,
-                              const ZeroLayout& zero) {
+                              GradStorage grads, uint64_t workspace_bytes, const ZeroLayout& zero) {
   check_layout(zero, grads);
   GpuMemoryPlan p;
   p.recompute = r;
@@ -95,7 +93,7 @@ GpuMemoryPlan plan_gpu_memory(const ModelConfig& cfg, int64_t B, int64_t T, Reco
   const int stage = p.zero_stage;
   const uint64_t P = uint64_t(cfg.param_count());
   const uint64_t W = uint64_t(zero.world);
-  const uint64_t S = uint64_t(ShardPlan(int64_t(P), zero.world).shard_size());
+  const uint64_t S = (P + W - 1) / W;  // ShardPlan::shard_size() (train/zero.hpp)
   const uint64_t U = uint64_t(largest_parameter_unit(cfg));
   p.shard_elements = int64_t(S);
   p.largest_unit_elements = int64_t(U);
@@ -144,23 +142,12 @@ GpuMemoryPlan plan_gpu_memory(const ModelConfig& cfg, int64_t B, int64_t T, Reco
   add("scalars", "scratch", 64);
   // Residual stream: the input of every layer and the final norm's input.
   add("resid", "activations", N * d * bf, int64_t(L + 1));
-  const int64_t per_layer = r == Recompute::full ? 1 : int64_t(L);
-  const std::string layer_cat = r == Recompute::full ? "scratch" : "activations";
-  add("layer.rstd1", layer_cat, N * f32, per_layer);
-  add("layer.qkv", layer_cat, N * qkv * bf, per_layer);
-  add("layer.o", layer_cat, N * d * bf, per_layer);
-  add("layer.lse", layer_cat, uint64_t(B) * H * uint64_t(T) * f32, per_layer);
-  add("layer.xm", layer_cat, N * d * bf, per_layer);
-  add("layer.rstd2", layer_cat, N * f32, per_layer);
-  add("layer.gu", layer_cat, N * 2 * F * bf, per_layer);
-  if (r == Recompute::none) {
-    add("layer.ln1", "activations", N * d * bf, per_layer);
-    add("layer.ln2", "activations", N * d * bf, per_layer);
-    add("layer.act", "activations", N * F * bf, per_layer);
-  } else {
-    // One normed input and one SwiGLU output, rebuilt where the backward needs them.
-    add("shared.ln", "scratch", N * d * bf);
-    add("shared.act", "scratch", N * F * bf);
+  // What each layer keeps for its backward and what is rebuilt, by recomputation mode: the one
+  // definition in model/recompute.hpp. Per-layer buffers are saved activations; a buffer that
+  // every layer reuses (full's one set, the rebuilt normed input and SwiGLU output) is scratch.
+  for (const LayerActivationBuffer& b : layer_activation_buffers(model_shape(cfg), r)) {
+    add(b.name, b.per_layer ? "activations" : "scratch", N * uint64_t(b.bytes_per_token()),
+        b.per_layer ? int64_t(L) : 1);
   }
   add("final.ln", "activations", N * d * bf);
   add("final.rstd", "activations", N * f32);
@@ -217,10 +204,9 @@ MemoryVerdict judge_gpu_memory(const GpuMemoryPlan& plan, const GpuCapacity& cap
                    [](const auto& a, const auto& b) { return a.second > b.second; });
   sorted.resize(std::min<size_t>(3, sorted.size()));
   v.largest = sorted;
-  const std::string needed =
-      fmt::format("{:.2f} GiB needed (plan {:.2f} + reserve {:.2f}) of {:.2f} GiB",
-                  gib(v.needed_bytes), gib(v.plan_bytes), gib(v.reserve_bytes),
-                  gib(v.capacity_bytes));
+  const std::string needed = fmt::format(
+      "{:.2f} GiB needed (plan {:.2f} + reserve {:.2f}) of {:.2f} GiB", gib(v.needed_bytes),
+      gib(v.plan_bytes), gib(v.reserve_bytes), gib(v.capacity_bytes));
   if (v.fits) {
     v.detail = fmt::format("{}, {:.2f} GiB free", needed, gib(v.free_bytes));
     v.line = "fits: " + v.detail;
