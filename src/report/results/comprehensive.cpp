@@ -8,29 +8,17 @@
 #include <set>
 
 #include "core/units.hpp"
+#include "report/doc/number_format.hpp"
 
 namespace sxb::report {
-
-std::string format_figure(double v) {
-  if (!std::isfinite(v)) return "-";
-  const double a = std::fabs(v);
-  if (a >= 1000) return fmt::format("{:.0f}", v);
-  if (a >= 100) return fmt::format("{:.1f}", v);
-  if (a >= 1) return fmt::format("{:.2f}", v);
-  if (a == 0) return "0";
-  return fmt::format("{:.3g}", v);
-}
 
 namespace {
 
 using nlohmann::json;
 using L = ReportLang;
 
-std::string pct(double fraction) {
-  return fmt::format("{:.1f}%", 100 * fraction);
-}
-std::string opt_pct(const std::optional<double>& f) {
-  return f ? pct(*f) : "-";
+std::string opt_percent(const std::optional<double>& f) {
+  return f ? percent(*f) : "-";
 }
 std::string opt_fig(const std::optional<double>& v) {
   return v ? format_figure(*v) : "-";
@@ -272,13 +260,13 @@ void throughput(Document& d, const ReportContext& ctx, L lang) {
             ? tr(lang, {"{} x CPU rank ({})", "{} x CPU ランク ({})"}, r.world_size, r.device_name)
             : fmt::format("{} x {}", r.world_size, r.device_name);
     const std::string spread = r.spread_fraction
-                                   ? fmt::format("{} ({} .. {})", pct(*r.spread_fraction),
+                                   ? fmt::format("{} ({} .. {})", percent(*r.spread_fraction),
                                                  format_figure(r.tokens_per_s_per_device_min),
                                                  format_figure(r.tokens_per_s_per_device_max))
                                    : tr(lang, {"one run", "1 回のみ"});
     t.rows.push_back({std::to_string(r.nodes), std::to_string(r.seq_len), device,
                       format_figure(r.tokens_per_s), format_figure(r.tokens_per_s_per_device),
-                      format_figure(r.samples_per_s), r.mfu ? pct(*r.mfu) : "n/a",
+                      format_figure(r.samples_per_s), r.mfu ? percent(*r.mfu) : "n/a",
                       fmt::format("{} / {} / {}", format_figure(r.step_median_s),
                                   format_figure(r.step_p10_s), format_figure(r.step_p90_s)),
                       spread, join(r.configs, "; "), runs_text(r.runs)});
@@ -322,7 +310,7 @@ void scaling(Document& d, const ReportContext& ctx, L lang) {
          format_figure(s.tokens_per_s_per_device), opt_fig(s.baseline_tokens_per_s_per_device),
          s.efficiency
              ? (s.nodes == s.baseline_nodes ? tr(lang, {"100.0% (baseline)", "100.0% (基準)"})
-                                            : pct(*s.efficiency))
+                                            : percent(*s.efficiency))
              : tr(lang, {"no 1-node baseline", "1 ノードの基準なし"}),
          runs_text(runs)});
   }
@@ -476,7 +464,7 @@ void compute(Document& d, const ReportContext& ctx, L lang) {
                       c.figure.spec_value ? format_figure(*c.figure.spec_value) + " " +
                                                 c.figure.unit + " (" + c.figure.spec_key + ")"
                                           : "-",
-                      opt_pct(c.figure.spec_fraction)});
+                      opt_percent(c.figure.spec_fraction)});
   }
   d.table(t);
 }
@@ -563,17 +551,17 @@ void predictions(Document& d, const ReportContext& ctx, L lang) {
                 tr(lang, {"memory (predicted)", "メモリ (予測)"}),
                 tr(lang, {"runs", "実行"})};
     for (const auto& p : f.predictions) {
-      t.rows.push_back({p.model, std::to_string(p.seq_len), std::to_string(p.nodes),
-                        std::to_string(p.gpus_per_node),
-                        p.projection
-                            ? bold(tr(lang, {"projection (not measured)", "予測 (未測定)"}))
-                            : tr(lang, {"measured vs predicted", "測定と予測"}),
-                        opt_fig(p.measured_tokens_per_s_per_gpu),
-                        format_figure(p.predicted_tokens_per_s_per_gpu),
-                        p.ratio ? fmt::format("{:.2f}", *p.ratio) : "-",
-                        format_figure(p.predicted_step_s), pct(p.predicted_mfu), p.memory_verdict,
-                        (p.projection ? tr(lang, {"calibrated on ", "較正元 "}) : std::string()) +
-                            runs_text(p.runs)});
+      t.rows.push_back(
+          {p.model, std::to_string(p.seq_len), std::to_string(p.nodes),
+           std::to_string(p.gpus_per_node),
+           p.projection ? bold(tr(lang, {"projection (not measured)", "予測 (未測定)"}))
+                        : tr(lang, {"measured vs predicted", "測定と予測"}),
+           opt_fig(p.measured_tokens_per_s_per_gpu),
+           format_figure(p.predicted_tokens_per_s_per_gpu),
+           p.ratio ? fmt::format("{:.2f}", *p.ratio) : "-", format_figure(p.predicted_step_s),
+           percent(p.predicted_mfu), p.memory_verdict,
+           (p.projection ? tr(lang, {"calibrated on ", "較正元 "}) : std::string()) +
+               runs_text(p.runs)});
     }
     d.table(t);
     // Every distinct input the predictions used, with its source.
