@@ -24,13 +24,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string base_name(const std::string& id) {
-  const auto slash = id.find_last_of('/');
-  std::string s = slash == std::string::npos ? id : id.substr(slash + 1);
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 std::string money(double v, const std::string& currency) {
   return fmt::format("{} {}", sig3(v), currency);
 }
@@ -87,7 +80,7 @@ SalesInputs sales_inputs(const Measurements& m, const RoiSettings& settings,
           t.run_dir, t.engine, t.device_name));
       continue;
     }
-    const auto key = std::make_tuple(base_name(t.model), t.nodes, t.seq_len);
+    const auto key = std::make_tuple(model_base_name(t.model), t.nodes, t.seq_len);
     auto it = latest.find(key);
     if (it == latest.end()) {
       latest[key] = &t;
