@@ -29,6 +29,13 @@ void Document::bullets(std::vector<std::string> items) {
   blocks.push_back(std::move(b));
 }
 
+void Document::numbered(std::vector<std::string> items) {
+  Block b;
+  b.kind = Block::Kind::numbered;
+  b.items = std::move(items);
+  blocks.push_back(std::move(b));
+}
+
 void Document::table(Table t) {
   Block b;
   b.kind = Block::Kind::table;
@@ -176,6 +183,11 @@ std::string render_markdown(const Document& d) {
         for (const auto& i : b.items) md += "- " + i + "\n";
         md += "\n";
         break;
+      case Block::Kind::numbered:
+        for (size_t i = 0; i < b.items.size(); ++i)
+          md += fmt::format("{}. {}\n", i + 1, b.items[i]);
+        md += "\n";
+        break;
       case Block::Kind::table: {
         md += "|";
         for (const auto& h : b.table.header) md += fmt::format(" {} |", md_cell(h));
@@ -218,6 +230,11 @@ std::string render_html(const Document& d) {
         body += "<ul>\n";
         for (const auto& item : b.items) body += "<li>" + html_inline(item) + "</li>\n";
         body += "</ul>\n";
+        break;
+      case Block::Kind::numbered:
+        body += "<ol>\n";
+        for (const auto& item : b.items) body += "<li>" + html_inline(item) + "</li>\n";
+        body += "</ol>\n";
         break;
       case Block::Kind::table:
         body += "<table>\n<thead><tr>";

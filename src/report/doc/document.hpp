@@ -1,8 +1,12 @@
 #pragma once
-// A small document model for generated reports: headings, paragraphs, bullet lists, tables and
-// images, rendered to Markdown and to one self-contained HTML page (CSS inline, images embedded
-// as data: URIs, no external URL). Text is plain UTF-8 with two inline marks that both
-// renderers understand: **bold** and `code`.
+// The one document builder of report/: headings, paragraphs, bullet and numbered lists, tables
+// and images, rendered to Markdown and to one self-contained HTML page (CSS inline, images
+// embedded as data: URIs, no external URL). The comprehensive report, the execution plan and the
+// sales summary are all built as a Document, so headings, tables and lists are written one way:
+//   "# title", a blank line after every block, "| a | b |" rows under a "|---|---|" rule, an
+//   empty cell written "-", '|' inside a cell escaped.
+// Text is plain UTF-8 with two inline marks that both renderers understand: **bold** and `code`
+// (Markdown links are kept as written in Markdown and shown literally in HTML).
 #include <string>
 #include <vector>
 
@@ -24,11 +28,11 @@ struct Image {
 };
 
 struct Block {
-  enum class Kind { heading, paragraph, bullets, table, image };
+  enum class Kind { heading, paragraph, bullets, numbered, table, image };
   Kind kind = Kind::paragraph;
   int level = 2;  // heading level (1..4)
   std::string text;
-  std::vector<std::string> items;
+  std::vector<std::string> items;  // bullets, numbered (numbered from 1)
   Table table;
   Image image;
 };
@@ -41,6 +45,7 @@ struct Document {
   void heading(int level, std::string text);
   void paragraph(std::string text);
   void bullets(std::vector<std::string> items);
+  void numbered(std::vector<std::string> items);
   void table(Table t);
   void image(Image i);
 };

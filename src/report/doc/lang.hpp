@@ -1,12 +1,17 @@
 #pragma once
-// Report language (REPORT_LANG=en|ja, or a command's --lang) and the way report text is kept:
-// every user-visible string is a Text holding its English and Japanese forms side by side at the
-// place it is used, so a heading can never exist in one language only (both are required by
-// the constructor) and a reader of the code sees both at once.
+// Report language (REPORT_LANG=en|ja, or a command's --lang) and the one way report text is
+// kept: every user-visible string is a Text holding its English and Japanese forms side by side
+// at the place it is used, so a heading can never exist in one language only (both are required
+// by the constructor) and a reader of the code sees both at once. Every document of report/ (the
+// comprehensive report, the plan, the sales summary) and every chart label is written this way.
 //
 //   const Text kTitle{"Throughput", "スループット"};
 //   out += kTitle(lang);                                   // plain text
 //   out += tr(lang, {"{} runs", "{} 件の実行"}, runs.size());  // with fmt arguments
+//   d.heading(2, tr(lang, {"Inputs", "入力"}));           // into a Document (doc/document.hpp)
+//
+// A helper that renders text takes the ReportLang, not a pre-chosen string, so that its own
+// pairs stay next to their use. Pairs that vary with data (a table of names) hold Text members.
 #include <fmt/format.h>
 
 #include <string>
@@ -45,13 +50,5 @@ std::string tr(ReportLang lang, const Text& text, Args&&... args) {
     return fmt::format(fmt::runtime(text(lang)), std::forward<Args>(args)...);
   }
 }
-
-// For renderers that pick between inline pairs of C strings: t("Throughput", "スループット").
-struct Say {
-  ReportLang lang = ReportLang::en;
-  bool ja = false;
-  explicit Say(ReportLang l) : lang(l), ja(l == ReportLang::ja) {}
-  const char* operator()(const char* en, const char* jp) const { return ja ? jp : en; }
-};
 
 }  // namespace sxb::report

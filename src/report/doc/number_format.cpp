@@ -48,6 +48,20 @@ std::string duration_text(double seconds, bool ja) {
             : fmt::format("{} h {:02d} min", m / 60, m % 60);
 }
 
+std::string percent(double fraction) {
+  return fmt::format("{:.1f}%", 100 * fraction);
+}
+
+std::string format_figure(double v) {
+  if (!std::isfinite(v)) return "-";
+  const double a = std::fabs(v);
+  if (a >= 1000) return fmt::format("{:.0f}", v);
+  if (a >= 100) return fmt::format("{:.1f}", v);
+  if (a >= 1) return fmt::format("{:.2f}", v);
+  if (a == 0) return "0";
+  return fmt::format("{:.3g}", v);
+}
+
 std::string gib(double bytes) {
   return fmt::format("{:.1f}", bytes / (1024.0 * 1024.0 * 1024.0));
 }

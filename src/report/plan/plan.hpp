@@ -15,8 +15,8 @@
 #include <utility>
 #include <vector>
 
-#include "perfmodel/perf_model.hpp"
 #include "model/ds_config.hpp"
+#include "perfmodel/perf_model.hpp"
 
 namespace sxb::report {
 
@@ -176,6 +176,11 @@ struct PlanEntry {
 
 enum class PhaseKind { info, nccl, compute, training };
 std::string phase_kind_name(PhaseKind k);
+
+// The part of a model id after the organisation, in lower case: "meta-llama/Llama-2-7b-hf" ->
+// "llama-2-7b-hf". Runs and planned models match on it (the plan's calibration, the sales
+// summary's latest run per model).
+std::string model_base_name(const std::string& id);
 // One English line: the memory verdict and the alternatives.
 std::string why_not_text(const MemoryPlan& memory, const std::vector<FitAlternative>& alternatives);
 

@@ -8,29 +8,16 @@
 #include <set>
 
 #include "core/units.hpp"
+#include "report/doc/number_format.hpp"
 
 namespace sxb::report {
 
-std::string format_figure(double v) {
-  if (!std::isfinite(v)) return "-";
-  const double a = std::fabs(v);
-  if (a >= 1000) return fmt::format("{:.0f}", v);
-  if (a >= 100) return fmt::format("{:.1f}", v);
-  if (a >= 1) return fmt::format("{:.2f}", v);
-  if (a == 0) return "0";
-  return fmt::format("{:.3g}", v);
-}
-
 namespace {
 
-using nlohmann::json;
 using L = ReportLang;
 
-std::string pct(double fraction) {
-  return fmt::format("{:.1f}%", 100 * fraction);
-}
-std::string opt_pct(const std::optional<double>& f) {
-  return f ? pct(*f) : "-";
+std::string opt_percent(const std::optional<double>& f) {
+  return f ? percent(*f) : "-";
 }
 std::string opt_fig(const std::optional<double>& v) {
   return v ? format_figure(*v) : "-";
@@ -272,13 +259,13 @@ void throughput(Document& d, const ReportContext& ctx, L lang) {
             ? tr(lang, {"{} x CPU rank ({})", "{} x CPU ランク ({})"}, r.world_size, r.device_name)
             : fmt::format("{} x {}", r.world_size, r.device_name);
     const std::string spread = r.spread_fraction
-                                   ? fmt::format("{} ({} .. {})", pct(*r.spread_fraction),
+                                   ? fmt::format("{} ({} .. {})", percent(*r.spread_fraction),
                                                  format_figure(r.tokens_per_s_per_device_min),
                                                  format_figure(r.tokens_per_s_per_device_max))
                                    : tr(lang, {"one run", "1 回のみ"});
     t.rows.push_back({std::to_string(r.nodes), std::to_string(r.seq_len), device,
                       format_figure(r.tokens_per_s), format_figure(r.tokens_per_s_per_device),
-                      format_figure(r.samples_per_s), r.mfu ? pct(*r.mfu) : "n/a",
+                      format_figure(r.samples_per_s), r.mfu ? percent(*r.mfu) : "n/a",
                       fmt::format("{} / {} / {}", format_figure(r.step_median_s),
                                   format_figure(r.step_p10_s), format_figure(r.step_p90_s)),
                       spread, join(r.configs, "; "), runs_text(r.runs)});
@@ -322,7 +309,7 @@ void scaling(Document& d, const ReportContext& ctx, L lang) {
          format_figure(s.tokens_per_s_per_device), opt_fig(s.baseline_tokens_per_s_per_device),
          s.efficiency
              ? (s.nodes == s.baseline_nodes ? tr(lang, {"100.0% (baseline)", "100.0% (基準)"})
-                                            : pct(*s.efficiency))
+                                            : percent(*s.efficiency))
              : tr(lang, {"no 1-node baseline", "1 ノードの基準なし"}),
          runs_text(runs)});
   }
@@ -476,7 +463,7 @@ void compute(Document& d, const ReportContext& ctx, L lang) {
                       c.figure.spec_value ? format_figure(*c.figure.spec_value) + " " +
                                                 c.figure.unit + " (" + c.figure.spec_key + ")"
                                           : "-",
-                      opt_pct(c.figure.spec_fraction)});
+                      opt_percent(c.figure.spec_fraction)});
   }
   d.table(t);
 }
@@ -563,17 +550,17 @@ void predictions(Document& d, const ReportContext& ctx, L lang) {
                 tr(lang, {"memory (predicted)", "メモリ (予測)"}),
                 tr(lang, {"runs", "実行"})};
     for (const auto& p : f.predictions) {
-      t.rows.push_back({p.model, std::to_string(p.seq_len), std::to_string(p.nodes),
-                        std::to_string(p.gpus_per_node),
-                        p.projection
-                            ? bold(tr(lang, {"projection (not measured)", "予測 (未測定)"}))
-                            : tr(lang, {"measured vs predicted", "測定と予測"}),
-                        opt_fig(p.measured_tokens_per_s_per_gpu),
-                        format_figure(p.predicted_tokens_per_s_per_gpu),
-                        p.ratio ? fmt::format("{:.2f}", *p.ratio) : "-",
-                        format_figure(p.predicted_step_s), pct(p.predicted_mfu), p.memory_verdict,
-                        (p.projection ? tr(lang, {"calibrated on ", "較正元 "}) : std::string()) +
-                            runs_text(p.runs)});
+      t.rows.push_back(
+          {p.model, std::to_string(p.seq_len), std::to_string(p.nodes),
+           std::to_string(p.gpus_per_node),
+           p.projection ? bold(tr(lang, {"projection (not measured)", "予測 (未測定)"}))
+                        : tr(lang, {"measured vs predicted", "測定と予測"}),
+           opt_fig(p.measured_tokens_per_s_per_gpu),
+           format_figure(p.predicted_tokens_per_s_per_gpu),
+           p.ratio ? fmt::format("{:.2f}", *p.ratio) : "-", format_figure(p.predicted_step_s),
+           percent(p.predicted_mfu), p.memory_verdict,
+           (p.projection ? tr(lang, {"calibrated on ", "較正元 "}) : std::string()) +
+               runs_text(p.runs)});
     }
     d.table(t);
     // Every distinct input the predictions used, with its source.
@@ -677,68 +664,6 @@ Document build_comprehensive_report(const ReportContext& ctx, ReportLang lang) {
   charts_section(d, ctx, lang);
   sources(d, lang);
   return d;
-}
-
-json report_json(const ReportContext& ctx, ReportLang lang) {
-  const Aggregate& a = *ctx.aggregate;
-  json runs = json::array();
-  for (const auto& r : a.runs) {
-    json hosts = json::array();
-    for (const auto& h : r.hosts) {
-      hosts.push_back({{"hostname", h.hostname},
-                       {"gpus", h.gpu_names},
-                       {"nvidia_driver_version", h.nvidia_driver_version},
-                       {"cuda_runtime_version", h.cuda_runtime_version},
-                       {"nccl_version", h.nccl_version},
-                       {"mpi_library_version", h.mpi_library_version},
-                       {"os", h.os},
-                       {"nics", h.nics}});
-    }
-    json v = nullptr;
-    if (r.validation) {
-      v = {{"source", r.validation->source}, {"passed", r.validation->passed},
-           {"ok", r.validation->ok},         {"warning", r.validation->warning},
-           {"failed", r.validation->failed}, {"impossible", r.validation->impossible}};
-    }
-    runs.push_back({{"name", r.name},
-                    {"written_by", run_kind_name(r.kind)},
-                    {"model", r.model},
-                    {"nodes", r.nodes},
-                    {"world_size", r.world_size},
-                    {"gpus_per_node", r.gpus_per_node},
-                    {"mode", r.mode},
-                    {"status", r.status},
-                    {"error", r.error},
-                    {"used_for_figures", r.usable()},
-                    {"started_utc", r.started_utc},
-                    {"finished_utc", r.finished_utc},
-                    {"files", r.files},
-                    {"hosts", hosts},
-                    {"validation", v}});
-  }
-  json skipped = json::array();
-  for (const auto& s : a.skipped)
-    skipped.push_back({{"directory", s.dir.string()}, {"reason", s.reason}});
-  json charts = json::array();
-  for (const auto& c : ctx.charts) {
-    charts.push_back({{"title", c.title},
-                      {"png", "charts/" + c.stem + ".png"},
-                      {"svg", "charts/" + c.stem + ".svg"}});
-  }
-  return {{"schema", "sxbench.report/1"},
-          {"tool_version", ctx.tool_version},
-          {"generated_utc", ctx.generated_utc},
-          {"results_dir", ctx.results_dir},
-          {"lang", report_lang_name(lang)},
-          {"runs", runs},
-          {"skipped", skipped},
-          {"figures", to_json(*ctx.figures)},
-          {"targets_file", ctx.targets->path},
-          {"targets", to_json(*ctx.target_results)},
-          {"charts", charts},
-          {"charts_grid", ctx.grid_file.empty() ? json(nullptr) : json(ctx.grid_file)},
-          {"charts_absent", ctx.charts_absent.empty() ? json(nullptr) : json(ctx.charts_absent)},
-          {"chart_notes", ctx.chart_notes}};
 }
 
 }  // namespace sxb::report

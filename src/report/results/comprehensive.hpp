@@ -8,10 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "report/results/aggregate.hpp"
 #include "report/doc/document.hpp"
-#include "report/results/figures.hpp"
 #include "report/doc/lang.hpp"
+#include "report/doc/number_format.hpp"  // format_figure, which report.json readers share
+#include "report/results/aggregate.hpp"
+#include "report/results/figures.hpp"
 #include "report/results/targets.hpp"
 
 namespace sxb::report {
@@ -41,9 +42,5 @@ Document build_comprehensive_report(const ReportContext& ctx, ReportLang lang);
 
 // report.json: schema sxbench.report/1.
 nlohmann::json report_json(const ReportContext& ctx, ReportLang lang);
-
-// Number formatting shared by the report documents: 4 significant digits for small values,
-// none after the point from 1000 up.
-std::string format_figure(double v);
 
 }  // namespace sxb::report

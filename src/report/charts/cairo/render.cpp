@@ -7,6 +7,8 @@
 // covers data or reference lines: it goes into a free corner of the plot when one exists,
 // otherwise to the right of the plot or below it. Output depends only on the inputs and the
 // installed fonts: no clocks, no randomness, hinting off (PNG and SVG share one layout).
+#include "report/charts/render.hpp"
+
 #include <cairo-svg.h>
 #include <cairo.h>
 #include <fmt/format.h>
@@ -23,7 +25,6 @@
 #include <regex>
 
 #include "core/error.hpp"
-#include "report/charts/render.hpp"
 #include "report/charts/ticks.hpp"
 
 namespace sxb::report::detail {
@@ -491,6 +492,65 @@ std::optional<Pt> free_corner(const Rect& plot, double w, double h, const Obstac
   return std::nullopt;
 }
 
+// One layout attempt's legend. A chart tries the modes in the order inside, right, below and
+// keeps the first that works: inside needs a free corner of the plot; right needs a legend at
+// most 34% of the chart's width that leaves the plot kMinPlotShareBesideLegend of it; below
+// always works. Line and bar charts place their legends through these two routines only.
+struct LegendLayout {
+  LegendMode mode = LegendMode::inside;
+  Legend legend;
+  double below_h = 0;     // height taken under the x axis (mode below)
+  double right_edge = 0;  // where the plot, with its last tick label, must end
+  std::optional<Pt> at;   // top-left of the legend box once placed; none without a legend
+};
+
+// The legend laid out for `mode`, or nothing when that mode cannot hold it (too wide to stand
+// beside the plot; no legend at all, which the inside attempt has already drawn).
+std::optional<LegendLayout> layout_legend(const Typesetter& ts, const Style& st,
+                                          const std::vector<Series>& series, bool bars,
+                                          const Rect& area, LegendMode mode) {
+  const bool flow = mode == LegendMode::below;
+  LegendLayout l;
+  l.mode = mode;
+  l.legend = make_legend(ts, st, series, bars, flow ? area.w - 2 * st.pad : area.w * 0.3, flow);
+  if (l.legend.empty() && mode != LegendMode::inside) return std::nullopt;
+  if (mode == LegendMode::right && l.legend.w > area.w * 0.34) return std::nullopt;
+  l.below_h = mode == LegendMode::below ? l.legend.h + st.gap : 0;
+  l.right_edge = area.right() - st.pad - (mode == LegendMode::right ? l.legend.w + st.gap : 0);
+  return l;
+}
+
+// Places the legend once the plot and everything drawn in it (`obs`) are known. False when the
+// mode fails after all (inside: no free corner; right: the plot keeps too little width), and the
+// caller tries the next. `clearance` keeps a corner legend off the data; `below_axis` is the
+// first y under the x axis's tick (or category) labels and its label.
+bool place_legend(LegendLayout& l, const Style& st, const Rect& area, const Rect& plot,
+                  const Obstacles& obs, double clearance, double below_axis) {
+  if (l.mode == LegendMode::right && plot.w < area.w * kMinPlotShareBesideLegend) return false;
+  if (l.legend.empty()) return true;
+  switch (l.mode) {
+    case LegendMode::inside:
+      l.at = free_corner(plot, l.legend.w, l.legend.h, obs, st.gap, clearance);
+      return l.at.has_value();
+    case LegendMode::right:
+      l.at = Pt{area.right() - st.pad - l.legend.w, plot.y};
+      return true;
+    case LegendMode::below:
+      l.at = Pt{area.x + (area.w - l.legend.w) / 2, below_axis + st.gap * 0.5};
+      return true;
+  }
+  return true;
+}
+
+// Draws a placed legend (boxed when inside the plot). Returns the y under a legend below the
+// plot, where the note goes, or 0.
+double draw_placed_legend(cairo_t* cr, const Typesetter& ts, const Style& st,
+                          const LegendLayout& l) {
+  if (!l.at) return 0;
+  draw_legend(cr, ts, st, l.legend, *l.at, l.mode == LegendMode::inside);
+  return l.mode == LegendMode::below ? l.at->y + l.legend.h : 0;
+}
+
 struct RefLabel {
   Text text;
   Pt at;
@@ -656,23 +716,19 @@ void draw_line_chart(cairo_t* cr, const Typesetter& ts, const Style& st, const L
   for (const ReferenceLine& r : c.references) ys.add(r.y);
 
   for (LegendMode mode : {LegendMode::inside, LegendMode::right, LegendMode::below}) {
-    const bool flow = mode == LegendMode::below;
-    Legend lg =
-        make_legend(ts, st, c.series, false, flow ? area.w - 2 * st.pad : area.w * 0.3, flow);
-    if (lg.empty() && mode != LegendMode::inside) break;
-    if (mode == LegendMode::right && lg.w > area.w * 0.34) continue;
+    std::optional<LegendLayout> layout = layout_legend(ts, st, c.series, false, area, mode);
+    if (!layout) continue;
+    LegendLayout& legend = *layout;
 
     // Vertical extent first (it does not depend on widths), then y ticks, then x.
     const double x_tick_h = ts.make("0", st.tick).h;
-    const double legend_below = mode == LegendMode::below ? lg.h + st.gap : 0;
     Rect plot;
     plot.y = f.top + x_tick_h / 2;
-    const double ticks_bottom = f.bottom - legend_below;
+    const double ticks_bottom = f.bottom - legend.below_h;
     plot.h = std::max(1.0, ticks_bottom - x_tick_h - st.tick_len - st.gap * 0.5 - plot.y);
     const AxisTicks yt = make_ticks(ts, st, c.y, ys, plot.h, false, true, 0.05);
     plot.x = plot_left(st, f, yt.max_w);
-    const double right_edge =
-        area.right() - st.pad - (mode == LegendMode::right ? lg.w + st.gap : 0);
+    const double right_edge = legend.right_edge;
     AxisTicks xt;
     double overhang = 0;
     for (int pass = 0; pass < 2; ++pass) {
@@ -683,8 +739,6 @@ void draw_line_chart(cairo_t* cr, const Typesetter& ts, const Style& st, const L
       const double room = mode == LegendMode::right ? st.gap : st.pad * 0.5;
       overhang = std::max(0.0, last_half - room);
     }
-    // Beside the plot only while the plot keeps most of the width; else below it.
-    if (mode == LegendMode::right && plot.w < area.w * kMinPlotShareBesideLegend) continue;
     const Mapper mx{xt.range, c.x.log2_scale, plot.x, plot.right()};
     const Mapper my{yt.range, c.y.log2_scale, plot.bottom(), plot.y};
 
@@ -727,7 +781,7 @@ void draw_line_chart(cairo_t* cr, const Typesetter& ts, const Style& st, const L
       }
       show_markers[pl.series] = n < 2 || (hi - lo) / static_cast<double>(n - 1) >= st.marker * 2.5;
     }
-    for (LegendEntry& e : lg.entries) e.markers = show_markers[e.series];
+    for (LegendEntry& e : legend.legend.entries) e.markers = show_markers[e.series];
     const std::vector<RefLabel> ref_labels = place_reference_labels(ts, st, c.references, my, plot);
     for (const ReferenceLine& r : c.references) {
       obs.segments.push_back({{plot.x, my(r.y)}, {plot.right(), my(r.y)}});
@@ -736,19 +790,11 @@ void draw_line_chart(cairo_t* cr, const Typesetter& ts, const Style& st, const L
       if (l.text) obs.rects.push_back({l.at.x, l.at.y, l.text.w, l.text.h});
     }
 
-    std::optional<Pt> legend_at;
-    if (!lg.empty()) {
-      if (mode == LegendMode::inside) {
-        legend_at = free_corner(plot, lg.w, lg.h, obs, st.gap, st.line + st.marker * 0.5);
-        if (!legend_at) continue;  // no free corner: try beside, then below the plot
-      } else if (mode == LegendMode::right) {
-        legend_at = Pt{area.right() - st.pad - lg.w, plot.y};
-      } else {
-        // Below the x-axis label (same arithmetic as draw_frame_text).
-        const double below_ticks = plot.bottom() + st.tick_len + st.gap * 0.3 + x_tick_h;
-        legend_at = Pt{area.x + (area.w - lg.w) / 2,
-                       below_ticks + (f.xlabel ? st.gap * 0.6 + f.xlabel.h : 0) + st.gap * 0.5};
-      }
+    // Below the x-axis label (same arithmetic as draw_frame_text).
+    const double below_ticks = plot.bottom() + st.tick_len + st.gap * 0.3 + x_tick_h;
+    if (!place_legend(legend, st, area, plot, obs, st.line + st.marker * 0.5,
+                      below_ticks + (f.xlabel ? st.gap * 0.6 + f.xlabel.h : 0))) {
+      continue;
     }
 
     // Grid, references, data, axes, text; data is clipped to the plot (plus a marker's width,
@@ -815,9 +861,7 @@ void draw_line_chart(cairo_t* cr, const Typesetter& ts, const Style& st, const L
     cairo_set_dash(cr, nullptr, 0, 0);
 
     draw_reference_labels(cr, ts, ref_labels);
-    if (legend_at) draw_legend(cr, ts, st, lg, *legend_at, mode == LegendMode::inside);
-    draw_frame_text(ts, st, f, plot, plot.bottom() + st.tick_len + st.gap * 0.3 + x_tick_h,
-                    mode == LegendMode::below ? legend_at->y + lg.h : 0);
+    draw_frame_text(ts, st, f, plot, below_ticks, draw_placed_legend(cr, ts, st, legend));
     return;
   }
 }
@@ -837,14 +881,11 @@ void draw_bar_chart(cairo_t* cr, const Typesetter& ts, const Style& st, const Ba
   const size_t nser = c.series.size();
 
   for (LegendMode mode : {LegendMode::inside, LegendMode::right, LegendMode::below}) {
-    const bool flow = mode == LegendMode::below;
-    const Legend lg =
-        make_legend(ts, st, c.series, true, flow ? area.w - 2 * st.pad : area.w * 0.3, flow);
-    if (lg.empty() && mode != LegendMode::inside) break;
-    if (mode == LegendMode::right && lg.w > area.w * 0.34) continue;
-    const double legend_below = mode == LegendMode::below ? lg.h + st.gap : 0;
-    const double right_edge =
-        area.right() - st.pad - (mode == LegendMode::right ? lg.w + st.gap : 0);
+    std::optional<LegendLayout> layout = layout_legend(ts, st, c.series, true, area, mode);
+    if (!layout) continue;
+    LegendLayout& legend = *layout;
+    const double legend_below = legend.below_h;
+    const double right_edge = legend.right_edge;
 
     // Widths and heights depend on each other (category labels wrap to the slot width, the
     // y tick labels set the left edge): a few passes settle them. Bar value labels may also
@@ -928,7 +969,6 @@ void draw_bar_chart(cairo_t* cr, const Typesetter& ts, const Style& st, const Ba
     }
     make_value_labels(bar_width(plot.w));
 
-    if (mode == LegendMode::right && plot.w < area.w * kMinPlotShareBesideLegend) continue;
     const Mapper my{yt.range, c.y.log2_scale, plot.bottom(), plot.y};
     const double slot = plot.w / static_cast<double>(ncat);
     const double bar_w = bar_width(plot.w);
@@ -974,17 +1014,9 @@ void draw_bar_chart(cairo_t* cr, const Typesetter& ts, const Style& st, const Ba
       if (l.text) obs.rects.push_back({l.at.x, l.at.y, l.text.w, l.text.h});
     }
 
-    std::optional<Pt> legend_at;
-    if (!lg.empty()) {
-      if (mode == LegendMode::inside) {
-        legend_at = free_corner(plot, lg.w, lg.h, obs, st.gap, st.gap * 0.5);
-        if (!legend_at) continue;
-      } else if (mode == LegendMode::right) {
-        legend_at = Pt{area.right() - st.pad - lg.w, plot.y};
-      } else {
-        legend_at = Pt{area.x + (area.w - lg.w) / 2,
-                       plot.bottom() + st.tick_len + st.gap * 0.5 + cat_h + st.gap * 0.5};
-      }
+    if (!place_legend(legend, st, area, plot, obs, st.gap * 0.5,
+                      plot.bottom() + st.tick_len + st.gap * 0.5 + cat_h)) {
+      continue;
     }
 
     draw_y_axis(cr, ts, st, yt, my, plot);
@@ -1022,9 +1054,8 @@ void draw_bar_chart(cairo_t* cr, const Typesetter& ts, const Style& st, const Ba
       ts.draw(t, cx - t.w / 2, plot.bottom() + st.tick_len + st.gap * 0.3, kText);
     }
     draw_reference_labels(cr, ts, ref_labels);
-    if (legend_at) draw_legend(cr, ts, st, lg, *legend_at, mode == LegendMode::inside);
     draw_frame_text(ts, st, f, plot, plot.bottom() + st.tick_len + st.gap * 0.3 + cat_h,
-                    mode == LegendMode::below ? legend_at->y + lg.h : 0);
+                    draw_placed_legend(cr, ts, st, legend));
     return;
   }
 }

@@ -1,0 +1,270 @@
+#include "report/results/result_files.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "core/atomic_file.hpp"
+
+namespace sxb::report::result_files {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+StepTimeStats read_step_stats(const Fields& s) {
+  StepTimeStats t;
+  t.median = s.num("median");
+  t.p10 = s.num("p10");
+  t.p90 = s.num("p90");
+  t.mean = s.opt_num("mean").value_or(t.median);
+  t.min = s.opt_num("min").value_or(t.p10);
+  t.max = s.opt_num("max").value_or(t.p90);
+  t.count = s.has("count") ? s.integer("count") : 0;
+  return t;
+}
+
+void read_gpu_block(const Fields& s, const std::string& host, GpuMetrics& out) {
+  for (const auto& g : s.array("gpus")) {
+    Fields gf(g, "gpu_metrics_summary.json", "gpus[].");
+    GpuStat st;
+    st.host = host;
+    st.index = static_cast<unsigned int>(gf.integer("index"));
+    st.name = gf.opt_str("name");
+    st.samples = gf.has("samples") ? static_cast<size_t>(gf.integer("samples")) : 0;
+    const Fields u = gf.at("utilization_gpu_pct");
+    st.util_mean_pct = u.opt_num("mean");
+    st.util_max_pct = u.opt_num("max");
+    const Fields p = gf.at("power_w");
+    st.power_mean_w = p.opt_num("mean");
+    st.power_max_w = p.opt_num("max");
+    if (gf.has("energy")) st.energy_j = gf.at("energy").opt_num("counter_j");
+    out.gpus.push_back(st);
+  }
+}
+
+}  // namespace
+
+json read_json(const fs::path& dir, const char* name) {
+  return read_json_file(dir / name);
+}
+
+HostInventory read_host(const Fields& h) {
+  HostInventory out;
+  out.hostname = h.str("hostname");
+  out.os = h.opt_str("os");
+  out.kernel = h.opt_str("kernel");
+  out.cpu_model = h.opt_str("cpu_model");
+  out.cpu_count = h.has("cpu_count") ? static_cast<int>(h.integer("cpu_count")) : 0;
+  out.memory_bytes = h.has("memory_bytes") ? static_cast<uint64_t>(h.integer("memory_bytes")) : 0;
+  out.nvidia_driver_version = h.opt_str("nvidia_driver_version");
+  out.cuda_driver_api = h.opt_str("cuda_driver_api");
+  out.cuda_runtime_version = h.opt_str("cuda_runtime_version");
+  out.nccl_version = h.opt_str("nccl_version");
+  out.mpi_library_version = h.opt_str("mpi_library_version");
+  for (const auto& g : h.array("gpus")) {
+    Fields gf(g, "run.json", "hosts[].gpus[].");
+    out.gpu_names.push_back(gf.str("name"));
+    if (out.gpu_memory_bytes == 0 && gf.has("memory_bytes")) {
+      out.gpu_memory_bytes = static_cast<uint64_t>(gf.integer("memory_bytes"));
+    }
+  }
+  if (h.has("nics")) {
+    for (const auto& n : h.array("nics")) {
+      Fields nf(n, "run.json", "hosts[].nics[].");
+      std::string text = nf.str("name") + " (" + nf.opt_str("kind");
+      if (!nf.opt_str("link_layer").empty()) text += ", " + nf.opt_str("link_layer");
+      const double rate = nf.opt_num("rate_gbit_per_s").value_or(0);
+      if (rate > 0) text += fmt::format(", {:g} Gbit/s", rate);
+      if (!nf.opt_str("state").empty()) text += ", " + nf.opt_str("state");
+      out.nics.push_back(text + ")");
+    }
+  }
+  return out;
+}
+
+TrainingMetrics read_training(const json& j) {
+  const Fields m(j, "sft_metrics.json");
+  TrainingMetrics t;
+  t.engine = m.str("engine");
+  const Fields dev = m.at("device");
+  t.device_kind = dev.str("kind");
+  t.device_name = dev.str("name");
+  const Fields model = m.at("model");
+  t.model_name = model.str("name");
+  t.shape.name = t.model_name;
+  t.shape.hidden = model.integer("hidden_size");
+  t.shape.layers = model.integer("num_hidden_layers");
+  t.shape.heads = model.integer("num_attention_heads");
+  t.shape.kv_heads = model.integer("num_key_value_heads");
+  t.shape.ffn = model.integer("intermediate_size");
+  t.shape.vocab = model.integer("vocab_size");
+  t.shape.params = model.integer("parameter_count");
+  t.world_size = static_cast<int>(m.integer("world_size"));
+  t.node_count = static_cast<int>(m.integer("node_count"));
+  t.tokens_per_s = m.num("tokens_per_s");
+  t.tokens_per_s_per_device = m.num("tokens_per_s_per_device");
+  t.samples_per_s = m.num("samples_per_s");
+  t.sample_definition = m.opt_str("sample_definition");
+  t.model_tflops_per_device = m.opt_num("model_tflops_per_s_per_device");
+  t.mfu = m.opt_num("mfu");
+  t.mfu_note = m.opt_str("mfu_note");
+  t.step_time_s = read_step_stats(m.at("step_time_s"));
+  t.seq_len = m.integer("seq_len");
+  const Fields batch = m.at("batch");
+  t.micro_batch = batch.integer("train_micro_batch_size_per_gpu");
+  t.grad_accum = batch.integer("gradient_accumulation_steps");
+  t.global_batch = batch.integer("train_batch_size");
+  const Fields zero = m.at("zero_stage");
+  t.zero_stage_requested = static_cast<int>(zero.integer("requested"));
+  t.zero_stage_applied = static_cast<int>(zero.integer("applied"));
+  const Fields rc = m.at("activation_recomputation");
+  t.recompute_requested = rc.boolean("requested");
+  t.recompute_applied = rc.boolean("applied");
+  if (m.has("precision")) {
+    t.precision_requested = m.at("precision").opt_str("requested");
+    t.precision_computed = m.at("precision").opt_str("computed");
+  }
+  t.loss_start = m.opt_num("initial_loss");
+  t.loss_end = m.opt_num("final_loss");
+  t.exposed_communication_share = m.opt_num("exposed_communication_share");
+  t.timing_method = m.opt_str("timing_method");
+  if (m.has("communication")) t.communication_library = m.at("communication").opt_str("library");
+  return t;
+}
+
+Collectives read_collectives(const CollectiveReport& r) {
+  Collectives c;
+  c.status = r.status;
+  c.backend = r.params.backend;
+  c.library_version = r.library_version;
+  c.mpi_library_version = r.mpi_library_version;
+  c.method = r.method;
+  c.world_size = r.world_size;
+  c.node_count = r.node_count;
+  std::set<std::string> devices;
+  for (const auto& rank : r.ranks) {
+    if (devices.insert(rank.device).second) c.devices.push_back(rank.device);
+  }
+  for (const auto& s : r.summary) {
+    CollectiveOp op;
+    op.op = s.op;
+    op.summary = s;
+    for (const auto& row : r.rows) {
+      if (row.op != s.op) continue;
+      op.dtype = row.dtype;
+      op.sizes.push_back({row.size_bytes, row.out_of_place, row.in_place});
+    }
+    std::sort(op.sizes.begin(), op.sizes.end(),
+              [](const CollectiveSize& a, const CollectiveSize& b) {
+                return a.size_bytes < b.size_bytes;
+              });
+    c.ops.push_back(std::move(op));
+  }
+  return c;
+}
+
+ComputeFigures read_compute(const ComputeReport& r) {
+  ComputeFigures c;
+  c.status = r.status;
+  for (const auto& d : r.devices) c.devices.push_back(d.name);
+  // Best GEMM rate per data type: square shapes when the run measured any (they are the
+  // ceiling figures), else every shape.
+  std::map<std::string, const GemmResult*> best;
+  std::map<std::string, bool> best_is_square;
+  for (const auto& g : r.gemm) {
+    const bool square = g.group == "square";
+    auto it = best.find(g.dtype);
+    if (it == best.end() || (square && !best_is_square[g.dtype]) ||
+        (square == best_is_square[g.dtype] && g.tflop_per_s > it->second->tflop_per_s)) {
+      best[g.dtype] = &g;
+      best_is_square[g.dtype] = square;
+    }
+  }
+  for (const auto& [dtype, g] : best) {
+    c.headlines.push_back(
+        {"gemm",
+         fmt::format("GEMM {} {}x{}x{} ({} {})", dtype, g->m, g->n, g->k, g->group, g->name),
+         g->device, g->tflop_per_s, "TFLOP/s", g->spec.key, g->spec.value, g->spec.fraction});
+  }
+  std::map<std::pair<std::string, std::string>, const BandwidthResult*> best_bw;
+  for (const auto& b : r.bandwidth) {
+    auto& slot = best_bw[{b.test, b.variant}];
+    if (slot == nullptr || b.gb_per_s > slot->gb_per_s) slot = &b;
+  }
+  for (const auto& [key, b] : best_bw) {
+    std::string what = fmt::format("{} {}", key.first, key.second);
+    if (b->src_device >= 0 && b->dst_device >= 0 && b->src_device != b->dst_device) {
+      what += fmt::format(" gpu{}->gpu{}", b->src_device, b->dst_device);
+    }
+    const int device = b->src_device >= 0 ? b->src_device : b->dst_device;
+    c.headlines.push_back({key.first, what, device, b->gb_per_s, "GB/s", b->spec.key, b->spec.value,
+                           b->spec.fraction});
+  }
+  for (const auto& s : r.skipped) c.skipped.push_back(s.test + ": " + s.reason);
+  c.gemm_checks = static_cast<int>(r.gemm_checks.size());
+  c.gemm_checks_failed = static_cast<int>(std::count_if(
+      r.gemm_checks.begin(), r.gemm_checks.end(), [](const GemmCheck& g) { return !g.passed; }));
+  return c;
+}
+
+GpuMetrics read_gpu_metrics(const json& j, const fs::path& dir) {
+  const Fields s(j, "gpu_metrics_summary.json");
+  GpuMetrics g;
+  g.gpu_metrics = s.boolean("gpu_metrics");
+  g.note = s.opt_str("gpu_note");
+  g.interval_s = s.num("interval_s");
+  g.duration_s = s.opt_num("duration_s");
+  g.samples = static_cast<size_t>(s.integer("samples"));
+  g.method = s.opt_str("method");
+  if (s.has("host_metrics")) {
+    const Fields hm = s.at("host_metrics");
+    if (hm.has("cpu_util_pct")) g.host_cpu_util_mean_pct = hm.at("cpu_util_pct").opt_num("mean");
+  }
+  // A multi-node run records every host under "hosts" (rank 0's host also at the top level).
+  if (s.has("hosts") && s.raw()["hosts"].is_object()) {
+    for (const auto& [host, block] : s.raw()["hosts"].items()) {
+      read_gpu_block(Fields(block, "gpu_metrics_summary.json", "hosts." + host + "."), host, g);
+      if (block.value("gpu_metrics", false)) g.gpu_metrics = true;
+    }
+  } else {
+    read_gpu_block(s, s.opt_str("host"), g);
+  }
+  if (fs::exists(dir / "gpu_metrics.csv")) g.csv = dir / "gpu_metrics.csv";
+  return g;
+}
+
+ValidationSummary read_validation(const json& j) {
+  const Fields v(j, "validation.json");
+  ValidationSummary s;
+  s.source = "validation.json";
+  s.passed = v.boolean("passed");
+  const Fields c = v.at("counts");
+  s.ok = static_cast<int>(c.integer("ok"));
+  s.warning = static_cast<int>(c.integer("warning"));
+  s.failed = static_cast<int>(c.integer("failed"));
+  s.impossible = static_cast<int>(c.integer("impossible"));
+  for (const auto& f : v.array("findings")) {
+    const Fields ff(f, "validation.json", "findings[].");
+    s.findings.push_back({ff.str("check"), ff.str("subject"), ff.str("verdict"), ff.opt_str("unit"),
+                          ff.opt_str("arithmetic"), ff.opt_num("measured"), ff.opt_num("limit")});
+  }
+  return s;
+}
+
+ValidationSummary summarize(const ValidationReport& r, const std::string& source) {
+  ValidationSummary s;
+  s.source = source;
+  s.passed = r.passed();
+  s.ok = r.count(Verdict::ok);
+  s.warning = r.count(Verdict::warning);
+  s.failed = r.count(Verdict::failed);
+  s.impossible = r.count(Verdict::impossible);
+  for (const auto& f : r.findings) {
+    s.findings.push_back(
+        {f.check, f.subject, verdict_name(f.verdict), f.unit, f.arithmetic, f.measured, f.limit});
+  }
+  return s;
+}
+
+}  // namespace sxb::report::result_files
