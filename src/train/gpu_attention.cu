@@ -34,6 +34,7 @@
 #include <type_traits>
 
 #include "core/error.hpp"
+#include "train/gpu_attention_sm90.hpp"
 #include "train/gpu_ops.hpp"
 
 namespace sxb::gpu {
@@ -1003,6 +1004,19 @@ void launch_backward(const Args& a, const AttentionShape& s, cudaStream_t stream
   check_launch("attention_backward");
 }
 
+// SXB_ATTENTION_FORWARD=mma keeps automatic choices on the mma.sync forward (A/B against the
+// Hopper kernel); unset or auto lets the shape and device decide.
+bool forward_forced_to_mma() {
+  static const bool mma = [] {
+    const char* c = std::getenv("SXB_ATTENTION_FORWARD");
+    const std::string v = c ? c : "";
+    if (v.empty() || v == "auto") return false;
+    if (v == "mma") return true;
+    throw usage_error("SXB_ATTENTION_FORWARD must be mma or auto, not '" + v + "'");
+  }();
+  return mma;
+}
+
 }  // namespace
 
 bool attention_supports_head_dim(int64_t hd) {
@@ -1010,8 +1024,15 @@ bool attention_supports_head_dim(int64_t hd) {
 }
 
 void attention_forward(bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v,
-                       const AttentionShape& s, cudaStream_t stream) {
+                       const AttentionShape& s, cudaStream_t stream,
+                       AttentionForwardKernel kernel) {
   check_shape(s);
+  if (kernel == AttentionForwardKernel::sm90 ||
+      (kernel == AttentionForwardKernel::automatic && !forward_forced_to_mma() &&
+       attention_forward_sm90_supports(s))) {
+    attention_forward_sm90(o, lse, q, k, v, s, stream);
+    return;
+  }
   Args a = make_args(s);
   a.q = q;
   a.k = k;
