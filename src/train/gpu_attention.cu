@@ -1,5 +1,8 @@
 // Causal flash attention, forward and backward, on bf16 tensor cores (mma.sync m16n8k16 with
-// fp32 accumulation; ldmatrix from padded shared memory; cp.async double buffering).
+// fp32 accumulation; ldmatrix from padded shared memory; cp.async double buffering). On sm_90
+// with head_dim 128 and no window, attention_forward runs the Hopper forward of
+// gpu_attention_sm90.cu instead (same outputs); this file's forward is the reference it is tested
+// against and the path for every other GPU and shape.
 //
 // Notation: s = (q . k) * scale, scale = 1/sqrt(hd), computed in the log2 domain
 // (s2 = s * log2(e)), p = exp2(s2 - lse2), lse2 = log2 sum exp2(s2) over the visible keys.
