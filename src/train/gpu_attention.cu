@@ -1,5 +1,8 @@
 // Causal flash attention, forward and backward, on bf16 tensor cores (mma.sync m16n8k16 with
-// fp32 accumulation; ldmatrix from padded shared memory; cp.async double buffering).
+// fp32 accumulation; ldmatrix from padded shared memory; cp.async double buffering). On sm_90
+// with head_dim 128 and no window, attention_forward runs the Hopper forward of
+// gpu_attention_sm90.cu instead (same outputs); this file's forward is the reference it is tested
+// against and the path for every other GPU and shape.
 //
 // Notation: s = (q . k) * scale, scale = 1/sqrt(hd), computed in the log2 domain
 // (s2 = s * log2(e)), p = exp2(s2 - lse2), lse2 = log2 sum exp2(s2) over the visible keys.
@@ -34,6 +37,7 @@
 #include <type_traits>
 
 #include "core/error.hpp"
+#include "train/gpu_attention_sm90.hpp"
 #include "train/gpu_ops.hpp"
 
 namespace sxb::gpu {
@@ -1003,6 +1007,19 @@ void launch_backward(const Args& a, const AttentionShape& s, cudaStream_t stream
   check_launch("attention_backward");
 }
 
+// SXB_ATTENTION_FORWARD=mma keeps automatic choices on the mma.sync forward (A/B against the
+// Hopper kernel); unset or auto lets the shape and device decide.
+bool forward_forced_to_mma() {
+  static const bool mma = [] {
+    const char* c = std::getenv("SXB_ATTENTION_FORWARD");
+    const std::string v = c ? c : "";
+    if (v.empty() || v == "auto") return false;
+    if (v == "mma") return true;
+    throw usage_error("SXB_ATTENTION_FORWARD must be mma or auto, not '" + v + "'");
+  }();
+  return mma;
+}
+
 }  // namespace
 
 bool attention_supports_head_dim(int64_t hd) {
@@ -1010,8 +1027,15 @@ bool attention_supports_head_dim(int64_t hd) {
 }
 
 void attention_forward(bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v,
-                       const AttentionShape& s, cudaStream_t stream) {
+                       const AttentionShape& s, cudaStream_t stream,
+                       AttentionForwardKernel kernel) {
   check_shape(s);
+  if (kernel == AttentionForwardKernel::sm90 ||
+      (kernel == AttentionForwardKernel::automatic && !forward_forced_to_mma() &&
+       attention_forward_sm90_supports(s))) {
+    attention_forward_sm90(o, lse, q, k, v, s, stream);
+    return;
+  }
   Args a = make_args(s);
   a.q = q;
   a.k = k;

@@ -33,6 +33,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include "train/gpu_attention_sm90.hpp"
 #include "train/gpu_gemm.hpp"
 #include "train/gpu_model.hpp"
 #include "train/gpu_ops.hpp"
@@ -396,6 +397,119 @@ TEST(TrainGpuOps, FlashAttentionMatchesTheReferenceForwardAndBackward) {
   }
 }
 
+// Causal attention output and log2-domain lse of query row t of head h (batch b) in double, from
+// q, k, v in the fused layout (rows of (H + 2 KV) hd: query heads, then key heads, then value
+// heads).
+void attention_reference_row(std::vector<double>& o, double& lse2, const std::vector<float>& qkv,
+                             int64_t T, int64_t H, int64_t KV, int64_t hd, int64_t b, int64_t h,
+                             int64_t t) {
+  const int64_t qw = (H + 2 * KV) * hd, kvh = h / (H / KV);
+  const float* q = qkv.data() + (b * T + t) * qw + h * hd;
+  std::vector<double> sc(size_t(t + 1));
+  double mx = -1e300;
+  for (int64_t u = 0; u <= t; ++u) {
+    const float* k = qkv.data() + (b * T + u) * qw + (H + kvh) * hd;
+    double dot = 0;
+    for (int64_t i = 0; i < hd; ++i) dot += double(q[i]) * double(k[i]);
+    sc[size_t(u)] = dot / std::sqrt(double(hd));
+    mx = std::max(mx, sc[size_t(u)]);
+  }
+  double sum = 0;
+  o.assign(size_t(hd), 0.0);
+  for (int64_t u = 0; u <= t; ++u) {
+    const double p = std::exp(sc[size_t(u)] - mx);
+    sum += p;
+    const float* v = qkv.data() + (b * T + u) * qw + (H + KV + kvh) * hd;
+    for (int64_t i = 0; i < hd; ++i) o[size_t(i)] += p * double(v[i]);
+  }
+  for (auto& x : o) x /= sum;
+  lse2 = (mx + std::log(sum)) / std::log(2.0);
+}
+
+// The Hopper forward (wgmma + TMA) against the mma.sync forward on every element and against a
+// float64 reference on sampled rows (all rows at T = 128; every 7th and the last rows above), at
+// GQA ratios 1 and 4 and lengths that end inside a tile. Outputs are poisoned before each kernel.
+TEST(TrainGpuOps, HopperAttentionForwardMatchesTheMmaKernelAndTheReference) {
+  SXB_REQUIRE_GPU();
+  struct Case {
+    int64_t B, T, H, KV;
+  };
+  const std::vector<Case> cases = {{2, 128, 4, 4},  {2, 128, 8, 2},  {1, 1000, 4, 4},
+                                   {1, 1000, 8, 2}, {1, 4096, 4, 4}, {1, 4096, 8, 2}};
+  const int64_t hd = 128;
+  {
+    gpu::AttentionShape probe;
+    probe.B = 1;
+    probe.T = 128;
+    probe.H = probe.KV = 1;
+    probe.hd = hd;
+    if (!gpu::attention_forward_sm90_supports(probe)) {
+      GTEST_SKIP() << "the Hopper forward needs an sm_90a build on an sm_90 GPU";
+    }
+  }
+  uint32_t seed = 300;
+  for (const auto& c : cases) {
+    SCOPED_TRACE(testing::Message()
+                 << "B=" << c.B << " T=" << c.T << " H=" << c.H << " KV=" << c.KV);
+    const int64_t N = c.B * c.T, qw = (c.H + 2 * c.KV) * hd, ow = c.H * hd;
+    const auto qkv = random_vec(size_t(N * qw), seed++);
+    Dev<bf16> dqkv(qkv), o_new(size_t(N * ow)), o_mma(size_t(N * ow));
+    Dev<float> lse_new(size_t(c.B * c.H * c.T)), lse_mma(size_t(c.B * c.H * c.T));
+    gpu::AttentionShape s;
+    s.B = c.B;
+    s.T = c.T;
+    s.H = c.H;
+    s.KV = c.KV;
+    s.hd = hd;
+    s.q_stride = s.kv_stride = qw;
+    s.o_stride = ow;
+    bf16* base = dqkv.get();
+    gpu::attention_forward(o_new.get(), lse_new.get(), base, base + c.H * hd,
+                           base + (c.H + c.KV) * hd, s, nullptr, gpu::AttentionForwardKernel::sm90);
+    ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+    gpu::attention_forward(o_mma.get(), lse_mma.get(), base, base + c.H * hd,
+                           base + (c.H + c.KV) * hd, s, nullptr, gpu::AttentionForwardKernel::mma);
+    const auto got = o_new.download(), want_mma = o_mma.download();
+    const auto lse_got = lse_new.download(), lse_want_mma = lse_mma.download();
+    ASSERT_TRUE(all_finite(got));
+    ASSERT_TRUE(all_finite(lse_got));
+    const double err_mma = rel_err(got, want_mma);
+    double lse_diff_mma = 0;
+    for (size_t i = 0; i < lse_got.size(); ++i) {
+      lse_diff_mma = std::max(lse_diff_mma, double(std::abs(lse_got[i] - lse_want_mma[i])));
+    }
+    // Sampled rows against float64.
+    std::vector<float> got_rows, ref_rows;
+    double lse_diff_ref = 0;
+    std::vector<double> ref;
+    double ref_lse = 0;
+    for (int64_t b = 0; b < c.B; ++b) {
+      for (int64_t h = 0; h < c.H; ++h) {
+        for (int64_t t = 0; t < c.T; ++t) {
+          if (c.T > 128 && t % 7 != 0 && t < c.T - 3) continue;
+          attention_reference_row(ref, ref_lse, qkv, c.T, c.H, c.KV, hd, b, h, t);
+          for (int64_t i = 0; i < hd; ++i) {
+            got_rows.push_back(got[size_t((b * c.T + t) * ow + h * hd + i)]);
+            ref_rows.push_back(float(ref[size_t(i)]));
+          }
+          lse_diff_ref = std::max(
+              lse_diff_ref, std::abs(double(lse_got[size_t((b * c.H + h) * c.T + t)]) - ref_lse));
+        }
+      }
+    }
+    const double err_ref = rel_err(got_rows, ref_rows);
+    std::printf(
+        "hopper attention forward B=%lld T=%lld H=%lld KV=%lld: rel err %.2e vs mma.sync, %.2e vs "
+        "float64 (%zu rows); lse max diff %.2e vs mma.sync, %.2e vs float64\n",
+        (long long)c.B, (long long)c.T, (long long)c.H, (long long)c.KV, err_mma, err_ref,
+        ref_rows.size() / size_t(hd), lse_diff_mma, lse_diff_ref);
+    EXPECT_LT(err_mma, 1e-2);
+    EXPECT_LT(err_ref, 2e-2);
+    EXPECT_LT(lse_diff_mma, 1e-3);
+    EXPECT_LT(lse_diff_ref, 2e-3);
+  }
+}
+
 // With fp32 gradients, and with bf16 gradients (values exactly representable in bf16, so the
 // reference is the same): the kernels must agree with the CPU optimizer either way.
 // The split master form (bf16 working copy + low 16 bits) is host code too: checked without a
@@ -756,6 +870,81 @@ TEST(TrainGpuPerf, AttentionAtTheLlama7bShapeIsWithinPhysicalLimits) {
   EXPECT_LT(fwd_tflops, 989.4);
   EXPECT_GT(bwd_tflops, 20.0);
   EXPECT_LT(bwd_tflops, 989.4);
+}
+
+// Forward rates of both attention kernels at the issue's shapes (B, H, KV heads, T, head_dim)
+// = (1, 32, 32, 4096, 128) and (1, 32, 8, 8192, 128), fused qkv rows as in the engine, with
+// FlashAttention's FLOP count (causal forward 4 B H T^2 hd / 2); the Hopper kernel's output is
+// checked against the mma.sync kernel's at each shape. Lines start with ATTNFWD for the scripts.
+TEST(TrainGpuPerf, AttentionForwardKernelsAtTheIssueShapes) {
+  SXB_REQUIRE_GPU();
+  struct Shape {
+    int64_t B, H, KV, T, hd;
+  };
+  for (const Shape& sh : {Shape{1, 32, 32, 4096, 128}, Shape{1, 32, 8, 8192, 128}}) {
+    const int64_t N = sh.B * sh.T, qw = (sh.H + 2 * sh.KV) * sh.hd, ow = sh.H * sh.hd;
+    Dev<bf16> qkv(random_vec(size_t(N * qw), uint32_t(50 + sh.KV))), o_mma(size_t(N * ow)),
+        o_new(size_t(N * ow));
+    Dev<float> lse(size_t(sh.B * sh.H * sh.T));
+    gpu::AttentionShape s;
+    s.B = sh.B;
+    s.T = sh.T;
+    s.H = sh.H;
+    s.KV = sh.KV;
+    s.hd = sh.hd;
+    s.q_stride = s.kv_stride = qw;
+    s.o_stride = ow;
+    bf16* b = qkv.get();
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    auto median_ms = [&](auto&& fn) {
+      for (int i = 0; i < 5; ++i) fn();
+      std::vector<float> ms;
+      for (int i = 0; i < 30; ++i) {
+        cudaEventRecord(e0);
+        fn();
+        cudaEventRecord(e1);
+        cudaEventSynchronize(e1);
+        float t = 0;
+        cudaEventElapsedTime(&t, e0, e1);
+        ms.push_back(t);
+      }
+      std::sort(ms.begin(), ms.end());
+      return double(ms[ms.size() / 2]);
+    };
+    const double flops = 4.0 * sh.B * sh.H * double(sh.T) * double(sh.T) * sh.hd / 2;
+    const bool hopper = gpu::attention_forward_sm90_supports(s);
+    for (const auto kernel :
+         {gpu::AttentionForwardKernel::mma, gpu::AttentionForwardKernel::sm90}) {
+      const bool is_mma = kernel == gpu::AttentionForwardKernel::mma;
+      if (!is_mma && !hopper) {
+        std::printf("ATTNFWD sm90 not available on this device/build\n");
+        continue;
+      }
+      bf16* out = is_mma ? o_mma.get() : o_new.get();
+      const double ms = median_ms([&] {
+        gpu::attention_forward(out, lse.get(), b, b + sh.H * sh.hd, b + (sh.H + sh.KV) * sh.hd, s,
+                               nullptr, kernel);
+      });
+      ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+      const double tflops = flops / (ms * 1e-3) / 1e12;
+      std::printf("ATTNFWD %-4s B%lld H%lld KV%lld T%lld d%lld: fwd %.3f ms %.1f TF/s\n",
+                  is_mma ? "mma" : "sm90", (long long)sh.B, (long long)sh.H, (long long)sh.KV,
+                  (long long)sh.T, (long long)sh.hd, ms, tflops);
+      EXPECT_GT(tflops, 20.0);
+      EXPECT_LT(tflops, 989.4);
+    }
+    if (hopper) {
+      const auto a = o_new.download(), m = o_mma.download();
+      ASSERT_TRUE(all_finite(a));
+      const double err = rel_err(a, m);
+      std::printf("ATTNFWD sm90 vs mma rel err %.2e\n", err);
+      EXPECT_LT(err, 1e-2);
+    }
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+  }
 }
 
 // Data parallel: two ranks sharing this GPU through the host-staged exchange train the same

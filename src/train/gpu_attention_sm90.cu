@@ -1,0 +1,566 @@
+// Causal flash attention forward for Hopper (sm_90a): wgmma from shared memory, TMA tile loads
+// completed on mbarriers, a producer warp feeding two consumer warpgroups through a two-stage
+// K/V ring. Same function as the mma.sync forward in gpu_attention.cu (notation there): o and
+// the log2-domain lse are written exactly as that kernel writes them, so the backward is shared.
+//
+// Block: 128 queries of one head (grid x = query blocks, longest first; y = head; z = batch).
+//   warps 0-3  warpgroup 0: query rows q0 .. q0+63     (wgmma M = 64 rows per warpgroup)
+//   warps 4-7  warpgroup 1: query rows q0+64 .. q0+127
+//   warp 8     producer: one lane issues every TMA load; the other lanes exit at once.
+// Per 128-key tile kt (tiles 0 .. the diagonal one): S = Q K^T (8 wgmma m64n128k16, A = Q and
+// B = K both from shared memory), mask on the diagonal tile, online softmax in registers as in the
+// mma.sync kernel, O += P V (8 wgmma m64n128k16, A = P from registers, B = V from shared memory).
+//
+// Shared memory (1024-byte aligned; every tile in TMA's 128-byte swizzle, which is wgmma's
+// canonical SWIZZLE_128B layout): a 128-row x 128-column bf16 tile is two 16 KB halves
+// [column half c][row r][64 columns]; row r of a half is 128 bytes at r * 128, and its 16-byte
+// chunk j sits at chunk position j ^ (r % 8). Q: one tile; K and V: two stages each. 160 KB.
+//
+// wgmma shared-memory descriptors (64 bits): start address >> 4 in bits 0-13, leading byte
+// offset (LBO) >> 4 in 16-29, stride byte offset (SBO) >> 4 in 32-45, layout 1 (128-byte
+// swizzle) in 62-63.
+//   Q (A) and K (B), K-major (head_dim contiguous): 8-row groups SBO = 1024 bytes apart; the
+//     k-step ks (16 columns, 32 bytes) starts at half ks / 4, byte (ks % 4) * 32 of the row.
+//   V (B), N-major (head_dim contiguous, keys along k; imm-trans-b = 1): 8-key groups
+//     SBO = 1024 bytes apart, the two 64-column halves of N LBO = 16384 bytes apart; the k-step
+//     kk (16 keys) starts at row 16 kk.
+// wgmma m64nNk16 fragments per warp w of the warpgroup (g = lane / 4, c = 2 * (lane % 4)):
+//   D: d[4j + 0..1] = (16w + g, 8j + c .. +1), d[4j + 2..3] = (16w + g + 8, 8j + c .. +1)
+//   A: a0 (16w + g, c..), a1 (16w + g + 8, c..), a2 (16w + g, c + 8..), a3 (16w + g + 8, c + 8..)
+// so S's accumulators for keys 16kk .. 16kk+15 are P's A fragment for k-step kk.
+//
+// Barriers: q_full (Q landed), full[s] (K and V of stage s landed: the producer's
+// arrive.expect_tx plus the TMA bytes), empty[s] (8 consumer warps finished reading stage s).
+// Use i of stage s = i & 1 is its (i >> 1)-th phase, so consumers wait on full[s] with parity
+// (i >> 1) & 1 and the producer, before refilling for use i >= 2, on empty[s] with parity
+// ((i >> 1) - 1) & 1.
+#include <cuda.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+#include "core/error.hpp"
+#include "train/gpu_attention_sm90.hpp"
+
+namespace sxb::gpu {
+
+namespace {
+
+constexpr int kHd = 128;                                            // head_dim this kernel handles
+constexpr int kRows = 128;                                          // queries per block
+constexpr int kKeys = 128;                                          // keys per tile
+constexpr int kConsumers = 256;                                     // two warpgroups
+constexpr int kThreadsSm90 = kConsumers + 128;                      // + the producer warpgroup
+constexpr uint32_t kTileBytes = kRows * kHd * 2;                    // 32 KB: one Q, K or V tile
+constexpr uint32_t kHalfBytes = kTileBytes / 2;                     // one 64-column half
+constexpr size_t kSmemBytes = 5 * size_t(kTileBytes) + 128 + 1024;  // tiles, barriers, alignment
+constexpr float kLog2eSm90 = 1.4426950408889634f;
+
+struct Sm90Args {
+  bf16* out;
+  float* lse;
+  int64_t o_stride;
+  int T, H, KV;
+  float scale_log2;
+};
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred P1;\nLAB_WAIT:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n"
+      "@P1 bra DONE;\nbra LAB_WAIT;\nDONE:\n}\n" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+}
+// One 64-column x 128-row box of a 3-D (column, row, batch) tensor map into shared memory,
+// completing `bar`'s transaction count. Rows past the tensor's end arrive as zeros.
+__device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, uint32_t bar,
+                                         int col, int row, int batch) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, "
+      "{%3, %4, %5}], [%2];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(col), "r"(row), "r"(batch)
+      : "memory");
+}
+__device__ __forceinline__ uint64_t sw128_desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
+  return uint64_t((addr & 0x3ffff) >> 4) | (uint64_t(lbo >> 4) << 16) | (uint64_t(sbo >> 4) << 32) |
+         (uint64_t(1) << 62);
+}
+__device__ __forceinline__ void wgmma_fence() {
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void wgmma_commit() {
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void wgmma_wait0() {
+  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+}
+// Keeps the compiler from moving accesses of an accumulator across the asynchronous products.
+__device__ __forceinline__ void fence_acc(float (&d)[64]) {
+#pragma unroll
+  for (int i = 0; i < 64; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+__device__ __forceinline__ void wgmma_ss(float (&d)[64], uint64_t da, uint64_t db, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+      "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%"
+      "25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%"
+      "48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, p, 1, 1, 0, "
+      "0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
+        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
+        "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]),
+        "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
+        "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
+        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]),
+        "+f"(d[63])
+      : "l"(da), "l"(db), "r"(accumulate));
+}
+
+__device__ __forceinline__ void wgmma_rs(float (&d)[64], const uint32_t (&a)[4], uint64_t db) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+      "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%"
+      "25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%"
+      "48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, {%64,%65,%66,%67}, %68, p, "
+      "1, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
+        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
+        "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]),
+        "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
+        "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
+        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]),
+        "+f"(d[63])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
+}
+
+__device__ __forceinline__ float exp2_approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+__device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+// Max or sum over this thread's 32 elements of row half r (d[4j + 2r], d[4j + 2r + 1]), as a
+// tree of depth 5 rather than a chain of 32.
+template <bool kMax>
+__device__ __forceinline__ float row_reduce(const float (&s)[64], int r) {
+  float v[16];
+#pragma unroll
+  for (int j = 0; j < 16; ++j) {
+    v[j] = kMax ? fmaxf(s[4 * j + 2 * r], s[4 * j + 2 * r + 1])
+                : s[4 * j + 2 * r] + s[4 * j + 2 * r + 1];
+  }
+#pragma unroll
+  for (int j = 0; j < 8; ++j) v[j] = kMax ? fmaxf(v[j], v[j + 8]) : v[j] + v[j + 8];
+#pragma unroll
+  for (int j = 0; j < 4; ++j) v[j] = kMax ? fmaxf(v[j], v[j + 4]) : v[j] + v[j + 4];
+#pragma unroll
+  for (int j = 0; j < 2; ++j) v[j] = kMax ? fmaxf(v[j], v[j + 2]) : v[j] + v[j + 2];
+  return kMax ? fmaxf(v[0], v[1]) : v[0] + v[1];
+}
+
+// One S tile (this thread's 32 scores of rows t0 and t1, keys u0 ..) through the online softmax:
+// masked where the tile reaches past a row's last visible key or past T, the running maxima m
+// (log2 domain, scaled) and sums l updated, S replaced by p = exp2(s * scale_log2 - m_new), and
+// alpha = exp2(m_old - m_new), the factor O must be rescaled by.
+__device__ __forceinline__ void softmax_tile(float (&sc)[64], float (&m_row)[2], float (&l_row)[2],
+                                             float (&alpha)[2], int u0, int wq0, int t0, int c2,
+                                             const Sm90Args& a) {
+  const int t1 = t0 + 8;
+  if (u0 + kKeys - 1 > wq0 || wq0 + 63 >= a.T) {  // warpgroup-uniform: diagonal tile or past T
+#pragma unroll
+    for (int j = 0; j < 16; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int t = e < 2 ? t0 : t1, u = u0 + 8 * j + c2 + (e & 1);
+        if (!(t < a.T && u <= t)) sc[4 * j + e] = -INFINITY;
+      }
+    }
+  }
+  float nbase[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float mx = row_reduce<true>(sc, r);
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    const float m_new = fmaxf(m_row[r], mx * a.scale_log2);
+    const float mb = m_new == -INFINITY ? 0.0f : m_new;  // nothing visible yet: stays 0
+    alpha[r] = exp2_approx(m_row[r] - mb);
+    nbase[r] = -mb;
+    m_row[r] = m_new;
+  }
+#pragma unroll
+  for (int j = 0; j < 64; ++j) sc[j] = exp2_approx(fmaf(sc[j], a.scale_log2, nbase[(j / 2) % 2]));
+#pragma unroll
+  for (int r = 0; r < 2; ++r) l_row[r] = l_row[r] * alpha[r] + row_reduce<false>(sc, r);
+}
+// P's A fragment for keys 16kk .. 16kk+15 is S's n-tiles 2kk and 2kk + 1, rounded to bf16.
+__device__ __forceinline__ void pack_p(uint32_t (&p)[8][4], const float (&sc)[64]) {
+#pragma unroll
+  for (int kk = 0; kk < 8; ++kk) {
+#pragma unroll
+    for (int r = 0; r < 4; ++r) p[kk][r] = pack_bf16x2(sc[8 * kk + 2 * r], sc[8 * kk + 2 * r + 1]);
+  }
+}
+__device__ __forceinline__ void rescale(float (&o)[64], const float (&alpha)[2]) {
+#pragma unroll
+  for (int j = 0; j < 64; ++j) o[j] *= alpha[(j / 2) % 2];
+}
+// S = Q K^T for this warpgroup's 64 rows against the 128 keys of the K tile at cK (issued only).
+__device__ __forceinline__ void issue_qk(float (&sc)[64], uint32_t sQ_wg, uint32_t cK) {
+#pragma unroll
+  for (int ks = 0; ks < kHd / 16; ++ks) {
+    const uint32_t off = (ks / 4) * kHalfBytes + (ks % 4) * 32;
+    wgmma_ss(sc, sw128_desc(sQ_wg + off, 16, 1024), sw128_desc(cK + off, 16, 1024), ks > 0);
+  }
+}
+// O += P V for the V tile at cV (issued only).
+__device__ __forceinline__ void issue_pv(float (&o)[64], const uint32_t (&p)[8][4], uint32_t cV) {
+#pragma unroll
+  for (int kk = 0; kk < 8; ++kk)
+    wgmma_rs(o, p[kk], sw128_desc(cV + kk * 16 * 128, kHalfBytes, 1024));
+}
+// The consumer warpgroups' loop and epilogue (see the kernel).
+template <bool kOverlap>
+__device__ __forceinline__ void consume(const Sm90Args& a, uint32_t sQ, uint32_t sK, uint32_t sV,
+                                        uint32_t bars, int q0, int h, int b, int warp, int lane) {
+  const uint32_t q_full = bars, k_full = bars + 8, v_full = bars + 24, k_empty = bars + 40,
+                 v_empty = bars + 56;
+  const int n_tiles = min(q0 + kRows - 1, a.T - 1) / kKeys + 1;
+  // Consumers: warpgroup wg holds query rows wq0 .. wq0 + 63; this thread rows t0 and t0 + 8.
+  const int wg = warp / 4, wl = warp % 4;
+  const int g = lane / 4, c2 = 2 * (lane % 4);
+  const int wq0 = q0 + wg * 64;
+  const int t0 = wq0 + wl * 16 + g, t1 = t0 + 8;
+  const uint32_t sQ_wg = sQ + wg * 64 * 128;
+  float o[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) o[i] = 0.0f;
+  float m_row[2] = {-INFINITY, -INFINITY}, l_row[2] = {0.0f, 0.0f};
+  float sc[64], alpha[2];
+  uint32_t p[8][4];
+
+  mbar_wait(q_full, 0);
+  if constexpr (kOverlap) {
+    mbar_wait(k_full, 0);
+    fence_acc(sc);
+    wgmma_fence();
+    issue_qk(sc, sQ_wg, sK);
+    wgmma_commit();
+    wgmma_wait0();
+    fence_acc(sc);
+    if (lane == 0) mbar_arrive(k_empty);
+    softmax_tile(sc, m_row, l_row, alpha, 0, wq0, t0, c2, a);
+    pack_p(p, sc);
+    for (int i = 1; i < n_tiles; ++i) {
+      const int s = i & 1, sp = (i - 1) & 1;
+      mbar_wait(k_full + 8 * s, (i >> 1) & 1);
+      fence_acc(sc);
+      fence_acc(o);
+      wgmma_fence();
+      issue_qk(sc, sQ_wg, sK + s * kTileBytes);
+      wgmma_commit();
+      mbar_wait(v_full + 8 * sp, ((i - 1) >> 1) & 1);
+      issue_pv(o, p, sV + sp * kTileBytes);
+      wgmma_commit();
+      asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");  // S_i landed
+      fence_acc(sc);
+      if (lane == 0) mbar_arrive(k_empty + 8 * s);
+      softmax_tile(sc, m_row, l_row, alpha, i * kKeys, wq0, t0, c2, a);
+      wgmma_wait0();  // P_{i-1} V_{i-1} landed
+      fence_acc(o);
+      if (lane == 0) mbar_arrive(v_empty + 8 * sp);
+      rescale(o, alpha);
+      pack_p(p, sc);
+    }
+    const int sl = (n_tiles - 1) & 1;
+    mbar_wait(v_full + 8 * sl, ((n_tiles - 1) >> 1) & 1);
+    fence_acc(o);
+    wgmma_fence();
+    issue_pv(o, p, sV + sl * kTileBytes);
+    wgmma_commit();
+    wgmma_wait0();
+    fence_acc(o);
+  } else {
+    for (int i = 0; i < n_tiles; ++i) {
+      const int s = i & 1;
+      const uint32_t parity = (i >> 1) & 1;
+      mbar_wait(k_full + 8 * s, parity);
+      fence_acc(sc);
+      wgmma_fence();
+      issue_qk(sc, sQ_wg, sK + s * kTileBytes);
+      wgmma_commit();
+      wgmma_wait0();
+      fence_acc(sc);
+      if (lane == 0) mbar_arrive(k_empty + 8 * s);
+      softmax_tile(sc, m_row, l_row, alpha, i * kKeys, wq0, t0, c2, a);
+      rescale(o, alpha);
+      pack_p(p, sc);
+      mbar_wait(v_full + 8 * s, parity);
+      fence_acc(o);
+      wgmma_fence();
+      issue_pv(o, p, sV + s * kTileBytes);
+      wgmma_commit();
+      wgmma_wait0();
+      fence_acc(o);
+      if (lane == 0) mbar_arrive(v_empty + 8 * s);
+    }
+  }
+
+  bf16* obase = a.out + int64_t(b) * a.T * a.o_stride + int64_t(h) * kHd;
+  float l[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    l[r] = l_row[r];
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+  }
+  const float inv0 = l[0] > 0 ? 1.0f / l[0] : 0.0f, inv1 = l[1] > 0 ? 1.0f / l[1] : 0.0f;
+#pragma unroll
+  for (int j = 0; j < 16; ++j) {
+    const int col = 8 * j + c2;
+    if (t0 < a.T) {
+      *reinterpret_cast<uint32_t*>(obase + int64_t(t0) * a.o_stride + col) =
+          pack_bf16x2(o[4 * j] * inv0, o[4 * j + 1] * inv0);
+    }
+    if (t1 < a.T) {
+      *reinterpret_cast<uint32_t*>(obase + int64_t(t1) * a.o_stride + col) =
+          pack_bf16x2(o[4 * j + 2] * inv1, o[4 * j + 3] * inv1);
+    }
+  }
+  if (lane % 4 == 0) {
+    float* lrow = a.lse + (int64_t(b) * a.H + h) * a.T;
+    if (t0 < a.T) lrow[t0] = m_row[0] + log2f(l[0]);
+    if (t1 < a.T) lrow[t1] = m_row[1] + log2f(l[1]);
+  }
+}
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+// kOverlap: FA3's intra-warpgroup pipelining. The products of tile i (S_i = Q K_i^T) and of
+// tile i - 1 (O += P_{i-1} V_{i-1}) are issued together and the softmax of S_i runs while the
+// second is in flight; O is rescaled by tile i's alpha only after that product has landed.
+// Without it each tile is S, wait, softmax, P V, wait.
+template <bool kOverlap>
+__global__ void __launch_bounds__(kThreadsSm90, 1)
+    flash_forward_sm90_kernel(const __grid_constant__ CUtensorMap map_q,
+                              const __grid_constant__ CUtensorMap map_k,
+                              const __grid_constant__ CUtensorMap map_v, Sm90Args a) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t base = (smem_u32(smem_raw) + 1023u) & ~1023u;
+  const uint32_t sQ = base;
+  const uint32_t sK = base + kTileBytes;      // two stages
+  const uint32_t sV = base + 3 * kTileBytes;  // two stages
+  const uint32_t bars =
+      base + 5 * kTileBytes;  // q_full, k_full[2], v_full[2], k_empty[2], v_empty[2]
+  const uint32_t q_full = bars, k_full = bars + 8, v_full = bars + 24, k_empty = bars + 40,
+                 v_empty = bars + 56;
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int qblock = gridDim.x - 1 - blockIdx.x;  // the longest rows first
+  const int h = blockIdx.y, b = blockIdx.z;
+  const int kvh = h / (a.H / a.KV);
+  const int q0 = qblock * kRows;
+  const int n_tiles = min(q0 + kRows - 1, a.T - 1) / kKeys + 1;  // causal: up to the diagonal
+
+  if (threadIdx.x == 0) {
+    mbar_init(q_full, 1);
+    for (int s = 0; s < 2; ++s) {
+      mbar_init(k_full + 8 * s, 1);
+      mbar_init(v_full + 8 * s, 1);
+      mbar_init(k_empty + 8 * s, kConsumers / 32);
+      mbar_init(v_empty + 8 * s, kConsumers / 32);
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+
+  // Register budget: 168 per thread at entry (384 threads, one block per SM); the producer
+  // warpgroup gives its share to the consumers (128 x 40 + 256 x 232 <= 65536).
+  if (warp >= kConsumers / 32) {  // producer warpgroup: one lane issues every load
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
+    if (warp == kConsumers / 32 && lane == 0) {
+      mbar_expect_tx(q_full, kTileBytes);
+      tma_load(sQ, &map_q, q_full, h * kHd, q0, b);
+      tma_load(sQ + kHalfBytes, &map_q, q_full, h * kHd + 64, q0, b);
+      for (int i = 0; i < n_tiles; ++i) {
+        const int s = i & 1;
+        const uint32_t parity = ((i >> 1) - 1) & 1;
+        const int k0 = i * kKeys;
+        if (i >= 2) mbar_wait(k_empty + 8 * s, parity);
+        mbar_expect_tx(k_full + 8 * s, kTileBytes);
+        tma_load(sK + s * kTileBytes, &map_k, k_full + 8 * s, kvh * kHd, k0, b);
+        tma_load(sK + s * kTileBytes + kHalfBytes, &map_k, k_full + 8 * s, kvh * kHd + 64, k0, b);
+        if (i >= 2) mbar_wait(v_empty + 8 * s, parity);
+        mbar_expect_tx(v_full + 8 * s, kTileBytes);
+        tma_load(sV + s * kTileBytes, &map_v, v_full + 8 * s, kvh * kHd, k0, b);
+        tma_load(sV + s * kTileBytes + kHalfBytes, &map_v, v_full + 8 * s, kvh * kHd + 64, k0, b);
+      }
+    }
+  } else {
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
+    consume<kOverlap>(a, sQ, sK, sV, bars, q0, h, b, warp, lane);
+  }
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+}
+
+// 1 when this kernel image was built with the sm_90a instructions (the kernel's body exists).
+__global__ void sm90a_probe_kernel(int* flag) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  *flag = 1;
+#else
+  *flag = 0;
+#endif
+}
+
+bool device_runs_sm90a() {
+  static const bool ok = [] {
+    int dev = 0, major = 0, minor = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess ||
+        major != 9 || minor != 0) {
+      cudaGetLastError();
+      return false;
+    }
+    int* flag = nullptr;
+    if (cudaMalloc(&flag, sizeof(int)) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    int host = 0;
+    sm90a_probe_kernel<<<1, 1>>>(flag);
+    const bool ran = cudaGetLastError() == cudaSuccess &&
+                     cudaMemcpy(&host, flag, sizeof(int), cudaMemcpyDeviceToHost) == cudaSuccess;
+    cudaFree(flag);
+    cudaGetLastError();  // a missing kernel image is an answer here, not an error to keep
+    return ran && host == 1;
+  }();
+  return ok;
+}
+
+// cuTensorMapEncodeTiled from the driver, found at run time so the product links no libcuda.
+using EncodeTiled = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*,
+                                 const cuuint64_t*, const cuuint64_t*, const cuuint32_t*,
+                                 const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle,
+                                 CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+EncodeTiled encode_tiled() {
+  static const EncodeTiled fn = [] {
+    void* p = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault,
+                                         &q) != cudaSuccess ||
+        q != cudaDriverEntryPointSuccess) {
+      p = nullptr;
+      cudaGetLastError();
+    }
+    return reinterpret_cast<EncodeTiled>(p);
+  }();
+  return fn;
+}
+
+// (column, row, batch) view of `heads` heads of 128 bf16 columns in rows of `stride` elements,
+// T rows per batch entry; boxes of 64 columns x 128 rows in the 128-byte swizzle.
+CUtensorMap head_map(const bf16* ptr, int64_t heads, int64_t stride, int64_t T, int64_t B) {
+  CUtensorMap map{};
+  const cuuint64_t dims[3] = {cuuint64_t(heads * kHd), cuuint64_t(T), cuuint64_t(B)};
+  const cuuint64_t strides[2] = {cuuint64_t(stride * 2), cuuint64_t(T * stride * 2)};
+  const cuuint32_t box[3] = {64, cuuint32_t(kRows), 1};
+  const cuuint32_t elem[3] = {1, 1, 1};
+  const CUresult r =
+      encode_tiled()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<bf16*>(ptr), dims,
+                     strides, box, elem, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                     CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) {
+    throw runtime_error("attention_forward_sm90: cuTensorMapEncodeTiled failed (" +
+                        std::to_string(int(r)) + ")");
+  }
+  return map;
+}
+
+// The overlapped consumer loop unless SXB_ATTENTION_SM90_OVERLAP=0 (A/B tuning knob, read once).
+bool overlap_enabled() {
+  static const bool on = [] {
+    const char* c = std::getenv("SXB_ATTENTION_SM90_OVERLAP");
+    return !(c && *c && std::atoi(c) == 0);
+  }();
+  return on;
+}
+
+}  // namespace
+
+bool attention_forward_sm90_supports(const AttentionShape& s) {
+  return s.hd == kHd && s.window <= 0 && s.KV > 0 && s.H % s.KV == 0 && device_runs_sm90a() &&
+         encode_tiled() != nullptr;
+}
+
+void attention_forward_sm90(bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v,
+                            const AttentionShape& s, cudaStream_t stream) {
+  if (!attention_forward_sm90_supports(s)) {
+    throw usage_error(
+        "attention_forward_sm90: needs an sm_90a build on an sm_90 GPU, head_dim 128 and no "
+        "window");
+  }
+  const auto aligned16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  if (!aligned16(q) || !aligned16(k) || !aligned16(v)) {
+    throw usage_error("attention_forward_sm90: q, k and v must be 16-byte aligned");
+  }
+  const CUtensorMap mq = head_map(q, s.H, s.q_stride, s.T, s.B);
+  const CUtensorMap mk = head_map(k, s.KV, s.kv_stride, s.T, s.B);
+  const CUtensorMap mv = head_map(v, s.KV, s.kv_stride, s.T, s.B);
+  Sm90Args a{};
+  a.out = o;
+  a.lse = lse;
+  a.o_stride = s.o_stride;
+  a.T = static_cast<int>(s.T);
+  a.H = static_cast<int>(s.H);
+  a.KV = static_cast<int>(s.KV);
+  a.scale_log2 = float(1.0 / std::sqrt(double(s.hd))) * kLog2eSm90;
+  static const bool smem_set = [] {
+    cudaFuncSetAttribute(flash_forward_sm90_kernel<true>,
+                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(kSmemBytes));
+    cudaFuncSetAttribute(flash_forward_sm90_kernel<false>,
+                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(kSmemBytes));
+    return true;
+  }();
+  (void)smem_set;
+  const dim3 grid(static_cast<unsigned>((s.T + kRows - 1) / kRows), static_cast<unsigned>(s.H),
+                  static_cast<unsigned>(s.B));
+  if (overlap_enabled()) {
+    flash_forward_sm90_kernel<true><<<grid, kThreadsSm90, kSmemBytes, stream>>>(mq, mk, mv, a);
+  } else {
+    flash_forward_sm90_kernel<false><<<grid, kThreadsSm90, kSmemBytes, stream>>>(mq, mk, mv, a);
+  }
+  check_launch("attention_forward_sm90");
+}
+
+}  // namespace sxb::gpu
