@@ -39,10 +39,10 @@ else
 fi
 
 # Correctness: the Hopper forward against the mma.sync one and float64, the attention test of
-# every head_dim (head_dim 128 without a window now runs the Hopper forward), the whole model's
+# every head_dim (with SXB_ATTENTION_FORWARD=sm90, head_dim 128 without a window runs the Hopper forward), the whole model's
 # loss and gradients; then the non-overlapped consumer loop (SXB_ATTENTION_SM90_OVERLAP=0).
 # A hang (a barrier never completing) ends at the timeout; the script goes on.
-timeout 240 "$TESTS" --gtest_filter='TrainGpuOps.HopperAttention*:TrainGpuOps.FlashAttention*:TrainGpuModel.LossAndGradients*' \
+SXB_ATTENTION_FORWARD=sm90 timeout 240 "$TESTS" --gtest_filter='TrainGpuOps.HopperAttention*:TrainGpuOps.FlashAttention*:TrainGpuModel.LossAndGradients*' \
   >"$OUT/tests.log" 2>&1
 echo "correctness tests exit $?"
 SXB_ATTENTION_SM90_OVERLAP=0 timeout 120 "$TESTS" --gtest_filter='TrainGpuOps.HopperAttention*' \
@@ -56,7 +56,7 @@ echo "perf test exit $?"
 SXB_ATTENTION_SM90_OVERLAP=0 timeout 120 "$TESTS" \
   --gtest_filter='TrainGpuPerf.AttentionForwardKernels*' >"$OUT/perf_nooverlap.log" 2>&1
 echo "perf test (no overlap) exit $?"
-for mode in mma auto; do
+for mode in mma sm90; do
   SXB_ATTENTION_FORWARD=$mode timeout 60 "$TESTS" \
     --gtest_filter='TrainGpuPerf.AttentionAtTheLlama7b*' >"$OUT/perf7b_$mode.log" 2>&1
   echo "SXB_ATTENTION_FORWARD=$mode: $(grep -E '^attention T=' "$OUT/perf7b_$mode.log")"
