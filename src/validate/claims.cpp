@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "perfmodel/perf_model.hpp"  // palm_flops_per_token(ModelShape, seq_len)
 
 namespace sxb {
 
