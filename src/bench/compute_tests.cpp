@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "core/error.hpp"
+#include "core/units.hpp"
 
 #ifdef SXB_HAVE_CUDA
 #include "bench/compute_device.hpp"
@@ -28,22 +29,6 @@ const GpuPairLink* ComputeRun::link(int a, int b) const {
 }
 
 namespace {
-
-std::vector<std::string_view> split_commas(std::string_view list) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  while (true) {
-    const size_t comma = list.find(',', start);
-    std::string_view item = list.substr(
-        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (!item.empty()) out.push_back(item);
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
 
 #ifdef SXB_HAVE_CUDA
 
@@ -397,7 +382,8 @@ std::vector<const ComputeTestSpec*> parse_compute_test_list(std::string_view lis
     for (const auto& t : compute_tests()) out.push_back(&t);
     return out;
   }
-  for (std::string_view item : split_commas(list)) {
+  for (std::string_view item : split_comma_list(list)) {
+    if (item.empty()) continue;
     const ComputeTestSpec* t = &find_compute_test(item);
     if (std::find(out.begin(), out.end(), t) == out.end()) out.push_back(t);
   }
@@ -411,7 +397,8 @@ std::vector<int> parse_device_list(std::string_view list, int visible) {
     for (int d = 0; d < visible; ++d) out.push_back(d);
     return out;
   }
-  for (std::string_view item : split_commas(list)) {
+  for (std::string_view item : split_comma_list(list)) {
+    if (item.empty()) continue;
     int d = -1;
     const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), d);
     if (ec != std::errc() || end != item.data() + item.size() || d < 0) {
