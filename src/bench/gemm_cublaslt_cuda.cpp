@@ -14,9 +14,9 @@
 
 #include "bench/compute_device.hpp"
 #include "bench/compute_kernels.hpp"
-#include "platform/cuda_check.hpp"
 #include "core/error.hpp"
 #include "core/numeric.hpp"
+#include "platform/cuda_resources.hpp"
 
 namespace sxb {
 

@@ -12,8 +12,8 @@
 
 #include "bench/compute_device.hpp"
 #include "bench/compute_kernels.hpp"
-#include "platform/cuda_check.hpp"
 #include "core/error.hpp"
+#include "platform/cuda_resources.hpp"
 
 namespace sxb {
 

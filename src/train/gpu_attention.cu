@@ -34,6 +34,7 @@
 #include <type_traits>
 
 #include "core/error.hpp"
+#include "platform/cuda_check.hpp"
 #include "train/gpu_ops.hpp"
 
 namespace sxb::gpu {
