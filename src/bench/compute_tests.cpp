@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "core/error.hpp"
+#include "core/stats.hpp"
 #include "core/units.hpp"
 
 #ifdef SXB_HAVE_CUDA
@@ -43,7 +44,7 @@ BandwidthResult bandwidth_result(const ComputeRun& run, std::string test, std::s
   r.dst_device = dst;
   r.buffer_bytes = buffer_bytes;
   r.bytes_counted = bytes_counted;
-  r.time_us_median = median_of(times_us);
+  r.time_us_median = median_of(times_us, IfEmpty::error);
   r.gb_per_s = static_cast<double>(bytes_counted) / (r.time_us_median * 1e-6) / 1e9;
   r.iters = static_cast<int>(times_us.size());
   std::optional<double> spec;
@@ -150,9 +151,9 @@ void time_gemm_shapes(ComputeRun& run, int dev, GemmDtype t, GemmLayout layout) 
     r.n = s.n;
     r.k = s.k;
     r.flop = gemm_flop(s.m, s.n, s.k);
-    r.time_us_median = median_of(timing.times_us);
-    r.time_us_p10 = percentile_of(timing.times_us, 10);
-    r.time_us_p90 = percentile_of(timing.times_us, 90);
+    r.time_us_median = median_of(timing.times_us, IfEmpty::error);
+    r.time_us_p10 = quantile(timing.times_us, 0.10, IfEmpty::error);
+    r.time_us_p90 = quantile(timing.times_us, 0.90, IfEmpty::error);
     r.tflop_per_s = r.flop / (r.time_us_median * 1e-6) / 1e12;
     r.iters = static_cast<int>(timing.times_us.size());
     r.algos_tried = timing.algos_tried;
@@ -271,7 +272,7 @@ void run_p2p(ComputeRun& run) {
       ce.dst_device = dst;
       ce.bytes = 4;
       const auto ce_times = time_small_peer_copy(src, dst, o.bw_warmup_iters, o.bw_iters * 5);
-      ce.latency_us = median_of(ce_times);
+      ce.latency_us = median_of(ce_times, IfEmpty::error);
       ce.iters = static_cast<int>(ce_times.size());
       run.print(fmt::format("  p2p  latency    gpu{} -> gpu{} 4-byte copy-engine copy: {:.2f} us",
                             src, dst, ce.latency_us));

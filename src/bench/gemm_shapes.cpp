@@ -247,17 +247,4 @@ float fp8_e4m3_bits_to_float(uint8_t bits) {
   return negative ? -v : v;
 }
 
-double percentile_of(std::vector<double> values, double p) {
-  if (values.empty()) throw runtime_error("percentile of an empty sample");
-  std::sort(values.begin(), values.end());
-  const double pos = std::clamp(p, 0.0, 100.0) / 100.0 * static_cast<double>(values.size() - 1);
-  const size_t lo = static_cast<size_t>(std::floor(pos));
-  const size_t hi = std::min(lo + 1, values.size() - 1);
-  return values[lo] + (values[hi] - values[lo]) * (pos - static_cast<double>(lo));
-}
-
-double median_of(std::vector<double> values) {
-  return percentile_of(std::move(values), 50.0);
-}
-
 }  // namespace sxb

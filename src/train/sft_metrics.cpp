@@ -11,15 +11,6 @@
 
 namespace sxb {
 
-double quantile(std::vector<double> v, double q) {
-  if (v.empty()) return std::nan("");
-  std::sort(v.begin(), v.end());
-  const double pos = q * double(v.size() - 1);
-  const size_t lo = size_t(std::floor(pos));
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (v[hi] - v[lo]) * (pos - double(lo));
-}
-
 double palm_flops_per_token(const ModelConfig& m, int64_t seq_len) {
   return palm_flops_per_token(m.param_count(), m.num_layers, m.hidden_size, seq_len);
 }

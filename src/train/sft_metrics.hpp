@@ -5,12 +5,10 @@
 #include <string>
 #include <vector>
 
+#include "core/stats.hpp"  // quantile() of the step times these figures summarize
 #include "model/model_config.hpp"
 
 namespace sxb {
-
-// q-quantile (0..1) with linear interpolation between order statistics (numpy's default).
-double quantile(std::vector<double> values, double q);
 
 // PaLM (Chowdhery et al. 2022, appendix B) model FLOPs per trained token, forward + backward:
 //   6 N + 12 L d T,  N = param_count() (all parameters, embedding table and output head
