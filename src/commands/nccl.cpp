@@ -16,6 +16,7 @@
 #include "core/units.hpp"
 #include "comm/communicator.hpp"
 #include "platform/gpu_probe.hpp"
+#include "comm/job_abort.hpp"
 #include "comm/mpi_context.hpp"
 #include "comm/watchdog.hpp"
 
@@ -108,11 +109,7 @@ int run_nccl(const NcclOptions& o, const CommandContext& ctx) {
     }
     return 0;
   } catch (const Error& e) {
-    if (mpi.world_size() > 1 && e.code() != ExitCode::failure) {
-      std::fprintf(stderr, "sxbench: error: %s\n", e.what());
-      std::fflush(stderr);
-      mpi.abort(static_cast<int>(e.code()));
-    }
+    abort_job_on_error(mpi, e);
     throw;
   }
 }

@@ -29,6 +29,7 @@
 #include "core/hardware.hpp"
 #include "core/units.hpp"
 #include "platform/gpu_probe.hpp"
+#include "comm/job_abort.hpp"
 #include "comm/mpi_context.hpp"
 #include "platform/system_info.hpp"
 #include "monitor/sampler.hpp"
@@ -493,11 +494,7 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
         j["finished_utc"] = utc_iso8601_now();
       });
     }
-    if (mpi.world_size() > 1 && e.code() != ExitCode::failure) {
-      std::fprintf(stderr, "sxbench: error: %s\n", e.what());
-      std::fflush(stderr);
-      mpi.abort(static_cast<int>(e.code()));
-    }
+    abort_job_on_error(mpi, e);
     throw;
   }
 }
