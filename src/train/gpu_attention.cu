@@ -33,6 +33,7 @@
 #include <string>
 #include <type_traits>
 
+#include "core/env_config.hpp"
 #include "core/error.hpp"
 #include "platform/cuda_check.hpp"
 #include "train/gpu_ops.hpp"
@@ -974,10 +975,7 @@ void launch_forward(const Args& a, const AttentionShape& s, cudaStream_t stream)
 
 // The 8-warp backward for head_dim 128 unless SXB_ATTENTION_WIDE_BACKWARD=0 (A/B tuning knob).
 bool wide_backward_enabled() {
-  static const bool on = [] {
-    const char* c = std::getenv("SXB_ATTENTION_WIDE_BACKWARD");
-    return !(c && *c && std::atoi(c) == 0);
-  }();
+  static const bool on = environment_knob_bool("SXB_ATTENTION_WIDE_BACKWARD").value_or(true);
   return on;
 }
 
