@@ -118,9 +118,11 @@ int run_nccl(const NcclOptions& o, const CommandContext& ctx) {
 
 Command add_nccl_command(CLI::App& root) {
   auto opts = std::make_shared<NcclOptions>();
+  std::vector<std::string_view> names;
+  for (const auto& c : collectives()) names.push_back(c.name);
   CLI::App* app = root.add_subcommand(
-      "nccl", "Collective benchmark (nccl-tests conventions): all_reduce, all_gather, "
-              "reduce_scatter, broadcast, reduce, alltoall, sendrecv");
+      "nccl", fmt::format("Collective benchmark (nccl-tests conventions): {}",
+                          fmt::join(names, ", ")));
   // A later flag overrides an earlier one (scripts pass defaults, users append their own).
   app->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app->add_option("--ops", opts->ops, "Collectives: 'all' or a comma-separated list")
