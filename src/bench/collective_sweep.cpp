@@ -1,14 +1,15 @@
 #include "bench/collective_sweep.hpp"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
-#include <fmt/format.h>
 #include <thread>
 
 #include "bench/pattern.hpp"
+#include "core/env_config.hpp"
 #include "core/error.hpp"
 #include "core/units.hpp"
 
@@ -25,9 +26,9 @@ struct FaultInjection {
 const FaultInjection& fault_injection() {
   static const FaultInjection f = [] {
     FaultInjection out;
-    const char* spec = std::getenv("SXB_FAULT_INJECT");
+    const auto spec = environment_knob("SXB_FAULT_INJECT");
     if (!spec) return out;
-    const std::string s(spec);
+    const std::string& s = *spec;
     const size_t colon = s.find(':');
     const std::string kind = s.substr(0, colon);
     const int rank = colon == std::string::npos

@@ -4,6 +4,7 @@
 
 #include "bench/pattern.hpp"
 #include "core/error.hpp"
+#include "core/units.hpp"
 
 namespace sxb {
 
@@ -126,17 +127,12 @@ std::vector<const CollectiveSpec*> parse_collective_list(std::string_view list) 
     for (const auto& c : kCollectives) out.push_back(&c);
     return out;
   }
-  size_t pos = 0;
-  while (pos <= list.size()) {
-    size_t comma = list.find(',', pos);
-    if (comma == std::string_view::npos) comma = list.size();
-    std::string_view item = list.substr(pos, comma - pos);
+  for (std::string_view item : split_comma_list(list)) {
     if (item.empty()) throw usage_error(fmt::format("empty name in collective list '{}'", list));
     const CollectiveSpec* spec = &find_collective(item);
     bool seen = false;
     for (auto* s : out) seen = seen || s == spec;
     if (!seen) out.push_back(spec);
-    pos = comma + 1;
   }
   return out;
 }

@@ -9,17 +9,11 @@
 
 #include "bench/compute_kernels.hpp"
 #include "core/error.hpp"
+#include "platform/cuda_check.hpp"
 
 namespace sxb {
 
 namespace {
-
-void check_launch(const char* what) {
-  const cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) {
-    throw runtime_error(std::string(what) + " launch failed: " + cudaGetErrorString(e));
-  }
-}
 
 __device__ inline uint64_t mix64(uint64_t x) {
   x ^= x >> 30;

@@ -6,6 +6,8 @@
 #include <charconv>
 
 #include "core/error.hpp"
+#include "core/stats.hpp"
+#include "core/units.hpp"
 
 #ifdef SXB_HAVE_CUDA
 #include "bench/compute_device.hpp"
@@ -29,22 +31,6 @@ const GpuPairLink* ComputeRun::link(int a, int b) const {
 
 namespace {
 
-std::vector<std::string_view> split_commas(std::string_view list) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  while (true) {
-    const size_t comma = list.find(',', start);
-    std::string_view item = list.substr(
-        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (!item.empty()) out.push_back(item);
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
 #ifdef SXB_HAVE_CUDA
 
 BandwidthResult bandwidth_result(const ComputeRun& run, std::string test, std::string variant,
@@ -58,7 +44,7 @@ BandwidthResult bandwidth_result(const ComputeRun& run, std::string test, std::s
   r.dst_device = dst;
   r.buffer_bytes = buffer_bytes;
   r.bytes_counted = bytes_counted;
-  r.time_us_median = median_of(times_us);
+  r.time_us_median = median_of(times_us, IfEmpty::error);
   r.gb_per_s = static_cast<double>(bytes_counted) / (r.time_us_median * 1e-6) / 1e9;
   r.iters = static_cast<int>(times_us.size());
   std::optional<double> spec;
@@ -165,9 +151,9 @@ void time_gemm_shapes(ComputeRun& run, int dev, GemmDtype t, GemmLayout layout) 
     r.n = s.n;
     r.k = s.k;
     r.flop = gemm_flop(s.m, s.n, s.k);
-    r.time_us_median = median_of(timing.times_us);
-    r.time_us_p10 = percentile_of(timing.times_us, 10);
-    r.time_us_p90 = percentile_of(timing.times_us, 90);
+    r.time_us_median = median_of(timing.times_us, IfEmpty::error);
+    r.time_us_p10 = quantile(timing.times_us, 0.10, IfEmpty::error);
+    r.time_us_p90 = quantile(timing.times_us, 0.90, IfEmpty::error);
     r.tflop_per_s = r.flop / (r.time_us_median * 1e-6) / 1e12;
     r.iters = static_cast<int>(timing.times_us.size());
     r.algos_tried = timing.algos_tried;
@@ -286,7 +272,7 @@ void run_p2p(ComputeRun& run) {
       ce.dst_device = dst;
       ce.bytes = 4;
       const auto ce_times = time_small_peer_copy(src, dst, o.bw_warmup_iters, o.bw_iters * 5);
-      ce.latency_us = median_of(ce_times);
+      ce.latency_us = median_of(ce_times, IfEmpty::error);
       ce.iters = static_cast<int>(ce_times.size());
       run.print(fmt::format("  p2p  latency    gpu{} -> gpu{} 4-byte copy-engine copy: {:.2f} us",
                             src, dst, ce.latency_us));
@@ -397,7 +383,8 @@ std::vector<const ComputeTestSpec*> parse_compute_test_list(std::string_view lis
     for (const auto& t : compute_tests()) out.push_back(&t);
     return out;
   }
-  for (std::string_view item : split_commas(list)) {
+  for (std::string_view item : split_comma_list(list)) {
+    if (item.empty()) continue;
     const ComputeTestSpec* t = &find_compute_test(item);
     if (std::find(out.begin(), out.end(), t) == out.end()) out.push_back(t);
   }
@@ -411,7 +398,8 @@ std::vector<int> parse_device_list(std::string_view list, int visible) {
     for (int d = 0; d < visible; ++d) out.push_back(d);
     return out;
   }
-  for (std::string_view item : split_commas(list)) {
+  for (std::string_view item : split_comma_list(list)) {
+    if (item.empty()) continue;
     int d = -1;
     const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), d);
     if (ec != std::errc() || end != item.data() + item.size() || d < 0) {

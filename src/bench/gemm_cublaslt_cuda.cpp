@@ -14,9 +14,10 @@
 
 #include "bench/compute_device.hpp"
 #include "bench/compute_kernels.hpp"
-#include "platform/cuda_check.hpp"
 #include "core/error.hpp"
 #include "core/numeric.hpp"
+#include "core/stats.hpp"
+#include "platform/cuda_resources.hpp"
 
 namespace sxb {
 
@@ -321,7 +322,7 @@ GemmTiming time_gemm(int device, const GemmRunConfig& cfg) {
         cuda_check(cudaStreamSynchronize(stream.get()), "GEMM trial");
         std::vector<double> us;
         for (int r = 0; r < trial; ++r) us.push_back(trial_events.elapsed_us(r));
-        score[i] = std::min(score[i], median_of(us));
+        score[i] = std::min(score[i], median_of(us, IfEmpty::error));
       }
     }
     for (size_t i = 0; i < candidates.size(); ++i) {

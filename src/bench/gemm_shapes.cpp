@@ -6,28 +6,9 @@
 #include <limits>
 
 #include "core/error.hpp"
+#include "core/units.hpp"
 
 namespace sxb {
-
-namespace {
-
-std::vector<std::string_view> split_list(std::string_view list) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  while (start <= list.size()) {
-    const size_t comma = list.find(',', start);
-    const size_t end = comma == std::string_view::npos ? list.size() : comma;
-    std::string_view item = list.substr(start, end - start);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (!item.empty()) out.push_back(item);
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
-}  // namespace
 
 std::string gemm_dtype_name(GemmDtype t) {
   switch (t) {
@@ -57,7 +38,8 @@ std::vector<GemmDtype> parse_gemm_dtype_list(std::string_view list) {
     return {GemmDtype::bf16, GemmDtype::fp16, GemmDtype::tf32, GemmDtype::fp8_e4m3};
   }
   std::vector<GemmDtype> out;
-  for (std::string_view item : split_list(list)) {
+  for (std::string_view item : split_comma_list(list)) {
+    if (item.empty()) continue;
     const GemmDtype t = parse_gemm_dtype(item);
     if (std::find(out.begin(), out.end(), t) == out.end()) out.push_back(t);
   }
@@ -162,7 +144,8 @@ std::vector<GemmShape> parse_gemm_shapes(std::string_view groups, const GemmShap
     if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(std::move(n));
   };
   const std::vector<GemmModelGroup> llama2 = llama2_gemm_groups();
-  for (std::string_view item : split_list(groups)) {
+  for (std::string_view item : split_comma_list(groups)) {
+    if (item.empty()) continue;
     if (item == "all") {
       add("square");
       for (const auto& g : llama2) add(g.group);
@@ -268,19 +251,6 @@ float fp8_e4m3_bits_to_float(uint8_t bits) {
     v = std::ldexp(1.0f + static_cast<float>(mantissa) / 8.0f, exponent - 7);
   }
   return negative ? -v : v;
-}
-
-double percentile_of(std::vector<double> values, double p) {
-  if (values.empty()) throw runtime_error("percentile of an empty sample");
-  std::sort(values.begin(), values.end());
-  const double pos = std::clamp(p, 0.0, 100.0) / 100.0 * static_cast<double>(values.size() - 1);
-  const size_t lo = static_cast<size_t>(std::floor(pos));
-  const size_t hi = std::min(lo + 1, values.size() - 1);
-  return values[lo] + (values[hi] - values[lo]) * (pos - static_cast<double>(lo));
-}
-
-double median_of(std::vector<double> values) {
-  return percentile_of(std::move(values), 50.0);
 }
 
 }  // namespace sxb

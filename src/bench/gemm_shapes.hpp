@@ -104,9 +104,4 @@ double relative_frobenius_error(const std::vector<double>& out, const std::vecto
 // OCP fp8 e4m3 (the "fn" variant: no infinities, 0x7f/0xff are NaN) to float.
 float fp8_e4m3_bits_to_float(uint8_t bits);
 
-// Median and a percentile (linear interpolation between order statistics) of a sample; throws
-// sxb::Error on an empty sample.
-double median_of(std::vector<double> values);
-double percentile_of(std::vector<double> values, double p);
-
 }  // namespace sxb

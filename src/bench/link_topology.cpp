@@ -1,53 +1,16 @@
 #include "bench/link_topology.hpp"
 
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <cstdio>
+
+#include "platform/nvml_api.hpp"
 
 namespace sxb {
 
 namespace {
 
-// The few NVML types used here, as declared by nvml.h (ABI-stable since NVML 10).
-using NvmlReturn = int;  // 0 = NVML_SUCCESS
-using NvmlDevice = void*;
-struct NvmlPciInfo {
-  char bus_id_legacy[16];
-  unsigned domain, bus, device, pci_device_id, pci_subsystem_id;
-  char bus_id[32];
-};
-constexpr unsigned kNvmlMaxLinks = 18;   // NVML_NVLINK_MAX_LINKS
-constexpr int kNvmlRemoteGpu = 0x00;     // NVML_NVLINK_DEVICE_TYPE_GPU
-constexpr int kNvmlRemoteSwitch = 0x02;  // NVML_NVLINK_DEVICE_TYPE_SWITCH
-
-struct Nvml {
-  void* lib = nullptr;
-  NvmlReturn (*init)() = nullptr;
-  NvmlReturn (*shutdown)() = nullptr;
-  NvmlReturn (*by_bus_id)(const char*, NvmlDevice*) = nullptr;
-  NvmlReturn (*link_state)(NvmlDevice, unsigned, int*) = nullptr;
-  NvmlReturn (*remote_pci)(NvmlDevice, unsigned, NvmlPciInfo*) = nullptr;
-  NvmlReturn (*remote_type)(NvmlDevice, unsigned, int*) = nullptr;
-  NvmlReturn (*pcie_gen)(NvmlDevice, unsigned*) = nullptr;
-  NvmlReturn (*pcie_width)(NvmlDevice, unsigned*) = nullptr;
-  NvmlReturn (*pcie_max_gen)(NvmlDevice, unsigned*) = nullptr;
-  NvmlReturn (*pcie_max_width)(NvmlDevice, unsigned*) = nullptr;
-
-  ~Nvml() {
-    if (shutdown) shutdown();
-    if (lib) dlclose(lib);
-  }
-};
-
-template <typename F>
-bool bind(void* lib, const char* name, F& fn) {
-  fn = reinterpret_cast<F>(dlsym(lib, name));
-  return fn != nullptr;
-}
-
-std::optional<int> read_unsigned(NvmlReturn (*fn)(NvmlDevice, unsigned*), NvmlDevice d) {
-  unsigned v = 0;
+std::optional<int> read_unsigned(nvml::Return (*fn)(nvml::Device, unsigned int*), nvml::Device d) {
+  unsigned int v = 0;
   if (!fn || fn(d, &v) != 0) return std::nullopt;
   return static_cast<int>(v);
 }
@@ -73,54 +36,48 @@ std::string probe_nvlinks(const std::vector<std::string>& pci_bus_ids,
     s.info.device = static_cast<int>(i);
     out.push_back(s);
   }
-  Nvml nvml;
-  nvml.lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!nvml.lib) return "libnvidia-ml.so.1 could not be loaded";
-  if (!bind(nvml.lib, "nvmlInit_v2", nvml.init) ||
-      !bind(nvml.lib, "nvmlDeviceGetHandleByPciBusId_v2", nvml.by_bus_id) ||
-      !bind(nvml.lib, "nvmlDeviceGetNvLinkState", nvml.link_state)) {
-    return "libnvidia-ml.so.1 lacks nvmlInit_v2 / nvmlDeviceGetHandleByPciBusId_v2 / "
-           "nvmlDeviceGetNvLinkState";
+  std::string why;
+  const nvml::ApiHandle api = nvml::load(nvml::kDefaultLibrary, why);
+  if (!api) return why;
+  const nvml::Api& nvml = *api;
+  if (nvml.device_get_handle_by_pci_bus_id == nullptr || nvml.device_get_nvlink_state == nullptr) {
+    return std::string(nvml::kDefaultLibrary) +
+           " lacks nvmlDeviceGetHandleByPciBusId_v2 / nvmlDeviceGetNvLinkState";
   }
-  bind(nvml.lib, "nvmlDeviceGetNvLinkRemotePciInfo_v2", nvml.remote_pci);
-  bind(nvml.lib, "nvmlDeviceGetNvLinkRemoteDeviceType", nvml.remote_type);
-  bind(nvml.lib, "nvmlDeviceGetCurrPcieLinkGeneration", nvml.pcie_gen);
-  bind(nvml.lib, "nvmlDeviceGetCurrPcieLinkWidth", nvml.pcie_width);
-  bind(nvml.lib, "nvmlDeviceGetMaxPcieLinkGeneration", nvml.pcie_max_gen);
-  bind(nvml.lib, "nvmlDeviceGetMaxPcieLinkWidth", nvml.pcie_max_width);
-  if (const NvmlReturn r = nvml.init(); r != 0) return "nvmlInit_v2 returned " + std::to_string(r);
-  bind(nvml.lib, "nvmlShutdown", nvml.shutdown);
 
   for (size_t i = 0; i < pci_bus_ids.size(); ++i) {
-    NvmlDevice dev = nullptr;
-    if (const NvmlReturn r = nvml.by_bus_id(pci_bus_ids[i].c_str(), &dev); r != 0) {
+    nvml::Device dev = nullptr;
+    if (const nvml::Return r = nvml.device_get_handle_by_pci_bus_id(pci_bus_ids[i].c_str(), &dev);
+        r != nvml::kSuccess) {
       return "NVML does not know GPU " + std::to_string(i) + " (" + pci_bus_ids[i] + "): error " +
              std::to_string(r);
     }
     NvlinkState& s = out[i];
     int active = 0, to_switch = 0;
-    for (unsigned link = 0; link < kNvmlMaxLinks; ++link) {
+    for (unsigned int link = 0; link < nvml::kNvlinkMaxLinks; ++link) {
       int state = 0;
-      if (nvml.link_state(dev, link, &state) != 0 || state == 0) continue;
+      if (nvml.device_get_nvlink_state(dev, link, &state) != nvml::kSuccess || state == 0) continue;
       ++active;
       int type = -1;
-      if (nvml.remote_type && nvml.remote_type(dev, link, &type) == 0 &&
-          type == kNvmlRemoteSwitch) {
+      if (nvml.device_get_nvlink_remote_device_type &&
+          nvml.device_get_nvlink_remote_device_type(dev, link, &type) == nvml::kSuccess &&
+          type == nvml::kNvlinkRemoteSwitch) {
         ++to_switch;
         continue;
       }
-      NvmlPciInfo pci{};
-      if (nvml.remote_pci && nvml.remote_pci(dev, link, &pci) == 0 &&
-          (type == kNvmlRemoteGpu || type == -1)) {
+      nvml::PciInfo pci{};
+      if (nvml.device_get_nvlink_remote_pci_info &&
+          nvml.device_get_nvlink_remote_pci_info(dev, link, &pci) == nvml::kSuccess &&
+          (type == nvml::kNvlinkRemoteGpu || type == -1)) {
         s.gpu_peers.push_back({pci.domain, pci.bus, pci.device, 0});
       }
     }
     s.info.nvlink_active_links = active;
     s.info.nvlink_links_to_switch = to_switch;
-    s.info.pcie_link_generation = read_unsigned(nvml.pcie_gen, dev);
-    s.info.pcie_link_width = read_unsigned(nvml.pcie_width, dev);
-    s.info.pcie_max_link_generation = read_unsigned(nvml.pcie_max_gen, dev);
-    s.info.pcie_max_link_width = read_unsigned(nvml.pcie_max_width, dev);
+    s.info.pcie_link_generation = read_unsigned(nvml.device_get_curr_pcie_link_generation, dev);
+    s.info.pcie_link_width = read_unsigned(nvml.device_get_curr_pcie_link_width, dev);
+    s.info.pcie_max_link_generation = read_unsigned(nvml.device_get_max_pcie_link_generation, dev);
+    s.info.pcie_max_link_width = read_unsigned(nvml.device_get_max_pcie_link_width, dev);
   }
   return "ok";
 }

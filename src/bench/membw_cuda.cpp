@@ -12,8 +12,9 @@
 
 #include "bench/compute_device.hpp"
 #include "bench/compute_kernels.hpp"
-#include "platform/cuda_check.hpp"
 #include "core/error.hpp"
+#include "core/stats.hpp"
+#include "platform/cuda_resources.hpp"
 
 namespace sxb {
 
@@ -152,7 +153,7 @@ HbmTiming time_hbm(int device, HbmKernel kernel, uint64_t bytes, int warmup_iter
     MemKernelShape best;
     for (const MemKernelShape& candidate : mem_kernel_shapes(sm_count(device))) {
       shape = candidate;
-      const double us = median_of(timed(1, 3));
+      const double us = median_of(timed(1, 3), IfEmpty::error);
       if (best_us == 0 || us < best_us) {
         best_us = us;
         best = candidate;

@@ -8,16 +8,11 @@
 
 #include "bench/pattern.hpp"
 #include "core/error.hpp"
+#include "platform/cuda_check.hpp"
 
 namespace sxb {
 
 namespace {
-
-void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) {
-    throw runtime_error(std::string(what) + " failed: " + cudaGetErrorString(e));
-  }
-}
 
 __device__ float load(const void* p, size_t i, DataType t) {
   switch (t) {
@@ -70,28 +65,28 @@ unsigned grid_for(size_t count) {
 void fill_pattern_cuda(void* buf, size_t count, DataType t, int rank, uint64_t index_offset) {
   if (count == 0) return;
   fill_kernel<<<grid_for(count), 256>>>(buf, count, t, rank, index_offset);
-  check(cudaGetLastError(), "fill kernel launch");
-  check(cudaDeviceSynchronize(), "fill kernel");
+  check_launch("fill kernel");
+  cuda_check(cudaDeviceSynchronize(), "fill kernel");
 }
 
 void poison_cuda(void* buf, size_t bytes) {
-  check(cudaMemset(buf, 0xFF, bytes), "cudaMemset");
-  check(cudaDeviceSynchronize(), "cudaMemset");
+  cuda_check(cudaMemset(buf, 0xFF, bytes), "cudaMemset");
+  cuda_check(cudaDeviceSynchronize(), "cudaMemset");
 }
 
 uint64_t count_mismatches_cuda(const void* buf, size_t count, DataType t, int src_rank, int nranks,
                                uint64_t src_offset) {
   if (count == 0) return 0;
   unsigned long long* d_wrong = nullptr;
-  check(cudaMalloc(&d_wrong, sizeof *d_wrong), "cudaMalloc");
-  check(cudaMemset(d_wrong, 0, sizeof *d_wrong), "cudaMemset");
+  cuda_check(cudaMalloc(&d_wrong, sizeof *d_wrong), "cudaMalloc");
+  cuda_check(cudaMemset(d_wrong, 0, sizeof *d_wrong), "cudaMemset");
   check_kernel<<<grid_for(count), 256>>>(buf, count, t, src_rank, nranks, src_offset, d_wrong);
   cudaError_t launch = cudaGetLastError();
   unsigned long long wrong = 0;
   cudaError_t copy = cudaMemcpy(&wrong, d_wrong, sizeof wrong, cudaMemcpyDeviceToHost);
   cudaFree(d_wrong);
-  check(launch, "check kernel launch");
-  check(copy, "check kernel");
+  cuda_check(launch, "check kernel launch");
+  cuda_check(copy, "check kernel");
   return wrong;
 }
 

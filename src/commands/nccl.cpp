@@ -16,6 +16,7 @@
 #include "core/units.hpp"
 #include "comm/communicator.hpp"
 #include "platform/gpu_probe.hpp"
+#include "comm/job_abort.hpp"
 #include "comm/mpi_context.hpp"
 #include "comm/watchdog.hpp"
 
@@ -108,11 +109,7 @@ int run_nccl(const NcclOptions& o, const CommandContext& ctx) {
     }
     return 0;
   } catch (const Error& e) {
-    if (mpi.world_size() > 1 && e.code() != ExitCode::failure) {
-      std::fprintf(stderr, "sxbench: error: %s\n", e.what());
-      std::fflush(stderr);
-      mpi.abort(static_cast<int>(e.code()));
-    }
+    abort_job_on_error(mpi, e);
     throw;
   }
 }
@@ -121,9 +118,11 @@ int run_nccl(const NcclOptions& o, const CommandContext& ctx) {
 
 Command add_nccl_command(CLI::App& root) {
   auto opts = std::make_shared<NcclOptions>();
+  std::vector<std::string_view> names;
+  for (const auto& c : collectives()) names.push_back(c.name);
   CLI::App* app = root.add_subcommand(
-      "nccl", "Collective benchmark (nccl-tests conventions): all_reduce, all_gather, "
-              "reduce_scatter, broadcast, reduce, alltoall, sendrecv");
+      "nccl", fmt::format("Collective benchmark (nccl-tests conventions): {}",
+                          fmt::join(names, ", ")));
   // A later flag overrides an earlier one (scripts pass defaults, users append their own).
   app->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app->add_option("--ops", opts->ops, "Collectives: 'all' or a comma-separated list")

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "bench/collectives.hpp"
+#include "bench/sweep_defaults.hpp"
 #include "commands/command.hpp"
 #include "commands/compute_job.hpp"
 #include "commands/nccl_suite.hpp"
@@ -28,6 +29,7 @@
 #include "core/hardware.hpp"
 #include "core/units.hpp"
 #include "platform/gpu_probe.hpp"
+#include "comm/job_abort.hpp"
 #include "comm/mpi_context.hpp"
 #include "platform/system_info.hpp"
 #include "monitor/sampler.hpp"
@@ -243,14 +245,13 @@ void start_signal_thread(RunRecord* record, std::vector<std::string> hosts,
 
 SweepConfig nccl_config_for(const RunOptions& o, Backend backend, double timeout_s) {
   SweepConfig cfg;
-  const bool gpu = backend == Backend::nccl;
-  const bool quick = o.mode == "quick";
+  const RunSweepDefaults& d = run_sweep_defaults(o.mode);
   std::string max = o.nccl_max_bytes;
-  if (max.empty()) max = gpu ? (quick ? "256M" : "8G") : (quick ? "1M" : "16M");
-  cfg.step_factor = 2;
-  cfg.sizes = size_sweep(8, parse_size_bytes(max, "--nccl-max-bytes"), 2, 0);
-  cfg.warmup_iters = 5;
-  cfg.iters = quick ? 10 : 20;
+  if (max.empty()) max = backend == Backend::nccl ? d.max_bytes_gpu : d.max_bytes_cpu;
+  cfg.step_factor = d.size_factor;
+  cfg.sizes = size_sweep(d.min_bytes, parse_size_bytes(max, "--nccl-max-bytes"), d.size_factor, 0);
+  cfg.warmup_iters = d.warmup_iters;
+  cfg.iters = d.iters;
   cfg.timeout_s = timeout_s;
   return cfg;
 }
@@ -376,7 +377,7 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
       PhaseResult result;
       if (name == "nccl") {
         const SweepConfig cfg = nccl_config_for(o, backend, timeout_s);
-        const auto ops = parse_collective_list("all");
+        const auto ops = parse_collective_list(run_sweep_defaults(o.mode).collectives);
         artifacts.nccl = run_collective_suite(*comm, mpi, watchdog, ops, cfg, dir, /*echo=*/false);
         validation.add(validate_collectives(*artifacts.nccl, limits));
         result.files = {"nccl.json", "nccl_allreduce.log"};
@@ -493,11 +494,7 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
         j["finished_utc"] = utc_iso8601_now();
       });
     }
-    if (mpi.world_size() > 1 && e.code() != ExitCode::failure) {
-      std::fprintf(stderr, "sxbench: error: %s\n", e.what());
-      std::fflush(stderr);
-      mpi.abort(static_cast<int>(e.code()));
-    }
+    abort_job_on_error(mpi, e);
     throw;
   }
 }
@@ -523,7 +520,10 @@ Command add_run_command(CLI::App& root) {
   app->add_option("--seq-len", opts->seq_len, "Sequence length of the sft phase [SEQ_LEN]");
   app->add_option("--micro-batch", opts->micro_batch, "Micro-batch of the sft phase [BATCH_SIZE_PER_GPU]");
   app->add_option("--nccl-max-bytes", opts->nccl_max_bytes,
-                  "Largest collective size (default: 8G full / 256M quick on GPUs, 16M / 1M on CPUs)");
+                  fmt::format("Largest collective size (default: {} full / {} quick on GPUs, {} / "
+                              "{} on CPUs)",
+                              kFullRunSweep.max_bytes_gpu, kQuickRunSweep.max_bytes_gpu,
+                              kFullRunSweep.max_bytes_cpu, kQuickRunSweep.max_bytes_cpu));
   return {app, [opts](const CommandContext& ctx) { return run_run(*opts, ctx); }};
 }
 

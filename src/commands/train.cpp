@@ -22,6 +22,7 @@
 #include "core/units.hpp"
 #include "comm/communicator.hpp"
 #include "platform/gpu_probe.hpp"
+#include "comm/job_abort.hpp"
 #include "comm/mpi_context.hpp"
 #include "train/cpu_model.hpp"
 #include "model/ds_config.hpp"
@@ -720,12 +721,7 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
     }
     return m;
   } catch (const Error& e) {
-    if (mpi.world_size() > 1 && e.code() != ExitCode::ok) {
-      std::fprintf(stderr, "sxbench: error: rank %d on %s: %s\n", mpi.rank(), mpi.host().c_str(),
-                   e.what());
-      std::fflush(stderr);
-      mpi.abort(static_cast<int>(e.code()));
-    }
+    abort_job_on_error(mpi, e);
     throw;
   }
 }

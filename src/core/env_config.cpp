@@ -66,6 +66,29 @@ const std::vector<EnvKey>& known_env_keys() {
       {"BASELINE_GPU_HOUR_PRICE", K::number, "3.00", "Price of one baseline GPU-hour. Default "
        "3.00 USD: the middle of the 2.50-3.50 USD on-demand range of specialty clouds for H100 SXM "
        "(mercatus-ai.com/blog/cloud-gpu-pricing, May 2026)", {}, 0, 1e9},
+      // Tuning and test knobs: process environment only (environment_knob()); the read site
+      // holds the built-in default that each description states.
+      {"SXB_CONFIG_DIR", K::string, "", "Tuning/test knob: directory searched first for the "
+       "hardware spec files (default: the installed share/sxbench/configs, then the source tree's "
+       "configs/)", {}, -1e300, 1e300, true},
+      {"SXB_GEMM_CANDIDATES", K::integer, "", "Tuning knob: cuBLASLt candidates the CUDA engine "
+       "times per distinct GEMM (default 8; 1 keeps the heuristic's first)", {}, 1, 1024, true},
+      {"SXB_OVERLAP_OPTIMIZER", K::boolean, "", "Tuning knob: overlap the CUDA engine's AdamW "
+       "with the next step's forward (default on)", {}, -1e300, 1e300, true},
+      {"SXB_NORM_IN_BACKWARD", K::boolean, "", "Tuning knob: sum the gradient norm inside the "
+       "CUDA engine's backward instead of one pass before AdamW (default on)", {}, -1e300, 1e300,
+       true},
+      {"SXB_ATTENTION_WIDE_BACKWARD", K::boolean, "", "Tuning knob: the 8-warp attention "
+       "backward for head_dim 128 (default on; off for A/B runs)", {}, -1e300, 1e300, true},
+      {"SXB_ATTENTION_FORWARD", K::choice, "", "Tuning knob: the CUDA engine's attention forward, "
+       "mma (mma.sync, the default) or sm90 (the Hopper wgmma/TMA kernel where the device and "
+       "shape allow it)", {"mma", "sm90"}, -1e300, 1e300, true},
+      {"SXB_ATTENTION_SM90_OVERLAP", K::boolean, "", "Tuning knob: the Hopper attention "
+       "forward overlaps one key tile's softmax with the previous tile's P V product (default on; "
+       "off for A/B runs)", {}, -1e300, 1e300, true},
+      {"SXB_FAULT_INJECT", K::string, "", "Test knob: hang:R makes rank R stop answering at its "
+       "first collective, corrupt:R makes it overwrite one output element before each data check "
+       "(default: no fault)", {}, -1e300, 1e300, true},
   };
   return keys;
 }
@@ -188,6 +211,11 @@ EnvConfig EnvConfig::from_string(std::string_view text, const std::string& sourc
                                     cfg.entries_[key].line));
     }
     if (const EnvKey* k = find_env_key(key)) {
+      if (k->environment_only && !value.empty()) {
+        throw usage_error(fmt::format(
+            "{}: {} is a tuning/test knob read from the process environment only; set it there",
+            where, key));
+      }
       validate_env_value(*k, value, where);
     } else if (!is_passthrough_env_key(key)) {
       throw usage_error(fmt::format(
@@ -198,6 +226,29 @@ EnvConfig EnvConfig::from_string(std::string_view text, const std::string& sourc
     if (end == text.size()) break;
   }
   return cfg;
+}
+
+std::optional<std::string> environment_knob(std::string_view name) {
+  const EnvKey* k = find_env_key(name);
+  if (k == nullptr || !k->environment_only) {
+    throw usage_error(fmt::format("{} is not a registered tuning/test knob", name));
+  }
+  const char* v = std::getenv(k->name.c_str());
+  if (v == nullptr || *v == '\0') return std::nullopt;
+  validate_env_value(*k, v, "environment");
+  return std::string(v);
+}
+
+std::optional<int64_t> environment_knob_int(std::string_view name) {
+  const auto v = environment_knob(name);
+  if (!v) return std::nullopt;
+  return parse_int(*v, name);
+}
+
+std::optional<bool> environment_knob_bool(std::string_view name) {
+  const auto v = environment_knob(name);
+  if (!v) return std::nullopt;
+  return parse_bool(*v, name);
 }
 
 EnvConfig EnvConfig::from_file(const std::filesystem::path& path) {

@@ -2,6 +2,9 @@
 // .env handling. Every key sxbench reads is declared in known_env_keys() with its type, default
 // and meaning; .env.example lists the same keys. Precedence for a key:
 //   command-line flag > process environment > .env file > built-in default.
+// Tuning and test knobs (SXB_*, EnvKey::environment_only) are read deep inside the engines and
+// benchmarks, where no EnvConfig is at hand: they come from the process environment only, through
+// environment_knob(), and a .env file that sets one is an error rather than silently ignored.
 // NCCL_* keys are a passthrough family: they are exported to the process environment (unless the
 // environment already sets them) before NCCL starts, so RoCE settings live in one file.
 #include <cstdint>
@@ -25,6 +28,7 @@ struct EnvKey {
   std::vector<std::string> choices;  // for EnvKind::choice
   double min_value = -1e300;         // for integer / number
   double max_value = 1e300;
+  bool environment_only = false;  // a tuning/test knob: process environment, never the file
 };
 
 const std::vector<EnvKey>& known_env_keys();
@@ -73,6 +77,14 @@ class EnvConfig {
   std::string source_name_;
   std::map<std::string, EnvEntry> entries_;
 };
+
+// A registered tuning/test knob's value in the process environment, validated against its entry;
+// nullopt when unset or empty (the caller's built-in default applies, which the entry's
+// description states). Throws sxb::Error for a bad value, and for a name that is not registered
+// as environment_only, so that every knob is listed in known_env_keys() and .env.example.
+std::optional<std::string> environment_knob(std::string_view name);
+std::optional<int64_t> environment_knob_int(std::string_view name);
+std::optional<bool> environment_knob_bool(std::string_view name);
 
 // Validates a value for a known key; throws sxb::Error("<where>: ...") when it is bad.
 void validate_env_value(const EnvKey& key, std::string_view value, const std::string& where);

@@ -1,13 +1,14 @@
 #include "core/hardware.hpp"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.hpp"
+#include "core/env_config.hpp"
 #include "core/error.hpp"
 
 namespace sxb {
@@ -30,7 +31,7 @@ std::optional<double> HardwareSpec::value(const std::string& key) const {
 
 fs::path find_config_dir() {
   std::vector<fs::path> candidates;
-  if (const char* d = std::getenv("SXB_CONFIG_DIR")) candidates.emplace_back(d);
+  if (const auto d = environment_knob("SXB_CONFIG_DIR")) candidates.emplace_back(*d);
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) {

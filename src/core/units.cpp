@@ -93,6 +93,19 @@ bool parse_bool(std::string_view text, std::string_view what) {
                                 what, text));
 }
 
+std::vector<std::string_view> split_comma_list(std::string_view list) {
+  std::vector<std::string_view> items;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = list.find(',', start);
+    items.push_back(trim(list.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start)));
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return items;
+}
+
 std::vector<uint64_t> size_sweep(uint64_t min_bytes, uint64_t max_bytes, double factor,
                                  uint64_t step_bytes) {
   if (min_bytes == 0) throw usage_error("minimum size must be at least 1 byte");

@@ -22,6 +22,11 @@ int64_t parse_int(std::string_view text, std::string_view what);
 double parse_double(std::string_view text, std::string_view what);
 bool parse_bool(std::string_view text, std::string_view what);
 
+// The items of a comma-separated list ("a, b,c"), each with spaces and tabs trimmed from both
+// ends. Empty items are kept ("" is one empty item, "a,,b" three items) so that each caller
+// decides whether an empty item is skipped or is an error. The views point into `list`.
+std::vector<std::string_view> split_comma_list(std::string_view list);
+
 // The message sizes of a sweep from min to max (inclusive): multiply by `factor` when it is > 1,
 // otherwise add `step_bytes`. Same rules as nccl-tests' -b/-e/-f/-i.
 std::vector<uint64_t> size_sweep(uint64_t min_bytes, uint64_t max_bytes, double factor,

@@ -17,6 +17,18 @@ struct CsvColumn {
   std::string_view meaning;  // unit and source, for docs and --help
 };
 
+// The names of the columns that other layers read back (report/'s GPU time series and its check
+// of a run's gpu_metrics.csv). The writer's column table spells these columns through the same
+// constants, so a column has one name in both the file and its readers.
+namespace metrics_csv_name {
+inline constexpr std::string_view elapsed_s = "elapsed_s";
+inline constexpr std::string_view host = "host";
+inline constexpr std::string_view gpu_index = "gpu_index";
+inline constexpr std::string_view gpu_name = "gpu_name";
+inline constexpr std::string_view gpu_util_pct = "gpu_util_pct";
+inline constexpr std::string_view power_w = "power_w";
+}  // namespace metrics_csv_name
+
 // The columns in file order.
 const std::vector<CsvColumn>& metrics_csv_columns();
 std::string metrics_csv_header();  // names joined by ',', ending in '\n'

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "monitor/nvml_api.hpp"
 #include "monitor/samples.hpp"
+#include "platform/nvml_api.hpp"
 
 namespace sxb {
 

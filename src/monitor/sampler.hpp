@@ -19,8 +19,8 @@
 #include <thread>
 
 #include "core/env_config.hpp"
-#include "monitor/nvml_api.hpp"
 #include "monitor/summary.hpp"
+#include "platform/nvml_api.hpp"
 
 namespace sxb {
 

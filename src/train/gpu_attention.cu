@@ -36,7 +36,9 @@
 #include <string>
 #include <type_traits>
 
+#include "core/env_config.hpp"
 #include "core/error.hpp"
+#include "platform/cuda_check.hpp"
 #include "train/gpu_attention_sm90.hpp"
 #include "train/gpu_ops.hpp"
 
@@ -977,10 +979,7 @@ void launch_forward(const Args& a, const AttentionShape& s, cudaStream_t stream)
 
 // The 8-warp backward for head_dim 128 unless SXB_ATTENTION_WIDE_BACKWARD=0 (A/B tuning knob).
 bool wide_backward_enabled() {
-  static const bool on = [] {
-    const char* c = std::getenv("SXB_ATTENTION_WIDE_BACKWARD");
-    return !(c && *c && std::atoi(c) == 0);
-  }();
+  static const bool on = environment_knob_bool("SXB_ATTENTION_WIDE_BACKWARD").value_or(true);
   return on;
 }
 
@@ -1011,13 +1010,7 @@ void launch_backward(const Args& a, const AttentionShape& s, cudaStream_t stream
 // (and the shape and device allow it): it has not yet been measured against the mma.sync kernel
 // on the GPU, so mma.sync stays the engine's default until it has.
 bool forward_prefers_sm90() {
-  static const bool sm90 = [] {
-    const char* c = std::getenv("SXB_ATTENTION_FORWARD");
-    const std::string v = c ? c : "";
-    if (v.empty() || v == "mma") return false;
-    if (v == "sm90") return true;
-    throw usage_error("SXB_ATTENTION_FORWARD must be mma or sm90, not '" + v + "'");
-  }();
+  static const bool sm90 = environment_knob("SXB_ATTENTION_FORWARD").value_or("mma") == "sm90";
   return sm90;
 }
 

@@ -43,6 +43,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "core/env_config.hpp"
 #include "core/error.hpp"
 #include "train/gpu_attention_sm90.hpp"
 
@@ -509,10 +510,7 @@ CUtensorMap head_map(const bf16* ptr, int64_t heads, int64_t stride, int64_t T, 
 
 // The overlapped consumer loop unless SXB_ATTENTION_SM90_OVERLAP=0 (A/B tuning knob, read once).
 bool overlap_enabled() {
-  static const bool on = [] {
-    const char* c = std::getenv("SXB_ATTENTION_SM90_OVERLAP");
-    return !(c && *c && std::atoi(c) == 0);
-  }();
+  static const bool on = environment_knob_bool("SXB_ATTENTION_SM90_OVERLAP").value_or(true);
   return on;
 }
 

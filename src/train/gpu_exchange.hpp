@@ -27,8 +27,8 @@
 #include <string>
 #include <vector>
 
-#include "platform/cuda_check.hpp"
 #include "comm/communicator.hpp"
+#include "platform/cuda_resources.hpp"
 #include "train/gpu_ops.hpp"
 
 namespace sxb::gpu {

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <vector>
 
-#include "platform/cuda_check.hpp"
 #include "core/error.hpp"
+#include "platform/cuda_resources.hpp"
 #include "train/gpu_gemm.hpp"
 
 namespace sxb::gpu {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "platform/cuda_check.hpp"
 #include "train/gpu_ops.hpp"
 #include "train/random.hpp"
 
@@ -649,11 +650,6 @@ void require(bool ok, const std::string& what) {
 }
 
 }  // namespace
-
-void check_launch(const std::string& what) {
-  const cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) throw runtime_error(what + ": " + cudaGetErrorString(e));
-}
 
 void embedding_forward(bf16* out, const int32_t* tokens, const bf16* wte, int64_t N, int64_t C,
                        cudaStream_t stream) {

@@ -5,8 +5,9 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "platform/cuda_check.hpp"
+#include "core/env_config.hpp"
 #include "core/error.hpp"
+#include "platform/cuda_check.hpp"
 #include "train/cpu_ops.hpp"
 #include "train/gpu_model.hpp"
 
@@ -54,11 +55,9 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
     throw usage_error(fmt::format("CUDA engine: rank {} outside a world of {}", rank_, world_));
   }
   // Tuning knob: how many cuBLASLt candidates are timed per product (1: heuristic's first).
-  if (const char* c = std::getenv("SXB_GEMM_CANDIDATES"); c && *c)
-    gemm_.set_candidates(std::atoi(c));
-  if (const char* c = std::getenv("SXB_OVERLAP_OPTIMIZER"); c && *c) overlap_ = std::atoi(c) != 0;
-  if (const char* c = std::getenv("SXB_NORM_IN_BACKWARD"); c && *c)
-    norm_in_backward_ = std::atoi(c) != 0;
+  if (const auto n = environment_knob_int("SXB_GEMM_CANDIDATES")) gemm_.set_candidates(int(*n));
+  if (const auto on = environment_knob_bool("SXB_OVERLAP_OPTIMIZER")) overlap_ = *on;
+  if (const auto on = environment_knob_bool("SXB_NORM_IN_BACKWARD")) norm_in_backward_ = *on;
   plan_ = plan_gpu_memory(cfg_, max_B_, T_, recompute_, grads_, gemm_.workspace_bytes(), zero);
   const int64_t P = cfg_.param_count();
   shard_elements_ = plan_.shard_elements;

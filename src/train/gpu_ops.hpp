@@ -15,9 +15,6 @@ namespace sxb::gpu {
 
 using bf16 = __nv_bfloat16;
 
-// Throws sxb::Error naming `what` when the last launch failed.
-void check_launch(const std::string& what);
-
 // --- elementwise and row operators -------------------------------------------------------
 
 // out[n, :] = wte[tokens[n], :].

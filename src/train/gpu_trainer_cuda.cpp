@@ -9,8 +9,8 @@
 #include <memory>
 #include <string>
 
-#include "platform/cuda_check.hpp"
 #include "core/error.hpp"
+#include "platform/cuda_resources.hpp"
 #include "train/gpu_exchange.hpp"
 #include "train/gpu_model.hpp"
 #include "train/gpu_trainer.hpp"

@@ -6,10 +6,9 @@
 #include <string>
 #include <vector>
 
-namespace sxb {
+#include "core/stats.hpp"  // quantile() of the step times these figures summarize
 
-// q-quantile (0..1) with linear interpolation between order statistics (numpy's default).
-double quantile(std::vector<double> values, double q);
+namespace sxb {
 
 // Host facts for the CPU device.
 std::string host_cpu_model_name();                   // /proc/cpuinfo "model name", or "unknown CPU"

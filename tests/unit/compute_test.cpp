@@ -197,15 +197,6 @@ TEST(Fp8, E4m3Decoding) {
   EXPECT_TRUE(std::isnan(fp8_e4m3_bits_to_float(0xFF)));
 }
 
-TEST(Statistics, MedianAndPercentiles) {
-  EXPECT_EQ(median_of({3, 1, 2}), 2.0);
-  EXPECT_EQ(median_of({4, 1, 2, 3}), 2.5);
-  EXPECT_EQ(percentile_of({10, 20, 30, 40, 50}, 10), 14.0);
-  EXPECT_EQ(percentile_of({10, 20, 30, 40, 50}, 90), 46.0);
-  EXPECT_EQ(percentile_of({7}, 90), 7.0);
-  EXPECT_THROW(median_of({}), Error);
-}
-
 TEST(ComputeRegistry, NamesDescriptionsAndLookup) {
   std::vector<std::string> names;
   for (const auto& t : compute_tests()) {

@@ -112,6 +112,26 @@ TEST(Secrets, RedactedInResolvedConfigAndErrors) {
   EXPECT_EQ(redact_env_value("SEQ_LEN", "abc"), "abc");
 }
 
+// SXB_* knobs: registered, validated, read from the process environment and refused in a file.
+TEST(EnvKnobs, ReadFromTheProcessEnvironmentOnly) {
+  ::setenv("SXB_GEMM_CANDIDATES", "3", 1);
+  EXPECT_EQ(environment_knob_int("SXB_GEMM_CANDIDATES"), 3);
+  ::setenv("SXB_GEMM_CANDIDATES", "many", 1);
+  EXPECT_THROW(environment_knob_int("SXB_GEMM_CANDIDATES"), Error);
+  ::setenv("SXB_GEMM_CANDIDATES", "", 1);
+  EXPECT_FALSE(environment_knob_int("SXB_GEMM_CANDIDATES").has_value());
+  ::unsetenv("SXB_GEMM_CANDIDATES");
+  EXPECT_FALSE(environment_knob_int("SXB_GEMM_CANDIDATES").has_value());
+  ::setenv("SXB_OVERLAP_OPTIMIZER", "0", 1);
+  EXPECT_EQ(environment_knob_bool("SXB_OVERLAP_OPTIMIZER"), false);
+  ::unsetenv("SXB_OVERLAP_OPTIMIZER");
+  EXPECT_THROW(environment_knob("MODEL_NAME"), Error);  // a setting, not a knob
+  EXPECT_THROW(environment_knob("SXB_NO_SUCH_KNOB"), Error);
+  EXPECT_NE(error_of("SXB_FAULT_INJECT=hang:1\n").find("process environment only"),
+            std::string::npos);
+  EXPECT_EQ(error_of("SXB_FAULT_INJECT=\n"), "");
+}
+
 // .env.example must list exactly the keys sxbench knows, so users can discover every setting.
 TEST(EnvExample, ListsEveryKnownKeyAndParses) {
   std::ifstream in(std::string(SXB_TEST_SOURCE_DIR) + "/.env.example");

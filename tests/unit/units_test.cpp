@@ -56,6 +56,18 @@ TEST(ParseNumbers, StrictWholeString) {
   EXPECT_THROW(parse_bool("maybe", "x"), Error);
 }
 
+TEST(SplitCommaList, TrimsBlanksAndKeepsEmptyItems) {
+  using V = std::vector<std::string_view>;
+  EXPECT_EQ(split_comma_list("a"), V{"a"});
+  EXPECT_EQ(split_comma_list("hbm, gemm,\thbm "), (V{"hbm", "gemm", "hbm"}));
+  EXPECT_EQ(split_comma_list(""), V{""});
+  EXPECT_EQ(split_comma_list("  "), V{""});
+  EXPECT_EQ(split_comma_list("a,,b"), (V{"a", "", "b"}));
+  EXPECT_EQ(split_comma_list(","), (V{"", ""}));
+  EXPECT_EQ(split_comma_list("a, ,b,"), (V{"a", "", "b", ""}));
+  EXPECT_EQ(split_comma_list("two words, x"), (V{"two words", "x"}));
+}
+
 TEST(FormatBytes, HumanUnits) {
   EXPECT_EQ(format_bytes(8), "8 B");
   EXPECT_EQ(format_bytes(1ull << 30), "1 GiB");

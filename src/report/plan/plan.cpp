@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "bench/collectives.hpp"
+#include "bench/sweep_defaults.hpp"
 #include "core/error.hpp"
 #include "core/units.hpp"
 
@@ -15,12 +16,15 @@ namespace sxb::report {
 
 namespace {
 
-// The collective sweep `sxbench run --mode nccl` runs on GPUs (run.cpp, nccl_config_for): every
-// collective, 8 B to 8 GiB by factor 2, 5 warm-up and 20 timed iterations per size.
-constexpr uint64_t kSweepMinBytes = 8;
-constexpr uint64_t kSweepMaxBytes = 8ull << 30;
-constexpr int kSweepWarmup = 5;
-constexpr int kSweepIters = 20;
+// The collective sweep `sxbench run --mode nccl` runs on GPUs (bench/sweep_defaults.hpp).
+constexpr const RunSweepDefaults& kSweep = kFullRunSweep;
+
+uint64_t sweep_max_bytes() {
+  return parse_size_bytes(kSweep.max_bytes_gpu, "sweep size");
+}
+std::vector<uint64_t> sweep_sizes() {
+  return size_sweep(kSweep.min_bytes, sweep_max_bytes(), kSweep.size_factor, 0);
+}
 // Node counts searched for the smallest one at which a configuration fits.
 constexpr int kMaxNodesSearched = 1024;
 
@@ -228,17 +232,17 @@ std::pair<uint64_t, double> busbw_near(const AllReduceMeasurement& m, uint64_t b
 }
 
 double predict_sweep_seconds(int world, double busbw_gb_per_s, double latency_us) {
-  const auto sizes = size_sweep(kSweepMinBytes, kSweepMaxBytes, 2, 0);
+  const auto sizes = sweep_sizes();
   double total = 0;
-  for (const auto& op : collectives()) {
-    const double factor = op.bus_factor(world);
-    const int placements = op.in_place ? 2 : 1;
+  for (const CollectiveSpec* op : parse_collective_list(kSweep.collectives)) {
+    const double factor = op->bus_factor(world);
+    const int placements = op->in_place ? 2 : 1;
     for (uint64_t size : sizes) {
       // busbw = algbw x factor and algbw = size / time (nccl-tests), so time = size x factor /
       // busbw; a factor of 0 (one rank) leaves the latency.
       const double transfer =
           busbw_gb_per_s > 0 ? static_cast<double>(size) * factor / (busbw_gb_per_s * 1e9) : 0;
-      total += (kSweepWarmup + kSweepIters) * placements * (latency_us * 1e-6 + transfer);
+      total += (kSweep.warmup_iters + kSweep.iters) * placements * (latency_us * 1e-6 + transfer);
     }
   }
   return total;
@@ -478,10 +482,12 @@ ExecutionPlan build_plan(const PlanRequest& req, const Measurements& measured) {
     const double sweep = predict_sweep_seconds(world, busbw, latency.value);
     add_phase(PhaseKind::nccl, fmt::format("collective sweep, {} node(s)", nodes), nodes,
               std::move(cmd), ca.job_startup_s.value + sweep,
-              fmt::format("predicted: job start-up + 7 collectives x 31 sizes (8 B to 8 GiB) x 25 "
+              fmt::format("predicted: job start-up + {} collectives x {} sizes ({} to {}) x {} "
                           "iterations at {:.1f} GB/s busbw and {:g} us latency ({:.0f} s); buffer "
                           "set-up and data checks not counted",
-                          busbw, latency.value, sweep),
+                          parse_collective_list(kSweep.collectives).size(), sweep_sizes().size(),
+                          format_bytes(kSweep.min_bytes), format_bytes(sweep_max_bytes()),
+                          kSweep.warmup_iters + kSweep.iters, busbw, latency.value, sweep),
               DurationBasis{.kind = DurationBasis::Kind::predicted_sweep,
                             .startup_s = ca.job_startup_s.value,
                             .busbw_gb_per_s = busbw,

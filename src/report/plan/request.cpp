@@ -23,16 +23,9 @@ namespace fs = std::filesystem;
 
 std::vector<std::string> split_list(const std::string& text, const std::string& what) {
   std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t comma = text.find(',', pos);
-    if (comma == std::string::npos) comma = text.size();
-    std::string item = text.substr(pos, comma - pos);
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
+  for (std::string_view item : split_comma_list(text)) {
     if (item.empty()) throw usage_error(fmt::format("{} '{}': empty item", what, text));
-    out.push_back(item);
-    pos = comma + 1;
+    out.emplace_back(item);
   }
   return out;
 }

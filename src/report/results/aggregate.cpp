@@ -13,6 +13,7 @@
 #include "core/compute_results.hpp"
 #include "core/error.hpp"
 #include "core/units.hpp"
+#include "monitor/metrics_csv.hpp"
 #include "report/results/result_files.hpp"
 #include "validate/findings.hpp"
 
@@ -81,8 +82,10 @@ std::vector<std::string> split_csv(const std::string& line) {
   return cells;
 }
 
-const char* const kCsvColumns[] = {"elapsed_s", "host",         "gpu_index",
-                                   "gpu_name",  "gpu_util_pct", "power_w"};
+// The columns read, in the order of CsvLayout's slots; names as the monitor's writer spells them.
+constexpr std::string_view kCsvColumns[] = {
+    metrics_csv_name::elapsed_s, metrics_csv_name::host,         metrics_csv_name::gpu_index,
+    metrics_csv_name::gpu_name,  metrics_csv_name::gpu_util_pct, metrics_csv_name::power_w};
 
 struct CsvLayout {
   size_t cells = 0;

@@ -8,16 +8,10 @@
 #include <set>
 #include <tuple>
 
+#include "core/stats.hpp"
 #include "core/units.hpp"
 
 namespace sxb::report {
-
-double median_of(std::vector<double> v) {
-  if (v.empty()) return std::nan("");
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 namespace {
 

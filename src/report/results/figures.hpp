@@ -21,9 +21,6 @@
 
 namespace sxb::report {
 
-// Median of the values (mean of the two middle ones for an even count); NaN when empty.
-double median_of(std::vector<double> values);
-
 // One model x sequence length x node count, over its repeated runs.
 struct ThroughputRow {
   std::string model;

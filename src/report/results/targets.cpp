@@ -9,6 +9,7 @@
 #include "bench/collectives.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/stats.hpp"
 #include "core/units.hpp"
 
 namespace sxb::report {

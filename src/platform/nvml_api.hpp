@@ -1,9 +1,11 @@
 #pragma once
-// The part of NVML's C ABI that the monitor uses, declared here because the build machines have
-// no nvml.h, and loaded at run time with dlopen("libnvidia-ml.so.1") so that one binary runs with
-// or without an NVIDIA driver. Layouts and constants follow NVML's public header (driver 525+).
-// Every entry point except the five needed to enumerate devices is optional: a null pointer means
-// this driver does not export it, and the columns it feeds stay empty.
+// The part of NVML's C ABI that sxbench uses (the GPU monitor's samplers and the compute
+// benchmark's NVLink/PCIe topology probe), declared here because the build machines have no
+// nvml.h, and loaded at run time with dlopen("libnvidia-ml.so.1") so that one binary runs with or
+// without an NVIDIA driver. The one NVML loader: both users go through load(), whose library name
+// tests point at a scripted stand-in (tests/fake_nvml). Layouts and constants follow NVML's public
+// header (driver 525+). Every entry point except the five needed to enumerate devices is
+// optional: a null pointer means this driver does not export it, and what it feeds stays empty.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -55,6 +57,19 @@ inline constexpr unsigned int kFieldNvlinkCrcFlitTotal = 38;
 inline constexpr unsigned int kFieldNvlinkCrcDataTotal = 45;
 inline constexpr unsigned int kFieldNvlinkReplayTotal = 52;
 inline constexpr unsigned int kFieldNvlinkRecoveryTotal = 59;
+
+struct PciInfo {  // nvmlPciInfo_t (the _v2/_v3 layout)
+  char bus_id_legacy[16];
+  unsigned int domain;
+  unsigned int bus;
+  unsigned int device;
+  unsigned int pci_device_id;
+  unsigned int pci_subsystem_id;
+  char bus_id[32];
+};
+inline constexpr unsigned int kNvlinkMaxLinks = 18;  // NVML_NVLINK_MAX_LINKS
+inline constexpr int kNvlinkRemoteGpu = 0x00;        // NVML_NVLINK_DEVICE_TYPE_GPU
+inline constexpr int kNvlinkRemoteSwitch = 0x02;     // NVML_NVLINK_DEVICE_TYPE_SWITCH
 
 struct EventData {  // nvmlEventData_t (with the MIG instance ids of driver 450+)
   Device device;
@@ -132,6 +147,10 @@ struct Api {
   Return (*device_get_max_pcie_link_width)(Device, unsigned int*) = nullptr;
   Return (*device_get_remapped_rows)(Device, unsigned int*, unsigned int*, unsigned int*,
                                      unsigned int*) = nullptr;
+  Return (*device_get_handle_by_pci_bus_id)(const char*, Device*) = nullptr;  // _v2
+  Return (*device_get_nvlink_state)(Device, unsigned int, int*) = nullptr;    // 1 = active
+  Return (*device_get_nvlink_remote_pci_info)(Device, unsigned int, PciInfo*) = nullptr;  // _v2
+  Return (*device_get_nvlink_remote_device_type)(Device, unsigned int, int*) = nullptr;
   Return (*event_set_create)(EventSet*) = nullptr;
   Return (*device_register_events)(Device, unsigned long long, EventSet) = nullptr;
   Return (*event_set_wait)(EventSet, EventData*, unsigned int) = nullptr;  // _v2

@@ -1,4 +1,4 @@
-#include "monitor/nvml_api.hpp"
+#include "platform/nvml_api.hpp"
 
 #include <dlfcn.h>
 #include <fmt/format.h>
@@ -70,6 +70,10 @@ ApiHandle load(const std::string& library, std::string& why) {
   bind(handle, a.device_get_curr_pcie_link_width, "nvmlDeviceGetCurrPcieLinkWidth");
   bind(handle, a.device_get_max_pcie_link_width, "nvmlDeviceGetMaxPcieLinkWidth");
   bind(handle, a.device_get_remapped_rows, "nvmlDeviceGetRemappedRows");
+  bind(handle, a.device_get_handle_by_pci_bus_id, "nvmlDeviceGetHandleByPciBusId_v2");
+  bind(handle, a.device_get_nvlink_state, "nvmlDeviceGetNvLinkState");
+  bind(handle, a.device_get_nvlink_remote_pci_info, "nvmlDeviceGetNvLinkRemotePciInfo_v2");
+  bind(handle, a.device_get_nvlink_remote_device_type, "nvmlDeviceGetNvLinkRemoteDeviceType");
   bind(handle, a.event_set_create, "nvmlEventSetCreate");
   bind(handle, a.device_register_events, "nvmlDeviceRegisterEvents");
   bind_first(handle, a.event_set_wait, {"nvmlEventSetWait_v2", "nvmlEventSetWait"});
