@@ -42,7 +42,7 @@
 //       |                  |                           | calls)                    |
 // ------+------------------+---------------------------+---------------------------+--------------
 // 3     | as 2, and the    | gradients as stage 2      | weights: one broadcast    | 16S + 12U
-//       | bf16 weights     | (cpu: in every            | per owner of a part of    |
+//       | weights          | (cpu: in every            | per owner of a part of    |
 //       |                  | micro-step, per unit);    | the unit into a unit      |
 //       |                  | weights: before each      | buffer, the next unit's   |
 //       |                  | unit's forward and again  | while this one computes   |
@@ -53,8 +53,9 @@
 //       |                  | the embedding's backward) |                           |
 //
 // Stages 0-1 hold the whole summed gradient and take its norm; stages 2-3 take the square root
-// of the ranks' summed shard sums of squares. With W = 1 every stage is stage 0 (the one shard
-// is the whole model). Uneven shards: the last ones may be shorter (or empty); communication
+// of the ranks' summed shard sums of squares. With W = 1 the CUDA engine applies stage 0 (the
+// one shard is the whole model); the CPU reference runs the requested stage, whose results equal
+// stage 0's. Uneven shards: the last ones may be shorter (or empty); communication
 // buffers pad them with zeros to S, and the padding never reaches the model or the optimizer.
 #include <cstdint>
 
