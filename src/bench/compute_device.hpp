@@ -1,8 +1,10 @@
 #pragma once
-// The device side of `sxbench compute`: plain C++ declarations of what the CUDA files
-// (gemm_cublaslt_cuda.cpp, membw.cu, compute_fill.cu) measure. Everything here exists only in
-// CUDA builds; callers guard with SXB_HAVE_CUDA. Every function selects its device itself and
-// throws sxb::Error (runtime) naming the failing CUDA / cuBLASLt call.
+// The device side of `sxbench compute`: plain C++ declarations of what the CUDA files measure
+// (gemm_cublaslt_cuda.cpp: GEMMs and their check; membw_cuda.cpp: HBM, host copies, peer copies,
+// latency and the device and peer queries; both launch compute_kernels.cu's fill and memory
+// kernels). Everything here exists only in CUDA builds; callers guard with SXB_HAVE_CUDA. Every
+// function selects its device itself and throws sxb::Error (runtime) naming the failing CUDA /
+// cuBLASLt call.
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -3,9 +3,10 @@
 // for a model, micro-batch, sequence length, recomputation mode and data-parallel sharding. On
 // one GPU the engine allocates exactly this list (train/gpu_model_cuda.cpp), so the plan is the
 // engine's real footprint, known before any allocation; a job that cannot fit is refused with
-// these numbers. For more than one GPU it lists what a ZeRO engine of the same design allocates
-// per GPU (ZeroLayout), which is what `sxbench train --plan-only` reports. Pure, no CUDA; below
-// train/ in the layer order, so it reads the model layer only.
+// these numbers. For more than one GPU it lists what the engine allocates per GPU at the ZeRO
+// stage of ZeroLayout (the stages: the table in train/zero.hpp), which is also what
+// `sxbench train --plan-only` reports. Pure, no CUDA; below train/ in the layer order, so it
+// reads the model layer only.
 #include <cstdint>
 #include <map>
 #include <optional>

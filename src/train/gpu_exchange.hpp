@@ -1,25 +1,18 @@
 #pragma once
-// Data-parallel gradient exchange of the CUDA engine (ZeRO stage 0): each rank holds a full
-// replica; as soon as a parameter unit's gradients are final in a step's last micro-batch (the
-// backward runs from the output head to the embedding), their fp32 sum over all ranks replaces
-// them, so every rank takes the same AdamW step. CUDA builds only.
-//   nccl: one all_reduce per unit on the communicator's own stream, ordered after the unit's
-//         backward by an event, so it overlaps the backward of the units below; finish() makes
-//         the compute stream wait for the last one. Exposed time: from the end of the backward
-//         to the end of the last exchange (CUDA events), zero when fully hidden.
-//   mpi:  host-staged (device -> pinned host -> MPI all_reduce -> device) and synchronous: for
-//         ranks that share a GPU (tests) or machines without NCCL. All of it is exposed.
-// ZeRO-2 replaces the all_reduce: each unit's gradients are summed into their owners' shards,
-// one reduce per owner of a part of the unit (nccl: on the communicator's stream, overlapping
-// the backward; mpi: host-staged), in every micro-batch.
-// ZeRO-3 shards the working copy too: before a unit's forward (and again before its backward,
-// but for the last two units, which are still resident) its weights are gathered from the
-// owners' shards into a unit buffer, one broadcast per owner of a part, prefetched while the
-// previous unit computes.
-// ZeRO-1 and 2 add the weight gather after AdamW: each rank's updated bf16 shard to every rank, as one
-// in-place all_gather (nccl: on the communicator's stream, ordered after the optimizer's work by
-// an event; mpi: host-staged). The next forward waits for it, so all of it counts as exposed; it
-// is counted in the step whose forward waits for it (the next one, or the last step itself).
+// Data-parallel exchange of the CUDA engine: the collectives of its ZeRO stages, as the table
+// in train/zero.hpp states them (stage 0-1 gradients: unit_ready; stage 2-3 gradients:
+// reduce_unit; stage 1-2 weights: gather_weights; stage 3 weights: gather_unit). Each starts as
+// soon as its input is final: a unit's gradients when the backward has finished the unit (the
+// backward runs from the output head to the embedding), the weights when AdamW has written the
+// shard. CUDA builds only.
+//   nccl: on the communicator's own stream, ordered after the work it needs by an event, so the
+//         gradient collectives overlap the backward of the units below; finish() makes the
+//         compute stream wait for the last one. Exposed time: from the end of the backward to
+//         the end of the last gradient collective (CUDA events), zero when fully hidden, plus the
+//         stage 1-2 weight all_gather, which the next forward waits for whole, counted in the
+//         step whose forward waits for it (the next one, or the last step itself).
+//   mpi:  host-staged (device -> pinned host -> MPI -> device) and synchronous: for ranks that
+//         share a GPU (tests) or machines without NCCL. All of it is exposed.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -40,25 +33,26 @@ class GradientExchange {
   GradientExchange(const GradientExchange&) = delete;
   GradientExchange& operator=(const GradientExchange&) = delete;
 
-  // Sum over ranks of grads[0..n) in place, after everything enqueued on the compute stream.
+  // Stages 0-1: sum over ranks of grads[0..n) (fp32) in place, after everything enqueued on the
+  // compute stream.
   void unit_ready(float* grads, int64_t n);
   // The compute stream waits for every exchange of this step.
   void finish();
-  // ZeRO-2: the shard layout (S elements per rank of the P-element flat buffer).
+  // Stages 2-3: the shard layout (S elements per rank of the P-element flat buffer).
   void set_shards(int64_t shard_elements, int64_t total_elements);
-  // ZeRO-2: sum over ranks of grads[0..count) (flat elements offset..) into the owners' shards
-  // (this rank's part at shard[flat - rank S]), after the work queued on the compute stream;
-  // with `accumulate` the owner adds its shard's current values. Records `done` when grads may
-  // be overwritten.
+  // Stages 2-3: sum over ranks of grads[0..count) (fp32, flat elements offset..) into the
+  // owners' shards (this rank's part at shard[flat - rank S]), after the work queued on the
+  // compute stream; with `accumulate` the owner adds its shard's current values. Records `done`
+  // when grads may be overwritten.
   void reduce_unit(float* grads, int64_t offset, int64_t count, bool accumulate, float* shard,
                    cudaEvent_t done);
-  // ZeRO-3: weights of flat elements offset..offset+count from their owners' shards (this
+  // Stage 3: bf16 weights of flat elements offset..offset+count from their owners' shards (this
   // rank's part at shard[flat - rank S]) into `unit`, after `free` (the compute stream is done
   // with the buffer) and `updated` (this rank's AdamW has written its shard); records `done`.
-  void gather_unit(bf16* unit, int64_t offset, int64_t count, const bf16* shard,
-                   cudaEvent_t free, cudaEvent_t updated, cudaEvent_t done);
-  // In-place all_gather of the working copy w (W x S bf16 elements, rank r's shard at r S after
-  // the work queued on `stream`); `stream` waits for it.
+  void gather_unit(bf16* unit, int64_t offset, int64_t count, const bf16* shard, cudaEvent_t free,
+                   cudaEvent_t updated, cudaEvent_t done);
+  // Stages 1-2: in-place all_gather of the working copy w (W x S bf16 elements, rank r's shard at
+  // r S after the work queued on `stream`); `stream` waits for it.
   void gather_weights(bf16* w, int64_t shard_elements, cudaStream_t stream);
   // After the step's synchronisation: milliseconds the step's exchanges were exposed, and the
   // payload bytes of this rank in the step; both reset for the next step.

@@ -1,6 +1,9 @@
-// Elementwise, row and optimizer kernels of the CUDA training engine (see train/gpu_ops.hpp for
-// the math of each). Memory-bound code: 16-byte loads of 8 bf16 where rows allow it, fp32
-// arithmetic, one pass over each tensor.
+// Elementwise, row and optimizer kernels of the CUDA training engine. The math and the tensor
+// shapes of each operator are stated at its declaration in train/gpu_ops.hpp; the comments here
+// state how a kernel maps the work onto threads. Layouts: row-major, N = B*T token rows, bf16
+// activations (8 per 16-byte vector: rows whose width is a multiple of 8 are read as uint4),
+// fp32 parameter gradients and optimizer state. Memory-bound code: 16-byte loads where rows
+// allow it, fp32 arithmetic, one pass over each tensor.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -85,7 +88,10 @@ __device__ __forceinline__ float block_sum(float v, float* red) {
 }
 
 // ---- embedding -----------------------------------------------------------------------------
+// Thread i = one 16-byte vector (8 channels) of one token row: n = i / (C/8), vector v = i % (C/8).
+// out (N, C), wte (V, C) bf16; dwte (V, C) fp32.
 
+// out[n, 8v..8v+8) = wte[tokens[n], 8v..8v+8).
 __global__ void embedding_forward_kernel(bf16* out, const int32_t* tokens, const bf16* wte,
                                          int64_t N, int64_t vec_per_row) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -95,6 +101,8 @@ __global__ void embedding_forward_kernel(bf16* out, const int32_t* tokens, const
   reinterpret_cast<uint4*>(out)[i] = *src;
 }
 
+// dwte[tokens[n], 8v..8v+8) += dout[n, 8v..8v+8), as two float4 atomics on sm_90 (rows of
+// tokens that repeat in the batch add up in any order).
 __global__ void embedding_backward_kernel(float* dwte, const bf16* dout, const int32_t* tokens,
                                           int64_t N, int64_t vec_per_row) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -120,6 +128,8 @@ __global__ void embedding_backward_kernel(float* dwte, const bf16* dout, const i
 constexpr int kNormThreads = 256;  // 8 rows in flight per block
 constexpr int kRowsPerWarpStep = kNormThreads / kWarp;
 
+// rstd[n] = 1/sqrt(mean(x[n,:]^2) + eps), out[n,:] = x[n,:] * rstd[n] * w. x, out (N, C) bf16,
+// w (C) bf16, rstd (N) fp32.
 template <int kSlots>
 __global__ void __launch_bounds__(kNormThreads)
     rmsnorm_forward_kernel(bf16* __restrict__ out, float* __restrict__ rstd,
@@ -315,11 +325,14 @@ void launch_rope(bf16* dst, int64_t dst_stride, int64_t dst_col0, const Src* src
 }
 
 // ---- SwiGLU --------------------------------------------------------------------------------
+// Thread i = one 8-channel vector v of row n of act (N, F); it reads the gate vector v and the up
+// vector F/8 + v of gu's row (N, 2F, gate | up). F a multiple of 8.
 
 __device__ __forceinline__ float sigmoidf_(float x) {
   return 1.0f / (1.0f + __expf(-x));
 }
 
+// act = g * sigmoid(g) * u.
 __global__ void swiglu_forward_kernel(bf16* act, const bf16* gu, int64_t N, int64_t F) {
   const int64_t vec = F / 8;
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -334,6 +347,8 @@ __global__ void swiglu_forward_kernel(bf16* act, const bf16* gu, int64_t N, int6
   reinterpret_cast<uint4*>(act)[i] = pack8(o);
 }
 
+// With s = sigmoid(g): dgate = dact * u * s * (1 + g (1 - s)) (d silu/dg = s (1 + g (1 - s))),
+// dup = dact * g * s; written into dgu's row (N, 2F) in gu's layout.
 __global__ void swiglu_backward_kernel(bf16* dgu, const bf16* dact, const bf16* gu, int64_t N,
                                        int64_t F) {
   const int64_t vec = F / 8;
@@ -358,6 +373,10 @@ __global__ void swiglu_backward_kernel(bf16* dgu, const bf16* dact, const bf16* 
 
 // ---- fused cross-entropy -------------------------------------------------------------------
 
+// One block per row n of logits (N, V) bf16. Pass 1: m = max_j z_j and s = sum_j exp(z_j - m)
+// (online: each thread keeps a running pair, rescaling s when m grows; pairs merge across the
+// block), lse = m + log(s); loss_sum += lse - z[target]. Pass 2, in place:
+// z_j <- dloss * (exp(z_j - lse) - [j == target]). Rows with target < 0 are zeroed.
 constexpr int kCeThreads = 256;
 
 __global__ void __launch_bounds__(kCeThreads)
@@ -450,6 +469,8 @@ __device__ __forceinline__ float load1(const bf16* g, int64_t i) {
   return __bfloat162float(g[i]);
 }
 
+// *out += sum_i g[i]^2 over g[0..n): grid-stride over float4 groups, the n % 4 tail in block 0;
+// each thread accumulates in double, the block's sum is one double atomicAdd.
 template <typename G>
 __global__ void __launch_bounds__(kReduceThreads)
     sum_squares_kernel(double* out, const G* g, int64_t n) {
@@ -478,6 +499,8 @@ __global__ void __launch_bounds__(kReduceThreads)
   }
 }
 
+// One thread: norm = sqrt(*sumsq), coef = max_norm / (norm + 1e-6) when norm exceeds max_norm
+// (> 0), else 1.
 __global__ void clip_coefficient_kernel(float* coef, double* norm_out, const double* sumsq,
                                         double max_norm) {
   const double norm = sqrt(*sumsq);
@@ -487,6 +510,8 @@ __global__ void clip_coefficient_kernel(float* coef, double* norm_out, const dou
 
 constexpr int kAdamThreads = 256;
 
+// The AdamW update of one element (train/optimizer.hpp's math, bias corrections folded into
+// h.step_size = lr / (1 - b1^t) and h.inv_sqrt_bc2 = 1 / sqrt(1 - b2^t)); g is already clipped.
 __device__ __forceinline__ float adam_one(float& p, float& m, float& v, float g, float wd,
                                           const AdamHyper& h) {
   if (h.decoupled) {
@@ -514,6 +539,10 @@ __device__ __forceinline__ uint32_t pack_halves(uint16_t a, uint16_t b) {
   return uint32_t(a) | (uint32_t(b) << 16);
 }
 
+// One block per AdamChunk (multi-tensor launch over the chunk table); threads stride over the
+// chunk's elements in groups of 4. Per element: p = join(w, lo) (fp32 master), adam_one with
+// g * clip, (w, lo) = split(p). Element `offset + i` of the flat layout is at w[offset + i -
+// weight_shift], lo/m/v[... - state_shift], g[... - grad_shift] (shards start at their shift).
 template <typename G>
 __global__ void __launch_bounds__(kAdamThreads)
     adamw_kernel(uint16_t* w, uint16_t* lo, float* m, float* v, const G* g, const float* clip,
@@ -610,6 +639,8 @@ struct LowHalves {
   }
 };
 
+// Thread = one pair (2 pair, 2 pair + 1) of the tensor's n elements: x = std_dev * z with z
+// from one Box-Muller draw, stored split into w (bf16 bits) and the low halves.
 __global__ void init_normal_kernel(uint16_t* w, LowHalves lo, int64_t n, uint64_t state,
                                    double std_dev) {
   const int64_t pair = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -625,11 +656,13 @@ __global__ void init_normal_kernel(uint16_t* w, LowHalves lo, int64_t n, uint64_
   if (2 * pair + 1 < n) lo.store(2 * pair + 1, float(std_dev * (r * s)), w);
 }
 
+// Element i = value, stored split as init_normal_kernel's.
 __global__ void fill_kernel(uint16_t* w, LowHalves lo, int64_t n, float value) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) lo.store(i, value, w);
 }
 
+// Elementwise over n: fp32 master <-> (w, lo), gpu_ops.hpp's split_master_bits/join_master_bits.
 __global__ void split_master_kernel(uint16_t* w, uint16_t* lo, const float* src, int64_t n) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) split_master(src[i], w[i], lo[i]);
@@ -640,6 +673,7 @@ __global__ void join_master_kernel(float* dst, const uint16_t* w, const uint16_t
   if (i < n) dst[i] = join_master(w[i], lo[i]);
 }
 
+// dst[i] = bf16(src[i]), round to nearest even.
 __global__ void cast_to_bf16_kernel(bf16* dst, const float* src, int64_t n) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) dst[i] = __float2bfloat16(src[i]);

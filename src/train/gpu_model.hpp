@@ -4,6 +4,12 @@
 // fp32 or bf16 gradients (GradStorage), all in the flat layout of the CPU reference
 // (cpu::parameter_layout), so q|k|v and gate|up are contiguous and each pair runs as one matrix
 // product. Buffers come from one allocation sized by plan_gpu_memory() before anything runs.
+//
+// Shapes (N = B*T rows, d = hidden_size, kvd = num_kv_heads * head_dim, F = intermediate_size,
+// V = vocab_size, H = num_heads; row-major): weights of layer l as PyTorch's Linear stores them,
+// W (out, in) bf16, the layer's q|k|v as one (d + 2 kvd, d) matrix and gate|up as one (2F, d);
+// embedding (V, d), output head (V, d); residual stream "resid" (L + 1) x (N, d) bf16, the input
+// of every layer and of the final norm. Per layer (LayerActs below) the backward's activations.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -23,19 +29,14 @@ namespace sxb::gpu {
 class LlamaGpu {
  public:
   // Allocates everything for micro-batches of up to max_B sequences of exactly T tokens, as
-  // plan_gpu_memory(..., zero) lists it. zero.applied_stage() 1 (ZeRO-1, rank `rank` of
-  // zero.world): the master weights' low halves and the AdamW moments exist for this rank's
-  // shard [rank S, min(P, (rank + 1) S)) only; AdamW updates that shard and the weight gather
-  // (set_gather_weights) brings every rank's updated shard into the working copy. Stage 2
-  // (ZeRO-2) also shards the gradients: the backward writes each unit's into one of two unit
-  // buffers, which set_reduce_unit's callback sums into the owners' "grad.shard" every
-  // micro-batch, and the norm's partial sums are added over the ranks (set_sum_over_ranks).
-  // Stage 3 (ZeRO-3) shards the working copy as well: each unit's weights are gathered into one
-  // of two unit buffers (set_gather_unit) before the unit's forward and backward, the next unit's
-  // while the current one computes. Throws sxb::Error for shapes the kernels do not support, a
-  // layout plan_gpu_memory refuses, or when the allocation fails.
-  LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute recompute,
-           GradStorage grads, cudaStream_t stream, const ZeroLayout& zero = {}, int rank = 0);
+  // plan_gpu_memory(..., zero) lists it, for ZeRO stage zero.applied_stage() as rank `rank` of
+  // zero.world (what each stage shards and exchanges: the table in train/zero.hpp). From stage 1
+  // the master's low halves and the AdamW moments exist for the rank's shard [rank S, min(P,
+  // (rank + 1) S)) only; the exchange itself is the callbacks below, which the caller sets for
+  // its stage. Throws sxb::Error for shapes the kernels do not support, a layout
+  // plan_gpu_memory refuses, or when the allocation fails.
+  LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute recompute, GradStorage grads,
+           cudaStream_t stream, const ZeroLayout& zero = {}, int rank = 0);
   ~LlamaGpu();
   LlamaGpu(const LlamaGpu&) = delete;
   LlamaGpu& operator=(const LlamaGpu&) = delete;
@@ -57,13 +58,13 @@ class LlamaGpu {
   // fp32 gradient storage only.
   using UnitReady = std::function<void(float* grads, int64_t count)>;
   void set_unit_ready(UnitReady f);
-  // ZeRO-1: called once per optimizer step after AdamW has updated this rank's shard of the
+  // Stages 1-2: called once per optimizer step after AdamW has updated this rank's shard of the
   // working copy `w` (W x S elements, rank r's shard at r S): must replace every other shard
   // with its owner's, ordered after the work queued on `stream` so far, and make `stream` wait
   // for the result.
   using GatherWeights = std::function<void(bf16* w, int64_t shard_elements, cudaStream_t stream)>;
   void set_gather_weights(GatherWeights f) { gather_ = std::move(f); }
-  // ZeRO-2: called in every micro-batch as soon as a unit's gradients are complete in `grads`
+  // Stages 2-3: called in every micro-batch as soon as a unit's gradients are complete in `grads`
   // (the unit's `count` elements from flat offset `offset`, after the work queued on the main
   // stream so far): must sum them over the ranks into each owner's shard of `shard` (owner r's
   // elements [r S, (r + 1) S) at shard[0..)), adding to what is there when `accumulate`, and
@@ -71,20 +72,20 @@ class LlamaGpu {
   using ReduceUnit = std::function<void(float* grads, int64_t offset, int64_t count,
                                         bool accumulate, float* shard, cudaEvent_t done)>;
   void set_reduce_unit(ReduceUnit f) { reduce_unit_ = std::move(f); }
-  // ZeRO-2: the sum over the ranks of a host value (the squared-gradient partial sums).
+  // Stages 2-3: the sum over the ranks of a host value (the squared-gradient partial sums).
   using SumOverRanks = std::function<double(double)>;
   void set_sum_over_ranks(SumOverRanks f) { sum_over_ranks_ = std::move(f); }
-  // ZeRO-3: must fill `unit` with the weights of flat elements offset..offset+count from their
+  // Stage 3: must fill `unit` with the weights of flat elements offset..offset+count from their
   // owners' shards of `shard` (owner r's elements at shard[flat - r S]) after the events `free`
   // and `updated`, and record `done`.
-  using GatherUnit = std::function<void(bf16* unit, int64_t offset, int64_t count,
-                                        const bf16* shard, cudaEvent_t free, cudaEvent_t updated,
-                                        cudaEvent_t done)>;
+  using GatherUnit =
+      std::function<void(bf16* unit, int64_t offset, int64_t count, const bf16* shard,
+                         cudaEvent_t free, cudaEvent_t updated, cudaEvent_t done)>;
   void set_gather_unit(GatherUnit f) { gather_unit_ = std::move(f); }
   int zero_stage() const { return zero_stage_; }
   // Order-independent checksums (sums of 32-bit words mod 2^64; they synchronise): of the bf16
   // working copy (all P weights, equal on every rank), and of the master weights' low halves this
-  // rank holds (all of them at stage 0, its shard at stage 1; summed over the ranks they are
+  // rank holds (all of them at stage 0, its shard from stage 1; summed over the ranks they are
   // stage 0's). Replicas that hold equal weights have equal checksums.
   uint64_t weights_checksum();
   uint64_t master_low_checksum();
@@ -133,6 +134,13 @@ class LlamaGpu {
   GradStorage grad_storage() const { return grads_; }
 
  private:
+  // One layer's activations kept for its backward (x = resid[l], the layer's input):
+  //   ln1 = rmsnorm(x) (N, d), rstd1 (N) fp32; qkv = ln1 Wqkv^T, rotated (N, d + 2 kvd), query
+  //   heads then kv heads; o = attention(q, k, v) (N, d), lse (B, H, T) fp32 log2 domain;
+  //   xm = x + o Wo^T (N, d), the mid residual; ln2 = rmsnorm(xm) (N, d), rstd2 (N) fp32;
+  //   gu = ln2 Wgu^T (N, 2F), gate | up; act = silu(gate) * up (N, F). bf16 unless fp32 is said.
+  // Full recomputation keeps one set for all layers (rebuilt from resid[l]); selective and full
+  // rebuild ln1, ln2 (one shared buffer) and act (another) where the backward needs them.
   struct LayerActs {
     float* rstd1;
     bf16* qkv;
@@ -145,6 +153,8 @@ class LlamaGpu {
     bf16* ln2;
     bf16* act;
   };
+  // Element offsets into the flat layout: attn_norm (d), wqkv (d + 2 kvd, d), wo (d, d),
+  // mlp_norm (d), wgu (2F, d), wdown (d, F).
   struct LayerParams {
     int64_t attn_norm, wqkv, wo, mlp_norm, wgu, wdown;  // element offsets
   };
@@ -181,9 +191,9 @@ class LlamaGpu {
   // norm with the output head. Each is a contiguous range of the flat layout and of the AdamW
   // chunk table.
   struct Unit {
-    int64_t offset, size;            // elements
-    int64_t first_chunk, n_chunks;   // AdamW chunk table
-    std::vector<int64_t> summed;     // (offset, size) pairs of its atomically summed tensors
+    int64_t offset, size;           // elements
+    int64_t first_chunk, n_chunks;  // AdamW chunk table
+    std::vector<int64_t> summed;    // (offset, size) pairs of its atomically summed tensors
   };
   // Called when unit u's gradients of this micro-batch are complete: with bf16 storage its
   // summed tensors are cast into grad.bf16; in the last micro-batch, with the norm in the
@@ -193,16 +203,16 @@ class LlamaGpu {
   void clear_sums(size_t u);
   // Makes the main stream wait for unit u's parameter update of the previous optimizer step.
   void wait_update(size_t u);
-  // ZeRO-2: unit u's backward starts: it gets the next unit buffer once that buffer's previous
+  // Stages 2-3: unit u's backward starts: it gets the next unit buffer once that buffer's previous
   // reduction is done, with its summed tensors cleared.
   void begin_unit(size_t u);
-  // Where the fp32 gradient of flat element `off` is written (stage 2: in the current unit's
+  // Where the fp32 gradient of flat element `off` is written (stages 2-3: in the current unit's
   // buffer).
   float* grad_at(int64_t off) const;
   // The bf16 weights of unit u, indexed by flat offset (stage 3: its unit buffer, which must be
   // resident).
   const bf16* weights(size_t u) const;
-  // ZeRO-3: makes unit u resident in buffer u % 2 (gathering it unless it is there) and the main
+  // Stage 3: makes unit u resident in buffer u % 2 (gathering it unless it is there) and the main
   // stream wait for it; prefetch_unit queues the gather only.
   void use_unit(size_t u);
   void prefetch_unit(size_t u);
@@ -210,19 +220,19 @@ class LlamaGpu {
   ModelConfig cfg_;
   int64_t max_B_, T_;
   int zero_stage_ = 0, world_ = 1, rank_ = 0;
-  int64_t shard_elements_ = 0;            // S (P at stage 0)
+  int64_t shard_elements_ = 0;               // S (P at stage 0)
   int64_t state_begin_ = 0, state_end_ = 0;  // the master/moment elements this rank holds
   GatherWeights gather_;
   ReduceUnit reduce_unit_;
   SumOverRanks sum_over_ranks_;
   GatherUnit gather_unit_;
-  int64_t resident_[2] = {-1, -1};                  // stage 3: unit in each weight buffer
-  cudaEvent_t wfree_[2] = {nullptr, nullptr};       // stage 3: main stream done with a buffer
-  cudaEvent_t wready_[2] = {nullptr, nullptr};      // stage 3: buffer gathered
-  cudaEvent_t slot_free_[2] = {nullptr, nullptr};  // stage 2: unit buffer reduced
+  int64_t resident_[2] = {-1, -1};                 // stage 3: unit in each weight buffer
+  cudaEvent_t wfree_[2] = {nullptr, nullptr};      // stage 3: main stream done with a buffer
+  cudaEvent_t wready_[2] = {nullptr, nullptr};     // stage 3: buffer gathered
+  cudaEvent_t slot_free_[2] = {nullptr, nullptr};  // stages 2-3: unit buffer reduced
   bool slot_used_[2] = {false, false};
-  int slot_ = 0;            // stage 2: the unit buffer of the unit in backward
-  size_t cur_unit_ = 0;     // stage 2: that unit
+  int slot_ = 0;         // stages 2-3: the unit buffer of the unit in backward
+  size_t cur_unit_ = 0;  // stages 2-3: that unit
   Recompute recompute_;
   GradStorage grads_;
   cudaStream_t stream_;
@@ -233,15 +243,15 @@ class LlamaGpu {
   std::map<int64_t, int64_t> sum_offsets_;  // bf16 storage: layout offset -> grad.fp32_sums offset
   int64_t n_chunks_ = 0;
   std::vector<Unit> units_;
-  cudaStream_t opt_stream_ = nullptr;  // optimizer stream: norms and AdamW
+  cudaStream_t opt_stream_ = nullptr;              // optimizer stream: norms and AdamW
   std::vector<cudaEvent_t> grad_ready_, updated_;  // per unit, on main / optimizer stream
   cudaEvent_t main_mark_ = nullptr, norm_done_ = nullptr;
   cudaEvent_t opt_begin_[2] = {nullptr, nullptr}, opt_end_[2] = {nullptr, nullptr};
   int64_t opt_step_[2] = {0, 0};  // the step each optimizer event pair timed
-  double* norm_host_ = nullptr;     // page-locked: the gradient norm, copied before AdamW
+  double* norm_host_ = nullptr;   // page-locked: the gradient norm, copied before AdamW
   bool overlap_ = true, norm_in_backward_ = true;
-  bool updates_pending_ = false;    // the main stream has not waited for the last update yet
-  bool norm_queued_ = false;        // the backward queued the squared-gradient sums
+  bool updates_pending_ = false;  // the main stream has not waited for the last update yet
+  bool norm_queued_ = false;      // the backward queued the squared-gradient sums
   bool profiling_ = false;
   UnitReady unit_ready_;
   std::vector<cudaEvent_t> events_;

@@ -3,8 +3,10 @@
 // function launches on `stream` and returns at once; pointers are device pointers. Activations
 // are bf16 with fp32 arithmetic inside every kernel; parameter gradients and optimizer state are
 // fp32. Layouts are row-major and match the CPU reference (train/cpu_ops.hpp): B = batch,
-// T = sequence, N = B*T rows, C = channels. Backward functions that say "adds" accumulate into
-// their gradient outputs; the others write them.
+// T = sequence, N = B*T rows (row n = token t = n % T of sequence b = n / T), C = channels,
+// V = vocabulary, F = MLP width. Shapes below are in elements, bf16 unless fp32 is said; a
+// parameter's gradient has its parameter's shape. Backward functions that say "adds" accumulate
+// into their gradient outputs; the others write them.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -17,20 +19,22 @@ using bf16 = __nv_bfloat16;
 
 // --- elementwise and row operators -------------------------------------------------------
 
-// out[n, :] = wte[tokens[n], :].
+// out[n, :] = wte[tokens[n], :].  out: (N, C); tokens: (N) int32 in [0, V); wte: (V, C).
 void embedding_forward(bf16* out, const int32_t* tokens, const bf16* wte, int64_t N, int64_t C,
                        cudaStream_t stream);
-// Adds dout[n, :] into dwte[tokens[n], :] (fp32 atomics).
+// dwte[tokens[n], :] += dout[n, :] for every n (fp32 atomics: repeated tokens add up).
+// dwte: (V, C) fp32; dout: (N, C).
 void embedding_backward(float* dwte, const bf16* dout, const int32_t* tokens, int64_t N, int64_t C,
                         cudaStream_t stream);
 
-// RMSNorm: rstd[n] = 1/sqrt(mean(x^2) + eps), out = x * rstd * w. C must be a multiple of 8 and
-// at most 8192.
+// RMSNorm: rstd[n] = 1 / sqrt(mean_c(x[n, c]^2) + eps), out[n, c] = x[n, c] * rstd[n] * w[c].
+// x, out: (N, C); w: (C); rstd: (N) fp32, kept for the backward. C a multiple of 8, <= 8192.
 void rmsnorm_forward(bf16* out, float* rstd, const bf16* x, const bf16* w, int64_t N, int64_t C,
                      float eps, cudaStream_t stream);
 // Writes dx = (residual ? residual : 0) + rmsnorm input gradient (dx may alias residual) and
-// adds the weight gradient into dw (fp32). With g = dout * w:
-//   dx = rstd * g - x * rstd^3 * mean(g * x);   dw[c] += sum_n dout * x * rstd.
+// adds the weight gradient into dw (fp32). With g = dout * w, per row n:
+//   dx = rstd * g - x * rstd^3 * mean_c(g * x);   dw[c] += sum_n dout * x * rstd.
+// dx, dout, x, residual: (N, C); w: (C); dw: (C) fp32; rstd: (N) fp32 from the forward.
 void rmsnorm_backward(bf16* dx, float* dw, const bf16* dout, const bf16* x, const bf16* w,
                       const float* rstd, const bf16* residual, int64_t N, int64_t C,
                       cudaStream_t stream);
@@ -38,12 +42,17 @@ void rmsnorm_backward(bf16* dx, float* dw, const bf16* dout, const bf16* x, cons
 // Rotary embedding in place on `heads` heads of hd channels, starting at channel `col0` of rows
 // of `row_stride` elements (so q and k can be rotated inside the fused qkv buffer, where the kv
 // heads follow the query heads: one call with H + KV heads rotates both). Position of row n is
-// n % T; cos/sin tables are (T, hd/2) fp32. Hugging Face pairing (i, i + hd/2). hd, row_stride
-// and col0 multiples of 16, 8 and 8.
+// n % T; cos/sin tables are (T, hd/2) fp32, cos[t, i] = cos(t * inv_freq[i]) (cpu::rope_inv_freq,
+// cpu::rope_tables). Hugging Face pairing (i, i + hd/2) within each head, i < hd/2, with
+// a = x[i], b = x[i + hd/2]:
+//   x[i] = a cos - b sin;   x[i + hd/2] = b cos + a sin.
+// x: (N, row_stride), head h at channels col0 + h*hd. hd, row_stride and col0 multiples of 16,
+// 8 and 8.
 void rope_forward(bf16* x, int64_t row_stride, int64_t col0, const float* cos_table,
                   const float* sin_table, int64_t N, int64_t T, int64_t heads, int64_t hd,
                   cudaStream_t stream);
-// The inverse rotation (the backward), in place.
+// The inverse rotation (the backward: the rotation is orthogonal, so its gradient is its
+// transpose), in place: dx[i] = a cos + b sin; dx[i + hd/2] = b cos - a sin.
 void rope_backward(bf16* dx, int64_t row_stride, int64_t col0, const float* cos_table,
                    const float* sin_table, int64_t N, int64_t T, int64_t heads, int64_t hd,
                    cudaStream_t stream);
@@ -53,15 +62,19 @@ void rope_backward_f32(bf16* dst, int64_t row_stride, int64_t col0, const float*
                        const float* cos_table, const float* sin_table, int64_t N, int64_t T,
                        int64_t heads, int64_t hd, cudaStream_t stream);
 
-// SwiGLU on the fused gate|up rows gu (N, 2F): act[n, f] = silu(gu[n, f]) * gu[n, F + f].
+// SwiGLU on the fused gate|up rows gu (N, 2F), gate g = gu[n, f], up u = gu[n, F + f]:
+// act[n, f] = silu(g) * u, silu(g) = g * sigmoid(g).  act: (N, F). F a multiple of 8.
 void swiglu_forward(bf16* act, const bf16* gu, int64_t N, int64_t F, cudaStream_t stream);
-// Writes dgu (N, 2F): dgate = dact * up * s * (1 + g (1 - s)), dup = dact * silu(g).
+// Writes dgu (N, 2F) from dact (N, F), s = sigmoid(g):
+//   dgate = dact * u * s * (1 + g (1 - s)),   dup = dact * silu(g).
 void swiglu_backward(bf16* dgu, const bf16* dact, const bf16* gu, int64_t N, int64_t F,
                      cudaStream_t stream);
 
 // Fused softmax cross-entropy over logits (N, V), in place: each row with a target >= 0 adds
 // logsumexp - logit[target] into *loss_sum (double) and its logits are replaced by
-// dloss * (softmax - onehot(target)); ignored rows (target < 0) become 0.
+// dloss * (softmax - onehot(target)); ignored rows (target < 0) become 0. targets: (N) int32;
+// loss_sum: one device double. The logits buffer holds their gradient afterwards, so no (N, V)
+// gradient buffer exists.
 void cross_entropy_fused(bf16* logits, double* loss_sum, const int32_t* targets, int64_t N,
                          int64_t V, float dloss, cudaStream_t stream);
 
@@ -104,15 +117,23 @@ struct AdamHyper {
 // Splits tensors into chunks of at most max_chunk elements.
 constexpr int32_t kAdamChunkElements = 1 << 16;
 
-// Sum of squares of g[0..n) into *sumsq (double, atomically added); g fp32 or bf16.
+// *sumsq += sum_i g[i]^2, i < n (one device double, atomic adds of per-block sums); g fp32 or
+// bf16. The global gradient norm is sqrt of the sum over all parameter units.
 void sum_squares(double* sumsq, const float* g, int64_t n, cudaStream_t stream);
 void sum_squares(double* sumsq, const bf16* g, int64_t n, cudaStream_t stream);
 // clip = (max_norm > 0 && norm > max_norm) ? max_norm / (norm + 1e-6) : 1, norm = sqrt(*sumsq);
 // written to *clip_coef and *norm_out (device scalars).
 void clip_coefficient(float* clip_coef, double* norm_out, const double* sumsq, double max_norm,
                       cudaStream_t stream);
-// One AdamW step (torch.optim.AdamW's update, as train/optimizer.hpp) on every chunk, with
-// g (fp32 or bf16) scaled by *clip_coef; updates the split master (w, lo) and the moments m, v.
+// One AdamW step (torch.optim.AdamW's update, the math in train/optimizer.hpp) on every chunk,
+// with g (fp32 or bf16) scaled by *clip_coef; updates the split master (w, lo) and the moments
+// m, v (fp32). Per element, with p = join(w, lo) in fp32 and wd = h.weight_decay where the
+// chunk decays, else 0:
+//   g *= clip;  decoupled: p -= lr wd p, else g += wd p;
+//   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+//   p -= step_size m / (sqrt(v) inv_sqrt_bc2 + eps)
+// (optimizer.hpp's update with its bias corrections folded into step_size and inv_sqrt_bc2),
+// then (w, lo) = split(p).
 // Chunk offsets are flat elements; lo, m and v hold the state from element state_shift on, g the
 // gradients from grad_shift on and w the weights from weight_shift on (a shard's start when that
 // array is sharded; 0 for the whole model).
@@ -122,7 +143,7 @@ void adamw_step(bf16* w, uint16_t* lo, float* m, float* v, const float* g, const
 void adamw_step(bf16* w, uint16_t* lo, float* m, float* v, const bf16* g, const float* clip_coef,
                 const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h, cudaStream_t stream,
                 int64_t state_shift = 0, int64_t grad_shift = 0, int64_t weight_shift = 0);
-// y[i] += x[i], i < n.
+// y[i] += x[i], i < n (fp32).
 void add_into(float* y, const float* x, int64_t n, cudaStream_t stream);
 
 // --- weights -------------------------------------------------------------------------------
@@ -146,9 +167,10 @@ struct MasterLows {
 void init_normal(bf16* w, const MasterLows& lo, int64_t n, uint64_t seed, uint64_t stream_id,
                  double std_dev, cudaStream_t stream);
 void fill(bf16* w, const MasterLows& lo, int64_t n, float value, cudaStream_t stream);
-// Between fp32 and the split master form.
+// Between fp32 (n elements) and the split master form (w: n bf16, lo: n uint16).
 void split_master(bf16* w, uint16_t* lo, const float* src, int64_t n, cudaStream_t stream);
 void join_master(float* dst, const bf16* w, const uint16_t* lo, int64_t n, cudaStream_t stream);
+// dst[i] = bf16(src[i]), round to nearest even.
 void cast(bf16* dst, const float* src, int64_t n, cudaStream_t stream);
 
 // --- attention -----------------------------------------------------------------------------

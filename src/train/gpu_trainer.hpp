@@ -2,9 +2,10 @@
 // Training with the CUDA engine, one GPU per process: the same loop, batch plan, data order,
 // loss objective and step records as the CPU reference trainer (train/trainer.hpp), with bf16
 // compute, fp32 master weights and AdamW state, bf16 or fp32 gradients. Several ranks train data
-// parallel with full replicas (ZeRO stage 0): gradients are summed over ranks through a
-// Communicator as the backward finishes each parameter unit (train/gpu_exchange.hpp). Declared
-// in every build; defined in CUDA builds only (callers check built_with_cuda() first).
+// parallel at the ds_config's ZeRO stage 0-3 (the table in train/zero.hpp): each parameter
+// unit's gradients are summed over the ranks through a Communicator as the backward finishes the
+// unit (train/gpu_exchange.hpp). Declared in every build; defined in CUDA builds only (callers
+// check built_with_cuda() first).
 #include <cstdint>
 #include <map>
 #include <string>

@@ -55,11 +55,8 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   // Gradient storage, recomputation (an explicit setting, the ds_config's activation
   // checkpointing, or the lightest mode that fits), the plan and its verdict against the free
   // memory: the same decision `sxbench train --plan-only` prints. Refused before any allocation
-  // when it does not fit. Over several ranks the engine runs the ds_config's ZeRO stage: 0 (full
-  // replicas whose fp32 gradients are all-reduced in place), 1 (the same exchange; AdamW state
-  // sharded, updated shards all-gathered), 2 (as 1, with each unit's gradients reduced into the
-  // owners' shards instead) or 3 (as 2, with the weights sharded and gathered per unit); the
-  // reserve adds NCCL's for more than one rank.
+  // when it does not fit. Over several ranks the engine runs the ds_config's ZeRO stage (the
+  // table in train/zero.hpp); the reserve adds NCCL's for more than one rank.
   ZeroLayout zero = zero_layout(o.ds, o.model, job.world_size());
   rep.zero_stage = zero.applied_stage();
   const GpuCapacity capacity{free_b, CapacityKind::free_after_context,

@@ -1,17 +1,9 @@
 #pragma once
 // The data-parallel training loop of the CPU reference: each rank runs its micro-batches of a
 // step, gradients are summed over ranks and divided by the world size, clipped by their global
-// norm, and AdamW steps the parameters. DsConfig::zero_stage chooses what each rank keeps
-// (DeepSpeed's ZeRO stages over the shards of train/zero.hpp):
-//   0: full replicas; gradients all-reduced; every rank takes the whole AdamW step.
-//   1: gradients all-reduced; each rank keeps AdamW moments for its shard only, updates its
-//      shard of the parameters, and the updated shards are all-gathered into every replica.
-//   2: as 1, but gradients are reduce-scattered in buckets (each rank receives only its shard's
-//      summed gradient); the global norm is the square root of the ranks' summed squares.
-//   3: as 2, and each rank keeps only its shard of the parameters: every parameter unit (see
-//      cpu::parameter_units) is all-gathered before its forward and before its backward and
-//      released after; its gradients are reduce-scattered right after its backward, every
-//      micro-step.
+// norm, and AdamW steps the parameters. DsConfig::zero_stage chooses what each rank keeps and
+// how the ranks exchange it: DeepSpeed's ZeRO stages 0-3, as the table in train/zero.hpp states
+// them (the CPU reference's collectives are that table's "cpu:" entries).
 #include <algorithm>
 #include <cstdint>
 #include <functional>
@@ -24,7 +16,7 @@
 namespace sxb {
 
 // The job as the trainer sees it. Implementations: one process (local_reducer) or the MPI job
-// through the Communicator (see commands/train.cpp).
+// through the Communicator (CommReducer, train/comm_reducer.hpp).
 class GradientReducer {
  public:
   virtual ~GradientReducer() = default;
