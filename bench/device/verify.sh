@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# On the GPU machine, in one short call, with binaries built elsewhere and carried in .dev/
+# (sxbench, sxb_gpu_tests, and .dev/bundle: shared libraries to use only where the machine lacks
+# them): every GPU test, then Llama-2-7B on the CUDA engine (seq 4096, micro-batch 1, no
+# recomputation, the reference optimizer settings), the Hopper attention forward's tests and
+# timing (SXB_ATTENTION_FORWARD=sm90), and the benchmark's embedded default run, whose run
+# directory comes back as a fixture (run_dir.tgz). Phases that would start after BUDGET_S
+# seconds are skipped and say so. Logs: $OUT/verify_logs.tgz; a short table last.
+#   BUILD_PATH  the absolute build directory the binaries were built in (the tests run the
+#               sxbench binary by that path)
+set -uo pipefail
+export NCCL_NVLS_ENABLE=0 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export PYTHONUNBUFFERED=1 PROGRESS=off
+OUT=${OUT:-/tmp/sxb-out}
+W="$OUT/work"
+mkdir -p "$W" .dev/lib
+BUDGET_S=${BUDGET_S:-280}
+want() {
+  if [ "$SECONDS" -lt "$BUDGET_S" ]; then return 0; fi
+  echo "$1: skipped, ${SECONDS}s used of the ${BUDGET_S}s budget"
+  return 1
+}
+
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,power.draw,temperature.gpu \
+  --format=csv,noheader | tee "$W/gpu.txt"
+# Libraries the binaries need that this machine does not have come from the bundle.
+for lib in $(ldd .dev/sxbench .dev/sxb_gpu_tests 2>/dev/null | awk '/not found/{print $1}' | sort -u); do
+  [ -e ".dev/bundle/$lib" ] && ln -sf "$PWD/.dev/bundle/$lib" ".dev/lib/$lib"
+done
+export LD_LIBRARY_PATH="$PWD/.dev/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+echo "bundled: $(ls .dev/lib | tr '\n' ' ')"
+BIN=$PWD/.dev/sxbench
+"$BIN" --version || { ldd "$BIN" | grep "not found"; exit 1; }
+if [ -n "${BUILD_PATH:-}" ]; then
+  mkdir -p "$BUILD_PATH" && ln -sf "$BIN" "$BUILD_PATH/sxbench"
+fi
+export SXB_TEST_BINARY=$BIN
+
+if want gpu_tests; then
+  timeout 170 .dev/sxb_gpu_tests --gtest_filter='-TrainGpuOps.HopperAttention*:TrainGpuPerf.*' \
+    >"$W/gpu_tests.log" 2>&1
+  echo "gpu tests exit $?"
+  grep -E "^\[  FAILED  \]|^\[  PASSED  \]|tests ran" "$W/gpu_tests.log" | head -20
+fi
+
+if want engine_7b; then
+  timeout 120 "$BIN" train --device cuda --model meta-llama/Llama-2-7b-hf --seq-len 4096 \
+    --micro-batch 1 --steps 10 --warmup-steps 3 \
+    --ds-config bench/device/ds_config_torch_reference.json --out "$W/engine" \
+    >"$W/engine.log" 2>&1
+  echo "engine_7b exit $?"
+  grep -E "^step time" "$W/engine.log"
+fi
+
+if want hopper_attention; then
+  SXB_ATTENTION_FORWARD=sm90 timeout 60 .dev/sxb_gpu_tests \
+    --gtest_filter='TrainGpuOps.HopperAttention*:TrainGpuOps.FlashAttention*' >"$W/hopper_tests.log" 2>&1
+  echo "hopper attention tests exit $?"
+  grep -E "hopper attention|^\[  FAILED  \]|^\[  PASSED  \]|Failure" "$W/hopper_tests.log" | head -12
+  timeout 60 .dev/sxb_gpu_tests --gtest_filter='TrainGpuPerf.AttentionForwardKernels*' \
+    >"$W/hopper_perf.log" 2>&1
+  echo "hopper attention timing exit $?"
+  grep -E "^ATTNFWD" "$W/hopper_perf.log"
+fi
+
+if want default_run; then
+  SXB_BIN=$BIN RESULTS_DIR=$W/results timeout 150 scripts/run_h200_benchmark.sh \
+    >"$W/run_default.log" 2>&1
+  echo "run_h200_benchmark.sh (default) exit $?"
+  grep -E "^sxbench run" "$W/run_default.log" | tail -8
+  RUN=$(ls -d "$W"/results/h200_benchmark_* 2>/dev/null | head -1)
+  [ -n "$RUN" ] && tar -C "$(dirname "$RUN")" -czf "$OUT/run_dir.tgz" "$(basename "$RUN")"
+fi
+
+echo "== ${SECONDS}s"
+python3 - "$W" <<'EOF'
+import json, os, sys
+w = sys.argv[1]
+p = os.path.join(w, "engine", "sft_metrics.json")
+if os.path.exists(p):
+    m = json.load(open(p))
+    print(f"engine 7B: {m['tokens_per_s_per_device']:.1f} tokens/s/GPU, MFU {100*m['mfu']:.1f}%, "
+          f"step median {m['step_time_s']['median']:.4f} s, loss {m['initial_loss']:.4f} -> "
+          f"{m['final_loss']:.4f}, peak {m['peak_memory_bytes']['device_used_peak_bytes']/2**30:.1f} GiB")
+EOF
+tar -C "$OUT" -czf "$OUT/verify_logs.tgz" work && rm -rf "$W"
