@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "model/flops.hpp"
 #include "model/model_config.hpp"
 
 namespace sxb {
@@ -19,6 +20,11 @@ struct ModelShape {
   int64_t params = 0;        // N, all parameters (embeddings and head included); exact counts
                              // come from the model registry (model_shape below)
 };
+
+// PaLM's model FLOPs per trained token (model/flops.hpp) for this shape.
+inline double palm_flops_per_token(const ModelShape& m, int64_t seq_len) {
+  return palm_flops_per_token(m.params, m.layers, m.hidden, seq_len);
+}
 
 ModelShape model_shape(const ModelConfig& m);
 // Resolves a model by Hugging Face id, built-in name or directory (see resolve_model).

@@ -17,10 +17,6 @@ constexpr double kOptimizerBytesPerParam = 28;   // AdamW: read grad, master, m,
 constexpr double kHbmEfficiency = 0.8;           // streaming kernels reach ~80% of datasheet HBM
 }  // namespace
 
-double palm_flops_per_token(const ModelShape& m, int64_t seq_len) {
-  return palm_flops_per_token(m.params, m.layers, m.hidden, seq_len);
-}
-
 namespace {
 
 // Elements saved per token per layer for backward (bf16), by recomputation:

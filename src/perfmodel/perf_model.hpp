@@ -81,9 +81,6 @@ struct StepPrediction {
   std::vector<Assumption> assumptions;
 };
 
-// PaLM appendix B: 6N + 12·L·d·T FLOPs per token for forward + backward.
-double palm_flops_per_token(const ModelShape& m, int64_t seq_len);
-
 MemoryPlan plan_memory(const ModelShape& m, const TrainSetup& t, const Cluster& c);
 StepPrediction predict_step(const ModelShape& m, const TrainSetup& t, const Cluster& c,
                             const Calibration& cal);
