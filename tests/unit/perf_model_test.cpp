@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "model/model_shape.hpp"
+#include "perfmodel/perf_model.hpp"
 
 namespace sxb {
 namespace {
