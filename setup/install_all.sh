@@ -20,6 +20,7 @@ PACKAGES=(
   fonts-dejavu-core                   # Latin fallback font for charts
   python3                             # scripts/generate_comprehensive_report.py (the seed's entry)
   libpng-dev                          # tests: decode the report's PNGs and Chromium's screenshot
+  python3-jsonschema                  # tests: result files against schemas/*.schema.json
 )
 # Chromium renders the report's HTML page headless in the e2e tests. Debian packages it as
 # chromium; Ubuntu ships it only as a snap, which this script does not install (the test then

@@ -2,6 +2,7 @@
 // and the one-line "no CUDA / no GPU" refusal with exit code 4.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -18,9 +19,11 @@ struct Outcome {
 };
 
 Outcome run_sxbench(const std::string& args) {
-  // One file pair per test: ctest runs the tests of this binary in parallel.
+  // One file pair per test and process: ctest runs the tests of this binary in parallel, and
+  // other build trees on the same machine run the same tests in the same temp directory.
   const std::string base = ::testing::TempDir() + "/compute_e2e_" +
-                           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+                           ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
+                           std::to_string(::getpid());
   const std::string out = base + ".out", err = base + ".err";
   const std::string cmd = std::string(SXB_BINARY) + " " + args + " >" + out + " 2>" + err;
   const int status = std::system(cmd.c_str());

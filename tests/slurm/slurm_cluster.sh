@@ -15,13 +15,17 @@
 #
 # The node is this host (hostname -s) at 127.0.0.1 with the CPU count, topology and memory that
 # `slurmd -C` reports. No cgroups (proctrack/linuxproc, task/none), no accounting, CPUs as the
-# consumable resource (select/cons_tres, CR_CPU). Ports are free ones chosen at start.
+# consumable resource (select/cons_tres, CR_CPU). Ports are free ones chosen at start, outside the
+# kernel's ephemeral range; a daemon that loses its port to another process anyway is started
+# again on fresh ports (SXB_SLURM_BIND_ATTEMPTS, default 5).
 # Exit codes: 0 ok, 1 failure (with one line naming it; daemon logs follow on stderr),
 # 77 the Slurm or munge programs are not installed (tests report this as skipped).
 set -euo pipefail
 
 DIR=${SXB_SLURM_DIR:-/tmp/sxb-slurm-$(id -u)}
 TIMEOUT=${SXB_SLURM_START_TIMEOUT:-30}
+# Starts of slurmctld and slurmd on fresh ports before giving up (see free_port).
+BIND_ATTEMPTS=${SXB_SLURM_BIND_ATTEMPTS:-5}
 CONF=$DIR/slurm.conf
 MUNGE_SOCKET=$DIR/munge/munge.socket
 NODE=$(hostname -s)
@@ -54,13 +58,26 @@ owned_pid() {
   echo "$pid"
 }
 
-# A TCP port on 127.0.0.1 that nothing listens on now (bash's /dev/tcp connects or fails).
+# A TCP port on 127.0.0.1 that nothing listens on now (bash's /dev/tcp connects or fails), outside
+# the kernel's ephemeral range (net.ipv4.ip_local_port_range): ports in that range are handed to
+# any process that binds port 0 or connects (mpirun, OpenMPI's TCP transport, Slurm clients), so
+# between this check and the daemon's bind one of them could take it; ports outside it are taken
+# only by explicit binds. The daemons' bind can still lose to another such bind, which
+# start_cluster answers by starting again on fresh ports. Arguments: ports not to return (this
+# runs in a command substitution, so it cannot remember what it returned before).
 free_port() {
-  local p
+  local p lo=32768 hi=60999 base span
+  read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  if [ "$lo" -gt 12000 ]; then
+    base=10000 span=$((lo - 10000))
+  elif [ "$hi" -lt 63000 ]; then
+    base=$((hi + 1)) span=$((65535 - hi))
+  else
+    base=20000 span=30000 # no range outside the ephemeral one: the retry alone protects
+  fi
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && [[ " ${USED_PORTS:-} " != *" $p "* ]]; then
-      USED_PORTS="${USED_PORTS:-} $p"
+    p=$((base + RANDOM % span))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && [[ " $* " != *" $p "* ]]; then
       echo "$p"
       return
     fi
@@ -77,11 +94,13 @@ show_logs() {
   done
 }
 
-# Waits up to TIMEOUT seconds for the command to succeed.
+# Waits up to TIMEOUT seconds for the command to succeed. Returns 2 when NAME's log says its
+# listening port was taken (the daemon exits then), so that the caller can retry on other ports.
 wait_for() {
-  local what=$1 deadline=$((SECONDS + TIMEOUT))
-  shift
+  local name=$1 what=$2 deadline=$((SECONDS + TIMEOUT))
+  shift 2
   until "$@" >/dev/null 2>&1; do
+    if [ -n "$name" ] && bind_failed "$name"; then return 2; fi
     if [ "$SECONDS" -ge "$deadline" ]; then
       show_logs
       stop_cluster >/dev/null 2>&1 || true
@@ -90,6 +109,10 @@ wait_for() {
     sleep 0.5
   done
 }
+
+# Whether NAME (slurmctld, slurmd) logged that the port it listens on was in use: both daemons
+# log the bind error with strerror and exit.
+bind_failed() { grep -qE 'Address already in use|Unable to bind' "$DIR/log/$1.log" 2>/dev/null; }
 
 node_idle() { [ "$(SLURM_CONF=$CONF sinfo -h -N -n "$NODE" -o '%t' 2>/dev/null)" = "idle" ]; }
 munge_ok() { munge -n -S "$MUNGE_SOCKET" | unmunge -S "$MUNGE_SOCKET"; }
@@ -100,7 +123,7 @@ write_config() {
   hw=$(slurmd -C | head -n 1 | sed 's/^NodeName=[^ ]* //')
   [[ $hw == *CPUs=* && $hw == *RealMemory=* ]] || die "slurmd -C did not describe this host: $hw"
   ctld_port=$(free_port)
-  slurmd_port=$(free_port)
+  slurmd_port=$(free_port "$ctld_port")
   cat >"$CONF" <<EOF
 # Single-host test cluster written by tests/slurm/slurm_cluster.sh; see that file.
 ClusterName=sxbci
@@ -142,6 +165,18 @@ PartitionName=ci Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
 }
 
+# slurmctld then slurmd on fresh ports. 0 when the node is idle, 2 when a daemon lost its port
+# (the caller retries), exits on any other failure.
+start_slurm_daemons() {
+  write_config
+  slurmctld -c -f "$CONF" </dev/null >>"$DIR/log/slurmctld.log" 2>&1 ||
+    { bind_failed slurmctld && return 2; show_logs; stop_cluster >/dev/null 2>&1; die "slurmctld did not start"; }
+  wait_for slurmctld "slurmctld" env SLURM_CONF="$CONF" scontrol ping || return
+  slurmd -f "$CONF" -N "$NODE" </dev/null >>"$DIR/log/slurmd.log" 2>&1 ||
+    { bind_failed slurmd && return 2; show_logs; stop_cluster >/dev/null 2>&1; die "slurmd did not start"; }
+  wait_for slurmd "node $NODE (idle in sinfo)" node_idle || return
+}
+
 start_cluster() {
   local missing
   missing=$(missing_programs)
@@ -172,15 +207,29 @@ start_cluster() {
     --log-file="$DIR/log/munged.log" --pid-file="$DIR/run/munged.pid" \
     --seed-file="$DIR/key/munged.seed" </dev/null >>"$DIR/log/munged.log" 2>&1 ||
     { show_logs; die "munged did not start"; }
-  wait_for "munged" munge_ok
+  wait_for "" "munged" munge_ok
 
-  write_config
-  slurmctld -c -f "$CONF" </dev/null >>"$DIR/log/slurmctld.log" 2>&1 ||
-    { show_logs; stop_cluster >/dev/null 2>&1; die "slurmctld did not start"; }
-  wait_for "slurmctld" env SLURM_CONF="$CONF" scontrol ping
-  slurmd -f "$CONF" -N "$NODE" </dev/null >>"$DIR/log/slurmd.log" 2>&1 ||
-    { show_logs; stop_cluster >/dev/null 2>&1; die "slurmd did not start"; }
-  wait_for "node $NODE (idle in sinfo)" node_idle
+  # Each attempt on fresh ports; a daemon whose bind lost a race is stopped and its log kept
+  # as log/attempt-N/ (shown on failure). Bounded: a host where every attempt loses has a
+  # problem worth reporting.
+  local attempt rc
+  for attempt in $(seq 1 "$BIND_ATTEMPTS"); do
+    rc=0
+    start_slurm_daemons || rc=$?
+    [ "$rc" -eq 0 ] && break
+    local stopped=()
+    stop_daemons slurmd slurmctld
+    mkdir -p "$DIR/log/attempt-$attempt"
+    mv "$DIR"/log/slurm*.log "$DIR/log/attempt-$attempt/" 2>/dev/null || true
+    rm -rf "${DIR:?}"/state/* "${DIR:?}"/spool/*
+    if [ "$attempt" -eq "$BIND_ATTEMPTS" ]; then
+      tail -n 5 "$DIR"/log/attempt-*/*.log >&2 || true
+      stop_cluster >/dev/null 2>&1 || true
+      die "slurmctld/slurmd could not bind their ports in $BIND_ATTEMPTS attempts"
+    fi
+    echo "slurm_cluster: attempt $attempt: a port was taken before its daemon bound it;" \
+      "starting again on other ports" >&2
+  done
   echo "slurm_cluster: node $NODE idle; export SLURM_CONF=$CONF"
 }
 
