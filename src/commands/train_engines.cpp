@@ -79,7 +79,7 @@ EngineRun run_cpu_engine(TrainJob& job, const MpiContext& mpi, const TrainOption
       "parameter unit is gathered only while it is used"};
   e.zero = {{"requested", ds.zero_stage}, {"applied", stage}, {"note", sharding[stage]}};
   e.recomputation = {
-      {"requested", ds.activation_checkpointing},
+      {"requested", ds.activation_checkpointing ? "full" : "none"},
       {"applied", ds.activation_checkpointing},
       {"mode", ds.activation_checkpointing ? "full" : "none"},
       {"method", "full: each layer's activations recomputed from its input before its backward"}};

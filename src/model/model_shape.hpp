@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <string>
 
-#include "model/flops.hpp"
 #include "model/model_config.hpp"
 
 namespace sxb {
@@ -25,11 +24,6 @@ struct ModelShape {
   int64_t head_dim() const { return hidden / heads; }
   int64_t kv_dim() const { return kv_heads * head_dim(); }  // width of k and of v
 };
-
-// PaLM's model FLOPs per trained token (model/flops.hpp) for this shape.
-inline double palm_flops_per_token(const ModelShape& m, int64_t seq_len) {
-  return palm_flops_per_token(m.params, m.layers, m.hidden, seq_len);
-}
 
 ModelShape model_shape(const ModelConfig& m);
 // Resolves a model by Hugging Face id, built-in name or directory (see resolve_model).

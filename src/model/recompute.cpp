@@ -14,6 +14,13 @@ std::string recompute_name(Recompute r) {
   return "?";
 }
 
+std::optional<Recompute> parse_recompute_name(std::string_view name) {
+  for (Recompute r : {Recompute::none, Recompute::selective, Recompute::full}) {
+    if (name == recompute_name(r)) return r;
+  }
+  return std::nullopt;
+}
+
 std::vector<LayerActivationBuffer> layer_activation_buffers(const ModelShape& m, Recompute r) {
   const int64_t d = m.hidden, kv = m.kv_dim(), F = m.ffn, H = m.heads;
   constexpr int64_t bf16 = 2, f32 = 4;

@@ -37,7 +37,9 @@
 //                                                 convention: the full T x T product)
 //              times L.
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/model_shape.hpp"
@@ -46,6 +48,8 @@ namespace sxb {
 
 enum class Recompute { none, selective, full };
 std::string recompute_name(Recompute r);  // none, selective, full
+// The mode recompute_name() spells; nullopt for anything else.
+std::optional<Recompute> parse_recompute_name(std::string_view name);
 
 // One buffer that holds layer tensors for the backward under a recomputation mode.
 struct LayerActivationBuffer {

@@ -24,16 +24,7 @@ import sys
 import jsonschema
 
 # (file name, JSON pointer, condition on the document, what the writer does instead).
-KNOWN_DISAGREEMENTS = [
-    (
-        "sft_metrics.json",
-        "/activation_recomputation/requested",
-        lambda doc: doc.get("engine") == "cpu-reference-fp32",
-        "the CPU engine (src/commands/train.cpp, run_cpu_engine) writes ds_config's "
-        "activation_checkpointing as a boolean; the contract is a mode name "
-        "(auto|none|selective|full), as the CUDA engine writes",
-    ),
-]
+KNOWN_DISAGREEMENTS = []
 
 SCHEMA_OF = {
     "run.json": "run",

@@ -56,7 +56,7 @@ void add_training(const RunRecord& r, Measurements& out) {
   t.device_name = m.device_name;
   t.engine = m.engine;
   t.zero_stage = m.zero_stage_applied;
-  t.recompute = m.recompute_applied;
+  t.recompute = m.recompute_mode == Recompute::full;
   t.model_tflops_per_device = m.model_tflops_per_device.value_or(0);
   t.exposed_comm_share = m.exposed_communication_share.value_or(0);
   t.tokens_per_s = m.tokens_per_s;

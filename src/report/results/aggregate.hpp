@@ -67,7 +67,11 @@ struct TrainingMetrics {
   StepTimeStats step_time_s;
   int64_t seq_len = 0, micro_batch = 0, grad_accum = 0, global_batch = 0;
   int zero_stage_requested = 0, zero_stage_applied = 0;
-  bool recompute_requested = false, recompute_applied = false;
+  // activation_recomputation: the mode asked for (auto, none, selective, full), whether any ran,
+  // and the mode that ran.
+  std::string recompute_requested;
+  bool recompute_applied = false;
+  Recompute recompute_mode = Recompute::none;
   std::string precision_requested, precision_computed;
   std::optional<double> loss_start, loss_end;         // nats, first and last step
   std::optional<double> exposed_communication_share;  // fraction of step time

@@ -31,8 +31,12 @@ std::string config_text(const TrainingMetrics& t) {
   if (t.zero_stage_applied != t.zero_stage_requested) {
     zero += fmt::format(" (applied {})", t.zero_stage_applied);
   }
-  std::string rc = t.recompute_applied ? "recomputation full" : "recomputation off";
-  if (t.recompute_requested != t.recompute_applied) rc += " (requested on)";
+  std::string rc = t.recompute_mode == Recompute::none
+                       ? std::string("recomputation off")
+                       : "recomputation " + recompute_name(t.recompute_mode);
+  if (t.recompute_requested != recompute_name(t.recompute_mode)) {
+    rc += " (requested " + t.recompute_requested + ")";
+  }
   std::string precision = t.precision_computed.empty() ? "" : ", " + t.precision_computed;
   return fmt::format("micro-batch {} x accumulation {}, {}, {}{}", t.micro_batch, t.grad_accum,
                      zero, rc, precision);
@@ -282,7 +286,7 @@ TrainSetup setup_of(const TrainingMetrics& t) {
   s.micro_batch = t.micro_batch;
   s.grad_accum = t.grad_accum;
   s.seq_len = t.seq_len;
-  s.recompute = t.recompute_applied ? Recompute::full : Recompute::none;
+  s.recompute = t.recompute_mode;
   return s;
 }
 

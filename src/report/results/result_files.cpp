@@ -119,8 +119,21 @@ TrainingMetrics read_training(const json& j) {
   t.zero_stage_requested = static_cast<int>(zero.integer("requested"));
   t.zero_stage_applied = static_cast<int>(zero.integer("applied"));
   const Fields rc = m.at("activation_recomputation");
-  t.recompute_requested = rc.boolean("requested");
+  t.recompute_requested = rc.str("requested");
+  if (t.recompute_requested != "auto" && !parse_recompute_name(t.recompute_requested)) {
+    throw usage_error(fmt::format("sft_metrics.json: field activation_recomputation.requested is "
+                                  "'{}', not auto, none, selective or full",
+                                  t.recompute_requested));
+  }
   t.recompute_applied = rc.boolean("applied");
+  const std::string mode = rc.str("mode");
+  const auto parsed = parse_recompute_name(mode);
+  if (!parsed) {
+    throw usage_error(fmt::format(
+        "sft_metrics.json: field activation_recomputation.mode is '{}', not none, selective or full",
+        mode));
+  }
+  t.recompute_mode = *parsed;
   if (m.has("precision")) {
     t.precision_requested = m.at("precision").opt_str("requested");
     t.precision_computed = m.at("precision").opt_str("computed");
