@@ -45,6 +45,7 @@
 
 #include "core/env_config.hpp"
 #include "core/error.hpp"
+#include "platform/cuda_check.hpp"
 #include "train/gpu_attention_sm90.hpp"
 
 namespace sxb::gpu {
