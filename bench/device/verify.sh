@@ -12,9 +12,12 @@ set -uo pipefail
 export NCCL_NVLS_ENABLE=0 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export PYTHONUNBUFFERED=1 PROGRESS=off
 OUT=${OUT:-/tmp/sxb-out}
-W="$OUT/work"
+W=/tmp/sxb-verify
+rm -rf "$W"
 mkdir -p "$W" .dev/lib
-BUDGET_S=${BUDGET_S:-280}
+# The logs so far, after every phase: a call cut short still brings back what it measured.
+save() { tar -C "$(dirname "$W")" -czf "$OUT/verify_logs.tgz" "$(basename "$W")"; }
+BUDGET_S=${BUDGET_S:-200}
 want() {
   if [ "$SECONDS" -lt "$BUDGET_S" ]; then return 0; fi
   echo "$1: skipped, ${SECONDS}s used of the ${BUDGET_S}s budget"
@@ -37,19 +40,21 @@ fi
 export SXB_TEST_BINARY=$BIN
 
 if want gpu_tests; then
-  timeout 170 .dev/sxb_gpu_tests --gtest_filter='-TrainGpuOps.HopperAttention*:TrainGpuPerf.*' \
+  timeout 150 .dev/sxb_gpu_tests --gtest_filter='-TrainGpuOps.HopperAttention*:TrainGpuPerf.*' \
     >"$W/gpu_tests.log" 2>&1
   echo "gpu tests exit $?"
   grep -E "^\[  FAILED  \]|^\[  PASSED  \]|tests ran" "$W/gpu_tests.log" | head -20
+  save
 fi
 
 if want engine_7b; then
-  timeout 120 "$BIN" train --device cuda --model meta-llama/Llama-2-7b-hf --seq-len 4096 \
+  timeout 100 "$BIN" train --device cuda --model meta-llama/Llama-2-7b-hf --seq-len 4096 \
     --micro-batch 1 --steps 10 --warmup-steps 3 \
     --ds-config bench/device/ds_config_torch_reference.json --out "$W/engine" \
     >"$W/engine.log" 2>&1
   echo "engine_7b exit $?"
   grep -E "^step time" "$W/engine.log"
+  save
 fi
 
 if want hopper_attention; then
@@ -61,15 +66,17 @@ if want hopper_attention; then
     >"$W/hopper_perf.log" 2>&1
   echo "hopper attention timing exit $?"
   grep -E "^ATTNFWD" "$W/hopper_perf.log"
+  save
 fi
 
 if want default_run; then
-  SXB_BIN=$BIN RESULTS_DIR=$W/results timeout 150 scripts/run_h200_benchmark.sh \
+  SXB_BIN=$BIN RESULTS_DIR=$W/results timeout 100 scripts/run_h200_benchmark.sh \
     >"$W/run_default.log" 2>&1
   echo "run_h200_benchmark.sh (default) exit $?"
   grep -E "^sxbench run" "$W/run_default.log" | tail -8
   RUN=$(ls -d "$W"/results/h200_benchmark_* 2>/dev/null | head -1)
   [ -n "$RUN" ] && tar -C "$(dirname "$RUN")" -czf "$OUT/run_dir.tgz" "$(basename "$RUN")"
+  rm -rf "$W/results"
 fi
 
 echo "== ${SECONDS}s"
@@ -83,4 +90,4 @@ if os.path.exists(p):
           f"step median {m['step_time_s']['median']:.4f} s, loss {m['initial_loss']:.4f} -> "
           f"{m['final_loss']:.4f}, peak {m['peak_memory_bytes']['device_used_peak_bytes']/2**30:.1f} GiB")
 EOF
-tar -C "$OUT" -czf "$OUT/verify_logs.tgz" work && rm -rf "$W"
+save
