@@ -27,8 +27,8 @@ want() {
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,power.draw,temperature.gpu \
   --format=csv,noheader | tee "$W/gpu.txt"
 # Libraries the binaries need that this machine does not have come from the bundle.
-for lib in $(ldd .dev/sxbench .dev/sxb_gpu_tests 2>/dev/null | awk '/not found/{print $1}' | sort -u); do
-  [ -e ".dev/bundle/$lib" ] && ln -sf "$PWD/.dev/bundle/$lib" ".dev/lib/$lib"
+for lib in $(ls .dev/bundle); do
+  ldconfig -p | grep -q "^\s*$lib " || ln -sf "$PWD/.dev/bundle/$lib" ".dev/lib/$lib"
 done
 export LD_LIBRARY_PATH="$PWD/.dev/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 echo "bundled: $(ls .dev/lib | tr '\n' ' ')"
