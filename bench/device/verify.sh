@@ -3,8 +3,9 @@
 # (sxbench, sxb_gpu_tests, and .dev/bundle: shared libraries to use only where the machine lacks
 # them): every GPU test, then Llama-2-7B on the CUDA engine (seq 4096, micro-batch 1, no
 # recomputation, the reference optimizer settings), the Hopper attention forward's tests and
-# timing (SXB_ATTENTION_FORWARD=sm90), and the benchmark's embedded default run, whose run
-# directory comes back as a fixture (run_dir.tgz). Phases that would start after BUDGET_S
+# timing (SXB_ATTENTION_FORWARD=sm90), the benchmark's embedded default run and its full mode
+# for Llama-2-7B, whose run directories come back as the GPU fixtures of tests/fixtures/gpu
+# (run_dir.tgz, run_dir_full.tgz; FULL_RUN=0 skips the second). Phases that would start after BUDGET_S
 # seconds are skipped and say so. Logs: $OUT/verify_logs.tgz; a short table last.
 #   BUILD_PATH  the absolute build directory the binaries were built in (the tests run the
 #               sxbench binary by that path)
@@ -77,6 +78,16 @@ if want default_run; then
   RUN=$(ls -d "$W"/results/h200_benchmark_* 2>/dev/null | head -1)
   [ -n "$RUN" ] && tar -C "$(dirname "$RUN")" -czf "$OUT/run_dir.tgz" "$(basename "$RUN")"
   rm -rf "$W/results"
+fi
+
+# The full mode of the same model: the second GPU fixture (run_dir_full.tgz).
+if [ "${FULL_RUN:-1}" = 1 ] && want full_run; then
+  SXB_BIN=$BIN RESULTS_DIR=$W/results_full timeout 120 scripts/run_h200_benchmark.sh \
+    meta-llama/Llama-2-7b-hf 1 full >"$W/run_full.log" 2>&1
+  echo "run_h200_benchmark.sh meta-llama/Llama-2-7b-hf 1 full exit $?"
+  RUN=$(ls -d "$W"/results_full/h200_benchmark_* 2>/dev/null | head -1)
+  [ -n "$RUN" ] && tar -C "$(dirname "$RUN")" -czf "$OUT/run_dir_full.tgz" "$(basename "$RUN")"
+  rm -rf "$W/results_full"
 fi
 
 echo "== ${SECONDS}s"

@@ -10,7 +10,8 @@
 # then `sxbench report` and `sxbench plan` over those directories and `sxbench validate --json`
 # of the run and of configs/claims/seed_claims.json; then validates every file with
 # validate_results.py (python3-jsonschema). compute.json and the CUDA engine's sft_metrics.json
-# need a GPU and are validated where one ran (the same script, pointed at its run directory).
+# need a GPU: the run directories recorded on one H200 (tests/fixtures/gpu/) join the results,
+# so their files, and report and plan over them, are validated on every run of this test.
 set -euo pipefail
 
 BIN=${1:?usage: schema_outputs_test.sh SXBENCH MPIEXEC FAKE_NVML WORK}
@@ -44,6 +45,7 @@ step "$MPIEXEC" -np 2 --oversubscribe "$BIN" run --model tiny --nodes 1 --mode q
 ln -sf "$FAKE_NVML" "$WORK/nvml/libnvidia-ml.so.1"
 step env LD_LIBRARY_PATH="$WORK/nvml${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$BIN" monitor \
   --interval 0.05 --require-gpu --out "$WORK/results/monitor_fake_nvml/gpu_metrics.csv" -- sleep 0.5
+cp -r "$ROOT"/tests/fixtures/gpu/* "$WORK/results/"
 step "$BIN" report --results "$WORK/results" --out "$WORK/report" --lang en
 step "$BIN" plan --results "$WORK/results" --out "$WORK/plan" --lang en
 step "$BIN" validate "$WORK/results/run_quick" --json "$WORK/validate/validation_run.json"
@@ -56,7 +58,7 @@ step "$BIN" validate "$WORK/results/run_quick" --json "$WORK/validate/validation
 
 exec python3 "$ROOT/tests/schema/validate_results.py" --schemas "$ROOT/schemas" \
   --claims "$ROOT/configs/claims/seed_claims.json" \
-  --require run.json --require sft_metrics.json --require nccl.json \
+  --require run.json --require sft_metrics.json --require compute.json --require nccl.json \
   --require gpu_metrics_summary.json --require gpu_metrics.csv --require validation.json \
   --require validation_run.json --require validation_claims.json \
   --require report.json --require plan.json --require claims \

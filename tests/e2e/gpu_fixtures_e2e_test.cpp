@@ -1,0 +1,105 @@
+// The run directories recorded on one H200 (tests/fixtures/gpu/, see its README) through every
+// reader a user runs after `run`: `report` (no directory skipped, the GPU run's throughput in
+// the figures and the documents), `plan` (calibrated by the GPU run) and `validate` (nothing
+// failed or impossible). CI has no GPU; this is how the CUDA engine's sft_metrics.json, a real
+// compute.json and NVML columns reach the readers on every run.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/atomic_file.hpp"
+#include "e2e_util.hpp"
+
+namespace sxb::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kFixtures = fs::path(SXB_TEST_SOURCE_DIR) / "tests" / "fixtures" / "gpu";
+
+std::set<std::string> fixture_names() {
+  std::set<std::string> names;
+  for (const auto& e : fs::directory_iterator(kFixtures)) {
+    if (e.is_directory()) names.insert(e.path().filename().string());
+  }
+  return names;
+}
+
+class GpuFixturesE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = scratch_dir("gpu_fixtures");
+    results_ = root_ / "results";
+    fs::create_directories(results_);
+    for (const auto& n : fixture_names()) {
+      fs::copy(kFixtures / n, results_ / n, fs::copy_options::recursive);
+    }
+    ASSERT_GE(fixture_names().size(), 2u) << "no GPU fixtures under " << kFixtures;
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  fs::path root_, results_;
+};
+
+TEST_F(GpuFixturesE2E, ReportReadsEveryFixtureAndShowsTheGpuRun) {
+  const fs::path out = root_ / "docs";
+  const auto r = run_command(
+      sxbench("report --results " + results_.string() + " --out " + out.string() + " --lang en"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find(" 0 skipped"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("sxbench report: skipped"), std::string::npos) << r.output;
+  const auto j = read_json_file(out / "report.json");
+  EXPECT_TRUE(j["skipped"].empty()) << j["skipped"].dump();
+  std::set<std::string> read;
+  for (const auto& run : j["runs"]) read.insert(run["name"].get<std::string>());
+  EXPECT_EQ(read, fixture_names());
+
+  // The throughput row is the GPU engine's, at the fixture's own figure.
+  const auto quick = read_json_file(results_ / "h200_quick_7b" / "sft_metrics.json");
+  const auto full = read_json_file(results_ / "h200_full_7b" / "sft_metrics.json");
+  ASSERT_EQ(j["figures"]["throughput"].size(), 1u) << j["figures"]["throughput"].dump();
+  const auto& row = j["figures"]["throughput"][0];
+  EXPECT_EQ(row["device_name"], "NVIDIA H200");
+  EXPECT_EQ(row["model"], "meta-llama/Llama-2-7b-hf");
+  EXPECT_EQ(row["runs"].size(), 2u);
+  const double a = quick["tokens_per_s_per_device"], b = full["tokens_per_s_per_device"];
+  const double reported = row["tokens_per_s_per_device"];
+  EXPECT_NEAR(reported, (a + b) / 2, 1e-6 * reported) << "median of the two runs";
+
+  const std::string md = read_file(out / "h200_benchmark_comprehensive_report.md");
+  EXPECT_NE(md.find("NVIDIA H200"), std::string::npos);
+  EXPECT_NE(md.find("meta-llama/Llama-2-7b-hf"), std::string::npos);
+  EXPECT_TRUE(fs::exists(out / "sales_presentation_h200_spectrumx.md"));
+  const std::string sales = read_file(out / "sales_presentation_h200_spectrumx.md");
+  EXPECT_NE(sales.find("NVIDIA H200"), std::string::npos);
+}
+
+TEST_F(GpuFixturesE2E, PlanIsCalibratedByTheGpuRun) {
+  const fs::path out = root_ / "plan";
+  const auto r = run_command(
+      sxbench("plan --results " + results_.string() + " --out " + out.string() + " --lang en"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = read_json_file(out / "plan.json");
+  ASSERT_FALSE(j["measured"].empty()) << j.dump(1);
+  bool from_fixture = false;
+  for (const auto& m : j["measured"]) {
+    if (m["name"] != "achieved_tflops_per_gpu") continue;
+    const std::string dir = fs::path(m["run_dir"].get<std::string>()).filename();
+    from_fixture = fixture_names().count(dir) > 0;
+    EXPECT_GT(m["value"].get<double>(), 100.0) << m.dump();  // a GPU's rate, not a CPU's
+  }
+  EXPECT_TRUE(from_fixture) << j["measured"].dump(1);
+  EXPECT_TRUE(j["unused_runs"].empty()) << j["unused_runs"].dump();
+}
+
+TEST_F(GpuFixturesE2E, ValidateFindsNothingFailedOrImpossible) {
+  for (const auto& n : fixture_names()) {
+    const auto r = run_command(sxbench("validate " + (results_ / n).string()));
+    EXPECT_EQ(r.exit_code, 0) << n << "\n" << r.output;
+    EXPECT_NE(r.output.find(" 0 failed, 0 impossible"), std::string::npos) << n << "\n" << r.output;
+  }
+}
+
+}  // namespace
+}  // namespace sxb::e2e
