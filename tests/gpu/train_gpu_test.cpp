@@ -42,6 +42,30 @@
 namespace sxb {
 namespace {
 
+// Median time in ms of `reps` runs of fn on the default stream, timed with CUDA events after
+// `warmup` untimed runs.
+template <typename Fn>
+double median_event_ms(int warmup, int reps, Fn&& fn) {
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0);
+  cudaEventCreate(&e1);
+  for (int i = 0; i < warmup; ++i) fn();
+  std::vector<float> ms;
+  for (int i = 0; i < reps; ++i) {
+    cudaEventRecord(e0);
+    fn();
+    cudaEventRecord(e1);
+    cudaEventSynchronize(e1);
+    float t = 0;
+    cudaEventElapsedTime(&t, e0, e1);
+    ms.push_back(t);
+  }
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  std::sort(ms.begin(), ms.end());
+  return double(ms[ms.size() / 2]);
+}
+
 namespace fs = std::filesystem;
 
 #define SXB_REQUIRE_GPU()                                          \
@@ -829,24 +853,7 @@ TEST(TrainGpuPerf, AttentionAtTheLlama7bShapeIsWithinPhysicalLimits) {
   s.o_stride = H * hd;
   bf16* b = qkv.get();
   bf16* g = dgrad.get();
-  cudaEvent_t e0, e1;
-  cudaEventCreate(&e0);
-  cudaEventCreate(&e1);
-  auto median_ms = [&](auto&& fn) {
-    for (int i = 0; i < 3; ++i) fn();
-    std::vector<float> ms;
-    for (int i = 0; i < 15; ++i) {
-      cudaEventRecord(e0);
-      fn();
-      cudaEventRecord(e1);
-      cudaEventSynchronize(e1);
-      float t = 0;
-      cudaEventElapsedTime(&t, e0, e1);
-      ms.push_back(t);
-    }
-    std::sort(ms.begin(), ms.end());
-    return double(ms[ms.size() / 2]);
-  };
+  auto median_ms = [](auto&& fn) { return median_event_ms(3, 15, fn); };
   const double fwd_ms = median_ms([&] {
     gpu::attention_forward(o.get(), lse.get(), b, b + H * hd, b + 2 * H * hd, s, nullptr);
   });
@@ -854,8 +861,6 @@ TEST(TrainGpuPerf, AttentionAtTheLlama7bShapeIsWithinPhysicalLimits) {
     gpu::attention_backward(dq.get(), g + H * hd, g + 2 * H * hd, dsum.get(), dout.get(), o.get(),
                             lse.get(), b, b + H * hd, b + 2 * H * hd, s, nullptr);
   });
-  cudaEventDestroy(e0);
-  cudaEventDestroy(e1);
   const double causal_product = 2.0 * double(T) * double(T) / 2.0 * double(hd) * double(H);
   const double fwd_tflops = 2 * causal_product / (fwd_ms * 1e-3) / 1e12;
   const double bwd_tflops = 5 * causal_product / (bwd_ms * 1e-3) / 1e12;
@@ -895,24 +900,7 @@ TEST(TrainGpuPerf, AttentionForwardKernelsAtTheIssueShapes) {
     s.q_stride = s.kv_stride = qw;
     s.o_stride = ow;
     bf16* b = qkv.get();
-    cudaEvent_t e0, e1;
-    cudaEventCreate(&e0);
-    cudaEventCreate(&e1);
-    auto median_ms = [&](auto&& fn) {
-      for (int i = 0; i < 5; ++i) fn();
-      std::vector<float> ms;
-      for (int i = 0; i < 30; ++i) {
-        cudaEventRecord(e0);
-        fn();
-        cudaEventRecord(e1);
-        cudaEventSynchronize(e1);
-        float t = 0;
-        cudaEventElapsedTime(&t, e0, e1);
-        ms.push_back(t);
-      }
-      std::sort(ms.begin(), ms.end());
-      return double(ms[ms.size() / 2]);
-    };
+    auto median_ms = [](auto&& fn) { return median_event_ms(5, 30, fn); };
     const double flops = 4.0 * sh.B * sh.H * double(sh.T) * double(sh.T) * sh.hd / 2;
     const bool hopper = gpu::attention_forward_sm90_supports(s);
     for (const auto kernel :
@@ -942,8 +930,6 @@ TEST(TrainGpuPerf, AttentionForwardKernelsAtTheIssueShapes) {
       std::printf("ATTNFWD sm90 vs mma rel err %.2e\n", err);
       EXPECT_LT(err, 1e-2);
     }
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
   }
 }
 
