@@ -32,6 +32,29 @@ namespace {
 namespace fs = std::filesystem;
 using namespace sxb::report;
 
+// `p` relative to `base` when p lies under base (both resolved, so symlinks and `..` do not
+// matter); empty otherwise.
+std::string relative_under(const fs::path& p, const fs::path& base) {
+  std::error_code ec;
+  const fs::path a = fs::weakly_canonical(fs::absolute(p, ec), ec);
+  const fs::path b = fs::weakly_canonical(fs::absolute(base, ec), ec);
+  if (ec || b.empty()) return {};
+  const fs::path r = a.lexically_relative(b);
+  if (r.empty() || *r.begin() == "..") return {};
+  return r.generic_string();
+}
+
+// How a document names a path: relative to the repository root (the parent of configs/) when
+// under it, else relative to the working directory when under it, else as given.
+std::string shown_path(const fs::path& p, const fs::path& config_dir) {
+  if (config_dir.filename() == "configs") {
+    if (auto r = relative_under(p, config_dir.parent_path()); !r.empty()) return r;
+  }
+  std::error_code ec;
+  if (auto r = relative_under(p, fs::current_path(ec)); !r.empty()) return r;
+  return p.string();
+}
+
 struct ReportOptions {
   std::string results;  // empty: RESULTS_DIR
   std::string out = "docs";
@@ -95,7 +118,8 @@ int run_report(const ReportOptions& o, const CommandContext& ctx) {
   rc.target_results = &target_results;
   rc.generated_utc = utc_iso8601_now();
   rc.tool_version = SXB_VERSION;
-  rc.results_dir = results;
+  rc.results_dir = shown_path(results, config_dir);
+  rc.targets_file = shown_path(targets_path, config_dir);
 
   const ReportCharts charts = build_report_charts(aggregate, figures, target_results, lang);
   rc.chart_notes = charts.notes;

@@ -147,6 +147,13 @@ TEST_F(ReportE2E, WritesEveryDocumentAndListsWhatItSkipped) {
   EXPECT_EQ(j["schema"], "sxbench.report/1");
   EXPECT_EQ(j["runs"].size(), 6u);
   EXPECT_EQ(j["skipped"].size(), 1u);
+  // Paths a reader elsewhere can resolve: the repository's targets file relative to the
+  // repository root, a skipped directory relative to the results directory.
+  EXPECT_EQ(j["targets_file"], "configs/targets.json");
+  EXPECT_EQ(j["skipped"][0]["directory"], "h200_benchmark_cut");
+  EXPECT_NE(md.find("Targets from `configs/targets.json` (Requirements (docs/requirements.md)"),
+            std::string::npos);
+  EXPECT_EQ(md.find("/configs/targets.json"), std::string::npos);  // no absolute path to it
   // Nothing on one CPU host measures GPU utilisation, multi-node scaling or a fabric: every seed
   // target is "not measured", none is "met".
   ASSERT_EQ(j["targets"].size(), 4u);
@@ -275,6 +282,64 @@ TEST_F(ReportE2E, HtmlPageRendersInHeadlessChromium) {
   EXPECT_EQ(png.height, 4000);
   EXPECT_GT(png.non_background_share(), 0.03) << "the rendered page looks blank";
   EXPECT_GT(png.distinct_colours(), 32u);
+}
+
+// The Japanese page's targets table at a laptop's width: every header cell renders on one line
+// (CJK text may break between any two glyphs, so a squeezed column once showed 測/定/値 one glyph
+// per line). The page itself has no script; a copy gets one that counts, per header cell, the
+// distinct line tops of its text and writes them into the DOM that --dump-dom prints.
+TEST_F(ReportE2E, JapaneseTargetsHeadersRenderOnOneLineInHeadlessChromium) {
+  const std::string chromium = find_on_path({"chromium", "chromium-browser"});
+  if (chromium.empty()) GTEST_SKIP() << "chromium is not installed (Debian package chromium)";
+  const fs::path out = root_ / "docs_html_ja";
+  ASSERT_EQ(report("--out " + out.string() + " --lang ja").exit_code, 0);
+  std::string page = read_file(out / "h200_benchmark_comprehensive_report.html");
+  const std::string probe = R"(<script>
+(function () {
+  let h = [...document.querySelectorAll('h2')].find(e => e.textContent.trim() === '目標');
+  let t = h ? h.nextElementSibling : null;
+  while (t && t.tagName !== 'TABLE') t = t.nextElementSibling;
+  const out = [];
+  if (t) for (const th of t.querySelectorAll('thead th')) {
+    const r = document.createRange();
+    r.selectNodeContents(th);
+    const tops = new Set([...r.getClientRects()].map(x => Math.round(x.top)));
+    out.push(th.textContent + '=' + tops.size);
+  }
+  const p = document.createElement('pre');
+  p.id = 'sxb-probe';
+  // How far the table overflows its box (0: long cells wrapped instead of widening it).
+  if (t) out.push('overflow=' + Math.max(0, t.scrollWidth - t.clientWidth));
+  p.textContent = 'PRO' + 'BE[' + out.join('|') + ']PRO' + 'BE';  // not in this source
+  document.body.appendChild(p);
+})();
+</script>)";
+  const size_t body_end = page.rfind("</body>");
+  ASSERT_NE(body_end, std::string::npos);
+  page.insert(body_end, probe);
+  const fs::path probed = root_ / "probed_ja.html";
+  write_file_atomic(probed, page);
+  const auto r = run_command("timeout 120 " + chromium +
+                             " --headless --no-sandbox --disable-gpu --user-data-dir=" +
+                             (root_ / "chromium_profile_ja").string() +
+                             " --window-size=900,2000 --dump-dom file://" + probed.string());
+  const size_t a = r.output.find("PROBE[");
+  const size_t b = r.output.find("]PROBE");
+  ASSERT_TRUE(a != std::string::npos && b != std::string::npos) << r.output;
+  const std::string cells = r.output.substr(a + 6, b - a - 6);
+  // 目標, 要件, 測定値, 判定, 測定元, 定義: six header cells, each one line; then the overflow.
+  std::vector<std::string> items;
+  for (size_t start = 0; start <= cells.size();) {
+    const size_t end = std::min(cells.find('|', start), cells.size());
+    items.push_back(cells.substr(start, end - start));
+    start = end + 1;
+  }
+  ASSERT_EQ(items.size(), 7u) << cells;
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(items[i].substr(items[i].rfind('=') + 1), "1")
+        << "header cell on several lines: " << items[i];
+  }
+  EXPECT_EQ(items[6], "overflow=0") << "long cells widened the table past the page: " << cells;
 }
 
 TEST_F(ReportE2E, NoRunDirectoryIsAOneLineErrorNamingTheDirectory) {

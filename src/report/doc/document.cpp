@@ -151,13 +151,28 @@ std::string anchor(size_t index) {
   return fmt::format("s{}", index);
 }
 
+// Browsers may break CJK text between any two glyphs, so in a table squeezed by one long column
+// the short columns shrink to one glyph per line (測/定/値). Headers and short cells therefore
+// never wrap (th and td.s: white-space:nowrap); long cells still wrap, so they do not overflow,
+// and a table wider than the page scrolls (table: overflow-x:auto).
+constexpr size_t kShortCellCodePoints = 16;
+
+// Whether a cell is short enough to keep on one line: at most kShortCellCodePoints code points
+// (UTF-8 continuation bytes 10xxxxxx are not counted).
+bool short_cell(const std::string& text) {
+  size_t n = 0;
+  for (unsigned char ch : text) n += (ch & 0xC0) != 0x80;
+  return n <= kShortCellCodePoints;
+}
+
 constexpr const char* kCss = R"(
 body{font-family:"Noto Sans CJK JP","IPAGothic","DejaVu Sans",sans-serif;margin:2em auto;max-width:1200px;padding:0 1.5em;color:#1a1a1a;line-height:1.5;background:#fff}
 h1{border-bottom:3px solid #76b900;padding-bottom:.3em}
 h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;margin:1em 0;font-size:.9em;display:block;overflow-x:auto}
 th,td{border:1px solid #bbb;padding:.3em .6em;text-align:left;vertical-align:top}
-th{background:#eef3e2}
+th{background:#eef3e2;white-space:nowrap}
+td.s{white-space:nowrap}
 tr:nth-child(even) td{background:#fafafa}
 code{background:#f2f2f2;padding:0 .2em;border-radius:3px;font-size:.95em}
 figure{margin:1.5em 0}
@@ -242,7 +257,10 @@ std::string render_html(const Document& d) {
         body += "</tr></thead>\n<tbody>\n";
         for (const auto& row : b.table.rows) {
           body += "<tr>";
-          for (const auto& c : row) body += "<td>" + html_inline(c.empty() ? "-" : c) + "</td>";
+          for (const auto& c : row) {
+            body += (short_cell(c) ? "<td class=\"s\">" : "<td>") +
+                    html_inline(c.empty() ? "-" : c) + "</td>";
+          }
           body += "</tr>\n";
         }
         body += "</tbody>\n</table>\n";

@@ -90,7 +90,8 @@ void targets_summary(Document& d, const ReportContext& ctx, L lang) {
           "**not measured** means no run counts for it.",
           "目標は `{}`{} "
           "から。測定値が満たす場合のみ**達成**、対象となる実行がない場合は**未測定**です。"},
-         tf.path, tf.source.empty() ? "" : " (" + tf.source + ")"));
+         ctx.targets_file.empty() ? tf.path : ctx.targets_file,
+         tf.source.empty() ? "" : " (" + tf.source + ")"));
   Table t;
   t.header = {tr(lang, {"target", "目標"}),
               tr(lang, {"required", "要件"}),

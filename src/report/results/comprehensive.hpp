@@ -35,7 +35,12 @@ struct ReportContext {
   std::string grid_file;  // the combined image next to the documents (empty when not drawn)
   std::string generated_utc;
   std::string tool_version;
-  std::string results_dir;  // as given on the command line
+  // Paths as the documents show them: never the absolute path of the machine that wrote them,
+  // so a report copied elsewhere names files its reader can find. The results directory
+  // relative to the repository root or the working directory when under one (else as given);
+  // the targets file relative to the repository root when it is a repository file.
+  std::string results_dir;
+  std::string targets_file;
 };
 
 Document build_comprehensive_report(const ReportContext& ctx, ReportLang lang);

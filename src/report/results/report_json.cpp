@@ -47,7 +47,11 @@ json report_json(const ReportContext& ctx, ReportLang lang) {
   }
   json skipped = json::array();
   for (const auto& s : a.skipped)
-    skipped.push_back({{"directory", s.dir.string()}, {"reason", s.reason}});
+    // Relative to the results directory, like the runs' names: the report stays valid when the
+    // results directory is copied or moved.
+    skipped.push_back(
+        {{"directory", s.dir.lexically_relative(a.results_dir).lexically_normal().string()},
+         {"reason", s.reason}});
   json charts = json::array();
   for (const auto& c : ctx.charts) {
     charts.push_back({{"title", c.title},
@@ -62,7 +66,7 @@ json report_json(const ReportContext& ctx, ReportLang lang) {
           {"runs", runs},
           {"skipped", skipped},
           {"figures", to_json(*ctx.figures)},
-          {"targets_file", ctx.targets->path},
+          {"targets_file", ctx.targets_file.empty() ? ctx.targets->path : ctx.targets_file},
           {"targets", to_json(*ctx.target_results)},
           {"charts", charts},
           {"charts_grid", ctx.grid_file.empty() ? json(nullptr) : json(ctx.grid_file)},
