@@ -1,5 +1,5 @@
 // The chart API as every build has it: input checks, writing, and the dispatch to the cairo/pango
-// renderer (chart_render_charts.cpp). Without cairo/pango the render functions throw instead of
+// renderer (cairo/render.cpp). Without cairo/pango the render functions throw instead of
 // producing anything, so no caller can mistake a missing chart for a drawn one.
 #include "report/charts/chart.hpp"
 

@@ -1,6 +1,6 @@
 #pragma once
 // Internal to the chart layer (not for callers): the input checks every build runs, and the
-// cairo/pango renderer in chart_render_charts.cpp, compiled only with SXB_HAVE_CHARTS.
+// cairo/pango renderer in cairo/ (render.cpp), compiled only with SXB_HAVE_CHARTS.
 #include <string>
 #include <string_view>
 #include <vector>
