@@ -57,7 +57,8 @@ std::vector<Finding> validate_collectives(const CollectiveReport& report, const 
 }  // namespace sxb
 
 namespace sxb {
-// Training (sft_metrics.json): every loss finite, the loss fell, replicas agree, and the model
+// Training (sft_metrics.json): every loss finite, the loss curve falls beyond its noise (or the
+// finding says why the run cannot show it: see training.cpp), replicas agree, and the model
 // TFLOP/s per device within the device's dense bf16 peak (when the device is a known GPU).
 std::vector<Finding> validate_training(const nlohmann::json& sft_metrics, const JobLimits& limits);
 }  // namespace sxb

@@ -101,5 +101,26 @@ TEST_F(GpuFixturesE2E, ValidateFindsNothingFailedOrImpossible) {
   }
 }
 
+// A healthy default GPU run gives no warning: 6 (quick) or 20 (full) steps of AdamW at lr 1e-5
+// move each weight by at most 6e-5 or 2e-4, so train.loss_decreasing says why it does not apply
+// (learning rate x steps below 1e-3, the fitted change inside its noise band) instead of warning.
+TEST_F(GpuFixturesE2E, ValidateGivesNoWarningAndSaysWhyTheLossTrendDoesNotApply) {
+  for (const auto& n : fixture_names()) {
+    const auto r = run_command(sxbench("validate " + (results_ / n).string()));
+    EXPECT_EQ(r.exit_code, 0) << n << "\n" << r.output;
+    EXPECT_NE(r.output.find(" 0 warning(s), 0 failed, 0 impossible"), std::string::npos)
+        << n << "\n"
+        << r.output;
+    const auto at = r.output.find("train.loss_decreasing");
+    ASSERT_NE(at, std::string::npos) << n << "\n" << r.output;
+    // The finding's two lines: verdict, check and subject; then its arithmetic.
+    const std::string line =
+        r.output.substr(at, r.output.find('\n', r.output.find('\n', at) + 1) - at);
+    EXPECT_NE(line.find("not applicable: learning rate x steps"), std::string::npos) << line;
+    EXPECT_NE(line.find("(sum of per-step lr) < 0.001"), std::string::npos) << line;
+    EXPECT_NE(line.find("residual sd"), std::string::npos) << line;
+  }
+}
+
 }  // namespace
 }  // namespace sxb::e2e
