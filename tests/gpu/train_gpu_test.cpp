@@ -42,30 +42,6 @@
 namespace sxb {
 namespace {
 
-// Median time in ms of `reps` runs of fn on the default stream, timed with CUDA events after
-// `warmup` untimed runs.
-template <typename Fn>
-double median_event_ms(int warmup, int reps, Fn&& fn) {
-  cudaEvent_t e0, e1;
-  cudaEventCreate(&e0);
-  cudaEventCreate(&e1);
-  for (int i = 0; i < warmup; ++i) fn();
-  std::vector<float> ms;
-  for (int i = 0; i < reps; ++i) {
-    cudaEventRecord(e0);
-    fn();
-    cudaEventRecord(e1);
-    cudaEventSynchronize(e1);
-    float t = 0;
-    cudaEventElapsedTime(&t, e0, e1);
-    ms.push_back(t);
-  }
-  cudaEventDestroy(e0);
-  cudaEventDestroy(e1);
-  std::sort(ms.begin(), ms.end());
-  return double(ms[ms.size() / 2]);
-}
-
 namespace fs = std::filesystem;
 
 #define SXB_REQUIRE_GPU()                                          \
@@ -93,6 +69,30 @@ bool all_finite(const std::vector<float>& v) {
 }
 
 #ifdef SXB_HAVE_CUDA
+
+// Median time in ms of `reps` runs of fn on the default stream, timed with CUDA events after
+// `warmup` untimed runs.
+template <typename Fn>
+double median_event_ms(int warmup, int reps, Fn&& fn) {
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0);
+  cudaEventCreate(&e1);
+  for (int i = 0; i < warmup; ++i) fn();
+  std::vector<float> ms;
+  for (int i = 0; i < reps; ++i) {
+    cudaEventRecord(e0);
+    fn();
+    cudaEventRecord(e1);
+    cudaEventSynchronize(e1);
+    float t = 0;
+    cudaEventElapsedTime(&t, e0, e1);
+    ms.push_back(t);
+  }
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  std::sort(ms.begin(), ms.end());
+  return double(ms[ms.size() / 2]);
+}
 
 using gpu::bf16;
 
