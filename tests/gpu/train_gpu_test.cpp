@@ -96,6 +96,22 @@ double median_event_ms(int warmup, int reps, Fn&& fn) {
 
 using gpu::bf16;
 
+// The attention shape of a packed qkv buffer: each token's row holds H query heads, then KV key
+// heads, then KV value heads (rows of (H + 2 KV) hd), and the output rows hold H heads.
+gpu::AttentionShape packed_qkv_shape(int64_t B, int64_t T, int64_t H, int64_t KV, int64_t hd,
+                                     int64_t window = 0) {
+  gpu::AttentionShape s;
+  s.B = B;
+  s.T = T;
+  s.H = H;
+  s.KV = KV;
+  s.hd = hd;
+  s.window = window;
+  s.q_stride = s.kv_stride = (H + 2 * KV) * hd;
+  s.o_stride = H * hd;
+  return s;
+}
+
 float round_bf16(float x) {
   return __bfloat162float(__float2bfloat16(x));
 }
@@ -352,15 +368,7 @@ TEST(TrainGpuOps, FlashAttentionMatchesTheReferenceForwardAndBackward) {
                            c.KV, c.hd, c.window);
     Dev<bf16> dqkv(qkv), ddout(dout), o(N * ow), dgrad(N * qw);
     Dev<float> lse(c.B * c.H * c.T), dq(N * c.H * c.hd), dsum(c.B * c.H * c.T);
-    gpu::AttentionShape s;
-    s.B = c.B;
-    s.T = c.T;
-    s.H = c.H;
-    s.KV = c.KV;
-    s.hd = c.hd;
-    s.window = c.window;
-    s.q_stride = s.kv_stride = qw;
-    s.o_stride = ow;
+    const gpu::AttentionShape s = packed_qkv_shape(c.B, c.T, c.H, c.KV, c.hd, c.window);
     bf16* base = dqkv.get();
     gpu::attention_forward(o.get(), lse.get(), base, base + c.H * c.hd, base + (c.H + c.KV) * c.hd,
                            s, nullptr);
@@ -479,14 +487,7 @@ TEST(TrainGpuOps, HopperAttentionForwardMatchesTheMmaKernelAndTheReference) {
     const auto qkv = random_vec(size_t(N * qw), seed++);
     Dev<bf16> dqkv(qkv), o_new(size_t(N * ow)), o_mma(size_t(N * ow));
     Dev<float> lse_new(size_t(c.B * c.H * c.T)), lse_mma(size_t(c.B * c.H * c.T));
-    gpu::AttentionShape s;
-    s.B = c.B;
-    s.T = c.T;
-    s.H = c.H;
-    s.KV = c.KV;
-    s.hd = hd;
-    s.q_stride = s.kv_stride = qw;
-    s.o_stride = ow;
+    const gpu::AttentionShape s = packed_qkv_shape(c.B, c.T, c.H, c.KV, hd);
     bf16* base = dqkv.get();
     gpu::attention_forward(o_new.get(), lse_new.get(), base, base + c.H * hd,
                            base + (c.H + c.KV) * hd, s, nullptr, gpu::AttentionForwardKernel::sm90);
@@ -844,13 +845,7 @@ TEST(TrainGpuPerf, AttentionAtTheLlama7bShapeIsWithinPhysicalLimits) {
   Dev<bf16> qkv(random_vec(N * qw, 40)), dout(random_vec(N * H * hd, 41)), o(N * H * hd),
       dgrad(N * qw);
   Dev<float> lse(H * T), dq(N * H * hd), dsum(H * T);
-  gpu::AttentionShape s;
-  s.B = 1;
-  s.T = T;
-  s.H = s.KV = H;
-  s.hd = hd;
-  s.q_stride = s.kv_stride = qw;
-  s.o_stride = H * hd;
+  const gpu::AttentionShape s = packed_qkv_shape(1, T, H, H, hd);
   bf16* b = qkv.get();
   bf16* g = dgrad.get();
   auto median_ms = [](auto&& fn) { return median_event_ms(3, 15, fn); };
@@ -891,14 +886,7 @@ TEST(TrainGpuPerf, AttentionForwardKernelsAtTheIssueShapes) {
     Dev<bf16> qkv(random_vec(size_t(N * qw), uint32_t(50 + sh.KV))), o_mma(size_t(N * ow)),
         o_new(size_t(N * ow));
     Dev<float> lse(size_t(sh.B * sh.H * sh.T));
-    gpu::AttentionShape s;
-    s.B = sh.B;
-    s.T = sh.T;
-    s.H = sh.H;
-    s.KV = sh.KV;
-    s.hd = sh.hd;
-    s.q_stride = s.kv_stride = qw;
-    s.o_stride = ow;
+    const gpu::AttentionShape s = packed_qkv_shape(sh.B, sh.T, sh.H, sh.KV, sh.hd);
     bf16* b = qkv.get();
     auto median_ms = [](auto&& fn) { return median_event_ms(5, 30, fn); };
     const double flops = 4.0 * sh.B * sh.H * double(sh.T) * double(sh.T) * sh.hd / 2;
