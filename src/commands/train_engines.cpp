@@ -8,6 +8,7 @@
 
 #include "comm/communicator.hpp"
 #include "core/hardware.hpp"
+#include "core/stats.hpp"
 #include "model/flops.hpp"
 #include "model/model_shape.hpp"
 #include "platform/gpu_probe.hpp"

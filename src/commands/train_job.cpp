@@ -15,6 +15,7 @@
 #include "commands/train_engines.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/stats.hpp"
 #include "core/units.hpp"
 #include "model/flops.hpp"
 #include "model/model_shape.hpp"

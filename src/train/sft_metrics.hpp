@@ -1,12 +1,9 @@
 #pragma once
-// Throughput arithmetic of sft_metrics.json (SPEC section 4) and the host facts it records. The
-// FLOP counts it reports are model/flops.hpp's.
+// The host facts sft_metrics.json records for the CPU device. Its FLOP counts are
+// model/flops.hpp's and its step-time statistics core/stats.hpp's.
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <vector>
-
-#include "core/stats.hpp"  // quantile() of the step times these figures summarize
 
 namespace sxb {
 

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "core/stats.hpp"
 #include "model/flops.hpp"
 #include "model/model_shape.hpp"
 #include "train/cpu_model.hpp"
