@@ -5,6 +5,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
+#include <fstream>
+#include <stdexcept>
+#include <type_traits>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -17,6 +21,28 @@ namespace sxb {
 namespace {
 
 using Cell = std::function<std::string(const Tick&, const GpuSample*)>;
+// The inverse of a cell: stores the cell's text (not empty) back into the tick or its GPU sample;
+// throws std::invalid_argument on text the writer cannot have produced. Null for columns derived
+// from another one (throttle_reasons from throttle_mask).
+using Read = std::function<void(std::string_view, Tick&, GpuSample&)>;
+
+double read_number(std::string_view cell) {
+  double v = 0;
+  const auto [end, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), v);
+  if (ec != std::errc() || end != cell.data() + cell.size() || !std::isfinite(v)) {
+    throw std::invalid_argument("not a finite number");
+  }
+  return v;
+}
+template <typename T>
+T read_whole(std::string_view cell, int base = 10) {
+  T v = 0;
+  const auto [end, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), v, base);
+  if (ec != std::errc() || end != cell.data() + cell.size()) {
+    throw std::invalid_argument("not a whole number in range");
+  }
+  return v;
+}
 
 std::string num(const std::optional<double>& v, int decimals) {
   if (!v || !std::isfinite(*v)) return {};
@@ -40,29 +66,40 @@ std::string text(std::string_view s) {
 struct ColumnDef {
   CsvColumn column;
   Cell cell;
+  Read read;
 };
 
-#define GPU_NUM(field, decimals) \
-  [](const Tick&, const GpuSample* g) { return g ? num(g->field, decimals) : std::string(); }
-#define GPU_WHOLE(field) \
-  [](const Tick&, const GpuSample* g) { return g ? whole(g->field) : std::string(); }
+#define GPU_NUM(field, decimals)                                                              \
+  [](const Tick&, const GpuSample* g) { return g ? num(g->field, decimals) : std::string(); }, \
+      [](std::string_view c, Tick&, GpuSample& g) { g.field = read_number(c); }
+#define GPU_WHOLE(field)                                                          \
+  [](const Tick&, const GpuSample* g) { return g ? whole(g->field) : std::string(); }, \
+      [](std::string_view c, Tick&, GpuSample& g) {                                 \
+        g.field = read_whole<std::remove_reference_t<decltype(*g.field)>>(c);       \
+      }
 
 const std::vector<ColumnDef>& columns() {
   static const std::vector<ColumnDef> defs = {
       {{"timestamp_utc", "ISO-8601 UTC time of the sample"},
-       [](const Tick& t, const GpuSample*) { return t.timestamp_utc; }},
+       [](const Tick& t, const GpuSample*) { return t.timestamp_utc; },
+       [](std::string_view c, Tick& t, GpuSample&) { t.timestamp_utc = std::string(c); }},
       {{metrics_csv_name::elapsed_s, "s since sampling started (monotonic clock)"},
-       [](const Tick& t, const GpuSample*) { return fmt::format("{:.3f}", t.elapsed_s); }},
+       [](const Tick& t, const GpuSample*) { return fmt::format("{:.3f}", t.elapsed_s); },
+       [](std::string_view c, Tick& t, GpuSample&) { t.elapsed_s = read_number(c); }},
       {{metrics_csv_name::host, "host name"},
-       [](const Tick& t, const GpuSample*) { return text(t.host); }},
+       [](const Tick& t, const GpuSample*) { return text(t.host); },
+       [](std::string_view c, Tick& t, GpuSample&) { t.host = std::string(c); }},
       {{metrics_csv_name::gpu_index, "NVML device index"},
        [](const Tick&, const GpuSample* g) {
          return g ? fmt::format("{}", g->index) : std::string();
-       }},
+       },
+       [](std::string_view c, Tick&, GpuSample& g) { g.index = read_whole<unsigned int>(c); }},
       {{"gpu_uuid", "GPU UUID"},
-       [](const Tick&, const GpuSample* g) { return g ? text(g->uuid) : std::string(); }},
+       [](const Tick&, const GpuSample* g) { return g ? text(g->uuid) : std::string(); },
+       [](std::string_view c, Tick&, GpuSample& g) { g.uuid = std::string(c); }},
       {{metrics_csv_name::gpu_name, "product name"},
-       [](const Tick&, const GpuSample* g) { return g ? text(g->name) : std::string(); }},
+       [](const Tick&, const GpuSample* g) { return g ? text(g->name) : std::string(); },
+       [](std::string_view c, Tick&, GpuSample& g) { g.name = std::string(c); }},
       {{metrics_csv_name::gpu_util_pct, "% of the last sample period in which a kernel ran (NVML)"},
        GPU_NUM(gpu_util_pct, 0)},
       {{"mem_util_pct", "% of the last sample period the memory was read or written (NVML)"},
@@ -81,10 +118,15 @@ const std::vector<ColumnDef>& columns() {
       {{"throttle_reasons", "active clock-event reasons, names joined by '|'"},
        [](const Tick&, const GpuSample* g) {
          return g && g->throttle_mask ? throttle_reasons_text(*g->throttle_mask) : std::string();
-       }},
+       },
+       nullptr},
       {{"throttle_mask", "the same reasons as NVML's bit mask, hex"},
        [](const Tick&, const GpuSample* g) {
          return g && g->throttle_mask ? fmt::format("0x{:x}", *g->throttle_mask) : std::string();
+       },
+       [](std::string_view c, Tick&, GpuSample& g) {
+         if (c.size() < 3 || c.substr(0, 2) != "0x") throw std::invalid_argument("not 0x<hex>");
+         g.throttle_mask = read_whole<uint64_t>(c.substr(2), 16);
        }},
       {{"pcie_tx_mib_per_s", "PCIe bytes sent since the previous sample, MiB/s (byte counter)"},
        GPU_NUM(pcie_tx_mib_per_s, 3)},
@@ -126,11 +168,14 @@ const std::vector<ColumnDef>& columns() {
       {{"gpm_nvlink_rx_mib_per_s", "GPM: NVLink receive, all links, MiB/s"},
        GPU_NUM(gpm_nvlink_rx_mib_per_s, 3)},
       {{"host_cpu_util_pct", "host CPU busy, all CPUs, since the previous sample, % (/proc/stat)"},
-       [](const Tick& t, const GpuSample*) { return num(t.host_sample.cpu_util_pct, 1); }},
+       [](const Tick& t, const GpuSample*) { return num(t.host_sample.cpu_util_pct, 1); },
+       [](std::string_view c, Tick& t, GpuSample&) { t.host_sample.cpu_util_pct = read_number(c); }},
       {{"host_mem_used_mib", "host memory used (MemTotal - MemAvailable), MiB (/proc/meminfo)"},
-       [](const Tick& t, const GpuSample*) { return num(t.host_sample.mem_used_mib, 0); }},
+       [](const Tick& t, const GpuSample*) { return num(t.host_sample.mem_used_mib, 0); },
+       [](std::string_view c, Tick& t, GpuSample&) { t.host_sample.mem_used_mib = read_number(c); }},
       {{"host_mem_total_mib", "host memory total, MiB (/proc/meminfo)"},
-       [](const Tick& t, const GpuSample*) { return num(t.host_sample.mem_total_mib, 0); }},
+       [](const Tick& t, const GpuSample*) { return num(t.host_sample.mem_total_mib, 0); },
+       [](std::string_view c, Tick& t, GpuSample&) { t.host_sample.mem_total_mib = read_number(c); }},
   };
   return defs;
 }
@@ -175,6 +220,102 @@ std::string metrics_csv_rows(const Tick& tick) {
   std::string out;
   for (const auto& g : tick.gpus) out += row(tick, &g);
   return out;
+}
+
+std::vector<std::string> split_csv_line(std::string_view line) {
+  std::vector<std::string> cells;
+  std::string cell;
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char ch = line[i];
+    if (quoted) {
+      if (ch == '"') {
+        if (i + 1 < line.size() && line[i + 1] == '"') {
+          cell += '"';
+          ++i;
+        } else {
+          quoted = false;
+        }
+      } else {
+        cell += ch;
+      }
+    } else if (ch == '"') {
+      quoted = true;
+    } else if (ch == ',') {
+      cells.push_back(std::move(cell));
+      cell.clear();
+    } else {
+      cell += ch;
+    }
+  }
+  cells.push_back(std::move(cell));
+  return cells;
+}
+
+void read_metrics_csv(const std::filesystem::path& csv,
+                      const std::function<void(const Tick&)>& on_tick) {
+  const std::string file = csv.filename().string();
+  std::ifstream in(csv, std::ios::binary);
+  if (!in) throw Error(fmt::format("cannot read {}", csv.string()), ExitCode::runtime);
+  std::string line;
+  if (!std::getline(in, line)) throw usage_error(file + ": empty file (no header)");
+  // Columns by name: a file from a version with fewer columns leaves the others empty; a column
+  // this version does not know is an error (the file is not gpu_metrics.csv as documented).
+  std::vector<const ColumnDef*> layout;
+  for (const auto& name : split_csv_line(line)) {
+    const ColumnDef* found = nullptr;
+    for (const auto& c : columns()) {
+      if (c.column.name == name) found = &c;
+    }
+    if (!found) throw usage_error(fmt::format("{}: line 1: unknown column '{}'", file, name));
+    layout.push_back(found);
+  }
+  Tick tick;
+  bool have_tick = false;
+  size_t line_no = 1;
+  auto flush = [&] {
+    if (have_tick) on_tick(tick);
+    tick = Tick();
+    have_tick = false;
+  };
+  for (; std::getline(in, line); ) {
+    ++line_no;
+    if (in.eof()) {
+      throw usage_error(fmt::format("{}: line {}: incomplete last line (no line end)", file,
+                                    line_no));
+    }
+    const auto cells = split_csv_line(line);
+    if (cells.size() != layout.size()) {
+      throw usage_error(fmt::format("{}: line {}: {} cells, the header has {}", file, line_no,
+                                    cells.size(), layout.size()));
+    }
+    Tick row;
+    GpuSample gpu;
+    bool has_gpu = false;
+    for (size_t i = 0; i < cells.size(); ++i) {
+      if (cells[i].empty() || !layout[i]->read) continue;
+      if (layout[i]->column.name == metrics_csv_name::gpu_index) has_gpu = true;
+      try {
+        layout[i]->read(cells[i], row, gpu);
+      } catch (const std::exception& e) {
+        throw usage_error(fmt::format("{}: line {}: column {}: '{}' is {}", file, line_no,
+                                      layout[i]->column.name, cells[i], e.what()));
+      }
+    }
+    if (row.timestamp_utc.empty()) {
+      throw usage_error(fmt::format("{}: line {}: no timestamp_utc", file, line_no));
+    }
+    if (!have_tick || row.timestamp_utc != tick.timestamp_utc || row.host != tick.host) {
+      flush();
+      tick.timestamp_utc = row.timestamp_utc;
+      tick.elapsed_s = row.elapsed_s;
+      tick.host = row.host;
+      tick.host_sample = row.host_sample;
+      have_tick = true;
+    }
+    if (has_gpu) tick.gpus.push_back(std::move(gpu));
+  }
+  flush();
 }
 
 MetricsCsvWriter::MetricsCsvWriter(const std::filesystem::path& path) : path_(path) {

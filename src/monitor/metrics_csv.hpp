@@ -4,6 +4,7 @@
 // one write(2) straight to the file, so the file is valid CSV at every moment: a run killed at any
 // point leaves the header and every complete sample before it.
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,17 @@ const std::vector<CsvColumn>& metrics_csv_columns();
 std::string metrics_csv_header();  // names joined by ',', ending in '\n'
 // The rows of one sample, each ending in '\n'. Empty cells for values not provided.
 std::string metrics_csv_rows(const Tick& tick);
+
+// The cells of one line (RFC 4180: the writer quotes a cell holding a comma, quote or line
+// break, and never writes a line break inside a cell, so a line is a record).
+std::vector<std::string> split_csv_line(std::string_view line);
+
+// Reads gpu_metrics.csv back into samples: `on_tick` is called once per sample (the consecutive
+// rows of one host with one timestamp), in file order, with every column the file has. Throws a
+// one-line sxb::Error naming the file, line and column on anything the writer cannot have
+// written (unknown column, wrong cell count, a cell that does not parse, a last line cut short).
+void read_metrics_csv(const std::filesystem::path& csv,
+                      const std::function<void(const Tick&)>& on_tick);
 
 class MetricsCsvWriter {
  public:

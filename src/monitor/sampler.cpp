@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "core/units.hpp"
+#include "core/utc_time.hpp"
 #include "monitor/host_sampler.hpp"
 #include "monitor/metrics_csv.hpp"
 #include "monitor/nvml_sampler.hpp"
@@ -15,16 +16,6 @@
 namespace sxb {
 
 namespace {
-
-std::string iso8601_ms(std::chrono::system_clock::time_point t) {
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-}
 
 std::string host_name() {
   char buf[256] = {};
@@ -91,7 +82,7 @@ void MetricsSampler::start() {
 void MetricsSampler::take_sample() {
   Tick tick;
   const auto now = std::chrono::steady_clock::now();
-  tick.timestamp_utc = iso8601_ms(std::chrono::system_clock::now());
+  tick.timestamp_utc = utc_iso8601_ms_now();
   tick.elapsed_s = std::chrono::duration<double>(now - start_time_).count();
   tick.host = host_name_;
   tick.host_sample = host_->sample();

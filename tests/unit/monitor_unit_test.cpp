@@ -1,8 +1,11 @@
-// GPU monitor: CSV schema, throttle-reason decoding, summary math on synthetic samples, /proc
-// parsing, and the sampler's no-GPU path (CI has no driver).
+// GPU monitor: CSV schema and its reader, windows of a run's time, throttle-reason decoding,
+// summary math on synthetic samples, /proc parsing, and the sampler's no-GPU path (CI has no
+// driver).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -15,40 +18,13 @@
 #include "monitor/sampler.hpp"
 #include "monitor/summary.hpp"
 #include "monitor/throttle.hpp"
+#include "monitor/windows.hpp"
+#include "core/utc_time.hpp"
 
 namespace sxb {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::vector<std::string> split_csv_line(const std::string& line) {
-  // Enough CSV for these tests: quoted fields may hold commas and doubled quotes.
-  std::vector<std::string> out;
-  std::string cur;
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        cur += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        cur += c;
-      }
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  out.push_back(cur);
-  return out;
-}
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
@@ -532,6 +508,169 @@ TEST(MetricsSampler, ReadsEveryNvmlSignalThroughTheLoadedLibrary) {
   EXPECT_EQ(first_gpu[column_index("pcie_tx_mib_per_s")], "");    // no previous counter yet
   EXPECT_EQ(first_gpu[column_index("xid_last")], "79");
   fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace sxb
+
+namespace sxb {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(UtcTime, ParsesWholeSecondsAndFractionsOnOneTimeLine) {
+  const auto a = parse_utc_iso8601("2026-12-04T21:28:24Z");
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(a->whole_seconds);
+  EXPECT_DOUBLE_EQ(a->epoch_s, 1796419704.0);
+  const auto b = parse_utc_iso8601("2026-12-04T21:28:24.453Z");
+  ASSERT_TRUE(b);
+  EXPECT_FALSE(b->whole_seconds);
+  EXPECT_NEAR(b->epoch_s - a->epoch_s, 0.453, 1e-6);  // a double holds ~0.2 us at this epoch
+  EXPECT_EQ(utc_iso8601_ms(std::chrono::system_clock::time_point(std::chrono::milliseconds(
+                int64_t(1796419704453)))),
+            "2026-12-04T21:28:24.453Z");
+  for (const char* bad : {"", "2026-12-04", "2026-12-04T21:28:24", "2026-12-04T21:28:24+01:00",
+                          "2026-13-04T21:28:24Z", "2026-12-04T21:28:24.Z", "2026-12-04T21:28:24Zx",
+                          "2026-12-04 21:28:24Z", "x026-12-04T21:28:24Z"}) {
+    EXPECT_FALSE(parse_utc_iso8601(bad)) << bad;
+  }
+}
+
+Tick sample_tick(int second, double util, const std::string& host = "node0", int gpus = 2) {
+  Tick t;
+  t.timestamp_utc = fmt::format("2026-12-04T10:00:{:02}.500Z", second);
+  t.elapsed_s = second;
+  t.host = host;
+  t.host_sample.cpu_util_pct = 12.5;
+  t.host_sample.mem_used_mib = 1000;
+  t.host_sample.mem_total_mib = 2000;
+  for (int g = 0; g < gpus; ++g) {
+    GpuSample s;
+    s.index = unsigned(g);
+    s.uuid = fmt::format("GPU-{}", g);
+    s.name = "NVIDIA H200";
+    s.gpu_util_pct = util;
+    s.power_w = 100 + util * 5;
+    s.energy_j = 1000.0 * second;
+    s.throttle_mask = 0x4;
+    s.pcie_link_gen = 5;
+    s.gpm_sm_activity_pct = util * 0.9;
+    t.gpus.push_back(s);
+  }
+  return t;
+}
+
+fs::path write_csv(const std::string& name, const std::vector<Tick>& ticks) {
+  const fs::path p = fs::temp_directory_path() / fmt::format("sxb_{}_{}.csv", name, ::getpid());
+  std::string text = metrics_csv_header();
+  for (const auto& t : ticks) text += metrics_csv_rows(t);
+  std::ofstream(p, std::ios::binary) << text;
+  return p;
+}
+
+TEST(MetricsCsvReader, ReadsBackWhatTheWriterWrote) {
+  std::vector<Tick> ticks = {sample_tick(1, 50), sample_tick(2, 100, "host, \"b\""),
+                             sample_tick(3, 0, "node0", 0)};
+  const fs::path p = write_csv("roundtrip", ticks);
+  std::vector<Tick> back;
+  read_metrics_csv(p, [&](const Tick& t) { back.push_back(t); });
+  fs::remove(p);
+  ASSERT_EQ(back.size(), 3u);
+  EXPECT_EQ(back[1].host, "host, \"b\"");
+  EXPECT_EQ(back[2].gpus.size(), 0u);  // a host-only row
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(back[i].timestamp_utc, ticks[i].timestamp_utc);
+    EXPECT_DOUBLE_EQ(back[i].elapsed_s, ticks[i].elapsed_s);
+    EXPECT_EQ(metrics_csv_rows(back[i]), metrics_csv_rows(ticks[i])) << i;  // every column
+  }
+}
+
+TEST(MetricsCsvReader, NamesFileLineAndColumnOfWhatTheWriterCannotHaveWritten) {
+  const std::string header = metrics_csv_header();
+  const std::string row = metrics_csv_rows(sample_tick(1, 50, "node0", 1));
+  struct Case {
+    std::string text, expect;
+  };
+  std::string bad_number = row;
+  bad_number.replace(bad_number.find(",50,"), 4, ",5x,");
+  const Case cases[] = {
+      {"", "empty file"},
+      {"timestamp_utc,bogus\n", "line 1: unknown column 'bogus'"},
+      {header + "a,b\n", "line 2: 2 cells"},
+      {header + bad_number, "line 2: column gpu_util_pct: '5x'"},
+      {header + row.substr(0, row.size() - 1), "line 2: incomplete last line"},
+  };
+  for (const auto& c : cases) {
+    const fs::path p = fs::temp_directory_path() / fmt::format("sxb_badcsv_{}.csv", ::getpid());
+    std::ofstream(p, std::ios::binary) << c.text;
+    try {
+      read_metrics_csv(p, [](const Tick&) {});
+      ADD_FAILURE() << "accepted: " << c.expect;
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(c.expect), std::string::npos) << what;
+      EXPECT_NE(what.find(p.filename().string()), std::string::npos) << what;
+    }
+    fs::remove(p);
+  }
+}
+
+TEST(MetricsWindows, ASampleCountsWhenItsWholeIntervalLiesInsideTheWindow) {
+  // One sample per second at hh:mm:SS.500, GPU utilisation 10 x the second.
+  std::vector<Tick> ticks;
+  for (int s = 0; s < 10; ++s) ticks.push_back(sample_tick(s, 10.0 * s));
+  const fs::path p = write_csv("windows", ticks);
+  const std::vector<MetricsWindow> windows = {
+      // Millisecond times: samples at 3.5 (interval [2.5, 3.5]) through 6.5.
+      {"training", "2026-12-04T10:00:02.400Z", "2026-12-04T10:00:06.600Z", "test"},
+      // Whole seconds: the start counts from 03 + 1 s, so the first sample is 5.5; end 07.
+      {"sft", "2026-12-04T10:00:03Z", "2026-12-04T10:00:07Z", "test"},
+      // Shorter than the interval: no sample, and a note saying why.
+      {"nccl", "2026-12-04T10:00:08.000Z", "2026-12-04T10:00:08.900Z", "test"}};
+  const auto j = summarize_windows(p, windows, 1.0);
+  fs::remove(p);
+  ASSERT_EQ(j["windows"].size(), 3u);
+  const auto& training = j["windows"][0];
+  EXPECT_EQ(training["samples"], 4);
+  ASSERT_EQ(training["gpus"].size(), 2u);
+  EXPECT_EQ(training["gpus"][0]["host"], "node0");
+  EXPECT_DOUBLE_EQ(training["gpus"][0]["utilization_gpu_pct"]["mean"].get<double>(), 45.0);
+  EXPECT_DOUBLE_EQ(training["gpus"][1]["gpm"]["sm_activity_pct"]["mean"].get<double>(), 40.5);
+  // Energy over the window: the counter from the first to the last sample inside it.
+  EXPECT_DOUBLE_EQ(training["gpus"][0]["energy"]["counter_j"].get<double>(), 3000.0);
+  const auto& sft = j["windows"][1];
+  EXPECT_EQ(sft["samples"], 2);
+  EXPECT_DOUBLE_EQ(sft["gpus"][0]["utilization_gpu_pct"]["mean"].get<double>(), 55.0);
+  const auto& nccl = j["windows"][2];
+  EXPECT_EQ(nccl["samples"], 0);
+  EXPECT_TRUE(nccl["gpus"].empty());
+  EXPECT_NE(nccl["note"].get<std::string>().find("sampling interval"), std::string::npos);
+}
+
+TEST(MetricsWindows, WindowsComeFromRunPhasesAndTheTimedSteps) {
+  const nlohmann::json run = {
+      {"phases",
+       {{{"name", "nccl"}, {"started_utc", "2026-12-04T10:00:00.000Z"},
+         {"finished_utc", "2026-12-04T10:00:02.000Z"}},
+        {{"name", "sft"}, {"started_utc", "2026-12-04T10:00:02.000Z"}}}}};  // still running
+  const nlohmann::json sft = {
+      {"measured_window_utc",
+       {{"started", "2026-12-04T10:00:03.000Z"}, {"finished", "2026-12-04T10:00:09.000Z"}}}};
+  const auto w = run_windows(run, sft);
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0].name, "nccl");
+  EXPECT_EQ(w[0].source, "run.json /phases/0");
+  EXPECT_EQ(w[1].name, kTrainingWindow);
+  EXPECT_TRUE(run_windows(nullptr, nullptr).empty());
+  nlohmann::json broken = sft;
+  broken["measured_window_utc"]["finished"] = "yesterday";
+  try {
+    run_windows(run, broken);
+    ADD_FAILURE() << "accepted a time that does not parse";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'yesterday'"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
