@@ -28,11 +28,13 @@
 #include "core/error.hpp"
 #include "core/hardware.hpp"
 #include "core/units.hpp"
+#include "core/utc_time.hpp"
 #include "platform/gpu_probe.hpp"
 #include "comm/job_abort.hpp"
 #include "comm/mpi_context.hpp"
 #include "platform/system_info.hpp"
 #include "monitor/sampler.hpp"
+#include "monitor/windows.hpp"
 #include "validate/findings.hpp"
 
 namespace sxb {
@@ -366,7 +368,7 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
         std::lock_guard<std::mutex> lock(*phase_mu);
         *phase = name;
       }
-      const std::string started = utc_iso8601_now();
+      const std::string started = utc_iso8601_ms_now();
       if (root) {
         std::fprintf(stderr, "sxbench run: [%zu/%zu] %s\n", i + 1, phases.size(), name.c_str());
         record->update([&](nlohmann::json& j) {
@@ -399,7 +401,7 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
       outcome["status"] = result.status;
       if (!result.reason.empty()) outcome["reason"] = result.reason;
       outcome["files"] = result.files;
-      outcome["finished_utc"] = utc_iso8601_now();
+      outcome["finished_utc"] = utc_iso8601_ms_now();
       if (root) {
         std::fprintf(stderr, "sxbench run:       %s%s%s\n", result.status.c_str(),
                      result.reason.empty() ? "" : ": ", result.reason.c_str());
@@ -437,6 +439,16 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
       csv.close();
       nlohmann::json metrics_summary = by_host[mpi.host()];
       if (mpi.node_count() > 1) metrics_summary["hosts"] = by_host;
+      // Each phase and the training engine's timed steps, from every host's rows of the CSV.
+      try {
+        metrics_summary["phase_windows"] = summarize_windows(
+            metrics_csv,
+            run_windows(record->snapshot(), artifacts.sft.value_or(nlohmann::json())),
+            metrics_summary.value("interval_s", metrics_interval_s(ctx.env)));
+      } catch (const Error& e) {
+        metrics_summary["phase_windows"] = {{"error", e.what()}};
+        std::fprintf(stderr, "sxbench run: GPU metrics per phase: %s\n", e.what());
+      }
       write_json_atomic(dir / "gpu_metrics_summary.json", metrics_summary);
       artifacts.gpu_metrics_summary = metrics_summary;
     }

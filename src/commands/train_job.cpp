@@ -17,6 +17,7 @@
 #include "core/error.hpp"
 #include "core/stats.hpp"
 #include "core/units.hpp"
+#include "core/utc_time.hpp"
 #include "model/flops.hpp"
 #include "model/model_shape.hpp"
 #include "platform/gpu_probe.hpp"
@@ -202,7 +203,12 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
     topt.data = data.get();
     const auto started = std::chrono::steady_clock::now();
     const std::string started_utc = utc_iso8601_now();
+    // Wall-clock end of every step, for the window of the timed steps (gpu_metrics.csv samples
+    // are matched against it).
+    std::vector<std::chrono::system_clock::time_point> step_end(size_t(job.steps) + 1);
+    const auto engine_start = std::chrono::system_clock::now();
     topt.on_step = [&](const TrainStep& s) {
+      if (s.step >= 1 && s.step <= job.steps) step_end[size_t(s.step)] = std::chrono::system_clock::now();
       if (!root) return;
       const double elapsed =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -307,6 +313,14 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
         {"steps", job.steps},
         {"warmup_steps_excluded", warm},
         {"measured_steps", job.steps - warm},
+        {"measured_window_utc",
+         {{"started", utc_iso8601_ms(warm > 0 ? step_end[size_t(warm)] : engine_start)},
+          {"finished", utc_iso8601_ms(step_end[size_t(job.steps)])},
+          {"method",
+           warm > 0 ? "wall clock on this rank at the end of the last warm-up step and at the "
+                      "end of the last step: the timed steps"
+                    : "wall clock on this rank when the engine was called (its set-up "
+                      "included: no warm-up step) and at the end of the last step"}}},
         {"step_time_s", stats_json(step_times)},
         {"tokens_per_step", tokens_per_step},
         {"tokens_per_s", tokens_per_s},

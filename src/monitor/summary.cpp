@@ -229,6 +229,7 @@ void MetricsSummary::add(const Tick& tick) {
 
 json MetricsSummary::to_json() const {
   json j;
+  j["schema"] = "sxbench.gpu_metrics_summary/1";
   j["tool_version"] = tool_version;
   j["started_utc"] = started_utc;
   j["finished_utc"] = finished_utc;

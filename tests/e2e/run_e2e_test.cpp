@@ -67,6 +67,23 @@ TEST(RunE2E, CpuDefaultQuickRunLearnsAndHasNoWarning) {
         << f["arithmetic"];
   }
   EXPECT_TRUE(judged) << v.dump(1);
+
+  // Phase windows: run.json times every phase to the millisecond, sft_metrics.json the timed
+  // steps, and the monitor's summary has every window, cut from the CSV.
+  const nlohmann::json run = read_json_file(d / "run" / "run.json");
+  for (const auto& p : run["phases"]) {
+    EXPECT_EQ(p["started_utc"].get<std::string>().size(), 24u) << p;  // ...T10:00:00.000Z
+    EXPECT_EQ(p["finished_utc"].get<std::string>().size(), 24u) << p;
+  }
+  const auto& mw = m["measured_window_utc"];
+  EXPECT_LE(mw["started"].get<std::string>(), mw["finished"].get<std::string>()) << mw;
+  EXPECT_GE(mw["started"].get<std::string>(), run["phases"].back()["started_utc"].get<std::string>());
+  const nlohmann::json g = read_json_file(d / "run" / "gpu_metrics_summary.json");
+  EXPECT_EQ(g["schema"], "sxbench.gpu_metrics_summary/1");
+  std::vector<std::string> names;
+  for (const auto& w : g["phase_windows"]["windows"]) names.push_back(w["name"]);
+  const std::vector<std::string> expected = {"nccl", "compute", "sft", "training"};
+  EXPECT_EQ(names, expected) << g["phase_windows"].dump(1);
   fs::remove_all(d);
 }
 
