@@ -9,6 +9,7 @@
 #include "commands/command.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/result_schema.hpp"
 #include "core/hardware.hpp"
 #include "model/model_shape.hpp"
 #include "validate/claims.hpp"
@@ -25,19 +26,35 @@ struct ValidateOptions {
   std::string json_out;
 };
 
+// One result file of a run directory with its format version checked (an older or newer file
+// is named as such), and the library's type errors in its checks turned into one line naming it.
+nlohmann::json read_result(const fs::path& dir, const char* file, const char* schema) {
+  nlohmann::json j = read_json_file(dir / file);
+  check_schema_version(j, (dir / file).string(), schema, 1);
+  return j;
+}
+template <typename F>
+auto naming(const fs::path& file, F&& f) {
+  try {
+    return f();
+  } catch (const nlohmann::json::exception& e) {
+    throw usage_error(json_error_line(file.string(), e));
+  }
+}
+
 // The GPU name and job shape a run directory records (run.json, else nccl.json).
 JobLimits limits_of_run(const fs::path& dir, const std::vector<HardwareSpec>& specs) {
   std::string gpu;
   int nodes = 1, world = 1;
   if (fs::exists(dir / "run.json")) {
-    const auto run = read_json_file(dir / "run.json");
+    const auto run = read_result(dir, "run.json", "run");
     nodes = run.value("nodes", 1);
     world = run.value("world_size", 1);
     for (const auto& h : run.value("hosts", nlohmann::json::array())) {
       if (!h["gpus"].empty()) gpu = h["gpus"][0].value("name", "");
     }
   } else if (fs::exists(dir / "nccl.json")) {
-    const auto n = read_json_file(dir / "nccl.json");
+    const auto n = read_result(dir, "nccl.json", "nccl");
     nodes = n.value("node_count", 1);
     world = n.value("world_size", 1);
     for (const auto& r : n.value("ranks", nlohmann::json::array())) gpu = r.value("device", gpu);
@@ -46,19 +63,25 @@ JobLimits limits_of_run(const fs::path& dir, const std::vector<HardwareSpec>& sp
 }
 
 ValidationReport validate_run_directory(const fs::path& dir, const std::vector<HardwareSpec>& specs) {
-  const JobLimits limits = limits_of_run(dir, specs);
+  const JobLimits limits = naming(fs::exists(dir / "run.json") ? dir / "run.json" : dir / "nccl.json",
+                                  [&] { return limits_of_run(dir, specs); });
   ValidationReport report;
   bool any = false;
   if (fs::exists(dir / "nccl.json")) {
-    report.add(validate_collectives(read_json_file(dir / "nccl.json").get<CollectiveReport>(), limits));
+    const auto j = read_result(dir, "nccl.json", "nccl");
+    report.add(naming(dir / "nccl.json", [&] {
+      return validate_collectives(j.get<CollectiveReport>(), limits);
+    }));
     any = true;
   }
   if (fs::exists(dir / "compute.json")) {
-    report.add(validate_compute(read_json_file(dir / "compute.json")));
+    const auto j = read_result(dir, "compute.json", "compute");
+    report.add(naming(dir / "compute.json", [&] { return validate_compute(j); }));
     any = true;
   }
   if (fs::exists(dir / "sft_metrics.json")) {
-    report.add(validate_training(read_json_file(dir / "sft_metrics.json"), limits));
+    const auto j = read_result(dir, "sft_metrics.json", "sft_metrics");
+    report.add(naming(dir / "sft_metrics.json", [&] { return validate_training(j, limits); }));
     any = true;
   }
   if (!any) {

@@ -73,6 +73,8 @@ nlohmann::json read_json_file(const fs::path& path) {
   } catch (const nlohmann::json::parse_error& e) {
     throw usage_error(fmt::format("{}: malformed JSON at byte {}: {}", path.string(), e.byte,
                                   e.what()));
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double
+    throw usage_error(fmt::format("{}: malformed JSON: {}", path.string(), e.what()));
   }
 }
 

@@ -112,7 +112,7 @@ TEST(PlanE2E, ARealSftRunCalibratesTheAchievedRate) {
   ASSERT_NE(at, std::string::npos) << after;
   const std::string line = after.substr(at, after.find('\n', at) - at);
   EXPECT_NE(line.find("measured: "), std::string::npos) << line;
-  EXPECT_NE(line.find("results/h200_benchmark_cpu_tiny_1n/sft_metrics.json"), std::string::npos)
+  EXPECT_NE(line.find("h200_benchmark_cpu_tiny_1n/sft_metrics.json"), std::string::npos)
       << line;
   EXPECT_NE(line.find("not on an NVIDIA H200 SXM"), std::string::npos) << line;  // a CPU run
   const nlohmann::json j = read_json_file(d / "after" / "plan.json");
@@ -120,7 +120,7 @@ TEST(PlanE2E, ARealSftRunCalibratesTheAchievedRate) {
   for (const auto& f : j["measured"]) {
     if (f["name"] == "achieved_tflops_per_gpu") {
       found = true;
-      EXPECT_EQ(f["run_dir"], "results/h200_benchmark_cpu_tiny_1n");
+      EXPECT_EQ(f["run_dir"], "h200_benchmark_cpu_tiny_1n");
       EXPECT_GT(f["value"].get<double>(), 0);
     }
   }

@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "core/hardware.hpp"
 #include "report/results/aggregate.hpp"
+#include "report/results/result_files.hpp"
 #include "report/doc/lang.hpp"
 #include "report_fixtures.hpp"
 
@@ -211,6 +212,42 @@ TEST(ReportAggregate, BrokenAndPartialDirectoriesAreListedWithTheirReasonAndSkip
   write_synthetic_run(results, "killed", running);
   // Nothing sxbench wrote.
   fs::create_directories(results / "empty");
+  // A field of the wrong type inside an array: the pointer names the element.
+  write_synthetic_run(results, "bad_gpu_name", s);
+  {
+    auto run = read_json_file(results / "bad_gpu_name" / "run.json");
+    run["hosts"][0]["gpus"][0]["name"] = 5;
+    write_json_atomic(results / "bad_gpu_name" / "run.json", run);
+  }
+  // A number too large for a double.
+  write_synthetic_run(results, "huge_number", s);
+  {
+    std::string text = read_file(results / "huge_number" / "sft_metrics.json");
+    const size_t at = text.find("\"tokens_per_s\"");
+    const size_t colon = text.find(':', at), end = text.find_first_of(",\n}", colon);
+    text.replace(colon + 1, end - colon - 1, " 1e999");
+    write_file_atomic(results / "huge_number" / "sft_metrics.json", text);
+  }
+  // A type error inside a file read through the library's own conversions.
+  write_synthetic_run(results, "bad_row", s);
+  {
+    auto n = read_json_file(results / "bad_row" / "nccl.json");
+    n["rows"][0]["size_bytes"] = "eight";
+    write_json_atomic(results / "bad_row" / "nccl.json", n);
+  }
+  // Files from another version of the format.
+  write_synthetic_run(results, "no_schema", s);
+  {
+    auto run = read_json_file(results / "no_schema" / "run.json");
+    run.erase("schema");
+    write_json_atomic(results / "no_schema" / "run.json", run);
+  }
+  write_synthetic_run(results, "newer_schema", s);
+  {
+    auto m = read_json_file(results / "newer_schema" / "sft_metrics.json");
+    m["schema"] = "sxbench.sft_metrics/2";
+    write_json_atomic(results / "newer_schema" / "sft_metrics.json", m);
+  }
   // A failed run: listed as failed, not skipped, not used.
   SyntheticRun failed = s;
   failed.status = "failed";
@@ -242,12 +279,18 @@ TEST(ReportAggregate, BrokenAndPartialDirectoriesAreListedWithTheirReasonAndSkip
   const Expect expected[] = {
       {"h200_benchmark_lost", "run.json is missing"},
       {"bad_json", "sft_metrics.json"},
-      {"no_field", "sft_metrics.json: field tokens_per_s_per_device is missing"},
+      {"no_field", "sft_metrics.json: /tokens_per_s_per_device: missing (expected a number)"},
       {"cut_csv", "gpu_metrics.csv: truncated"},
-      {"lost_file", "phase nccl ok with nccl.json, which is missing"},
-      {"killed", "status 'running'"},
+      {"lost_file", "run.json: /phases/0: phase nccl ok with nccl.json, which is missing"},
+      {"killed", "run.json: /status: 'running' with no finish"},
       {"empty", "no result files"},
       {"nccl_partial", "the sweep did not finish"},
+      {"bad_gpu_name", "run.json: /hosts/0/gpus/0/name: expected a string, found number 5"},
+      {"huge_number", "sft_metrics.json: malformed JSON: [json.exception.out_of_range.406] number "
+                      "overflow parsing '1e999'"},
+      {"bad_row", "nccl.json: type must be number, but is string"},
+      {"no_schema", "run.json: /schema: missing (expected \"sxbench.run/1\")"},
+      {"newer_schema", "sft_metrics.json: written by a newer sxbench (sxbench.sft_metrics/2"},
   };
   EXPECT_EQ(a.skipped.size(), std::size(expected));
   for (const auto& e : expected) {
@@ -256,6 +299,92 @@ TEST(ReportAggregate, BrokenAndPartialDirectoriesAreListedWithTheirReasonAndSkip
     EXPECT_NE(sk->reason.find(e.reason_part), std::string::npos) << e.dir << ": " << sk->reason;
     EXPECT_EQ(sk->reason.find('\n'), std::string::npos) << "one line: " << sk->reason;
   }
+}
+
+TEST(ReportAggregate, TrainingWindowFromTheSummaryOrCutFromTheCsvAlike) {
+  const auto results = fresh_dir("agg_windows");
+  SyntheticRun s;
+  s.util_pct = 97;
+  write_synthetic_run(results, "with_windows", s);
+  s.phase_windows = false;
+  write_synthetic_run(results, "older_summary", s);
+  const Aggregate a = aggregate_results(results);
+  ASSERT_EQ(a.runs.size(), 2u) << (a.skipped.empty() ? "" : a.skipped[0].reason);
+  const GpuWindow* w[2] = {nullptr, nullptr};
+  for (int i = 0; i < 2; ++i) {
+    const RunRecord* r = run_named(a, i == 0 ? "with_windows" : "older_summary");
+    ASSERT_TRUE(r && r->gpu_metrics);
+    w[i] = r->gpu_metrics->training_window();
+    ASSERT_NE(w[i], nullptr);
+    EXPECT_EQ(w[i]->name, "sft");  // no timed-steps window recorded: the phase
+    EXPECT_EQ(w[i]->samples, 4u);  // the sample before the phase is outside it
+    EXPECT_EQ(w[i]->gpus, 8);
+    ASSERT_TRUE(w[i]->util_mean_pct);
+    EXPECT_DOUBLE_EQ(*w[i]->util_mean_pct, 97.0);
+    // The whole-run mean includes the idle first sample.
+    EXPECT_NEAR(*r->gpu_metrics->gpus[0].util_mean_pct, 97.0 * 4 / 5, 1e-9);
+    EXPECT_EQ(r->gpu_metrics->windows_source.find(i == 0 ? "gpu_metrics_summary.json"
+                                                         : "computed by the report"),
+              0u)
+        << r->gpu_metrics->windows_source;
+  }
+  EXPECT_EQ(w[0]->power_mean_w, w[1]->power_mean_w);
+  EXPECT_EQ(w[0]->energy_j, w[1]->energy_j);
+}
+
+TEST(ReportAggregate, SchemaVersionsOlderNewerAndForeignAreToldApart) {
+  using sxb::check_schema_version;
+  auto message = [](const nlohmann::json& j, int absent_is = 0) {
+    try {
+      check_schema_version(j, "x.json", "x", 3, absent_is);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(message({{"schema", "sxbench.x/3"}}), "accepted");
+  EXPECT_EQ(message({{"schema", "sxbench.x/2"}}),
+            "x.json: written by an older sxbench (sxbench.x/2; this version reads sxbench.x/3): "
+            "re-run with this version");
+  EXPECT_NE(message({{"schema", "sxbench.x/4"}}).find("written by a newer sxbench"),
+            std::string::npos);
+  EXPECT_EQ(message({{"schema", "sxbench.y/3"}}),
+            "x.json: /schema: expected \"sxbench.x/3\", found \"sxbench.y/3\"");
+  EXPECT_NE(message({{"schema", "sxbench.x/3b"}}).find("/schema: expected"), std::string::npos);
+  EXPECT_NE(message({{"schema", 3}}).find("/schema: expected"), std::string::npos);
+  EXPECT_NE(message(nlohmann::json::object()).find("/schema: missing"), std::string::npos);
+  // A file kind that had no field at first: its absence is that version.
+  EXPECT_EQ(message(nlohmann::json::object(), 3), "accepted");
+  EXPECT_NE(message(nlohmann::json::object(), 2).find("older sxbench (sxbench.x/2"),
+            std::string::npos);
+  EXPECT_NE(message(nlohmann::json::array()).find("x.json: /: expected an object"),
+            std::string::npos);
+}
+
+TEST(ReportAggregate, FieldErrorsNameThePointerAndWhatWasExpected) {
+  using result_files::Fields;
+  const nlohmann::json j = {{"a/b", {{"x~y", {1, "two"}}}}, {"n", nullptr}};
+  const Fields f(j, "f.json");
+  try {
+    (void)f.at("a/b").items("x~y")[1].raw().get<int>();
+    ADD_FAILURE();
+  } catch (const nlohmann::json::exception& e) {
+    EXPECT_EQ(json_error_line("f.json", e),
+              "f.json: type must be number, but is string");
+  }
+  auto message = [&](auto&& fn) {
+    try {
+      fn();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(message([&] { f.num("n"); }), "f.json: /n: expected a number, found null null");
+  EXPECT_EQ(message([&] { f.str("missing"); }), "f.json: /missing: missing (expected a string)");
+  EXPECT_EQ(message([&] { f.at("a/b").at("x~y").num("k"); }),
+            "f.json: /a~1b/x~0y: expected an object, found array");
+  EXPECT_FALSE(f.opt_num("n"));  // null is "not recorded" for optional fields
 }
 
 TEST(ReportAggregate, ComputeHeadlinesAreTheBestFigurePerTypeAndTest) {

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -16,10 +17,12 @@
 #include "bench/collective_sweep.hpp"
 #include "core/atomic_file.hpp"
 #include "core/collective_results.hpp"
+#include "core/utc_time.hpp"
 #include "model/flops.hpp"
 #include "model/model_shape.hpp"
 #include "monitor/metrics_csv.hpp"
 #include "monitor/summary.hpp"
+#include "monitor/windows.hpp"
 #include "model/model_config.hpp"
 #include "validate/findings.hpp"
 
@@ -67,6 +70,9 @@ struct SyntheticRun {
   double util_pct = 95;
   double power_w = 600;
   int samples = 5;
+  // gpu_metrics_summary.json carries phase_windows (false: a summary from before they were
+  // recorded, which the report cuts from the CSV itself).
+  bool phase_windows = true;
   bool validation = true;
 };
 
@@ -219,8 +225,16 @@ inline nlohmann::json synthetic_host(const SyntheticRun& s, int node) {
              {"state", "up"}}}}};
 }
 
+// `utc` (whole seconds) plus `seconds`, to the millisecond.
+inline std::string utc_plus(const std::string& utc, double seconds) {
+  const double t = parse_utc_iso8601(utc).value().epoch_s + seconds;
+  return utc_iso8601_ms(std::chrono::system_clock::time_point(
+      std::chrono::milliseconds(static_cast<int64_t>(std::llround(t * 1000)))));
+}
+
 // Writes gpu_metrics.csv and gpu_metrics_summary.json with the monitor's own writers: every
-// GPU of every node at util_pct and power_w, `samples` samples one second apart.
+// GPU of every node at util_pct and power_w, `samples` samples one second apart from the run's
+// start (the first before the sft phase starts).
 inline void write_synthetic_gpu_metrics(const fs::path& dir, const SyntheticRun& s) {
   std::string csv = metrics_csv_header();
   nlohmann::json by_host = nlohmann::json::object();
@@ -232,7 +246,7 @@ inline void write_synthetic_gpu_metrics(const fs::path& dir, const SyntheticRun&
     summary.gpu_metrics = true;
     for (int i = 0; i < s.samples; ++i) {
       Tick t;
-      t.timestamp_utc = s.started_utc;
+      t.timestamp_utc = utc_plus(s.started_utc, i);
       t.elapsed_s = i;
       t.host = summary.host;
       for (int g = 0; g < s.gpus_per_node; ++g) {
@@ -272,7 +286,12 @@ inline fs::path write_synthetic_run(const fs::path& results, const std::string& 
   }
   if (s.tokens_per_s_per_gpu > 0) {
     write_json_atomic(dir / "sft_metrics.json", synthetic_sft_metrics(s));
-    phases.push_back({{"name", "sft"}, {"status", "ok"}, {"files", {"sft_metrics.json"}}});
+    // The sft phase spans the samples after the first: [start, start + samples - 1 s].
+    phases.push_back({{"name", "sft"},
+                      {"status", "ok"},
+                      {"files", {"sft_metrics.json"}},
+                      {"started_utc", utc_plus(s.started_utc, 0)},
+                      {"finished_utc", utc_plus(s.started_utc, s.samples - 1)}});
   }
   if (s.util_pct >= 0) write_synthetic_gpu_metrics(dir, s);
   nlohmann::json hosts = nlohmann::json::array();
@@ -296,6 +315,13 @@ inline fs::path write_synthetic_run(const fs::path& results, const std::string& 
       {"ranks", nlohmann::json::array()},
       {"phases", phases}};
   write_json_atomic(dir / "run.json", run);
+  if (s.util_pct >= 0 && s.phase_windows) {
+    // As `run` does at its end: each phase's samples summarised from the CSV.
+    auto summary = read_json_file(dir / "gpu_metrics_summary.json");
+    summary["phase_windows"] =
+        summarize_windows(dir / "gpu_metrics.csv", run_windows(run, nullptr), 1.0);
+    write_json_atomic(dir / "gpu_metrics_summary.json", summary);
+  }
   if (s.validation) write_json_atomic(dir / "validation.json", validation);
   return dir;
 }

@@ -14,6 +14,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Run directories are named as the results directory lists them (RunRecord::name), not by the
+// absolute path of the machine that wrote the plan, so a plan handed over reads the same.
+
 // The failed or impossible findings of a run's validation whose check has the given prefix.
 std::vector<std::string> failed_checks(const RunRecord& r, const std::string& prefix) {
   std::vector<std::string> out;
@@ -40,11 +43,11 @@ void add_training(const RunRecord& r, Measurements& out) {
   const TrainingMetrics& m = *r.training;
   if (auto bad = failed_checks(r, "train."); !bad.empty()) {
     out.notes.push_back(
-        fmt::format("{}: sft_metrics.json not used: validation {}", r.dir.string(), bad.front()));
+        fmt::format("{}: sft_metrics.json not used: validation {}", r.name, bad.front()));
     return;
   }
   TrainingMeasurement t;
-  t.run_dir = r.dir.string();
+  t.run_dir = r.name;
   t.model = m.model_name;
   t.params = m.shape.params;
   t.layers = m.shape.layers;
@@ -62,7 +65,7 @@ void add_training(const RunRecord& r, Measurements& out) {
   t.tokens_per_s = m.tokens_per_s;
   if (!(t.model_tflops_per_device > 0) || !(t.tokens_per_s > 0)) {
     out.notes.push_back(
-        fmt::format("{}: sft_metrics.json has no positive throughput, not used", r.dir.string()));
+        fmt::format("{}: sft_metrics.json has no positive throughput, not used", r.name));
     return;
   }
   if (r.gpu_metrics && !r.gpu_metrics->gpus.empty()) {
@@ -76,12 +79,22 @@ void add_training(const RunRecord& r, Measurements& out) {
       }
       if (std::find(hosts.begin(), hosts.end(), g.host) == hosts.end()) hosts.push_back(g.host);
     }
-    if (with_power == r.gpu_metrics->gpus.size()) {
+    const GpuWindow* w = r.gpu_metrics->training_window();
+    if (w && w->power_mean_w && w->gpus == static_cast<int>(r.gpu_metrics->gpus.size())) {
+      // The GPUs' power while training ran, not a mean that also covers other phases.
+      t.mean_gpu_power_w = *w->power_mean_w;
+      t.power_source = fmt::format(
+          "measured: GPU board power, mean of the NVML power samples of {} GPU(s) on {} host(s) "
+          "during {} ({}/gpu_metrics_summary.json, {} samples)",
+          w->gpus, hosts.size(),
+          w->name == "training" ? "the timed training steps" : "the sft phase", r.name,
+          w->samples);
+    } else if (with_power == r.gpu_metrics->gpus.size()) {
       t.mean_gpu_power_w = sum / static_cast<double>(with_power);
       t.power_source = fmt::format(
           "measured: GPU board power, mean of the NVML power samples of {} GPU(s) on {} host(s) "
           "over the run ({}/gpu_metrics_summary.json){}",
-          with_power, hosts.size(), r.dir.string(),
+          with_power, hosts.size(), r.name,
           r.kind == RunKind::run && r.mode != "sft"
               ? fmt::format("; mode {}: the mean also covers its other phases", r.mode)
               : "");
@@ -94,18 +107,18 @@ void add_collectives(const RunRecord& r, Measurements& out) {
   const Collectives& c = *r.collectives;
   if (c.status != "complete") {
     out.notes.push_back(
-        fmt::format("{}: nccl.json status '{}', not used", r.dir.string(), c.status));
+        fmt::format("{}: nccl.json status '{}', not used", r.name, c.status));
     return;
   }
   if (auto bad = failed_checks(r, "nccl."); !bad.empty()) {
     out.notes.push_back(
-        fmt::format("{}: nccl.json not used: validation {}", r.dir.string(), bad.front()));
+        fmt::format("{}: nccl.json not used: validation {}", r.name, bad.front()));
     return;
   }
   const CollectiveOp* ar = c.find("all_reduce");
   if (!ar) return;
   AllReduceMeasurement a;
-  a.run_dir = r.dir.string();
+  a.run_dir = r.name;
   a.nodes = std::max(1, c.node_count);
   a.world = c.world_size;
   a.backend = c.backend;
@@ -122,7 +135,7 @@ void add_compute(const RunRecord& r, Measurements& out) {
   const auto s = seconds_between(r.started_utc, r.finished_utc);
   if (!s) return;
   ComputeMeasurement m;
-  m.run_dir = r.dir.string();
+  m.run_dir = r.name;
   m.nodes = r.nodes;
   m.gpus_per_node = static_cast<int>(r.compute->devices.size());
   if (!r.compute->devices.empty()) m.device = r.compute->devices.front();
@@ -147,11 +160,11 @@ std::optional<double> seconds_between(const std::string& a, const std::string& b
 Measurements measurements_from(const Aggregate& agg) {
   Measurements out;
   for (const auto& s : agg.skipped) {
-    out.notes.push_back(fmt::format("{}: skipped ({})", s.dir.string(), s.reason));
+    out.notes.push_back(fmt::format("{}: skipped ({})", s.dir.filename().string(), s.reason));
   }
   for (const auto& r : agg.runs) {
     if (!r.usable()) {
-      out.notes.push_back(fmt::format("{}: the run failed ({}), not used", r.dir.string(),
+      out.notes.push_back(fmt::format("{}: the run failed ({}), not used", r.name,
                                       r.error.empty() ? "no reason recorded" : r.error));
       continue;
     }

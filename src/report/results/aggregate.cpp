@@ -14,6 +14,7 @@
 #include "core/error.hpp"
 #include "core/units.hpp"
 #include "monitor/metrics_csv.hpp"
+#include "monitor/windows.hpp"
 #include "report/results/result_files.hpp"
 #include "validate/findings.hpp"
 
@@ -50,37 +51,6 @@ namespace {
 
 // ---- gpu_metrics.csv ---------------------------------------------------------------------
 
-// RFC 4180 cells of one line (the monitor quotes a cell holding a comma, quote or line break;
-// its writer never puts a line break inside a cell, so a line is a record).
-std::vector<std::string> split_csv(const std::string& line) {
-  std::vector<std::string> cells;
-  std::string cell;
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char ch = line[i];
-    if (quoted) {
-      if (ch == '"') {
-        if (i + 1 < line.size() && line[i + 1] == '"') {
-          cell += '"';
-          ++i;
-        } else {
-          quoted = false;
-        }
-      } else {
-        cell += ch;
-      }
-    } else if (ch == '"') {
-      quoted = true;
-    } else if (ch == ',') {
-      cells.push_back(std::move(cell));
-      cell.clear();
-    } else {
-      cell += ch;
-    }
-  }
-  cells.push_back(std::move(cell));
-  return cells;
-}
 
 // The columns read, in the order of CsvLayout's slots; names as the monitor's writer spells them.
 constexpr std::string_view kCsvColumns[] = {
@@ -93,7 +63,7 @@ struct CsvLayout {
 };
 
 CsvLayout csv_layout(const std::string& header, const std::string& file) {
-  const auto names = split_csv(header);
+  const auto names = split_csv_line(header);
   CsvLayout l;
   l.cells = names.size();
   size_t* slots[] = {&l.elapsed, &l.host, &l.gpu_index, &l.gpu_name, &l.util, &l.power};
@@ -145,9 +115,9 @@ void check_gpu_metrics_csv(const fs::path& csv) {
   }
   const std::string last = buf.substr(start == std::string::npos ? 0 : start + 1,
                                       end - (start == std::string::npos ? 0 : start + 1));
-  if (last != header && split_csv(last).size() != layout.cells) {
+  if (last != header && split_csv_line(last).size() != layout.cells) {
     throw usage_error(fmt::format("{}: truncated (the last line has {} cells, the header {})", file,
-                                  split_csv(last).size(), layout.cells));
+                                  split_csv_line(last).size(), layout.cells));
   }
 }
 
@@ -167,7 +137,7 @@ std::vector<GpuSeries> read_gpu_timeseries(const fs::path& csv) {
     const std::string line = text.substr(pos, eol - pos);
     pos = eol + 1;
     ++line_no;
-    const auto cells = split_csv(line);
+    const auto cells = split_csv_line(line);
     const std::string where = fmt::format("{}:{}", file, line_no);
     if (cells.size() != layout.cells) {
       throw usage_error(
@@ -272,16 +242,13 @@ RunRecord read_run_directory(const fs::path& dir, const ReadOptions& options) {
   const bool has_run = fs::exists(dir / "run.json");
   std::optional<CollectiveReport> nccl;
   std::optional<json> sft, compute;
+  json run;  // null without run.json
 
   if (has_run) {
-    const json run = read_json(dir, "run.json");
+    run = read_json(dir, "run.json");
     guarded("run.json", [&] {
+      check_schema_version(run, "run.json", "run", 1);
       const Fields j(run, "run.json");
-      const std::string schema = j.str("schema");
-      if (schema != "sxbench.run/1") {
-        throw usage_error(
-            fmt::format("run.json: unknown schema '{}' (expected sxbench.run/1)", schema));
-      }
       r.kind = RunKind::run;
       r.status = j.str("status");
       r.error = j.opt_str("error");
@@ -293,30 +260,31 @@ RunRecord read_run_directory(const fs::path& dir, const ReadOptions& options) {
       r.finished_utc = j.opt_str("finished_utc");
       r.launcher = j.opt_str("launcher");
       r.tool_version = j.opt_str("tool_version");
-      for (const auto& h : j.array("hosts"))
-        r.hosts.push_back(read_host(Fields(h, "run.json", "hosts[].")));
+      for (const Fields& h : j.items("hosts")) r.hosts.push_back(read_host(h));
       if (r.nodes < 1 || r.world_size < r.nodes) {
-        throw usage_error(fmt::format("run.json: {} node(s) with {} rank(s) is not a job shape",
-                                      r.nodes, r.world_size));
+        throw usage_error(fmt::format(
+            "run.json: /nodes, /world_size: {} node(s) with {} rank(s) is not a job shape",
+            r.nodes, r.world_size));
       }
       if (r.status == "running") {
         throw usage_error(
-            "run.json: status 'running' with no finish: the run was killed or is "
-            "still going");
+            "run.json: /status: 'running' with no finish: the run was killed or is still "
+            "going");
       }
       if (r.status != "failed" && r.status != "complete" && r.status != "partial") {
-        throw usage_error(fmt::format("run.json: unknown status '{}'", r.status));
+        throw usage_error(fmt::format(
+            "run.json: /status: expected complete, partial, failed or running, found '{}'",
+            r.status));
       }
       if (r.status == "failed") return;
       // Every file a phase recorded as written must be there.
-      for (const auto& p : j.array("phases")) {
-        const Fields pf(p, "run.json", "phases[].");
+      for (const Fields& pf : j.items("phases")) {
         if (pf.str("status") != "ok") continue;
         for (const auto& f : pf.array("files")) {
           const std::string name = f.get<std::string>();
           if (!fs::exists(dir / name)) {
-            throw usage_error(fmt::format("run.json records phase {} ok with {}, which is missing",
-                                          pf.str("name"), name));
+            throw usage_error(fmt::format("run.json: {}: phase {} ok with {}, which is missing",
+                                          pf.pointer(), pf.str("name"), name));
           }
         }
       }
@@ -350,23 +318,22 @@ RunRecord read_run_directory(const fs::path& dir, const ReadOptions& options) {
 
   if (fs::exists(dir / "nccl.json")) {
     const json j = read_json(dir, "nccl.json");
+    check_schema_version(j, "nccl.json", "nccl", 1);
     nccl = guarded("nccl.json", [&] { return j.get<CollectiveReport>(); });
-    if (nccl->schema != "sxbench.nccl/1") {
-      throw usage_error(fmt::format("nccl.json: unknown schema '{}'", nccl->schema));
-    }
     if (nccl->status != "complete") {
       throw usage_error(
-          fmt::format("nccl.json: status '{}': the sweep did not finish", nccl->status));
+          fmt::format("nccl.json: /status: '{}': the sweep did not finish", nccl->status));
     }
     r.collectives = read_collectives(*nccl);
     if (!has_run) identity_from_collectives(r, *nccl);
   }
   if (fs::exists(dir / "sft_metrics.json")) {
     sft = read_json(dir, "sft_metrics.json");
+    check_schema_version(*sft, "sft_metrics.json", "sft_metrics", 1);
     r.training = guarded("sft_metrics.json", [&] { return read_training(*sft); });
     const std::string st = sft->value("status", std::string());
     if (st != "complete") {
-      throw usage_error(fmt::format("sft_metrics.json: status '{}'", st));
+      throw usage_error(fmt::format("sft_metrics.json: /status: '{}'", st));
     }
     if (!has_run && r.kind == RunKind::train) {
       r.model = r.training->model_name;
@@ -380,6 +347,7 @@ RunRecord read_run_directory(const fs::path& dir, const ReadOptions& options) {
   }
   if (fs::exists(dir / "compute.json")) {
     compute = read_json(dir, "compute.json");
+    check_schema_version(*compute, "compute.json", "compute", 1);
     const ComputeReport c = guarded("compute.json", [&] { return compute->get<ComputeReport>(); });
     r.compute = read_compute(c);
     if (!has_run && r.kind == RunKind::compute) {
@@ -388,13 +356,15 @@ RunRecord read_run_directory(const fs::path& dir, const ReadOptions& options) {
       r.finished_utc = c.finished_utc;
       r.tool_version = c.tool_version;
       if (c.status != "complete") {
-        throw usage_error(fmt::format("compute.json: status '{}'", c.status));
+        throw usage_error(fmt::format("compute.json: /status: '{}'", c.status));
       }
     }
   }
   if (fs::exists(dir / "gpu_metrics_summary.json")) {
     const json j = read_json(dir, "gpu_metrics_summary.json");
-    r.gpu_metrics = guarded("gpu_metrics_summary.json", [&] { return read_gpu_metrics(j, dir); });
+    // Files written before the field was added carry none: they are version 1.
+    check_schema_version(j, "gpu_metrics_summary.json", "gpu_metrics_summary", 1, 1);
+    r.gpu_metrics = guarded("gpu_metrics_summary.json", [&] { return read_gpu_metrics(j, dir, run, sft.value_or(json())); });
     if (!has_run && r.kind == RunKind::monitor) {
       r.started_utc = j.value("started_utc", std::string());
       r.finished_utc = j.value("finished_utc", std::string());
@@ -409,6 +379,7 @@ RunRecord read_run_directory(const fs::path& dir, const ReadOptions& options) {
   if (fs::exists(dir / "gpu_metrics.csv")) check_gpu_metrics_csv(dir / "gpu_metrics.csv");
   if (fs::exists(dir / "validation.json")) {
     const json j = read_json(dir, "validation.json");
+    check_schema_version(j, "validation.json", "validation", 1);
     r.validation = guarded("validation.json", [&] { return read_validation(j); });
   }
   finish_identity(r);
@@ -424,6 +395,15 @@ RunRecord read_run_directory(const fs::path& dir, const ReadOptions& options) {
     r.validation = summarize(v, "sxbench report");
   }
   return r;
+}
+
+const GpuWindow* GpuMetrics::training_window() const {
+  for (const char* name : {kTrainingWindow, "sft"}) {
+    for (const auto& w : windows) {
+      if (w.name == name) return &w;
+    }
+  }
+  return nullptr;
 }
 
 std::vector<const RunRecord*> Aggregate::usable() const {

@@ -125,6 +125,17 @@ struct GpuStat {
   std::string name;
   size_t samples = 0;
   std::optional<double> util_mean_pct, util_max_pct, power_mean_w, power_max_w, energy_j;
+  std::optional<double> sm_activity_mean_pct;  // GPM, where the GPU supports it
+};
+
+// The GPUs over one window of the run's time: a phase of `run`, or the training engine's timed
+// steps ("training"); over GPUs: mean of the per-GPU means, energy summed.
+struct GpuWindow {
+  std::string name, source;
+  size_t samples = 0;
+  int gpus = 0;
+  std::string note;  // why the window holds no sample
+  std::optional<double> util_mean_pct, sm_activity_mean_pct, power_mean_w, energy_j;
 };
 struct GpuMetrics {
   bool gpu_metrics = false;  // NVML answered with at least one GPU (on rank 0's host)
@@ -136,6 +147,12 @@ struct GpuMetrics {
   std::optional<double> host_cpu_util_mean_pct;
   std::string method;
   std::filesystem::path csv;  // gpu_metrics.csv; empty when the directory has none
+  std::vector<GpuWindow> windows;
+  // Where the windows come from: gpu_metrics_summary.json, or the report's own pass over
+  // gpu_metrics.csv for a summary written before windows were recorded; why there are none.
+  std::string windows_source, windows_note;
+  // The window a training target is judged on: the timed steps, else the sft phase.
+  const GpuWindow* training_window() const;
 };
 
 // gpu_metrics.csv as time series per GPU (read on demand: a long run's CSV is large). Cells the

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/units.hpp"
+#include "monitor/windows.hpp"
 #include "report/doc/number_format.hpp"
 
 namespace sxb::report {
@@ -413,23 +414,64 @@ void gpu_metrics(Document& d, const ReportContext& ctx, L lang) {
               tr(lang, {"nodes", "ノード"}),
               "GPU",
               tr(lang, {"utilisation mean / max (%)", "利用率 平均 / 最大 (%)"}),
+              tr(lang, {"SM activity, GPM (%)", "SM 稼働率 GPM (%)"}),
               tr(lang, {"power mean / max (W)", "電力 平均 / 最大 (W)"}),
               tr(lang, {"energy (kJ)", "エネルギー (kJ)"}),
               tr(lang, {"sampled (s)", "サンプリング時間 (s)"})};
   for (const auto& g : f.gpu) {
     if (!g.gpu_metrics) {
       t.rows.push_back({code(g.run), or_dash(g.model), std::to_string(g.nodes),
-                        tr(lang, {"none: {}", "なし: {}"}, or_dash(g.note)), "-", "-", "-",
+                        tr(lang, {"none: {}", "なし: {}"}, or_dash(g.note)), "-", "-", "-", "-",
                         format_figure(g.duration_s)});
       continue;
     }
     t.rows.push_back(
         {code(g.run), or_dash(g.model), std::to_string(g.nodes), std::to_string(g.gpus),
          fmt::format("{} / {}", opt_fig(g.util_mean_pct), opt_fig(g.util_max_pct)),
+         opt_fig(g.sm_activity_mean_pct),
          fmt::format("{} / {}", opt_fig(g.power_mean_w), opt_fig(g.power_max_w)),
          g.energy_j ? format_figure(*g.energy_j / 1000) : "-", format_figure(g.duration_s)});
   }
   d.table(t);
+  // The same GPUs while the training engine ran its timed steps: the window the utilisation
+  // target is judged on.
+  Table w;
+  w.header = {tr(lang, {"run", "実行"}),
+              tr(lang, {"window", "区間"}),
+              tr(lang, {"samples", "サンプル数"}),
+              tr(lang, {"utilisation mean (%)", "利用率 平均 (%)"}),
+              tr(lang, {"SM activity, GPM (%)", "SM 稼働率 GPM (%)"}),
+              tr(lang, {"power mean (W)", "電力 平均 (W)"}),
+              tr(lang, {"source", "出典"})};
+  for (const auto& g : f.gpu) {
+    if (!g.gpu_metrics || !g.training) continue;
+    if (g.window.empty()) {
+      w.rows.push_back({code(g.run), "-", "-", "-", "-", "-",
+                        tr(lang, {"none: {}", "なし: {}"}, or_dash(g.window_note))});
+      continue;
+    }
+    w.rows.push_back(
+        {code(g.run),
+         g.window == kTrainingWindow ? tr(lang, {"timed steps", "計測ステップ"})
+                                     : tr(lang, {"sft phase", "sft フェーズ"}),
+         std::to_string(g.window_samples), opt_fig(g.window_util_mean_pct),
+         opt_fig(g.window_sm_activity_pct), opt_fig(g.window_power_mean_w),
+         g.window_note.empty() ? g.window_source : g.window_source + "; " + g.window_note});
+  }
+  if (!w.rows.empty()) {
+    d.paragraph(tr(
+        lang,
+        {"During training: the samples whose whole interval lies inside the training "
+         "engine's timed steps (sft_metrics.json measured_window_utc), or inside the sft phase "
+         "(run.json) where the steps' times were not recorded. GPM SM activity is the share of "
+         "SMs busy, the stronger figure: NVML utilisation reads 100% while one kernel runs on "
+         "any SM. The GPU-utilisation target is judged on this window.",
+         "学習中: 学習エンジンの計測ステップ (sft_metrics.json measured_window_utc)、記録が"
+         "なければ sft フェーズ (run.json) に区間全体が収まるサンプル。GPM SM 稼働率は稼働中の "
+         "SM の割合で、より厳しい指標です (NVML 利用率はいずれかの SM でカーネルが動けば 100%)。"
+         "GPU 利用率の目標はこの区間で判定します。"}));
+    d.table(w);
+  }
   add_chart(d, ctx, "gpu_utilization");
   add_chart(d, ctx, "gpu_power");
 }

@@ -181,7 +181,7 @@ std::vector<GpuRunRow> gpu_rows(const Aggregate& a) {
     row.note = g.note;
     row.gpus = static_cast<int>(g.gpus.size());
     row.duration_s = g.duration_s.value_or(0);
-    std::vector<double> um, pm;
+    std::vector<double> um, pm, sm;
     double energy = 0;
     bool have_energy = false;
     for (const auto& s : g.gpus) {
@@ -189,6 +189,7 @@ std::vector<GpuRunRow> gpu_rows(const Aggregate& a) {
       if (s.util_max_pct)
         row.util_max_pct = std::max(row.util_max_pct.value_or(0), *s.util_max_pct);
       if (s.power_mean_w) pm.push_back(*s.power_mean_w);
+      if (s.sm_activity_mean_pct) sm.push_back(*s.sm_activity_mean_pct);
       if (s.power_max_w) row.power_max_w = std::max(row.power_max_w.value_or(0), *s.power_max_w);
       if (s.energy_j) {
         energy += *s.energy_j;
@@ -203,7 +204,19 @@ std::vector<GpuRunRow> gpu_rows(const Aggregate& a) {
     };
     row.util_mean_pct = mean(um);
     row.power_mean_w = mean(pm);
+    row.sm_activity_mean_pct = mean(sm);
     if (have_energy) row.energy_j = energy;
+    if (const GpuWindow* w = g.training_window()) {
+      row.window = w->name;
+      row.window_source = g.windows_source + " (" + w->source + ")";
+      row.window_note = w->note;
+      row.window_samples = w->samples;
+      row.window_util_mean_pct = w->util_mean_pct;
+      row.window_sm_activity_pct = w->sm_activity_mean_pct;
+      row.window_power_mean_w = w->power_mean_w;
+    } else {
+      row.window_note = g.windows_note;
+    }
     out.push_back(std::move(row));
   }
   return out;
@@ -489,7 +502,18 @@ json to_json(const Figures& f) {
                         {"power_mean_w", opt(g.power_mean_w)},
                         {"power_max_w", opt(g.power_max_w)},
                         {"energy_j", opt(g.energy_j)},
-                        {"duration_s", g.duration_s}});
+                        {"sm_activity_mean_pct", opt(g.sm_activity_mean_pct)},
+                        {"duration_s", g.duration_s},
+                        {"training_window",
+                         g.window.empty()
+                             ? json(nullptr)
+                             : json{{"name", g.window},
+                                    {"source", g.window_source},
+                                    {"samples", g.window_samples},
+                                    {"note", g.window_note},
+                                    {"util_mean_pct", opt(g.window_util_mean_pct)},
+                                    {"sm_activity_mean_pct", opt(g.window_sm_activity_pct)},
+                                    {"power_mean_w", opt(g.window_power_mean_w)}}}});
   }
   j["compute"] = json::array();
   for (const auto& c : f.compute) {

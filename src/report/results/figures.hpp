@@ -77,7 +77,13 @@ struct GpuRunRow {
   int gpus = 0;
   // Over GPUs: mean of the per-GPU means, max of the per-GPU maxima; energy summed.
   std::optional<double> util_mean_pct, util_max_pct, power_mean_w, power_max_w, energy_j;
+  std::optional<double> sm_activity_mean_pct;  // GPM, mean of per-GPU means
   double duration_s = 0;
+  // The window training figures are judged on (GpuMetrics::training_window): the timed steps,
+  // else the sft phase; `window` is empty when the run recorded none (window_note says why).
+  std::string window, window_source, window_note;
+  size_t window_samples = 0;
+  std::optional<double> window_util_mean_pct, window_sm_activity_pct, window_power_mean_w;
 };
 
 // The performance model next to a measurement, or a projection where nothing was measured.

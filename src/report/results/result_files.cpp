@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/atomic_file.hpp"
+#include "monitor/windows.hpp"
 
 namespace sxb::report::result_files {
 
@@ -25,8 +26,7 @@ StepTimeStats read_step_stats(const Fields& s) {
 }
 
 void read_gpu_block(const Fields& s, const std::string& host, GpuMetrics& out) {
-  for (const auto& g : s.array("gpus")) {
-    Fields gf(g, "gpu_metrics_summary.json", "gpus[].");
+  for (const Fields& gf : s.items("gpus")) {
     GpuStat st;
     st.host = host;
     st.index = static_cast<unsigned int>(gf.integer("index"));
@@ -39,6 +39,10 @@ void read_gpu_block(const Fields& s, const std::string& host, GpuMetrics& out) {
     st.power_mean_w = p.opt_num("mean");
     st.power_max_w = p.opt_num("max");
     if (gf.has("energy")) st.energy_j = gf.at("energy").opt_num("counter_j");
+    if (gf.has("gpm")) {
+      const Fields gpm = gf.at("gpm");
+      if (gpm.has("sm_activity_pct")) st.sm_activity_mean_pct = gpm.at("sm_activity_pct").opt_num("mean");
+    }
     out.gpus.push_back(st);
   }
 }
@@ -62,16 +66,14 @@ HostInventory read_host(const Fields& h) {
   out.cuda_runtime_version = h.opt_str("cuda_runtime_version");
   out.nccl_version = h.opt_str("nccl_version");
   out.mpi_library_version = h.opt_str("mpi_library_version");
-  for (const auto& g : h.array("gpus")) {
-    Fields gf(g, "run.json", "hosts[].gpus[].");
+  for (const Fields& gf : h.items("gpus")) {
     out.gpu_names.push_back(gf.str("name"));
     if (out.gpu_memory_bytes == 0 && gf.has("memory_bytes")) {
       out.gpu_memory_bytes = static_cast<uint64_t>(gf.integer("memory_bytes"));
     }
   }
   if (h.has("nics")) {
-    for (const auto& n : h.array("nics")) {
-      Fields nf(n, "run.json", "hosts[].nics[].");
+    for (const Fields& nf : h.items("nics")) {
       std::string text = nf.str("name") + " (" + nf.opt_str("kind");
       if (!nf.opt_str("link_layer").empty()) text += ", " + nf.opt_str("link_layer");
       const double rate = nf.opt_num("rate_gbit_per_s").value_or(0);
@@ -221,7 +223,45 @@ ComputeFigures read_compute(const ComputeReport& r) {
   return c;
 }
 
-GpuMetrics read_gpu_metrics(const json& j, const fs::path& dir) {
+GpuWindow read_window(const Fields& w) {
+  GpuWindow out;
+  out.name = w.str("name");
+  out.source = w.str("source");
+  out.samples = static_cast<size_t>(w.integer("samples"));
+  out.note = w.opt_str("note");
+  GpuMetrics one;
+  read_gpu_block(w, "", one);
+  out.gpus = static_cast<int>(one.gpus.size());
+  std::vector<double> util, sm, power;
+  for (const auto& g : one.gpus) {
+    if (g.util_mean_pct) util.push_back(*g.util_mean_pct);
+    if (g.sm_activity_mean_pct) sm.push_back(*g.sm_activity_mean_pct);
+    if (g.power_mean_w) power.push_back(*g.power_mean_w);
+    if (g.energy_j) out.energy_j = out.energy_j.value_or(0) + *g.energy_j;
+  }
+  auto mean = [](const std::vector<double>& v) -> std::optional<double> {
+    if (v.empty()) return std::nullopt;
+    double sum = 0;
+    for (double x : v) sum += x;
+    return sum / static_cast<double>(v.size());
+  };
+  out.util_mean_pct = mean(util);
+  out.sm_activity_mean_pct = mean(sm);
+  out.power_mean_w = mean(power);
+  return out;
+}
+
+void read_windows(const Fields& pw, const std::string& source, GpuMetrics& g) {
+  if (pw.has("error")) {
+    g.windows_note = "not summarised when the run ended: " + pw.str("error");
+    return;
+  }
+  for (const Fields& w : pw.items("windows")) g.windows.push_back(read_window(w));
+  g.windows_source = source;
+}
+
+GpuMetrics read_gpu_metrics(const json& j, const fs::path& dir, const json& run_json,
+                            const json& sft_metrics) {
   const Fields s(j, "gpu_metrics_summary.json");
   GpuMetrics g;
   g.gpu_metrics = s.boolean("gpu_metrics");
@@ -237,13 +277,29 @@ GpuMetrics read_gpu_metrics(const json& j, const fs::path& dir) {
   // A multi-node run records every host under "hosts" (rank 0's host also at the top level).
   if (s.has("hosts") && s.raw()["hosts"].is_object()) {
     for (const auto& [host, block] : s.raw()["hosts"].items()) {
-      read_gpu_block(Fields(block, "gpu_metrics_summary.json", "hosts." + host + "."), host, g);
+      read_gpu_block(Fields(block, "gpu_metrics_summary.json", pointer_child("/hosts", host)),
+                     host, g);
       if (block.value("gpu_metrics", false)) g.gpu_metrics = true;
     }
   } else {
     read_gpu_block(s, s.opt_str("host"), g);
   }
   if (fs::exists(dir / "gpu_metrics.csv")) g.csv = dir / "gpu_metrics.csv";
+  if (s.has("phase_windows")) {
+    read_windows(s.at("phase_windows"), "gpu_metrics_summary.json /phase_windows", g);
+  } else if (!g.csv.empty() && g.gpu_metrics) {
+    // A summary written before windows were recorded: the same summaries from the samples.
+    const auto windows = run_windows(run_json, sft_metrics);
+    if (windows.empty()) {
+      g.windows_note = "no phase or training times recorded (run.json, sft_metrics.json)";
+    } else {
+      const json computed = summarize_windows(g.csv, windows, g.interval_s);
+      read_windows(Fields(computed, "gpu_metrics.csv"),
+                   "computed by the report from gpu_metrics.csv (this summary predates "
+                   "phase_windows)",
+                   g);
+    }
+  }
   return g;
 }
 
@@ -257,8 +313,7 @@ ValidationSummary read_validation(const json& j) {
   s.warning = static_cast<int>(c.integer("warning"));
   s.failed = static_cast<int>(c.integer("failed"));
   s.impossible = static_cast<int>(c.integer("impossible"));
-  for (const auto& f : v.array("findings")) {
-    const Fields ff(f, "validation.json", "findings[].");
+  for (const Fields& ff : v.items("findings")) {
     s.findings.push_back({ff.str("check"), ff.str("subject"), ff.str("verdict"), ff.opt_str("unit"),
                           ff.opt_str("arithmetic"), ff.opt_num("measured"), ff.opt_num("limit")});
   }

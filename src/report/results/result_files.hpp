@@ -5,12 +5,16 @@
 // files a directory must hold and what a standalone directory's identity is.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/compute_results.hpp"
+#include "core/result_schema.hpp"
 #include "core/error.hpp"
 #include "report/results/aggregate.hpp"
 #include "validate/findings.hpp"
@@ -19,69 +23,96 @@ namespace sxb::report::result_files {
 
 using nlohmann::json;
 
-// Field access into one file's JSON; every error names the file and the field path, so a
-// skipped directory's reason says exactly what is wrong.
+// Field access into one file's JSON. Every error is one line naming the file, the JSON pointer
+// of the field and what was expected ("sft_metrics.json: /step_time_s/median: expected a
+// number, found string"), so a skipped directory's reason says exactly what is wrong. Numbers
+// must be finite: JSON has no NaN, and a number too large for a double is not a measurement.
 class Fields {
  public:
-  Fields(const json& j, std::string file, std::string path = "")
-      : j_(j), file_(std::move(file)), path_(std::move(path)) {}
+  Fields(const json& j, std::string file, std::string pointer = "")
+      : j_(j), file_(std::move(file)), pointer_(std::move(pointer)) {}
 
   bool has(const char* key) const {
     return j_.is_object() && j_.contains(key) && !j_[key].is_null();
   }
   const json& raw() const { return j_; }
+  const std::string& pointer() const { return pointer_; }
 
   Fields at(const char* key) const {
-    if (!j_.is_object() || !j_.contains(key)) fail(key, "is missing");
-    return Fields(j_[key], file_, path_ + key + ".");
+    const json& v = get(key, "an object");
+    return Fields(v, file_, pointer_child(pointer_, key));
   }
-  double num(const char* key) const {
-    const json& v = get(key);
-    if (!v.is_number()) fail(key, "is not a number");
-    return v.get<double>();
-  }
+  double num(const char* key) const { return number(get(key, "a number"), key); }
   std::optional<double> opt_num(const char* key) const {
     if (!has(key)) return std::nullopt;
-    if (!j_[key].is_number()) fail(key, "is not a number");
-    return j_[key].get<double>();
+    return number(j_[key], key);
   }
   int64_t integer(const char* key) const {
-    const json& v = get(key);
-    if (!v.is_number_integer()) fail(key, "is not an integer");
+    const json& v = get(key, "an integer");
+    if (!v.is_number_integer()) fail(key, "an integer", v);
     return v.get<int64_t>();
   }
   std::string str(const char* key) const {
-    const json& v = get(key);
-    if (!v.is_string()) fail(key, "is not a string");
+    const json& v = get(key, "a string");
+    if (!v.is_string()) fail(key, "a string", v);
     return v.get<std::string>();
   }
   std::string opt_str(const char* key) const {
     if (!has(key)) return {};
-    if (!j_[key].is_string()) fail(key, "is not a string");
+    if (!j_[key].is_string()) fail(key, "a string", j_[key]);
     return j_[key].get<std::string>();
   }
   bool boolean(const char* key) const {
-    const json& v = get(key);
-    if (!v.is_boolean()) fail(key, "is not true/false");
+    const json& v = get(key, "true or false");
+    if (!v.is_boolean()) fail(key, "true or false", v);
     return v.get<bool>();
   }
   const json& array(const char* key) const {
-    const json& v = get(key);
-    if (!v.is_array()) fail(key, "is not an array");
+    const json& v = get(key, "an array");
+    if (!v.is_array()) fail(key, "an array", v);
     return v;
+  }
+  // The elements of array `key`, each with its own pointer ("/hosts/0", "/hosts/1", ...).
+  std::vector<Fields> items(const char* key) const {
+    const json& v = array(key);
+    std::vector<Fields> out;
+    const std::string base = pointer_child(pointer_, key);
+    for (size_t i = 0; i < v.size(); ++i) {
+      out.emplace_back(v[i], file_, base + "/" + std::to_string(i));
+    }
+    return out;
+  }
+  // A one-line error about this object as a whole ("run.json: /phases/2: ...").
+  [[noreturn]] void invalid(const std::string& what) const {
+    throw usage_error(
+        fmt::format("{}: {}: {}", file_, pointer_.empty() ? std::string("/") : pointer_, what));
   }
 
  private:
-  const json& get(const char* key) const {
-    if (!j_.is_object() || !j_.contains(key)) fail(key, "is missing");
+  const json& get(const char* key, const char* expected) const {
+    if (!j_.is_object()) invalid(fmt::format("expected an object, found {}", j_.type_name()));
+    if (!j_.contains(key)) {
+      throw usage_error(fmt::format("{}: {}: missing (expected {})", file_,
+                                    pointer_child(pointer_, key), expected));
+    }
     return j_[key];
   }
-  [[noreturn]] void fail(const char* key, const char* what) const {
-    throw usage_error(fmt::format("{}: field {}{} {}", file_, path_, key, what));
+  double number(const json& v, const char* key) const {
+    if (!v.is_number()) fail(key, "a number", v);
+    const double d = v.get<double>();
+    if (!std::isfinite(d)) fail(key, "a finite number", v);
+    return d;
+  }
+  [[noreturn]] void fail(const char* key, const char* expected, const json& found) const {
+    std::string shown = found.dump();
+    if (shown.size() > 40) shown = shown.substr(0, 37) + "...";
+    throw usage_error(fmt::format("{}: {}: expected {}, found {} {}", file_,
+                                  pointer_child(pointer_, key), expected, found.type_name(),
+                                  shown));
   }
 
   const json& j_;
-  std::string file_, path_;
+  std::string file_, pointer_;
 };
 
 // Runs a reader on a parsed file; a type error inside nlohmann becomes a one-line error naming
@@ -91,7 +122,7 @@ auto guarded(const char* file, F&& f) {
   try {
     return f();
   } catch (const json::exception& e) {
-    throw usage_error(fmt::format("{}: {}", file, e.what()));
+    throw usage_error(json_error_line(file, e));
   }
 }
 
@@ -108,7 +139,10 @@ Collectives read_collectives(const CollectiveReport& r);
 ComputeFigures read_compute(const ComputeReport& r);
 // gpu_metrics_summary.json (every host's block of a multi-node run); notes gpu_metrics.csv
 // beside it in `dir`
-GpuMetrics read_gpu_metrics(const json& j, const std::filesystem::path& dir);
+// with its windows: from the summary, or computed from gpu_metrics.csv with the times in run.json
+// and sft_metrics.json (either may be null) when the summary predates them.
+GpuMetrics read_gpu_metrics(const json& j, const std::filesystem::path& dir, const json& run_json,
+                            const json& sft_metrics);
 // validation.json as the run wrote it
 ValidationSummary read_validation(const json& j);
 // The same summary from checks run by the report itself; `source` names who ran them.

@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "core/stats.hpp"
 #include "core/units.hpp"
+#include "monitor/windows.hpp"
 
 namespace sxb::report {
 
@@ -272,15 +273,26 @@ std::string target_definition(const Target& t, ReportLang lang) {
   }();
   switch (t.metric) {
     case TargetMetric::gpu_utilization:
+      if (t.runs == "all") {
+        return tr(lang,
+                  {"gpu_metrics_summary.json /gpus/*/utilization_gpu_pct/mean (NVML "
+                   "utilization.gpu: share of time a kernel ran) over the whole run, averaged "
+                   "over every GPU of the run; runs: every run with GPU metrics; {}",
+                   "gpu_metrics_summary.json /gpus/*/utilization_gpu_pct/mean (NVML "
+                   "utilization.gpu: カーネル実行中の時間割合) の実行全体の値を全 GPU で平均; "
+                   "対象: GPU メトリクスのある全実行; {}"},
+                  over);
+      }
       return tr(lang,
-                {"gpu_metrics_summary.json gpus[].utilization_gpu_pct.mean (NVML utilization.gpu: "
-                 "share of time a kernel ran), averaged over every GPU of the run; runs: {}; {}",
-                 "gpu_metrics_summary.json gpus[].utilization_gpu_pct.mean (NVML utilization.gpu: "
-                 "カーネル実行中の時間割合) を実行内の全 GPU で平均; 対象: {}; {}"},
-                t.runs == "all"
-                    ? tr(lang, {"every run with GPU metrics", "GPU メトリクスのある全実行"})
-                    : tr(lang, {"runs with training metrics (sft_metrics.json) and GPU metrics",
-                                "学習メトリクス (sft_metrics.json) と GPU メトリクスのある実行"}),
+                {"NVML utilization.gpu (share of time a kernel ran) over the training window — "
+                 "the training engine's timed steps (sft_metrics.json /measured_window_utc), "
+                 "else the sft phase (run.json /phases) — from gpu_metrics_summary.json "
+                 "/phase_windows, averaged over every GPU of the run; runs: runs with training "
+                 "metrics and a training window; {}",
+                 "学習区間 (sft_metrics.json /measured_window_utc の計測ステップ、なければ "
+                 "run.json /phases の sft フェーズ) の NVML utilization.gpu (カーネル実行中の時間"
+                 "割合) を gpu_metrics_summary.json /phase_windows から全 GPU で平均; 対象: "
+                 "学習メトリクスと学習区間のある実行; {}"},
                 over);
     case TargetMetric::scaling_efficiency:
       return tr(
@@ -424,8 +436,19 @@ std::vector<TargetContribution> contributions(const Target& t, const Aggregate& 
   switch (t.metric) {
     case TargetMetric::gpu_utilization:
       for (const auto& g : f.gpu) {
-        if (!g.gpu_metrics || !g.util_mean_pct) continue;
-        if (t.runs == "training" && !g.training) continue;
+        if (!g.gpu_metrics) continue;
+        if (t.runs == "training") {
+          // Judged on the training window only: a whole-run mean also covers collectives,
+          // ceilings and the gaps between phases. A run without one does not count.
+          if (!g.training || !g.window_util_mean_pct) continue;
+          out.push_back({fmt::format("{} ({}, {} samples)", g.run,
+                                     g.window == kTrainingWindow ? "timed steps" : "sft phase",
+                                     g.window_samples),
+                         {g.run},
+                         *g.window_util_mean_pct});
+          continue;
+        }
+        if (!g.util_mean_pct) continue;
         out.push_back({g.run, {g.run}, *g.util_mean_pct});
       }
       break;

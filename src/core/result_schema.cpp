@@ -1,0 +1,86 @@
+#include "core/result_schema.hpp"
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+#include "core/error.hpp"
+
+namespace sxb {
+
+using json = nlohmann::json;
+
+std::string pointer_child(const std::string& parent, std::string_view key) {
+  std::string out = parent + "/";
+  for (char c : key) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string json_error_line(const std::string& file, const json::exception& e) {
+  std::string what = e.what();
+  // Drop the library's "[json.exception.kind.N] " prefix; keep "(pointer) message".
+  if (what.starts_with("[json.exception.")) {
+    const size_t end = what.find("] ");
+    if (end != std::string::npos) what = what.substr(end + 2);
+  }
+  if (what.starts_with("(")) {
+    const size_t close = what.find(") ");
+    if (close != std::string::npos) {
+      const std::string pointer = what.substr(1, close - 1);
+      return fmt::format("{}: {}: {}", file, pointer.empty() ? "/" : pointer,
+                         what.substr(close + 2));
+    }
+  }
+  return fmt::format("{}: {}", file, what);
+}
+
+void check_schema_version(const json& j, const std::string& file, const std::string& name,
+                          int current, int absent_is) {
+  const std::string expected = fmt::format("sxbench.{}/{}", name, current);
+  int version = absent_is;
+  if (!j.is_object()) {
+    throw usage_error(fmt::format("{}: /: expected an object, found {}", file, j.type_name()));
+  }
+  if (j.contains("schema")) {
+    const json& v = j["schema"];
+    const std::string prefix = fmt::format("sxbench.{}/", name);
+    const std::string text = v.is_string() ? v.get<std::string>() : std::string();
+    if (!v.is_string() || !text.starts_with(prefix)) {
+      throw usage_error(fmt::format("{}: /schema: expected \"{}\", found {}", file, expected,
+                                    v.dump()));
+    }
+    try {
+      size_t used = 0;
+      version = std::stoi(text.substr(prefix.size()), &used);
+      if (used != text.size() - prefix.size() || version < 1) throw std::invalid_argument(text);
+    } catch (const std::exception&) {
+      throw usage_error(fmt::format("{}: /schema: expected \"{}\", found {}", file, expected,
+                                    v.dump()));
+    }
+  } else if (absent_is == 0) {
+    throw usage_error(fmt::format("{}: /schema: missing (expected \"{}\"): not written by "
+                                  "sxbench, or by a version before result files carried one; "
+                                  "re-run with this version",
+                                  file, expected));
+  }
+  if (version < current) {
+    throw usage_error(fmt::format("{}: written by an older sxbench (sxbench.{}/{}; this version "
+                                  "reads {}): re-run with this version",
+                                  file, name, version, expected));
+  }
+  if (version > current) {
+    throw usage_error(fmt::format("{}: written by a newer sxbench (sxbench.{}/{}; this version "
+                                  "reads {}): read it with that version or newer",
+                                  file, name, version, expected));
+  }
+}
+
+}  // namespace sxb
