@@ -351,14 +351,14 @@ TEST(ReportPredictions, MeasuredConfigurationsNextToThePerformanceModel) {
   ASSERT_TRUE(one->ratio);
   EXPECT_DOUBLE_EQ(*one->ratio, 3050 / expect.tokens_per_s_per_gpu);
   EXPECT_EQ(one->basis, "datasheet");
-  bool measured_busbw = false, assumed_mfu = false;
+  bool measured_busbw = false, datasheet_gemm = false;
   for (const auto& a : one->assumptions) {
     measured_busbw = measured_busbw ||
                      (a.name == "intra_node_allreduce_busbw" && a.source.rfind("measured", 0) == 0);
-    assumed_mfu = assumed_mfu || a.name == "model_flops_utilization";
+    datasheet_gemm = datasheet_gemm || a.name == "gemm_datasheet_efficiency";
   }
   EXPECT_TRUE(measured_busbw);
-  EXPECT_TRUE(assumed_mfu);
+  EXPECT_TRUE(datasheet_gemm);
   // 1, 2 and 4 nodes were measured for 7B: only 8 is projected, and it has no measured value.
   EXPECT_EQ(projected, std::vector<int>{8});
   for (const auto& p : c.figures.predictions) {

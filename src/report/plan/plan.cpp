@@ -376,8 +376,8 @@ ExecutionPlan build_plan(const PlanRequest& req, const Measurements& measured) {
         e.calibration.push_back(f);
       } else if (!training_note) {
         plan.calibration_notes.push_back(
-            "achieved TFLOP/s: no sft_metrics.json under the results directory, so the assumed "
-            "model FLOPs utilisation applies");
+            "achieved TFLOP/s: no sft_metrics.json under the results directory, so the step is "
+            "predicted uncalibrated, category by category, from the datasheet figures");
         training_note = true;
       }
       if (e.fits) {

@@ -132,7 +132,7 @@ struct PlanRequest {
   int64_t warmup_steps = 1;    // excluded from the run's metrics
   std::string launcher_model;  // model argument of the nccl/compute runs (recorded, not used)
   PlanHardware hardware;
-  Calibration defaults;  // assumed MFU and overlap used without a measurement
+  Calibration defaults;  // communication overlap; no achieved rate (uncalibrated) without a run
   CampaignAssumptions campaign;
   // Size of a gradient bucket in bytes: the all_reduce busbw is taken at the measured size closest
   // to it (ds_config reduce_bucket_size 5e8 elements in bf16 = 1e9 bytes).
