@@ -350,7 +350,13 @@ TEST(ReportPredictions, MeasuredConfigurationsNextToThePerformanceModel) {
   EXPECT_DOUBLE_EQ(*one->measured_tokens_per_s_per_gpu, 3050);
   ASSERT_TRUE(one->ratio);
   EXPECT_DOUBLE_EQ(*one->ratio, 3050 / expect.tokens_per_s_per_gpu);
+  ASSERT_TRUE(one->error);
+  EXPECT_DOUBLE_EQ(*one->error, (expect.tokens_per_s_per_gpu - 3050) / 3050);
+  // No compute.json in these results: the datasheet figures at their stated efficiencies.
   EXPECT_EQ(one->basis, "datasheet");
+  double categories = 0;
+  for (const auto& cat : one->categories) categories += cat.seconds;
+  EXPECT_NEAR(categories, one->predicted_step_s, 1e-12);
   bool measured_busbw = false, datasheet_gemm = false;
   for (const auto& a : one->assumptions) {
     measured_busbw = measured_busbw ||
