@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -308,7 +309,7 @@ TEST(PlanCalibration, MeasuredFiguresReplaceAssumptionsAndSayWhere) {
   EXPECT_FALSE(has_assumption(cal, "gemm_datasheet_efficiency"));
   EXPECT_FALSE(has_assumption(cal, "intra_node_allreduce_busbw"));
   EXPECT_FALSE(has_assumption(cal, "inter_node_allreduce_busbw"));
-  EXPECT_EQ(raw.calibration_notes.size(), 3u);
+  EXPECT_EQ(raw.calibration_notes.size(), 4u);  // achieved rate, GPU ceilings, intra, inter
   EXPECT_TRUE(cal.calibration_notes.empty());
   ASSERT_EQ(cal.measured.size(), 3u);
   std::map<std::string, std::string> dir_of;
@@ -330,6 +331,40 @@ TEST(PlanCalibration, MeasuredFiguresReplaceAssumptionsAndSayWhere) {
   EXPECT_EQ(c1.categories.front().name, "compute (calibrated)");
   EXPECT_EQ(r1.categories.front().name, "matrix products");
   EXPECT_NE(c1.compute_s, r1.compute_s);
+}
+
+TEST(PlanCalibration, ComputeCeilingsOfThePlannedGpuDriveUncalibratedSteps) {
+  auto ceilings = [](const std::string& dir, const std::string& device, double hbm) {
+    CeilingsMeasurement c;
+    c.run_dir = dir;
+    c.device = device;
+    c.ceilings.hbm_copy_gb_per_s = hbm;
+    c.ceilings.gemm.push_back({8192, 8192, 8192, "-", 350.0});
+    return c;
+  };
+  const ExecutionPlan raw = build_plan(request({{k7b, "7b"}}, {1}), {});
+  Measurements other;
+  other.ceilings.push_back(ceilings("results/run_h100", "NVIDIA H100 80GB HBM3", 2000));
+  const ExecutionPlan h100 = build_plan(request({{k7b, "7b"}}, {1}), other);
+  Measurements m = other;
+  m.ceilings.push_back(ceilings("results/run_h200", "NVIDIA H200", 2000));
+  const ExecutionPlan used = build_plan(request({{k7b, "7b"}}, {1}), m);
+  const StepPrediction& r = *entry(raw, k7b, 1).prediction;
+  const StepPrediction& u = *entry(used, k7b, 1).prediction;
+  // Another GPU's ceilings are not this GPU's: the datasheet stands, and the plan says so.
+  EXPECT_DOUBLE_EQ(entry(h100, k7b, 1).prediction->step_s, r.step_s);
+  EXPECT_TRUE(std::any_of(h100.calibration_notes.begin(), h100.calibration_notes.end(),
+                          [](const std::string& n) { return n.rfind("GPU ceilings", 0) == 0; }));
+  // The H200's: the optimizer and elementwise passes at its 2000 GB/s copy rate (the datasheet
+  // reading is 4159.9 GB/s), every product at its square 350 TFLOP/s (no model shape measured).
+  EXPECT_NEAR(u.optimizer_s / r.optimizer_s, 4159.9 / 2000, 1e-9);
+  EXPECT_NEAR(u.elementwise_s / r.elementwise_s, 4159.9 / 2000, 1e-9);
+  EXPECT_NEAR(u.matmul_forward_s / r.matmul_forward_s, 989.4 * 0.70 / 350, 1e-9);
+  for (const auto& n : used.calibration_notes) EXPECT_NE(n.rfind("GPU ceilings", 0), 0u) << n;
+  std::map<std::string, std::string> dir_of;
+  for (const auto& f : used.measured) dir_of[f.name] = f.run_dir;
+  EXPECT_EQ(dir_of["hbm_copy_bandwidth"], "results/run_h200");
+  EXPECT_EQ(dir_of["gemm_square_bf16"], "results/run_h200");
 }
 
 TEST(PlanInputs, EveryAssumptionAndMeasuredFigureHasValueUnitAndSource) {
