@@ -344,8 +344,10 @@ void predict_compute(const ModelShape& m, const TrainSetup& t, const Cluster& c,
                           s.matmul_backward_weight_s + s.matmul_recompute_s;
   s.compute_s = matmul_s + s.attention_s + s.elementwise_s;
 
-  const std::string ceiling_source =
-      c.ceilings.source.empty() ? std::string("datasheet") : c.ceilings.source;
+  const std::string ceiling_source = !c.ceilings.source.empty() ? c.ceilings.source
+                                     : c.ceilings.gemm.empty() && !c.ceilings.hbm_copy_gb_per_s
+                                         ? std::string("datasheet")
+                                         : std::string("measured ceilings");
   s.categories.push_back(
       {"matrix products", matmul_s,
        fmt::format("bf16 products at the model's shapes ({}; {}): forward {:.1f} ms, backward "
@@ -366,7 +368,7 @@ void predict_compute(const ModelShape& m, const TrainSetup& t, const Cluster& c,
        fmt::format("RMSNorm, RoPE, SwiGLU, embedding and loss: {:.2f} GB per step at {:.0f} GB/s "
                    "HBM copy ({})",
                    A * bytes / 1e9, hbm_gb_per_s(c),
-                   c.ceilings.hbm_copy_gb_per_s ? ceiling_source : "datasheet")});
+                   c.ceilings.hbm_copy_gb_per_s ? ceiling_source : std::string("datasheet"))});
   s.assumptions.push_back({"attention_forward_efficiency", kAttentionForwardEfficiency,
                            "fraction of dense bf16 peak",
                            "bench/RESULTS.md (2026-12-01): the engine's attention forward alone "
