@@ -5,8 +5,14 @@
 # recomputation, the reference optimizer settings), the Hopper attention forward's tests and
 # timing (SXB_ATTENTION_FORWARD=sm90), the benchmark's embedded default run and its full mode
 # for Llama-2-7B, whose run directories come back as the GPU fixtures of tests/fixtures/gpu
-# (run_dir.tgz, run_dir_full.tgz; FULL_RUN=0 skips the second). Phases that would start after BUDGET_S
-# seconds are skipped and say so. Logs: $OUT/verify_logs.tgz; a short table last.
+# (run_dir.tgz, run_dir_full.tgz; FULL_RUN=0 skips the second). Then what the performance model
+# is checked against (tests/unit/perf_model_test.cpp, SHAPES=0 skips it): Llama-2-7B with full
+# recomputation, and a second model shape, Mistral-7B (GQA, F 14336) at seq 4096, each as a
+# train run directory with its node's compute.json beside it (bf16 products at the model's
+# forward and backward shapes, HBM), packed as run_dir_<name>.tgz: unpacked under
+# tests/fixtures/gpu/ they become test cases of the model without further edits. Phases that
+# would start after BUDGET_S seconds are skipped and say so. Logs: $OUT/verify_logs.tgz; a short
+# table last.
 #   BUILD_PATH  the absolute build directory the binaries were built in (the tests run the
 #               sxbench binary by that path)
 set -uo pipefail
@@ -90,14 +96,42 @@ if [ "${FULL_RUN:-1}" = 1 ] && want full_run; then
   rm -rf "$W/results_full"
 fi
 
+# Performance-model cases: one train run per shape, with the node's ceilings at that shape.
+shape_case() {  # name model recompute
+  local name=$1 model=$2 recompute=$3 dir=$W/h200_$1
+  mkdir -p "$dir"
+  timeout 120 "$BIN" train --device cuda --model "$model" --seq-len 4096 --micro-batch 1 \
+    --steps 10 --warmup-steps 3 --recompute "$recompute" \
+    --ds-config bench/device/ds_config_torch_reference.json --out "$dir/train" \
+    >"$W/$name.log" 2>&1
+  echo "$name train exit $?"
+  timeout 90 "$BIN" compute --tests gemm,hbm --dtypes bf16 --shapes "$model" --backward \
+    --out "$dir/compute" >>"$W/$name.log" 2>&1
+  echo "$name compute exit $?"
+  # One directory as the fixtures hold it: sft_metrics.json and compute.json side by side.
+  if [ -f "$dir/train/sft_metrics.json" ] && [ -f "$dir/compute/compute.json" ]; then
+    cp "$dir/compute/compute.json" "$dir/train/compute.json"
+    tar -C "$dir" -czf "$OUT/run_dir_$name.tgz" --transform "s|^train|h200_$name|" train
+  fi
+  save
+}
+if [ "${SHAPES:-1}" = 1 ]; then
+  want full_recompute_7b && shape_case full_recompute_7b meta-llama/Llama-2-7b-hf full
+  want mistral_7b && shape_case mistral_7b mistralai/Mistral-7B-v0.1 auto
+fi
+
 echo "== ${SECONDS}s"
 python3 - "$W" <<'EOF'
 import json, os, sys
 w = sys.argv[1]
-p = os.path.join(w, "engine", "sft_metrics.json")
-if os.path.exists(p):
+for label, sub in [("engine 7B", "engine"), ("7B full recomputation", "h200_full_recompute_7b/train"),
+                   ("Mistral-7B", "h200_mistral_7b/train")]:
+    p = os.path.join(w, sub, "sft_metrics.json")
+    if not os.path.exists(p):
+        continue
     m = json.load(open(p))
-    print(f"engine 7B: {m['tokens_per_s_per_device']:.1f} tokens/s/GPU, MFU {100*m['mfu']:.1f}%, "
+    print(f"{label}: {m['tokens_per_s_per_device']:.1f} tokens/s/GPU, MFU {100*m['mfu']:.1f}%, "
+          f"recomputation {m['activation_recomputation']['mode']}, "
           f"step median {m['step_time_s']['median']:.4f} s, loss {m['initial_loss']:.4f} -> "
           f"{m['final_loss']:.4f}, peak {m['peak_memory_bytes']['device_used_peak_bytes']/2**30:.1f} GiB")
 EOF

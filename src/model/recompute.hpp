@@ -1,9 +1,10 @@
 #pragma once
 // Activation recomputation: what a decoder layer's forward keeps for its backward and what the
 // backward rebuilds, in each mode. This is the one definition: the CUDA engine's buffers
-// (perfmodel/gpu_memory.hpp, allocated by train/gpu_model_cuda.cpp), the performance model's
-// activation term (perfmodel/perf_model.cpp) and the extra forward work of recomputation
-// (model/flops.hpp) all read it, and the CPU reference's full mode does the same work.
+// (perfmodel/gpu_memory.hpp, allocated by train/gpu_model_cuda.cpp, which the performance model's
+// memory term also is), the extra forward work of recomputation (model/flops.hpp, and the
+// performance model's repeated products and passes, perfmodel/perf_model.cpp) all read it, and
+// the CPU reference's full mode does the same work.
 //
 // Decoder layer l, on N tokens, maps its input x (the residual stream) to the next layer's input:
 //   ln1 = RMSNorm(x)   (rstd1 = 1 / rms(x) per token, fp32)

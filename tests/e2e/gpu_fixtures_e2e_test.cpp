@@ -5,6 +5,7 @@
 // compute.json and NVML columns reach the readers on every run.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -92,6 +93,35 @@ TEST_F(GpuFixturesE2E, ReportReadsEveryFixtureAndShowsTheGpuRun) {
     EXPECT_LT(g["training_window"]["sm_activity_mean_pct"].get<double>(),
               g["training_window"]["util_mean_pct"].get<double>());
   }
+
+  // The performance model beside the measurement: uncalibrated, from the fixtures' own compute
+  // phase (the full run's, which measured the model's shapes), within 10 % of the measured rate
+  // and 5 % of the measured device peak; the categories add up to the predicted step.
+  const nlohmann::json* predicted = nullptr;
+  for (const auto& p : j["figures"]["predictions"]) {
+    if (p["kind"] == "prediction") predicted = &p;
+  }
+  ASSERT_NE(predicted, nullptr) << j["figures"]["predictions"].dump();
+  const auto& p = *predicted;
+  EXPECT_EQ(p["basis"], "measured_ceilings");
+  const double measured = p["measured_tokens_per_s_per_gpu"];
+  const double error = p["error_fraction"];
+  EXPECT_NEAR(error, (double(p["predicted_tokens_per_s_per_gpu"]) - measured) / measured, 1e-12);
+  EXPECT_LE(std::abs(error), 0.10) << p.dump();
+  EXPECT_LE(std::abs(double(p["memory_error_fraction"])), 0.05) << p.dump();
+  const double peak_q = quick["peak_memory_bytes"]["device_used_peak_bytes"];
+  const double peak_f = full["peak_memory_bytes"]["device_used_peak_bytes"];
+  EXPECT_NEAR(double(p["measured_memory_peak_bytes"]), (peak_q + peak_f) / 2, 1);
+  double step = 0;
+  for (const auto& c : p["step_categories"]) step += double(c["seconds"]);
+  EXPECT_NEAR(step, double(p["predicted_step_s"]), 1e-12);
+  bool own_ceilings = false;
+  for (const auto& a : p["assumptions"]) {
+    own_ceilings = own_ceilings || (a["name"] == "gemm_model_shapes_bf16" &&
+                                    a["source"].get<std::string>().find(
+                                        "h200_full_7b/compute.json") != std::string::npos);
+  }
+  EXPECT_TRUE(own_ceilings) << p["assumptions"].dump();
 
   const std::string md = read_file(out / "h200_benchmark_comprehensive_report.md");
   EXPECT_NE(md.find("NVIDIA H200"), std::string::npos);

@@ -104,8 +104,8 @@ TEST(PlanE2E, ARealSftRunCalibratesTheAchievedRate) {
 
   const std::string before = read_file(d / "before" / "benchmark_execution_plan.md");
   const std::string after = read_file(d / "after" / "benchmark_execution_plan.md");
-  EXPECT_NE(before.find("| model_flops_utilization |"), std::string::npos);
-  EXPECT_EQ(after.find("| model_flops_utilization |"), std::string::npos);
+  EXPECT_NE(before.find("| gemm_datasheet_efficiency |"), std::string::npos);
+  EXPECT_EQ(after.find("| gemm_datasheet_efficiency |"), std::string::npos);
   // The source line of the figure names the run directory and the file it came from.
   const std::string line_start = "| achieved_tflops_per_gpu |";
   const auto at = after.find(line_start);

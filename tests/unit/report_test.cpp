@@ -350,15 +350,21 @@ TEST(ReportPredictions, MeasuredConfigurationsNextToThePerformanceModel) {
   EXPECT_DOUBLE_EQ(*one->measured_tokens_per_s_per_gpu, 3050);
   ASSERT_TRUE(one->ratio);
   EXPECT_DOUBLE_EQ(*one->ratio, 3050 / expect.tokens_per_s_per_gpu);
+  ASSERT_TRUE(one->error);
+  EXPECT_DOUBLE_EQ(*one->error, (expect.tokens_per_s_per_gpu - 3050) / 3050);
+  // No compute.json in these results: the datasheet figures at their stated efficiencies.
   EXPECT_EQ(one->basis, "datasheet");
-  bool measured_busbw = false, assumed_mfu = false;
+  double categories = 0;
+  for (const auto& cat : one->categories) categories += cat.seconds;
+  EXPECT_NEAR(categories, one->predicted_step_s, 1e-12);
+  bool measured_busbw = false, datasheet_gemm = false;
   for (const auto& a : one->assumptions) {
     measured_busbw = measured_busbw ||
                      (a.name == "intra_node_allreduce_busbw" && a.source.rfind("measured", 0) == 0);
-    assumed_mfu = assumed_mfu || a.name == "model_flops_utilization";
+    datasheet_gemm = datasheet_gemm || a.name == "gemm_datasheet_efficiency";
   }
   EXPECT_TRUE(measured_busbw);
-  EXPECT_TRUE(assumed_mfu);
+  EXPECT_TRUE(datasheet_gemm);
   // 1, 2 and 4 nodes were measured for 7B: only 8 is projected, and it has no measured value.
   EXPECT_EQ(projected, std::vector<int>{8});
   for (const auto& p : c.figures.predictions) {

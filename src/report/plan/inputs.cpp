@@ -170,7 +170,14 @@ Measurements measurements_from(const Aggregate& agg) {
     }
     if (r.training) add_training(r, out);
     if (r.collectives) add_collectives(r, out);
-    if (r.compute) add_compute(r, out);
+    if (r.compute) {
+      add_compute(r, out);
+      if (!r.compute->ceilings.gemm.empty() || r.compute->ceilings.hbm_copy_gb_per_s) {
+        out.ceilings.push_back({r.dir.string(),
+                                r.compute->devices.empty() ? "" : r.compute->devices.front(),
+                                r.compute->ceilings});
+      }
+    }
   }
   return out;
 }

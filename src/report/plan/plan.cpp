@@ -10,6 +10,7 @@
 #include "bench/collectives.hpp"
 #include "bench/sweep_defaults.hpp"
 #include "core/error.hpp"
+#include "core/stats.hpp"
 #include "core/units.hpp"
 
 namespace sxb::report {
@@ -217,6 +218,52 @@ std::optional<AllReduceMeasurement> choose_all_reduce(const std::vector<AllReduc
   return best;
 }
 
+std::optional<CeilingsMeasurement> choose_ceilings(const std::vector<CeilingsMeasurement>& runs,
+                                                   const std::string& gpu_match) {
+  std::optional<CeilingsMeasurement> best;
+  long best_shapes = -1;
+  for (const auto& r : runs) {
+    if (!on_planned_gpu("gpu", r.device, gpu_match)) continue;
+    const long shapes = std::count_if(r.ceilings.gemm.begin(), r.ceilings.gemm.end(),
+                                      [](const NodeCeilings::Gemm& g) { return g.phase != "-"; });
+    if (!best || shapes > best_shapes || (shapes == best_shapes && r.run_dir > best->run_dir)) {
+      best = r;
+      best_shapes = shapes;
+    }
+  }
+  return best;
+}
+
+// The measured figures a plan shows for the ceilings it runs the uncalibrated step at.
+std::vector<MeasuredFigure> ceiling_figures(const CeilingsMeasurement& m) {
+  std::vector<MeasuredFigure> out;
+  std::vector<double> model, square;
+  for (const auto& g : m.ceilings.gemm) (g.phase == "-" ? square : model).push_back(g.tflop_per_s);
+  const std::string file = m.run_dir + "/compute.json";
+  if (!model.empty()) {
+    out.push_back({"gemm_model_shapes_bf16", median_of(model), "TFLOP/s (median)",
+                   fmt::format("measured: {} bf16 products at model shapes in {} ({}); each "
+                               "product of an uncalibrated step runs at its own shape's rate "
+                               "where measured",
+                               model.size(), file, m.device),
+                   m.run_dir});
+  } else if (!square.empty()) {
+    out.push_back({"gemm_square_bf16", median_of(square), "TFLOP/s (median)",
+                   fmt::format("measured: {} square bf16 products in {} ({}); no model shape "
+                               "measured, so the products of an uncalibrated step run at it",
+                               square.size(), file, m.device),
+                   m.run_dir});
+  }
+  if (m.ceilings.hbm_copy_gb_per_s) {
+    out.push_back({"hbm_copy_bandwidth", *m.ceilings.hbm_copy_gb_per_s, "GB/s",
+                   fmt::format("measured: HBM copy kernel in {} ({}): the elementwise and "
+                               "optimizer passes of an uncalibrated step",
+                               file, m.device),
+                   m.run_dir});
+  }
+  return out;
+}
+
 std::pair<uint64_t, double> busbw_near(const AllReduceMeasurement& m, uint64_t bytes) {
   std::pair<uint64_t, double> best{0, 0};
   double best_distance = 1e300;
@@ -280,6 +327,14 @@ ExecutionPlan build_plan(const PlanRequest& req, const Measurements& measured) {
   base.gpu_memory_bytes = hw.gpu_memory_gb.value * 1e9;
   base.peak_bf16_tflops = hw.peak_bf16_tflops.value;
   base.hbm_gb_per_s = hw.hbm_gb_per_s.value;
+
+  // The GPU ceilings of the planned GPU, for entries no training run calibrates.
+  const auto ceilings = choose_ceilings(measured.ceilings, hw.gpu_match);
+  if (ceilings) {
+    base.ceilings = ceilings->ceilings;
+    base.ceilings.source = ceilings->run_dir + "/compute.json";
+  }
+  bool uncalibrated = false;
 
   // Communication figures: measured where a run exists, datasheet-based otherwise.
   std::optional<MeasuredFigure> intra_measured;
@@ -374,11 +429,17 @@ ExecutionPlan build_plan(const PlanRequest& req, const Measurements& measured) {
                           hw.gpu_name));
         cal.achieved_source = f.source;
         e.calibration.push_back(f);
-      } else if (!training_note) {
-        plan.calibration_notes.push_back(
-            "achieved TFLOP/s: no sft_metrics.json under the results directory, so the assumed "
-            "model FLOPs utilisation applies");
-        training_note = true;
+      } else {
+        uncalibrated = true;
+        if (ceilings) {
+          for (const auto& f : ceiling_figures(*ceilings)) e.calibration.push_back(f);
+        }
+        if (!training_note) {
+          plan.calibration_notes.push_back(
+              "achieved TFLOP/s: no sft_metrics.json under the results directory, so the step is "
+              "predicted uncalibrated, category by category, from the GPU ceilings");
+          training_note = true;
+        }
       }
       if (e.fits) {
         e.prediction = predict_step(pm.shape, e.setup, c, cal);
@@ -552,6 +613,11 @@ ExecutionPlan build_plan(const PlanRequest& req, const Measurements& measured) {
                       .as_configured = e.as_configured.has_value()});
   }
   plan.total_s = total;
+  if (uncalibrated && !ceilings) {
+    plan.calibration_notes.push_back(
+        "GPU ceilings: no compute.json of a run on the planned GPU under the results directory, so "
+        "uncalibrated steps run at datasheet figures and the efficiencies the model states");
+  }
   return plan;
 }
 

@@ -73,10 +73,19 @@ struct ComputeMeasurement {
   double duration_s = 0;
 };
 
+// The GPU ceilings a compute phase measured (compute.json of any run directory): what the
+// uncalibrated step runs at.
+struct CeilingsMeasurement {
+  std::string run_dir;
+  std::string device;  // GPU name
+  NodeCeilings ceilings;
+};
+
 struct Measurements {
   std::vector<TrainingMeasurement> training;
   std::vector<AllReduceMeasurement> all_reduce;
   std::vector<ComputeMeasurement> compute;
+  std::vector<CeilingsMeasurement> ceilings;
   std::vector<std::string> notes;  // run directories that could not be used, and why
 };
 
@@ -132,7 +141,7 @@ struct PlanRequest {
   int64_t warmup_steps = 1;    // excluded from the run's metrics
   std::string launcher_model;  // model argument of the nccl/compute runs (recorded, not used)
   PlanHardware hardware;
-  Calibration defaults;  // assumed MFU and overlap used without a measurement
+  Calibration defaults;  // communication overlap; no achieved rate (uncalibrated) without a run
   CampaignAssumptions campaign;
   // Size of a gradient bucket in bytes: the all_reduce busbw is taken at the measured size closest
   // to it (ds_config reduce_bucket_size 5e8 elements in bf16 = 1e9 bytes).
@@ -238,6 +247,10 @@ double compute_rate_from_run(const TrainingMeasurement& run);
 std::optional<AllReduceMeasurement> choose_all_reduce(const std::vector<AllReduceMeasurement>& runs,
                                                       bool inter_node, int nodes,
                                                       const std::string& gpu_match);
+// The ceilings on the planned GPU that the uncalibrated step runs at: the run that measured the
+// most bf16 products at model shapes, then the latest. nullopt when none was measured there.
+std::optional<CeilingsMeasurement> choose_ceilings(const std::vector<CeilingsMeasurement>& runs,
+                                                   const std::string& gpu_match);
 // busbw at the measured size closest (by ratio) to `bytes`; the size used comes back with it.
 std::pair<uint64_t, double> busbw_near(const AllReduceMeasurement& m, uint64_t bytes);
 

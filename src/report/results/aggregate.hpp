@@ -75,6 +75,8 @@ struct TrainingMetrics {
   std::string precision_requested, precision_computed;
   std::optional<double> loss_start, loss_end;         // nats, first and last step
   std::optional<double> exposed_communication_share;  // fraction of step time
+  // peak_memory_bytes.device_used_peak_bytes: the device's used memory at its peak (GPU engine).
+  std::optional<double> device_used_peak_bytes;
   std::string timing_method;
   std::string communication_library;
 };
@@ -114,6 +116,9 @@ struct ComputeFigures {
   std::string status;
   std::vector<std::string> devices;  // device names
   std::vector<ComputeFigure> headlines;
+  // The ceilings the performance model runs its step categories at: bf16 products (model shapes
+  // and square) and the HBM copy rate of the first measured device; source empty.
+  NodeCeilings ceilings;
   std::vector<std::string> skipped;  // "test: reason"
   int gemm_checks = 0, gemm_checks_failed = 0;
 };

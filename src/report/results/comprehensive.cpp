@@ -563,21 +563,66 @@ void validation(Document& d, const ReportContext& ctx, L lang) {
   }
 }
 
+// "+4.3%", "-0.1%"; "-" when there is nothing to compare with.
+std::string signed_percent(const std::optional<double>& f) {
+  return f ? fmt::format("{:+.1f}%", 100 * *f) : "-";
+}
+
+// A step category's name in the report language (perf_model's StepCategory::name).
+std::string category_text(const std::string& name, L lang) {
+  static const std::vector<std::pair<std::string, Text>> names = {
+      {"matrix products", {"matrix products", "行列積"}},
+      {"attention", {"attention", "attention"}},
+      {"elementwise", {"elementwise", "要素単位"}},
+      {"optimizer", {"optimizer", "オプティマイザ"}},
+      {"exposed communication", {"exposed communication", "隠れない通信"}},
+      {"compute (calibrated)", {"compute (calibrated)", "計算 (較正)"}}};
+  for (const auto& [key, text] : names) {
+    if (key == name) return tr(lang, text);
+  }
+  return name;
+}
+
+// "matrix products 74.4 + ... = 367.4": the predicted categories and their total.
+std::string step_breakdown(const PredictionRow& p, L lang) {
+  std::string parts;
+  double total = 0;
+  for (const auto& c : p.categories) {
+    if (c.seconds <= 0 && c.name == "exposed communication") continue;
+    parts += fmt::format("{}{} {:.1f}", parts.empty() ? "" : " + ", category_text(c.name, lang),
+                         1e3 * c.seconds);
+    total += c.seconds;
+  }
+  return fmt::format("{} = {:.1f}", parts, 1e3 * total);
+}
+
+std::string memory_cell(const PredictionRow& p, L lang) {
+  if (!p.measured_memory_bytes || !p.memory_error) return p.memory_verdict;
+  return tr(lang, {"{}; measured peak {} GiB ({})", "{}; 測定ピーク {} GiB ({})"},
+            p.memory_verdict, gib(*p.measured_memory_bytes), signed_percent(p.memory_error));
+}
+
 void predictions(Document& d, const ReportContext& ctx, L lang) {
   const Figures& f = *ctx.figures;
   d.heading(2, tr(lang, {"Predicted vs measured", "予測値と測定値"}));
   d.paragraph(
       tr(lang,
          {"The performance model (src/perfmodel predict_step) for each measured configuration, "
-          "from datasheet figures and an assumed MFU, next to the measurement; and "
-          "**projections** for node counts that were not measured: the model with the compute "
-          "rate at which it reproduces the fewest-node measurement, so a projection differs "
-          "from that measurement only by what the model changes with the node count "
-          "(communication). Projections are not measurements.",
-          "各測定構成に対する性能モデル (src/perfmodel predict_step) の予測 (データシート値と仮定 "
-          "MFU による) と測定値の比較、および未測定のノード数に対する**予測 (projection)**: "
-          "最少ノードの測定値を再現する計算性能で較正したモデルによるもので、その測定値との差は"
-          "モデルがノード数で変える部分 (通信) だけです。予測は測定値ではありません。"}));
+          "uncalibrated: the step as a sum of categories (matrix products at the model's own "
+          "shapes, attention, elementwise and optimizer passes at HBM speed, exposed "
+          "communication), each from the node's ceilings measured by its compute phase "
+          "(compute.json) or the datasheet, never from the measured tokens/s; error = "
+          "(predicted - measured) / measured. And **projections** for node counts that were not "
+          "measured: the model with the compute rate at which it reproduces the fewest-node "
+          "measurement, so a projection differs from that measurement only by what the model "
+          "changes with the node count (communication). Projections are not measurements.",
+          "各測定構成に対する性能モデル (src/perfmodel predict_step) の較正なしの予測: ステップ時間を"
+          "区分の和 (モデル自身の形状での行列積、attention、HBM 速度での要素単位処理とオプティマイザ、"
+          "隠れない通信) として、ノードの compute フェーズの測定上限 (compute.json) またはデータ"
+          "シート値から求め、測定 tokens/s は使いません。誤差 = (予測 - 測定) / 測定。および未測定の"
+          "ノード数に対する**予測 (projection)**: 最少ノードの測定値を再現する計算性能で較正したモデ"
+          "ルによるもので、その測定値との差はモデルがノード数で変える部分 (通信) だけです。予測は"
+          "測定値ではありません。"}));
   if (!f.predictions.empty()) {
     Table t;
     t.header = {tr(lang, {"model", "モデル"}),
@@ -587,8 +632,8 @@ void predictions(Document& d, const ReportContext& ctx, L lang) {
                 tr(lang, {"kind", "種別"}),
                 tr(lang, {"measured tokens/s per GPU", "測定 GPU 当たり tokens/s"}),
                 tr(lang, {"predicted tokens/s per GPU", "予測 GPU 当たり tokens/s"}),
-                tr(lang, {"measured / predicted", "測定 / 予測"}),
-                tr(lang, {"predicted step (s)", "予測ステップ時間 (s)"}),
+                tr(lang, {"error", "誤差"}),
+                tr(lang, {"predicted step (ms)", "予測ステップ時間 (ms)"}),
                 tr(lang, {"predicted MFU", "予測 MFU"}),
                 tr(lang, {"memory (predicted)", "メモリ (予測)"}),
                 tr(lang, {"runs", "実行"})};
@@ -599,9 +644,8 @@ void predictions(Document& d, const ReportContext& ctx, L lang) {
            p.projection ? bold(tr(lang, {"projection (not measured)", "予測 (未測定)"}))
                         : tr(lang, {"measured vs predicted", "測定と予測"}),
            opt_fig(p.measured_tokens_per_s_per_gpu),
-           format_figure(p.predicted_tokens_per_s_per_gpu),
-           p.ratio ? fmt::format("{:.2f}", *p.ratio) : "-", format_figure(p.predicted_step_s),
-           percent(p.predicted_mfu), p.memory_verdict,
+           format_figure(p.predicted_tokens_per_s_per_gpu), signed_percent(p.error),
+           step_breakdown(p, lang), percent(p.predicted_mfu), memory_cell(p, lang),
            (p.projection ? tr(lang, {"calibrated on ", "較正元 "}) : std::string()) +
                runs_text(p.runs)});
     }

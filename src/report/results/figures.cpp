@@ -48,6 +48,7 @@ using ThroughputKey = std::tuple<std::string, int64_t, int, int, std::string>;
 struct RowBuild {
   ThroughputRow row;
   const TrainingMetrics* first = nullptr;
+  std::optional<double> device_used_peak_bytes;  // median over the runs that recorded it
 };
 
 std::vector<RowBuild> throughput_rows(const Aggregate& a) {
@@ -64,7 +65,7 @@ std::vector<RowBuild> throughput_rows(const Aggregate& a) {
     std::tie(row.model, row.seq_len, row.nodes, row.world_size, row.device_kind) = key;
     b.first = &*runs.front()->training;
     row.device_name = b.first->device_name;
-    std::vector<double> tps, tpsd, sps, mfu, tflops, comm, med, p10, p90;
+    std::vector<double> tps, tpsd, sps, mfu, tflops, comm, med, p10, p90, peak;
     std::set<std::string> configs;
     for (const RunRecord* r : runs) {
       const auto& t = *r->training;
@@ -75,6 +76,7 @@ std::vector<RowBuild> throughput_rows(const Aggregate& a) {
       if (t.mfu) mfu.push_back(*t.mfu);
       if (t.model_tflops_per_device) tflops.push_back(*t.model_tflops_per_device);
       if (t.exposed_communication_share) comm.push_back(*t.exposed_communication_share);
+      if (t.device_used_peak_bytes) peak.push_back(*t.device_used_peak_bytes);
       med.push_back(t.step_time_s.median);
       p10.push_back(t.step_time_s.p10);
       p90.push_back(t.step_time_s.p90);
@@ -87,6 +89,7 @@ std::vector<RowBuild> throughput_rows(const Aggregate& a) {
     row.mfu = median_opt(mfu);
     row.model_tflops_per_device = median_opt(tflops);
     row.exposed_communication_share = median_opt(comm);
+    b.device_used_peak_bytes = median_opt(peak);
     row.step_median_s = median_of(med);
     row.step_p10_s = median_of(p10);
     row.step_p90_s = median_of(p90);
@@ -257,12 +260,77 @@ struct ModelInputs {
   std::vector<Assumption> assumptions;
 };
 
+// A compute.json's ceilings and the run directory that measured them.
+struct CeilingRun {
+  std::string run;
+  std::vector<std::string> devices;
+  NodeCeilings ceilings;
+};
+
+// The ceilings for a training row: a compute phase in the row's own run directories before one on a
+// GPU of the same name elsewhere; then the one that measured more products at model shapes (a
+// full run's compute phase measures them, a quick one only a square product); then the latest.
+const CeilingRun* ceilings_for(const ThroughputRow& row, const std::vector<CeilingRun>& runs) {
+  using Key = std::tuple<int, long, std::string>;  // smaller is better
+  const CeilingRun* best = nullptr;
+  Key best_key;
+  for (const auto& c : runs) {
+    if (c.ceilings.gemm.empty() && !c.ceilings.hbm_copy_gb_per_s) continue;
+    const bool own = std::find(row.runs.begin(), row.runs.end(), c.run) != row.runs.end();
+    const bool same_device =
+        std::find(c.devices.begin(), c.devices.end(), row.device_name) != c.devices.end();
+    if (!own && !same_device) continue;
+    const long model_shapes = std::count_if(c.ceilings.gemm.begin(), c.ceilings.gemm.end(),
+                                            [](const NodeCeilings::Gemm& g) { return g.phase != "-"; });
+    // The latest run directory (names start with the UTC time) wins the remaining ties: inverted
+    // so that the smaller key is the later name.
+    std::string inverted = c.run;
+    for (char& ch : inverted) ch = static_cast<char>(255 - static_cast<unsigned char>(ch));
+    const Key key{own ? 0 : 1, -model_shapes, inverted};
+    if (!best || key < best_key) {
+      best = &c;
+      best_key = key;
+    }
+  }
+  return best;
+}
+
 ModelInputs model_inputs(const HardwareSpec& gpu, const std::optional<HardwareSpec>& nic,
-                         const std::vector<BusbwCurve>& curves, int nodes, int gpus_per_node) {
+                         const std::vector<BusbwCurve>& curves, int nodes, int gpus_per_node,
+                         const CeilingRun* ceilings = nullptr) {
   ModelInputs in;
   Cluster& c = in.cluster;
   c.nodes = nodes;
   c.gpus_per_node = gpus_per_node;
+  if (ceilings) {
+    c.ceilings = ceilings->ceilings;
+    c.ceilings.source = ceilings->run + "/compute.json";
+    std::vector<double> rates;
+    for (const auto& g : c.ceilings.gemm) {
+      if (g.phase != "-") rates.push_back(g.tflop_per_s);
+    }
+    if (!rates.empty()) {
+      in.assumptions.push_back(
+          {"gemm_model_shapes_bf16", median_of(rates), "TFLOP/s (median)",
+           fmt::format("measured: {} bf16 products at model shapes in {}; each product of the "
+                       "step runs at the rate of its own shape where measured",
+                       rates.size(), c.ceilings.source)});
+    } else if (!c.ceilings.gemm.empty()) {
+      std::vector<double> square;
+      for (const auto& g : c.ceilings.gemm) square.push_back(g.tflop_per_s);
+      in.assumptions.push_back(
+          {"gemm_square_bf16", median_of(square), "TFLOP/s (median)",
+           fmt::format("measured: {} square bf16 products in {} (no model shape measured): the "
+                       "products of the step run at their median",
+                       square.size(), c.ceilings.source)});
+    }
+    if (c.ceilings.hbm_copy_gb_per_s) {
+      in.assumptions.push_back(
+          {"hbm_copy_bandwidth", *c.ceilings.hbm_copy_gb_per_s, "GB/s",
+           fmt::format("measured: HBM copy kernel in {} (elementwise and optimizer passes)",
+                       c.ceilings.source)});
+    }
+  }
   auto datasheet = [&](const char* key, const char* name, double scale, const char* unit) {
     const HardwareFigure& f = gpu.figure(key);
     in.assumptions.push_back({name, f.value * scale, unit,
@@ -306,14 +374,17 @@ TrainSetup setup_of(const TrainingMetrics& t) {
 PredictionRow prediction(const ThroughputRow& row, const TrainingMetrics& t,
                          const HardwareSpec& gpu, const std::optional<HardwareSpec>& nic,
                          const std::vector<BusbwCurve>& curves, int nodes, const Calibration& cal,
-                         std::vector<Assumption> extra) {
+                         std::vector<Assumption> extra, const CeilingRun* ceilings) {
   PredictionRow p;
   p.model = row.model;
   p.seq_len = row.seq_len;
   p.nodes = nodes;
   p.gpus_per_node = devices_per_node(row);
-  ModelInputs in = model_inputs(gpu, nic, curves, nodes, p.gpus_per_node);
+  p.recompute = t.recompute_mode;
+  ModelInputs in = model_inputs(gpu, nic, curves, nodes, p.gpus_per_node, ceilings);
   const StepPrediction s = predict_step(t.shape, setup_of(t), in.cluster, cal);
+  p.categories = s.categories;
+  p.predicted_memory_bytes = s.memory.total_bytes;
   p.predicted_tokens_per_s_per_gpu = s.tokens_per_s_per_gpu;
   p.predicted_tokens_per_s = s.tokens_per_s;
   p.predicted_step_s = s.step_s;
@@ -327,10 +398,12 @@ PredictionRow prediction(const ThroughputRow& row, const TrainingMetrics& t,
 }
 
 void predictions(const std::vector<RowBuild>& rows, const std::vector<BusbwCurve>& curves,
-                 const std::vector<HardwareSpec>& specs, const FigureOptions& options, Figures& f) {
+                 const std::vector<HardwareSpec>& specs, const FigureOptions& options,
+                 const std::vector<CeilingRun>& ceiling_runs, Figures& f) {
   const auto nic = nic_spec(specs);
   std::set<std::tuple<std::string, int64_t, std::string>> gaps;
-  // Measured configurations: the model from datasheet figures and its assumed MFU.
+  // Measured configurations: the model, uncalibrated, from the node's measured ceilings (a
+  // compute.json) or the datasheet.
   for (const auto& b : rows) {
     const ThroughputRow& row = b.row;
     const auto gpu = find_gpu_spec(specs, row.device_name);
@@ -340,12 +413,21 @@ void predictions(const std::vector<RowBuild>& rows, const std::vector<BusbwCurve
       }
       continue;
     }
-    PredictionRow p = prediction(row, *b.first, *gpu, nic, curves, row.nodes, Calibration{}, {});
-    p.basis = "datasheet";
+    const CeilingRun* ceilings = ceilings_for(row, ceiling_runs);
+    PredictionRow p =
+        prediction(row, *b.first, *gpu, nic, curves, row.nodes, Calibration{}, {}, ceilings);
+    p.basis = ceilings ? "measured_ceilings" : "datasheet";
     p.measured_tokens_per_s_per_gpu = row.tokens_per_s_per_device;
     p.runs = row.runs;
     if (p.predicted_tokens_per_s_per_gpu > 0) {
       p.ratio = row.tokens_per_s_per_device / p.predicted_tokens_per_s_per_gpu;
+      p.error = (p.predicted_tokens_per_s_per_gpu - row.tokens_per_s_per_device) /
+                row.tokens_per_s_per_device;
+    }
+    if (b.device_used_peak_bytes && *b.device_used_peak_bytes > 0) {
+      p.measured_memory_bytes = b.device_used_peak_bytes;
+      p.memory_error =
+          (p.predicted_memory_bytes - *b.device_used_peak_bytes) / *b.device_used_peak_bytes;
     }
     f.predictions.push_back(std::move(p));
   }
@@ -390,7 +472,8 @@ void predictions(const std::vector<RowBuild>& rows, const std::vector<BusbwCurve
       const bool measured = std::any_of(members.begin(), members.end(),
                                         [&](const RowBuild* m) { return m->row.nodes == nodes; });
       if (measured || nodes < 1) continue;
-      PredictionRow p = prediction(row, t, *gpu, nic, curves, nodes, cal, {calibration});
+      PredictionRow p = prediction(row, t, *gpu, nic, curves, nodes, cal, {calibration},
+                                   ceilings_for(row, ceiling_runs));
       p.projection = true;
       p.basis = "calibrated";
       p.runs = row.runs;
@@ -414,11 +497,13 @@ Figures compute_figures(const Aggregate& a, const std::vector<HardwareSpec>& spe
   f.scaling = scaling_rows(rows);
   f.busbw = busbw_curves(a, f.single_rank_collective_runs);
   f.gpu = gpu_rows(a);
+  std::vector<CeilingRun> ceilings;
   for (const RunRecord* r : a.usable()) {
     if (!r->compute) continue;
     for (const auto& h : r->compute->headlines) f.compute.push_back({r->name, h});
+    ceilings.push_back({r->name, r->compute->devices, r->compute->ceilings});
   }
-  predictions(rows, f.busbw, specs, options, f);
+  predictions(rows, f.busbw, specs, options, ceilings, f);
   return f;
 }
 
@@ -529,6 +614,10 @@ json to_json(const Figures& f) {
   }
   j["predictions"] = json::array();
   for (const auto& p : f.predictions) {
+    json categories = json::array();
+    for (const auto& c : p.categories) {
+      categories.push_back({{"name", c.name}, {"seconds", c.seconds}, {"basis", c.basis}});
+    }
     json as = json::array();
     for (const auto& a : p.assumptions) {
       as.push_back({{"name", a.name}, {"value", a.value}, {"unit", a.unit}, {"source", a.source}});
@@ -548,7 +637,12 @@ json to_json(const Figures& f) {
          {"predicted_mfu", p.predicted_mfu},
          {"predicted_exposed_comm_s", p.predicted_exposed_comm_s},
          {"measured_over_predicted", opt(p.ratio)},
+         {"error_fraction", opt(p.error)},
+         {"step_categories", categories},
          {"memory", p.memory_verdict},
+         {"predicted_memory_bytes", p.predicted_memory_bytes},
+         {"measured_memory_peak_bytes", opt(p.measured_memory_bytes)},
+         {"memory_error_fraction", opt(p.memory_error)},
          {"assumptions", as}});
   }
   j["prediction_gaps"] = json::array();

@@ -98,8 +98,15 @@ struct PredictionRow {
   double predicted_tokens_per_s_per_gpu = 0, predicted_tokens_per_s = 0, predicted_step_s = 0,
          predicted_mfu = 0, predicted_exposed_comm_s = 0;
   std::optional<double> ratio;  // measured / predicted
-  std::string basis;            // "datasheet" or "calibrated"
+  std::optional<double> error;  // (predicted - measured) / measured, signed
+  // "measured_ceilings" (a compute.json of the node), "datasheet" (none), or "calibrated" (a
+  // projection: the compute rate that reproduces a measurement).
+  std::string basis;
+  Recompute recompute = Recompute::none;
+  std::vector<StepCategory> categories;  // the predicted step, adding up to predicted_step_s
   std::string memory_verdict;
+  double predicted_memory_bytes = 0;  // engine buffers + reserve + CUDA context
+  std::optional<double> measured_memory_bytes, memory_error;  // device used peak; signed error
   std::vector<Assumption> assumptions;
 };
 

@@ -143,6 +143,9 @@ TrainingMetrics read_training(const json& j) {
   t.loss_start = m.opt_num("initial_loss");
   t.loss_end = m.opt_num("final_loss");
   t.exposed_communication_share = m.opt_num("exposed_communication_share");
+  if (m.has("peak_memory_bytes")) {
+    t.device_used_peak_bytes = m.at("peak_memory_bytes").opt_num("device_used_peak_bytes");
+  }
   t.timing_method = m.opt_str("timing_method");
   if (m.has("communication")) t.communication_library = m.at("communication").opt_str("library");
   return t;
@@ -216,6 +219,7 @@ ComputeFigures read_compute(const ComputeReport& r) {
     c.headlines.push_back({key.first, what, device, b->gb_per_s, "GB/s", b->spec.key, b->spec.value,
                            b->spec.fraction});
   }
+  c.ceilings = node_ceilings(r);
   for (const auto& s : r.skipped) c.skipped.push_back(s.test + ": " + s.reason);
   c.gemm_checks = static_cast<int>(r.gemm_checks.size());
   c.gemm_checks_failed = static_cast<int>(std::count_if(
