@@ -66,13 +66,27 @@ std::string read_file(const fs::path& path) {
   return ss.str();
 }
 
+namespace {
+// nlohmann's message after its "[json.exception.parse_error.101] " tag: line, column, token.
+std::string_view json_error_text(const nlohmann::json::exception& e) {
+  std::string_view why = e.what();
+  if (const size_t tag = why.find("] "); why.starts_with("[json.exception") && tag != why.npos) {
+    why.remove_prefix(tag + 2);
+  }
+  return why;
+}
+}  // namespace
+
 nlohmann::json read_json_file(const fs::path& path) {
   const std::string text = read_file(path);
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     throw usage_error(fmt::format("{}: malformed JSON at byte {}: {}", path.string(), e.byte,
-                                  e.what()));
+                                  json_error_text(e)));
+  } catch (const nlohmann::json::exception& e) {
+    // A number too large for a double (1e999) is an out_of_range error, without a position.
+    throw usage_error(fmt::format("{}: malformed JSON: {}", path.string(), json_error_text(e)));
   }
 }
 
