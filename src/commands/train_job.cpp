@@ -79,16 +79,18 @@ TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
 
   std::optional<PackedDataset> packed;
   if (!o.data.empty()) packed = read_token_file(o.data);
-  int64_t seq_len = o.seq_len;
+  // An explicit --seq-len is used as given; only its absence defers to the data file or SEQ_LEN
+  // (which always has a value: its default is 4096).
+  int64_t seq_len = 0;
   std::string seq_len_source = "--seq-len";
-  if (seq_len == 0) {
-    if (packed && env.source("SEQ_LEN") == "default") {
-      seq_len = packed->seq_len;
-      seq_len_source = "data file";
-    } else {
-      seq_len = env.get_int("SEQ_LEN").value_or(4096);
-      seq_len_source = "SEQ_LEN (" + env.source("SEQ_LEN") + ")";
-    }
+  if (o.seq_len) {
+    seq_len = *o.seq_len;
+  } else if (packed && env.source("SEQ_LEN") == "default") {
+    seq_len = packed->seq_len;
+    seq_len_source = "data file";
+  } else {
+    seq_len = *env.get_int("SEQ_LEN");
+    seq_len_source = "SEQ_LEN (" + env.source("SEQ_LEN") + ")";
   }
   if (seq_len < 2) throw usage_error(fmt::format("sequence length {} must be at least 2", seq_len));
   if (seq_len > model.max_position_embeddings) {
@@ -105,8 +107,8 @@ TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
   }
   std::optional<int64_t> micro_override;
   std::string micro_source;
-  if (o.micro_batch > 0) {
-    micro_override = o.micro_batch;
+  if (o.micro_batch) {
+    micro_override = *o.micro_batch;
     micro_source = "--micro-batch";
   } else if (auto env_mb = env.get_int("BATCH_SIZE_PER_GPU")) {
     micro_override = *env_mb;

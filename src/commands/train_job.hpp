@@ -22,8 +22,8 @@ struct TrainJobRequest {
   std::string ds_config;
   int64_t steps = 10;
   int64_t warmup_steps = 1;
-  int64_t seq_len = 0;      // 0: SEQ_LEN, or the data file's
-  int64_t micro_batch = 0;  // 0: BATCH_SIZE_PER_GPU, else the ds_config
+  std::optional<int64_t> seq_len;      // absent: SEQ_LEN, or the data file's
+  std::optional<int64_t> micro_batch;  // absent: BATCH_SIZE_PER_GPU, else the ds_config
   std::string data;
   uint64_t seed = 1234;
   std::string recompute = "auto";  // CUDA engine: auto | none | selective | full
