@@ -186,7 +186,7 @@ int run_monitor(const MonitorOptions& o, const CommandContext& ctx) {
   g_child.store(0);
 
   MetricsSummary summary = sampler.stop();
-  summary.extra = {{"command", o.command},
+  summary.extra = {{"command", redact_command_line(o.command)},
                    {"command_exit_code",
                     spawn_error.empty() ? nlohmann::json(exit_code) : nlohmann::json(nullptr)},
                    {"csv", csv_path.filename().string()},
