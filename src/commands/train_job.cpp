@@ -16,6 +16,7 @@
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/stats.hpp"
+#include "core/parse.hpp"
 #include "core/units.hpp"
 #include "model/flops.hpp"
 #include "model/model_shape.hpp"
@@ -42,6 +43,14 @@ bool progress_on_terminal(const EnvConfig& env) {
 }
 
 }  // namespace
+
+uint64_t micro_step_tokens(int64_t micro_batch, int64_t seq_len, const std::string& micro_source) {
+  return checked_product(
+      {uint64_t(micro_batch), uint64_t(seq_len)},
+      fmt::format("tokens per micro-step (micro-batch {} from {} x sequence length {})",
+                  micro_batch, micro_source, seq_len),
+      kMaxMicroStepTokens);
+}
 
 TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
   // Everything that can be checked without MPI fails here, identically on every rank.
@@ -115,6 +124,14 @@ TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
     micro_source = "BATCH_SIZE_PER_GPU";
   }
 
+  // Refused here, before any rank starts, when the micro-batch is already known (an override or
+  // the ds_config's); run_train_job checks the resolved one again.
+  if (micro_override) {
+    micro_step_tokens(*micro_override, seq_len, micro_source);
+  } else if (ds.micro_batch_per_gpu) {
+    micro_step_tokens(*ds.micro_batch_per_gpu, seq_len, "ds_config");
+  }
+
   TrainJob job;
   job.device = o.device;
   job.recompute = o.recompute;
@@ -150,6 +167,8 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
   uint64_t per_rank = 0;
   try {
     batch = resolve_batch(ds, mpi.world_size(), job.micro_override, job.micro_source);
+    // Before any size below is computed from them.
+    micro_step_tokens(batch.micro_batch_per_gpu, seq_len, batch.micro_batch_source);
     if (!cuda) {
       // Refuse before allocating: what every rank of this host allocates in this ZeRO stage.
       per_rank =

@@ -53,6 +53,12 @@ struct TrainJob {
   bool progress_on_terminal = false;
 };
 
+// Tokens of one rank's micro-step (micro-batch x sequence length), checked: at most
+// kMaxMicroStepTokens (2^24), which keeps every activation count of a model inside its shape
+// bounds within 64 bits. Throws a usage error naming both factors otherwise.
+inline constexpr uint64_t kMaxMicroStepTokens = uint64_t(1) << 24;
+uint64_t micro_step_tokens(int64_t micro_batch, int64_t seq_len, const std::string& micro_source);
+
 // Resolves model, ds_config, data and batch overrides; throws sxb::Error on bad input.
 TrainJob prepare_train_job(const TrainJobRequest& request, const EnvConfig& env);
 // Trains on every rank of `mpi`; rank 0 writes out_dir/sft_metrics.json and gets the metrics
