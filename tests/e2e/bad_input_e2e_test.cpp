@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <cstdint>
 #include <map>
 #include <ostream>
 #include <sstream>
@@ -28,6 +29,7 @@ struct BadInput {
   std::string names;                // text the one-line message must contain
   std::map<std::string, std::string> files = {};  // relative path -> content ("/" ends a dir)
   std::string hidden = "";          // text the message must not contain
+  std::string environment = "";     // VAR=VALUE settings of the process environment
 };
 
 // How gtest names a row in its output (instead of the object's bytes).
@@ -79,6 +81,22 @@ const std::string kTokensClaim =
     R"("id": "t", "kind": "training_tokens_per_s", "model": "tiny", "seq_len": 64)";
 
 const std::string kGoodJsonl = "{\"prompt\": [1, 2], \"response\": [3, 4]}\n";
+
+// A token file header (docs/training.md layout) whose sizes multiply past 64 bits, with a few
+// bytes of data after it.
+std::string token_file_with_huge_header() {
+  std::string s = "SXBTOKEN";
+  auto put = [&](uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) s.push_back(char((v >> (8 * i)) & 0xff));
+  };
+  put(1, 4);                   // version
+  put(2, 4);                   // bytes per token
+  put(uint64_t(1) << 24, 8);   // seq_len
+  put(uint64_t(1) << 40, 8);   // sequences: 2^64 tokens in all
+  for (int i = 0; i < 4; ++i) put(0, 8);
+  s += std::string(16, '\0');
+  return s;
+}
 
 std::vector<BadInput> corpus() {
   const std::string tiny_train = "train --device cpu --model tiny --steps 2 --out {D}/o ";
@@ -197,6 +215,18 @@ std::vector<BadInput> corpus() {
        {{"in.jsonl", "{\"prompt\": [1e999], \"response\": [3]}\n"}}},
       {"data_info_not_a_token_file", "data info {D}/in.jsonl", "in.jsonl",
        {{"in.jsonl", kGoodJsonl}}},
+      {"data_info_header_overflow", "data info {D}/t.bin", "t.bin",
+       {{"t.bin", token_file_with_huge_header()}}},
+      {"train_data_header_overflow", tiny_train + "--data {D}/t.bin", "t.bin",
+       {{"t.bin", token_file_with_huge_header()}}},
+      // the process environment
+      {"environment_comm_timeout_nan", "nccl --out {D}/n", "COMM_TIMEOUT", {}, "",
+       "COMM_TIMEOUT=nan"},
+      {"environment_metrics_interval_0", "monitor --out {D}/m.csv -- true", "METRICS_INTERVAL", {},
+       "", "METRICS_INTERVAL=0"},
+      {"environment_seq_len_0", tiny_train, "SEQ_LEN", {}, "", "SEQ_LEN=0"},
+      {"environment_batch_size_fraction", tiny_train + "--seq-len 64", "BATCH_SIZE_PER_GPU", {},
+       "", "BATCH_SIZE_PER_GPU=1.5"},
       // --env and .env
       {"env_is_a_directory", "--env {D} plan --out {D}/o", "--env"},
       {"dot_env_is_a_directory", "plan --out {D}/o", ".env", {{".env/", ""}}},
@@ -296,7 +326,7 @@ TEST_P(BadInputCorpus, RefusedInOneLineNamingItWithNoFileTouched) {
   const fs::path out = dir.string() + ".stdout", err = dir.string() + ".stderr";
   // cwd and RESULTS_DIR inside the row's directory: a default output would show up there.
   const std::string cmd = "(cd " + dir.string() + " && env -u SEQ_LEN -u GPUS_PER_NODE RESULTS_DIR=" +
-                          (dir / "results").string() + " " +
+                          (dir / "results").string() + " " + row.environment + " " +
                           sxb::e2e::sxbench(expand(row.args, dir)) + " >" + out.string() + " 2>" +
                           err.string() + ")";
   const auto r = sxb::e2e::run_command(cmd);
@@ -310,7 +340,17 @@ TEST_P(BadInputCorpus, RefusedInOneLineNamingItWithNoFileTouched) {
     EXPECT_EQ(stderr_text.find(row.hidden), std::string::npos) << stderr_text;
     EXPECT_EQ(slurp(out).find(row.hidden), std::string::npos);
   }
-  EXPECT_EQ(snapshot(dir), before) << "files under " << dir << " changed";
+  const auto after = snapshot(dir);
+  std::string changed;
+  for (const auto& [path, content] : after) {
+    auto it = before.find(path);
+    if (it == before.end()) changed += " created:" + path;
+    else if (it->second != content) changed += " changed:" + path;
+  }
+  for (const auto& [path, content] : before) {
+    if (!after.count(path)) changed += " removed:" + path;
+  }
+  EXPECT_TRUE(changed.empty()) << "files under " << dir << ":" << changed;
   fs::remove_all(dir);
   fs::remove(out);
   fs::remove(err);
