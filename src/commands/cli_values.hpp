@@ -5,9 +5,10 @@
 // runs: "sxbench: error: --micro-batch: invalid value '0': expected an integer from 1 to 1000000".
 // A flag whose absence means "use the setting or the built-in default" binds to std::optional;
 // no value given on the command line is ever replaced by a default.
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdint>
-#include <fmt/format.h>
 #include <string>
 
 #include "core/error.hpp"
@@ -54,6 +55,8 @@ inline CLI::Validator size_in(uint64_t min, uint64_t max) {
 }
 
 // 0 or 1, for the nccl-tests style switches (-c, --check, --fp8-fast-accum).
-inline CLI::Validator zero_or_one() { return int_in(0, 1); }
+inline CLI::Validator zero_or_one() {
+  return int_in(0, 1);
+}
 
 }  // namespace sxb

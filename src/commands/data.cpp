@@ -24,9 +24,10 @@ struct DataOptions {
 // The packed file replaces --out atomically; when --out names the input (the same path, or a
 // link to the same file) that would destroy the records, so it is refused before reading.
 void check_output_is_not_input(const std::filesystem::path& in, const std::filesystem::path& out) {
+  namespace fs = std::filesystem;
   std::error_code ec;
-  const bool same = std::filesystem::exists(out, ec) && std::filesystem::equivalent(in, out, ec);
-  if (same || std::filesystem::weakly_canonical(in, ec) == std::filesystem::weakly_canonical(out, ec)) {
+  const bool same_file = fs::exists(out, ec) && fs::equivalent(in, out, ec);
+  if (same_file || fs::weakly_canonical(in, ec) == fs::weakly_canonical(out, ec)) {
     throw usage_error(fmt::format("--out {} is the input file --in {}; write the token file "
                                   "elsewhere",
                                   out.string(), in.string()));

@@ -251,8 +251,8 @@ SweepConfig nccl_config_for(const RunOptions& o, Backend backend, double timeout
   std::string max = o.nccl_max_bytes;
   if (max.empty()) max = backend == Backend::nccl ? d.max_bytes_gpu : d.max_bytes_cpu;
   cfg.step_factor = d.size_factor;
-  cfg.sizes = size_sweep(d.min_bytes, parse_size_in(max, "--nccl-max-bytes", d.min_bytes, kMaxBufferBytes),
-                         d.size_factor, 0);
+  const uint64_t max_bytes = parse_size_in(max, "--nccl-max-bytes", d.min_bytes, kMaxBufferBytes);
+  cfg.sizes = size_sweep(d.min_bytes, max_bytes, d.size_factor, 0);
   cfg.warmup_iters = d.warmup_iters;
   cfg.iters = d.iters;
   cfg.timeout_s = timeout_s;
@@ -527,7 +527,8 @@ Command add_run_command(CLI::App& root) {
       ->check(int_in(2, kMaxRepetitions));
   app->add_option("--seq-len", opts->seq_len, "Sequence length of the sft phase [SEQ_LEN]")
       ->check(int_in(2, 1 << 20));
-  app->add_option("--micro-batch", opts->micro_batch, "Micro-batch of the sft phase [BATCH_SIZE_PER_GPU]")
+  app->add_option("--micro-batch", opts->micro_batch,
+                  "Micro-batch of the sft phase [BATCH_SIZE_PER_GPU]")
       ->check(int_in(1, 1000000));
   app->add_option("--nccl-max-bytes", opts->nccl_max_bytes,
                   fmt::format("Largest collective size (default: {} full / {} quick on GPUs, {} / "

@@ -1,9 +1,10 @@
 #include "core/parse.hpp"
 
+#include <fmt/format.h>
+
 #include <cctype>
 #include <charconv>
 #include <cmath>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
@@ -20,8 +21,8 @@ std::string_view trim(std::string_view s) {
 }
 
 Error invalid(std::string_view what, std::string_view text, std::string_view expected) {
-  return usage_error(fmt::format("invalid {} '{}': expected {}", what, quoted_excerpt(text),
-                                 expected));
+  return usage_error(
+      fmt::format("invalid {} '{}': expected {}", what, quoted_excerpt(text), expected));
 }
 
 // A double as a message shows it: integral values without an exponent up to 1e15.
@@ -120,11 +121,24 @@ uint64_t parse_size_bytes(std::string_view text, std::string_view what) {
     s.remove_suffix(1);
   }
   switch (s.empty() ? '\0' : s.back()) {
-    case 'K': case 'k': mult = kKiB; break;
-    case 'M': case 'm': mult = kMiB; break;
-    case 'G': case 'g': mult = kGiB; break;
-    case 'T': case 't': mult = 1024ull * kGiB; break;
-    default: break;
+    case 'K':
+    case 'k':
+      mult = kKiB;
+      break;
+    case 'M':
+    case 'm':
+      mult = kMiB;
+      break;
+    case 'G':
+    case 'g':
+      mult = kGiB;
+      break;
+    case 'T':
+    case 't':
+      mult = 1024ull * kGiB;
+      break;
+    default:
+      break;
   }
   if (mult != 1) s.remove_suffix(1);
   if (s.empty()) throw bad();
@@ -144,10 +158,10 @@ uint64_t parse_size_in(std::string_view text, std::string_view what, uint64_t mi
     ok = false;
   }
   if (!ok || v < min || v > max) {
-    throw invalid(what, text,
-                  fmt::format("bytes from {} to {} (suffixes K, M, G, T)",
-                              min < kKiB ? fmt::format("{}", min) : format_bytes(min),
-                              format_bytes(max)));
+    throw invalid(
+        what, text,
+        fmt::format("bytes from {} to {} (suffixes K, M, G, T)",
+                    min < kKiB ? fmt::format("{}", min) : format_bytes(min), format_bytes(max)));
   }
   return v;
 }

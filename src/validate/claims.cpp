@@ -108,10 +108,10 @@ std::vector<Finding> validate_claims(const nlohmann::json& j, const std::vector<
       throw usage_error(fmt::format("{}: {} is not an object", source, fallback_id));
     }
     // "id" is optional, but when present it is a string: null is refused like any other type.
-    const std::string id =
-        claim.contains("id")
-            ? json_string(claim["id"], json_key_name(fmt::format("{}: {}", source, fallback_id), "id"))
-            : fallback_id;
+    const std::string id_where = fmt::format("{}: {}", source, fallback_id);
+    const std::string id = claim.contains("id")
+                               ? json_string(claim["id"], json_key_name(id_where, "id"))
+                               : fallback_id;
     const ClaimFields c{claim, fmt::format("{}: claim '{}'", source, id), id, source};
     const auto kind = c.text("kind");
     // Rates and bandwidths cannot be negative; percentages are judged by their finding.

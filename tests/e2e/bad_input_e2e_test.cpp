@@ -8,9 +8,9 @@
 // Rows may also name text that must not appear (a secret's value).
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <cstdint>
 #include <map>
 #include <ostream>
 #include <sstream>
@@ -24,16 +24,18 @@ namespace {
 namespace fs = std::filesystem;
 
 struct BadInput {
-  std::string name;                 // test name suffix
-  std::string args;                 // sxbench arguments; {D} is the row's directory
-  std::string names;                // text the one-line message must contain
+  std::string name;                               // test name suffix
+  std::string args;                               // sxbench arguments; {D} is the row's directory
+  std::string names;                              // text the one-line message must contain
   std::map<std::string, std::string> files = {};  // relative path -> content ("/" ends a dir)
-  std::string hidden = "";          // text the message must not contain
-  std::string environment = "";     // VAR=VALUE settings of the process environment
+  std::string hidden = "";                        // text the message must not contain
+  std::string environment = "";                   // VAR=VALUE settings of the process environment
 };
 
 // How gtest names a row in its output (instead of the object's bytes).
-void PrintTo(const BadInput& row, std::ostream* os) { *os << row.name << ": " << row.args; }
+void PrintTo(const BadInput& row, std::ostream* os) {
+  *os << row.name << ": " << row.args;
+}
 
 std::string expand(std::string s, const fs::path& dir) {
   for (size_t p; (p = s.find("{D}")) != std::string::npos;) s.replace(p, 3, dir.string());
@@ -89,10 +91,10 @@ std::string token_file_with_huge_header() {
   auto put = [&](uint64_t v, int bytes) {
     for (int i = 0; i < bytes; ++i) s.push_back(char((v >> (8 * i)) & 0xff));
   };
-  put(1, 4);                   // version
-  put(2, 4);                   // bytes per token
-  put(uint64_t(1) << 24, 8);   // seq_len
-  put(uint64_t(1) << 40, 8);   // sequences: 2^64 tokens in all
+  put(1, 4);                  // version
+  put(2, 4);                  // bytes per token
+  put(uint64_t(1) << 24, 8);  // seq_len
+  put(uint64_t(1) << 40, 8);  // sequences: 2^64 tokens in all
   for (int i = 0; i < 4; ++i) put(0, 8);
   s += std::string(16, '\0');
   return s;
@@ -101,7 +103,8 @@ std::string token_file_with_huge_header() {
 std::vector<BadInput> corpus() {
   const std::string tiny_train = "train --device cpu --model tiny --steps 2 --out {D}/o ";
   const std::string model_train = "train --device cpu --model {D}/m --steps 2 --out {D}/o";
-  const std::string ds_train = "train --device cpu --model tiny --ds-config {D}/ds.json --out {D}/o";
+  const std::string ds_train =
+      "train --device cpu --model tiny --ds-config {D}/ds.json --out {D}/o";
   const std::string env_plan = "--env {D}/bad.env plan --out {D}/o";
   const std::string pack = "data pack --in {D}/in.jsonl --out {D}/out.bin ";
   std::vector<BadInput> rows = {
@@ -117,11 +120,13 @@ std::vector<BadInput> corpus() {
       {"train_steps_overflow", "train --model tiny --steps 99999999999999999999", "--steps"},
       {"train_warmup_negative", tiny_train + "--warmup-steps -1", "--warmup-steps"},
       {"train_seed_negative", tiny_train + "--seed -5", "--seed"},
-      {"train_micro_step_tokens", "train --model tiny --seq-len 512 --micro-batch 1000000 --out {D}/o",
+      {"train_micro_step_tokens",
+       "train --model tiny --seq-len 512 --micro-batch 1000000 --out {D}/o",
        "tokens per micro-step"},
       {"train_micro_step_tokens_from_ds_config",
        "train --model tiny --seq-len 512 --ds-config {D}/ds.json --out {D}/o",
-       "tokens per micro-step", {{"ds.json", R"({"train_micro_batch_size_per_gpu": 10000000})"}}},
+       "tokens per micro-step",
+       {{"ds.json", R"({"train_micro_batch_size_per_gpu": 10000000})"}}},
       {"train_plan_micro_step_tokens",
        "train --plan-only --model tiny --seq-len 512 --micro-batch 1000000 --out {D}/o",
        "tokens per micro-step"},
@@ -144,8 +149,8 @@ std::vector<BadInput> corpus() {
        "--nccl-max-bytes"},
       {"run_nccl_max_bytes_below_min", "run --mode nccl --nccl-max-bytes 7 --out {D}/r",
        "--nccl-max-bytes"},
-      {"run_nccl_max_bytes_u64", "run --mode nccl --nccl-max-bytes 18446744073709551615 --out {D}/r",
-       "--nccl-max-bytes"},
+      {"run_nccl_max_bytes_u64",
+       "run --mode nccl --nccl-max-bytes 18446744073709551615 --out {D}/r", "--nccl-max-bytes"},
       // nccl
       {"nccl_timeout_negative", "nccl --timeout -1 --out {D}/n", "--timeout"},
       {"nccl_timeout_nan", "nccl --timeout nan --out {D}/n", "--timeout"},
@@ -195,115 +200,213 @@ std::vector<BadInput> corpus() {
        "--seq x --micro-batch"},
       // data pack / info
       {"data_pack_seq_len_0", pack + "--seq-len 0", "--seq-len", {{"in.jsonl", kGoodJsonl}}},
-      {"data_pack_pad_id_uint16", pack + "--seq-len 8 --pad-id 70000 --dtype uint16", "pad id",
+      {"data_pack_pad_id_uint16",
+       pack + "--seq-len 8 --pad-id 70000 --dtype uint16",
+       "pad id",
        {{"in.jsonl", kGoodJsonl}}},
       {"data_pack_pad_id_negative", pack + "--pad-id -1", "--pad-id", {{"in.jsonl", kGoodJsonl}}},
-      {"data_pack_pad_id_over_u32", pack + "--pad-id 4294967296", "--pad-id",
+      {"data_pack_pad_id_over_u32",
+       pack + "--pad-id 4294967296",
+       "--pad-id",
        {{"in.jsonl", kGoodJsonl}}},
-      {"data_pack_out_is_in", "data pack --in {D}/in.jsonl --out {D}/in.jsonl --seq-len 8",
-       "--out", {{"in.jsonl", kGoodJsonl}}},
-      {"data_pack_out_is_in_via_dot", "data pack --in {D}/in.jsonl --out {D}/./in.jsonl --seq-len 8",
-       "--out", {{"in.jsonl", kGoodJsonl}}},
-      {"data_jsonl_negative_id", pack + "--seq-len 8", "in.jsonl:2",
+      {"data_pack_out_is_in",
+       "data pack --in {D}/in.jsonl --out {D}/in.jsonl --seq-len 8",
+       "--out",
+       {{"in.jsonl", kGoodJsonl}}},
+      {"data_pack_out_is_in_via_dot",
+       "data pack --in {D}/in.jsonl --out {D}/./in.jsonl --seq-len 8",
+       "--out",
+       {{"in.jsonl", kGoodJsonl}}},
+      {"data_jsonl_negative_id",
+       pack + "--seq-len 8",
+       "in.jsonl:2",
        {{"in.jsonl", kGoodJsonl + "{\"prompt\": [1, -1], \"response\": [3]}\n"}}},
-      {"data_jsonl_fractional_id", pack + "--seq-len 8", "in.jsonl:1",
+      {"data_jsonl_fractional_id",
+       pack + "--seq-len 8",
+       "in.jsonl:1",
        {{"in.jsonl", "{\"prompt\": [1.5], \"response\": [3]}\n"}}},
-      {"data_jsonl_id_over_u32", pack + "--seq-len 8", "in.jsonl:1",
+      {"data_jsonl_id_over_u32",
+       pack + "--seq-len 8",
+       "in.jsonl:1",
        {{"in.jsonl", "{\"prompt\": [4294967296], \"response\": [3]}\n"}}},
       {"data_jsonl_not_json", pack + "--seq-len 8", "in.jsonl:1", {{"in.jsonl", "{prompt\n"}}},
-      {"data_jsonl_huge_number", pack + "--seq-len 8", "in.jsonl:1",
+      {"data_jsonl_huge_number",
+       pack + "--seq-len 8",
+       "in.jsonl:1",
        {{"in.jsonl", "{\"prompt\": [1e999], \"response\": [3]}\n"}}},
-      {"data_info_not_a_token_file", "data info {D}/in.jsonl", "in.jsonl",
+      {"data_info_not_a_token_file",
+       "data info {D}/in.jsonl",
+       "in.jsonl",
        {{"in.jsonl", kGoodJsonl}}},
-      {"data_info_header_overflow", "data info {D}/t.bin", "t.bin",
+      {"data_info_header_overflow",
+       "data info {D}/t.bin",
+       "t.bin",
        {{"t.bin", token_file_with_huge_header()}}},
-      {"train_data_header_overflow", tiny_train + "--data {D}/t.bin", "t.bin",
+      {"train_data_header_overflow",
+       tiny_train + "--data {D}/t.bin",
+       "t.bin",
        {{"t.bin", token_file_with_huge_header()}}},
       // the process environment
-      {"environment_comm_timeout_nan", "nccl --out {D}/n", "COMM_TIMEOUT", {}, "",
+      {"environment_comm_timeout_nan",
+       "nccl --out {D}/n",
+       "COMM_TIMEOUT",
+       {},
+       "",
        "COMM_TIMEOUT=nan"},
-      {"environment_metrics_interval_0", "monitor --out {D}/m.csv -- true", "METRICS_INTERVAL", {},
-       "", "METRICS_INTERVAL=0"},
+      {"environment_metrics_interval_0",
+       "monitor --out {D}/m.csv -- true",
+       "METRICS_INTERVAL",
+       {},
+       "",
+       "METRICS_INTERVAL=0"},
       {"environment_seq_len_0", tiny_train, "SEQ_LEN", {}, "", "SEQ_LEN=0"},
-      {"environment_batch_size_fraction", tiny_train + "--seq-len 64", "BATCH_SIZE_PER_GPU", {},
-       "", "BATCH_SIZE_PER_GPU=1.5"},
+      {"environment_batch_size_fraction",
+       tiny_train + "--seq-len 64",
+       "BATCH_SIZE_PER_GPU",
+       {},
+       "",
+       "BATCH_SIZE_PER_GPU=1.5"},
       // --env and .env
       {"env_is_a_directory", "--env {D} plan --out {D}/o", "--env"},
       {"dot_env_is_a_directory", "plan --out {D}/o", ".env", {{".env/", ""}}},
       {"env_seq_len_0", env_plan, "SEQ_LEN", {{"bad.env", "SEQ_LEN=0\n"}}},
       {"env_seq_len_fraction", env_plan, "SEQ_LEN", {{"bad.env", "SEQ_LEN=4096.5\n"}}},
-      {"env_seq_len_overflow", env_plan, "SEQ_LEN",
+      {"env_seq_len_overflow",
+       env_plan,
+       "SEQ_LEN",
        {{"bad.env", "SEQ_LEN=99999999999999999999\n"}}},
       {"env_comm_timeout_inf", env_plan, "COMM_TIMEOUT", {{"bad.env", "COMM_TIMEOUT=inf\n"}}},
       {"env_comm_timeout_nan", env_plan, "COMM_TIMEOUT", {{"bad.env", "COMM_TIMEOUT=nan\n"}}},
-      {"env_metrics_interval_0", env_plan, "METRICS_INTERVAL",
+      {"env_metrics_interval_0",
+       env_plan,
+       "METRICS_INTERVAL",
        {{"bad.env", "METRICS_INTERVAL=0\n"}}},
       {"env_batch_size_0", env_plan, "BATCH_SIZE_PER_GPU", {{"bad.env", "BATCH_SIZE_PER_GPU=0\n"}}},
       {"env_gpus_per_node_65", env_plan, "GPUS_PER_NODE", {{"bad.env", "GPUS_PER_NODE=65\n"}}},
-      {"env_gpus_per_node_0_for_a_plan", env_plan, "GPUS_PER_NODE",
+      {"env_gpus_per_node_0_for_a_plan",
+       env_plan,
+       "GPUS_PER_NODE",
        {{"bad.env", "GPUS_PER_NODE=0\n"}}},
       {"env_pue_1e999", env_plan, "PUE", {{"bad.env", "PUE=1e999\n"}}},
-      {"env_malformed_secret_line", env_plan, "bad.env:2",
-       {{"bad.env", "SEQ_LEN=64\nHF_TOKEN hf_corpusSecretValue\n"}}, "corpusSecret"},
-      {"env_malformed_secret_key", env_plan, "bad.env:1",
-       {{"bad.env", "HF_TOKEN hf_corpusSecretValue=1\n"}}, "corpusSecret"},
+      {"env_malformed_secret_line",
+       env_plan,
+       "bad.env:2",
+       {{"bad.env", "SEQ_LEN=64\nHF_TOKEN hf_corpusSecretValue\n"}},
+       "corpusSecret"},
+      {"env_malformed_secret_key",
+       env_plan,
+       "bad.env:1",
+       {{"bad.env", "HF_TOKEN hf_corpusSecretValue=1\n"}},
+       "corpusSecret"},
       // config.json of a model directory
-      {"config_hidden_size_fraction", model_train, "\"hidden_size\"",
+      {"config_hidden_size_fraction",
+       model_train,
+       "\"hidden_size\"",
        {{"m/config.json", config_with("hidden_size", "64.5")}}},
-      {"config_hidden_size_1e9", model_train, "\"hidden_size\"",
+      {"config_hidden_size_1e9",
+       model_train,
+       "\"hidden_size\"",
        {{"m/config.json", config_with("hidden_size", "1e9")}}},
-      {"config_hidden_size_string", model_train, "\"hidden_size\"",
+      {"config_hidden_size_string",
+       model_train,
+       "\"hidden_size\"",
        {{"m/config.json", config_with("hidden_size", "\"64\"")}}},
-      {"config_layers_1e7", model_train, "\"num_hidden_layers\"",
+      {"config_layers_1e7",
+       model_train,
+       "\"num_hidden_layers\"",
        {{"m/config.json", config_with("num_hidden_layers", "10000000")}}},
-      {"config_vocab_negative", model_train, "\"vocab_size\"",
+      {"config_vocab_negative",
+       model_train,
+       "\"vocab_size\"",
        {{"m/config.json", config_with("vocab_size", "-1")}}},
-      {"config_kv_heads_0", model_train, "\"num_key_value_heads\"",
+      {"config_kv_heads_0",
+       model_train,
+       "\"num_key_value_heads\"",
        {{"m/config.json", config_with("num_key_value_heads", "0")}}},
-      {"config_rope_theta_string", model_train, "\"rope_theta\"",
+      {"config_rope_theta_string",
+       model_train,
+       "\"rope_theta\"",
        {{"m/config.json", config_with("rope_theta", "\"big\"")}}},
-      {"config_number_overflow", model_train, "config.json",
+      {"config_number_overflow",
+       model_train,
+       "config.json",
        {{"m/config.json", config_with("hidden_size", "1e999")}}},
-      {"config_hidden_act_null_is_absent_but_model_type_number", model_train, "\"model_type\"",
+      {"config_hidden_act_null_is_absent_but_model_type_number",
+       model_train,
+       "\"model_type\"",
        {{"m/config.json", config_with("model_type", "7")}}},
       // ds_config
-      {"ds_micro_batch_0", ds_train, "train_micro_batch_size_per_gpu",
+      {"ds_micro_batch_0",
+       ds_train,
+       "train_micro_batch_size_per_gpu",
        {{"ds.json", R"({"train_micro_batch_size_per_gpu": 0})"}}},
-      {"ds_micro_batch_fraction", ds_train, "train_micro_batch_size_per_gpu",
+      {"ds_micro_batch_fraction",
+       ds_train,
+       "train_micro_batch_size_per_gpu",
        {{"ds.json", R"({"train_micro_batch_size_per_gpu": 1.5})"}}},
-      {"ds_micro_batch_1e30", ds_train, "train_micro_batch_size_per_gpu",
+      {"ds_micro_batch_1e30",
+       ds_train,
+       "train_micro_batch_size_per_gpu",
        {{"ds.json", R"({"train_micro_batch_size_per_gpu": 1e30})"}}},
-      {"ds_accumulation_string", ds_train, "gradient_accumulation_steps",
+      {"ds_accumulation_string",
+       ds_train,
+       "gradient_accumulation_steps",
        {{"ds.json", R"({"gradient_accumulation_steps": "4"})"}}},
-      {"ds_zero_stage_4", ds_train, "zero_optimization.stage",
+      {"ds_zero_stage_4",
+       ds_train,
+       "zero_optimization.stage",
        {{"ds.json", R"({"zero_optimization": {"stage": 4}})"}}},
-      {"ds_bucket_negative", ds_train, "reduce_bucket_size",
+      {"ds_bucket_negative",
+       ds_train,
+       "reduce_bucket_size",
        {{"ds.json", R"({"zero_optimization": {"reduce_bucket_size": -5}})"}}},
-      {"ds_clipping_string", ds_train, "gradient_clipping",
+      {"ds_clipping_string",
+       ds_train,
+       "gradient_clipping",
        {{"ds.json", R"({"gradient_clipping": "x"})"}}},
-      {"ds_betas_string", ds_train, "optimizer.params.betas",
+      {"ds_betas_string",
+       ds_train,
+       "optimizer.params.betas",
        {{"ds.json", R"({"optimizer": {"type": "AdamW", "params": {"betas": [0.9, "x"]}}})"}}},
-      {"ds_lr_overflow", ds_train, "ds.json",
+      {"ds_lr_overflow",
+       ds_train,
+       "ds.json",
        {{"ds.json", R"({"optimizer": {"type": "AdamW", "params": {"lr": 1e999}}})"}}},
       // claims (validate)
-      {"claims_nodes_1e12", "validate {D}/claims.json", "\"nodes\"",
+      {"claims_nodes_1e12",
+       "validate {D}/claims.json",
+       "\"nodes\"",
        {{"claims.json", claims_with("{" + kTokensClaim + R"(, "value": 1000, "nodes": 1e12})")}}},
-      {"claims_nodes_negative", "validate {D}/claims.json", "\"nodes\"",
+      {"claims_nodes_negative",
+       "validate {D}/claims.json",
+       "\"nodes\"",
        {{"claims.json", claims_with("{" + kTokensClaim + R"(, "value": 1000, "nodes": -1})")}}},
-      {"claims_value_negative", "validate {D}/claims.json", "\"value\"",
+      {"claims_value_negative",
+       "validate {D}/claims.json",
+       "\"value\"",
        {{"claims.json", claims_with("{" + kTokensClaim + R"(, "value": -1000, "nodes": 1})")}}},
-      {"claims_value_string", "validate {D}/claims.json", "\"value\"",
+      {"claims_value_string",
+       "validate {D}/claims.json",
+       "\"value\"",
        {{"claims.json", claims_with("{" + kTokensClaim + R"(, "value": "fast", "nodes": 1})")}}},
-      {"claims_tokens_per_sample_0", "validate {D}/claims.json", "\"tokens_per_sample\"",
+      {"claims_tokens_per_sample_0",
+       "validate {D}/claims.json",
+       "\"tokens_per_sample\"",
        {{"claims.json",
          claims_with(R"({"id": "s", "kind": "training_samples_per_s", "model": "tiny",
                         "nodes": 1, "value": 10, "tokens_per_sample": 0})")}}},
-      {"claims_value_1e999", "validate {D}/claims.json", "claims.json",
+      {"claims_value_1e999",
+       "validate {D}/claims.json",
+       "claims.json",
        {{"claims.json", claims_with("{" + kTokensClaim + R"(, "value": 1e999, "nodes": 1})")}}},
-      {"claims_id_null", "validate {D}/claims.json", "\"id\"",
+      {"claims_id_null",
+       "validate {D}/claims.json",
+       "\"id\"",
        {{"claims.json", claims_with(R"({"id": null, "kind": "gpu_utilization_percent",
                                          "value": 50})")}}},
-      {"claims_gpus_per_node_0", "validate {D}/claims.json", "\"gpus_per_node\"",
+      {"claims_gpus_per_node_0",
+       "validate {D}/claims.json",
+       "\"gpus_per_node\"",
        {{"claims.json", R"({"cluster": {"gpus_per_node": 0}, "claims": []})"}}},
   };
   return rows;
@@ -325,10 +428,11 @@ TEST_P(BadInputCorpus, RefusedInOneLineNamingItWithNoFileTouched) {
   const auto before = snapshot(dir);
   const fs::path out = dir.string() + ".stdout", err = dir.string() + ".stderr";
   // cwd and RESULTS_DIR inside the row's directory: a default output would show up there.
-  const std::string cmd = "(cd " + dir.string() + " && env -u SEQ_LEN -u GPUS_PER_NODE RESULTS_DIR=" +
-                          (dir / "results").string() + " " + row.environment + " " +
-                          sxb::e2e::sxbench(expand(row.args, dir)) + " >" + out.string() + " 2>" +
-                          err.string() + ")";
+  const std::string cmd =
+      "(cd " + dir.string() +
+      " && env -u SEQ_LEN -u GPUS_PER_NODE RESULTS_DIR=" + (dir / "results").string() + " " +
+      row.environment + " " + sxb::e2e::sxbench(expand(row.args, dir)) + " >" + out.string() +
+      " 2>" + err.string() + ")";
   const auto r = sxb::e2e::run_command(cmd);
   const std::string stderr_text = slurp(err);
   EXPECT_EQ(r.exit_code, 2) << cmd << "\n" << stderr_text << slurp(out);
@@ -344,8 +448,10 @@ TEST_P(BadInputCorpus, RefusedInOneLineNamingItWithNoFileTouched) {
   std::string changed;
   for (const auto& [path, content] : after) {
     auto it = before.find(path);
-    if (it == before.end()) changed += " created:" + path;
-    else if (it->second != content) changed += " changed:" + path;
+    if (it == before.end())
+      changed += " created:" + path;
+    else if (it->second != content)
+      changed += " changed:" + path;
   }
   for (const auto& [path, content] : before) {
     if (!after.count(path)) changed += " removed:" + path;

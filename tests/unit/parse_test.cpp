@@ -1,5 +1,7 @@
 // The strict value helpers (core/parse.hpp): each bound accepted, the value just past it refused
 // with a one-line usage error that names what was parsed.
+#include "core/parse.hpp"
+
 #include <gtest/gtest.h>
 
 #include <limits>
@@ -7,7 +9,6 @@
 #include <string>
 
 #include "core/error.hpp"
-#include "core/parse.hpp"
 #include "core/units.hpp"
 
 namespace sxb {
@@ -36,9 +37,9 @@ TEST(ParseIntIn, BoundsAcceptedNeighboursRefused) {
   EXPECT_EQ(parse_int_in(" +7 ", "--micro-batch", 1, 1000000), 7);
   EXPECT_EQ(refusal([] { parse_int_in("0", "--micro-batch", 1, 1000000); }),
             "invalid --micro-batch '0': expected an integer from 1 to 1000000");
-  EXPECT_NE(refusal([] { parse_int_in("1000001", "--micro-batch", 1, 1000000); })
-                .find("--micro-batch"),
-            std::string::npos);
+  EXPECT_NE(
+      refusal([] { parse_int_in("1000001", "--micro-batch", 1, 1000000); }).find("--micro-batch"),
+      std::string::npos);
   for (const char* bad : {"-1", "1.5", "1e3", "0x10", "", "nan", "inf", "7 8", "abc",
                           "99999999999999999999", "-99999999999999999999"}) {
     EXPECT_NE(refusal([&] { parse_int_in(bad, "-n", 1, 100); }).find("invalid -n"),
@@ -60,8 +61,8 @@ TEST(ParseNumberIn, BoundsAcceptedNeighboursAndNonFiniteRefused) {
   EXPECT_DOUBLE_EQ(parse_number_in("1e3", "--timeout", 0.1, 86400), 1000);
   EXPECT_EQ(refusal([] { parse_number_in("0.09", "--timeout", 0.1, 86400); }),
             "invalid --timeout '0.09': expected a number from 0.1 to 86400");
-  for (const char* bad : {"86400.01", "-1", "0", "nan", "NaN", "inf", "-inf", "infinity",
-                          "1e999", "", "1,5", "0x1p3", "fast"}) {
+  for (const char* bad : {"86400.01", "-1", "0", "nan", "NaN", "inf", "-inf", "infinity", "1e999",
+                          "", "1,5", "0x1p3", "fast"}) {
     EXPECT_NE(refusal([&] { parse_number_in(bad, "--timeout", 0.1, 86400); }).find("--timeout"),
               std::string::npos)
         << bad;
@@ -88,10 +89,14 @@ TEST(CheckedProduct, OverflowAndCeiling) {
   EXPECT_EQ(checked_product({0, kUint64Max, kUint64Max}, "bytes"), 0u);
   EXPECT_EQ(checked_product({1ull << 32, (1ull << 32) - 1}, "bytes"),
             (1ull << 32) * ((1ull << 32) - 1));
-  EXPECT_EQ(refusal([] { checked_product({1ull << 32, 1ull << 32}, "shard bytes"); }),
+  EXPECT_EQ(refusal([] {
+              checked_product({1ull << 32, 1ull << 32}, "shard bytes");
+            }),
             "shard bytes overflows 64 bits");
   EXPECT_EQ(checked_product({8, 8}, "tokens", 64), 64u);
-  EXPECT_EQ(refusal([] { checked_product({8, 9}, "tokens", 64); }),
+  EXPECT_EQ(refusal([] {
+              checked_product({8, 9}, "tokens", 64);
+            }),
             "tokens = 72 exceeds the limit of 64");
   EXPECT_EQ(checked_sum(kUint64Max - 1, 1, "bytes"), kUint64Max);
   refusal([] { checked_sum(kUint64Max, 1, "bytes"); });
@@ -108,8 +113,9 @@ TEST(JsonInt, IntegralNumbersInRangeOnly) {
             "config.json: key \"hidden_size\": expected an integer from 1 to 262144, got 64.5");
   for (const char* bad : {"0", "262145", "-1", "1e9", "1e300", "18446744073709551615",
                           "-9223372036854775808", "\"4096\"", "null", "true", "[1]", "{}"}) {
-    EXPECT_NE(refusal([&] { json_int(json::parse(bad), what, 1, 262144); })
-                  .find("config.json: key \"hidden_size\""),
+    EXPECT_NE(refusal([&] {
+                json_int(json::parse(bad), what, 1, 262144);
+              }).find("config.json: key \"hidden_size\""),
               std::string::npos)
         << bad;
   }
