@@ -405,11 +405,12 @@ Command add_compute_command(CLI::App& root) {
   app->add_option("--algos", o->algos, "cuBLASLt heuristic candidates timed per shape")
       ->check(int_in(1, 1024))
       ->capture_default_str();
-  app->add_option("--workspace", o->workspace, "cuBLASLt workspace size (0 to 4G)")
+  app->add_option("--workspace", o->workspace, "cuBLASLt workspace size (0 to 4G; 0: algorithms without workspace)")
       ->check(size_in(0, 4 * kGiB))
       ->capture_default_str();
   app->add_option("--rotate-l2", o->rotate_l2,
-                  "GEMM input sets together exceed this many L2 sizes (0 to 1024)")
+                  "GEMM input sets together exceed this many L2 sizes (0 to 1024; 0: no L2 target, "
+                  "the minimum of two input sets)")
       ->check(number_in(0, 1024))
       ->capture_default_str();
   app->add_option("--fp8-fast-accum", o->fp8_fast_accum,
