@@ -11,6 +11,7 @@
 #include "bench/pattern.hpp"
 #include "core/env_config.hpp"
 #include "core/error.hpp"
+#include "core/parse.hpp"
 #include "core/units.hpp"
 
 namespace sxb {
@@ -129,8 +130,11 @@ std::vector<CollectiveRow> run_collective_sweep(
   std::vector<CollectiveRow> rows;
   if (max_send == 0 && max_recv == 0) return rows;
   // One buffer large enough for the in-place form doubles as the out-of-place send buffer.
-  CommBuffer shared(comm, std::max(max_send, max_recv) * ts);
-  CommBuffer recv(comm, max_recv * ts);
+  // Checked before allocating: a size list from outside (run, nccl) cannot wrap the byte count.
+  CommBuffer shared(comm, checked_product({std::max(max_send, max_recv), ts},
+                                          "collective buffer bytes", 2 * kMaxBufferBytes));
+  CommBuffer recv(comm, checked_product({max_recv, ts}, "collective buffer bytes",
+                                        2 * kMaxBufferBytes));
 
   for (uint64_t nominal : cfg.sizes) {
     const CollectiveCounts k = op.counts(nominal, ts, n);

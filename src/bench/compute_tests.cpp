@@ -3,9 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <charconv>
 
 #include "core/error.hpp"
+#include "core/parse.hpp"
 #include "core/stats.hpp"
 #include "core/units.hpp"
 
@@ -400,11 +400,7 @@ std::vector<int> parse_device_list(std::string_view list, int visible) {
   }
   for (std::string_view item : split_comma_list(list)) {
     if (item.empty()) continue;
-    int d = -1;
-    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), d);
-    if (ec != std::errc() || end != item.data() + item.size() || d < 0) {
-      throw usage_error("bad GPU index '" + std::string(item) + "' in --devices");
-    }
+    const int d = static_cast<int>(parse_int_in(item, "GPU index in --devices", 0, 1023));
     if (d >= visible) {
       throw environment_error("GPU " + std::to_string(d) + " asked for, but only " +
                               std::to_string(visible) + " visible");

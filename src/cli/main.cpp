@@ -7,7 +7,28 @@
 #include <vector>
 
 #include "commands/command.hpp"
+#include "core/env_config.hpp"
 #include "core/error.hpp"
+
+namespace {
+// CLI11's messages quote arguments ("The following arguments were not expected: ..."): a value
+// the secrets rule redacts in the recorded command line is cut from the message too.
+std::string without_secrets(std::string message, int argc, char** argv) {
+  const std::vector<std::string> args(argv, argv + argc);
+  const std::vector<std::string> redacted = sxb::redact_command_line(args);
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == redacted[i]) continue;
+    const size_t eq = args[i].find('=');
+    const std::string secret = redacted[i] == "<redacted>" || eq == std::string::npos
+                                   ? args[i]
+                                   : args[i].substr(eq + 1);
+    for (size_t p; !secret.empty() && (p = message.find(secret)) != std::string::npos;) {
+      message.replace(p, secret.size(), "<redacted>");
+    }
+  }
+  return message;
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace sxb;
@@ -57,19 +78,22 @@ int main(int argc, char** argv) {
         known += (known.empty() ? "" : ", ") + c.app->get_name();
       }
       if (!found) {
-        std::fprintf(stderr, "sxbench: error: unknown command '%s' (known: %s)\n", a.c_str(),
+        std::fprintf(stderr, "sxbench: error: unknown command '%s' (known: %s)\n",
+                     without_secrets(a, argc, argv).c_str(),
                      known.c_str());
         return static_cast<int>(ExitCode::usage);
       }
       break;
     }
-    std::fprintf(stderr, "sxbench: error: %s (see sxbench --help)\n", e.what());
+    std::fprintf(stderr, "sxbench: error: %s (see sxbench --help)\n",
+                 without_secrets(e.what(), argc, argv).c_str());
     return static_cast<int>(ExitCode::usage);
   }
 
   try {
     CommandContext ctx;
-    ctx.argv.assign(argv, argv + argc);
+    // Recorded in run.json, compute.json and gpu_metrics_summary.json: secrets redacted.
+    ctx.argv = redact_command_line(std::vector<std::string>(argv, argv + argc));
     ctx.env = EnvConfig::load(env_file.empty() ? std::nullopt
                                                : std::optional<std::filesystem::path>(env_file));
     for (const auto& c : commands) {

@@ -12,6 +12,7 @@
 #include "bench/compute_tests.hpp"
 #include "bench/gemm_shapes.hpp"
 #include "bench/link_topology.hpp"
+#include "commands/cli_values.hpp"
 #include "commands/command.hpp"
 #include "commands/compute_job.hpp"
 #include "core/atomic_file.hpp"
@@ -37,8 +38,13 @@ void print_list() {
   }
 }
 
+// Square GEMMs up to 65536 (three bf16 matrices of 8 GiB); Llama GEMMs up to 4 Mi tokens (a
+// token x 8192 bf16 activation of 64 GiB).
+constexpr int64_t kMaxSquareGemm = 65536;
+constexpr uint64_t kMaxGemmTokens = 1ull << 22;
+
 uint64_t buffer_size(const std::string& text, const char* what) {
-  const uint64_t b = parse_size_bytes(text, what);
+  const uint64_t b = parse_size_in(text, what, 16, kMaxBufferBytes);
   if (b < 16 || b % 16 != 0) {
     throw usage_error(std::string(what) + " must be a positive multiple of 16 bytes (got " + text +
                       ")");
@@ -55,7 +61,9 @@ ComputeOptions build_options(const ComputeCliOptions& c) {
   GemmShapeOptions so;
   so.square_min = c.square_min;
   so.square_max = c.square_max;
-  so.tokens = c.seq * c.micro_batch;
+  // Checked before any shape is built: tokens x hidden elements must stay a sane allocation.
+  so.tokens = int64_t(checked_product({uint64_t(c.seq), uint64_t(c.micro_batch)},
+                                      "GEMM tokens (--seq x --micro-batch)", kMaxGemmTokens));
   so.backward = c.backward;
   o.shapes = parse_gemm_shapes(c.shapes, so);
   if (c.gemm_iters < 1 || c.bw_iters < 1) throw usage_error("iteration counts must be at least 1");
@@ -65,7 +73,7 @@ ComputeOptions build_options(const ComputeCliOptions& c) {
   o.gemm_iters = c.gemm_iters;
   o.gemm_warmup_iters = c.gemm_warmup;
   o.max_algos = c.algos;
-  o.workspace_bytes = parse_size_bytes(c.workspace, "cuBLASLt workspace (--workspace)");
+  o.workspace_bytes = parse_size_in(c.workspace, "cuBLASLt workspace (--workspace)", 0, 4 * kGiB);
   o.rotate_l2_multiple = c.rotate_l2;
   o.fp8_fast_accum = c.fp8_fast_accum != 0;
   o.check = c.check != 0;
@@ -370,37 +378,63 @@ Command add_compute_command(CLI::App& root) {
                   "GEMM shape groups: all, square, llama2, llama2-7b, llama2-13b, llama2-70b, "
                   "or a model (built-in name, Hugging Face id or directory)")
       ->capture_default_str();
-  app->add_option("--square-min", o->square_min, "Smallest square GEMM size")
+  app->add_option("--square-min", o->square_min, "Smallest square GEMM size (16 to 65536)")
+      ->check(int_in(16, kMaxSquareGemm))
       ->capture_default_str();
-  app->add_option("--square-max", o->square_max, "Largest square GEMM size")->capture_default_str();
-  app->add_option("--seq", o->seq, "Sequence length of the Llama shapes")->capture_default_str();
+  app->add_option("--square-max", o->square_max, "Largest square GEMM size (16 to 65536)")
+      ->check(int_in(16, kMaxSquareGemm))
+      ->capture_default_str();
+  app->add_option("--seq", o->seq, "Sequence length of the Llama shapes")
+      ->check(int_in(1, 1 << 20))
+      ->capture_default_str();
   app->add_option("--micro-batch", o->micro_batch,
                   "Micro-batch of the Llama shapes (tokens = "
-                  "seq x micro-batch)")
+                  "seq x micro-batch, at most 4194304)")
+      ->check(int_in(1, 1000000))
       ->capture_default_str();
   app->add_flag("--backward", o->backward, "Add the backward (dgrad, wgrad) Llama shapes");
   app->add_option("--layout", o->layout,
                   "tn (A·Bᵀ, a linear layer) or nn (A·B, torch's A @ B); fp8 always runs tn")
       ->capture_default_str();
-  app->add_option("--iters", o->gemm_iters, "Timed GEMM runs per shape")->capture_default_str();
-  app->add_option("--warmup", o->gemm_warmup, "Warm-up GEMM runs per shape")->capture_default_str();
-  app->add_option("--algos", o->algos, "cuBLASLt heuristic candidates timed per shape")
+  app->add_option("--iters", o->gemm_iters, "Timed GEMM runs per shape")
+      ->check(int_in(1, kMaxRepetitions))
       ->capture_default_str();
-  app->add_option("--workspace", o->workspace, "cuBLASLt workspace size")->capture_default_str();
-  app->add_option("--rotate-l2", o->rotate_l2, "GEMM input sets together exceed this many L2 sizes")
+  app->add_option("--warmup", o->gemm_warmup, "Warm-up GEMM runs per shape")
+      ->check(int_in(0, kMaxRepetitions))
+      ->capture_default_str();
+  app->add_option("--algos", o->algos, "cuBLASLt heuristic candidates timed per shape")
+      ->check(int_in(1, 1024))
+      ->capture_default_str();
+  app->add_option("--workspace", o->workspace, "cuBLASLt workspace size (0 to 4G; 0: algorithms without workspace)")
+      ->check(size_in(0, 4 * kGiB))
+      ->capture_default_str();
+  app->add_option("--rotate-l2", o->rotate_l2,
+                  "GEMM input sets together exceed this many L2 sizes (0 to 1024; 0: no L2 target, "
+                  "the minimum of two input sets)")
+      ->check(number_in(0, 1024))
       ->capture_default_str();
   app->add_option("--fp8-fast-accum", o->fp8_fast_accum,
                   "fp8 products accumulate in the fast (reduced-precision) mode (1) or not (0)")
+      ->check(zero_or_one())
       ->capture_default_str();
   app->add_option("--check", o->check, "Check a small product per GEMM type (1) or not (0)")
+      ->check(zero_or_one())
       ->capture_default_str();
   app->add_option("--bw-iters", o->bw_iters, "Timed runs per bandwidth figure")
+      ->check(int_in(1, kMaxRepetitions))
       ->capture_default_str();
   app->add_option("--bw-warmup", o->bw_warmup, "Warm-up runs per bandwidth figure")
+      ->check(int_in(0, kMaxRepetitions))
       ->capture_default_str();
-  app->add_option("--hbm-bytes", o->hbm_bytes, "HBM buffer size")->capture_default_str();
-  app->add_option("--host-bytes", o->host_bytes, "Host copy size")->capture_default_str();
-  app->add_option("--p2p-bytes", o->p2p_bytes, "GPU-to-GPU copy size")->capture_default_str();
+  app->add_option("--hbm-bytes", o->hbm_bytes, "HBM buffer size (16 to 64G)")
+      ->check(size_in(16, kMaxBufferBytes))
+      ->capture_default_str();
+  app->add_option("--host-bytes", o->host_bytes, "Host copy size (16 to 64G)")
+      ->check(size_in(16, kMaxBufferBytes))
+      ->capture_default_str();
+  app->add_option("--p2p-bytes", o->p2p_bytes, "GPU-to-GPU copy size (16 to 64G)")
+      ->check(size_in(16, kMaxBufferBytes))
+      ->capture_default_str();
   app->add_option("--out", o->out_dir,
                   "Output directory (default: $RESULTS_DIR/compute_<UTC time>)");
   return {app, [o](const CommandContext& ctx) { return run_compute(*o, ctx); }};

@@ -13,8 +13,10 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 
+#include "commands/cli_values.hpp"
 #include "commands/command.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
@@ -26,7 +28,7 @@ namespace sxb {
 namespace {
 
 struct MonitorOptions {
-  double interval_s = 0;  // 0: METRICS_INTERVAL
+  std::optional<double> interval_s;  // absent: METRICS_INTERVAL
   std::string out;        // empty: RESULTS_DIR/monitor_<stamp>/gpu_metrics.csv
   bool require_gpu = false;
   std::vector<std::string> command;
@@ -131,8 +133,8 @@ int run_monitor(const MonitorOptions& o, const CommandContext& ctx) {
   if (o.command.empty()) {
     throw usage_error("no command to monitor: give it after '--' (sxbench monitor -- CMD ARGS...)");
   }
-  const double interval_s = o.interval_s > 0 ? o.interval_s : metrics_interval_s(ctx.env);
-  if (o.interval_s != 0) check_metrics_interval(o.interval_s, "--interval");
+  const double interval_s = o.interval_s ? *o.interval_s : metrics_interval_s(ctx.env);
+  if (o.interval_s) check_metrics_interval(*o.interval_s, "--interval");
 
   std::filesystem::path csv_path;
   if (o.out.empty()) {
@@ -184,7 +186,7 @@ int run_monitor(const MonitorOptions& o, const CommandContext& ctx) {
   g_child.store(0);
 
   MetricsSummary summary = sampler.stop();
-  summary.extra = {{"command", o.command},
+  summary.extra = {{"command", redact_command_line(o.command)},
                    {"command_exit_code",
                     spawn_error.empty() ? nlohmann::json(exit_code) : nlohmann::json(nullptr)},
                    {"csv", csv_path.filename().string()},
@@ -205,8 +207,9 @@ Command add_monitor_command(CLI::App& root) {
       "Run a command while sampling every GPU through NVML (and host CPU/memory); write "
       "gpu_metrics.csv and gpu_metrics_summary.json; exit with the command's status");
   app->add_option("--interval", opts->interval_s,
-                  "Seconds between samples, fractions allowed, >= 0.01 (default: "
-                  "METRICS_INTERVAL)");
+                  "Seconds between samples, fractions allowed, 0.01 to 3600 (default: "
+                  "METRICS_INTERVAL)")
+      ->check(number_in(0.01, 3600));
   app->add_option("--out", opts->out,
                   "CSV path; the summary goes beside it (default: "
                   "RESULTS_DIR/monitor_<time>/gpu_metrics.csv)");

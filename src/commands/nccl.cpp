@@ -6,10 +6,12 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <memory>
+#include <optional>
 
 #include "bench/collective_sweep.hpp"
 #include "commands/nccl_suite.hpp"
 #include "bench/collectives.hpp"
+#include "commands/cli_values.hpp"
 #include "commands/command.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
@@ -36,7 +38,7 @@ struct NcclOptions {
   std::string dtype = "float";
   int root = 0;
   std::string backend;  // empty: COMM_BACKEND
-  double timeout_s = 0;  // 0: COMM_TIMEOUT
+  std::optional<double> timeout_s;  // absent: COMM_TIMEOUT
   std::string out_dir;
   bool list = false;
 };
@@ -60,9 +62,9 @@ int run_nccl(const NcclOptions& o, const CommandContext& ctx) {
   }
   // Validate everything before MPI starts, so bad input fails fast on every rank.
   const auto ops = parse_collective_list(o.ops);
-  const uint64_t min_b = parse_size_bytes(o.min_bytes, "minimum size (-b)");
-  const uint64_t max_b = parse_size_bytes(o.max_bytes, "maximum size (-e)");
-  const uint64_t step_b = parse_size_bytes(o.step_bytes, "step size (-i)");
+  const uint64_t min_b = parse_size_in(o.min_bytes, "minimum size (-b)", 1, kMaxBufferBytes);
+  const uint64_t max_b = parse_size_in(o.max_bytes, "maximum size (-e)", 1, kMaxBufferBytes);
+  const uint64_t step_b = parse_size_in(o.step_bytes, "step size (-i)", 0, kMaxBufferBytes);
   SweepConfig cfg;
   cfg.step_factor = step_b > 0 ? 1.0 : o.step_factor;
   cfg.step_bytes = step_b;
@@ -72,9 +74,7 @@ int run_nccl(const NcclOptions& o, const CommandContext& ctx) {
   cfg.warmup_iters = o.warmup_iters;
   cfg.iters = o.iters;
   cfg.check = o.check != 0;
-  cfg.timeout_s = o.timeout_s > 0 ? o.timeout_s : *ctx.env.get_number("COMM_TIMEOUT");
-  if (cfg.iters < 1) throw usage_error("iterations (-n) must be at least 1");
-  if (cfg.warmup_iters < 0) throw usage_error("warm-up iterations (-w) must be 0 or more");
+  cfg.timeout_s = o.timeout_s ? *o.timeout_s : *ctx.env.get_number("COMM_TIMEOUT");
   const std::string requested = o.backend.empty() ? ctx.env.get_string("COMM_BACKEND") : o.backend;
   if (requested != "auto") parse_backend(requested);
   ctx.env.export_passthrough();
@@ -127,22 +127,39 @@ Command add_nccl_command(CLI::App& root) {
   app->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app->add_option("--ops", opts->ops, "Collectives: 'all' or a comma-separated list")
       ->capture_default_str();
-  app->add_option("-b,--minbytes", opts->min_bytes, "Minimum size (bytes; K/M/G suffixes)")
+  app->add_option("-b,--minbytes", opts->min_bytes,
+                  "Minimum size (bytes; K/M/G suffixes; 1 to 64G)")
+      ->check(size_in(1, kMaxBufferBytes))
       ->capture_default_str();
-  app->add_option("-e,--maxbytes", opts->max_bytes, "Maximum size")->capture_default_str();
-  app->add_option("-f,--stepfactor", opts->step_factor, "Multiply the size by this each step")
+  app->add_option("-e,--maxbytes", opts->max_bytes, "Maximum size (1 to 64G)")
+      ->check(size_in(1, kMaxBufferBytes))
       ->capture_default_str();
-  app->add_option("-i,--stepbytes", opts->step_bytes, "Add this many bytes each step instead")
+  app->add_option("-f,--stepfactor", opts->step_factor,
+                  "Multiply the size by this each step (1 to 1024; 1 needs -i)")
+      ->check(number_in(1, 1024))
+      ->capture_default_str();
+  app->add_option("-i,--stepbytes", opts->step_bytes,
+                  "Add this many bytes each step instead (0: multiply by -f)")
+      ->check(size_in(0, kMaxBufferBytes))
       ->capture_default_str();
   app->add_option("-w,--warmup_iters", opts->warmup_iters, "Warm-up iterations per size")
+      ->check(int_in(0, kMaxRepetitions))
       ->capture_default_str();
-  app->add_option("-n,--iters", opts->iters, "Timed iterations per size")->capture_default_str();
-  app->add_option("-c,--check", opts->check, "Check results (1) or not (0)")->capture_default_str();
+  app->add_option("-n,--iters", opts->iters, "Timed iterations per size")
+      ->check(int_in(1, kMaxRepetitions))
+      ->capture_default_str();
+  app->add_option("-c,--check", opts->check, "Check results (1) or not (0)")
+      ->check(zero_or_one())
+      ->capture_default_str();
   app->add_option("-d,--datatype", opts->dtype, "float, half or bfloat16")->capture_default_str();
-  app->add_option("-r,--root", opts->root, "Root rank of broadcast and reduce")->capture_default_str();
+  app->add_option("-r,--root", opts->root, "Root rank of broadcast and reduce")
+      ->check(int_in(0, 65535))
+      ->capture_default_str();
   app->add_option("--backend", opts->backend, "nccl (GPU), mpi (host memory) or auto [COMM_BACKEND]");
   app->add_option("--timeout", opts->timeout_s,
-                  "Seconds one size may take before the run stops with an error [COMM_TIMEOUT]");
+                  "Seconds one size may take before the run stops with an error, 0.1 to 86400 "
+                  "[COMM_TIMEOUT]")
+      ->check(number_in(0.1, 86400));
   app->add_option("--out", opts->out_dir,
                   "Output directory (default: $RESULTS_DIR/nccl_<UTC time>)");
   app->add_flag("--list", opts->list, "List the collectives and exit");

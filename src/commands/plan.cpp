@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "commands/cli_values.hpp"
 #include "commands/command.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
@@ -81,9 +82,12 @@ Command add_plan_command(CLI::App& root) {
                   "comma-separated")
       ->capture_default_str();
   app->add_option("--nodes", r.nodes, "Node counts, comma-separated")->capture_default_str();
-  app->add_option("--gpus-per-node", r.gpus_per_node, "GPUs per node [GPUS_PER_NODE, else 8]");
-  app->add_option("--seq-len", r.seq_len, "Sequence length in tokens [SEQ_LEN]");
+  app->add_option("--gpus-per-node", r.gpus_per_node, "GPUs per node [GPUS_PER_NODE, else 8]")
+      ->check(int_in(1, 64));
+  app->add_option("--seq-len", r.seq_len, "Sequence length in tokens [SEQ_LEN]")
+      ->check(int_in(2, 1 << 20));
   app->add_option("--steps", r.steps, "Training steps per run, 1 of them warm-up")
+      ->check(int_in(2, kMaxRepetitions))
       ->capture_default_str();
   app->add_option("--ds-config", r.ds_config,
                   "Directory with ds_config_<N>b.json files, or comma-separated files (default: "

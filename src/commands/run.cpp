@@ -15,10 +15,12 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "bench/collectives.hpp"
 #include "bench/sweep_defaults.hpp"
+#include "commands/cli_values.hpp"
 #include "commands/command.hpp"
 #include "commands/compute_job.hpp"
 #include "commands/nccl_suite.hpp"
@@ -49,13 +51,13 @@ struct RunOptions {
   std::string mode = "quick";
   std::string out_dir;
   std::string backend;
-  double timeout_s = 0;
+  std::optional<double> timeout_s;  // absent: COMM_TIMEOUT
   std::string nccl_max_bytes;  // empty: by mode
   // sft phase
   std::string ds_config;
-  int64_t steps = 0;  // 0: by mode
-  int64_t seq_len = 0;
-  int64_t micro_batch = 0;
+  std::optional<int64_t> steps;  // absent: by mode
+  std::optional<int64_t> seq_len;
+  std::optional<int64_t> micro_batch;
 };
 
 const std::vector<std::string> kModes = {"full", "sft", "nccl", "compute", "quick"};
@@ -132,7 +134,7 @@ PhaseResult sft_phase(const RunOptions& o, const std::string& model, const MpiCo
   req.device = backend == Backend::nccl ? "cuda" : "cpu";
   req.model = model;
   req.ds_config = o.ds_config;
-  req.steps = o.steps > 0 ? o.steps : (o.mode == "quick" ? 6 : 20);
+  req.steps = o.steps.value_or(o.mode == "quick" ? 6 : 20);
   req.warmup_steps = 1;
   req.seq_len = o.seq_len;
   req.micro_batch = o.micro_batch;
@@ -251,7 +253,8 @@ SweepConfig nccl_config_for(const RunOptions& o, Backend backend, double timeout
   std::string max = o.nccl_max_bytes;
   if (max.empty()) max = backend == Backend::nccl ? d.max_bytes_gpu : d.max_bytes_cpu;
   cfg.step_factor = d.size_factor;
-  cfg.sizes = size_sweep(d.min_bytes, parse_size_bytes(max, "--nccl-max-bytes"), d.size_factor, 0);
+  const uint64_t max_bytes = parse_size_in(max, "--nccl-max-bytes", d.min_bytes, kMaxBufferBytes);
+  cfg.sizes = size_sweep(d.min_bytes, max_bytes, d.size_factor, 0);
   cfg.warmup_iters = d.warmup_iters;
   cfg.iters = d.iters;
   cfg.timeout_s = timeout_s;
@@ -267,8 +270,7 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
   const std::string model = o.model.empty() ? ctx.env.get_string("MODEL_NAME") : o.model;
   const std::string requested = o.backend.empty() ? ctx.env.get_string("COMM_BACKEND") : o.backend;
   if (requested != "auto") parse_backend(requested);
-  const double timeout_s = o.timeout_s > 0 ? o.timeout_s : *ctx.env.get_number("COMM_TIMEOUT");
-  if (!o.nccl_max_bytes.empty()) parse_size_bytes(o.nccl_max_bytes, "--nccl-max-bytes");
+  const double timeout_s = o.timeout_s ? *o.timeout_s : *ctx.env.get_number("COMM_TIMEOUT");
   ctx.env.export_passthrough();
 
   // Block termination signals in every thread; one thread handles them (start_signal_thread).
@@ -521,21 +523,31 @@ Command add_run_command(CLI::App& root) {
   app->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app->add_option("--model", opts->model, "Model id or local directory [MODEL_NAME]");
   app->add_option("--nodes", opts->nodes, "Nodes in this job (must match the launch)")
+      ->check(int_in(1, 1024))
       ->capture_default_str();
   app->add_option("--mode", opts->mode, "full, sft, nccl, compute or quick")->capture_default_str();
   app->add_option("--out", opts->out_dir,
                   "Run directory (default: $RESULTS_DIR/h200_benchmark_<UTC>_<model>_<N>n)");
   app->add_option("--backend", opts->backend, "Collective backend: nccl, mpi or auto [COMM_BACKEND]");
-  app->add_option("--timeout", opts->timeout_s, "Seconds one collective size may take [COMM_TIMEOUT]");
+  app->add_option("--timeout", opts->timeout_s,
+                  "Seconds one collective size may take, 0.1 to 86400 [COMM_TIMEOUT]")
+      ->check(number_in(0.1, 86400));
   app->add_option("--ds-config", opts->ds_config, "DeepSpeed config for the sft phase");
-  app->add_option("--steps", opts->steps, "Training steps of the sft phase (default: 6 quick, 20 otherwise)");
-  app->add_option("--seq-len", opts->seq_len, "Sequence length of the sft phase [SEQ_LEN]");
-  app->add_option("--micro-batch", opts->micro_batch, "Micro-batch of the sft phase [BATCH_SIZE_PER_GPU]");
+  app->add_option("--steps", opts->steps,
+                  "Training steps of the sft phase, 1 of them warm-up (default: 6 quick, 20 "
+                  "otherwise)")
+      ->check(int_in(2, kMaxRepetitions));
+  app->add_option("--seq-len", opts->seq_len, "Sequence length of the sft phase [SEQ_LEN]")
+      ->check(int_in(2, 1 << 20));
+  app->add_option("--micro-batch", opts->micro_batch,
+                  "Micro-batch of the sft phase [BATCH_SIZE_PER_GPU]")
+      ->check(int_in(1, 1000000));
   app->add_option("--nccl-max-bytes", opts->nccl_max_bytes,
                   fmt::format("Largest collective size (default: {} full / {} quick on GPUs, {} / "
                               "{} on CPUs)",
                               kFullRunSweep.max_bytes_gpu, kQuickRunSweep.max_bytes_gpu,
-                              kFullRunSweep.max_bytes_cpu, kQuickRunSweep.max_bytes_cpu));
+                              kFullRunSweep.max_bytes_cpu, kQuickRunSweep.max_bytes_cpu))
+      ->check(size_in(kFullRunSweep.min_bytes, kMaxBufferBytes));
   return {app, [opts](const CommandContext& ctx) { return run_run(*opts, ctx); }};
 }
 

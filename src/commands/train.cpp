@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "comm/mpi_context.hpp"
+#include "commands/cli_values.hpp"
 #include "commands/command.hpp"
 #include "commands/train_job.hpp"
 #include "commands/train_plan.hpp"
@@ -116,16 +117,23 @@ Command add_train_command(CLI::App& root) {
                   "Hugging Face id, built-in test shape, or directory with config.json "
                   "[MODEL_NAME]");
   app->add_option("--ds-config", o->ds_config, "DeepSpeed config JSON (configs/ds_config_*.json)");
-  app->add_option("--steps", o->steps, "Optimizer steps")->capture_default_str();
+  app->add_option("--steps", o->steps, "Optimizer steps")
+      ->check(int_in(1, kMaxRepetitions))
+      ->capture_default_str();
   app->add_option("--warmup-steps", o->warmup_steps,
                   "Leading steps excluded from the timing statistics")
+      ->check(int_in(0, kMaxRepetitions))
       ->capture_default_str();
-  app->add_option("--seq-len", o->seq_len, "Tokens per sequence [SEQ_LEN; or the data file's]");
+  app->add_option("--seq-len", o->seq_len, "Tokens per sequence [SEQ_LEN; or the data file's]")
+      ->check(int_in(2, 1 << 20));
   app->add_option("--micro-batch", o->micro_batch,
-                  "Sequences per rank per micro-step [BATCH_SIZE_PER_GPU; or the ds_config's]");
+                  "Sequences per rank per micro-step [BATCH_SIZE_PER_GPU; or the ds_config's]")
+      ->check(int_in(1, 1000000));
   app->add_option("--data", o->data, "Token file from `sxbench data pack` (default: synthetic)");
   app->add_option("--out", o->out_dir, "Output directory (default: $RESULTS_DIR/train_<UTC time>)");
-  app->add_option("--seed", o->seed, "Seed of weights and synthetic data")->capture_default_str();
+  app->add_option("--seed", o->seed, "Seed of weights and synthetic data")
+      ->check(int_in(0, kInt64Max))
+      ->capture_default_str();
   app->add_option("--recompute", o->recompute,
                   "CUDA engine activation recomputation: auto (ds_config, else what fits), none, "
                   "selective or full")
@@ -148,9 +156,11 @@ Command add_train_command(CLI::App& root) {
                   "--plan-only: node counts to plan, comma-separated (the first is the job; "
                   "default: the launch's own world)");
   app->add_option("--gpus-per-node", o->plan.gpus_per_node, "--plan-only: GPUs per node")
+      ->check(int_in(1, 64))
       ->capture_default_str();
   app->add_option("--gpu-memory-gib", o->plan.gpu_memory_gib,
-                  "--plan-only: memory of one GPU in GiB (default: configs/hardware)");
+                  "--plan-only: memory of one GPU in GiB, 1 to 65536 (default: configs/hardware)")
+      ->check(number_in(1, 65536));
   app->add_option("--gpu", o->plan.gpu, "--plan-only: GPU to plan for (a configs/hardware match)")
       ->capture_default_str();
   return {app, [o, app](const CommandContext& ctx) {

@@ -16,6 +16,7 @@
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/stats.hpp"
+#include "core/parse.hpp"
 #include "core/units.hpp"
 #include "core/utc_time.hpp"
 #include "model/flops.hpp"
@@ -43,6 +44,14 @@ bool progress_on_terminal(const EnvConfig& env) {
 }
 
 }  // namespace
+
+uint64_t micro_step_tokens(int64_t micro_batch, int64_t seq_len, const std::string& micro_source) {
+  return checked_product(
+      {uint64_t(micro_batch), uint64_t(seq_len)},
+      fmt::format("tokens per micro-step (micro-batch {} from {} x sequence length {})",
+                  micro_batch, micro_source, seq_len),
+      kMaxMicroStepTokens);
+}
 
 TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
   // Everything that can be checked without MPI fails here, identically on every rank.
@@ -80,16 +89,18 @@ TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
 
   std::optional<PackedDataset> packed;
   if (!o.data.empty()) packed = read_token_file(o.data);
-  int64_t seq_len = o.seq_len;
+  // An explicit --seq-len is used as given; only its absence defers to the data file or SEQ_LEN
+  // (which always has a value: its default is 4096).
+  int64_t seq_len = 0;
   std::string seq_len_source = "--seq-len";
-  if (seq_len == 0) {
-    if (packed && env.source("SEQ_LEN") == "default") {
-      seq_len = packed->seq_len;
-      seq_len_source = "data file";
-    } else {
-      seq_len = env.get_int("SEQ_LEN").value_or(4096);
-      seq_len_source = "SEQ_LEN (" + env.source("SEQ_LEN") + ")";
-    }
+  if (o.seq_len) {
+    seq_len = *o.seq_len;
+  } else if (packed && env.source("SEQ_LEN") == "default") {
+    seq_len = packed->seq_len;
+    seq_len_source = "data file";
+  } else {
+    seq_len = *env.get_int("SEQ_LEN");
+    seq_len_source = "SEQ_LEN (" + env.source("SEQ_LEN") + ")";
   }
   if (seq_len < 2) throw usage_error(fmt::format("sequence length {} must be at least 2", seq_len));
   if (seq_len > model.max_position_embeddings) {
@@ -106,12 +117,20 @@ TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
   }
   std::optional<int64_t> micro_override;
   std::string micro_source;
-  if (o.micro_batch > 0) {
-    micro_override = o.micro_batch;
+  if (o.micro_batch) {
+    micro_override = *o.micro_batch;
     micro_source = "--micro-batch";
   } else if (auto env_mb = env.get_int("BATCH_SIZE_PER_GPU")) {
     micro_override = *env_mb;
     micro_source = "BATCH_SIZE_PER_GPU";
+  }
+
+  // Refused here, before any rank starts, when the micro-batch is already known (an override or
+  // the ds_config's); run_train_job checks the resolved one again.
+  if (micro_override) {
+    micro_step_tokens(*micro_override, seq_len, micro_source);
+  } else if (ds.micro_batch_per_gpu) {
+    micro_step_tokens(*ds.micro_batch_per_gpu, seq_len, "ds_config");
   }
 
   TrainJob job;
@@ -149,6 +168,8 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
   uint64_t per_rank = 0;
   try {
     batch = resolve_batch(ds, mpi.world_size(), job.micro_override, job.micro_source);
+    // Before any size below is computed from them.
+    micro_step_tokens(batch.micro_batch_per_gpu, seq_len, batch.micro_batch_source);
     if (!cuda) {
       // Refuse before allocating: what every rank of this host allocates in this ZeRO stage.
       per_rank =

@@ -22,8 +22,8 @@ struct TrainJobRequest {
   std::string ds_config;
   int64_t steps = 10;
   int64_t warmup_steps = 1;
-  int64_t seq_len = 0;      // 0: SEQ_LEN, or the data file's
-  int64_t micro_batch = 0;  // 0: BATCH_SIZE_PER_GPU, else the ds_config
+  std::optional<int64_t> seq_len;      // absent: SEQ_LEN, or the data file's
+  std::optional<int64_t> micro_batch;  // absent: BATCH_SIZE_PER_GPU, else the ds_config
   std::string data;
   uint64_t seed = 1234;
   std::string recompute = "auto";  // CUDA engine: auto | none | selective | full
@@ -52,6 +52,12 @@ struct TrainJob {
   uint64_t seed = 0;
   bool progress_on_terminal = false;
 };
+
+// Tokens of one rank's micro-step (micro-batch x sequence length), checked: at most
+// kMaxMicroStepTokens (2^24), which keeps every activation count of a model inside its shape
+// bounds within 64 bits. Throws a usage error naming both factors otherwise.
+inline constexpr uint64_t kMaxMicroStepTokens = uint64_t(1) << 24;
+uint64_t micro_step_tokens(int64_t micro_batch, int64_t seq_len, const std::string& micro_source);
 
 // Resolves model, ds_config, data and batch overrides; throws sxb::Error on bad input.
 TrainJob prepare_train_job(const TrainJobRequest& request, const EnvConfig& env);

@@ -69,6 +69,7 @@ PlanCase plan_case(const TrainJob& job, int nodes, int world, const GpuCapacity&
   c.nodes = nodes;
   c.world = world;
   c.batch = resolve_batch(job.ds, world, job.micro_override, job.micro_source);
+  micro_step_tokens(c.batch.micro_batch_per_gpu, job.seq_len, c.batch.micro_batch_source);
   // Gradients are exchanged (summed in fp32) with more than one GPU, or with an explicit
   // --comm-backend, as the engine does.
   const bool exchange = world > 1 || job.comm_backend != "auto";

@@ -100,9 +100,9 @@ int run_validate(const ValidateOptions& o, const CommandContext& ctx) {
     report = validate_run_directory(path, specs);
   } else {
     const std::string hf_home = ctx.env.get_string("HF_HOME");
-    report.add(validate_claims(read_json_file(path), specs, [&](const std::string& model) {
-      return model_shape(model, hf_home);
-    }));
+    report.add(validate_claims(
+        read_json_file(path), specs,
+        [&](const std::string& model) { return model_shape(model, hf_home); }, path.string()));
   }
   for (const auto& f : report.findings) {
     fmt::print("{:<10} {:<34} {}\n           {}\n", verdict_name(f.verdict), f.check, f.subject,

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/result_schema.hpp"
 
 namespace sxb {
 
@@ -72,9 +73,10 @@ nlohmann::json read_json_file(const fs::path& path) {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     throw usage_error(fmt::format("{}: malformed JSON at byte {}: {}", path.string(), e.byte,
-                                  e.what()));
-  } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double
-    throw usage_error(fmt::format("{}: malformed JSON: {}", path.string(), e.what()));
+                                  json_error_text(e)));
+  } catch (const nlohmann::json::exception& e) {
+    // A number too large for a double (1e999) is an out_of_range error, without a position.
+    throw usage_error(fmt::format("{}: malformed JSON: {}", path.string(), json_error_text(e)));
   }
 }
 

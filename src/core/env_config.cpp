@@ -1,6 +1,7 @@
 #include "core/env_config.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -103,8 +104,16 @@ const EnvKey* find_env_key(std::string_view name) {
 bool is_passthrough_env_key(std::string_view name) { return name.starts_with("NCCL_"); }
 
 bool is_secret_env_key(std::string_view name) {
-  return name == "HF_TOKEN" || name.ends_with("_TOKEN") || name.ends_with("_KEY") ||
-         name.ends_with("_SECRET") || name.ends_with("_PASSWORD");
+  std::string n(name);
+  for (auto& c : n) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const std::string_view v = n;
+  for (std::string_view word : {"TOKEN", "KEY", "SECRET", "PASSWORD"}) {
+    if (v == word) return true;
+    if (v.size() > word.size() && v.ends_with(word) && v[v.size() - word.size() - 1] == '_') {
+      return true;
+    }
+  }
+  return false;
 }
 
 std::string redact_env_value(std::string_view name, std::string_view value) {
@@ -112,10 +121,48 @@ std::string redact_env_value(std::string_view name, std::string_view value) {
   return std::string(value);
 }
 
+namespace {
+// "--hf-token" -> "HF_TOKEN", "HF_TOKEN" -> "HF_TOKEN": a flag named as a setting would be.
+std::string flag_as_key(std::string_view flag) {
+  while (!flag.empty() && flag.front() == '-') flag.remove_prefix(1);
+  std::string k(flag);
+  for (auto& c : k) c = c == '-' ? '_' : c;
+  return k;
+}
+}  // namespace
+
+std::vector<std::string> redact_command_line(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  out.reserve(args.size());
+  bool value_follows = false;  // the previous argument was a secret flag without =VALUE
+  for (const auto& a : args) {
+    if (value_follows) {
+      value_follows = false;
+      out.push_back("<redacted>");
+      continue;
+    }
+    const size_t eq = a.find('=');
+    if (eq != std::string::npos && eq > 0) {
+      const std::string key = flag_as_key(std::string_view(a).substr(0, eq));
+      if (is_secret_env_key(key) && eq + 1 < a.size()) {
+        out.push_back(a.substr(0, eq + 1) + "<redacted>");
+        continue;
+      }
+    } else if (a.size() > 1 && a.front() == '-' && is_secret_env_key(flag_as_key(a))) {
+      value_follows = true;
+    }
+    out.push_back(a);
+  }
+  return out;
+}
+
 void validate_env_value(const EnvKey& key, std::string_view value, const std::string& where) {
+  const bool secret = is_secret_env_key(key.name);
   auto fail = [&](const std::string& why) {
+    // A secret's value appears neither after '=' nor inside the reason (which may quote it).
     return usage_error(fmt::format("{}: {}={}: {}", where, key.name,
-                                   redact_env_value(key.name, value), why));
+                                   redact_env_value(key.name, value),
+                                   secret ? "the value is not valid" : why));
   };
   if (value.empty()) return;  // KEY= means "not set": the default applies
   auto range = [&](double v) {
@@ -178,14 +225,20 @@ EnvConfig EnvConfig::from_string(std::string_view text, const std::string& sourc
     }
     if (line.starts_with("export ")) line = trim(line.substr(7));
     size_t eq = line.find('=');
+    // A malformed line is named by its first word, and only when that is a known key: the rest,
+    // or a lone word, may be a secret's value ("HF_TOKEN hf_..."), which no error repeats.
+    const std::string_view first_word = line.substr(0, line.find_first_of(" \t=:"));
+    const bool known_word = find_env_key(first_word) != nullptr ||
+                            (valid_key_name(first_word) && is_passthrough_env_key(first_word));
+    const std::string named = known_word ? fmt::format(" (starts with {})", first_word) : "";
     if (eq == std::string_view::npos) {
-      throw usage_error(fmt::format("{}: malformed line (expected KEY=VALUE): '{}'", where,
-                                    line.substr(0, 60)));
+      throw usage_error(fmt::format("{}: malformed line{}: expected KEY=VALUE", where, named));
     }
     std::string key(trim(line.substr(0, eq)));
     std::string_view raw = trim(line.substr(eq + 1));
     if (!valid_key_name(key)) {
-      throw usage_error(fmt::format("{}: invalid key name '{}'", where, key));
+      throw usage_error(fmt::format(
+          "{}: invalid key name{}: expected letters, digits and _ before '='", where, named));
     }
     std::string value;
     if (!raw.empty() && (raw.front() == '"' || raw.front() == '\'')) {
@@ -256,13 +309,22 @@ EnvConfig EnvConfig::from_file(const std::filesystem::path& path) {
 }
 
 EnvConfig EnvConfig::load(const std::optional<std::filesystem::path>& explicit_path) {
+  std::error_code ec;
   if (explicit_path) {
-    if (!std::filesystem::exists(*explicit_path)) {
+    if (!std::filesystem::exists(*explicit_path, ec)) {
       throw usage_error(fmt::format("--env {}: no such file", explicit_path->string()));
+    }
+    if (!std::filesystem::is_regular_file(*explicit_path, ec)) {
+      throw usage_error(fmt::format("--env {}: not a regular file", explicit_path->string()));
     }
     return from_file(*explicit_path);
   }
-  if (std::filesystem::exists(".env")) return from_file(".env");
+  if (std::filesystem::exists(".env", ec)) {
+    if (!std::filesystem::is_regular_file(".env", ec)) {
+      throw usage_error("./.env: not a regular file (give a settings file with --env)");
+    }
+    return from_file(".env");
+  }
   return EnvConfig{};
 }
 

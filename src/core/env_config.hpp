@@ -34,9 +34,16 @@ struct EnvKey {
 const std::vector<EnvKey>& known_env_keys();
 const EnvKey* find_env_key(std::string_view name);
 bool is_passthrough_env_key(std::string_view name);  // NCCL_*
-// HF_TOKEN and any key ending in _TOKEN, _KEY, _SECRET or _PASSWORD.
+// The one rule for secrets: HF_TOKEN, TOKEN, KEY, SECRET, PASSWORD and any key ending in _TOKEN,
+// _KEY, _SECRET or _PASSWORD (case-insensitive). A secret's value is never printed or recorded:
+// settings show it as <redacted>, errors leave it out, recorded command lines replace it.
 bool is_secret_env_key(std::string_view name);
 std::string redact_env_value(std::string_view name, std::string_view value);
+// A command line as it may be recorded (run.json, compute.json, gpu_metrics_summary.json): an
+// argument KEY=VALUE or --key=VALUE whose key is secret by the rule above keeps its key and gets
+// <redacted> for its value, and so does the argument after a flag such as --hf-token or
+// --api-key (flag names compare as settings do: dashes as underscores, case-insensitive).
+std::vector<std::string> redact_command_line(const std::vector<std::string>& args);
 
 struct EnvEntry {
   std::string value;

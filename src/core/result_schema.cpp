@@ -24,17 +24,21 @@ std::string pointer_child(const std::string& parent, std::string_view key) {
   return out;
 }
 
-std::string json_error_line(const std::string& file, const json::exception& e) {
-  std::string what = e.what();
-  // Drop the library's "[json.exception.kind.N] " prefix; keep "(pointer) message".
-  if (what.starts_with("[json.exception.")) {
-    const size_t end = what.find("] ");
-    if (end != std::string::npos) what = what.substr(end + 2);
+std::string_view json_error_text(const json::exception& e) {
+  std::string_view why = e.what();
+  if (const size_t tag = why.find("] "); why.starts_with("[json.exception") && tag != why.npos) {
+    why.remove_prefix(tag + 2);
   }
+  return why;
+}
+
+std::string json_error_line(const std::string& file, const json::exception& e) {
+  const std::string_view what = json_error_text(e);
+  // With the library's diagnostics the message starts with "(pointer) ".
   if (what.starts_with("(")) {
     const size_t close = what.find(") ");
-    if (close != std::string::npos) {
-      const std::string pointer = what.substr(1, close - 1);
+    if (close != std::string_view::npos) {
+      const std::string_view pointer = what.substr(1, close - 1);
       return fmt::format("{}: {}: {}", file, pointer.empty() ? "/" : pointer,
                          what.substr(close + 2));
     }

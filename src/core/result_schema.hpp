@@ -20,6 +20,9 @@ std::string pointer_child(const std::string& parent, std::string_view key);
 void check_schema_version(const nlohmann::json& j, const std::string& file,
                           const std::string& name, int current, int absent_is = 0);
 
+// The library's message without its "[json.exception.parse_error.101] " tag.
+std::string_view json_error_text(const nlohmann::json::exception& e);
+
 // "nccl.json: type must be number, but is string" from the library's
 // "[json.exception.type_error.302] type must be ..."; with the library's diagnostics enabled its
 // message starts with the JSON pointer, which is kept ("nccl.json: /rows/3/size_bytes: ...").

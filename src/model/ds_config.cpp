@@ -8,6 +8,7 @@
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/parse.hpp"
 
 namespace sxb {
 
@@ -127,18 +128,14 @@ class Reader {
       }
     }
   }
-  int64_t positive_int(const nlohmann::json& v, const std::string& key) const {
-    if (!v.is_number_integer() &&
-        !(v.is_number_float() && v.get<double>() == double(int64_t(v.get<double>())))) {
-      throw error(key, "must be a positive integer");
-    }
-    const int64_t n = v.is_number_integer() ? v.get<int64_t>() : int64_t(v.get<double>());
-    if (n <= 0) throw error(key, fmt::format("must be a positive integer, got {}", n));
-    return n;
+  // Batch sizes and bucket sizes: integers from 1; the ceilings keep every product of them
+  // (sequences x tokens x bytes) inside 64 bits.
+  int64_t positive_int(const nlohmann::json& v, const std::string& key,
+                       int64_t max = 10'000'000) const {
+    return json_int(v, json_key_name(source_, key), 1, max);
   }
   double number(const nlohmann::json& v, const std::string& key) const {
-    if (!v.is_number()) throw error(key, "must be a number");
-    return v.get<double>();
+    return json_number(v, json_key_name(source_, key), -1e12, 1e12);
   }
   bool boolean(const nlohmann::json& v, const std::string& key) const {
     if (!v.is_boolean()) throw error(key, "must be true or false");
@@ -220,11 +217,8 @@ DsConfig parse_ds_config(const nlohmann::json& j, const std::string& source) {
     const auto& z = r.object(j["zero_optimization"], "zero_optimization");
     r.warn_unknown(z, "zero_optimization.", zero_keys(), c.warnings);
     if (z.contains("stage")) {
-      const auto& s = z["stage"];
-      if (!s.is_number_integer() || s.get<int64_t>() < 0 || s.get<int64_t>() > 3) {
-        throw r.error("zero_optimization.stage", "must be 0, 1, 2 or 3");
-      }
-      c.zero_stage = static_cast<int>(s.get<int64_t>());
+      c.zero_stage = static_cast<int>(
+          json_int(z["stage"], json_key_name(source, "zero_optimization.stage"), 0, 3));
     }
     if (z.contains("reduce_bucket_size")) {
       const auto& v = z["reduce_bucket_size"];
@@ -232,12 +226,14 @@ DsConfig parse_ds_config(const nlohmann::json& j, const std::string& source) {
         c.reduce_bucket_size_auto = true;
         c.resolved_auto.push_back("zero_optimization.reduce_bucket_size: hidden_size^2");
       } else {
-        c.reduce_bucket_size = r.positive_int(v, "zero_optimization.reduce_bucket_size");
+        c.reduce_bucket_size =
+            r.positive_int(v, "zero_optimization.reduce_bucket_size", 1'000'000'000'000);
       }
     }
     if (z.contains("allgather_bucket_size")) {
       c.allgather_bucket_size =
-          r.positive_int(z["allgather_bucket_size"], "zero_optimization.allgather_bucket_size");
+          r.positive_int(z["allgather_bucket_size"], "zero_optimization.allgather_bucket_size",
+                         1'000'000'000'000);
     }
     for (const char* off : {"offload_optimizer", "offload_param"}) {
       if (z.contains(off) && z[off].is_object()) {
@@ -294,11 +290,11 @@ DsConfig parse_ds_config(const nlohmann::json& j, const std::string& source) {
           c.resolved_auto.push_back(fmt::format("optimizer.params.betas: [{:g}, {:g}]",
                                                 c.optimizer.beta1, c.optimizer.beta2));
         } else {
-          if (!b.is_array() || b.size() != 2 || !b[0].is_number() || !b[1].is_number()) {
+          if (!b.is_array() || b.size() != 2) {
             throw r.error("optimizer.params.betas", "must be two numbers");
           }
-          c.optimizer.beta1 = b[0].get<double>();
-          c.optimizer.beta2 = b[1].get<double>();
+          c.optimizer.beta1 = r.number(b[0], "optimizer.params.betas[0]");
+          c.optimizer.beta2 = r.number(b[1], "optimizer.params.betas[1]");
         }
       }
       if (p.contains("adam_w_mode"))

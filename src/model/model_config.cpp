@@ -9,10 +9,24 @@
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/parse.hpp"
 
 namespace sxb {
 
 namespace fs = std::filesystem;
+
+namespace {
+// The largest shapes sxbench accepts, each well above any published Llama/Mistral model, so that
+// every size product (parameters, activations, shards) fits 64 bits: a config.json beyond them
+// is refused with the key named instead of overflowing later.
+constexpr int64_t kMaxHidden = 1 << 18;          // hidden_size (Llama-3.1-405B: 16384)
+constexpr int64_t kMaxLayers = 4096;             // num_hidden_layers (405B: 126)
+constexpr int64_t kMaxHeads = 4096;              // attention and key/value heads, head_dim
+constexpr int64_t kMaxIntermediate = 1 << 21;    // intermediate_size (405B: 53248)
+constexpr int64_t kMaxVocab = 1 << 24;           // vocab_size (Llama 3: 128256)
+constexpr int64_t kMaxPositions = 1 << 24;       // max_position_embeddings, sliding_window
+constexpr int64_t kMaxParameters = 10'000'000'000'000;  // 1e13 parameters in all
+}  // namespace
 
 int64_t ModelConfig::params_per_layer() const {
   const int64_t d = hidden_size;
@@ -44,13 +58,22 @@ void ModelConfig::validate() const {
   auto bad = [&](const std::string& what) {
     return usage_error(fmt::format("model {}: {}", name, what));
   };
-  if (hidden_size <= 0) throw bad("hidden_size must be positive");
-  if (num_layers <= 0) throw bad("num_hidden_layers must be positive");
-  if (num_heads <= 0) throw bad("num_attention_heads must be positive");
-  if (num_kv_heads <= 0) throw bad("num_key_value_heads must be positive");
-  if (intermediate_size <= 0) throw bad("intermediate_size must be positive");
-  if (vocab_size <= 0) throw bad("vocab_size must be positive");
-  if (max_position_embeddings <= 0) throw bad("max_position_embeddings must be positive");
+  auto in_range = [&](int64_t v, const char* key, int64_t max) {
+    if (v <= 0) throw bad(fmt::format("{} must be positive", key));
+    if (v > max) throw bad(fmt::format("{} {} exceeds the supported {}", key, v, max));
+  };
+  in_range(hidden_size, "hidden_size", kMaxHidden);
+  in_range(num_layers, "num_hidden_layers", kMaxLayers);
+  in_range(num_heads, "num_attention_heads", kMaxHeads);
+  in_range(num_kv_heads, "num_key_value_heads", kMaxHeads);
+  in_range(intermediate_size, "intermediate_size", kMaxIntermediate);
+  in_range(vocab_size, "vocab_size", kMaxVocab);
+  in_range(max_position_embeddings, "max_position_embeddings", kMaxPositions);
+  // Within the bounds above the count cannot overflow; the ceiling keeps every product of it
+  // (bytes of weights, gradients, optimizer state) inside 64 bits as well.
+  if (param_count() > kMaxParameters) {
+    throw bad(fmt::format("{} parameters exceed the supported {}", param_count(), kMaxParameters));
+  }
   if (hidden_size % num_heads != 0) {
     throw bad(fmt::format("hidden_size {} is not a multiple of num_attention_heads {}", hidden_size,
                           num_heads));
@@ -189,14 +212,18 @@ const ModelConfig* find_builtin(const std::string& name) {
   return nullptr;
 }
 
-template <typename T>
-T get_field(const nlohmann::json& j, const char* key, const std::string& where) {
-  if (!j.contains(key)) throw usage_error(fmt::format("{}: missing key \"{}\"", where, key));
-  try {
-    return j.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw usage_error(fmt::format("{}: key \"{}\" has the wrong type", where, key));
-  }
+// A required integer key of config.json, inside [1, max]; the message names file and key.
+int64_t int_field(const nlohmann::json& j, const char* key, const std::string& where, int64_t max) {
+  const auto v = json_int_member(j, key, where, 1, max);
+  if (!v) throw usage_error(fmt::format("{}: missing key \"{}\"", where, key));
+  return *v;
+}
+
+double number_field(const nlohmann::json& j, const char* key, const std::string& where,
+                    double max) {
+  const auto v = json_number_member(j, key, where, 0, max);
+  if (!v) throw usage_error(fmt::format("{}: missing key \"{}\"", where, key));
+  return *v;
 }
 
 std::optional<fs::path> find_in_hf_cache(const std::string& name, const std::string& hf_home) {
@@ -272,7 +299,7 @@ ModelConfig model_config_from_hf_json(const nlohmann::json& j, const std::string
                                       const std::string& source) {
   const std::string& where = source;
   if (!j.is_object()) throw usage_error(fmt::format("{}: not a JSON object", where));
-  const std::string type = j.value("model_type", std::string());
+  const std::string type = json_string_member(j, "model_type", where).value_or("");
   if (type != "llama" && type != "mistral") {
     throw usage_error(fmt::format(
         "{}: model_type \"{}\" is not supported (supported: llama, mistral)", where, type));
@@ -280,34 +307,34 @@ ModelConfig model_config_from_hf_json(const nlohmann::json& j, const std::string
   ModelConfig c;
   c.name = name;
   c.source = source;
-  c.hidden_size = get_field<int64_t>(j, "hidden_size", where);
-  c.num_layers = get_field<int64_t>(j, "num_hidden_layers", where);
-  c.num_heads = get_field<int64_t>(j, "num_attention_heads", where);
-  c.num_kv_heads = j.contains("num_key_value_heads") && !j["num_key_value_heads"].is_null()
-                       ? get_field<int64_t>(j, "num_key_value_heads", where)
-                       : c.num_heads;
-  c.intermediate_size = get_field<int64_t>(j, "intermediate_size", where);
-  c.vocab_size = get_field<int64_t>(j, "vocab_size", where);
-  c.max_position_embeddings = get_field<int64_t>(j, "max_position_embeddings", where);
-  // Defaults are those of transformers' LlamaConfig / MistralConfig.
-  c.rope_theta = j.contains("rope_theta") ? get_field<double>(j, "rope_theta", where) : 10000.0;
-  c.norm_eps = j.contains("rms_norm_eps") ? get_field<double>(j, "rms_norm_eps", where) : 1e-6;
-  if (j.value("tie_word_embeddings", false)) {
+  c.hidden_size = int_field(j, "hidden_size", where, kMaxHidden);
+  c.num_layers = int_field(j, "num_hidden_layers", where, kMaxLayers);
+  c.num_heads = int_field(j, "num_attention_heads", where, kMaxHeads);
+  c.num_kv_heads =
+      json_int_member(j, "num_key_value_heads", where, 1, kMaxHeads).value_or(c.num_heads);
+  c.intermediate_size = int_field(j, "intermediate_size", where, kMaxIntermediate);
+  c.vocab_size = int_field(j, "vocab_size", where, kMaxVocab);
+  c.max_position_embeddings = int_field(j, "max_position_embeddings", where, kMaxPositions);
+  // Defaults (for an absent key only) are those of transformers' LlamaConfig / MistralConfig.
+  c.rope_theta = json_number_member(j, "rope_theta", where, 0, 1e12).value_or(10000.0);
+  c.norm_eps = json_number_member(j, "rms_norm_eps", where, 0, 1).value_or(1e-6);
+  if (json_bool_member(j, "tie_word_embeddings", where).value_or(false)) {
     throw usage_error(
         fmt::format("{}: tie_word_embeddings true is not supported (the engine "
                     "trains an untied output head)",
                     where));
   }
-  if (j.value("attention_bias", false) || j.value("mlp_bias", false)) {
+  if (json_bool_member(j, "attention_bias", where).value_or(false) ||
+      json_bool_member(j, "mlp_bias", where).value_or(false)) {
     throw usage_error(fmt::format("{}: attention_bias/mlp_bias are not supported", where));
   }
-  const std::string act = j.value("hidden_act", std::string("silu"));
+  const std::string act = json_string_member(j, "hidden_act", where).value_or("silu");
   if (act != "silu") {
     throw usage_error(
         fmt::format("{}: hidden_act \"{}\" is not supported (silu only)", where, act));
   }
-  if (j.contains("head_dim") && !j["head_dim"].is_null()) {
-    const auto hd = get_field<int64_t>(j, "head_dim", where);
+  if (const auto head_dim = json_int_member(j, "head_dim", where, 1, kMaxHeads)) {
+    const int64_t hd = *head_dim;
     if (c.num_heads > 0 && hd * c.num_heads != c.hidden_size) {
       throw usage_error(
           fmt::format("{}: head_dim {} x num_attention_heads {} != hidden_size {} "
@@ -317,21 +344,26 @@ ModelConfig model_config_from_hf_json(const nlohmann::json& j, const std::string
   }
   if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
     const auto& rs = j["rope_scaling"];
-    const std::string rt = rs.value("rope_type", rs.value("type", std::string()));
+    const std::string rsw = where + " rope_scaling";
+    if (!rs.is_object()) {
+      throw usage_error(fmt::format("{}: key \"rope_scaling\" must be an object or null", where));
+    }
+    const std::string rt = json_string_member(rs, "rope_type", rsw)
+                               .value_or(json_string_member(rs, "type", rsw).value_or(""));
     if (rt != "llama3") {
       throw usage_error(
           fmt::format("{}: rope_scaling type \"{}\" is not supported (llama3 only)", where, rt));
     }
     RopeScalingLlama3 s;
-    s.factor = get_field<double>(rs, "factor", where + " rope_scaling");
-    s.low_freq_factor = get_field<double>(rs, "low_freq_factor", where + " rope_scaling");
-    s.high_freq_factor = get_field<double>(rs, "high_freq_factor", where + " rope_scaling");
+    s.factor = number_field(rs, "factor", rsw, 1e6);
+    s.low_freq_factor = number_field(rs, "low_freq_factor", rsw, 1e6);
+    s.high_freq_factor = number_field(rs, "high_freq_factor", rsw, 1e6);
     s.original_max_position_embeddings =
-        get_field<int64_t>(rs, "original_max_position_embeddings", where + " rope_scaling");
+        int_field(rs, "original_max_position_embeddings", rsw, kMaxPositions);
     c.rope_scaling = s;
   }
   if (type == "mistral" && j.contains("sliding_window") && !j["sliding_window"].is_null()) {
-    c.sliding_window = get_field<int64_t>(j, "sliding_window", where);
+    c.sliding_window = int_field(j, "sliding_window", where, kMaxPositions);
   }
   c.validate();
   return c;

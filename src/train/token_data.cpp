@@ -9,6 +9,7 @@
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/parse.hpp"
 #include "train/random.hpp"
 
 namespace sxb {
@@ -39,12 +40,8 @@ std::vector<uint32_t> id_list(const nlohmann::json& j, const char* key, const st
   std::vector<uint32_t> ids;
   ids.reserve(a.size());
   for (size_t i = 0; i < a.size(); ++i) {
-    const auto& v = a[i];
-    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > int64_t(UINT32_MAX)) {
-      throw usage_error(fmt::format("{}: \"{}\"[{}] = {} is not a token id (integer 0..{})", where,
-                                    key, i, v.dump(), UINT32_MAX));
-    }
-    ids.push_back(static_cast<uint32_t>(v.get<int64_t>()));
+    ids.push_back(static_cast<uint32_t>(
+        json_int(a[i], fmt::format("{}: token id \"{}\"[{}]", where, key, i), 0, UINT32_MAX)));
   }
   return ids;
 }
@@ -71,6 +68,11 @@ PackedDataset pack_jsonl_text(const std::string& text, const std::string& source
     throw usage_error(
         fmt::format("token dtype \"{}\" is not one of auto, uint16, uint32", opt.dtype));
   }
+  if (opt.dtype == "uint16" && opt.pad_id > 0xffff) {
+    throw usage_error(fmt::format("pad id {} does not fit uint16 (0..65535); use --dtype uint32 "
+                                  "or auto",
+                                  opt.pad_id));
+  }
   const int64_t T = opt.seq_len;
   PackedDataset d;
   d.seq_len = T;
@@ -94,6 +96,8 @@ PackedDataset pack_jsonl_text(const std::string& text, const std::string& source
       j = nlohmann::json::parse(line);
     } catch (const nlohmann::json::parse_error& e) {
       throw usage_error(fmt::format("{}: not valid JSON (byte {})", where, e.byte));
+    } catch (const nlohmann::json::exception&) {
+      throw usage_error(fmt::format("{}: not valid JSON (a number out of range)", where));
     }
     if (!j.is_object()) throw usage_error(fmt::format("{}: record is not a JSON object", where));
     Record r{id_list(j, "prompt", where), id_list(j, "response", where)};
@@ -189,8 +193,10 @@ PackedDataset read_token_file(const std::filesystem::path& path) {
     throw usage_error(fmt::format("{}: header has seq_len {} and {} sequences", where, d.seq_len,
                                   d.num_sequences));
   }
-  const uint64_t n = uint64_t(d.seq_len) * uint64_t(d.num_sequences);
-  const uint64_t expected = kTokenFileHeaderBytes + n * (d.bytes_per_token + 1);
+  const std::string header = where + ": header's tokens";
+  const uint64_t n = checked_product({uint64_t(d.seq_len), uint64_t(d.num_sequences)}, header);
+  const uint64_t expected = checked_sum(
+      kTokenFileHeaderBytes, checked_product({n, uint64_t(d.bytes_per_token) + 1}, header), header);
   if (s.size() != expected) {
     throw usage_error(
         fmt::format("{}: size {} bytes, header implies {} bytes", where, s.size(), expected));

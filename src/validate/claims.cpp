@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/parse.hpp"
 #include "model/flops.hpp"
 
 namespace sxb {
@@ -10,34 +11,54 @@ namespace sxb {
 namespace {
 
 const HardwareSpec& spec_by_id(const std::vector<HardwareSpec>& specs, const std::string& id,
-                               const char* what) {
+                               const char* what, std::string_view source) {
   for (const auto& s : specs) {
     if (s.id == id) return s;
   }
-  throw usage_error(fmt::format("claims: unknown {} '{}' (see configs/hardware)", what, id));
+  throw usage_error(fmt::format("{}: unknown {} '{}' (see configs/hardware)", source, what, id));
 }
 
-template <typename T>
-T field(const nlohmann::json& c, const char* key, const std::string& id) {
-  if (!c.contains(key)) throw usage_error(fmt::format("claims: claim '{}' lacks '{}'", id, key));
-  try {
-    return c[key].get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw usage_error(fmt::format("claims: claim '{}' has a bad '{}'", id, key));
+// The bounds of a claim's fields: counts that keep every product (nodes x GPUs x TFLOP/s)
+// finite, and figures that are finite and not negative.
+constexpr int64_t kMaxClaimNodes = 100000;
+constexpr int64_t kMaxClaimTokens = int64_t(1) << 24;
+constexpr double kMaxClaimValue = 1e18;
+
+// One field of a claim, through the strict JSON helpers: "<file>: claim '<id>' key "k": ...".
+struct ClaimFields {
+  const nlohmann::json& c;
+  std::string where;  // "<file>: claim '<id>'"
+  std::string id;
+  std::string_view source;
+
+  const nlohmann::json& require(const char* key) const {
+    if (!c.contains(key) || c[key].is_null()) {
+      throw usage_error(fmt::format("{}: claim '{}' lacks '{}'", source, id, key));
+    }
+    return c[key];
   }
-}
+  std::string text(const char* key) const {
+    return json_string(require(key), json_key_name(where, key));
+  }
+  int64_t integer(const char* key, int64_t min, int64_t max) const {
+    return json_int(require(key), json_key_name(where, key), min, max);
+  }
+  double number(const char* key, double min, double max) const {
+    return json_number(require(key), json_key_name(where, key), min, max);
+  }
+};
 
-Finding throughput_claim(const nlohmann::json& c, const std::string& id, double tokens_per_s,
+Finding throughput_claim(const ClaimFields& c, const std::string& id, double tokens_per_s,
                          int64_t seq_len, const std::string& as_stated, const HardwareSpec& gpu,
                          int gpus_per_node, const ModelResolver& resolve) {
-  const auto model_name = field<std::string>(c, "model", id);
-  const int nodes = field<int>(c, "nodes", id);
+  const auto model_name = c.text("model");
+  const int nodes = static_cast<int>(c.integer("nodes", 1, kMaxClaimNodes));
   const ModelShape m = resolve(model_name);
   const double flops_per_token = palm_flops_per_token(m, seq_len);
   const double needed_tflops = tokens_per_s * flops_per_token / 1e12;
-  const int gpus = nodes * gpus_per_node;
+  const int64_t gpus = int64_t(nodes) * gpus_per_node;
   const double peak = gpu.figure("dense_bf16_tflops").value;
-  const double available = gpus * peak;
+  const double available = double(gpus) * peak;
   const double ratio = needed_tflops / available;
   Finding f;
   f.check = "claim.training_flops_vs_peak";
@@ -59,28 +80,50 @@ Finding throughput_claim(const nlohmann::json& c, const std::string& id, double 
 }  // namespace
 
 std::vector<Finding> validate_claims(const nlohmann::json& j, const std::vector<HardwareSpec>& specs,
-                                     const ModelResolver& resolve) {
+                                     const ModelResolver& resolve, std::string_view source) {
   if (!j.is_object() || !j.contains("claims") || !j["claims"].is_array()) {
-    throw usage_error("claims: expected an object with a 'claims' array");
+    throw usage_error(fmt::format("{}: expected an object with a 'claims' array", source));
   }
-  const nlohmann::json cluster = j.value("cluster", nlohmann::json::object());
-  const HardwareSpec& gpu = spec_by_id(specs, cluster.value("gpu", std::string("h200_sxm")), "gpu");
-  const HardwareSpec& nic = spec_by_id(specs, cluster.value("nic", std::string("nic_400gbe")), "nic");
-  const int gpus_per_node = cluster.value("gpus_per_node", 8);
-  const double ports = cluster.value("nic_ports_per_node", nic.figure("ports_per_node").value);
+  nlohmann::json cluster = nlohmann::json::object();
+  if (j.contains("cluster") && !j["cluster"].is_null()) {
+    cluster = j["cluster"];
+    if (!cluster.is_object()) {
+      throw usage_error(fmt::format("{}: key \"cluster\" must be an object", source));
+    }
+  }
+  const std::string cw = fmt::format("{}: cluster", source);
+  const HardwareSpec& gpu = spec_by_id(
+      specs, json_string_member(cluster, "gpu", cw).value_or("h200_sxm"), "gpu", source);
+  const HardwareSpec& nic = spec_by_id(
+      specs, json_string_member(cluster, "nic", cw).value_or("nic_400gbe"), "nic", source);
+  const int gpus_per_node =
+      static_cast<int>(json_int_member(cluster, "gpus_per_node", cw, 1, 64).value_or(8));
+  const double ports = json_number_member(cluster, "nic_ports_per_node", cw, 1, 64)
+                           .value_or(nic.figure("ports_per_node").value);
   std::vector<Finding> out;
   int index = 0;
-  for (const auto& c : j["claims"]) {
-    const std::string id = c.value("id", fmt::format("claim {}", index++));
-    const auto kind = field<std::string>(c, "kind", id);
-    const double value = field<double>(c, "value", id);
+  for (const auto& claim : j["claims"]) {
+    const std::string fallback_id = fmt::format("claim {}", index++);
+    if (!claim.is_object()) {
+      throw usage_error(fmt::format("{}: {} is not an object", source, fallback_id));
+    }
+    // "id" is optional, but when present it is a string: null is refused like any other type.
+    const std::string id_where = fmt::format("{}: {}", source, fallback_id);
+    const std::string id = claim.contains("id")
+                               ? json_string(claim["id"], json_key_name(id_where, "id"))
+                               : fallback_id;
+    const ClaimFields c{claim, fmt::format("{}: claim '{}'", source, id), id, source};
+    const auto kind = c.text("kind");
+    // Rates and bandwidths cannot be negative; percentages are judged by their finding.
+    const bool percent = kind == "gpu_utilization_percent" || kind == "scaling_efficiency_percent";
+    const double value = c.number("value", percent ? -kMaxClaimValue : 0, kMaxClaimValue);
     if (kind == "training_samples_per_s") {
-      const auto tokens = field<int64_t>(c, "tokens_per_sample", id);
+      const auto tokens = c.integer("tokens_per_sample", 1, kMaxClaimTokens);
       out.push_back(throughput_claim(c, id, value * static_cast<double>(tokens), tokens,
                                      fmt::format("{:g} samples/s of {} tokens", value, tokens), gpu,
                                      gpus_per_node, resolve));
     } else if (kind == "training_tokens_per_s") {
-      const auto seq = field<int64_t>(c, "seq_len", id);
+      const auto seq = c.integer("seq_len", 1, kMaxClaimTokens);
       out.push_back(throughput_claim(c, id, value, seq, fmt::format("{:g} tokens/s", value), gpu,
                                      gpus_per_node, resolve));
     } else if (kind == "node_network_gbit_per_s") {
@@ -112,7 +155,8 @@ std::vector<Finding> validate_claims(const nlohmann::json& j, const std::vector<
     } else if (kind == "scaling_efficiency_percent") {
       Finding f;
       f.check = "claim.scaling_efficiency";
-      f.subject = fmt::format("{}: {:g}% at {} node(s)", id, value, field<int>(c, "nodes", id));
+      f.subject =
+          fmt::format("{}: {:g}% at {} node(s)", id, value, c.integer("nodes", 1, kMaxClaimNodes));
       f.measured = value;
       f.limit = 100;
       f.unit = "%";
@@ -122,7 +166,7 @@ std::vector<Finding> validate_claims(const nlohmann::json& j, const std::vector<
           "needs an explanation (e.g. a changed batch)", value);
       out.push_back(f);
     } else {
-      throw usage_error(fmt::format("claims: claim '{}' has unknown kind '{}'", id, kind));
+      throw usage_error(fmt::format("{}: claim '{}' has unknown kind '{}'", source, id, kind));
     }
   }
   return out;

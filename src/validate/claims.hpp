@@ -13,6 +13,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/hardware.hpp"
@@ -23,9 +24,12 @@ namespace sxb {
 
 using ModelResolver = std::function<ModelShape(const std::string& model)>;
 
-// Throws sxb::Error (one line, naming the claim) on a malformed claims file.
+// Throws sxb::Error (one line, naming `source` (the file), the claim and the key) on a malformed
+// claims file: a field of the wrong type, a count that is not an integer from 1 (nodes up to
+// 100000, tokens up to 2^24), a rate below 0 or a value that is not finite.
 std::vector<Finding> validate_claims(const nlohmann::json& claims,
                                      const std::vector<HardwareSpec>& specs,
-                                     const ModelResolver& resolve_model);
+                                     const ModelResolver& resolve_model,
+                                     std::string_view source = "claims");
 
 }  // namespace sxb

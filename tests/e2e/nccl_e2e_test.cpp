@@ -162,10 +162,10 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         BadInput{"UnknownOp", "nccl --ops all_reduse", "unknown collective 'all_reduse'"},
         BadInput{"MaxBelowMin", "nccl -b 1M -e 1K", "below minimum size"},
-        BadInput{"BadSize", "nccl -b 8 -e 12Q", "invalid maximum size (-e) '12Q'"},
+        BadInput{"BadSize", "nccl -b 8 -e 12Q", "--maxbytes: invalid value '12Q'"},
         BadInput{"BadType", "nccl -d int128", "unknown data type 'int128'"},
         BadInput{"BadBackend", "nccl --backend carrier", "unknown backend 'carrier'"},
-        BadInput{"ZeroIters", "nccl -n 0", "iterations (-n) must be at least 1"},
+        BadInput{"ZeroIters", "nccl -n 0", "--iters: invalid value '0'"},
         BadInput{"UnknownFlag", "nccl --no-such-flag", "--no-such-flag"},
         BadInput{"UnknownCommand", "frobnicate", "unknown command 'frobnicate' (known: nccl"},
         BadInput{"MissingEnvFile", "--env /nonexistent/.env nccl",

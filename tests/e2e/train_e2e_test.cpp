@@ -577,7 +577,7 @@ TEST_F(TrainE2E, PlanOnlyBadFlagsGiveOneLineErrorsAndExit2) {
       {"--plan-only --nodes x", "--nodes 'x': 'x' is not a whole number"},
       {"--plan-only --nodes 1,,2", "--nodes '1,,2': empty item"},
       {"--plan-only --nodes 2,2", "2 is given twice"},
-      {"--plan-only --nodes 1 --gpus-per-node 0", "--gpus-per-node 0"},
+      {"--plan-only --nodes 1 --gpus-per-node 0", "--gpus-per-node: invalid value '0'"},
       {"--plan-only --gpus-per-node x", "--gpus-per-node"},
       {"--plan-only --gpu-memory-gib -1", "--gpu-memory-gib"},
       {"--plan-only --gpu-memory-gib 0", "--gpu-memory-gib"},

@@ -1,10 +1,12 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include "core/env_config.hpp"
 #include "core/error.hpp"
@@ -38,7 +40,7 @@ TEST(EnvFile, ParsesCommentsQuotesExportAndInlineComments) {
 
 TEST(EnvFile, BadInputNamesFileAndLine) {
   EXPECT_EQ(error_of("SEQ_LEN=1024\nthis is not a setting\n"),
-            ".env:2: malformed line (expected KEY=VALUE): 'this is not a setting'");
+            ".env:2: malformed line: expected KEY=VALUE");
   EXPECT_NE(error_of("FOO_BAR=1\n").find(".env:1: unknown key 'FOO_BAR'"), std::string::npos);
   EXPECT_NE(error_of("SEQ_LEN=abc\n").find(".env:1: SEQ_LEN=abc:"), std::string::npos);
   EXPECT_NE(error_of("\n\nMETRICS_INTERVAL=0.001\n").find(".env:3: METRICS_INTERVAL=0.001: must be"),
@@ -110,6 +112,59 @@ TEST(Secrets, RedactedInResolvedConfigAndErrors) {
   EXPECT_EQ(cfg.resolved_redacted()["HF_TOKEN"]["value"], "<redacted>");
   EXPECT_EQ(redact_env_value("NCCL_IB_KEY", "abc"), "<redacted>");
   EXPECT_EQ(redact_env_value("SEQ_LEN", "abc"), "abc");
+}
+
+TEST(Secrets, NoErrorRepeatsASecretsValue) {
+  // A line without '=' is named by its first word only: the rest is the token.
+  const std::string m1 = error_of("SEQ_LEN=64\nHF_TOKEN hf_abcdefSECRET\n");
+  EXPECT_EQ(m1, ".env:2: malformed line (starts with HF_TOKEN): expected KEY=VALUE");
+  for (const char* text : {"HF_TOKEN hf_abcdefSECRET\n", "HF_TOKEN:hf_abcdefSECRET\n",
+                           "HF_TOKEN hf_abcdefSECRET=x\n", "export HF_TOKEN hf_abcdefSECRET\n",
+                           "  WANDB_API_KEY\thf_abcdefSECRET # comment\n",
+                           "hf_abcdefSECRET\n", "HF_TOKEN=\"hf_abcdefSECRET\n",
+                           "HF_TOKEN='hf_abcdefSECRET' trailing\n"}) {
+    const std::string m = error_of(text);
+    EXPECT_FALSE(m.empty()) << text;
+    EXPECT_EQ(m.find("abcdef"), std::string::npos) << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+  }
+}
+
+TEST(Secrets, OneRuleForSettingsAndFlags) {
+  for (const char* k : {"TOKEN", "token", "KEY", "SECRET", "PASSWORD", "hf_token", "API_KEY",
+                        "aws_secret", "Db_Password"}) {
+    EXPECT_TRUE(is_secret_env_key(k)) << k;
+  }
+  for (const char* k : {"SEQ_LEN", "KEYS", "MONKEY", "TOKENIZER", "PASSWORD_FILE", "SECRETS_DIR",
+                        ""}) {
+    EXPECT_FALSE(is_secret_env_key(k)) << k;
+  }
+}
+
+TEST(Secrets, RecordedCommandLinesAreRedacted) {
+  const std::vector<std::string> in = {
+      "sxbench", "monitor", "--", "env", "HF_TOKEN=hf_abc", "python", "train.py",
+      "--hf-token", "hf_def", "--api_key=k123", "--seq-len", "64", "WANDB_API_KEY=", "--token",
+      "t456", "--out", "x", "SEQ_LEN=128"};
+  const std::vector<std::string> want = {
+      "sxbench", "monitor", "--", "env", "HF_TOKEN=<redacted>", "python", "train.py",
+      "--hf-token", "<redacted>", "--api_key=<redacted>", "--seq-len", "64", "WANDB_API_KEY=",
+      "--token", "<redacted>", "--out", "x", "SEQ_LEN=128"};
+  EXPECT_EQ(redact_command_line(in), want);
+  // A secret flag at the end has no value to hide.
+  EXPECT_EQ(redact_command_line({"a", "--password"}),
+            (std::vector<std::string>{"a", "--password"}));
+  EXPECT_TRUE(redact_command_line({}).empty());
+}
+
+TEST(EnvFileLoad, ExplicitPathMustBeARegularFile) {
+  try {
+    EnvConfig::load(std::filesystem::temp_directory_path());
+    ADD_FAILURE() << "a directory was accepted as --env";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
+    EXPECT_EQ(e.code(), ExitCode::usage);
+  }
 }
 
 // SXB_* knobs: registered, validated, read from the process environment and refused in a file.

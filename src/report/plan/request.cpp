@@ -155,16 +155,27 @@ std::optional<double> ds_config_size(const std::string& file_name) {
 PlanRequest make_plan_request(const PlanRequestOptions& o, const EnvConfig& env) {
   PlanRequest req;
   req.nodes = parse_node_list(o.nodes);
-  if (o.gpus_per_node < 0 || o.gpus_per_node > 64) {
-    throw usage_error(fmt::format("--gpus-per-node {}: expected 1..64", o.gpus_per_node));
+  // An explicit value is used as given or refused; only an absent one defers to the settings.
+  if (o.gpus_per_node) {
+    if (*o.gpus_per_node < 1 || *o.gpus_per_node > 64) {
+      throw usage_error(fmt::format("--gpus-per-node {}: expected 1..64", *o.gpus_per_node));
+    }
+    req.gpus_per_node = *o.gpus_per_node;
+  } else if (const auto env_gpus = env.get_int("GPUS_PER_NODE")) {
+    if (*env_gpus < 1) {
+      throw usage_error(fmt::format(
+          "GPUS_PER_NODE={} ({}) means CPU ranks; a plan needs GPUs: set --gpus-per-node",
+          *env_gpus, env.source("GPUS_PER_NODE")));
+    }
+    req.gpus_per_node = static_cast<int>(*env_gpus);
+  } else {
+    req.gpus_per_node = 8;
   }
-  const auto env_gpus = env.get_int("GPUS_PER_NODE");
-  req.gpus_per_node = o.gpus_per_node > 0
-                          ? o.gpus_per_node
-                          : (env_gpus && *env_gpus > 0 ? static_cast<int>(*env_gpus) : 8);
-  if (o.seq_len < 0) throw usage_error(fmt::format("--seq-len {}: must be positive", o.seq_len));
-  if (o.seq_len > 0) {
-    req.seq_len = o.seq_len;
+  if (o.seq_len) {
+    if (*o.seq_len < 2) {
+      throw usage_error(fmt::format("--seq-len {}: must be at least 2", *o.seq_len));
+    }
+    req.seq_len = *o.seq_len;
     req.seq_len_source = "--seq-len";
   } else {
     req.seq_len = *env.get_int("SEQ_LEN");

@@ -15,8 +15,8 @@ namespace sxb::report {
 struct PlanRequestOptions {
   std::string models = "7b,13b,70b";  // comma-separated: aliases, Hugging Face ids, directories
   std::string nodes = "1,2,4,8";      // comma-separated positive node counts
-  int gpus_per_node = 0;              // 0: GPUS_PER_NODE when set, else 8
-  int64_t seq_len = 0;                // 0: SEQ_LEN
+  std::optional<int> gpus_per_node;   // absent: GPUS_PER_NODE when set, else 8
+  std::optional<int64_t> seq_len;     // absent: SEQ_LEN
   int64_t steps = 20;                 // per training run, 1 of them warm-up
   std::string ds_config;              // directory or comma-separated files; empty: configs/
   std::string gpu = "H200";           // configs/hardware match string of the planned GPU
