@@ -12,6 +12,7 @@
 #include "core/result_schema.hpp"
 #include "core/hardware.hpp"
 #include "model/model_shape.hpp"
+#include "report/results/aggregate.hpp"
 #include "validate/claims.hpp"
 #include "validate/findings.hpp"
 
@@ -63,6 +64,10 @@ JobLimits limits_of_run(const fs::path& dir, const std::vector<HardwareSpec>& sp
 }
 
 ValidationReport validate_run_directory(const fs::path& dir, const std::vector<HardwareSpec>& specs) {
+  // Read as `report` reads it first: every field of the right type and finite, every file of
+  // this format version; a broken file is a one-line error naming it and the field, never a
+  // "validation passed" over figures that are not numbers.
+  (void)report::read_run_directory(dir, report::ReadOptions{});
   const JobLimits limits = naming(fs::exists(dir / "run.json") ? dir / "run.json" : dir / "nccl.json",
                                   [&] { return limits_of_run(dir, specs); });
   ValidationReport report;

@@ -1,8 +1,11 @@
 #include "validate/findings.hpp"
 
-#include <algorithm>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
+
+#include "bench/collectives.hpp"
 #include "core/units.hpp"
 
 namespace sxb {
@@ -79,6 +82,66 @@ std::vector<Finding> validate_collectives(const CollectiveReport& report, const 
       f.verdict = s.wrong == 0 ? Verdict::ok : Verdict::failed;
       f.arithmetic = fmt::format("{} wrong output elements summed over {} ranks (must be 0)",
                                  s.wrong, report.world_size);
+    }
+    out.push_back(f);
+  }
+  // The file's own arithmetic: algbw = size / time and busbw = algbw x the operation's bus
+  // factor on every row, and each summary's peak one of its rows. A figure edited by hand or a
+  // corrupted file fails here whatever hardware the limits know of.
+  for (const auto& s : report.summary) {
+    Finding f;
+    f.check = "nccl.figures_consistent";
+    f.subject = s.op;
+    f.unit = "rows";
+    const CollectiveSpec* spec = nullptr;
+    for (const auto& c : collectives()) {
+      if (c.name == s.op) spec = &c;
+    }
+    if (!spec || report.world_size < 1) continue;  // an operation this version does not know
+    const double factor = spec->bus_factor(report.world_size);
+    std::string first_bad;
+    int rows = 0, bad = 0;
+    double peak = 0;
+    auto close = [](double a, double b) {
+      return std::isfinite(a) && std::isfinite(b) && std::abs(a - b) <= 1e-6 * std::max(std::abs(a), std::abs(b)) + 1e-12;
+    };
+    auto check = [&](const CollectiveRow& r, const CollectiveMeasurement& m, const char* placement) {
+      ++rows;
+      peak = std::max(peak, m.busbw_gb_per_s);
+      const double algbw = m.time_us > 0 ? static_cast<double>(r.size_bytes) / (m.time_us * 1e3) : 0;
+      if (!(m.time_us > 0) || !close(m.algbw_gb_per_s, algbw) ||
+          !close(m.busbw_gb_per_s, m.algbw_gb_per_s * factor)) {
+        ++bad;
+        if (first_bad.empty()) {
+          first_bad = fmt::format(
+              "{} {}: time {:g} us, algbw {:g} GB/s (size / time = {:g}), busbw {:g} GB/s "
+              "(algbw x {:g} = {:g})",
+              format_bytes(r.size_bytes), placement, m.time_us, m.algbw_gb_per_s, algbw,
+              m.busbw_gb_per_s, factor, m.algbw_gb_per_s * factor);
+        }
+      }
+    };
+    for (const auto& r : report.rows) {
+      if (r.op != s.op) continue;
+      check(r, r.out_of_place, "out-of-place");
+      if (r.in_place) check(r, *r.in_place, "in-place");
+    }
+    f.measured = bad;
+    f.limit = 0;
+    if (bad > 0) {
+      f.verdict = Verdict::impossible;
+      f.arithmetic = fmt::format("{} of {} rows do not follow from their own size and time; first: {}",
+                                 bad, rows, first_bad);
+    } else if (!close(s.max_busbw_gb_per_s, peak)) {
+      f.verdict = Verdict::impossible;
+      f.arithmetic = fmt::format("summary peak busbw {:g} GB/s is not the rows' peak {:g} GB/s",
+                                 s.max_busbw_gb_per_s, peak);
+    } else {
+      f.verdict = Verdict::ok;
+      f.arithmetic = fmt::format(
+          "{} rows: algbw = size / time and busbw = algbw x {:g} (bus factor, {} ranks) hold; "
+          "the summary's peak is the rows' peak",
+          rows, factor, report.world_size);
     }
     out.push_back(f);
   }

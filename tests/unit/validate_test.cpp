@@ -157,6 +157,19 @@ TEST(ValidateLossTrend, NonFiniteLossWarns) {
   EXPECT_NE(f.arithmetic.find("loss at step 4 is not finite"), std::string::npos) << f.arithmetic;
 }
 
+// A row whose figures follow from each other as the sweep computes them (all_reduce and
+// all_gather have bus factor (n - 1) / n x 2 and (n - 1) / n; `busbw` is what is wanted).
+CollectiveRow consistent_row(const std::string& op, uint64_t size, double busbw, int n) {
+  const double factor = op == "all_reduce" ? 2.0 * (n - 1) / n : double(n - 1) / n;
+  CollectiveRow r;
+  r.op = op;
+  r.size_bytes = size;
+  r.out_of_place.algbw_gb_per_s = busbw / factor;
+  r.out_of_place.time_us = double(size) / (r.out_of_place.algbw_gb_per_s * 1e3);
+  r.out_of_place.busbw_gb_per_s = r.out_of_place.algbw_gb_per_s * factor;
+  return r;
+}
+
 TEST(ValidateCollectives, WrongElementsFailAndNvlinkBoundsBusbw) {
   CollectiveReport rep;
   rep.world_size = 2;
@@ -164,19 +177,55 @@ TEST(ValidateCollectives, WrongElementsFailAndNvlinkBoundsBusbw) {
   rep.params.backend = "nccl";
   rep.summary = {{"all_reduce", 300, 344.5, 8ull << 30, 0, true},
                  {"all_gather", 300, 512.0, 8ull << 30, 3, true}};
+  rep.rows = {consistent_row("all_reduce", 8ull << 30, 344.5, 2),
+              consistent_row("all_gather", 8ull << 30, 512.0, 2)};
   JobLimits limits;
   HardwareSpec gpu;
   gpu.id = "h200_sxm";
   gpu.figures["nvlink_bandwidth_per_direction_gb_per_s"] = {450, "GB/s", "datasheet"};
   limits.gpu = gpu;
   const auto f = validate_collectives(rep, limits);
-  ASSERT_EQ(f.size(), 4u);
+  ASSERT_EQ(f.size(), 6u);
   EXPECT_EQ(f[0].verdict, Verdict::ok);
   EXPECT_EQ(f[1].verdict, Verdict::failed);
-  EXPECT_EQ(f[2].verdict, Verdict::ok);
-  EXPECT_EQ(f[3].verdict, Verdict::impossible);
-  EXPECT_NE(f[3].arithmetic.find("busbw 512.00 GB/s > NVLink 450 GB/s"), std::string::npos)
-      << f[3].arithmetic;
+  EXPECT_EQ(f[2].check, "nccl.figures_consistent");
+  EXPECT_EQ(f[2].verdict, Verdict::ok) << f[2].arithmetic;
+  EXPECT_EQ(f[3].verdict, Verdict::ok) << f[3].arithmetic;
+  EXPECT_EQ(f[4].verdict, Verdict::ok);
+  EXPECT_EQ(f[5].verdict, Verdict::impossible);
+  EXPECT_NE(f[5].arithmetic.find("busbw 512.00 GB/s > NVLink 450 GB/s"), std::string::npos)
+      << f[5].arithmetic;
+}
+
+TEST(ValidateCollectives, FiguresThatDoNotFollowFromSizeAndTimeAreImpossibleOnAnyHardware) {
+  CollectiveReport rep;
+  rep.world_size = 2;
+  rep.node_count = 1;
+  rep.params.backend = "mpi";  // no hardware bound applies
+  rep.summary = {{"all_reduce", 1, 2.0, 1 << 20, 0, true}};
+  rep.rows = {consistent_row("all_reduce", 1 << 20, 2.0, 2)};
+  auto check = [&] {
+    for (const auto& f : validate_collectives(rep, {})) {
+      if (f.check == "nccl.figures_consistent") return f;
+    }
+    return Finding{};
+  };
+  EXPECT_EQ(check().verdict, Verdict::ok) << check().arithmetic;
+  // A busbw edited by hand (and the summary with it).
+  rep.rows[0].out_of_place.busbw_gb_per_s = 1e300;
+  rep.summary[0].max_busbw_gb_per_s = 1e300;
+  EXPECT_EQ(check().verdict, Verdict::impossible);
+  EXPECT_NE(check().arithmetic.find("1 of 1 rows do not follow from their own size and time"),
+            std::string::npos)
+      << check().arithmetic;
+  // Rows right, summary not.
+  rep.rows = {consistent_row("all_reduce", 1 << 20, 2.0, 2)};
+  EXPECT_EQ(check().verdict, Verdict::impossible);
+  EXPECT_NE(check().arithmetic.find("is not the rows' peak"), std::string::npos);
+  // A time of zero cannot give a bandwidth.
+  rep.summary[0].max_busbw_gb_per_s = 2.0;
+  rep.rows[0].out_of_place.time_us = 0;
+  EXPECT_EQ(check().verdict, Verdict::impossible);
 }
 
 }  // namespace

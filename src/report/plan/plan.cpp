@@ -170,6 +170,7 @@ std::optional<TrainingMeasurement> closest_training_run(
   Key best_key{};
   for (const auto& r : runs) {
     if (!(r.model_tflops_per_device > 0)) continue;
+    if (r.device_kind == "cpu") continue;  // a CPU's rate never stands in for a GPU's
     const double ratio =
         r.params > 0 && model.params > 0
             ? std::abs(std::log(static_cast<double>(r.params) / static_cast<double>(model.params)))
@@ -380,6 +381,13 @@ ExecutionPlan build_plan(const PlanRequest& req, const Measurements& measured) {
   };
 
   bool training_note = false;
+  for (const auto& t : measured.training) {
+    if (t.device_kind != "cpu") continue;
+    plan.calibration_notes.push_back(fmt::format(
+        "{}/sft_metrics.json: measured on CPU ({} engine), not used: a CPU's rate never "
+        "calibrates a GPU's prediction",
+        t.run_dir, t.engine));
+  }
   for (const auto& pm : req.models) {
     std::vector<size_t> rows;
     for (int nodes : req.nodes) {
@@ -436,8 +444,9 @@ ExecutionPlan build_plan(const PlanRequest& req, const Measurements& measured) {
         }
         if (!training_note) {
           plan.calibration_notes.push_back(
-              "achieved TFLOP/s: no sft_metrics.json under the results directory, so the step is "
-              "predicted uncalibrated, category by category, from the GPU ceilings");
+              "achieved TFLOP/s: no GPU training run (sft_metrics.json) under the results "
+              "directory, so the step is predicted uncalibrated, category by category, from the "
+              "GPU ceilings");
           training_note = true;
         }
       }
