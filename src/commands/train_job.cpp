@@ -202,7 +202,20 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
     topt.data = data.get();
     const auto started = std::chrono::steady_clock::now();
     const std::string started_utc = utc_iso8601_now();
+    // Training's own deadline, besides the one on every collective: each step must end within
+    // the job's timeout plus three times the slowest step so far (the first within three times
+    // the timeout: it includes the engines' warm-up), so a rank that stops ends the job even when
+    // the others wait outside MPI (a GPU stream that never completes).
+    const double timeout_s = mpi.timeout();
+    double slowest_step_s = 0;
+    WatchdogScope step_deadline(mpi.watchdog(), 3 * timeout_s, "training step 1");
     topt.on_step = [&](const TrainStep& s) {
+      if (timeout_s > 0 && s.step < job.steps) {
+        slowest_step_s = std::max(slowest_step_s, s.step_time_s);
+        mpi.watchdog().disarm();
+        mpi.watchdog().arm(timeout_s + 3 * slowest_step_s,
+                           fmt::format("training step {}", s.step + 1));
+      }
       if (!root) return;
       const double elapsed =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -363,8 +376,8 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
       throw runtime_error("data-parallel replicas diverged: parameter checksums differ by rank");
     }
     return m;
-  } catch (const Error& e) {
-    abort_job_on_error(mpi, e);
+  } catch (...) {
+    handle_job_exception(mpi, std::current_exception());
     throw;
   }
 }
