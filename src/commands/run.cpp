@@ -34,6 +34,7 @@
 #include "comm/job_abort.hpp"
 #include "comm/mpi_context.hpp"
 #include "platform/system_info.hpp"
+#include "monitor/metrics_csv.hpp"
 #include "monitor/sampler.hpp"
 #include "validate/findings.hpp"
 
@@ -408,13 +409,11 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
     const auto summaries = mpi.all_gather(summary_json);
     const auto rows = mpi.all_gather(foreign_rows);
     if (root) {
-      std::ofstream csv(metrics_csv, std::ios::app);
       nlohmann::json by_host = nlohmann::json::object();
       for (int r = 0; r < mpi.world_size(); ++r) {
-        csv << rows[r];
+        if (!rows[r].empty()) append_csv_rows(metrics_csv, rows[r]);
         if (!summaries[r].empty()) by_host[mpi.hosts()[r]] = nlohmann::json::parse(summaries[r]);
       }
-      csv.close();
       nlohmann::json metrics_summary = by_host[mpi.host()];
       if (mpi.node_count() > 1) metrics_summary["hosts"] = by_host;
       write_json_atomic(dir / "gpu_metrics_summary.json", metrics_summary);
