@@ -159,7 +159,14 @@ void end_on_termination_signal(const MpiContext& mpi, int sig) {
     cause += "; another rank or the launcher ended the job (the launcher's output names it)";
   }
   const std::string line = line_for(mpi, cause);
-  if (run_failure_hooks(line)) print_error(line);
+  if (mpi.rank() == 0 || mpi.world_size() <= 1) {
+    if (run_failure_hooks(line)) print_error(line);
+  } else {
+    // The launcher may signal the ranks one by one and end the job once one of them exits: tell
+    // rank 0 first, so that what it records (run.json, partial metrics) is on disk before then.
+    print_error(line);
+    if (mpi.threads_may_call_mpi()) mpi.report_failure_to_root(line, 128 + sig, kReportWait_s);
+  }
   std::fflush(stdout);
   std::_Exit(128 + sig);
 }
