@@ -165,7 +165,7 @@ TEST(FaultE2E, AnErrorEveryRankThrowsIsTheCauseNotTheSignalThatFollows) {
 void expect_stopped_rank_named(const Timed& t, const std::string& text) {
   EXPECT_TRUE(contains(text, "rank 1 on host " + this_host())) << text;
   EXPECT_TRUE(contains(text, "is stopped")) << text;
-  EXPECT_TRUE(contains(text, "did not finish within 10 s")) << text;
+  EXPECT_TRUE(contains(text, "did not finish within")) << text;
   (void)t;
 }
 
