@@ -44,6 +44,10 @@ sigset_t termination_signals() {
   return set;
 }
 
+// The context the signal thread reports through; cleared when it is destroyed, so a signal that
+// arrives while the process exits ends it without touching a destroyed context.
+std::atomic<const MpiContext*> g_signal_context{nullptr};
+
 constexpr int kFailureTag = 1;
 constexpr int kAckTag = 2;
 constexpr int kMaxFailureLine = 8192;
@@ -99,9 +103,12 @@ MpiContext::MpiContext(int* argc, char*** argv) : launcher_(detect_launcher()) {
     fail_job(*this, cause, ExitCode::runtime);
   });
 
-  std::thread([this, signals] {
+  g_signal_context = this;
+  std::thread([signals] {
     int sig = 0;
-    if (sigwait(&signals, &sig) == 0) end_on_termination_signal(*this, sig);
+    if (sigwait(&signals, &sig) != 0) return;
+    if (const MpiContext* mpi = g_signal_context.load()) end_on_termination_signal(*mpi, sig);
+    std::_Exit(128 + sig);
   }).detach();
 
   listener_ = std::make_unique<FailureListener>();
@@ -144,6 +151,7 @@ MpiContext::MpiContext(int* argc, char*** argv) : launcher_(detect_launcher()) {
 }
 
 MpiContext::~MpiContext() {
+  g_signal_context = nullptr;
   if (listener_) {
     listener_->stop = true;
     if (listener_->thread.joinable()) listener_->thread.join();
