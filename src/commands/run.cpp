@@ -1,9 +1,10 @@
 // `sxbench run`: the whole suite for one model and node count in one run directory:
 //   results/h200_benchmark_<UTC time>_<model>_<N>n/
 // Phases by mode; run.json is rewritten (atomically) at every phase boundary, so the directory
-// always says what happened so far; a terminating signal marks the run failed, naming the ranks
-// on this host that are gone. Only rank 0 writes.
-#include <signal.h>
+// always says what happened so far; any failure on any rank (an error, a rank that stops
+// answering, a terminating signal) marks the run failed with its cause, the rank and host where
+// it happened and the phase (comm/job_abort.hpp). Only rank 0 writes; the directory is locked
+// against a second writer.
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -16,7 +17,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <thread>
 
 #include "bench/collectives.hpp"
 #include "bench/sweep_defaults.hpp"
