@@ -67,6 +67,10 @@ MpiContext::MpiContext(int* argc, char*** argv) : launcher_(detect_launcher()) {
   // below is the one place these signals are handled.
   const sigset_t signals = termination_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A launcher that is going away closes the pipes of the ranks' output first: a rank printing a
+  // step line then must get EPIPE, not die of SIGPIPE before its failure hooks have recorded
+  // what it measured.
+  ::signal(SIGPIPE, SIG_IGN);
   int provided = 0;
   int initialized = 0;
   MPI_Initialized(&initialized);

@@ -23,6 +23,7 @@ Watchdog::~Watchdog() {
 }
 
 void Watchdog::arm(double seconds, std::string what) {
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     const bool active = seconds > 0;
@@ -30,16 +31,14 @@ void Watchdog::arm(double seconds, std::string what) {
                     std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                         std::chrono::duration<double>(active ? seconds : 0.0));
     stack_.push_back({at, seconds, std::move(what), active});
+    wake = active && at < waiting_until_;
   }
-  cv_.notify_all();
+  if (wake) cv_.notify_all();
 }
 
 void Watchdog::disarm() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!stack_.empty()) stack_.pop_back();
-  }
-  cv_.notify_all();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!stack_.empty()) stack_.pop_back();
 }
 
 void Watchdog::loop() {
@@ -50,11 +49,12 @@ void Watchdog::loop() {
       if (d.active && (!first || d.at < first->at)) first = &d;
     }
     if (!first) {
+      waiting_until_ = std::chrono::steady_clock::time_point::max();
       cv_.wait(lock);
       continue;
     }
-    const auto at = first->at;
-    cv_.wait_until(lock, at);
+    waiting_until_ = first->at;
+    cv_.wait_until(lock, waiting_until_);
     if (stop_) break;
     // Re-read: the deadline may have been disarmed or replaced while waiting.
     const Deadline* expired = nullptr;

@@ -42,6 +42,9 @@ class Watchdog {
   std::condition_variable cv_;
   bool stop_ = false;
   std::vector<Deadline> stack_;
+  // What the thread waits for: arming a later deadline or disarming need not wake it (it
+  // re-checks when its wait ends), which keeps a deadline per collective cheap.
+  std::chrono::steady_clock::time_point waiting_until_ = std::chrono::steady_clock::time_point::max();
   std::thread thread_;
 };
 

@@ -214,9 +214,12 @@ TEST(FaultE2E, TerminatedTrainingLeavesPartialMetricsTheReportShowsAsPartial) {
   const fs::path out = d / "results" / "train";
   const Timed t = fault_script(
       d, mpirun(2, "train --model tiny --seq-len 64 --steps 1000000 --out " + out.string()),
-      "^step 3/", "kill -TERM $mp");
+      // mpirun itself (the child of timeout), once: a second SIGTERM makes OpenMPI kill the ranks
+      // at once (SIGKILL), which no program can answer.
+      "^step 3/", "kill -TERM $(pgrep -P $mp)");
   EXPECT_NE(t.result.exit_code, 0) << t.result.output;
   EXPECT_LT(t.seconds, kLimit_s) << t.result.output;
+  ASSERT_TRUE(fs::exists(out / "sft_metrics.json")) << t.result.output;
   const nlohmann::json m = read_json_file(out / "sft_metrics.json");
   EXPECT_EQ(m["status"], "partial") << m.dump();
   EXPECT_TRUE(contains(m["error"].get<std::string>(), "terminated by signal 15")) << m["error"];
