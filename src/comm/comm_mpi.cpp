@@ -1,4 +1,5 @@
-// The mpi backend: host-memory collectives over MPI_COMM_WORLD. 16-bit floating-point sums use
+// The mpi backend: host-memory collectives over MPI_COMM_WORLD, each under the job's watchdog
+// (MpiContext::guard). 16-bit floating-point sums use
 // user-defined MPI operations that accumulate in float, as NCCL does for half and bfloat16.
 #include <mpi.h>
 
@@ -65,12 +66,14 @@ class MpiCommunicator final : public Communicator {
   }
 
   void all_reduce(const void* send, void* recv, size_t count, DataType t) override {
+    const auto g = mpi_.guard(fmt::format("MPI all_reduce of {} bytes", count * dtype_size(t)));
     check(MPI_Allreduce(send == recv ? MPI_IN_PLACE : send, recv, icount(count), mpi_type(t),
                         sum_op(t), MPI_COMM_WORLD),
           "all_reduce");
   }
 
   void all_gather(const void* send, void* recv, size_t send_count, DataType t) override {
+    const auto g = mpi_.guard(fmt::format("MPI all_gather of {} bytes per rank", send_count * dtype_size(t)));
     const char* own = static_cast<const char*>(recv) + rank() * send_count * dtype_size(t);
     check(MPI_Allgather(send == own ? MPI_IN_PLACE : send, icount(send_count), mpi_type(t), recv,
                         icount(send_count), mpi_type(t), MPI_COMM_WORLD),
@@ -78,6 +81,7 @@ class MpiCommunicator final : public Communicator {
   }
 
   void reduce_scatter(const void* send, void* recv, size_t recv_count, DataType t) override {
+    const auto g = mpi_.guard(fmt::format("MPI reduce_scatter of {} bytes per rank", recv_count * dtype_size(t)));
     const size_t bytes = recv_count * dtype_size(t);
     const char* own = static_cast<const char*>(send) + rank() * bytes;
     if (recv == own) {
@@ -95,17 +99,20 @@ class MpiCommunicator final : public Communicator {
   }
 
   void broadcast(const void* send, void* recv, size_t count, DataType t, int root) override {
+    const auto g = mpi_.guard(fmt::format("MPI broadcast of {} bytes", count * dtype_size(t)));
     if (rank() == root && send != recv) std::memcpy(recv, send, count * dtype_size(t));
     check(MPI_Bcast(recv, icount(count), mpi_type(t), root, MPI_COMM_WORLD), "broadcast");
   }
 
   void reduce(const void* send, void* recv, size_t count, DataType t, int root) override {
+    const auto g = mpi_.guard(fmt::format("MPI reduce of {} bytes", count * dtype_size(t)));
     const void* s = (send == recv && rank() == root) ? MPI_IN_PLACE : send;
     check(MPI_Reduce(s, recv, icount(count), mpi_type(t), sum_op(t), root, MPI_COMM_WORLD),
           "reduce");
   }
 
   void all_to_all(const void* send, void* recv, size_t count, DataType t) override {
+    const auto g = mpi_.guard(fmt::format("MPI all_to_all of {} bytes per rank", count * dtype_size(t)));
     check(MPI_Alltoall(send, icount(count), mpi_type(t), recv, icount(count), mpi_type(t),
                        MPI_COMM_WORLD),
           "all_to_all");
@@ -113,6 +120,7 @@ class MpiCommunicator final : public Communicator {
 
   void send_recv(const void* send, int send_peer, void* recv, int recv_peer, size_t count,
                  DataType t) override {
+    const auto g = mpi_.guard(fmt::format("MPI send_recv of {} bytes", count * dtype_size(t)));
     check(MPI_Sendrecv(send, icount(count), mpi_type(t), send_peer, 7, recv, icount(count),
                        mpi_type(t), recv_peer, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
           "send_recv");

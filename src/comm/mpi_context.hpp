@@ -2,15 +2,24 @@
 // MPI bootstrap: rank, world size, node-local rank and host names. Works under mpirun (OpenMPI),
 // srun (Slurm with PMIx) and as a singleton when started directly. MPI carries bootstrap and
 // host-side gathering only; GPU traffic goes through NCCL.
+//
+// The context is also where a job's failure path starts (comm/job_abort.hpp): it blocks
+// SIGTERM/SIGINT/SIGHUP in every thread and handles them on one thread, owns the job's watchdog
+// (every blocking MPI call of this class and of the mpi Communicator runs under the timeout set
+// with set_timeout), and on rank 0 listens for failures that other ranks report, so the real
+// cause of a failure is recorded on rank 0 before the job ends.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "comm/watchdog.hpp"
 
 namespace sxb {
 
 class MpiContext {
  public:
-  // Initialises MPI (thread level FUNNELED: only the main thread calls MPI).
+  // Initialises MPI (thread level MULTIPLE when the library offers it, else FUNNELED).
   MpiContext(int* argc, char*** argv);
   ~MpiContext();
   MpiContext(const MpiContext&) = delete;
@@ -23,6 +32,7 @@ class MpiContext {
   int node_count() const { return node_count_; }
   const std::string& host() const { return hosts_[rank_]; }
   const std::vector<std::string>& hosts() const { return hosts_; }  // by rank
+  const std::vector<long>& pids() const { return pids_; }           // by rank
   const std::string& launcher() const { return launcher_; }  // mpirun, srun, pmi or singleton
   std::string library_version() const;  // MPI_Get_library_version, first line
 
@@ -37,10 +47,52 @@ class MpiContext {
   // Ends every rank of the job (used after an unrecoverable error on one rank).
   [[noreturn]] void abort(int code) const;
 
+  // The job's watchdog. Every blocking call above and every operation of the mpi Communicator
+  // is armed with timeout() (0: none) and named; callers arm wider scopes of their own.
+  Watchdog& watchdog() const { return *watchdog_; }
+  double timeout() const { return timeout_s_; }
+  void set_timeout(double seconds) const { timeout_s_ = seconds; }
+  // A deadline scope for one blocking MPI operation named `what`, under timeout().
+  WatchdogScope guard(std::string what) const {
+    return WatchdogScope(watchdog_.get(), timeout_s_, std::move(what));
+  }
+
+  // Whether threads other than the main one may call MPI (thread level MULTIPLE): needed to
+  // report a failure from the watchdog or signal thread, and for rank 0's failure listener.
+  bool threads_may_call_mpi() const { return multiple_; }
+  // Sends a failure line to rank 0's listener and waits up to wait_s for rank 0 to confirm that
+  // it recorded it. False when it could not be delivered (rank 0 stopped or gone).
+  bool report_failure_to_root(const std::string& line, int code, double wait_s) const;
+  // Ranks of this host whose process is stopped, a zombie or gone, in words ("rank 1 on host h
+  // (pid 42) is stopped"); the likely reason a collective stopped answering.
+  std::vector<std::string> unresponsive_local_peers() const;
+
  private:
+  struct FailureListener;
   std::string launcher_;
   int rank_ = 0, world_ = 1, local_rank_ = 0, local_size_ = 1, node_count_ = 1;
+  bool multiple_ = false;
   std::vector<std::string> hosts_;
+  std::vector<long> pids_;
+  mutable double timeout_s_ = 0;
+  std::unique_ptr<Watchdog> watchdog_;
+  std::unique_ptr<FailureListener> listener_;
+};
+
+// Sets the job's timeout for the lifetime of a scope, then restores the previous one (a phase
+// where one rank works alone while the others wait for it needs a wider limit).
+class TimeoutScope {
+ public:
+  TimeoutScope(const MpiContext& mpi, double seconds) : mpi_(mpi), saved_(mpi.timeout()) {
+    mpi_.set_timeout(seconds);
+  }
+  ~TimeoutScope() { mpi_.set_timeout(saved_); }
+  TimeoutScope(const TimeoutScope&) = delete;
+  TimeoutScope& operator=(const TimeoutScope&) = delete;
+
+ private:
+  const MpiContext& mpi_;
+  double saved_;
 };
 
 }  // namespace sxb

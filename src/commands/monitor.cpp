@@ -19,6 +19,7 @@
 #include "commands/cli_values.hpp"
 #include "commands/command.hpp"
 #include "core/atomic_file.hpp"
+#include "core/dir_lock.hpp"
 #include "core/error.hpp"
 #include "core/units.hpp"
 #include "monitor/sampler.hpp"
@@ -144,9 +145,13 @@ int run_monitor(const MonitorOptions& o, const CommandContext& ctx) {
   } else {
     csv_path = o.out;
   }
-  const std::filesystem::path summary_path =
-      (csv_path.has_parent_path() ? csv_path.parent_path() : std::filesystem::path(".")) /
-      "gpu_metrics_summary.json";
+  const std::filesystem::path out_dir =
+      csv_path.has_parent_path() ? csv_path.parent_path() : std::filesystem::path(".");
+  const std::filesystem::path summary_path = out_dir / "gpu_metrics_summary.json";
+  // One writer per directory: a second monitor (or a run, train, nccl) writing here is refused
+  // before the CSV is truncated.
+  std::filesystem::create_directories(out_dir);
+  const DirectoryLock out_lock(out_dir, "monitor");
 
   SamplerOptions so;
   so.interval_s = interval_s;

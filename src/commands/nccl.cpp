@@ -14,6 +14,7 @@
 #include "commands/cli_values.hpp"
 #include "commands/command.hpp"
 #include "core/atomic_file.hpp"
+#include "core/dir_lock.hpp"
 #include "core/error.hpp"
 #include "core/units.hpp"
 #include "comm/communicator.hpp"
@@ -80,18 +81,23 @@ int run_nccl(const NcclOptions& o, const CommandContext& ctx) {
   ctx.env.export_passthrough();
 
   MpiContext mpi(nullptr, nullptr);
+  mpi.set_timeout(cfg.timeout_s);
   try {
-    Watchdog watchdog(mpi.rank(), mpi.host());
-    std::unique_ptr<Communicator> comm =
-        start_communicator(choose_backend(requested), mpi, watchdog, cfg.timeout_s);
+    Watchdog& watchdog = mpi.watchdog();
+    // The output directory is rank 0's alone: created and locked (one writer) before any
+    // collective work; what fails here every rank learns, and rank 0 reports.
     std::filesystem::path out_dir;
-    if (mpi.rank() == 0) {
+    DirectoryLock out_lock;
+    on_root_then_agree(mpi, [&] {
       out_dir = o.out_dir.empty()
                     ? create_unique_directory(std::filesystem::path(ctx.env.get_string("RESULTS_DIR")) /
                                               ("nccl_" + utc_compact_now()))
                     : std::filesystem::path(o.out_dir);
       std::filesystem::create_directories(out_dir);
-    }
+      out_lock = DirectoryLock(out_dir, "nccl");
+    });
+    std::unique_ptr<Communicator> comm =
+        start_communicator(choose_backend(requested), mpi, watchdog, cfg.timeout_s);
     const CollectiveReport report = run_collective_suite(*comm, mpi, watchdog, ops, cfg, out_dir,
                                                          /*echo_tables=*/true);
     if (mpi.rank() == 0) std::fprintf(stderr, "sxbench: wrote %s\n", (out_dir / "nccl.json").c_str());
@@ -109,7 +115,11 @@ int run_nccl(const NcclOptions& o, const CommandContext& ctx) {
     }
     return 0;
   } catch (const Error& e) {
-    abort_job_on_error(mpi, e);
+    if (e.code() == ExitCode::ok) return 0;  // rank 0 reports
+    handle_job_exception(mpi, std::current_exception());
+    throw;
+  } catch (...) {
+    handle_job_exception(mpi, std::current_exception());
     throw;
   }
 }

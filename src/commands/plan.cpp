@@ -12,6 +12,7 @@
 #include "commands/cli_values.hpp"
 #include "commands/command.hpp"
 #include "core/atomic_file.hpp"
+#include "core/dir_lock.hpp"
 #include "core/error.hpp"
 #include "core/units.hpp"
 #include "report/doc/lang.hpp"
@@ -53,9 +54,13 @@ int run_plan(const PlanOptions& o, const CommandContext& ctx) {
   j["generated_utc"] = utc_iso8601_now();
   j["results_dir"] = results.string();
   j["unused_runs"] = measured.notes;
-  write_file_atomic(out / "benchmark_execution_plan.md",
+  // The Markdown and the JSON are one plan: staged and moved into place together, so two plans
+  // into one directory never leave one's Markdown beside the other's JSON.
+  StagedOutput staged(out, "plan");
+  write_file_atomic(staged.dir() / "benchmark_execution_plan.md",
                     report::render_plan_markdown(plan, lang, j["generated_utc"]));
-  write_json_atomic(out / "plan.json", j);
+  write_json_atomic(staged.dir() / "plan.json", j);
+  staged.commit();
   int scheduled = 0;
   for (const auto& p : plan.schedule) scheduled += p.kind == report::PhaseKind::training;
   std::printf(

@@ -12,6 +12,7 @@
 
 #include "commands/command.hpp"
 #include "core/atomic_file.hpp"
+#include "core/dir_lock.hpp"
 #include "core/error.hpp"
 #include "core/hardware.hpp"
 #include "core/units.hpp"
@@ -108,9 +109,14 @@ int run_report(const ReportOptions& o, const CommandContext& ctx) {
   const Figures figures = compute_figures(aggregate, specs);
   const auto target_results = evaluate_targets(targets, aggregate, figures, specs);
 
+  // Every file is written into a staging directory inside out and moved into place together at
+  // the end, so two reports into one directory never mix (one's documents, the other's charts)
+  // and a failure part-way leaves the previous report whole.
   const fs::path out(o.out);
-  fs::create_directories(out);
+  StagedOutput staged(out, "report");
+  const fs::path stage = staged.dir();
   std::vector<std::string> wrote;
+  bool grid_written = false;
   ReportContext rc;
   rc.aggregate = &aggregate;
   rc.figures = &figures;
@@ -131,8 +137,6 @@ int run_report(const ReportOptions& o, const CommandContext& ctx) {
     std::fprintf(stderr,
                  "sxbench report: charts not drawn: this sxbench was built without cairo/pango "
                  "(SXB_CHARTS off); the documents say so\n");
-    std::error_code ec;
-    fs::remove(out / kGridName, ec);
   } else if (!charts.charts.empty()) {
     // Text the installed fonts cannot draw would show as boxes: said, not hidden.
     int missing = 0;
@@ -151,7 +155,8 @@ int run_report(const ReportOptions& o, const CommandContext& ctx) {
           "installed fonts (install fonts-noto-cjk)\n",
           missing);
     }
-    const fs::path chart_dir = out / "charts";
+    const fs::path chart_dir = stage / "charts";
+    const fs::path final_chart_dir = out / "charts";
     fs::create_directories(chart_dir);
     std::vector<Chart> all;
     for (const auto& c : charts.charts) {
@@ -161,32 +166,38 @@ int run_report(const ReportOptions& o, const CommandContext& ctx) {
       write_chart(chart_dir / (c.stem + ".svg"), svg);
       keep.insert(c.stem + ".png");
       keep.insert(c.stem + ".svg");
-      wrote.push_back((chart_dir / (c.stem + ".png")).string());
-      wrote.push_back((chart_dir / (c.stem + ".svg")).string());
+      wrote.push_back((final_chart_dir / (c.stem + ".png")).string());
+      wrote.push_back((final_chart_dir / (c.stem + ".svg")).string());
       rc.charts.push_back({c.stem, chart_title(c.chart), svg});
       all.push_back(c.chart);
     }
     const std::string grid = render_chart_grid(
         all, all.size() > 1 ? 2 : 1, ImageFormat::png, kGridPanel,
         tr(lang, {"H200 benchmark: performance charts", "H200 ベンチマーク: 性能グラフ"}));
-    write_chart(out / kGridName, grid);
+    write_chart(stage / kGridName, grid);
+    grid_written = true;
     wrote.push_back((out / kGridName).string());
     rc.grid_file = kGridName;
-  } else {
+  }
+
+  const Document doc = build_comprehensive_report(rc, lang);
+  write_file_atomic(stage / kMarkdownName, render_markdown(doc));
+  wrote.push_back((out / kMarkdownName).string());
+  write_file_atomic(stage / kHtmlName, render_html(doc));
+  wrote.push_back((out / kHtmlName).string());
+  write_json_atomic(stage / "report.json", report_json(rc, lang));
+  wrote.push_back((out / "report.json").string());
+  wrote.push_back(
+      (out /
+       write_sales_presentation(aggregate, roi, ctx.env, stage, lang, rc.generated_utc).filename())
+          .string());
+  staged.commit();
+  // A report without charts leaves none of an earlier one's behind.
+  if (!grid_written) {
     std::error_code ec;
     fs::remove(out / kGridName, ec);
   }
   remove_stale_charts(out / "charts", keep);
-
-  const Document doc = build_comprehensive_report(rc, lang);
-  write_file_atomic(out / kMarkdownName, render_markdown(doc));
-  wrote.push_back((out / kMarkdownName).string());
-  write_file_atomic(out / kHtmlName, render_html(doc));
-  wrote.push_back((out / kHtmlName).string());
-  write_json_atomic(out / "report.json", report_json(rc, lang));
-  wrote.push_back((out / "report.json").string());
-  wrote.push_back(
-      write_sales_presentation(aggregate, roi, ctx.env, out, lang, rc.generated_utc).string());
 
   std::printf("sxbench report: %zu run(s) (%zu usable), %zu skipped, language %s\n",
               aggregate.runs.size(), aggregate.usable().size(), aggregate.skipped.size(),

@@ -1,9 +1,10 @@
 // `sxbench run`: the whole suite for one model and node count in one run directory:
 //   results/h200_benchmark_<UTC time>_<model>_<N>n/
 // Phases by mode; run.json is rewritten (atomically) at every phase boundary, so the directory
-// always says what happened so far; a terminating signal marks the run failed, naming the ranks
-// on this host that are gone. Only rank 0 writes.
-#include <signal.h>
+// always says what happened so far; any failure on any rank (an error, a rank that stops
+// answering, a terminating signal) marks the run failed with its cause, the rank and host where
+// it happened and the phase (comm/job_abort.hpp). Only rank 0 writes; the directory is locked
+// against a second writer.
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@
 #include "commands/train_job.hpp"
 #include "commands/run_report.hpp"
 #include "core/atomic_file.hpp"
+#include "core/dir_lock.hpp"
 #include "core/error.hpp"
 #include "core/hardware.hpp"
 #include "core/units.hpp"
@@ -35,6 +37,7 @@
 #include "comm/job_abort.hpp"
 #include "comm/mpi_context.hpp"
 #include "platform/system_info.hpp"
+#include "monitor/metrics_csv.hpp"
 #include "monitor/sampler.hpp"
 #include "monitor/windows.hpp"
 #include "validate/findings.hpp"
@@ -75,6 +78,9 @@ struct PhaseResult {
   std::vector<std::string> files;
 };
 
+// How long the compute phase's measurements may take before the waiting ranks end the job.
+constexpr double kComputePhaseLimit_s = 2 * 3600;
+
 // The compute phase: each node's first rank measures that node's GPUs while the other ranks
 // wait; rank 0 writes compute.json (its node) and compute_<host>.json for the other nodes.
 PhaseResult compute_phase(const RunOptions& o, const MpiContext& mpi, Backend backend,
@@ -95,6 +101,9 @@ PhaseResult compute_phase(const RunOptions& o, const MpiContext& mpi, Backend ba
     c.hbm_bytes = "1G";
   }
   std::string error, json;
+  // Each node's first rank measures alone while the others wait in the gathers below: the wait
+  // is bounded by the measurement's length, not by the collective timeout.
+  const TimeoutScope measuring(mpi, std::max(mpi.timeout(), kComputePhaseLimit_s));
   if (mpi.local_rank() == 0) {
     const fs::path where = mpi.rank() == 0 ? dir : fs::temp_directory_path() /
                                                        fmt::format("sxb_compute_{}", ::getpid());
@@ -138,9 +147,26 @@ PhaseResult sft_phase(const RunOptions& o, const std::string& model, const MpiCo
   req.warmup_steps = 1;
   req.seq_len = o.seq_len;
   req.micro_batch = o.micro_batch;
+  // Preparation reads files every rank must see alike (model, ds_config, data); what one rank
+  // cannot read fails the phase on every rank, naming the rank, before any training collective.
+  std::optional<TrainJob> job;
+  std::string prepare_error;
   try {
-    TrainJob job = prepare_train_job(req, env);
-    metrics = run_train_job(job, mpi, dir);
+    job = prepare_train_job(req, env);
+  } catch (...) {
+    prepare_error = describe_exception(std::current_exception()).first;
+  }
+  const auto prepare_errors = mpi.all_gather(prepare_error);
+  for (int rank = 0; rank < mpi.world_size(); ++rank) {
+    if (prepare_errors[rank].empty()) continue;
+    r.status = "failed";
+    r.reason = rank == 0 ? prepare_errors[0]
+                         : fmt::format("rank {} on host {}: {}", rank, mpi.hosts()[rank],
+                                       prepare_errors[rank]);
+    return r;
+  }
+  try {
+    metrics = run_train_job(*job, mpi, dir);
     r.files.push_back("sft_metrics.json");
   } catch (const Error& e) {
     r.status = "failed";
@@ -183,70 +209,6 @@ class RunRecord {
   nlohmann::json j_;
 };
 
-// Ranks on this host whose process is gone (or a zombie): named in the failure record.
-std::vector<std::string> dead_local_ranks(const std::vector<std::string>& hosts,
-                                          const std::vector<std::string>& pids,
-                                          const std::string& my_host) {
-  std::vector<std::string> dead;
-  for (size_t r = 0; r < hosts.size(); ++r) {
-    if (hosts[r] != my_host) continue;
-    const pid_t pid = static_cast<pid_t>(std::stol(pids[r]));
-    bool gone = ::kill(pid, 0) != 0 && errno == ESRCH;
-    if (!gone) {
-      std::ifstream stat(fmt::format("/proc/{}/stat", pid));
-      std::string a, b, state;
-      stat >> a >> b >> state;
-      gone = state == "Z";
-    }
-    if (gone) dead.push_back(fmt::format("rank {} on host {} (pid {})", r, hosts[r], pid));
-  }
-  return dead;
-}
-
-// Waits for SIGTERM/SIGINT/SIGHUP (blocked in every thread) and records the failure.
-void start_signal_thread(RunRecord* record, std::vector<std::string> hosts,
-                         std::vector<std::string> pids, std::string my_host,
-                         std::shared_ptr<std::string> current_phase,
-                         std::shared_ptr<std::mutex> phase_mu) {
-  std::thread([=] {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    int sig = 0;
-    if (sigwait(&set, &sig) != 0) return;
-    std::string phase;
-    {
-      std::lock_guard<std::mutex> lock(*phase_mu);
-      phase = *current_phase;
-    }
-    const auto dead = dead_local_ranks(hosts, pids, my_host);
-    std::string error = fmt::format("terminated by signal {} ({}) during phase {}", sig,
-                                    strsignal(sig), phase.empty() ? "start-up" : phase);
-    if (!dead.empty()) {
-      std::string names;
-      for (const auto& d : dead) names += (names.empty() ? "" : ", ") + d;
-      error += "; stopped: " + names;
-    } else {
-      error += "; another rank or the launcher ended the job (the launcher's output names it)";
-    }
-    if (record) {
-      try {
-        record->update([&](nlohmann::json& j) {
-          j["status"] = "failed";
-          j["error"] = error;
-          j["finished_utc"] = utc_iso8601_now();
-        });
-      } catch (...) {
-      }
-    }
-    std::fprintf(stderr, "sxbench: error: %s\n", error.c_str());
-    std::fflush(stderr);
-    std::_Exit(128 + sig);
-  }).detach();
-}
-
 SweepConfig nccl_config_for(const RunOptions& o, Backend backend, double timeout_s) {
   SweepConfig cfg;
   const RunSweepDefaults& d = run_sweep_defaults(o.mode);
@@ -273,17 +235,13 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
   const double timeout_s = o.timeout_s ? *o.timeout_s : *ctx.env.get_number("COMM_TIMEOUT");
   ctx.env.export_passthrough();
 
-  // Block termination signals in every thread; one thread handles them (start_signal_thread).
-  sigset_t block;
-  sigemptyset(&block);
-  sigaddset(&block, SIGTERM);
-  sigaddset(&block, SIGINT);
-  sigaddset(&block, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &block, nullptr);
-
+  // MpiContext handles SIGTERM/SIGINT/SIGHUP and every rank's failure (comm/job_abort.hpp);
+  // this command's failure hook records the cause and the phase in run.json.
   MpiContext mpi(nullptr, nullptr);
+  mpi.set_timeout(timeout_s);
   const bool root = mpi.rank() == 0;
   std::unique_ptr<RunRecord> record;
+  std::optional<FailureHook> record_failure;
   auto phase = std::make_shared<std::string>();
   auto phase_mu = std::make_shared<std::mutex>();
   try {
@@ -302,14 +260,20 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
     }
     const auto host_infos = mpi.all_gather(host_json);
 
+    // The run directory is rank 0's alone: created and locked (one writer) before anything is
+    // written; what fails here every rank learns, and rank 0 reports.
     fs::path dir;
-    if (root) {
+    DirectoryLock dir_lock;
+    on_root_then_agree(mpi, [&] {
       dir = o.out_dir.empty()
                 ? create_unique_directory(fs::path(ctx.env.get_string("RESULTS_DIR")) /
                                           fmt::format("h200_benchmark_{}_{}_{}n", utc_compact_now(),
                                                       model_slug(model), o.nodes))
                 : fs::path(o.out_dir);
       fs::create_directories(dir);
+      dir_lock = DirectoryLock(dir, "run");
+    });
+    if (root) {
       nlohmann::json j = {{"schema", "sxbench.run/1"},
                           {"tool_version", SXB_VERSION},
                           {"status", "running"},
@@ -334,12 +298,29 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
       }
       record = std::make_unique<RunRecord>(dir, j);
       record->update([](nlohmann::json&) {});
+      record_failure.emplace([&record, phase, phase_mu](const std::string& line) {
+        std::string during;
+        {
+          std::lock_guard<std::mutex> lock(*phase_mu);
+          during = phase->empty() ? "start-up" : *phase;
+        }
+        record->update([&](nlohmann::json& j) {
+          j["status"] = "failed";
+          // The phase is rank 0's: a failure on another rank names rank 0's phase as such.
+          j["error"] = line.rfind("rank 0 ", 0) == 0
+                           ? fmt::format("{} (phase {})", line, during)
+                           : fmt::format("{} (rank 0 in phase {})", line, during);
+          j["finished_utc"] = utc_iso8601_now();
+          if (!j["phases"].empty() && j["phases"].back().value("status", "") == "running") {
+            j["phases"].back()["status"] = "failed";
+            j["phases"].back()["reason"] = line;
+          }
+        });
+      });
       std::fprintf(stderr, "sxbench run: %s, %d node(s), %d rank(s), mode %s -> %s\n",
                    model.c_str(), o.nodes, mpi.world_size(), o.mode.c_str(), dir.c_str());
     }
-    start_signal_thread(record.get(), mpi.hosts(), pids, mpi.host(), phase, phase_mu);
-
-    Watchdog watchdog(mpi.rank(), mpi.host());
+    Watchdog& watchdog = mpi.watchdog();
     const Backend backend = choose_backend(requested);
     std::unique_ptr<Communicator> comm = start_communicator(backend, mpi, watchdog, timeout_s);
     const auto specs = load_hardware_specs(find_config_dir() / "hardware");
@@ -432,13 +413,11 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
     const auto summaries = mpi.all_gather(summary_json);
     const auto rows = mpi.all_gather(foreign_rows);
     if (root) {
-      std::ofstream csv(metrics_csv, std::ios::app);
       nlohmann::json by_host = nlohmann::json::object();
       for (int r = 0; r < mpi.world_size(); ++r) {
-        csv << rows[r];
+        if (!rows[r].empty()) append_csv_rows(metrics_csv, rows[r]);
         if (!summaries[r].empty()) by_host[mpi.hosts()[r]] = nlohmann::json::parse(summaries[r]);
       }
-      csv.close();
       nlohmann::json metrics_summary = by_host[mpi.host()];
       if (mpi.node_count() > 1) metrics_summary["hosts"] = by_host;
       // Each phase and the training engine's timed steps, from every host's rows of the CSV.
@@ -501,14 +480,12 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
     }
     return 0;
   } catch (const Error& e) {
-    if (record && e.code() != ExitCode::failure) {
-      record->update([&](nlohmann::json& j) {
-        j["status"] = "failed";
-        j["error"] = e.what();
-        j["finished_utc"] = utc_iso8601_now();
-      });
-    }
-    abort_job_on_error(mpi, e);
+    if (e.code() == ExitCode::ok) return 0;  // rank 0 reports
+    handle_job_exception(mpi, std::current_exception());
+    throw;
+  } catch (...) {
+    // Any exception on any rank: rank 0's hook above records it in run.json, every rank ends.
+    handle_job_exception(mpi, std::current_exception());
     throw;
   }
 }

@@ -9,12 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "comm/job_abort.hpp"
 #include "comm/mpi_context.hpp"
 #include "commands/cli_values.hpp"
 #include "commands/command.hpp"
 #include "commands/train_job.hpp"
 #include "commands/train_plan.hpp"
 #include "core/atomic_file.hpp"
+#include "core/dir_lock.hpp"
 #include "core/error.hpp"
 #include "core/units.hpp"
 #include "model/model_config.hpp"
@@ -84,18 +86,30 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
   if (o.plan_only) return run_train_plan_only(o, ctx);
   TrainJob job = prepare_train_job(o, ctx.env);
   MpiContext mpi(nullptr, nullptr);
-  std::filesystem::path out_dir;
-  if (mpi.rank() == 0) {
-    out_dir =
-        o.out_dir.empty()
-            ? create_unique_directory(std::filesystem::path(ctx.env.get_string("RESULTS_DIR")) /
-                                      ("train_" + utc_compact_now()))
-            : std::filesystem::path(o.out_dir);
-  }
+  // Every collective of training, and each training step, ends within COMM_TIMEOUT (the first
+  // step within three times it); any error on any rank ends the job (comm/job_abort.hpp).
+  mpi.set_timeout(*ctx.env.get_number("COMM_TIMEOUT"));
   try {
+    // The output directory is rank 0's alone: created and locked (one writer) before training;
+    // what fails here every rank learns, and rank 0 reports.
+    std::filesystem::path out_dir;
+    DirectoryLock out_lock;
+    on_root_then_agree(mpi, [&] {
+      out_dir =
+          o.out_dir.empty()
+              ? create_unique_directory(std::filesystem::path(ctx.env.get_string("RESULTS_DIR")) /
+                                        ("train_" + utc_compact_now()))
+              : std::filesystem::path(o.out_dir);
+      std::filesystem::create_directories(out_dir);
+      out_lock = DirectoryLock(out_dir, "train");
+    });
     run_train_job(job, mpi, out_dir);
   } catch (const Error& e) {
     if (e.code() == ExitCode::ok) return 0;  // another rank reported
+    handle_job_exception(mpi, std::current_exception());
+    throw;
+  } catch (...) {
+    handle_job_exception(mpi, std::current_exception());
     throw;
   }
   return 0;

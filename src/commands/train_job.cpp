@@ -9,9 +9,12 @@
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <mutex>
 #include <optional>
+#include <vector>
 
 #include "comm/job_abort.hpp"
+#include "comm/watchdog.hpp"
 #include "commands/train_engines.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
@@ -41,6 +44,62 @@ bool progress_on_terminal(const EnvConfig& env) {
   if (p == "on") return true;
   if (p == "off") return false;
   return ::isatty(STDERR_FILENO) != 0;
+}
+
+// sft_metrics.json of a training that did not finish (a signal, a failure on any rank): what the
+// job is and the steps measured so far, status "partial" and the cause. Rank 0 writes it from the
+// failure hook while the training thread may still be inside a step, so it reads only the job,
+// the batch and the steps recorded by on_step.
+nlohmann::json partial_metrics(const TrainJob& job, const MpiContext& mpi, const BatchPlan& batch,
+                               const std::string& started_utc, const std::vector<TrainStep>& steps,
+                               const std::string& cause) {
+  const int64_t done = static_cast<int64_t>(steps.size());
+  const int64_t warm = done > 0 ? std::min<int64_t>(job.warmup_steps, done - 1) : 0;
+  std::vector<double> step_times;
+  for (int64_t i = warm; i < done; ++i) step_times.push_back(steps[i].step_time_s);
+  const int64_t tokens_per_step = batch.train_batch_size * job.seq_len;
+  nlohmann::json loss_curve = nlohmann::json::array();
+  for (const auto& s : steps) {
+    loss_curve.push_back({{"step", s.step},
+                          {"loss", s.loss},
+                          {"grad_norm", s.grad_norm},
+                          {"lr", s.lr},
+                          {"target_tokens", s.target_tokens},
+                          {"step_time_s", s.step_time_s},
+                          {"comm_time_s", s.comm_time_s},
+                          {"comm_bytes", s.comm_bytes}});
+  }
+  nlohmann::json m = {{"schema", "sxbench.sft_metrics/1"},
+                      {"tool_version", SXB_VERSION},
+                      {"status", "partial"},
+                      {"error", cause},
+                      {"started_utc", started_utc},
+                      {"finished_utc", utc_iso8601_now()},
+                      {"world_size", mpi.world_size()},
+                      {"node_count", mpi.node_count()},
+                      {"launcher", mpi.launcher()},
+                      {"model", job.model.to_json()},
+                      {"ds_config", job.ds.to_json()},
+                      {"batch", batch.to_json()},
+                      {"seq_len", job.seq_len},
+                      {"seq_len_source", job.seq_len_source},
+                      {"data", job.data->to_json()},
+                      {"seed", job.seed},
+                      {"steps", job.steps},
+                      {"steps_completed", done},
+                      {"tokens_per_step", tokens_per_step},
+                      {"loss_curve", loss_curve},
+                      {"warnings", job.ds.warnings}};
+  // Figures over the measured steps only when there are some: absent, never null or zero.
+  if (!step_times.empty()) {
+    m["warmup_steps_excluded"] = warm;
+    m["measured_steps"] = static_cast<int64_t>(step_times.size());
+    m["step_time_s"] = stats_json(step_times);
+    m["tokens_per_s"] = double(tokens_per_step) / quantile(step_times, 0.5);
+    m["initial_loss"] = steps.front().loss;
+    m["final_loss"] = steps.back().loss;
+  }
+  return m;
 }
 
 }  // namespace
@@ -191,6 +250,12 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
     if (!root) throw Error("", ExitCode::ok);  // rank 0 reports the shared refusal
     throw;
   }
+  // Declared outside the try below: the failure hook must outlive the unwinding of an exception
+  // thrown while training, since it runs from the catch.
+  std::mutex progress_mu;
+  std::vector<TrainStep> progress;
+  std::optional<FailureHook> partial;
+  std::string train_started_utc;
   try {
     for (const auto& w : ds.warnings) {
       if (root) std::fprintf(stderr, "sxbench: warning: %s\n", w.c_str());
@@ -228,8 +293,41 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
     // are matched against it).
     std::vector<std::chrono::system_clock::time_point> step_end(size_t(job.steps) + 1);
     const auto engine_start = std::chrono::system_clock::now();
+    train_started_utc = started_utc;
+    // Training's own deadline, besides the one on every collective: each step must end within
+    // the job's timeout plus three times the slowest step so far (the first within three times
+    // the timeout: it includes the engines' warm-up), so a rank that stops ends the job even when
+    // the others wait outside MPI (a GPU stream that never completes).
+    const double timeout_s = mpi.timeout();
+    double slowest_step_s = 0;
+    WatchdogScope step_deadline(mpi.watchdog(), 3 * timeout_s, "training step 1");
+    // An interrupted training leaves what it measured: rank 0 records every step, and its
+    // failure hook (a signal, a failure on any rank) writes sft_metrics.json marked partial.
+    if (root) {
+      partial.emplace([&](const std::string& line) {
+        std::vector<TrainStep> steps;
+        {
+          std::lock_guard<std::mutex> lock(progress_mu);
+          steps = progress;
+        }
+        const auto path = out_dir / "sft_metrics.json";
+        write_json_atomic(path, partial_metrics(job, mpi, batch, train_started_utc, steps, line));
+        std::fprintf(stderr, "sxbench: wrote %s (partial: %zu of %lld steps)\n", path.c_str(),
+                     steps.size(), (long long)job.steps);
+      });
+    }
     topt.on_step = [&](const TrainStep& s) {
       if (s.step >= 1 && s.step <= job.steps) step_end[size_t(s.step)] = std::chrono::system_clock::now();
+      if (root) {
+        std::lock_guard<std::mutex> lock(progress_mu);
+        progress.push_back(s);
+      }
+      if (timeout_s > 0 && s.step < job.steps) {
+        slowest_step_s = std::max(slowest_step_s, s.step_time_s);
+        mpi.watchdog().disarm();
+        mpi.watchdog().arm(timeout_s + 3 * slowest_step_s,
+                           fmt::format("training step {}", s.step + 1));
+      }
       if (!root) return;
       const double elapsed =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -379,6 +477,7 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
     if (!e.extra.is_null()) m["engine_timing"] = e.extra;
     if (!e.profile.is_null()) m["engine_profile"] = e.profile;
     if (root) {
+      partial.reset();  // the complete file replaces what a failure would have recorded
       const auto path = out_dir / "sft_metrics.json";
       write_json_atomic(path, m);
       const std::string mfu_text =
@@ -398,8 +497,8 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
       throw runtime_error("data-parallel replicas diverged: parameter checksums differ by rank");
     }
     return m;
-  } catch (const Error& e) {
-    abort_job_on_error(mpi, e);
+  } catch (...) {
+    handle_job_exception(mpi, std::current_exception());
     throw;
   }
 }

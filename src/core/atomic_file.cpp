@@ -45,8 +45,17 @@ void write_file_atomic(const fs::path& path, std::string_view content) {
     p += n;
     left -= static_cast<size_t>(n);
   }
-  ::fsync(fd);
-  ::close(fd);
+  // A full disk may only show at fsync or close (delayed allocation, network file systems): the
+  // file is not renamed into place unless both succeed.
+  const bool synced = ::fsync(fd) == 0 || errno == EINVAL;  // EINVAL: a file that cannot sync
+  const int sync_errno = errno;
+  const bool closed = ::close(fd) == 0;
+  if (!synced || !closed) {
+    const int e = !synced ? sync_errno : errno;
+    ::unlink(tmp.c_str());
+    throw Error(fmt::format("cannot write {}: {}", path.string(), std::strerror(e)),
+                ExitCode::runtime);
+  }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int e = errno;
     ::unlink(tmp.c_str());

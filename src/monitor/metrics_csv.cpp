@@ -318,7 +318,51 @@ void read_metrics_csv(const std::filesystem::path& csv,
   flush();
 }
 
-MetricsCsvWriter::MetricsCsvWriter(const std::filesystem::path& path) : path_(path) {
+namespace {
+
+// Writes `data` at the end of fd (opened O_APPEND) whose whole rows end at `whole`; on failure
+// cuts the file back to `whole` and throws. A short write is retried for the rest; if the retry
+// fails, the part already written is cut off too, so no half row remains.
+void write_whole(int fd, const std::filesystem::path& path, std::string_view data, off_t whole,
+                 const CsvWriteFn& write_fn) {
+  std::string_view left = data;
+  while (!left.empty()) {
+    const ssize_t n =
+        write_fn ? write_fn(fd, left.data(), left.size()) : ::write(fd, left.data(), left.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int e = n < 0 ? errno : ENOSPC;
+      const bool cut = ::ftruncate(fd, whole) == 0;
+      throw Error(fmt::format("cannot write {}: {}; {}", path.string(), std::strerror(e),
+                              cut ? "the file keeps its whole rows only"
+                                  : "the file may end with a partial row"),
+                  ExitCode::runtime);
+    }
+    left.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+}  // namespace
+
+void append_csv_rows(const std::filesystem::path& path, std::string_view rows,
+                     const CsvWriteFn& write_fn) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) {
+    throw Error(fmt::format("cannot append to {}: {}", path.string(), std::strerror(errno)),
+                ExitCode::runtime);
+  }
+  const off_t end = ::lseek(fd, 0, SEEK_END);
+  try {
+    write_whole(fd, path, rows, end < 0 ? 0 : end, write_fn);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
+}
+
+MetricsCsvWriter::MetricsCsvWriter(const std::filesystem::path& path, CsvWriteFn write_fn)
+    : path_(path), write_fn_(std::move(write_fn)) {
   if (path.has_parent_path()) {
     std::error_code ec;
     std::filesystem::create_directories(path.parent_path(), ec);
@@ -340,15 +384,8 @@ void MetricsCsvWriter::write(const Tick& tick) {
 }
 
 void MetricsCsvWriter::write_all(std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd_, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw Error(fmt::format("cannot write {}: {}", path_.string(), std::strerror(errno)),
-                  ExitCode::runtime);
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
+  write_whole(fd_, path_, data, whole_, write_fn_);
+  whole_ += static_cast<off_t>(data.size());
 }
 
 }  // namespace sxb

@@ -2,7 +2,11 @@
 // gpu_metrics.csv: one row per GPU per sample (one row per sample, GPU columns empty, when no GPU
 // is visible). The header is written when the file is opened and every sample's rows go out in
 // one write(2) straight to the file, so the file is valid CSV at every moment: a run killed at any
-// point leaves the header and every complete sample before it.
+// point leaves the header and every complete sample before it. The file holds whole rows only: a
+// write that fails part-way (a full disk) is cut back to the last whole row before the error is
+// reported.
+#include <sys/types.h>
+
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -47,10 +51,18 @@ std::vector<std::string> split_csv_line(std::string_view line);
 void read_metrics_csv(const std::filesystem::path& csv,
                       const std::function<void(const Tick&)>& on_tick);
 
+// write(2) or a stand-in with its contract (tests: a disk that fills part-way).
+using CsvWriteFn = std::function<ssize_t(int fd, const void* data, size_t size)>;
+
+// Appends `rows` (whole rows, each ending in '\n') to an existing CSV with one write; on a short
+// or failed write the file is cut back to its previous end and sxb::Error (runtime) is thrown.
+void append_csv_rows(const std::filesystem::path& path, std::string_view rows,
+                     const CsvWriteFn& write_fn = nullptr);
+
 class MetricsCsvWriter {
  public:
   // Creates (truncates) the file and writes the header; throws sxb::Error on failure.
-  explicit MetricsCsvWriter(const std::filesystem::path& path);
+  explicit MetricsCsvWriter(const std::filesystem::path& path, CsvWriteFn write_fn = nullptr);
   ~MetricsCsvWriter();
   MetricsCsvWriter(const MetricsCsvWriter&) = delete;
   MetricsCsvWriter& operator=(const MetricsCsvWriter&) = delete;
@@ -61,7 +73,9 @@ class MetricsCsvWriter {
  private:
   void write_all(std::string_view text);
   std::filesystem::path path_;
+  CsvWriteFn write_fn_;
   int fd_ = -1;
+  off_t whole_ = 0;  // bytes of the file that are whole rows (the header included)
 };
 
 }  // namespace sxb

@@ -5,8 +5,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -209,6 +212,67 @@ TEST(MetricsCsv, WriterReportsAnUnwritablePath) {
     EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos);
     EXPECT_NE(std::string(e.what()).find("gpu_metrics.csv"), std::string::npos);
   }
+}
+
+// A disk that fills part-way through a sample: the writer passes `budget` bytes on, cutting a
+// write short at the budget, then fails with ENOSPC. The file must end with a whole row.
+struct FillingDisk {
+  size_t budget;
+  ssize_t operator()(int fd, const void* data, size_t size) {
+    if (budget == 0) {
+      errno = ENOSPC;
+      return -1;
+    }
+    const size_t n = std::min(size, budget);
+    const ssize_t written = ::write(fd, data, n);
+    if (written > 0) budget -= static_cast<size_t>(written);
+    return written;
+  }
+};
+
+TEST(MetricsCsv, AWriteThatFailsPartWayLeavesWholeRowsOnly) {
+  const fs::path dir = temp_dir("csv_full");
+  const fs::path path = dir / "gpu_metrics.csv";
+  Tick t;
+  t.timestamp_utc = "x";
+  t.gpus.push_back(full_gpu_sample());
+  t.gpus.push_back(full_gpu_sample());
+  const std::string header = metrics_csv_header();
+  const std::string rows = metrics_csv_rows(t);
+  // Room for the header, one sample and half of the next sample's first row.
+  auto disk = std::make_shared<FillingDisk>(FillingDisk{header.size() + rows.size() + rows.size() / 4});
+  MetricsCsvWriter w(path, [disk](int fd, const void* d, size_t n) { return (*disk)(fd, d, n); });
+  w.write(t);
+  try {
+    w.write(t);
+    FAIL() << "a full disk was not reported";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::runtime);
+    EXPECT_NE(std::string(e.what()).find("No space left on device"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("gpu_metrics.csv"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(slurp(path), header + rows);  // the half-written sample is gone
+  // The header itself is never left half written either.
+  const fs::path second = dir / "second.csv";
+  try {
+    MetricsCsvWriter h(second, FillingDisk{header.size() / 2});
+    FAIL() << "a full disk was not reported";
+  } catch (const Error&) {
+  }
+  EXPECT_EQ(slurp(second), "");
+  fs::remove_all(dir);
+}
+
+TEST(MetricsCsv, AppendedRowsAreWholeOrAbsent) {
+  const fs::path dir = temp_dir("csv_append");
+  const fs::path path = dir / "gpu_metrics.csv";
+  { MetricsCsvWriter w(path); }
+  const std::string rows = "a,b\nc,d\n";
+  EXPECT_THROW(append_csv_rows(path, rows, FillingDisk{5}), Error);
+  EXPECT_EQ(slurp(path), metrics_csv_header());
+  append_csv_rows(path, rows);
+  EXPECT_EQ(slurp(path), metrics_csv_header() + rows);
+  fs::remove_all(dir);
 }
 
 // ---- throttle reasons ---------------------------------------------------------------------

@@ -330,11 +330,25 @@ RunRecord read_run_directory(const fs::path& dir, const ReadOptions& options) {
   if (fs::exists(dir / "sft_metrics.json")) {
     sft = read_json(dir, "sft_metrics.json");
     check_schema_version(*sft, "sft_metrics.json", "sft_metrics", 1);
-    r.training = guarded("sft_metrics.json", [&] { return read_training(*sft); });
-    const std::string st = sft->value("status", std::string());
+    const std::string st = sft->is_object() ? sft->value("status", std::string()) : std::string();
+    if (st == "partial") {
+      // An interrupted training: listed with the skipped directories, saying how far it got and
+      // why it stopped; its figures are not compared with complete runs.
+      const auto count = [&](const char* key) {
+        const auto it = sft->find(key);
+        return it != sft->end() && it->is_number_integer() ? std::to_string(it->get<int64_t>())
+                                                           : std::string("?");
+      };
+      const auto err = sft->find("error");
+      throw usage_error(fmt::format(
+          "sft_metrics.json: status 'partial': training stopped after {} of {} steps{}",
+          count("steps_completed"), count("steps"),
+          err != sft->end() && err->is_string() ? " (" + err->get<std::string>() + ")" : ""));
+    }
     if (st != "complete") {
       throw usage_error(fmt::format("sft_metrics.json: /status: '{}'", st));
     }
+    r.training = guarded("sft_metrics.json", [&] { return read_training(*sft); });
     if (!has_run && r.kind == RunKind::train) {
       r.model = r.training->model_name;
       r.nodes = std::max(1, r.training->node_count);
