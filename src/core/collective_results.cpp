@@ -1,6 +1,13 @@
 #include "core/collective_results.hpp"
 
+#include "core/error.hpp"
+#include "core/result_schema.hpp"
+
 namespace sxb {
+
+namespace {
+constexpr std::string_view kFile = "nccl.json";
+}  // namespace
 
 void to_json(nlohmann::json& j, const CollectiveMeasurement& m) {
   j = {{"time_us", m.time_us},
@@ -10,10 +17,17 @@ void to_json(nlohmann::json& j, const CollectiveMeasurement& m) {
 }
 
 void from_json(const nlohmann::json& j, CollectiveMeasurement& m) {
-  j.at("time_us").get_to(m.time_us);
-  j.at("algbw_gb_per_s").get_to(m.algbw_gb_per_s);
-  j.at("busbw_gb_per_s").get_to(m.busbw_gb_per_s);
-  m.wrong = j.at("wrong").is_null() ? std::nullopt : std::optional<int64_t>(j["wrong"].get<int64_t>());
+  get_field(j, "time_us", m.time_us, kFile);
+  get_field(j, "algbw_gb_per_s", m.algbw_gb_per_s, kFile);
+  get_field(j, "busbw_gb_per_s", m.busbw_gb_per_s, kFile);
+  if (j.at("wrong").is_null()) {
+    m.wrong.reset();
+  } else {
+    int64_t wrong = 0;
+    get_field(j, "wrong", wrong, kFile);
+    if (wrong < 0) throw usage_error(json_key_name(kFile, "wrong") + ": a negative count");
+    m.wrong = wrong;
+  }
 }
 
 void to_json(nlohmann::json& j, const CollectiveRow& r) {
@@ -24,13 +38,13 @@ void to_json(nlohmann::json& j, const CollectiveRow& r) {
 }
 
 void from_json(const nlohmann::json& j, CollectiveRow& r) {
-  j.at("op").get_to(r.op);
-  j.at("dtype").get_to(r.dtype);
-  j.at("redop").get_to(r.redop);
-  j.at("root").get_to(r.root);
-  j.at("size_bytes").get_to(r.size_bytes);
-  j.at("count").get_to(r.count);
-  j.at("out_of_place").get_to(r.out_of_place);
+  get_field(j, "op", r.op, kFile);
+  get_field(j, "dtype", r.dtype, kFile);
+  get_field(j, "redop", r.redop, kFile);
+  get_field(j, "root", r.root, kFile);
+  get_field(j, "size_bytes", r.size_bytes, kFile);
+  get_field(j, "count", r.count, kFile);
+  get_field(j, "out_of_place", r.out_of_place, kFile);
   if (j.at("in_place").is_null()) {
     r.in_place.reset();
   } else {
@@ -57,21 +71,21 @@ void to_json(nlohmann::json& j, const CollectiveReport& r) {
 }
 
 void from_json(const nlohmann::json& j, CollectiveReport& r) {
-  j.at("schema").get_to(r.schema);
-  j.at("tool_version").get_to(r.tool_version);
-  j.at("status").get_to(r.status);
-  j.at("started_utc").get_to(r.started_utc);
-  j.at("finished_utc").get_to(r.finished_utc);
-  j.at("library_version").get_to(r.library_version);
-  j.at("mpi_library_version").get_to(r.mpi_library_version);
-  j.at("launcher").get_to(r.launcher);
-  j.at("world_size").get_to(r.world_size);
-  j.at("node_count").get_to(r.node_count);
-  j.at("ranks").get_to(r.ranks);
-  j.at("params").get_to(r.params);
-  j.at("method").get_to(r.method);
-  j.at("rows").get_to(r.rows);
-  j.at("summary").get_to(r.summary);
+  get_field(j, "schema", r.schema, kFile);
+  get_field(j, "tool_version", r.tool_version, kFile);
+  get_field(j, "status", r.status, kFile);
+  get_field(j, "started_utc", r.started_utc, kFile);
+  get_field(j, "finished_utc", r.finished_utc, kFile);
+  get_field(j, "library_version", r.library_version, kFile);
+  get_field(j, "mpi_library_version", r.mpi_library_version, kFile);
+  get_field(j, "launcher", r.launcher, kFile);
+  get_field(j, "world_size", r.world_size, kFile);
+  get_field(j, "node_count", r.node_count, kFile);
+  get_field(j, "ranks", r.ranks, kFile);
+  get_field(j, "params", r.params, kFile);
+  get_field(j, "method", r.method, kFile);
+  get_field(j, "rows", r.rows, kFile);
+  get_field(j, "summary", r.summary, kFile);
 }
 
 }  // namespace sxb

@@ -1,8 +1,14 @@
 #include "core/compute_results.hpp"
 
+#include "core/result_schema.hpp"
+
 #include <limits>
 
 namespace sxb {
+
+namespace {
+constexpr std::string_view kFile = "compute.json";
+}  // namespace
 
 namespace {
 
@@ -45,15 +51,15 @@ void to_json(json& j, const ComputeDevice& v) {
 }
 
 void from_json(const json& j, ComputeDevice& v) {
-  j.at("index").get_to(v.index);
-  j.at("name").get_to(v.name);
-  j.at("pci_bus_id").get_to(v.pci_bus_id);
-  j.at("sm_count").get_to(v.sm_count);
-  j.at("compute_capability_major").get_to(v.compute_capability_major);
-  j.at("compute_capability_minor").get_to(v.compute_capability_minor);
-  j.at("l2_bytes").get_to(v.l2_bytes);
-  j.at("memory_bytes").get_to(v.memory_bytes);
-  j.at("spec_id").get_to(v.spec_id);
+  get_field(j, "index", v.index, kFile);
+  get_field(j, "name", v.name, kFile);
+  get_field(j, "pci_bus_id", v.pci_bus_id, kFile);
+  get_field(j, "sm_count", v.sm_count, kFile);
+  get_field(j, "compute_capability_major", v.compute_capability_major, kFile);
+  get_field(j, "compute_capability_minor", v.compute_capability_minor, kFile);
+  get_field(j, "l2_bytes", v.l2_bytes, kFile);
+  get_field(j, "memory_bytes", v.memory_bytes, kFile);
+  get_field(j, "spec_id", v.spec_id, kFile);
 }
 
 void to_json(json& j, const SpecComparison& v) {
@@ -61,7 +67,7 @@ void to_json(json& j, const SpecComparison& v) {
 }
 
 void from_json(const json& j, SpecComparison& v) {
-  j.at("key").get_to(v.key);
+  get_field(j, "key", v.key, kFile);
   get_opt(j, "value", v.value);
   get_opt(j, "fraction", v.fraction);
 }
@@ -91,27 +97,27 @@ void to_json(json& j, const GemmResult& v) {
 }
 
 void from_json(const json& j, GemmResult& v) {
-  j.at("device").get_to(v.device);
-  j.at("dtype").get_to(v.dtype);
-  j.at("layout").get_to(v.layout);
-  j.at("group").get_to(v.group);
-  j.at("name").get_to(v.name);
-  j.at("phase").get_to(v.phase);
-  j.at("m").get_to(v.m);
-  j.at("n").get_to(v.n);
-  j.at("k").get_to(v.k);
-  j.at("flop").get_to(v.flop);
-  j.at("time_us_median").get_to(v.time_us_median);
-  j.at("time_us_p10").get_to(v.time_us_p10);
-  j.at("time_us_p90").get_to(v.time_us_p90);
-  j.at("tflop_per_s").get_to(v.tflop_per_s);
-  j.at("iters").get_to(v.iters);
-  j.at("algos_tried").get_to(v.algos_tried);
-  j.at("algo_rank").get_to(v.algo_rank);
-  j.at("input_sets").get_to(v.input_sets);
-  j.at("input_bytes_per_set").get_to(v.input_bytes_per_set);
-  j.at("scale_pointers").get_to(v.scale_pointers);
-  j.at("spec").get_to(v.spec);
+  get_field(j, "device", v.device, kFile);
+  get_field(j, "dtype", v.dtype, kFile);
+  get_field(j, "layout", v.layout, kFile);
+  get_field(j, "group", v.group, kFile);
+  get_field(j, "name", v.name, kFile);
+  get_field(j, "phase", v.phase, kFile);
+  get_field(j, "m", v.m, kFile);
+  get_field(j, "n", v.n, kFile);
+  get_field(j, "k", v.k, kFile);
+  get_field(j, "flop", v.flop, kFile);
+  get_field(j, "time_us_median", v.time_us_median, kFile);
+  get_field(j, "time_us_p10", v.time_us_p10, kFile);
+  get_field(j, "time_us_p90", v.time_us_p90, kFile);
+  get_field(j, "tflop_per_s", v.tflop_per_s, kFile);
+  get_field(j, "iters", v.iters, kFile);
+  get_field(j, "algos_tried", v.algos_tried, kFile);
+  get_field(j, "algo_rank", v.algo_rank, kFile);
+  get_field(j, "input_sets", v.input_sets, kFile);
+  get_field(j, "input_bytes_per_set", v.input_bytes_per_set, kFile);
+  get_field(j, "scale_pointers", v.scale_pointers, kFile);
+  get_field(j, "spec", v.spec, kFile);
 }
 
 void to_json(json& j, const GemmCheck& v) {
@@ -130,17 +136,17 @@ void to_json(json& j, const GemmCheck& v) {
 }
 
 void from_json(const json& j, GemmCheck& v) {
-  j.at("device").get_to(v.device);
-  j.at("dtype").get_to(v.dtype);
-  j.at("layout").get_to(v.layout);
-  j.at("m").get_to(v.m);
-  j.at("n").get_to(v.n);
-  j.at("k").get_to(v.k);
+  get_field(j, "device", v.device, kFile);
+  get_field(j, "dtype", v.dtype, kFile);
+  get_field(j, "layout", v.layout, kFile);
+  get_field(j, "m", v.m, kFile);
+  get_field(j, "n", v.n, kFile);
+  get_field(j, "k", v.k, kFile);
   const json& e = j.at("relative_error");
   v.relative_error = e.is_null() ? std::numeric_limits<double>::infinity() : e.get<double>();
-  j.at("tolerance").get_to(v.tolerance);
-  j.at("passed").get_to(v.passed);
-  j.at("scale_pointers").get_to(v.scale_pointers);
+  get_field(j, "tolerance", v.tolerance, kFile);
+  get_field(j, "passed", v.passed, kFile);
+  get_field(j, "scale_pointers", v.scale_pointers, kFile);
 }
 
 void to_json(json& j, const BandwidthResult& v) {
@@ -158,17 +164,17 @@ void to_json(json& j, const BandwidthResult& v) {
 }
 
 void from_json(const json& j, BandwidthResult& v) {
-  j.at("test").get_to(v.test);
-  j.at("variant").get_to(v.variant);
-  j.at("src_device").get_to(v.src_device);
-  j.at("dst_device").get_to(v.dst_device);
-  j.at("buffer_bytes").get_to(v.buffer_bytes);
-  j.at("bytes_counted").get_to(v.bytes_counted);
-  j.at("time_us_median").get_to(v.time_us_median);
-  j.at("gb_per_s").get_to(v.gb_per_s);
-  j.at("iters").get_to(v.iters);
-  j.at("kernel").get_to(v.kernel);
-  j.at("spec").get_to(v.spec);
+  get_field(j, "test", v.test, kFile);
+  get_field(j, "variant", v.variant, kFile);
+  get_field(j, "src_device", v.src_device, kFile);
+  get_field(j, "dst_device", v.dst_device, kFile);
+  get_field(j, "buffer_bytes", v.buffer_bytes, kFile);
+  get_field(j, "bytes_counted", v.bytes_counted, kFile);
+  get_field(j, "time_us_median", v.time_us_median, kFile);
+  get_field(j, "gb_per_s", v.gb_per_s, kFile);
+  get_field(j, "iters", v.iters, kFile);
+  get_field(j, "kernel", v.kernel, kFile);
+  get_field(j, "spec", v.spec, kFile);
 }
 
 void to_json(json& j, const LatencyResult& v) {
@@ -182,13 +188,13 @@ void to_json(json& j, const LatencyResult& v) {
 }
 
 void from_json(const json& j, LatencyResult& v) {
-  j.at("test").get_to(v.test);
-  j.at("variant").get_to(v.variant);
-  j.at("src_device").get_to(v.src_device);
-  j.at("dst_device").get_to(v.dst_device);
-  j.at("bytes").get_to(v.bytes);
-  j.at("latency_us").get_to(v.latency_us);
-  j.at("iters").get_to(v.iters);
+  get_field(j, "test", v.test, kFile);
+  get_field(j, "variant", v.variant, kFile);
+  get_field(j, "src_device", v.src_device, kFile);
+  get_field(j, "dst_device", v.dst_device, kFile);
+  get_field(j, "bytes", v.bytes, kFile);
+  get_field(j, "latency_us", v.latency_us, kFile);
+  get_field(j, "iters", v.iters, kFile);
 }
 
 void to_json(json& j, const GpuLinkInfo& v) {
@@ -202,7 +208,7 @@ void to_json(json& j, const GpuLinkInfo& v) {
 }
 
 void from_json(const json& j, GpuLinkInfo& v) {
-  j.at("device").get_to(v.device);
+  get_field(j, "device", v.device, kFile);
   get_opt(j, "nvlink_active_links", v.nvlink_active_links);
   get_opt(j, "nvlink_links_to_switch", v.nvlink_links_to_switch);
   get_opt(j, "pcie_link_generation", v.pcie_link_generation);
@@ -222,13 +228,13 @@ void to_json(json& j, const GpuPairLink& v) {
 }
 
 void from_json(const json& j, GpuPairLink& v) {
-  j.at("a").get_to(v.a);
-  j.at("b").get_to(v.b);
-  j.at("p2p_access").get_to(v.p2p_access);
-  j.at("performance_rank").get_to(v.performance_rank);
-  j.at("native_atomics").get_to(v.native_atomics);
-  j.at("link").get_to(v.link);
-  j.at("evidence").get_to(v.evidence);
+  get_field(j, "a", v.a, kFile);
+  get_field(j, "b", v.b, kFile);
+  get_field(j, "p2p_access", v.p2p_access, kFile);
+  get_field(j, "performance_rank", v.performance_rank, kFile);
+  get_field(j, "native_atomics", v.native_atomics, kFile);
+  get_field(j, "link", v.link, kFile);
+  get_field(j, "evidence", v.evidence, kFile);
 }
 
 void to_json(json& j, const ComputeTopology& v) {
@@ -236,9 +242,9 @@ void to_json(json& j, const ComputeTopology& v) {
 }
 
 void from_json(const json& j, ComputeTopology& v) {
-  j.at("gpus").get_to(v.gpus);
-  j.at("pairs").get_to(v.pairs);
-  j.at("nvml").get_to(v.nvml);
+  get_field(j, "gpus", v.gpus, kFile);
+  get_field(j, "pairs", v.pairs, kFile);
+  get_field(j, "nvml", v.nvml, kFile);
 }
 
 void to_json(json& j, const SkippedTest& v) {
@@ -246,8 +252,8 @@ void to_json(json& j, const SkippedTest& v) {
 }
 
 void from_json(const json& j, SkippedTest& v) {
-  j.at("test").get_to(v.test);
-  j.at("reason").get_to(v.reason);
+  get_field(j, "test", v.test, kFile);
+  get_field(j, "reason", v.reason, kFile);
 }
 
 void to_json(json& j, const ComputeReport& v) {
@@ -274,26 +280,26 @@ void to_json(json& j, const ComputeReport& v) {
 }
 
 void from_json(const json& j, ComputeReport& v) {
-  j.at("schema").get_to(v.schema);
-  j.at("tool_version").get_to(v.tool_version);
-  j.at("status").get_to(v.status);
-  j.at("started_utc").get_to(v.started_utc);
-  j.at("finished_utc").get_to(v.finished_utc);
-  j.at("argv").get_to(v.argv);
-  j.at("cuda_runtime_version").get_to(v.cuda_runtime_version);
-  j.at("cuda_driver_version").get_to(v.cuda_driver_version);
-  j.at("cublaslt_version").get_to(v.cublaslt_version);
-  j.at("spec_source").get_to(v.spec_source);
-  j.at("devices").get_to(v.devices);
+  get_field(j, "schema", v.schema, kFile);
+  get_field(j, "tool_version", v.tool_version, kFile);
+  get_field(j, "status", v.status, kFile);
+  get_field(j, "started_utc", v.started_utc, kFile);
+  get_field(j, "finished_utc", v.finished_utc, kFile);
+  get_field(j, "argv", v.argv, kFile);
+  get_field(j, "cuda_runtime_version", v.cuda_runtime_version, kFile);
+  get_field(j, "cuda_driver_version", v.cuda_driver_version, kFile);
+  get_field(j, "cublaslt_version", v.cublaslt_version, kFile);
+  get_field(j, "spec_source", v.spec_source, kFile);
+  get_field(j, "devices", v.devices, kFile);
   v.params = j.at("params");
   v.methods = j.at("methods");
-  j.at("tests").get_to(v.tests);
-  j.at("gemm_checks").get_to(v.gemm_checks);
-  j.at("gemm").get_to(v.gemm);
-  j.at("bandwidth").get_to(v.bandwidth);
-  j.at("latency").get_to(v.latency);
+  get_field(j, "tests", v.tests, kFile);
+  get_field(j, "gemm_checks", v.gemm_checks, kFile);
+  get_field(j, "gemm", v.gemm, kFile);
+  get_field(j, "bandwidth", v.bandwidth, kFile);
+  get_field(j, "latency", v.latency, kFile);
   get_opt(j, "topology", v.topology);
-  j.at("skipped").get_to(v.skipped);
+  get_field(j, "skipped", v.skipped, kFile);
 }
 
 }  // namespace sxb

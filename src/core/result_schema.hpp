@@ -2,9 +2,13 @@
 // What every reader of a result file shares: the file's format version ("schema":
 // "sxbench.<name>/<version>") checked against the one this build reads, JSON pointers for naming
 // a field, and the library's type errors turned into one line naming the file.
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <type_traits>
+
+#include "core/parse.hpp"
 
 namespace sxb {
 
@@ -27,5 +31,29 @@ std::string_view json_error_text(const nlohmann::json::exception& e);
 // "[json.exception.type_error.302] type must be ..."; with the library's diagnostics enabled its
 // message starts with the JSON pointer, which is kept ("nccl.json: /rows/3/size_bytes: ...").
 std::string json_error_line(const std::string& file, const nlohmann::json::exception& e);
+
+// `out = j.at(key)` for a result file's field, treating the number as untrusted: an integer must
+// be whole and fit `T` (a negative size is refused, never wrapped to 16 EiB), a floating-point
+// number finite; other types convert as the library does. A missing key throws the library's
+// out_of_range; a bad number a one-line usage error naming `file` and the key.
+template <typename T>
+void get_field(const nlohmann::json& j, const char* key, T& out, std::string_view file) {
+  const nlohmann::json& v = j.at(key);
+  if constexpr (std::is_same_v<T, bool>) {
+    out = json_bool(v, json_key_name(file, key));
+  } else if constexpr (std::is_integral_v<T>) {
+    using L = std::numeric_limits<T>;
+    const int64_t max =
+        static_cast<uint64_t>(L::max()) > static_cast<uint64_t>(kInt64Max) ? kInt64Max
+                                                                          : static_cast<int64_t>(L::max());
+    out = static_cast<T>(json_int(v, json_key_name(file, key), static_cast<int64_t>(L::min()), max));
+  } else if constexpr (std::is_floating_point_v<T>) {
+    out = static_cast<T>(json_number(v, json_key_name(file, key),
+                                     std::numeric_limits<double>::lowest(),
+                                     std::numeric_limits<double>::max()));
+  } else {
+    v.get_to(out);
+  }
+}
 
 }  // namespace sxb

@@ -235,6 +235,16 @@ TEST(ReportAggregate, BrokenAndPartialDirectoriesAreListedWithTheirReasonAndSkip
     n["rows"][0]["size_bytes"] = "eight";
     write_json_atomic(results / "bad_row" / "nccl.json", n);
   }
+  // A negative size: refused, not wrapped to 16 EiB.
+  write_synthetic_run(results, "negative_size", s);
+  {
+    auto n = read_json_file(results / "negative_size" / "nccl.json");
+    n["rows"][0]["size_bytes"] = -5;
+    write_json_atomic(results / "negative_size" / "nccl.json", n);
+  }
+  // Two links that point at each other: listed, the rest of the report goes on.
+  fs::create_directory_symlink(results / "loop_b", results / "loop_a");
+  fs::create_directory_symlink(results / "loop_a", results / "loop_b");
   // Files from another version of the format.
   write_synthetic_run(results, "no_schema", s);
   {
@@ -287,9 +297,12 @@ TEST(ReportAggregate, BrokenAndPartialDirectoriesAreListedWithTheirReasonAndSkip
       {"nccl_partial", "the sweep did not finish"},
       {"bad_gpu_name", "run.json: /hosts/0/gpus/0/name: expected a string, found number 5"},
       {"huge_number", "sft_metrics.json: malformed JSON: number overflow parsing '1e999'"},
-      {"bad_row", "nccl.json: type must be number, but is string"},
+      {"bad_row", "nccl.json: key \"size_bytes\": expected an integer from 0 to 9223372036854775807, got \"eight\""},
       {"no_schema", "run.json: /schema: missing (expected \"sxbench.run/1\")"},
       {"newer_schema", "sft_metrics.json: written by a newer sxbench (sxbench.sft_metrics/2"},
+      {"negative_size", "nccl.json: key \"size_bytes\": expected an integer from 0 to"},
+      {"loop_a", "cannot read: Too many levels of symbolic links"},
+      {"loop_b", "cannot read: Too many levels of symbolic links"},
   };
   EXPECT_EQ(a.skipped.size(), std::size(expected));
   for (const auto& e : expected) {

@@ -496,6 +496,8 @@ TEST(ReportDocument, MarkdownAndHtmlRenderers) {
   EXPECT_EQ(base64_encode("foobar"), "Zm9vYmFy");
   EXPECT_EQ(base64_encode(std::string("\xff\x00\x10", 3)), "/wAQ");
   EXPECT_EQ(format_figure(27994.3), "27994");
+  EXPECT_EQ(format_figure(1e299), "1.000e+299");  // an edited file cannot widen a table
+  EXPECT_EQ(format_figure(-2.5e15), "-2.500e+15");
   EXPECT_EQ(format_figure(437.33), "437.3");
   EXPECT_EQ(format_figure(5.4321), "5.43");
   EXPECT_EQ(format_figure(0.0022889), "0.00229");

@@ -55,6 +55,9 @@ std::string percent(double fraction) {
 std::string format_figure(double v) {
   if (!std::isfinite(v)) return "-";
   const double a = std::fabs(v);
+  // Beyond any measured figure (a corrupted or edited file): scientific, so a table cell stays a
+  // few characters wide instead of hundreds of digits.
+  if (a >= 1e15) return fmt::format("{:.3e}", v);
   if (a >= 1000) return fmt::format("{:.0f}", v);
   if (a >= 100) return fmt::format("{:.1f}", v);
   if (a >= 1) return fmt::format("{:.2f}", v);

@@ -458,8 +458,15 @@ Aggregate aggregate_results(const fs::path& results_dir, const ReadOptions& opti
   } else {
     for (const auto& e : fs::directory_iterator(results_dir)) {
       const std::string name = e.path().filename().string();
-      if (!e.is_directory() || name.empty() || name[0] == '.') continue;
-      dirs.push_back(e.path());
+      if (name.empty() || name[0] == '.') continue;
+      // A link that cannot be followed (a loop, a dangling target) is listed, never fatal.
+      std::error_code dir_ec;
+      const bool is_dir = e.is_directory(dir_ec);
+      if (dir_ec) {
+        a.skipped.push_back({e.path(), fmt::format("cannot read: {}", dir_ec.message())});
+        continue;
+      }
+      if (is_dir) dirs.push_back(e.path());
     }
     std::sort(dirs.begin(), dirs.end());
   }
