@@ -5,7 +5,9 @@
 # recomputation, the reference optimizer settings), the Hopper attention forward's tests and
 # timing (SXB_ATTENTION_FORWARD=sm90), the benchmark's embedded default run and its full mode
 # for Llama-2-7B, whose run directories come back as the GPU fixtures of tests/fixtures/gpu
-# (run_dir.tgz, run_dir_full.tgz; FULL_RUN=0 skips the second). Then what the performance model
+# (run_dir.tgz, run_dir_full.tgz; FULL_RUN=0 skips the second), read back by report, plan and
+# validate (skipped directories, warnings, the GPU-utilisation target on the training window,
+# each prediction's error). Then what the performance model
 # is checked against (tests/unit/perf_model_test.cpp, SHAPES=0 skips it): Llama-2-7B with full
 # recomputation, and a second model shape, Mistral-7B (GQA, F 14336) at seq 4096, each as a
 # train run directory with its node's compute.json beside it (bf16 products at the model's
@@ -83,6 +85,7 @@ if want default_run; then
   grep -E "^sxbench run" "$W/run_default.log" | tail -8
   RUN=$(ls -d "$W"/results/h200_benchmark_* 2>/dev/null | head -1)
   [ -n "$RUN" ] && tar -C "$(dirname "$RUN")" -czf "$OUT/run_dir.tgz" "$(basename "$RUN")"
+  [ -n "$RUN" ] && mkdir -p "$W/fixtures" && mv "$RUN" "$W/fixtures/h200_quick_7b"
   rm -rf "$W/results"
 fi
 
@@ -93,7 +96,42 @@ if [ "${FULL_RUN:-1}" = 1 ] && want full_run; then
   echo "run_h200_benchmark.sh meta-llama/Llama-2-7b-hf 1 full exit $?"
   RUN=$(ls -d "$W"/results_full/h200_benchmark_* 2>/dev/null | head -1)
   [ -n "$RUN" ] && tar -C "$(dirname "$RUN")" -czf "$OUT/run_dir_full.tgz" "$(basename "$RUN")"
+  [ -n "$RUN" ] && mkdir -p "$W/fixtures" && mv "$RUN" "$W/fixtures/h200_full_7b"
   rm -rf "$W/results_full"
+fi
+
+# The two runs through every reader, as a user would: report, plan and validate must skip
+# nothing and warn about nothing; the GPU-utilisation target is judged on the training window.
+if [ -d "$W/fixtures" ] && want readers; then
+  "$BIN" report --results "$W/fixtures" --out "$W/docs" --lang en >"$W/readers.log" 2>&1
+  echo "report exit $?: $(grep -E ' skipped' "$W/readers.log" | tail -1)"
+  "$BIN" plan --results "$W/fixtures" --out "$W/plan" >>"$W/readers.log" 2>&1
+  echo "plan exit $?"
+  for d in "$W"/fixtures/*; do
+    "$BIN" validate "$d" >>"$W/readers.log" 2>&1
+    echo "validate $(basename "$d") exit $?: $(grep -E 'warning\(s\)' "$W/readers.log" | tail -1)"
+  done
+  python3 - "$W/docs/report.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+print(f"report: {len(j['runs'])} run(s), {len(j['skipped'])} skipped")
+for t in j["targets"]:
+    if t["id"] == "gpu_utilization":
+        print(f"target gpu_utilization: {t['verdict']} {t['value']}")
+        for c in t["contributions"]:
+            print(f"  {c['subject']}: {c['value']:.1f}%")
+for g in j["figures"]["gpu"]:
+    w = g.get("training_window") or {}
+    print(f"{g['run']}: whole run {g['util_mean_pct']}% (SM {g['sm_activity_mean_pct']}), "
+          f"window {w.get('name')} {w.get('samples')} samples: util {w.get('util_mean_pct')}%, "
+          f"SM {w.get('sm_activity_mean_pct')}%")
+for p in j["figures"].get("predictions", []):
+    if p.get("error_fraction") is not None:
+        print(f"prediction {p.get('model')}: {p['predicted_tokens_per_s_per_gpu']:.1f} vs measured "
+              f"{p['measured_tokens_per_s_per_gpu']:.1f} tokens/s/GPU ({100*p['error_fraction']:+.1f}%), "
+              f"memory {100*p.get('memory_error_fraction', 0):+.1f}%")
+PY
+  save
 fi
 
 # Performance-model cases: one train run per shape, with the node's ceilings at that shape.
