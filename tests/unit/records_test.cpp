@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "commands/run_report.hpp"
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/hardware.hpp"
 #include "core/records.hpp"
@@ -230,6 +232,33 @@ TEST(Records, ImplausibleSurvivesValidationJsonAndItsSummary) {
   EXPECT_TRUE(s.findings[0].implausible);
   EXPECT_EQ(s.findings[0].record, "mfu_bf16_flashattention2");
   EXPECT_EQ(report::result_files::summarize(r, "x").implausible, 1);
+}
+
+// The run's own summary (summary_report.md) names a figure above a record as implausible.
+TEST(Records, RunSummaryShowsImplausibleFindingsAsSuch) {
+  const auto run = read_json_file(fs::path(SXB_TEST_SOURCE_DIR) / "tests" / "fixtures" / "gpu" /
+                                  "h200_quick_7b" / "run.json");
+  ValidationReport v;
+  Finding ok;
+  ok.check = "compute.gemm_vs_peak";
+  v.findings.push_back(ok);
+  Finding f;
+  f.check = "train.tflops_vs_peak";
+  f.subject = "meta-llama/Llama-2-7b-hf";
+  f.verdict = Verdict::warning;
+  f.implausible = true;
+  f.record = "mfu_bf16_flashattention2";
+  f.arithmetic = "implausible: ...";
+  v.findings.push_back(f);
+  const std::string md = render_run_summary(run, RunArtifacts{}, v);
+  EXPECT_NE(md.find("1 ok, 1 warning(s) (1 implausible: above a published record, to be "
+                    "double-checked), 0 failed, 0 impossible"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| **warning: implausible** (above a published record) | train.tflops_vs_peak"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| ok | compute.gemm_vs_peak"), std::string::npos) << md;
 }
 
 }  // namespace
