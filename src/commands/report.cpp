@@ -15,6 +15,7 @@
 #include "core/dir_lock.hpp"
 #include "core/error.hpp"
 #include "core/hardware.hpp"
+#include "core/records.hpp"
 #include "core/units.hpp"
 #include "report/results/aggregate.hpp"
 #include "report/charts/chart.hpp"
@@ -95,6 +96,8 @@ int run_report(const ReportOptions& o, const CommandContext& ctx) {
 
   ReadOptions read;
   read.specs = &specs;
+  const auto records = load_records(config_dir / "records");
+  read.records = &records;
   const Aggregate aggregate = aggregate_results(results, read);
   for (const auto& s : aggregate.skipped) {
     std::fprintf(stderr, "sxbench report: skipped %s: %s\n", s.dir.c_str(), s.reason.c_str());

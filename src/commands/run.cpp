@@ -325,7 +325,7 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
     std::unique_ptr<Communicator> comm = start_communicator(backend, mpi, watchdog, timeout_s);
     const auto specs = load_hardware_specs(find_config_dir() / "hardware");
     const JobLimits limits = job_limits(specs, comm->device_name(), mpi.node_count(),
-                                        mpi.local_size());
+                                        mpi.local_size(), load_records(find_config_dir() / "records"));
     ValidationReport validation;
     RunArtifacts artifacts;
     // GPU metrics throughout: each node's first rank samples every GPU of its node; rank 0's
@@ -370,7 +370,7 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
         result = compute_phase(o, mpi, backend, dir, ctx.argv);
         if (root && fs::exists(dir / "compute.json")) {
           artifacts.compute = read_json_file(dir / "compute.json");
-          validation.add(validate_compute(*artifacts.compute));
+          validation.add(validate_compute(*artifacts.compute, limits.records));
         }
       } else if (name == "sft") {
         nlohmann::json metrics;

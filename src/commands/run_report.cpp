@@ -165,14 +165,20 @@ std::string render_run_summary(const nlohmann::json& run, const RunArtifacts& ar
   if (artifacts.sft) training(md, *artifacts.sft);
   if (artifacts.gpu_metrics_summary) gpu_metrics(md, *artifacts.gpu_metrics_summary);
   md += fmt::format("## Validation: {}\n\n", validation.passed() ? "passed" : "FAILED");
-  md += fmt::format("{} ok, {} warning(s), {} failed, {} impossible. Each finding shows its "
+  md += fmt::format("{} ok, {} warning(s){}, {} failed, {} impossible. Each finding shows its "
                     "arithmetic (validation.json).\n\n",
                     validation.count(Verdict::ok), validation.count(Verdict::warning),
+                    validation.implausible() > 0
+                        ? fmt::format(" ({} implausible: above a published record, to be "
+                                      "double-checked)", validation.implausible())
+                        : std::string(),
                     validation.count(Verdict::failed), validation.count(Verdict::impossible));
   md += "| verdict | check | subject | arithmetic |\n|---|---|---|---|\n";
   for (const auto& f : validation.findings) {
-    md += fmt::format("| {} | {} | {} | {} |\n", verdict_name(f.verdict), f.check, f.subject,
-                      f.arithmetic);
+    md += fmt::format("| {} | {} | {} | {} |\n",
+                      f.implausible ? std::string("**warning: implausible** (above a published record)")
+                                    : verdict_name(f.verdict),
+                      f.check, f.subject, f.arithmetic);
   }
   return md;
 }

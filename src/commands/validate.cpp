@@ -44,7 +44,8 @@ auto naming(const fs::path& file, F&& f) {
 }
 
 // The GPU name and job shape a run directory records (run.json, else nccl.json).
-JobLimits limits_of_run(const fs::path& dir, const std::vector<HardwareSpec>& specs) {
+JobLimits limits_of_run(const fs::path& dir, const std::vector<HardwareSpec>& specs,
+                        const std::vector<Record>& records) {
   std::string gpu;
   int nodes = 1, world = 1;
   if (fs::exists(dir / "run.json")) {
@@ -60,16 +61,17 @@ JobLimits limits_of_run(const fs::path& dir, const std::vector<HardwareSpec>& sp
     world = n.value("world_size", 1);
     for (const auto& r : n.value("ranks", nlohmann::json::array())) gpu = r.value("device", gpu);
   }
-  return job_limits(specs, gpu, nodes, std::max(1, world / std::max(1, nodes)));
+  return job_limits(specs, gpu, nodes, std::max(1, world / std::max(1, nodes)), records);
 }
 
-ValidationReport validate_run_directory(const fs::path& dir, const std::vector<HardwareSpec>& specs) {
+ValidationReport validate_run_directory(const fs::path& dir, const std::vector<HardwareSpec>& specs,
+                                        const std::vector<Record>& records) {
   // Read as `report` reads it first: every field of the right type and finite, every file of
   // this format version; a broken file is a one-line error naming it and the field, never a
   // "validation passed" over figures that are not numbers.
   (void)report::read_run_directory(dir, report::ReadOptions{});
   const JobLimits limits = naming(fs::exists(dir / "run.json") ? dir / "run.json" : dir / "nccl.json",
-                                  [&] { return limits_of_run(dir, specs); });
+                                  [&] { return limits_of_run(dir, specs, records); });
   ValidationReport report;
   bool any = false;
   if (fs::exists(dir / "nccl.json")) {
@@ -81,7 +83,7 @@ ValidationReport validate_run_directory(const fs::path& dir, const std::vector<H
   }
   if (fs::exists(dir / "compute.json")) {
     const auto j = read_result(dir, "compute.json", "compute");
-    report.add(naming(dir / "compute.json", [&] { return validate_compute(j); }));
+    report.add(naming(dir / "compute.json", [&] { return validate_compute(j, records); }));
     any = true;
   }
   if (fs::exists(dir / "sft_metrics.json")) {
@@ -100,23 +102,29 @@ int run_validate(const ValidateOptions& o, const CommandContext& ctx) {
   const fs::path path(o.path);
   if (!fs::exists(path)) throw usage_error(fmt::format("{}: no such file or directory", o.path));
   const auto specs = load_hardware_specs(find_config_dir() / "hardware");
+  const auto records = load_records(find_config_dir() / "records");
   ValidationReport report;
   if (fs::is_directory(path)) {
-    report = validate_run_directory(path, specs);
+    report = validate_run_directory(path, specs, records);
   } else {
     const std::string hf_home = ctx.env.get_string("HF_HOME");
     report.add(validate_claims(
         read_json_file(path), specs,
-        [&](const std::string& model) { return model_shape(model, hf_home); }, path.string()));
+        [&](const std::string& model) { return model_shape(model, hf_home); }, path.string(),
+        records));
   }
   for (const auto& f : report.findings) {
-    fmt::print("{:<10} {:<34} {}\n           {}\n", verdict_name(f.verdict), f.check, f.subject,
-               f.arithmetic);
+    fmt::print("{:<10} {:<34} {}\n           {}\n",
+               f.implausible ? std::string("implausible") : verdict_name(f.verdict), f.check,
+               f.subject, f.arithmetic);
   }
-  fmt::print("validation {}: {} ok, {} warning(s), {} failed, {} impossible\n",
+  fmt::print("validation {}: {} ok, {} warning(s){}, {} failed, {} impossible\n",
              report.passed() ? "passed" : "FAILED", report.count(Verdict::ok),
-             report.count(Verdict::warning), report.count(Verdict::failed),
-             report.count(Verdict::impossible));
+             report.count(Verdict::warning),
+             report.implausible() > 0
+                 ? fmt::format(" ({} implausible: above a published record)", report.implausible())
+                 : std::string(),
+             report.count(Verdict::failed), report.count(Verdict::impossible));
   if (!o.json_out.empty()) write_json_atomic(o.json_out, report);
   return report.passed() ? 0 : static_cast<int>(ExitCode::failure);
 }

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
+#include "bench/collectives.hpp"
 #include "core/error.hpp"
 #include "core/parse.hpp"
 #include "model/flops.hpp"
@@ -48,16 +51,32 @@ struct ClaimFields {
   }
 };
 
+// The datasheet figure of a GPU for a data type: "bf16" -> dense_bf16_tflops, "fp8_e4m3" ->
+// dense_fp8_tflops, "fp32" -> fp32_tflops. Unknown types name the claim's key.
+std::string peak_key(const ClaimFields& c, const std::string& dtype) {
+  if (dtype == "bf16" || dtype == "fp16" || dtype == "tf32") return fmt::format("dense_{}_tflops", dtype);
+  if (dtype.rfind("fp8", 0) == 0) return "dense_fp8_tflops";
+  if (dtype == "fp32") return "fp32_tflops";
+  throw usage_error(fmt::format("{}: key \"{}\": unknown data type '{}' (bf16, fp16, fp8, tf32, fp32)",
+                                c.where, c.c.contains("dtype") ? "dtype" : "precision", dtype));
+}
+
+// tokens/s for a model on nodes x GPUs: PaLM FLOPs per token x tokens/s against the dense peak of
+// the claim's precision (bf16 unless stated), then the best published training MFU of that
+// precision. `derived` says how tokens/s follows from the claimed figure (energy, time).
 Finding throughput_claim(const ClaimFields& c, const std::string& id, double tokens_per_s,
                          int64_t seq_len, const std::string& as_stated, const HardwareSpec& gpu,
-                         int gpus_per_node, const ModelResolver& resolve) {
+                         int gpus_per_node, const ModelResolver& resolve,
+                         const std::vector<Record>& records, const std::string& derived = {}) {
   const auto model_name = c.text("model");
   const int nodes = static_cast<int>(c.integer("nodes", 1, kMaxClaimNodes));
+  const std::string precision = c.c.contains("precision") ? c.text("precision") : "bf16";
+  const std::string key = peak_key(c, precision);
   const ModelShape m = resolve(model_name);
   const double flops_per_token = palm_flops_per_token(m, seq_len);
   const double needed_tflops = tokens_per_s * flops_per_token / 1e12;
   const int64_t gpus = int64_t(nodes) * gpus_per_node;
-  const double peak = gpu.figure("dense_bf16_tflops").value;
+  const double peak = gpu.figure(key).value;
   const double available = double(gpus) * peak;
   const double ratio = needed_tflops / available;
   Finding f;
@@ -68,19 +87,46 @@ Finding throughput_claim(const ClaimFields& c, const std::string& id, double tok
   f.unit = "TFLOP/s";
   f.verdict = ratio <= 1.0 ? Verdict::ok : Verdict::impossible;
   f.arithmetic = fmt::format(
-      "{:.4g} tokens/s x {:.4g} FLOP/token (6N + 12·L·d·T, N = {}, L = {}, d = {}, T = {}) = "
-      "{:.4g} TFLOP/s needed; {} GPUs x {:.1f} TFLOP/s dense bf16 ({}) = {:.4g} TFLOP/s peak; "
+      "{}{:.4g} tokens/s x {:.4g} FLOP/token (6N + 12·L·d·T, N = {}, L = {}, d = {}, T = {}) = "
+      "{:.4g} TFLOP/s needed; {} GPUs x {:.1f} TFLOP/s dense {} ({}) = {:.4g} TFLOP/s peak; "
       "ratio {:.2f}x peak{}",
-      tokens_per_s, flops_per_token, m.params, m.layers, m.hidden, seq_len, needed_tflops, gpus,
-      peak, gpu.id, available, ratio,
+      derived, tokens_per_s, flops_per_token, m.params, m.layers, m.hidden, seq_len, needed_tflops,
+      gpus, peak, precision, gpu.id, available, ratio,
       ratio > 1 ? " — impossible" : fmt::format(" (MFU {:.0f}%)", ratio * 100));
+  // Per GPU, so the record's MFU scales with this GPU's peak.
+  f.unit = "TFLOP/s per GPU";
+  compare_with_record(f, needed_tflops / double(gpus), peak,
+                      best_record(records, "training_mfu", precision), /*note_missing=*/true);
+  f.unit = "TFLOP/s";
+  return f;
+}
+
+// A figure against one datasheet figure of the GPU (impossible above it), then against the best
+// published record of its kind and precision as a fraction of that figure.
+Finding datasheet_claim(const std::string& check, const std::string& subject, double value,
+                        const HardwareSpec& gpu, const std::string& key, const char* unit,
+                        const Record* record, bool note_missing = true) {
+  const HardwareFigure& fig = gpu.figure(key);
+  Finding f;
+  f.check = check;
+  f.subject = subject;
+  f.measured = value;
+  f.limit = fig.value;
+  f.unit = unit;
+  f.verdict = value <= fig.value ? Verdict::ok : Verdict::impossible;
+  f.arithmetic = fmt::format("{:g} {} {} {:g} {} ({} of {}: {}): {:.1f}% of it{}", value, unit,
+                             value <= fig.value ? "<=" : ">", fig.value, unit, key, gpu.id,
+                             fig.source, 100 * value / fig.value,
+                             value <= fig.value ? "" : " — impossible");
+  compare_with_record(f, value, fig.value, record, note_missing);
   return f;
 }
 
 }  // namespace
 
 std::vector<Finding> validate_claims(const nlohmann::json& j, const std::vector<HardwareSpec>& specs,
-                                     const ModelResolver& resolve, std::string_view source) {
+                                     const ModelResolver& resolve, std::string_view source,
+                                     const std::vector<Record>& records) {
   if (!j.is_object() || !j.contains("claims") || !j["claims"].is_array()) {
     throw usage_error(fmt::format("{}: expected an object with a 'claims' array", source));
   }
@@ -121,11 +167,113 @@ std::vector<Finding> validate_claims(const nlohmann::json& j, const std::vector<
       const auto tokens = c.integer("tokens_per_sample", 1, kMaxClaimTokens);
       out.push_back(throughput_claim(c, id, value * static_cast<double>(tokens), tokens,
                                      fmt::format("{:g} samples/s of {} tokens", value, tokens), gpu,
-                                     gpus_per_node, resolve));
+                                     gpus_per_node, resolve, records));
     } else if (kind == "training_tokens_per_s") {
       const auto seq = c.integer("seq_len", 1, kMaxClaimTokens);
       out.push_back(throughput_claim(c, id, value, seq, fmt::format("{:g} tokens/s", value), gpu,
-                                     gpus_per_node, resolve));
+                                     gpus_per_node, resolve, records));
+    } else if (kind == "energy_per_token_joules") {
+      // Energy per token = the GPUs' power / tokens/s, so a claim with the power drawn states a
+      // throughput: tokens/s = nodes x GPUs x W / (J/token). The power first: above the board
+      // limit it cannot be drawn.
+      const auto seq = c.integer("seq_len", 1, kMaxClaimTokens);
+      const double watts = c.number("watts_per_gpu", 0, kMaxClaimValue);
+      const int nodes = static_cast<int>(c.integer("nodes", 1, kMaxClaimNodes));
+      const HardwareFigure& tdp = gpu.figure("tdp_watts");
+      if (!(value > 0) || !(watts > 0)) {
+        throw usage_error(fmt::format("{}: claim '{}': keys \"value\" and \"watts_per_gpu\" must be "
+                                      "above 0", source, id));
+      }
+      if (watts > tdp.value) {
+        out.push_back(datasheet_claim(
+            "claim.energy_per_token", fmt::format("{}: {:g} J/token at {:g} W per GPU", id, value, watts),
+            watts, gpu, "tdp_watts", "W", nullptr, false));
+        continue;
+      }
+      const double gpus = double(nodes) * gpus_per_node;
+      const double tokens_per_s = gpus * watts / value;
+      Finding f = throughput_claim(
+          c, id, tokens_per_s, seq,
+          fmt::format("{:g} J/token at {:g} W per GPU", value, watts), gpu, gpus_per_node,
+          resolve, records,
+          fmt::format("{:g} GPUs x {:g} W (<= {:g} W board limit) / {:g} J/token = ", gpus, watts,
+                      tdp.value, value));
+      f.check = "claim.energy_per_token";
+      out.push_back(f);
+    } else if (kind == "time_to_train_hours") {
+      // A training time for a token count states a throughput: tokens / (hours x 3600).
+      const auto seq = c.integer("seq_len", 1, kMaxClaimTokens);
+      const double tokens = c.number("tokens", 1, kMaxClaimValue);
+      if (!(value > 0)) {
+        throw usage_error(fmt::format("{}: claim '{}': key \"value\" must be above 0", source, id));
+      }
+      const double tokens_per_s = tokens / (value * 3600.0);
+      Finding f = throughput_claim(
+          c, id, tokens_per_s, seq, fmt::format("{:g} h for {:g} tokens", value, tokens), gpu,
+          gpus_per_node, resolve, records,
+          fmt::format("{:g} tokens / ({:g} h x 3600 s) = ", tokens, value));
+      f.check = "claim.time_to_train";
+      out.push_back(f);
+    } else if (kind == "gemm_tflops" || kind == "attention_tflops") {
+      const std::string dtype = c.text("dtype");
+      const std::string key = peak_key(c, dtype);
+      out.push_back(datasheet_claim(
+          kind == "gemm_tflops" ? "claim.gemm_vs_peak" : "claim.attention_vs_peak",
+          fmt::format("{}: {} {:g} TFLOP/s per GPU", id,
+                      kind == "gemm_tflops" ? "GEMM" : "attention", value),
+          value, gpu, key, "TFLOP/s", best_record(records, kind, dtype)));
+    } else if (kind == "hbm_bandwidth_gb_per_s") {
+      out.push_back(datasheet_claim("claim.hbm_bandwidth_vs_spec",
+                                    fmt::format("{}: HBM {:g} GB/s per GPU", id, value), value, gpu,
+                                    "hbm_bandwidth_gb_per_s", "GB/s",
+                                    best_record(records, "hbm_bandwidth")));
+    } else if (kind == "gpu_power_watts") {
+      out.push_back(datasheet_claim("claim.gpu_power_vs_board_limit",
+                                    fmt::format("{}: {:g} W per GPU", id, value), value, gpu,
+                                    "tdp_watts", "W", nullptr, false));
+    } else if (kind == "collective_busbw_gb_per_s") {
+      const std::string op = c.text("op");
+      bool known = false;
+      for (const auto& spec : collectives()) known = known || spec.name == op;
+      if (!known) {
+        throw usage_error(fmt::format("{}: key \"op\": unknown collective '{}'", c.where, op));
+      }
+      const int nodes = static_cast<int>(c.integer("nodes", 1, kMaxClaimNodes));
+      const int ranks = static_cast<int>(std::min<int64_t>(int64_t(nodes) * gpus_per_node, 1 << 30));
+      const double ceiling = busbw_ceiling_factor(op, ranks);
+      Finding f;
+      f.check = "claim.collective_busbw";
+      f.subject = fmt::format("{}: {} busbw {:g} GB/s on {} node(s) x {} GPUs", id, op, value, nodes,
+                              gpus_per_node);
+      f.measured = value;
+      f.unit = "GB/s";
+      const std::string ceiling_text =
+          ceiling == 1.0 ? std::string(" x 1 (each rank moves busbw over its link)")
+                         : fmt::format(" x {:.4g} (2(n-1)/n, n = {} ranks: in-network reduction)",
+                                       ceiling, ranks);
+      if (nodes == 1) {
+        const HardwareFigure& link = gpu.figure("nvlink_bandwidth_per_direction_gb_per_s");
+        const double limit = link.value * ceiling;
+        f.limit = limit;
+        f.verdict = value <= limit ? Verdict::ok : Verdict::impossible;
+        f.arithmetic = fmt::format("{:g} GB/s {} NVLink {:g} GB/s per direction ({}: {}){} = {:.4g} "
+                                   "GB/s{}",
+                                   value, value <= limit ? "<=" : ">", link.value, gpu.id, link.source,
+                                   ceiling_text, limit, value <= limit ? "" : " — impossible");
+        compare_with_record(f, value, link.value,
+                            best_record(records, "collective_busbw_intra_node", {}, op), true);
+      } else {
+        const double per_port = nic.figure("bandwidth_per_direction_gb_per_s").value;
+        const double limit = ports * per_port * ceiling;
+        f.limit = limit;
+        f.verdict = value <= limit ? Verdict::ok : Verdict::impossible;
+        f.arithmetic = fmt::format(
+            "{:g} GB/s {} {:g} ports x {:g} GB/s per direction ({}){} = {:.4g} GB/s: the node's "
+            "NICs carry every ring's crossing{}; no published inter-node record in configs/records",
+            value, value <= limit ? "<=" : ">", ports, per_port, nic.id, ceiling_text, limit,
+            value <= limit ? "" : " — impossible");
+      }
+      out.push_back(f);
     } else if (kind == "node_network_gbit_per_s") {
       const double line = nic.figure("line_rate_gbit_per_s").value;
       const double limit = ports * line;

@@ -4,10 +4,10 @@
 
 namespace sxb {
 
-std::vector<Finding> validate_compute(const nlohmann::json& c) {
+std::vector<Finding> validate_compute(const nlohmann::json& c, const std::vector<Record>& records) {
   std::vector<Finding> out;
   auto against_spec = [&](const nlohmann::json& row, const char* value_key, const std::string& check,
-                          const std::string& subject, const char* unit) {
+                          const std::string& subject, const char* unit, const Record* record) {
     if (!row.contains("spec") || !row["spec"].is_object() || !row.contains(value_key)) return;
     const double v = row[value_key].get<double>();
     const double limit = row["spec"].value("value", 0.0);
@@ -22,19 +22,21 @@ std::vector<Finding> validate_compute(const nlohmann::json& c) {
     f.arithmetic = fmt::format("{:.1f} {} {} {:.1f} {} ({}, datasheet): {:.1f}% of it", v, unit,
                                v <= limit ? "<=" : ">", limit, unit,
                                row["spec"].value("key", std::string()), 100 * v / limit);
+    compare_with_record(f, v, limit, record);
     out.push_back(f);
   };
   for (const auto& g : c.value("gemm", nlohmann::json::array())) {
     against_spec(g, "tflop_per_s", "compute.gemm_vs_peak",
                  fmt::format("gpu{} {} {}x{}x{} ({})", g.value("device", 0), g.value("dtype", ""),
                              g.value("m", 0), g.value("n", 0), g.value("k", 0), g.value("name", "")),
-                 "TFLOP/s");
+                 "TFLOP/s", best_record(records, "gemm_tflops", g.value("dtype", "")));
   }
   for (const auto& b : c.value("bandwidth", nlohmann::json::array())) {
     against_spec(b, "gb_per_s", "compute.bandwidth_vs_spec",
                  fmt::format("{} {} gpu{}->gpu{}", b.value("test", ""), b.value("variant", ""),
                              b.value("src_device", 0), b.value("dst_device", 0)),
-                 "GB/s");
+                 "GB/s",
+                 b.value("test", "") == "hbm" ? best_record(records, "hbm_bandwidth") : nullptr);
   }
   for (const auto& chk : c.value("gemm_checks", nlohmann::json::array())) {
     Finding f;

@@ -8,6 +8,7 @@
 
 #include "core/collective_results.hpp"
 #include "core/hardware.hpp"
+#include "core/records.hpp"
 
 namespace sxb {
 
@@ -27,11 +28,14 @@ struct Finding {
   std::optional<double> limit;
   std::string unit;
   std::string arithmetic;  // the comparison in words and numbers, with the limit's source
+  std::string record;      // id of the published record compared with (configs/records), or ""
+  bool implausible = false;  // above that record: a warning that must be double-checked
 };
 
 struct ValidationReport {
   std::vector<Finding> findings;
   int count(Verdict v) const;
+  int implausible() const;  // warnings that are above a published record
   bool passed() const { return count(Verdict::failed) == 0 && count(Verdict::impossible) == 0; }
   void add(std::vector<Finding> more);
 };
@@ -45,13 +49,29 @@ struct JobLimits {
   std::optional<HardwareSpec> nic;
   int node_count = 1;
   int gpus_per_node = 1;
+  std::vector<Record> records;  // configs/records: above one is implausible
 };
 JobLimits job_limits(const std::vector<HardwareSpec>& specs, const std::string& gpu_name,
-                     int node_count, int gpus_per_node);
+                     int node_count, int gpus_per_node, std::vector<Record> records);
 
-// Collectives: every data check clean; busbw within the per-direction NVLink rate on one node;
-// across nodes, busbw compared with the node's NIC line rate (a warning: the NIC count per node
-// is an assumption in configs/hardware).
+// The published record as a second bound under the physical one. `peak` is this hardware's limit
+// of the kind the record was measured against (its datasheet TFLOP/s, its NVLink rate); the record
+// scales to record.fraction() x peak here. A finding already impossible is left as it is; above
+// the record an ok finding becomes a warning marked implausible, naming the record and by how much
+// it is exceeded. Without a record the finding is unchanged, or, with note_missing, says so.
+void compare_with_record(Finding& f, double measured, double peak, const Record* record,
+                         bool note_missing = false);
+
+// The most bus bandwidth an operation can show per rank for a link rate of 1: all_reduce with an
+// in-network reduction (NVLink SHARP on an NVSwitch, a reduction tree across nodes) moves each
+// rank's data once each way, so its busbw = algbw x 2(n-1)/n can reach 2(n-1)/n x the link rate;
+// every other operation (and a ring all_reduce) moves busbw itself over the link: 1.
+double busbw_ceiling_factor(const std::string& op, int ranks);
+
+// Collectives: every data check clean; busbw within the per-direction NVLink rate x the
+// operation's ceiling (busbw_ceiling_factor) on one node, and within the best published record
+// for that operation there; across nodes, busbw compared with the node's NIC line rate x the
+// ceiling (a warning: the NIC count per node is an assumption in configs/hardware).
 std::vector<Finding> validate_collectives(const CollectiveReport& report, const JobLimits& limits);
 
 }  // namespace sxb
@@ -59,12 +79,15 @@ std::vector<Finding> validate_collectives(const CollectiveReport& report, const 
 namespace sxb {
 // Training (sft_metrics.json): every loss finite, the loss curve falls beyond its noise (or the
 // finding says why the run cannot show it: see training.cpp), replicas agree, and the model
-// TFLOP/s per device within the device's dense bf16 peak (when the device is a known GPU).
+// TFLOP/s per device within the device's dense bf16 peak (when the device is a known GPU) and
+// within the best published bf16 training MFU (configs/records).
 std::vector<Finding> validate_training(const nlohmann::json& sft_metrics, const JobLimits& limits);
 }  // namespace sxb
 
 namespace sxb {
 // GPU ceilings (compute.json): every GEMM rate and bandwidth at or below its datasheet figure
-// (the spec recorded next to each measurement), and every GEMM correctness check passed.
-std::vector<Finding> validate_compute(const nlohmann::json& compute);
+// (the spec recorded next to each measurement) and within the best published record of its kind
+// and precision as a fraction of that figure, and every GEMM correctness check passed.
+std::vector<Finding> validate_compute(const nlohmann::json& compute,
+                                      const std::vector<Record>& records);
 }  // namespace sxb

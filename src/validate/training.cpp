@@ -175,6 +175,7 @@ std::vector<Finding> validate_training(const nlohmann::json& m, const JobLimits&
     f.arithmetic = fmt::format(
         "{:.1f} model TFLOP/s per GPU {} {:.1f} dense bf16 peak ({}): MFU {:.1f}%", *f.measured,
         *f.measured <= peak ? "<=" : ">", peak, limits.gpu->id, 100.0 * *f.measured / peak);
+    compare_with_record(f, *f.measured, peak, best_record(limits.records, "training_mfu", "bf16"));
     out.push_back(f);
   }
   return out;

@@ -58,8 +58,9 @@ step "$BIN" validate "$WORK/results/run_quick" --json "$WORK/validate/validation
 
 exec python3 "$ROOT/tests/schema/validate_results.py" --schemas "$ROOT/schemas" \
   --claims "$ROOT/configs/claims/seed_claims.json" \
+  --records "$ROOT/configs/records/records.json" \
   --require run.json --require sft_metrics.json --require compute.json --require nccl.json \
   --require gpu_metrics_summary.json --require gpu_metrics.csv --require validation.json \
   --require validation_run.json --require validation_claims.json \
-  --require report.json --require plan.json --require claims \
+  --require report.json --require plan.json --require claims --require records \
   "$WORK/results" "$WORK/report/report.json" "$WORK/plan/plan.json" "$WORK/validate"

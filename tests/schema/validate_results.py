@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Validates sxbench result files against schemas/*.schema.json with python3-jsonschema.
 
-    validate_results.py --schemas DIR [--require NAME ...] [--claims FILE ...] PATH...
+    validate_results.py --schemas DIR [--require NAME ...] [--claims FILE ...] [--records FILE ...] PATH...
 
 Each PATH is a file or a directory searched recursively. Files are matched to schemas by name:
 run.json, sft_metrics.json, nccl.json, compute.json and compute_<host>.json,
 gpu_metrics_summary.json, validation.json (and the --json output of `sxbench validate`, named
 validation*.json), report.json, plan.json, gpu_metrics.csv (header against x-columns, then every
-row as an object); --claims names claims files. --require NAME fails the run when no file of
+row as an object); --claims names claims files, --records published-record files. --require NAME fails the run when no file of
 that name was validated (so that a test cannot pass on an empty directory).
 
 Known disagreements between a writer and the contract are listed in KNOWN_DISAGREEMENTS: an
@@ -133,7 +133,8 @@ class Checker:
         except (OSError, ValueError) as e:
             print(f"FAIL  {path}: {e}")
             ok = False
-        self.validated.setdefault(path.name if schema_name != "claims" else "claims", []).append(path)
+        self.validated.setdefault(
+            path.name if schema_name not in ("claims", "records") else schema_name, []).append(path)
         if ok:
             print(f"ok    {path} ({schema_name})")
         else:
@@ -162,11 +163,14 @@ def main():
     ap.add_argument("--schemas", required=True, help="directory of *.schema.json")
     ap.add_argument("--require", action="append", default=[], help="file name that must occur")
     ap.add_argument("--claims", action="append", default=[], help="claims file")
+    ap.add_argument("--records", action="append", default=[], help="records file (configs/records)")
     ap.add_argument("paths", nargs="*")
     a = ap.parse_args()
     checker = Checker(a.schemas)
     for c in a.claims:
         checker.check(pathlib.Path(c), "claims")
+    for r in a.records:
+        checker.check(pathlib.Path(r), "records")
     for p in map(pathlib.Path, a.paths):
         if not p.exists():
             print(f"FAIL  {p}: does not exist")

@@ -36,7 +36,7 @@ TEST(ValidateCompute, RatesAboveTheDatasheetAreImpossible) {
       {"gemm_checks",
        {{{"device", 0}, {"dtype", "bf16"}, {"passed", true}},
         {{"device", 0}, {"dtype", "fp16"}, {"passed", false}}}}};
-  const auto f = validate_compute(c);
+  const auto f = validate_compute(c, {});
   ASSERT_EQ(f.size(), 5u);
   EXPECT_EQ(f[0].verdict, Verdict::ok);
   EXPECT_NE(f[0].arithmetic.find("704.6 TFLOP/s <= 989.4 TFLOP/s"), std::string::npos)

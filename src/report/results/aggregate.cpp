@@ -401,10 +401,11 @@ RunRecord read_run_directory(const fs::path& dir, const ReadOptions& options) {
   if (!r.validation && options.specs && (nccl || sft || compute)) {
     const JobLimits limits =
         job_limits(*options.specs, limits_device_name(r), r.nodes,
-                   std::max(1, r.gpus_per_node > 0 ? r.gpus_per_node : r.ranks_per_node));
+                   std::max(1, r.gpus_per_node > 0 ? r.gpus_per_node : r.ranks_per_node),
+                   options.records ? *options.records : std::vector<Record>{});
     ValidationReport v;
     if (nccl) v.add(validate_collectives(*nccl, limits));
-    if (compute) v.add(validate_compute(*compute));
+    if (compute) v.add(validate_compute(*compute, limits.records));
     if (sft) v.add(validate_training(*sft, limits));
     r.validation = summarize(v, "sxbench report");
   }

@@ -24,6 +24,7 @@
 
 #include "core/collective_results.hpp"
 #include "core/hardware.hpp"
+#include "core/records.hpp"
 #include "perfmodel/perf_model.hpp"
 
 namespace sxb::report {
@@ -178,6 +179,8 @@ void check_gpu_metrics_csv(const std::filesystem::path& csv);
 struct ValidationFinding {
   std::string check, subject, verdict, unit, arithmetic;
   std::optional<double> measured, limit;
+  std::string record;        // the published record compared with (configs/records), or ""
+  bool implausible = false;  // a warning: above that record
 };
 struct ValidationSummary {
   // "validation.json" (written by the run) or "sxbench report" (checked while aggregating,
@@ -185,6 +188,7 @@ struct ValidationSummary {
   std::string source;
   bool passed = true;
   int ok = 0, warning = 0, failed = 0, impossible = 0;
+  int implausible = 0;  // of the warnings, those above a published record
   std::vector<ValidationFinding> findings;
 };
 
@@ -240,6 +244,8 @@ struct ReadOptions {
   // When set, runs without validation.json are checked with src/validate against these limits
   // (ValidationSummary::source says so). When null they get no validation summary.
   const std::vector<HardwareSpec>* specs = nullptr;
+  // Published records (configs/records) the same checks compare with; none when null.
+  const std::vector<Record>* records = nullptr;
 };
 
 // Reads one run directory. Throws a one-line sxb::Error with the reason when the directory is

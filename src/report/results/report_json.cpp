@@ -27,7 +27,8 @@ json report_json(const ReportContext& ctx, ReportLang lang) {
     if (r.validation) {
       v = {{"source", r.validation->source}, {"passed", r.validation->passed},
            {"ok", r.validation->ok},         {"warning", r.validation->warning},
-           {"failed", r.validation->failed}, {"impossible", r.validation->impossible}};
+           {"failed", r.validation->failed}, {"impossible", r.validation->impossible},
+           {"implausible", r.validation->implausible}};
     }
     runs.push_back({{"name", r.name},
                     {"written_by", run_kind_name(r.kind)},

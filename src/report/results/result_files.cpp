@@ -317,9 +317,13 @@ ValidationSummary read_validation(const json& j) {
   s.warning = static_cast<int>(c.integer("warning"));
   s.failed = static_cast<int>(c.integer("failed"));
   s.impossible = static_cast<int>(c.integer("impossible"));
+  // Files written before records were compared carry neither key.
+  if (c.has("implausible")) s.implausible = static_cast<int>(c.integer("implausible"));
   for (const Fields& ff : v.items("findings")) {
     s.findings.push_back({ff.str("check"), ff.str("subject"), ff.str("verdict"), ff.opt_str("unit"),
-                          ff.opt_str("arithmetic"), ff.opt_num("measured"), ff.opt_num("limit")});
+                          ff.opt_str("arithmetic"), ff.opt_num("measured"), ff.opt_num("limit"),
+                          ff.opt_str("record"),
+                          ff.has("implausible") ? ff.boolean("implausible") : false});
   }
   return s;
 }
@@ -332,9 +336,10 @@ ValidationSummary summarize(const ValidationReport& r, const std::string& source
   s.warning = r.count(Verdict::warning);
   s.failed = r.count(Verdict::failed);
   s.impossible = r.count(Verdict::impossible);
+  s.implausible = r.implausible();
   for (const auto& f : r.findings) {
-    s.findings.push_back(
-        {f.check, f.subject, verdict_name(f.verdict), f.unit, f.arithmetic, f.measured, f.limit});
+    s.findings.push_back({f.check, f.subject, verdict_name(f.verdict), f.unit, f.arithmetic,
+                          f.measured, f.limit, f.record, f.implausible});
   }
   return s;
 }

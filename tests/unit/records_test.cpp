@@ -1,0 +1,265 @@
+// Published records (configs/records) and the run-directory checks that compare with them: a
+// figure within the physical limit but above the best published record is a warning marked
+// implausible that names the record; at or under it, ok.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "commands/run_report.hpp"
+#include "core/atomic_file.hpp"
+#include "core/error.hpp"
+#include "core/hardware.hpp"
+#include "core/records.hpp"
+#include "report/results/aggregate.hpp"
+#include "report/results/result_files.hpp"
+#include "validate/findings.hpp"
+
+namespace sxb {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<Record> records() { return load_records(find_config_dir() / "records"); }
+
+TEST(Records, EveryRecordCarriesSourceDateConditionsAndAPeakOrPercent) {
+  const auto rs = records();
+  ASSERT_FALSE(rs.empty());
+  for (const auto& r : rs) {
+    EXPECT_FALSE(r.source.empty()) << r.id;
+    EXPECT_FALSE(r.date.empty()) << r.id;
+    EXPECT_FALSE(r.hardware.empty()) << r.id;
+    EXPECT_FALSE(r.conditions.empty()) << r.id;
+    EXPECT_TRUE(r.peak || r.unit == "%") << r.id;
+    // A record is a figure measured on hardware: never above the limit it was measured against,
+    // except all_reduce with in-switch reduction (its busbw ceiling is 2(n-1)/n x the link).
+    if (r.op != "all_reduce") EXPECT_LE(r.fraction(), 1.0) << r.id;
+  }
+}
+
+TEST(Records, BestRecordMatchesKindPrecisionClassAndOperation) {
+  const auto rs = records();
+  const Record* mfu = best_record(rs, "training_mfu", "bf16");
+  ASSERT_NE(mfu, nullptr);
+  EXPECT_DOUBLE_EQ(mfu->fraction(), 0.72);
+  EXPECT_EQ(best_record(rs, "training_mfu", "fp8"), nullptr);
+  const Record* fp8 = best_record(rs, "gemm_tflops", "fp8_e4m3");
+  ASSERT_NE(fp8, nullptr);
+  EXPECT_EQ(fp8->id, "gemm_fp8_deepgemm");
+  EXPECT_EQ(best_record(rs, "gemm_tflops", "bf16"), nullptr);
+  // bf16 shares fp16's class: FlashAttention-3's fp16 record bounds bf16 attention.
+  ASSERT_NE(best_record(rs, "attention_tflops", "bf16"), nullptr);
+  EXPECT_EQ(best_record(rs, "attention_tflops", "bf16")->id, "attention_fp16_flashattention3");
+  EXPECT_EQ(best_record(rs, "collective_busbw_intra_node", {}, "all_reduce")->id,
+            "nccl_allreduce_nvls_h100");
+  EXPECT_EQ(best_record(rs, "collective_busbw_intra_node", {}, "all_gather")->id,
+            "nccl_nvlink_effective_h100");
+}
+
+TEST(Records, MalformedFilesAreOneLineErrorsNamingFileAndKey) {
+  const fs::path dir = fs::temp_directory_path() / "sxb_records_test";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto expect_error = [&](const std::string& body, const std::string& needle) {
+    std::ofstream(dir / "r.json") << body;
+    try {
+      load_records(dir);
+      ADD_FAILURE() << "accepted: " << body;
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find((dir / "r.json").string()), std::string::npos) << what;
+      EXPECT_NE(what.find(needle), std::string::npos) << what;
+      EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+    }
+  };
+  const std::string head = R"({"schema": "sxbench.records/1", "records": [)";
+  const std::string cond =
+      R"("conditions": {"hardware": "h", "precision": "p", "parallelism": "q", "size": "s"})";
+  expect_error(R"({"records": 1})", "\"records\" array");
+  expect_error(R"({"schema": "x", "records": []})", "\"schema\"");
+  expect_error(head + R"({"id": "a", "kind": "training_mfu", "unit": "%", "source": "s", "date": "d", )" + cond + "}]}",
+               "\"value\"");
+  expect_error(head + R"({"id": "a", "kind": "training_mfu", "value": -1, "unit": "%", "source": "s", "date": "d", )" + cond + "}]}",
+               "value");
+  expect_error(head + R"({"id": "a", "kind": "gemm_tflops", "value": 1, "unit": "TFLOP/s", "source": "s", "date": "d", )" + cond + "}]}",
+               "\"peak\"");
+  expect_error(head + R"({"id": "a", "kind": "training_mfu", "value": 1, "unit": "%", "date": "d", )" + cond + "}]}",
+               "\"source\"");
+  expect_error(head + R"({"id": "a", "kind": "training_mfu", "value": 1, "unit": "%", "source": "s", "date": "d"}]})",
+               "\"conditions\"");
+  const std::string ok = R"({"id": "a", "kind": "training_mfu", "value": 1, "unit": "%", "source": "s", "date": "d", )" + cond + "}";
+  expect_error(head + ok + ", " + ok + "]}", "appears twice");
+  std::ofstream(dir / "r.json") << head + ok + "]}";
+  EXPECT_EQ(load_records(dir).size(), 1u);
+  fs::remove_all(dir);
+}
+
+// compare_with_record at, just under and above the record, and left alone when impossible.
+TEST(Records, CompareAtUnderAndAboveTheRecord) {
+  const auto rs = records();
+  const Record* mfu = best_record(rs, "training_mfu", "bf16");
+  auto judge = [&](double measured, Verdict physics = Verdict::ok) {
+    Finding f;
+    f.unit = "TFLOP/s";
+    f.verdict = physics;
+    compare_with_record(f, measured, 989.4, mfu);
+    return f;
+  };
+  const double bound = 0.72 * 989.4;
+  EXPECT_EQ(judge(bound).verdict, Verdict::ok) << judge(bound).arithmetic;
+  EXPECT_FALSE(judge(bound).implausible);
+  EXPECT_EQ(judge(bound).record, "mfu_bf16_flashattention2");
+  EXPECT_EQ(judge(bound * 0.999).verdict, Verdict::ok);
+  const Finding above = judge(bound * 1.10);
+  EXPECT_EQ(above.verdict, Verdict::warning);
+  EXPECT_TRUE(above.implausible);
+  EXPECT_NE(above.arithmetic.find("implausible: "), std::string::npos) << above.arithmetic;
+  EXPECT_NE(above.arithmetic.find("10.0% above the best published record"), std::string::npos)
+      << above.arithmetic;
+  EXPECT_NE(above.arithmetic.find("record mfu_bf16_flashattention2: 72 %"), std::string::npos)
+      << above.arithmetic;
+  EXPECT_NE(above.arithmetic.find("arxiv.org/abs/2307.08691"), std::string::npos);
+  // Physics wins: an impossible figure stays impossible, with no record appended.
+  const Finding beyond = judge(1000, Verdict::impossible);
+  EXPECT_EQ(beyond.verdict, Verdict::impossible);
+  EXPECT_FALSE(beyond.implausible);
+}
+
+TEST(Records, TrainingAboveTheMfuRecordIsImplausibleInRunDirectories) {
+  JobLimits limits;
+  limits.gpu = load_hardware_spec(find_config_dir() / "hardware" / "h200_sxm.json");
+  limits.records = records();
+  auto tflops = [&](double per_device) {
+    const nlohmann::json m = {{"model", {{"name", "m"}}},
+                              {"loss_curve", {{{"loss", 5.5}}}},
+                              {"model_tflops_per_s_per_device", per_device}};
+    for (const auto& f : validate_training(m, limits)) {
+      if (f.check == "train.tflops_vs_peak") return f;
+    }
+    return Finding{};
+  };
+  // The H200 fixtures' 500 TFLOP/s (MFU 50.6%) is under the record.
+  EXPECT_EQ(tflops(500.99).verdict, Verdict::ok) << tflops(500.99).arithmetic;
+  EXPECT_EQ(tflops(0.72 * 989.4).verdict, Verdict::ok);
+  EXPECT_EQ(tflops(0.80 * 989.4).verdict, Verdict::warning);
+  EXPECT_TRUE(tflops(0.80 * 989.4).implausible);
+  EXPECT_EQ(tflops(990).verdict, Verdict::impossible);
+}
+
+TEST(Records, Fp8GemmAboveTheRecordIsImplausibleAndNoRecordLeavesItAlone) {
+  auto gemm = [](const char* dtype, const char* key, double peak, double v) {
+    return nlohmann::json{{"gemm",
+                           {{{"device", 0}, {"dtype", dtype}, {"m", 8192}, {"n", 8192}, {"k", 8192},
+                             {"name", "8192"}, {"tflop_per_s", v},
+                             {"spec", {{"key", key}, {"value", peak}}}}}}};
+  };
+  const auto rs = records();
+  // 1550 TFLOP/s of 1978.9 on H800 (DeepGEMM) -> 1550 TFLOP/s of the H200's same peak.
+  EXPECT_EQ(validate_compute(gemm("fp8_e4m3", "dense_fp8_tflops", 1978.9, 1540.4), rs)[0].verdict,
+            Verdict::ok);
+  EXPECT_EQ(validate_compute(gemm("fp8_e4m3", "dense_fp8_tflops", 1978.9, 1550), rs)[0].verdict,
+            Verdict::ok);
+  const auto above = validate_compute(gemm("fp8_e4m3", "dense_fp8_tflops", 1978.9, 1600), rs)[0];
+  EXPECT_EQ(above.verdict, Verdict::warning);
+  EXPECT_TRUE(above.implausible);
+  EXPECT_EQ(above.record, "gemm_fp8_deepgemm");
+  EXPECT_EQ(validate_compute(gemm("fp8_e4m3", "dense_fp8_tflops", 1978.9, 1979), rs)[0].verdict,
+            Verdict::impossible);
+  // bf16 GEMM has no record: only the datasheet applies.
+  const auto bf16 = validate_compute(gemm("bf16", "dense_bf16_tflops", 989.4, 950), rs)[0];
+  EXPECT_EQ(bf16.verdict, Verdict::ok);
+  EXPECT_TRUE(bf16.record.empty());
+}
+
+CollectiveRow row(const std::string& op, uint64_t bytes, double busbw, int world) {
+  CollectiveRow r;
+  r.op = op;
+  r.size_bytes = bytes;
+  double factor = op == "all_reduce" ? 2.0 * (world - 1) / world : double(world - 1) / world;
+  r.out_of_place.busbw_gb_per_s = busbw;
+  r.out_of_place.algbw_gb_per_s = busbw / factor;
+  r.out_of_place.time_us = double(bytes) / (r.out_of_place.algbw_gb_per_s * 1e3);
+  return r;
+}
+
+TEST(Records, IntraNodeBusbwAgainstNvlinkCeilingAndRecords) {
+  JobLimits limits;
+  limits.gpu = load_hardware_spec(find_config_dir() / "hardware" / "h200_sxm.json");
+  limits.records = records();
+  auto busbw = [&](const std::string& op, double v) {
+    CollectiveReport rep;
+    rep.world_size = 8;
+    rep.node_count = 1;
+    rep.params.backend = "nccl";
+    rep.summary = {{op, v, v, 8ull << 30, 0, true}};
+    rep.rows = {row(op, 8ull << 30, v, 8)};
+    for (const auto& f : validate_collectives(rep, limits)) {
+      if (f.check == "nccl.busbw_vs_nvlink") return f;
+    }
+    return Finding{};
+  };
+  // all_reduce: NVLink SHARP reaches ~480 GB/s busbw, above the 450 GB/s link: not impossible
+  // (ceiling 450 x 2 x 7/8 = 787.5), implausible only above the 480 GB/s record.
+  EXPECT_EQ(busbw("all_reduce", 475).verdict, Verdict::ok) << busbw("all_reduce", 475).arithmetic;
+  EXPECT_EQ(busbw("all_reduce", 480).verdict, Verdict::ok);
+  EXPECT_TRUE(busbw("all_reduce", 500).implausible);
+  EXPECT_EQ(busbw("all_reduce", 500).verdict, Verdict::warning);
+  EXPECT_NE(busbw("all_reduce", 500).arithmetic.find("= 787.5 GB/s"), std::string::npos)
+      << busbw("all_reduce", 500).arithmetic;
+  EXPECT_EQ(busbw("all_reduce", 788).verdict, Verdict::impossible);
+  // all_gather: link 450 GB/s, record 370 GB/s.
+  EXPECT_EQ(busbw("all_gather", 369).verdict, Verdict::ok);
+  EXPECT_EQ(busbw("all_gather", 370).verdict, Verdict::ok);
+  EXPECT_EQ(busbw("all_gather", 380).verdict, Verdict::warning);
+  EXPECT_EQ(busbw("all_gather", 451).verdict, Verdict::impossible);
+}
+
+TEST(Records, ImplausibleSurvivesValidationJsonAndItsSummary) {
+  ValidationReport r;
+  Finding f;
+  f.check = "train.tflops_vs_peak";
+  f.verdict = Verdict::warning;
+  f.implausible = true;
+  f.record = "mfu_bf16_flashattention2";
+  r.findings.push_back(f);
+  EXPECT_EQ(r.implausible(), 1);
+  const nlohmann::json j = r;
+  EXPECT_EQ(j["counts"]["implausible"], 1);
+  const auto s = report::result_files::read_validation(j);
+  EXPECT_EQ(s.implausible, 1);
+  ASSERT_EQ(s.findings.size(), 1u);
+  EXPECT_TRUE(s.findings[0].implausible);
+  EXPECT_EQ(s.findings[0].record, "mfu_bf16_flashattention2");
+  EXPECT_EQ(report::result_files::summarize(r, "x").implausible, 1);
+}
+
+// The run's own summary (summary_report.md) names a figure above a record as implausible.
+TEST(Records, RunSummaryShowsImplausibleFindingsAsSuch) {
+  const auto run = read_json_file(fs::path(SXB_TEST_SOURCE_DIR) / "tests" / "fixtures" / "gpu" /
+                                  "h200_quick_7b" / "run.json");
+  ValidationReport v;
+  Finding ok;
+  ok.check = "compute.gemm_vs_peak";
+  v.findings.push_back(ok);
+  Finding f;
+  f.check = "train.tflops_vs_peak";
+  f.subject = "meta-llama/Llama-2-7b-hf";
+  f.verdict = Verdict::warning;
+  f.implausible = true;
+  f.record = "mfu_bf16_flashattention2";
+  f.arithmetic = "implausible: ...";
+  v.findings.push_back(f);
+  const std::string md = render_run_summary(run, RunArtifacts{}, v);
+  EXPECT_NE(md.find("1 ok, 1 warning(s) (1 implausible: above a published record, to be "
+                    "double-checked), 0 failed, 0 impossible"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| **warning: implausible** (above a published record) | train.tflops_vs_peak"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| ok | compute.gemm_vs_peak"), std::string::npos) << md;
+}
+
+}  // namespace
+}  // namespace sxb
