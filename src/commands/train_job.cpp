@@ -50,6 +50,22 @@ bool progress_on_terminal(const EnvConfig& env) {
 // job is and the steps measured so far, status "partial" and the cause. Rank 0 writes it from the
 // failure hook while the training thread may still be inside a step, so it reads only the job,
 // the batch and the steps recorded by on_step.
+// sft_metrics.json loss_curve: one entry per step, complete or partial run alike.
+nlohmann::json loss_curve_json(const std::vector<TrainStep>& steps) {
+  nlohmann::json curve = nlohmann::json::array();
+  for (const auto& s : steps) {
+    curve.push_back({{"step", s.step},
+                     {"loss", s.loss},
+                     {"grad_norm", s.grad_norm},
+                     {"lr", s.lr},
+                     {"target_tokens", s.target_tokens},
+                     {"step_time_s", s.step_time_s},
+                     {"comm_time_s", s.comm_time_s},
+                     {"comm_bytes", s.comm_bytes}});
+  }
+  return curve;
+}
+
 nlohmann::json partial_metrics(const TrainJob& job, const MpiContext& mpi, const BatchPlan& batch,
                                const std::string& started_utc, const std::vector<TrainStep>& steps,
                                const std::string& cause) {
@@ -58,17 +74,7 @@ nlohmann::json partial_metrics(const TrainJob& job, const MpiContext& mpi, const
   std::vector<double> step_times;
   for (int64_t i = warm; i < done; ++i) step_times.push_back(steps[i].step_time_s);
   const int64_t tokens_per_step = batch.train_batch_size * job.seq_len;
-  nlohmann::json loss_curve = nlohmann::json::array();
-  for (const auto& s : steps) {
-    loss_curve.push_back({{"step", s.step},
-                          {"loss", s.loss},
-                          {"grad_norm", s.grad_norm},
-                          {"lr", s.lr},
-                          {"target_tokens", s.target_tokens},
-                          {"step_time_s", s.step_time_s},
-                          {"comm_time_s", s.comm_time_s},
-                          {"comm_bytes", s.comm_bytes}});
-  }
+  const nlohmann::json loss_curve = loss_curve_json(steps);
   nlohmann::json m = {{"schema", "sxbench.sft_metrics/1"},
                       {"tool_version", SXB_VERSION},
                       {"status", "partial"},
@@ -378,17 +384,7 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
     int64_t targets_measured = 0;
     for (int64_t i = warm; i < job.steps; ++i) targets_measured += run.steps[i].target_tokens;
 
-    nlohmann::json loss_curve = nlohmann::json::array();
-    for (const auto& s : run.steps) {
-      loss_curve.push_back({{"step", s.step},
-                            {"loss", s.loss},
-                            {"grad_norm", s.grad_norm},
-                            {"lr", s.lr},
-                            {"target_tokens", s.target_tokens},
-                            {"step_time_s", s.step_time_s},
-                            {"comm_time_s", s.comm_time_s},
-                            {"comm_bytes", s.comm_bytes}});
-    }
+    const nlohmann::json loss_curve = loss_curve_json(run.steps);
     // Per-step communication of the measured steps, next to the engine's description.
     e.communication["time_s_per_step"] = stats_json(comm_times);
     e.communication["bytes_per_rank_per_step"] = stats_json(comm_bytes);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -87,6 +88,17 @@ nlohmann::json read_json_file(const fs::path& path) {
     // A number too large for a double (1e999) is an out_of_range error, without a position.
     throw usage_error(fmt::format("{}: malformed JSON: {}", path.string(), json_error_text(e)));
   }
+}
+
+std::vector<fs::path> json_files_in(const fs::path& dir) {
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.path().extension() == ".json") files.push_back(e.path());
+  }
+  if (ec) throw usage_error(fmt::format("cannot read {}: {}", dir.string(), ec.message()));
+  std::sort(files.begin(), files.end());
+  return files;
 }
 
 fs::path create_unique_directory(const fs::path& base) {

@@ -76,13 +76,7 @@ HardwareSpec load_hardware_spec(const fs::path& file) {
 }
 
 std::vector<HardwareSpec> load_hardware_specs(const fs::path& dir) {
-  std::vector<fs::path> files;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    if (e.path().extension() == ".json") files.push_back(e.path());
-  }
-  if (ec) throw usage_error(fmt::format("cannot read {}: {}", dir.string(), ec.message()));
-  std::sort(files.begin(), files.end());
+  const std::vector<fs::path> files = json_files_in(dir);
   std::vector<HardwareSpec> specs;
   for (const auto& f : files) specs.push_back(load_hardware_spec(f));
   return specs;

@@ -14,12 +14,6 @@ namespace sxb {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 Error invalid(std::string_view what, std::string_view text, std::string_view expected) {
   return usage_error(
       fmt::format("invalid {} '{}': expected {}", what, quoted_excerpt(text), expected));
@@ -32,7 +26,7 @@ std::string number_text(double v) {
 }
 
 std::optional<int64_t> strict_int(std::string_view text) {
-  std::string_view s = trim(text);
+  std::string_view s = trim_blanks(text);
   if (!s.empty() && s.front() == '+') s.remove_prefix(1);
   int64_t value = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
@@ -41,7 +35,7 @@ std::optional<int64_t> strict_int(std::string_view text) {
 }
 
 std::optional<double> strict_double(std::string_view text) {
-  std::string_view s = trim(text);
+  std::string_view s = trim_blanks(text);
   if (!s.empty() && s.front() == '+') s.remove_prefix(1);
   double value = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
@@ -61,6 +55,12 @@ Error invalid_json(std::string_view what, const nlohmann::json& v, std::string_v
 }
 
 }  // namespace
+
+std::string_view trim_blanks(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
 
 std::string quoted_excerpt(std::string_view text) {
   std::string out;
@@ -84,7 +84,7 @@ double parse_double(std::string_view text, std::string_view what) {
 }
 
 bool parse_bool(std::string_view text, std::string_view what) {
-  std::string s(trim(text));
+  std::string s(trim_blanks(text));
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (s == "1" || s == "true" || s == "yes" || s == "on") return true;
   if (s == "0" || s == "false" || s == "no" || s == "off") return false;
@@ -109,7 +109,7 @@ double parse_number_in(std::string_view text, std::string_view what, double min,
 }
 
 uint64_t parse_size_bytes(std::string_view text, std::string_view what) {
-  std::string_view s = trim(text);
+  std::string_view s = trim_blanks(text);
   auto bad = [&] { return invalid(what, text, "bytes such as 8, 64K, 1M or 8G"); };
   if (s.empty()) throw bad();
   uint64_t mult = 1;

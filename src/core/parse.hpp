@@ -31,6 +31,9 @@ inline constexpr uint64_t kMaxBufferBytes = 64ull << 30;
 // such as an extra digit is refused instead of running for days.
 inline constexpr int64_t kMaxRepetitions = 1000000;
 
+// `s` without the spaces and tabs at either end.
+std::string_view trim_blanks(std::string_view s);
+
 // The text as it may appear in a message: at most 40 characters, without line breaks.
 std::string quoted_excerpt(std::string_view text);
 

@@ -86,13 +86,7 @@ Record read_record(const nlohmann::json& r, const std::string& where) {
 }  // namespace
 
 std::vector<Record> load_records(const fs::path& dir) {
-  std::vector<fs::path> files;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    if (e.path().extension() == ".json") files.push_back(e.path());
-  }
-  if (ec) throw usage_error(fmt::format("cannot read {}: {}", dir.string(), ec.message()));
-  std::sort(files.begin(), files.end());
+  const std::vector<fs::path> files = json_files_in(dir);
   std::vector<Record> out;
   std::set<std::string> ids;
   for (const auto& f : files) {

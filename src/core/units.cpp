@@ -8,16 +8,9 @@
 #include <limits>
 
 #include "core/error.hpp"
+#include "core/parse.hpp"
 
 namespace sxb {
-
-namespace {
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-}  // namespace
 
 std::string format_bytes(uint64_t bytes) {
   static const char* names[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -37,7 +30,7 @@ std::vector<std::string_view> split_comma_list(std::string_view list) {
   size_t start = 0;
   while (true) {
     const size_t comma = list.find(',', start);
-    items.push_back(trim(list.substr(
+    items.push_back(trim_blanks(list.substr(
         start, comma == std::string_view::npos ? std::string_view::npos : comma - start)));
     if (comma == std::string_view::npos) break;
     start = comma + 1;
