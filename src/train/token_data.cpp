@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -77,7 +78,6 @@ PackedDataset pack_jsonl_text(const std::string& text, const std::string& source
   PackedDataset d;
   d.seq_len = T;
   int64_t fill = T;  // tokens used in the current (last) sequence; T: start a new one
-  uint32_t max_id = opt.pad_id;
   auto new_sequence = [&] {
     d.tokens.resize(d.tokens.size() + T, opt.pad_id);
     d.mask.resize(d.mask.size() + T, 0);
@@ -122,7 +122,6 @@ PackedDataset pack_jsonl_text(const std::string& text, const std::string& source
     for (int64_t i = 0; i < len; ++i) {
       const bool is_prompt = i < int64_t(r.prompt.size());
       d.tokens[base + i] = is_prompt ? r.prompt[i] : r.response[i - r.prompt.size()];
-      max_id = std::max(max_id, d.tokens[base + i]);
       const bool target = !is_prompt && i > 0;
       d.mask[base + i] = target ? 1 : 0;
       d.num_target_tokens += target ? 1 : 0;
@@ -133,6 +132,9 @@ PackedDataset pack_jsonl_text(const std::string& text, const std::string& source
   if (d.num_records == 0) {
     throw usage_error(fmt::format("{}: no record with a response token to pack", source));
   }
+  // The largest id the file holds, padding included only where a sequence is padded: the reader
+  // checks the header against the data, and a pad id that no sequence needed is not in it.
+  const uint32_t max_id = *std::max_element(d.tokens.begin(), d.tokens.end());
   d.max_token_id = max_id;
   d.bytes_per_token = (opt.dtype == "uint32" || (opt.dtype == "auto" && max_id > 0xffff)) ? 4 : 2;
   return d;

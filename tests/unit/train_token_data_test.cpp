@@ -108,6 +108,26 @@ TEST(TokenData, FileRoundTripAndCorruptionChecks) {
   fs::remove(p);
 }
 
+// A pad id that no sequence needed (every sequence full) is not in the file, so the header's
+// max_token_id is the data's, and the file reads back (tests/fuzz/fuzz_jsonl checks every pack).
+TEST(TokenData, UnusedPadIdIsNotTheMaxTokenId) {
+  PackOptions o = opts(4);
+  o.pad_id = 65535;
+  const auto d = pack_jsonl_text("{\"prompt\": [1, 2], \"response\": [3, 4]}\n", "t.jsonl", o);
+  EXPECT_EQ(d.tokens, (std::vector<uint32_t>{1, 2, 3, 4}));
+  EXPECT_EQ(d.max_token_id, 4);
+  const auto padded =
+      pack_jsonl_text("{\"prompt\": [1], \"response\": [3]}\n", "t.jsonl", o);
+  EXPECT_EQ(padded.max_token_id, 65535);
+  const fs::path p =
+      fs::temp_directory_path() / ("sxb_tok_pad_" + std::to_string(::getpid()) + ".bin");
+  write_token_file(p, d);
+  const auto back = read_token_file(p);
+  fs::remove(p);
+  EXPECT_EQ(back.tokens, d.tokens);
+  EXPECT_EQ(back.max_token_id, 4);
+}
+
 TEST(TokenData, SyntheticIsSeededAndIndexAddressed) {
   SyntheticSequenceSource a(7, 16, 50), b(7, 16, 50), c(8, 16, 50);
   std::vector<int32_t> t1(16), g1(16), t2(16), g2(16), t3(16), g3(16);
