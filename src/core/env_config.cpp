@@ -8,6 +8,7 @@
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/parse.hpp"
 #include "core/units.hpp"
 
 namespace sxb {
@@ -258,6 +259,10 @@ EnvConfig EnvConfig::from_string(std::string_view text, const std::string& sourc
       size_t hash = raw.find(" #");
       if (hash == std::string_view::npos) hash = raw.find("\t#");
       value = std::string(trim(raw.substr(0, hash)));
+    }
+    // Settings are recorded in run.json, and JSON holds UTF-8 text only.
+    if (!valid_utf8(value)) {
+      throw usage_error(fmt::format("{}: the value of {} is not valid UTF-8 text", where, key));
     }
     if (cfg.entries_.count(key)) {
       throw usage_error(fmt::format("{}: {} is set twice (first on line {})", where, key,

@@ -36,6 +36,8 @@ std::string_view trim_blanks(std::string_view s);
 
 // The text as it may appear in a message: at most 40 characters, without line breaks.
 std::string quoted_excerpt(std::string_view text);
+// True when text is well-formed UTF-8 (what JSON output requires of every string it records).
+bool valid_utf8(std::string_view text);
 
 // Whole (trimmed) string must be a base-10 integer / a finite decimal number / a boolean word.
 int64_t parse_int(std::string_view text, std::string_view what);

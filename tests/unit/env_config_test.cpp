@@ -50,6 +50,14 @@ TEST(EnvFile, BadInputNamesFileAndLine) {
   EXPECT_NE(error_of("SEQ_LEN=1024\nSEQ_LEN=2048\n").find(".env:2: SEQ_LEN is set twice (first on line 1)"),
             std::string::npos);
   EXPECT_NE(error_of("1BAD=2\n").find("invalid key name"), std::string::npos);
+  // Values are recorded in run.json, which holds UTF-8 only (found by tests/fuzz/fuzz_env: the
+  // JSON writer threw on the value instead of the .env reader naming the line).
+  EXPECT_EQ(error_of("SEQ_LEN=1024\nRESULTS_DIR=/data/r\xe9sultats\n"),
+            ".env:2: the value of RESULTS_DIR is not valid UTF-8 text");
+  EXPECT_EQ(error_of("HF_TOKEN=hf_\xff\xfe\n"), ".env:1: the value of HF_TOKEN is not valid UTF-8 text");
+  EXPECT_EQ(EnvConfig::from_string("RESULTS_DIR=/data/r\xc3\xa9sultats\n", ".env")
+                .get_string("RESULTS_DIR"),
+            "/data/r\xc3\xa9sultats");
   for (auto text : {"FOO=1\n", "SEQ_LEN=x\n", "nonsense\n"}) {
     EXPECT_EQ(error_of(text).find('\n'), std::string::npos);
   }

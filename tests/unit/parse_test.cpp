@@ -29,6 +29,17 @@ std::string refusal(F f) {
   return "";
 }
 
+TEST(ValidUtf8, WellFormedOnly) {
+  for (std::string_view ok : {"", "plain", "caf\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac", "\xf0\x9f\x98\x80",
+                              "\xef\xbf\xbf", "\xf4\x8f\xbf\xbf"}) {
+    EXPECT_TRUE(valid_utf8(ok)) << ok;
+  }
+  for (std::string_view bad : {"\xff", "caf\xe9", "\xc3", "\xe6\x97", "\xc0\xaf", "\xe0\x80\xaf",
+                               "\xed\xa0\x80", "\xf4\x90\x80\x80", "\x80", "a\xc3("}) {
+    EXPECT_FALSE(valid_utf8(bad)) << bad;
+  }
+}
+
 TEST(ParseIntIn, BoundsAcceptedNeighboursRefused) {
   EXPECT_EQ(parse_int_in("1", "--micro-batch", 1, 1000000), 1);
   EXPECT_EQ(parse_int_in("2", "--micro-batch", 1, 1000000), 2);
