@@ -488,6 +488,22 @@ TEST(ReportAggregate, CsvChecksNameTheProblem) {
   EXPECT_EQ(s[0].name, "NVIDIA \"H200\"");
   EXPECT_TRUE(std::isnan(s[0].util_pct[0]));  // empty cell: not measured, not zero
   EXPECT_DOUBLE_EQ(s[0].power_w[0], 250.5);
+  // A GPU index that is not a whole number from 0 (it would not convert to unsigned int) and
+  // numbers that are not finite are refused in one line (tests/fuzz/fuzz_run_dir reads it too).
+  const std::string header = "elapsed_s,host,gpu_index,gpu_name,gpu_util_pct,power_w\n";
+  for (const std::string row : {"0.5,h,-1,G,1,2\n", "0.5,h,1e20,G,1,2\n", "0.5,h,nan,G,1,2\n",
+                                "0.5,h,0.5,G,1,2\n", "inf,h,0,G,1,2\n", "0.5,h,0,G,nan,2\n",
+                                "0.5,h,0,G,1,1e999\n", "0.5,h,0,G,1,\"2\r\"\n"}) {
+    write_file_atomic(dir / "d.csv", header + row);
+    try {
+      read_gpu_timeseries(dir / "d.csv");
+      ADD_FAILURE() << "accepted " << row;
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("d.csv:2: "), std::string::npos) << m;
+      EXPECT_EQ(m.find_first_of("\r\n"), std::string::npos) << m;
+    }
+  }
 }
 
 TEST(ReportAggregate, GroupsByModelAndNodeCount) {

@@ -12,6 +12,7 @@
 #include "core/atomic_file.hpp"
 #include "core/compute_results.hpp"
 #include "core/error.hpp"
+#include "core/parse.hpp"
 #include "core/units.hpp"
 #include "monitor/metrics_csv.hpp"
 #include "monitor/windows.hpp"
@@ -81,8 +82,9 @@ double csv_number(const std::string& cell, const std::string& where) {
   if (cell.empty()) return std::nan("");
   char* end = nullptr;
   const double v = std::strtod(cell.c_str(), &end);
-  if (end != cell.c_str() + cell.size()) {
-    throw usage_error(fmt::format("{}: '{}' is not a number", where, cell));
+  // The monitor writes finite numbers only (an absent reading is an empty cell).
+  if (end != cell.c_str() + cell.size() || !std::isfinite(v)) {
+    throw usage_error(fmt::format("{}: '{}' is not a finite number", where, quoted_excerpt(cell)));
   }
   return v;
 }
@@ -144,7 +146,14 @@ std::vector<GpuSeries> read_gpu_timeseries(const fs::path& csv) {
           fmt::format("{}: {} cells, the header has {}", where, cells.size(), layout.cells));
     }
     if (cells[layout.gpu_index].empty()) continue;  // a host-only sample (no GPU visible)
-    const double index = csv_number(cells[layout.gpu_index], where);
+    // An NVML device index as the monitor writes it: a whole number (a negative or huge value
+    // would not convert to unsigned int).
+    int64_t index = 0;
+    try {
+      index = parse_int_in(cells[layout.gpu_index], metrics_csv_name::gpu_index, 0, 65535);
+    } catch (const Error& e) {
+      throw usage_error(fmt::format("{}: {}", where, e.what()));
+    }
     const auto key = std::make_pair(cells[layout.host], static_cast<unsigned int>(index));
     auto it = slot.find(key);
     if (it == slot.end()) {
