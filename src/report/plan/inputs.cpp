@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "core/units.hpp"
+#include "monitor/windows.hpp"
 
 namespace sxb::report {
 
@@ -87,7 +88,7 @@ void add_training(const RunRecord& r, Measurements& out) {
           "measured: GPU board power, mean of the NVML power samples of {} GPU(s) on {} host(s) "
           "during {} ({}/gpu_metrics_summary.json, {} samples)",
           w->gpus, hosts.size(),
-          w->name == "training" ? "the timed training steps" : "the sft phase", r.name,
+          w->name == kTrainingWindow ? "the timed training steps" : "the sft phase", r.name,
           w->samples);
     } else if (with_power == r.gpu_metrics->gpus.size()) {
       t.mean_gpu_power_w = sum / static_cast<double>(with_power);
@@ -173,7 +174,7 @@ Measurements measurements_from(const Aggregate& agg) {
     if (r.compute) {
       add_compute(r, out);
       if (!r.compute->ceilings.gemm.empty() || r.compute->ceilings.hbm_copy_gb_per_s) {
-        out.ceilings.push_back({r.dir.string(),
+        out.ceilings.push_back({r.name,
                                 r.compute->devices.empty() ? "" : r.compute->devices.front(),
                                 r.compute->ceilings});
       }

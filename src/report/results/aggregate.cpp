@@ -421,6 +421,29 @@ RunRecord read_run_directory(const fs::path& dir, const ReadOptions& options) {
   return r;
 }
 
+GpuTotals totals_over(const std::vector<GpuStat>& gpus) {
+  GpuTotals t;
+  std::vector<double> util, sm, power;
+  for (const auto& g : gpus) {
+    if (g.util_mean_pct) util.push_back(*g.util_mean_pct);
+    if (g.sm_activity_mean_pct) sm.push_back(*g.sm_activity_mean_pct);
+    if (g.power_mean_w) power.push_back(*g.power_mean_w);
+    if (g.util_max_pct) t.util_max_pct = std::max(t.util_max_pct.value_or(0), *g.util_max_pct);
+    if (g.power_max_w) t.power_max_w = std::max(t.power_max_w.value_or(0), *g.power_max_w);
+    if (g.energy_j) t.energy_j = t.energy_j.value_or(0) + *g.energy_j;
+  }
+  auto mean = [](const std::vector<double>& v) -> std::optional<double> {
+    if (v.empty()) return std::nullopt;
+    double sum = 0;
+    for (double x : v) sum += x;
+    return sum / static_cast<double>(v.size());
+  };
+  t.util_mean_pct = mean(util);
+  t.sm_activity_mean_pct = mean(sm);
+  t.power_mean_w = mean(power);
+  return t;
+}
+
 const GpuWindow* GpuMetrics::training_window() const {
   for (const char* name : {kTrainingWindow, "sft"}) {
     for (const auto& w : windows) {

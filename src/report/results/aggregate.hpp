@@ -134,6 +134,14 @@ struct GpuStat {
   std::optional<double> sm_activity_mean_pct;  // GPM, where the GPU supports it
 };
 
+// Figures over several GPUs: the mean of the per-GPU means, the highest per-GPU maximum, energy
+// summed; each absent when no GPU provided it.
+struct GpuTotals {
+  std::optional<double> util_mean_pct, util_max_pct, sm_activity_mean_pct, power_mean_w,
+      power_max_w, energy_j;
+};
+GpuTotals totals_over(const std::vector<GpuStat>& gpus);
+
 // The GPUs over one window of the run's time: a phase of `run`, or the training engine's timed
 // steps ("training"); over GPUs: mean of the per-GPU means, energy summed.
 struct GpuWindow {

@@ -184,31 +184,13 @@ std::vector<GpuRunRow> gpu_rows(const Aggregate& a) {
     row.note = g.note;
     row.gpus = static_cast<int>(g.gpus.size());
     row.duration_s = g.duration_s.value_or(0);
-    std::vector<double> um, pm, sm;
-    double energy = 0;
-    bool have_energy = false;
-    for (const auto& s : g.gpus) {
-      if (s.util_mean_pct) um.push_back(*s.util_mean_pct);
-      if (s.util_max_pct)
-        row.util_max_pct = std::max(row.util_max_pct.value_or(0), *s.util_max_pct);
-      if (s.power_mean_w) pm.push_back(*s.power_mean_w);
-      if (s.sm_activity_mean_pct) sm.push_back(*s.sm_activity_mean_pct);
-      if (s.power_max_w) row.power_max_w = std::max(row.power_max_w.value_or(0), *s.power_max_w);
-      if (s.energy_j) {
-        energy += *s.energy_j;
-        have_energy = true;
-      }
-    }
-    auto mean = [](const std::vector<double>& v) -> std::optional<double> {
-      if (v.empty()) return std::nullopt;
-      double sum = 0;
-      for (double x : v) sum += x;
-      return sum / double(v.size());
-    };
-    row.util_mean_pct = mean(um);
-    row.power_mean_w = mean(pm);
-    row.sm_activity_mean_pct = mean(sm);
-    if (have_energy) row.energy_j = energy;
+    const GpuTotals t = totals_over(g.gpus);
+    row.util_mean_pct = t.util_mean_pct;
+    row.util_max_pct = t.util_max_pct;
+    row.sm_activity_mean_pct = t.sm_activity_mean_pct;
+    row.power_mean_w = t.power_mean_w;
+    row.power_max_w = t.power_max_w;
+    row.energy_j = t.energy_j;
     if (const GpuWindow* w = g.training_window()) {
       row.window = w->name;
       row.window_source = g.windows_source + " (" + w->source + ")";

@@ -236,22 +236,11 @@ GpuWindow read_window(const Fields& w) {
   GpuMetrics one;
   read_gpu_block(w, "", one);
   out.gpus = static_cast<int>(one.gpus.size());
-  std::vector<double> util, sm, power;
-  for (const auto& g : one.gpus) {
-    if (g.util_mean_pct) util.push_back(*g.util_mean_pct);
-    if (g.sm_activity_mean_pct) sm.push_back(*g.sm_activity_mean_pct);
-    if (g.power_mean_w) power.push_back(*g.power_mean_w);
-    if (g.energy_j) out.energy_j = out.energy_j.value_or(0) + *g.energy_j;
-  }
-  auto mean = [](const std::vector<double>& v) -> std::optional<double> {
-    if (v.empty()) return std::nullopt;
-    double sum = 0;
-    for (double x : v) sum += x;
-    return sum / static_cast<double>(v.size());
-  };
-  out.util_mean_pct = mean(util);
-  out.sm_activity_mean_pct = mean(sm);
-  out.power_mean_w = mean(power);
+  const GpuTotals t = totals_over(one.gpus);
+  out.util_mean_pct = t.util_mean_pct;
+  out.sm_activity_mean_pct = t.sm_activity_mean_pct;
+  out.power_mean_w = t.power_mean_w;
+  out.energy_j = t.energy_j;
   return out;
 }
 
