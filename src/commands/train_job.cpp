@@ -316,6 +316,9 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
           std::lock_guard<std::mutex> lock(progress_mu);
           steps = progress;
         }
+        // Nothing measured (a refusal or failure before the first step ended): no metrics file;
+        // the cause is on stderr and, under run, in run.json.
+        if (steps.empty()) return;
         const auto path = out_dir / "sft_metrics.json";
         write_json_atomic(path, partial_metrics(job, mpi, batch, train_started_utc, steps, line));
         std::fprintf(stderr, "sxbench: wrote %s (partial: %zu of %lld steps)\n", path.c_str(),
