@@ -158,10 +158,11 @@ if [ "${SHAPES:-1}" = 1 ]; then
   want mistral_7b && shape_case mistral_7b mistralai/Mistral-7B-v0.1 auto
 fi
 
-# The Hopper attention forward in the whole model (SXB_ATTENTION_FORWARD=sm90): loss and
-# gradients against the CPU reference in every recomputation mode, the twenty-step loss curve,
-# the train command's tests; then the 7B engine with it, against the engine above and PyTorch
-# eager (no checkpointing, .ref/torch_llama.py) in the same call. SM90=0 skips these.
+# The Hopper attention forward (the default on sm_90) in the whole model: loss and gradients
+# against the CPU reference in every recomputation mode, the twenty-step loss curve, the train
+# command's tests, with the forward named explicitly; then the 7B engine with the mma.sync
+# forward (SXB_ATTENTION_FORWARD=mma), against the engine above (the default) and PyTorch eager
+# (no checkpointing, .ref/torch_llama.py) in the same call. SM90=0 skips these.
 if [ "${SM90:-1}" = 1 ] && want sm90_model; then
   SXB_ATTENTION_FORWARD=sm90 timeout 200 .dev/sxb_gpu_tests \
     --gtest_filter='TrainGpuModel.*:TrainGpuCli.*' >"$W/sm90_model.log" 2>&1
@@ -169,12 +170,12 @@ if [ "${SM90:-1}" = 1 ] && want sm90_model; then
   grep -E "^\[  FAILED  \]|^\[  PASSED  \]|Failure" "$W/sm90_model.log" | head -12
   save
 fi
-if [ "${SM90:-1}" = 1 ] && want engine_7b_sm90; then
-  SXB_ATTENTION_FORWARD=sm90 timeout 100 "$BIN" train --device cuda \
+if [ "${SM90:-1}" = 1 ] && want engine_7b_mma; then
+  SXB_ATTENTION_FORWARD=mma timeout 100 "$BIN" train --device cuda \
     --model meta-llama/Llama-2-7b-hf --seq-len 4096 --micro-batch 1 --steps 10 --warmup-steps 3 \
-    --ds-config bench/device/ds_config_torch_reference.json --out "$W/engine_sm90" \
-    >"$W/engine_sm90.log" 2>&1
-  echo "engine_7b_sm90 exit $?"
+    --ds-config bench/device/ds_config_torch_reference.json --out "$W/engine_mma" \
+    >"$W/engine_mma.log" 2>&1
+  echo "engine_7b_mma exit $?"
   save
 fi
 if [ "${REFERENCE:-1}" = 1 ] && [ -f .ref/torch_llama.py ] && want torch_reference; then
@@ -188,7 +189,7 @@ echo "== ${SECONDS}s"
 python3 - "$W" <<'EOF'
 import json, os, sys
 w = sys.argv[1]
-for label, sub in [("engine 7B", "engine"), ("engine 7B, Hopper forward", "engine_sm90"),
+for label, sub in [("engine 7B", "engine"), ("engine 7B, mma.sync forward", "engine_mma"),
                    ("7B full recomputation", "h200_full_recompute_7b/train"),
                    ("Mistral-7B", "h200_mistral_7b/train")]:
     p = os.path.join(w, sub, "sft_metrics.json")

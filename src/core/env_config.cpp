@@ -83,8 +83,8 @@ const std::vector<EnvKey>& known_env_keys() {
       {"SXB_ATTENTION_WIDE_BACKWARD", K::boolean, "", "Tuning knob: the 8-warp attention "
        "backward for head_dim 128 (default on; off for A/B runs)", {}, -1e300, 1e300, true},
       {"SXB_ATTENTION_FORWARD", K::choice, "", "Tuning knob: the CUDA engine's attention forward, "
-       "mma (mma.sync, the default) or sm90 (the Hopper wgmma/TMA kernel where the device and "
-       "shape allow it)", {"mma", "sm90"}, -1e300, 1e300, true},
+       "sm90 (the default: the Hopper wgmma/TMA kernel where the device and shape allow it, "
+       "mma.sync elsewhere) or mma (mma.sync always, for A/B runs)", {"mma", "sm90"}, -1e300, 1e300, true},
       {"SXB_ATTENTION_SM90_OVERLAP", K::boolean, "", "Tuning knob: the Hopper attention "
        "forward overlaps one key tile's softmax with the previous tile's P V product (default on; "
        "off for A/B runs)", {}, -1e300, 1e300, true},

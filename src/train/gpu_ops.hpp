@@ -186,10 +186,10 @@ struct AttentionShape {
   int64_t q_stride = 0, kv_stride = 0, o_stride = 0;
 };
 bool attention_supports_head_dim(int64_t hd);
-// Which forward kernel attention_forward runs. automatic: the mma.sync kernel, or the Hopper
-// kernel (wgmma, TMA; sm_90a builds on sm_90 devices, head_dim 128, no window) where it applies
-// and the environment says SXB_ATTENTION_FORWARD=sm90 (read once). mma: always the
-// mma.sync kernel (any GPU, every supported shape). sm90: the Hopper kernel, or an error where
+// Which forward kernel attention_forward runs. automatic: the Hopper kernel (wgmma, TMA; sm_90a
+// builds on sm_90 devices, head_dim 128, no window, 16-byte aligned q, k, v) where it applies,
+// unless the environment says SXB_ATTENTION_FORWARD=mma (read once); the mma.sync kernel
+// elsewhere. mma: always the mma.sync kernel (any GPU, every supported shape). sm90: the Hopper kernel, or an error where
 // it does not apply.
 enum class AttentionForwardKernel { automatic, mma, sm90 };
 // o (rows of o_stride, head h at h*hd); lse (B, H, T) fp32: log2-domain log-sum-exp of the
