@@ -42,8 +42,17 @@ std::string config_text(const TrainingMetrics& t) {
                      zero, rc, precision);
 }
 
-// Row identity: one model, sequence length, node count, device count and device kind.
-using ThroughputKey = std::tuple<std::string, int64_t, int, int, std::string>;
+// The configuration that decides a run's throughput besides model, length and devices, as
+// applied (ThroughputRow::setup).
+std::string setup_text(const TrainingMetrics& t) {
+  return fmt::format("micro-batch {} x accumulation {}, ZeRO {}, recomputation {}", t.micro_batch,
+                     t.grad_accum, t.zero_stage_applied,
+                     t.recompute_mode == Recompute::none ? std::string("off")
+                                                         : recompute_name(t.recompute_mode));
+}
+
+// Row identity: one model, sequence length, node count, device count, device kind and setup.
+using ThroughputKey = std::tuple<std::string, int64_t, int, int, std::string, std::string>;
 
 struct RowBuild {
   ThroughputRow row;
@@ -56,13 +65,14 @@ std::vector<RowBuild> throughput_rows(const Aggregate& a) {
   for (const RunRecord* r : a.usable()) {
     if (!r->training) continue;
     const auto& t = *r->training;
-    groups[{t.model_name, t.seq_len, r->nodes, t.world_size, t.device_kind}].push_back(r);
+    groups[{t.model_name, t.seq_len, r->nodes, t.world_size, t.device_kind, setup_text(t)}]
+        .push_back(r);
   }
   std::vector<RowBuild> out;
   for (const auto& [key, runs] : groups) {
     RowBuild b;
     ThroughputRow& row = b.row;
-    std::tie(row.model, row.seq_len, row.nodes, row.world_size, row.device_kind) = key;
+    std::tie(row.model, row.seq_len, row.nodes, row.world_size, row.device_kind, row.setup) = key;
     b.first = &*runs.front()->training;
     row.device_name = b.first->device_name;
     std::vector<double> tps, tpsd, sps, mfu, tflops, comm, med, p10, p90, peak;
@@ -115,14 +125,17 @@ std::vector<ScalingRow> scaling_rows(const std::vector<RowBuild>& rows) {
     ScalingRow s;
     s.model = r.model;
     s.seq_len = r.seq_len;
+    s.setup = r.setup;
     s.nodes = r.nodes;
     s.devices_per_node = devices_per_node(r);
     s.tokens_per_s_per_device = r.tokens_per_s_per_device;
     s.runs = r.runs;
-    // The baseline: the same model, sequence length, device kind and devices per node on 1 node.
+    // The baseline: the same model, sequence length, setup, device kind and devices per node on
+    // 1 node.
     for (const auto& base : rows) {
       const ThroughputRow& o = base.row;
-      if (o.model == r.model && o.seq_len == r.seq_len && o.device_kind == r.device_kind &&
+      if (o.model == r.model && o.seq_len == r.seq_len && o.setup == r.setup &&
+          o.device_kind == r.device_kind &&
           o.nodes == s.baseline_nodes && devices_per_node(o) == devices_per_node(r)) {
         s.baseline_tokens_per_s_per_device = o.tokens_per_s_per_device;
         s.baseline_runs = o.runs;
@@ -413,12 +426,13 @@ void predictions(const std::vector<RowBuild>& rows, const std::vector<BusbwCurve
     }
     f.predictions.push_back(std::move(p));
   }
-  // Projections: node counts not measured for a model x sequence length x devices per node,
-  // calibrated on the measurement with the fewest nodes.
-  std::map<std::tuple<std::string, int64_t, int>, std::vector<const RowBuild*>> families;
+  // Projections: node counts not measured for a model x sequence length x devices per node x
+  // setup, calibrated on the measurement with the fewest nodes.
+  std::map<std::tuple<std::string, int64_t, int, std::string>, std::vector<const RowBuild*>>
+      families;
   for (const auto& b : rows) {
     if (!find_gpu_spec(specs, b.row.device_name)) continue;
-    families[{b.row.model, b.row.seq_len, devices_per_node(b.row)}].push_back(&b);
+    families[{b.row.model, b.row.seq_len, devices_per_node(b.row), b.row.setup}].push_back(&b);
   }
   for (const auto& [key, members] : families) {
     const RowBuild* base = members.front();  // rows are ordered by node count within a family
@@ -521,6 +535,7 @@ json to_json(const Figures& f) {
          {"tokens_per_s_per_device_max", r.tokens_per_s_per_device_max},
          {"spread_fraction", opt(r.spread_fraction)},
          {"configs", r.configs},
+         {"setup", r.setup},
          {"provenance", "measured: sft_metrics.json of the runs; median over runs"}});
   }
   j["scaling"] = json::array();
@@ -528,6 +543,7 @@ json to_json(const Figures& f) {
     j["scaling"].push_back(
         {{"model", s.model},
          {"seq_len", s.seq_len},
+         {"setup", s.setup},
          {"nodes", s.nodes},
          {"devices_per_node", s.devices_per_node},
          {"tokens_per_s_per_device", s.tokens_per_s_per_device},

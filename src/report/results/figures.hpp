@@ -37,11 +37,17 @@ struct ThroughputRow {
   double tokens_per_s_per_device_min = 0, tokens_per_s_per_device_max = 0;
   std::optional<double> spread_fraction;  // only with two or more runs
   std::vector<std::string> configs;       // distinct "micro-batch 1 x accumulation 1, ZeRO 1, ..."
+  // What the runs of one row share besides model, sequence length and devices: micro-batch x
+  // accumulation, the ZeRO stage and recomputation applied ("micro-batch 1 x accumulation 1,
+  // ZeRO 0, recomputation off"). Runs that differ in it are different rows: a median over
+  // recomputation modes would describe no run.
+  std::string setup;
 };
 
 struct ScalingRow {
   std::string model;
   int64_t seq_len = 0;
+  std::string setup;  // ThroughputRow::setup: the baseline has the same
   int nodes = 0;
   int devices_per_node = 0;
   double tokens_per_s_per_device = 0;

@@ -18,14 +18,15 @@ const std::string& chart_title(const Chart& c) {
 
 namespace {
 
-// A line of the node charts: one model, sequence length and devices per node.
-using FamilyKey = std::tuple<std::string, int64_t, int>;
+// A line of the node charts: one model, sequence length, devices per node and setup
+// (ThroughputRow::setup).
+using FamilyKey = std::tuple<std::string, int64_t, int, std::string>;
 
 std::string family_label(const FamilyKey& k, bool several_shapes, ReportLang lang) {
-  const auto& [model, seq_len, per_node] = k;
+  const auto& [model, seq_len, per_node, setup] = k;
   if (!several_shapes) return fmt::format("{} (seq {})", model, seq_len);
-  return tr(lang, {"{} (seq {}, {} per node)", "{} (系列長 {}, ノード当たり {})"}, model, seq_len,
-            per_node);
+  return tr(lang, {"{} (seq {}, {} per node, {})", "{} (系列長 {}, ノード当たり {}, {})"}, model,
+            seq_len, per_node, setup);
 }
 
 std::vector<ReferenceLine> scaling_references(const std::vector<TargetResult>& targets,
@@ -52,19 +53,26 @@ void node_charts(const Figures& f, const std::vector<TargetResult>& targets, Rep
   std::map<FamilyKey, Family> families;
   int max_nodes = 8;
   for (const auto& s : f.scaling) {
-    auto& fam = families[{s.model, s.seq_len, s.devices_per_node}];
+    auto& fam = families[{s.model, s.seq_len, s.devices_per_node, s.setup}];
     if (s.efficiency) fam.eff[s.nodes] = 100 * *s.efficiency;
     if (s.nodes == 1) fam.base_tpsd = s.tokens_per_s_per_device;
     max_nodes = std::max(max_nodes, s.nodes);
   }
+  // A projection continues the line of the runs it was calibrated by.
+  std::map<std::string, std::string> setup_of_run;
   for (const auto& r : f.throughput) {
-    families[{r.model, r.seq_len, std::max(1, r.world_size / std::max(1, r.nodes))}].tps[r.nodes] =
-        r.tokens_per_s;
+    families[{r.model, r.seq_len, std::max(1, r.world_size / std::max(1, r.nodes)), r.setup}]
+        .tps[r.nodes] = r.tokens_per_s;
+    for (const auto& run : r.runs) setup_of_run[run] = r.setup;
   }
   for (const auto& p : f.predictions) {
     if (!p.projection) continue;
     max_nodes = std::max(max_nodes, p.nodes);
-    auto& fam = families[{p.model, p.seq_len, p.gpus_per_node}];
+    std::string setup;
+    for (const auto& run : p.runs) {
+      if (auto it = setup_of_run.find(run); it != setup_of_run.end()) setup = it->second;
+    }
+    auto& fam = families[{p.model, p.seq_len, p.gpus_per_node, setup}];
     fam.proj_tps[p.nodes] = p.predicted_tokens_per_s;
     fam.proj_tpsd[p.nodes] = p.predicted_tokens_per_s_per_gpu;
   }

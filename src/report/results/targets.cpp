@@ -430,6 +430,17 @@ int devices_per_node(const ThroughputRow& r) {
   return std::max(1, r.world_size / std::max(1, r.nodes));
 }
 
+// " (setup)" when another throughput row has the same model, sequence length and nodes (two
+// recomputation modes of one model, say), so each contribution names the row it came from.
+std::string setup_suffix(const Figures& f, const ThroughputRow& r) {
+  for (const auto& o : f.throughput) {
+    if (&o != &r && o.model == r.model && o.seq_len == r.seq_len && o.nodes == r.nodes) {
+      return " (" + r.setup + ")";
+    }
+  }
+  return "";
+}
+
 std::vector<TargetContribution> contributions(const Target& t, const Aggregate& a,
                                               const Figures& f) {
   std::vector<TargetContribution> out;
@@ -456,14 +467,16 @@ std::vector<TargetContribution> contributions(const Target& t, const Aggregate& 
       for (const auto& r : f.throughput) {
         if (r.nodes != t.nodes) continue;
         for (const auto& b : f.throughput) {
-          if (b.model != r.model || b.seq_len != r.seq_len || b.device_kind != r.device_kind ||
+          if (b.model != r.model || b.seq_len != r.seq_len || b.setup != r.setup ||
+              b.device_kind != r.device_kind ||
               b.nodes != t.baseline_nodes || devices_per_node(b) != devices_per_node(r) ||
               !(b.tokens_per_s_per_device > 0)) {
             continue;
           }
           TargetContribution c;
           c.subject =
-              fmt::format("{}, seq {}: {} / {} node(s)", r.model, r.seq_len, r.nodes, b.nodes);
+              fmt::format("{}, seq {}: {} / {} node(s){}", r.model, r.seq_len, r.nodes, b.nodes,
+                          setup_suffix(f, r));
           c.runs = r.runs;
           c.runs.insert(c.runs.end(), b.runs.begin(), b.runs.end());
           c.value = 100 * r.tokens_per_s_per_device / b.tokens_per_s_per_device;
@@ -497,8 +510,9 @@ std::vector<TargetContribution> contributions(const Target& t, const Aggregate& 
       for (const auto& r : f.throughput) {
         if ((!t.model.empty() && r.model != t.model) || (t.nodes != 0 && r.nodes != t.nodes))
           continue;
-        out.push_back({fmt::format("{}, seq {}, {} node(s)", r.model, r.seq_len, r.nodes), r.runs,
-                       r.tokens_per_s_per_device});
+        out.push_back({fmt::format("{}, seq {}, {} node(s){}", r.model, r.seq_len, r.nodes,
+                                   setup_suffix(f, r)),
+                       r.runs, r.tokens_per_s_per_device});
       }
       break;
   }
