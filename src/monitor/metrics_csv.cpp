@@ -14,6 +14,7 @@
 #include <functional>
 
 #include "core/error.hpp"
+#include "core/parse.hpp"
 #include "monitor/throttle.hpp"
 
 namespace sxb {
@@ -267,7 +268,10 @@ void read_metrics_csv(const std::filesystem::path& csv,
     for (const auto& c : columns()) {
       if (c.column.name == name) found = &c;
     }
-    if (!found) throw usage_error(fmt::format("{}: line 1: unknown column '{}'", file, name));
+    if (!found) {
+      throw usage_error(
+          fmt::format("{}: line 1: unknown column '{}'", file, quoted_excerpt(name)));
+    }
     layout.push_back(found);
   }
   Tick tick;
@@ -299,7 +303,8 @@ void read_metrics_csv(const std::filesystem::path& csv,
         layout[i]->read(cells[i], row, gpu);
       } catch (const std::exception& e) {
         throw usage_error(fmt::format("{}: line {}: column {}: '{}' is {}", file, line_no,
-                                      layout[i]->column.name, cells[i], e.what()));
+                                      layout[i]->column.name, quoted_excerpt(cells[i]),
+                                      e.what()));
       }
     }
     if (row.timestamp_utc.empty()) {

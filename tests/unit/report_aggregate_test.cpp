@@ -463,24 +463,27 @@ TEST(ReportAggregate, ComputeHeadlinesAreTheBestFigurePerTypeAndTest) {
 }
 
 TEST(ReportAggregate, CsvChecksNameTheProblem) {
+  // The report reads gpu_metrics.csv through the monitor's own reader (monitor/metrics_csv), so
+  // the columns and rules are those the monitor writes with.
   const auto dir = fresh_dir("agg_csv");
-  write_file_atomic(dir / "a.csv",
-                    "elapsed_s,host,gpu_index,gpu_name,gpu_util_pct,power_w\n"
-                    "0.0,h,0,G,50,100\n"
-                    "1.0,h,0,G,50\n");
+  const std::string header =
+      "timestamp_utc,elapsed_s,host,gpu_index,gpu_name,gpu_util_pct,power_w\n";
+  write_file_atomic(dir / "a.csv", header +
+                                       "2026-12-05T00:00:00.000Z,0.0,h,0,G,50,100\n"
+                                       "2026-12-05T00:00:01.000Z,1.0,h,0,G,50\n");
   EXPECT_THROW(check_gpu_metrics_csv(dir / "a.csv"), Error);
   try {
     read_gpu_timeseries(dir / "a.csv");
     FAIL() << "a short row must be refused";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("a.csv:3: 5 cells, the header has 6"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("a.csv: line 3: 6 cells, the header has 7"),
+              std::string::npos)
         << e.what();
   }
   write_file_atomic(dir / "b.csv", "elapsed_s,host,gpu_util_pct\n1,h,2\n");
   EXPECT_THROW(check_gpu_metrics_csv(dir / "b.csv"), Error);
   write_file_atomic(dir / "c.csv",
-                    "elapsed_s,host,gpu_index,gpu_name,gpu_util_pct,power_w\n"
-                    "0.5,\"h,1\",0,\"NVIDIA \"\"H200\"\"\",,250.5\n");
+                    header + "2026-12-05T00:00:00.000Z,0.5,\"h,1\",0,\"NVIDIA \"\"H200\"\"\",,250.5\n");
   check_gpu_metrics_csv(dir / "c.csv");
   const auto s = read_gpu_timeseries(dir / "c.csv");
   ASSERT_EQ(s.size(), 1u);
@@ -488,21 +491,32 @@ TEST(ReportAggregate, CsvChecksNameTheProblem) {
   EXPECT_EQ(s[0].name, "NVIDIA \"H200\"");
   EXPECT_TRUE(std::isnan(s[0].util_pct[0]));  // empty cell: not measured, not zero
   EXPECT_DOUBLE_EQ(s[0].power_w[0], 250.5);
-  // A GPU index that is not a whole number from 0 (it would not convert to unsigned int) and
-  // numbers that are not finite are refused in one line (tests/fuzz/fuzz_run_dir reads it too).
-  const std::string header = "elapsed_s,host,gpu_index,gpu_name,gpu_util_pct,power_w\n";
-  for (const std::string row : {"0.5,h,-1,G,1,2\n", "0.5,h,1e20,G,1,2\n", "0.5,h,nan,G,1,2\n",
-                                "0.5,h,0.5,G,1,2\n", "inf,h,0,G,1,2\n", "0.5,h,0,G,nan,2\n",
-                                "0.5,h,0,G,1,1e999\n", "0.5,h,0,G,1,\"2\r\"\n"}) {
+  // A GPU index that is not a whole number from 0 (it would not convert to unsigned int),
+  // numbers that are not finite and a column the monitor never writes are refused in one line
+  // (tests/fuzz/fuzz_run_dir reads it too).
+  const std::string t = "2026-12-05T00:00:00.000Z,";
+  for (const std::string row : {t + "0.5,h,-1,G,1,2\n", t + "0.5,h,1e20,G,1,2\n",
+                                t + "0.5,h,nan,G,1,2\n", t + "0.5,h,0.5,G,1,2\n",
+                                t + "inf,h,0,G,1,2\n", t + "0.5,h,0,G,nan,2\n",
+                                t + "0.5,h,0,G,1,1e999\n", t + "0.5,h,0,G,1,\"2\r\"\n"}) {
     write_file_atomic(dir / "d.csv", header + row);
     try {
       read_gpu_timeseries(dir / "d.csv");
       ADD_FAILURE() << "accepted " << row;
     } catch (const Error& e) {
       const std::string m = e.what();
-      EXPECT_NE(m.find("d.csv:2: "), std::string::npos) << m;
+      EXPECT_NE(m.find("d.csv: line 2: "), std::string::npos) << m;
       EXPECT_EQ(m.find_first_of("\r\n"), std::string::npos) << m;
     }
+  }
+  write_file_atomic(dir / "e.csv", "timestamp_utc,elapsed_s,host,watts\n");
+  try {
+    read_gpu_timeseries(dir / "e.csv");
+    ADD_FAILURE() << "accepted an unknown column";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("e.csv: line 1: unknown column 'watts'"),
+              std::string::npos)
+        << e.what();
   }
 }
 

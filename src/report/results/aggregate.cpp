@@ -78,17 +78,6 @@ CsvLayout csv_layout(const std::string& header, const std::string& file) {
   return l;
 }
 
-double csv_number(const std::string& cell, const std::string& where) {
-  if (cell.empty()) return std::nan("");
-  char* end = nullptr;
-  const double v = std::strtod(cell.c_str(), &end);
-  // The monitor writes finite numbers only (an absent reading is an empty cell).
-  if (end != cell.c_str() + cell.size() || !std::isfinite(v)) {
-    throw usage_error(fmt::format("{}: '{}' is not a finite number", where, quoted_excerpt(cell)));
-  }
-  return v;
-}
-
 }  // namespace
 
 void check_gpu_metrics_csv(const fs::path& csv) {
@@ -124,47 +113,25 @@ void check_gpu_metrics_csv(const fs::path& csv) {
 }
 
 std::vector<GpuSeries> read_gpu_timeseries(const fs::path& csv) {
-  const std::string file = csv.filename().string();
-  const std::string text = read_file(csv);
-  if (text.empty() || text.back() != '\n') {
-    throw usage_error(fmt::format("{}: truncated (the last line is incomplete)", file));
-  }
-  size_t pos = text.find('\n');
-  const CsvLayout layout = csv_layout(text.substr(0, pos), file);
+  // The monitor's own reader: one column table for writing and reading, one set of rules for
+  // what a cell may hold.
   std::vector<GpuSeries> series;
   std::map<std::pair<std::string, unsigned int>, size_t> slot;
-  size_t line_no = 1;
-  for (++pos; pos < text.size();) {
-    const size_t eol = text.find('\n', pos);
-    const std::string line = text.substr(pos, eol - pos);
-    pos = eol + 1;
-    ++line_no;
-    const auto cells = split_csv_line(line);
-    const std::string where = fmt::format("{}:{}", file, line_no);
-    if (cells.size() != layout.cells) {
-      throw usage_error(
-          fmt::format("{}: {} cells, the header has {}", where, cells.size(), layout.cells));
+  read_metrics_csv(csv, [&](const Tick& tick) {
+    for (const auto& g : tick.gpus) {  // a host-only sample (no GPU visible) has none
+      const auto key = std::make_pair(tick.host, g.index);
+      auto it = slot.find(key);
+      if (it == slot.end()) {
+        it = slot.emplace(key, series.size()).first;
+        series.push_back({key.first, key.second, g.name, {}, {}, {}});
+      }
+      GpuSeries& s = series[it->second];
+      // An empty cell is not measured, not zero.
+      s.elapsed_s.push_back(tick.elapsed_s);
+      s.util_pct.push_back(g.gpu_util_pct.value_or(std::nan("")));
+      s.power_w.push_back(g.power_w.value_or(std::nan("")));
     }
-    if (cells[layout.gpu_index].empty()) continue;  // a host-only sample (no GPU visible)
-    // An NVML device index as the monitor writes it: a whole number (a negative or huge value
-    // would not convert to unsigned int).
-    int64_t index = 0;
-    try {
-      index = parse_int_in(cells[layout.gpu_index], metrics_csv_name::gpu_index, 0, 65535);
-    } catch (const Error& e) {
-      throw usage_error(fmt::format("{}: {}", where, e.what()));
-    }
-    const auto key = std::make_pair(cells[layout.host], static_cast<unsigned int>(index));
-    auto it = slot.find(key);
-    if (it == slot.end()) {
-      it = slot.emplace(key, series.size()).first;
-      series.push_back({key.first, key.second, cells[layout.gpu_name], {}, {}, {}});
-    }
-    GpuSeries& s = series[it->second];
-    s.elapsed_s.push_back(csv_number(cells[layout.elapsed], where));
-    s.util_pct.push_back(csv_number(cells[layout.util], where));
-    s.power_w.push_back(csv_number(cells[layout.power], where));
-  }
+  });
   return series;
 }
 
