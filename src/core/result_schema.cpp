@@ -46,6 +46,27 @@ std::string json_error_line(const std::string& file, const json::exception& e) {
   return fmt::format("{}: {}", file, what);
 }
 
+void rethrow_located(std::string_view file, std::string_view step) {
+  std::string message;
+  ExitCode code = ExitCode::usage;
+  try {
+    throw;
+  } catch (const Error& e) {
+    message = e.what();
+    code = e.code();
+  } catch (const json::exception& e) {
+    message = json_error_line(std::string(file), e);
+  }
+  static constexpr std::string_view kAt = " (at /";
+  const size_t at = message.rfind(kAt);
+  if (at != std::string::npos && message.back() == ')') {
+    message.insert(at + kAt.size(), std::string(step) + "/");
+  } else {
+    message += fmt::format(" (at /{})", step);
+  }
+  throw Error(message, code);
+}
+
 void check_schema_version(const json& j, const std::string& file, const std::string& name,
                           int current, int absent_is) {
   const std::string expected = fmt::format("sxbench.{}/{}", name, current);

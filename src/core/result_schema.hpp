@@ -2,12 +2,16 @@
 // What every reader of a result file shares: the file's format version ("schema":
 // "sxbench.<name>/<version>") checked against the one this build reads, JSON pointers for naming
 // a field, and the library's type errors turned into one line naming the file.
+#include <fmt/format.h>
+
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
+#include "core/error.hpp"
 #include "core/parse.hpp"
 
 namespace sxb {
@@ -36,6 +40,64 @@ std::string json_error_line(const std::string& file, const nlohmann::json::excep
 // be whole and fit `T` (a negative size is refused, never wrapped to 16 EiB), a floating-point
 // number finite; other types convert as the library does. A missing key throws the library's
 // out_of_range; a bad number a one-line usage error naming `file` and the key.
+// An error met inside a field, located: `step` ("rows/3") is prepended to the location the
+// message already carries, so nested fields read as one pointer: "nccl.json: key
+// \"busbw_gb_per_s\": expected a number, found string \"x\" (at /rows/3/out_of_place)". A
+// library error (missing key, wrong type) becomes the same one line, naming `file`.
+[[noreturn]] void rethrow_located(std::string_view file, std::string_view step);
+
+template <typename T>
+struct is_std_vector : std::false_type {};
+template <typename U, typename A>
+struct is_std_vector<std::vector<U, A>> : std::true_type {};
+
+template <typename T>
+void get_field(const nlohmann::json& j, const char* key, T& out, std::string_view file);
+
+namespace detail {
+template <typename T>
+constexpr bool is_object_vector() {
+  if constexpr (is_std_vector<T>::value) {
+    using U = typename T::value_type;
+    return !std::is_arithmetic_v<U> && !std::is_same_v<U, std::string>;
+  } else {
+    return false;
+  }
+}
+
+// A field holding an object or an array of objects: each element read in turn, so an error
+// names its index.
+template <typename T>
+void get_nested(const nlohmann::json& v, const char* key, T& out, std::string_view file) {
+  if constexpr (is_object_vector<T>()) {
+    if (!v.is_array()) {
+      throw usage_error(fmt::format("{}: key \"{}\": expected an array, found {}", file, key,
+                                    v.type_name()));
+    }
+    T values;
+    values.reserve(v.size());
+    for (size_t i = 0; i < v.size(); ++i) {
+      try {
+        values.push_back(v[i].template get<typename T::value_type>());
+      } catch (...) {
+        rethrow_located(file, fmt::format("{}/{}", key, i));
+      }
+    }
+    out = std::move(values);
+  } else if constexpr (std::is_class_v<T> && !std::is_same_v<T, std::string> &&
+                       !is_std_vector<T>::value &&
+                       !std::is_same_v<T, nlohmann::json>) {
+    try {
+      v.get_to(out);
+    } catch (...) {
+      rethrow_located(file, key);
+    }
+  } else {
+    v.get_to(out);
+  }
+}
+}  // namespace detail
+
 template <typename T>
 void get_field(const nlohmann::json& j, const char* key, T& out, std::string_view file) {
   const nlohmann::json& v = j.at(key);
@@ -52,7 +114,7 @@ void get_field(const nlohmann::json& j, const char* key, T& out, std::string_vie
                                      std::numeric_limits<double>::lowest(),
                                      std::numeric_limits<double>::max()));
   } else {
-    v.get_to(out);
+    detail::get_nested(v, key, out, file);
   }
 }
 

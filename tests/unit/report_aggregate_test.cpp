@@ -242,6 +242,13 @@ TEST(ReportAggregate, BrokenAndPartialDirectoriesAreListedWithTheirReasonAndSkip
     n["rows"][0]["size_bytes"] = -5;
     write_json_atomic(results / "negative_size" / "nccl.json", n);
   }
+  // A bad number nested in a later row: the message locates it.
+  write_synthetic_run(results, "bad_nested", s);
+  {
+    auto n = read_json_file(results / "bad_nested" / "nccl.json");
+    n["rows"][1]["out_of_place"]["busbw_gb_per_s"] = "x";
+    write_json_atomic(results / "bad_nested" / "nccl.json", n);
+  }
   // Two links that point at each other: listed, the rest of the report goes on.
   fs::create_directory_symlink(results / "loop_b", results / "loop_a");
   fs::create_directory_symlink(results / "loop_a", results / "loop_b");
@@ -297,14 +304,16 @@ TEST(ReportAggregate, BrokenAndPartialDirectoriesAreListedWithTheirReasonAndSkip
       {"nccl_partial", "the sweep did not finish"},
       {"bad_gpu_name", "run.json: /hosts/0/gpus/0/name: expected a string, found number 5"},
       {"huge_number", "sft_metrics.json: malformed JSON: number overflow parsing '1e999'"},
-      {"bad_row", "nccl.json: key \"size_bytes\": expected an integer from 0 to 9223372036854775807, got \"eight\""},
+      {"bad_row", "nccl.json: key \"size_bytes\": expected an integer from 0 to 9223372036854775807, got \"eight\" (at /rows/0)"},
       {"no_schema", "run.json: /schema: missing (expected \"sxbench.run/1\")"},
       {"newer_schema", "sft_metrics.json: written by a newer sxbench (sxbench.sft_metrics/2"},
       {"negative_size", "nccl.json: key \"size_bytes\": expected an integer from 0 to"},
+      {"bad_nested", "nccl.json: key \"busbw_gb_per_s\": expected a number"},
+      {"bad_nested", "(at /rows/1/out_of_place)"},
       {"loop_a", "cannot read: Too many levels of symbolic links"},
       {"loop_b", "cannot read: Too many levels of symbolic links"},
   };
-  EXPECT_EQ(a.skipped.size(), std::size(expected));
+  EXPECT_EQ(a.skipped.size(), std::size(expected) - 1);  // bad_nested is named twice
   for (const auto& e : expected) {
     const SkippedDirectory* sk = skipped_named(a, e.dir);
     ASSERT_NE(sk, nullptr) << e.dir;
