@@ -20,9 +20,11 @@ double Record::fraction() const {
 }
 
 std::string Record::cite() const {
-  return fmt::format("record {}: {:g} {}{} ({}, {}; {}; {})", id, value, unit,
-                     peak ? fmt::format(" = {:.1f}% of {:g} {}", 100 * fraction(), *peak, unit) : "",
-                     url.empty() ? source : url, date, hardware, conditions);
+  return fmt::format(
+      "record {}: {:g} {}{} ({}, {}; {}; {}{})", id, value, unit,
+      peak ? fmt::format(" = {:.1f}% of {:g} {}", 100 * fraction(), *peak, unit) : "",
+      url.empty() ? source : url, date, hardware, conditions,
+      scaling.empty() ? "" : fmt::format("; fp8 {} scaling", scaling));
 }
 
 namespace {
@@ -45,6 +47,17 @@ Record read_record(const nlohmann::json& r, const std::string& where) {
   rec.kind = require_text(r, "kind", w);
   rec.precision = json_string_member(r, "precision", w).value_or("");
   rec.op = json_string_member(r, "op", w).value_or("");
+  if (const auto scaling = json_string_member(r, "scaling", w)) {
+    if (!known_fp8_scaling(*scaling)) {
+      throw usage_error(fmt::format("{}: unknown fp8 scaling '{}' (tensor, block)",
+                                    json_key_name(w, "scaling"), *scaling));
+    }
+    rec.scaling = *scaling;
+  }
+  if (!rec.scaling.empty() && precision_class(rec.precision) != "fp8") {
+    throw usage_error(fmt::format("{}: only an fp8 record has a scaling (precision is '{}')",
+                                  json_key_name(w, "scaling"), rec.precision));
+  }
   const auto value = json_number_member(r, "value", w, 0, kMaxRecordValue);
   if (!value || !(*value > 0)) {
     throw usage_error(fmt::format("{}: key \"value\" is required (a positive number)", w));
@@ -114,6 +127,10 @@ std::string precision_class(std::string_view dtype) {
   if (dtype == "bf16" || dtype == "fp16") return "16-bit";
   if (dtype.rfind("fp8", 0) == 0) return "fp8";
   return std::string(dtype);
+}
+
+bool known_fp8_scaling(std::string_view scaling) {
+  return scaling == "tensor" || scaling == "block";
 }
 
 const Record* best_record(const std::vector<Record>& records, std::string_view kind,

@@ -18,6 +18,11 @@ struct Record {
                           // collective_busbw_intra_node, ...
   std::string precision;  // "bf16", "fp16", "fp8", ... ; empty: any
   std::string op;         // a collective's name, "any", or empty (not a collective)
+  // fp8 only: how the inputs were scaled when the record was set: "tensor" (one scalar per
+  // matrix, the cuBLAS / Transformer Engine path) or "block" (fine-grained, per 1x128 / 128x128
+  // block, applied per K-block in the accumulation: more work, so neither bounds the other);
+  // empty: not stated (the record bounds every scaling).
+  std::string scaling;
   double value = 0;
   std::string unit;
   std::optional<double> peak;  // the limit the record was measured against, in unit
@@ -37,6 +42,9 @@ std::vector<Record> load_records(const std::filesystem::path& dir);
 
 // Precision classes that share a peak: bf16 and fp16 -> "16-bit", fp8_e4m3/fp8_e5m2/fp8 -> "fp8".
 std::string precision_class(std::string_view dtype);
+
+// fp8 scalings a record or a figure can state: "tensor", "block".
+bool known_fp8_scaling(std::string_view scaling);
 
 // The record of this kind with the highest fraction() whose precision class equals the given
 // one (a record with no precision matches any) and whose op equals op or is "any" (op empty: a

@@ -90,6 +90,18 @@ TEST(Records, MalformedFilesAreOneLineErrorsNamingFileAndKey) {
                "\"conditions\"");
   const std::string ok = R"({"id": "a", "kind": "training_mfu", "value": 1, "unit": "%", "source": "s", "date": "d", )" + cond + "}";
   expect_error(head + ok + ", " + ok + "]}", "appears twice");
+  // fp8 scaling: tensor or block, and only on an fp8 record.
+  const std::string fp8 = R"({"id": "g", "kind": "gemm_tflops", "precision": "fp8", "value": 1, "unit": "TFLOP/s", "peak": {"value": 2, "source": "s"}, "source": "s", "date": "d", )" + cond;
+  expect_error(head + fp8 + R"(, "scaling": "row"}]})",
+               "('g'): key \"scaling\": unknown fp8 scaling 'row' (tensor, block)");
+  expect_error(head + fp8 + R"(, "scaling": 1}]})", "key \"scaling\"");
+  expect_error(head + R"({"id": "a", "kind": "training_mfu", "precision": "bf16", "scaling": "block", "value": 1, "unit": "%", "source": "s", "date": "d", )" + cond + "}]}",
+               "key \"scaling\": only an fp8 record has a scaling");
+  std::ofstream(dir / "r.json") << head + fp8 + R"(, "scaling": "tensor"}, )" + ok + "]}";
+  const auto loaded = load_records(dir);
+  ASSERT_EQ(loaded.size(), 2u);
+  EXPECT_EQ(loaded[0].scaling, "tensor");
+  EXPECT_TRUE(loaded[1].scaling.empty());
   std::ofstream(dir / "r.json") << head + ok + "]}";
   EXPECT_EQ(load_records(dir).size(), 1u);
   fs::remove_all(dir);
