@@ -134,7 +134,8 @@ bool known_fp8_scaling(std::string_view scaling) {
 }
 
 const Record* best_record(const std::vector<Record>& records, std::string_view kind,
-                          std::string_view precision, std::string_view op) {
+                          std::string_view precision, std::string_view op,
+                          std::string_view scaling) {
   const Record* best = nullptr;
   for (const auto& r : records) {
     if (r.kind != kind) continue;
@@ -142,9 +143,21 @@ const Record* best_record(const std::vector<Record>& records, std::string_view k
       continue;
     }
     if (!op.empty() && r.op != op && r.op != "any") continue;
+    if (!r.scaling.empty() && r.scaling != scaling) continue;
     if (!best || r.fraction() > best->fraction()) best = &r;
   }
   return best;
+}
+
+std::string record_scope(std::string_view kind, std::string_view precision, std::string_view op,
+                         std::string_view scaling) {
+  std::string out(kind);
+  for (const std::string& part :
+       {std::string(precision), std::string(op),
+        scaling.empty() ? std::string() : fmt::format("{} scaling", scaling)}) {
+    if (!part.empty()) out += ", " + part;
+  }
+  return out;
 }
 
 }  // namespace sxb

@@ -47,9 +47,17 @@ std::string precision_class(std::string_view dtype);
 bool known_fp8_scaling(std::string_view scaling);
 
 // The record of this kind with the highest fraction() whose precision class equals the given
-// one (a record with no precision matches any) and whose op equals op or is "any" (op empty: a
-// kind without operations). nullptr when none.
+// one (a record with no precision matches any), whose op equals op or is "any" (op empty: a
+// kind without operations) and, for a record with a scaling, whose scaling equals the figure's
+// (a block-scaled record does not bound a per-tensor figure, nor the reverse; a figure with no
+// scaling is matched by records without one only). nullptr when none.
 const Record* best_record(const std::vector<Record>& records, std::string_view kind,
-                          std::string_view precision = {}, std::string_view op = {});
+                          std::string_view precision = {}, std::string_view op = {},
+                          std::string_view scaling = {});
+
+// What best_record was asked for, for a finding that found no record: "gemm_tflops, fp8_e4m3,
+// tensor scaling" (empty parts left out).
+std::string record_scope(std::string_view kind, std::string_view precision = {},
+                         std::string_view op = {}, std::string_view scaling = {});
 
 }  // namespace sxb

@@ -96,7 +96,8 @@ Finding throughput_claim(const ClaimFields& c, const std::string& id, double tok
   // Per GPU, so the record's MFU scales with this GPU's peak.
   f.unit = "TFLOP/s per GPU";
   compare_with_record(f, needed_tflops / double(gpus), peak,
-                      best_record(records, "training_mfu", precision), /*note_missing=*/true);
+                      best_record(records, "training_mfu", precision), /*note_missing=*/true,
+                      record_scope("training_mfu", precision));
   f.unit = "TFLOP/s";
   return f;
 }
@@ -105,7 +106,8 @@ Finding throughput_claim(const ClaimFields& c, const std::string& id, double tok
 // published record of its kind and precision as a fraction of that figure.
 Finding datasheet_claim(const std::string& check, const std::string& subject, double value,
                         const HardwareSpec& gpu, const std::string& key, const char* unit,
-                        const Record* record, bool note_missing = true) {
+                        const Record* record, bool note_missing = true,
+                        std::string_view scope = {}) {
   const HardwareFigure& fig = gpu.figure(key);
   Finding f;
   f.check = check;
@@ -118,7 +120,7 @@ Finding datasheet_claim(const std::string& check, const std::string& subject, do
                              value <= fig.value ? "<=" : ">", fig.value, unit, key, gpu.id,
                              fig.source, 100 * value / fig.value,
                              value <= fig.value ? "" : " — impossible");
-  compare_with_record(f, value, fig.value, record, note_missing);
+  compare_with_record(f, value, fig.value, record, note_missing, scope);
   return f;
 }
 
@@ -163,6 +165,14 @@ std::vector<Finding> validate_claims(const nlohmann::json& j, const std::vector<
     // Rates and bandwidths cannot be negative; percentages are judged by their finding.
     const bool percent = kind == "gpu_utilization_percent" || kind == "scaling_efficiency_percent";
     const double value = c.number("value", percent ? -kMaxClaimValue : 0, kMaxClaimValue);
+    // An fp8 GEMM's scaling: "tensor" (one scalar per matrix, the cuBLAS / Transformer Engine
+    // path; the default) or "block" (fine-grained per-block scales, as DeepGEMM). Records set
+    // with one scaling do not bound the other. No other kind states one.
+    const auto scaling = json_string_member(claim, "scaling", c.where);
+    if (scaling && kind != "gemm_tflops") {
+      throw usage_error(fmt::format("{}: only a gemm_tflops claim states an fp8 scaling",
+                                    json_key_name(c.where, "scaling")));
+    }
     if (kind == "training_samples_per_s") {
       const auto tokens = c.integer("tokens_per_sample", 1, kMaxClaimTokens);
       out.push_back(throughput_claim(c, id, value * static_cast<double>(tokens), tokens,
@@ -217,16 +227,29 @@ std::vector<Finding> validate_claims(const nlohmann::json& j, const std::vector<
     } else if (kind == "gemm_tflops" || kind == "attention_tflops") {
       const std::string dtype = c.text("dtype");
       const std::string key = peak_key(c, dtype);
+      const bool fp8 = precision_class(dtype) == "fp8";
+      if (scaling && !known_fp8_scaling(*scaling)) {
+        throw usage_error(fmt::format("{}: unknown fp8 scaling '{}' (tensor, block)",
+                                      json_key_name(c.where, "scaling"), *scaling));
+      }
+      if (scaling && !fp8) {
+        throw usage_error(fmt::format("{}: only an fp8 GEMM has a scaling (dtype is '{}')",
+                                      json_key_name(c.where, "scaling"), dtype));
+      }
+      const std::string gemm_scaling =
+          kind == "gemm_tflops" && fp8 ? scaling.value_or("tensor") : std::string();
       out.push_back(datasheet_claim(
           kind == "gemm_tflops" ? "claim.gemm_vs_peak" : "claim.attention_vs_peak",
           fmt::format("{}: {} {:g} TFLOP/s per GPU", id,
                       kind == "gemm_tflops" ? "GEMM" : "attention", value),
-          value, gpu, key, "TFLOP/s", best_record(records, kind, dtype)));
+          value, gpu, key, "TFLOP/s", best_record(records, kind, dtype, {}, gemm_scaling), true,
+          record_scope(kind, dtype, {}, gemm_scaling)));
     } else if (kind == "hbm_bandwidth_gb_per_s") {
       out.push_back(datasheet_claim("claim.hbm_bandwidth_vs_spec",
                                     fmt::format("{}: HBM {:g} GB/s per GPU", id, value), value, gpu,
                                     "hbm_bandwidth_gb_per_s", "GB/s",
-                                    best_record(records, "hbm_bandwidth")));
+                                    best_record(records, "hbm_bandwidth"), true,
+                                    record_scope("hbm_bandwidth")));
     } else if (kind == "gpu_power_watts") {
       out.push_back(datasheet_claim("claim.gpu_power_vs_board_limit",
                                     fmt::format("{}: {:g} W per GPU", id, value), value, gpu,
@@ -261,7 +284,8 @@ std::vector<Finding> validate_claims(const nlohmann::json& j, const std::vector<
                                    value, value <= limit ? "<=" : ">", link.value, gpu.id, link.source,
                                    ceiling_text, limit, value <= limit ? "" : " — impossible");
         compare_with_record(f, value, link.value,
-                            best_record(records, "collective_busbw_intra_node", {}, op), true);
+                            best_record(records, "collective_busbw_intra_node", {}, op), true,
+                            record_scope("collective_busbw_intra_node", {}, op));
       } else {
         const double per_port = nic.figure("bandwidth_per_direction_gb_per_s").value;
         const double limit = ports * per_port * ceiling;

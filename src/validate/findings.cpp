@@ -76,10 +76,13 @@ JobLimits job_limits(const std::vector<HardwareSpec>& specs, const std::string& 
 }
 
 void compare_with_record(Finding& f, double measured, double peak, const Record* record,
-                         bool note_missing) {
+                         bool note_missing, std::string_view scope) {
   if (f.verdict == Verdict::impossible) return;
   if (!record) {
-    if (note_missing) f.arithmetic += "; no published record of this kind in configs/records";
+    if (note_missing) {
+      f.arithmetic += fmt::format("; no published record of this kind{} in configs/records",
+                                  scope.empty() ? std::string() : fmt::format(" ({})", scope));
+    }
     return;
   }
   f.record = record->id;

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/collective_results.hpp"
@@ -58,9 +59,10 @@ JobLimits job_limits(const std::vector<HardwareSpec>& specs, const std::string& 
 // of the kind the record was measured against (its datasheet TFLOP/s, its NVLink rate); the record
 // scales to record.fraction() x peak here. A finding already impossible is left as it is; above
 // the record an ok finding becomes a warning marked implausible, naming the record and by how much
-// it is exceeded. Without a record the finding is unchanged, or, with note_missing, says so.
+// it is exceeded. Without a record the finding is unchanged, or, with note_missing, says so,
+// naming what was looked for when `scope` is given (record_scope: kind, precision, scaling).
 void compare_with_record(Finding& f, double measured, double peak, const Record* record,
-                         bool note_missing = false);
+                         bool note_missing = false, std::string_view scope = {});
 
 // The most bus bandwidth an operation can show per rank for a link rate of 1: all_reduce with an
 // in-network reduction (NVLink SHARP on an NVSwitch, a reduction tree across nodes) moves each

@@ -52,9 +52,11 @@ TEST(RecordsE2E, SeedClaimsStillFail) {
       << r.output;
 }
 
-// A real H200 run with its fp8 GEMM edited to 1700 TFLOP/s (above DeepGEMM's 1550, under the
-// 1978.9 datasheet figure): validate shows it as implausible and the run still passes; report
-// (here checking the directory itself, its validation.json removed) shows it as such.
+// A real H200 run with its training throughput edited to MFU 80 % (above FlashAttention-2's 72 %
+// bf16 MFU record, under the 989.4 TFLOP/s dense bf16 datasheet figure): validate shows it as
+// implausible and the run still passes; report (here checking the directory itself, its
+// validation.json removed) shows it as such. (Its compute phase's fp8 GEMMs are per-tensor
+// scaled and bounded by no record: DeepGEMM's 1550 TFLOP/s is block-scaled.)
 TEST(RecordsE2E, RunDirectoryAboveARecordIsImplausibleInValidateAndReport) {
   const fs::path root = scratch_dir("records_run");
   const fs::path results = root / "results";
@@ -62,24 +64,30 @@ TEST(RecordsE2E, RunDirectoryAboveARecordIsImplausibleInValidateAndReport) {
   fs::create_directories(results);
   fs::copy(kSource / "tests/fixtures/gpu/h200_quick_7b", run, fs::copy_options::recursive);
   fs::remove(run / "validation.json");
-  auto c = read_json(run / "compute.json");
-  bool edited = false;
-  for (auto& g : c["gemm"]) {
-    if (g["dtype"] != "fp8_e4m3" || edited) continue;
-    const double t = 1700.0, scale = g["tflop_per_s"].get<double>() / t;
-    for (const char* k : {"time_us_median", "time_us_p10", "time_us_p90"}) {
-      g[k] = g[k].get<double>() * scale;
-    }
-    g["tflop_per_s"] = t;
-    g["spec"]["fraction"] = t / g["spec"]["value"].get<double>();
-    edited = true;
+  auto m = read_json(run / "sft_metrics.json");
+  const double peak = m["peak_flops_per_s_per_device"].get<double>() / 1e12;
+  ASSERT_NEAR(peak, 989.4, 1e-9);
+  // Every rate x speed-up, every time / speed-up, so the file stays self-consistent.
+  const double speedup = 0.80 * peak / m["model_tflops_per_s_per_device"].get<double>();
+  ASSERT_GT(speedup, 1.0);
+  for (const char* k : {"tokens_per_s", "tokens_per_s_per_device", "samples_per_s",
+                        "model_tflops_per_s_per_device", "executed_tflops_per_s_per_device", "mfu",
+                        "hfu"}) {
+    m[k] = m[k].get<double>() * speedup;
   }
-  ASSERT_TRUE(edited);
-  write_json(run / "compute.json", c);
+  for (auto& [k, v] : m["step_time_s"].items()) {
+    if (k != "count") v = v.get<double>() / speedup;
+  }
+  for (auto& s : m["loss_curve"]) s["step_time_s"] = s["step_time_s"].get<double>() / speedup;
+  write_json(run / "sft_metrics.json", m);
   const auto v = run_command(sxbench("validate " + run.string()));
   EXPECT_EQ(v.exit_code, 0) << v.output;
-  EXPECT_NE(v.output.find("implausible compute.gemm_vs_peak"), std::string::npos) << v.output;
-  EXPECT_NE(v.output.find("record gemm_fp8_deepgemm"), std::string::npos) << v.output;
+  EXPECT_NE(v.output.find("implausible train.tflops_vs_peak"), std::string::npos) << v.output;
+  EXPECT_NE(v.output.find("MFU 80.0%"), std::string::npos) << v.output;
+  EXPECT_NE(v.output.find("11.1% above the best published record"), std::string::npos)
+      << v.output;
+  EXPECT_NE(v.output.find("record mfu_bf16_flashattention2"), std::string::npos) << v.output;
+  EXPECT_EQ(v.output.find("record gemm_fp8_deepgemm"), std::string::npos) << v.output;
   EXPECT_NE(v.output.find("(1 implausible: above a published record), 0 failed, 0 impossible"),
             std::string::npos)
       << v.output;

@@ -163,14 +163,24 @@ TEST(Claims, DatasheetKindsAtUnderAndAboveRecordAndPeak) {
     const char* dtype;
     double value;
     Want want;
+    const char* scaling = "";  // the claim's "scaling" member; "" leaves it out
   };
   const std::vector<Row> table = {
-      // GEMM fp8: record 1550 (DeepGEMM on H800), peak 1978.9.
-      {"gemm_tflops", "fp8", 1549, Want::ok},
-      {"gemm_tflops", "fp8", 1550, Want::ok},
-      {"gemm_tflops", "fp8", 1551, Want::implausible},
-      {"gemm_tflops", "fp8", 1978.9, Want::implausible},
+      // GEMM fp8 with block (fine-grained) scaling: record 1550 (DeepGEMM on H800), peak 1978.9.
+      {"gemm_tflops", "fp8", 1549, Want::ok, "block"},
+      {"gemm_tflops", "fp8", 1550, Want::ok, "block"},
+      {"gemm_tflops", "fp8", 1551, Want::implausible, "block"},
+      {"gemm_tflops", "fp8_e4m3", 1573.9, Want::implausible, "block"},
+      {"gemm_tflops", "fp8", 1978.9, Want::implausible, "block"},
+      {"gemm_tflops", "fp8", 1979, Want::impossible, "block"},
+      // GEMM fp8 per tensor (stated, or no scaling: the cuBLAS / Transformer Engine path): the
+      // block-scaled record does not bound it, and no per-tensor record is published.
+      {"gemm_tflops", "fp8", 1551, Want::ok},
+      {"gemm_tflops", "fp8_e4m3", 1573.9, Want::ok},
+      {"gemm_tflops", "fp8", 1700, Want::ok, "tensor"},
+      {"gemm_tflops", "fp8", 1978.9, Want::ok},
       {"gemm_tflops", "fp8", 1979, Want::impossible},
+      {"gemm_tflops", "fp8", 1979, Want::impossible, "tensor"},
       // GEMM bf16: no record, peak 989.4.
       {"gemm_tflops", "bf16", 989.4, Want::ok},
       {"gemm_tflops", "bf16", 989.5, Want::impossible},
@@ -193,8 +203,45 @@ TEST(Claims, DatasheetKindsAtUnderAndAboveRecordAndPeak) {
   for (const auto& r : table) {
     nlohmann::json c = {{"kind", r.kind}, {"value", r.value}};
     if (*r.dtype) c["dtype"] = r.dtype;
-    expect(judge(c), r.want, fmt::format("{} {} {}", r.kind, r.dtype, r.value));
+    if (*r.scaling) c["scaling"] = r.scaling;
+    const Finding f = judge(c);
+    expect(f, r.want, fmt::format("{} {} {} {}", r.kind, r.dtype, r.scaling, r.value));
+    if (std::string(r.kind) == "gemm_tflops" && std::string(r.dtype).rfind("fp8", 0) == 0 &&
+        r.want != Want::impossible) {
+      const bool block = std::string(r.scaling) == "block";
+      EXPECT_EQ(f.record, block ? "gemm_fp8_deepgemm" : "") << r.value;
+      if (!block) {
+        EXPECT_NE(f.arithmetic.find(fmt::format(
+                      "no published record of this kind (gemm_tflops, {}, tensor scaling)", r.dtype)),
+                  std::string::npos)
+            << f.arithmetic;
+      }
+    }
   }
+}
+
+// A GEMM claim states its fp8 scaling (tensor or block) only for an fp8 data type; no other kind
+// states one. Each mistake is a one-line error naming the key.
+TEST(Claims, ScalingIsTensorOrBlockOnFp8GemmClaimsOnly) {
+  auto error = [](nlohmann::json claim) {
+    try {
+      judge(std::move(claim));
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(error({{"kind", "gemm_tflops"}, {"dtype", "fp8"}, {"scaling", "row"}, {"value", 1}}),
+            "claims.json: claim 'c': key \"scaling\": unknown fp8 scaling 'row' (tensor, block)");
+  EXPECT_EQ(error({{"kind", "gemm_tflops"}, {"dtype", "bf16"}, {"scaling", "block"}, {"value", 1}}),
+            "claims.json: claim 'c': key \"scaling\": only an fp8 GEMM has a scaling (dtype is "
+            "'bf16')");
+  EXPECT_EQ(
+      error({{"kind", "attention_tflops"}, {"dtype", "fp8"}, {"scaling", "block"}, {"value", 1}}),
+      "claims.json: claim 'c': key \"scaling\": only a gemm_tflops claim states an fp8 scaling");
+  EXPECT_NE(error({{"kind", "gemm_tflops"}, {"dtype", "fp8"}, {"scaling", 1}, {"value", 1}})
+                .find("key \"scaling\""),
+            std::string::npos);
 }
 
 // Collective bus bandwidth: one node against NVLink x the operation's ceiling and the records;

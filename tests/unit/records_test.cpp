@@ -44,10 +44,24 @@ TEST(Records, BestRecordMatchesKindPrecisionClassAndOperation) {
   ASSERT_NE(mfu, nullptr);
   EXPECT_DOUBLE_EQ(mfu->fraction(), 0.72);
   EXPECT_EQ(best_record(rs, "training_mfu", "fp8"), nullptr);
-  const Record* fp8 = best_record(rs, "gemm_tflops", "fp8_e4m3");
+  // DeepGEMM's record was set with fine-grained (block) fp8 scaling: it bounds block-scaled
+  // GEMMs only, not per-tensor ones (cuBLASLt, Transformer Engine) nor a figure of no scaling.
+  const Record* fp8 = best_record(rs, "gemm_tflops", "fp8_e4m3", {}, "block");
   ASSERT_NE(fp8, nullptr);
   EXPECT_EQ(fp8->id, "gemm_fp8_deepgemm");
+  EXPECT_EQ(fp8->scaling, "block");
+  EXPECT_EQ(best_record(rs, "gemm_tflops", "fp8_e4m3", {}, "tensor"), nullptr);
+  EXPECT_EQ(best_record(rs, "gemm_tflops", "fp8_e4m3"), nullptr);
   EXPECT_EQ(best_record(rs, "gemm_tflops", "bf16"), nullptr);
+  // Records without a scaling bound every scaling: FlashAttention-3's fp8 record.
+  for (const char* scaling : {"", "tensor", "block"}) {
+    ASSERT_NE(best_record(rs, "attention_tflops", "fp8", {}, scaling), nullptr) << scaling;
+    EXPECT_EQ(best_record(rs, "attention_tflops", "fp8", {}, scaling)->id,
+              "attention_fp8_flashattention3");
+  }
+  for (const auto& r : rs) {
+    if (precision_class(r.precision) != "fp8") EXPECT_TRUE(r.scaling.empty()) << r.id;
+  }
   // bf16 shares fp16's class: FlashAttention-3's fp16 record bounds bf16 attention.
   ASSERT_NE(best_record(rs, "attention_tflops", "bf16"), nullptr);
   EXPECT_EQ(best_record(rs, "attention_tflops", "bf16")->id, "attention_fp16_flashattention3");
@@ -159,29 +173,78 @@ TEST(Records, TrainingAboveTheMfuRecordIsImplausibleInRunDirectories) {
   EXPECT_EQ(tflops(990).verdict, Verdict::impossible);
 }
 
-TEST(Records, Fp8GemmAboveTheRecordIsImplausibleAndNoRecordLeavesItAlone) {
+// compute.json's fp8 GEMMs are cuBLASLt with per-tensor scales: DeepGEMM's block-scaled record
+// (1550 TFLOP/s on H800) does not bound them, so a healthy H200's 1573.9 TFLOP/s at 8192^3 is ok,
+// and the finding says no record of that kind, precision and scaling exists.
+TEST(Records, ComputeFp8GemmIsPerTensorAndNotBoundedByTheBlockScaledRecord) {
   auto gemm = [](const char* dtype, const char* key, double peak, double v) {
     return nlohmann::json{{"gemm",
                            {{{"device", 0}, {"dtype", dtype}, {"m", 8192}, {"n", 8192}, {"k", 8192},
-                             {"name", "8192"}, {"tflop_per_s", v},
+                             {"name", "8192"}, {"tflop_per_s", v}, {"scale_pointers", true},
                              {"spec", {{"key", key}, {"value", peak}}}}}}};
   };
   const auto rs = records();
-  // 1550 TFLOP/s of 1978.9 on H800 (DeepGEMM) -> 1550 TFLOP/s of the H200's same peak.
-  EXPECT_EQ(validate_compute(gemm("fp8_e4m3", "dense_fp8_tflops", 1978.9, 1540.4), rs)[0].verdict,
-            Verdict::ok);
-  EXPECT_EQ(validate_compute(gemm("fp8_e4m3", "dense_fp8_tflops", 1978.9, 1550), rs)[0].verdict,
-            Verdict::ok);
-  const auto above = validate_compute(gemm("fp8_e4m3", "dense_fp8_tflops", 1978.9, 1600), rs)[0];
-  EXPECT_EQ(above.verdict, Verdict::warning);
-  EXPECT_TRUE(above.implausible);
-  EXPECT_EQ(above.record, "gemm_fp8_deepgemm");
+  const auto h200 = validate_compute(gemm("fp8_e4m3", "dense_fp8_tflops", 1978.9, 1573.9), rs);
+  ASSERT_EQ(h200.size(), 1u);
+  EXPECT_EQ(h200[0].verdict, Verdict::ok) << h200[0].arithmetic;
+  EXPECT_FALSE(h200[0].implausible);
+  EXPECT_TRUE(h200[0].record.empty());
+  EXPECT_NE(h200[0].arithmetic.find(
+                "no published record of this kind (gemm_tflops, fp8_e4m3, tensor scaling)"),
+            std::string::npos)
+      << h200[0].arithmetic;
+  for (double v : {1540.4, 1550.0, 1600.0, 1978.9}) {
+    const auto f = validate_compute(gemm("fp8_e4m3", "dense_fp8_tflops", 1978.9, v), rs)[0];
+    EXPECT_EQ(f.verdict, Verdict::ok) << v << ": " << f.arithmetic;
+    EXPECT_FALSE(f.implausible) << v;
+  }
+  // The datasheet still applies.
   EXPECT_EQ(validate_compute(gemm("fp8_e4m3", "dense_fp8_tflops", 1978.9, 1979), rs)[0].verdict,
             Verdict::impossible);
-  // bf16 GEMM has no record: only the datasheet applies.
+  // bf16 GEMM has no record: only the datasheet applies, and the finding says so.
   const auto bf16 = validate_compute(gemm("bf16", "dense_bf16_tflops", 989.4, 950), rs)[0];
   EXPECT_EQ(bf16.verdict, Verdict::ok);
   EXPECT_TRUE(bf16.record.empty());
+  EXPECT_NE(bf16.arithmetic.find("no published record of this kind (gemm_tflops, bf16)"),
+            std::string::npos)
+      << bf16.arithmetic;
+  // A per-tensor record, were one published, would bound compute.json's fp8 GEMMs.
+  std::vector<Record> with_tensor = rs;
+  Record t = *best_record(rs, "gemm_tflops", "fp8", {}, "block");
+  t.id = "gemm_fp8_tensor_test";
+  t.scaling = "tensor";
+  t.value = 1500;
+  with_tensor.push_back(t);
+  const auto bounded =
+      validate_compute(gemm("fp8_e4m3", "dense_fp8_tflops", 1978.9, 1573.9), with_tensor)[0];
+  EXPECT_EQ(bounded.verdict, Verdict::warning) << bounded.arithmetic;
+  EXPECT_TRUE(bounded.implausible);
+  EXPECT_EQ(bounded.record, "gemm_fp8_tensor_test");
+}
+
+// A block-scaled fp8 GEMM at, under and above DeepGEMM's record: 1550 of 1978.9 on H800 ->
+// 1550 TFLOP/s of the H200's same peak.
+TEST(Records, BlockScaledFp8GemmAtUnderAndAboveTheRecord) {
+  const auto rs = records();
+  const Record* block = best_record(rs, "gemm_tflops", "fp8_e4m3", {}, "block");
+  ASSERT_NE(block, nullptr);
+  auto judge = [&](double measured) {
+    Finding f;
+    f.unit = "TFLOP/s";
+    f.verdict = Verdict::ok;
+    compare_with_record(f, measured, 1978.9, block);
+    return f;
+  };
+  EXPECT_EQ(judge(1540.4).verdict, Verdict::ok);
+  EXPECT_EQ(judge(1550).verdict, Verdict::ok) << judge(1550).arithmetic;
+  EXPECT_FALSE(judge(1550).implausible);
+  EXPECT_EQ(judge(1550).record, "gemm_fp8_deepgemm");
+  const Finding above = judge(1573.9);
+  EXPECT_EQ(above.verdict, Verdict::warning);
+  EXPECT_TRUE(above.implausible);
+  EXPECT_NE(above.arithmetic.find("record gemm_fp8_deepgemm: 1550 TFLOP/s"), std::string::npos)
+      << above.arithmetic;
+  EXPECT_NE(above.arithmetic.find("fp8 block scaling"), std::string::npos) << above.arithmetic;
 }
 
 CollectiveRow row(const std::string& op, uint64_t bytes, double busbw, int world) {
