@@ -143,7 +143,8 @@ PhaseResult sft_phase(const RunOptions& o, const std::string& model, const MpiCo
   req.device = backend == Backend::nccl ? "cuda" : "cpu";
   req.model = model;
   req.ds_config = o.ds_config;
-  req.steps = o.steps.value_or(o.mode == "quick" ? 6 : 20);
+  req.quick_defaults = o.mode == "quick";
+  req.steps = o.steps.value_or(o.mode == "quick" ? 30 : 20);
   req.warmup_steps = 1;
   req.seq_len = o.seq_len;
   req.micro_batch = o.micro_batch;
@@ -511,7 +512,7 @@ Command add_run_command(CLI::App& root) {
       ->check(number_in(0.1, 86400));
   app->add_option("--ds-config", opts->ds_config, "DeepSpeed config for the sft phase");
   app->add_option("--steps", opts->steps,
-                  "Training steps of the sft phase, 1 of them warm-up (default: 6 quick, 20 "
+                  "Training steps of the sft phase, 1 of them warm-up (default: 30 quick, 20 "
                   "otherwise)")
       ->check(int_in(2, kMaxRepetitions));
   app->add_option("--seq-len", opts->seq_len, "Sequence length of the sft phase [SEQ_LEN]")

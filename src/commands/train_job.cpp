@@ -150,7 +150,9 @@ TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
   if (o.warmup_steps < 0) throw usage_error("--warmup-steps must be 0 or more");
   const std::string model_name = o.model.empty() ? env.get_string("MODEL_NAME") : o.model;
   const ModelConfig model = resolve_model(model_name, env.get_string("HF_HOME"));
-  DsConfig ds = o.ds_config.empty() ? default_ds_config() : load_ds_config(o.ds_config);
+  DsConfig ds = !o.ds_config.empty() ? load_ds_config(o.ds_config)
+                : o.quick_defaults    ? quick_run_ds_config()
+                                      : default_ds_config();
 
   std::optional<PackedDataset> packed;
   if (!o.data.empty()) packed = read_token_file(o.data);

@@ -20,6 +20,9 @@ struct TrainJobRequest {
   std::string device = "cpu";
   std::string model;  // empty: MODEL_NAME
   std::string ds_config;
+  // No ds_config: train with quick_run_ds_config() instead of default_ds_config() (run's quick
+  // mode, which must show the loss falling).
+  bool quick_defaults = false;
   int64_t steps = 10;
   int64_t warmup_steps = 1;
   std::optional<int64_t> seq_len;      // absent: SEQ_LEN, or the data file's

@@ -156,6 +156,16 @@ class Reader {
 DsConfig default_ds_config() {
   DsConfig c;
   c.source = "built-in defaults";
+  c.built_in = true;
+  return c;
+}
+
+DsConfig quick_run_ds_config() {
+  DsConfig c = default_ds_config();
+  c.source = "built-in quick-run defaults";
+  c.optimizer.lr = 1e-4;
+  c.optimizer.beta2 = 0.95;
+  c.gradient_clipping = 1.0;
   return c;
 }
 
@@ -442,7 +452,7 @@ BatchPlan resolve_batch(const DsConfig& c, int64_t world, std::optional<int64_t>
   } else if (mb) {
     ga = 1;
     tb = *mb * world;
-  } else if (c.source != default_ds_config().source) {
+  } else if (!c.built_in) {
     // DeepSpeed refuses a config that states neither.
     throw r.error("train_micro_batch_size_per_gpu",
                   "missing: a DeepSpeed config needs train_batch_size or "

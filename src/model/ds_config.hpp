@@ -18,7 +18,8 @@ namespace sxb {
 inline constexpr int64_t kDeepSpeedBucketElements = 500000000;
 
 struct DsConfig {
-  std::string source;  // file path or "built-in defaults"
+  std::string source;  // file path, "built-in defaults" or "built-in quick-run defaults"
+  bool built_in = false;  // no file: micro-batch 1, accumulation 1 unless overridden
   // Batch keys as written; nullopt when absent or "auto" (resolved by resolve_batch).
   std::optional<int64_t> train_batch_size;
   std::optional<int64_t> micro_batch_per_gpu;
@@ -54,6 +55,10 @@ DsConfig load_ds_config(const std::filesystem::path& path);
 // What training uses when no config is given: AdamW(lr 1e-5, betas 0.9/0.999, eps 1e-8, weight
 // decay 0), no clipping, fp32, micro-batch 1, one accumulation step.
 DsConfig default_ds_config();
+// What `run --mode quick` trains with when no config is given: the defaults with AdamW lr 1e-4,
+// betas 0.9/0.95 and gradient clipping 1.0, so its 30 steps from random weights show the loss
+// falling (measured on Llama-2-7B on one H200: 11.15 -> 10.79; the tiny model on CPU falls too).
+DsConfig quick_run_ds_config();
 
 struct BatchPlan {
   int64_t micro_batch_per_gpu = 0;

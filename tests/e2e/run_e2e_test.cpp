@@ -39,10 +39,11 @@ TEST(RunE2E, NcclModeWritesTheRunDirectory) {
 }
 
 // The CPU default (scripts/run_h200_benchmark.sh without arguments and without a GPU): tiny, quick,
-// two ranks, 128-token sequences. The synthetic Markov chain is learnable, and the loss falls by
-// at least 0.005 nats over the 6 steps (measured: 5.554352 -> 5.547461, a fall of 0.0069; fp32,
-// seeded, so the same on every machine). At lr 1e-5 x 6 steps the fall stays inside the curve's
-// noise band, so train.loss_decreasing says why it does not apply and the run has no warning.
+// two ranks, 128-token sequences. The quick run trains 30 steps with its own defaults (AdamW lr
+// 1e-4, betas 0.9/0.95, clipping 1.0) on the learnable synthetic Markov chain, and the loss falls
+// by at least 0.05 nats (measured: 5.5544 -> 5.4519, a fall of 0.1025; fp32, seeded, so the same
+// on every machine), beyond the curve's noise band: train.loss_decreasing is ok for that reason,
+// and the run has no warning.
 TEST(RunE2E, CpuDefaultQuickRunLearnsAndHasNoWarning) {
   const fs::path d = scratch_dir("run_cpu_default");
   const auto r = run_command(mpirun(2,
@@ -51,9 +52,10 @@ TEST(RunE2E, CpuDefaultQuickRunLearnsAndHasNoWarning) {
                                         (d / "run").string()));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const nlohmann::json m = read_json_file(d / "run" / "sft_metrics.json");
-  ASSERT_EQ(m["loss_curve"].size(), 6u);
+  ASSERT_EQ(m["loss_curve"].size(), 30u);
   const double fall = m["initial_loss"].get<double>() - m["final_loss"].get<double>();
-  EXPECT_GE(fall, 0.005) << m["loss_curve"].dump();
+  EXPECT_GE(fall, 0.05) << m["loss_curve"].dump();
+  EXPECT_EQ(m["ds_config"]["source"], "built-in quick-run defaults") << m["ds_config"].dump();
   const nlohmann::json v = read_json_file(d / "run" / "validation.json");
   EXPECT_EQ(v["counts"]["warning"], 0) << v.dump(1);
   EXPECT_TRUE(v["passed"].get<bool>());
@@ -62,9 +64,7 @@ TEST(RunE2E, CpuDefaultQuickRunLearnsAndHasNoWarning) {
     if (f["check"] != "train.loss_decreasing") continue;
     judged = true;
     EXPECT_EQ(f["verdict"], "ok");
-    EXPECT_EQ(
-        f["arithmetic"].get<std::string>().rfind("not applicable: learning rate x steps 6e-05", 0),
-        0u)
+    EXPECT_EQ(f["arithmetic"].get<std::string>().rfind("falls beyond the noise", 0), 0u)
         << f["arithmetic"];
   }
   EXPECT_TRUE(judged) << v.dump(1);
