@@ -223,10 +223,12 @@ TEST_F(GpuFixturesE2E, ValidateFindsNothingFailedOrImpossible) {
   }
 }
 
-// A healthy default GPU run gives no warning: 6 (quick) or 20 (full) steps of AdamW at lr 1e-5
-// move each weight by at most 6e-5 or 2e-4, so train.loss_decreasing says why it does not apply
-// (learning rate x steps below 1e-3, the fitted change inside its noise band) instead of warning.
-TEST_F(GpuFixturesE2E, ValidateGivesNoWarningAndSaysWhyTheLossTrendDoesNotApply) {
+// A healthy default GPU run gives no warning. The quick run trains 30 steps with its own
+// defaults (AdamW lr 1e-4) and its loss falls by at least 0.2 nats, beyond the curve's noise
+// (recorded: 11.1541 -> 10.8004); the full run's 20 steps at the default lr 1e-5 and the
+// 10-step training fixtures at lr 1e-5 move each weight too little, so train.loss_decreasing
+// says why it does not apply (learning rate x steps below 1e-3) instead of warning.
+TEST_F(GpuFixturesE2E, ValidateGivesNoWarningAndJudgesTheLossTrend) {
   for (const auto& n : fixture_names()) {
     const auto r = run_command(sxbench("validate " + (results_ / n).string()));
     EXPECT_EQ(r.exit_code, 0) << n << "\n" << r.output;
@@ -238,9 +240,17 @@ TEST_F(GpuFixturesE2E, ValidateGivesNoWarningAndSaysWhyTheLossTrendDoesNotApply)
     // The finding's two lines: verdict, check and subject; then its arithmetic.
     const std::string line =
         r.output.substr(at, r.output.find('\n', r.output.find('\n', at) + 1) - at);
-    EXPECT_NE(line.find("not applicable: learning rate x steps"), std::string::npos) << line;
-    EXPECT_NE(line.find("(sum of per-step lr) < 0.001"), std::string::npos) << line;
     EXPECT_NE(line.find("residual sd"), std::string::npos) << line;
+    if (n == "h200_quick_7b") {
+      EXPECT_NE(line.find("falls beyond the noise"), std::string::npos) << line;
+      const auto m = read_json_file(results_ / n / "sft_metrics.json");
+      EXPECT_EQ(m["loss_curve"].size(), 30u);
+      EXPECT_GE(m["initial_loss"].get<double>() - m["final_loss"].get<double>(), 0.2)
+          << m["loss_curve"].dump();
+    } else {
+      EXPECT_NE(line.find("not applicable: learning rate x steps"), std::string::npos) << line;
+      EXPECT_NE(line.find("(sum of per-step lr) < 0.001"), std::string::npos) << line;
+    }
   }
 }
 
