@@ -78,15 +78,18 @@ std::string read_file(const fs::path& path) {
 }
 
 nlohmann::json read_json_file(const fs::path& path) {
-  const std::string text = read_file(path);
+  return parse_json_text(read_file(path), path.string());
+}
+
+nlohmann::json parse_json_text(std::string_view text, const std::string& source) {
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
-    throw usage_error(fmt::format("{}: malformed JSON at byte {}: {}", path.string(), e.byte,
+    throw usage_error(fmt::format("{}: malformed JSON at byte {}: {}", source, e.byte,
                                   json_error_text(e)));
   } catch (const nlohmann::json::exception& e) {
     // A number too large for a double (1e999) is an out_of_range error, without a position.
-    throw usage_error(fmt::format("{}: malformed JSON: {}", path.string(), json_error_text(e)));
+    throw usage_error(fmt::format("{}: malformed JSON: {}", source, json_error_text(e)));
   }
 }
 

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <vector>
 #include <nlohmann/json_fwd.hpp>
+#include <string>
 #include <string_view>
 
 namespace sxb {
@@ -18,6 +19,8 @@ nlohmann::json read_json_file(const std::filesystem::path& path);
 // The *.json files directly in `dir`, in name order; a directory that cannot be listed is a
 // one-line usage error.
 std::vector<std::filesystem::path> json_files_in(const std::filesystem::path& dir);
+// Parses JSON text read from `source` (named in the error) the way read_json_file does.
+nlohmann::json parse_json_text(std::string_view text, const std::string& source);
 
 // Creates a fresh directory named base, or base-2, base-3, ... when that exists, so concurrent
 // runs never share a directory. Returns the directory created.
