@@ -2,6 +2,9 @@
 # Runs the test suites (unit, e2e under mpirun, gpu — the gpu ones skip without a GPU) on the
 # build made by setup/install_all.sh, then builds and tests the CPU-only configuration too, so
 # both builds stay working. Set SXB_SKIP_CPU_ONLY=1 to skip the second build.
+# Then the sanitizer tree (scripts/configure_asan.sh: build-asan, CPU-only, clang, ASan+UBSan):
+# the unit and e2e tests run there under the sanitizers (SXB_SKIP_SANITIZERS=1 skips them), and
+# scripts/fuzz.sh runs every fuzz target for FUZZ_SECONDS (20) each (SXB_SKIP_FUZZ=1 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
@@ -10,4 +13,19 @@ if [ "${SXB_SKIP_CPU_ONLY:-0}" != "1" ]; then
   cmake -S . -B build-cpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DSXB_CUDA=OFF >/dev/null
   cmake --build build-cpu -j "$JOBS"
   (cd build-cpu && ctest --output-on-failure -j "$JOBS")
+fi
+if [ "${SXB_SKIP_SANITIZERS:-0}" != "1" ] || [ "${SXB_SKIP_FUZZ:-0}" != "1" ]; then
+  ./scripts/configure_asan.sh build-asan
+  cmake --build build-asan -j "$JOBS"
+fi
+if [ "${SXB_SKIP_SANITIZERS:-0}" != "1" ]; then
+  # halt_on_error: the first finding fails the test. Leak detection stays on; the suppressions
+  # file names only allocations OpenMPI and fontconfig make once per process and never free.
+  export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1"
+  export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+  export LSAN_OPTIONS="suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppressions=0"
+  (cd build-asan && ctest --output-on-failure -j "$JOBS" -L 'unit|e2e' -LE slurm)
+fi
+if [ "${SXB_SKIP_FUZZ:-0}" != "1" ]; then
+  SXB_FUZZ_SKIP_BUILD=1 ./scripts/fuzz.sh
 fi

@@ -21,6 +21,8 @@ PACKAGES=(
   python3                             # scripts/generate_comprehensive_report.py (the seed's entry)
   libpng-dev                          # tests: decode the report's PNGs and Chromium's screenshot
   python3-jsonschema                  # tests: result files against schemas/*.schema.json
+  clang                               # tests: the sanitizer and fuzzing tree (build-asan)
+  libclang-rt-dev                     # tests: clang's ASan, UBSan and libFuzzer runtimes
 )
 # Chromium renders the report's HTML page headless in the e2e tests. Debian packages it as
 # chromium; Ubuntu ships it only as a snap, which this script does not install (the test then
