@@ -27,8 +27,8 @@ fi
 mkdir -p "$ARTIFACTS"
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-# Leaks are findings here too; the suppressions name only OpenMPI's and fontconfig's allocations
-# made once per process (tests/sanitizers/lsan.supp).
+# Leaks are findings here too (the targets do not start MPI; tests/sanitizers/lsan.supp is
+# there for any OpenMPI state a reader pulls in).
 export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:abort_on_error=0:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}"
 export LSAN_OPTIONS="suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppressions=0:${LSAN_OPTIONS:-}"

@@ -20,8 +20,12 @@ if [ "${SXB_SKIP_SANITIZERS:-0}" != "1" ] || [ "${SXB_SKIP_FUZZ:-0}" != "1" ]; t
 fi
 if [ "${SXB_SKIP_SANITIZERS:-0}" != "1" ]; then
   # halt_on_error: the first finding fails the test. Leak detection stays on; the suppressions
-  # file names only allocations OpenMPI and fontconfig make once per process and never free.
-  export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1"
+  # file names only OpenMPI's libraries, whose per-process state is never freed. A suppression
+  # matches a whole allocation stack, so stacks are unwound in full (fast_unwind_on_malloc=0:
+  # OpenMPI is built without frame pointers) and OpenMPI keeps its components loaded
+  # (dlclose'd ones leave frames without a library name).
+  export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:fast_unwind_on_malloc=0:strict_string_checks=1:detect_stack_use_after_return=1"
+  export OMPI_MCA_mca_base_component_disable_dlclose=1
   export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
   export LSAN_OPTIONS="suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppressions=0"
   (cd build-asan && ctest --output-on-failure -j "$JOBS" -L 'unit|e2e' -LE slurm)
