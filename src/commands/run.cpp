@@ -433,6 +433,7 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
       }
       write_json_atomic(dir / "gpu_metrics_summary.json", metrics_summary);
       artifacts.gpu_metrics_summary = metrics_summary;
+      validation.add(validate_gpu_power(metrics_summary, limits));
     }
     bool any_failed = false, any_missing = false, any_ok = false;
     std::string phase_errors;

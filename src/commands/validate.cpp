@@ -91,6 +91,13 @@ ValidationReport validate_run_directory(const fs::path& dir, const std::vector<H
     report.add(naming(dir / "sft_metrics.json", [&] { return validate_training(j, limits); }));
     any = true;
   }
+  // The power drawn, when GPU metrics were sampled: checked beside the figures they belong to,
+  // not a result on their own.
+  if (any && fs::exists(dir / "gpu_metrics_summary.json")) {
+    const auto j = read_json_file(dir / "gpu_metrics_summary.json");
+    report.add(naming(dir / "gpu_metrics_summary.json",
+                      [&] { return validate_gpu_power(j, limits); }));
+  }
   if (!any) {
     throw usage_error(fmt::format("{}: no result files to validate (nccl.json, compute.json, sft_metrics.json)",
                                   dir.string()));

@@ -93,3 +93,14 @@ namespace sxb {
 std::vector<Finding> validate_compute(const nlohmann::json& compute,
                                       const std::vector<Record>& records);
 }  // namespace sxb
+
+namespace sxb {
+// GPU power (gpu_metrics_summary.json): each GPU's mean power drawn, over the whole run and over
+// each phase window, at or below the board limit (configs/hardware tdp_watts) within NVML's
+// reading tolerance (kPowerReadingTolerance); above it the figure is impossible. The mean from
+// the energy counter is held to the same bound. One finding per GPU, at its highest mean, naming
+// the window. Energy per token is the product of this power and the training throughput, which
+// validate_training bounds: a run directory's energy figures are checked through both factors.
+inline constexpr double kPowerReadingTolerance = 0.05;
+std::vector<Finding> validate_gpu_power(const nlohmann::json& summary, const JobLimits& limits);
+}  // namespace sxb

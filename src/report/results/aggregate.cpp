@@ -350,8 +350,10 @@ RunRecord read_run_directory(const fs::path& dir, const ReadOptions& options) {
       }
     }
   }
+  std::optional<json> metrics_summary;
   if (fs::exists(dir / "gpu_metrics_summary.json")) {
     const json j = read_json(dir, "gpu_metrics_summary.json");
+    metrics_summary = j;
     // Files written before the field was added carry none: they are version 1.
     check_schema_version(j, "gpu_metrics_summary.json", "gpu_metrics_summary", 1, 1);
     r.gpu_metrics = guarded("gpu_metrics_summary.json", [&] { return read_gpu_metrics(j, dir, run, sft.value_or(json())); });
@@ -383,6 +385,7 @@ RunRecord read_run_directory(const fs::path& dir, const ReadOptions& options) {
     if (nccl) v.add(validate_collectives(*nccl, limits));
     if (compute) v.add(validate_compute(*compute, limits.records));
     if (sft) v.add(validate_training(*sft, limits));
+    if (metrics_summary) v.add(validate_gpu_power(*metrics_summary, limits));
     r.validation = summarize(v, "sxbench report");
   }
   return r;
