@@ -1,0 +1,99 @@
+#pragma once
+// Fixture trees for `sxbench preflight`: the sysfs files of a host with RDMA ports, written under
+// a temporary root (files and the device/net symbolic links as Linux lays them out).
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+
+namespace sxb::test {
+
+struct FixturePort {
+  std::string device = "mlx5_0";
+  std::string netdev = "eth0";
+  std::string link_layer = "Ethernet";
+  std::string state = "4: ACTIVE";
+  std::string rate = "400 Gb/sec (4X NDR)";
+  int mtu = 9000;
+  bool roce_v2_gid = true;  // GID 0, 1 are v1/v2 of the link-local address; 2, 3 of an IPv4 one
+  bool ecn_files = true;
+  bool ecn_on = true;
+};
+
+class SysfsFixture {
+ public:
+  explicit SysfsFixture(const std::string& name)
+      : root_(std::filesystem::temp_directory_path() /
+              ("sxb_preflight_" + name + "_" + std::to_string(::getpid()))) {
+    std::filesystem::remove_all(root_);
+    std::filesystem::create_directories(root_ / "sys/class/net/lo");
+    write("sys/class/net/lo/mtu", "65536");
+    write("sys/class/net/lo/operstate", "unknown");
+  }
+  ~SysfsFixture() { std::filesystem::remove_all(root_); }
+  const std::filesystem::path& root() const { return root_; }
+
+  void write(const std::string& rel, const std::string& text) {
+    const auto p = root_ / rel;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p) << text << "\n";
+  }
+
+  void add(const FixturePort& f) {
+    const std::string pci = "sys/devices/pci0000:00/0000:00:0" + std::to_string(++pci_) + ".0";
+    const std::string net = pci + "/net/" + f.netdev;
+    write(net + "/mtu", std::to_string(f.mtu));
+    write(net + "/operstate", "up");
+    write(net + "/dev_port", "0");
+    if (f.ecn_files) {
+      for (const char* point : {"roce_np", "roce_rp"})
+        for (int prio = 0; prio < 8; ++prio)
+          write(net + "/ecn/" + point + "/enable/" + std::to_string(prio), f.ecn_on ? "1" : "0");
+    }
+    link("sys/class/net/" + f.netdev, net);
+    const std::string ib = pci + "/infiniband/" + f.device;
+    const std::string port = ib + "/ports/1";
+    write(port + "/state", f.state);
+    write(port + "/phys_state", "5: LinkUp");
+    write(port + "/link_layer", f.link_layer);
+    write(port + "/rate", f.rate);
+    const std::string zero = "0000:0000:0000:0000:0000:0000:0000:0000";
+    const std::string ll = "fe80:0000:0000:0000:0e42:a1ff:fe00:000" + std::to_string(pci_);
+    const std::string v4 = "0000:0000:0000:0000:0000:ffff:0a00:000" + std::to_string(pci_);
+    const bool eth = f.link_layer == "Ethernet";
+    write(port + "/gids/0", ll);
+    write(port + "/gid_attrs/types/0", "IB/RoCE v1");
+    write(port + "/gids/1", eth ? ll : zero);
+    if (eth) write(port + "/gid_attrs/types/1", f.roce_v2_gid ? "RoCE v2" : "IB/RoCE v1");
+    write(port + "/gids/2", eth ? v4 : zero);
+    if (eth) write(port + "/gid_attrs/types/2", "IB/RoCE v1");
+    write(port + "/gids/3", eth && f.roce_v2_gid ? v4 : zero);
+    if (eth && f.roce_v2_gid) write(port + "/gid_attrs/types/3", "RoCE v2");
+    write(port + "/gids/4", zero);
+    link("sys/class/infiniband/" + f.device, ib);
+    // <dev>/device -> the PCI function, whose net/ holds the interface.
+    link(ib + "/device", pci);
+  }
+
+  // Two 400G RoCE ports with MTU 9000, RoCE v2 GIDs and ECN on: every check passes.
+  void add_good_node() {
+    add(FixturePort{});
+    FixturePort b;
+    b.device = "mlx5_1";
+    b.netdev = "eth1";
+    add(b);
+  }
+
+ private:
+  void link(const std::string& rel_link, const std::string& rel_target) {
+    const auto l = root_ / rel_link;
+    std::filesystem::create_directories(l.parent_path());
+    // Relative, as sysfs's own links are, so a copied tree stays whole.
+    std::filesystem::create_directory_symlink(
+        std::filesystem::relative(root_ / rel_target, l.parent_path()), l);
+  }
+  std::filesystem::path root_;
+  int pci_ = 0;
+};
+
+}  // namespace sxb::test

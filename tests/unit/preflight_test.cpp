@@ -1,0 +1,295 @@
+// `sxbench preflight`'s sysfs reading and checks on fixture trees: a RoCE node that passes, and
+// one fault at a time (MTU 1500, no RoCE v2 GID, an InfiniBand port, no RDMA at all, ECN files
+// absent or off, NCCL settings naming what is not there); the profile's strict reading.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "core/hardware.hpp"
+#include "platform/node_sysfs.hpp"
+#include "preflight_fixture.hpp"
+#include "validate/preflight.hpp"
+
+namespace {
+
+using namespace sxb;
+using sxb::test::FixturePort;
+using sxb::test::SysfsFixture;
+
+NodeProfile profile() {
+  return load_node_profile(std::filesystem::path(SXB_TEST_SOURCE_DIR) /
+                           "configs/cluster/h200_spectrumx.json");
+}
+
+std::vector<CheckRow> run(const SysfsFixture& f, const NcclEnv& env = {}) {
+  const NodeProfile p = profile();
+  return preflight_checks(read_node_sysfs(f.root(), p.roce_priority), p, env);
+}
+
+const CheckRow& row(const std::vector<CheckRow>& rows, const std::string& id,
+                    const std::string& subject_prefix = "") {
+  for (const auto& r : rows)
+    if (r.id == id && r.subject.rfind(subject_prefix, 0) == 0) return r;
+  static CheckRow none;
+  ADD_FAILURE() << "no row " << id << " " << subject_prefix;
+  return none;
+}
+
+TEST(PreflightParse, PortStateName) {
+  EXPECT_EQ(port_state_name("4: ACTIVE\n"), "ACTIVE");
+  EXPECT_EQ(port_state_name("5: LinkUp"), "LinkUp");
+  EXPECT_EQ(port_state_name("1: DOWN"), "DOWN");
+  EXPECT_EQ(port_state_name("ACTIVE"), "ACTIVE");
+}
+
+TEST(PreflightParse, GidNonzero) {
+  EXPECT_FALSE(gid_nonzero("0000:0000:0000:0000:0000:0000:0000:0000"));
+  EXPECT_FALSE(gid_nonzero("::"));
+  EXPECT_TRUE(gid_nonzero("fe80:0000:0000:0000:0e42:a1ff:fe00:0001"));
+  EXPECT_TRUE(gid_nonzero("0000:0000:0000:0000:0000:ffff:0a00:0001"));
+}
+
+TEST(PreflightParse, NcclNameLists) {
+  auto l = parse_nccl_name_list("mlx5_0:1,mlx5_1", true, "NCCL_IB_HCA");
+  EXPECT_FALSE(l.exclude);
+  EXPECT_FALSE(l.exact);
+  ASSERT_EQ(l.entries.size(), 2u);
+  EXPECT_EQ(l.entries[0].name, "mlx5_0");
+  EXPECT_EQ(l.entries[0].port, 1);
+  EXPECT_EQ(l.entries[1].port, std::nullopt);
+  EXPECT_TRUE(nccl_name_matches(l, l.entries[1], "mlx5_10"));  // prefix, as NCCL matches
+
+  l = parse_nccl_name_list("^=mlx5_2", true, "NCCL_IB_HCA");
+  EXPECT_TRUE(l.exclude);
+  EXPECT_TRUE(l.exact);
+  EXPECT_FALSE(nccl_name_matches(l, l.entries[0], "mlx5_20"));
+  EXPECT_TRUE(nccl_name_matches(l, l.entries[0], "mlx5_2"));
+
+  l = parse_nccl_name_list("=eth0,ens", false, "NCCL_SOCKET_IFNAME");
+  EXPECT_TRUE(l.exact);
+  EXPECT_EQ(l.entries[1].name, "ens");
+
+  EXPECT_THROW(parse_nccl_name_list("mlx5_0:x", true, "NCCL_IB_HCA"), Error);
+  EXPECT_THROW(parse_nccl_name_list("^", true, "NCCL_IB_HCA"), Error);
+  EXPECT_THROW(parse_nccl_name_list(":1", true, "NCCL_IB_HCA"), Error);
+}
+
+TEST(PreflightSysfs, ReadsPortsGidsAndInterfaces) {
+  SysfsFixture f("read");
+  f.add_good_node();
+  const NodeSysfs n = read_node_sysfs(f.root(), 3);
+  EXPECT_TRUE(n.rdma_class_present);
+  ASSERT_EQ(n.ports.size(), 2u);
+  const auto& p = n.ports[0];
+  EXPECT_EQ(p.device, "mlx5_0");
+  EXPECT_EQ(p.port, 1);
+  EXPECT_EQ(*p.link_layer, "Ethernet");
+  EXPECT_EQ(*p.rate, "400 Gb/sec (4X NDR)");
+  ASSERT_EQ(p.gids.size(), 4u);  // the zero entry is left out
+  EXPECT_EQ(p.gids[1].type, "RoCE v2");
+  ASSERT_TRUE(p.netdev.has_value());
+  EXPECT_EQ(p.netdev->name, "eth0");
+  EXPECT_EQ(*p.netdev->mtu, "9000");
+  EXPECT_EQ(*p.netdev->ecn_np, "1");
+  EXPECT_EQ(n.net_interfaces, (std::vector<std::string>{"eth0", "eth1", "lo"}));
+}
+
+TEST(Preflight, GoodRoceNodePasses) {
+  SysfsFixture f("good");
+  f.add_good_node();
+  const auto rows = run(f);
+  EXPECT_FALSE(any_failed(rows));
+  const auto& ports = row(rows, "rdma.roce_ports");
+  EXPECT_EQ(ports.verdict, Verdict::pass);
+  EXPECT_EQ(ports.found, "2 (mlx5_0:1, mlx5_1:1)");
+  EXPECT_EQ(ports.source, profile().file + ":roce_ports_per_node");
+  EXPECT_NE(ports.citation.find("docs/requirements.md"), std::string::npos);
+  for (const auto& r : rows) {
+    SCOPED_TRACE(r.id + " " + r.subject);
+    if (r.id == "net.pfc") {
+      EXPECT_EQ(r.verdict, Verdict::unknown);  // not in sysfs on mlx5: never guessed
+      EXPECT_NE(r.note.find("cannot read PFC state from sysfs on this driver (use mlnx_qos -i eth"),
+                std::string::npos);
+    } else {
+      EXPECT_EQ(r.verdict, Verdict::pass) << r.note;
+    }
+  }
+  EXPECT_EQ(row(rows, "rdma.gid", "mlx5_0:1").found.rfind("index 1 (RoCE v2)", 0), 0u);
+  EXPECT_EQ(row(rows, "rdma.gid", "mlx5_0:1").note, "lowest RoCE v2 GID index: 1; IPv4-mapped: 3");
+  EXPECT_EQ(row(rows, "rdma.port_rate", "mlx5_1:1").found, "400 Gb/sec (4X NDR)");
+}
+
+TEST(Preflight, Mtu1500FailsNamingInterfaceAndValues) {
+  SysfsFixture f("mtu");
+  FixturePort a;
+  a.mtu = 1500;
+  f.add(a);
+  FixturePort b;
+  b.device = "mlx5_1";
+  b.netdev = "eth1";
+  f.add(b);
+  const auto rows = run(f);
+  EXPECT_TRUE(any_failed(rows));
+  const auto& m = row(rows, "net.mtu", "mlx5_0:1");
+  EXPECT_EQ(m.verdict, Verdict::fail);
+  EXPECT_EQ(m.subject, "mlx5_0:1 eth0");
+  EXPECT_EQ(m.found, "1500");
+  EXPECT_EQ(m.expected, ">= 9000");
+  EXPECT_EQ(m.note, "eth0 MTU 1500 is below 9000");
+  EXPECT_EQ(row(rows, "net.mtu", "mlx5_1:1").verdict, Verdict::pass);
+}
+
+TEST(Preflight, NoRoceV2GidFails) {
+  SysfsFixture f("gid");
+  FixturePort a;
+  a.roce_v2_gid = false;
+  f.add(a);
+  const auto rows = run(f);
+  const auto& g = row(rows, "rdma.gid");
+  EXPECT_EQ(g.verdict, Verdict::fail);
+  EXPECT_EQ(g.note, "no RoCE v2 GID on this port");
+  EXPECT_EQ(g.found, "0:IB/RoCE v1, 1:IB/RoCE v1, 2:IB/RoCE v1");
+}
+
+TEST(Preflight, InfinibandPortWarnsAndIsNotCounted) {
+  SysfsFixture f("ib");
+  FixturePort a;
+  a.link_layer = "InfiniBand";
+  a.device = "mlx5_ib0";
+  a.netdev = "ib0";
+  f.add(a);
+  FixturePort b;
+  b.device = "mlx5_1";
+  b.netdev = "eth1";
+  f.add(b);
+  const auto rows = run(f);
+  const auto& ll = row(rows, "rdma.link_layer", "mlx5_ib0:1");
+  EXPECT_EQ(ll.verdict, Verdict::warn);
+  EXPECT_EQ(ll.found, "InfiniBand");
+  EXPECT_EQ(ll.expected, "Ethernet");
+  const auto& ports = row(rows, "rdma.roce_ports");
+  EXPECT_EQ(ports.verdict, Verdict::fail);  // one RoCE port of the two the profile asks for
+  EXPECT_EQ(ports.found, "1 (mlx5_1:1)");
+  // An InfiniBand port has no RoCE GID, MTU or ECN rows.
+  for (const auto& r : rows) EXPECT_FALSE(r.id == "net.mtu" && r.subject.rfind("mlx5_ib0", 0) == 0);
+}
+
+TEST(Preflight, NoRdmaAtAllFailsThePortsCount) {
+  SysfsFixture f("none");
+  const auto rows = run(f);
+  EXPECT_TRUE(any_failed(rows));
+  const auto& ports = row(rows, "rdma.roce_ports");
+  EXPECT_EQ(ports.verdict, Verdict::fail);
+  EXPECT_EQ(ports.found, "0");
+  EXPECT_NE(ports.note.find("no RDMA device"), std::string::npos);
+  for (const char* id : {"rdma.port_rate", "rdma.gid", "net.mtu", "net.ecn", "net.pfc"}) {
+    const auto& r = row(rows, id);
+    EXPECT_EQ(r.verdict, Verdict::unknown) << id;
+    EXPECT_NE(r.note.find("no RDMA device"), std::string::npos) << id;
+  }
+}
+
+TEST(Preflight, EcnAbsentIsCannotReadAndOffFails) {
+  SysfsFixture f("ecn");
+  FixturePort a;
+  a.ecn_files = false;
+  f.add(a);
+  FixturePort b;
+  b.device = "mlx5_1";
+  b.netdev = "eth1";
+  b.ecn_on = false;
+  f.add(b);
+  const auto rows = run(f);
+  const auto& absent = row(rows, "net.ecn", "mlx5_0:1");
+  EXPECT_EQ(absent.verdict, Verdict::unknown);
+  EXPECT_EQ(absent.found, "cannot read");
+  EXPECT_NE(absent.note.find("cannot read ECN state from sysfs"), std::string::npos);
+  const auto& off = row(rows, "net.ecn", "mlx5_1:1");
+  EXPECT_EQ(off.verdict, Verdict::fail);
+  EXPECT_EQ(off.found, "np=0 rp=0");
+  EXPECT_EQ(off.expected, "on at priority 3");
+}
+
+TEST(Preflight, NcclSettingsAgainstTheHost) {
+  SysfsFixture f("nccl");
+  f.add_good_node();
+  auto rows = run(f, {{"NCCL_IB_HCA", "mlx5_0:1,mlx5_7"}});
+  auto hca = row(rows, "nccl.ib_hca");
+  EXPECT_EQ(hca.verdict, Verdict::fail);
+  EXPECT_NE(hca.note.find("mlx5_7 names no RDMA device or port here (devices: mlx5_0,mlx5_1)"),
+            std::string::npos);
+
+  rows = run(f, {{"NCCL_IB_HCA", "=mlx5_0:1,mlx5_1:1"}, {"NCCL_SOCKET_IFNAME", "eth"}});
+  EXPECT_EQ(row(rows, "nccl.ib_hca").verdict, Verdict::pass);
+  EXPECT_EQ(row(rows, "nccl.socket_ifname").verdict, Verdict::pass);  // a prefix of eth0
+
+  rows = run(f, {{"NCCL_IB_HCA", "mlx5_0:2"}, {"NCCL_SOCKET_IFNAME", "=eth"}});
+  EXPECT_EQ(row(rows, "nccl.ib_hca").verdict, Verdict::fail);  // no port 2
+  EXPECT_EQ(row(rows, "nccl.socket_ifname").verdict, Verdict::fail);  // exact: no "eth"
+
+  rows = run(f, {{"NCCL_IB_HCA", "^mlx5_7"}, {"NCCL_SOCKET_IFNAME", "^docker,lo"}});
+  EXPECT_EQ(row(rows, "nccl.ib_hca").verdict, Verdict::pass);  // excluding nothing is harmless
+  EXPECT_EQ(row(rows, "nccl.socket_ifname").verdict, Verdict::pass);
+  EXPECT_NE(row(rows, "nccl.socket_ifname").note.find("docker matches no interface"), std::string::npos);
+
+  rows = run(f, {{"NCCL_IB_GID_INDEX", "3"}});
+  EXPECT_EQ(row(rows, "nccl.ib_gid_index").verdict, Verdict::pass);
+  rows = run(f, {{"NCCL_IB_GID_INDEX", "2"}});
+  auto gid = row(rows, "nccl.ib_gid_index");
+  EXPECT_EQ(gid.verdict, Verdict::fail);
+  EXPECT_NE(gid.note.find("mlx5_0:1: index 2 is IB/RoCE v1"), std::string::npos);
+  rows = run(f, {{"NCCL_IB_GID_INDEX", "4"}});
+  EXPECT_NE(row(rows, "nccl.ib_gid_index").note.find("index 4 is empty"), std::string::npos);
+  rows = run(f, {{"NCCL_IB_GID_INDEX", "x"}});
+  EXPECT_EQ(row(rows, "nccl.ib_gid_index").verdict, Verdict::fail);
+  rows = run(f);
+  EXPECT_NE(row(rows, "nccl.ib_gid_index").note.find("lowest RoCE v2 index here: mlx5_0:1 1"),
+            std::string::npos);
+}
+
+TEST(PreflightProfile, MalformedProfileNamesFileAndKey) {
+  nlohmann::json j = nlohmann::json::parse(R"({"expectations": {}})");
+  try {
+    node_profile_from_json(j, "p.json");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "p.json: key \"expectations.gpus_per_node\": missing (an object with \"value\" and \"source\")");
+    EXPECT_EQ(e.code(), ExitCode::usage);
+  }
+  std::ifstream in(std::filesystem::path(SXB_TEST_SOURCE_DIR) / "configs/cluster/h200_spectrumx.json");
+  j = nlohmann::json::parse(in);
+  j["expectations"]["mtu_bytes"]["value"] = "9000";
+  EXPECT_THROW(
+      {
+        try {
+          node_profile_from_json(j, "p.json");
+        } catch (const Error& e) {
+          EXPECT_NE(std::string(e.what()).find("p.json: key \"expectations.mtu_bytes.value\""),
+                    std::string::npos)
+              << e.what();
+          throw;
+        }
+      },
+      Error);
+  j = nlohmann::json::parse(std::ifstream(std::filesystem::path(SXB_TEST_SOURCE_DIR) /
+                                          "configs/cluster/h200_spectrumx.json"));
+  j["expectations"]["roce_priority"].erase("source");
+  EXPECT_THROW(node_profile_from_json(j, "p.json"), Error);
+}
+
+TEST(PreflightProfile, ShippedProfileIsTheRequest) {
+  const NodeProfile p = profile();
+  EXPECT_EQ(p.gpus_per_node, 8);
+  EXPECT_EQ(p.roce_ports_per_node, 2);
+  EXPECT_EQ(p.port_rate_gbit_per_s, 400);
+  EXPECT_EQ(p.mtu_bytes, 9000);
+  EXPECT_EQ(p.link_layer, "Ethernet");
+  EXPECT_EQ(p.gid_type, "RoCE v2");
+  EXPECT_TRUE(p.pfc_enabled);
+  EXPECT_TRUE(p.ecn_enabled);
+  EXPECT_EQ(p.roce_priority, 3);
+}
+
+}  // namespace
