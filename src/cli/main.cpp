@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   commands.push_back(add_compute_command(app));
   commands.push_back(add_plan_command(app));
   commands.push_back(add_report_command(app));
+  commands.push_back(add_preflight_command(app));
 
   try {
     app.parse(argc, argv);
