@@ -8,10 +8,11 @@
 # validation.json), `sxbench monitor` over the scripted NVML stand-in FAKE_NVML (so that the
 # GPU members of gpu_metrics_summary.json and the GPU columns of gpu_metrics.csv are filled),
 # then `sxbench report` and `sxbench plan` over those directories and `sxbench validate --json`
-# of the run and of configs/claims/seed_claims.json; then validates every file with
-# validate_results.py (python3-jsonschema). compute.json and the CUDA engine's sft_metrics.json
-# need a GPU: the run directories recorded on one H200 (tests/fixtures/gpu/) join the results,
-# so their files, and report and plan over them, are validated on every run of this test.
+# of the run and of configs/claims/seed_claims.json, `sxbench preflight --json` on an empty root;
+# then validates every file with validate_results.py (python3-jsonschema). compute.json and the
+# CUDA engine's sft_metrics.json need a GPU: the run directories recorded on one H200
+# (tests/fixtures/gpu/) join the results, so their files, and report and plan over them, are
+# validated on every run of this test.
 set -euo pipefail
 
 BIN=${1:?usage: schema_outputs_test.sh SXBENCH MPIEXEC FAKE_NVML WORK}
@@ -55,6 +56,12 @@ step "$BIN" validate "$WORK/results/run_quick" --json "$WORK/validate/validation
   --json "$WORK/validate/validation_claims.json" >"$WORK/last.log" 2>&1 || true
 [ -s "$WORK/validate/validation_claims.json" ] ||
   { cat "$WORK/last.log"; echo "FAIL: validate wrote no validation_claims.json" >&2; exit 1; }
+# No RDMA under an empty root: preflight fails the ports check (exit 1) and still writes its rows.
+mkdir -p "$WORK/preflight/root"
+"$BIN" preflight --root "$WORK/preflight/root" --json "$WORK/preflight/preflight.json" \
+  >"$WORK/last.log" 2>&1 || true
+[ -s "$WORK/preflight/preflight.json" ] ||
+  { cat "$WORK/last.log"; echo "FAIL: preflight wrote no preflight.json" >&2; exit 1; }
 
 exec python3 "$ROOT/tests/schema/validate_results.py" --schemas "$ROOT/schemas" \
   --claims "$ROOT/configs/claims/seed_claims.json" \
@@ -62,5 +69,7 @@ exec python3 "$ROOT/tests/schema/validate_results.py" --schemas "$ROOT/schemas" 
   --require run.json --require sft_metrics.json --require compute.json --require nccl.json \
   --require gpu_metrics_summary.json --require gpu_metrics.csv --require validation.json \
   --require validation_run.json --require validation_claims.json \
-  --require report.json --require plan.json --require claims --require records \
-  "$WORK/results" "$WORK/report/report.json" "$WORK/plan/plan.json" "$WORK/validate"
+  --require report.json --require plan.json --require preflight.json --require claims \
+  --require records \
+  "$WORK/results" "$WORK/report/report.json" "$WORK/plan/plan.json" "$WORK/validate" \
+  "$WORK/preflight/preflight.json"
