@@ -4,6 +4,8 @@
 // language helper, and the time 1,000 directories take.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <ctime>
 
 #include <chrono>
@@ -242,6 +244,20 @@ TEST(ReportAggregate, BrokenAndPartialDirectoriesAreListedWithTheirReasonAndSkip
     n["rows"][0]["size_bytes"] = -5;
     write_json_atomic(results / "negative_size" / "nccl.json", n);
   }
+  // Integers beyond what the reader narrows to (a world size of 10^15, an unsigned 2^64 - 1
+  // that would wrap to -1): refused with the range, never wrapped.
+  write_synthetic_run(results, "huge_world", s);
+  {
+    auto j = read_json_file(results / "huge_world" / "run.json");
+    j["world_size"] = int64_t{1000000000000000};
+    write_json_atomic(results / "huge_world" / "run.json", j);
+  }
+  write_synthetic_run(results, "wrapping_seq", s);
+  {
+    auto j = read_json_file(results / "wrapping_seq" / "sft_metrics.json");
+    j["seq_len"] = std::numeric_limits<uint64_t>::max();
+    write_json_atomic(results / "wrapping_seq" / "sft_metrics.json", j);
+  }
   // A bad number nested in a later row: the message locates it.
   write_synthetic_run(results, "bad_nested", s);
   {
@@ -310,6 +326,8 @@ TEST(ReportAggregate, BrokenAndPartialDirectoriesAreListedWithTheirReasonAndSkip
       {"negative_size", "nccl.json: key \"size_bytes\": expected an integer from 0 to"},
       {"bad_nested", "nccl.json: key \"busbw_gb_per_s\": expected a number"},
       {"bad_nested", "(at /rows/1/out_of_place)"},
+      {"huge_world", "run.json: /world_size: expected an integer from 1 to 16777216, found"},
+      {"wrapping_seq", "sft_metrics.json: /seq_len: expected an integer"},
       {"loop_a", "cannot read: Too many levels of symbolic links"},
       {"loop_b", "cannot read: Too many levels of symbolic links"},
   };

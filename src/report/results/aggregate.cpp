@@ -230,8 +230,8 @@ RunRecord read_run_directory(const fs::path& dir, const ReadOptions& options) {
       r.error = j.opt_str("error");
       r.model = j.str("model");
       r.mode = j.str("mode");
-      r.nodes = static_cast<int>(j.integer("nodes"));
-      r.world_size = static_cast<int>(j.integer("world_size"));
+      r.nodes = static_cast<int>(j.integer("nodes", 1, int64_t{1} << 24));
+      r.world_size = static_cast<int>(j.integer("world_size", 1, int64_t{1} << 24));
       r.started_utc = j.str("started_utc");
       r.finished_utc = j.opt_str("finished_utc");
       r.launcher = j.opt_str("launcher");

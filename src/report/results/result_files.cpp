@@ -9,6 +9,15 @@
 
 namespace sxb::report::result_files {
 
+namespace {
+// Bounds for the integers of result files: widths and lengths (a model dimension, a sequence
+// length, a batch), counts of ranks, nodes or findings (they are narrowed to int), and totals
+// (parameters, sequences). Far above any real run, far below where products overflow.
+constexpr int64_t kMaxWidth = int64_t{1} << 24;
+constexpr int64_t kMaxRanks = int64_t{1} << 24;
+constexpr int64_t kMaxCount = int64_t{1} << 50;
+}  // namespace
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -59,8 +68,8 @@ HostInventory read_host(const Fields& h) {
   out.os = h.opt_str("os");
   out.kernel = h.opt_str("kernel");
   out.cpu_model = h.opt_str("cpu_model");
-  out.cpu_count = h.has("cpu_count") ? static_cast<int>(h.integer("cpu_count")) : 0;
-  out.memory_bytes = h.has("memory_bytes") ? static_cast<uint64_t>(h.integer("memory_bytes")) : 0;
+  out.cpu_count = h.has("cpu_count") ? static_cast<int>(h.integer("cpu_count", 0, kMaxRanks)) : 0;
+  out.memory_bytes = h.has("memory_bytes") ? static_cast<uint64_t>(h.integer("memory_bytes", 0, INT64_MAX)) : 0;
   out.nvidia_driver_version = h.opt_str("nvidia_driver_version");
   out.cuda_driver_api = h.opt_str("cuda_driver_api");
   out.cuda_runtime_version = h.opt_str("cuda_runtime_version");
@@ -95,15 +104,15 @@ TrainingMetrics read_training(const json& j) {
   const Fields model = m.at("model");
   t.model_name = model.str("name");
   t.shape.name = t.model_name;
-  t.shape.hidden = model.integer("hidden_size");
-  t.shape.layers = model.integer("num_hidden_layers");
-  t.shape.heads = model.integer("num_attention_heads");
-  t.shape.kv_heads = model.integer("num_key_value_heads");
-  t.shape.ffn = model.integer("intermediate_size");
-  t.shape.vocab = model.integer("vocab_size");
-  t.shape.params = model.integer("parameter_count");
-  t.world_size = static_cast<int>(m.integer("world_size"));
-  t.node_count = static_cast<int>(m.integer("node_count"));
+  t.shape.hidden = model.integer("hidden_size", 1, kMaxWidth);
+  t.shape.layers = model.integer("num_hidden_layers", 1, kMaxWidth);
+  t.shape.heads = model.integer("num_attention_heads", 1, kMaxWidth);
+  t.shape.kv_heads = model.integer("num_key_value_heads", 1, kMaxWidth);
+  t.shape.ffn = model.integer("intermediate_size", 1, kMaxWidth);
+  t.shape.vocab = model.integer("vocab_size", 1, kMaxWidth);
+  t.shape.params = model.integer("parameter_count", 1, kMaxCount);
+  t.world_size = static_cast<int>(m.integer("world_size", 1, kMaxRanks));
+  t.node_count = static_cast<int>(m.integer("node_count", 1, kMaxRanks));
   t.tokens_per_s = m.num("tokens_per_s");
   t.tokens_per_s_per_device = m.num("tokens_per_s_per_device");
   t.samples_per_s = m.num("samples_per_s");
@@ -112,14 +121,14 @@ TrainingMetrics read_training(const json& j) {
   t.mfu = m.opt_num("mfu");
   t.mfu_note = m.opt_str("mfu_note");
   t.step_time_s = read_step_stats(m.at("step_time_s"));
-  t.seq_len = m.integer("seq_len");
+  t.seq_len = m.integer("seq_len", 1, kMaxWidth);
   const Fields batch = m.at("batch");
-  t.micro_batch = batch.integer("train_micro_batch_size_per_gpu");
-  t.grad_accum = batch.integer("gradient_accumulation_steps");
-  t.global_batch = batch.integer("train_batch_size");
+  t.micro_batch = batch.integer("train_micro_batch_size_per_gpu", 1, kMaxWidth);
+  t.grad_accum = batch.integer("gradient_accumulation_steps", 1, kMaxWidth);
+  t.global_batch = batch.integer("train_batch_size", 1, kMaxCount);
   const Fields zero = m.at("zero_stage");
-  t.zero_stage_requested = static_cast<int>(zero.integer("requested"));
-  t.zero_stage_applied = static_cast<int>(zero.integer("applied"));
+  t.zero_stage_requested = static_cast<int>(zero.integer("requested", 0, 3));
+  t.zero_stage_applied = static_cast<int>(zero.integer("applied", 0, 3));
   const Fields rc = m.at("activation_recomputation");
   t.recompute_requested = rc.str("requested");
   if (t.recompute_requested != "auto" && !parse_recompute_name(t.recompute_requested)) {
@@ -302,12 +311,12 @@ ValidationSummary read_validation(const json& j) {
   s.source = "validation.json";
   s.passed = v.boolean("passed");
   const Fields c = v.at("counts");
-  s.ok = static_cast<int>(c.integer("ok"));
-  s.warning = static_cast<int>(c.integer("warning"));
-  s.failed = static_cast<int>(c.integer("failed"));
-  s.impossible = static_cast<int>(c.integer("impossible"));
+  s.ok = static_cast<int>(c.integer("ok", 0, kMaxRanks));
+  s.warning = static_cast<int>(c.integer("warning", 0, kMaxRanks));
+  s.failed = static_cast<int>(c.integer("failed", 0, kMaxRanks));
+  s.impossible = static_cast<int>(c.integer("impossible", 0, kMaxRanks));
   // Files written before records were compared carry neither key.
-  if (c.has("implausible")) s.implausible = static_cast<int>(c.integer("implausible"));
+  if (c.has("implausible")) s.implausible = static_cast<int>(c.integer("implausible", 0, kMaxRanks));
   for (const Fields& ff : v.items("findings")) {
     s.findings.push_back({ff.str("check"), ff.str("subject"), ff.str("verdict"), ff.opt_str("unit"),
                           ff.opt_str("arithmetic"), ff.opt_num("measured"), ff.opt_num("limit"),

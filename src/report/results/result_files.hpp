@@ -49,8 +49,22 @@ class Fields {
   }
   int64_t integer(const char* key) const {
     const json& v = get(key, "an integer");
-    if (!v.is_number_integer()) fail(key, "an integer", v);
+    // An unsigned value above the int64 range would wrap to a negative one.
+    if (!v.is_number_integer() ||
+        (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))) {
+      fail(key, "an integer", v);
+    }
     return v.get<int64_t>();
+  }
+  // An integer that must lie in [min, max]: counts and sizes whose products or narrowing
+  // (a world size to int) must not overflow.
+  int64_t integer(const char* key, int64_t min, int64_t max) const {
+    const int64_t x = integer(key);
+    if (x < min || x > max) {
+      const std::string expected = fmt::format("an integer from {} to {}", min, max);
+      fail(key, expected.c_str(), j_[key]);
+    }
+    return x;
   }
   std::string str(const char* key) const {
     const json& v = get(key, "a string");
