@@ -51,9 +51,6 @@ struct is_std_vector : std::false_type {};
 template <typename U, typename A>
 struct is_std_vector<std::vector<U, A>> : std::true_type {};
 
-template <typename T>
-void get_field(const nlohmann::json& j, const char* key, T& out, std::string_view file);
-
 namespace detail {
 template <typename T>
 constexpr bool is_object_vector() {

@@ -230,8 +230,8 @@ RunRecord read_run_directory(const fs::path& dir, const ReadOptions& options) {
       r.error = j.opt_str("error");
       r.model = j.str("model");
       r.mode = j.str("mode");
-      r.nodes = static_cast<int>(j.integer("nodes", 1, int64_t{1} << 24));
-      r.world_size = static_cast<int>(j.integer("world_size", 1, int64_t{1} << 24));
+      r.nodes = static_cast<int>(j.integer("nodes", 1, kMaxRanks));
+      r.world_size = static_cast<int>(j.integer("world_size", 1, kMaxRanks));
       r.started_utc = j.str("started_utc");
       r.finished_utc = j.opt_str("finished_utc");
       r.launcher = j.opt_str("launcher");
@@ -350,10 +350,10 @@ RunRecord read_run_directory(const fs::path& dir, const ReadOptions& options) {
       }
     }
   }
+  // Kept for the power check when the directory has no validation.json.
   std::optional<json> metrics_summary;
   if (fs::exists(dir / "gpu_metrics_summary.json")) {
-    const json j = read_json(dir, "gpu_metrics_summary.json");
-    metrics_summary = j;
+    const json& j = metrics_summary.emplace(read_json(dir, "gpu_metrics_summary.json"));
     // Files written before the field was added carry none: they are version 1.
     check_schema_version(j, "gpu_metrics_summary.json", "gpu_metrics_summary", 1, 1);
     r.gpu_metrics = guarded("gpu_metrics_summary.json", [&] { return read_gpu_metrics(j, dir, run, sft.value_or(json())); });

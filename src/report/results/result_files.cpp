@@ -11,10 +11,9 @@ namespace sxb::report::result_files {
 
 namespace {
 // Bounds for the integers of result files: widths and lengths (a model dimension, a sequence
-// length, a batch), counts of ranks, nodes or findings (they are narrowed to int), and totals
-// (parameters, sequences). Far above any real run, far below where products overflow.
+// length, a batch) and totals (parameters, sequences); counts are bounded by kMaxRanks. Far above
+// any real run, far below where products overflow.
 constexpr int64_t kMaxWidth = int64_t{1} << 24;
-constexpr int64_t kMaxRanks = int64_t{1} << 24;
 constexpr int64_t kMaxCount = int64_t{1} << 50;
 }  // namespace
 

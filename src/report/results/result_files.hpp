@@ -27,6 +27,10 @@ using nlohmann::json;
 // of the field and what was expected ("sft_metrics.json: /step_time_s/median: expected a
 // number, found string"), so a skipped directory's reason says exactly what is wrong. Numbers
 // must be finite: JSON has no NaN, and a number too large for a double is not a measurement.
+// The largest count of ranks, nodes, CPUs or findings a result file may hold: such counts are
+// narrowed to int. Far above any real job.
+inline constexpr int64_t kMaxRanks = int64_t{1} << 24;
+
 class Fields {
  public:
   Fields(const json& j, std::string file, std::string pointer = "")
