@@ -1015,8 +1015,6 @@ bool forward_prefers_sm90() {
   return sm90;
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
 }  // namespace
 
 bool attention_supports_head_dim(int64_t hd) {
@@ -1029,7 +1027,7 @@ void attention_forward(bf16* o, float* lse, const bf16* q, const bf16* k, const 
   check_shape(s);
   if (kernel == AttentionForwardKernel::sm90 ||
       (kernel == AttentionForwardKernel::automatic && forward_prefers_sm90() &&
-       attention_forward_sm90_supports(s) && aligned16(q) && aligned16(k) && aligned16(v))) {
+       attention_forward_sm90_supports(s) && attention_sm90_inputs_aligned(q, k, v))) {
     attention_forward_sm90(o, lse, q, k, v, s, stream);
     return;
   }

@@ -522,6 +522,11 @@ bool attention_forward_sm90_supports(const AttentionShape& s) {
          encode_tiled() != nullptr;
 }
 
+bool attention_sm90_inputs_aligned(const void* q, const void* k, const void* v) {
+  const auto aligned16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  return aligned16(q) && aligned16(k) && aligned16(v);
+}
+
 void attention_forward_sm90(bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v,
                             const AttentionShape& s, cudaStream_t stream) {
   if (!attention_forward_sm90_supports(s)) {
@@ -529,8 +534,7 @@ void attention_forward_sm90(bf16* o, float* lse, const bf16* q, const bf16* k, c
         "attention_forward_sm90: needs an sm_90a build on an sm_90 GPU, head_dim 128 and no "
         "window");
   }
-  const auto aligned16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-  if (!aligned16(q) || !aligned16(k) || !aligned16(v)) {
+  if (!attention_sm90_inputs_aligned(q, k, v)) {
     throw usage_error("attention_forward_sm90: q, k and v must be 16-byte aligned");
   }
   const CUtensorMap mq = head_map(q, s.H, s.q_stride, s.T, s.B);

@@ -10,6 +10,8 @@ namespace sxb::gpu {
 // cuTensorMapEncodeTiled, and the shape is one the kernel handles (head_dim 128, no window;
 // causal with any GQA ratio).
 bool attention_forward_sm90_supports(const AttentionShape& s);
+// True when q, k and v start on 16-byte boundaries, as the kernel's TMA descriptors need.
+bool attention_sm90_inputs_aligned(const void* q, const void* k, const void* v);
 // Same contract as attention_forward; throws sxb::Error where attention_forward_sm90_supports is
 // false.
 void attention_forward_sm90(bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v,
