@@ -24,13 +24,12 @@ if [ "${SXB_SKIP_CPU_ONLY:-0}" != "1" ]; then
   fi
 fi
 sanitize_e2e=${SXB_SANITIZE_E2E:-1}
-fuzz_targets=(fuzz_env fuzz_ds_config fuzz_model_config fuzz_claims fuzz_run_dir fuzz_jsonl)
 if [ "${SXB_SKIP_SANITIZERS:-0}" != "1" ] || [ "${SXB_SKIP_FUZZ:-0}" != "1" ]; then
   ./scripts/configure_asan.sh build-asan
   if [ "$sanitize_e2e" = "1" ]; then
     cmake --build build-asan -j "$JOBS"
   else
-    cmake --build build-asan -j "$JOBS" --target sxb_unit_tests sxb_fake_nvml "${fuzz_targets[@]}"
+    cmake --build build-asan -j "$JOBS" --target sxb_unit_tests sxb_fuzz
   fi
 fi
 if [ "${SXB_SKIP_SANITIZERS:-0}" != "1" ]; then
