@@ -1,29 +1,31 @@
 #!/usr/bin/env bash
 # Runs the test suites (unit, e2e under mpirun, gpu — the gpu ones skip without a GPU) on the
-# build made by setup/install_all.sh. When that build has the CUDA parts, the CPU-only
-# configuration is built and tested too (build-cpu), so both builds stay working; when it is
-# CPU-only already, that second build would repeat it and is skipped. SXB_SKIP_CPU_ONLY=1 skips
-# it always.
-# Then the sanitizer tree (scripts/configure_asan.sh: build-asan, CPU-only, clang, ASan+UBSan):
-# the unit and e2e tests run there under the sanitizers (SXB_SKIP_SANITIZERS=1 skips them;
-# SXB_SANITIZE_E2E=0 keeps to the unit tests and builds only them and the fuzz targets, about 8
-# minutes less on two cores), and scripts/fuzz.sh runs every fuzz target for FUZZ_SECONDS (20)
-# each (SXB_SKIP_FUZZ=1 skips it).
+# build made by setup/install_all.sh, then the sanitizer tree (scripts/configure_asan.sh:
+# build-asan, the CPU-only configuration built with clang, ASan+UBSan): the unit and e2e tests
+# run there under the sanitizers, and scripts/fuzz.sh runs every fuzz target for FUZZ_SECONDS
+# (20) each.
+# The CPU-only configuration must build and pass everywhere. When the main build has the CUDA
+# parts, build-asan is that configuration's build and test run; only when the sanitizer stage
+# leaves something out (SXB_SKIP_SANITIZERS=1, or SXB_SANITIZE_E2E=0, which builds only the unit
+# tests and the fuzz targets there) is a separate Release CPU-only tree built and tested
+# (build-cpu). SXB_SKIP_CPU_ONLY=1 skips that tree always; SXB_SKIP_FUZZ=1 skips the fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
 BUILD=${SXB_BUILD_DIR:-build}
 (cd "$BUILD" && ctest --output-on-failure -j "$JOBS")
+sanitize_e2e=${SXB_SANITIZE_E2E:-1}
 if [ "${SXB_SKIP_CPU_ONLY:-0}" != "1" ]; then
-  if grep -q '^SXB_CUDA_BUILT:INTERNAL=ON' "$BUILD/CMakeCache.txt"; then
+  if ! grep -q '^SXB_CUDA_BUILT:INTERNAL=ON' "$BUILD/CMakeCache.txt"; then
+    echo "run_tests: $BUILD is the CPU-only build already; no second CPU-only build"
+  elif [ "${SXB_SKIP_SANITIZERS:-0}" != "1" ] && [ "$sanitize_e2e" = "1" ]; then
+    echo "run_tests: the CPU-only configuration is built and tested in build-asan (unit and e2e)"
+  else
     cmake -S . -B build-cpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DSXB_CUDA=OFF >/dev/null
     cmake --build build-cpu -j "$JOBS"
     (cd build-cpu && ctest --output-on-failure -j "$JOBS")
-  else
-    echo "run_tests: $BUILD is the CPU-only build already; no second CPU-only build"
   fi
 fi
-sanitize_e2e=${SXB_SANITIZE_E2E:-1}
 if [ "${SXB_SKIP_SANITIZERS:-0}" != "1" ] || [ "${SXB_SKIP_FUZZ:-0}" != "1" ]; then
   ./scripts/configure_asan.sh build-asan
   if [ "$sanitize_e2e" = "1" ]; then
