@@ -62,6 +62,15 @@ mkdir -p "$WORK/preflight/root"
   >"$WORK/last.log" 2>&1 || true
 [ -s "$WORK/preflight/preflight.json" ] ||
   { cat "$WORK/last.log"; echo "FAIL: preflight wrote no preflight.json" >&2; exit 1; }
+# Eight GPUs through the NVML stand-in, with faults (a downtrained link, a pending row remap, an
+# inactive NVLink): every GPU row kind, pass, warn and fail, in the file.
+mkdir -p "$WORK/preflight_gpu"
+SXB_NVML_LIBRARY="$FAKE_NVML" \
+  SXB_FAKE_NVML_SCRIPT="gpus=8;all.name=NVIDIA H200;all.clock_reasons=1;1.pcie_width=8;2.remap_pending=1;3.nvlinks=17;4.pcie_gen=1" \
+  "$BIN" preflight --root "$WORK/preflight/root" --json "$WORK/preflight_gpu/preflight.json" \
+  >"$WORK/last.log" 2>&1 || true
+grep -q '"gpu.remapped_rows"' "$WORK/preflight_gpu/preflight.json" ||
+  { cat "$WORK/last.log"; echo "FAIL: preflight over the NVML stand-in wrote no GPU rows" >&2; exit 1; }
 
 exec python3 "$ROOT/tests/schema/validate_results.py" --schemas "$ROOT/schemas" \
   --claims "$ROOT/configs/claims/seed_claims.json" \
@@ -72,4 +81,4 @@ exec python3 "$ROOT/tests/schema/validate_results.py" --schemas "$ROOT/schemas" 
   --require report.json --require plan.json --require preflight.json --require claims \
   --require records \
   "$WORK/results" "$WORK/report/report.json" "$WORK/plan/plan.json" "$WORK/validate" \
-  "$WORK/preflight/preflight.json"
+  "$WORK/preflight/preflight.json" "$WORK/preflight_gpu/preflight.json"
