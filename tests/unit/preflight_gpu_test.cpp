@@ -109,6 +109,12 @@ TEST_F(PreflightGpu, WithoutNvmlEachGpuCheckIsOneRowThatSaysWhy) {
   EXPECT_EQ(rows_of(rows, "gpu.model").size(), 1u);
   // The NICs' places are sysfs's, so they are still read.
   EXPECT_EQ(row(rows, "affinity.nic", "mlx5_0").verdict, Verdict::pass);
+  // A library that loads but whose nvmlInit fails (a driver that is not running).
+  const auto init = run(f, "init=9");
+  const auto& count = row(init, "gpu.count");
+  EXPECT_EQ(count.verdict, Verdict::unknown);
+  EXPECT_EQ(count.note, "not run: NVML unavailable (nvmlInit failed: NVML error 9 (Driver Not Loaded))");
+  EXPECT_EQ(rows_of(init, "gpu.clocks").size(), 1u);
 }
 
 TEST_F(PreflightGpu, GoodH200NodePasses) {
