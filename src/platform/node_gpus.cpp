@@ -1,7 +1,8 @@
 #include "platform/node_gpus.hpp"
 
-#include <cctype>
 #include <fmt/format.h>
+
+#include <cctype>
 
 #include "platform/nvml_api.hpp"
 
@@ -78,20 +79,21 @@ GpuNvml read_gpu(const nvml::Api& a, nvml::Device d, int index) {
     v = {c, u, p != 0, f != 0};
     return r;
   });
-  read_into(a, g.retired_pages,
-            a.device_get_retired_pages != nullptr && a.device_get_retired_pages_pending_status != nullptr,
-            [&](RetiredPages& v) {
-              for (int cause : {0, 1}) {
-                unsigned int count = 0;  // zero: the number only
-                const auto r = a.device_get_retired_pages(d, cause, &count, nullptr);
-                if (r != nvml::kSuccess && r != nvml::kErrorInsufficientSize) return r;
-                (cause == 0 ? v.single_bit : v.double_bit) = count;
-              }
-              int pending = 0;
-              const auto r = a.device_get_retired_pages_pending_status(d, &pending);
-              v.pending = pending == 1;
-              return r;
-            });
+  read_into(
+      a, g.retired_pages,
+      a.device_get_retired_pages != nullptr && a.device_get_retired_pages_pending_status != nullptr,
+      [&](RetiredPages& v) {
+        for (int cause : {0, 1}) {
+          unsigned int count = 0;  // zero: the number only
+          const auto r = a.device_get_retired_pages(d, cause, &count, nullptr);
+          if (r != nvml::kSuccess && r != nvml::kErrorInsufficientSize) return r;
+          (cause == 0 ? v.single_bit : v.double_bit) = count;
+        }
+        int pending = 0;
+        const auto r = a.device_get_retired_pages_pending_status(d, &pending);
+        v.pending = pending == 1;
+        return r;
+      });
   read_into(a, g.nvlinks_active, a.device_get_nvlink_state != nullptr, [&](std::vector<int>& v) {
     for (unsigned int link = 0; link < nvml::kNvlinkMaxLinks; ++link) {
       int active = 0;
@@ -118,14 +120,16 @@ GpuNvml read_gpu(const nvml::Api& a, nvml::Device d, int index) {
                 if (r != nvml::kSuccess) return r;
                 for (size_t i = 0; i < fv.size(); ++i) {
                   if (fv[i].status != nvml::kSuccess) return fv[i].status;
-                  const unsigned long long s =
-                      fv[i].value_type == 1 ? fv[i].value.ui : fv[i].value_type == 3 ? fv[i].value.ull : 0;
+                  const unsigned long long s = fv[i].value_type == 1   ? fv[i].value.ui
+                                               : fv[i].value_type == 3 ? fv[i].value.ull
+                                                                       : 0;
                   v.push_back({(*g.nvlinks_active)[i], static_cast<unsigned int>(s)});
                 }
                 return nvml::kSuccess;
               });
   }
-  auto uint_read = [&](Reading<unsigned int>& out, nvml::Return (*fn)(nvml::Device, unsigned int*)) {
+  auto uint_read = [&](Reading<unsigned int>& out,
+                       nvml::Return (*fn)(nvml::Device, unsigned int*)) {
     read_into(a, out, fn != nullptr, [&](unsigned int& v) { return fn(d, &v); });
   };
   uint_read(g.pcie_gen, a.device_get_curr_pcie_link_generation);
@@ -149,7 +153,8 @@ std::string sysfs_bus_id(std::string_view id) {
   const size_t c2 = id.rfind(':');
   if (dot == std::string_view::npos || c2 == std::string_view::npos || c2 > dot) return "";
   const size_t c1 = id.rfind(':', c2 == 0 ? 0 : c2 - 1);
-  const std::string_view dom = c1 == std::string_view::npos ? std::string_view("0") : id.substr(0, c1);
+  const std::string_view dom =
+      c1 == std::string_view::npos ? std::string_view("0") : id.substr(0, c1);
   const std::string_view bus = id.substr(c1 == std::string_view::npos ? 0 : c1 + 1,
                                          c2 - (c1 == std::string_view::npos ? 0 : c1 + 1));
   const std::string_view dev = id.substr(c2 + 1, dot - c2 - 1);
@@ -159,9 +164,10 @@ std::string sysfs_bus_id(std::string_view id) {
     out = 0;
     for (char c : s) {
       if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
-      out = out * 16 + static_cast<unsigned long>(std::isdigit(static_cast<unsigned char>(c))
-                                                      ? c - '0'
-                                                      : std::tolower(static_cast<unsigned char>(c)) - 'a' + 10);
+      out = out * 16 + static_cast<unsigned long>(
+                           std::isdigit(static_cast<unsigned char>(c))
+                               ? c - '0'
+                               : std::tolower(static_cast<unsigned char>(c)) - 'a' + 10);
     }
     return true;
   };
@@ -173,7 +179,9 @@ std::string sysfs_bus_id(std::string_view id) {
   return fmt::format("{:04x}:{:02x}:{:02x}.{:x}", d, b, v, f);
 }
 
-std::string cuda_version_name(int v) { return fmt::format("{}.{}", v / 1000, (v % 1000) / 10); }
+std::string cuda_version_name(int v) {
+  return fmt::format("{}.{}", v / 1000, (v % 1000) / 10);
+}
 
 std::optional<int> parse_cuda_version(std::string_view text) {
   const size_t dot = text.find('.');
@@ -224,7 +232,8 @@ NodeGpus read_node_gpus(const std::string& nvml_library) {
     nvml::Device d = nullptr;
     const nvml::Return h = a.device_get_handle_by_index(i, &d);
     if (h != nvml::kSuccess) {
-      n.enumerate_note += fmt::format("{}GPU {}: {}", n.enumerate_note.empty() ? "" : "; ", i, a.describe(h));
+      n.enumerate_note +=
+          fmt::format("{}GPU {}: {}", n.enumerate_note.empty() ? "" : "; ", i, a.describe(h));
       continue;
     }
     n.gpus.push_back(read_gpu(a, d, static_cast<int>(i)));

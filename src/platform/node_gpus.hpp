@@ -54,7 +54,7 @@ struct GpuNvml {
   Reading<uint64_t> ecc_uncorrected_aggregate;  // over the GPU's life
   Reading<RemappedRows> remapped_rows;
   Reading<RetiredPages> retired_pages;
-  Reading<std::vector<int>> nvlinks_active;     // indices of active links
+  Reading<std::vector<int>> nvlinks_active;         // indices of active links
   Reading<std::vector<NvlinkSpeed>> nvlink_speeds;  // of the active links
   Reading<unsigned int> pcie_gen, pcie_gen_max, pcie_width, pcie_width_max;
   Reading<uint64_t> clock_reasons;  // nvmlClocksEventReasons mask

@@ -122,9 +122,9 @@ void apply_profile_settings(NodeProfile& p, const EnvConfig& env) {
     if (!text) continue;
     const std::string key = ps.key;
     const std::string where = env.source(ps.setting);
-    if (key == "gpus_per_node") p.gpus_per_node = static_cast<int>(*env.get_int(ps.setting));
-    else if (key == "gpu_model") p.gpu_model = *text;
-    else if (key == "cuda_min_version") {
+    const auto as_int = [&] { return static_cast<int>(*env.get_int(ps.setting)); };
+    const auto as_bool = [&] { return *env.get_bool(ps.setting); };
+    if (key == "cuda_min_version") {
       const auto v = parse_cuda_version(*text);
       if (!v) {
         throw usage_error(fmt::format("{} ({}): expected MAJOR.MINOR such as 12.5, got '{}'",
@@ -132,17 +132,29 @@ void apply_profile_settings(NodeProfile& p, const EnvConfig& env) {
       }
       p.cuda_min_version = *text;
       p.cuda_min = *v;
-    } else if (key == "nvlinks_per_gpu") p.nvlinks_per_gpu = static_cast<int>(*env.get_int(ps.setting));
-    else if (key == "persistence_mode") p.persistence_mode = *env.get_bool(ps.setting);
-    else if (key == "ecc_enabled") p.ecc_enabled = *env.get_bool(ps.setting);
-    else if (key == "roce_ports_per_node") p.roce_ports_per_node = static_cast<int>(*env.get_int(ps.setting));
-    else if (key == "port_rate_gbit_per_s") p.port_rate_gbit_per_s = *env.get_number(ps.setting);
-    else if (key == "link_layer") p.link_layer = *text;
-    else if (key == "gid_type") p.gid_type = *text;
-    else if (key == "mtu_bytes") p.mtu_bytes = static_cast<int>(*env.get_int(ps.setting));
-    else if (key == "pfc_enabled") p.pfc_enabled = *env.get_bool(ps.setting);
-    else if (key == "ecn_enabled") p.ecn_enabled = *env.get_bool(ps.setting);
-    else if (key == "roce_priority") p.roce_priority = static_cast<int>(*env.get_int(ps.setting));
+    } else if (key == "port_rate_gbit_per_s") {
+      p.port_rate_gbit_per_s = *env.get_number(ps.setting);
+    } else {
+      const std::map<std::string, int*> ints = {{"gpus_per_node", &p.gpus_per_node},
+                                                {"nvlinks_per_gpu", &p.nvlinks_per_gpu},
+                                                {"roce_ports_per_node", &p.roce_ports_per_node},
+                                                {"mtu_bytes", &p.mtu_bytes},
+                                                {"roce_priority", &p.roce_priority}};
+      const std::map<std::string, bool*> bools = {{"persistence_mode", &p.persistence_mode},
+                                                  {"ecc_enabled", &p.ecc_enabled},
+                                                  {"pfc_enabled", &p.pfc_enabled},
+                                                  {"ecn_enabled", &p.ecn_enabled}};
+      const std::map<std::string, std::string*> texts = {{"gpu_model", &p.gpu_model},
+                                                         {"link_layer", &p.link_layer},
+                                                         {"gid_type", &p.gid_type}};
+      if (const auto i = ints.find(key); i != ints.end()) {
+        *i->second = as_int();
+      } else if (const auto b = bools.find(key); b != bools.end()) {
+        *b->second = as_bool();
+      } else {
+        *texts.at(key) = *text;
+      }
+    }
     p.overrides[key] = {ps.setting, where};
   }
 }
@@ -522,8 +534,9 @@ void cuda_runtime_row(Rows& r, int runtime) {
   const bool ok = runtime >= p.cuda_min;
   r.add("gpu.cuda_runtime", "sxbench", "CUDA " + cuda_version_name(runtime), expected,
         "cuda_min_version", ok ? Verdict::pass : Verdict::fail,
-        ok ? "" : fmt::format("the CUDA runtime {} is older than {}", cuda_version_name(runtime),
-                              p.cuda_min_version));
+        ok ? ""
+           : fmt::format("the CUDA runtime {} is older than {}", cuda_version_name(runtime),
+                         p.cuda_min_version));
 }
 
 void node_gpu_rows(Rows& r, const NodeGpus& gpus) {
@@ -556,8 +569,9 @@ void node_gpu_rows(Rows& r, const NodeGpus& gpus) {
     const bool ok = v >= p.cuda_min;
     r.add("gpu.cuda_driver", "node", "CUDA " + cuda_version_name(v), expected, "cuda_min_version",
           ok ? Verdict::pass : Verdict::fail,
-          ok ? "" : fmt::format("the driver supports CUDA up to {}, older than {}", cuda_version_name(v),
-                                p.cuda_min_version));
+          ok ? ""
+             : fmt::format("the driver supports CUDA up to {}, older than {}", cuda_version_name(v),
+                           p.cuda_min_version));
   }
 }
 
@@ -583,13 +597,15 @@ void gpu_rows(Rows& r, const GpuNvml& g) {
   // Persistence mode.
   const char* want_pm = p.persistence_mode ? "on" : "off";
   if (!g.persistence) {
-    cannot("gpu.persistence", want_pm, "persistence_mode", "nvmlDeviceGetPersistenceMode", g.persistence.why);
+    cannot("gpu.persistence", want_pm, "persistence_mode", "nvmlDeviceGetPersistenceMode",
+           g.persistence.why);
   } else {
     const bool ok = *g.persistence == p.persistence_mode;
     r.add("gpu.persistence", subj, *g.persistence ? "on" : "off", want_pm, "persistence_mode",
           ok ? Verdict::pass : Verdict::fail,
-          ok ? "" : fmt::format("persistence mode is {} (nvidia-smi -pm {})", *g.persistence ? "on" : "off",
-                                p.persistence_mode ? 1 : 0));
+          ok ? ""
+             : fmt::format("persistence mode is {} (nvidia-smi -pm {})",
+                           *g.persistence ? "on" : "off", p.persistence_mode ? 1 : 0));
   }
   // ECC mode.
   const char* want_ecc = p.ecc_enabled ? "on" : "off";
@@ -599,35 +615,48 @@ void gpu_rows(Rows& r, const GpuNvml& g) {
     const bool ok = g.ecc->current == p.ecc_enabled;
     const bool changes = g.ecc->pending != g.ecc->current;
     r.add("gpu.ecc_mode", subj,
-          fmt::format("{} (pending {})", g.ecc->current ? "on" : "off", g.ecc->pending ? "on" : "off"),
+          fmt::format("{} (pending {})", g.ecc->current ? "on" : "off",
+                      g.ecc->pending ? "on" : "off"),
           want_ecc, "ecc_enabled",
-          !ok ? Verdict::fail : changes ? Verdict::warn : Verdict::pass,
+          !ok       ? Verdict::fail
+          : changes ? Verdict::warn
+                    : Verdict::pass,
           !ok ? fmt::format("ECC is {}", g.ecc->current ? "on" : "off")
-          : changes ? fmt::format("ECC turns {} at the next GPU reset", g.ecc->pending ? "on" : "off")
-                    : "");
+          : changes
+              ? fmt::format("ECC turns {} at the next GPU reset", g.ecc->pending ? "on" : "off")
+              : "");
   }
   // Uncorrectable ECC errors: since the driver loaded (volatile) and over the GPU's life.
   if (!g.ecc_uncorrected_volatile || !g.ecc_uncorrected_aggregate) {
     cannot("gpu.ecc_errors", "0 uncorrectable", kNvml, "nvmlDeviceGetTotalEccErrors",
-           !g.ecc_uncorrected_volatile ? g.ecc_uncorrected_volatile.why : g.ecc_uncorrected_aggregate.why);
+           !g.ecc_uncorrected_volatile ? g.ecc_uncorrected_volatile.why
+                                       : g.ecc_uncorrected_aggregate.why);
   } else {
     const uint64_t v = *g.ecc_uncorrected_volatile, a = *g.ecc_uncorrected_aggregate;
-    r.add("gpu.ecc_errors", subj, fmt::format("volatile {}, aggregate {}", v, a), "0 uncorrectable", kNvml,
-          v > 0 ? Verdict::fail : a > 0 ? Verdict::warn : Verdict::pass,
-          v > 0 ? fmt::format("{} uncorrectable ECC errors since the driver loaded", v)
-          : a > 0 ? fmt::format("{} uncorrectable ECC errors in the GPU's life, none since the driver loaded", a)
-                  : "");
+    r.add(
+        "gpu.ecc_errors", subj, fmt::format("volatile {}, aggregate {}", v, a), "0 uncorrectable",
+        kNvml,
+        v > 0   ? Verdict::fail
+        : a > 0 ? Verdict::warn
+                : Verdict::pass,
+        v > 0 ? fmt::format("{} uncorrectable ECC errors since the driver loaded", v)
+        : a > 0
+            ? fmt::format(
+                  "{} uncorrectable ECC errors in the GPU's life, none since the driver loaded", a)
+            : "");
   }
   // Row remapping (Ampere and later), else page retirement.
   const std::string want_remap = "no pending or failed remap";
   if (g.remapped_rows) {
     const auto& m = *g.remapped_rows;
-    const std::string found = fmt::format("correctable {}, uncorrectable {}, pending {}, failure {}",
-                                          m.correctable, m.uncorrectable, m.pending ? "yes" : "no",
-                                          m.failure ? "yes" : "no");
+    const std::string found =
+        fmt::format("correctable {}, uncorrectable {}, pending {}, failure {}", m.correctable,
+                    m.uncorrectable, m.pending ? "yes" : "no", m.failure ? "yes" : "no");
     std::string note;
-    if (m.failure) note = "a row remap failed: the GPU has no spare row left for a failing one";
-    else if (m.pending) note = "a row remap waits for a GPU reset; until then the failing row stays in use";
+    if (m.failure)
+      note = "a row remap failed: the GPU has no spare row left for a failing one";
+    else if (m.pending)
+      note = "a row remap waits for a GPU reset; until then the failing row stays in use";
     r.add("gpu.remapped_rows", subj, found, want_remap, kNvml,
           m.failure || m.pending ? Verdict::fail : Verdict::pass, note);
   } else if (g.retired_pages) {
@@ -635,8 +664,10 @@ void gpu_rows(Rows& r, const GpuNvml& g) {
     const std::string found = fmt::format("retired pages: single-bit {}, double-bit {}, pending {}",
                                           rp.single_bit, rp.double_bit, rp.pending ? "yes" : "no");
     r.add("gpu.remapped_rows", subj, found, "no page pending retirement", kNvml,
-          rp.pending ? Verdict::fail : rp.double_bit > 0 ? Verdict::warn : Verdict::pass,
-          rp.pending ? "a page waits for retirement at the next GPU reset"
+          rp.pending          ? Verdict::fail
+          : rp.double_bit > 0 ? Verdict::warn
+                              : Verdict::pass,
+          rp.pending          ? "a page waits for retirement at the next GPU reset"
           : rp.double_bit > 0 ? "pages were retired after double-bit errors"
                               : "no row remapping on this GPU (nvmlDeviceGetRemappedRows: " +
                                     g.remapped_rows.why + "); page retirement read instead");
@@ -649,8 +680,8 @@ void gpu_rows(Rows& r, const GpuNvml& g) {
   const std::string want_links = fmt::format(">= {} active links", p.nvlinks_per_gpu);
   if (!g.nvlinks_active) {
     const bool none_expected = p.nvlinks_per_gpu == 0;
-    r.add("gpu.nvlink", subj, none_expected ? "no NVLink" : "cannot read", want_links, "nvlinks_per_gpu",
-          none_expected ? Verdict::pass : Verdict::unknown,
+    r.add("gpu.nvlink", subj, none_expected ? "no NVLink" : "cannot read", want_links,
+          "nvlinks_per_gpu", none_expected ? Verdict::pass : Verdict::unknown,
           "nvmlDeviceGetNvLinkState: " + g.nvlinks_active.why);
   } else {
     const int n = static_cast<int>(g.nvlinks_active->size());
@@ -658,13 +689,15 @@ void gpu_rows(Rows& r, const GpuNvml& g) {
     std::string down;
     if (!ok) {
       for (int l = 0; l < std::max(p.nvlinks_per_gpu, 1); ++l) {
-        if (std::find(g.nvlinks_active->begin(), g.nvlinks_active->end(), l) == g.nvlinks_active->end())
+        if (std::find(g.nvlinks_active->begin(), g.nvlinks_active->end(), l) ==
+            g.nvlinks_active->end())
           down += (down.empty() ? "" : ",") + std::to_string(l);
       }
     }
-    r.add("gpu.nvlink", subj, fmt::format("{} active", n), want_links, "nvlinks_per_gpu",
-          ok ? Verdict::pass : Verdict::fail,
-          ok ? "" : fmt::format("{} of {} links active; not active: {}", n, p.nvlinks_per_gpu, down));
+    r.add(
+        "gpu.nvlink", subj, fmt::format("{} active", n), want_links, "nvlinks_per_gpu",
+        ok ? Verdict::pass : Verdict::fail,
+        ok ? "" : fmt::format("{} of {} links active; not active: {}", n, p.nvlinks_per_gpu, down));
   }
   const std::string want_speed = "every active link at the GPU's link speed";
   if (!g.nvlinks_active || g.nvlinks_active->empty()) {
@@ -678,11 +711,16 @@ void gpu_rows(Rows& r, const GpuNvml& g) {
     for (const auto& l : *g.nvlink_speeds) top = std::max(top, l.mbyte_per_s);
     std::string slow;
     for (const auto& l : *g.nvlink_speeds) {
-      if (l.mbyte_per_s < top) slow += fmt::format("{}link {} at {} MB/s", slow.empty() ? "" : ", ", l.link, l.mbyte_per_s);
+      if (l.mbyte_per_s < top)
+        slow +=
+            fmt::format("{}link {} at {} MB/s", slow.empty() ? "" : ", ", l.link, l.mbyte_per_s);
     }
-    r.add("gpu.nvlink_speed", subj, fmt::format("{} links, fastest {} MB/s", g.nvlink_speeds->size(), top),
-          want_speed, kNvml, slow.empty() && top > 0 ? Verdict::pass : Verdict::fail,
-          top == 0 ? "every active link reports 0 MB/s" : slow.empty() ? "" : slow + fmt::format(" (others {} MB/s)", top));
+    r.add("gpu.nvlink_speed", subj,
+          fmt::format("{} links, fastest {} MB/s", g.nvlink_speeds->size(), top), want_speed, kNvml,
+          slow.empty() && top > 0 ? Verdict::pass : Verdict::fail,
+          top == 0       ? "every active link reports 0 MB/s"
+          : slow.empty() ? ""
+                         : slow + fmt::format(" (others {} MB/s)", top));
   }
   // PCIe generation and width against the GPU's maximum.
   if (!g.pcie_gen || !g.pcie_gen_max) {
@@ -691,37 +729,48 @@ void gpu_rows(Rows& r, const GpuNvml& g) {
   } else {
     const bool ok = *g.pcie_gen >= *g.pcie_gen_max;
     // An idle GPU lowers its link generation to save power; it comes back under load.
-    r.add("gpu.pcie_gen", subj, fmt::format("Gen{}", *g.pcie_gen), fmt::format("Gen{} (the GPU's maximum)", *g.pcie_gen_max),
-          kNvml, ok ? Verdict::pass : Verdict::warn,
-          ok ? "" : fmt::format("Gen{} below Gen{}: an idle GPU lowers its link generation; check again under load",
-                                *g.pcie_gen, *g.pcie_gen_max));
+    r.add("gpu.pcie_gen", subj, fmt::format("Gen{}", *g.pcie_gen),
+          fmt::format("Gen{} (the GPU's maximum)", *g.pcie_gen_max), kNvml,
+          ok ? Verdict::pass : Verdict::warn,
+          ok ? ""
+             : fmt::format("Gen{} below Gen{}: an idle GPU lowers its link generation; check again "
+                           "under load",
+                           *g.pcie_gen, *g.pcie_gen_max));
   }
   if (!g.pcie_width || !g.pcie_width_max) {
     cannot("gpu.pcie_width", "the GPU's maximum", kNvml, "nvmlDeviceGetCurr/MaxPcieLinkWidth",
            !g.pcie_width ? g.pcie_width.why : g.pcie_width_max.why);
   } else {
     const bool ok = *g.pcie_width >= *g.pcie_width_max;
-    r.add("gpu.pcie_width", subj, fmt::format("x{}", *g.pcie_width), fmt::format("x{} (the GPU's maximum)", *g.pcie_width_max),
-          kNvml, ok ? Verdict::pass : Verdict::fail,
-          ok ? "" : fmt::format("the link trained at x{} of x{}", *g.pcie_width, *g.pcie_width_max));
+    r.add(
+        "gpu.pcie_width", subj, fmt::format("x{}", *g.pcie_width),
+        fmt::format("x{} (the GPU's maximum)", *g.pcie_width_max), kNvml,
+        ok ? Verdict::pass : Verdict::fail,
+        ok ? "" : fmt::format("the link trained at x{} of x{}", *g.pcie_width, *g.pcie_width_max));
   }
   // Clock event reasons: hardware slowdown, thermal and power brake hold clocks down.
   if (!g.clock_reasons) {
-    cannot("gpu.clocks", "no slowdown reason", kNvml, "nvmlDeviceGetCurrentClocksEventReasons", g.clock_reasons.why);
+    cannot("gpu.clocks", "no slowdown reason", kNvml, "nvmlDeviceGetCurrentClocksEventReasons",
+           g.clock_reasons.why);
   } else {
     const uint64_t m = *g.clock_reasons;
-    constexpr uint64_t kHolding = 0x8 | 0x20 | 0x40 | 0x80;  // hw_slowdown, sw/hw thermal, power brake
+    constexpr uint64_t kHolding =
+        0x8 | 0x20 | 0x40 | 0x80;  // hw_slowdown, sw/hw thermal, power brake
     constexpr uint64_t kPowerCap = 0x4;
     const std::string text = m == 0 ? "none" : throttle_reasons_text(m);
     r.add("gpu.clocks", subj, text, "no slowdown reason", kNvml,
-          (m & kHolding) ? Verdict::fail : (m & kPowerCap) ? Verdict::warn : Verdict::pass,
+          (m & kHolding)    ? Verdict::fail
+          : (m & kPowerCap) ? Verdict::warn
+                            : Verdict::pass,
           (m & kHolding) ? "clocks held down by " + throttle_reasons_text(m & kHolding)
-          : (m & kPowerCap) ? "clocks held at the power limit (sw_power_cap): is something running on this GPU?"
-                            : "");
+          : (m & kPowerCap)
+              ? "clocks held at the power limit (sw_power_cap): is something running on this GPU?"
+              : "");
   }
 }
 
-// ---- GPU-NIC affinity, GPUDirect RDMA -------------------------------------------------------------
+// ---- GPU-NIC affinity, GPUDirect RDMA
+// -------------------------------------------------------------
 
 std::string location_text(const PciLocation& l) {
   std::string path;
@@ -732,8 +781,9 @@ std::string location_text(const PciLocation& l) {
 void affinity_rows(Rows& r, const PreflightInputs& in) {
   for (const auto& nic : in.node.rdma_pci) {
     const bool ok = !nic.pci.path.empty() && nic.pci.numa_node.has_value();
-    r.add("affinity.nic", nic.name, ok ? location_text(nic.pci) : "cannot read", "a NUMA node and PCI path",
-          kRule + "sysfs", ok ? Verdict::pass : Verdict::unknown, nic.pci.why);
+    r.add("affinity.nic", nic.name, ok ? location_text(nic.pci) : "cannot read",
+          "a NUMA node and PCI path", kRule + "sysfs", ok ? Verdict::pass : Verdict::unknown,
+          nic.pci.why);
   }
   for (size_t i = 0; i < in.gpus.gpus.size(); ++i) {
     const auto& g = in.gpus.gpus[i];
@@ -746,7 +796,8 @@ void affinity_rows(Rows& r, const PreflightInputs& in) {
     }
     const PciLocation& loc = i < in.gpu_pci.size() ? in.gpu_pci[i] : PciLocation{};
     if (loc.path.empty() || !loc.numa_node) {
-      r.add("affinity.gpu_nic", subj, "cannot read", expected, kNcclRule, Verdict::unknown, loc.why);
+      r.add("affinity.gpu_nic", subj, "cannot read", expected, kNcclRule, Verdict::unknown,
+            loc.why);
       continue;
     }
     std::string nics;
@@ -760,11 +811,13 @@ void affinity_rows(Rows& r, const PreflightInputs& in) {
                           rel == PciRelation::same_switch ? " " + common : "");
     }
     const std::string found = fmt::format("NUMA {}{}", *loc.numa_node, nics);
-    r.add("affinity.gpu_nic", subj, found, expected, kNcclRule, near ? Verdict::pass : Verdict::warn,
+    r.add("affinity.gpu_nic", subj, found, expected, kNcclRule,
+          near ? Verdict::pass : Verdict::warn,
           near ? ""
           : in.node.rdma_pci.empty()
               ? "no RDMA device on this host"
-              : fmt::format("no NIC on NUMA node {}: this GPU's traffic crosses the CPU interconnect, and NCCL "
+              : fmt::format("no NIC on NUMA node {}: this GPU's traffic crosses the CPU "
+                            "interconnect, and NCCL "
                             "turns GPUDirect RDMA off for such a pair by default",
                             *loc.numa_node));
   }
@@ -781,49 +834,58 @@ void gpudirect_row(Rows& r, const GpuDirectSysfs& gd) {
   const std::string expected = "nvidia_peermem loaded, or dma-buf";
   if (gd.nvidia_peermem || gd.nv_peer_mem) {
     const char* m = gd.nvidia_peermem ? "nvidia_peermem" : "nv_peer_mem";
-    r.add("gpu.gpudirect_rdma", "node", fmt::format("{} loaded", m), expected, kNcclRule, Verdict::pass,
-          fmt::format("/sys/module/{} exists", m));
+    r.add("gpu.gpudirect_rdma", "node", fmt::format("{} loaded", m), expected, kNcclRule,
+          Verdict::pass, fmt::format("/sys/module/{} exists", m));
     return;
   }
   if (!gd.nvidia_version) {
     r.add("gpu.gpudirect_rdma", "node", "cannot read", expected, kNcclRule, Verdict::unknown,
-          "no /sys/module/nvidia_peermem and no /proc/driver/nvidia/version: no NVIDIA kernel module to read");
+          "no /sys/module/nvidia_peermem and no /proc/driver/nvidia/version: no NVIDIA kernel "
+          "module to read");
     return;
   }
   const bool open = gd.nvidia_version->find("Open Kernel Module") != std::string::npos;
   if (!open) {
-    r.add("gpu.gpudirect_rdma", "node", "nvidia_peermem not loaded; proprietary kernel module", expected,
-          kNcclRule, Verdict::fail,
-          "no /sys/module/nvidia_peermem, and dma-buf for GPUDirect RDMA needs the open NVIDIA kernel "
-          "module (/proc/driver/nvidia/version: " + *gd.nvidia_version + "): modprobe nvidia_peermem");
+    r.add("gpu.gpudirect_rdma", "node", "nvidia_peermem not loaded; proprietary kernel module",
+          expected, kNcclRule, Verdict::fail,
+          "no /sys/module/nvidia_peermem, and dma-buf for GPUDirect RDMA needs the open NVIDIA "
+          "kernel "
+          "module (/proc/driver/nvidia/version: " +
+              *gd.nvidia_version + "): modprobe nvidia_peermem");
     return;
   }
   const auto kv = gd.kernel_release ? kernel_version(*gd.kernel_release) : std::nullopt;
   if (!kv) {
-    r.add("gpu.gpudirect_rdma", "node", "nvidia_peermem not loaded; open kernel module", expected, kNcclRule,
-          Verdict::unknown,
-          gd.kernel_release ? "kernel release '" + *gd.kernel_release + "' not understood"
-                            : "cannot read /proc/sys/kernel/osrelease (dma-buf import needs kernel 5.12 or later)");
+    r.add(
+        "gpu.gpudirect_rdma", "node", "nvidia_peermem not loaded; open kernel module", expected,
+        kNcclRule, Verdict::unknown,
+        gd.kernel_release
+            ? "kernel release '" + *gd.kernel_release + "' not understood"
+            : "cannot read /proc/sys/kernel/osrelease (dma-buf import needs kernel 5.12 or later)");
     return;
   }
   const bool ok = *kv >= std::make_pair(5, 12);
   r.add("gpu.gpudirect_rdma", "node",
-        fmt::format("dma-buf: open kernel module, kernel {}", *gd.kernel_release), expected, kNcclRule,
-        ok ? Verdict::pass : Verdict::fail,
-        ok ? "no /sys/module/nvidia_peermem; the open NVIDIA kernel module exports dma-buf and kernel 5.12+ "
+        fmt::format("dma-buf: open kernel module, kernel {}", *gd.kernel_release), expected,
+        kNcclRule, ok ? Verdict::pass : Verdict::fail,
+        ok ? "no /sys/module/nvidia_peermem; the open NVIDIA kernel module exports dma-buf and "
+             "kernel 5.12+ "
              "imports it (whether the NIC driver does is not shown in sysfs)"
            : fmt::format("kernel {} is older than 5.12, which dma-buf import for RDMA needs, and "
-                         "nvidia_peermem is not loaded", *gd.kernel_release));
+                         "nvidia_peermem is not loaded",
+                         *gd.kernel_release));
 }
 
-// ---- NCCL_NET_PLUGIN --------------------------------------------------------------------------------
+// ---- NCCL_NET_PLUGIN
+// --------------------------------------------------------------------------------
 
 void net_plugin_row(Rows& r, const NcclEnv& env) {
   const std::string v = or_unset(env, "NCCL_NET_PLUGIN");
   const std::string expected = "a loadable NCCL net plugin";
   if (v.empty()) {
     r.add("nccl.net_plugin", "NCCL_NET_PLUGIN", "unset", expected, kNcclRule, Verdict::pass,
-          "unset: NCCL loads libnccl-net.so when it finds one, else uses its own IB and socket transports");
+          "unset: NCCL loads libnccl-net.so when it finds one, else uses its own IB and socket "
+          "transports");
     return;
   }
   if (v == "none") {
@@ -890,7 +952,8 @@ std::vector<CheckRow> preflight_checks(const PreflightInputs& in, const NodeProf
     for (const auto& nic : in.node.rdma_pci) {
       const bool ok = !nic.pci.path.empty() && nic.pci.numa_node.has_value();
       r.add("affinity.nic", nic.name, ok ? location_text(nic.pci) : "cannot read",
-            "a NUMA node and PCI path", kRule + "sysfs", ok ? Verdict::pass : Verdict::unknown, nic.pci.why);
+            "a NUMA node and PCI path", kRule + "sysfs", ok ? Verdict::pass : Verdict::unknown,
+            nic.pci.why);
     }
   } else {
     node_gpu_rows(r, in.gpus);

@@ -57,7 +57,9 @@ const CheckRow& row(const std::vector<CheckRow>& rows, const std::string& id,
   return none;
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 class PreflightGpu : public ::testing::Test {
  protected:
@@ -79,8 +81,10 @@ TEST(PreflightGpuParse, BusIdsCudaVersionsAndPciRelations) {
   EXPECT_EQ(parse_cuda_version("12"), std::nullopt);
   EXPECT_EQ(parse_cuda_version("12.x"), std::nullopt);
   EXPECT_EQ(cuda_version_name(12080), "12.8");
-  PciLocation gpu{"0000:1b:00.0", {"pci0000:00", "0000:00:01.0", "0000:01:00.0", "0000:1b:00.0"}, 0, ""};
-  PciLocation nic{"0000:0c:00.0", {"pci0000:00", "0000:00:01.0", "0000:01:00.0", "0000:0c:00.0"}, 0, ""};
+  PciLocation gpu{
+      "0000:1b:00.0", {"pci0000:00", "0000:00:01.0", "0000:01:00.0", "0000:1b:00.0"}, 0, ""};
+  PciLocation nic{
+      "0000:0c:00.0", {"pci0000:00", "0000:00:01.0", "0000:01:00.0", "0000:0c:00.0"}, 0, ""};
   std::string common;
   EXPECT_EQ(pci_relation(gpu, nic, &common), PciRelation::same_switch);
   EXPECT_EQ(common, "0000:01:00.0");
@@ -113,7 +117,8 @@ TEST_F(PreflightGpu, WithoutNvmlEachGpuCheckIsOneRowThatSaysWhy) {
   const auto init = run(f, "init=9");
   const auto& count = row(init, "gpu.count");
   EXPECT_EQ(count.verdict, Verdict::unknown);
-  EXPECT_EQ(count.note, "not run: NVML unavailable (nvmlInit failed: NVML error 9 (Driver Not Loaded))");
+  EXPECT_EQ(count.note,
+            "not run: NVML unavailable (nvmlInit failed: NVML error 9 (Driver Not Loaded))");
   EXPECT_EQ(rows_of(init, "gpu.clocks").size(), 1u);
 }
 
@@ -122,7 +127,8 @@ TEST_F(PreflightGpu, GoodH200NodePasses) {
   for (const auto& r : rows) {
     if (r.id.rfind("gpu.", 0) != 0 && r.id.rfind("affinity.", 0) != 0) continue;
     if (r.id == "gpu.cuda_runtime" && r.verdict == Verdict::unknown) continue;  // a CPU-only build
-    EXPECT_EQ(r.verdict, Verdict::pass) << r.id << " " << r.subject << ": " << r.found << " " << r.note;
+    EXPECT_EQ(r.verdict, Verdict::pass)
+        << r.id << " " << r.subject << ": " << r.found << " " << r.note;
   }
   EXPECT_EQ(row(rows, "gpu.count").found, "8");
   EXPECT_EQ(row(rows, "gpu.count").source, "configs/cluster/h200_spectrumx.json:gpus_per_node");
@@ -143,10 +149,12 @@ TEST_F(PreflightGpu, CountModelAndCudaAgainstTheProfile) {
   EXPECT_EQ(row(rows, "gpu.model", "GPU3").note, "'NVIDIA H100 80GB HBM3' is not a H200");
   EXPECT_EQ(row(rows, "gpu.model", "GPU2").verdict, Verdict::pass);
   EXPECT_EQ(row(rows, "gpu.cuda_driver").verdict, Verdict::fail);
-  EXPECT_EQ(row(rows, "gpu.cuda_driver").note, "the driver supports CUDA up to 12.4, older than 12.5");
+  EXPECT_EQ(row(rows, "gpu.cuda_driver").note,
+            "the driver supports CUDA up to 12.4, older than 12.5");
   rows = run(f, kGoodGpus + "cuda=ns");
   EXPECT_EQ(row(rows, "gpu.cuda_driver").verdict, Verdict::unknown);
-  EXPECT_TRUE(contains(row(rows, "gpu.cuda_driver").note, "Not Supported")) << row(rows, "gpu.cuda_driver").note;
+  EXPECT_TRUE(contains(row(rows, "gpu.cuda_driver").note, "Not Supported"))
+      << row(rows, "gpu.cuda_driver").note;
 }
 
 TEST_F(PreflightGpu, PersistenceAndEccMode) {
@@ -163,8 +171,9 @@ TEST_F(PreflightGpu, PersistenceAndEccMode) {
 }
 
 TEST_F(PreflightGpu, UncorrectableEccErrorsAndRowRemapping) {
-  auto rows = run(f, kGoodGpus + "0.ecc_unc_volatile=2;0.ecc_unc_aggregate=2;1.ecc_unc_aggregate=3;"
-                                 "2.remap_pending=1;3.remap_failure=1");
+  auto rows = run(f, kGoodGpus +
+                         "0.ecc_unc_volatile=2;0.ecc_unc_aggregate=2;1.ecc_unc_aggregate=3;"
+                         "2.remap_pending=1;3.remap_failure=1");
   EXPECT_EQ(row(rows, "gpu.ecc_errors", "GPU0").verdict, Verdict::fail);
   EXPECT_EQ(row(rows, "gpu.ecc_errors", "GPU0").found, "volatile 2, aggregate 2");
   EXPECT_EQ(row(rows, "gpu.ecc_errors", "GPU1").verdict, Verdict::warn);
@@ -175,7 +184,9 @@ TEST_F(PreflightGpu, UncorrectableEccErrorsAndRowRemapping) {
   EXPECT_TRUE(contains(row(rows, "gpu.remapped_rows", "GPU3").note, "no spare row"));
   EXPECT_EQ(row(rows, "gpu.remapped_rows", "GPU4").verdict, Verdict::pass);
   // A GPU without row remapping: page retirement instead, and neither: cannot read.
-  rows = run(f, kGoodGpus + "all.remap_pending=ns;0.retired_pending=1;1.retired_dbe=2;2.retired_pending=ns");
+  rows =
+      run(f, kGoodGpus +
+                 "all.remap_pending=ns;0.retired_pending=1;1.retired_dbe=2;2.retired_pending=ns");
   EXPECT_EQ(row(rows, "gpu.remapped_rows", "GPU0").verdict, Verdict::fail);
   EXPECT_TRUE(contains(row(rows, "gpu.remapped_rows", "GPU0").found, "retired pages"));
   EXPECT_EQ(row(rows, "gpu.remapped_rows", "GPU1").verdict, Verdict::warn);
@@ -208,11 +219,15 @@ TEST_F(PreflightGpu, PcieLinkAgainstItsMaximum) {
 }
 
 TEST_F(PreflightGpu, ClockEventReasonsThatHoldClocksDown) {
-  // 0x40 hardware thermal slowdown, 0x88 hardware slowdown and power brake, 0x4 power cap, 0x0 none.
-  const auto rows = run(f, kGoodGpus + "0.clock_reasons=0x40;1.clock_reasons=0x88;2.clock_reasons=0x4;3.clock_reasons=0");
+  // 0x40 hardware thermal slowdown, 0x88 hardware slowdown and power brake, 0x4 power cap, 0x0
+  // none.
+  const auto rows =
+      run(f, kGoodGpus +
+                 "0.clock_reasons=0x40;1.clock_reasons=0x88;2.clock_reasons=0x4;3.clock_reasons=0");
   EXPECT_EQ(row(rows, "gpu.clocks", "GPU0").verdict, Verdict::fail);
   EXPECT_EQ(row(rows, "gpu.clocks", "GPU0").note, "clocks held down by hw_thermal_slowdown");
-  EXPECT_EQ(row(rows, "gpu.clocks", "GPU1").note, "clocks held down by hw_slowdown|hw_power_brake_slowdown");
+  EXPECT_EQ(row(rows, "gpu.clocks", "GPU1").note,
+            "clocks held down by hw_slowdown|hw_power_brake_slowdown");
   EXPECT_EQ(row(rows, "gpu.clocks", "GPU2").verdict, Verdict::warn);
   EXPECT_EQ(row(rows, "gpu.clocks", "GPU3").verdict, Verdict::pass);
   EXPECT_EQ(row(rows, "gpu.clocks", "GPU3").found, "none");
@@ -233,7 +248,8 @@ TEST_F(PreflightGpu, GpuNicAffinityFromThePciTree) {
             "NUMA 0; mlx5_0: same NUMA node; mlx5_1: other NUMA node");
   EXPECT_EQ(row(rows, "affinity.gpu_nic", "GPU4").found,
             "NUMA 1; mlx5_0: other NUMA node; mlx5_1: same PCIe switch 0000:81:00.0");
-  for (const auto& r : rows_of(rows, "affinity.gpu_nic")) EXPECT_EQ(r.verdict, Verdict::pass) << r.subject;
+  for (const auto& r : rows_of(rows, "affinity.gpu_nic"))
+    EXPECT_EQ(r.verdict, Verdict::pass) << r.subject;
 }
 
 TEST(PreflightAffinity, GpuWithoutANicOnItsNumaNodeWarnsAndUnreadableIsUnknown) {
@@ -301,33 +317,75 @@ TEST(PreflightSettings, DotEnvReplacesAnExpectationAndIsNamedAsTheSource) {
   a.mtu = 1500;
   g.add(a);
   NodeProfile p = profile();
-  apply_profile_settings(p, EnvConfig::from_string(
-                                "PREFLIGHT_MTU=1500\nPREFLIGHT_NIC_PORTS=1\nPREFLIGHT_GPUS_PER_NODE=2\n"
-                                "PREFLIGHT_CUDA_MIN_VERSION=13.0\n",
-                                ".env"));
+  apply_profile_settings(
+      p, EnvConfig::from_string(
+             "PREFLIGHT_MTU=1500\nPREFLIGHT_NIC_PORTS=1\nPREFLIGHT_GPUS_PER_NODE=2\n"
+             "PREFLIGHT_CUDA_MIN_VERSION=13.0\n",
+             ".env"));
   EXPECT_EQ(p.mtu_bytes, 1500);
   EXPECT_EQ(p.cuda_min, 13000);
   const auto rows = run(g, "gpus=2;all.name=NVIDIA H200;all.clock_reasons=1;all.pcie_width=16", p);
   const auto& mtu = row(rows, "net.mtu");
   EXPECT_EQ(mtu.verdict, Verdict::pass);
   EXPECT_EQ(mtu.source, ".env PREFLIGHT_MTU");
-  EXPECT_EQ(mtu.citation, "PREFLIGHT_MTU set in .env:1, in place of configs/cluster/h200_spectrumx.json:mtu_bytes");
+  EXPECT_EQ(
+      mtu.citation,
+      "PREFLIGHT_MTU set in .env:1, in place of configs/cluster/h200_spectrumx.json:mtu_bytes");
   EXPECT_EQ(row(rows, "rdma.roce_ports").verdict, Verdict::pass);
   EXPECT_EQ(row(rows, "gpu.count").verdict, Verdict::pass);
   EXPECT_EQ(row(rows, "gpu.count").source, ".env PREFLIGHT_GPUS_PER_NODE");
   EXPECT_EQ(row(rows, "gpu.cuda_driver").verdict, Verdict::fail);  // 12.8 < 13.0
   EXPECT_EQ(row(rows, "gpu.cuda_driver").expected, ">= CUDA 13.0");
   // Unset settings leave the profile's source.
-  EXPECT_EQ(row(rows, "rdma.port_rate").source, "configs/cluster/h200_spectrumx.json:port_rate_gbit_per_s");
+  EXPECT_EQ(row(rows, "rdma.port_rate").source,
+            "configs/cluster/h200_spectrumx.json:port_rate_gbit_per_s");
+}
+
+TEST(PreflightSettings, EverySettingIsRegisteredAndReplacesItsKey) {
+  NodeProfile p = profile();
+  std::string text;
+  for (const auto& ps : profile_settings()) {
+    const EnvKey* k = find_env_key(ps.setting);
+    ASSERT_NE(k, nullptr) << ps.setting;
+    EXPECT_FALSE(k->environment_only) << ps.setting;
+    EXPECT_TRUE(p.sources.count(ps.key)) << ps.key << " is no profile key";
+    const std::string v = k->kind == EnvKind::boolean                 ? "0"
+                          : k->kind == EnvKind::choice                ? k->choices.back()
+                          : std::string(ps.key) == "cuda_min_version" ? "13.1"
+                          : std::string(ps.key) == "mtu_bytes"        ? "1500"
+                          : k->kind == EnvKind::string                ? "B200"
+                                                                      : "7";
+    text += std::string(ps.setting) + "=" + v + "\n";
+  }
+  apply_profile_settings(p, EnvConfig::from_string(text, "site.env"));
+  EXPECT_EQ(p.overrides.size(), profile_settings().size());
+  EXPECT_EQ(p.gpus_per_node, 7);
+  EXPECT_EQ(p.gpu_model, "B200");
+  EXPECT_EQ(p.cuda_min, 13010);
+  EXPECT_EQ(p.nvlinks_per_gpu, 7);
+  EXPECT_FALSE(p.persistence_mode);
+  EXPECT_FALSE(p.ecc_enabled);
+  EXPECT_EQ(p.roce_ports_per_node, 7);
+  EXPECT_EQ(p.port_rate_gbit_per_s, 7);
+  EXPECT_EQ(p.link_layer, "InfiniBand");
+  EXPECT_EQ(p.gid_type, "IB/RoCE v1");
+  EXPECT_EQ(p.mtu_bytes, 1500);
+  EXPECT_FALSE(p.pfc_enabled);
+  EXPECT_FALSE(p.ecn_enabled);
+  EXPECT_EQ(p.roce_priority, 7);
+  EXPECT_EQ(p.overrides.at("mtu_bytes").where, "site.env:11");
 }
 
 TEST(PreflightSettings, BadValuesNameTheSetting) {
   NodeProfile p = profile();
   try {
-    apply_profile_settings(p, EnvConfig::from_string("PREFLIGHT_CUDA_MIN_VERSION=twelve\n", ".env"));
+    apply_profile_settings(p,
+                           EnvConfig::from_string("PREFLIGHT_CUDA_MIN_VERSION=twelve\n", ".env"));
     FAIL() << "accepted";
   } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), "PREFLIGHT_CUDA_MIN_VERSION (.env:1): expected MAJOR.MINOR such as 12.5, got 'twelve'");
+    EXPECT_STREQ(
+        e.what(),
+        "PREFLIGHT_CUDA_MIN_VERSION (.env:1): expected MAJOR.MINOR such as 12.5, got 'twelve'");
     EXPECT_EQ(e.code(), ExitCode::usage);
   }
   // Kinds and ranges are the settings registry's: refused when the file is read.
@@ -336,7 +394,8 @@ TEST(PreflightSettings, BadValuesNameTheSetting) {
 }
 
 TEST(PreflightProfileGpu, GpuKeysAreReadStrictly) {
-  std::ifstream in(std::filesystem::path(SXB_TEST_SOURCE_DIR) / "configs/cluster/h200_spectrumx.json");
+  std::ifstream in(std::filesystem::path(SXB_TEST_SOURCE_DIR) /
+                   "configs/cluster/h200_spectrumx.json");
   const nlohmann::json shipped = nlohmann::json::parse(in);
   const NodeProfile p = node_profile_from_json(shipped, "p.json");
   EXPECT_EQ(p.gpu_model, "H200");
@@ -350,7 +409,9 @@ TEST(PreflightProfileGpu, GpuKeysAreReadStrictly) {
     node_profile_from_json(j, "p.json");
     FAIL() << "accepted";
   } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), "p.json: key \"expectations.cuda_min_version.value\": expected MAJOR.MINOR such as \"12.5\", got \"12\"");
+    EXPECT_STREQ(e.what(),
+                 "p.json: key \"expectations.cuda_min_version.value\": expected MAJOR.MINOR such "
+                 "as \"12.5\", got \"12\"");
   }
   j = shipped;
   j["expectations"].erase("nvlinks_per_gpu");
