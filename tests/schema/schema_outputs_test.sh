@@ -63,6 +63,15 @@ mkdir -p "$WORK/preflight/root"
   >"$WORK/last.log" 2>&1 || true
 [ -s "$WORK/preflight/preflight.json" ] ||
   { cat "$WORK/last.log"; echo "FAIL: preflight wrote no preflight.json" >&2; exit 1; }
+# Eight GPUs through the NVML stand-in, with faults (a downtrained link, a pending row remap, an
+# inactive NVLink): every GPU row kind, pass, warn and fail, in the file.
+mkdir -p "$WORK/preflight_gpu"
+SXB_NVML_LIBRARY="$FAKE_NVML" \
+  SXB_FAKE_NVML_SCRIPT="gpus=8;all.name=NVIDIA H200;all.clock_reasons=1;1.pcie_width=8;2.remap_pending=1;3.nvlinks=17;4.pcie_gen=1" \
+  "$BIN" preflight --root "$WORK/preflight/root" --json "$WORK/preflight_gpu/preflight.json" \
+  >"$WORK/last.log" 2>&1 || true
+grep -q '"gpu.remapped_rows"' "$WORK/preflight_gpu/preflight.json" ||
+  { cat "$WORK/last.log"; echo "FAIL: preflight over the NVML stand-in wrote no GPU rows" >&2; exit 1; }
 
 # diagnose on 3 ranks without a GPU: every rank's CPU figures and the 3 x 3 pair matrix (exit 1
 # would mean it named a component; the file is written either way).
@@ -81,4 +90,5 @@ exec python3 "$ROOT/tests/schema/validate_results.py" --schemas "$ROOT/schemas" 
   --require claims \
   --require records \
   "$WORK/results" "$WORK/report/report.json" "$WORK/plan/plan.json" "$WORK/validate" \
-  "$WORK/preflight/preflight.json" "$WORK/diagnose/diagnose.json"
+  "$WORK/preflight/preflight.json" "$WORK/preflight_gpu/preflight.json" \
+  "$WORK/diagnose/diagnose.json"
