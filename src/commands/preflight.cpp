@@ -1,7 +1,9 @@
 // `sxbench preflight`: this host against the node profile (configs/cluster/h200_spectrumx.json by
 // default), one row per check: value found, value expected, where the expectation comes from and
 // a verdict (pass, warn, fail; unknown when the value cannot be read, with the reason). Every file
-// is read under --root, so fixture trees stand in for a host. Exit 1 when any check fails.
+// is read under --root, so fixture trees stand in for a host. Under mpirun each host is checked
+// once (by its first rank) and rank 0 prints every host and the checks whose values differ
+// between hosts. Exit 1 when any check fails on any host.
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -10,7 +12,10 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "comm/job_abort.hpp"
+#include "comm/mpi_context.hpp"
 #include "commands/command.hpp"
+#include "commands/preflight_job.hpp"
 #include "core/atomic_file.hpp"
 #include "core/env_config.hpp"
 #include "core/error.hpp"
@@ -33,11 +38,6 @@ struct PreflightOptions {
   std::string json_path;
 };
 
-std::string host_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0) return "";
-  return buf;
-}
 
 void print_rows(const std::vector<CheckRow>& rows) {
   const std::vector<std::string> head = {"verdict", "check", "subject", "found", "expected", "source"};
@@ -61,50 +61,64 @@ void print_rows(const std::vector<CheckRow>& rows) {
   for (const auto& r : rows) line(cells(r), r.note);
 }
 
-int run_preflight(const PreflightOptions& o, const CommandContext& ctx) {
-  std::error_code ec;
-  if (!fs::is_directory(o.root, ec)) {
-    throw usage_error(fmt::format("--root {}: no such directory", o.root));
+void print_differences(const nlohmann::json& diffs) {
+  if (diffs.empty()) return;
+  fmt::print("differences between hosts:\n");
+  for (const auto& d : diffs) {
+    std::string values;
+    for (const auto& v : d["values"]) {
+      values += fmt::format("{}{}: {}", values.empty() ? "" : "; ", v["host"].get<std::string>(),
+                            v["found"].get<std::string>());
+    }
+    fmt::print("  {} {}: {}\n", d["check"].get<std::string>(), d["subject"].get<std::string>(),
+               values);
   }
-  const std::string shown = o.profile.empty() ? kDefaultProfile : o.profile;
-  const fs::path file = o.profile.empty() ? find_config_dir() / "cluster" / "h200_spectrumx.json"
-                                          : fs::path(o.profile);
-  if (!fs::is_regular_file(file, ec)) {
-    throw usage_error(fmt::format("--profile {}: no such file", file.string()));
-  }
-  NodeProfile profile = node_profile_from_json(read_json_file(file), shown);
-  apply_profile_settings(profile, ctx.env);
-  // NCCL settings from .env reach NCCL as the environment does: check what NCCL will see.
-  ctx.env.export_passthrough();
-  const std::string nvml_library =
-      environment_knob("SXB_NVML_LIBRARY").value_or(nvml::kDefaultLibrary);
+}
 
-  const PreflightInputs inputs = read_preflight_inputs(o.root, profile, nvml_library, nccl_env_from_process());
-  const auto rows = preflight_checks(inputs, profile);
-  print_rows(rows);
-  int counts[4] = {0, 0, 0, 0};
-  for (const auto& r : rows) ++counts[static_cast<int>(r.verdict)];
-  const bool failed = any_failed(rows);
-  fmt::print("preflight: {} pass, {} warn, {} fail, {} unknown: {}\n", counts[0], counts[1], counts[2],
-             counts[3], failed ? "FAILED" : "passed");
-  if (!o.json_path.empty()) {
-    nlohmann::json out = {{"schema", "sxbench.preflight/1"},
-                          {"tool_version", SXB_VERSION},
-                          {"collected_utc", utc_iso8601_now()},
-                          {"hostname", host_name()},
-                          {"root", o.root},
-                          {"profile", shown},
-                          {"profile_name", profile.name},
-                          {"nvml", inputs.gpus.nvml ? nlohmann::json(inputs.gpus.library)
-                                                    : nlohmann::json(nullptr)},
-                          {"passed", !failed},
-                          {"counts", {{"pass", counts[0]}, {"warn", counts[1]}, {"fail", counts[2]},
-                                      {"unknown", counts[3]}}},
-                          {"checks", nlohmann::json::array()}};
-    for (const auto& r : rows) out["checks"].push_back(to_json(r));
-    write_json_atomic(o.json_path, out);
+int run_preflight(const PreflightOptions& o, const CommandContext& ctx) {
+  // Checked before MPI starts, so bad input fails fast on every rank.
+  check_preflight_inputs(o.root, o.profile, ctx.env);
+  MpiContext mpi(nullptr, nullptr);
+  mpi.set_timeout(*ctx.env.get_number("COMM_TIMEOUT"));
+  try {
+    const auto documents = gather_host_preflights(
+        mpi, [&] { return check_this_host(o.root, o.profile, ctx.env); });
+    if (mpi.rank() != 0) return 0;
+    bool failed = false;
+    for (const auto& d : documents) {
+      if (documents.size() > 1) fmt::print("== host {}\n", d.value("hostname", ""));
+      std::vector<CheckRow> rows;
+      for (const auto& c : d["checks"]) {
+        CheckRow r;
+        r.id = c["id"];
+        r.subject = c["subject"];
+        r.found = c["found"];
+        r.expected = c["expected"];
+        r.source = c["source"];
+        r.verdict = verdict_from_name(c["verdict"].get<std::string>());
+        r.note = c["note"];
+        rows.push_back(r);
+      }
+      print_rows(rows);
+      const auto& n = d["counts"];
+      fmt::print("preflight{}: {} pass, {} warn, {} fail, {} unknown: {}\n",
+                 documents.size() > 1 ? " " + d.value("hostname", "") : std::string(),
+                 n["pass"].get<int>(), n["warn"].get<int>(), n["fail"].get<int>(),
+                 n["unknown"].get<int>(), d["passed"].get<bool>() ? "passed" : "FAILED");
+      failed = failed || !d["passed"].get<bool>();
+    }
+    const nlohmann::json file = preflight_file(documents);
+    if (documents.size() > 1) print_differences(file["differences"]);
+    if (!o.json_path.empty()) write_json_atomic(o.json_path, file);
+    return failed ? static_cast<int>(ExitCode::failure) : 0;
+  } catch (const Error& e) {
+    if (e.code() == ExitCode::ok) return 0;
+    handle_job_exception(mpi, std::current_exception());
+    throw;
+  } catch (...) {
+    handle_job_exception(mpi, std::current_exception());
+    throw;
   }
-  return failed ? static_cast<int>(ExitCode::failure) : 0;
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "bench/sweep_defaults.hpp"
 #include "commands/cli_values.hpp"
 #include "commands/command.hpp"
+#include "commands/preflight_job.hpp"
 #include "commands/compute_job.hpp"
 #include "commands/nccl_suite.hpp"
 #include "commands/train_job.hpp"
@@ -67,7 +68,7 @@ const std::vector<std::string> kModes = {"full", "sft", "nccl", "compute", "quic
 
 // Phases each mode runs, in order.
 std::vector<std::string> phases_for(const std::string& mode) {
-  if (mode == "full" || mode == "quick") return {"nccl", "compute", "sft"};
+  if (mode == "full" || mode == "quick") return {"preflight", "nccl", "compute", "sft"};
   return {mode};
 }
 
@@ -131,6 +132,34 @@ PhaseResult compute_phase(const RunOptions& o, const MpiContext& mpi, Backend ba
       r.reason += (r.reason.empty() ? "" : "; ") + errors[rank];
     }
   }
+  return r;
+}
+
+// The preflight phase: every host (its first rank) against the node profile, with the .env
+// overrides; rank 0 writes preflight.json. Failed checks are the phase's finding, not its
+// failure: the benchmark goes on, and the reason counts them.
+PhaseResult preflight_phase(const MpiContext& mpi, const fs::path& dir, const EnvConfig& env) {
+  PhaseResult r;
+  const auto documents = gather_host_preflights(
+      mpi, [&] { return check_this_host("/", "", env); });
+  if (mpi.rank() != 0) return r;
+  const nlohmann::json file = preflight_file(documents);
+  write_json_atomic(dir / "preflight.json", file);
+  int counts[4] = {0, 0, 0, 0};
+  for (const auto& d : documents) {
+    const auto& n = d["counts"];
+    counts[0] += n["pass"].get<int>();
+    counts[1] += n["warn"].get<int>();
+    counts[2] += n["fail"].get<int>();
+    counts[3] += n["unknown"].get<int>();
+  }
+  r.reason = fmt::format("{} host(s): {} pass, {} warn, {} fail, {} unknown{}", documents.size(),
+                         counts[0], counts[1], counts[2], counts[3],
+                         file.contains("differences") && !file["differences"].empty()
+                             ? fmt::format("; {} check(s) differ between hosts",
+                                           file["differences"].size())
+                             : std::string());
+  r.files = {"preflight.json"};
   return r;
 }
 
@@ -234,6 +263,10 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
   const std::string requested = o.backend.empty() ? ctx.env.get_string("COMM_BACKEND") : o.backend;
   if (requested != "auto") parse_backend(requested);
   const double timeout_s = o.timeout_s ? *o.timeout_s : *ctx.env.get_number("COMM_TIMEOUT");
+  const auto planned = phases_for(o.mode);
+  if (std::find(planned.begin(), planned.end(), "preflight") != planned.end()) {
+    check_preflight_inputs("/", "", ctx.env);  // the profile and PREFLIGHT_* settings
+  }
   ctx.env.export_passthrough();
 
   // MpiContext handles SIGTERM/SIGINT/SIGHUP and every rank's failure (comm/job_abort.hpp);
@@ -361,7 +394,9 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
       }
       nlohmann::json outcome = {{"name", name}, {"started_utc", started}};
       PhaseResult result;
-      if (name == "nccl") {
+      if (name == "preflight") {
+        result = preflight_phase(mpi, dir, ctx.env);
+      } else if (name == "nccl") {
         const SweepConfig cfg = nccl_config_for(o, backend, timeout_s);
         const auto ops = parse_collective_list(run_sweep_defaults(o.mode).collectives);
         artifacts.nccl = run_collective_suite(*comm, mpi, watchdog, ops, cfg, dir, /*echo=*/false);

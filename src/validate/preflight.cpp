@@ -169,6 +169,13 @@ const char* verdict_name(Verdict v) {
   return "unknown";
 }
 
+Verdict verdict_from_name(const std::string& name) {
+  for (Verdict v : {Verdict::pass, Verdict::warn, Verdict::fail, Verdict::unknown}) {
+    if (name == verdict_name(v)) return v;
+  }
+  throw usage_error(fmt::format("preflight: unknown verdict '{}'", name));
+}
+
 NcclEnv nccl_env_from_process() {
   NcclEnv env;
   for (const char* k : {"NCCL_IB_HCA", "NCCL_IB_GID_INDEX", "NCCL_SOCKET_IFNAME", "NCCL_NET_PLUGIN"}) {

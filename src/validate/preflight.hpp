@@ -62,6 +62,8 @@ NodeProfile node_profile_from_json(const nlohmann::json& j, const std::string& f
 
 enum class Verdict { pass, warn, fail, unknown };
 const char* verdict_name(Verdict v);
+// The inverse of verdict_name; an unknown name is a one-line sxb::Error.
+Verdict verdict_from_name(const std::string& name);
 
 struct CheckRow {
   std::string id;       // "rdma.roce_ports", "net.mtu", ...

@@ -133,6 +133,10 @@ TEST_F(ReportE2E, WritesEveryDocumentAndListsWhatItSkipped) {
   }
   const std::string md = read_file(out / "h200_benchmark_comprehensive_report.md");
   EXPECT_NE(md.find("# H200 benchmark comprehensive report"), std::string::npos);
+  // The quick run's phase 0 (preflight.json) has a section: its host's counts, and the checks
+  // that did not pass (this machine has no RDMA port to pass the ports check).
+  EXPECT_NE(md.find("## Preflight (phase 0)"), std::string::npos);
+  EXPECT_NE(md.find("`rdma.roce_ports`"), std::string::npos);
   EXPECT_NE(md.find("`h200_benchmark_cut` | gpu_metrics.csv: truncated"), std::string::npos);
   EXPECT_NE(md.find("`h200_benchmark_failed`: sft: unknown model"), std::string::npos);
   EXPECT_NE(md.find("### tiny"), std::string::npos);

@@ -69,6 +69,18 @@ TEST(RunE2E, CpuDefaultQuickRunLearnsAndHasNoWarning) {
   }
   EXPECT_TRUE(judged) << v.dump(1);
 
+  // Phase 0: this host against the node profile, preflight.json beside the other files; the
+  // checks' verdicts are the phase's finding (this machine has no RDMA NIC), not its failure.
+  const nlohmann::json pf = read_json_file(d / "run" / "preflight.json");
+  EXPECT_EQ(pf["schema"], "sxbench.preflight/1");
+  EXPECT_FALSE(pf["checks"].empty());
+  const nlohmann::json rj = read_json_file(d / "run" / "run.json");
+  ASSERT_EQ(rj["phases"][0]["name"], "preflight");
+  EXPECT_EQ(rj["phases"][0]["status"], "ok");
+  EXPECT_NE(rj["phases"][0]["reason"].get<std::string>().find("1 host(s): "), std::string::npos)
+      << rj["phases"][0].dump();
+  EXPECT_EQ(rj["phases"][0]["files"], nlohmann::json::array({"preflight.json"}));
+
   // Phase windows: run.json times every phase to the millisecond, sft_metrics.json the timed
   // steps, and the monitor's summary has every window, cut from the CSV.
   const nlohmann::json run = read_json_file(d / "run" / "run.json");
@@ -83,7 +95,7 @@ TEST(RunE2E, CpuDefaultQuickRunLearnsAndHasNoWarning) {
   EXPECT_EQ(g["schema"], "sxbench.gpu_metrics_summary/1");
   std::vector<std::string> names;
   for (const auto& w : g["phase_windows"]["windows"]) names.push_back(w["name"]);
-  const std::vector<std::string> expected = {"nccl", "compute", "sft", "training"};
+  const std::vector<std::string> expected = {"preflight", "nccl", "compute", "sft", "training"};
   EXPECT_EQ(names, expected) << g["phase_windows"].dump(1);
   fs::remove_all(d);
 }

@@ -9,6 +9,7 @@
 #include "core/hardware.hpp"
 #include "platform/node_sysfs.hpp"
 #include "preflight_fixture.hpp"
+#include "commands/preflight_job.hpp"
 #include "validate/preflight.hpp"
 
 namespace {
@@ -290,6 +291,50 @@ TEST(PreflightProfile, ShippedProfileIsTheRequest) {
   EXPECT_TRUE(p.pfc_enabled);
   EXPECT_TRUE(p.ecn_enabled);
   EXPECT_EQ(p.roce_priority, 3);
+}
+
+}  // namespace
+
+namespace {
+
+using namespace sxb;
+
+// Several hosts (phase 0 of a run, or preflight under mpirun): the checks whose values differ
+// between hosts are listed, a check run on one host only too, and the file keeps the first host's
+// document at its top with every host under "hosts".
+TEST(PreflightHosts, DifferencesBetweenHostsAreListedAndEveryHostIsKept) {
+  auto doc = [](const std::string& host, bool passed, nlohmann::json checks) {
+    return nlohmann::json{{"schema", "sxbench.preflight/1"}, {"hostname", host},
+                          {"passed", passed}, {"checks", std::move(checks)}};
+  };
+  auto check = [](const std::string& id, const std::string& subject, const std::string& found) {
+    return nlohmann::json{{"id", id}, {"subject", subject}, {"found", found}};
+  };
+  const auto a = doc("a", true,
+                     {check("gpu.driver", "node", "580.159.04"), check("net.mtu", "eth2", "9000"),
+                      check("nccl.ib_hca", "NCCL_IB_HCA", "mlx5_0,mlx5_1")});
+  const auto b = doc("b", false,
+                     {check("gpu.driver", "node", "570.86.15"), check("net.mtu", "eth2", "9000"),
+                      check("nccl.ib_hca", "NCCL_IB_HCA", "mlx5_0,mlx5_1"),
+                      check("net.mtu", "eth3", "1500")});
+  const nlohmann::json diffs = host_differences({a, b});
+  ASSERT_EQ(diffs.size(), 2u) << diffs.dump(1);
+  EXPECT_EQ(diffs[0]["check"], "gpu.driver");
+  EXPECT_EQ(diffs[0]["values"][0], (nlohmann::json{{"host", "a"}, {"found", "580.159.04"}}));
+  EXPECT_EQ(diffs[0]["values"][1], (nlohmann::json{{"host", "b"}, {"found", "570.86.15"}}));
+  EXPECT_EQ(diffs[1]["subject"], "eth3");
+  EXPECT_EQ(diffs[1]["values"][0]["found"], "(not checked)");
+  EXPECT_TRUE(host_differences({a}).empty());
+
+  const nlohmann::json one = preflight_file({a});
+  EXPECT_FALSE(one.contains("hosts"));
+  EXPECT_EQ(one["hostname"], "a");
+  const nlohmann::json both = preflight_file({a, b});
+  EXPECT_EQ(both["hostname"], "a");
+  EXPECT_EQ(both["hosts"].size(), 2u);
+  EXPECT_FALSE(both["all_passed"].get<bool>());
+  EXPECT_EQ(both["differences"], diffs);
+  EXPECT_THROW(preflight_file({}), Error);
 }
 
 }  // namespace

@@ -374,6 +374,11 @@ RunRecord read_run_directory(const fs::path& dir, const ReadOptions& options) {
     check_schema_version(j, "validation.json", "validation", 1);
     r.validation = guarded("validation.json", [&] { return read_validation(j); });
   }
+  if (fs::exists(dir / "preflight.json")) {
+    const json j = read_json(dir, "preflight.json");
+    check_schema_version(j, "preflight.json", "preflight", 1);
+    r.preflight = guarded("preflight.json", [&] { return read_preflight(j); });
+  }
   finish_identity(r);
 
   if (!r.validation && options.specs && (nccl || sft || compute)) {

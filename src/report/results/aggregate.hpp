@@ -200,6 +200,18 @@ struct ValidationSummary {
   std::vector<ValidationFinding> findings;
 };
 
+// preflight.json (phase 0 of a run): every host's check counts and the checks that did not pass.
+struct PreflightCheck {
+  std::string host, id, subject, found, expected, verdict, note;
+};
+struct PreflightSummary {
+  int hosts = 0;
+  int pass = 0, warn = 0, fail = 0, unknown = 0;  // over every host
+  bool all_passed = true;
+  std::vector<PreflightCheck> not_passed;  // warn and fail rows, every host
+  std::vector<std::string> differences;    // "check subject: host a: x; host b: y"
+};
+
 struct RunRecord {
   std::filesystem::path dir;
   std::string name;  // directory name: how documents refer to the run
@@ -222,6 +234,7 @@ struct RunRecord {
   std::optional<ComputeFigures> compute;
   std::optional<GpuMetrics> gpu_metrics;
   std::optional<ValidationSummary> validation;
+  std::optional<PreflightSummary> preflight;
 
   bool usable() const { return status != "failed"; }
 };

@@ -575,6 +575,57 @@ void validation(Document& d, const ReportContext& ctx, L lang) {
   }
 }
 
+void preflight(Document& d, const ReportContext& ctx, L lang) {
+  const Aggregate& a = *ctx.aggregate;
+  std::vector<const RunRecord*> runs;
+  for (const RunRecord* r : a.usable()) {
+    if (r->preflight) runs.push_back(r);
+  }
+  if (runs.empty()) return;
+  d.heading(2, tr(lang, {"Preflight (phase 0)", "事前検査 (フェーズ 0)"}));
+  d.paragraph(tr(lang, {"Each host against the node profile of the request (configs/cluster, "
+                        "overridable by .env): GPUs, GPU-NIC affinity, GPUDirect RDMA, RDMA ports, "
+                        "RoCE GIDs, MTU, ECN/PFC and NCCL settings (preflight.json; "
+                        "docs/preflight.md). unknown: the value could not be read on that host.",
+                        "各ホストを要求のノードプロファイル (configs/cluster、.env で上書き可) と"
+                        "照合: GPU、GPU-NIC 配置、GPUDirect RDMA、RDMA ポート、RoCE GID、MTU、"
+                        "ECN/PFC、NCCL 設定 (preflight.json; docs/preflight.md)。unknown はその"
+                        "ホストで値を読めなかったもの。"}));
+  Table counts;
+  counts.header = {tr(lang, {"run", "実行"}),     tr(lang, {"hosts", "ホスト"}),
+                   tr(lang, {"result", "結果"}),  "pass",
+                   "warn",                         "fail",
+                   "unknown",                      tr(lang, {"differences", "ホスト間の差異"})};
+  Table rows;
+  rows.header = {tr(lang, {"run", "実行"}),        tr(lang, {"host", "ホスト"}),
+                 tr(lang, {"verdict", "判定"}),    tr(lang, {"check", "検査"}),
+                 tr(lang, {"subject", "対象"}),    tr(lang, {"found", "実測"}),
+                 tr(lang, {"expected", "期待値"}), tr(lang, {"note", "備考"})};
+  std::vector<std::string> differences;
+  for (const RunRecord* r : runs) {
+    const PreflightSummary& p = *r->preflight;
+    counts.rows.push_back({code(r->name), std::to_string(p.hosts),
+                           p.all_passed ? tr(lang, {"passed", "合格"})
+                                        : bold(tr(lang, {"FAILED", "不合格"})),
+                           std::to_string(p.pass), std::to_string(p.warn), std::to_string(p.fail),
+                           std::to_string(p.unknown), std::to_string(p.differences.size())});
+    for (const auto& c : p.not_passed) {
+      rows.rows.push_back({code(r->name), c.host, c.verdict == "fail" ? bold(c.verdict) : c.verdict,
+                           code(c.id), c.subject, c.found, c.expected, c.note});
+    }
+    for (const auto& diff : p.differences) differences.push_back(code(r->name) + ": " + diff);
+  }
+  d.table(counts);
+  if (!rows.rows.empty()) {
+    d.paragraph(tr(lang, {"Checks that did not pass:", "合格しなかった検査:"}));
+    d.table(rows);
+  }
+  if (!differences.empty()) {
+    d.paragraph(tr(lang, {"Values that differ between hosts: {}.", "ホスト間で異なる値: {}。"},
+                   join(differences)));
+  }
+}
+
 // "+4.3%", "-0.1%"; "-" when there is nothing to compare with.
 std::string signed_percent(const std::optional<double>& f) {
   return f ? fmt::format("{:+.1f}%", 100 * *f) : "-";
@@ -736,6 +787,9 @@ void sources(Document& d, L lang) {
            "`gpu_metrics_summary.json`, `gpu_metrics.csv`: NVML サンプル (sxbench monitor / run)"}),
        tr(lang, {"`validation.json`: findings with their arithmetic (sxbench run / validate)",
                  "`validation.json`: 計算過程付きの検査結果 (sxbench run / validate)"}),
+       tr(lang, {"`preflight.json`: every host against the node profile (sxbench run / "
+                 "preflight)",
+                 "`preflight.json`: 各ホストとノードプロファイルの照合 (sxbench run / preflight)"}),
        tr(lang,
           {"`configs/hardware/*.json`: datasheet limits, each with its source; "
            "`configs/targets.json`: targets",
@@ -753,6 +807,7 @@ Document build_comprehensive_report(const ReportContext& ctx, ReportLang lang) {
   introduction(d, ctx, lang);
   targets_summary(d, ctx, lang);
   inventory(d, ctx, lang);
+  preflight(d, ctx, lang);
   throughput(d, ctx, lang);
   scaling(d, ctx, lang);
   collectives(d, ctx, lang);

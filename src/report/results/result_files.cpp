@@ -325,6 +325,43 @@ ValidationSummary read_validation(const json& j) {
   return s;
 }
 
+PreflightSummary read_preflight(const json& j) {
+  const Fields top(j, "preflight.json");
+  PreflightSummary s;
+  std::vector<Fields> hosts;
+  if (top.has("hosts")) {
+    hosts = top.items("hosts");
+  } else {
+    hosts.push_back(top);
+  }
+  s.hosts = static_cast<int>(hosts.size());
+  for (const Fields& h : hosts) {
+    const std::string host = h.str("hostname");
+    const Fields c = h.at("counts");
+    s.pass += static_cast<int>(c.integer("pass", 0, kMaxRanks));
+    s.warn += static_cast<int>(c.integer("warn", 0, kMaxRanks));
+    s.fail += static_cast<int>(c.integer("fail", 0, kMaxRanks));
+    s.unknown += static_cast<int>(c.integer("unknown", 0, kMaxRanks));
+    s.all_passed = s.all_passed && h.boolean("passed");
+    for (const Fields& ck : h.items("checks")) {
+      const std::string verdict = ck.str("verdict");
+      if (verdict != "warn" && verdict != "fail") continue;
+      s.not_passed.push_back({host, ck.str("id"), ck.str("subject"), ck.str("found"),
+                              ck.str("expected"), verdict, ck.opt_str("note")});
+    }
+  }
+  if (top.has("differences")) {
+    for (const Fields& d : top.items("differences")) {
+      std::string values;
+      for (const Fields& v : d.items("values")) {
+        values += fmt::format("{}{}: {}", values.empty() ? "" : "; ", v.str("host"), v.str("found"));
+      }
+      s.differences.push_back(fmt::format("{} {}: {}", d.str("check"), d.str("subject"), values));
+    }
+  }
+  return s;
+}
+
 ValidationSummary summarize(const ValidationReport& r, const std::string& source) {
   ValidationSummary s;
   s.source = source;

@@ -163,6 +163,8 @@ GpuMetrics read_gpu_metrics(const json& j, const std::filesystem::path& dir, con
                             const json& sft_metrics);
 // validation.json as the run wrote it
 ValidationSummary read_validation(const json& j);
+// preflight.json: one host's document, or several under "hosts".
+PreflightSummary read_preflight(const json& j);
 // The same summary from checks run by the report itself; `source` names who ran them.
 ValidationSummary summarize(const ValidationReport& r, const std::string& source);
 
