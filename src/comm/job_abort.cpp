@@ -113,6 +113,19 @@ void on_root_then_agree(const MpiContext& mpi, const std::function<void()>& work
   if (failed) throw JobWideError("", ExitCode::ok);
 }
 
+int run_as_job(const MpiContext& mpi, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const Error& e) {
+    if (e.code() == ExitCode::ok) return 0;  // another rank reported
+    handle_job_exception(mpi, std::current_exception());
+    throw;
+  } catch (...) {
+    handle_job_exception(mpi, std::current_exception());
+    throw;
+  }
+}
+
 void handle_job_exception(const MpiContext& mpi, std::exception_ptr error) {
   const auto [cause, code] = describe_exception(error);
   if (code == ExitCode::ok || code == ExitCode::failure) return;

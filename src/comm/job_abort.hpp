@@ -46,6 +46,10 @@ void on_root_then_agree(const MpiContext& mpi, const std::function<void()>& work
 // one-line error; otherwise fail_job.
 void handle_job_exception(const MpiContext& mpi, std::exception_ptr error);
 
+// A command's multi-rank work: returns body()'s exit code; an sxb::Error of class ok (another
+// rank reports it) returns 0; anything else goes through handle_job_exception and is rethrown.
+int run_as_job(const MpiContext& mpi, const std::function<int()>& body);
+
 // One line and an exit code for any exception: sxb::Error keeps its own; filesystem errors and
 // other I/O errors are runtime errors; std::bad_alloc says the memory ran out.
 std::pair<std::string, ExitCode> describe_exception(std::exception_ptr error);

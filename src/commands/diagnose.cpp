@@ -356,7 +356,7 @@ int run_diagnose(const DiagnoseOptions& o, const CommandContext& ctx) {
 
   MpiContext mpi(nullptr, nullptr);
   mpi.set_timeout(timeout_s);
-  try {
+  return run_as_job(mpi, [&]() -> int {
     Watchdog& watchdog = mpi.watchdog();
     fs::path out_dir;
     DirectoryLock out_lock;
@@ -570,14 +570,7 @@ int run_diagnose(const DiagnoseOptions& o, const CommandContext& ctx) {
     fmt::print("diagnose: {}; {} named, {} inconclusive; wrote {}\n", out["verdict"].get<std::string>(),
                slow, inconclusive, (out_dir / "diagnose.json").string());
     return slow > 0 ? static_cast<int>(ExitCode::failure) : 0;
-  } catch (const Error& e) {
-    if (e.code() == ExitCode::ok) return 0;
-    handle_job_exception(mpi, std::current_exception());
-    throw;
-  } catch (...) {
-    handle_job_exception(mpi, std::current_exception());
-    throw;
-  }
+  });
 }
 
 }  // namespace

@@ -82,7 +82,7 @@ int run_nccl(const NcclOptions& o, const CommandContext& ctx) {
 
   MpiContext mpi(nullptr, nullptr);
   mpi.set_timeout(cfg.timeout_s);
-  try {
+  return run_as_job(mpi, [&]() -> int {
     Watchdog& watchdog = mpi.watchdog();
     // The output directory is rank 0's alone: created and locked (one writer) before any
     // collective work; what fails here every rank learns, and rank 0 reports.
@@ -114,14 +114,7 @@ int run_nccl(const NcclOptions& o, const CommandContext& ctx) {
                   ExitCode::failure);
     }
     return 0;
-  } catch (const Error& e) {
-    if (e.code() == ExitCode::ok) return 0;  // rank 0 reports
-    handle_job_exception(mpi, std::current_exception());
-    throw;
-  } catch (...) {
-    handle_job_exception(mpi, std::current_exception());
-    throw;
-  }
+  });
 }
 
 }  // namespace

@@ -80,7 +80,7 @@ int run_preflight(const PreflightOptions& o, const CommandContext& ctx) {
   check_preflight_inputs(o.root, o.profile, ctx.env);
   MpiContext mpi(nullptr, nullptr);
   mpi.set_timeout(*ctx.env.get_number("COMM_TIMEOUT"));
-  try {
+  return run_as_job(mpi, [&]() -> int {
     const auto documents = gather_host_preflights(
         mpi, [&] { return check_this_host(o.root, o.profile, ctx.env); });
     if (mpi.rank() != 0) return 0;
@@ -111,14 +111,7 @@ int run_preflight(const PreflightOptions& o, const CommandContext& ctx) {
     if (documents.size() > 1) print_differences(file["differences"]);
     if (!o.json_path.empty()) write_json_atomic(o.json_path, file);
     return failed ? static_cast<int>(ExitCode::failure) : 0;
-  } catch (const Error& e) {
-    if (e.code() == ExitCode::ok) return 0;
-    handle_job_exception(mpi, std::current_exception());
-    throw;
-  } catch (...) {
-    handle_job_exception(mpi, std::current_exception());
-    throw;
-  }
+  });
 }
 
 }  // namespace

@@ -278,7 +278,8 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
   std::optional<FailureHook> record_failure;
   auto phase = std::make_shared<std::string>();
   auto phase_mu = std::make_shared<std::mutex>();
-  try {
+  // Any exception on any rank: rank 0's hook below records it in run.json, every rank ends.
+  return run_as_job(mpi, [&]() -> int {
     if (o.nodes != mpi.node_count()) {
       throw usage_error(fmt::format(
           "wrong node count: --nodes {} but this job's {} rank(s) run on {} host(s)", o.nodes,
@@ -516,15 +517,7 @@ int run_run(const RunOptions& o, const CommandContext& ctx) {
                   ExitCode::failure);
     }
     return 0;
-  } catch (const Error& e) {
-    if (e.code() == ExitCode::ok) return 0;  // rank 0 reports
-    handle_job_exception(mpi, std::current_exception());
-    throw;
-  } catch (...) {
-    // Any exception on any rank: rank 0's hook above records it in run.json, every rank ends.
-    handle_job_exception(mpi, std::current_exception());
-    throw;
-  }
+  });
 }
 
 }  // namespace

@@ -89,7 +89,7 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
   // Every collective of training, and each training step, ends within COMM_TIMEOUT (the first
   // step within three times it); any error on any rank ends the job (comm/job_abort.hpp).
   mpi.set_timeout(*ctx.env.get_number("COMM_TIMEOUT"));
-  try {
+  return run_as_job(mpi, [&]() -> int {
     // The output directory is rank 0's alone: created and locked (one writer) before training;
     // what fails here every rank learns, and rank 0 reports.
     std::filesystem::path out_dir;
@@ -104,15 +104,8 @@ int run_train(const TrainCliOptions& o, const CommandContext& ctx) {
       out_lock = DirectoryLock(out_dir, "train");
     });
     run_train_job(job, mpi, out_dir);
-  } catch (const Error& e) {
-    if (e.code() == ExitCode::ok) return 0;  // another rank reported
-    handle_job_exception(mpi, std::current_exception());
-    throw;
-  } catch (...) {
-    handle_job_exception(mpi, std::current_exception());
-    throw;
-  }
-  return 0;
+    return 0;
+  });
 }
 
 }  // namespace
