@@ -10,21 +10,6 @@ namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
 
-std::optional<uint64_t> field_u64(const nvml::FieldValue& f) {
-  if (f.status != nvml::kSuccess) return std::nullopt;
-  switch (f.value_type) {
-    case 1:
-      return f.value.ui;
-    case 2:
-      return f.value.ul;
-    case 3:
-      return f.value.ull;
-    case 4:
-      return f.value.sll < 0 ? std::nullopt : std::optional<uint64_t>(f.value.sll);
-    default:
-      return std::nullopt;  // a double where a counter is expected: not trusted
-  }
-}
 
 // The fields read in one nvmlDeviceGetFieldValues call per device per sample.
 constexpr std::array<unsigned int, 7> kFields = {
@@ -275,8 +260,8 @@ std::vector<GpuSample> NvmlSampler::sample() {
       for (size_t i = 0; i < kFields.size(); ++i) f[i].field_id = kFields[i];
       if (a.device_get_field_values(d.handle, static_cast<int>(f.size()), f.data()) ==
           nvml::kSuccess) {
-        if (const auto p = field_u64(f[0])) s.power_instant_w = static_cast<double>(*p) / 1000.0;
-        const auto tx = field_u64(f[1]), rx = field_u64(f[2]);
+        if (const auto p = nvml::field_u64(f[0])) s.power_instant_w = static_cast<double>(*p) / 1000.0;
+        const auto tx = nvml::field_u64(f[1]), rx = nvml::field_u64(f[2]);
         if (tx && rx) {
           if (d.pcie_has_previous && *tx >= d.pcie_tx_bytes_previous &&
               *rx >= d.pcie_rx_bytes_previous) {
@@ -291,9 +276,9 @@ std::vector<GpuSample> NvmlSampler::sample() {
           d.pcie_previous_time = now;
           d.pcie_has_previous = true;
         }
-        s.nvlink_replay_errors = field_u64(f[3]);
-        s.nvlink_recovery_errors = field_u64(f[4]);
-        const auto flit = field_u64(f[5]), data = field_u64(f[6]);
+        s.nvlink_replay_errors = nvml::field_u64(f[3]);
+        s.nvlink_recovery_errors = nvml::field_u64(f[4]);
+        const auto flit = nvml::field_u64(f[5]), data = nvml::field_u64(f[6]);
         if (flit && data) s.nvlink_crc_errors = *flit + *data;
       }
     }

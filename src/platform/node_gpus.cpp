@@ -12,23 +12,6 @@ namespace {
 
 constexpr const char* kMissing = "this NVML does not export the call";
 
-// A field value as an unsigned count, whichever of nvmlValueType_t the driver answered in.
-unsigned long long field_as_u64(const nvml::FieldValue& f) {
-  switch (f.value_type) {
-    case 0:
-      return f.value.d > 0 ? static_cast<unsigned long long>(f.value.d) : 0;
-    case 1:
-      return f.value.ui;
-    case 2:
-      return f.value.ul;
-    case 3:
-      return f.value.ull;
-    case 4:
-      return f.value.sll > 0 ? static_cast<unsigned long long>(f.value.sll) : 0;
-    default:
-      return 0;
-  }
-}
 
 template <typename T, typename Fn>
 void read_into(const nvml::Api& api, Reading<T>& out, bool present, Fn&& call) {
@@ -138,7 +121,7 @@ GpuNvml read_gpu(const nvml::Api& a, nvml::Device d, int index) {
                 if (r != nvml::kSuccess) return r;
                 for (size_t i = 0; i < fv.size(); ++i) {
                   if (fv[i].status != nvml::kSuccess) return fv[i].status;
-                  const unsigned long long s = field_as_u64(fv[i]);
+                  const uint64_t s = nvml::field_u64(fv[i]).value_or(0);
                   v.push_back({(*g.nvlinks_active)[i], static_cast<unsigned int>(s)});
                 }
                 return nvml::kSuccess;

@@ -1,5 +1,7 @@
 #include "platform/nvml_api.hpp"
 
+#include <cmath>
+
 #include <dlfcn.h>
 #include <fmt/format.h>
 
@@ -33,6 +35,26 @@ void ApiDeleter::operator()(Api* api) const {
   if (api->shutdown != nullptr) api->shutdown();
   if (api->handle != nullptr) ::dlclose(api->handle);
   delete api;
+}
+
+std::optional<uint64_t> field_u64(const FieldValue& f) {
+  if (f.status != kSuccess) return std::nullopt;
+  switch (f.value_type) {
+    case 0:
+      return std::isfinite(f.value.d) && f.value.d >= 0
+                 ? std::optional<uint64_t>(static_cast<uint64_t>(f.value.d))
+                 : std::nullopt;
+    case 1:
+      return f.value.ui;
+    case 2:
+      return f.value.ul;
+    case 3:
+      return f.value.ull;
+    case 4:
+      return f.value.sll < 0 ? std::nullopt : std::optional<uint64_t>(f.value.sll);
+    default:
+      return std::nullopt;
+  }
 }
 
 ApiHandle load(const std::string& library, std::string& why) {

@@ -8,6 +8,7 @@
 // optional: a null pointer means this driver does not export it, and what it feeds stays empty.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace sxb::nvml {
@@ -186,5 +187,10 @@ inline constexpr const char* kDefaultLibrary = "libnvidia-ml.so.1";
 // Loads `library` and initialises NVML. Returns null and sets `why` (one line) when the library
 // is missing or nvmlInit fails; the caller decides whether that is an error.
 ApiHandle load(const std::string& library, std::string& why);
+
+// A field value (nvmlDeviceGetFieldValues) as an unsigned count, whichever value type the driver
+// answered in (drivers differ: NVLink speeds come as integers or doubles); nullopt when the
+// field's status is not success or the value is negative or not finite. A double is truncated.
+std::optional<uint64_t> field_u64(const FieldValue& f);
 
 }  // namespace sxb::nvml
