@@ -383,6 +383,37 @@ TEST_F(HubE2E, UnreachableEndpointIsNamed) {
   EXPECT_FALSE(fs::exists(repo_dir("models--acme--tiny-llama") / "snapshots"));
 }
 
+TEST_F(HubE2E, SilentEndpointTimesOut) {
+  // A listening socket that never answers: the connection opens, no response comes.
+  const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(s, 4), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  const std::string endpoint = "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  const auto r = run("hub download acme/tiny-llama",
+                     "HF_ENDPOINT=" + endpoint + " HF_HUB_DOWNLOAD_TIMEOUT=1");
+  ::close(s);
+  EXPECT_EQ(r.exit_code, 4) << r.output;
+  EXPECT_EQ(count_lines(r.output), 1) << r.output;
+  EXPECT_NE(r.output.find("hub: acme/tiny-llama: no answer from " + endpoint +
+                          " within 1 s (HF_HUB_DOWNLOAD_TIMEOUT)"),
+            std::string::npos)
+      << r.output;
+}
+
+TEST_F(HubE2E, ProgressBarWhenAskedFor) {
+  // PROGRESS=auto draws only on a terminal (the tests' stderr is not one; the other tests see
+  // nothing but the paths); PROGRESS=on draws on any stderr.
+  const auto r = run("hub download acme/tiny-llama model.safetensors", "PROGRESS=on");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("model.safetensors ["), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("100%"), std::string::npos) << r.output;
+}
+
 TEST_F(HubE2E, UnknownModelIdResolvesThroughTheHub) {
   const auto r = run("train --plan-only --model acme/tiny-llama --seq-len 128");
   ASSERT_EQ(r.exit_code, 0) << r.output;
