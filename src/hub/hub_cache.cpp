@@ -81,11 +81,9 @@ HubSettings hub_settings(const EnvConfig& env) {
     throw usage_error("HF_TOKEN: the value is not valid (it holds a line break or a control "
                       "character)");
   }
+  // Empty when nothing names one: built-in models and local directories need no cache, and a
+  // download says so (hub_download).
   s.cache_dir = cache_from(env.get_string("HF_HUB_CACHE"), env.get_string("HF_HOME"));
-  if (s.cache_dir.empty()) {
-    throw usage_error("no Hugging Face cache directory: set HF_HUB_CACHE or HF_HOME (HOME is not "
-                      "set either)");
-  }
   s.offline = env.get_bool("HF_HUB_OFFLINE").value_or(false);
   s.timeout_s = env.get_number("HF_HUB_DOWNLOAD_TIMEOUT").value_or(10);
   const std::string p = env.get_string("PROGRESS");

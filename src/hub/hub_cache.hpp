@@ -19,7 +19,8 @@ namespace sxb::hub {
 struct HubSettings {
   std::string endpoint = "https://huggingface.co";  // HF_ENDPOINT, without a trailing slash
   std::string token;                                // HF_TOKEN; empty: none
-  std::filesystem::path cache_dir;                  // HF_HUB_CACHE, else HF_HOME/hub, else ...
+  std::filesystem::path cache_dir;                  // HF_HUB_CACHE, else HF_HOME/hub, ...; empty:
+                                                    // none can be named (no HOME)
   bool offline = false;                             // HF_HUB_OFFLINE
   bool progress = false;                            // a progress bar on stderr
   double timeout_s = 10;                            // HF_HUB_DOWNLOAD_TIMEOUT

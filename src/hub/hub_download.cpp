@@ -584,7 +584,11 @@ HubFile hub_download(const HubSettings& s, const std::string& repo, const std::s
   check_repo_id(repo);
   check_repo_file(repo, file);
   check_revision(repo, revision);
-  if (s.cache_dir.empty()) throw usage_error("hub: no cache directory (HF_HUB_CACHE or HF_HOME)");
+  if (s.cache_dir.empty()) {
+    throw usage_error(fmt::format("hub: {}: no hub cache directory: set HF_HUB_CACHE or HF_HOME "
+                                  "(HOME is not set either)",
+                                  repo));
+  }
   if (const auto p = cached_file(s.cache_dir, repo, file, revision)) {
     // snapshots/{commit}/{file...}: the commit is the folder under snapshots/.
     fs::path rel = p->lexically_relative(repo_cache_dir(s.cache_dir, repo) / "snapshots");

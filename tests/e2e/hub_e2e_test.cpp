@@ -129,6 +129,17 @@ class FakeHub {
   int cdn_port_ = 0;
 };
 
+// `env` without the caller's hub settings and proxies (loopback must not go through a proxy).
+std::string clean_env() {
+  std::string e = "env";
+  for (const char* k : {"HF_TOKEN", "HF_HOME", "HF_HUB_OFFLINE", "HF_ENDPOINT", "HF_HUB_CACHE",
+                        "HF_HUB_DOWNLOAD_TIMEOUT", "PROGRESS", "http_proxy", "HTTP_PROXY",
+                        "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) {
+    e += std::string(" -u ") + k;
+  }
+  return e;
+}
+
 class HubE2E : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -159,10 +170,9 @@ class HubE2E : public ::testing::Test {
 
   // Runs sxbench with the hub settings in the environment (and nothing from the caller's).
   RunResult run(const std::string& args, const std::string& extra_env = "") {
-    const std::string env = "env -u HF_TOKEN -u HF_HOME -u HF_HUB_OFFLINE -u HF_ENDPOINT "
-                            "-u HF_HUB_CACHE HF_ENDPOINT=" +
-                            hub_->endpoint() + " HF_HUB_CACHE=" + cache_.string() +
-                            " HF_HUB_DOWNLOAD_TIMEOUT=20 " + extra_env + " ";
+    const std::string env = clean_env() + " HF_ENDPOINT=" + hub_->endpoint() +
+                            " HF_HUB_CACHE=" + cache_.string() + " HF_HUB_DOWNLOAD_TIMEOUT=20 " +
+                            extra_env + " ";
     RunResult r = run_command(env + binary_path() + " --env " + (dir_ / "empty.env").string() +
                               " " + args);
     EXPECT_EQ(r.output.find(kToken), std::string::npos) << "token in the output: " << r.output;
@@ -253,7 +263,7 @@ TEST_F(HubE2E, GatedRepositoryNeedsTheToken) {
 
   // The token from the settings file works as well as from the environment.
   std::ofstream(dir_ / "token.env") << "HF_TOKEN=" << kToken << "\n";
-  const auto ok = run_command("env -u HF_TOKEN HF_ENDPOINT=" + hub_->endpoint() +
+  const auto ok = run_command(clean_env() + " HF_ENDPOINT=" + hub_->endpoint() +
                               " HF_HUB_CACHE=" + cache_.string() + " " + binary_path() +
                               " --env " + (dir_ / "token.env").string() +
                               " hub download acme/gated");
