@@ -353,6 +353,26 @@ TEST_F(HubE2E, InterruptedTransferResumesWithRange) {
   EXPECT_EQ(requests.back()["range"], "bytes=" + std::to_string(half) + "-");
 }
 
+TEST_F(HubE2E, ConcurrentDownloadsOfOneBlobTakeTurns) {
+  // Two processes at once (the ranks of a job on one host): one downloads, the other finds the
+  // blob complete once it gets the blob's lock; the CDN serves the bytes once.
+  const std::string one = binary_path() + " --env " + (dir_ / "empty.env").string() +
+                          " hub download acme/tiny-llama model.safetensors";
+  const auto r = run_command(clean_env() + " HF_ENDPOINT=" + hub_->endpoint() +
+                             " HF_HUB_CACHE=" + cache_.string() + " sh -c '" + one + " >" +
+                             (dir_ / "a.out").string() + " 2>&1 & a=$!; " + one + " >" +
+                             (dir_ / "b.out").string() + " 2>&1 & b=$!; wait $a && wait $b'");
+  EXPECT_EQ(r.exit_code, 0) << slurp(dir_ / "a.out") << slurp(dir_ / "b.out");
+  const fs::path snapshot =
+      repo_dir("models--acme--tiny-llama") / "snapshots" / kCommit / "model.safetensors";
+  EXPECT_EQ(slurp(dir_ / "a.out"), snapshot.string() + "\n");
+  EXPECT_EQ(slurp(dir_ / "b.out"), snapshot.string() + "\n");
+  EXPECT_EQ(slurp(snapshot), big_file());
+  int cdn_gets = 0;
+  for (const auto& q : hub_->requests()) cdn_gets += q["server"] == "cdn";
+  EXPECT_EQ(cdn_gets, 1);
+}
+
 TEST_F(HubE2E, OfflineUsesTheCacheOnly) {
   const auto missing = run("hub download acme/tiny-llama", "HF_HUB_OFFLINE=1");
   EXPECT_EQ(missing.exit_code, 4) << missing.output;
