@@ -164,6 +164,14 @@ TEST_F(HubCacheTest, ModelResolutionReadsTheCacheOffline) {
   const std::string m = error_of([&] { resolve_model("acme/other", s); });
   EXPECT_NE(m.find("unknown model \"acme/other\""), std::string::npos) << m;
   EXPECT_NE(m.find("HF_HUB_OFFLINE"), std::string::npos) << m;
+  // Neither a directory nor a hub id: the list of built-in names, whatever the hub settings.
+  s.offline = false;
+  s.endpoint = "http://127.0.0.1:1";  // never contacted
+  for (const std::string& name : {std::string("no/such/dir"), std::string("./missing"),
+                                  std::string("tiny2")}) {
+    const std::string e = error_of([&] { resolve_model(name, s); });
+    EXPECT_NE(e.find("not a hub id org/name); built-in models: "), std::string::npos) << e;
+  }
 }
 
 }  // namespace
