@@ -51,10 +51,10 @@ echo "correctness tests (no overlap) exit $?"
 grep -hE "hopper attention|OK \]|FAILED|Failure|error|Expected|Which is" "$OUT/tests.log" \
   "$OUT/tests_nooverlap.log" | head -40
 
-timeout 120 "$TESTS" --gtest_filter='TrainGpuPerf.AttentionForwardKernels*' >"$OUT/perf.log" 2>&1
+timeout 120 "$TESTS" --gtest_filter='TrainGpuPerf.AttentionKernels*' >"$OUT/perf.log" 2>&1
 echo "perf test exit $?"
 SXB_ATTENTION_SM90_OVERLAP=0 timeout 120 "$TESTS" \
-  --gtest_filter='TrainGpuPerf.AttentionForwardKernels*' >"$OUT/perf_nooverlap.log" 2>&1
+  --gtest_filter='TrainGpuPerf.AttentionKernels*' >"$OUT/perf_nooverlap.log" 2>&1
 echo "perf test (no overlap) exit $?"
 for mode in mma sm90; do
   SXB_ATTENTION_FORWARD=$mode timeout 60 "$TESTS" \

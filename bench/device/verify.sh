@@ -71,7 +71,7 @@ if want hopper_attention; then
     --gtest_filter='TrainGpuOps.HopperAttention*:TrainGpuOps.FlashAttention*' >"$W/hopper_tests.log" 2>&1
   echo "hopper attention tests exit $?"
   grep -E "hopper attention|^\[  FAILED  \]|^\[  PASSED  \]|Failure" "$W/hopper_tests.log" | head -12
-  timeout 60 .dev/sxb_gpu_tests --gtest_filter='TrainGpuPerf.AttentionForwardKernels*' \
+  timeout 60 .dev/sxb_gpu_tests --gtest_filter='TrainGpuPerf.AttentionKernels*' \
     >"$W/hopper_perf.log" 2>&1
   echo "hopper attention timing exit $?"
   grep -E "^ATTNFWD" "$W/hopper_perf.log"

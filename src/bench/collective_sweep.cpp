@@ -18,10 +18,12 @@ namespace sxb {
 
 namespace {
 
-// SXB_FAULT_INJECT=hang:R or corrupt:R (see the header).
+// SXB_FAULT_INJECT=hang:R, corrupt:R or slow:R[:F] (see the header).
 struct FaultInjection {
   int hang_rank = -1;
   int corrupt_rank = -1;
+  int slow_rank = -1;
+  int slow_factor = 1;
 };
 
 const FaultInjection& fault_injection() {
@@ -32,15 +34,35 @@ const FaultInjection& fault_injection() {
     const std::string& s = *spec;
     const size_t colon = s.find(':');
     const std::string kind = s.substr(0, colon);
-    const int rank = colon == std::string::npos
-                         ? -1
-                         : static_cast<int>(parse_int(s.substr(colon + 1), "SXB_FAULT_INJECT rank"));
+    const size_t colon2 = colon == std::string::npos ? colon : s.find(':', colon + 1);
+    const bool slow = kind == "slow";
+    if (colon2 != std::string::npos && !slow) {
+      throw usage_error("SXB_FAULT_INJECT must be hang:RANK, corrupt:RANK or slow:RANK[:FACTOR], "
+                        "got '" + s + "'");
+    }
+    const int rank =
+        colon == std::string::npos
+            ? -1
+            : static_cast<int>(parse_int(s.substr(colon + 1, colon2 == std::string::npos
+                                                                ? std::string::npos
+                                                                : colon2 - colon - 1),
+                                         "SXB_FAULT_INJECT rank"));
     if (kind == "hang" && rank >= 0) {
       out.hang_rank = rank;
     } else if (kind == "corrupt" && rank >= 0) {
       out.corrupt_rank = rank;
+    } else if (slow && rank >= 0) {
+      out.slow_rank = rank;
+      out.slow_factor = colon2 == std::string::npos
+                            ? 3
+                            : static_cast<int>(parse_int(s.substr(colon2 + 1),
+                                                         "SXB_FAULT_INJECT slow factor"));
+      if (out.slow_factor < 2 || out.slow_factor > 1000) {
+        throw usage_error("SXB_FAULT_INJECT slow factor must lie in 2..1000, got '" + s + "'");
+      }
     } else {
-      throw usage_error("SXB_FAULT_INJECT must be hang:RANK or corrupt:RANK, got '" + s + "'");
+      throw usage_error("SXB_FAULT_INJECT must be hang:RANK, corrupt:RANK or slow:RANK[:FACTOR], "
+                        "got '" + s + "'");
     }
     return out;
   }();
@@ -48,6 +70,10 @@ const FaultInjection& fault_injection() {
 }
 
 }  // namespace
+
+int fault_slow_factor(int rank) {
+  return fault_injection().slow_rank == rank ? fault_injection().slow_factor : 1;
+}
 
 void maybe_inject_fault(int rank) {
   if (fault_injection().hang_rank == rank) {

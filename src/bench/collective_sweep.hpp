@@ -45,7 +45,13 @@ std::string nccl_log_footer(const CollectiveOpSummary& summary);
 // Fault injection for acceptance of the failure paths, through the environment:
 //   SXB_FAULT_INJECT=hang:R     rank R stops answering at its first collective (timeout path);
 //   SXB_FAULT_INJECT=corrupt:R  rank R overwrites one output element before each data check
-//                               (the check must report #wrong > 0 and the run must fail).
+//                               (the check must report #wrong > 0 and the run must fail);
+//   SXB_FAULT_INJECT=slow:R[:F] rank R's timed diagnose work is stretched F times (default 3,
+//                               2..1000): its products and copies run F times per sample and its
+//                               pair exchanges wait F - 1 times their own length before the
+//                               sample ends, so `sxbench diagnose` must name rank R.
 void maybe_inject_fault(int rank);
+// F for rank R under SXB_FAULT_INJECT=slow:R[:F], 1 for every other rank (and without a fault).
+int fault_slow_factor(int rank);
 
 }  // namespace sxb

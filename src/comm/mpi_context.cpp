@@ -229,6 +229,18 @@ void MpiContext::barrier() const {
   check(MPI_Barrier(MPI_COMM_WORLD), "barrier");
 }
 
+void MpiContext::quiet_barrier() const {
+  const auto g = guard("MPI barrier");
+  MPI_Request req = MPI_REQUEST_NULL;
+  check(MPI_Ibarrier(MPI_COMM_WORLD, &req), "ibarrier");
+  for (;;) {
+    int done = 0;
+    check(MPI_Test(&req, &done, MPI_STATUS_IGNORE), "test");
+    if (done) return;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
 double MpiContext::max(double v) const {
   const auto g = guard("MPI all_reduce (max)");
   double out = 0;

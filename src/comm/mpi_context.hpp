@@ -37,6 +37,9 @@ class MpiContext {
   std::string library_version() const;  // MPI_Get_library_version, first line
 
   void barrier() const;
+  // A barrier whose waiting ranks sleep between polls (200 us) instead of spinning: for ranks
+  // that take turns measuring on cores they share, so the waiting ones leave the cores free.
+  void quiet_barrier() const;
   double max(double v) const;
   double min(double v) const;
   double sum(double v) const;

@@ -33,6 +33,7 @@ Command add_compute_command(CLI::App& root);
 Command add_plan_command(CLI::App& root);
 Command add_report_command(CLI::App& root);
 Command add_preflight_command(CLI::App& root);
+Command add_diagnose_command(CLI::App& root);
 Command add_hub_command(CLI::App& root);
 
 }  // namespace sxb

@@ -12,10 +12,11 @@
 
 #include "commands/command.hpp"
 #include "core/atomic_file.hpp"
+#include "core/env_config.hpp"
 #include "core/error.hpp"
 #include "core/hardware.hpp"
 #include "core/units.hpp"
-#include "platform/node_sysfs.hpp"
+#include "platform/nvml_api.hpp"
 #include "validate/preflight.hpp"
 
 namespace sxb {
@@ -60,7 +61,7 @@ void print_rows(const std::vector<CheckRow>& rows) {
   for (const auto& r : rows) line(cells(r), r.note);
 }
 
-int run_preflight(const PreflightOptions& o, const CommandContext&) {
+int run_preflight(const PreflightOptions& o, const CommandContext& ctx) {
   std::error_code ec;
   if (!fs::is_directory(o.root, ec)) {
     throw usage_error(fmt::format("--root {}: no such directory", o.root));
@@ -72,9 +73,14 @@ int run_preflight(const PreflightOptions& o, const CommandContext&) {
     throw usage_error(fmt::format("--profile {}: no such file", file.string()));
   }
   NodeProfile profile = node_profile_from_json(read_json_file(file), shown);
+  apply_profile_settings(profile, ctx.env);
+  // NCCL settings from .env reach NCCL as the environment does: check what NCCL will see.
+  ctx.env.export_passthrough();
+  const std::string nvml_library =
+      environment_knob("SXB_NVML_LIBRARY").value_or(nvml::kDefaultLibrary);
 
-  const NodeSysfs node = read_node_sysfs(o.root, profile.roce_priority);
-  const auto rows = preflight_checks(node, profile, nccl_env_from_process());
+  const PreflightInputs inputs = read_preflight_inputs(o.root, profile, nvml_library, nccl_env_from_process());
+  const auto rows = preflight_checks(inputs, profile);
   print_rows(rows);
   int counts[4] = {0, 0, 0, 0};
   for (const auto& r : rows) ++counts[static_cast<int>(r.verdict)];
@@ -89,6 +95,8 @@ int run_preflight(const PreflightOptions& o, const CommandContext&) {
                           {"root", o.root},
                           {"profile", shown},
                           {"profile_name", profile.name},
+                          {"nvml", inputs.gpus.nvml ? nlohmann::json(inputs.gpus.library)
+                                                    : nlohmann::json(nullptr)},
                           {"passed", !failed},
                           {"counts", {{"pass", counts[0]}, {"warn", counts[1]}, {"fail", counts[2]},
                                       {"unknown", counts[3]}}},
@@ -105,8 +113,9 @@ Command add_preflight_command(CLI::App& root) {
   auto opts = std::make_shared<PreflightOptions>();
   CLI::App* app = root.add_subcommand(
       "preflight",
-      "This host's RDMA ports, RoCE GIDs, MTU, ECN/PFC and NCCL settings against the node profile, "
-      "one row per check (exit 1 when any fails)");
+      "This host's GPUs (NVML), GPU-NIC affinity, GPUDirect RDMA, RDMA ports, RoCE GIDs, MTU, "
+      "ECN/PFC and NCCL settings against the node profile, one row per check (exit 1 when any "
+      "fails)");
   app->add_option("--root", opts->root, "Read every file under this directory (default /)");
   app->add_option("--profile", opts->profile,
                   std::string("Node profile (default ") + kDefaultProfile + ")");

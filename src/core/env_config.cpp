@@ -45,6 +45,36 @@ const std::vector<EnvKey>& known_env_keys() {
       {"REPORT_LANG", K::choice, "en", "Report language", {"en", "ja"}},
       {"PROGRESS", K::choice, "auto", "Progress display: auto (only on a terminal), on, off",
        {"auto", "on", "off"}},
+      // `preflight`: each replaces one expectation of the node profile (configs/cluster/*.json,
+      // key in the description); unset keeps the profile's value.
+      {"PREFLIGHT_GPUS_PER_NODE", K::integer, "", "preflight: GPUs per node (profile key "
+       "gpus_per_node)", {}, 1, 64},
+      {"PREFLIGHT_GPU_MODEL", K::string, "", "preflight: text every GPU's NVML name must contain "
+       "(profile key gpu_model)"},
+      {"PREFLIGHT_CUDA_MIN_VERSION", K::string, "", "preflight: oldest CUDA version the driver and "
+       "the runtime may have, MAJOR.MINOR (profile key cuda_min_version)"},
+      {"PREFLIGHT_NVLINKS_PER_GPU", K::integer, "", "preflight: active NVLink links per GPU "
+       "(profile key nvlinks_per_gpu)", {}, 0, 18},
+      {"PREFLIGHT_PERSISTENCE_MODE", K::boolean, "", "preflight: GPU persistence mode on or off "
+       "(profile key persistence_mode)"},
+      {"PREFLIGHT_ECC_ENABLED", K::boolean, "", "preflight: GPU ECC on or off (profile key "
+       "ecc_enabled)"},
+      {"PREFLIGHT_NIC_PORTS", K::integer, "", "preflight: ACTIVE RDMA ports per node (profile key "
+       "roce_ports_per_node)", {}, 1, 64},
+      {"PREFLIGHT_NIC_GBPS", K::number, "", "preflight: rate of each RDMA port in Gbit/s (profile "
+       "key port_rate_gbit_per_s)", {}, 1, 100000},
+      {"PREFLIGHT_LINK_LAYER", K::choice, "", "preflight: RDMA link layer (profile key link_layer)",
+       {"Ethernet", "InfiniBand"}},
+      {"PREFLIGHT_GID_TYPE", K::choice, "", "preflight: GID type the RoCE ports need (profile key "
+       "gid_type)", {"RoCE v2", "IB/RoCE v1"}},
+      {"PREFLIGHT_MTU", K::integer, "", "preflight: interface MTU in bytes (profile key mtu_bytes)",
+       {}, 68, 65535},
+      {"PREFLIGHT_PFC", K::boolean, "", "preflight: PFC on the RoCE priority on or off (profile key "
+       "pfc_enabled)"},
+      {"PREFLIGHT_ECN", K::boolean, "", "preflight: ECN on the RoCE priority on or off (profile key "
+       "ecn_enabled)"},
+      {"PREFLIGHT_ROCE_PRIORITY", K::integer, "", "preflight: the RoCE traffic priority, 0-7 "
+       "(profile key roce_priority)", {}, 0, 7},
       // Inputs of the sales summary (report/roi.hpp). Each default is a stated assumption with
       // its source; prices are USD figures, so another CURRENCY requires setting the prices.
       {"CURRENCY", K::string, "USD", "Currency of every price below (ISO 4217 code); the built-in "
@@ -95,12 +125,18 @@ const std::vector<EnvKey>& known_env_keys() {
       {"SXB_ATTENTION_FORWARD", K::choice, "", "Tuning knob: the CUDA engine's attention forward, "
        "sm90 (the default: the Hopper wgmma/TMA kernel where the device and shape allow it, "
        "mma.sync elsewhere) or mma (mma.sync always, for A/B runs)", {"mma", "sm90"}, -1e300, 1e300, true},
+      {"SXB_ATTENTION_BACKWARD", K::choice, "", "Tuning knob: the CUDA engine's attention "
+       "backward, mma (the default: mma.sync) or sm90 (opt-in: the Hopper wgmma/TMA kernel where "
+       "the device and shape allow it, mma.sync elsewhere)", {"mma", "sm90"}, -1e300,
+       1e300, true},
       {"SXB_ATTENTION_SM90_OVERLAP", K::boolean, "", "Tuning knob: the Hopper attention "
        "forward overlaps one key tile's softmax with the previous tile's P V product (default on; "
        "off for A/B runs)", {}, -1e300, 1e300, true},
+      {"SXB_NVML_LIBRARY", K::string, "", "Test knob: the NVML library preflight loads "
+       "(default libnvidia-ml.so.1)", {}, -1e300, 1e300, true},
       {"SXB_FAULT_INJECT", K::string, "", "Test knob: hang:R makes rank R stop answering at its "
-       "first collective, corrupt:R makes it overwrite one output element before each data check "
-       "(default: no fault)", {}, -1e300, 1e300, true},
+       "first collective, corrupt:R makes it overwrite one output element before each data check, "
+       "slow:R[:F] stretches rank R's timed diagnose work F times (default 3) (default: no fault)", {}, -1e300, 1e300, true},
   };
   return keys;
 }

@@ -94,7 +94,82 @@ void read_port_netdev(const fs::path& root, const fs::path& dev_dir, RdmaPortSys
                               nets.size(), dev_dir.lexically_relative(root).string(), p.port - 1);
 }
 
+bool is_bdf(std::string_view s) {
+  // dddd:bb:dd.f
+  if (s.size() != 12 || s[4] != ':' || s[7] != ':' || s[10] != '.') return false;
+  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9, 11}) {
+    if (!std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+  }
+  return true;
+}
+
+// The PCI function a sysfs link (…/device) points at, resolved inside root.
+PciLocation pci_location_of(const fs::path& root, const fs::path& link) {
+  PciLocation loc;
+  std::error_code ec, root_ec;
+  const fs::path rel_link = link.lexically_relative(root);
+  const fs::path real = fs::canonical(link, ec);
+  const fs::path real_root = fs::canonical(root, root_ec);
+  if (ec || root_ec || real.empty()) {
+    loc.why = fmt::format("cannot resolve /{}", rel_link.string());
+    return loc;
+  }
+  const fs::path rel = real.lexically_relative(real_root);
+  bool in_pci = false;
+  for (const auto& part : rel) {
+    const std::string c = part.string();
+    if (!in_pci && c.rfind("pci", 0) == 0 && c.size() > 3) in_pci = true;
+    if (in_pci) loc.path.push_back(c);
+  }
+  if (loc.path.size() < 2 || !is_bdf(loc.path.back())) {
+    loc.path.clear();
+    loc.why = fmt::format("/{} resolves to /{}, not a PCI function", rel_link.string(), rel.string());
+    return loc;
+  }
+  loc.bdf = loc.path.back();
+  const auto numa = read_text(real / "numa_node");
+  if (!numa) {
+    loc.why = fmt::format("cannot read /{}/numa_node", rel.string());
+  } else {
+    try {
+      loc.numa_node = static_cast<int>(parse_int_in(*numa, "numa_node", -1, 4095));
+    } catch (const Error&) {
+      loc.why = fmt::format("/{}/numa_node holds '{}'", rel.string(), quoted_excerpt(*numa));
+    }
+  }
+  return loc;
+}
+
 }  // namespace
+
+PciLocation read_pci_location(const fs::path& root, const std::string& bdf) {
+  return pci_location_of(root, root / "sys/bus/pci/devices" / bdf);
+}
+
+PciRelation pci_relation(const PciLocation& a, const PciLocation& b, std::string* common) {
+  if (!a.path.empty() && !b.path.empty()) {
+    size_t n = 0;
+    while (n < a.path.size() && n < b.path.size() && a.path[n] == b.path[n]) ++n;
+    if (n >= 2) {
+      if (common) *common = a.path[n - 1];
+      return PciRelation::same_switch;
+    }
+    if (n == 1) return PciRelation::same_host_bridge;
+  }
+  if (!a.numa_node || !b.numa_node) return PciRelation::unknown;
+  return *a.numa_node == *b.numa_node ? PciRelation::same_numa : PciRelation::other_numa;
+}
+
+const char* pci_relation_name(PciRelation r) {
+  switch (r) {
+    case PciRelation::same_switch: return "same PCIe switch";
+    case PciRelation::same_host_bridge: return "same host bridge";
+    case PciRelation::same_numa: return "same NUMA node";
+    case PciRelation::other_numa: return "other NUMA node";
+    case PciRelation::unknown: return "unknown";
+  }
+  return "unknown";
+}
 
 std::string port_state_name(std::string_view text) {
   std::string t = trimmed(text);
@@ -203,7 +278,14 @@ NodeSysfs read_node_sysfs(const fs::path& root, int roce_priority) {
       read_port_netdev(root, dev_dir, p, roce_priority);
       n.ports.push_back(std::move(p));
     }
+    n.rdma_pci.push_back({dev, pci_location_of(root, dev_dir / "device")});
   }
+  n.gpudirect.nvidia_peermem = fs::is_directory(root / "sys/module/nvidia_peermem", ec);
+  n.gpudirect.nv_peer_mem = fs::is_directory(root / "sys/module/nv_peer_mem", ec);
+  if (const auto v = read_text(root / "proc/driver/nvidia/version")) {
+    n.gpudirect.nvidia_version = v->substr(0, v->find('\n'));
+  }
+  n.gpudirect.kernel_release = read_text(root / "proc/sys/kernel/osrelease");
   return n;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
-// What a Linux host's sysfs says about its RDMA ports and their network interfaces, read under a
-// root directory ("/" on a real host, a fixture tree in tests). Nothing is inferred: a file that
+// What a Linux host's sysfs says about its RDMA ports and their network interfaces, where its PCI
+// devices sit (NUMA node, path through bridges and switches) and whether GPUDirect RDMA's kernel
+// parts are there, read under a root directory ("/" on a real host, a fixture tree in tests). Nothing is inferred: a file that
 // cannot be read stays absent (std::nullopt), so the checks above can say "cannot read" instead
 // of guessing. Read by `sxbench preflight` (validate/preflight).
 #include <filesystem>
@@ -43,13 +44,53 @@ struct RdmaPortSysfs {
   std::string netdev_note;  // why netdev is absent
 };
 
+// Where a PCI function sits: its NUMA node and the chain of PCI devices from the host bridge
+// down to it, as the resolved sysfs path shows it (/sys/devices/pci0000:00/0000:00:01.0/...).
+struct PciLocation {
+  std::string bdf;                // "0000:1b:00.0"; empty when the link cannot be resolved
+  std::vector<std::string> path;  // {"pci0000:00", "0000:00:01.0", ..., bdf}; empty: unresolved
+  std::optional<int> numa_node;   // numa_node; -1 when the kernel assigns none
+  std::string why;                // what could not be read
+};
+
+// What two PCI functions share, nearest first.
+enum class PciRelation {
+  same_switch,       // a common bridge below the host bridge (one PCIe switch / root port)
+  same_host_bridge,  // the same host bridge (pciDDDD:BB) only
+  same_numa,         // different host bridges on the same NUMA node
+  other_numa,        // different NUMA nodes
+  unknown,           // a path or NUMA node could not be read
+};
+// The relation, and for same_switch the deepest common bridge.
+PciRelation pci_relation(const PciLocation& a, const PciLocation& b, std::string* common = nullptr);
+const char* pci_relation_name(PciRelation r);
+
+struct RdmaDeviceSysfs {
+  std::string name;  // "mlx5_0"
+  PciLocation pci;   // of /sys/class/infiniband/<name>/device
+};
+
+// The kernel parts GPUDirect RDMA needs: the peer-memory module, or the open NVIDIA kernel
+// module whose dma-buf export the RDMA stack can import (kernel 5.12 or later).
+struct GpuDirectSysfs {
+  bool nvidia_peermem = false;  // /sys/module/nvidia_peermem
+  bool nv_peer_mem = false;     // /sys/module/nv_peer_mem (MLNX_OFED's older module)
+  std::optional<std::string> nvidia_version;  // first line of /proc/driver/nvidia/version
+  std::optional<std::string> kernel_release;  // /proc/sys/kernel/osrelease
+};
+
 struct NodeSysfs {
   std::filesystem::path root;
   bool rdma_class_present = false;          // <root>/sys/class/infiniband exists
   std::vector<std::string> rdma_devices;    // names under /sys/class/infiniband, sorted
   std::vector<RdmaPortSysfs> ports;         // every port of every device, sorted
   std::vector<std::string> net_interfaces;  // names under /sys/class/net, sorted
+  std::vector<RdmaDeviceSysfs> rdma_pci;    // one per RDMA device, in rdma_devices' order
+  GpuDirectSysfs gpudirect;
 };
+
+// /sys/bus/pci/devices/<bdf> under root ("0000:1b:00.0", lower-case hex).
+PciLocation read_pci_location(const std::filesystem::path& root, const std::string& bdf);
 
 // Reads everything under `root`; ECN is read for `roce_priority` (0-7).
 NodeSysfs read_node_sysfs(const std::filesystem::path& root, int roce_priority);

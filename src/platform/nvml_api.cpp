@@ -70,6 +70,13 @@ ApiHandle load(const std::string& library, std::string& why) {
   bind(handle, a.device_get_curr_pcie_link_width, "nvmlDeviceGetCurrPcieLinkWidth");
   bind(handle, a.device_get_max_pcie_link_width, "nvmlDeviceGetMaxPcieLinkWidth");
   bind(handle, a.device_get_remapped_rows, "nvmlDeviceGetRemappedRows");
+  bind_first(handle, a.system_get_cuda_driver_version,
+             {"nvmlSystemGetCudaDriverVersion_v2", "nvmlSystemGetCudaDriverVersion"});
+  bind_first(handle, a.device_get_pci_info, {"nvmlDeviceGetPciInfo_v3", "nvmlDeviceGetPciInfo_v2"});
+  bind(handle, a.device_get_persistence_mode, "nvmlDeviceGetPersistenceMode");
+  bind(handle, a.device_get_ecc_mode, "nvmlDeviceGetEccMode");
+  bind(handle, a.device_get_retired_pages, "nvmlDeviceGetRetiredPages");
+  bind(handle, a.device_get_retired_pages_pending_status, "nvmlDeviceGetRetiredPagesPendingStatus");
   bind(handle, a.device_get_handle_by_pci_bus_id, "nvmlDeviceGetHandleByPciBusId_v2");
   bind(handle, a.device_get_nvlink_state, "nvmlDeviceGetNvLinkState");
   bind(handle, a.device_get_nvlink_remote_pci_info, "nvmlDeviceGetNvLinkRemotePciInfo_v2");

@@ -1,6 +1,6 @@
 #pragma once
-// The part of NVML's C ABI that sxbench uses (the GPU monitor's samplers and the compute
-// benchmark's NVLink/PCIe topology probe), declared here because the build machines have no
+// The part of NVML's C ABI that sxbench uses (the GPU monitor's samplers, the compute
+// benchmark's NVLink/PCIe topology probe and the GPU checks of `preflight`), declared here because the build machines have no
 // nvml.h, and loaded at run time with dlopen("libnvidia-ml.so.1") so that one binary runs with or
 // without an NVIDIA driver. The one NVML loader: both users go through load(), whose library name
 // tests point at a scripted stand-in (tests/fake_nvml). Layouts and constants follow NVML's public
@@ -15,6 +15,7 @@ namespace sxb::nvml {
 using Return = int;  // nvmlReturn_t
 inline constexpr Return kSuccess = 0;
 inline constexpr Return kErrorNotSupported = 3;
+inline constexpr Return kErrorInsufficientSize = 7;
 inline constexpr Return kErrorTimeout = 10;
 
 using Device = struct DeviceOpaque*;        // nvmlDevice_t
@@ -57,6 +58,8 @@ inline constexpr unsigned int kFieldNvlinkCrcFlitTotal = 38;
 inline constexpr unsigned int kFieldNvlinkCrcDataTotal = 45;
 inline constexpr unsigned int kFieldNvlinkReplayTotal = 52;
 inline constexpr unsigned int kFieldNvlinkRecoveryTotal = 59;
+// NVML_FI_DEV_NVLINK_GET_SPEED: one link's speed in MB/s, the link index in scope_id.
+inline constexpr unsigned int kFieldNvlinkSpeed = 164;
 
 struct PciInfo {  // nvmlPciInfo_t (the _v2/_v3 layout)
   char bus_id_legacy[16];
@@ -147,6 +150,16 @@ struct Api {
   Return (*device_get_max_pcie_link_width)(Device, unsigned int*) = nullptr;
   Return (*device_get_remapped_rows)(Device, unsigned int*, unsigned int*, unsigned int*,
                                      unsigned int*) = nullptr;
+  // nvmlSystemGetCudaDriverVersion_v2: the CUDA version the driver supports, 12050 for 12.5.
+  Return (*system_get_cuda_driver_version)(int*) = nullptr;
+  Return (*device_get_pci_info)(Device, PciInfo*) = nullptr;  // _v3, else _v2
+  // nvmlEnableState_t: 0 disabled, 1 enabled.
+  Return (*device_get_persistence_mode)(Device, int*) = nullptr;
+  Return (*device_get_ecc_mode)(Device, int* current, int* pending) = nullptr;
+  // nvmlDeviceGetRetiredPages(device, cause, count in/out, addresses): cause 0 multiple
+  // single-bit ECC errors, 1 a double-bit ECC error; a zero count asks for the number only.
+  Return (*device_get_retired_pages)(Device, int, unsigned int*, unsigned long long*) = nullptr;
+  Return (*device_get_retired_pages_pending_status)(Device, int*) = nullptr;
   Return (*device_get_handle_by_pci_bus_id)(const char*, Device*) = nullptr;  // _v2
   Return (*device_get_nvlink_state)(Device, unsigned int, int*) = nullptr;    // 1 = active
   Return (*device_get_nvlink_remote_pci_info)(Device, unsigned int, PciInfo*) = nullptr;  // _v2

@@ -104,6 +104,14 @@ void collect_nics(HostInfo& h) {
 
 }  // namespace
 
+int cuda_runtime_version_number() {
+#ifdef SXB_HAVE_CUDA
+  int v = 0;
+  if (cudaRuntimeGetVersion(&v) == cudaSuccess) return v;
+#endif
+  return 0;
+}
+
 double parse_ib_rate_gbit(const std::string& text) {
   std::smatch m;
   static const std::regex re(R"(^\s*([0-9]+(\.[0-9]+)?)\s*Gb/sec)");

@@ -44,6 +44,9 @@ struct HostInfo {
   std::vector<NicInfo> nics;
 };
 
+// The CUDA runtime this binary runs with (12050 for 12.5); 0 in a build without CUDA.
+int cuda_runtime_version_number();
+
 // mpi_library_version is filled by the caller (it needs MPI).
 HostInfo collect_host_info();
 

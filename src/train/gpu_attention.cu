@@ -1,8 +1,9 @@
 // Causal flash attention, forward and backward, on bf16 tensor cores (mma.sync m16n8k16 with
-// fp32 accumulation; ldmatrix from padded shared memory; cp.async double buffering). With
-// SXB_ATTENTION_FORWARD=sm90, on sm_90 with head_dim 128 and no window, attention_forward runs
-// the Hopper forward of gpu_attention_sm90.cu instead (same outputs); this file's forward is the
-// reference it is tested against and the default path.
+// fp32 accumulation; ldmatrix from padded shared memory; cp.async double buffering). On sm_90
+// with head_dim 128 and no window, attention_forward runs the Hopper forward of
+// gpu_attention_sm90.cu instead (same outputs; SXB_ATTENTION_FORWARD=mma keeps this file's), and
+// attention_backward the Hopper backward with SXB_ATTENTION_BACKWARD=sm90 (opt-in); this file's
+// kernels are the reference they are tested against and the path on every other GPU and shape.
 //
 // Notation: s = (q . k) * scale, scale = 1/sqrt(hd), computed in the log2 domain
 // (s2 = s * log2(e)), p = exp2(s2 - lse2), lse2 = log2 sum exp2(s2) over the visible keys.
@@ -984,12 +985,17 @@ bool wide_backward_enabled() {
 }
 
 template <int kHd>
-void launch_backward(const Args& a, const AttentionShape& s, cudaStream_t stream) {
-  allow_smem<flash_backward_kernel<kHd>>(backward_smem(kHd));
+void launch_dsum(const Args& a, const AttentionShape& s, cudaStream_t stream) {
   const int64_t rows = s.B * s.T * s.H;
   attention_dsum_kernel<kHd>
       <<<static_cast<unsigned>((rows * 32 + 255) / 256), 256, 0, stream>>>(a, rows);
   check_launch("attention_dsum");
+}
+
+template <int kHd>
+void launch_backward(const Args& a, const AttentionShape& s, cudaStream_t stream) {
+  allow_smem<flash_backward_kernel<kHd>>(backward_smem(kHd));
+  launch_dsum<kHd>(a, s, stream);
   if constexpr (kHd == 128) {
     if (wide_backward_enabled()) {
       allow_smem<flash_backward_wide_kernel<kHd>>(wide_backward_smem(kHd));
@@ -1014,6 +1020,13 @@ bool forward_prefers_sm90() {
   static const bool sm90 = environment_knob("SXB_ATTENTION_FORWARD").value_or("sm90") == "sm90";
   return sm90;
 }
+// The Hopper backward is opt-in (SXB_ATTENTION_BACKWARD=sm90) until its GPU tests
+// (TrainGpuOps.HopperAttentionBackwardMatchesTheMmaKernel, the whole model's gradients) and its
+// timing have run on an sm_90 device; automatic choices keep the mma.sync backward.
+bool backward_prefers_sm90() {
+  static const bool sm90 = environment_knob("SXB_ATTENTION_BACKWARD").value_or("mma") == "sm90";
+  return sm90;
+}
 
 }  // namespace
 
@@ -1023,10 +1036,10 @@ bool attention_supports_head_dim(int64_t hd) {
 
 void attention_forward(bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v,
                        const AttentionShape& s, cudaStream_t stream,
-                       AttentionForwardKernel kernel) {
+                       AttentionKernel kernel) {
   check_shape(s);
-  if (kernel == AttentionForwardKernel::sm90 ||
-      (kernel == AttentionForwardKernel::automatic && forward_prefers_sm90() &&
+  if (kernel == AttentionKernel::sm90 ||
+      (kernel == AttentionKernel::automatic && forward_prefers_sm90() &&
        attention_forward_sm90_supports(s) && attention_sm90_inputs_aligned(q, k, v))) {
     attention_forward_sm90(o, lse, q, k, v, s, stream);
     return;
@@ -1042,8 +1055,14 @@ void attention_forward(bf16* o, float* lse, const bf16* q, const bf16* k, const 
 
 void attention_backward(float* dq_accum, bf16* dk, bf16* dv, float* dsum, const bf16* dout,
                         const bf16* o, const float* lse, const bf16* q, const bf16* k,
-                        const bf16* v, const AttentionShape& s, cudaStream_t stream) {
+                        const bf16* v, const AttentionShape& s, cudaStream_t stream,
+                        AttentionKernel kernel) {
   check_shape(s);
+  const bool hopper =
+      kernel == AttentionKernel::sm90 ||
+      (kernel == AttentionKernel::automatic && backward_prefers_sm90() &&
+       attention_forward_sm90_supports(s) && attention_sm90_inputs_aligned(q, k, v) &&
+       attention_sm90_inputs_aligned(dout, o, dout));
   Args a = make_args(s);
   a.q = q;
   a.k = k;
@@ -1058,6 +1077,14 @@ void attention_backward(float* dq_accum, bf16* dk, bf16* dv, float* dsum, const 
   const size_t dq_bytes = size_t(s.B * s.T * s.H * s.hd) * sizeof(float);
   if (cudaMemsetAsync(dq_accum, 0, dq_bytes, stream) != cudaSuccess) {
     throw runtime_error("attention_backward: clearing the dq accumulator failed");
+  }
+  if (hopper) {
+    if (s.hd != 128) {
+      throw usage_error("attention_backward: the Hopper kernel needs head_dim 128");
+    }
+    launch_dsum<128>(a, s, stream);
+    attention_backward_sm90(dq_accum, dk, dv, dsum, dout, lse, q, k, v, s, stream);
+    return;
   }
   with_head_dim(s.hd, [&](auto hd) { launch_backward<decltype(hd)::value>(a, s, stream); });
 }

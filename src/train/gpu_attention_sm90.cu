@@ -120,6 +120,27 @@ __device__ __forceinline__ void fence_acc(float (&d)[64]) {
 #pragma unroll
   for (int i = 0; i < 64; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
+__device__ __forceinline__ void fence_acc(float (&d)[32]) {
+#pragma unroll
+  for (int i = 0; i < 32; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+// D (64 x 64) += A B with both operands in shared memory; kTransA / kTransB: the operand is
+// MN-major (rows of the other dimension contiguous) rather than K-major.
+template <int kTransA, int kTransB>
+__device__ __forceinline__ void wgmma_ss64(float (&d)[32], uint64_t da, uint64_t db,
+                                           int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+      "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%"
+      "25,%26,%27,%28,%29,%30,%31}, %32, %33, p, 1, 1, %35, %36;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
+        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
+        "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "l"(da), "l"(db), "r"(accumulate), "n"(kTransA), "n"(kTransB));
+}
 __device__ __forceinline__ void wgmma_ss(float (&d)[64], uint64_t da, uint64_t db, int accumulate) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
@@ -435,6 +456,285 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 }
 
+// ---- backward ------------------------------------------------------------------------------
+//
+// Block: 128 keys of one kv head (grid x = key blocks, the first, which sees the most queries,
+// first; y = kv head; z = batch), looping over the 64-query tiles of every query head of its
+// group that see those keys.
+//   warps 0-3  warpgroup 0: keys k0 .. k0+63      warps 4-7  warpgroup 1: keys k0+64 .. k0+127
+//   warp 8     producer: TMA loads of K and V once, then of each tile's Q and dO into a
+//              two-stage ring, and the tile's lse and D (rows past T: lse = +inf, so P = 0).
+// Per tile, in each consumer warpgroup (64 keys x 64 queries, rows of S^T are keys):
+//   S^T = K Q^T, dP^T = V dO^T          (m64n64k16, A = K / V and B = Q / dO K-major in smem)
+//   P^T = exp2(S^T * scale_log2 - lse), dS^T = P^T (dP^T - D)        (registers, masked)
+//   dV += P^T dO, dK += dS^T Q          (m64n128k16, A = P^T / dS^T from the accumulators,
+//                                        B = dO / Q MN-major in smem)
+//   dS^T to shared memory (both warpgroups' halves), then
+//   dQ[:, 64 wg ..] = dS K              (m64n64k16, A = dS^T read MN-major, B = K MN-major)
+//   added into the fp32 dq accumulator (times the scale) with vector atomics.
+// dK (times the scale) and dV leave registers once, at the end.
+//
+// Shared memory (1024-byte aligned, all in the 128-byte swizzle): K, V: 128 rows, two 16 KB
+// column halves each; Q and dO: two stages of 64 rows (two 8 KB halves); dS^T: two buffers of
+// 128 key rows x 64 queries (one 128-byte row per key); lse and D: two stages of 64 floats.
+// Descriptors: K-major operands as in the forward (SBO 1024, k-step ks at half ks / 4, byte
+// (ks % 4) * 32); MN-major ones (the forward's V): k-step kk at row 16 kk, SBO 1024 between
+// 8-row groups, LBO the distance between 64-column halves.
+// Barriers: kv_full; full[s] (32 producer lanes arrive, lane 0 with the tile's TMA bytes);
+// empty[s] (8 consumer warps, once their dV and dK products have read the stage). The two dS^T
+// buffers need one named barrier per tile: a warpgroup writes buffer i % 2 again only after both
+// passed tile i + 1's barrier, which each reaches after its tile-i dQ product completed.
+constexpr int kBwdKeys = 128;                                  // keys per block
+constexpr int kBwdRows = 64;                                   // queries per tile
+constexpr uint32_t kKvTileBytes = kBwdKeys * kHd * 2;          // 32 KB
+constexpr uint32_t kKvHalfBytes = kKvTileBytes / 2;            // 16 KB
+constexpr uint32_t kQTileBytes = kBwdRows * kHd * 2;           // 16 KB
+constexpr uint32_t kQHalfBytes = kQTileBytes / 2;              // 8 KB
+constexpr uint32_t kDsBytes = kBwdKeys * kBwdRows * 2;         // 16 KB
+constexpr size_t kBwdSmemBytes = 2 * size_t(kKvTileBytes) + 4 * size_t(kQTileBytes) +
+                                 2 * size_t(kDsBytes) + 4 * kBwdRows * sizeof(float) + 128 + 1024;
+
+struct Sm90BwdArgs {
+  const float* lse;
+  const float* dsum;
+  float* dq_accum;
+  bf16* dk;
+  bf16* dv;
+  int64_t kv_stride;
+  int T, H, KV;
+  float scale_log2, scale;
+};
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// P^T and dS^T of this thread's 32 elements (key rows u0 and u0 + 8, queries qc = 8j + c2 .. +1
+// of the tile at qs), in place: st becomes P^T, dpt becomes dS^T.
+__device__ __forceinline__ void bwd_probabilities(float (&st)[32], float (&dpt)[32],
+                                                  const float* cL, const float* cD, bool mask,
+                                                  int u0, int qs, int c2, float scale_log2) {
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const float2 l2 = *reinterpret_cast<const float2*>(cL + 8 * j + c2);
+    const float2 d2 = *reinterpret_cast<const float2*>(cD + 8 * j + c2);
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float lse = (e & 1) ? l2.y : l2.x, dd = (e & 1) ? d2.y : d2.x;
+      float p = exp2_approx(fmaf(st[4 * j + e], scale_log2, -lse));
+      if (mask && u0 + 8 * (e >> 1) > qs + 8 * j + c2 + (e & 1)) p = 0.0f;
+      st[4 * j + e] = p;
+      dpt[4 * j + e] = p * (dpt[4 * j + e] - dd);
+    }
+  }
+}
+// The A fragments (4 k-steps of 16 queries) of a 64 x 64 accumulator, rounded to bf16.
+__device__ __forceinline__ void pack_a64(uint32_t (&a)[4][4], const float (&x)[32]) {
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) {
+#pragma unroll
+    for (int r = 0; r < 4; ++r) a[kk][r] = pack_bf16x2(x[8 * kk + 2 * r], x[8 * kk + 2 * r + 1]);
+  }
+}
+// dS^T's rows (keys, local row kr0 and kr0 + 8 of the block) into the swizzled dS^T buffer.
+__device__ __forceinline__ void store_ds(unsigned char* sds, const float (&ds)[32], int kr0,
+                                         int c2) {
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int r = kr0 + 8 * h;
+      const uint32_t off = r * 128 + ((j ^ (r % 8)) * 16) + c2 * 2;
+      *reinterpret_cast<uint32_t*>(sds + off) = pack_bf16x2(ds[4 * j + 2 * h], ds[4 * j + 2 * h + 1]);
+    }
+  }
+}
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+__global__ void __launch_bounds__(kThreadsSm90, 1)
+    flash_backward_sm90_kernel(const __grid_constant__ CUtensorMap map_q,
+                               const __grid_constant__ CUtensorMap map_k,
+                               const __grid_constant__ CUtensorMap map_v,
+                               const __grid_constant__ CUtensorMap map_do, Sm90BwdArgs a) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t base = (smem_u32(smem_raw) + 1023u) & ~1023u;
+  unsigned char* const gbase = smem_raw + (base - smem_u32(smem_raw));  // generic view of base
+  const uint32_t sK = base, sV = base + kKvTileBytes;
+  const uint32_t sQ = base + 2 * kKvTileBytes;              // two stages
+  const uint32_t sdO = sQ + 2 * kQTileBytes;                // two stages
+  const uint32_t sdS = sdO + 2 * kQTileBytes;               // two buffers
+  const uint32_t lse_off = sdS + 2 * kDsBytes - base;       // lse[2][64], then D[2][64]
+  float* const sL = reinterpret_cast<float*>(gbase + lse_off);
+  float* const sD = sL + 2 * kBwdRows;
+  const uint32_t bars = base + lse_off + 4 * kBwdRows * sizeof(float);
+  const uint32_t kv_full = bars, full = bars + 8, empty = bars + 24;
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int kblock = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z;
+  const int group = a.H / a.KV;
+  const int k0 = kblock * kBwdKeys;
+  const int qt_lo = k0 / kBwdRows;
+  const int n_qt = (a.T - 1) / kBwdRows - qt_lo + 1;
+  const int total = group * n_qt;
+
+  if (threadIdx.x == 0) {
+    mbar_init(kv_full, 1);
+    for (int s = 0; s < 2; ++s) {
+      mbar_init(full + 8 * s, 32);
+      mbar_init(empty + 8 * s, kConsumers / 32);
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+
+  if (warp >= kConsumers / 32) {  // producer warpgroup: warp 8 loads, the others leave
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n" ::: "memory");
+    if (warp != kConsumers / 32) return;
+    if (lane == 0) {
+      mbar_expect_tx(kv_full, 2 * kKvTileBytes);
+      tma_load(sK, &map_k, kv_full, kvh * kHd, k0, b);
+      tma_load(sK + kKvHalfBytes, &map_k, kv_full, kvh * kHd + 64, k0, b);
+      tma_load(sV, &map_v, kv_full, kvh * kHd, k0, b);
+      tma_load(sV + kKvHalfBytes, &map_v, kv_full, kvh * kHd + 64, k0, b);
+    }
+    for (int it = 0; it < total; ++it) {
+      const int s = it & 1;
+      const int h = kvh * group + it / n_qt;
+      const int qs = (qt_lo + it % n_qt) * kBwdRows;
+      if (it >= 2) mbar_wait(empty + 8 * s, ((it >> 1) - 1) & 1);
+      const int64_t row = (int64_t(b) * a.H + h) * a.T;
+      for (int i = lane; i < kBwdRows; i += 32) {
+        const int t = qs + i;
+        sL[s * kBwdRows + i] = t < a.T ? a.lse[row + t] : INFINITY;
+        sD[s * kBwdRows + i] = t < a.T ? a.dsum[row + t] : 0.0f;
+      }
+      if (lane == 0) {
+        mbar_expect_tx(full + 8 * s, 2 * kQTileBytes);
+        const uint32_t q = sQ + s * kQTileBytes, o = sdO + s * kQTileBytes;
+        tma_load(q, &map_q, full + 8 * s, h * kHd, qs, b);
+        tma_load(q + kQHalfBytes, &map_q, full + 8 * s, h * kHd + 64, qs, b);
+        tma_load(o, &map_do, full + 8 * s, h * kHd, qs, b);
+        tma_load(o + kQHalfBytes, &map_do, full + 8 * s, h * kHd + 64, qs, b);
+      } else {
+        mbar_arrive(full + 8 * s);
+      }
+    }
+    return;
+  }
+
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n" ::: "memory");
+  const int wg = warp / 4, wl = warp % 4;
+  const int g = lane / 4, c2 = 2 * (lane % 4);
+  const int kr0 = wg * 64 + wl * 16 + g;  // this thread's key rows kr0 and kr0 + 8 of the block
+  const int wk0 = k0 + wg * 64;           // the warpgroup's first key
+  const uint32_t sK_wg = sK + wg * 64 * 128, sV_wg = sV + wg * 64 * 128;
+  float dk[64], dv[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) dk[i] = dv[i] = 0.0f;
+
+  mbar_wait(kv_full, 0);
+  for (int it = 0; it < total; ++it) {
+    const int s = it & 1;
+    const int h = kvh * group + it / n_qt;
+    const int qs = (qt_lo + it % n_qt) * kBwdRows;
+    const uint32_t cQ = sQ + s * kQTileBytes, cdO = sdO + s * kQTileBytes;
+    const uint32_t cdS = sdS + s * kDsBytes;
+    mbar_wait(full + 8 * s, (it >> 1) & 1);
+
+    float st[32], dpt[32];
+    fence_acc(st);
+    fence_acc(dpt);
+    wgmma_fence();
+#pragma unroll
+    for (int ks = 0; ks < kHd / 16; ++ks) {
+      const uint32_t ka = (ks / 4) * kKvHalfBytes + (ks % 4) * 32;
+      const uint32_t kb = (ks / 4) * kQHalfBytes + (ks % 4) * 32;
+      wgmma_ss64<0, 0>(st, sw128_desc(sK_wg + ka, 16, 1024), sw128_desc(cQ + kb, 16, 1024),
+                       ks > 0);
+    }
+#pragma unroll
+    for (int ks = 0; ks < kHd / 16; ++ks) {
+      const uint32_t ka = (ks / 4) * kKvHalfBytes + (ks % 4) * 32;
+      const uint32_t kb = (ks / 4) * kQHalfBytes + (ks % 4) * 32;
+      wgmma_ss64<0, 0>(dpt, sw128_desc(sV_wg + ka, 16, 1024), sw128_desc(cdO + kb, 16, 1024),
+                       ks > 0);
+    }
+    wgmma_commit();
+    wgmma_wait0();
+    fence_acc(st);
+    fence_acc(dpt);
+
+    const bool mask = wk0 + 63 > qs;  // warpgroup-uniform: some key lies past some query
+    bwd_probabilities(st, dpt, sL + s * kBwdRows, sD + s * kBwdRows, mask, k0 + kr0, qs, c2,
+                      a.scale_log2);
+    uint32_t pa[4][4], da[4][4];
+    pack_a64(pa, st);
+    pack_a64(da, dpt);
+    store_ds(gbase + (cdS - base), dpt, kr0, c2);
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+
+    fence_acc(dv);
+    fence_acc(dk);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kBwdRows / 16; ++kk)
+      wgmma_rs(dv, pa[kk], sw128_desc(cdO + kk * 16 * 128, kQHalfBytes, 1024));
+#pragma unroll
+    for (int kk = 0; kk < kBwdRows / 16; ++kk)
+      wgmma_rs(dk, da[kk], sw128_desc(cQ + kk * 16 * 128, kQHalfBytes, 1024));
+    wgmma_commit();
+
+    asm volatile("bar.sync 1, %0;\n" ::"n"(kConsumers) : "memory");  // dS^T complete
+    float dq[32];
+    fence_acc(dq);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kBwdKeys / 16; ++kk) {
+      wgmma_ss64<1, 1>(dq, sw128_desc(cdS + kk * 16 * 128, kQHalfBytes, 1024),
+                       sw128_desc(sK + wg * kKvHalfBytes + kk * 16 * 128, kKvHalfBytes, 1024),
+                       kk > 0);
+    }
+    wgmma_commit();
+    asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");  // dV and dK landed
+    fence_acc(dv);
+    fence_acc(dk);
+    if (lane == 0) mbar_arrive(empty + 8 * s);
+    wgmma_wait0();
+    fence_acc(dq);
+
+    // dq rows: queries qs + 16 wl + g (+ 8), columns 64 wg + 8 j + c2 .. +1.
+    float* dqbase = a.dq_accum + (int64_t(b) * a.T * a.H + h) * kHd + wg * 64 + c2;
+    const int64_t row_stride = int64_t(a.H) * kHd;
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      const int t = qs + wl * 16 + g + 8 * hh;
+      if (t >= a.T) continue;
+      float* rowp = dqbase + int64_t(t) * row_stride;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        atomicAdd(reinterpret_cast<float2*>(rowp + 8 * j),
+                  make_float2(dq[4 * j + 2 * hh] * a.scale, dq[4 * j + 2 * hh + 1] * a.scale));
+      }
+    }
+  }
+
+  // dK (times the scale) and dV of key rows k0 + kr0 (+ 8), columns 8 j + c2 .. +1.
+  bf16* dkbase = a.dk + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd + c2;
+  bf16* dvbase = a.dv + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd + c2;
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh) {
+    const int u = k0 + kr0 + 8 * hh;
+    if (u >= a.T) continue;
+#pragma unroll
+    for (int j = 0; j < 16; ++j) {
+      const int64_t off = int64_t(u) * a.kv_stride + 8 * j;
+      *reinterpret_cast<uint32_t*>(dkbase + off) =
+          pack_bf16x2(dk[4 * j + 2 * hh] * a.scale, dk[4 * j + 2 * hh + 1] * a.scale);
+      *reinterpret_cast<uint32_t*>(dvbase + off) =
+          pack_bf16x2(dv[4 * j + 2 * hh], dv[4 * j + 2 * hh + 1]);
+    }
+  }
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+}
+
 // 1 when this kernel image was built with the sm_90a instructions (the kernel's body exists).
 __global__ void sm90a_probe_kernel(int* flag) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -491,19 +791,20 @@ EncodeTiled encode_tiled() {
 }
 
 // (column, row, batch) view of `heads` heads of 128 bf16 columns in rows of `stride` elements,
-// T rows per batch entry; boxes of 64 columns x 128 rows in the 128-byte swizzle.
-CUtensorMap head_map(const bf16* ptr, int64_t heads, int64_t stride, int64_t T, int64_t B) {
+// T rows per batch entry; boxes of 64 columns x box_rows rows in the 128-byte swizzle.
+CUtensorMap head_map(const bf16* ptr, int64_t heads, int64_t stride, int64_t T, int64_t B,
+                     uint32_t box_rows = kRows) {
   CUtensorMap map{};
   const cuuint64_t dims[3] = {cuuint64_t(heads * kHd), cuuint64_t(T), cuuint64_t(B)};
   const cuuint64_t strides[2] = {cuuint64_t(stride * 2), cuuint64_t(T * stride * 2)};
-  const cuuint32_t box[3] = {64, cuuint32_t(kRows), 1};
+  const cuuint32_t box[3] = {64, cuuint32_t(box_rows), 1};
   const cuuint32_t elem[3] = {1, 1, 1};
   const CUresult r =
       encode_tiled()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<bf16*>(ptr), dims,
                      strides, box, elem, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS) {
-    throw runtime_error("attention_forward_sm90: cuTensorMapEncodeTiled failed (" +
+    throw runtime_error("attention (sm90): cuTensorMapEncodeTiled failed (" +
                         std::to_string(int(r)) + ")");
   }
   return map;
@@ -564,6 +865,45 @@ void attention_forward_sm90(bf16* o, float* lse, const bf16* q, const bf16* k, c
     flash_forward_sm90_kernel<false><<<grid, kThreadsSm90, kSmemBytes, stream>>>(mq, mk, mv, a);
   }
   check_launch("attention_forward_sm90");
+}
+
+void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* dsum,
+                             const bf16* dout, const float* lse, const bf16* q, const bf16* k,
+                             const bf16* v, const AttentionShape& s, cudaStream_t stream) {
+  if (!attention_forward_sm90_supports(s)) {
+    throw usage_error(
+        "attention_backward_sm90: needs an sm_90a build on an sm_90 GPU, head_dim 128 and no "
+        "window");
+  }
+  if (!attention_sm90_inputs_aligned(q, k, v) || !attention_sm90_inputs_aligned(dout, dout, dout)) {
+    throw usage_error("attention_backward_sm90: q, k, v and dout must be 16-byte aligned");
+  }
+  const CUtensorMap mq = head_map(q, s.H, s.q_stride, s.T, s.B, kBwdRows);
+  const CUtensorMap mk = head_map(k, s.KV, s.kv_stride, s.T, s.B, kBwdKeys);
+  const CUtensorMap mv = head_map(v, s.KV, s.kv_stride, s.T, s.B, kBwdKeys);
+  const CUtensorMap mdo = head_map(dout, s.H, s.o_stride, s.T, s.B, kBwdRows);
+  Sm90BwdArgs a{};
+  a.lse = lse;
+  a.dsum = dsum;
+  a.dq_accum = dq_accum;
+  a.dk = dk;
+  a.dv = dv;
+  a.kv_stride = s.kv_stride;
+  a.T = static_cast<int>(s.T);
+  a.H = static_cast<int>(s.H);
+  a.KV = static_cast<int>(s.KV);
+  a.scale = float(1.0 / std::sqrt(double(s.hd)));
+  a.scale_log2 = a.scale * kLog2eSm90;
+  static const bool smem_set = [] {
+    cudaFuncSetAttribute(flash_backward_sm90_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                         int(kBwdSmemBytes));
+    return true;
+  }();
+  (void)smem_set;
+  const dim3 grid(static_cast<unsigned>((s.T + kBwdKeys - 1) / kBwdKeys),
+                  static_cast<unsigned>(s.KV), static_cast<unsigned>(s.B));
+  flash_backward_sm90_kernel<<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv, mdo, a);
+  check_launch("attention_backward_sm90");
 }
 
 }  // namespace sxb::gpu

@@ -186,21 +186,23 @@ struct AttentionShape {
   int64_t q_stride = 0, kv_stride = 0, o_stride = 0;
 };
 bool attention_supports_head_dim(int64_t hd);
-// Which forward kernel attention_forward runs. automatic: the Hopper kernel (wgmma, TMA; sm_90a
-// builds on sm_90 devices, head_dim 128, no window, 16-byte aligned q, k, v) where it applies,
-// unless the environment says SXB_ATTENTION_FORWARD=mma (read once); the mma.sync kernel
-// elsewhere. mma: always the mma.sync kernel (any GPU, every supported shape). sm90: the Hopper kernel, or an error where
-// it does not apply.
-enum class AttentionForwardKernel { automatic, mma, sm90 };
+// Which kernel attention_forward and attention_backward run. automatic: for the forward, the
+// Hopper kernel (wgmma, TMA; sm_90a builds on sm_90 devices, head_dim 128, no window, 16-byte
+// aligned inputs) where it applies unless the environment says SXB_ATTENTION_FORWARD=mma; for
+// the backward, the Hopper kernel only where SXB_ATTENTION_BACKWARD=sm90 (opt-in; both read
+// once); the mma.sync kernel elsewhere. mma: always the mma.sync kernel (any GPU, every
+// supported shape). sm90: the Hopper kernel, or an error where it does not apply.
+enum class AttentionKernel { automatic, mma, sm90 };
 // o (rows of o_stride, head h at h*hd); lse (B, H, T) fp32: log2-domain log-sum-exp of the
 // scaled scores, kept for the backward.
 void attention_forward(bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v,
                        const AttentionShape& s, cudaStream_t stream,
-                       AttentionForwardKernel kernel = AttentionForwardKernel::automatic);
+                       AttentionKernel kernel = AttentionKernel::automatic);
 // Writes dk, dv (bf16, rows of kv_stride like k and v) and dq_accum (fp32, (B*T, H*hd)
 // contiguous, zeroed here) from dout (rows of o_stride). dsum: scratch (B, H, T) fp32.
 void attention_backward(float* dq_accum, bf16* dk, bf16* dv, float* dsum, const bf16* dout,
                         const bf16* o, const float* lse, const bf16* q, const bf16* k,
-                        const bf16* v, const AttentionShape& s, cudaStream_t stream);
+                        const bf16* v, const AttentionShape& s, cudaStream_t stream,
+                        AttentionKernel kernel = AttentionKernel::automatic);
 
 }  // namespace sxb::gpu

@@ -293,9 +293,10 @@ std::vector<Finding> validate_claims(const nlohmann::json& j, const std::vector<
         f.verdict = value <= limit ? Verdict::ok : Verdict::impossible;
         f.arithmetic = fmt::format(
             "{:g} GB/s {} {:g} ports x {:g} GB/s per direction ({}){} = {:.4g} GB/s: the node's "
-            "NICs carry every ring's crossing{}; no published inter-node record in configs/records",
+            "NICs carry every ring's crossing{}",
             value, value <= limit ? "<=" : ">", ports, per_port, nic.id, ceiling_text, limit,
             value <= limit ? "" : " — impossible");
+        compare_inter_node_record(f, value, ports * per_port, nodes, records, op);
       }
       out.push_back(f);
     } else if (kind == "node_network_gbit_per_s") {

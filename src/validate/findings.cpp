@@ -106,6 +106,21 @@ void compare_with_record(Finding& f, double measured, double peak, const Record*
   }
 }
 
+void compare_inter_node_record(Finding& f, double busbw, double node_nic_rate, int nodes,
+                               const std::vector<Record>& records, const std::string& op) {
+  const Record* record = best_record(records, "collective_busbw_inter_node", {}, op);
+  if (record && nodes < 3) {
+    f.arithmetic += fmt::format(
+        "; the inter-node record {} (ring, or NCCL's choice from 3 nodes) is not compared on {} "
+        "nodes: there NCCL's tree algorithms can carry more than the NICs' rate "
+        "(NVIDIA/nccl-tests#196), so a ring run (NCCL_ALGO=Ring) or 3 nodes test the network",
+        record->id, nodes);
+    return;
+  }
+  compare_with_record(f, busbw, node_nic_rate, record, true,
+                      record_scope("collective_busbw_inter_node", {}, op));
+}
+
 double busbw_ceiling_factor(const std::string& op, int ranks) {
   if (op == "all_reduce" && ranks >= 2) return 2.0 * (ranks - 1) / ranks;
   return 1.0;
@@ -232,6 +247,8 @@ std::vector<Finding> validate_collectives(const CollectiveReport& report, const 
                          : fmt::format(" x {:.4g} (2(n-1)/n, n = {}: reduction tree)", ceiling,
                                        report.world_size),
           node_limit, limits.nic->id);
+      compare_inter_node_record(f, s.max_busbw_gb_per_s, *per_port * *ports, report.node_count,
+                                limits.records, s.op);
     }
     out.push_back(f);
   }

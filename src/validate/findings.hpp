@@ -64,6 +64,13 @@ JobLimits job_limits(const std::vector<HardwareSpec>& specs, const std::string& 
 void compare_with_record(Finding& f, double measured, double peak, const Record* record,
                          bool note_missing = false, std::string_view scope = {});
 
+// Across nodes: the inter-node record (collective_busbw_inter_node, set per NIC with the ring
+// algorithm) against node_nic_rate = the node's NICs x their rate per direction, from 3 nodes;
+// on 2 nodes NCCL's tree algorithms can carry more than the NICs' rate, so the finding names the
+// record and says why it is not compared. Without a record the finding says so.
+void compare_inter_node_record(Finding& f, double busbw, double node_nic_rate, int nodes,
+                               const std::vector<Record>& records, const std::string& op);
+
 // The most bus bandwidth an operation can show per rank for a link rate of 1: all_reduce with an
 // in-network reduction (NVLink SHARP on an NVSwitch, a reduction tree across nodes) moves each
 // rank's data once each way, so its busbw = algbw x 2(n-1)/n can reach 2(n-1)/n x the link rate;
@@ -73,7 +80,8 @@ double busbw_ceiling_factor(const std::string& op, int ranks);
 // Collectives: every data check clean; busbw within the per-direction NVLink rate x the
 // operation's ceiling (busbw_ceiling_factor) on one node, and within the best published record
 // for that operation there; across nodes, busbw compared with the node's NIC line rate x the
-// ceiling (a warning: the NIC count per node is an assumption in configs/hardware).
+// ceiling (a warning: the NIC count per node is an assumption in configs/hardware) and with the
+// inter-node record (compare_inter_node_record).
 std::vector<Finding> validate_collectives(const CollectiveReport& report, const JobLimits& limits);
 
 }  // namespace sxb

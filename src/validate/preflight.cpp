@@ -7,8 +7,11 @@
 #include <optional>
 
 #include "core/atomic_file.hpp"
+#include "core/env_config.hpp"
 #include "core/error.hpp"
 #include "core/parse.hpp"
+#include "monitor/throttle.hpp"
+#include "platform/library_probe.hpp"
 #include "platform/system_info.hpp"
 
 namespace sxb {
@@ -51,6 +54,21 @@ NodeProfile node_profile_from_json(const nlohmann::json& j, const std::string& f
   auto name = [&](const std::string& key) { return json_key_name(file, "expectations." + key + ".value"); };
   p.gpus_per_node = static_cast<int>(json_int(expectation(ex, "gpus_per_node", file, src),
                                               name("gpus_per_node"), 1, 64));
+  p.gpu_model = json_string(expectation(ex, "gpu_model", file, src), name("gpu_model"));
+  if (p.gpu_model.empty()) throw usage_error(fmt::format("{}: empty", name("gpu_model")));
+  p.cuda_min_version =
+      json_string(expectation(ex, "cuda_min_version", file, src), name("cuda_min_version"));
+  const auto cuda = parse_cuda_version(p.cuda_min_version);
+  if (!cuda) {
+    throw usage_error(fmt::format("{}: expected MAJOR.MINOR such as \"12.5\", got \"{}\"",
+                                  name("cuda_min_version"), quoted_excerpt(p.cuda_min_version)));
+  }
+  p.cuda_min = *cuda;
+  p.nvlinks_per_gpu = static_cast<int>(json_int(expectation(ex, "nvlinks_per_gpu", file, src),
+                                                name("nvlinks_per_gpu"), 0, 18));
+  p.persistence_mode =
+      json_bool(expectation(ex, "persistence_mode", file, src), name("persistence_mode"));
+  p.ecc_enabled = json_bool(expectation(ex, "ecc_enabled", file, src), name("ecc_enabled"));
   p.roce_ports_per_node = static_cast<int>(json_int(
       expectation(ex, "roce_ports_per_node", file, src), name("roce_ports_per_node"), 1, 64));
   p.port_rate_gbit_per_s = json_number(expectation(ex, "port_rate_gbit_per_s", file, src),
@@ -78,6 +96,69 @@ NodeProfile load_node_profile(const std::filesystem::path& file) {
   return node_profile_from_json(read_json_file(file), file.string());
 }
 
+const std::vector<ProfileSetting>& profile_settings() {
+  static const std::vector<ProfileSetting> s = {
+      {"gpus_per_node", "PREFLIGHT_GPUS_PER_NODE"},
+      {"gpu_model", "PREFLIGHT_GPU_MODEL"},
+      {"cuda_min_version", "PREFLIGHT_CUDA_MIN_VERSION"},
+      {"nvlinks_per_gpu", "PREFLIGHT_NVLINKS_PER_GPU"},
+      {"persistence_mode", "PREFLIGHT_PERSISTENCE_MODE"},
+      {"ecc_enabled", "PREFLIGHT_ECC_ENABLED"},
+      {"roce_ports_per_node", "PREFLIGHT_NIC_PORTS"},
+      {"port_rate_gbit_per_s", "PREFLIGHT_NIC_GBPS"},
+      {"link_layer", "PREFLIGHT_LINK_LAYER"},
+      {"gid_type", "PREFLIGHT_GID_TYPE"},
+      {"mtu_bytes", "PREFLIGHT_MTU"},
+      {"pfc_enabled", "PREFLIGHT_PFC"},
+      {"ecn_enabled", "PREFLIGHT_ECN"},
+      {"roce_priority", "PREFLIGHT_ROCE_PRIORITY"},
+  };
+  return s;
+}
+
+void apply_profile_settings(NodeProfile& p, const EnvConfig& env) {
+  for (const auto& ps : profile_settings()) {
+    const auto text = env.lookup(ps.setting);  // validated against the setting's kind and range
+    if (!text) continue;
+    const std::string key = ps.key;
+    const std::string where = env.source(ps.setting);
+    const auto as_int = [&] { return static_cast<int>(*env.get_int(ps.setting)); };
+    const auto as_bool = [&] { return *env.get_bool(ps.setting); };
+    if (key == "cuda_min_version") {
+      const auto v = parse_cuda_version(*text);
+      if (!v) {
+        throw usage_error(fmt::format("{} ({}): expected MAJOR.MINOR such as 12.5, got '{}'",
+                                      ps.setting, where, quoted_excerpt(*text)));
+      }
+      p.cuda_min_version = *text;
+      p.cuda_min = *v;
+    } else if (key == "port_rate_gbit_per_s") {
+      p.port_rate_gbit_per_s = *env.get_number(ps.setting);
+    } else {
+      const std::map<std::string, int*> ints = {{"gpus_per_node", &p.gpus_per_node},
+                                                {"nvlinks_per_gpu", &p.nvlinks_per_gpu},
+                                                {"roce_ports_per_node", &p.roce_ports_per_node},
+                                                {"mtu_bytes", &p.mtu_bytes},
+                                                {"roce_priority", &p.roce_priority}};
+      const std::map<std::string, bool*> bools = {{"persistence_mode", &p.persistence_mode},
+                                                  {"ecc_enabled", &p.ecc_enabled},
+                                                  {"pfc_enabled", &p.pfc_enabled},
+                                                  {"ecn_enabled", &p.ecn_enabled}};
+      const std::map<std::string, std::string*> texts = {{"gpu_model", &p.gpu_model},
+                                                         {"link_layer", &p.link_layer},
+                                                         {"gid_type", &p.gid_type}};
+      if (const auto i = ints.find(key); i != ints.end()) {
+        *i->second = as_int();
+      } else if (const auto b = bools.find(key); b != bools.end()) {
+        *b->second = as_bool();
+      } else {
+        *texts.at(key) = *text;
+      }
+    }
+    p.overrides[key] = {ps.setting, where};
+  }
+}
+
 const char* verdict_name(Verdict v) {
   switch (v) {
     case Verdict::pass: return "pass";
@@ -90,13 +171,16 @@ const char* verdict_name(Verdict v) {
 
 NcclEnv nccl_env_from_process() {
   NcclEnv env;
-  for (const char* k : {"NCCL_IB_HCA", "NCCL_IB_GID_INDEX", "NCCL_SOCKET_IFNAME"}) {
+  for (const char* k : {"NCCL_IB_HCA", "NCCL_IB_GID_INDEX", "NCCL_SOCKET_IFNAME", "NCCL_NET_PLUGIN"}) {
     if (const char* v = std::getenv(k)) env[k] = v;
   }
   return env;
 }
 
 namespace {
+
+// A row's source that is a rule rather than a profile key: "rule:NVML" -> source "NVML".
+const std::string kRule = "rule:";
 
 struct Rows {
   const NodeProfile& profile;
@@ -111,6 +195,12 @@ struct Rows {
     r.expected = std::move(expected);
     if (key.empty()) {
       r.source = "NCCL";
+    } else if (key.rfind(kRule, 0) == 0) {
+      r.source = key.substr(kRule.size());
+    } else if (const auto o = profile.overrides.find(key); o != profile.overrides.end()) {
+      r.source = ".env " + o->second.setting;
+      r.citation = fmt::format("{} set in {}, in place of {}:{}", o->second.setting,
+                               o->second.where, profile.file, key);
     } else {
       r.source = profile.file + ":" + key;
       const auto it = profile.sources.find(key);
@@ -289,6 +379,8 @@ void port_rows(Rows& r, const RdmaPortSysfs& port) {
         fmt::format("cannot read PFC state from sysfs on this driver (use mlnx_qos -i {})", nd.name));
 }
 
+void net_plugin_row(Rows& r, const NcclEnv& env);
+
 void nccl_rows(Rows& r, const NodeSysfs& node, const NcclEnv& env) {
   const auto& p = r.profile;
   // NCCL_IB_HCA.
@@ -396,13 +488,433 @@ void nccl_rows(Rows& r, const NodeSysfs& node, const NcclEnv& env) {
       r.add("nccl.socket_ifname", "NCCL_SOCKET_IFNAME", ifn, "interfaces here", "", Verdict::fail, e.what());
     }
   }
+  net_plugin_row(r, env);
 }
 
-}  // namespace
+// ---- GPUs (NVML) --------------------------------------------------------------------------------
 
-std::vector<CheckRow> preflight_checks(const NodeSysfs& node, const NodeProfile& profile,
-                                       const NcclEnv& env) {
-  Rows r{profile, {}};
+const std::string kNvml = kRule + "NVML";
+const std::string kNcclRule = "";  // NCCL's own rule
+
+std::string gpu_subject(const GpuNvml& g) {
+  return g.bus_id ? fmt::format("GPU{} {}", g.index, *g.bus_id) : fmt::format("GPU{}", g.index);
+}
+
+// The GPU checks, one row each, when NVML cannot be used: no verdict, and why.
+void no_nvml_rows(Rows& r, const NodeGpus& gpus) {
+  const auto& p = r.profile;
+  const std::string why = fmt::format("not run: NVML unavailable ({})", gpus.why);
+  auto add = [&](const char* id, std::string expected, const std::string& key) {
+    r.add(id, "-", "not run", std::move(expected), key, Verdict::unknown, why);
+  };
+  add("gpu.count", fmt::format("{} GPUs", p.gpus_per_node), "gpus_per_node");
+  add("gpu.model", p.gpu_model, "gpu_model");
+  add("gpu.driver", "an NVIDIA driver", kNvml);
+  add("gpu.cuda_driver", ">= CUDA " + p.cuda_min_version, "cuda_min_version");
+  add("gpu.persistence", p.persistence_mode ? "on" : "off", "persistence_mode");
+  add("gpu.ecc_mode", p.ecc_enabled ? "on" : "off", "ecc_enabled");
+  add("gpu.ecc_errors", "0 uncorrectable", kNvml);
+  add("gpu.remapped_rows", "no pending or failed remap", kNvml);
+  add("gpu.nvlink", fmt::format(">= {} active links", p.nvlinks_per_gpu), "nvlinks_per_gpu");
+  add("gpu.nvlink_speed", "every active link at the GPU's link speed", kNvml);
+  add("gpu.pcie_gen", "the GPU's maximum", kNvml);
+  add("gpu.pcie_width", "the GPU's maximum", kNvml);
+  add("gpu.clocks", "no slowdown reason", kNvml);
+  add("affinity.gpu_nic", "a NIC on the GPU's NUMA node", kNcclRule);
+}
+
+void cuda_runtime_row(Rows& r, int runtime) {
+  const auto& p = r.profile;
+  const std::string expected = ">= CUDA " + p.cuda_min_version;
+  if (runtime <= 0) {
+    r.add("gpu.cuda_runtime", "sxbench", "none", expected, "cuda_min_version", Verdict::unknown,
+          "not run: this sxbench is built without CUDA, so it has no CUDA runtime to report");
+    return;
+  }
+  const bool ok = runtime >= p.cuda_min;
+  r.add("gpu.cuda_runtime", "sxbench", "CUDA " + cuda_version_name(runtime), expected,
+        "cuda_min_version", ok ? Verdict::pass : Verdict::fail,
+        ok ? ""
+           : fmt::format("the CUDA runtime {} is older than {}", cuda_version_name(runtime),
+                         p.cuda_min_version));
+}
+
+void node_gpu_rows(Rows& r, const NodeGpus& gpus) {
+  const auto& p = r.profile;
+  // Count.
+  const int n = static_cast<int>(gpus.gpus.size());
+  const bool count_ok = n == p.gpus_per_node;
+  std::string count_note;
+  if (!count_ok) count_note = fmt::format("{} GPUs, the profile says {}", n, p.gpus_per_node);
+  if (!gpus.enumerate_note.empty()) {
+    count_note += (count_note.empty() ? "" : "; ") + ("NVML could not open " + gpus.enumerate_note);
+  }
+  r.add("gpu.count", "node", std::to_string(n), fmt::format("{} GPUs", p.gpus_per_node),
+        "gpus_per_node", count_ok ? Verdict::pass : Verdict::fail, count_note);
+  // Driver.
+  if (!gpus.driver_version) {
+    r.add("gpu.driver", "node", "cannot read", "an NVIDIA driver", kNvml, Verdict::unknown,
+          "nvmlSystemGetDriverVersion: " + gpus.driver_version.why);
+  } else {
+    r.add("gpu.driver", "node", *gpus.driver_version, "an NVIDIA driver", kNvml, Verdict::pass,
+          "compare across hosts: every node of a job should run the same driver");
+  }
+  // CUDA version the driver supports.
+  const std::string expected = ">= CUDA " + p.cuda_min_version;
+  if (!gpus.cuda_driver_version) {
+    r.add("gpu.cuda_driver", "node", "cannot read", expected, "cuda_min_version", Verdict::unknown,
+          "nvmlSystemGetCudaDriverVersion: " + gpus.cuda_driver_version.why);
+  } else {
+    const int v = *gpus.cuda_driver_version;
+    const bool ok = v >= p.cuda_min;
+    r.add("gpu.cuda_driver", "node", "CUDA " + cuda_version_name(v), expected, "cuda_min_version",
+          ok ? Verdict::pass : Verdict::fail,
+          ok ? ""
+             : fmt::format("the driver supports CUDA up to {}, older than {}", cuda_version_name(v),
+                           p.cuda_min_version));
+  }
+}
+
+void gpu_rows(Rows& r, const GpuNvml& g) {
+  const auto& p = r.profile;
+  const std::string subj = gpu_subject(g);
+  auto cannot = [&](const char* id, std::string expected, const std::string& key, const char* call,
+                    const std::string& why) {
+    r.add(id, subj, "cannot read", std::move(expected), key, Verdict::unknown,
+          fmt::format("{}: {}", call, why));
+  };
+  // Model.
+  if (!g.name) {
+    cannot("gpu.model", p.gpu_model, "gpu_model", "nvmlDeviceGetName", g.name.why);
+  } else {
+    std::string lower = *g.name, want = p.gpu_model;
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : want) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const bool ok = lower.find(want) != std::string::npos;
+    r.add("gpu.model", subj, *g.name, p.gpu_model, "gpu_model", ok ? Verdict::pass : Verdict::fail,
+          ok ? "" : fmt::format("'{}' is not a {}", *g.name, p.gpu_model));
+  }
+  // Persistence mode.
+  const char* want_pm = p.persistence_mode ? "on" : "off";
+  if (!g.persistence) {
+    cannot("gpu.persistence", want_pm, "persistence_mode", "nvmlDeviceGetPersistenceMode",
+           g.persistence.why);
+  } else {
+    const bool ok = *g.persistence == p.persistence_mode;
+    r.add("gpu.persistence", subj, *g.persistence ? "on" : "off", want_pm, "persistence_mode",
+          ok ? Verdict::pass : Verdict::fail,
+          ok ? ""
+             : fmt::format("persistence mode is {} (nvidia-smi -pm {})",
+                           *g.persistence ? "on" : "off", p.persistence_mode ? 1 : 0));
+  }
+  // ECC mode.
+  const char* want_ecc = p.ecc_enabled ? "on" : "off";
+  if (!g.ecc) {
+    cannot("gpu.ecc_mode", want_ecc, "ecc_enabled", "nvmlDeviceGetEccMode", g.ecc.why);
+  } else {
+    const bool ok = g.ecc->current == p.ecc_enabled;
+    const bool changes = g.ecc->pending != g.ecc->current;
+    r.add("gpu.ecc_mode", subj,
+          fmt::format("{} (pending {})", g.ecc->current ? "on" : "off",
+                      g.ecc->pending ? "on" : "off"),
+          want_ecc, "ecc_enabled",
+          !ok       ? Verdict::fail
+          : changes ? Verdict::warn
+                    : Verdict::pass,
+          !ok ? fmt::format("ECC is {}", g.ecc->current ? "on" : "off")
+          : changes
+              ? fmt::format("ECC turns {} at the next GPU reset", g.ecc->pending ? "on" : "off")
+              : "");
+  }
+  // Uncorrectable ECC errors: since the driver loaded (volatile) and over the GPU's life.
+  if (!g.ecc_uncorrected_volatile || !g.ecc_uncorrected_aggregate) {
+    cannot("gpu.ecc_errors", "0 uncorrectable", kNvml, "nvmlDeviceGetTotalEccErrors",
+           !g.ecc_uncorrected_volatile ? g.ecc_uncorrected_volatile.why
+                                       : g.ecc_uncorrected_aggregate.why);
+  } else {
+    const uint64_t v = *g.ecc_uncorrected_volatile, a = *g.ecc_uncorrected_aggregate;
+    r.add(
+        "gpu.ecc_errors", subj, fmt::format("volatile {}, aggregate {}", v, a), "0 uncorrectable",
+        kNvml,
+        v > 0   ? Verdict::fail
+        : a > 0 ? Verdict::warn
+                : Verdict::pass,
+        v > 0 ? fmt::format("{} uncorrectable ECC errors since the driver loaded", v)
+        : a > 0
+            ? fmt::format(
+                  "{} uncorrectable ECC errors in the GPU's life, none since the driver loaded", a)
+            : "");
+  }
+  // Row remapping (Ampere and later), else page retirement.
+  const std::string want_remap = "no pending or failed remap";
+  if (g.remapped_rows) {
+    const auto& m = *g.remapped_rows;
+    const std::string found =
+        fmt::format("correctable {}, uncorrectable {}, pending {}, failure {}", m.correctable,
+                    m.uncorrectable, m.pending ? "yes" : "no", m.failure ? "yes" : "no");
+    std::string note;
+    if (m.failure)
+      note = "a row remap failed: the GPU has no spare row left for a failing one";
+    else if (m.pending)
+      note = "a row remap waits for a GPU reset; until then the failing row stays in use";
+    r.add("gpu.remapped_rows", subj, found, want_remap, kNvml,
+          m.failure || m.pending ? Verdict::fail : Verdict::pass, note);
+  } else if (g.retired_pages) {
+    const auto& rp = *g.retired_pages;
+    const std::string found = fmt::format("retired pages: single-bit {}, double-bit {}, pending {}",
+                                          rp.single_bit, rp.double_bit, rp.pending ? "yes" : "no");
+    r.add("gpu.remapped_rows", subj, found, "no page pending retirement", kNvml,
+          rp.pending          ? Verdict::fail
+          : rp.double_bit > 0 ? Verdict::warn
+                              : Verdict::pass,
+          rp.pending          ? "a page waits for retirement at the next GPU reset"
+          : rp.double_bit > 0 ? "pages were retired after double-bit errors"
+                              : "no row remapping on this GPU (nvmlDeviceGetRemappedRows: " +
+                                    g.remapped_rows.why + "); page retirement read instead");
+  } else {
+    r.add("gpu.remapped_rows", subj, "cannot read", want_remap, kNvml, Verdict::unknown,
+          fmt::format("nvmlDeviceGetRemappedRows: {}; nvmlDeviceGetRetiredPages: {}",
+                      g.remapped_rows.why, g.retired_pages.why));
+  }
+  // NVLink: active links against the profile, and every active one at the GPU's link speed.
+  const std::string want_links = fmt::format(">= {} active links", p.nvlinks_per_gpu);
+  if (!g.nvlinks_active) {
+    const bool none_expected = p.nvlinks_per_gpu == 0;
+    r.add("gpu.nvlink", subj, none_expected ? "no NVLink" : "cannot read", want_links,
+          "nvlinks_per_gpu", none_expected ? Verdict::pass : Verdict::unknown,
+          "nvmlDeviceGetNvLinkState: " + g.nvlinks_active.why);
+  } else {
+    const int n = static_cast<int>(g.nvlinks_active->size());
+    const bool ok = n >= p.nvlinks_per_gpu;
+    std::string down;
+    if (!ok) {
+      for (int l = 0; l < std::max(p.nvlinks_per_gpu, 1); ++l) {
+        if (std::find(g.nvlinks_active->begin(), g.nvlinks_active->end(), l) ==
+            g.nvlinks_active->end())
+          down += (down.empty() ? "" : ",") + std::to_string(l);
+      }
+    }
+    r.add(
+        "gpu.nvlink", subj, fmt::format("{} active", n), want_links, "nvlinks_per_gpu",
+        ok ? Verdict::pass : Verdict::fail,
+        ok ? "" : fmt::format("{} of {} links active; not active: {}", n, p.nvlinks_per_gpu, down));
+  }
+  const std::string want_speed = "every active link at the GPU's link speed";
+  if (!g.nvlinks_active || g.nvlinks_active->empty()) {
+    r.add("gpu.nvlink_speed", subj, "no active link", want_speed, kNvml,
+          p.nvlinks_per_gpu == 0 ? Verdict::pass : Verdict::unknown, "no active NVLink to measure");
+  } else if (!g.nvlink_speeds) {
+    cannot("gpu.nvlink_speed", want_speed, kNvml, "nvmlDeviceGetFieldValues(NVLINK_GET_SPEED)",
+           g.nvlink_speeds.why);
+  } else {
+    unsigned int top = 0;
+    for (const auto& l : *g.nvlink_speeds) top = std::max(top, l.mbyte_per_s);
+    std::string slow;
+    for (const auto& l : *g.nvlink_speeds) {
+      if (l.mbyte_per_s < top)
+        slow +=
+            fmt::format("{}link {} at {} MB/s", slow.empty() ? "" : ", ", l.link, l.mbyte_per_s);
+    }
+    r.add("gpu.nvlink_speed", subj,
+          fmt::format("{} links, fastest {} MB/s", g.nvlink_speeds->size(), top), want_speed, kNvml,
+          slow.empty() && top > 0 ? Verdict::pass : Verdict::fail,
+          top == 0       ? "every active link reports 0 MB/s"
+          : slow.empty() ? ""
+                         : slow + fmt::format(" (others {} MB/s)", top));
+  }
+  // PCIe generation and width against the GPU's maximum.
+  if (!g.pcie_gen || !g.pcie_gen_max) {
+    cannot("gpu.pcie_gen", "the GPU's maximum", kNvml, "nvmlDeviceGetCurr/MaxPcieLinkGeneration",
+           !g.pcie_gen ? g.pcie_gen.why : g.pcie_gen_max.why);
+  } else {
+    const bool ok = *g.pcie_gen >= *g.pcie_gen_max;
+    // An idle GPU lowers its link generation to save power; it comes back under load.
+    r.add("gpu.pcie_gen", subj, fmt::format("Gen{}", *g.pcie_gen),
+          fmt::format("Gen{} (the GPU's maximum)", *g.pcie_gen_max), kNvml,
+          ok ? Verdict::pass : Verdict::warn,
+          ok ? ""
+             : fmt::format("Gen{} below Gen{}: an idle GPU lowers its link generation; check again "
+                           "under load",
+                           *g.pcie_gen, *g.pcie_gen_max));
+  }
+  if (!g.pcie_width || !g.pcie_width_max) {
+    cannot("gpu.pcie_width", "the GPU's maximum", kNvml, "nvmlDeviceGetCurr/MaxPcieLinkWidth",
+           !g.pcie_width ? g.pcie_width.why : g.pcie_width_max.why);
+  } else {
+    const bool ok = *g.pcie_width >= *g.pcie_width_max;
+    r.add(
+        "gpu.pcie_width", subj, fmt::format("x{}", *g.pcie_width),
+        fmt::format("x{} (the GPU's maximum)", *g.pcie_width_max), kNvml,
+        ok ? Verdict::pass : Verdict::fail,
+        ok ? "" : fmt::format("the link trained at x{} of x{}", *g.pcie_width, *g.pcie_width_max));
+  }
+  // Clock event reasons: hardware slowdown, thermal and power brake hold clocks down.
+  if (!g.clock_reasons) {
+    cannot("gpu.clocks", "no slowdown reason", kNvml, "nvmlDeviceGetCurrentClocksEventReasons",
+           g.clock_reasons.why);
+  } else {
+    const uint64_t m = *g.clock_reasons;
+    constexpr uint64_t kHolding =
+        0x8 | 0x20 | 0x40 | 0x80;  // hw_slowdown, sw/hw thermal, power brake
+    constexpr uint64_t kPowerCap = 0x4;
+    const std::string text = m == 0 ? "none" : throttle_reasons_text(m);
+    r.add("gpu.clocks", subj, text, "no slowdown reason", kNvml,
+          (m & kHolding)    ? Verdict::fail
+          : (m & kPowerCap) ? Verdict::warn
+                            : Verdict::pass,
+          (m & kHolding) ? "clocks held down by " + throttle_reasons_text(m & kHolding)
+          : (m & kPowerCap)
+              ? "clocks held at the power limit (sw_power_cap): is something running on this GPU?"
+              : "");
+  }
+}
+
+// ---- GPU-NIC affinity, GPUDirect RDMA
+// -------------------------------------------------------------
+
+std::string location_text(const PciLocation& l) {
+  std::string path;
+  for (size_t i = 1; i < l.path.size(); ++i) path += (path.empty() ? "" : "/") + l.path[i];
+  return fmt::format("NUMA {} {}", l.numa_node ? std::to_string(*l.numa_node) : "?", path);
+}
+
+void affinity_rows(Rows& r, const PreflightInputs& in) {
+  for (const auto& nic : in.node.rdma_pci) {
+    const bool ok = !nic.pci.path.empty() && nic.pci.numa_node.has_value();
+    r.add("affinity.nic", nic.name, ok ? location_text(nic.pci) : "cannot read",
+          "a NUMA node and PCI path", kRule + "sysfs", ok ? Verdict::pass : Verdict::unknown,
+          nic.pci.why);
+  }
+  for (size_t i = 0; i < in.gpus.gpus.size(); ++i) {
+    const auto& g = in.gpus.gpus[i];
+    const std::string subj = gpu_subject(g);
+    const std::string expected = "a NIC on the GPU's NUMA node";
+    if (!g.bus_id) {
+      r.add("affinity.gpu_nic", subj, "cannot read", expected, kNcclRule, Verdict::unknown,
+            "nvmlDeviceGetPciInfo: " + g.bus_id.why);
+      continue;
+    }
+    const PciLocation& loc = i < in.gpu_pci.size() ? in.gpu_pci[i] : PciLocation{};
+    if (loc.path.empty() || !loc.numa_node) {
+      r.add("affinity.gpu_nic", subj, "cannot read", expected, kNcclRule, Verdict::unknown,
+            loc.why);
+      continue;
+    }
+    std::string nics;
+    bool near = false;
+    for (const auto& nic : in.node.rdma_pci) {
+      std::string common;
+      const PciRelation rel = pci_relation(loc, nic.pci, &common);
+      near = near || rel == PciRelation::same_switch || rel == PciRelation::same_host_bridge ||
+             rel == PciRelation::same_numa;
+      nics += fmt::format("; {}: {}{}", nic.name, pci_relation_name(rel),
+                          rel == PciRelation::same_switch ? " " + common : "");
+    }
+    const std::string found = fmt::format("NUMA {}{}", *loc.numa_node, nics);
+    r.add("affinity.gpu_nic", subj, found, expected, kNcclRule,
+          near ? Verdict::pass : Verdict::warn,
+          near ? ""
+          : in.node.rdma_pci.empty()
+              ? "no RDMA device on this host"
+              : fmt::format("no NIC on NUMA node {}: this GPU's traffic crosses the CPU "
+                            "interconnect, and NCCL "
+                            "turns GPUDirect RDMA off for such a pair by default",
+                            *loc.numa_node));
+  }
+}
+
+// "6.8.0-45-generic" -> {6, 8}
+std::optional<std::pair<int, int>> kernel_version(const std::string& release) {
+  int major = 0, minor = 0;
+  if (std::sscanf(release.c_str(), "%d.%d", &major, &minor) != 2) return std::nullopt;
+  return std::make_pair(major, minor);
+}
+
+void gpudirect_row(Rows& r, const GpuDirectSysfs& gd) {
+  const std::string expected = "nvidia_peermem loaded, or dma-buf";
+  if (gd.nvidia_peermem || gd.nv_peer_mem) {
+    const char* m = gd.nvidia_peermem ? "nvidia_peermem" : "nv_peer_mem";
+    r.add("gpu.gpudirect_rdma", "node", fmt::format("{} loaded", m), expected, kNcclRule,
+          Verdict::pass, fmt::format("/sys/module/{} exists", m));
+    return;
+  }
+  if (!gd.nvidia_version) {
+    r.add("gpu.gpudirect_rdma", "node", "cannot read", expected, kNcclRule, Verdict::unknown,
+          "no /sys/module/nvidia_peermem and no /proc/driver/nvidia/version: no NVIDIA kernel "
+          "module to read");
+    return;
+  }
+  const bool open = gd.nvidia_version->find("Open Kernel Module") != std::string::npos;
+  if (!open) {
+    r.add("gpu.gpudirect_rdma", "node", "nvidia_peermem not loaded; proprietary kernel module",
+          expected, kNcclRule, Verdict::fail,
+          "no /sys/module/nvidia_peermem, and dma-buf for GPUDirect RDMA needs the open NVIDIA "
+          "kernel "
+          "module (/proc/driver/nvidia/version: " +
+              *gd.nvidia_version + "): modprobe nvidia_peermem");
+    return;
+  }
+  const auto kv = gd.kernel_release ? kernel_version(*gd.kernel_release) : std::nullopt;
+  if (!kv) {
+    r.add(
+        "gpu.gpudirect_rdma", "node", "nvidia_peermem not loaded; open kernel module", expected,
+        kNcclRule, Verdict::unknown,
+        gd.kernel_release
+            ? "kernel release '" + *gd.kernel_release + "' not understood"
+            : "cannot read /proc/sys/kernel/osrelease (dma-buf import needs kernel 5.12 or later)");
+    return;
+  }
+  const bool ok = *kv >= std::make_pair(5, 12);
+  r.add("gpu.gpudirect_rdma", "node",
+        fmt::format("dma-buf: open kernel module, kernel {}", *gd.kernel_release), expected,
+        kNcclRule, ok ? Verdict::pass : Verdict::fail,
+        ok ? "no /sys/module/nvidia_peermem; the open NVIDIA kernel module exports dma-buf and "
+             "kernel 5.12+ "
+             "imports it (whether the NIC driver does is not shown in sysfs)"
+           : fmt::format("kernel {} is older than 5.12, which dma-buf import for RDMA needs, and "
+                         "nvidia_peermem is not loaded",
+                         *gd.kernel_release));
+}
+
+// ---- NCCL_NET_PLUGIN
+// --------------------------------------------------------------------------------
+
+void net_plugin_row(Rows& r, const NcclEnv& env) {
+  const std::string v = or_unset(env, "NCCL_NET_PLUGIN");
+  const std::string expected = "a loadable NCCL net plugin";
+  if (v.empty()) {
+    r.add("nccl.net_plugin", "NCCL_NET_PLUGIN", "unset", expected, kNcclRule, Verdict::pass,
+          "unset: NCCL loads libnccl-net.so when it finds one, else uses its own IB and socket "
+          "transports");
+    return;
+  }
+  if (v == "none") {
+    r.add("nccl.net_plugin", "NCCL_NET_PLUGIN", v, expected, kNcclRule, Verdict::pass,
+          "none: NCCL uses its own IB and socket transports");
+    return;
+  }
+  // NCCL loads libnccl-net-<name>.so, or the library named when the value is one.
+  const bool is_library = v.find(".so") != std::string::npos || v.find('/') != std::string::npos;
+  const std::string lib = is_library ? v : "libnccl-net-" + v + ".so";
+  std::vector<std::string> symbols;
+  for (int ver = 10; ver >= 5; --ver) symbols.push_back(fmt::format("ncclNetPlugin_v{}", ver));
+  const LibraryProbe probe = probe_library(lib, symbols);
+  if (!probe.loaded) {
+    r.add("nccl.net_plugin", "NCCL_NET_PLUGIN", v, expected, kNcclRule, Verdict::fail,
+          fmt::format("cannot load {}: {}", lib, probe.error));
+  } else if (probe.exported.empty()) {
+    r.add("nccl.net_plugin", "NCCL_NET_PLUGIN", v, expected, kNcclRule, Verdict::fail,
+          fmt::format("{} loads but exports no ncclNetPlugin_v5 to _v10: NCCL cannot use it", lib));
+  } else {
+    std::string syms;
+    for (const auto& s : probe.exported) syms += (syms.empty() ? "" : ", ") + s;
+    r.add("nccl.net_plugin", "NCCL_NET_PLUGIN", v, expected, kNcclRule, Verdict::pass,
+          fmt::format("{} loads and exports {}", lib, syms));
+  }
+}
+
+void network_rows(Rows& r, const NodeSysfs& node, const NcclEnv& env) {
+  const NodeProfile& profile = r.profile;
   if (node.ports.empty()) {
     no_rdma_rows(r, node);
   } else {
@@ -422,7 +934,49 @@ std::vector<CheckRow> preflight_checks(const NodeSysfs& node, const NodeProfile&
     for (const auto& port : node.ports) port_rows(r, port);
   }
   nccl_rows(r, node, env);
+}
+
+}  // namespace
+
+std::vector<CheckRow> preflight_checks(const NodeSysfs& node, const NodeProfile& profile,
+                                       const NcclEnv& env) {
+  Rows r{profile, {}};
+  network_rows(r, node, env);
   return r.rows;
+}
+
+std::vector<CheckRow> preflight_checks(const PreflightInputs& in, const NodeProfile& profile) {
+  Rows r{profile, {}};
+  if (!in.gpus.nvml) {
+    no_nvml_rows(r, in.gpus);
+    for (const auto& nic : in.node.rdma_pci) {
+      const bool ok = !nic.pci.path.empty() && nic.pci.numa_node.has_value();
+      r.add("affinity.nic", nic.name, ok ? location_text(nic.pci) : "cannot read",
+            "a NUMA node and PCI path", kRule + "sysfs", ok ? Verdict::pass : Verdict::unknown,
+            nic.pci.why);
+    }
+  } else {
+    node_gpu_rows(r, in.gpus);
+    for (const auto& g : in.gpus.gpus) gpu_rows(r, g);
+    affinity_rows(r, in);
+  }
+  cuda_runtime_row(r, in.cuda_runtime);
+  gpudirect_row(r, in.node.gpudirect);
+  network_rows(r, in.node, in.env);
+  return r.rows;
+}
+
+PreflightInputs read_preflight_inputs(const std::filesystem::path& root, const NodeProfile& profile,
+                                      const std::string& nvml_library, const NcclEnv& env) {
+  PreflightInputs in;
+  in.node = read_node_sysfs(root, profile.roce_priority);
+  in.gpus = read_node_gpus(nvml_library);
+  for (const auto& g : in.gpus.gpus) {
+    in.gpu_pci.push_back(g.bus_id ? read_pci_location(root, *g.bus_id) : PciLocation{});
+  }
+  in.env = env;
+  in.cuda_runtime = cuda_runtime_version_number();
+  return in;
 }
 
 bool any_failed(const std::vector<CheckRow>& rows) {

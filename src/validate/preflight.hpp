@@ -1,23 +1,34 @@
 #pragma once
 // `sxbench preflight`: this host against a node profile (configs/cluster/*.json), one row per
 // check with the value found, the value expected, where the expectation comes from and a verdict.
-// This slice checks what sysfs shows of the RDMA ports and their interfaces (platform/node_sysfs)
-// and the NCCL settings that name them; GPUs (NVML) come later. "unknown" is no verdict: the
-// value could not be read, and the row says why.
+// It checks the GPUs through NVML (platform/node_gpus), what sysfs shows of the RDMA ports, their
+// interfaces, where GPUs and NICs sit on the PCIe tree and GPUDirect RDMA's kernel parts
+// (platform/node_sysfs), and the NCCL settings. "unknown" is no verdict: the value could not be
+// read, and the row says why. The profile's expectations can be replaced by .env settings
+// (PREFLIGHT_*), and a row whose expectation comes from one names it as its source.
 #include <filesystem>
 #include <map>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
+#include "platform/node_gpus.hpp"
 #include "platform/node_sysfs.hpp"
 
 namespace sxb {
+
+class EnvConfig;
 
 struct NodeProfile {
   std::string file;  // as given (named in rows and messages)
   std::string name;
   int gpus_per_node = 0;
+  std::string gpu_model;         // "H200": a GPU passes when its NVML name contains it
+  std::string cuda_min_version;  // "12.5"
+  int cuda_min = 0;              // the same in CUDA's encoding, 12050
+  int nvlinks_per_gpu = 0;       // active NVLink links each GPU should have
+  bool persistence_mode = false;
+  bool ecc_enabled = false;
   int roce_ports_per_node = 0;
   double port_rate_gbit_per_s = 0;
   std::string link_layer;  // "Ethernet"
@@ -27,7 +38,22 @@ struct NodeProfile {
   bool ecn_enabled = false;
   int roce_priority = 0;  // 0-7
   std::map<std::string, std::string> sources;  // expectation key -> its citation
+  struct Override {
+    std::string setting;  // "PREFLIGHT_MTU"
+    std::string where;    // "environment" or ".env:12", as EnvConfig::source says
+  };
+  std::map<std::string, Override> overrides;  // expectation key -> the setting that replaced it
 };
+
+// The .env settings (PREFLIGHT_*) that replace a profile expectation, key by key.
+struct ProfileSetting {
+  const char* key;      // "mtu_bytes"
+  const char* setting;  // "PREFLIGHT_MTU"
+};
+const std::vector<ProfileSetting>& profile_settings();
+// Replaces every expectation whose setting is set (environment > .env) and records it in
+// `overrides`; a bad value is a one-line usage error naming the setting and where it was set.
+void apply_profile_settings(NodeProfile& profile, const EnvConfig& env);
 
 // Reads and checks a profile; any missing or malformed key is a one-line usage error naming the
 // file and the key.
@@ -50,9 +76,24 @@ struct CheckRow {
 
 // NCCL settings as the environment gives them; absent names are unset.
 using NcclEnv = std::map<std::string, std::string>;
-// NCCL_IB_HCA, NCCL_IB_GID_INDEX, NCCL_SOCKET_IFNAME from the process environment.
+// NCCL_IB_HCA, NCCL_IB_GID_INDEX, NCCL_SOCKET_IFNAME, NCCL_NET_PLUGIN from the process
+// environment.
 NcclEnv nccl_env_from_process();
 
+// Everything the checks look at, read once: sysfs under one root, NVML through one library.
+struct PreflightInputs {
+  NodeSysfs node;
+  NodeGpus gpus;
+  std::vector<PciLocation> gpu_pci;  // one per gpus.gpus entry, from its NVML bus id
+  NcclEnv env;
+  int cuda_runtime = 0;  // this binary's CUDA runtime (12050); 0 in a build without CUDA
+};
+PreflightInputs read_preflight_inputs(const std::filesystem::path& root, const NodeProfile& profile,
+                                      const std::string& nvml_library, const NcclEnv& env);
+
+// Every check: GPUs, GPU-NIC affinity, GPUDirect RDMA, RDMA ports and interfaces, NCCL settings.
+std::vector<CheckRow> preflight_checks(const PreflightInputs& in, const NodeProfile& profile);
+// The RDMA port, interface and NCCL rows alone.
 std::vector<CheckRow> preflight_checks(const NodeSysfs& node, const NodeProfile& profile,
                                        const NcclEnv& env);
 bool any_failed(const std::vector<CheckRow>& rows);

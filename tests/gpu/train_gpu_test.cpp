@@ -490,10 +490,10 @@ TEST(TrainGpuOps, HopperAttentionForwardMatchesTheMmaKernelAndTheReference) {
     const gpu::AttentionShape s = packed_qkv_shape(c.B, c.T, c.H, c.KV, hd);
     bf16* base = dqkv.get();
     gpu::attention_forward(o_new.get(), lse_new.get(), base, base + c.H * hd,
-                           base + (c.H + c.KV) * hd, s, nullptr, gpu::AttentionForwardKernel::sm90);
+                           base + (c.H + c.KV) * hd, s, nullptr, gpu::AttentionKernel::sm90);
     ASSERT_EQ(cudaGetLastError(), cudaSuccess);
     gpu::attention_forward(o_mma.get(), lse_mma.get(), base, base + c.H * hd,
-                           base + (c.H + c.KV) * hd, s, nullptr, gpu::AttentionForwardKernel::mma);
+                           base + (c.H + c.KV) * hd, s, nullptr, gpu::AttentionKernel::mma);
     const auto got = o_new.download(), want_mma = o_mma.download();
     const auto lse_got = lse_new.download(), lse_want_mma = lse_mma.download();
     ASSERT_TRUE(all_finite(got));
@@ -532,6 +532,73 @@ TEST(TrainGpuOps, HopperAttentionForwardMatchesTheMmaKernelAndTheReference) {
     EXPECT_LT(err_ref, 2e-2);
     EXPECT_LT(lse_diff_mma, 1e-3);
     EXPECT_LT(lse_diff_ref, 2e-3);
+  }
+}
+
+// The Hopper backward against the mma.sync backward (dq accumulator, dk, dv) on the same forward
+// outputs, at GQA ratios 1, 4 and 3, lengths that end inside a key block or a query tile, and
+// one and two batch entries; the outputs are poisoned (NaN) before each kernel so every element
+// must be written. The CPU reference checks the automatic choice (the Hopper kernel on sm_90)
+// in FlashAttentionMatchesTheReferenceForwardAndBackward.
+TEST(TrainGpuOps, HopperAttentionBackwardMatchesTheMmaKernel) {
+  SXB_REQUIRE_GPU();
+  struct Case {
+    int64_t B, T, H, KV;
+  };
+  const std::vector<Case> cases = {{2, 128, 4, 4}, {2, 130, 8, 2},  {1, 1000, 4, 4},
+                                   {1, 1000, 8, 2}, {1, 777, 3, 1}, {1, 4096, 8, 2}};
+  const int64_t hd = 128;
+  {
+    gpu::AttentionShape probe = packed_qkv_shape(1, 128, 1, 1, hd);
+    if (!gpu::attention_forward_sm90_supports(probe)) {
+      GTEST_SKIP() << "the Hopper backward needs an sm_90a build on an sm_90 GPU";
+    }
+  }
+  uint32_t seed = 400;
+  for (const auto& c : cases) {
+    SCOPED_TRACE(testing::Message()
+                 << "B=" << c.B << " T=" << c.T << " H=" << c.H << " KV=" << c.KV);
+    const int64_t N = c.B * c.T, qw = (c.H + 2 * c.KV) * hd, ow = c.H * hd;
+    Dev<bf16> dqkv(random_vec(size_t(N * qw), seed++)), dout(random_vec(size_t(N * ow), seed++)),
+        o(size_t(N * ow)), g_new(size_t(N * qw)), g_mma(size_t(N * qw));
+    Dev<float> lse(size_t(c.B * c.H * c.T)), dsum(size_t(c.B * c.H * c.T)),
+        dq_new(size_t(N * ow)), dq_mma(size_t(N * ow));
+    const gpu::AttentionShape s = packed_qkv_shape(c.B, c.T, c.H, c.KV, hd);
+    bf16* base = dqkv.get();
+    gpu::attention_forward(o.get(), lse.get(), base, base + c.H * hd, base + (c.H + c.KV) * hd, s,
+                           nullptr, gpu::AttentionKernel::mma);
+    auto backward = [&](Dev<float>& dq, Dev<bf16>& g, gpu::AttentionKernel kernel) {
+      cudaMemset(g.get(), 0xff, size_t(N * qw) * sizeof(bf16));
+      cudaMemset(dq.get(), 0xff, size_t(N * ow) * sizeof(float));
+      gpu::attention_backward(dq.get(), g.get() + c.H * hd, g.get() + (c.H + c.KV) * hd,
+                              dsum.get(), dout.get(), o.get(), lse.get(), base, base + c.H * hd,
+                              base + (c.H + c.KV) * hd, s, nullptr, kernel);
+      ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+    };
+    backward(dq_new, g_new, gpu::AttentionKernel::sm90);
+    backward(dq_mma, g_mma, gpu::AttentionKernel::mma);
+    const auto gn = g_new.download(), gm = g_mma.download();
+    std::vector<float> dk_n, dk_m, dv_n, dv_m;
+    for (int64_t n = 0; n < N; ++n) {
+      for (int64_t i = 0; i < c.KV * hd; ++i) {
+        dk_n.push_back(gn[size_t(n * qw + c.H * hd + i)]);
+        dk_m.push_back(gm[size_t(n * qw + c.H * hd + i)]);
+        dv_n.push_back(gn[size_t(n * qw + (c.H + c.KV) * hd + i)]);
+        dv_m.push_back(gm[size_t(n * qw + (c.H + c.KV) * hd + i)]);
+      }
+    }
+    const auto dqn = dq_new.download(), dqm = dq_mma.download();
+    ASSERT_TRUE(all_finite(dqn));
+    ASSERT_TRUE(all_finite(dk_n));
+    ASSERT_TRUE(all_finite(dv_n));
+    const double e_dq = rel_err(dqn, dqm), e_dk = rel_err(dk_n, dk_m), e_dv = rel_err(dv_n, dv_m);
+    std::printf(
+        "hopper attention backward B=%lld T=%lld H=%lld KV=%lld: rel err vs mma.sync dq %.2e, "
+        "dk %.2e, dv %.2e\n",
+        (long long)c.B, (long long)c.T, (long long)c.H, (long long)c.KV, e_dq, e_dk, e_dv);
+    EXPECT_LT(e_dq, 1e-2);
+    EXPECT_LT(e_dk, 1e-2);
+    EXPECT_LT(e_dv, 1e-2);
   }
 }
 
@@ -872,11 +939,11 @@ TEST(TrainGpuPerf, AttentionAtTheLlama7bShapeIsWithinPhysicalLimits) {
   EXPECT_LT(bwd_tflops, 989.4);
 }
 
-// Forward rates of both attention kernels at the issue's shapes (B, H, KV heads, T, head_dim)
+// Forward and backward rates of both attention kernels at the issue's shapes (B, H, KV heads, T, head_dim)
 // = (1, 32, 32, 4096, 128) and (1, 32, 8, 8192, 128), fused qkv rows as in the engine, with
 // FlashAttention's FLOP count (causal forward 4 B H T^2 hd / 2); the Hopper kernel's output is
 // checked against the mma.sync kernel's at each shape. Lines start with ATTNFWD for the scripts.
-TEST(TrainGpuPerf, AttentionForwardKernelsAtTheIssueShapes) {
+TEST(TrainGpuPerf, AttentionKernelsAtTheIssueShapes) {
   SXB_REQUIRE_GPU();
   struct Shape {
     int64_t B, H, KV, T, hd;
@@ -892,8 +959,8 @@ TEST(TrainGpuPerf, AttentionForwardKernelsAtTheIssueShapes) {
     const double flops = 4.0 * sh.B * sh.H * double(sh.T) * double(sh.T) * sh.hd / 2;
     const bool hopper = gpu::attention_forward_sm90_supports(s);
     for (const auto kernel :
-         {gpu::AttentionForwardKernel::mma, gpu::AttentionForwardKernel::sm90}) {
-      const bool is_mma = kernel == gpu::AttentionForwardKernel::mma;
+         {gpu::AttentionKernel::mma, gpu::AttentionKernel::sm90}) {
+      const bool is_mma = kernel == gpu::AttentionKernel::mma;
       if (!is_mma && !hopper) {
         std::printf("ATTNFWD sm90 not available on this device/build\n");
         continue;
@@ -917,6 +984,31 @@ TEST(TrainGpuPerf, AttentionForwardKernelsAtTheIssueShapes) {
       const double err = rel_err(a, m);
       std::printf("ATTNFWD sm90 vs mma rel err %.2e\n", err);
       EXPECT_LT(err, 1e-2);
+    }
+    // Backward (FlashAttention's count: 2.5 x the forward's FLOPs), D pre-pass and dq clearing
+    // included, as the engine runs it.
+    Dev<bf16> dout(random_vec(size_t(N * ow), uint32_t(60 + sh.KV))), grad(size_t(N * qw));
+    Dev<float> dq(size_t(N * ow)), dsum(size_t(sh.B * sh.H * sh.T));
+    for (const auto kernel : {gpu::AttentionKernel::mma, gpu::AttentionKernel::sm90}) {
+      const bool is_mma = kernel == gpu::AttentionKernel::mma;
+      if (!is_mma && !hopper) {
+        std::printf("ATTNBWD sm90 not available on this device/build\n");
+        continue;
+      }
+      bf16* g = grad.get();
+      const double ms = median_ms([&] {
+        gpu::attention_backward(dq.get(), g + sh.H * sh.hd, g + (sh.H + sh.KV) * sh.hd,
+                                dsum.get(), dout.get(), o_mma.get(), lse.get(), b,
+                                b + sh.H * sh.hd, b + (sh.H + sh.KV) * sh.hd, s, nullptr, kernel);
+      });
+      ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+      const double tflops = 2.5 * flops / (ms * 1e-3) / 1e12;
+      std::printf("ATTNBWD %-4s B%lld H%lld KV%lld T%lld d%lld: bwd %.3f ms %.1f TF/s\n",
+                  is_mma ? "mma" : "sm90", (long long)sh.B, (long long)sh.H, (long long)sh.KV,
+                  (long long)sh.T, (long long)sh.hd, ms, tflops);
+      EXPECT_TRUE(all_finite(dq.download()));
+      EXPECT_GT(tflops, 20.0);
+      EXPECT_LT(tflops, 989.4);
     }
   }
 }

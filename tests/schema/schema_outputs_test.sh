@@ -8,7 +8,8 @@
 # validation.json), `sxbench monitor` over the scripted NVML stand-in FAKE_NVML (so that the
 # GPU members of gpu_metrics_summary.json and the GPU columns of gpu_metrics.csv are filled),
 # then `sxbench report` and `sxbench plan` over those directories and `sxbench validate --json`
-# of the run and of configs/claims/seed_claims.json, `sxbench preflight --json` on an empty root;
+# of the run and of configs/claims/seed_claims.json, `sxbench preflight --json` on an empty root,
+# `sxbench diagnose` on 3 ranks (mpi backend);
 # then validates every file with validate_results.py (python3-jsonschema). compute.json and the
 # CUDA engine's sft_metrics.json need a GPU: the run directories recorded on one H200
 # (tests/fixtures/gpu/) join the results, so their files, and report and plan over them, are
@@ -62,6 +63,22 @@ mkdir -p "$WORK/preflight/root"
   >"$WORK/last.log" 2>&1 || true
 [ -s "$WORK/preflight/preflight.json" ] ||
   { cat "$WORK/last.log"; echo "FAIL: preflight wrote no preflight.json" >&2; exit 1; }
+# Eight GPUs through the NVML stand-in, with faults (a downtrained link, a pending row remap, an
+# inactive NVLink): every GPU row kind, pass, warn and fail, in the file.
+mkdir -p "$WORK/preflight_gpu"
+SXB_NVML_LIBRARY="$FAKE_NVML" \
+  SXB_FAKE_NVML_SCRIPT="gpus=8;all.name=NVIDIA H200;all.clock_reasons=1;1.pcie_width=8;2.remap_pending=1;3.nvlinks=17;4.pcie_gen=1" \
+  "$BIN" preflight --root "$WORK/preflight/root" --json "$WORK/preflight_gpu/preflight.json" \
+  >"$WORK/last.log" 2>&1 || true
+grep -q '"gpu.remapped_rows"' "$WORK/preflight_gpu/preflight.json" ||
+  { cat "$WORK/last.log"; echo "FAIL: preflight over the NVML stand-in wrote no GPU rows" >&2; exit 1; }
+
+# diagnose on 3 ranks without a GPU: every rank's CPU figures and the 3 x 3 pair matrix (exit 1
+# would mean it named a component; the file is written either way).
+"$MPIEXEC" -np 3 --oversubscribe "$BIN" diagnose --backend mpi --samples 3 --gemm-size 64 \
+  --copy-bytes 1M --pair-bytes 64K --out "$WORK/diagnose" >"$WORK/last.log" 2>&1 || true
+[ -s "$WORK/diagnose/diagnose.json" ] ||
+  { cat "$WORK/last.log"; echo "FAIL: diagnose wrote no diagnose.json" >&2; exit 1; }
 
 exec python3 "$ROOT/tests/schema/validate_results.py" --schemas "$ROOT/schemas" \
   --claims "$ROOT/configs/claims/seed_claims.json" \
@@ -69,7 +86,9 @@ exec python3 "$ROOT/tests/schema/validate_results.py" --schemas "$ROOT/schemas" 
   --require run.json --require sft_metrics.json --require compute.json --require nccl.json \
   --require gpu_metrics_summary.json --require gpu_metrics.csv --require validation.json \
   --require validation_run.json --require validation_claims.json \
-  --require report.json --require plan.json --require preflight.json --require claims \
+  --require report.json --require plan.json --require preflight.json --require diagnose.json \
+  --require claims \
   --require records \
   "$WORK/results" "$WORK/report/report.json" "$WORK/plan/plan.json" "$WORK/validate" \
-  "$WORK/preflight/preflight.json"
+  "$WORK/preflight/preflight.json" "$WORK/preflight_gpu/preflight.json" \
+  "$WORK/diagnose/diagnose.json"

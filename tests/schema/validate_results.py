@@ -6,7 +6,7 @@
 Each PATH is a file or a directory searched recursively. Files are matched to schemas by name:
 run.json, sft_metrics.json, nccl.json, compute.json and compute_<host>.json,
 gpu_metrics_summary.json, validation.json (and the --json output of `sxbench validate`, named
-validation*.json), report.json, plan.json, preflight.json, gpu_metrics.csv (header against x-columns, then every
+validation*.json), report.json, plan.json, preflight.json, diagnose.json, gpu_metrics.csv (header against x-columns, then every
 row as an object); --claims names claims files, --records published-record files. --require NAME fails the run when no file of
 that name was validated (so that a test cannot pass on an empty directory).
 
@@ -34,6 +34,7 @@ SCHEMA_OF = {
     "report.json": "report",
     "plan.json": "plan",
     "preflight.json": "preflight",
+    "diagnose.json": "diagnose",
 }
 
 

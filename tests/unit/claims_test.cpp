@@ -181,8 +181,12 @@ TEST(Claims, DatasheetKindsAtUnderAndAboveRecordAndPeak) {
       {"gemm_tflops", "fp8", 1978.9, Want::ok},
       {"gemm_tflops", "fp8", 1979, Want::impossible},
       {"gemm_tflops", "fp8", 1979, Want::impossible, "tensor"},
-      // GEMM bf16: no record, peak 989.4.
-      {"gemm_tflops", "bf16", 989.4, Want::ok},
+      // GEMM bf16 (and fp16, the same class): record 828.6 of 989 (GH200, MAMF) -> 0.83782 x
+      // 989.4 = 828.94 here; peak 989.4.
+      {"gemm_tflops", "bf16", 828.9, Want::ok},
+      {"gemm_tflops", "bf16", 829.0, Want::implausible},
+      {"gemm_tflops", "fp16", 829.0, Want::implausible},
+      {"gemm_tflops", "bf16", 989.4, Want::implausible},
       {"gemm_tflops", "bf16", 989.5, Want::impossible},
       {"gemm_tflops", "tf32", 494.8, Want::impossible},
       // Attention bf16: record 740 (FlashAttention-3 fp16), peak 989.4; fp8: 1200, 1978.9.
@@ -266,11 +270,19 @@ TEST(Claims, CollectiveBusbwAtUnderAndAboveRecordAndCeiling) {
       {"all_gather", 1, 450, Want::implausible},
       {"all_gather", 1, 451, Want::impossible},
       {"sendrecv", 1, 451, Want::impossible},
-      // 2 nodes x 8 GPUs, 2 x 50 GB/s per node: all_reduce ceiling 100 x 2 x 15/16 = 187.5.
+      // 2 nodes x 8 GPUs, 2 x 50 GB/s per node: all_reduce ceiling 100 x 2 x 15/16 = 187.5; the
+      // inter-node record (48 of 50 GB/s per NIC, ring) is not compared on 2 nodes.
       {"all_reduce", 2, 187.5, Want::ok},
       {"all_reduce", 2, 188, Want::impossible},
       {"reduce_scatter", 2, 100, Want::ok},
       {"reduce_scatter", 2, 101, Want::impossible},
+      // 4 nodes (32 ranks): ceiling 100 x 2 x 31/32 = 193.75; record 0.96 x 100 = 96.
+      {"all_reduce", 4, 96, Want::ok},
+      {"all_reduce", 4, 96.1, Want::implausible},
+      {"all_reduce", 4, 193.75, Want::implausible},
+      {"all_reduce", 4, 193.8, Want::impossible},
+      // other operations have no inter-node record: the NIC rate alone.
+      {"all_gather", 4, 100, Want::ok},
   };
   for (const auto& r : table) {
     const Finding f = judge({{"kind", "collective_busbw_gb_per_s"}, {"op", r.op},
@@ -280,6 +292,27 @@ TEST(Claims, CollectiveBusbwAtUnderAndAboveRecordAndCeiling) {
   EXPECT_THROW(judge({{"kind", "collective_busbw_gb_per_s"}, {"op", "gossip"}, {"nodes", 1},
                       {"value", 1}}),
                Error);
+  // The arithmetic names the inter-node record, or why it is not compared, or its absence.
+  const Finding four = judge({{"kind", "collective_busbw_gb_per_s"}, {"op", "all_reduce"},
+                              {"nodes", 4}, {"value", 120}});
+  EXPECT_EQ(four.record, "nccl_allreduce_per_400g_nic");
+  EXPECT_NE(four.arithmetic.find("25.0% above the best published record, 96 GB/s here (96.0% of "
+                                 "100 GB/s)"),
+            std::string::npos)
+      << four.arithmetic;
+  const Finding two = judge({{"kind", "collective_busbw_gb_per_s"}, {"op", "all_reduce"},
+                             {"nodes", 2}, {"value", 120}});
+  EXPECT_TRUE(two.record.empty());
+  EXPECT_NE(two.arithmetic.find("nccl_allreduce_per_400g_nic (ring, or NCCL's choice from 3 "
+                                "nodes) is not compared on 2 nodes"),
+            std::string::npos)
+      << two.arithmetic;
+  const Finding gather = judge({{"kind", "collective_busbw_gb_per_s"}, {"op", "all_gather"},
+                                {"nodes", 4}, {"value", 90}});
+  EXPECT_NE(gather.arithmetic.find(
+                "no published record of this kind (collective_busbw_inter_node, all_gather)"),
+            std::string::npos)
+      << gather.arithmetic;
 }
 
 TEST(Claims, NewKindsRefuseMissingOrUnknownFieldsInOneLine) {

@@ -1,6 +1,7 @@
 #pragma once
-// Fixture trees for `sxbench preflight`: the sysfs files of a host with RDMA ports, written under
-// a temporary root (files and the device/net symbolic links as Linux lays them out).
+// Fixture trees for `sxbench preflight`: the sysfs files of a host with RDMA ports and GPUs on a
+// PCIe tree, and the kernel files GPUDirect RDMA is read from, written under a temporary root
+// (files and the device/net/bus symbolic links as Linux lays them out).
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -18,6 +19,10 @@ struct FixturePort {
   bool roce_v2_gid = true;  // GID 0, 1 are v1/v2 of the link-local address; 2, 3 of an IPv4 one
   bool ecn_files = true;
   bool ecn_on = true;
+  // The PCI function under sys/devices ("pci0000:00/0000:00:01.0/0000:0c:00.0"); empty: a
+  // function of its own directly under pci0000:00.
+  std::string pci_path;
+  int numa = 0;  // numa_node of the function; -2 writes no numa_node file
 };
 
 class SysfsFixture {
@@ -40,7 +45,10 @@ class SysfsFixture {
   }
 
   void add(const FixturePort& f) {
-    const std::string pci = "sys/devices/pci0000:00/0000:00:0" + std::to_string(++pci_) + ".0";
+    ++pci_;
+    const std::string pci = "sys/devices/" + (f.pci_path.empty() ? "pci0000:00/0000:00:0" + std::to_string(pci_) + ".0"
+                                                                 : f.pci_path);
+    if (f.numa != -2) write(pci + "/numa_node", std::to_string(f.numa));
     const std::string net = pci + "/net/" + f.netdev;
     write(net + "/mtu", std::to_string(f.mtu));
     write(net + "/operstate", "up");
@@ -82,6 +90,52 @@ class SysfsFixture {
     b.device = "mlx5_1";
     b.netdev = "eth1";
     add(b);
+  }
+
+  // A GPU's PCI function at sys/devices/<path> (ending in its bus id) and the
+  // /sys/bus/pci/devices/<bdf> link to it.
+  void add_gpu(const std::string& path, int numa) {
+    const std::string dir = "sys/devices/" + path;
+    write(dir + "/numa_node", std::to_string(numa));
+    write(dir + "/vendor", "0x10de");
+    const std::string bdf = path.substr(path.rfind('/') + 1);
+    link("sys/bus/pci/devices/" + bdf, dir);
+  }
+
+  // An H200 node as the tests' NVML script describes it (bus ids 1b, 43, 52, 61 on NUMA node 0;
+  // 9d, c3, d1, df on 1): mlx5_0 behind the PCIe switch of GPU0 and mlx5_1 behind that of GPU4,
+  // both RoCE ports as add_good_node's. nics_on_one_node puts mlx5_1 on NUMA node 0 too.
+  void add_h200_node(bool nics_on_one_node = false) {
+    FixturePort a;
+    a.pci_path = "pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:01.0/0000:0c:00.0";
+    a.numa = 0;
+    add(a);
+    FixturePort b;
+    b.device = "mlx5_1";
+    b.netdev = "eth1";
+    b.pci_path = nics_on_one_node ? "pci0000:00/0000:00:05.0/0000:0d:00.0"
+                                  : "pci0000:80/0000:80:01.0/0000:81:00.0/0000:82:01.0/0000:8c:00.0";
+    b.numa = nics_on_one_node ? 0 : 1;
+    add(b);
+    add_gpu("pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:00.0/0000:1b:00.0", 0);
+    add_gpu("pci0000:00/0000:00:03.0/0000:43:00.0", 0);
+    add_gpu("pci0000:20/0000:20:01.0/0000:52:00.0", 0);
+    add_gpu("pci0000:20/0000:20:02.0/0000:61:00.0", 0);
+    add_gpu("pci0000:80/0000:80:01.0/0000:81:00.0/0000:82:00.0/0000:9d:00.0", 1);
+    add_gpu("pci0000:80/0000:80:03.0/0000:c3:00.0", 1);
+    add_gpu("pci0000:a0/0000:a0:01.0/0000:d1:00.0", 1);
+    add_gpu("pci0000:a0/0000:a0:02.0/0000:df:00.0", 1);
+  }
+
+  // GPUDirect RDMA's kernel files.
+  void add_module(const std::string& name) {
+    std::filesystem::create_directories(root_ / "sys/module" / name);
+  }
+  void set_nvidia_driver(bool open_module, const std::string& kernel_release) {
+    write("proc/driver/nvidia/version",
+          std::string("NVRM version: NVIDIA UNIX ") + (open_module ? "Open Kernel Module for x86_64" : "x86_64 Kernel Module") +
+              "  570.86.15  Release Build  (dvs-builder@U16-I3-B03-4-3)  Thu Jan 23 2025\nGCC version:  gcc version 12.2.0");
+    write("proc/sys/kernel/osrelease", kernel_release);
   }
 
  private:

@@ -52,7 +52,16 @@ TEST(Records, BestRecordMatchesKindPrecisionClassAndOperation) {
   EXPECT_EQ(fp8->scaling, "block");
   EXPECT_EQ(best_record(rs, "gemm_tflops", "fp8_e4m3", {}, "tensor"), nullptr);
   EXPECT_EQ(best_record(rs, "gemm_tflops", "fp8_e4m3"), nullptr);
-  EXPECT_EQ(best_record(rs, "gemm_tflops", "bf16"), nullptr);
+  // bf16 and fp16 share the MAMF record (GH200); tf32 has none.
+  ASSERT_NE(best_record(rs, "gemm_tflops", "bf16"), nullptr);
+  EXPECT_EQ(best_record(rs, "gemm_tflops", "fp16")->id, "gemm_bf16_mamf_gh200");
+  EXPECT_NEAR(best_record(rs, "gemm_tflops", "bf16")->fraction(), 828.6 / 989, 1e-12);
+  EXPECT_EQ(best_record(rs, "gemm_tflops", "tf32"), nullptr);
+  // Across nodes: all_reduce per 400G NIC; other operations have no record.
+  ASSERT_NE(best_record(rs, "collective_busbw_inter_node", {}, "all_reduce"), nullptr);
+  EXPECT_DOUBLE_EQ(best_record(rs, "collective_busbw_inter_node", {}, "all_reduce")->fraction(),
+                   0.96);
+  EXPECT_EQ(best_record(rs, "collective_busbw_inter_node", {}, "all_gather"), nullptr);
   // Records without a scaling bound every scaling: FlashAttention-3's fp8 record.
   for (const char* scaling : {"", "tensor", "block"}) {
     ASSERT_NE(best_record(rs, "attention_tflops", "fp8", {}, scaling), nullptr) << scaling;
@@ -201,13 +210,23 @@ TEST(Records, ComputeFp8GemmIsPerTensorAndNotBoundedByTheBlockScaledRecord) {
   // The datasheet still applies.
   EXPECT_EQ(validate_compute(gemm("fp8_e4m3", "dense_fp8_tflops", 1978.9, 1979), rs)[0].verdict,
             Verdict::impossible);
-  // bf16 GEMM has no record: only the datasheet applies, and the finding says so.
-  const auto bf16 = validate_compute(gemm("bf16", "dense_bf16_tflops", 989.4, 950), rs)[0];
+  // bf16 GEMM: the MAMF record (828.6 of 989 on GH200) scales to 828.94 TFLOP/s on a 989.4 peak;
+  // a healthy H200's 798.2 is within it, 850 is implausible; tf32 has no record and says so.
+  const auto bf16 = validate_compute(gemm("bf16", "dense_bf16_tflops", 989.4, 798.2), rs)[0];
   EXPECT_EQ(bf16.verdict, Verdict::ok);
-  EXPECT_TRUE(bf16.record.empty());
-  EXPECT_NE(bf16.arithmetic.find("no published record of this kind (gemm_tflops, bf16)"),
+  EXPECT_EQ(bf16.record, "gemm_bf16_mamf_gh200");
+  EXPECT_NE(bf16.arithmetic.find("within the best published record, 828.9 TFLOP/s here (83.8% of "
+                                 "989.4 TFLOP/s)"),
             std::string::npos)
       << bf16.arithmetic;
+  const auto fast = validate_compute(gemm("bf16", "dense_bf16_tflops", 989.4, 850), rs)[0];
+  EXPECT_EQ(fast.verdict, Verdict::warning);
+  EXPECT_TRUE(fast.implausible);
+  const auto tf32 = validate_compute(gemm("tf32", "dense_tf32_tflops", 494.7, 400), rs)[0];
+  EXPECT_EQ(tf32.verdict, Verdict::ok);
+  EXPECT_NE(tf32.arithmetic.find("no published record of this kind (gemm_tflops, tf32)"),
+            std::string::npos)
+      << tf32.arithmetic;
   // A per-tensor record, were one published, would bound compute.json's fp8 GEMMs.
   std::vector<Record> with_tensor = rs;
   Record t = *best_record(rs, "gemm_tflops", "fp8", {}, "block");
@@ -288,6 +307,45 @@ TEST(Records, IntraNodeBusbwAgainstNvlinkCeilingAndRecords) {
   EXPECT_EQ(busbw("all_gather", 370).verdict, Verdict::ok);
   EXPECT_EQ(busbw("all_gather", 380).verdict, Verdict::warning);
   EXPECT_EQ(busbw("all_gather", 451).verdict, Verdict::impossible);
+}
+
+// Across nodes (a run directory's nccl.json): the node's NICs x their rate x the operation's
+// ceiling bounds busbw (a warning above it), and from 3 nodes the per-NIC record (48 of 50 GB/s,
+// ring) marks more than 96 % of the NICs' rate implausible; on 2 nodes it is named, not compared.
+TEST(Records, InterNodeBusbwAgainstNicRateAndThePerNicRecord) {
+  JobLimits limits;
+  limits.gpu = load_hardware_spec(find_config_dir() / "hardware" / "h200_sxm.json");
+  limits.nic = load_hardware_spec(find_config_dir() / "hardware" / "nic_400gbe.json");
+  limits.records = records();
+  auto busbw = [&](const std::string& op, int nodes, double v) {
+    CollectiveReport rep;
+    rep.world_size = 8 * nodes;
+    rep.node_count = nodes;
+    rep.params.backend = "nccl";
+    rep.summary = {{op, v, v, 8ull << 30, 0, true}};
+    rep.rows = {row(op, 8ull << 30, v, rep.world_size)};
+    for (const auto& f : validate_collectives(rep, limits)) {
+      if (f.check == "nccl.busbw_vs_node_nic_rate") return f;
+    }
+    return Finding{};
+  };
+  // 2 ports x 50 GB/s: record bound 96 GB/s from 3 nodes.
+  EXPECT_EQ(busbw("all_reduce", 4, 96).verdict, Verdict::ok) << busbw("all_reduce", 4, 96).arithmetic;
+  EXPECT_EQ(busbw("all_reduce", 4, 96).record, "nccl_allreduce_per_400g_nic");
+  EXPECT_TRUE(busbw("all_reduce", 4, 97).implausible);
+  EXPECT_EQ(busbw("all_reduce", 4, 97).verdict, Verdict::warning);
+  EXPECT_NE(busbw("all_reduce", 3, 120).arithmetic.find("above the best published record, 96 GB/s "
+                                                       "here (96.0% of 100 GB/s)"),
+            std::string::npos)
+      << busbw("all_reduce", 3, 120).arithmetic;
+  const Finding two = busbw("all_reduce", 2, 120);
+  EXPECT_EQ(two.verdict, Verdict::ok);
+  EXPECT_FALSE(two.implausible);
+  EXPECT_NE(two.arithmetic.find("is not compared on 2 nodes"), std::string::npos)
+      << two.arithmetic;
+  EXPECT_EQ(busbw("all_reduce", 2, 188).verdict, Verdict::warning);  // above 187.5
+  EXPECT_FALSE(busbw("all_gather", 4, 99).implausible);
+  EXPECT_EQ(busbw("all_gather", 4, 101).verdict, Verdict::warning);  // above the NIC rate
 }
 
 TEST(Records, ImplausibleSurvivesValidationJsonAndItsSummary) {

@@ -1,0 +1,131 @@
+// `sxbench diagnose` under mpirun on the mpi backend (4 ranks on this machine, no GPU): a rank
+// made slow by the test-only fault setting (SXB_FAULT_INJECT=slow:R:F, which runs its timed
+// work F times per sample) must be named, with its numbers, in the output, in diagnose.json and
+// by exit status 1; a clean run must name nobody (exit 0). These tests run alone (RUN_SERIAL,
+// tests/CMakeLists.txt), but the machine may be shared, so the threshold is 20 % (the verdict
+// rules themselves are pinned down exactly in tests/unit/outliers_test.cpp); the slow rank runs
+// 6x slower (-83 %).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.hpp"
+#include "e2e_util.hpp"
+
+namespace sxb::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kArgs =
+    "diagnose --backend mpi --samples 9 --gemm-size 192 --copy-bytes 32M --pair-bytes 8M "
+    "--threshold 20 --timeout 60";
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+TEST(DiagnoseE2E, ASlowRankIsNamedWithItsNumbers) {
+  const fs::path d = scratch_dir("diagnose_slow");
+  const auto r = run_command("env SXB_FAULT_INJECT=slow:2:6 " +
+                             mpirun(4, kArgs + " --out " + (d / "out").string()));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "named: rank 2 (")) << r.output;
+  const auto j = read_json_file(d / "out" / "diagnose.json");
+  EXPECT_EQ(j["schema"], "sxbench.diagnose/1");
+  EXPECT_EQ(j["device"], "cpu");
+  EXPECT_EQ(j["world_size"], 4);
+  EXPECT_EQ(j["verdict"], "slow components named");
+  ASSERT_FALSE(j["named"].empty());
+  for (const auto& n : j["named"]) {
+    EXPECT_TRUE(n["unit"].get<std::string>().rfind("rank 2 (", 0) == 0) << n.dump();
+    EXPECT_TRUE(contains(n["reason"].get<std::string>(), "slow")) << n.dump();
+  }
+  // The pair matrix: 4 ranks, 6 pairs; rank 2 blamed for its 3, each below the others.
+  const auto& p = j["pairs"];
+  EXPECT_EQ(p["mode"], "ranks");
+  EXPECT_EQ(p["pairs"].size(), 6u);
+  ASSERT_EQ(p["blamed_units"].size(), 1u) << p.dump();
+  EXPECT_TRUE(p["blamed_units"][0]["unit"].get<std::string>().rfind("rank 2 (", 0) == 0);
+  EXPECT_TRUE(p["slow_links"].empty());
+  const auto& m = p["matrix_gb_per_s"];
+  for (int a : {0, 1, 3}) {
+    for (int b : {0, 1, 3}) {
+      if (a == b) continue;
+      EXPECT_GT(m[a][b].get<double>(), 2 * m[2][a].get<double>()) << a << "-" << b;
+    }
+  }
+  // Every rank's samples of both CPU components, with the verdict's numbers.
+  ASSERT_EQ(j["components"].size(), 2u);
+  for (const auto& c : j["components"]) {
+    ASSERT_EQ(c["ranks"].size(), 4u);
+    for (const auto& rk : c["ranks"]) EXPECT_EQ(rk["samples"].size(), 9u);
+    EXPECT_LT(c["ranks"][2]["deviation_fraction"].get<double>(), -0.5) << c.dump();
+  }
+}
+
+TEST(DiagnoseE2E, ACleanRunNamesNobodyAndABaselineIsRead) {
+  const fs::path d = scratch_dir("diagnose_clean");
+  const auto r = run_command(mpirun(4, kArgs + " --out " + (d / "first").string()));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(contains(r.output, "named:")) << r.output;
+  const auto j = read_json_file(d / "first" / "diagnose.json");
+  EXPECT_TRUE(j["named"].empty()) << j["named"].dump();
+  EXPECT_NE(j["verdict"], "slow components named");
+  // A baseline is a previous diagnose.json's job medians: this run's, scaled. Ten times lower,
+  // every rank is above it; ten times higher, every rank is named against it.
+  for (const double scale : {0.1, 10.0}) {
+    auto b = j;
+    for (auto& c : b["components"]) c["job_median"] = c["job_median"].get<double>() * scale;
+    const fs::path file = d / ("baseline_" + std::to_string(scale) + ".json");
+    write_json_atomic(file, b);
+    const fs::path out = d / ("against_" + std::to_string(scale));
+    const auto again = run_command(mpirun(4, kArgs + " --pairs none --baseline " + file.string() +
+                                                " --out " + out.string()));
+    EXPECT_EQ(again.exit_code, scale < 1 ? 0 : 1) << again.output;
+    EXPECT_TRUE(contains(again.output, "against the baseline")) << again.output;
+    const auto k = read_json_file(out / "diagnose.json");
+    EXPECT_EQ(k["pairs"]["mode"], "none");
+    int named_baseline = 0;
+    for (const auto& n : k["named"]) {
+      named_baseline += contains(n["what"].get<std::string>(), "(baseline)") ? 1 : 0;
+    }
+    for (const auto& c : k["components"]) {
+      ASSERT_EQ(c["against_baseline"].size(), 4u);
+      for (const auto& v : c["against_baseline"]) {
+        EXPECT_EQ(v["standing"], scale < 1 ? "ok" : "slow") << v.dump();
+      }
+    }
+    EXPECT_EQ(named_baseline, scale < 1 ? 0 : 8);  // 4 ranks x 2 components
+  }
+}
+
+TEST(DiagnoseE2E, BadInputIsAOneLineError) {
+  const fs::path d = scratch_dir("diagnose_bad");
+  struct Case {
+    std::string args, message;
+  };
+  const std::vector<Case> cases = {
+      {"diagnose --samples 2", "--samples"},
+      {"diagnose --pairs rings", "--pairs must be auto, ranks, nodes or none, got 'rings'"},
+      {"diagnose --pair-bytes 4097", "--pair-bytes must be a multiple of 4 bytes"},
+      {"diagnose --threshold 95", "--threshold"},
+      {"diagnose --baseline " + (d / "missing.json").string(), "no such file"},
+  };
+  for (const auto& c : cases) {
+    const auto r = run_command(sxbench(c.args + " --out " + (d / "out").string()));
+    EXPECT_NE(r.exit_code, 0) << c.args;
+    EXPECT_TRUE(contains(r.output, c.message)) << c.args << ": " << r.output;
+    EXPECT_EQ(count_lines(r.output), 1) << c.args << ": " << r.output;
+  }
+  write_file_atomic(d / "not_diagnose.json", R"({"schema": "sxbench.preflight/1"})");
+  const auto r = run_command(sxbench("diagnose --baseline " + (d / "not_diagnose.json").string()));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(contains(r.output, "not a diagnose.json")) << r.output;
+  const auto f = run_command("env SXB_FAULT_INJECT=slow:1:1 " + sxbench("diagnose"));
+  EXPECT_NE(f.exit_code, 0);
+  EXPECT_TRUE(contains(f.output, "slow factor must lie in 2..1000")) << f.output;
+}
+
+}  // namespace
+}  // namespace sxb::e2e
