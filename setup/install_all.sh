@@ -13,6 +13,7 @@ PACKAGES=(
   nlohmann-json3-dev                  # JSON results and configs
   libcli11-dev                        # command line
   libfmt-dev                          # formatting
+  libcurl4-openssl-dev                # Hugging Face hub downloads (HTTPS, resumable)
   libgtest-dev                        # tests
   libcairo2-dev                       # chart drawing: PNG and SVG surfaces (report charts)
   libpango1.0-dev                     # chart text layout through pangocairo (UTF-8, Japanese)

@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
   commands.push_back(add_report_command(app));
   commands.push_back(add_preflight_command(app));
   commands.push_back(add_diagnose_command(app));
+  commands.push_back(add_hub_command(app));
 
   try {
     app.parse(argc, argv);

@@ -34,5 +34,6 @@ Command add_plan_command(CLI::App& root);
 Command add_report_command(CLI::App& root);
 Command add_preflight_command(CLI::App& root);
 Command add_diagnose_command(CLI::App& root);
+Command add_hub_command(CLI::App& root);
 
 }  // namespace sxb

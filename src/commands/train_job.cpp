@@ -23,6 +23,7 @@
 #include "core/units.hpp"
 #include "core/utc_time.hpp"
 #include "model/flops.hpp"
+#include "hub/hub_cache.hpp"
 #include "model/model_shape.hpp"
 #include "platform/gpu_probe.hpp"
 #include "train/gpu_trainer.hpp"
@@ -149,7 +150,7 @@ TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
   if (o.steps < 1) throw usage_error("--steps must be at least 1");
   if (o.warmup_steps < 0) throw usage_error("--warmup-steps must be 0 or more");
   const std::string model_name = o.model.empty() ? env.get_string("MODEL_NAME") : o.model;
-  const ModelConfig model = resolve_model(model_name, env.get_string("HF_HOME"));
+  const ModelConfig model = resolve_model(model_name, hub::hub_settings(env));
   DsConfig ds = !o.ds_config.empty() ? load_ds_config(o.ds_config)
                 : o.quick_defaults    ? quick_run_ds_config()
                                       : default_ds_config();

@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "core/result_schema.hpp"
 #include "core/hardware.hpp"
+#include "hub/hub_cache.hpp"
 #include "model/model_shape.hpp"
 #include "report/results/aggregate.hpp"
 #include "validate/claims.hpp"
@@ -114,10 +115,10 @@ int run_validate(const ValidateOptions& o, const CommandContext& ctx) {
   if (fs::is_directory(path)) {
     report = validate_run_directory(path, specs, records);
   } else {
-    const std::string hf_home = ctx.env.get_string("HF_HOME");
+    const hub::HubSettings hub = hub::hub_settings(ctx.env);
     report.add(validate_claims(
         read_json_file(path), specs,
-        [&](const std::string& model) { return model_shape(model, hf_home); }, path.string(),
+        [&](const std::string& model) { return model_shape(model, hub); }, path.string(),
         records));
   }
   for (const auto& f : report.findings) {

@@ -16,9 +16,19 @@ namespace sxb {
 const std::vector<EnvKey>& known_env_keys() {
   using K = EnvKind;
   static const std::vector<EnvKey> keys = {
-      {"HF_TOKEN", K::string, "", "Hugging Face token; only used to read gated model configs "
-       "from a local cache. Never written to any output (shown as <redacted>)."},
-      {"HF_HOME", K::string, "", "Hugging Face cache directory searched for model config.json"},
+      {"HF_TOKEN", K::string, "", "Hugging Face token for gated and private models, sent as "
+       "'Authorization: Bearer' to HF_ENDPOINT's host only (never to a host it redirects to). "
+       "Never written to any output (shown as <redacted>)."},
+      {"HF_ENDPOINT", K::string, "https://huggingface.co", "Hugging Face hub that model files "
+       "are downloaded from (an http:// or https:// URL)"},
+      {"HF_HOME", K::string, "", "Hugging Face home directory; the hub cache is HF_HOME/hub "
+       "(default: $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface)"},
+      {"HF_HUB_CACHE", K::string, "", "Hub cache directory (models--org--name/blobs, snapshots, "
+       "refs), shared with other Hugging Face tools (default: HF_HOME/hub)"},
+      {"HF_HUB_OFFLINE", K::boolean, "0", "1: files come from the hub cache only, no request is "
+       "made, and a file that is not cached is an error"},
+      {"HF_HUB_DOWNLOAD_TIMEOUT", K::number, "10", "Seconds a hub connection may take to open, "
+       "and the longest a download may stall, before it fails", {}, 0.1, 3600},
       {"MODEL_NAME", K::string, "meta-llama/Llama-2-7b-hf", "Default model for run/train/plan"},
       {"BATCH_SIZE_PER_GPU", K::integer, "", "Micro-batch per GPU; overrides the ds_config's "
        "train_micro_batch_size_per_gpu", {}, 1, 1e6},

@@ -10,6 +10,7 @@
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/parse.hpp"
+#include "hub/hub_download.hpp"
 
 namespace sxb {
 
@@ -226,22 +227,11 @@ double number_field(const nlohmann::json& j, const char* key, const std::string&
   return *v;
 }
 
-std::optional<fs::path> find_in_hf_cache(const std::string& name, const std::string& hf_home) {
-  if (name.find('/') == std::string::npos) return std::nullopt;
-  fs::path home;
-  if (!hf_home.empty()) {
-    home = hf_home;
-  } else if (const char* h = std::getenv("HF_HOME"); h && *h) {
-    home = h;
-  } else if (const char* u = std::getenv("HOME"); u && *u) {
-    home = fs::path(u) / ".cache" / "huggingface";
-  } else {
-    return std::nullopt;
-  }
+std::optional<fs::path> find_in_hf_cache(const std::string& name, const fs::path& hub) {
+  if (name.find('/') == std::string::npos || hub.empty()) return std::nullopt;
   std::string folder = "models--" + name;
   for (size_t p = 0; (p = folder.find('/', p)) != std::string::npos;) folder.replace(p, 1, "--");
   std::error_code ec;
-  const fs::path hub = home / "hub";
   if (!fs::is_directory(hub, ec)) return std::nullopt;
   // Hub folder names keep the id's case; match case-insensitively.
   for (const auto& entry : fs::directory_iterator(hub, ec)) {
@@ -369,7 +359,9 @@ ModelConfig model_config_from_hf_json(const nlohmann::json& j, const std::string
   return c;
 }
 
-ModelConfig resolve_model(const std::string& name, const std::string& hf_home) {
+namespace {
+
+std::optional<ModelConfig> resolve_local(const std::string& name, const fs::path& hub_cache) {
   if (name.empty()) throw usage_error("no model given (--model or MODEL_NAME)");
   std::error_code ec;
   if (fs::is_directory(name, ec)) {
@@ -380,13 +372,44 @@ ModelConfig resolve_model(const std::string& name, const std::string& hf_home) {
     return load_config_file(file, fs::path(name).lexically_normal().string());
   }
   if (const ModelConfig* m = find_builtin(name)) return *m;
-  if (auto file = find_in_hf_cache(name, hf_home)) return load_config_file(*file, name);
+  if (auto file = find_in_hf_cache(name, hub_cache)) return load_config_file(*file, name);
+  return std::nullopt;
+}
+
+Error unknown_model(const std::string& name, const std::string& why) {
   std::string known;
   for (const auto& n : builtin_model_names()) known += (known.empty() ? "" : ", ") + n;
-  throw usage_error(fmt::format(
-      "unknown model \"{}\" (not a directory with config.json, not in the Hugging Face cache); "
-      "built-in models: {}",
-      name, known));
+  return usage_error(fmt::format("unknown model \"{}\" ({}); built-in models: {}", name, why,
+                                 known));
+}
+
+}  // namespace
+
+ModelConfig resolve_model(const std::string& name) {
+  if (auto m = resolve_local(name, hub::default_cache_dir())) return *m;
+  throw unknown_model(name, "not a directory with config.json, not in the Hugging Face cache");
+}
+
+ModelConfig resolve_model(const std::string& name, const hub::HubSettings& hub) {
+  if (auto m = resolve_local(name, hub.cache_dir)) return *m;
+  // Hub ids name an organisation; a bare word is a mistyped built-in name more often than a hub
+  // repository, and a path that is no directory is no hub id: both get the list, not a request.
+  bool hub_id = name.find('/') != std::string::npos;
+  try {
+    hub::check_repo_id(name);
+  } catch (const Error&) {
+    hub_id = false;
+  }
+  if (!hub_id) {
+    throw unknown_model(name, "not a directory with config.json, not a hub id org/name");
+  }
+  if (hub.offline) {
+    throw unknown_model(name, fmt::format("not a directory with config.json, not in the hub "
+                                          "cache {}, and HF_HUB_OFFLINE is set",
+                                          hub.cache_dir.string()));
+  }
+  const hub::HubFile f = hub::hub_download(hub, name, "config.json", "main");
+  return load_config_file(f.path, name);
 }
 
 }  // namespace sxb

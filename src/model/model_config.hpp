@@ -1,6 +1,6 @@
 #pragma once
 // Llama-architecture decoder shapes: built-in Hugging Face models and tiny test shapes, or a
-// config.json from a local directory / Hugging Face cache snapshot. The parameter layout below
+// config.json from a local directory, the Hugging Face cache or the hub. The parameter layout below
 // is the one the CPU reference allocates, so param_count() is exact for both.
 #include <cstdint>
 #include <filesystem>
@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "hub/hub_cache.hpp"
 
 namespace sxb {
 
@@ -67,9 +69,13 @@ ModelConfig model_config_from_hf_json(const nlohmann::json& j, const std::string
                                       const std::string& source);
 
 // Resolves `name`: an existing directory holding config.json; a built-in name or Hugging Face
-// id (case-insensitive, with or without the organisation); a snapshot in the Hugging Face
-// cache (hf_home/hub/models--org--name/snapshots/*/config.json; hf_home empty: $HF_HOME, else
-// ~/.cache/huggingface). Unknown: one-line sxb::Error listing the built-in names.
-ModelConfig resolve_model(const std::string& name, const std::string& hf_home = "");
+// id (case-insensitive, with or without the organisation); a snapshot in the hub cache
+// (models--org--name/snapshots/*/config.json, the one refs/main names first); else, for an
+// org/name id and unless hub.offline, config.json downloaded from the hub (hub/hub_download.hpp).
+// Unknown: one-line sxb::Error listing the built-in names; a failed download: the hub's line.
+ModelConfig resolve_model(const std::string& name, const hub::HubSettings& hub);
+// The same without downloading: the hub cache is the one the process environment names
+// (hub::default_cache_dir()).
+ModelConfig resolve_model(const std::string& name);
 
 }  // namespace sxb

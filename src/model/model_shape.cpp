@@ -7,8 +7,10 @@ ModelShape model_shape(const ModelConfig& m) {
           m.num_kv_heads, m.intermediate_size, m.vocab_size, m.param_count()};
 }
 
-ModelShape model_shape(const std::string& name, const std::string& hf_home) {
-  return model_shape(resolve_model(name, hf_home));
+ModelShape model_shape(const std::string& name) { return model_shape(resolve_model(name)); }
+
+ModelShape model_shape(const std::string& name, const hub::HubSettings& hub) {
+  return model_shape(resolve_model(name, hub));
 }
 
 }  // namespace sxb

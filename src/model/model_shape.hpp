@@ -27,6 +27,8 @@ struct ModelShape {
 
 ModelShape model_shape(const ModelConfig& m);
 // Resolves a model by Hugging Face id, built-in name or directory (see resolve_model).
-ModelShape model_shape(const std::string& name, const std::string& hf_home = "");
+ModelShape model_shape(const std::string& name, const hub::HubSettings& hub);
+// The same without downloading (resolve_model(name)).
+ModelShape model_shape(const std::string& name);
 
 }  // namespace sxb

@@ -45,7 +45,10 @@ TEST(ModelConfig, LookupIsCaseInsensitiveWithOrWithoutOrg) {
 
 TEST(ModelConfig, UnknownModelListsKnownOnes) {
   try {
-    resolve_model("meta-llama/Llama-9-1b", "/nonexistent-hf-home");
+    hub::HubSettings offline;
+    offline.cache_dir = "/nonexistent-hf-home/hub";
+    offline.offline = true;
+    resolve_model("meta-llama/Llama-9-1b", offline);
     FAIL() << "accepted an unknown model";
   } catch (const Error& e) {
     const std::string m = e.what();
@@ -94,7 +97,10 @@ TEST_F(HfCacheTest, ReadsLocalDirectory) {
 TEST_F(HfCacheTest, FindsSnapshotInHfHome) {
   write(root_ / "hub" / "models--acme--Tiny-Llama" / "snapshots" / "abc123" / "config.json",
         llama_json());
-  const auto c = resolve_model("acme/tiny-llama", root_.string());
+  hub::HubSettings offline;
+  offline.cache_dir = root_ / "hub";
+  offline.offline = true;
+  const auto c = resolve_model("acme/tiny-llama", offline);
   EXPECT_EQ(c.num_layers, 3);
   EXPECT_NE(c.source.find("abc123"), std::string::npos) << c.source;
 }

@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "core/hardware.hpp"
 #include "core/units.hpp"
+#include "hub/hub_cache.hpp"
 #include "model/model_shape.hpp"
 #include "model/ds_config.hpp"
 #include "model/model_config.hpp"
@@ -211,9 +212,9 @@ PlanRequest make_plan_request(const PlanRequestOptions& o, const EnvConfig& env)
   hw.nic_ports_per_node = hardware_assumption(*nic, "ports_per_node", "nic_ports_per_node");
 
   const auto ds_files = load_ds_files(o.ds_config, config_dir);
-  const std::string hf_home = env.get_string("HF_HOME");
+  const hub::HubSettings hub = hub::hub_settings(env);
   for (const auto& name : split_list(o.models, "--models")) {
-    const ModelConfig config = resolve_model(model_alias(name), hf_home);
+    const ModelConfig config = resolve_model(model_alias(name), hub);
     if (config.max_position_embeddings > 0 && req.seq_len > config.max_position_embeddings) {
       throw usage_error(fmt::format("sequence length {} exceeds {}'s max_position_embeddings {}",
                                     req.seq_len, config.name, config.max_position_embeddings));

@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "model/flops.hpp"
+#include "hub/hub_cache.hpp"
 #include "model/model_shape.hpp"
 
 namespace sxb::report {
@@ -79,7 +80,7 @@ RoiSettings roi_settings_from_env(const EnvConfig& env) {
       }
     }
   }
-  const ModelShape baseline = model_shape(s.baseline_model, env.get_string("HF_HOME"));
+  const ModelShape baseline = model_shape(s.baseline_model, hub::hub_settings(env));
   s.baseline_flops_per_token = palm_flops_per_token(baseline, s.baseline_seq_len);
   for (const auto& k : kKeys) {
     const EnvKey* known = find_env_key(k.key);
