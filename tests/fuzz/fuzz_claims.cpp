@@ -5,6 +5,7 @@
 #include "core/atomic_file.hpp"
 #include "core/hardware.hpp"
 #include "fuzz_contract.hpp"
+#include "hub/hub_cache.hpp"
 #include "model/model_shape.hpp"
 #include "validate/claims.hpp"
 
@@ -15,12 +16,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!fuzz::parses([&] { j = parse_json_text(fuzz::as_text(data, size), "claims.json"); })) {
     return 0;
   }
-  // A nonexistent HF_HOME keeps model lookups on the built-in names and away from the machine's
-  // Hugging Face cache.
+  // A nonexistent hub cache, offline: model lookups stay on the built-in names, away from the
+  // machine's Hugging Face cache and from the network.
+  hub::HubSettings hub;
+  hub.cache_dir = "/nonexistent/hub";
+  hub.offline = true;
   fuzz::parses([&] {
     const auto findings = validate_claims(
-        j, specs, [](const std::string& model) { return model_shape(model, "/nonexistent"); },
-        "claims.json");
+        j, specs, [&](const std::string& model) { return model_shape(model, hub); }, "claims.json");
     for (const auto& f : findings) {
       if (f.subject.find('\n') != std::string::npos) {
         fuzz::contract_broken("finding subject spans lines", f.subject);
