@@ -79,6 +79,21 @@ UnitVerdict judge(const UnitSamples& u, const Summary& s, double reference, doub
   return v;
 }
 
+// A unit that too few peers leave undecided: its numbers against `reference`, no allowance.
+UnitVerdict undecided(const UnitSamples& u, const Summary& s, double reference,
+                      std::string reason) {
+  UnitVerdict v;
+  v.unit = u.unit;
+  v.median = s.median;
+  v.noise = s.noise;
+  v.uncertainty = s.uncertainty;
+  v.reference = reference;
+  v.deviation = s.median / reference - 1;
+  v.standing = Standing::inconclusive;
+  v.reason = std::move(reason);
+  return v;
+}
+
 void check_rule(const OutlierRule& rule) {
   if (!(rule.threshold > 0 && rule.threshold < 1) || !(rule.noise_k >= 0) || rule.min_units < 2) {
     throw usage_error("diagnose: the threshold must lie in (0, 1), the noise multiple be >= 0 and "
@@ -104,20 +119,13 @@ std::vector<UnitVerdict> judge_against_median(const std::vector<UnitSamples>& un
   std::vector<UnitVerdict> out;
   for (size_t i = 0; i < units.size(); ++i) {
     if (static_cast<int>(units.size()) < rule.min_units) {
-      UnitVerdict v;
-      v.unit = units[i].unit;
-      v.median = sums[i].median;
-      v.noise = sums[i].noise;
-      v.uncertainty = sums[i].uncertainty;
-      v.reference = reference;
-      v.deviation = sums[i].median / reference - 1;
-      v.standing = Standing::inconclusive;
-      v.reason = fmt::format(
-          "inconclusive: {} unit(s) measured, {} needed for a job median that one slow unit "
-          "cannot move (median {:.4g} {}, {:+.1f}% against the mean of the middle); compare with "
-          "a baseline instead",
-          units.size(), rule.min_units, sums[i].median, unit_of, 100 * v.deviation);
-      out.push_back(v);
+      const double deviation = sums[i].median / reference - 1;
+      out.push_back(undecided(
+          units[i], sums[i], reference,
+          fmt::format("inconclusive: {} unit(s) measured, {} needed for a job median that one "
+                      "slow unit cannot move (median {:.4g} {}, {:+.1f}% against the mean of the "
+                      "middle); compare with a baseline instead",
+                      units.size(), rule.min_units, sums[i].median, unit_of, 100 * deviation)));
       continue;
     }
     out.push_back(judge(units[i], sums[i], reference, std::max(sums[i].uncertainty, typical), rule,
@@ -169,18 +177,11 @@ std::vector<UnitVerdict> judge_pairs(int n, const std::vector<std::pair<int, int
   std::vector<UnitVerdict> out;
   for (size_t i = 0; i < pairs.size(); ++i) {
     if (n < rule.min_units) {
-      UnitVerdict v;
-      v.unit = samples[i].unit;
-      v.median = sums[i].median;
-      v.noise = sums[i].noise;
-      v.uncertainty = sums[i].uncertainty;
-      v.reference = reference;
-      v.standing = Standing::inconclusive;
-      v.reason = fmt::format(
-          "inconclusive: {} units, {} needed to tell a slow link from a slow unit (median {:.4g} "
-          "{})",
-          n, rule.min_units, sums[i].median, unit_of);
-      out.push_back(v);
+      out.push_back(undecided(
+          samples[i], sums[i], reference,
+          fmt::format("inconclusive: {} units, {} needed to tell a slow link from a slow unit "
+                      "(median {:.4g} {})",
+                      n, rule.min_units, sums[i].median, unit_of)));
       continue;
     }
     out.push_back(judge(samples[i], sums[i], reference, std::max(sums[i].uncertainty, typical),
