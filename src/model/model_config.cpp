@@ -123,6 +123,37 @@ nlohmann::json ModelConfig::to_json() const {
   return j;
 }
 
+nlohmann::json hf_config_json(const ModelConfig& c) {
+  const bool mistral = c.sliding_window.has_value();
+  nlohmann::json j = {{"architectures", {mistral ? "MistralForCausalLM" : "LlamaForCausalLM"}},
+                      {"model_type", mistral ? "mistral" : "llama"},
+                      {"hidden_size", c.hidden_size},
+                      {"num_hidden_layers", c.num_layers},
+                      {"num_attention_heads", c.num_heads},
+                      {"num_key_value_heads", c.num_kv_heads},
+                      {"head_dim", c.head_dim()},
+                      {"intermediate_size", c.intermediate_size},
+                      {"vocab_size", c.vocab_size},
+                      {"max_position_embeddings", c.max_position_embeddings},
+                      {"rope_theta", c.rope_theta},
+                      {"rms_norm_eps", c.norm_eps},
+                      {"hidden_act", "silu"},
+                      {"attention_bias", false},
+                      {"mlp_bias", false},
+                      {"tie_word_embeddings", false}};
+  j["rope_scaling"] = nullptr;
+  if (c.rope_scaling) {
+    j["rope_scaling"] = {
+        {"rope_type", "llama3"},
+        {"factor", c.rope_scaling->factor},
+        {"low_freq_factor", c.rope_scaling->low_freq_factor},
+        {"high_freq_factor", c.rope_scaling->high_freq_factor},
+        {"original_max_position_embeddings", c.rope_scaling->original_max_position_embeddings}};
+  }
+  if (mistral) j["sliding_window"] = *c.sliding_window;
+  return j;
+}
+
 namespace {
 
 struct BuiltinEntry {

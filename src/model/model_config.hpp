@@ -68,6 +68,10 @@ std::vector<std::string> builtin_model_names();
 ModelConfig model_config_from_hf_json(const nlohmann::json& j, const std::string& name,
                                       const std::string& source);
 
+// The Hugging Face config.json of a shape (model_type llama, or mistral with a sliding window):
+// model_config_from_hf_json reads it back to the same shape.
+nlohmann::json hf_config_json(const ModelConfig& c);
+
 // Resolves `name`: an existing directory holding config.json; a built-in name or Hugging Face
 // id (case-insensitive, with or without the organisation); a snapshot in the hub cache
 // (models--org--name/snapshots/*/config.json, the one refs/main names first); else, for an
