@@ -141,6 +141,17 @@ Command add_train_command(CLI::App& root) {
   app->add_option("--seed", o->seed, "Seed of weights and synthetic data")
       ->check(int_in(0, kInt64Max))
       ->capture_default_str();
+  app->add_option("--init", o->init,
+                  "Starting weights: random (seeded) or pretrained (the safetensors weights of "
+                  "the --model directory, checked against its config.json)")
+      ->check(CLI::IsMember({"random", "pretrained"}))
+      ->capture_default_str();
+  app->add_option("--save-weights", o->save_weights,
+                  "--device cpu: write the trained weights to this directory (config.json and "
+                  "model.safetensors, Hugging Face names)");
+  app->add_option("--save-dtype", o->save_dtype, "Storage of --save-weights: fp32 or bf16")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
   app->add_option("--recompute", o->recompute,
                   "CUDA engine activation recomputation: auto (ds_config, else what fits), none, "
                   "selective or full")

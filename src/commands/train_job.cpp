@@ -1,6 +1,7 @@
 #include "commands/train_job.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,6 +28,7 @@
 #include "model/model_shape.hpp"
 #include "platform/gpu_probe.hpp"
 #include "train/gpu_trainer.hpp"
+#include "train/safetensors.hpp"
 #include "train/sft_metrics.hpp"
 #include "train/trainer.hpp"
 
@@ -151,6 +153,34 @@ TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
   if (o.warmup_steps < 0) throw usage_error("--warmup-steps must be 0 or more");
   const std::string model_name = o.model.empty() ? env.get_string("MODEL_NAME") : o.model;
   const ModelConfig model = resolve_model(model_name, hub::hub_settings(env));
+  // Weights to start from: checked against the model's shapes here, before any rank starts.
+  std::filesystem::path pretrained_dir;
+  std::string pretrained_note;
+  if (o.init == "pretrained") {
+    if (model.source == "built-in") {
+      throw usage_error(fmt::format(
+          "--init pretrained needs --model DIR with config.json and safetensors weights; {} is "
+          "a built-in shape without weights",
+          model.name));
+    }
+    pretrained_dir = std::filesystem::path(model.source).parent_path();  // beside config.json
+    const PretrainedSummary s = check_pretrained(model, pretrained_dir);
+    pretrained_note = fmt::format("weights: {} ({} tensors in {} file(s), {})", s.source,
+                                  s.tensors, s.files, fmt::join(s.dtypes, "/"));
+  } else if (o.init != "random") {
+    throw usage_error(
+        fmt::format("--init \"{}\": expected random or pretrained", o.init));
+  }
+  DataType save_dtype = DataType::f32;
+  if (o.save_dtype == "bf16") {
+    save_dtype = DataType::bf16;
+  } else if (o.save_dtype != "fp32") {
+    throw usage_error(
+        fmt::format("--save-dtype \"{}\": expected fp32 or bf16", o.save_dtype));
+  }
+  if (!o.save_weights.empty() && o.device != "cpu") {
+    throw usage_error("--save-weights applies to --device cpu (the CPU reference's weights)");
+  }
   DsConfig ds = !o.ds_config.empty() ? load_ds_config(o.ds_config)
                 : o.quick_defaults    ? quick_run_ds_config()
                                       : default_ds_config();
@@ -218,6 +248,10 @@ TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
   job.warmup_steps = o.warmup_steps;
   job.seed = o.seed;
   job.progress_on_terminal = progress_on_terminal(env);
+  job.pretrained_dir = pretrained_dir;
+  job.pretrained_note = pretrained_note;
+  job.save_weights_dir = o.save_weights;
+  job.save_dtype = save_dtype;
   return job;
 }
 
@@ -285,6 +319,7 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
           (long long)batch.micro_batch_per_gpu, (long long)batch.gradient_accumulation_steps,
           mpi.world_size(), (long long)batch.train_batch_size, (long long)seq_len,
           data->description().c_str());
+      if (!job.pretrained_note.empty()) std::printf("%s\n", job.pretrained_note.c_str());
       std::fflush(stdout);
     }
 
@@ -296,6 +331,9 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
     topt.steps = job.steps;
     topt.seed = job.seed;
     topt.data = data.get();
+    topt.pretrained_dir = job.pretrained_dir;
+    topt.save_weights_dir = job.save_weights_dir;
+    topt.save_dtype = job.save_dtype;
     const auto started = std::chrono::steady_clock::now();
     const std::string started_utc = utc_iso8601_now();
     // Wall-clock end of every step, for the window of the timed steps (gpu_metrics.csv samples
@@ -494,6 +532,11 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
           tflops_per_device, e.short_name.c_str(), mfu_text.c_str(),
           100.0 * comm_total / step_total, run.steps.front().loss, run.steps.back().loss);
       std::fprintf(stderr, "sxbench: wrote %s\n", path.c_str());
+      if (!job.save_weights_dir.empty()) {
+        std::fprintf(stderr, "sxbench: wrote %s (%s) and config.json\n",
+                     (job.save_weights_dir / "model.safetensors").c_str(),
+                     safetensors_dtype_name(job.save_dtype).c_str());
+      }
     }
     if (!run.replicas_identical) {
       throw runtime_error("data-parallel replicas diverged: parameter checksums differ by rank");

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/env_config.hpp"
+#include "core/numeric.hpp"
 #include "comm/mpi_context.hpp"
 #include "model/ds_config.hpp"
 #include "model/model_config.hpp"
@@ -33,6 +34,12 @@ struct TrainJobRequest {
   bool profile = false;            // CUDA engine: per-category times of the last step
   std::string grad_dtype = "auto";  // CUDA engine: auto | fp32 | bf16
   std::string comm_backend = "auto";  // CUDA engine gradient exchange: auto | nccl | mpi
+  // Starting weights: random (the seeded initialisation) or pretrained (the safetensors weights
+  // of the --model directory).
+  std::string init = "random";
+  // Not empty: rank 0 writes the trained weights there (config.json + model.safetensors).
+  std::string save_weights;
+  std::string save_dtype = "fp32";  // fp32 | bf16
   // Planning only (`train --plan-only`): the CUDA engine's settings are resolved, but no GPU or
   // CUDA build is required.
   bool plan_only = false;
@@ -54,6 +61,10 @@ struct TrainJob {
   int64_t steps = 0, warmup_steps = 0;
   uint64_t seed = 0;
   bool progress_on_terminal = false;
+  std::filesystem::path pretrained_dir;  // empty: random initialisation
+  std::string pretrained_note;           // what the checkpoint holds, printed by rank 0
+  std::filesystem::path save_weights_dir;
+  DataType save_dtype = DataType::f32;
 };
 
 // Tokens of one rank's micro-step (micro-batch x sequence length), checked: at most

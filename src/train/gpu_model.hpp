@@ -44,6 +44,10 @@ class LlamaGpu {
   // The CPU reference's initialisation (matrices N(0, 0.02^2) from the seed's per-tensor
   // streams, norm weights 1), computed on the GPU; also sets the bf16 working copy.
   void init_weights(uint64_t seed);
+  // Starts from given fp32 weights instead (flat layout, cfg.param_count() elements, e.g.
+  // load_pretrained): the master weights are these values exactly, the bf16 working copy their
+  // rounding; each ZeRO stage keeps the part it holds.
+  void load_weights(const std::vector<float>& params);
 
   // One micro-batch of B sequences: tokens/targets are host arrays of B*T (target -1: not
   // counted). Forward, loss, backward; parameter gradients are overwritten when `first` and

@@ -360,6 +360,33 @@ void LlamaGpu::init_weights(uint64_t seed) {
   cuda_check(cudaStreamSynchronize(stream_), "weight initialisation");
 }
 
+void LlamaGpu::load_weights(const std::vector<float>& params) {
+  const int64_t P = cfg_.param_count();
+  if (int64_t(params.size()) != P) {
+    throw usage_error(fmt::format("CUDA engine: {} weights given, the model has {}",
+                                  params.size(), P));
+  }
+  // Split on the host into the working copy and the low halves (gpu_ops.hpp's
+  // split_master_bits), then upload what this rank holds: up to stage 2 the whole working copy
+  // and the low halves of its state range; at stage 3 both for its range only.
+  std::vector<uint16_t> w(size_t(P)), lo(size_t(P));
+  for (int64_t i = 0; i < P; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &params[size_t(i)], 4);
+    split_master_bits(bits, w[size_t(i)], lo[size_t(i)]);
+  }
+  const int64_t n_state = state_end_ - state_begin_;
+  const int64_t w_begin = zero_stage_ >= 3 ? state_begin_ : 0;
+  const int64_t w_count = zero_stage_ >= 3 ? n_state : P;
+  synchronize();
+  cuda_check(cudaMemcpy(buf<bf16>("param.bf16"), w.data() + w_begin, size_t(w_count) * 2,
+                        cudaMemcpyHostToDevice),
+             "upload weights");
+  cuda_check(cudaMemcpy(buf<uint16_t>("param.lo"), lo.data() + state_begin_, size_t(n_state) * 2,
+                        cudaMemcpyHostToDevice),
+             "upload weights");
+}
+
 std::vector<float> LlamaGpu::download_params() const {
   if (zero_stage_ > 0) {
     throw usage_error("CUDA engine: the master weights are sharded (ZeRO stage 1)");

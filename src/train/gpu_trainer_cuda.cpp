@@ -14,6 +14,7 @@
 #include "train/gpu_exchange.hpp"
 #include "train/gpu_model.hpp"
 #include "train/gpu_trainer.hpp"
+#include "train/safetensors.hpp"
 
 namespace sxb {
 
@@ -84,7 +85,11 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   const Stream owned_stream(StreamPriority::highest);
   const cudaStream_t stream = owned_stream.get();
   gpu::LlamaGpu model(o.model, B, T, choice.recompute, choice.grads, stream, zero, job.rank());
-  model.init_weights(o.seed);
+  if (o.pretrained_dir.empty()) {
+    model.init_weights(o.seed);
+  } else {
+    model.load_weights(load_pretrained(o.model, o.pretrained_dir));
+  }
   rep.overlap_optimizer = model.overlap_optimizer();
   rep.norm_in_backward = model.norm_in_backward() && !s.comm;
   std::unique_ptr<gpu::GradientExchange> exchange;

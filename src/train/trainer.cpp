@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "train/cpu_model.hpp"
 #include "train/optimizer.hpp"
+#include "train/safetensors.hpp"
 #include "train/zero.hpp"
 
 namespace sxb {
@@ -219,7 +220,12 @@ TrainRun train_cpu(const TrainOptions& o, GradientReducer& reducer) {
   }
   MeteredJob job(reducer);
   cpu::LlamaCpu<float> model(o.model, B, T, o.ds.activation_checkpointing);
-  model.init_weights(o.seed);
+  if (o.pretrained_dir.empty()) {
+    model.init_weights(o.seed);
+  } else {
+    const std::vector<float> w = load_pretrained(o.model, o.pretrained_dir);
+    std::copy(w.begin(), w.end(), model.params().begin());
+  }
   const int64_t n_params = o.model.param_count();
   float* params = model.params().data();
   float* grads = model.grads().data();
@@ -353,6 +359,10 @@ TrainRun train_cpu(const TrainOptions& o, GradientReducer& reducer) {
   for (float p : model.params()) checksum += double(p);
   run.param_checksum = checksum;
   run.replicas_identical = reducer.max(checksum) == reducer.min(checksum);
+  // Every stage holds the full parameters here (stage 3 gathered them for the checksum).
+  if (!o.save_weights_dir.empty() && reducer.rank() == 0) {
+    save_pretrained(o.model, model.params().data(), o.save_weights_dir, o.save_dtype);
+  }
   return run;
 }
 

@@ -6,9 +6,11 @@
 // them (the CPU reference's collectives are that table's "cpu:" entries).
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <vector>
 
+#include "core/numeric.hpp"
 #include "model/ds_config.hpp"
 #include "model/model_config.hpp"
 #include "train/token_data.hpp"
@@ -76,6 +78,13 @@ struct TrainOptions {
   int64_t steps = 0;
   uint64_t seed = 0;
   const SequenceSource* data = nullptr;
+  // Starting weights: empty, the seeded initialisation; otherwise a directory with safetensors
+  // weights for this model (train/safetensors.hpp: load_pretrained).
+  std::filesystem::path pretrained_dir;
+  // Not empty: after the last step rank 0 writes the weights there (config.json and
+  // model.safetensors in Hugging Face names, stored as save_dtype).
+  std::filesystem::path save_weights_dir;
+  DataType save_dtype = DataType::f32;
   // Called on every rank after each step with that step's record (times are this rank's).
   std::function<void(const TrainStep&)> on_step;
 };

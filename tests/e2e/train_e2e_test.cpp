@@ -602,3 +602,132 @@ TEST_F(TrainE2E, PlanOnlyBadFlagsGiveOneLineErrorsAndExit2) {
 }
 
 }  // namespace
+
+// --init pretrained: a tiny model trained on the CPU and saved (--save-weights) is loaded back
+// and training continues from it. The data file holds exactly one step's sequences, so every
+// step sees the same batch: the reloaded run's first loss is the loss of the saved weights on
+// that batch, which a run one step longer than the saving run computes as its last loss.
+class PretrainedE2E : public TrainE2E {
+ protected:
+  void SetUp() override {
+    TrainE2E::SetUp();
+    std::string jsonl;
+    for (int i = 0; i < 8; ++i) {
+      jsonl += "{\"prompt\": [" + std::to_string(i + 1) + ", 2], \"response\": [" +
+               std::to_string(20 + 3 * i) + ", " + std::to_string(40 + 5 * i) + ", " +
+               std::to_string(90 + i) + ", 7, 1]}\n";
+    }
+    const std::string in = write("sft.jsonl", jsonl);
+    bin_ = (dir_ / "sft.bin").string();
+    const Result p = run(sxbench() + " data pack --in " + in + " --out " + bin_ + " --seq-len 32");
+    ASSERT_EQ(p.code, 0) << p.output;
+    const Result info = run(sxbench() + " data info " + bin_);
+    ASSERT_EQ(info.code, 0) << info.output;
+    ASSERT_EQ(json::parse(info.output)["num_sequences"], 2);  // one step of micro 2 x 1 rank
+    ds_ = write("ds.json", R"({"train_micro_batch_size_per_gpu": 2,
+      "gradient_accumulation_steps": 1,
+      "optimizer": {"type": "AdamW", "params": {"lr": 0.01, "weight_decay": 0.0}}})");
+  }
+  // Trains `steps` steps on `np` ranks into dir_/out; `extra` adds flags.
+  json train(const std::string& out, int steps, const std::string& extra, int np = 1,
+             const std::string& ds = "") {
+    const Result r = run(mpirun(np) + " train --device cpu --steps " + std::to_string(steps) +
+                         " --data " + bin_ + " --ds-config " + (ds.empty() ? ds_ : ds) +
+                         " --out " + (dir_ / out).string() + " " + extra);
+    EXPECT_EQ(r.code, 0) << r.output;
+    last_output_ = r.output;
+    return r.code == 0 ? metrics(out) : json();
+  }
+  static double loss(const json& m, size_t step) { return m["loss_curve"][step - 1]["loss"]; }
+  std::string bin_, ds_, last_output_;
+};
+
+TEST_F(PretrainedE2E, SavedWeightsReloadAndTrainingContinuesFromThem) {
+  const std::string saved = (dir_ / "saved").string();
+  const json a = train("a", 6, "--model tiny --save-weights " + saved);
+  EXPECT_NE(last_output_.find(saved + "/model.safetensors (F32) and config.json"),
+            std::string::npos)
+      << last_output_;
+  ASSERT_TRUE(fs::exists(dir_ / "saved" / "config.json"));
+  // The same run one step longer: its step 7 loss is the saved weights' loss on the batch.
+  const json a7 = train("a7", 7, "--model tiny");
+  for (size_t s = 1; s <= 6; ++s) ASSERT_EQ(loss(a7, s), loss(a, s)) << "step " << s;
+  const double saved_loss = loss(a7, 7);
+  const double random_loss = loss(a, 1);
+  // The saving run learnt: far below the random start.
+  ASSERT_LT(saved_loss, random_loss - 1.0) << random_loss << " -> " << saved_loss;
+
+  // Fine-tuning from it at a lower learning rate (fresh AdamW moments take full-size first
+  // steps).
+  const std::string ft = write("ft.json", R"({"train_micro_batch_size_per_gpu": 2,
+      "gradient_accumulation_steps": 1,
+      "optimizer": {"type": "AdamW", "params": {"lr": 0.002, "weight_decay": 0.0}}})");
+  const json b = train("b", 4, "--model " + saved + " --init pretrained", 1, ft);
+  EXPECT_NE(last_output_.find("weights: " + saved + "/model.safetensors ("), std::string::npos)
+      << last_output_;
+  // fp32 weights: the first loss is the saved model's loss on the same batch (fp32 summation in
+  // the same order; 1e-6 relative allows for nothing but rounding).
+  EXPECT_NEAR(loss(b, 1), saved_loss, 1e-6 * saved_loss);
+  EXPECT_LT(loss(b, 1), random_loss - 1.0);
+  // And training continues: the loss keeps falling.
+  for (size_t s = 2; s <= 4; ++s) EXPECT_LT(loss(b, s), loss(b, s - 1)) << "step " << s;
+  EXPECT_LT(loss(b, 4), saved_loss - 0.1);
+
+  // Saved in bf16: the weights are rounded to 8 significant bits, the loss moves by a little.
+  const std::string saved16 = (dir_ / "saved16").string();
+  train("a16", 6, "--model tiny --save-weights " + saved16 + " --save-dtype bf16");
+  EXPECT_NE(last_output_.find("(BF16) and config.json"), std::string::npos) << last_output_;
+  const json b16 = train("b16", 2, "--model " + saved16 + " --init pretrained", 1, ft);
+  EXPECT_NE(last_output_.find("BF16)"), std::string::npos) << last_output_;
+  EXPECT_NEAR(loss(b16, 1), saved_loss, 0.05) << "bf16 weights";
+  EXPECT_NE(loss(b16, 1), saved_loss);  // the rounding is visible, so bf16 was read as bf16
+
+  // Two ranks at ZeRO stage 3 (each holding a shard of the loaded weights) start from the same
+  // loss.
+  const std::string ds3 = write("ds3.json", R"({"train_micro_batch_size_per_gpu": 1,
+      "gradient_accumulation_steps": 1, "zero_optimization": {"stage": 3},
+      "optimizer": {"type": "AdamW", "params": {"lr": 0.002, "weight_decay": 0.0}}})");
+  const json z3 = train("z3", 2, "--model " + saved + " --init pretrained", 2, ds3);
+  EXPECT_NEAR(loss(z3, 1), saved_loss, 1e-5 * saved_loss);
+  EXPECT_EQ(z3["replicas_identical"], true);
+}
+
+TEST_F(PretrainedE2E, PretrainedWithoutMatchingWeightsIsRefusedInOneLine) {
+  auto refused = [&](const std::string& flags, const std::string& want) {
+    const Result r = run(sxbench() + " train --device cpu --steps 1 --data " + bin_ +
+                         " --out " + (dir_ / "x").string() + " " + flags);
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("sxbench: error: " + want), std::string::npos)
+        << "want: " << want << "\n" << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+    EXPECT_FALSE(fs::exists(dir_ / "x" / "sft_metrics.json"));
+  };
+  refused("--model tiny --init pretrained",
+          "--init pretrained needs --model DIR with config.json and safetensors weights; tiny is "
+          "a built-in shape without weights");
+  const fs::path saved = dir_ / "saved";
+  train("a", 1, "--model tiny --save-weights " + saved.string());
+  // A directory with config.json but no weights.
+  fs::create_directories(dir_ / "noweights");
+  fs::copy_file(saved / "config.json", dir_ / "noweights" / "config.json");
+  refused("--model " + (dir_ / "noweights").string() + " --init pretrained",
+          (dir_ / "noweights").string() +
+              ": no model.safetensors or model.safetensors.index.json");
+  // A config whose shapes differ from the weights': the tensor and both shapes are named.
+  json cfg = json::parse(std::ifstream(saved / "config.json"));
+  const sxb::ModelConfig tiny = sxb::resolve_model("tiny");
+  cfg["vocab_size"] = tiny.vocab_size + 8;
+  std::ofstream(saved / "config.json") << cfg.dump();
+  refused("--model " + saved.string() + " --init pretrained",
+          fmt::format("{}: tensor model.embed_tokens.weight has shape [{}, {}], the model's "
+                      "config implies [{}, {}]",
+                      (saved / "model.safetensors").string(), tiny.vocab_size, tiny.hidden_size,
+                      tiny.vocab_size + 8, tiny.hidden_size));
+  // A truncated weights file.
+  cfg["vocab_size"] = tiny.vocab_size;
+  std::ofstream(saved / "config.json") << cfg.dump();
+  fs::resize_file(saved / "model.safetensors", fs::file_size(saved / "model.safetensors") - 4);
+  refused("--model " + saved.string() + " --init pretrained",
+          (saved / "model.safetensors").string() + ": tensor lm_head.weight: data_offsets");
+  refused("--model tiny --init zeros", "--init: zeros not in {random,pretrained}");
+}
