@@ -369,7 +369,7 @@ void LlamaGpu::load_weights(const std::vector<float>& params) {
   // Split on the host into the working copy and the low halves (gpu_ops.hpp's
   // split_master_bits), then upload what this rank holds: up to stage 2 the whole working copy
   // and the low halves of its state range; at stage 3 both for its range only.
-  std::vector<uint16_t> w(size_t(P)), lo(size_t(P));
+  std::vector<uint16_t> w(static_cast<size_t>(P)), lo(static_cast<size_t>(P));
   for (int64_t i = 0; i < P; ++i) {
     uint32_t bits;
     std::memcpy(&bits, &params[size_t(i)], 4);
