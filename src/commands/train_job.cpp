@@ -94,6 +94,7 @@ nlohmann::json partial_metrics(const TrainJob& job, const MpiContext& mpi, const
                       {"seq_len_source", job.seq_len_source},
                       {"data", job.data->to_json()},
                       {"seed", job.seed},
+                      {"weights", job.weights},
                       {"steps", job.steps},
                       {"steps_completed", done},
                       {"tokens_per_step", tokens_per_step},
@@ -156,6 +157,7 @@ TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
   // Weights to start from: checked against the model's shapes here, before any rank starts.
   std::filesystem::path pretrained_dir;
   std::string pretrained_note;
+  nlohmann::json weights = {{"init", "random"}};
   if (o.init == "pretrained") {
     if (model.source == "built-in") {
       throw usage_error(fmt::format(
@@ -167,6 +169,8 @@ TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
     const PretrainedSummary s = check_pretrained(model, pretrained_dir);
     pretrained_note = fmt::format("weights: {} ({} tensors in {} file(s), {})", s.source,
                                   s.tensors, s.files, fmt::join(s.dtypes, "/"));
+    weights = {{"init", "pretrained"}, {"source", s.source}, {"tensors", s.tensors},
+               {"files", s.files}, {"dtypes", s.dtypes}};
   } else if (o.init != "random") {
     throw usage_error(
         fmt::format("--init \"{}\": expected random or pretrained", o.init));
@@ -250,6 +254,7 @@ TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
   job.progress_on_terminal = progress_on_terminal(env);
   job.pretrained_dir = pretrained_dir;
   job.pretrained_note = pretrained_note;
+  job.weights = weights;
   job.save_weights_dir = o.save_weights;
   job.save_dtype = save_dtype;
   return job;
@@ -469,6 +474,7 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
         {"seq_len_source", seq_len_source},
         {"data", data->to_json()},
         {"seed", job.seed},
+        {"weights", job.weights},
         {"steps", job.steps},
         {"warmup_steps_excluded", warm},
         {"measured_steps", job.steps - warm},

@@ -63,6 +63,7 @@ struct TrainJob {
   bool progress_on_terminal = false;
   std::filesystem::path pretrained_dir;  // empty: random initialisation
   std::string pretrained_note;           // what the checkpoint holds, printed by rank 0
+  nlohmann::json weights;                // sft_metrics.json "weights": init and checkpoint
   std::filesystem::path save_weights_dir;
   DataType save_dtype = DataType::f32;
 };

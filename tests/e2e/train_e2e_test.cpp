@@ -667,6 +667,12 @@ TEST_F(PretrainedE2E, SavedWeightsReloadAndTrainingContinuesFromThem) {
       << last_output_;
   // fp32 weights: the first loss is the saved model's loss on the same batch (fp32 summation in
   // the same order; 1e-6 relative allows for nothing but rounding).
+  EXPECT_EQ(b["weights"], (json{{"init", "pretrained"},
+                                 {"source", saved + "/model.safetensors"},
+                                 {"tensors", 21},
+                                 {"files", 1},
+                                 {"dtypes", {"F32"}}}));
+  EXPECT_EQ(a["weights"], (json{{"init", "random"}}));
   EXPECT_NEAR(loss(b, 1), saved_loss, 1e-6 * saved_loss);
   EXPECT_LT(loss(b, 1), random_loss - 1.0);
   // And training continues: the loss keeps falling.
