@@ -185,6 +185,15 @@ TrainJob prepare_train_job(const TrainJobRequest& o, const EnvConfig& env) {
   if (!o.save_weights.empty() && o.device != "cpu") {
     throw usage_error("--save-weights applies to --device cpu (the CPU reference's weights)");
   }
+  // The written model.safetensors would be shadowed by an index that readers take first.
+  if (!o.save_weights.empty() &&
+      std::filesystem::exists(std::filesystem::path(o.save_weights) /
+                              "model.safetensors.index.json")) {
+    throw usage_error(fmt::format(
+        "--save-weights {}: holds model.safetensors.index.json (a sharded checkpoint, which "
+        "would be read instead of the weights written); choose another directory",
+        o.save_weights));
+  }
   DsConfig ds = !o.ds_config.empty() ? load_ds_config(o.ds_config)
                 : o.quick_defaults    ? quick_run_ds_config()
                                       : default_ds_config();

@@ -736,4 +736,8 @@ TEST_F(PretrainedE2E, PretrainedWithoutMatchingWeightsIsRefusedInOneLine) {
   refused("--model " + saved.string() + " --init pretrained",
           (saved / "model.safetensors").string() + ": tensor lm_head.weight: data_offsets");
   refused("--model tiny --init zeros", "--init: zeros not in {random,pretrained}");
+  // Saving where a sharded checkpoint's index would shadow the written file.
+  std::ofstream(saved / "model.safetensors.index.json") << R"({"weight_map": {}})";
+  refused("--model tiny --save-weights " + saved.string(),
+          "--save-weights " + saved.string() + ": holds model.safetensors.index.json");
 }
