@@ -337,12 +337,17 @@ PretrainedSummary check_pretrained(const ModelConfig& cfg, const fs::path& dir) 
 }
 
 std::vector<float> load_pretrained(const ModelConfig& cfg, const fs::path& dir) {
+  std::vector<float> out(size_t(cfg.param_count()));
+  load_pretrained(cfg, dir, out.data());
+  return out;
+}
+
+void load_pretrained(const ModelConfig& cfg, const fs::path& dir, float* out) {
   const SafetensorsCheckpoint ck(dir);
   check_against(cfg, ck);
-  std::vector<float> out(size_t(cfg.param_count()));
   for (const auto& p : cpu::parameter_layout(cfg)) {
     const auto loc = ck.find(p.name);
-    float* dst = out.data() + p.offset;
+    float* dst = out + p.offset;
     loc.file->read_f32(*loc.tensor, dst);
     for (int64_t i = 0; i < p.size; ++i) {
       if (!std::isfinite(dst[i])) {
@@ -351,7 +356,6 @@ std::vector<float> load_pretrained(const ModelConfig& cfg, const fs::path& dir) 
       }
     }
   }
-  return out;
 }
 
 void save_pretrained(const ModelConfig& cfg, const float* params, const fs::path& dir,

@@ -103,6 +103,8 @@ PretrainedSummary check_pretrained(const ModelConfig& cfg, const std::filesystem
 // check_pretrained, then every parameter converted to fp32 into the flat layout
 // (cfg.param_count() elements).
 std::vector<float> load_pretrained(const ModelConfig& cfg, const std::filesystem::path& dir);
+// The same into out[0 .. cfg.param_count()) (an engine's own parameter buffer, no copy).
+void load_pretrained(const ModelConfig& cfg, const std::filesystem::path& dir, float* out);
 // Writes `dir`/config.json (Hugging Face form, hf_config_json) and `dir`/model.safetensors with
 // the flat parameters under their Hugging Face names, stored as `dtype` (F32 or BF16 or F16).
 void save_pretrained(const ModelConfig& cfg, const float* params, const std::filesystem::path& dir,

@@ -223,8 +223,7 @@ TrainRun train_cpu(const TrainOptions& o, GradientReducer& reducer) {
   if (o.pretrained_dir.empty()) {
     model.init_weights(o.seed);
   } else {
-    const std::vector<float> w = load_pretrained(o.model, o.pretrained_dir);
-    std::copy(w.begin(), w.end(), model.params().begin());
+    load_pretrained(o.model, o.pretrained_dir, model.params().data());
   }
   const int64_t n_params = o.model.param_count();
   float* params = model.params().data();
