@@ -9,6 +9,7 @@
 //   over 20 steps (AdamW's first steps move each weight by about lr whatever the gradient's
 //   size, so bf16 rounding of tiny gradients shows in the curve).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -28,6 +29,7 @@
 #include "train/cpu_ops.hpp"
 #include "model/model_config.hpp"
 #include "train/optimizer.hpp"
+#include "train/safetensors.hpp"
 
 #ifdef SXB_HAVE_CUDA
 #include <cuda_bf16.h>
@@ -789,6 +791,37 @@ TEST(TrainGpuModel, LossAndGradientsMatchTheCpuReferenceInEveryRecomputationMode
     EXPECT_LT(rel_err(grads[3], grads[0]), 4e-3);
     EXPECT_GT(rel_err(grads[3], grads[0]), 0.0) << "bf16 storage left the fp32 values unrounded";
   }
+}
+
+// --init pretrained on the CUDA engine: bf16 safetensors weights (as Hugging Face checkpoints
+// store them) load into the fp32 master exactly, and the loss on the same tokens is the CPU
+// reference's from the same weights.
+TEST(TrainGpuModel, PretrainedWeightsLoadExactlyAndGiveTheCpuReferenceLoss) {
+  SXB_REQUIRE_GPU();
+  const ModelConfig cfg = test_shape("small");
+  const int64_t B = 2, T = 64;
+  cpu::LlamaCpu<float> src(cfg, B, T);
+  src.init_weights(23);
+  const fs::path dir =
+      fs::temp_directory_path() / ("sxb_gpu_pretrained_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  save_pretrained(cfg, src.params().data(), dir, DataType::bf16);
+  const std::vector<float> w = load_pretrained(cfg, dir);
+  fs::remove_all(dir);
+  cpu::LlamaCpu<float> ref(cfg, B, T);
+  std::copy(w.begin(), w.end(), ref.params().begin());
+  std::vector<int32_t> tok(B * T), tgt(B * T);
+  random_tokens(tok, tgt, cfg.vocab_size, 9);
+  int64_t counted = 0;
+  for (int32_t t : tgt) counted += t >= 0;
+  const double loss_want = ref.forward(tok.data(), tgt.data(), B, T);
+  gpu::LlamaGpu model(cfg, B, T, Recompute::none, GradStorage::fp32, nullptr);
+  model.load_weights(w);
+  const std::vector<float> got = model.download_params();
+  ASSERT_EQ(got.size(), w.size());
+  for (size_t i = 0; i < w.size(); ++i) ASSERT_EQ(got[i], w[i]) << "element " << i;
+  model.forward_backward(tok.data(), tgt.data(), B, 1.0 / double(counted), true);
+  EXPECT_NEAR(model.take_loss_sum(), loss_want, 1e-2 * std::abs(loss_want));
 }
 
 TEST(TrainGpuModel, GradientAccumulationEqualsOneLargeMicroBatch) {
