@@ -13,7 +13,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
 BUILD=${SXB_BUILD_DIR:-build}
+# Each stage's wall time, so the slow one is known from the log alone.
+stage_start=$SECONDS
+stage_done() {
+  echo "run_tests: $1 took $((SECONDS - stage_start)) s"
+  stage_start=$SECONDS
+}
 (cd "$BUILD" && ctest --output-on-failure -j "$JOBS")
+stage_done "the $BUILD tests"
 sanitize_e2e=${SXB_SANITIZE_E2E:-1}
 if [ "${SXB_SKIP_CPU_ONLY:-0}" != "1" ]; then
   if ! grep -q '^SXB_CUDA_BUILT:INTERNAL=ON' "$BUILD/CMakeCache.txt"; then
@@ -24,6 +31,7 @@ if [ "${SXB_SKIP_CPU_ONLY:-0}" != "1" ]; then
     cmake -S . -B build-cpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DSXB_CUDA=OFF >/dev/null
     cmake --build build-cpu -j "$JOBS"
     (cd build-cpu && ctest --output-on-failure -j "$JOBS")
+    stage_done "the CPU-only build and tests (build-cpu)"
   fi
 fi
 if [ "${SXB_SKIP_SANITIZERS:-0}" != "1" ] || [ "${SXB_SKIP_FUZZ:-0}" != "1" ]; then
@@ -33,6 +41,7 @@ if [ "${SXB_SKIP_SANITIZERS:-0}" != "1" ] || [ "${SXB_SKIP_FUZZ:-0}" != "1" ]; t
   else
     cmake --build build-asan -j "$JOBS" --target sxb_unit_tests sxb_fuzz
   fi
+  stage_done "the sanitizer build (build-asan)"
 fi
 if [ "${SXB_SKIP_SANITIZERS:-0}" != "1" ]; then
   # halt_on_error: the first finding fails the test. Leak detection stays on; the suppressions
@@ -47,7 +56,9 @@ if [ "${SXB_SKIP_SANITIZERS:-0}" != "1" ]; then
   labels=unit
   [ "$sanitize_e2e" = "1" ] && labels='unit|e2e'
   (cd build-asan && ctest --output-on-failure -j "$JOBS" -L "$labels" -LE slurm)
+  stage_done "the sanitizer tests ($labels)"
 fi
 if [ "${SXB_SKIP_FUZZ:-0}" != "1" ]; then
   SXB_FUZZ_SKIP_BUILD=1 ./scripts/fuzz.sh
+  stage_done "fuzzing"
 fi

@@ -56,5 +56,7 @@ fi
 BUILD_DIR=${SXB_BUILD_DIR:-build}
 # shellcheck disable=SC2086
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${SXB_CMAKE_ARGS:-} >/dev/null
+build_start=$SECONDS
 cmake --build "$BUILD_DIR" -j "$(nproc)"
+echo "install_all: building $BUILD_DIR took $((SECONDS - build_start)) s"
 echo "install_all: built $BUILD_DIR/sxbench ($("$BUILD_DIR"/sxbench --version))"
