@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # On the GPU machine, in one call, with binaries built elsewhere and carried in .dev/ (sxbench,
-# sxb_gpu_tests, .dev/bundle for libraries the machine lacks): the Hopper attention backward
-# (src/train/gpu_attention_sm90.cu) against the mma.sync backward and the CPU reference, the whole
-# model's loss and gradients with the default (Hopper) kernels; both backward kernels timed at the
-# issue's shapes and at the Llama-2-7B shape; PyTorch SDPA (cuDNN and flash backends) at the same
-# shapes; then Llama-2-7B on the engine (seq 4096, micro-batch 1, no recomputation, the reference
-# optimizer settings) with the Hopper backward and with SXB_ATTENTION_BACKWARD=mma, and PyTorch
-# eager on the same model (ENGINE=0 skips the training runs, TORCH_LLAMA=0 PyTorch's). FLOPs as
-# FlashAttention counts them: causal forward 4*B*H*T^2*d/2, backward 2.5x that. Logs under $OUT;
-# a table last. Reference scripts: .ref/torch_attention.py and .ref/torch_llama.py.
+# sxb_gpu_tests, .dev/bundle for libraries the machine lacks): the Hopper attention kernels
+# (src/train/gpu_attention_sm90.cu, with and without a sliding window) against the mma.sync ones
+# and the CPU reference, the whole model's loss and gradients with the default kernels; both
+# backward kernels timed at the issue's shapes and at the Llama-2-7B shape; `sxbench compute
+# --tests attention` at its default shapes; PyTorch SDPA (cuDNN and flash backends) at the
+# issue's shapes; then Llama-2-7B on the engine (seq 4096, micro-batch 1, no recomputation, the
+# reference optimizer settings) with the Hopper backward and with SXB_ATTENTION_BACKWARD=mma, and
+# PyTorch eager on the same model (ENGINE=0 skips the training runs, TORCH_LLAMA=0 PyTorch's).
+# FLOPs as FlashAttention counts them: causal forward 4*B*H*T^2*d/2, backward 2.5x that. Logs
+# under $OUT; a table last. Reference scripts: .ref/torch_attention.py and .ref/torch_llama.py.
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1 OMPI_ALLOW_RUN_AS_ROOT=1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -50,6 +51,11 @@ for mode in mma sm90; do
     --gtest_filter='TrainGpuPerf.AttentionAtTheLlama7b*' >"$OUT/perf7b_$mode.log" 2>&1
   echo "SXB_ATTENTION_BACKWARD=$mode: $(grep -E '^attention T=' "$OUT/perf7b_$mode.log")"
 done
+# The engine's kernels at the default shapes (published pair, every built-in model's shape, both
+# kernels where the Hopper one applies), each checked against float64 first.
+timeout 150 "$BIN" compute --tests attention --out "$OUT/compute_attention" \
+  >"$OUT/compute_attention.log" 2>&1
+echo "sxbench compute --tests attention exit $?"
 for shape in "1 32 32 4096 128" "1 32 8 8192 128"; do
   timeout 120 python3 .ref/torch_attention.py $shape >>"$OUT/torch.log" 2>&1
 done
@@ -71,6 +77,7 @@ if [ "${TORCH_LLAMA:-1}" = 1 ]; then
 fi
 
 echo "== $((SECONDS - start)) s; table (causal, bf16, FA FLOP count)"
+grep -E "attention check|^  gpu|^  \(\*" "$OUT/compute_attention.log"
 grep -E "^ATTN(FWD|BWD)" "$OUT/perf.log"
 grep -E "^ATTN " "$OUT/torch.log" | grep -E "cudnn|flash"
 for mode in mma sm90; do

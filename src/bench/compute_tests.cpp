@@ -368,24 +368,26 @@ const std::vector<ComputeTestSpec>& compute_tests() {
   return tests;
 }
 
-const ComputeTestSpec& find_compute_test(std::string_view name) {
-  for (const auto& t : compute_tests()) {
+const ComputeTestSpec& find_compute_test(const std::vector<ComputeTestSpec>& registry,
+                                         std::string_view name) {
+  for (const auto& t : registry) {
     if (t.name == name) return t;
   }
   std::string known;
-  for (const auto& t : compute_tests()) known += (known.empty() ? "" : ", ") + std::string(t.name);
+  for (const auto& t : registry) known += (known.empty() ? "" : ", ") + std::string(t.name);
   throw usage_error("unknown compute test '" + std::string(name) + "' (known: " + known + ")");
 }
 
-std::vector<const ComputeTestSpec*> parse_compute_test_list(std::string_view list) {
+std::vector<const ComputeTestSpec*> parse_compute_test_list(
+    const std::vector<ComputeTestSpec>& registry, std::string_view list) {
   std::vector<const ComputeTestSpec*> out;
   if (list == "all") {
-    for (const auto& t : compute_tests()) out.push_back(&t);
+    for (const auto& t : registry) out.push_back(&t);
     return out;
   }
   for (std::string_view item : split_comma_list(list)) {
     if (item.empty()) continue;
-    const ComputeTestSpec* t = &find_compute_test(item);
+    const ComputeTestSpec* t = &find_compute_test(registry, item);
     if (std::find(out.begin(), out.end(), t) == out.end()) out.push_back(t);
   }
   if (out.empty()) throw usage_error("no compute test given (--tests)");

@@ -37,6 +37,10 @@ struct ComputeOptions {
   uint64_t p2p_bytes = 256ull << 20;
   uint64_t chase_bytes = 256ull << 20;
   int chase_loads = 20000;
+  // attention (commands/compute_attention.hpp)
+  std::vector<AttentionBenchShape> attention_shapes;
+  int attention_warmup_iters = 5;
+  int attention_iters = 20;
 };
 
 // What a test's run function works on.
@@ -63,10 +67,14 @@ struct ComputeTestSpec {
   void (*run)(ComputeRun& run);
 };
 
+// The tests of this layer. `sxbench compute` adds the attention test (which runs the training
+// engine's kernels, a layer above) after them; the lookups below take the registry they search.
 const std::vector<ComputeTestSpec>& compute_tests();
-const ComputeTestSpec& find_compute_test(std::string_view name);  // sxb::Error listing names
+const ComputeTestSpec& find_compute_test(const std::vector<ComputeTestSpec>& registry,
+                                         std::string_view name);  // sxb::Error listing names
 // "all" or a comma-separated list -> specs in the registry's order, duplicates removed.
-std::vector<const ComputeTestSpec*> parse_compute_test_list(std::string_view list);
+std::vector<const ComputeTestSpec*> parse_compute_test_list(
+    const std::vector<ComputeTestSpec>& registry, std::string_view list);
 
 // GPU list: "all" (every visible GPU) or comma-separated CUDA indices below `visible`.
 std::vector<int> parse_device_list(std::string_view list, int visible);

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "bench/compute_tests.hpp"
+#include "commands/compute_attention.hpp"
 #include "bench/gemm_shapes.hpp"
 #include "bench/link_topology.hpp"
 #include "commands/cli_values.hpp"
@@ -27,13 +28,21 @@
 
 namespace sxb {
 
+const std::vector<ComputeTestSpec>& all_compute_tests() {
+  static const std::vector<ComputeTestSpec> tests = [] {
+    std::vector<ComputeTestSpec> t = compute_tests();
+    t.push_back(attention_compute_test());
+    return t;
+  }();
+  return tests;
+}
+
 namespace {
 
-
 void print_list() {
-  std::printf("%-6s %-8s %s\n", "test", "min GPUs", "description");
-  for (const auto& t : compute_tests()) {
-    std::printf("%-6s %-8d %s\n", std::string(t.name).c_str(), t.min_gpus,
+  std::printf("%-9s %-8s %s\n", "test", "min GPUs", "description");
+  for (const auto& t : all_compute_tests()) {
+    std::printf("%-9s %-8d %s\n", std::string(t.name).c_str(), t.min_gpus,
                 std::string(t.description).c_str());
   }
 }
@@ -82,10 +91,13 @@ ComputeOptions build_options(const ComputeCliOptions& c) {
   o.hbm_bytes = buffer_size(c.hbm_bytes, "HBM buffer size (--hbm-bytes)");
   o.host_bytes = buffer_size(c.host_bytes, "host copy size (--host-bytes)");
   o.p2p_bytes = buffer_size(c.p2p_bytes, "p2p copy size (--p2p-bytes)");
+  o.attention_shapes = parse_attention_shapes(c.attention_shapes);
+  if (c.attention_iters < 1) throw usage_error("--attention-iters must be at least 1");
+  o.attention_iters = c.attention_iters;
   return o;
 }
 
-nlohmann::json params_json(const ComputeCliOptions& c, const ComputeOptions& o,
+[[maybe_unused]] nlohmann::json params_json(const ComputeCliOptions& c, const ComputeOptions& o,
                            const std::vector<int>& devices) {
   std::vector<std::string> dtypes;
   for (GemmDtype t : o.dtypes) dtypes.push_back(gemm_dtype_name(t));
@@ -113,7 +125,10 @@ nlohmann::json params_json(const ComputeCliOptions& c, const ComputeOptions& o,
           {"host_bytes", o.host_bytes},
           {"p2p_bytes", o.p2p_bytes},
           {"chase_bytes", o.chase_bytes},
-          {"chase_loads", o.chase_loads}};
+          {"chase_loads", o.chase_loads},
+          {"attention_shapes", o.attention_shapes},
+          {"attention_warmup_iters", o.attention_warmup_iters},
+          {"attention_iters", o.attention_iters}};
 }
 
 std::string fraction_text(const SpecComparison& s) {
@@ -126,7 +141,7 @@ std::string spec_text(const SpecComparison& s) {
 
 // The short table: per GPU, the best product of each type (and 8192³ where measured), each HBM
 // variant, host links; per p2p variant, the lowest and highest pair.
-void print_summary(const ComputeReport& r) {
+[[maybe_unused]] void print_summary(const ComputeReport& r) {
   std::printf("\n%-5s %-5s %-34s %14s %10s %8s\n", "gpu", "test", "figure", "measured", "spec",
               "of spec");
   const auto row = [](const std::string& gpu, const std::string& test, const std::string& what,
@@ -174,6 +189,24 @@ void print_summary(const ComputeReport& r) {
           fmt::format("{:.3f} us", l.latency_us), SpecComparison{});
     }
   }
+  for (const auto& a : r.attention) {
+    if (a.engine_default) {
+      row(std::to_string(a.device), "attn",
+          fmt::format("{} {} {}x{}x{}x{}x{}{}", a.direction == "forward" ? "fwd" : "bwd", a.kernel,
+                      a.shape.batch, a.shape.heads, a.shape.kv_heads, a.shape.seq,
+                      a.shape.head_dim,
+                      a.shape.window > 0 && a.shape.window < a.shape.seq
+                          ? fmt::format(" w{}", a.shape.window)
+                          : std::string()),
+          fmt::format("{:.1f} TFLOP/s", a.tflop_per_s), SpecComparison{});
+    }
+  }
+  for (const auto& c : r.attention_checks) {
+    if (!c.passed) {
+      row(std::to_string(c.device), "attn", fmt::format("{} check FAILED", c.kernel),
+          fmt::format("err {:.2e}", c.relative_error), SpecComparison{});
+    }
+  }
   for (const auto& [variant, range] : p2p_range) {
     const auto* lo = range.first;
     const auto* hi = range.second;
@@ -197,7 +230,7 @@ void print_summary(const ComputeReport& r) {
 int run_compute_job(const ComputeCliOptions& c, const std::vector<std::string>& argv,
                     const std::function<std::filesystem::path()>& out_dir_for) {
   // Everything the user typed is validated before any GPU work.
-  const auto tests = parse_compute_test_list(c.tests);
+  const auto tests = parse_compute_test_list(all_compute_tests(), c.tests);
   const ComputeOptions options = build_options(c);
   if (!built_with_cuda()) {
     throw environment_error(
@@ -333,6 +366,13 @@ int run_compute_job(const ComputeCliOptions& c, const std::vector<std::string>& 
                             failed_checks, json_path.string()),
                 ExitCode::failure);
   }
+  for (const auto& chk : report.attention_checks) failed_checks += chk.passed ? 0 : 1;
+  if (failed_checks > 0) {
+    throw Error(fmt::format("attention check failed for {} kernel/shape/device combination(s); "
+                            "see {}",
+                            failed_checks, json_path.string()),
+                ExitCode::failure);
+  }
   return 0;
 #else
   (void)argv;
@@ -366,7 +406,8 @@ Command add_compute_command(CLI::App& root) {
   CLI::App* app =
       root.add_subcommand("compute",
                           "GPU ceilings: GEMM rate (cuBLASLt bf16/fp16/tf32/fp8), HBM bandwidth, "
-                          "GPU-to-GPU bandwidth and latency with topology, host-link bandwidth");
+                          "GPU-to-GPU bandwidth and latency with topology, host-link bandwidth, "
+                          "the training engine's attention kernels");
   app->add_option("--tests", o->tests, "Tests: 'all' or a comma-separated list (see --list)")
       ->capture_default_str();
   app->add_flag("--list", o->list, "List the tests and exit");
@@ -417,7 +458,9 @@ Command add_compute_command(CLI::App& root) {
                   "fp8 products accumulate in the fast (reduced-precision) mode (1) or not (0)")
       ->check(zero_or_one())
       ->capture_default_str();
-  app->add_option("--check", o->check, "Check a small product per GEMM type (1) or not (0)")
+  app->add_option("--check", o->check,
+                  "Check a small product per GEMM type and each attention kernel against a "
+                  "float64 reference (1) or not (0)")
       ->check(zero_or_one())
       ->capture_default_str();
   app->add_option("--bw-iters", o->bw_iters, "Timed runs per bandwidth figure")
@@ -434,6 +477,14 @@ Command add_compute_command(CLI::App& root) {
       ->capture_default_str();
   app->add_option("--p2p-bytes", o->p2p_bytes, "GPU-to-GPU copy size (16 to 64G)")
       ->check(size_in(16, kMaxBufferBytes))
+      ->capture_default_str();
+  app->add_option("--attention-shapes", o->attention_shapes,
+                  "Attention shapes: default (published comparisons and the built-in models) or "
+                  "comma-separated BxHxKVxTxD[xW] (batch, heads, kv heads, sequence, head_dim, "
+                  "window)")
+      ->capture_default_str();
+  app->add_option("--attention-iters", o->attention_iters, "Timed attention calls per shape")
+      ->check(int_in(1, kMaxRepetitions))
       ->capture_default_str();
   app->add_option("--out", o->out_dir,
                   "Output directory (default: $RESULTS_DIR/compute_<UTC time>)");

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "bench/compute_tests.hpp"
+
 namespace sxb {
 
 // Flags of `sxbench compute` (see docs/compute.md); the defaults are the full measurement.
@@ -33,12 +35,17 @@ struct ComputeCliOptions {
   std::string hbm_bytes = "4G";
   std::string host_bytes = "256M";
   std::string p2p_bytes = "256M";
+  std::string attention_shapes = "default";
+  int attention_iters = 20;
   std::string out_dir;
 };
 
 // Validates the options, measures the chosen GPUs of this process and writes compute.json into
 // out_dir_for() (called once the input is known to be good). Returns 0, or throws sxb::Error
 // (environment when there is no CUDA build or GPU; failure when a GEMM check failed).
+// bench/'s tests, then the attention test (commands/compute_attention.hpp).
+const std::vector<ComputeTestSpec>& all_compute_tests();
+
 int run_compute_job(const ComputeCliOptions& options, const std::vector<std::string>& argv,
                     const std::function<std::filesystem::path()>& out_dir_for);
 

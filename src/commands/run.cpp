@@ -100,6 +100,7 @@ PhaseResult compute_phase(const RunOptions& o, const MpiContext& mpi, Backend ba
     c.square_max = 8192;
     c.gemm_iters = 20;
     c.hbm_bytes = "1G";
+    c.attention_shapes = "1x32x32x4096x128,1x32x8x8192x128";  // the published comparison pair
   }
   std::string error, json;
   // Each node's first rank measures alone while the others wait in the gathers below: the wait

@@ -256,6 +256,89 @@ void from_json(const json& j, SkippedTest& v) {
   get_field(j, "reason", v.reason, kFile);
 }
 
+double attention_flop(const AttentionBenchShape& s, bool backward) {
+  const double T = double(s.seq), W = double(s.window);
+  const double pairs = s.window > 0 && s.window < s.seq ? W * T - W * W / 2 : T * T / 2;
+  const double forward = 4.0 * double(s.batch) * double(s.heads) * double(s.head_dim) * pairs;
+  return backward ? 2.5 * forward : forward;
+}
+
+void to_json(json& j, const AttentionBenchShape& v) {
+  j = {{"label", v.label},       {"batch", v.batch}, {"heads", v.heads},
+       {"kv_heads", v.kv_heads}, {"seq", v.seq},     {"head_dim", v.head_dim},
+       {"window", v.window}};
+}
+
+void from_json(const json& j, AttentionBenchShape& v) {
+  get_field(j, "label", v.label, kFile);
+  get_field(j, "batch", v.batch, kFile);
+  get_field(j, "heads", v.heads, kFile);
+  get_field(j, "kv_heads", v.kv_heads, kFile);
+  get_field(j, "seq", v.seq, kFile);
+  get_field(j, "head_dim", v.head_dim, kFile);
+  get_field(j, "window", v.window, kFile);
+}
+
+void to_json(json& j, const AttentionResult& v) {
+  j = {{"device", v.device},
+       {"shape", v.shape},
+       {"kernel", v.kernel},
+       {"engine_default", v.engine_default},
+       {"direction", v.direction},
+       {"flop", v.flop},
+       {"time_us_median", v.time_us_median},
+       {"time_us_p10", v.time_us_p10},
+       {"time_us_p90", v.time_us_p90},
+       {"tflop_per_s", v.tflop_per_s},
+       {"iters", v.iters}};
+}
+
+void from_json(const json& j, AttentionResult& v) {
+  get_field(j, "device", v.device, kFile);
+  get_field(j, "shape", v.shape, kFile);
+  get_field(j, "kernel", v.kernel, kFile);
+  get_field(j, "engine_default", v.engine_default, kFile);
+  get_field(j, "direction", v.direction, kFile);
+  get_field(j, "flop", v.flop, kFile);
+  get_field(j, "time_us_median", v.time_us_median, kFile);
+  get_field(j, "time_us_p10", v.time_us_p10, kFile);
+  get_field(j, "time_us_p90", v.time_us_p90, kFile);
+  get_field(j, "tflop_per_s", v.tflop_per_s, kFile);
+  get_field(j, "iters", v.iters, kFile);
+}
+
+void to_json(json& j, const AttentionCheck& v) {
+  // As GemmCheck: an error that is not finite is written as null.
+  const auto err = [](double e) { return e <= 1e300 ? json(e) : json(); };
+  j = {{"device", v.device},
+       {"kernel", v.kernel},
+       {"shape", v.shape},
+       {"error_out", err(v.error_out)},
+       {"error_dq", err(v.error_dq)},
+       {"error_dk", err(v.error_dk)},
+       {"error_dv", err(v.error_dv)},
+       {"relative_error", err(v.relative_error)},
+       {"tolerance", v.tolerance},
+       {"passed", v.passed}};
+}
+
+void from_json(const json& j, AttentionCheck& v) {
+  const auto err = [&](const char* key) {
+    const json& e = j.at(key);
+    return e.is_null() ? std::numeric_limits<double>::infinity() : e.get<double>();
+  };
+  get_field(j, "device", v.device, kFile);
+  get_field(j, "kernel", v.kernel, kFile);
+  get_field(j, "shape", v.shape, kFile);
+  v.error_out = err("error_out");
+  v.error_dq = err("error_dq");
+  v.error_dk = err("error_dk");
+  v.error_dv = err("error_dv");
+  v.relative_error = err("relative_error");
+  get_field(j, "tolerance", v.tolerance, kFile);
+  get_field(j, "passed", v.passed, kFile);
+}
+
 void to_json(json& j, const ComputeReport& v) {
   j = {{"schema", v.schema},
        {"tool_version", v.tool_version},
@@ -275,6 +358,8 @@ void to_json(json& j, const ComputeReport& v) {
        {"gemm", v.gemm},
        {"bandwidth", v.bandwidth},
        {"latency", v.latency},
+       {"attention_checks", v.attention_checks},
+       {"attention", v.attention},
        {"topology", v.topology ? json(*v.topology) : json()},
        {"skipped", v.skipped}};
 }
@@ -298,6 +383,9 @@ void from_json(const json& j, ComputeReport& v) {
   get_field(j, "gemm", v.gemm, kFile);
   get_field(j, "bandwidth", v.bandwidth, kFile);
   get_field(j, "latency", v.latency, kFile);
+  // Files written before the attention test have neither key.
+  if (j.contains("attention_checks")) get_field(j, "attention_checks", v.attention_checks, kFile);
+  if (j.contains("attention")) get_field(j, "attention", v.attention, kFile);
   get_opt(j, "topology", v.topology);
   get_field(j, "skipped", v.skipped, kFile);
 }

@@ -117,6 +117,43 @@ struct SkippedTest {
   std::string reason;
 };
 
+// One attention shape of the `attention` test: causal, bf16; window 0 = no sliding window.
+struct AttentionBenchShape {
+  std::string label;  // where the shape comes from ("Llama-2-7B", a model id, "--attention-shapes")
+  int64_t batch = 1, heads = 0, kv_heads = 0, seq = 0, head_dim = 0, window = 0;
+};
+
+// The training engine's attention kernel timed at one shape, one direction.
+struct AttentionResult {
+  int device = 0;
+  AttentionBenchShape shape;
+  std::string kernel;     // "sm90" (wgmma, TMA) or "mma" (mma.sync)
+  bool engine_default = false;  // the kernel the engine's automatic choice runs at this shape
+  std::string direction;  // "forward" or "backward"
+  double flop = 0;        // FlashAttention's count (see attention_flop)
+  double time_us_median = 0;
+  double time_us_p10 = 0, time_us_p90 = 0;
+  double tflop_per_s = 0;  // flop / median time
+  int iters = 0;
+};
+
+// A small attention forward and backward compared with a float64 CPU reference of the same
+// (bf16) inputs; relative_error is the largest of the outputs' ||out - ref|| / ||ref||.
+struct AttentionCheck {
+  int device = 0;
+  std::string kernel;
+  AttentionBenchShape shape;
+  double error_out = 0, error_dq = 0, error_dk = 0, error_dv = 0;
+  double relative_error = 0;  // NaN anywhere makes it infinite (null in JSON)
+  double tolerance = 0;
+  bool passed = false;
+};
+
+// FlashAttention's FLOP count for a causal attention pass: the forward is 4 * B * H * hd * P
+// with P = T^2 / 2 visible (query, key) pairs, and with a window W < T the band's area
+// W * T - W^2 / 2 in the same continuous count; the backward is 2.5 times the forward.
+double attention_flop(const AttentionBenchShape& s, bool backward);
+
 struct ComputeReport {
   std::string schema = "sxbench.compute/1";
   std::string tool_version;
@@ -133,6 +170,8 @@ struct ComputeReport {
   std::vector<GemmResult> gemm;
   std::vector<BandwidthResult> bandwidth;
   std::vector<LatencyResult> latency;
+  std::vector<AttentionCheck> attention_checks;  // absent from files written before the test
+  std::vector<AttentionResult> attention;
   std::optional<ComputeTopology> topology;
   std::vector<SkippedTest> skipped;
 };
@@ -157,6 +196,12 @@ void to_json(nlohmann::json& j, const ComputeTopology& v);
 void from_json(const nlohmann::json& j, ComputeTopology& v);
 void to_json(nlohmann::json& j, const SkippedTest& v);
 void from_json(const nlohmann::json& j, SkippedTest& v);
+void to_json(nlohmann::json& j, const AttentionBenchShape& v);
+void from_json(const nlohmann::json& j, AttentionBenchShape& v);
+void to_json(nlohmann::json& j, const AttentionResult& v);
+void from_json(const nlohmann::json& j, AttentionResult& v);
+void to_json(nlohmann::json& j, const AttentionCheck& v);
+void from_json(const nlohmann::json& j, AttentionCheck& v);
 void to_json(nlohmann::json& j, const ComputeReport& v);
 void from_json(const nlohmann::json& j, ComputeReport& v);
 

@@ -1034,13 +1034,20 @@ bool attention_supports_head_dim(int64_t hd) {
   return hd == 16 || hd == 32 || hd == 64 || hd == 128;
 }
 
+AttentionKernel attention_kernel_choice(const AttentionShape& s, bool backward) {
+  const bool prefers = backward ? backward_prefers_sm90() : forward_prefers_sm90();
+  return prefers && s.window <= 0 && attention_forward_sm90_supports(s) ? AttentionKernel::sm90
+                                                                        : AttentionKernel::mma;
+}
+
 void attention_forward(bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v,
                        const AttentionShape& s, cudaStream_t stream,
                        AttentionKernel kernel) {
   check_shape(s);
   if (kernel == AttentionKernel::sm90 ||
-      (kernel == AttentionKernel::automatic && forward_prefers_sm90() &&
-       attention_forward_sm90_supports(s) && attention_sm90_inputs_aligned(q, k, v))) {
+      (kernel == AttentionKernel::automatic &&
+       attention_kernel_choice(s, false) == AttentionKernel::sm90 &&
+       attention_sm90_inputs_aligned(q, k, v))) {
     attention_forward_sm90(o, lse, q, k, v, s, stream);
     return;
   }
@@ -1060,9 +1067,9 @@ void attention_backward(float* dq_accum, bf16* dk, bf16* dv, float* dsum, const 
   check_shape(s);
   const bool hopper =
       kernel == AttentionKernel::sm90 ||
-      (kernel == AttentionKernel::automatic && backward_prefers_sm90() &&
-       attention_forward_sm90_supports(s) && attention_sm90_inputs_aligned(q, k, v) &&
-       attention_sm90_inputs_aligned(dout, o, dout));
+      (kernel == AttentionKernel::automatic &&
+       attention_kernel_choice(s, true) == AttentionKernel::sm90 &&
+       attention_sm90_inputs_aligned(q, k, v) && attention_sm90_inputs_aligned(dout, o, dout));
   Args a = make_args(s);
   a.q = q;
   a.k = k;

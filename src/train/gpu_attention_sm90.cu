@@ -66,7 +66,7 @@ struct Sm90Args {
   bf16* out;
   float* lse;
   int64_t o_stride;
-  int T, H, KV;
+  int T, H, KV, window;  // window: keys t - window < u <= t are visible (0: every u <= t)
   float scale_log2;
 };
 
@@ -211,6 +211,12 @@ __device__ __forceinline__ float row_reduce(const float (&s)[64], int r) {
   return kMax ? fmaxf(v[0], v[1]) : v[0] + v[1];
 }
 
+// The first key tile a block of queries from q0 sees: 0, or with a window the tile of key
+// q0 - window + 1 (earlier tiles are outside every row's window).
+__device__ __forceinline__ int first_key_tile(int q0, int window) {
+  return window > 0 ? max(0, q0 - window + 1) / kKeys : 0;
+}
+
 // One S tile (this thread's 32 scores of rows t0 and t1, keys u0 ..) through the online softmax:
 // masked where the tile reaches past a row's last visible key or past T, the running maxima m
 // (log2 domain, scaled) and sums l updated, S replaced by p = exp2(s * scale_log2 - m_new), and
@@ -219,13 +225,16 @@ __device__ __forceinline__ void softmax_tile(float (&sc)[64], float (&m_row)[2],
                                              float (&alpha)[2], int u0, int wq0, int t0, int c2,
                                              const Sm90Args& a) {
   const int t1 = t0 + 8;
-  if (u0 + kKeys - 1 > wq0 || wq0 + 63 >= a.T) {  // warpgroup-uniform: diagonal tile or past T
+  // Warpgroup-uniform: the diagonal tile, rows past T, or keys that leave some row's window.
+  if (u0 + kKeys - 1 > wq0 || wq0 + 63 >= a.T || (a.window > 0 && wq0 + 63 - u0 >= a.window)) {
 #pragma unroll
     for (int j = 0; j < 16; ++j) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int t = e < 2 ? t0 : t1, u = u0 + 8 * j + c2 + (e & 1);
-        if (!(t < a.T && u <= t)) sc[4 * j + e] = -INFINITY;
+        if (!(t < a.T && u <= t && (a.window <= 0 || t - u < a.window))) {
+          sc[4 * j + e] = -INFINITY;
+        }
       }
     }
   }
@@ -278,7 +287,8 @@ __device__ __forceinline__ void consume(const Sm90Args& a, uint32_t sQ, uint32_t
                                         uint32_t bars, int q0, int h, int b, int warp, int lane) {
   const uint32_t q_full = bars, k_full = bars + 8, v_full = bars + 24, k_empty = bars + 40,
                  v_empty = bars + 56;
-  const int n_tiles = min(q0 + kRows - 1, a.T - 1) / kKeys + 1;
+  const int kt_lo = first_key_tile(q0, a.window);
+  const int n_tiles = min(q0 + kRows - 1, a.T - 1) / kKeys + 1 - kt_lo;
   // Consumers: warpgroup wg holds query rows wq0 .. wq0 + 63; this thread rows t0 and t0 + 8.
   const int wg = warp / 4, wl = warp % 4;
   const int g = lane / 4, c2 = 2 * (lane % 4);
@@ -302,7 +312,7 @@ __device__ __forceinline__ void consume(const Sm90Args& a, uint32_t sQ, uint32_t
     wgmma_wait0();
     fence_acc(sc);
     if (lane == 0) mbar_arrive(k_empty);
-    softmax_tile(sc, m_row, l_row, alpha, 0, wq0, t0, c2, a);
+    softmax_tile(sc, m_row, l_row, alpha, kt_lo * kKeys, wq0, t0, c2, a);
     pack_p(p, sc);
     for (int i = 1; i < n_tiles; ++i) {
       const int s = i & 1, sp = (i - 1) & 1;
@@ -318,7 +328,7 @@ __device__ __forceinline__ void consume(const Sm90Args& a, uint32_t sQ, uint32_t
       asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");  // S_i landed
       fence_acc(sc);
       if (lane == 0) mbar_arrive(k_empty + 8 * s);
-      softmax_tile(sc, m_row, l_row, alpha, i * kKeys, wq0, t0, c2, a);
+      softmax_tile(sc, m_row, l_row, alpha, (kt_lo + i) * kKeys, wq0, t0, c2, a);
       wgmma_wait0();  // P_{i-1} V_{i-1} landed
       fence_acc(o);
       if (lane == 0) mbar_arrive(v_empty + 8 * sp);
@@ -345,7 +355,7 @@ __device__ __forceinline__ void consume(const Sm90Args& a, uint32_t sQ, uint32_t
       wgmma_wait0();
       fence_acc(sc);
       if (lane == 0) mbar_arrive(k_empty + 8 * s);
-      softmax_tile(sc, m_row, l_row, alpha, i * kKeys, wq0, t0, c2, a);
+      softmax_tile(sc, m_row, l_row, alpha, (kt_lo + i) * kKeys, wq0, t0, c2, a);
       rescale(o, alpha);
       pack_p(p, sc);
       mbar_wait(v_full + 8 * s, parity);
@@ -413,7 +423,9 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
   const int h = blockIdx.y, b = blockIdx.z;
   const int kvh = h / (a.H / a.KV);
   const int q0 = qblock * kRows;
-  const int n_tiles = min(q0 + kRows - 1, a.T - 1) / kKeys + 1;  // causal: up to the diagonal
+  // Causal: key tiles up to the diagonal, from the first one inside the block's window.
+  const int kt_lo = first_key_tile(q0, a.window);
+  const int n_tiles = min(q0 + kRows - 1, a.T - 1) / kKeys + 1 - kt_lo;
 
   if (threadIdx.x == 0) {
     mbar_init(q_full, 1);
@@ -438,7 +450,7 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
       for (int i = 0; i < n_tiles; ++i) {
         const int s = i & 1;
         const uint32_t parity = ((i >> 1) - 1) & 1;
-        const int k0 = i * kKeys;
+        const int k0 = (kt_lo + i) * kKeys;
         if (i >= 2) mbar_wait(k_empty + 8 * s, parity);
         mbar_expect_tx(k_full + 8 * s, kTileBytes);
         tma_load(sK + s * kTileBytes, &map_k, k_full + 8 * s, kvh * kHd, k0, b);
@@ -501,7 +513,7 @@ struct Sm90BwdArgs {
   bf16* dk;
   bf16* dv;
   int64_t kv_stride;
-  int T, H, KV;
+  int T, H, KV, window;  // as the forward's
   float scale_log2, scale;
 };
 
@@ -510,7 +522,8 @@ struct Sm90BwdArgs {
 // of the tile at qs), in place: st becomes P^T, dpt becomes dS^T.
 __device__ __forceinline__ void bwd_probabilities(float (&st)[32], float (&dpt)[32],
                                                   const float* cL, const float* cD, bool mask,
-                                                  int u0, int qs, int c2, float scale_log2) {
+                                                  int u0, int qs, int c2, int window,
+                                                  float scale_log2) {
 #pragma unroll
   for (int j = 0; j < 8; ++j) {
     const float2 l2 = *reinterpret_cast<const float2*>(cL + 8 * j + c2);
@@ -519,7 +532,10 @@ __device__ __forceinline__ void bwd_probabilities(float (&st)[32], float (&dpt)[
     for (int e = 0; e < 4; ++e) {
       const float lse = (e & 1) ? l2.y : l2.x, dd = (e & 1) ? d2.y : d2.x;
       float p = exp2_approx(fmaf(st[4 * j + e], scale_log2, -lse));
-      if (mask && u0 + 8 * (e >> 1) > qs + 8 * j + c2 + (e & 1)) p = 0.0f;
+      if (mask) {
+        const int u = u0 + 8 * (e >> 1), t = qs + 8 * j + c2 + (e & 1);
+        if (u > t || (window > 0 && t - u >= window)) p = 0.0f;
+      }
       st[4 * j + e] = p;
       dpt[4 * j + e] = p * (dpt[4 * j + e] - dd);
     }
@@ -572,7 +588,10 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
   const int group = a.H / a.KV;
   const int k0 = kblock * kBwdKeys;
   const int qt_lo = k0 / kBwdRows;
-  const int n_qt = (a.T - 1) / kBwdRows - qt_lo + 1;
+  // The last query that sees one of the block's keys: T - 1, or with a window the last key's
+  // window end.
+  const int q_last = a.window > 0 ? min(a.T - 1, k0 + kBwdKeys - 1 + a.window - 1) : a.T - 1;
+  const int n_qt = q_last / kBwdRows - qt_lo + 1;
   const int total = group * n_qt;
 
   if (threadIdx.x == 0) {
@@ -662,9 +681,10 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
     fence_acc(st);
     fence_acc(dpt);
 
-    const bool mask = wk0 + 63 > qs;  // warpgroup-uniform: some key lies past some query
+    // Warpgroup-uniform: some key lies past some query, or outside some query's window.
+    const bool mask = wk0 + 63 > qs || (a.window > 0 && qs + kBwdRows - 1 - wk0 >= a.window);
     bwd_probabilities(st, dpt, sL + s * kBwdRows, sD + s * kBwdRows, mask, k0 + kr0, qs, c2,
-                      a.scale_log2);
+                      a.window, a.scale_log2);
     uint32_t pa[4][4], da[4][4];
     pack_a64(pa, st);
     pack_a64(da, dpt);
@@ -819,7 +839,7 @@ bool overlap_enabled() {
 }  // namespace
 
 bool attention_forward_sm90_supports(const AttentionShape& s) {
-  return s.hd == kHd && s.window <= 0 && s.KV > 0 && s.H % s.KV == 0 && device_runs_sm90a() &&
+  return s.hd == kHd && s.window >= 0 && s.KV > 0 && s.H % s.KV == 0 && device_runs_sm90a() &&
          encode_tiled() != nullptr;
 }
 
@@ -832,8 +852,7 @@ void attention_forward_sm90(bf16* o, float* lse, const bf16* q, const bf16* k, c
                             const AttentionShape& s, cudaStream_t stream) {
   if (!attention_forward_sm90_supports(s)) {
     throw usage_error(
-        "attention_forward_sm90: needs an sm_90a build on an sm_90 GPU, head_dim 128 and no "
-        "window");
+        "attention_forward_sm90: needs an sm_90a build on an sm_90 GPU and head_dim 128");
   }
   if (!attention_sm90_inputs_aligned(q, k, v)) {
     throw usage_error("attention_forward_sm90: q, k and v must be 16-byte aligned");
@@ -848,6 +867,7 @@ void attention_forward_sm90(bf16* o, float* lse, const bf16* q, const bf16* k, c
   a.T = static_cast<int>(s.T);
   a.H = static_cast<int>(s.H);
   a.KV = static_cast<int>(s.KV);
+  a.window = s.window < s.T ? static_cast<int>(s.window) : 0;  // a window of T or more: none
   a.scale_log2 = float(1.0 / std::sqrt(double(s.hd))) * kLog2eSm90;
   static const bool smem_set = [] {
     cudaFuncSetAttribute(flash_forward_sm90_kernel<true>,
@@ -872,8 +892,7 @@ void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* d
                              const bf16* v, const AttentionShape& s, cudaStream_t stream) {
   if (!attention_forward_sm90_supports(s)) {
     throw usage_error(
-        "attention_backward_sm90: needs an sm_90a build on an sm_90 GPU, head_dim 128 and no "
-        "window");
+        "attention_backward_sm90: needs an sm_90a build on an sm_90 GPU and head_dim 128");
   }
   if (!attention_sm90_inputs_aligned(q, k, v) || !attention_sm90_inputs_aligned(dout, dout, dout)) {
     throw usage_error("attention_backward_sm90: q, k, v and dout must be 16-byte aligned");
@@ -892,6 +911,7 @@ void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* d
   a.T = static_cast<int>(s.T);
   a.H = static_cast<int>(s.H);
   a.KV = static_cast<int>(s.KV);
+  a.window = s.window < s.T ? static_cast<int>(s.window) : 0;  // a window of T or more: none
   a.scale = float(1.0 / std::sqrt(double(s.hd)));
   a.scale_log2 = a.scale * kLog2eSm90;
   static const bool smem_set = [] {

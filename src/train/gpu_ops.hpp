@@ -193,6 +193,8 @@ bool attention_supports_head_dim(int64_t hd);
 // once); the mma.sync kernel elsewhere. mma: always the mma.sync kernel (any GPU, every
 // supported shape). sm90: the Hopper kernel, or an error where it does not apply.
 enum class AttentionKernel { automatic, mma, sm90 };
+// The kernel (mma or sm90) the automatic choice runs at this shape, for 16-byte aligned inputs.
+AttentionKernel attention_kernel_choice(const AttentionShape& s, bool backward);
 // o (rows of o_stride, head h at h*hd); lse (B, H, T) fp32: log2-domain log-sum-exp of the
 // scaled scores, kept for the backward.
 void attention_forward(bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v,

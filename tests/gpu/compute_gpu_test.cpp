@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -175,6 +177,42 @@ TEST(ComputeGpu, CommandWritesComputeJson) {
   EXPECT_EQ(host, 2u);
   ASSERT_TRUE(r.topology);
   EXPECT_TRUE(r.methods.contains("gemm"));
+}
+
+// The engine's attention kernels through the command: every kernel checked against float64
+// (with and without a window), each applicable kernel timed both ways, the automatic choice
+// marked once per shape and direction.
+TEST(ComputeGpu, AttentionTestChecksAndTimesTheEngineKernels) {
+  SKIP_WITHOUT_GPU();
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) / "compute_gpu_attention";
+  std::filesystem::remove_all(dir);
+  const std::string log = ::testing::TempDir() + "/compute_gpu_attention.log";
+  const int rc = run_binary(
+      "compute --tests attention --attention-shapes 1x8x2x1000x128,2x4x4x300x64x100 "
+      "--attention-iters 3 --out " +
+          dir.string(),
+      log);
+  ASSERT_EQ(rc, 0) << read_file(log);
+  const ComputeReport r = read_json_file(dir / "compute.json").get<ComputeReport>();
+  EXPECT_EQ(r.status, "complete");
+  // Checks at head_dim 64 and 128, each without and with a window, per applicable kernel.
+  ASSERT_GE(r.attention_checks.size(), 4u);
+  for (const auto& c : r.attention_checks) {
+    EXPECT_TRUE(c.passed) << c.kernel << " hd " << c.shape.head_dim << " window " << c.shape.window
+                          << ": " << c.relative_error;
+  }
+  ASSERT_GE(r.attention.size(), 4u);  // 2 shapes x 2 directions, x 2 where sm90 applies
+  std::map<std::tuple<int64_t, std::string>, int> defaults;
+  for (const auto& a : r.attention) {
+    EXPECT_GT(a.tflop_per_s, 0.1) << a.kernel << " " << a.direction;
+    EXPECT_EQ(a.iters, 3);
+    EXPECT_DOUBLE_EQ(a.flop, attention_flop(a.shape, a.direction == "backward"));
+    if (a.engine_default) ++defaults[{a.shape.seq, a.direction}];
+  }
+  EXPECT_EQ(defaults.size(), 4u);
+  for (const auto& [key, n] : defaults) EXPECT_EQ(n, 1);
+  EXPECT_TRUE(r.methods.contains("attention"));
 }
 
 TEST(ComputeGpu, P2pOnOneGpuIsRefusedNotInvented) {

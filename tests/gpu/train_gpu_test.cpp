@@ -436,12 +436,13 @@ TEST(TrainGpuOps, FlashAttentionMatchesTheReferenceForwardAndBackward) {
 // heads).
 void attention_reference_row(std::vector<double>& o, double& lse2, const std::vector<float>& qkv,
                              int64_t T, int64_t H, int64_t KV, int64_t hd, int64_t b, int64_t h,
-                             int64_t t) {
+                             int64_t t, int64_t window = 0) {
   const int64_t qw = (H + 2 * KV) * hd, kvh = h / (H / KV);
+  const int64_t u_lo = window > 0 ? std::max<int64_t>(0, t - window + 1) : 0;
   const float* q = qkv.data() + (b * T + t) * qw + h * hd;
   std::vector<double> sc(size_t(t + 1));
   double mx = -1e300;
-  for (int64_t u = 0; u <= t; ++u) {
+  for (int64_t u = u_lo; u <= t; ++u) {
     const float* k = qkv.data() + (b * T + u) * qw + (H + kvh) * hd;
     double dot = 0;
     for (int64_t i = 0; i < hd; ++i) dot += double(q[i]) * double(k[i]);
@@ -450,7 +451,7 @@ void attention_reference_row(std::vector<double>& o, double& lse2, const std::ve
   }
   double sum = 0;
   o.assign(size_t(hd), 0.0);
-  for (int64_t u = 0; u <= t; ++u) {
+  for (int64_t u = u_lo; u <= t; ++u) {
     const double p = std::exp(sc[size_t(u)] - mx);
     sum += p;
     const float* v = qkv.data() + (b * T + u) * qw + (H + KV + kvh) * hd;
@@ -462,14 +463,17 @@ void attention_reference_row(std::vector<double>& o, double& lse2, const std::ve
 
 // The Hopper forward (wgmma + TMA) against the mma.sync forward on every element and against a
 // float64 reference on sampled rows (all rows at T = 128; every 7th and the last rows above), at
-// GQA ratios 1 and 4 and lengths that end inside a tile. Outputs are poisoned before each kernel.
+// GQA ratios 1 and 4, lengths that end inside a tile, and sliding windows inside a tile, across
+// tile edges and longer than the sequence. Outputs are poisoned before each kernel.
 TEST(TrainGpuOps, HopperAttentionForwardMatchesTheMmaKernelAndTheReference) {
   SXB_REQUIRE_GPU();
   struct Case {
-    int64_t B, T, H, KV;
+    int64_t B, T, H, KV, window = 0;
   };
-  const std::vector<Case> cases = {{2, 128, 4, 4},  {2, 128, 8, 2},  {1, 1000, 4, 4},
-                                   {1, 1000, 8, 2}, {1, 4096, 4, 4}, {1, 4096, 8, 2}};
+  const std::vector<Case> cases = {
+      {2, 128, 4, 4},  {2, 128, 8, 2},      {1, 1000, 4, 4},     {1, 1000, 8, 2},
+      {1, 4096, 4, 4}, {1, 4096, 8, 2},     {2, 300, 4, 4, 100}, {1, 1000, 8, 2, 256},
+      {1, 777, 4, 1, 129}, {1, 4096, 8, 2, 1000}, {1, 200, 2, 2, 5000}};
   const int64_t hd = 128;
   {
     gpu::AttentionShape probe;
@@ -483,13 +487,15 @@ TEST(TrainGpuOps, HopperAttentionForwardMatchesTheMmaKernelAndTheReference) {
   }
   uint32_t seed = 300;
   for (const auto& c : cases) {
-    SCOPED_TRACE(testing::Message()
-                 << "B=" << c.B << " T=" << c.T << " H=" << c.H << " KV=" << c.KV);
+    SCOPED_TRACE(testing::Message() << "B=" << c.B << " T=" << c.T << " H=" << c.H
+                                    << " KV=" << c.KV << " window=" << c.window);
     const int64_t N = c.B * c.T, qw = (c.H + 2 * c.KV) * hd, ow = c.H * hd;
     const auto qkv = random_vec(size_t(N * qw), seed++);
     Dev<bf16> dqkv(qkv), o_new(size_t(N * ow)), o_mma(size_t(N * ow));
     Dev<float> lse_new(size_t(c.B * c.H * c.T)), lse_mma(size_t(c.B * c.H * c.T));
-    const gpu::AttentionShape s = packed_qkv_shape(c.B, c.T, c.H, c.KV, hd);
+    cudaMemset(o_new.get(), 0xff, size_t(N * ow) * sizeof(bf16));
+    cudaMemset(lse_new.get(), 0xff, size_t(c.B * c.H * c.T) * sizeof(float));
+    const gpu::AttentionShape s = packed_qkv_shape(c.B, c.T, c.H, c.KV, hd, c.window);
     bf16* base = dqkv.get();
     gpu::attention_forward(o_new.get(), lse_new.get(), base, base + c.H * hd,
                            base + (c.H + c.KV) * hd, s, nullptr, gpu::AttentionKernel::sm90);
@@ -514,7 +520,7 @@ TEST(TrainGpuOps, HopperAttentionForwardMatchesTheMmaKernelAndTheReference) {
       for (int64_t h = 0; h < c.H; ++h) {
         for (int64_t t = 0; t < c.T; ++t) {
           if (c.T > 128 && t % 7 != 0 && t < c.T - 3) continue;
-          attention_reference_row(ref, ref_lse, qkv, c.T, c.H, c.KV, hd, b, h, t);
+          attention_reference_row(ref, ref_lse, qkv, c.T, c.H, c.KV, hd, b, h, t, c.window);
           for (int64_t i = 0; i < hd; ++i) {
             got_rows.push_back(got[size_t((b * c.T + t) * ow + h * hd + i)]);
             ref_rows.push_back(float(ref[size_t(i)]));
@@ -526,9 +532,10 @@ TEST(TrainGpuOps, HopperAttentionForwardMatchesTheMmaKernelAndTheReference) {
     }
     const double err_ref = rel_err(got_rows, ref_rows);
     std::printf(
-        "hopper attention forward B=%lld T=%lld H=%lld KV=%lld: rel err %.2e vs mma.sync, %.2e vs "
-        "float64 (%zu rows); lse max diff %.2e vs mma.sync, %.2e vs float64\n",
-        (long long)c.B, (long long)c.T, (long long)c.H, (long long)c.KV, err_mma, err_ref,
+        "hopper attention forward B=%lld T=%lld H=%lld KV=%lld window=%lld: rel err %.2e vs "
+        "mma.sync, %.2e vs float64 (%zu rows); lse max diff %.2e vs mma.sync, %.2e vs float64\n",
+        (long long)c.B, (long long)c.T, (long long)c.H, (long long)c.KV, (long long)c.window,
+        err_mma, err_ref,
         ref_rows.size() / size_t(hd), lse_diff_mma, lse_diff_ref);
     EXPECT_LT(err_mma, 1e-2);
     EXPECT_LT(err_ref, 2e-2);
@@ -545,10 +552,12 @@ TEST(TrainGpuOps, HopperAttentionForwardMatchesTheMmaKernelAndTheReference) {
 TEST(TrainGpuOps, HopperAttentionBackwardMatchesTheMmaKernel) {
   SXB_REQUIRE_GPU();
   struct Case {
-    int64_t B, T, H, KV;
+    int64_t B, T, H, KV, window = 0;
   };
-  const std::vector<Case> cases = {{2, 128, 4, 4}, {2, 130, 8, 2},  {1, 1000, 4, 4},
-                                   {1, 1000, 8, 2}, {1, 777, 3, 1}, {1, 4096, 8, 2}};
+  const std::vector<Case> cases = {
+      {2, 128, 4, 4},      {2, 130, 8, 2},       {1, 1000, 4, 4},     {1, 1000, 8, 2},
+      {1, 777, 3, 1},      {1, 4096, 8, 2},      {2, 300, 4, 4, 100}, {1, 1000, 8, 2, 256},
+      {1, 777, 4, 1, 129}, {1, 4096, 8, 2, 1000}, {1, 200, 2, 2, 5000}};
   const int64_t hd = 128;
   {
     gpu::AttentionShape probe = packed_qkv_shape(1, 128, 1, 1, hd);
@@ -558,14 +567,14 @@ TEST(TrainGpuOps, HopperAttentionBackwardMatchesTheMmaKernel) {
   }
   uint32_t seed = 400;
   for (const auto& c : cases) {
-    SCOPED_TRACE(testing::Message()
-                 << "B=" << c.B << " T=" << c.T << " H=" << c.H << " KV=" << c.KV);
+    SCOPED_TRACE(testing::Message() << "B=" << c.B << " T=" << c.T << " H=" << c.H
+                                    << " KV=" << c.KV << " window=" << c.window);
     const int64_t N = c.B * c.T, qw = (c.H + 2 * c.KV) * hd, ow = c.H * hd;
     Dev<bf16> dqkv(random_vec(size_t(N * qw), seed++)), dout(random_vec(size_t(N * ow), seed++)),
         o(size_t(N * ow)), g_new(size_t(N * qw)), g_mma(size_t(N * qw));
     Dev<float> lse(size_t(c.B * c.H * c.T)), dsum(size_t(c.B * c.H * c.T)),
         dq_new(size_t(N * ow)), dq_mma(size_t(N * ow));
-    const gpu::AttentionShape s = packed_qkv_shape(c.B, c.T, c.H, c.KV, hd);
+    const gpu::AttentionShape s = packed_qkv_shape(c.B, c.T, c.H, c.KV, hd, c.window);
     bf16* base = dqkv.get();
     gpu::attention_forward(o.get(), lse.get(), base, base + c.H * hd, base + (c.H + c.KV) * hd, s,
                            nullptr, gpu::AttentionKernel::mma);
@@ -595,9 +604,10 @@ TEST(TrainGpuOps, HopperAttentionBackwardMatchesTheMmaKernel) {
     ASSERT_TRUE(all_finite(dv_n));
     const double e_dq = rel_err(dqn, dqm), e_dk = rel_err(dk_n, dk_m), e_dv = rel_err(dv_n, dv_m);
     std::printf(
-        "hopper attention backward B=%lld T=%lld H=%lld KV=%lld: rel err vs mma.sync dq %.2e, "
-        "dk %.2e, dv %.2e\n",
-        (long long)c.B, (long long)c.T, (long long)c.H, (long long)c.KV, e_dq, e_dk, e_dv);
+        "hopper attention backward B=%lld T=%lld H=%lld KV=%lld window=%lld: rel err vs mma.sync "
+        "dq %.2e, dk %.2e, dv %.2e\n",
+        (long long)c.B, (long long)c.T, (long long)c.H, (long long)c.KV, (long long)c.window, e_dq,
+        e_dk, e_dv);
     EXPECT_LT(e_dq, 1e-2);
     EXPECT_LT(e_dk, 1e-2);
     EXPECT_LT(e_dv, 1e-2);

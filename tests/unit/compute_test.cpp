@@ -5,10 +5,13 @@
 
 #include <cmath>
 #include <random>
+#include <tuple>
 
 #include "bench/compute_tests.hpp"
 #include "bench/gemm_shapes.hpp"
 #include "bench/link_topology.hpp"
+#include "commands/compute_attention.hpp"
+#include "commands/compute_job.hpp"
 #include "core/compute_results.hpp"
 #include "core/error.hpp"
 
@@ -199,29 +202,98 @@ TEST(Fp8, E4m3Decoding) {
 
 TEST(ComputeRegistry, NamesDescriptionsAndLookup) {
   std::vector<std::string> names;
-  for (const auto& t : compute_tests()) {
+  const auto& registry = all_compute_tests();
+  for (const auto& t : registry) {
     names.emplace_back(t.name);
     EXPECT_FALSE(t.description.empty()) << t.name;
     EXPECT_FALSE(t.method.empty()) << t.name;
     EXPECT_NE(t.run, nullptr) << t.name;
     EXPECT_GE(t.min_gpus, 1) << t.name;
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"gemm", "hbm", "p2p", "h2d", "d2h"}));
-  EXPECT_EQ(find_compute_test("p2p").min_gpus, 2);
-  EXPECT_EQ(parse_compute_test_list("all").size(), 5u);
-  const auto picked = parse_compute_test_list("hbm, gemm,hbm");
-  ASSERT_EQ(picked.size(), 2u);
+  EXPECT_EQ(names, (std::vector<std::string>{"gemm", "hbm", "p2p", "h2d", "d2h", "attention"}));
+  EXPECT_EQ(compute_tests().size(), 5u);  // bench's own, without the engine's attention
+  EXPECT_EQ(find_compute_test(registry, "p2p").min_gpus, 2);
+  EXPECT_EQ(find_compute_test(registry, "attention").min_gpus, 1);
+  EXPECT_EQ(parse_compute_test_list(registry, "all").size(), 6u);
+  const auto picked = parse_compute_test_list(registry, "hbm, gemm,hbm,attention");
+  ASSERT_EQ(picked.size(), 3u);
   EXPECT_EQ(picked[0]->name, "hbm");
   EXPECT_EQ(picked[1]->name, "gemm");
+  EXPECT_EQ(picked[2]->name, "attention");
   try {
-    parse_compute_test_list("gemm,nvlink");
+    parse_compute_test_list(registry, "gemm,nvlink");
     ADD_FAILURE() << "accepted an unknown test";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::usage);
-    EXPECT_NE(std::string(e.what()).find("known: gemm, hbm, p2p, h2d, d2h"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("known: gemm, hbm, p2p, h2d, d2h, attention"),
+              std::string::npos)
         << e.what();
   }
-  EXPECT_EQ(error_code_of([] { parse_compute_test_list(""); }), ExitCode::usage);
+  EXPECT_EQ(error_code_of([&] { parse_compute_test_list(registry, ""); }), ExitCode::usage);
+}
+
+// FlashAttention's count: causal forward 4 B H T^2 d / 2, backward 2.5x; a window W < T counts
+// the band W T - W^2 / 2, and a window of T or more is no window.
+TEST(ComputeAttention, FlopCountIsFlashAttentionsConvention) {
+  const AttentionBenchShape llama{"x", 1, 32, 32, 4096, 128, 0};
+  EXPECT_DOUBLE_EQ(attention_flop(llama, false), 4.0 * 32 * 4096.0 * 4096.0 * 128 / 2);
+  EXPECT_DOUBLE_EQ(attention_flop(llama, true), 2.5 * attention_flop(llama, false));
+  // The issue table's figure: 0.276 ms at 499 TF/s for the cuDNN forward at this shape.
+  EXPECT_NEAR(attention_flop(llama, false) / 0.276e-3 / 1e12, 498, 1);
+  AttentionBenchShape windowed{"x", 2, 32, 8, 8192, 128, 4096};
+  EXPECT_DOUBLE_EQ(attention_flop(windowed, false),
+                   4.0 * 2 * 32 * 128 * (4096.0 * 8192 - 4096.0 * 4096 / 2));
+  windowed.window = 8192;
+  EXPECT_DOUBLE_EQ(attention_flop(windowed, false), 4.0 * 2 * 32 * 128 * 8192.0 * 8192 / 2);
+}
+
+TEST(ComputeAttention, DefaultShapesAreThePublishedPairThenEachModelsShapeOnce) {
+  const auto shapes = parse_attention_shapes("default");
+  ASSERT_GE(shapes.size(), 3u);
+  EXPECT_EQ(std::tie(shapes[0].heads, shapes[0].kv_heads, shapes[0].seq, shapes[0].head_dim),
+            std::make_tuple(int64_t(32), int64_t(32), int64_t(4096), int64_t(128)));
+  EXPECT_EQ(std::tie(shapes[1].heads, shapes[1].kv_heads, shapes[1].seq, shapes[1].head_dim),
+            std::make_tuple(int64_t(32), int64_t(8), int64_t(8192), int64_t(128)));
+  bool mistral_window = false;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    EXPECT_EQ(shapes[i].batch, 1);
+    EXPECT_EQ(shapes[i].heads % shapes[i].kv_heads, 0);
+    for (size_t j = 0; j < i; ++j) {
+      const bool same = shapes[i].heads == shapes[j].heads &&
+                        shapes[i].kv_heads == shapes[j].kv_heads &&
+                        shapes[i].seq == shapes[j].seq &&
+                        shapes[i].head_dim == shapes[j].head_dim &&
+                        (shapes[i].window % shapes[i].seq) == (shapes[j].window % shapes[j].seq);
+      EXPECT_FALSE(same) << i << " repeats " << j;
+    }
+    if (shapes[i].window == 4096 && shapes[i].seq == 8192) {
+      mistral_window = true;
+      EXPECT_NE(shapes[i].label.find("Mistral"), std::string::npos) << shapes[i].label;
+    }
+  }
+  EXPECT_TRUE(mistral_window) << "Mistral-7B's sliding window at 8192 is missing";
+}
+
+TEST(ComputeAttention, ShapeListsAreParsedOrRefusedNamingTheItem) {
+  const auto s = parse_attention_shapes("1x32x8x8192x128, 2x16x16x1000x64x256");
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[0].kv_heads, 8);
+  EXPECT_EQ(s[0].window, 0);
+  EXPECT_EQ(s[1].batch, 2);
+  EXPECT_EQ(s[1].head_dim, 64);
+  EXPECT_EQ(s[1].window, 256);
+  for (const char* bad : {"1x32x8x8192", "1x32x5x4096x128", "1x32x8x4096x96", "0x32x8x4096x128",
+                          "1x32x8x4096x128x0", "64x32x8x32768x128", "1xx8x4096x128", ""}) {
+    try {
+      parse_attention_shapes(bad);
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ExitCode::usage) << bad;
+      const std::string what = e.what();
+      EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+      if (*bad) EXPECT_NE(what.find(bad), std::string::npos) << what;
+    }
+  }
 }
 
 TEST(ComputeRegistry, DeviceLists) {
