@@ -11,6 +11,8 @@
 
 #include "core/atomic_file.hpp"
 #include "e2e_util.hpp"
+#include "png_util.hpp"
+#include "report/charts/chart.hpp"
 
 namespace sxb::e2e {
 namespace {
@@ -98,6 +100,61 @@ TEST(DiagnoseE2E, ACleanRunNamesNobodyAndABaselineIsRead) {
     }
     EXPECT_EQ(named_baseline, scale < 1 ? 0 : 8);  // 4 ranks x 2 components
   }
+}
+
+// diagnose.json in the directories `sxbench report` reads: a Diagnose section with every
+// verdict and its numbers, and the pair matrix as a heat map chart in which the slow rank stands
+// out; the clean run names nobody.
+TEST(DiagnoseE2E, TheReportShowsVerdictsAndAHeatMapOfThePairMatrix) {
+  const fs::path d = scratch_dir("diagnose_report");
+  const fs::path results = d / "results";
+  const auto slow = run_command("env SXB_FAULT_INJECT=slow:2:6 " +
+                                mpirun(4, kArgs + " --out " + (results / "slow").string()));
+  ASSERT_EQ(slow.exit_code, 1) << slow.output;
+  const auto clean = run_command(mpirun(4, kArgs + " --out " + (results / "clean").string()));
+  ASSERT_EQ(clean.exit_code, 0) << clean.output;
+  const fs::path out = d / "report";
+  const auto r = run_command(
+      sxbench("report --results " + results.string() + " --out " + out.string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "2 run(s) (2 usable), 0 skipped")) << r.output;
+  const std::string md = read_file(out / "h200_benchmark_comprehensive_report.md");
+  const size_t at = md.find("## Diagnose");
+  ASSERT_NE(at, std::string::npos) << md;
+  const std::string section = md.substr(at, md.find("\n## ", at + 1) - at);
+  // One table per run, each rank of both CPU components and every pair with its numbers.
+  for (const char* part : {"### Diagnose `clean`", "### Diagnose `slow`", "`host_gemm_gflops`",
+                           "`host_memcpy_gb_per_s`", "pair (ranks)", "| **slow** |",
+                           "Nothing named slow.", "Named slow:", "**rank 2 ("}) {
+    EXPECT_TRUE(contains(section, part)) << part << "\n" << section;
+  }
+  // Only rank 2 is named, and only in the slow run.
+  const std::string clean_part = section.substr(section.find("### Diagnose `clean`"),
+                                                section.find("### Diagnose `slow`") -
+                                                    section.find("### Diagnose `clean`"));
+  EXPECT_FALSE(contains(clean_part, "**slow**")) << clean_part;
+  const std::string slow_part = section.substr(section.find("### Diagnose `slow`"));
+  const std::string named = slow_part.substr(slow_part.find("Named slow:"));
+  for (const char* other : {"**rank 0 (", "**rank 1 (", "**rank 3 ("}) {
+    EXPECT_FALSE(contains(named, other)) << named;
+  }
+  if (!report::charts_available()) {
+    EXPECT_FALSE(fs::exists(out / "charts"));
+    GTEST_SKIP() << "built without cairo/pango (SXB_CHARTS off): the section was checked, the "
+                    "heat map cannot be drawn";
+  }
+  for (const char* run : {"clean", "slow"}) {
+    const fs::path png = out / "charts" / (std::string("diagnose_pairs_") + run + ".png");
+    ASSERT_TRUE(fs::exists(png)) << png;
+    ASSERT_TRUE(fs::exists(out / "charts" / (std::string("diagnose_pairs_") + run + ".svg")));
+    const DecodedPng img = decode_png(read_file(png));
+    ASSERT_TRUE(img.ok) << img.error;
+    EXPECT_GT(img.non_background_share(), 0.05) << png << " looks blank";
+    EXPECT_GT(img.distinct_colours(), 16u) << png;
+    EXPECT_TRUE(contains(section, "charts/diagnose_pairs_" + std::string(run) + ".png")) << run;
+  }
+  const std::string svg = read_file(out / "charts" / "diagnose_pairs_slow.svg");
+  EXPECT_TRUE(contains(svg, "<svg")) << svg.substr(0, 200);
 }
 
 TEST(DiagnoseE2E, BadInputIsAOneLineError) {
