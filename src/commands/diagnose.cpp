@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -66,6 +67,7 @@ struct DiagnoseOptions {
   std::string copy_bytes;  // default: 1G on a GPU, 64M on a host
   int gemm_size = 0;       // default: 8192 on a GPU, 256 on a host
   std::string baseline;
+  std::string from;  // a run directory whose training results are judged instead of measuring
   std::string out_dir;
   std::optional<double> timeout_s;
 };
@@ -330,6 +332,161 @@ void print_verdicts(const std::string& title, const std::vector<UnitVerdict>& vs
   }
 }
 
+// The verdict, the named components, diagnose.json (atomically) and the exit status.
+int finish_diagnose(json& out, int slow, int inconclusive, const fs::path& out_dir) {
+  out["slow"] = slow;
+  out["inconclusive"] = inconclusive;
+  out["verdict"] = slow > 0 ? "slow components named" : (inconclusive > 0 ? "inconclusive" : "clean");
+  write_json_atomic(out_dir / "diagnose.json", out);
+  for (const auto& nmd : out["named"]) {
+    fmt::print("named: {} ({}): {}\n", nmd["unit"].get<std::string>(),
+               nmd["what"].get<std::string>(), nmd["reason"].get<std::string>());
+  }
+  fmt::print("diagnose: {}; {} named, {} inconclusive; wrote {}\n", out["verdict"].get<std::string>(),
+             slow, inconclusive, (out_dir / "diagnose.json").string());
+  return slow > 0 ? static_cast<int>(ExitCode::failure) : 0;
+}
+
+// Stragglers from training: every rank's busy time per step (sft_metrics.json per_rank: the CPU
+// time of its thread outside communication) against the job median, lower being better. No
+// measurement and no MPI: rank 0 of the training gathered the figures.
+int run_diagnose_from(const DiagnoseOptions& o, const std::map<std::string, double>& baseline) {
+  const fs::path dir(o.from);
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    throw usage_error(fmt::format("--from {}: no such directory", o.from));
+  }
+  const fs::path file = dir / "sft_metrics.json";
+  if (!fs::is_regular_file(file, ec)) {
+    throw usage_error(fmt::format("--from {}: no sft_metrics.json (a directory of sxbench train "
+                                  "or run)",
+                                  o.from));
+  }
+  const json sft = read_json_file(file);
+  if (sft.value("schema", "") != "sxbench.sft_metrics/1") {
+    throw usage_error(fmt::format("--from {}: sft_metrics.json is not sxbench.sft_metrics/1", o.from));
+  }
+  if (sft.value("status", "") != "complete") {
+    throw usage_error(fmt::format("--from {}: sft_metrics.json: the training did not complete "
+                                  "(status '{}')",
+                                  o.from, sft.value("status", "")));
+  }
+  if (!sft.contains("per_rank") || !sft["per_rank"].is_array() || sft["per_rank"].empty()) {
+    throw usage_error(fmt::format(
+        "--from {}: sft_metrics.json has no per_rank step times (the CPU reference engine of this "
+        "version records them; the CUDA engine does not)",
+        o.from));
+  }
+  OutlierRule rule;
+  rule.threshold = o.threshold_percent / 100;
+  rule.lower_is_better = true;
+  std::vector<UnitSamples> us;
+  std::vector<int> ranks;
+  std::vector<std::string> hosts;
+  size_t fewest = SIZE_MAX;
+  for (const auto& r : sft["per_rank"]) {
+    const bool ok = r.is_object() && r.contains("rank") && r["rank"].is_number_integer() &&
+                    r.contains("host") && r["host"].is_string() && r.contains("busy_time_s") &&
+                    r["busy_time_s"].is_array();
+    if (!ok) {
+      throw usage_error(fmt::format("--from {}: sft_metrics.json: per_rank: every entry needs "
+                                    "rank, host and busy_time_s",
+                                    o.from));
+    }
+    std::vector<double> v;
+    for (const auto& x : r["busy_time_s"]) {
+      if (!x.is_number() || !(x.get<double>() > 0) || !std::isfinite(x.get<double>())) {
+        throw usage_error(fmt::format("--from {}: sft_metrics.json: per_rank: rank {}: busy_time_s "
+                                      "holds a value that is not a positive number",
+                                      o.from, r["rank"].get<int>()));
+      }
+      v.push_back(x.get<double>());
+    }
+    fewest = std::min(fewest, v.size());
+    ranks.push_back(r["rank"].get<int>());
+    hosts.push_back(r["host"].get<std::string>());
+    us.push_back({fmt::format("rank {} ({}, CPU)", ranks.back(), hosts.back()), v});
+  }
+  if (fewest < 3) {
+    throw usage_error(fmt::format("--from {}: {} measured step(s) per rank; diagnose needs at "
+                                  "least 3 (train with more --steps)",
+                                  o.from, fewest));
+  }
+  const fs::path out_dir = o.out_dir.empty() ? dir : fs::path(o.out_dir);
+  fs::create_directories(out_dir);
+  DirectoryLock lock(out_dir, "diagnose");
+
+  const Metric metric{"train_busy_time_s", "s",
+                      "each rank's CPU time per training step outside communication (its own "
+                      "work), from " + file.string()};
+  const auto vs = judge_against_median(us, rule, metric.unit);
+  std::vector<double> medians;
+  for (const auto& v : vs) medians.push_back(v.median);
+  std::set<std::string> distinct(hosts.begin(), hosts.end());
+  json out = {{"schema", "sxbench.diagnose/1"},
+              {"tool_version", SXB_VERSION},
+              {"created_utc", utc_iso8601_now()},
+              {"from", dir.string()},
+              {"world_size", static_cast<int>(us.size())},
+              {"nodes", static_cast<int>(distinct.size())},
+              {"hosts", hosts},
+              {"device", sft.contains("device") && sft["device"].is_object()
+                             ? sft["device"].value("kind", "cpu")
+                             : "cpu"},
+              {"settings",
+               {{"samples", static_cast<int>(fewest)},
+                {"threshold_fraction", rule.threshold},
+                {"noise_multiple", rule.noise_k},
+                {"min_units", rule.min_units},
+                {"pairs", "none"},
+                {"pair_bytes", nullptr},
+                {"baseline", o.baseline.empty() ? json(nullptr) : json(o.baseline)}}},
+              {"components", json::array()},
+              {"named", json::array()}};
+  int slow = 0, inconclusive = 0;
+  auto count = [&](const std::vector<UnitVerdict>& list, const std::string& what) {
+    for (const auto& v : list) {
+      if (v.standing == Standing::slow) {
+        ++slow;
+        out["named"].push_back({{"unit", v.unit}, {"what", what}, {"reason", v.reason}});
+      } else if (v.standing == Standing::inconclusive) {
+        ++inconclusive;
+      }
+    }
+  };
+  fmt::print("diagnose: stragglers of the training in {}: {} rank(s) on {} node(s), {} measured "
+             "steps each, threshold {:g}%\n",
+             dir.string(), us.size(), distinct.size(), fewest, o.threshold_percent);
+  json c = {{"metric", metric.id},
+            {"unit", metric.unit},
+            {"what", metric.what},
+            {"better", "lower"},
+            {"job_median", median_of(medians, IfEmpty::error)},
+            {"ranks", json::array()}};
+  for (size_t i = 0; i < vs.size(); ++i) {
+    json rj = verdict_json(vs[i]);
+    rj["rank"] = ranks[i];
+    rj["samples"] = us[i].values;
+    c["ranks"].push_back(rj);
+  }
+  print_verdicts(fmt::format("{} ({}): against the job median (lower is better)", metric.id,
+                             metric.what),
+                 vs, metric.unit);
+  count(vs, metric.id);
+  if (baseline.count(metric.id)) {
+    const auto bs = judge_against_baseline(us, baseline.at(metric.id), rule, metric.unit);
+    c["against_baseline"] = json::array();
+    for (const auto& v : bs) c["against_baseline"].push_back(verdict_json(v));
+    print_verdicts(fmt::format("{}: against the baseline {:.4g} {}", metric.id,
+                               baseline.at(metric.id), metric.unit),
+                   bs, metric.unit);
+    count(bs, metric.id + " (baseline)");
+  }
+  out["components"].push_back(c);
+  out["pairs"] = {{"mode", "none"}, {"note", "not measured (--from reads training results)"}};
+  return finish_diagnose(out, slow, inconclusive, out_dir);
+}
+
 int run_diagnose(const DiagnoseOptions& o, const CommandContext& ctx) {
   // Everything checked before MPI starts, so bad input fails fast on every rank.
   if (o.pairs != "auto" && o.pairs != "ranks" && o.pairs != "nodes" && o.pairs != "none") {
@@ -345,6 +502,7 @@ int run_diagnose(const DiagnoseOptions& o, const CommandContext& ctx) {
     }
     baseline = read_baseline(o.baseline);
   }
+  if (!o.from.empty()) return run_diagnose_from(o, baseline);
   OutlierRule rule;
   rule.threshold = o.threshold_percent / 100;
   const double timeout_s = o.timeout_s ? *o.timeout_s : *ctx.env.get_number("COMM_TIMEOUT");
@@ -459,6 +617,7 @@ int run_diagnose(const DiagnoseOptions& o, const CommandContext& ctx) {
       json c = {{"metric", metrics[m].id},
                 {"unit", metrics[m].unit},
                 {"what", metrics[m].what},
+                {"better", "higher"},
                 {"job_median", median_of(medians, IfEmpty::error)},
                 {"ranks", json::array()}};
       for (size_t i = 0; i < vs.size(); ++i) {
@@ -559,17 +718,7 @@ int run_diagnose(const DiagnoseOptions& o, const CommandContext& ctx) {
                                                    : "one unit: no pair to measure"}};
     }
 
-    out["slow"] = slow;
-    out["inconclusive"] = inconclusive;
-    out["verdict"] = slow > 0 ? "slow components named" : (inconclusive > 0 ? "inconclusive" : "clean");
-    write_json_atomic(out_dir / "diagnose.json", out);
-    for (const auto& nmd : out["named"]) {
-      fmt::print("named: {} ({}): {}\n", nmd["unit"].get<std::string>(),
-                 nmd["what"].get<std::string>(), nmd["reason"].get<std::string>());
-    }
-    fmt::print("diagnose: {}; {} named, {} inconclusive; wrote {}\n", out["verdict"].get<std::string>(),
-               slow, inconclusive, (out_dir / "diagnose.json").string());
-    return slow > 0 ? static_cast<int>(ExitCode::failure) : 0;
+    return finish_diagnose(out, slow, inconclusive, out_dir);
   });
 }
 
@@ -604,6 +753,10 @@ Command add_diagnose_command(CLI::App& root) {
       ->check(int_in(16, 16384));
   app->add_option("--baseline", opts->baseline,
                   "A previous diagnose.json: every rank also against its job medians");
+  app->add_option("--from", opts->from,
+                  "A run directory of sxbench train or run: judge every rank's training step "
+                  "(its busy time, sft_metrics.json per_rank) against the job median instead of "
+                  "measuring; diagnose.json goes there unless --out says otherwise");
   app->add_option("--timeout", opts->timeout_s,
                   "Seconds a blocking step may take before every rank stops, 0.1 to 86400 "
                   "[COMM_TIMEOUT]")

@@ -157,6 +157,72 @@ TEST(DiagnoseE2E, TheReportShowsVerdictsAndAHeatMapOfThePairMatrix) {
   EXPECT_TRUE(contains(svg, "<svg")) << svg.substr(0, 200);
 }
 
+// Stragglers from training: 3 ranks of the CPU reference, one made slow by the same fault
+// setting (its forward and backward take 6 times their CPU time), then `diagnose --from` on the
+// run directory must name that rank by its busy time per step, and nobody on a clean run. The
+// busy time is thread CPU time, so a rank preempted on this shared machine is not counted slow;
+// the threshold is 40 % (the straggler is +500 %).
+TEST(DiagnoseE2E, AStragglerOfTrainingIsNamedFromItsRunDirectory) {
+  const fs::path d = scratch_dir("diagnose_train");
+  auto train = [&](const std::string& name) {
+    return mpirun(3, "train --device cpu --model tiny --seq-len 64 --micro-batch 2 --steps 12 "
+                     "--warmup-steps 2 --out " +
+                         (d / name).string());
+  };
+  const auto slow = run_command("env SXB_FAULT_INJECT=slow:1:6 " + train("slow"));
+  ASSERT_EQ(slow.exit_code, 0) << slow.output;
+  const auto clean = run_command(train("clean"));
+  ASSERT_EQ(clean.exit_code, 0) << clean.output;
+  const auto m = read_json_file(d / "slow" / "sft_metrics.json");
+  ASSERT_EQ(m["per_rank"].size(), 3u) << m.dump();
+  for (const auto& r : m["per_rank"]) EXPECT_EQ(r["busy_time_s"].size(), 10u);
+
+  const auto a = run_command(sxbench("diagnose --threshold 40 --from " + (d / "slow").string()));
+  EXPECT_EQ(a.exit_code, 1) << a.output;
+  EXPECT_TRUE(contains(a.output, "named: rank 1 (")) << a.output;
+  const auto j = read_json_file(d / "slow" / "diagnose.json");
+  EXPECT_EQ(j["from"], (d / "slow").string());
+  ASSERT_EQ(j["named"].size(), 1u) << j["named"].dump();
+  EXPECT_EQ(j["named"][0]["what"], "train_busy_time_s");
+  EXPECT_TRUE(j["named"][0]["unit"].get<std::string>().rfind("rank 1 (", 0) == 0);
+  const auto& c = j["components"][0];
+  EXPECT_EQ(c["better"], "lower");
+  EXPECT_GT(c["ranks"][1]["deviation_fraction"].get<double>(), 1.0) << c.dump();
+  EXPECT_EQ(j["pairs"]["mode"], "none");
+
+  const auto b = run_command(sxbench("diagnose --threshold 40 --from " + (d / "clean").string() +
+                                     " --out " + (d / "clean_verdict").string()));
+  EXPECT_EQ(b.exit_code, 0) << b.output;
+  EXPECT_FALSE(contains(b.output, "named:")) << b.output;
+  const auto k = read_json_file(d / "clean_verdict" / "diagnose.json");
+  EXPECT_TRUE(k["named"].empty()) << k.dump();
+
+  // The report reads the verdict beside the training it judged.
+  const auto r = run_command(sxbench("report --results " + (d / "slow").string() + " --out " +
+                                     (d / "report").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string md = read_file(d / "report" / "h200_benchmark_comprehensive_report.md");
+  EXPECT_TRUE(contains(md, "`train_busy_time_s`")) << md;
+  EXPECT_TRUE(contains(md, "**rank 1 (")) << md;
+
+  // Bad input: one line, non-zero exit.
+  struct Case {
+    std::string from, message;
+  };
+  fs::create_directories(d / "old");
+  write_file_atomic(d / "old" / "sft_metrics.json",
+                    R"({"schema": "sxbench.sft_metrics/1", "status": "complete"})");
+  for (const auto& c2 : std::vector<Case>{
+           {(d / "absent").string(), "no such directory"},
+           {(d / "report").string(), "no sft_metrics.json"},
+           {(d / "old").string(), "has no per_rank step times"}}) {
+    const auto e = run_command(sxbench("diagnose --from " + c2.from));
+    EXPECT_EQ(e.exit_code, 2) << e.output;
+    EXPECT_TRUE(contains(e.output, c2.message)) << c2.from << ": " << e.output;
+    EXPECT_EQ(count_lines(e.output), 1) << e.output;
+  }
+}
+
 TEST(DiagnoseE2E, BadInputIsAOneLineError) {
   const fs::path d = scratch_dir("diagnose_bad");
   struct Case {
