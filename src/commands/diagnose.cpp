@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -559,6 +560,13 @@ int run_diagnose(const DiagnoseOptions& o, const CommandContext& ctx) {
     const int units = static_cast<int>(plan.names.size());
     const auto rounds = plan.mode == "none" ? std::vector<std::vector<std::pair<int, int>>>{}
                                             : round_robin_rounds(units);
+    if (mpi.rank() == 0 && !rounds.empty()) {
+      // Progress on stderr: the pair matrix is the long part on a large job.
+      fmt::print(stderr, "diagnose: every rank measured; pair exchanges next: {} round(s) of "
+                         "disjoint pairs of {} {}, {} sample(s) each\n",
+                 rounds.size(), units, plan.mode, o.samples);
+      std::fflush(stderr);
+    }
     const PairTimes times =
         rounds.empty() ? PairTimes{}
                        : exchange_rounds(*comm, mpi, plan, rounds, pair_bytes, o.samples, f, !gpu);
