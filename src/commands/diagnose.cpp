@@ -37,6 +37,7 @@
 #include "commands/nccl_suite.hpp"
 #include "comm/job_abort.hpp"
 #include "comm/communicator.hpp"
+#include "comm/group_communicator.hpp"
 #include "comm/mpi_context.hpp"
 #include "comm/watchdog.hpp"
 #include "core/atomic_file.hpp"
@@ -65,6 +66,7 @@ struct DiagnoseOptions {
   double threshold_percent = 5;
   std::string pairs = "auto";
   std::string pair_bytes = "64M";
+  std::string node_bytes;  // default: 256M on a GPU, 8M on a host
   std::string copy_bytes;  // default: 1G on a GPU, 64M on a host
   int gemm_size = 0;       // default: 8192 on a GPU, 256 on a host
   std::string baseline;
@@ -273,6 +275,69 @@ PairTimes exchange_rounds(Communicator& comm, const MpiContext& mpi, const PairP
         }
         if (s >= 0) out.seconds[ri].push_back(best);
       }
+    }
+  }
+  mpi.barrier();
+  return out;
+}
+
+// The job's hosts in order of their first rank, each with its ranks.
+struct NodeGroups {
+  std::vector<std::string> names;
+  std::vector<std::vector<int>> members;
+  int mine = -1;  // this rank's host
+};
+
+NodeGroups node_groups(const MpiContext& mpi) {
+  NodeGroups g;
+  std::map<std::string, int> index;
+  for (int r = 0; r < mpi.world_size(); ++r) {
+    const std::string& h = mpi.hosts()[size_t(r)];
+    if (!index.count(h)) {
+      index[h] = static_cast<int>(g.names.size());
+      g.names.push_back(h);
+      g.members.emplace_back();
+    }
+    g.members[size_t(index[h])].push_back(r);
+  }
+  g.mine = index[mpi.host()];
+  return g;
+}
+
+// Every host's ranks all-reduce `bytes` (f32, out of place) on their own communicator, all hosts
+// at once after a job-wide barrier; a sample is the fastest of kTries back-to-back operations.
+// take_turns: one host after another instead (ranks without a GPU share their machine's cores,
+// so hosts measured at once would measure who got a core). This rank's seconds per sample; empty
+// when its host runs one rank (nothing intra-node).
+std::vector<double> node_all_reduce(Communicator& node, const MpiContext& mpi, const NodeGroups& g,
+                                    uint64_t bytes, int samples, int slow_factor, bool take_turns) {
+  const size_t count = bytes / 4;
+  CommBuffer send(node, count * 4), recv(node, count * 4);
+  {
+    std::vector<float> ones(count, 1.0f);
+    node.copy_from_host(send.data(), ones.data(), count * 4);
+  }
+  std::vector<double> out;
+  const int turns = take_turns ? static_cast<int>(g.names.size()) : 1;
+  for (int s = -1; s < samples; ++s) {  // sample -1: warm-up
+    for (int turn = 0; turn < turns; ++turn) {
+      if (take_turns) {
+        mpi.quiet_barrier();
+      } else {
+        mpi.barrier();
+      }
+      if (node.size() < 2 || (take_turns && turn != g.mine)) continue;
+      double best = 0;
+      for (int k = 0; k < kTries; ++k) {
+        const double t0 = now_s();
+        node.all_reduce(send.data(), recv.data(), count, DataType::f32);
+        node.synchronize();
+        const double t = now_s() - t0;
+        if (slow_factor > 1) stretch((slow_factor - 1) * t);
+        const double total = now_s() - t0;
+        best = k == 0 ? total : std::min(best, total);
+      }
+      if (s >= 0) out.push_back(best);
     }
   }
   mpi.barrier();
@@ -556,6 +621,22 @@ int run_diagnose(const DiagnoseOptions& o, const CommandContext& ctx) {
       mine.values = measure_host_in_turns(mpi, o.samples, f, n, copy_bytes);
     }
 
+    // Each node's intra-node all_reduce, every node at once on its own communicator.
+    const uint64_t node_bytes =
+        o.node_bytes.empty() ? (gpu ? uint64_t(256) << 20 : uint64_t(8) << 20)
+                             : parse_size_in(o.node_bytes, "--node-bytes", 4096, kMaxPairBytes);
+    const NodeGroups nodes = node_groups(mpi);
+    std::vector<double> node_seconds;
+    {
+      std::unique_ptr<Communicator> node;
+      {
+        WatchdogScope scope(watchdog, timeout_s, "node communicator start-up");
+        node = make_group_communicator(comm->backend(), mpi, nodes.mine);
+      }
+      node_seconds =
+          node_all_reduce(*node, mpi, nodes, node_bytes - node_bytes % 4, o.samples, f, !gpu);
+    }
+
     // Pairs.
     const int units = static_cast<int>(plan.names.size());
     const auto rounds = plan.mode == "none" ? std::vector<std::vector<std::pair<int, int>>>{}
@@ -574,7 +655,7 @@ int run_diagnose(const DiagnoseOptions& o, const CommandContext& ctx) {
     // Everything to rank 0 as JSON text.
     json mine_j = {{"rank", mine.rank}, {"host", mine.host}, {"device", mine.device},
                    {"values", mine.values}, {"partner", times.partner},
-                   {"pair_seconds", times.seconds}};
+                   {"pair_seconds", times.seconds}, {"node_seconds", node_seconds}};
     const std::vector<std::string> all = mpi.all_gather(mine_j.dump());
     comm.reset();
     if (mpi.rank() != 0) return 0;
@@ -647,6 +728,62 @@ int run_diagnose(const DiagnoseOptions& o, const CommandContext& ctx) {
         count(bs, metrics[m].id + " (baseline)");
       }
       out["components"].push_back(c);
+    }
+
+    {
+      // Nodes: busbw of the node's all_reduce (nccl-tests' bus factor 2 (n - 1) / n) from the
+      // slowest of its ranks per sample, judged against the median of nodes.
+      const uint64_t nb = node_bytes - node_bytes % 4;
+      json nj = {{"what", fmt::format("all_reduce of {} (f32) among each node's ranks on its own "
+                                      "communicator, {}; bus bandwidth GB/s (algbw x 2 (n - 1) / "
+                                      "n, the slowest rank's time)",
+                                      format_bytes(nb),
+                                      gpu ? "every node at once"
+                                          : "node after node (no GPU: ranks share cores)")},
+                 {"bytes", nb},
+                 {"units", json::array()}};
+      std::vector<UnitSamples> us;
+      std::vector<size_t> which;
+      for (size_t h = 0; h < nodes.names.size(); ++h) {
+        const auto& m = nodes.members[h];
+        if (m.size() < 2) continue;
+        const double n = double(m.size());
+        std::vector<double> bw(size_t(o.samples), 0.0);
+        for (int smp = 0; smp < o.samples; ++smp) {
+          double t = 0;
+          for (int r : m) {
+            t = std::max(t, ranks[size_t(r)]["node_seconds"][size_t(smp)].get<double>());
+          }
+          bw[size_t(smp)] = 2 * (n - 1) / n * double(nb) / t / 1e9;
+        }
+        us.push_back({fmt::format("{} ({} ranks)", nodes.names[h], m.size()), bw});
+        which.push_back(h);
+      }
+      if (us.empty()) {
+        nj["note"] = "every node runs one rank: no intra-node all_reduce";
+      } else {
+        const auto vs = judge_against_median(us, rule, "GB/s");
+        std::vector<double> medians;
+        for (const auto& v : vs) medians.push_back(v.median);
+        nj["job_median"] = median_of(medians, IfEmpty::error);
+        for (size_t i = 0; i < vs.size(); ++i) {
+          json e = verdict_json(vs[i]);
+          e["host"] = nodes.names[which[i]];
+          e["ranks"] = nodes.members[which[i]];
+          e["samples"] = us[i].values;
+          nj["units"].push_back(e);
+        }
+        if (static_cast<int>(us.size()) < rule.min_units) {
+          nj["note"] = fmt::format("{} node(s) with two or more ranks, {} needed to judge against "
+                                   "the median of nodes: inconclusive",
+                                   us.size(), rule.min_units);
+        }
+        print_verdicts(fmt::format("node all_reduce ({}): against the median of nodes",
+                                   nj["what"].get<std::string>()),
+                       vs, "GB/s");
+        count(vs, "intra-node all_reduce");
+      }
+      out["node_all_reduce"] = nj;
     }
 
     if (!rounds.empty()) {
@@ -753,6 +890,10 @@ Command add_diagnose_command(CLI::App& root) {
   app->add_option("--pair-bytes", opts->pair_bytes, "Bytes each way per pair exchange (4K to 4G)")
       ->check(size_in(4096, kMaxPairBytes))
       ->capture_default_str();
+  app->add_option("--node-bytes", opts->node_bytes,
+                  "Bytes of each node's intra-node all_reduce (4K to 4G; default 256M on GPUs, 8M "
+                  "on CPUs)")
+      ->check(size_in(4096, kMaxPairBytes));
   app->add_option("--copy-bytes", opts->copy_bytes,
                   "Bytes per HBM or host memory copy (default 1G on a GPU, 64M on a CPU)")
       ->check(size_in(4096, uint64_t(16) << 30));

@@ -138,6 +138,9 @@ const std::vector<EnvKey>& known_env_keys() {
        "first collective, corrupt:R makes it overwrite one output element before each data check, "
        "slow:R[:F] stretches rank R's timed diagnose work and its CPU training steps' own work F "
        "times (default 3) (default: no fault)", {}, -1e300, 1e300, true},
+      {"SXB_FAKE_HOSTS", K::string, "", "Test knob: each rank's host name, by rank, comma-separated, "
+       "so one machine stands for several nodes (default: the real host names)", {}, -1e300, 1e300,
+       true},
   };
   return keys;
 }

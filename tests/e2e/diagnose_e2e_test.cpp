@@ -74,6 +74,15 @@ TEST(DiagnoseE2E, ACleanRunNamesNobodyAndABaselineIsRead) {
   const auto j = read_json_file(d / "first" / "diagnose.json");
   EXPECT_TRUE(j["named"].empty()) << j["named"].dump();
   EXPECT_NE(j["verdict"], "slow components named");
+  // One node: its intra-node all_reduce is measured, but one unit cannot stand out from the
+  // median of nodes, so it is inconclusive, never ok or slow.
+  const auto& na = j["node_all_reduce"];
+  ASSERT_EQ(na["units"].size(), 1u) << na.dump();
+  EXPECT_EQ(na["units"][0]["standing"], "inconclusive");
+  EXPECT_EQ(na["units"][0]["ranks"].size(), 4u);
+  EXPECT_TRUE(contains(na["units"][0]["reason"].get<std::string>(), "1 unit(s) measured, 3 needed"))
+      << na.dump();
+  EXPECT_TRUE(contains(na["note"].get<std::string>(), "1 node(s) with two or more ranks")) << na;
   // A baseline is a previous diagnose.json's job medians: this run's, scaled. Ten times lower,
   // every rank is above it; ten times higher, every rank is named against it.
   for (const double scale : {0.1, 10.0}) {
@@ -100,6 +109,47 @@ TEST(DiagnoseE2E, ACleanRunNamesNobodyAndABaselineIsRead) {
     }
     EXPECT_EQ(named_baseline, scale < 1 ? 0 : 8);  // 4 ranks x 2 components
   }
+}
+
+// Each node's intra-node all_reduce, all nodes at once: this one machine stands for 3 hosts of 2
+// ranks each (the test-only SXB_FAKE_HOSTS), rank 2 on host b is made slow, and host b must be
+// named for it. With 3 nodes and one slow, the reference is the slower of the other two, so
+// neither of them can be named; the rest of the verdicts are left to the other tests.
+TEST(DiagnoseE2E, EachNodesAllReduceIsJudgedAgainstTheOtherNodes) {
+  const fs::path d = scratch_dir("diagnose_nodes");
+  const auto r = run_command(
+      "env SXB_FAKE_HOSTS=a,a,b,b,c,c SXB_FAULT_INJECT=slow:2:8 " +
+      mpirun(6, "diagnose --backend mpi --samples 9 --gemm-size 64 --copy-bytes 1M --pairs none "
+                "--node-bytes 8M --threshold 20 --timeout 60 --out " +
+                    (d / "out").string()));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  const auto j = read_json_file(d / "out" / "diagnose.json");
+  EXPECT_EQ(j["nodes"], 3);
+  const auto& na = j["node_all_reduce"];
+  ASSERT_EQ(na["units"].size(), 3u) << na.dump();
+  for (const auto& u : na["units"]) {
+    const std::string host = u["host"].get<std::string>();
+    EXPECT_EQ(u["ranks"].size(), 2u);
+    if (host == "b") {
+      EXPECT_EQ(u["standing"], "slow") << u.dump();
+    } else {
+      EXPECT_NE(u["standing"], "slow") << u.dump();
+    }
+  }
+  int named_b = 0;
+  for (const auto& n : j["named"]) {
+    if (n["what"] == "intra-node all_reduce") {
+      EXPECT_EQ(n["unit"], "b (2 ranks)") << n.dump();
+      ++named_b;
+    }
+  }
+  EXPECT_EQ(named_b, 1) << j["named"].dump();
+  EXPECT_TRUE(contains(r.output, "named: b (2 ranks) (intra-node all_reduce): slow")) << r.output;
+  // A host list that does not match the ranks is refused.
+  const auto bad = run_command("env SXB_FAKE_HOSTS=a,b " +
+                               mpirun(3, "diagnose --backend mpi --out " + (d / "bad").string()));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_TRUE(contains(bad.output, "SXB_FAKE_HOSTS names 2 host(s) for 3 rank(s)")) << bad.output;
 }
 
 // diagnose.json in the directories `sxbench report` reads: a Diagnose section with every

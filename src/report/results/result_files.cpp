@@ -407,6 +407,20 @@ DiagnoseSummary read_diagnose(const json& j) {
     }
     s.components.push_back(std::move(dc));
   }
+  if (top.has("node_all_reduce")) {
+    // Each node's intra-node all_reduce: shown as one more component, the nodes its units.
+    const Fields na = top.at("node_all_reduce");
+    const auto units = na.items("units");
+    if (!units.empty()) {
+      DiagnoseComponent dc;
+      dc.metric = "node_all_reduce_busbw";
+      dc.unit = "GB/s";
+      dc.what = na.str("what");
+      dc.job_median = na.num("job_median");
+      for (const Fields& v : units) dc.ranks.push_back(read_verdict(v));
+      s.components.push_back(std::move(dc));
+    }
+  }
   const Fields p = top.at("pairs");
   s.pairs.mode = p.str("mode");
   s.pairs.note = p.opt_str("note");
