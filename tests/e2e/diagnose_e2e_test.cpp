@@ -174,7 +174,8 @@ TEST(DiagnoseE2E, TheReportShowsVerdictsAndAHeatMapOfThePairMatrix) {
   const std::string section = md.substr(at, md.find("\n## ", at + 1) - at);
   // One table per run, each rank of both CPU components and every pair with its numbers.
   for (const char* part : {"### Diagnose `clean`", "### Diagnose `slow`", "`host_gemm_gflops`",
-                           "`host_memcpy_gb_per_s`", "pair (ranks)", "| **slow** |",
+                           "`host_memcpy_gb_per_s`", "`node_all_reduce_busbw`", "pair (ranks)",
+                           "| **slow** |",
                            "Nothing named slow.", "Named slow:", "**rank 2 ("}) {
     EXPECT_TRUE(contains(section, part)) << part << "\n" << section;
   }

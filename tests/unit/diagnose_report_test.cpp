@@ -88,6 +88,19 @@ json diagnose_file() {
             {"matrix_gb_per_s", json::array()},
             {"blamed_units", {{{"unit", "rank 2 (vm)"}, {"reason", "3 of its 3 pairs slow"}}}},
             {"slow_links", json::array()}}},
+          {"node_all_reduce",
+           {{"what", "all_reduce of 8 MiB"},
+            {"bytes", 8388608},
+            {"job_median", 5.0},
+            {"units",
+             {[] {
+               json v = verdict("vm (4 ranks)", 5.0, "inconclusive");
+               v["host"] = "vm";
+               v["ranks"] = {0, 1, 2, 3};
+               v["samples"] = {5.0};
+               return v;
+             }()}},
+            {"note", "1 node(s) with two or more ranks, 3 needed"}}},
           {"named", {{{"unit", "rank 2 (vm)"}, {"what", "pair exchanges"}, {"reason", "r"}}}},
           {"slow", 2},
           {"inconclusive", 0},
@@ -107,8 +120,13 @@ TEST(DiagnoseReport, ADirectoryWithDiagnoseJsonIsReadAsADiagnoseRun) {
   const DiagnoseSummary& s = *r.diagnose;
   EXPECT_EQ(s.verdict, "slow components named");
   EXPECT_DOUBLE_EQ(s.threshold, 0.05);
-  ASSERT_EQ(s.components.size(), 1u);
+  // The per-rank metric, then each node's all_reduce as one more component.
+  ASSERT_EQ(s.components.size(), 2u);
   EXPECT_EQ(s.components[0].ranks[2].standing, "slow");
+  EXPECT_EQ(s.components[1].metric, "node_all_reduce_busbw");
+  ASSERT_EQ(s.components[1].ranks.size(), 1u);
+  EXPECT_EQ(s.components[1].ranks[0].unit, "vm (4 ranks)");
+  EXPECT_EQ(s.components[1].ranks[0].standing, "inconclusive");
   ASSERT_EQ(s.pairs.matrix.size(), 4u);
   EXPECT_DOUBLE_EQ(s.pairs.matrix[2][0], 2.0);
   EXPECT_TRUE(std::isnan(s.pairs.matrix[1][3]));
