@@ -193,7 +193,7 @@ TEST(FaultE2E, StoppedRankEndsTrainWithinTheTimeoutAndLeavesPartialMetrics) {
 // diagnose.json; one that dies (kill -9) ends the job too, the launcher naming the rank.
 TEST(FaultE2E, ARankLostMidDiagnoseEndsEveryRankNamingIt) {
   const std::string job_args =
-      "diagnose --backend mpi --samples 200 --gemm-size 64 --copy-bytes 1M --pair-bytes 64M "
+      "diagnose --backend mpi --samples 100 --gemm-size 64 --copy-bytes 1M --pair-bytes 64M "
       "--timeout 10 --out ";
   {
     const fs::path d = scratch_dir("fault_stop_diagnose");
