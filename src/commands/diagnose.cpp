@@ -90,6 +90,14 @@ double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+std::vector<Metric> host_metrics(int n, uint64_t bytes) {
+  return {{"host_gemm_gflops", "GFLOP/s",
+           fmt::format("fp32 {}^3 matrix product on one CPU core", n)},
+          {"host_memcpy_gb_per_s", "GB/s",
+           fmt::format("host memory copy of {} (bytes read + written)", format_bytes(bytes))}};
+}
+
+#ifdef SXB_HAVE_CUDA
 // Sums of consecutive groups of `f` times: one sample of work done f times.
 std::vector<double> group_sums(const std::vector<double>& t, int f) {
   std::vector<double> out;
@@ -101,14 +109,6 @@ std::vector<double> group_sums(const std::vector<double>& t, int f) {
   return out;
 }
 
-std::vector<Metric> host_metrics(int n, uint64_t bytes) {
-  return {{"host_gemm_gflops", "GFLOP/s",
-           fmt::format("fp32 {}^3 matrix product on one CPU core", n)},
-          {"host_memcpy_gb_per_s", "GB/s",
-           fmt::format("host memory copy of {} (bytes read + written)", format_bytes(bytes))}};
-}
-
-#ifdef SXB_HAVE_CUDA
 std::vector<Metric> gpu_metrics(int n, uint64_t bytes) {
   return {{"gemm_bf16_tflops", "TFLOP/s", fmt::format("bf16 {}^3 GEMM (cuBLASLt)", n)},
           {"hbm_copy_gb_per_s", "GB/s",
@@ -483,8 +483,9 @@ int run_diagnose_from(const DiagnoseOptions& o, const std::map<std::string, doub
   DirectoryLock lock(out_dir, "diagnose");
 
   const Metric metric{"train_busy_time_s", "s",
-                      "each rank's CPU time per training step outside communication (its own "
-                      "work), from " + file.string()};
+                      fmt::format("each rank's CPU time per training step outside communication "
+                                  "(its own work), from {}",
+                                  file.string())};
   const auto vs = judge_against_median(us, rule, metric.unit);
   std::vector<double> medians;
   for (const auto& v : vs) medians.push_back(v.median);

@@ -263,7 +263,7 @@ void diagnose_charts(const Aggregate& a, ReportLang lang, ReportCharts& out) {
 }  // namespace
 
 std::string diagnose_chart_stem(const std::string& run) {
-  std::string s = "diagnose_pairs_" + run;
+  std::string s = fmt::format("diagnose_pairs_{}", run);
   for (char& ch : s) {
     const bool keep = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
                       (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.';
