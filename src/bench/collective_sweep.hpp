@@ -49,7 +49,9 @@ std::string nccl_log_footer(const CollectiveOpSummary& summary);
 //   SXB_FAULT_INJECT=slow:R[:F] rank R's timed diagnose work is stretched F times (default 3,
 //                               2..1000): its products and copies run F times per sample and its
 //                               pair exchanges wait F - 1 times their own length before the
-//                               sample ends, so `sxbench diagnose` must name rank R.
+//                               sample ends, so `sxbench diagnose` must name rank R;
+//                               in `sxbench train --device cpu` its forward and backward take
+//                               F times their CPU time (a straggler for `diagnose --from`).
 void maybe_inject_fault(int rank);
 // F for rank R under SXB_FAULT_INJECT=slow:R[:F], 1 for every other rank (and without a fault).
 int fault_slow_factor(int rank);

@@ -1,4 +1,5 @@
-// The nccl backend: one process per GPU; the NCCL unique id travels over MPI; every operation is
+// The nccl backend: one process per GPU; the NCCL unique id travels over MPI (one per group for a
+// group communicator: the ranks of one colour, e.g. one host's); every operation is
 // enqueued on the communicator's own stream. synchronize() spins on the stream as nccl-tests does
 // and checks NCCL's asynchronous error state while it waits, so a failed peer surfaces as an
 // error here (and a silent hang is caught by the caller's watchdog).
@@ -6,6 +7,10 @@
 #include <nccl.h>
 
 #include <fmt/format.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
 
 #include "core/error.hpp"
 #include "comm/comm_factories.hpp"
@@ -27,7 +32,9 @@ ncclDataType_t nccl_type(DataType t) {
 
 class NcclCommunicator final : public Communicator {
  public:
-  explicit NcclCommunicator(const MpiContext& mpi) : mpi_(mpi) {
+  // color < 0: the whole world; otherwise the ranks that pass the same colour, ordered by world
+  // rank (collective over the world: every rank calls it).
+  NcclCommunicator(const MpiContext& mpi, int color) : mpi_(mpi) {
     int devices = 0;
     cudaError_t e = cudaGetDeviceCount(&devices);
     if (e != cudaSuccess || devices == 0) {
@@ -49,9 +56,31 @@ class NcclCommunicator final : public Communicator {
                                prop.pciDomainID, prop.pciBusID, prop.pciDeviceID);
     cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     ncclUniqueId id{};
-    if (mpi.rank() == 0) nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
-    mpi.broadcast(&id, sizeof id, 0);
-    nccl(ncclCommInitRank(&comm_, mpi.world_size(), id, mpi.rank()), "ncclCommInitRank");
+    if (color < 0) {
+      rank_ = mpi.rank();
+      size_ = mpi.world_size();
+      if (mpi.rank() == 0) nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
+      mpi.broadcast(&id, sizeof id, 0);
+    } else {
+      // Every rank learns every colour; the first rank of each colour makes its group's id, and
+      // one more gather hands each rank the id of its group.
+      const std::vector<std::string> colors = mpi.all_gather(std::to_string(color));
+      const std::string& mine = colors[static_cast<size_t>(mpi.rank())];
+      int first = -1;
+      rank_ = 0;
+      size_ = 0;
+      for (int r = 0; r < mpi.world_size(); ++r) {
+        if (colors[static_cast<size_t>(r)] != mine) continue;
+        if (first < 0) first = r;
+        if (r < mpi.rank()) ++rank_;
+        ++size_;
+      }
+      if (mpi.rank() == first) nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
+      const std::vector<std::string> ids =
+          mpi.all_gather(std::string(reinterpret_cast<const char*>(&id), sizeof id));
+      std::memcpy(&id, ids[static_cast<size_t>(first)].data(), sizeof id);
+    }
+    nccl(ncclCommInitRank(&comm_, size_, id, rank_), "ncclCommInitRank");
     int v = 0;
     ncclGetVersion(&v);
     version_ = fmt::format("NCCL {}.{}.{}", v / 10000, (v / 100) % 100, v % 100);
@@ -70,8 +99,8 @@ class NcclCommunicator final : public Communicator {
 
   Backend backend() const override { return Backend::nccl; }
   MemorySpace memory_space() const override { return MemorySpace::cuda; }
-  int rank() const override { return mpi_.rank(); }
-  int size() const override { return mpi_.world_size(); }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
   std::string device_description() const override { return description_; }
   std::string device_name() const override { return name_; }
   int device_index() const override { return device_; }
@@ -83,7 +112,7 @@ class NcclCommunicator final : public Communicator {
     cudaError_t e = cudaMalloc(&p, bytes);
     if (e != cudaSuccess) {
       throw environment_error(fmt::format("rank {} on host {}: cannot allocate {} bytes on GPU {}: {}",
-                                          rank(), mpi_.host(), bytes, device_,
+                                          mpi_.rank(), mpi_.host(), bytes, device_,
                                           cudaGetErrorString(e)));
     }
     return p;
@@ -142,7 +171,7 @@ class NcclCommunicator final : public Communicator {
       if (async != ncclSuccess && async != ncclInProgress) {
         failed_ = true;
         throw runtime_error(fmt::format("rank {} on host {} (GPU {}): NCCL asynchronous error: {} ({})",
-                                        rank(), mpi_.host(), device_, ncclGetErrorString(async),
+                                        mpi_.rank(), mpi_.host(), device_, ncclGetErrorString(async),
                                         ncclGetLastError(comm_)));
       }
     }
@@ -152,18 +181,19 @@ class NcclCommunicator final : public Communicator {
   void cuda(cudaError_t e, const char* what) {
     if (e == cudaSuccess) return;
     failed_ = true;
-    throw runtime_error(fmt::format("rank {} on host {} (GPU {}): {} failed: {}", rank(),
+    throw runtime_error(fmt::format("rank {} on host {} (GPU {}): {} failed: {}", mpi_.rank(),
                                     mpi_.host(), device_, what, cudaGetErrorString(e)));
   }
   void nccl(ncclResult_t r, const char* what) {
     if (r == ncclSuccess || r == ncclInProgress) return;
     failed_ = true;
-    throw runtime_error(fmt::format("rank {} on host {} (GPU {}): {} failed: {} ({})", rank(),
+    throw runtime_error(fmt::format("rank {} on host {} (GPU {}): {} failed: {} ({})", mpi_.rank(),
                                     mpi_.host(), device_, what, ncclGetErrorString(r),
                                     comm_ ? ncclGetLastError(comm_) : ncclGetLastError(nullptr)));
   }
 
   const MpiContext& mpi_;
+  int rank_ = 0, size_ = 1;  // in this communicator
   int device_ = -1;
   std::string name_, description_, version_;
   cudaStream_t stream_ = nullptr;
@@ -174,7 +204,11 @@ class NcclCommunicator final : public Communicator {
 }  // namespace
 
 std::unique_ptr<Communicator> make_nccl_communicator(const MpiContext& mpi) {
-  return std::make_unique<NcclCommunicator>(mpi);
+  return std::make_unique<NcclCommunicator>(mpi, -1);
+}
+
+std::unique_ptr<Communicator> make_nccl_group_communicator(const MpiContext& mpi, int color) {
+  return std::make_unique<NcclCommunicator>(mpi, color);
 }
 
 }  // namespace sxb

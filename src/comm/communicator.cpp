@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "comm/comm_factories.hpp"
+#include "comm/group_communicator.hpp"
 
 namespace sxb {
 
@@ -19,6 +20,19 @@ std::unique_ptr<Communicator> make_communicator(Backend b, const MpiContext& mpi
   if (b == Backend::mpi) return make_mpi_communicator(mpi);
 #ifdef SXB_HAVE_CUDA
   return make_nccl_communicator(mpi);
+#else
+  throw environment_error(
+      "the nccl backend needs a CUDA build of sxbench; this binary was built without CUDA "
+      "(use --backend mpi, or rebuild with -DSXB_CUDA=ON)");
+#endif
+}
+
+std::unique_ptr<Communicator> make_group_communicator(Backend b, const MpiContext& mpi,
+                                                     int color) {
+  if (color < 0) throw usage_error("make_group_communicator: the colour must be 0 or more");
+  if (b == Backend::mpi) return make_mpi_group_communicator(mpi, color);
+#ifdef SXB_HAVE_CUDA
+  return make_nccl_group_communicator(mpi, color);
 #else
   throw environment_error(
       "the nccl backend needs a CUDA build of sxbench; this binary was built without CUDA "

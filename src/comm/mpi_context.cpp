@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "comm/job_abort.hpp"
+#include "core/env_config.hpp"
 #include "core/error.hpp"
 
 namespace sxb {
@@ -92,6 +93,27 @@ MpiContext::MpiContext(int* argc, char*** argv) : launcher_(detect_launcher()) {
   char name[256] = {0};
   ::gethostname(name, sizeof name - 1);
   hosts_ = all_gather(name);
+  // Test-only (SXB_FAKE_HOSTS): each rank's host name given by rank, comma-separated, so one
+  // machine can stand for several nodes in tests of per-node logic. Ranks keep their real local
+  // rank and devices.
+  if (const auto fake = environment_knob("SXB_FAKE_HOSTS")) {
+    std::vector<std::string> names;
+    size_t start = 0;
+    for (;;) {
+      const size_t comma = fake->find(',', start);
+      names.push_back(fake->substr(start, comma == std::string::npos ? comma : comma - start));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    for (const auto& n : names) {
+      if (n.empty()) throw usage_error("SXB_FAKE_HOSTS: an empty host name");
+    }
+    if (names.size() != static_cast<size_t>(world_)) {
+      throw usage_error(fmt::format("SXB_FAKE_HOSTS names {} host(s) for {} rank(s)", names.size(),
+                                    world_));
+    }
+    hosts_ = names;
+  }
   for (const auto& p : all_gather(std::to_string(::getpid()))) pids_.push_back(std::stol(p));
   node_count_ = static_cast<int>(std::set<std::string>(hosts_.begin(), hosts_.end()).size());
 

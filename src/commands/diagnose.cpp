@@ -21,10 +21,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -35,6 +37,7 @@
 #include "commands/nccl_suite.hpp"
 #include "comm/job_abort.hpp"
 #include "comm/communicator.hpp"
+#include "comm/group_communicator.hpp"
 #include "comm/mpi_context.hpp"
 #include "comm/watchdog.hpp"
 #include "core/atomic_file.hpp"
@@ -63,9 +66,11 @@ struct DiagnoseOptions {
   double threshold_percent = 5;
   std::string pairs = "auto";
   std::string pair_bytes = "64M";
+  std::string node_bytes;  // default: 256M on a GPU, 8M on a host
   std::string copy_bytes;  // default: 1G on a GPU, 64M on a host
   int gemm_size = 0;       // default: 8192 on a GPU, 256 on a host
   std::string baseline;
+  std::string from;  // a run directory whose training results are judged instead of measuring
   std::string out_dir;
   std::optional<double> timeout_s;
 };
@@ -85,6 +90,14 @@ double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+std::vector<Metric> host_metrics(int n, uint64_t bytes) {
+  return {{"host_gemm_gflops", "GFLOP/s",
+           fmt::format("fp32 {}^3 matrix product on one CPU core", n)},
+          {"host_memcpy_gb_per_s", "GB/s",
+           fmt::format("host memory copy of {} (bytes read + written)", format_bytes(bytes))}};
+}
+
+#ifdef SXB_HAVE_CUDA
 // Sums of consecutive groups of `f` times: one sample of work done f times.
 std::vector<double> group_sums(const std::vector<double>& t, int f) {
   std::vector<double> out;
@@ -96,14 +109,6 @@ std::vector<double> group_sums(const std::vector<double>& t, int f) {
   return out;
 }
 
-std::vector<Metric> host_metrics(int n, uint64_t bytes) {
-  return {{"host_gemm_gflops", "GFLOP/s",
-           fmt::format("fp32 {}^3 matrix product on one CPU core", n)},
-          {"host_memcpy_gb_per_s", "GB/s",
-           fmt::format("host memory copy of {} (bytes read + written)", format_bytes(bytes))}};
-}
-
-#ifdef SXB_HAVE_CUDA
 std::vector<Metric> gpu_metrics(int n, uint64_t bytes) {
   return {{"gemm_bf16_tflops", "TFLOP/s", fmt::format("bf16 {}^3 GEMM (cuBLASLt)", n)},
           {"hbm_copy_gb_per_s", "GB/s",
@@ -276,6 +281,69 @@ PairTimes exchange_rounds(Communicator& comm, const MpiContext& mpi, const PairP
   return out;
 }
 
+// The job's hosts in order of their first rank, each with its ranks.
+struct NodeGroups {
+  std::vector<std::string> names;
+  std::vector<std::vector<int>> members;
+  int mine = -1;  // this rank's host
+};
+
+NodeGroups node_groups(const MpiContext& mpi) {
+  NodeGroups g;
+  std::map<std::string, int> index;
+  for (int r = 0; r < mpi.world_size(); ++r) {
+    const std::string& h = mpi.hosts()[size_t(r)];
+    if (!index.count(h)) {
+      index[h] = static_cast<int>(g.names.size());
+      g.names.push_back(h);
+      g.members.emplace_back();
+    }
+    g.members[size_t(index[h])].push_back(r);
+  }
+  g.mine = index[mpi.host()];
+  return g;
+}
+
+// Every host's ranks all-reduce `bytes` (f32, out of place) on their own communicator, all hosts
+// at once after a job-wide barrier; a sample is the fastest of kTries back-to-back operations.
+// take_turns: one host after another instead (ranks without a GPU share their machine's cores,
+// so hosts measured at once would measure who got a core). This rank's seconds per sample; empty
+// when its host runs one rank (nothing intra-node).
+std::vector<double> node_all_reduce(Communicator& node, const MpiContext& mpi, const NodeGroups& g,
+                                    uint64_t bytes, int samples, int slow_factor, bool take_turns) {
+  const size_t count = bytes / 4;
+  CommBuffer send(node, count * 4), recv(node, count * 4);
+  {
+    std::vector<float> ones(count, 1.0f);
+    node.copy_from_host(send.data(), ones.data(), count * 4);
+  }
+  std::vector<double> out;
+  const int turns = take_turns ? static_cast<int>(g.names.size()) : 1;
+  for (int s = -1; s < samples; ++s) {  // sample -1: warm-up
+    for (int turn = 0; turn < turns; ++turn) {
+      if (take_turns) {
+        mpi.quiet_barrier();
+      } else {
+        mpi.barrier();
+      }
+      if (node.size() < 2 || (take_turns && turn != g.mine)) continue;
+      double best = 0;
+      for (int k = 0; k < kTries; ++k) {
+        const double t0 = now_s();
+        node.all_reduce(send.data(), recv.data(), count, DataType::f32);
+        node.synchronize();
+        const double t = now_s() - t0;
+        if (slow_factor > 1) stretch((slow_factor - 1) * t);
+        const double total = now_s() - t0;
+        best = k == 0 ? total : std::min(best, total);
+      }
+      if (s >= 0) out.push_back(best);
+    }
+  }
+  mpi.barrier();
+  return out;
+}
+
 std::string unit_label(int rank, const std::string& host, const std::string& device) {
   return fmt::format("rank {} ({}, {})", rank, host, device);
 }
@@ -330,6 +398,162 @@ void print_verdicts(const std::string& title, const std::vector<UnitVerdict>& vs
   }
 }
 
+// The verdict, the named components, diagnose.json (atomically) and the exit status.
+int finish_diagnose(json& out, int slow, int inconclusive, const fs::path& out_dir) {
+  out["slow"] = slow;
+  out["inconclusive"] = inconclusive;
+  out["verdict"] = slow > 0 ? "slow components named" : (inconclusive > 0 ? "inconclusive" : "clean");
+  write_json_atomic(out_dir / "diagnose.json", out);
+  for (const auto& nmd : out["named"]) {
+    fmt::print("named: {} ({}): {}\n", nmd["unit"].get<std::string>(),
+               nmd["what"].get<std::string>(), nmd["reason"].get<std::string>());
+  }
+  fmt::print("diagnose: {}; {} named, {} inconclusive; wrote {}\n", out["verdict"].get<std::string>(),
+             slow, inconclusive, (out_dir / "diagnose.json").string());
+  return slow > 0 ? static_cast<int>(ExitCode::failure) : 0;
+}
+
+// Stragglers from training: every rank's busy time per step (sft_metrics.json per_rank: the CPU
+// time of its thread outside communication) against the job median, lower being better. No
+// measurement and no MPI: rank 0 of the training gathered the figures.
+int run_diagnose_from(const DiagnoseOptions& o, const std::map<std::string, double>& baseline) {
+  const fs::path dir(o.from);
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    throw usage_error(fmt::format("--from {}: no such directory", o.from));
+  }
+  const fs::path file = dir / "sft_metrics.json";
+  if (!fs::is_regular_file(file, ec)) {
+    throw usage_error(fmt::format("--from {}: no sft_metrics.json (a directory of sxbench train "
+                                  "or run)",
+                                  o.from));
+  }
+  const json sft = read_json_file(file);
+  if (sft.value("schema", "") != "sxbench.sft_metrics/1") {
+    throw usage_error(fmt::format("--from {}: sft_metrics.json is not sxbench.sft_metrics/1", o.from));
+  }
+  if (sft.value("status", "") != "complete") {
+    throw usage_error(fmt::format("--from {}: sft_metrics.json: the training did not complete "
+                                  "(status '{}')",
+                                  o.from, sft.value("status", "")));
+  }
+  if (!sft.contains("per_rank") || !sft["per_rank"].is_array() || sft["per_rank"].empty()) {
+    throw usage_error(fmt::format(
+        "--from {}: sft_metrics.json has no per_rank step times (the CPU reference engine of this "
+        "version records them; the CUDA engine does not)",
+        o.from));
+  }
+  OutlierRule rule;
+  rule.threshold = o.threshold_percent / 100;
+  rule.lower_is_better = true;
+  std::vector<UnitSamples> us;
+  std::vector<int> ranks;
+  std::vector<std::string> hosts;
+  size_t fewest = SIZE_MAX;
+  for (const auto& r : sft["per_rank"]) {
+    const bool ok = r.is_object() && r.contains("rank") && r["rank"].is_number_integer() &&
+                    r.contains("host") && r["host"].is_string() && r.contains("busy_time_s") &&
+                    r["busy_time_s"].is_array();
+    if (!ok) {
+      throw usage_error(fmt::format("--from {}: sft_metrics.json: per_rank: every entry needs "
+                                    "rank, host and busy_time_s",
+                                    o.from));
+    }
+    std::vector<double> v;
+    for (const auto& x : r["busy_time_s"]) {
+      if (!x.is_number() || !(x.get<double>() > 0) || !std::isfinite(x.get<double>())) {
+        throw usage_error(fmt::format("--from {}: sft_metrics.json: per_rank: rank {}: busy_time_s "
+                                      "holds a value that is not a positive number",
+                                      o.from, r["rank"].get<int>()));
+      }
+      v.push_back(x.get<double>());
+    }
+    fewest = std::min(fewest, v.size());
+    ranks.push_back(r["rank"].get<int>());
+    hosts.push_back(r["host"].get<std::string>());
+    us.push_back({fmt::format("rank {} ({}, CPU)", ranks.back(), hosts.back()), v});
+  }
+  if (fewest < 3) {
+    throw usage_error(fmt::format("--from {}: {} measured step(s) per rank; diagnose needs at "
+                                  "least 3 (train with more --steps)",
+                                  o.from, fewest));
+  }
+  const fs::path out_dir = o.out_dir.empty() ? dir : fs::path(o.out_dir);
+  fs::create_directories(out_dir);
+  DirectoryLock lock(out_dir, "diagnose");
+
+  const Metric metric{"train_busy_time_s", "s",
+                      fmt::format("each rank's CPU time per training step outside communication "
+                                  "(its own work), from {}",
+                                  file.string())};
+  const auto vs = judge_against_median(us, rule, metric.unit);
+  std::vector<double> medians;
+  for (const auto& v : vs) medians.push_back(v.median);
+  std::set<std::string> distinct(hosts.begin(), hosts.end());
+  json out = {{"schema", "sxbench.diagnose/1"},
+              {"tool_version", SXB_VERSION},
+              {"created_utc", utc_iso8601_now()},
+              {"from", dir.string()},
+              {"world_size", static_cast<int>(us.size())},
+              {"nodes", static_cast<int>(distinct.size())},
+              {"hosts", hosts},
+              {"device", sft.contains("device") && sft["device"].is_object()
+                             ? sft["device"].value("kind", "cpu")
+                             : "cpu"},
+              {"settings",
+               {{"samples", static_cast<int>(fewest)},
+                {"threshold_fraction", rule.threshold},
+                {"noise_multiple", rule.noise_k},
+                {"min_units", rule.min_units},
+                {"pairs", "none"},
+                {"pair_bytes", nullptr},
+                {"baseline", o.baseline.empty() ? json(nullptr) : json(o.baseline)}}},
+              {"components", json::array()},
+              {"named", json::array()}};
+  int slow = 0, inconclusive = 0;
+  auto count = [&](const std::vector<UnitVerdict>& list, const std::string& what) {
+    for (const auto& v : list) {
+      if (v.standing == Standing::slow) {
+        ++slow;
+        out["named"].push_back({{"unit", v.unit}, {"what", what}, {"reason", v.reason}});
+      } else if (v.standing == Standing::inconclusive) {
+        ++inconclusive;
+      }
+    }
+  };
+  fmt::print("diagnose: stragglers of the training in {}: {} rank(s) on {} node(s), {} measured "
+             "steps each, threshold {:g}%\n",
+             dir.string(), us.size(), distinct.size(), fewest, o.threshold_percent);
+  json c = {{"metric", metric.id},
+            {"unit", metric.unit},
+            {"what", metric.what},
+            {"better", "lower"},
+            {"job_median", median_of(medians, IfEmpty::error)},
+            {"ranks", json::array()}};
+  for (size_t i = 0; i < vs.size(); ++i) {
+    json rj = verdict_json(vs[i]);
+    rj["rank"] = ranks[i];
+    rj["samples"] = us[i].values;
+    c["ranks"].push_back(rj);
+  }
+  print_verdicts(fmt::format("{} ({}): against the job median (lower is better)", metric.id,
+                             metric.what),
+                 vs, metric.unit);
+  count(vs, metric.id);
+  if (baseline.count(metric.id)) {
+    const auto bs = judge_against_baseline(us, baseline.at(metric.id), rule, metric.unit);
+    c["against_baseline"] = json::array();
+    for (const auto& v : bs) c["against_baseline"].push_back(verdict_json(v));
+    print_verdicts(fmt::format("{}: against the baseline {:.4g} {}", metric.id,
+                               baseline.at(metric.id), metric.unit),
+                   bs, metric.unit);
+    count(bs, metric.id + " (baseline)");
+  }
+  out["components"].push_back(c);
+  out["pairs"] = {{"mode", "none"}, {"note", "not measured (--from reads training results)"}};
+  return finish_diagnose(out, slow, inconclusive, out_dir);
+}
+
 int run_diagnose(const DiagnoseOptions& o, const CommandContext& ctx) {
   // Everything checked before MPI starts, so bad input fails fast on every rank.
   if (o.pairs != "auto" && o.pairs != "ranks" && o.pairs != "nodes" && o.pairs != "none") {
@@ -345,6 +569,7 @@ int run_diagnose(const DiagnoseOptions& o, const CommandContext& ctx) {
     }
     baseline = read_baseline(o.baseline);
   }
+  if (!o.from.empty()) return run_diagnose_from(o, baseline);
   OutlierRule rule;
   rule.threshold = o.threshold_percent / 100;
   const double timeout_s = o.timeout_s ? *o.timeout_s : *ctx.env.get_number("COMM_TIMEOUT");
@@ -397,10 +622,33 @@ int run_diagnose(const DiagnoseOptions& o, const CommandContext& ctx) {
       mine.values = measure_host_in_turns(mpi, o.samples, f, n, copy_bytes);
     }
 
+    // Each node's intra-node all_reduce, every node at once on its own communicator.
+    const uint64_t node_bytes =
+        o.node_bytes.empty() ? (gpu ? uint64_t(256) << 20 : uint64_t(8) << 20)
+                             : parse_size_in(o.node_bytes, "--node-bytes", 4096, kMaxPairBytes);
+    const NodeGroups nodes = node_groups(mpi);
+    std::vector<double> node_seconds;
+    {
+      std::unique_ptr<Communicator> node;
+      {
+        WatchdogScope scope(watchdog, timeout_s, "node communicator start-up");
+        node = make_group_communicator(comm->backend(), mpi, nodes.mine);
+      }
+      node_seconds =
+          node_all_reduce(*node, mpi, nodes, node_bytes - node_bytes % 4, o.samples, f, !gpu);
+    }
+
     // Pairs.
     const int units = static_cast<int>(plan.names.size());
     const auto rounds = plan.mode == "none" ? std::vector<std::vector<std::pair<int, int>>>{}
                                             : round_robin_rounds(units);
+    if (mpi.rank() == 0 && !rounds.empty()) {
+      // Progress on stderr: the pair matrix is the long part on a large job.
+      fmt::print(stderr, "diagnose: every rank measured; pair exchanges next: {} round(s) of "
+                         "disjoint pairs of {} {}, {} sample(s) each\n",
+                 rounds.size(), units, plan.mode, o.samples);
+      std::fflush(stderr);
+    }
     const PairTimes times =
         rounds.empty() ? PairTimes{}
                        : exchange_rounds(*comm, mpi, plan, rounds, pair_bytes, o.samples, f, !gpu);
@@ -408,7 +656,7 @@ int run_diagnose(const DiagnoseOptions& o, const CommandContext& ctx) {
     // Everything to rank 0 as JSON text.
     json mine_j = {{"rank", mine.rank}, {"host", mine.host}, {"device", mine.device},
                    {"values", mine.values}, {"partner", times.partner},
-                   {"pair_seconds", times.seconds}};
+                   {"pair_seconds", times.seconds}, {"node_seconds", node_seconds}};
     const std::vector<std::string> all = mpi.all_gather(mine_j.dump());
     comm.reset();
     if (mpi.rank() != 0) return 0;
@@ -459,6 +707,7 @@ int run_diagnose(const DiagnoseOptions& o, const CommandContext& ctx) {
       json c = {{"metric", metrics[m].id},
                 {"unit", metrics[m].unit},
                 {"what", metrics[m].what},
+                {"better", "higher"},
                 {"job_median", median_of(medians, IfEmpty::error)},
                 {"ranks", json::array()}};
       for (size_t i = 0; i < vs.size(); ++i) {
@@ -480,6 +729,62 @@ int run_diagnose(const DiagnoseOptions& o, const CommandContext& ctx) {
         count(bs, metrics[m].id + " (baseline)");
       }
       out["components"].push_back(c);
+    }
+
+    {
+      // Nodes: busbw of the node's all_reduce (nccl-tests' bus factor 2 (n - 1) / n) from the
+      // slowest of its ranks per sample, judged against the median of nodes.
+      const uint64_t nb = node_bytes - node_bytes % 4;
+      json nj = {{"what", fmt::format("all_reduce of {} (f32) among each node's ranks on its own "
+                                      "communicator, {}; bus bandwidth GB/s (algbw x 2 (n - 1) / "
+                                      "n, the slowest rank's time)",
+                                      format_bytes(nb),
+                                      gpu ? "every node at once"
+                                          : "node after node (no GPU: ranks share cores)")},
+                 {"bytes", nb},
+                 {"units", json::array()}};
+      std::vector<UnitSamples> us;
+      std::vector<size_t> which;
+      for (size_t h = 0; h < nodes.names.size(); ++h) {
+        const auto& m = nodes.members[h];
+        if (m.size() < 2) continue;
+        const double n = double(m.size());
+        std::vector<double> bw(size_t(o.samples), 0.0);
+        for (int smp = 0; smp < o.samples; ++smp) {
+          double t = 0;
+          for (int r : m) {
+            t = std::max(t, ranks[size_t(r)]["node_seconds"][size_t(smp)].get<double>());
+          }
+          bw[size_t(smp)] = 2 * (n - 1) / n * double(nb) / t / 1e9;
+        }
+        us.push_back({fmt::format("{} ({} ranks)", nodes.names[h], m.size()), bw});
+        which.push_back(h);
+      }
+      if (us.empty()) {
+        nj["note"] = "every node runs one rank: no intra-node all_reduce";
+      } else {
+        const auto vs = judge_against_median(us, rule, "GB/s");
+        std::vector<double> medians;
+        for (const auto& v : vs) medians.push_back(v.median);
+        nj["job_median"] = median_of(medians, IfEmpty::error);
+        for (size_t i = 0; i < vs.size(); ++i) {
+          json e = verdict_json(vs[i]);
+          e["host"] = nodes.names[which[i]];
+          e["ranks"] = nodes.members[which[i]];
+          e["samples"] = us[i].values;
+          nj["units"].push_back(e);
+        }
+        if (static_cast<int>(us.size()) < rule.min_units) {
+          nj["note"] = fmt::format("{} node(s) with two or more ranks, {} needed to judge against "
+                                   "the median of nodes: inconclusive",
+                                   us.size(), rule.min_units);
+        }
+        print_verdicts(fmt::format("node all_reduce ({}): against the median of nodes",
+                                   nj["what"].get<std::string>()),
+                       vs, "GB/s");
+        count(vs, "intra-node all_reduce");
+      }
+      out["node_all_reduce"] = nj;
     }
 
     if (!rounds.empty()) {
@@ -559,17 +864,7 @@ int run_diagnose(const DiagnoseOptions& o, const CommandContext& ctx) {
                                                    : "one unit: no pair to measure"}};
     }
 
-    out["slow"] = slow;
-    out["inconclusive"] = inconclusive;
-    out["verdict"] = slow > 0 ? "slow components named" : (inconclusive > 0 ? "inconclusive" : "clean");
-    write_json_atomic(out_dir / "diagnose.json", out);
-    for (const auto& nmd : out["named"]) {
-      fmt::print("named: {} ({}): {}\n", nmd["unit"].get<std::string>(),
-                 nmd["what"].get<std::string>(), nmd["reason"].get<std::string>());
-    }
-    fmt::print("diagnose: {}; {} named, {} inconclusive; wrote {}\n", out["verdict"].get<std::string>(),
-               slow, inconclusive, (out_dir / "diagnose.json").string());
-    return slow > 0 ? static_cast<int>(ExitCode::failure) : 0;
+    return finish_diagnose(out, slow, inconclusive, out_dir);
   });
 }
 
@@ -596,6 +891,10 @@ Command add_diagnose_command(CLI::App& root) {
   app->add_option("--pair-bytes", opts->pair_bytes, "Bytes each way per pair exchange (4K to 4G)")
       ->check(size_in(4096, kMaxPairBytes))
       ->capture_default_str();
+  app->add_option("--node-bytes", opts->node_bytes,
+                  "Bytes of each node's intra-node all_reduce (4K to 4G; default 256M on GPUs, 8M "
+                  "on CPUs)")
+      ->check(size_in(4096, kMaxPairBytes));
   app->add_option("--copy-bytes", opts->copy_bytes,
                   "Bytes per HBM or host memory copy (default 1G on a GPU, 64M on a CPU)")
       ->check(size_in(4096, uint64_t(16) << 30));
@@ -604,6 +903,10 @@ Command add_diagnose_command(CLI::App& root) {
       ->check(int_in(16, 16384));
   app->add_option("--baseline", opts->baseline,
                   "A previous diagnose.json: every rank also against its job medians");
+  app->add_option("--from", opts->from,
+                  "A run directory of sxbench train or run: judge every rank's training step "
+                  "(its busy time, sft_metrics.json per_rank) against the job median instead of "
+                  "measuring; diagnose.json goes there unless --out says otherwise");
   app->add_option("--timeout", opts->timeout_s,
                   "Seconds a blocking step may take before every rank stops, 0.1 to 86400 "
                   "[COMM_TIMEOUT]")

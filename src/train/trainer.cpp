@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <time.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -19,9 +22,17 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
+// CPU time of the calling thread (the engine is single-threaded): time it was preempted by other
+// processes is not counted, while work that takes longer (a slow core, the test-only fault) is.
+double thread_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
 
 // The job with a meter: time spent inside its collectives and their payload (TrainStep's
-// comm_time_s and comm_bytes). Payloads count only when there is more than one rank.
+// comm_time_s and comm_bytes), and this thread's CPU time inside them (what a rank's own work
+// excludes). Payloads count only when there is more than one rank.
 class MeteredJob {
  public:
   explicit MeteredJob(GradientReducer& job) : job_(job), world_(job.world_size()) {}
@@ -30,47 +41,55 @@ class MeteredJob {
 
   void all_reduce_sum(float* data, int64_t count) {
     const auto t0 = Clock::now();
+    const double cpu0 = thread_cpu_s();
     job_.all_reduce_sum(data, count);
-    account(t0, 4 * count);
+    account(t0, cpu0, 4 * count);
   }
   void reduce_scatter_sum(const float* send, float* recv, int64_t shard_count) {
     const auto t0 = Clock::now();
+    const double cpu0 = thread_cpu_s();
     job_.reduce_scatter_sum(send, recv, shard_count);
-    account(t0, 4 * shard_count * world_);
+    account(t0, cpu0, 4 * shard_count * world_);
   }
   void all_gather(const float* send, float* recv, int64_t shard_count) {
     const auto t0 = Clock::now();
+    const double cpu0 = thread_cpu_s();
     job_.all_gather(send, recv, shard_count);
-    account(t0, 4 * shard_count * world_);
+    account(t0, cpu0, 4 * shard_count * world_);
   }
   double sum(double v) {
     const auto t0 = Clock::now();
+    const double cpu0 = thread_cpu_s();
     v = job_.sum(v);
-    account(t0, 8);
+    account(t0, cpu0, 8);
     return v;
   }
   int64_t sum(int64_t v) {
     const auto t0 = Clock::now();
+    const double cpu0 = thread_cpu_s();
     v = job_.sum(v);
-    account(t0, 8);
+    account(t0, cpu0, 8);
     return v;
   }
 
   void reset() {
     seconds_ = 0;
+    cpu_seconds_ = 0;
     bytes_ = 0;
   }
   double seconds() const { return seconds_; }
+  double cpu_seconds() const { return cpu_seconds_; }
   int64_t bytes() const { return bytes_; }
 
  private:
-  void account(Clock::time_point t0, int64_t payload) {
+  void account(Clock::time_point t0, double cpu0, int64_t payload) {
     seconds_ += seconds_since(t0);
+    cpu_seconds_ += thread_cpu_s() - cpu0;
     if (world_ > 1) bytes_ += payload;
   }
   GradientReducer& job_;
   int world_;
-  double seconds_ = 0;
+  double seconds_ = 0, cpu_seconds_ = 0;
   int64_t bytes_ = 0;
 };
 
@@ -272,6 +291,7 @@ TrainRun train_cpu(const TrainOptions& o, GradientReducer& reducer) {
 
   for (int64_t s = 0; s < o.steps; ++s) {
     const auto t_step = Clock::now();
+    const double cpu_step = thread_cpu_s();
     job.reset();
     // This rank's sequences of the step, all micro-batches.
     int64_t local_targets = 0;
@@ -296,8 +316,18 @@ TrainRun train_cpu(const TrainOptions& o, GradientReducer& reducer) {
     double local_loss_sum = 0;
     for (int64_t i = 0; i < accum; ++i) {
       const int64_t row = i * B * T;
+      const double cpu_micro = thread_cpu_s();
+      const double comm_before = job.cpu_seconds();
       local_loss_sum += model.forward(&tokens[row], &targets[row], B, T);
       model.backward(dloss);  // stage 3: reduce-scatters every unit's gradients on the way
+      if (o.slow_factor > 1) {
+        // The test-only straggler: its own work (communication inside the pass excluded)
+        // takes slow_factor times as much CPU time.
+        const double work = thread_cpu_s() - cpu_micro - (job.cpu_seconds() - comm_before);
+        const double until = thread_cpu_s() + (o.slow_factor - 1) * std::max(0.0, work);
+        while (thread_cpu_s() < until) {
+        }
+      }
     }
     // The gradient this rank updates with: the whole buffer (stages 0, 1) or its shard.
     float* g = grads + mine.begin;
@@ -339,6 +369,8 @@ TrainRun train_cpu(const TrainOptions& o, GradientReducer& reducer) {
     rec.step_time_s = seconds_since(t_step);
     rec.comm_time_s = job.seconds();
     rec.comm_bytes = job.bytes();
+    run.rank_step_time_s.push_back(rec.step_time_s);
+    run.rank_busy_time_s.push_back(std::max(0.0, thread_cpu_s() - cpu_step - job.cpu_seconds()));
     if (!std::isfinite(rec.loss)) {
       throw runtime_error(fmt::format("step {}: loss is not finite ({})", rec.step, rec.loss));
     }

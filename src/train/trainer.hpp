@@ -87,6 +87,10 @@ struct TrainOptions {
   DataType save_dtype = DataType::f32;
   // Called on every rank after each step with that step's record (times are this rank's).
   std::function<void(const TrainStep&)> on_step;
+  // Test-only fault (SXB_FAULT_INJECT=slow:R[:F], bench/collective_sweep.hpp): above 1, this
+  // rank's forward and backward work is stretched that many times (a busy wait of F - 1 times
+  // its own CPU time after each micro-batch), so it is the job's straggler.
+  int slow_factor = 1;
 };
 
 struct TrainRun {
@@ -97,6 +101,12 @@ struct TrainRun {
   // order-independent 64-bit sum of the fp32 master weights' bits, as a double.
   double param_checksum = 0;
   bool replicas_identical = false;  // checksum equal on every rank
+  // This rank's own times per step (steps[] hold the maximum over ranks): the wall clock of its
+  // step, and its busy time: the thread's CPU time in the step outside communication (its own
+  // work: a straggler's is the longest, while the others' wait shows as communication; time the
+  // rank was preempted by other processes is not counted). Empty where the engine does not
+  // record them.
+  std::vector<double> rank_step_time_s, rank_busy_time_s;
 };
 
 // Sequence index of element j of micro-batch i of `rank` in step s (0-based): every step takes

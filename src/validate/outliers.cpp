@@ -61,13 +61,16 @@ UnitVerdict judge(const UnitSamples& u, const Summary& s, double reference, doub
       s.median, unit_of, u.values.size(), 100 * v.deviation, against, reference, unit_of,
       100 * rule.threshold, rule.noise_k, 100 * uncertainty, 100 * s.noise, u.values.size(),
       100 * v.allowed);
-  if (v.deviation < -v.allowed) {
+  // How much worse than the reference: below it for rates, above it for times.
+  const double worse = rule.lower_is_better ? v.deviation : -v.deviation;
+  if (worse > v.allowed) {
     v.standing = Standing::slow;
     v.reason = "slow: " + numbers;
-  } else if (v.deviation < -rule.threshold) {
+  } else if (worse > rule.threshold) {
     v.standing = Standing::inconclusive;
-    v.reason = "inconclusive (below the threshold, within the uncertainty): " + numbers;
-  } else if (s.uncertainty > rule.threshold && v.deviation < 0) {
+    v.reason = fmt::format("inconclusive ({} the threshold, within the uncertainty): {}",
+                           rule.lower_is_better ? "above" : "below", numbers);
+  } else if (s.uncertainty > rule.threshold && worse > 0) {
     v.standing = Standing::inconclusive;
     v.reason = fmt::format("inconclusive (its median is uncertain by {:.1f}%, more than the "
                            "{:.1f}% threshold): {}",

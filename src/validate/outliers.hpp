@@ -14,7 +14,9 @@
 //   inconclusive  -allowed <= d < -threshold (within its uncertainty of the threshold), or the
 //                 unit's own u alone exceeds the threshold (too wide to decide) and d < 0
 //   ok            otherwise
-// Against a baseline value B the same rule with M = B and the unit's own u.
+// Against a baseline value B the same rule with M = B and the unit's own u. For a figure where
+// lower is better (a step time: OutlierRule::lower_is_better) the rule is mirrored: d > allowed
+// is slow, threshold < d <= allowed inconclusive, and so on.
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +27,7 @@ struct OutlierRule {
   double threshold = 0.05;  // fraction below the reference that counts (SuperBench's 5 %)
   double noise_k = 3.0;     // multiples of the median's uncertainty allowed on top of it
   int min_units = 3;        // fewer units: no job median to stand out from (inconclusive)
+  bool lower_is_better = false;  // times: a unit above the reference is the slow one
 };
 
 enum class Standing { ok, slow, inconclusive };
@@ -32,7 +35,7 @@ const char* standing_name(Standing s);
 
 struct UnitSamples {
   std::string unit;            // "rank 2 (host a, GPU 2)", "host a", "rank 0 - rank 3"
-  std::vector<double> values;  // higher is better; at least one
+  std::vector<double> values;  // higher is better (unless the rule says lower); at least one
 };
 
 struct UnitVerdict {
@@ -41,7 +44,7 @@ struct UnitVerdict {
   double noise = 0;        // (q75 - q25) / median
   double uncertainty = 0;  // noise / sqrt(samples): the median's
   double reference = 0;    // the job's median of medians, or the baseline
-  double deviation = 0;    // median / reference - 1
+  double deviation = 0;    // median / reference - 1 (negative is slower unless lower is better)
   double allowed = 0;      // threshold + noise_k x the uncertainty considered
   Standing standing = Standing::ok;
   std::string reason;  // the arithmetic, in words

@@ -188,6 +188,36 @@ TEST(FaultE2E, StoppedRankEndsTrainWithinTheTimeoutAndLeavesPartialMetrics) {
   fs::remove_all(d);
 }
 
+// A rank that stops answering in the middle of `diagnose` (kill -STOP during the pair
+// exchanges) ends every rank within the timeout, naming that rank and its host, and leaves no
+// diagnose.json; one that dies (kill -9) ends the job too, the launcher naming the rank.
+TEST(FaultE2E, ARankLostMidDiagnoseEndsEveryRankNamingIt) {
+  const std::string job_args =
+      "diagnose --backend mpi --samples 100 --gemm-size 64 --copy-bytes 1M --pair-bytes 64M "
+      "--timeout 10 --out ";
+  {
+    const fs::path d = scratch_dir("fault_stop_diagnose");
+    const Timed t = fault_script(d, mpirun(3, job_args + (d / "out").string()),
+                                 "^diagnose: every rank measured", "sleep 0.5; kill -STOP $r1");
+    EXPECT_EQ(t.result.exit_code, 3) << t.result.output;
+    EXPECT_LT(t.seconds, kLimit_s) << t.result.output;
+    expect_stopped_rank_named(t, t.result.output);
+    EXPECT_FALSE(fs::exists(d / "out" / "diagnose.json"));
+    fs::remove_all(d);
+  }
+  {
+    const fs::path d = scratch_dir("fault_kill_diagnose");
+    const Timed t = fault_script(d, mpirun(3, job_args + (d / "out").string()),
+                                 "^diagnose: every rank measured", "sleep 0.5; kill -KILL $r1");
+    EXPECT_NE(t.result.exit_code, 0) << t.result.output;
+    EXPECT_LT(t.seconds, kLimit_s) << t.result.output;
+    EXPECT_TRUE(contains(t.result.output, "rank 1")) << t.result.output;
+    EXPECT_TRUE(contains(t.result.output, this_host())) << t.result.output;
+    EXPECT_FALSE(fs::exists(d / "out" / "diagnose.json"));
+    fs::remove_all(d);
+  }
+}
+
 TEST(FaultE2E, StoppedRankEndsRunsSftPhaseAndRunJsonSaysWhy) {
   const fs::path d = scratch_dir("fault_stop_run");
   const fs::path run = d / "run";

@@ -22,7 +22,8 @@ namespace {
 const std::set<std::string>& run_files() {
   static const std::set<std::string> names = {
       "run.json",          "nccl.json",     "sft_metrics.json",  "compute.json",
-      "gpu_metrics_summary.json", "gpu_metrics.csv", "validation.json", "summary_report.md"};
+      "gpu_metrics_summary.json", "gpu_metrics.csv", "validation.json", "summary_report.md",
+      "diagnose.json"};
   return names;
 }
 

@@ -44,6 +44,34 @@ TEST(Outliers, CleanUnitsAreOkAndAQuietSlowOneIsNamedWithItsNumbers) {
             "5.0% + 3 x 0.0% (the median's uncertainty: noise 0.0% / sqrt(5)) = 5.0%");
 }
 
+// Step times: lower is better, so the rule is mirrored: the unit above the job median by more
+// than its allowance is the slow one, and a faster one is never named.
+TEST(Outliers, WhereLowerIsBetterTheUnitAboveTheReferenceIsSlow) {
+  OutlierRule rule;
+  rule.lower_is_better = true;
+  auto judge_e = [&](double centre, double spread) {
+    std::vector<UnitSamples> us = {unit("a", 100, spread), unit("b", 100, spread),
+                                   unit("c", 100, spread), unit("e", centre, spread * centre / 100)};
+    return judge_against_median(us, rule, "s").back();
+  };
+  EXPECT_EQ(judge_e(104.5, 0).standing, Standing::ok);
+  EXPECT_EQ(judge_e(105.5, 0).standing, Standing::slow);
+  EXPECT_EQ(judge_e(150, 0).standing, Standing::slow);
+  EXPECT_EQ(judge_e(50, 0).standing, Standing::ok);  // faster: never slow
+  EXPECT_EQ(judge_e(107, 2).standing, Standing::inconclusive);
+  EXPECT_NE(judge_e(107, 2).reason.find("inconclusive (above the threshold"), std::string::npos);
+  EXPECT_EQ(judge_e(109, 2).standing, Standing::slow);
+  const UnitVerdict v = judge_e(200, 0);
+  EXPECT_DOUBLE_EQ(v.deviation, 1.0);
+  EXPECT_EQ(v.reason,
+            "slow: median 200 s of 5 samples is +100.0% against the job median 100 s; allowed "
+            "5.0% + 3 x 0.0% (the median's uncertainty: noise 0.0% / sqrt(5)) = 5.0%");
+  // Against a baseline the same.
+  const auto b = judge_against_baseline({unit("a", 120), unit("b", 101)}, 100, rule, "s");
+  EXPECT_EQ(b[0].standing, Standing::slow);
+  EXPECT_EQ(b[1].standing, Standing::ok);
+}
+
 TEST(Outliers, TheThresholdAndTheNoiseAllowanceAreBoundsAtUnderAndOver) {
   OutlierRule rule;
   auto judge_e = [&](double centre, double spread) {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string_view>
 
 #include "core/atomic_file.hpp"
@@ -169,6 +170,50 @@ void validate(const BarChart& c, const std::string& name) {
   check_references(c.references, c.y, name);
 }
 
+void validate(const HeatMap& c, const std::string& name) {
+  check_text(c.title, name, "the title");
+  check_text(c.note, name, "the note");
+  check_text(c.scale_label, name, "the scale label");
+  for (size_t i = 0; i < c.rows.size(); ++i) {
+    check_text(c.rows[i], name, fmt::format("row label {}", i + 1));
+  }
+  for (size_t i = 0; i < c.columns.size(); ++i) {
+    check_text(c.columns[i], name, fmt::format("column label {}", i + 1));
+  }
+  if (c.rows.empty() || c.columns.empty()) {
+    throw usage_error(fmt::format("{}: no rows or no columns", name));
+  }
+  if (c.values.size() != c.rows.size()) {
+    throw usage_error(
+        fmt::format("{}: {} rows of values for {} rows", name, c.values.size(), c.rows.size()));
+  }
+  for (size_t i = 0; i < c.values.size(); ++i) {
+    if (c.values[i].size() != c.columns.size()) {
+      throw usage_error(fmt::format("{}: row {} has {} values for {} columns", name, i + 1,
+                                    c.values[i].size(), c.columns.size()));
+    }
+    for (size_t j = 0; j < c.values[i].size(); ++j) {
+      if (std::isinf(c.values[i][j])) {
+        throw usage_error(fmt::format("{}: cell ({}, {}) is infinite; use NaN for no value", name,
+                                      i + 1, j + 1));
+      }
+    }
+  }
+  if (!c.marked.empty()) {
+    if (c.marked.size() != c.rows.size()) {
+      throw usage_error(fmt::format("{}: marked cells need one row per row", name));
+    }
+    for (const auto& row : c.marked) {
+      if (row.size() != c.columns.size()) {
+        throw usage_error(fmt::format("{}: marked cells need one entry per column", name));
+      }
+    }
+  }
+  if (!c.marked_rows.empty() && c.marked_rows.size() != c.rows.size()) {
+    throw usage_error(fmt::format("{}: marked rows need one entry per row", name));
+  }
+}
+
 }  // namespace
 
 std::string chart_name(const Chart& c) {
@@ -209,6 +254,45 @@ namespace {
 
 }  // namespace
 #endif
+
+std::optional<HeatScale> heat_scale(const HeatMap& m) {
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (const auto& row : m.values) {
+    for (double v : row) {
+      if (!std::isfinite(v)) continue;
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+  }
+  if (!(lo <= hi)) return std::nullopt;
+  if (hi - lo <= 1e-12 * std::max(std::abs(lo), std::abs(hi))) {
+    // One value: a narrow span around it, so every cell sits mid-scale.
+    const double half = std::max(0.005 * std::abs(lo), 1e-12);
+    return HeatScale{lo - half, hi + half};
+  }
+  return HeatScale{lo, hi};
+}
+
+double heat_position(const HeatScale& s, double v) {
+  if (!std::isfinite(v)) return std::nan("");
+  return std::clamp((v - s.lo) / (s.hi - s.lo), 0.0, 1.0);
+}
+
+HeatColour heat_colour(double position) {
+  if (std::isnan(position)) return {0.88, 0.88, 0.88};
+  // viridis at 0, 1/4, 1/2, 3/4, 1, linearly between.
+  static constexpr HeatColour stops[] = {{0x44 / 255.0, 0x01 / 255.0, 0x54 / 255.0},
+                                         {0x3B / 255.0, 0x52 / 255.0, 0x8B / 255.0},
+                                         {0x21 / 255.0, 0x91 / 255.0, 0x8C / 255.0},
+                                         {0x5E / 255.0, 0xC9 / 255.0, 0x62 / 255.0},
+                                         {0xFD / 255.0, 0xE7 / 255.0, 0x25 / 255.0}};
+  const double t = std::clamp(position, 0.0, 1.0) * 4;
+  const size_t i = std::min<size_t>(3, static_cast<size_t>(t));
+  const double f = t - static_cast<double>(i);
+  return {stops[i].r + f * (stops[i + 1].r - stops[i].r),
+          stops[i].g + f * (stops[i + 1].g - stops[i].g),
+          stops[i].b + f * (stops[i + 1].b - stops[i].b)};
+}
 
 bool charts_available() {
 #if SXB_HAVE_CHARTS

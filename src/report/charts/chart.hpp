@@ -1,8 +1,9 @@
 #pragma once
 // Chart rendering for reports and plans: line charts (scaling, throughput, bus bandwidth vs
-// message size, GPU metrics over time), grouped bar charts and grids of charts, rendered to PNG
-// or SVG in memory. Text is UTF-8 (Japanese titles and labels render when a CJK font is
-// installed). Drawing uses cairo and pango; builds without them keep this interface and throw.
+// message size, GPU metrics over time), grouped bar charts, heat maps (the diagnose pair matrix)
+// and grids of charts, rendered to PNG or SVG in memory. Text is UTF-8 (Japanese titles and
+// labels render when a CJK font is installed). Drawing uses cairo and pango; builds without them
+// keep this interface and throw.
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -43,7 +44,36 @@ struct BarChart {  // grouped bars: categories on x, one bar per series
   std::vector<ReferenceLine> references;
   std::string note;
 };
-using Chart = std::variant<LineChart, BarChart>;
+// A matrix of values coloured by value (the pair matrix of `sxbench diagnose`): rows[i] x
+// columns[j] holds values[i][j]; NaN = no value (drawn as an empty, hatched cell, never as a
+// colour). Marked cells (a slow pair) get a heavy outline, marked row and column labels (a unit
+// named slow) are drawn bold with a marker. Every cell prints its value.
+struct HeatMap {
+  std::string title;
+  std::vector<std::string> rows, columns;   // labels
+  std::vector<std::vector<double>> values;  // [row][column]
+  std::vector<std::vector<bool>> marked;    // empty, or the shape of values
+  std::vector<bool> marked_rows;            // empty, or one per row (and column, when square)
+  std::string scale_label;                  // the colour scale's caption, with unit
+  std::string note;
+};
+using Chart = std::variant<LineChart, BarChart, HeatMap>;
+
+// The colour scale of a heat map: the span of its finite values (a single value or all equal:
+// a span of 1 % around it, so the scale never divides by zero). None when no cell has a value.
+struct HeatScale {
+  double lo = 0, hi = 1;
+};
+std::optional<HeatScale> heat_scale(const HeatMap& m);
+// Where v falls on the scale, 0 (lowest, the worst bandwidth) to 1; NaN for a missing value.
+double heat_position(const HeatScale& s, double v);
+// The colour of a position: viridis's sequential scale, dark purple (0) through blue and green to
+// yellow (1), readable with the common colour-vision deficiencies and in grey; each channel in
+// [0, 1]; light grey for NaN.
+struct HeatColour {
+  double r = 0, g = 0, b = 0;
+};
+HeatColour heat_colour(double position);
 struct ImageSize {  // pixels (PNG), points (SVG)
   int width = 960;
   int height = 560;

@@ -37,6 +37,8 @@ std::string run_kind_name(RunKind k) {
       return "compute";
     case RunKind::monitor:
       return "monitor";
+    case RunKind::diagnose:
+      return "diagnose";
   }
   return "?";
 }
@@ -144,6 +146,7 @@ const char* const kResultFiles[] = {"run.json",
                                     "gpu_metrics_summary.json",
                                     "gpu_metrics.csv",
                                     "validation.json",
+                                    "diagnose.json",
                                     "summary_report.md"};
 
 bool holds_result_files(const fs::path& dir) {
@@ -283,10 +286,12 @@ RunRecord read_run_directory(const fs::path& dir, const ReadOptions& options) {
       r.kind = RunKind::compute;
     } else if (fs::exists(dir / "gpu_metrics_summary.json")) {
       r.kind = RunKind::monitor;
+    } else if (fs::exists(dir / "diagnose.json")) {
+      r.kind = RunKind::diagnose;
     } else {
       throw usage_error(
           "no result files (run.json, nccl.json, sft_metrics.json, compute.json, "
-          "gpu_metrics_summary.json)");
+          "gpu_metrics_summary.json, diagnose.json)");
     }
     r.mode = run_kind_name(r.kind);
     r.status = "complete";
@@ -378,6 +383,28 @@ RunRecord read_run_directory(const fs::path& dir, const ReadOptions& options) {
     const json j = read_json(dir, "preflight.json");
     check_schema_version(j, "preflight.json", "preflight", 1);
     r.preflight = guarded("preflight.json", [&] { return read_preflight(j); });
+  }
+  if (fs::exists(dir / "diagnose.json")) {
+    const json j = read_json(dir, "diagnose.json");
+    check_schema_version(j, "diagnose.json", "diagnose", 1);
+    r.diagnose = guarded("diagnose.json", [&] { return read_diagnose(j); });
+    if (!has_run && r.kind == RunKind::diagnose) {
+      r.world_size = r.diagnose->world_size;
+      r.nodes = r.diagnose->nodes;
+      r.started_utc = j.value("created_utc", std::string());
+      r.finished_utc = r.started_utc;
+      r.tool_version = j.value("tool_version", std::string());
+      if (j.contains("hosts") && j["hosts"].is_array()) {
+        std::set<std::string> seen;
+        for (const auto& h : j["hosts"]) {
+          if (h.is_string() && seen.insert(h.get<std::string>()).second) {
+            HostInventory hi;
+            hi.hostname = h.get<std::string>();
+            r.hosts.push_back(hi);
+          }
+        }
+      }
+    }
   }
   finish_identity(r);
 

@@ -7,6 +7,7 @@
 //   sxbench train    (sft_metrics.json only)
 //   sxbench compute  (compute.json only)
 //   sxbench monitor  (gpu_metrics.csv and gpu_metrics_summary.json only)
+//   sxbench diagnose (diagnose.json only; or written with --out into any of the above)
 // and are told apart by the files they hold. Invariants:
 //  - a directory that cannot be read completely (missing run.json beside other run files,
 //    malformed JSON, a file that misses a field its writer always writes, a truncated CSV, a
@@ -30,7 +31,7 @@
 namespace sxb::report {
 
 // Which command wrote the directory.
-enum class RunKind { run, nccl, train, compute, monitor };
+enum class RunKind { run, nccl, train, compute, monitor, diagnose };
 std::string run_kind_name(RunKind k);  // "run", "nccl", ...
 
 // One host of the job (run.json hosts[]; for standalone directories only what their file says).
@@ -212,6 +213,44 @@ struct PreflightSummary {
   std::vector<std::string> differences;    // "check subject: host a: x; host b: y"
 };
 
+// diagnose.json: the verdicts of `sxbench diagnose`, each with its numbers.
+struct DiagnoseVerdict {
+  std::string unit;  // "rank 2 (host, CPU)", a host, or a pair "A - B"
+  double median = 0, reference = 0, deviation = 0, noise = 0, allowed = 0;
+  std::string standing;  // ok, slow, inconclusive
+  std::string reason;
+};
+struct DiagnoseComponent {  // one metric every rank measured
+  std::string metric, unit, what;
+  double job_median = 0;
+  std::vector<DiagnoseVerdict> ranks;
+  std::vector<DiagnoseVerdict> against_baseline;  // empty without --baseline
+};
+struct DiagnosePairs {
+  std::string mode;  // ranks, nodes, none
+  std::string note;  // why there is no matrix
+  std::string what;
+  std::vector<std::string> units;
+  // matrix_gb_per_s[a][b]: the pair's median; NaN where no pair was measured (the diagonal).
+  std::vector<std::vector<double>> matrix;
+  std::vector<DiagnoseVerdict> pairs;
+  std::vector<std::pair<int, int>> pair_units;  // (a, b) of each entry of pairs
+  std::vector<std::string> blamed_units, slow_links;
+};
+struct DiagnoseNamed {
+  std::string unit, what, reason;
+};
+struct DiagnoseSummary {
+  std::string device;  // gpu or cpu
+  int world_size = 0, nodes = 0, samples = 0;
+  double threshold = 0, noise_multiple = 0;
+  std::string verdict;  // clean, inconclusive, slow components named
+  int slow = 0, inconclusive = 0;
+  std::vector<DiagnoseComponent> components;
+  DiagnosePairs pairs;
+  std::vector<DiagnoseNamed> named;
+};
+
 struct RunRecord {
   std::filesystem::path dir;
   std::string name;  // directory name: how documents refer to the run
@@ -235,6 +274,7 @@ struct RunRecord {
   std::optional<GpuMetrics> gpu_metrics;
   std::optional<ValidationSummary> validation;
   std::optional<PreflightSummary> preflight;
+  std::optional<DiagnoseSummary> diagnose;
 
   bool usable() const { return status != "failed"; }
 };

@@ -10,6 +10,7 @@
 #include "core/units.hpp"
 #include "monitor/windows.hpp"
 #include "report/doc/number_format.hpp"
+#include "report/results/report_charts.hpp"
 
 namespace sxb::report {
 
@@ -745,6 +746,86 @@ void predictions(Document& d, const ReportContext& ctx, L lang) {
   }
 }
 
+std::string standing_cell(const std::string& standing) {
+  return standing == "slow" ? bold(standing) : standing;
+}
+
+void diagnose(Document& d, const ReportContext& ctx, L lang) {
+  std::vector<const RunRecord*> runs;
+  for (const RunRecord* r : ctx.aggregate->usable()) {
+    if (r->diagnose) runs.push_back(r);
+  }
+  if (runs.empty()) return;
+  d.heading(2, tr(lang, {"Diagnose", "診断 (diagnose)"}));
+  d.paragraph(tr(
+      lang,
+      {"Every rank's device and every pair of ranks or nodes against its peers (sxbench "
+       "diagnose; diagnose.json; docs/diagnose.md): a unit is **slow** when its median is worse "
+       "than the reference (below it for rates, above it for times) by more than the threshold "
+       "plus the noise it allowed for (3 x the median's uncertainty), **inconclusive** when the spread is too wide to decide or fewer than 3 "
+       "units were compared; never a pass or a fail where it cannot tell.",
+       "各ランクのデバイスとランク・ノードの全ペアを同僚と比較 (sxbench diagnose; diagnose.json; "
+       "docs/diagnose.md): 中央値が基準よりしきい値と許容ノイズ (中央値の不確かさの 3 倍) の和を"
+       "超えて悪ければ (速度は下回り、時間は上回れば) **slow**、ばらつきが大きく決められないか比較ユニットが 3 未満なら "
+       "**inconclusive** (判定不能を合否にしない)。"}));
+  Table summary;
+  summary.header = {tr(lang, {"run", "実行"}),           tr(lang, {"device", "デバイス"}),
+                    tr(lang, {"ranks", "ランク"}),        tr(lang, {"nodes", "ノード"}),
+                    tr(lang, {"samples", "サンプル"}),    tr(lang, {"threshold", "しきい値"}),
+                    tr(lang, {"result", "結果"}),         tr(lang, {"named slow", "slow と判定"}),
+                    tr(lang, {"inconclusive", "判定不能"})};
+  for (const RunRecord* r : runs) {
+    const DiagnoseSummary& g = *r->diagnose;
+    summary.rows.push_back({code(r->name), g.device, std::to_string(g.world_size),
+                            std::to_string(g.nodes), std::to_string(g.samples),
+                            percent(g.threshold),
+                            g.slow > 0 ? bold(g.verdict) : g.verdict, std::to_string(g.slow),
+                            std::to_string(g.inconclusive)});
+  }
+  d.table(summary);
+  for (const RunRecord* r : runs) {
+    const DiagnoseSummary& g = *r->diagnose;
+    d.heading(3, tr(lang, {"Diagnose {}", "診断 {}"}, code(r->name)));
+    Table t;
+    t.header = {tr(lang, {"metric", "指標"}),         tr(lang, {"unit", "対象"}),
+                tr(lang, {"median", "中央値"}),       tr(lang, {"reference", "基準"}),
+                tr(lang, {"vs reference", "基準比"}), tr(lang, {"noise", "ノイズ"}),
+                tr(lang, {"threshold", "しきい値"}),  tr(lang, {"allowed", "許容"}),
+                tr(lang, {"verdict", "判定"})};
+    auto add = [&](const std::string& metric, const std::string& unit_of,
+                   const DiagnoseVerdict& v) {
+      t.rows.push_back({metric, v.unit, fmt::format("{} {}", format_figure(v.median), unit_of),
+                        fmt::format("{} {}", format_figure(v.reference), unit_of),
+                        fmt::format("{:+.1f}%", 100 * v.deviation), percent(v.noise),
+                        percent(g.threshold), percent(v.allowed), standing_cell(v.standing)});
+    };
+    for (const auto& c : g.components) {
+      for (const auto& v : c.ranks) add(code(c.metric), c.unit, v);
+      for (const auto& v : c.against_baseline) {
+        add(code(c.metric) + tr(lang, {" (baseline)", " (ベースライン)"}), c.unit, v);
+      }
+    }
+    for (const auto& v : g.pairs.pairs) {
+      add(tr(lang, {"pair ({})", "ペア ({})"}, g.pairs.mode), "GB/s", v);
+    }
+    if (!t.rows.empty()) d.table(t);
+    if (!g.pairs.note.empty()) {
+      d.paragraph(tr(lang, {"Pair matrix: {}.", "ペア行列: {}。"}, g.pairs.note));
+    }
+    add_chart(d, ctx, diagnose_chart_stem(r->name));
+    std::vector<std::string> named;
+    for (const auto& nm : g.named) {
+      named.push_back(fmt::format("{} ({}): {}", bold(nm.unit), nm.what, nm.reason));
+    }
+    if (named.empty()) {
+      d.paragraph(tr(lang, {"Nothing named slow.", "slow と判定されたものはありません。"}));
+    } else {
+      d.paragraph(tr(lang, {"Named slow:", "slow と判定:"}));
+      d.bullets(named);
+    }
+  }
+}
+
 void charts_section(Document& d, const ReportContext& ctx, L lang) {
   d.heading(2, tr(lang, {"Charts", "グラフ"}));
   if (!ctx.charts_absent.empty()) {
@@ -790,6 +871,10 @@ void sources(Document& d, L lang) {
        tr(lang, {"`preflight.json`: every host against the node profile (sxbench run / "
                  "preflight)",
                  "`preflight.json`: 各ホストとノードプロファイルの照合 (sxbench run / preflight)"}),
+       tr(lang, {"`diagnose.json`: every rank, node and pair against its peers, with the arithmetic "
+                 "(sxbench diagnose)",
+                 "`diagnose.json`: 各ランク・ノード・ペアと同僚の比較、計算過程付き (sxbench "
+                 "diagnose)"}),
        tr(lang,
           {"`configs/hardware/*.json`: datasheet limits, each with its source; "
            "`configs/targets.json`: targets",
@@ -814,6 +899,7 @@ Document build_comprehensive_report(const ReportContext& ctx, ReportLang lang) {
   gpu_metrics(d, ctx, lang);
   compute(d, ctx, lang);
   validation(d, ctx, lang);
+  diagnose(d, ctx, lang);
   predictions(d, ctx, lang);
   charts_section(d, ctx, lang);
   sources(d, lang);

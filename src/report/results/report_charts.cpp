@@ -251,7 +251,57 @@ void gpu_time_charts(const Aggregate& a, ReportLang lang, ReportCharts& out) {
   if (has_values(power)) out.charts.push_back({"gpu_power", power});
 }
 
+void diagnose_charts(const Aggregate& a, ReportLang lang, ReportCharts& out) {
+  for (const RunRecord* r : a.usable()) {
+    if (!r->diagnose) continue;
+    if (auto m = diagnose_heat_map(*r->diagnose, r->name, lang)) {
+      out.charts.push_back({diagnose_chart_stem(r->name), std::move(*m)});
+    }
+  }
+}
+
 }  // namespace
+
+std::string diagnose_chart_stem(const std::string& run) {
+  std::string s = fmt::format("diagnose_pairs_{}", run);
+  for (char& ch : s) {
+    const bool keep = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.';
+    if (!keep) ch = '_';
+  }
+  return s;
+}
+
+std::optional<HeatMap> diagnose_heat_map(const DiagnoseSummary& d, const std::string& run,
+                                         ReportLang lang) {
+  const DiagnosePairs& p = d.pairs;
+  const size_t n = p.units.size();
+  if (n < 2 || p.pairs.empty()) return std::nullopt;
+  HeatMap m;
+  m.title = tr(lang, {"Pair matrix ({}): {}", "ペア行列 ({}): {}"}, p.mode, run);
+  m.rows = m.columns = p.units;
+  m.values.assign(n, std::vector<double>(n, std::nan("")));
+  m.marked.assign(n, std::vector<bool>(n, false));
+  m.marked_rows.assign(n, false);
+  for (size_t i = 0; i < p.pairs.size() && i < p.pair_units.size(); ++i) {
+    const auto [a, b] = p.pair_units[i];
+    const auto ua = static_cast<size_t>(a), ub = static_cast<size_t>(b);
+    m.values[ua][ub] = m.values[ub][ua] = p.pairs[i].median;
+    if (p.pairs[i].standing == "slow") m.marked[ua][ub] = m.marked[ub][ua] = true;
+  }
+  for (const std::string& u : p.blamed_units) {
+    const auto it = std::find(p.units.begin(), p.units.end(), u);
+    if (it != p.units.end()) m.marked_rows[static_cast<size_t>(it - p.units.begin())] = true;
+  }
+  m.scale_label = tr(lang, {"median GB/s per direction", "方向ごとの中央値 GB/s"});
+  m.note = tr(lang,
+              {"{}. Outlined: a pair judged slow; bar beside a unit: the unit named slow; grey "
+               "with a diagonal: no pair measured. diagnose.json; docs/diagnose.md.",
+               "{}。枠付き: 遅いと判定されたペア; ユニット横の帯: 遅いと名指しされたユニット; 斜線の"
+               "灰色: 測定なし。diagnose.json; docs/diagnose.md。"},
+              p.what);
+  return m;
+}
 
 ReportCharts build_report_charts(const Aggregate& a, const Figures& f,
                                  const std::vector<TargetResult>& targets, ReportLang lang) {
@@ -259,6 +309,7 @@ ReportCharts build_report_charts(const Aggregate& a, const Figures& f,
   node_charts(f, targets, lang, out);
   busbw_charts(f, lang, out);
   gpu_time_charts(a, lang, out);
+  diagnose_charts(a, lang, out);
   return out;
 }
 

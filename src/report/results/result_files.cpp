@@ -362,6 +362,93 @@ PreflightSummary read_preflight(const json& j) {
   return s;
 }
 
+namespace {
+
+DiagnoseVerdict read_verdict(const Fields& v) {
+  DiagnoseVerdict d;
+  d.unit = v.str("unit");
+  d.median = v.num("median");
+  d.reference = v.num("reference");
+  d.deviation = v.num("deviation_fraction");
+  d.noise = v.num("noise_fraction");
+  d.allowed = v.num("allowed_fraction");
+  d.standing = v.str("standing");
+  if (d.standing != "ok" && d.standing != "slow" && d.standing != "inconclusive") {
+    v.invalid(fmt::format("standing '{}' is not ok, slow or inconclusive", d.standing));
+  }
+  d.reason = v.str("reason");
+  return d;
+}
+
+}  // namespace
+
+DiagnoseSummary read_diagnose(const json& j) {
+  const Fields top(j, "diagnose.json");
+  DiagnoseSummary s;
+  s.device = top.str("device");
+  s.world_size = static_cast<int>(top.integer("world_size", 1, kMaxRanks));
+  s.nodes = static_cast<int>(top.integer("nodes", 1, kMaxRanks));
+  const Fields settings = top.at("settings");
+  s.samples = static_cast<int>(settings.integer("samples", 1, kMaxRanks));
+  s.threshold = settings.num("threshold_fraction");
+  s.noise_multiple = settings.num("noise_multiple");
+  s.verdict = top.str("verdict");
+  s.slow = static_cast<int>(top.integer("slow", 0, kMaxRanks));
+  s.inconclusive = static_cast<int>(top.integer("inconclusive", 0, kMaxRanks));
+  for (const Fields& c : top.items("components")) {
+    DiagnoseComponent dc;
+    dc.metric = c.str("metric");
+    dc.unit = c.str("unit");
+    dc.what = c.str("what");
+    dc.job_median = c.num("job_median");
+    for (const Fields& v : c.items("ranks")) dc.ranks.push_back(read_verdict(v));
+    if (c.has("against_baseline")) {
+      for (const Fields& v : c.items("against_baseline")) dc.against_baseline.push_back(read_verdict(v));
+    }
+    s.components.push_back(std::move(dc));
+  }
+  if (top.has("node_all_reduce")) {
+    // Each node's intra-node all_reduce: shown as one more component, the nodes its units.
+    const Fields na = top.at("node_all_reduce");
+    const auto units = na.items("units");
+    if (!units.empty()) {
+      DiagnoseComponent dc;
+      dc.metric = "node_all_reduce_busbw";
+      dc.unit = "GB/s";
+      dc.what = na.str("what");
+      dc.job_median = na.num("job_median");
+      for (const Fields& v : units) dc.ranks.push_back(read_verdict(v));
+      s.components.push_back(std::move(dc));
+    }
+  }
+  const Fields p = top.at("pairs");
+  s.pairs.mode = p.str("mode");
+  s.pairs.note = p.opt_str("note");
+  if (p.has("units")) {
+    s.pairs.what = p.str("what");
+    for (const auto& u : p.array("units")) {
+      if (!u.is_string()) p.invalid("units: expected strings");
+      s.pairs.units.push_back(u.get<std::string>());
+    }
+    const size_t n = s.pairs.units.size();
+    s.pairs.matrix.assign(n, std::vector<double>(n, std::nan("")));
+    for (const Fields& e : p.items("pairs")) {
+      const auto a = static_cast<size_t>(e.integer("a", 0, static_cast<int64_t>(n) - 1));
+      const auto b = static_cast<size_t>(e.integer("b", 0, static_cast<int64_t>(n) - 1));
+      if (a == b) e.invalid("a pair of a unit with itself");
+      s.pairs.pairs.push_back(read_verdict(e));
+      s.pairs.pair_units.emplace_back(static_cast<int>(a), static_cast<int>(b));
+      s.pairs.matrix[a][b] = s.pairs.matrix[b][a] = s.pairs.pairs.back().median;
+    }
+    for (const Fields& b : p.items("blamed_units")) s.pairs.blamed_units.push_back(b.str("unit"));
+    for (const Fields& l : p.items("slow_links")) s.pairs.slow_links.push_back(l.str("link"));
+  }
+  for (const Fields& nm : top.items("named")) {
+    s.named.push_back({nm.str("unit"), nm.str("what"), nm.str("reason")});
+  }
+  return s;
+}
+
 ValidationSummary summarize(const ValidationReport& r, const std::string& source) {
   ValidationSummary s;
   s.source = source;

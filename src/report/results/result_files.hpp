@@ -165,6 +165,8 @@ GpuMetrics read_gpu_metrics(const json& j, const std::filesystem::path& dir, con
 ValidationSummary read_validation(const json& j);
 // preflight.json: one host's document, or several under "hosts".
 PreflightSummary read_preflight(const json& j);
+// diagnose.json
+DiagnoseSummary read_diagnose(const json& j);
 // The same summary from checks run by the report itself; `source` names who ran them.
 ValidationSummary summarize(const ValidationReport& r, const std::string& source);
 

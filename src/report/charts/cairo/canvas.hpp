@@ -1,5 +1,6 @@
 #pragma once
-// Shared drawing state of the chart renderer, used by line_chart, bar_chart and render.cpp.
+// Shared drawing state of the chart renderer, used by line_chart, bar_chart, heat_map and
+// render.cpp.
 // Colours, geometry, owned cairo/pango objects, the Typesetter, sizes, axis ticks, markers,
 // legend layout, reference labels and the chart frame.
 //
@@ -342,5 +343,8 @@ void draw_line_chart(cairo_t* cr, const Typesetter& ts, const Style& st, const L
                      const Rect& area);
 void draw_bar_chart(cairo_t* cr, const Typesetter& ts, const Style& st, const BarChart& c,
                     const Rect& area);
+// A heat map (heat_map.cpp): no legend, a colour scale beside the cells instead.
+void draw_heat_map(cairo_t* cr, const Typesetter& ts, const Style& st, const HeatMap& c,
+                   const Rect& area);
 
 }  // namespace sxb::report::detail::cairo

@@ -25,6 +25,7 @@ namespace {
 
 using cairo::CairoPtr;
 using cairo::draw_bar_chart;
+using cairo::draw_heat_map;
 using cairo::draw_line_chart;
 using cairo::kText;
 using cairo::kWhite;
@@ -53,8 +54,10 @@ void draw_chart(cairo_t* cr, const Typesetter& ts, const Chart& c, const Rect& a
   cairo_paint(cr);
   if (const auto* line = std::get_if<LineChart>(&c)) {
     draw_line_chart(cr, ts, st, *line, area);
+  } else if (const auto* bars = std::get_if<BarChart>(&c)) {
+    draw_bar_chart(cr, ts, st, *bars, area);
   } else {
-    draw_bar_chart(cr, ts, st, std::get<BarChart>(c), area);
+    draw_heat_map(cr, ts, st, std::get<HeatMap>(c), area);
   }
   cairo_restore(cr);
 }
