@@ -107,6 +107,7 @@ Command add_data_command(CLI::App& root) {
                                    : "none",
                           tok->eos ? fmt::format("{} = {}", tok->eos->text, tok->eos->id).c_str()
                                    : "none");
+              std::fflush(stdout);  // before any error line about the records
               std::optional<ChatFamily> family;
               if (!o->chat_template.empty()) family = chat_family_from_name(o->chat_template);
               TextPackStats st;

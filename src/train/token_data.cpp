@@ -119,7 +119,13 @@ void Packer::add(const TokenRecord& r, const std::string& where) {
 
 PackedDataset Packer::finish(const std::string& source) {
   if (d_.num_records == 0) {
-    throw usage_error(fmt::format("{}: no record with a response token to pack", source));
+    throw usage_error(fmt::format(
+        "{}: no record with a response token to pack{}", source,
+        d_.num_truncated_records == 0
+            ? ""
+            : fmt::format(" ({} record(s) longer than seq_len {} kept no response token after "
+                          "the cut)",
+                          d_.num_truncated_records, opt_.seq_len)));
   }
   // The largest id the file holds, padding included only where a sequence is padded: the reader
   // checks the header against the data, and a pad id that no sequence needed is not in it.
