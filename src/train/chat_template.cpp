@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/parse.hpp"
 #include "train/tokenizer.hpp"
 
 namespace sxb {
@@ -46,7 +47,7 @@ void check_alternating(const std::vector<ChatMessage>& m, size_t first, ChatFami
                                     "alternating from user{}; message {} is \"{}\"",
                                     where, chat_family_name(f),
                                     f == ChatFamily::llama2 ? " (after an optional system one)" : "",
-                                    i, m[i].role));
+                                    i, quoted_excerpt(m[i].role)));
     }
   }
 }
@@ -76,19 +77,30 @@ ChatFamily chat_family_from_name(const std::string& name) {
 
 ChatFamily chat_family_of_template(const std::string& jinja, const std::string& source) {
   const auto has = [&](const char* s) { return jinja.find(s) != std::string::npos; };
+  const auto refuse = [&](const std::string& why) {
+    return usage_error(fmt::format("{}: chat_template \"{}\" {}; name one with --chat-template "
+                                   "llama2|llama3|mistral|plain",
+                                   source, quoted_excerpt(jinja), why));
+  };
   if (has("<|start_header_id|>") && has("<|end_header_id|>") && has("<|eot_id|>")) {
+    // Llama-3.1 and later put a dated system header ("Cutting Knowledge Date") and tool text
+    // before the turns, which the llama3 rendering does not write.
+    if (has("Cutting Knowledge Date")) {
+      throw refuse("is Llama-3.1's or later (a dated system header sxbench does not render; "
+                   "--chat-template llama3 renders the turns without it)");
+    }
     return ChatFamily::llama3;
   }
   if (has("[INST]") && has("[/INST]") && has("<<SYS>>")) return ChatFamily::llama2;
-  if (has("[INST]") && has("[/INST]")) return ChatFamily::mistral;
-  std::string opening = jinja.substr(0, 60);
-  for (char& c : opening) {
-    if (c == '\n' || c == '\r') c = ' ';
+  // Mistral-7B-Instruct v0.1/v0.2's template; later ones differ in spacing, system and tools.
+  if (has("'[INST] ' + message['content'] + ' [/INST]'") && !has("system")) {
+    return ChatFamily::mistral;
   }
-  throw usage_error(fmt::format("{}: chat_template \"{}{}\" is not one sxbench knows (llama2, "
-                                "llama3, mistral); name one with --chat-template "
-                                "llama2|llama3|mistral|plain",
-                                source, opening, jinja.size() > 60 ? "..." : ""));
+  if (has("[INST]")) {
+    throw refuse("is a Mistral-style template other than Mistral-7B-Instruct v0.1/v0.2's "
+                 "(spacing, system or tool handling sxbench does not render)");
+  }
+  throw refuse("is not one sxbench knows (llama2, llama3, mistral)");
 }
 
 std::vector<ChatSegment> render_chat(ChatFamily f, const std::vector<ChatMessage>& m,

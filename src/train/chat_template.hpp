@@ -38,7 +38,10 @@ std::vector<std::string> chat_family_names();
 // "llama2", "llama3", "mistral", "plain"; anything else is a usage error naming it.
 ChatFamily chat_family_from_name(const std::string& name);
 // The family of a Jinja chat_template (tokenizer_config.json's) by the markers only its family's
-// templates write; a template of no known family is refused, naming `source` and its opening.
+// templates write: llama3 (header and eot tokens, without Llama-3.1's dated system header),
+// llama2 ([INST] and <<SYS>>), mistral (Mistral-7B-Instruct v0.1/v0.2's '[INST] ' + content +
+// ' [/INST]', no system handling). Any other template is refused, naming `source` and its
+// opening, rather than rendered approximately.
 ChatFamily chat_family_of_template(const std::string& jinja, const std::string& source);
 
 // Segments of a conversation. Checks the roles the family allows (llama2 and mistral: user and

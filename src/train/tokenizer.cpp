@@ -6,6 +6,7 @@
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/parse.hpp"
 #include "hub/hub_download.hpp"
 
 namespace sxb {
@@ -60,7 +61,7 @@ TokenizerFiles find_tokenizer_files(const std::string& name, const hub::HubSetti
   }
   if (!hub_id) {
     throw usage_error(fmt::format("tokenizer \"{}\": not a directory and not a hub id org/name",
-                                  name));
+                                  quoted_excerpt(name)));
   }
   // A file of the repository, or none when the repository does not have it (offline: when the
   // cache does not hold it).
@@ -104,8 +105,8 @@ std::unique_ptr<Tokenizer> load_tokenizer(const TokenizerFiles& files) {
     if (const auto text = config_token(c, key, where)) {
       const auto id = t->token_id(*text);
       if (!id) {
-        throw usage_error(fmt::format("{}: {} \"{}\" is not a token of {}", where, key, *text,
-                                      t->source));
+        throw usage_error(fmt::format("{}: {} \"{}\" is not a token of {}", where, key,
+                                      quoted_excerpt(*text), t->source));
       }
       *slot = SpecialToken{*text, *id};
     }

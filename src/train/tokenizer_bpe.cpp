@@ -229,7 +229,7 @@ class BpeTokenizer final : public Tokenizer {
   Error unsupported(const std::string& component, const std::string& what,
                     const std::string& supported) const {
     return usage_error(fmt::format("{}: {} \"{}\" is not supported (supported: {})", source,
-                                   component, what, supported));
+                                   component, quoted_excerpt(what), supported));
   }
 
   void read_model(const nlohmann::json& m) {
@@ -252,7 +252,7 @@ class BpeTokenizer final : public Tokenizer {
       throw usage_error(fmt::format("{}: model has no \"vocab\" object", source));
     }
     for (const auto& [tok, idj] : m["vocab"].items()) {
-      const auto id = uint32_t(json_int(idj, fmt::format("{}: vocab[\"{}\"]", source, tok), 0,
+      const auto id = uint32_t(json_int(idj, fmt::format("{}: vocab[\"{}\"]", source, quoted_excerpt(tok)), 0,
                                         (int64_t(1) << 31) - 1));
       vocab_[tok] = id;
       vocab_size_ = std::max<int64_t>(vocab_size_, int64_t(id) + 1);
@@ -263,7 +263,8 @@ class BpeTokenizer final : public Tokenizer {
       const std::string unk = json_string(m["unk_token"], where + " unk_token");
       const auto it = vocab_.find(unk);
       if (it == vocab_.end()) {
-        throw usage_error(fmt::format("{}: unk_token \"{}\" is not in the vocabulary", source, unk));
+        throw usage_error(fmt::format("{}: unk_token \"{}\" is not in the vocabulary", source,
+                                      quoted_excerpt(unk)));
       }
       unk_ = it->second;
     }
@@ -279,7 +280,8 @@ class BpeTokenizer final : public Tokenizer {
         if (sp == std::string::npos || sp == 0 || sp + 1 >= s.size() ||
             s.find(' ', sp + 1) != std::string::npos) {
           throw usage_error(
-              fmt::format("{}: merge {} \"{}\" is not two tokens \"A B\"", source, rank, s));
+              fmt::format("{}: merge {} \"{}\" is not two tokens \"A B\"", source, rank,
+                          quoted_excerpt(s)));
         }
         a = s.substr(0, sp);
         b = s.substr(sp + 1);
@@ -291,7 +293,7 @@ class BpeTokenizer final : public Tokenizer {
       }
       if (!vocab_.count(a + b)) {
         throw usage_error(fmt::format("{}: merge {} gives \"{}\", which is not in the vocabulary",
-                                      source, rank, a + b));
+                                      source, rank, quoted_excerpt(a + b)));
       }
       ranks_.emplace(pair_key(a, b), rank++);
     }
@@ -357,7 +359,7 @@ class BpeTokenizer final : public Tokenizer {
       const std::string content = t["content"].get<std::string>();
       for (const char* opt : {"single_word", "lstrip", "rstrip"}) {
         if (flag(t, opt, false, where)) {
-          throw unsupported("added token option", fmt::format("{} of {}", opt, content),
+          throw unsupported("added token option", fmt::format("{} of {}", opt, quoted_excerpt(content)),
                             "single_word, lstrip and rstrip false");
         }
       }
@@ -489,7 +491,7 @@ class BpeTokenizer final : public Tokenizer {
         } else {
           throw usage_error(fmt::format("{}: symbol \"{}\" is not in the vocabulary and the model "
                                         "has no unk_token",
-                                        source, s));
+                                        source, quoted_excerpt(s)));
         }
       }
     }
@@ -521,7 +523,7 @@ std::unique_ptr<Tokenizer> bpe_tokenizer_from_json(const nlohmann::json& j,
     const auto id = t->token_id(*t->template_bos);
     if (!id) {
       throw usage_error(fmt::format("{}: post_processor's special token \"{}\" is not a token",
-                                    source, *t->template_bos));
+                                    source, quoted_excerpt(*t->template_bos)));
     }
     t->bos = SpecialToken{*t->template_bos, *id};
     t->add_bos = true;

@@ -139,6 +139,35 @@ TEST(SftText, UnknownChatTemplateIsRefusedNamingIt) {
   EXPECT_THROW(chat_family_from_name("chatml"), Error);
 }
 
+TEST(SftText, ChatTemplateFamiliesAndNearMisses) {
+  const std::string llama3 =
+      "{% for message in messages %}{% set content = '<|start_header_id|>' + message['role'] + "
+      "'<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{{ content }}"
+      "{% endfor %}";
+  EXPECT_EQ(chat_family_of_template(llama3, "t"), ChatFamily::llama3);
+  const std::string mistral =
+      "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}"
+      "{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' "
+      "%}{{ message['content'] + eos_token}}{% endif %}{% endfor %}";
+  EXPECT_EQ(chat_family_of_template(mistral, "t"), ChatFamily::mistral);
+  // Llama-3.1's dated system header and a Mistral template with system handling are refused.
+  EXPECT_NE(thrown([&] {
+              chat_family_of_template("{{- \"Cutting Knowledge Date: December 2023\\n\" }}" +
+                                          llama3,
+                                      "t");
+            }).find("is Llama-3.1's or later"),
+            std::string::npos);
+  EXPECT_NE(thrown([&] {
+              chat_family_of_template("{%- if messages[0]['role'] == 'system' %}" + mistral, "t");
+            }).find("Mistral-style template other than"),
+            std::string::npos);
+  // The fixtures' templates (Llama-2-chat's and Llama-3-Instruct's).
+  EXPECT_EQ(chat_family_of_template(load_tokenizer_dir(kFixtures / "spm")->chat_template, "t"),
+            ChatFamily::llama2);
+  EXPECT_EQ(chat_family_of_template(load_tokenizer_dir(kFixtures / "llama3")->chat_template, "t"),
+            ChatFamily::llama3);
+}
+
 TEST(SftText, PromptResponseAndAlpacaRecords) {
   const auto t = load_tokenizer_dir(kFixtures / "llama3");
   const std::string jsonl =
