@@ -30,6 +30,9 @@ namespace sxb {
 
 namespace {
 
+// The largest token id accepted (the model registry's largest vocabulary, less one).
+constexpr int64_t kMaxId = (int64_t(1) << 24) - 1;
+
 // GPT-2's pre-tokenizer regex (ByteLevel with use_regex).
 constexpr const char* kGpt2Pattern =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
@@ -182,10 +185,11 @@ class BpeTokenizer final : public Tokenizer {
         out += a->second;
         continue;
       }
-      if (id >= id_to_token_.size() || id_to_token_[id] == nullptr) {
+      const auto tok = id_to_token_.find(id);
+      if (tok == id_to_token_.end()) {
         throw usage_error(fmt::format("{}: token id {} is not in the vocabulary", source, id));
       }
-      const std::string& t = *id_to_token_[id];
+      const std::string& t = *tok->second;
       for (size_t k = 0; k < t.size();) {
         const size_t n = utf8_len(uint8_t(t[k]));
         uint32_t cp = n == 1 ? uint8_t(t[k]) : uint8_t(t[k]) & (0xFF >> (n + 1));
@@ -252,13 +256,12 @@ class BpeTokenizer final : public Tokenizer {
       throw usage_error(fmt::format("{}: model has no \"vocab\" object", source));
     }
     for (const auto& [tok, idj] : m["vocab"].items()) {
-      const auto id = uint32_t(json_int(idj, fmt::format("{}: vocab[\"{}\"]", source, quoted_excerpt(tok)), 0,
-                                        (int64_t(1) << 31) - 1));
+      const auto id = uint32_t(json_int(
+          idj, fmt::format("{}: vocab[\"{}\"]", source, quoted_excerpt(tok)), 0, kMaxId));
       vocab_[tok] = id;
       vocab_size_ = std::max<int64_t>(vocab_size_, int64_t(id) + 1);
     }
-    id_to_token_.assign(size_t(vocab_size_), nullptr);
-    for (const auto& [tok, id] : vocab_) id_to_token_[id] = &tok;
+    for (const auto& [tok, id] : vocab_) id_to_token_.emplace(id, &tok);
     if (m.contains("unk_token") && !m["unk_token"].is_null()) {
       const std::string unk = json_string(m["unk_token"], where + " unk_token");
       const auto it = vocab_.find(unk);
@@ -323,7 +326,8 @@ class BpeTokenizer final : public Tokenizer {
         }
         steps_.push_back(std::move(step));
       } else if (t == "Split" && !last) {
-        const std::string behavior = s.value("behavior", "");
+        const std::string behavior =
+            json_string_member(s, "behavior", where).value_or("(none)");
         if (behavior != "Isolated") {
           throw unsupported("pre_tokenizer Split behavior", behavior, "Isolated");
         }
@@ -365,7 +369,7 @@ class BpeTokenizer final : public Tokenizer {
       }
       if (content.empty()) throw usage_error(fmt::format("{}: an added token is empty", where));
       const auto id =
-          uint32_t(json_int(t["id"], where + " id", 0, (int64_t(1) << 31) - 1));
+          uint32_t(json_int(t["id"], where + " id", 0, kMaxId));
       added_.push_back({content, id});
       added_by_id_[id] = content;
       first_bytes_[uint8_t(content[0])] = true;
@@ -393,7 +397,12 @@ class BpeTokenizer final : public Tokenizer {
       const auto& single = q.value("single", nlohmann::json::array());
       if (single.is_array() && !single.empty() && single[0].is_object() &&
           single[0].contains("SpecialToken")) {
-        template_bos = single[0]["SpecialToken"].value("id", "");
+        const auto& st = single[0]["SpecialToken"];
+        if (!st.is_object() || !st.contains("id") || !st["id"].is_string()) {
+          throw usage_error(fmt::format("{}: post_processor's SpecialToken has no string \"id\"",
+                                        source));
+        }
+        template_bos = st["id"].get<std::string>();
       }
     }
   }
@@ -501,7 +510,7 @@ class BpeTokenizer final : public Tokenizer {
   }
 
   std::map<std::string, uint32_t> vocab_;  // std::map: id_to_token_ points into it
-  std::vector<const std::string*> id_to_token_;
+  std::unordered_map<uint32_t, const std::string*> id_to_token_;
   std::unordered_map<std::string, int> ranks_;
   std::optional<uint32_t> unk_;
   bool ignore_merges_ = false;

@@ -164,6 +164,22 @@ TEST(Tokenizer, RefusesComponentsItDoesNotImplement) {
       {[](auto& j) { j["post_processor"] = {{"type", "RobertaProcessing"}}; },
        "post_processor \"RobertaProcessing\""},
       {[](auto& j) { j["model"]["merges"][0] = "x"; }, "merge 0 \"x\" is not two tokens"},
+      // Wrong JSON types and sizes are one-line errors too, never a library exception.
+      {[](auto& j) {
+         j["pre_tokenizer"] = {{"type", "Sequence"},
+                               {"pretokenizers",
+                                {{{"type", "Split"}, {"pattern", {{"Regex", "x"}}}, {"behavior", 3}},
+                                 {{"type", "ByteLevel"}}}}};
+       },
+       "behavior"},
+      {[](auto& j) {
+         j["post_processor"] = {{"type", "TemplateProcessing"},
+                                {"single", {{{"SpecialToken", 5}}}}};
+       },
+       "post_processor's SpecialToken has no string \"id\""},
+      {[](auto& j) { j["model"]["vocab"]["zz"] = 4000000000LL; }, "vocab[\"zz\"]"},
+      {[](auto& j) { j["added_tokens"][0]["content"] = "a\nb"; j["added_tokens"][0]["rstrip"] = true; },
+       "rstrip of a b"},
   };
   for (const auto& c : cases) {
     nlohmann::json j = small_tokenizer_json();
