@@ -131,6 +131,43 @@ nlohmann::json parse_record(const std::string& text, const std::string& where) {
   }
 }
 
+// The line on which each element of a top-level JSON array starts (1-based), for messages that
+// name a record's place as FILE:LINE. Only called once the text parsed as an array.
+std::vector<int64_t> element_lines(const std::string& text) {
+  std::vector<int64_t> lines;
+  int64_t line = 1;
+  int depth = 0;
+  bool in_string = false, escaped = false, expect_value = false;
+  for (char c : text) {
+    if (c == '\n') ++line;
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
+    if (depth == 1 && expect_value && c != ']') {
+      lines.push_back(line);
+      expect_value = false;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth == 1) expect_value = true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    } else if (c == ',' && depth == 1) {
+      expect_value = true;
+    }
+  }
+  return lines;
+}
+
 }  // namespace
 
 std::string alpaca_prompt(const std::string& instruction, const std::string& input) {
@@ -156,7 +193,11 @@ PackedDataset pack_text_records(const std::string& text, const std::string& sour
   const size_t first = text.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && text[first] == '[') {  // a JSON array of records
     const nlohmann::json a = parse_record(text, source);
-    for (size_t i = 0; i < a.size(); ++i) reader.read(a[i], fmt::format("{}: record {}", source, i));
+    const std::vector<int64_t> lines = element_lines(text);
+    for (size_t i = 0; i < a.size(); ++i) {
+      reader.read(a[i], i < lines.size() ? fmt::format("{}:{}: record {}", source, lines[i], i)
+                                         : fmt::format("{}: record {}", source, i));
+    }
     return reader.finish(source);
   }
   std::istringstream in(text);

@@ -8,7 +8,7 @@
 // eos, the response and eos the loss targets; an Alpaca record's prompt is Stanford Alpaca's
 // template. messages records are rendered by the chat template (chat_template.hpp); the
 // assistant turns are the targets. A bad record is one sxb::Error "FILE:LINE: reason" (a JSON
-// array's records are "FILE: record N").
+// array's records are "FILE:LINE: record N", LINE where the record starts).
 #include <optional>
 #include <string>
 

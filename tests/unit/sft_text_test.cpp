@@ -210,7 +210,7 @@ TEST(SftText, AlpacaJsonArray) {
   expect_record(d, e);
   EXPECT_NE(thrown([&] {
               pack_text_records(R"([{"instruction": "x"}])", "a.json", opts(64), *t, std::nullopt);
-            }).find("a.json: record 0: missing \"output\""),
+            }).find("a.json:1: record 0: missing \"output\""),
             std::string::npos);
 }
 
@@ -229,7 +229,9 @@ TEST(SftText, BadRecordsNameFileAndLine) {
       {"{\"messages\": [{\"role\": \"user\", \"content\": 3}]}\n",
        "f.jsonl:1: messages[0]: \"content\" must be a string"},
       {"\"text\"\n", "f.jsonl:1: record is not a JSON object"},
-      {"[1, 2]\n", "f.jsonl: record 0: record is not a JSON object"},
+      {"[1, 2]\n", "f.jsonl:1: record 0: record is not a JSON object"},
+      {"[{\"prompt\": \"a,[\\\"\", \"response\": \"b\"},\n\n  {\"x\": 1}]",
+       "f.jsonl:3: record 1: record has none of"},
   };
   for (const auto& [text, expect] : cases) {
     const std::string msg =
