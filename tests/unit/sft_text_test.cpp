@@ -4,6 +4,9 @@
 
 #include <filesystem>
 #include <functional>
+#include <sstream>
+
+#include "core/atomic_file.hpp"
 
 #include "core/error.hpp"
 #include "train/chat_template.hpp"
@@ -78,6 +81,35 @@ TEST(SftText, Llama3MessagesFromTheTokenizersTemplate) {
   e.text("4", true).add(eot, true);  // content trimmed, as the template's | trim
   expect_record(d, e);
   EXPECT_EQ(d.num_target_tokens, int64_t(t->encode("4").size()) + 1);
+}
+
+// The conversations of chat.jsonl against the ids of the template rendered by jinja2 as
+// transformers' apply_chat_template renders it, then encoded whole: by the independent Python
+// implementation (chat_cross_check_ids.txt), and by the tokenizers package where
+// make_reference.py has run (chat_reference_ids.txt).
+TEST(SftText, Llama3MessagesMatchTheJinjaRenderedTemplate) {
+  const auto t = load_tokenizer_dir(kFixtures / "llama3");
+  std::istringstream chats(read_file(kFixtures / "chat.jsonl"));
+  std::vector<std::vector<uint32_t>> ours;
+  for (std::string line; std::getline(chats, line);) {
+    const auto d = pack_text_records(line, "chat.jsonl", opts(1024), *t, std::nullopt);
+    ours.emplace_back(d.tokens.begin(), d.tokens.begin() + d.num_record_tokens);
+  }
+  ASSERT_EQ(ours.size(), 3u);
+  for (const char* file : {"chat_cross_check_ids.txt", "chat_reference_ids.txt"}) {
+    const fs::path p = kFixtures / "llama3" / file;
+    if (!fs::exists(p)) continue;
+    std::istringstream ref(read_file(p));
+    size_t i = 0;
+    for (std::string line; std::getline(ref, line); ++i) {
+      std::istringstream in(line);
+      std::vector<uint32_t> ids;
+      for (uint32_t id; in >> id;) ids.push_back(id);
+      ASSERT_LT(i, ours.size()) << p;
+      EXPECT_EQ(ours[i], ids) << p << " conversation " << i + 1;
+    }
+    EXPECT_EQ(i, ours.size()) << p;
+  }
 }
 
 TEST(SftText, Llama2MessagesWithSystemPrompt) {
