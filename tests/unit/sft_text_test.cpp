@@ -83,12 +83,14 @@ TEST(SftText, Llama3MessagesFromTheTokenizersTemplate) {
   EXPECT_EQ(d.num_target_tokens, int64_t(t->encode("4").size()) + 1);
 }
 
-// The conversations of chat.jsonl against the ids of the template rendered by jinja2 as
-// transformers' apply_chat_template renders it, then encoded whole: by the independent Python
-// implementation (chat_cross_check_ids.txt), and by the tokenizers package where
-// make_reference.py has run (chat_reference_ids.txt).
-TEST(SftText, Llama3MessagesMatchTheJinjaRenderedTemplate) {
-  const auto t = load_tokenizer_dir(kFixtures / "llama3");
+// The conversations of chat.jsonl against the ids of the fixture's template rendered by jinja2
+// as transformers' apply_chat_template renders it, then encoded whole (llama3) or cut at <s> and
+// </s> with each piece encoded by the SentencePiece model (spm: Llama-2-chat, as transformers'
+// legacy Llama tokenizer and Meta's reference code do): by the independent Python
+// implementation and the sentencepiece module (chat_cross_check_ids.txt), and by the tokenizers
+// package where make_reference.py has run (llama3/chat_reference_ids.txt).
+void expect_chat_matches_rendered_template(const std::string& dir) {
+  const auto t = load_tokenizer_dir(kFixtures / dir);
   std::istringstream chats(read_file(kFixtures / "chat.jsonl"));
   std::vector<std::vector<uint32_t>> ours;
   for (std::string line; std::getline(chats, line);) {
@@ -96,9 +98,11 @@ TEST(SftText, Llama3MessagesMatchTheJinjaRenderedTemplate) {
     ours.emplace_back(d.tokens.begin(), d.tokens.begin() + d.num_record_tokens);
   }
   ASSERT_EQ(ours.size(), 3u);
+  int compared = 0;
   for (const char* file : {"chat_cross_check_ids.txt", "chat_reference_ids.txt"}) {
-    const fs::path p = kFixtures / "llama3" / file;
+    const fs::path p = kFixtures / dir / file;
     if (!fs::exists(p)) continue;
+    ++compared;
     std::istringstream ref(read_file(p));
     size_t i = 0;
     for (std::string line; std::getline(ref, line); ++i) {
@@ -110,6 +114,15 @@ TEST(SftText, Llama3MessagesMatchTheJinjaRenderedTemplate) {
     }
     EXPECT_EQ(i, ours.size()) << p;
   }
+  EXPECT_GE(compared, 1) << dir << " has no chat_cross_check_ids.txt";
+}
+
+TEST(SftText, Llama3MessagesMatchTheJinjaRenderedTemplate) {
+  expect_chat_matches_rendered_template("llama3");
+}
+
+TEST(SftText, Llama2MessagesMatchTheJinjaRenderedTemplate) {
+  expect_chat_matches_rendered_template("spm");
 }
 
 TEST(SftText, Llama2MessagesWithSystemPrompt) {
