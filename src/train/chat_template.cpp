@@ -147,7 +147,7 @@ std::vector<ChatSegment> render_chat(ChatFamily f, const std::vector<ChatMessage
         if (msg.role == "user") {
           s.push_back({fmt::format("[INST] {} [/INST]", msg.content), std::nullopt, false});
         } else {
-          s.push_back({msg.content, std::nullopt, true});
+          s.push_back({msg.content, std::nullopt, true, true});
           s.push_back({"", eos, true});
         }
       }

@@ -7,11 +7,14 @@
 // Families (what Hugging Face's chat_template of each renders):
 //   llama2   <s>[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST] {assistant} </s><s>[INST] ...
 //   llama3   <|begin_of_text|><|start_header_id|>{role}<|end_header_id|>\n\n{content}<|eot_id|>...
-//   mistral  <s>[INST] {user} [/INST]{assistant}</s>[INST] {user} [/INST]... (no system role)
+//   mistral  <s>[INST] {user} [/INST]{assistant}</s>[INST] {user} [/INST]... (no system role;
+//            the assistant's text continues "[/INST]" without a space)
 //   plain    bos (when the tokenizer adds one), then each message's content: non-assistant ones
 //            followed by "\n", assistant ones followed by eos; no role markers. Named only
 //            explicitly (--chat-template plain), never chosen for a template it does not know.
-// Each segment is encoded on its own, so no token spans a prompt/response boundary.
+// Each segment is encoded on its own, so no token spans a prompt/response boundary; with
+// SentencePiece each gets the model's leading space (dummy prefix), as transformers' legacy Llama
+// tokenizer gives each text between special tokens, except a continuation.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,6 +34,7 @@ struct ChatSegment {
   std::string text;               // encoded with the tokenizer when `token` is empty
   std::optional<uint32_t> token;  // a special token
   bool target = false;
+  bool continuation = false;  // text that continues the previous text (encode_continuation)
 };
 
 std::string chat_family_name(ChatFamily f);

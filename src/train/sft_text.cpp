@@ -112,7 +112,11 @@ class RecordReader {
       stats_.chat_family_source = tok_.chat_template_source;
     }
     for (const ChatSegment& s : render_chat(*stats_.chat_family, m, tok_, where)) {
-      append(r, s.token ? std::vector<uint32_t>{*s.token} : tok_.encode(s.text), s.target);
+      append(r,
+             s.token          ? std::vector<uint32_t>{*s.token}
+             : s.continuation ? tok_.encode_continuation(s.text)
+                              : tok_.encode(s.text),
+             s.target);
     }
   }
 

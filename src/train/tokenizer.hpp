@@ -34,6 +34,11 @@ class Tokenizer {
   // written in the text (as Hugging Face's encode(text, add_special_tokens=False) does);
   // SentencePiece encodes text as text (as spm_encode does).
   virtual std::vector<uint32_t> encode(std::string_view text) const = 0;
+  // Ids of text that continues other text without a break: SentencePiece without the space
+  // (dummy prefix) it puts before a text of its own; the same as encode() for byte-level BPE.
+  virtual std::vector<uint32_t> encode_continuation(std::string_view text) const {
+    return encode(text);
+  }
   // Text of `ids`: byte-level BPE writes special tokens as their text, SentencePiece drops
   // control tokens (as spm_decode does).
   virtual std::string decode(const std::vector<uint32_t>& ids) const = 0;

@@ -66,6 +66,12 @@ TEST(Tokenizer, SentencePieceMatchesSpmEncode) {
   expect_reference(*t, kFixtures / "spm/reference_ids.txt");
   EXPECT_EQ(t->token_id("</s>"), 2u);
   EXPECT_FALSE(t->token_id("no such piece"));
+  // Text continuing other text gets no leading space (the model's dummy prefix).
+  EXPECT_EQ(t->decode(t->encode_continuation("Yes it is")), "Yes it is");
+  EXPECT_EQ(t->encode("Yes").front(), *t->token_id("\xe2\x96\x81"));  // U+2581, the space
+  EXPECT_NE(t->encode_continuation("Yes").front(), *t->token_id("\xe2\x96\x81"));
+  const auto llama3 = load_tokenizer_dir(kFixtures / "llama3");
+  EXPECT_EQ(llama3->encode_continuation(" Yes"), llama3->encode(" Yes"));
 }
 
 TEST(Tokenizer, Llama3ByteLevelBpeMatchesIndependentIds) {
