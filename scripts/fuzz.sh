@@ -17,7 +17,7 @@ INPUT_TIMEOUT=${FUZZ_INPUT_TIMEOUT:-10}
 ARTIFACTS=${FUZZ_ARTIFACTS:-$BUILD_DIR/fuzz-artifacts}
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(fuzz_env fuzz_ds_config fuzz_model_config fuzz_claims
-                                     fuzz_run_dir fuzz_jsonl fuzz_safetensors)
+                                     fuzz_run_dir fuzz_jsonl fuzz_safetensors fuzz_tokenizer)
 
 if [ "${SXB_FUZZ_SKIP_BUILD:-0}" != "1" ]; then
   ./scripts/configure_asan.sh "$BUILD_DIR"

@@ -14,6 +14,8 @@ PACKAGES=(
   libcli11-dev                        # command line
   libfmt-dev                          # formatting
   libcurl4-openssl-dev                # Hugging Face hub downloads (HTTPS, resumable)
+  libsentencepiece-dev                # SentencePiece tokenizers (Llama-2, Mistral) for data pack
+  libpcre2-dev                        # byte-level BPE tokenizers' pre-tokenizer regex (Llama-3)
   libgtest-dev                        # tests
   libcairo2-dev                       # chart drawing: PNG and SVG surfaces (report charts)
   libpango1.0-dev                     # chart text layout through pangocairo (UTF-8, Japanese)

@@ -399,7 +399,14 @@ Metadata fetch_metadata(const Request& r, const std::string& url) {
       m.download_url = *next;  // another host (the CDN): the bytes come from there
       break;
     }
-    if (t.status < 200 || t.status >= 300) throw r.http_error(current, t);
+    if (t.status < 200 || t.status >= 300) {
+      const std::string code = t.header("x-error-code");
+      if (t.status == 404 && r.on_endpoint(current) && code != "RepoNotFound" &&
+          code != "RevisionNotFound") {
+        throw FileNotOnHub(r.http_error(current, t).what());
+      }
+      throw r.http_error(current, t);
+    }
     m.download_url = current;
     break;
   }

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <string>
 
+#include "core/error.hpp"
 #include "hub/hub_cache.hpp"
 
 namespace sxb::hub {
@@ -26,8 +27,16 @@ struct HubFile {
   bool downloaded = false;  // false: the cache had it
 };
 
+// The repository and revision exist on the hub but the file does not (404 EntryNotFound): a
+// caller looking for one of several files (tokenizer.model or tokenizer.json) tries the next.
+class FileNotOnHub : public Error {
+ public:
+  explicit FileNotOnHub(const std::string& m) : Error(m, ExitCode::usage) {}
+};
+
 // `file` of `repo` at `revision` in the cache, downloaded when it is not there. With
-// settings.offline, a file the cache does not hold is an error (environment class).
+// settings.offline, a file the cache does not hold is an error (environment class). A file the
+// repository does not have throws FileNotOnHub.
 HubFile hub_download(const HubSettings& settings, const std::string& repo, const std::string& file,
                      const std::string& revision = "main");
 

@@ -15,6 +15,11 @@
 
 namespace sxb {
 
+double PackedDataset::packing_efficiency() const {
+  const int64_t total = num_sequences * seq_len;
+  return total > 0 ? double(num_record_tokens) / double(total) : 0.0;
+}
+
 nlohmann::json PackedDataset::summary_json() const {
   return {{"format_version", kTokenFileVersion},
           {"dtype", bytes_per_token == 2 ? "uint16" : "uint32"},
@@ -61,8 +66,7 @@ uint64_t get_le(const std::string& s, size_t off, int bytes) {
 
 }  // namespace
 
-PackedDataset pack_jsonl_text(const std::string& text, const std::string& source,
-                              const PackOptions& opt) {
+Packer::Packer(const PackOptions& opt) : opt_(opt), fill_(opt.seq_len) {
   if (opt.seq_len < 2)
     throw usage_error(fmt::format("sequence length {} must be at least 2", opt.seq_len));
   if (opt.dtype != "auto" && opt.dtype != "uint16" && opt.dtype != "uint32") {
@@ -74,16 +78,67 @@ PackedDataset pack_jsonl_text(const std::string& text, const std::string& source
                                   "or auto",
                                   opt.pad_id));
   }
-  const int64_t T = opt.seq_len;
-  PackedDataset d;
-  d.seq_len = T;
-  int64_t fill = T;  // tokens used in the current (last) sequence; T: start a new one
-  auto new_sequence = [&] {
-    d.tokens.resize(d.tokens.size() + T, opt.pad_id);
-    d.mask.resize(d.mask.size() + T, 0);
-    ++d.num_sequences;
-    fill = 0;
-  };
+  d_.seq_len = opt.seq_len;
+}
+
+void Packer::add(const TokenRecord& r, const std::string& where) {
+  const int64_t T = opt_.seq_len;
+  if (r.target.size() != r.tokens.size()) {
+    throw runtime_error(fmt::format("{}: record has {} tokens and {} mask entries", where,
+                                    r.tokens.size(), r.target.size()));
+  }
+  if (opt_.dtype == "uint16") {
+    for (uint32_t id : r.tokens) {
+      if (id > 0xffff) throw usage_error(fmt::format("{}: token id {} does not fit uint16", where, id));
+    }
+  }
+  int64_t len = int64_t(r.tokens.size());
+  if (len > T) {
+    ++d_.num_truncated_records;
+    len = T;
+  }
+  int64_t targets = 0;
+  for (int64_t i = 1; i < len; ++i) targets += r.target[i] ? 1 : 0;
+  if (targets == 0) return;  // nothing to learn (left after the cut)
+  if (fill_ + len > T) {
+    d_.tokens.resize(d_.tokens.size() + T, opt_.pad_id);
+    d_.mask.resize(d_.mask.size() + T, 0);
+    ++d_.num_sequences;
+    fill_ = 0;
+  }
+  const int64_t base = (d_.num_sequences - 1) * T + fill_;
+  for (int64_t i = 0; i < len; ++i) {
+    d_.tokens[base + i] = r.tokens[i];
+    d_.mask[base + i] = (i > 0 && r.target[i]) ? 1 : 0;
+  }
+  d_.num_target_tokens += targets;
+  d_.num_record_tokens += len;
+  fill_ += len;
+  ++d_.num_records;
+}
+
+PackedDataset Packer::finish(const std::string& source) {
+  if (d_.num_records == 0) {
+    throw usage_error(fmt::format(
+        "{}: no record with a response token to pack{}", source,
+        d_.num_truncated_records == 0
+            ? ""
+            : fmt::format(" ({} record(s) longer than seq_len {} kept no response token after "
+                          "the cut)",
+                          d_.num_truncated_records, opt_.seq_len)));
+  }
+  // The largest id the file holds, padding included only where a sequence is padded: the reader
+  // checks the header against the data, and a pad id that no sequence needed is not in it.
+  const uint32_t max_id = *std::max_element(d_.tokens.begin(), d_.tokens.end());
+  d_.max_token_id = max_id;
+  d_.bytes_per_token =
+      (opt_.dtype == "uint32" || (opt_.dtype == "auto" && max_id > 0xffff)) ? 4 : 2;
+  return std::move(d_);
+}
+
+PackedDataset pack_jsonl_text(const std::string& text, const std::string& source,
+                              const PackOptions& opt) {
+  Packer packer(opt);
   std::istringstream in(text);
   std::string line;
   int64_t line_no = 0;
@@ -102,42 +157,14 @@ PackedDataset pack_jsonl_text(const std::string& text, const std::string& source
     if (!j.is_object()) throw usage_error(fmt::format("{}: record is not a JSON object", where));
     Record r{id_list(j, "prompt", where), id_list(j, "response", where)};
     if (r.response.empty()) throw usage_error(fmt::format("{}: \"response\" is empty", where));
-    for (const auto* ids : {&r.prompt, &r.response}) {
-      for (uint32_t id : *ids) {
-        if (opt.dtype == "uint16" && id > 0xffff) {
-          throw usage_error(fmt::format("{}: token id {} does not fit uint16", where, id));
-        }
-      }
-    }
-    int64_t len = int64_t(r.prompt.size() + r.response.size());
-    if (len > T) {
-      ++d.num_truncated_records;
-      // Cut to T tokens, prompt first; drop the record when no response token remains
-      // (the first token of a record is never a target).
-      if (int64_t(r.prompt.size()) >= T - 1) continue;
-      len = T;
-    }
-    if (fill + len > T) new_sequence();
-    const int64_t base = (d.num_sequences - 1) * T + fill;
-    for (int64_t i = 0; i < len; ++i) {
-      const bool is_prompt = i < int64_t(r.prompt.size());
-      d.tokens[base + i] = is_prompt ? r.prompt[i] : r.response[i - r.prompt.size()];
-      const bool target = !is_prompt && i > 0;
-      d.mask[base + i] = target ? 1 : 0;
-      d.num_target_tokens += target ? 1 : 0;
-    }
-    fill += len;
-    ++d.num_records;
+    TokenRecord t;
+    t.tokens = r.prompt;
+    t.tokens.insert(t.tokens.end(), r.response.begin(), r.response.end());
+    t.target.assign(r.prompt.size(), 0);
+    t.target.resize(t.tokens.size(), 1);
+    packer.add(t, where);
   }
-  if (d.num_records == 0) {
-    throw usage_error(fmt::format("{}: no record with a response token to pack", source));
-  }
-  // The largest id the file holds, padding included only where a sequence is padded: the reader
-  // checks the header against the data, and a pad id that no sequence needed is not in it.
-  const uint32_t max_id = *std::max_element(d.tokens.begin(), d.tokens.end());
-  d.max_token_id = max_id;
-  d.bytes_per_token = (opt.dtype == "uint32" || (opt.dtype == "auto" && max_id > 0xffff)) ? 4 : 2;
-  return d;
+  return packer.finish(source);
 }
 
 PackedDataset pack_jsonl(const std::filesystem::path& in, const PackOptions& opt) {

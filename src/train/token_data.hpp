@@ -39,14 +39,42 @@ struct PackedDataset {
   int64_t num_truncated_records = 0;
   std::vector<uint32_t> tokens;  // num_sequences x seq_len
   std::vector<uint8_t> mask;     // num_sequences x seq_len
+  // Tokens of the packed records (not padding); known when packing, not stored in the file.
+  int64_t num_record_tokens = 0;
 
   nlohmann::json summary_json() const;  // header fields, no token data
+  // Record tokens over all tokens (num_sequences x seq_len): how little of the file is padding.
+  double packing_efficiency() const;
 };
 
 struct PackOptions {
   int64_t seq_len = 0;
   uint32_t pad_id = 0;
   std::string dtype = "auto";  // auto (uint16 when every id fits), uint16, uint32
+};
+
+// One record's tokens and which of them are loss targets (1) or context (0).
+struct TokenRecord {
+  std::vector<uint32_t> tokens;
+  std::vector<uint8_t> target;
+};
+
+// Packs records in order into sequences of seq_len: a record that does not fit in the current
+// sequence starts the next one (the rest is padded with pad_id, mask 0); a record longer than
+// seq_len is cut to seq_len and dropped when no target remains. The first token of every record
+// is never a target (nothing before it in the record predicts it).
+class Packer {
+ public:
+  explicit Packer(const PackOptions& opt);  // checks seq_len, dtype and pad id
+  // Adds a record; `where` ("FILE:LINE") names it in errors.
+  void add(const TokenRecord& r, const std::string& where);
+  // The dataset; an error naming `source` when no record was packed.
+  PackedDataset finish(const std::string& source);
+
+ private:
+  PackOptions opt_;
+  PackedDataset d_;
+  int64_t fill_;
 };
 
 // Packs JSONL records {"prompt": [ids], "response": [ids]} in order into sequences of seq_len:

@@ -161,6 +161,13 @@ class HubE2E : public ::testing::Test {
         {"files",
          {{"config.json", {{"content", tiny_config()}}},
           {"model.safetensors", {{"content", big_file() + "gated"}, {"lfs", true}}}}}};
+    // A tokenizer repository without tokenizer.model: data pack takes its tokenizer.json.
+    const fs::path tok = fs::path(SXB_TEST_SOURCE_DIR) / "tests/fixtures/tokenizer/llama3";
+    cfg["repos"]["acme/tok-bpe"] = {
+        {"commit", kCommit},
+        {"files",
+         {{"tokenizer.json", {{"content", slurp(tok / "tokenizer.json")}, {"lfs", true}}},
+          {"tokenizer_config.json", {{"content", slurp(tok / "tokenizer_config.json")}}}}}};
     hub_ = std::make_unique<FakeHub>(dir_, cfg);
   }
   void TearDown() override {
@@ -472,6 +479,44 @@ TEST_F(HubE2E, UnknownModelIdResolvesThroughTheHub) {
   EXPECT_EQ(count_lines(gated.output), 1) << gated.output;
   EXPECT_NE(gated.output.find("hub: acme/gated: 401 Unauthorized"), std::string::npos)
       << gated.output;
+}
+
+TEST_F(HubE2E, DataPackFetchesTheTokenizerFiles) {
+  std::ofstream(dir_ / "chat.jsonl")
+      << "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}, "
+         "{\"role\": \"assistant\", \"content\": \"Hello\"}]}\n";
+  const std::string args = "data pack --in " + (dir_ / "chat.jsonl").string() + " --out " +
+                           (dir_ / "c.bin").string() + " --seq-len 64 --tokenizer acme/tok-bpe";
+  const auto r = run(args);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("chat template llama3"), std::string::npos) << r.output;
+  const fs::path snap = repo_dir("models--acme--tok-bpe") / "snapshots" / kCommit;
+  EXPECT_TRUE(fs::is_symlink(snap / "tokenizer.json"));
+  EXPECT_TRUE(fs::is_symlink(snap / "tokenizer_config.json"));
+  EXPECT_NE(r.output.find(snap.string() + "/tokenizer.json (byte-level BPE"), std::string::npos)
+      << r.output;
+  bool asked_for_model = false;
+  for (const auto& q : hub_->requests()) {
+    asked_for_model |= q["path"].get<std::string>().find("/tokenizer.model") != std::string::npos;
+  }
+  EXPECT_TRUE(asked_for_model);  // tokenizer.model first: the hub answered 404, then .json
+
+  // From the cache offline, without a request.
+  const size_t requests = hub_->requests().size();
+  fs::remove(dir_ / "c.bin");
+  const auto offline = run(args, "HF_HUB_OFFLINE=1");
+  ASSERT_EQ(offline.exit_code, 0) << offline.output;
+  EXPECT_EQ(hub_->requests().size(), requests);
+
+  // A repository with no tokenizer file: one line naming it.
+  const auto none = run("data pack --in " + (dir_ / "chat.jsonl").string() + " --out " +
+                        (dir_ / "d.bin").string() + " --seq-len 64 --tokenizer acme/tiny-llama");
+  EXPECT_EQ(none.exit_code, 2) << none.output;
+  EXPECT_NE(none.output.find("hub: acme/tiny-llama: the repository has neither tokenizer.model "
+                             "nor tokenizer.json"),
+            std::string::npos)
+      << none.output;
+  EXPECT_FALSE(fs::exists(dir_ / "d.bin"));
 }
 
 }  // namespace
