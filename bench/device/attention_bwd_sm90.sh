@@ -18,10 +18,7 @@ mkdir -p "$OUT" .dev/lib
 start=$SECONDS
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,power.draw,temperature.gpu \
   --format=csv,noheader | tee "$OUT/gpu.txt"
-for lib in $(ls .dev/bundle); do
-  ldconfig -p | grep -q "^\s*$lib " || ln -sf "$PWD/.dev/bundle/$lib" ".dev/lib/$lib"
-done
-export LD_LIBRARY_PATH="$PWD/.dev/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+source bench/device/carried_libs.sh
 BIN=$PWD/.dev/sxbench
 TESTS=$PWD/.dev/sxb_gpu_tests
 "$BIN" --version || { ldd "$BIN" | grep "not found"; exit 1; }

@@ -9,10 +9,7 @@ set -uo pipefail
 export NCCL_NVLS_ENABLE=0 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 OUT=${OUT:-/tmp/sxb-out}
 mkdir -p "$OUT" .dev/lib
-for lib in $(ls .dev/bundle); do
-  ldconfig -p | grep -q "^\s*$lib " || ln -sf "$PWD/.dev/bundle/$lib" ".dev/lib/$lib"
-done
-export LD_LIBRARY_PATH="$PWD/.dev/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+source bench/device/carried_libs.sh
 BIN=$PWD/.dev/sxbench
 ls /sys/class/infiniband 2>&1 | head -3 | sed 's/^/sys\/class\/infiniband: /'
 ls /sys/class/net | tr '\n' ' ' | sed 's/^/sys\/class\/net: /'; echo

@@ -8,10 +8,7 @@ set -uo pipefail
 export NCCL_NVLS_ENABLE=0
 OUT=${OUT:-/tmp/sxb-out}
 mkdir -p "$OUT" .dev/lib
-for lib in $(ls .dev/bundle); do
-  ldconfig -p | grep -q "^\s*$lib " || ln -sf "$PWD/.dev/bundle/$lib" ".dev/lib/$lib"
-done
-export LD_LIBRARY_PATH="$PWD/.dev/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+source bench/device/carried_libs.sh
 BIN=$PWD/.dev/sxbench
 D=/tmp/sxb_pretrained
 rm -rf "$D"

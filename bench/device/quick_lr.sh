@@ -8,10 +8,7 @@ export NCCL_NVLS_ENABLE=0 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIR
 OUT=${OUT:-/tmp/sxb-out}
 W=/tmp/sxb-lr
 rm -rf "$W" && mkdir -p "$W" .dev/lib
-for lib in $(ls .dev/bundle); do
-  ldconfig -p | grep -q "^\s*$lib " || ln -sf "$PWD/.dev/bundle/$lib" ".dev/lib/$lib"
-done
-export LD_LIBRARY_PATH="$PWD/.dev/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+source bench/device/carried_libs.sh
 BIN=$PWD/.dev/sxbench
 if [ -n "${BUILD_PATH:-}" ]; then mkdir -p "$BUILD_PATH" && ln -sf "$BIN" "$BUILD_PATH/sxbench"; fi
 export SXB_TEST_BINARY=$BIN

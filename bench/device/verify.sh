@@ -36,10 +36,7 @@ want() {
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,power.draw,temperature.gpu \
   --format=csv,noheader | tee "$W/gpu.txt"
 # Libraries the binaries need that this machine does not have come from the bundle.
-for lib in $(ls .dev/bundle); do
-  ldconfig -p | grep -q "^\s*$lib " || ln -sf "$PWD/.dev/bundle/$lib" ".dev/lib/$lib"
-done
-export LD_LIBRARY_PATH="$PWD/.dev/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+source bench/device/carried_libs.sh
 echo "bundled: $(ls .dev/lib | tr '\n' ' ')"
 BIN=$PWD/.dev/sxbench
 "$BIN" --version || { ldd "$BIN" | grep "not found"; exit 1; }

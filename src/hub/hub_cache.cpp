@@ -113,6 +113,16 @@ void check_repo_id(const std::string& repo) {
   }
 }
 
+bool is_org_repo_id(const std::string& name) {
+  if (name.find('/') == std::string::npos) return false;
+  try {
+    check_repo_id(name);
+  } catch (const Error&) {
+    return false;
+  }
+  return true;
+}
+
 void check_repo_file(const std::string& repo, const std::string& file) {
   auto bad = [&](const std::string& why) {
     return usage_error(fmt::format("hub: {}: file name \"{}\" is not valid: {}", repo, file, why));

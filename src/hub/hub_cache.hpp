@@ -43,6 +43,9 @@ void check_repo_id(const std::string& repo);
 void check_repo_file(const std::string& repo, const std::string& file);
 void check_revision(const std::string& repo, const std::string& revision);
 bool is_commit_hash(const std::string& s);  // 40 lowercase hex digits
+// An id with an organisation ("org/name") that check_repo_id accepts: what a name must look like
+// to be asked of the hub rather than taken for a mistyped local name or path.
+bool is_org_repo_id(const std::string& name);
 
 // {cache}/models--{org}--{name}
 std::filesystem::path repo_cache_dir(const std::filesystem::path& cache, const std::string& repo);

@@ -425,13 +425,7 @@ ModelConfig resolve_model(const std::string& name, const hub::HubSettings& hub) 
   if (auto m = resolve_local(name, hub.cache_dir)) return *m;
   // Hub ids name an organisation; a bare word is a mistyped built-in name more often than a hub
   // repository, and a path that is no directory is no hub id: both get the list, not a request.
-  bool hub_id = name.find('/') != std::string::npos;
-  try {
-    hub::check_repo_id(name);
-  } catch (const Error&) {
-    hub_id = false;
-  }
-  if (!hub_id) {
+  if (!hub::is_org_repo_id(name)) {
     throw unknown_model(name, "not a directory with config.json, not a hub id org/name");
   }
   if (hub.offline) {

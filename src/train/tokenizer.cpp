@@ -53,13 +53,7 @@ TokenizerFiles find_tokenizer_files(const std::string& name, const hub::HubSetti
     if (fs::is_regular_file(f.dir / kConfigFile, ec)) f.config_file = f.dir / kConfigFile;
     return f;
   }
-  bool hub_id = name.find('/') != std::string::npos;
-  try {
-    hub::check_repo_id(name);
-  } catch (const Error&) {
-    hub_id = false;
-  }
-  if (!hub_id) {
+  if (!hub::is_org_repo_id(name)) {
     throw usage_error(fmt::format("tokenizer \"{}\": not a directory and not a hub id org/name",
                                   quoted_excerpt(name)));
   }

@@ -54,6 +54,20 @@ std::vector<Finding> validate_compute(const nlohmann::json& c, const std::vector
                    "(compute.json gemm_checks)";
     out.push_back(f);
   }
+  for (const auto& chk : c.value("attention_checks", nlohmann::json::array())) {
+    const auto shape = chk.value("shape", nlohmann::json::object());
+    Finding f;
+    f.check = "compute.attention_check";
+    f.subject = fmt::format("gpu{} attention {} head_dim {}{}", chk.value("device", 0),
+                            chk.value("kernel", ""), shape.value("head_dim", 0),
+                            shape.value("window", 0) > 0
+                                ? fmt::format(" window {}", shape.value("window", 0))
+                                : std::string());
+    f.verdict = chk.value("passed", false) ? Verdict::ok : Verdict::failed;
+    f.arithmetic = "attention forward and backward compared with a float64 CPU reference on the "
+                   "same bf16 inputs (compute.json attention_checks)";
+    out.push_back(f);
+  }
   return out;
 }
 

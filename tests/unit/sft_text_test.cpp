@@ -12,6 +12,7 @@
 #include "train/chat_template.hpp"
 #include "train/sft_text.hpp"
 #include "train/tokenizer.hpp"
+#include "thrown.hpp"
 
 namespace sxb {
 namespace {
@@ -52,15 +53,6 @@ void expect_record(const PackedDataset& d, const Expect& e) {
   EXPECT_EQ(std::vector<uint32_t>(d.tokens.begin(), d.tokens.begin() + e.tokens.size()), e.tokens);
   EXPECT_EQ(std::vector<uint8_t>(d.mask.begin(), d.mask.begin() + e.mask.size()), e.mask);
   EXPECT_EQ(d.num_record_tokens, int64_t(e.tokens.size()));
-}
-
-std::string thrown(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(nothing thrown)";
 }
 
 TEST(SftText, Llama3MessagesFromTheTokenizersTemplate) {

@@ -10,6 +10,7 @@
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "train/tokenizer.hpp"
+#include "thrown.hpp"
 
 namespace sxb {
 namespace {
@@ -41,15 +42,6 @@ void expect_reference(const Tokenizer& t, const fs::path& reference) {
     EXPECT_EQ(ids, ids_of(ref[i])) << reference << " line " << i + 1 << ": " << corpus[i];
     EXPECT_EQ(t.decode(ids), corpus[i]) << "line " << i + 1;
   }
-}
-
-std::string thrown(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(nothing thrown)";
 }
 
 TEST(Tokenizer, SentencePieceMatchesSpmEncode) {

@@ -47,6 +47,22 @@ TEST(ValidateCompute, RatesAboveTheDatasheetAreImpossible) {
   EXPECT_EQ(f[4].verdict, Verdict::failed);
 }
 
+TEST(ValidateCompute, AttentionChecksPassOrFailNamingKernelAndWindow) {
+  const nlohmann::json c = {
+      {"attention_checks",
+       {{{"device", 0}, {"kernel", "sm90"}, {"shape", {{"head_dim", 128}, {"window", 0}}},
+         {"passed", true}},
+        {{"device", 1}, {"kernel", "mma"}, {"shape", {{"head_dim", 64}, {"window", 200}}},
+         {"passed", false}}}}};
+  const auto f = validate_compute(c, {});
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_EQ(f[0].check, "compute.attention_check");
+  EXPECT_EQ(f[0].subject, "gpu0 attention sm90 head_dim 128");
+  EXPECT_EQ(f[0].verdict, Verdict::ok);
+  EXPECT_EQ(f[1].subject, "gpu1 attention mma head_dim 64 window 200");
+  EXPECT_EQ(f[1].verdict, Verdict::failed);
+}
+
 TEST(ValidateTraining, NonFiniteLossFailsAndRisingLossWarns) {
   const nlohmann::json m = {{"model", {{"name", "tiny"}}},
                             {"loss_curve", {{{"loss", 5.5}}, {{"loss", nullptr}}}},

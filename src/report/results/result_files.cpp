@@ -227,6 +227,18 @@ ComputeFigures read_compute(const ComputeReport& r) {
     c.headlines.push_back({key.first, what, device, b->gb_per_s, "GB/s", b->spec.key, b->spec.value,
                            b->spec.fraction});
   }
+  // The engine's attention at each shape: the kernel training runs there, both directions.
+  for (const auto& a : r.attention) {
+    if (!a.engine_default) continue;
+    const auto& s = a.shape;
+    c.headlines.push_back(
+        {"attention",
+         fmt::format("attention {} {} {}x{}x{}x{}x{}{}", a.direction, a.kernel, s.batch, s.heads,
+                     s.kv_heads, s.seq, s.head_dim,
+                     s.window > 0 && s.window < s.seq ? fmt::format(" window {}", s.window)
+                                                      : std::string()),
+         a.device, a.tflop_per_s, "TFLOP/s", "", std::nullopt, std::nullopt});
+  }
   c.ceilings = node_ceilings(r);
   for (const auto& s : r.skipped) c.skipped.push_back(s.test + ": " + s.reason);
   c.gemm_checks = static_cast<int>(r.gemm_checks.size());
