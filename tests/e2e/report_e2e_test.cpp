@@ -3,9 +3,13 @@
 // files it writes, the skipped directories, targets that nothing on a CPU can meet shown as not
 // measured, Japanese output, bad input, the charts' PNGs decoded, the HTML page rendered by
 // headless Chromium, and the seed's entry script.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <cstdlib>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.hpp"
@@ -19,7 +23,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// One results directory for the whole suite: the runs take a few seconds to make.
+// One results directory for the whole suite: the runs take a few seconds to make (half a minute
+// under the sanitizers), and ctest runs every test in a process of its own. So the first process
+// makes them in a directory named after the binary (path, size and time), under an exclusive
+// lock, and marks it complete; the others, in parallel or later, wait for the lock and read it.
+// Each test's own outputs go to a directory of its process.
 class ReportE2E : public ::testing::Test {
  protected:
   static fs::path root_;
@@ -28,7 +36,29 @@ class ReportE2E : public ::testing::Test {
 
   static void SetUpTestSuite() {
     root_ = scratch_dir("report");
-    results_ = root_ / "results";
+    const fs::path bin = binary_path();
+    const auto key = std::hash<std::string>{}(
+        bin.string() + "|" + std::to_string(fs::file_size(bin)) + "|" +
+        std::to_string(fs::last_write_time(bin).time_since_epoch().count()));
+    const fs::path shared = fs::temp_directory_path() / ("sxb_e2e_report_results_" +
+                                                         std::to_string(key));
+    results_ = shared / "results";
+    const int lock = ::open((shared.string() + ".lock").c_str(), O_CREAT | O_RDWR, 0644);
+    ASSERT_GE(lock, 0) << "cannot open the suite's lock file";
+    ASSERT_EQ(::flock(lock, LOCK_EX), 0);
+    if (fs::exists(shared / "complete")) {
+      setup_log_ = read_file(shared / "setup.log");
+    } else {
+      fs::remove_all(shared);
+      make_results();
+      write_file_atomic(shared / "setup.log", setup_log_);
+      write_file_atomic(shared / "complete", "");
+    }
+    ::flock(lock, LOCK_UN);
+    ::close(lock);
+  }
+
+  static void make_results() {
     fs::create_directories(results_);
     const std::string r = results_.string();
     const std::string train = " --model tiny --seq-len 64 --backend mpi";
