@@ -34,7 +34,8 @@ fi
 
 # Correctness first; a hang (a barrier never completing) ends at the timeout and the script goes on.
 timeout 150 "$TESTS" \
-  --gtest_filter='TrainGpuOps.HopperAttention*:TrainGpuOps.FlashAttention*' >"$OUT/tests.log" 2>&1
+  --gtest_filter='TrainGpuOps.HopperAttention*:TrainGpuOps.FlashAttention*:TrainGpuOps.Deterministic*:ComputeGpu.Attention*' \
+  >"$OUT/tests.log" 2>&1
 echo "attention tests exit $?"
 grep -hE "hopper attention|^\[  FAILED  \]|Failure|Expected|Which is|error" "$OUT/tests.log" | head -30
 timeout 150 "$TESTS" --gtest_filter='TrainGpuModel.*' >"$OUT/model_tests.log" 2>&1

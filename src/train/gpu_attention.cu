@@ -1035,6 +1035,7 @@ bool attention_supports_head_dim(int64_t hd) {
 }
 
 AttentionKernel attention_kernel_choice(const AttentionShape& s, bool backward) {
+  if (backward && s.deterministic) return AttentionKernel::sm90;
   const bool prefers = backward ? backward_prefers_sm90() : forward_prefers_sm90();
   return prefers && s.window <= 0 && attention_forward_sm90_supports(s) ? AttentionKernel::sm90
                                                                         : AttentionKernel::mma;
@@ -1084,6 +1085,12 @@ void attention_backward(float* dq_accum, bf16* dk, bf16* dv, float* dsum, const 
   const size_t dq_bytes = size_t(s.B * s.T * s.H * s.hd) * sizeof(float);
   if (cudaMemsetAsync(dq_accum, 0, dq_bytes, stream) != cudaSuccess) {
     throw runtime_error("attention_backward: clearing the dq accumulator failed");
+  }
+  if (s.deterministic && (!hopper || !attention_forward_sm90_supports(s))) {
+    throw usage_error(
+        "attention_backward: the deterministic backward (SXB_ATTENTION_DETERMINISTIC) runs the "
+        "Hopper kernel, which needs an sm_90a build on an sm_90 GPU, head_dim 128 and 16-byte "
+        "aligned inputs");
   }
   if (hopper) {
     if (s.hd != 128) {

@@ -510,6 +510,7 @@ struct Sm90BwdArgs {
   const float* lse;
   const float* dsum;
   float* dq_accum;
+  int* dq_order;  // deterministic: per (batch, head, query tile), key blocks that added to dq
   bf16* dk;
   bf16* dv;
   int64_t kv_stride;
@@ -564,6 +565,11 @@ __device__ __forceinline__ void store_ds(unsigned char* sds, const float (&ds)[3
 }
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
+// kDeterministic: the key blocks add into a query tile's dq rows one after another, in the order
+// of their keys (each waits until a_.dq_order[tile] counts the blocks before it, adds, fences and
+// counts itself), so the fp32 sums are the same on every run. A block waits only on blocks of
+// lower index, which the GPU starts first.
+template <bool kDeterministic>
 __global__ void __launch_bounds__(kThreadsSm90, 1)
     flash_backward_sm90_kernel(const __grid_constant__ CUtensorMap map_q,
                                const __grid_constant__ CUtensorMap map_k,
@@ -720,6 +726,20 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
     wgmma_wait0();
     fence_acc(dq);
 
+    int* order = nullptr;
+    if constexpr (kDeterministic) {
+      const int qt = qs / kBwdRows;
+      order = a.dq_order + (int64_t(b) * a.H + h) * ((a.T + kBwdRows - 1) / kBwdRows) + qt;
+      // Key blocks before this one that add to query tile qt: from the first inside its window.
+      const int first = a.window > 0 ? max(0, qs - a.window + 1) / kBwdKeys : 0;
+      if (threadIdx.x == 0) {
+        int seen = -1;
+        do {
+          asm volatile("ld.acquire.gpu.global.s32 %0, [%1];\n" : "=r"(seen) : "l"(order) : "memory");
+        } while (seen != kblock - first);
+      }
+      asm volatile("bar.sync 2, %0;\n" ::"n"(kConsumers) : "memory");
+    }
     // dq rows: queries qs + 16 wl + g (+ 8), columns 64 wg + 8 j + c2 .. +1.
     float* dqbase = a.dq_accum + (int64_t(b) * a.T * a.H + h) * kHd + wg * 64 + c2;
     const int64_t row_stride = int64_t(a.H) * kHd;
@@ -732,6 +752,13 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
       for (int j = 0; j < 8; ++j) {
         atomicAdd(reinterpret_cast<float2*>(rowp + 8 * j),
                   make_float2(dq[4 * j + 2 * hh] * a.scale, dq[4 * j + 2 * hh + 1] * a.scale));
+      }
+    }
+    if constexpr (kDeterministic) {
+      __threadfence();  // this thread's adds are performed before the next block may start
+      asm volatile("bar.sync 2, %0;\n" ::"n"(kConsumers) : "memory");
+      if (threadIdx.x == 0) {
+        asm volatile("red.release.gpu.global.add.s32 [%0], 1;\n" ::"l"(order) : "memory");
       }
     }
   }
@@ -887,6 +914,11 @@ void attention_forward_sm90(bf16* o, float* lse, const bf16* q, const bf16* k, c
   check_launch("attention_forward_sm90");
 }
 
+bool attention_backward_deterministic() {
+  static const bool on = environment_knob_bool("SXB_ATTENTION_DETERMINISTIC").value_or(false);
+  return on;
+}
+
 void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* dsum,
                              const bf16* dout, const float* lse, const bf16* q, const bf16* k,
                              const bf16* v, const AttentionShape& s, cudaStream_t stream) {
@@ -915,15 +947,32 @@ void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* d
   a.scale = float(1.0 / std::sqrt(double(s.hd)));
   a.scale_log2 = a.scale * kLog2eSm90;
   static const bool smem_set = [] {
-    cudaFuncSetAttribute(flash_backward_sm90_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                         int(kBwdSmemBytes));
+    cudaFuncSetAttribute(flash_backward_sm90_kernel<false>,
+                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(kBwdSmemBytes));
+    cudaFuncSetAttribute(flash_backward_sm90_kernel<true>,
+                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(kBwdSmemBytes));
     return true;
   }();
   (void)smem_set;
   const dim3 grid(static_cast<unsigned>((s.T + kBwdKeys - 1) / kBwdKeys),
                   static_cast<unsigned>(s.KV), static_cast<unsigned>(s.B));
-  flash_backward_sm90_kernel<<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv, mdo, a);
-  check_launch("attention_backward_sm90");
+  if (!s.deterministic) {
+    a.dq_order = nullptr;
+    flash_backward_sm90_kernel<false><<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv,
+                                                                                      mdo, a);
+    check_launch("attention_backward_sm90");
+    return;
+  }
+  // One counter per (batch, head, 64-query tile), zeroed, from the stream-ordered allocator.
+  const size_t counters = size_t(s.B * s.H * ((s.T + kBwdRows - 1) / kBwdRows));
+  cuda_check(cudaMallocAsync(reinterpret_cast<void**>(&a.dq_order), counters * sizeof(int), stream),
+             "attention_backward_sm90: cudaMallocAsync of the dq order counters");
+  cuda_check(cudaMemsetAsync(a.dq_order, 0, counters * sizeof(int), stream),
+             "attention_backward_sm90: clearing the dq order counters");
+  flash_backward_sm90_kernel<true><<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv,
+                                                                                   mdo, a);
+  check_launch("attention_backward_sm90 (deterministic)");
+  cuda_check(cudaFreeAsync(a.dq_order, stream), "attention_backward_sm90: cudaFreeAsync");
 }
 
 }  // namespace sxb::gpu

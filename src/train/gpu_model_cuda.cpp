@@ -452,6 +452,7 @@ AttentionShape LlamaGpu::attention_shape(int64_t B) const {
   s.window = cfg_.sliding_window.value_or(0);
   s.q_stride = s.kv_stride = cfg_.hidden_size + 2 * cfg_.kv_dim();  // rows of the fused qkv
   s.o_stride = cfg_.hidden_size;
+  s.deterministic = attention_backward_deterministic();
   return s;
 }
 

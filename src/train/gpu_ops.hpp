@@ -184,7 +184,12 @@ struct AttentionShape {
   int64_t B = 0, T = 0, H = 0, KV = 0, hd = 0;
   int64_t window = 0;
   int64_t q_stride = 0, kv_stride = 0, o_stride = 0;
+  // Backward only: dq's fp32 sums added in a fixed order, so gradients are the same on every run
+  // (the Hopper kernel; attention_backward refuses it where that kernel does not apply).
+  bool deterministic = false;
 };
+// SXB_ATTENTION_DETERMINISTIC=1: the engine asks every attention backward for `deterministic`.
+bool attention_backward_deterministic();
 bool attention_supports_head_dim(int64_t hd);
 // Which kernel attention_forward and attention_backward run. automatic: for the forward, the
 // Hopper kernel (wgmma, TMA; sm_90a builds on sm_90 devices, head_dim 128, no window, 16-byte
@@ -193,7 +198,8 @@ bool attention_supports_head_dim(int64_t hd);
 // once); the mma.sync kernel elsewhere. mma: always the mma.sync kernel (any GPU, every
 // supported shape). sm90: the Hopper kernel, or an error where it does not apply.
 enum class AttentionKernel { automatic, mma, sm90 };
-// The kernel (mma or sm90) the automatic choice runs at this shape, for 16-byte aligned inputs.
+// The kernel (mma or sm90) the automatic choice runs at this shape, for 16-byte aligned inputs;
+// a deterministic backward always asks for the Hopper kernel.
 AttentionKernel attention_kernel_choice(const AttentionShape& s, bool backward);
 // o (rows of o_stride, head h at h*hd); lse (B, H, T) fp32: log2-domain log-sum-exp of the
 // scaled scores, kept for the backward.

@@ -614,6 +614,61 @@ TEST(TrainGpuOps, HopperAttentionBackwardMatchesTheMmaKernel) {
   }
 }
 
+// The deterministic Hopper backward (dq's sums in key-block order): three runs give the same
+// bits for dq, dk and dv, and the gradients agree with the mma.sync backward as the default does.
+TEST(TrainGpuOps, DeterministicHopperBackwardRepeatsBitForBit) {
+  SXB_REQUIRE_GPU();
+  const int64_t hd = 128;
+  if (!gpu::attention_forward_sm90_supports(packed_qkv_shape(1, 128, 1, 1, hd))) {
+    GTEST_SKIP() << "the Hopper backward needs an sm_90a build on an sm_90 GPU";
+  }
+  struct Case {
+    int64_t B, T, H, KV, window;
+  };
+  uint32_t seed = 700;
+  for (const Case& c : {Case{1, 4096, 8, 2, 0}, Case{2, 1000, 8, 2, 256}, Case{1, 777, 4, 4, 0}}) {
+    SCOPED_TRACE(testing::Message() << "T=" << c.T << " H=" << c.H << " KV=" << c.KV
+                                    << " window=" << c.window);
+    const int64_t N = c.B * c.T, qw = (c.H + 2 * c.KV) * hd, ow = c.H * hd;
+    Dev<bf16> dqkv(random_vec(size_t(N * qw), seed++)), dout(random_vec(size_t(N * ow), seed++)),
+        o(size_t(N * ow)), g(size_t(N * qw));
+    Dev<float> lse(size_t(c.B * c.H * c.T)), dsum(size_t(c.B * c.H * c.T)), dq(size_t(N * ow));
+    gpu::AttentionShape s = packed_qkv_shape(c.B, c.T, c.H, c.KV, hd, c.window);
+    bf16* base = dqkv.get();
+    gpu::attention_forward(o.get(), lse.get(), base, base + c.H * hd, base + (c.H + c.KV) * hd, s,
+                           nullptr, gpu::AttentionKernel::mma);
+    auto backward = [&](bool deterministic, gpu::AttentionKernel kernel) {
+      s.deterministic = deterministic;
+      cudaMemset(g.get(), 0xff, size_t(N * qw) * sizeof(bf16));
+      gpu::attention_backward(dq.get(), g.get() + c.H * hd, g.get() + (c.H + c.KV) * hd,
+                              dsum.get(), dout.get(), o.get(), lse.get(), base, base + c.H * hd,
+                              base + (c.H + c.KV) * hd, s, nullptr, kernel);
+      EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      return std::make_pair(dq.download(), g.download());
+    };
+    const auto first = backward(true, gpu::AttentionKernel::automatic);
+    for (int run = 1; run < 3; ++run) {
+      const auto again = backward(true, gpu::AttentionKernel::automatic);
+      ASSERT_EQ(std::memcmp(again.first.data(), first.first.data(),
+                            first.first.size() * sizeof(float)),
+                0)
+          << "dq differs on run " << run;
+      ASSERT_EQ(again.second.size(), first.second.size());
+      for (size_t i = 0; i < first.second.size(); ++i) {
+        ASSERT_EQ(std::memcmp(&again.second[i], &first.second[i], sizeof(float)), 0)
+            << "dk/dv differ at " << i << " on run " << run;
+      }
+    }
+    const auto mma = backward(false, gpu::AttentionKernel::mma);
+    ASSERT_TRUE(all_finite(first.first));
+    const double e = rel_err(first.first, mma.first);
+    std::printf("deterministic hopper backward T=%lld H=%lld KV=%lld window=%lld: dq rel err vs "
+                "mma.sync %.2e\n",
+                (long long)c.T, (long long)c.H, (long long)c.KV, (long long)c.window, e);
+    EXPECT_LT(e, 1e-2);
+  }
+}
+
 // With fp32 gradients, and with bf16 gradients (values exactly representable in bf16, so the
 // reference is the same): the kernels must agree with the CPU optimizer either way.
 // The split master form (bf16 working copy + low 16 bits) is host code too: checked without a
