@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <utility>
 
 #include "core/atomic_file.hpp"
 #include "core/env_config.hpp"
@@ -508,6 +509,37 @@ std::string gpu_subject(const GpuNvml& g) {
 }
 
 // The GPU checks, one row each, when NVML cannot be used: no verdict, and why.
+// Application clocks (what the GPU runs work at; `nvidia-smi -ac` sets them) against the GPU's
+// default application clocks, SM and memory: set below the defaults, they cap every kernel. The
+// current clocks are not compared: an idle GPU runs below them, and slowdown is gpu.clocks's row.
+void app_clock_row(Rows& r, const GpuNvml& g, const std::string& subj) {
+  const std::string generic = ">= default application clocks";
+  const std::pair<const Reading<unsigned int>*, const char*> reads[] = {
+      {&g.app_clock_sm, "nvmlDeviceGetApplicationsClock(SM)"},
+      {&g.app_clock_mem, "nvmlDeviceGetApplicationsClock(MEM)"},
+      {&g.default_app_clock_sm, "nvmlDeviceGetDefaultApplicationsClock(SM)"},
+      {&g.default_app_clock_mem, "nvmlDeviceGetDefaultApplicationsClock(MEM)"}};
+  for (const auto& [reading, call] : reads) {
+    if (!*reading) {
+      r.add("gpu.app_clocks", subj, "not run", generic, kNvml, Verdict::unknown,
+            fmt::format("not run: {}: {}", call, reading->why));
+      return;
+    }
+  }
+  const unsigned int sm = *g.app_clock_sm, mem = *g.app_clock_mem;
+  const unsigned int dsm = *g.default_app_clock_sm, dmem = *g.default_app_clock_mem;
+  std::string low;
+  if (sm < dsm) low = fmt::format("SM {} of {} MHz", sm, dsm);
+  if (mem < dmem) low += fmt::format("{}memory {} of {} MHz", low.empty() ? "" : ", ", mem, dmem);
+  r.add("gpu.app_clocks", subj, fmt::format("SM {} MHz, memory {} MHz", sm, mem),
+        fmt::format(">= defaults SM {} MHz, memory {} MHz", dsm, dmem), kNvml,
+        low.empty() ? Verdict::pass : Verdict::warn,
+        low.empty() ? ""
+                    : fmt::format("application clocks set below the defaults: {} (`nvidia-smi "
+                                  "-rac` restores them)",
+                                  low));
+}
+
 void no_nvml_rows(Rows& r, const NodeGpus& gpus) {
   const auto& p = r.profile;
   const std::string why = fmt::format("not run: NVML unavailable ({})", gpus.why);
@@ -527,6 +559,7 @@ void no_nvml_rows(Rows& r, const NodeGpus& gpus) {
   add("gpu.pcie_gen", "the GPU's maximum", kNvml);
   add("gpu.pcie_width", "the GPU's maximum", kNvml);
   add("gpu.clocks", "no slowdown reason", kNvml);
+  add("gpu.app_clocks", ">= default application clocks", kNvml);
   add("affinity.gpu_nic", "a NIC on the GPU's NUMA node", kNcclRule);
 }
 
@@ -774,6 +807,7 @@ void gpu_rows(Rows& r, const GpuNvml& g) {
               ? "clocks held at the power limit (sw_power_cap): is something running on this GPU?"
               : "");
   }
+  app_clock_row(r, g, subj);
 }
 
 // ---- GPU-NIC affinity, GPUDirect RDMA
