@@ -60,6 +60,7 @@ struct GpuNvml {
   Reading<uint64_t> clock_reasons;  // nvmlClocksEventReasons mask
   // Application clocks in MHz (nvmlDeviceGetApplicationsClock) and the GPU's defaults
   // (nvmlDeviceGetDefaultApplicationsClock), SM and memory.
+  Reading<std::string> vbios;  // nvmlDeviceGetVbiosVersion
   Reading<unsigned int> app_clock_sm, app_clock_mem, default_app_clock_sm, default_app_clock_mem;
 };
 

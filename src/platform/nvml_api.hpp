@@ -146,6 +146,7 @@ struct Api {
   // nvmlDeviceGetApplicationsClock / nvmlDeviceGetDefaultApplicationsClock(device,
   // nvmlClockType_t, MHz): the clocks the GPU runs work at, as set (nvidia-smi -ac) and as
   // shipped.
+  Return (*device_get_vbios_version)(Device, char*, unsigned int) = nullptr;
   Return (*device_get_applications_clock)(Device, int, unsigned int*) = nullptr;
   Return (*device_get_default_applications_clock)(Device, int, unsigned int*) = nullptr;
   Return (*device_get_field_values)(Device, int, FieldValue*) = nullptr;

@@ -560,6 +560,7 @@ void no_nvml_rows(Rows& r, const NodeGpus& gpus) {
   add("gpu.pcie_width", "the GPU's maximum", kNvml);
   add("gpu.clocks", "no slowdown reason", kNvml);
   add("gpu.app_clocks", ">= default application clocks", kNvml);
+  add("gpu.vbios", "the same on every host", kNvml);
   add("affinity.gpu_nic", "a NIC on the GPU's NUMA node", kNcclRule);
 }
 
@@ -808,6 +809,14 @@ void gpu_rows(Rows& r, const GpuNvml& g) {
               : "");
   }
   app_clock_row(r, g, subj);
+  // The VBIOS version: no expectation of its own; host_differences lists hosts that differ.
+  if (!g.vbios) {
+    cannot("gpu.vbios", "the same on every host", kNvml, "nvmlDeviceGetVbiosVersion",
+           g.vbios.why);
+  } else {
+    r.add("gpu.vbios", subj, *g.vbios, "the same on every host", kNvml, Verdict::pass,
+          "recorded to compare hosts");
+  }
 }
 
 // ---- GPU-NIC affinity, GPUDirect RDMA
@@ -819,13 +828,22 @@ std::string location_text(const PciLocation& l) {
   return fmt::format("NUMA {} {}", l.numa_node ? std::to_string(*l.numa_node) : "?", path);
 }
 
+// An RDMA device's place on the PCIe tree, and its firmware version (no expectation of its own:
+// host_differences lists hosts whose firmware differs).
+void nic_rows(Rows& r, const RdmaDeviceSysfs& nic) {
+  const bool ok = !nic.pci.path.empty() && nic.pci.numa_node.has_value();
+  r.add("affinity.nic", nic.name, ok ? location_text(nic.pci) : "cannot read",
+        "a NUMA node and PCI path", kRule + "sysfs", ok ? Verdict::pass : Verdict::unknown,
+        nic.pci.why);
+  const bool fw = nic.fw_ver.has_value() && !nic.fw_ver->empty();
+  r.add("rdma.firmware", nic.name, fw ? *nic.fw_ver : "cannot read", "the same on every host",
+        kRule + "sysfs", fw ? Verdict::pass : Verdict::unknown,
+        fw ? "recorded to compare hosts"
+           : fmt::format("no /sys/class/infiniband/{}/fw_ver to read", nic.name));
+}
+
 void affinity_rows(Rows& r, const PreflightInputs& in) {
-  for (const auto& nic : in.node.rdma_pci) {
-    const bool ok = !nic.pci.path.empty() && nic.pci.numa_node.has_value();
-    r.add("affinity.nic", nic.name, ok ? location_text(nic.pci) : "cannot read",
-          "a NUMA node and PCI path", kRule + "sysfs", ok ? Verdict::pass : Verdict::unknown,
-          nic.pci.why);
-  }
+  for (const auto& nic : in.node.rdma_pci) nic_rows(r, nic);
   for (size_t i = 0; i < in.gpus.gpus.size(); ++i) {
     const auto& g = in.gpus.gpus[i];
     const std::string subj = gpu_subject(g);
@@ -990,12 +1008,7 @@ std::vector<CheckRow> preflight_checks(const PreflightInputs& in, const NodeProf
   Rows r{profile, {}};
   if (!in.gpus.nvml) {
     no_nvml_rows(r, in.gpus);
-    for (const auto& nic : in.node.rdma_pci) {
-      const bool ok = !nic.pci.path.empty() && nic.pci.numa_node.has_value();
-      r.add("affinity.nic", nic.name, ok ? location_text(nic.pci) : "cannot read",
-            "a NUMA node and PCI path", kRule + "sysfs", ok ? Verdict::pass : Verdict::unknown,
-            nic.pci.why);
-    }
+    for (const auto& nic : in.node.rdma_pci) nic_rows(r, nic);
   } else {
     node_gpu_rows(r, in.gpus);
     for (const auto& g : in.gpus.gpus) gpu_rows(r, g);

@@ -42,9 +42,10 @@ TEST(PreflightE2E, GoodNodePassesAndWritesJson) {
   const auto r = run_command(kNoNccl + sxbench("preflight --root " + f.root().string() +
                                                " --json " + out.string()));
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  // A header; 15 GPU rows that could not run (no NVML), 2 NIC places, the CUDA runtime,
+  // A header; 16 GPU rows that could not run (no NVML), 2 NIC places and firmware versions, the
+  // CUDA runtime,
   // GPUDirect; 1 ports row, 8 rows per RoCE port, 4 NCCL rows; the summary.
-  EXPECT_EQ(count_lines(r.output), 1 + 15 + 2 + 1 + 1 + 1 + 2 * 8 + 4 + 1) << r.output;
+  EXPECT_EQ(count_lines(r.output), 1 + 16 + 2 * 2 + 1 + 1 + 1 + 2 * 8 + 4 + 1) << r.output;
   EXPECT_NE(r.output.find("pass     rdma.roce_ports"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("configs/cluster/h200_spectrumx.json:mtu_bytes"), std::string::npos);
   EXPECT_NE(r.output.find("not run: NVML unavailable (libsxb-no-such-nvml.so.1"), std::string::npos)
@@ -57,7 +58,7 @@ TEST(PreflightE2E, GoodNodePassesAndWritesJson) {
   EXPECT_EQ(j["passed"], true);
   EXPECT_EQ(j["profile"], "configs/cluster/h200_spectrumx.json");
   EXPECT_TRUE(j["nvml"].is_null());
-  EXPECT_EQ(j["checks"].size(), 40u);
+  EXPECT_EQ(j["checks"].size(), 43u);
   int unknown_gpu = 0;
   for (const auto& c : j["checks"]) {
     if (c["found"] == "not run") {
@@ -65,9 +66,9 @@ TEST(PreflightE2E, GoodNodePassesAndWritesJson) {
       EXPECT_EQ(c["verdict"], "unknown");
     }
   }
-  EXPECT_EQ(unknown_gpu, 15);
+  EXPECT_EQ(unknown_gpu, 16);
   expect_valid_json(out);
-  const auto& first = j["checks"][19];
+  const auto& first = j["checks"][22];
   EXPECT_EQ(first["id"], "rdma.roce_ports");
   EXPECT_EQ(first["verdict"], "pass");
   EXPECT_NE(first["citation"].get<std::string>().find("docs/requirements.md"), std::string::npos);

@@ -109,7 +109,7 @@ TEST_F(PreflightGpu, WithoutNvmlEachGpuCheckIsOneRowThatSaysWhy) {
     EXPECT_EQ(r.found, "not run") << r.id;
     EXPECT_TRUE(contains(r.note, "NVML unavailable (libsxb-no-such-nvml.so.1")) << r.note;
   }
-  EXPECT_EQ(gpu_rows, 15);
+  EXPECT_EQ(gpu_rows, 16);
   EXPECT_EQ(rows_of(rows, "gpu.model").size(), 1u);
   // The NICs' places are sysfs's, so they are still read.
   EXPECT_EQ(row(rows, "affinity.nic", "mlx5_0").verdict, Verdict::pass);
@@ -265,6 +265,20 @@ TEST_F(PreflightGpu, ApplicationClocksPinnedBelowTheDefaults) {
             "not run: nvmlDeviceGetDefaultApplicationsClock(MEM): NVML error 3 (Not Supported)");
   EXPECT_EQ(row(rows, "gpu.app_clocks", "GPU6").verdict, Verdict::pass);
   EXPECT_EQ(rows_of(rows, "gpu.app_clocks").size(), 8u);
+}
+
+TEST_F(PreflightGpu, VbiosAndNicFirmwareAreRecordedForHostComparison) {
+  const auto rows = run(f, kGoodGpus + "3.vbios=96.00.74.00.1C;5.vbios=ns");
+  EXPECT_EQ(rows_of(rows, "gpu.vbios").size(), 8u);
+  EXPECT_EQ(row(rows, "gpu.vbios", "GPU0").found, "96.00.AF.00.01");
+  EXPECT_EQ(row(rows, "gpu.vbios", "GPU0").verdict, Verdict::pass);
+  EXPECT_EQ(row(rows, "gpu.vbios", "GPU3").found, "96.00.74.00.1C");
+  const auto& ns = row(rows, "gpu.vbios", "GPU5");
+  EXPECT_EQ(ns.verdict, Verdict::unknown);
+  EXPECT_EQ(ns.note, "nvmlDeviceGetVbiosVersion: NVML error 3 (Not Supported)");
+  EXPECT_EQ(row(rows, "rdma.firmware", "mlx5_0").found, "28.39.1002");
+  EXPECT_EQ(row(rows, "rdma.firmware", "mlx5_0").verdict, Verdict::pass);
+  EXPECT_EQ(rows_of(rows, "rdma.firmware").size(), 2u);
 }
 
 TEST_F(PreflightGpu, GpuNicAffinityFromThePciTree) {
