@@ -141,6 +141,21 @@ GpuNvml read_gpu(const nvml::Api& a, nvml::Device d, int index) {
     v = m;
     return r;
   });
+  read_into(a, g.vbios, a.device_get_vbios_version != nullptr, [&](std::string& v) {
+    char buf[96] = {};  // NVML_DEVICE_VBIOS_VERSION_BUFFER_SIZE is 32
+    const auto r = a.device_get_vbios_version(d, buf, sizeof buf);
+    v = buf;
+    return r;
+  });
+  // nvmlClockType_t: NVML_CLOCK_SM = 1, NVML_CLOCK_MEM = 2.
+  auto clock_read = [&](Reading<unsigned int>& out,
+                        nvml::Return (*fn)(nvml::Device, int, unsigned int*), int type) {
+    read_into(a, out, fn != nullptr, [&](unsigned int& v) { return fn(d, type, &v); });
+  };
+  clock_read(g.app_clock_sm, a.device_get_applications_clock, 1);
+  clock_read(g.app_clock_mem, a.device_get_applications_clock, 2);
+  clock_read(g.default_app_clock_sm, a.device_get_default_applications_clock, 1);
+  clock_read(g.default_app_clock_mem, a.device_get_default_applications_clock, 2);
   return g;
 }
 

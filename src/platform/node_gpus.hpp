@@ -58,6 +58,10 @@ struct GpuNvml {
   Reading<std::vector<NvlinkSpeed>> nvlink_speeds;  // of the active links
   Reading<unsigned int> pcie_gen, pcie_gen_max, pcie_width, pcie_width_max;
   Reading<uint64_t> clock_reasons;  // nvmlClocksEventReasons mask
+  // Application clocks in MHz (nvmlDeviceGetApplicationsClock) and the GPU's defaults
+  // (nvmlDeviceGetDefaultApplicationsClock), SM and memory.
+  Reading<std::string> vbios;  // nvmlDeviceGetVbiosVersion
+  Reading<unsigned int> app_clock_sm, app_clock_mem, default_app_clock_sm, default_app_clock_mem;
 };
 
 struct NodeGpus {

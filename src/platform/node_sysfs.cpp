@@ -278,7 +278,8 @@ NodeSysfs read_node_sysfs(const fs::path& root, int roce_priority) {
       read_port_netdev(root, dev_dir, p, roce_priority);
       n.ports.push_back(std::move(p));
     }
-    n.rdma_pci.push_back({dev, pci_location_of(root, dev_dir / "device")});
+    n.rdma_pci.push_back(
+        {dev, pci_location_of(root, dev_dir / "device"), read_text(dev_dir / "fw_ver")});
   }
   n.gpudirect.nvidia_peermem = fs::is_directory(root / "sys/module/nvidia_peermem", ec);
   n.gpudirect.nv_peer_mem = fs::is_directory(root / "sys/module/nv_peer_mem", ec);

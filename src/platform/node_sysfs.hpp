@@ -68,6 +68,7 @@ const char* pci_relation_name(PciRelation r);
 struct RdmaDeviceSysfs {
   std::string name;  // "mlx5_0"
   PciLocation pci;   // of /sys/class/infiniband/<name>/device
+  std::optional<std::string> fw_ver;  // /sys/class/infiniband/<name>/fw_ver, trimmed
 };
 
 // The kernel parts GPUDirect RDMA needs: the peer-memory module, or the open NVIDIA kernel

@@ -85,6 +85,9 @@ ApiHandle load(const std::string& library, std::string& why) {
   bind_first(
       handle, a.device_get_clock_reasons,
       {"nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons"});
+  bind(handle, a.device_get_vbios_version, "nvmlDeviceGetVbiosVersion");
+  bind(handle, a.device_get_applications_clock, "nvmlDeviceGetApplicationsClock");
+  bind(handle, a.device_get_default_applications_clock, "nvmlDeviceGetDefaultApplicationsClock");
   bind(handle, a.device_get_field_values, "nvmlDeviceGetFieldValues");
   bind(handle, a.device_get_total_ecc_errors, "nvmlDeviceGetTotalEccErrors");
   bind(handle, a.device_get_curr_pcie_link_generation, "nvmlDeviceGetCurrPcieLinkGeneration");

@@ -143,6 +143,12 @@ struct Api {
   Return (*device_get_clock_info)(Device, int, unsigned int*) = nullptr;
   // nvmlDeviceGetCurrentClocksEventReasons (driver 535+), else ...ThrottleReasons.
   Return (*device_get_clock_reasons)(Device, unsigned long long*) = nullptr;
+  // nvmlDeviceGetApplicationsClock / nvmlDeviceGetDefaultApplicationsClock(device,
+  // nvmlClockType_t, MHz): the clocks the GPU runs work at, as set (nvidia-smi -ac) and as
+  // shipped.
+  Return (*device_get_vbios_version)(Device, char*, unsigned int) = nullptr;
+  Return (*device_get_applications_clock)(Device, int, unsigned int*) = nullptr;
+  Return (*device_get_default_applications_clock)(Device, int, unsigned int*) = nullptr;
   Return (*device_get_field_values)(Device, int, FieldValue*) = nullptr;
   Return (*device_get_total_ecc_errors)(Device, int, int, unsigned long long*) = nullptr;
   Return (*device_get_curr_pcie_link_generation)(Device, unsigned int*) = nullptr;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <utility>
 
 #include "core/atomic_file.hpp"
 #include "core/env_config.hpp"
@@ -508,6 +509,37 @@ std::string gpu_subject(const GpuNvml& g) {
 }
 
 // The GPU checks, one row each, when NVML cannot be used: no verdict, and why.
+// Application clocks (what the GPU runs work at; `nvidia-smi -ac` sets them) against the GPU's
+// default application clocks, SM and memory: set below the defaults, they cap every kernel. The
+// current clocks are not compared: an idle GPU runs below them, and slowdown is gpu.clocks's row.
+void app_clock_row(Rows& r, const GpuNvml& g, const std::string& subj) {
+  const std::string generic = ">= default application clocks";
+  const std::pair<const Reading<unsigned int>*, const char*> reads[] = {
+      {&g.app_clock_sm, "nvmlDeviceGetApplicationsClock(SM)"},
+      {&g.app_clock_mem, "nvmlDeviceGetApplicationsClock(MEM)"},
+      {&g.default_app_clock_sm, "nvmlDeviceGetDefaultApplicationsClock(SM)"},
+      {&g.default_app_clock_mem, "nvmlDeviceGetDefaultApplicationsClock(MEM)"}};
+  for (const auto& [reading, call] : reads) {
+    if (!*reading) {
+      r.add("gpu.app_clocks", subj, "not run", generic, kNvml, Verdict::unknown,
+            fmt::format("not run: {}: {}", call, reading->why));
+      return;
+    }
+  }
+  const unsigned int sm = *g.app_clock_sm, mem = *g.app_clock_mem;
+  const unsigned int dsm = *g.default_app_clock_sm, dmem = *g.default_app_clock_mem;
+  std::string low;
+  if (sm < dsm) low = fmt::format("SM {} of {} MHz", sm, dsm);
+  if (mem < dmem) low += fmt::format("{}memory {} of {} MHz", low.empty() ? "" : ", ", mem, dmem);
+  r.add("gpu.app_clocks", subj, fmt::format("SM {} MHz, memory {} MHz", sm, mem),
+        fmt::format(">= defaults SM {} MHz, memory {} MHz", dsm, dmem), kNvml,
+        low.empty() ? Verdict::pass : Verdict::warn,
+        low.empty() ? ""
+                    : fmt::format("application clocks set below the defaults: {} (`nvidia-smi "
+                                  "-rac` restores them)",
+                                  low));
+}
+
 void no_nvml_rows(Rows& r, const NodeGpus& gpus) {
   const auto& p = r.profile;
   const std::string why = fmt::format("not run: NVML unavailable ({})", gpus.why);
@@ -527,6 +559,8 @@ void no_nvml_rows(Rows& r, const NodeGpus& gpus) {
   add("gpu.pcie_gen", "the GPU's maximum", kNvml);
   add("gpu.pcie_width", "the GPU's maximum", kNvml);
   add("gpu.clocks", "no slowdown reason", kNvml);
+  add("gpu.app_clocks", ">= default application clocks", kNvml);
+  add("gpu.vbios", "the same on every host", kNvml);
   add("affinity.gpu_nic", "a NIC on the GPU's NUMA node", kNcclRule);
 }
 
@@ -774,6 +808,15 @@ void gpu_rows(Rows& r, const GpuNvml& g) {
               ? "clocks held at the power limit (sw_power_cap): is something running on this GPU?"
               : "");
   }
+  app_clock_row(r, g, subj);
+  // The VBIOS version: no expectation of its own; host_differences lists hosts that differ.
+  if (!g.vbios) {
+    cannot("gpu.vbios", "the same on every host", kNvml, "nvmlDeviceGetVbiosVersion",
+           g.vbios.why);
+  } else {
+    r.add("gpu.vbios", subj, *g.vbios, "the same on every host", kNvml, Verdict::pass,
+          "recorded to compare hosts");
+  }
 }
 
 // ---- GPU-NIC affinity, GPUDirect RDMA
@@ -785,13 +828,22 @@ std::string location_text(const PciLocation& l) {
   return fmt::format("NUMA {} {}", l.numa_node ? std::to_string(*l.numa_node) : "?", path);
 }
 
+// An RDMA device's place on the PCIe tree, and its firmware version (no expectation of its own:
+// host_differences lists hosts whose firmware differs).
+void nic_rows(Rows& r, const RdmaDeviceSysfs& nic) {
+  const bool ok = !nic.pci.path.empty() && nic.pci.numa_node.has_value();
+  r.add("affinity.nic", nic.name, ok ? location_text(nic.pci) : "cannot read",
+        "a NUMA node and PCI path", kRule + "sysfs", ok ? Verdict::pass : Verdict::unknown,
+        nic.pci.why);
+  const bool fw = nic.fw_ver.has_value() && !nic.fw_ver->empty();
+  r.add("rdma.firmware", nic.name, fw ? *nic.fw_ver : "cannot read", "the same on every host",
+        kRule + "sysfs", fw ? Verdict::pass : Verdict::unknown,
+        fw ? "recorded to compare hosts"
+           : fmt::format("no /sys/class/infiniband/{}/fw_ver to read", nic.name));
+}
+
 void affinity_rows(Rows& r, const PreflightInputs& in) {
-  for (const auto& nic : in.node.rdma_pci) {
-    const bool ok = !nic.pci.path.empty() && nic.pci.numa_node.has_value();
-    r.add("affinity.nic", nic.name, ok ? location_text(nic.pci) : "cannot read",
-          "a NUMA node and PCI path", kRule + "sysfs", ok ? Verdict::pass : Verdict::unknown,
-          nic.pci.why);
-  }
+  for (const auto& nic : in.node.rdma_pci) nic_rows(r, nic);
   for (size_t i = 0; i < in.gpus.gpus.size(); ++i) {
     const auto& g = in.gpus.gpus[i];
     const std::string subj = gpu_subject(g);
@@ -956,12 +1008,7 @@ std::vector<CheckRow> preflight_checks(const PreflightInputs& in, const NodeProf
   Rows r{profile, {}};
   if (!in.gpus.nvml) {
     no_nvml_rows(r, in.gpus);
-    for (const auto& nic : in.node.rdma_pci) {
-      const bool ok = !nic.pci.path.empty() && nic.pci.numa_node.has_value();
-      r.add("affinity.nic", nic.name, ok ? location_text(nic.pci) : "cannot read",
-            "a NUMA node and PCI path", kRule + "sysfs", ok ? Verdict::pass : Verdict::unknown,
-            nic.pci.why);
-    }
+    for (const auto& nic : in.node.rdma_pci) nic_rows(r, nic);
   } else {
     node_gpu_rows(r, in.gpus);
     for (const auto& g : in.gpus.gpus) gpu_rows(r, g);

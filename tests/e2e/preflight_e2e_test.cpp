@@ -42,9 +42,10 @@ TEST(PreflightE2E, GoodNodePassesAndWritesJson) {
   const auto r = run_command(kNoNccl + sxbench("preflight --root " + f.root().string() +
                                                " --json " + out.string()));
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  // A header; 14 GPU rows that could not run (no NVML), 2 NIC places, the CUDA runtime,
+  // A header; 16 GPU rows that could not run (no NVML), 2 NIC places and firmware versions, the
+  // CUDA runtime,
   // GPUDirect; 1 ports row, 8 rows per RoCE port, 4 NCCL rows; the summary.
-  EXPECT_EQ(count_lines(r.output), 1 + 14 + 2 + 1 + 1 + 1 + 2 * 8 + 4 + 1) << r.output;
+  EXPECT_EQ(count_lines(r.output), 1 + 16 + 2 * 2 + 1 + 1 + 1 + 2 * 8 + 4 + 1) << r.output;
   EXPECT_NE(r.output.find("pass     rdma.roce_ports"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("configs/cluster/h200_spectrumx.json:mtu_bytes"), std::string::npos);
   EXPECT_NE(r.output.find("not run: NVML unavailable (libsxb-no-such-nvml.so.1"), std::string::npos)
@@ -57,7 +58,7 @@ TEST(PreflightE2E, GoodNodePassesAndWritesJson) {
   EXPECT_EQ(j["passed"], true);
   EXPECT_EQ(j["profile"], "configs/cluster/h200_spectrumx.json");
   EXPECT_TRUE(j["nvml"].is_null());
-  EXPECT_EQ(j["checks"].size(), 39u);
+  EXPECT_EQ(j["checks"].size(), 43u);
   int unknown_gpu = 0;
   for (const auto& c : j["checks"]) {
     if (c["found"] == "not run") {
@@ -65,9 +66,9 @@ TEST(PreflightE2E, GoodNodePassesAndWritesJson) {
       EXPECT_EQ(c["verdict"], "unknown");
     }
   }
-  EXPECT_EQ(unknown_gpu, 14);
+  EXPECT_EQ(unknown_gpu, 16);
   expect_valid_json(out);
-  const auto& first = j["checks"][18];
+  const auto& first = j["checks"][22];
   EXPECT_EQ(first["id"], "rdma.roce_ports");
   EXPECT_EQ(first["verdict"], "pass");
   EXPECT_NE(first["citation"].get<std::string>().find("docs/requirements.md"), std::string::npos);
@@ -126,15 +127,20 @@ TEST(PreflightE2E, GpuNodeThroughNvmlPassesAndAGpuFaultFails) {
   EXPECT_EQ(models, 8);
   expect_valid_json(out);
 
-  // GPU 3's link trained at x8, GPU 5 is held down by a hardware slowdown: exit 1, both named.
-  r = run_command(fake_nvml(kGoodGpus + ";3.pcie_width=8;5.clock_reasons=0x8") +
+  // GPU 3's link trained at x8, GPU 5 is held down by a hardware slowdown: exit 1, both named;
+  // GPU 1's SM application clock pinned below its default: a warning, not a failure.
+  r = run_command(fake_nvml(kGoodGpus + ";3.pcie_width=8;5.clock_reasons=0x8;1.app_sm=1410") +
                   sxbench("preflight --root " + f.root().string() + " --json " + out.string()));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("fail     gpu.pcie_width      GPU3 0000:61:00.0"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("the link trained at x8 of x16"), std::string::npos);
   EXPECT_NE(r.output.find("clocks held down by hw_slowdown"), std::string::npos);
+  EXPECT_NE(r.output.find("warn     gpu.app_clocks      GPU1 0000:43:00.0   SM 1410 MHz, memory 3201 MHz"),
+            std::string::npos)
+      << r.output;
   j = nlohmann::json::parse(std::ifstream(out));
   EXPECT_EQ(j["counts"]["fail"], 2);
+  EXPECT_EQ(j["counts"]["warn"], 1);
   expect_valid_json(out);
   std::filesystem::remove_all(dir);
 }

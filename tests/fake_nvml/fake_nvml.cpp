@@ -15,8 +15,9 @@
 // ecc_unc_volatile, ecc_unc_aggregate, remap_pending, remap_failure, retired_sbe, retired_dbe,
 // retired_pending, nvlinks (active links, from link 0), nvlink_speed (MB/s of each link),
 // slow_link (index of a link at half speed, -1 none), pcie_gen, pcie_gen_max, pcie_width,
-// pcie_width_max, clock_reasons (a mask). V = ns makes the call that reads FIELD answer
-// NVML_ERROR_NOT_SUPPORTED.
+// pcie_width_max, clock_reasons (a mask), app_sm, app_mem (application clocks, MHz),
+// default_app_sm, default_app_mem (the default application clocks, MHz), vbios (text). V = ns makes the call that
+// reads FIELD answer NVML_ERROR_NOT_SUPPORTED.
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -55,7 +56,12 @@ std::map<std::string, std::string> default_fields(int i) {
           {"pcie_gen_max", "5"},
           {"pcie_width", i == 1 ? "8" : "16"},
           {"pcie_width_max", "16"},
-          {"clock_reasons", i == 0 ? "4" : "1"}};
+          {"clock_reasons", i == 0 ? "4" : "1"},
+          {"vbios", "96.00.AF.00.01"},
+          {"app_sm", "1980"},
+          {"app_mem", "3201"},
+          {"default_app_sm", "1980"},
+          {"default_app_mem", "3201"}};
 }
 
 std::vector<Gpu> g_gpus;
@@ -287,6 +293,22 @@ int nvmlDeviceGetTemperature(void*, int, unsigned int* t) {
 int nvmlDeviceGetClockInfo(void*, int type, unsigned int* mhz) {
   *mhz = type == 1 ? 1980 : 3201;
   return 0;
+}
+int nvmlDeviceGetVbiosVersion(void* d, char* out, unsigned int len) {
+  const std::string& v = field(d, "vbios");
+  if (v == "ns") return 3;
+  if (v.size() + 1 > len) return 7;  // NVML_ERROR_INSUFFICIENT_SIZE
+  std::memcpy(out, v.c_str(), v.size() + 1);
+  return 0;
+}
+// type: NVML_CLOCK_SM = 1, NVML_CLOCK_MEM = 2; other types are not scripted.
+int nvmlDeviceGetApplicationsClock(void* d, int type, unsigned int* mhz) {
+  if (type != 1 && type != 2) return 2;  // NVML_ERROR_INVALID_ARGUMENT
+  return number(d, type == 1 ? "app_sm" : "app_mem", mhz) ? 0 : 3;
+}
+int nvmlDeviceGetDefaultApplicationsClock(void* d, int type, unsigned int* mhz) {
+  if (type != 1 && type != 2) return 2;
+  return number(d, type == 1 ? "default_app_sm" : "default_app_mem", mhz) ? 0 : 3;
 }
 int nvmlDeviceGetCurrentClocksEventReasons(void* d, unsigned long long* r) {
   return number(d, "clock_reasons", r) ? 0 : 3;

@@ -23,6 +23,7 @@ struct FixturePort {
   // function of its own directly under pci0000:00.
   std::string pci_path;
   int numa = 0;  // numa_node of the function; -2 writes no numa_node file
+  std::string fw_ver = "28.39.1002";  // <dev>/fw_ver; empty writes none
 };
 
 class SysfsFixture {
@@ -78,6 +79,7 @@ class SysfsFixture {
     write(port + "/gids/3", eth && f.roce_v2_gid ? v4 : zero);
     if (eth && f.roce_v2_gid) write(port + "/gid_attrs/types/3", "RoCE v2");
     write(port + "/gids/4", zero);
+    if (!f.fw_ver.empty()) write(ib + "/fw_ver", f.fw_ver);
     link("sys/class/infiniband/" + f.device, ib);
     // <dev>/device -> the PCI function, whose net/ holds the interface.
     link(ib + "/device", pci);

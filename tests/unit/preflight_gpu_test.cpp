@@ -109,7 +109,7 @@ TEST_F(PreflightGpu, WithoutNvmlEachGpuCheckIsOneRowThatSaysWhy) {
     EXPECT_EQ(r.found, "not run") << r.id;
     EXPECT_TRUE(contains(r.note, "NVML unavailable (libsxb-no-such-nvml.so.1")) << r.note;
   }
-  EXPECT_EQ(gpu_rows, 14);
+  EXPECT_EQ(gpu_rows, 16);
   EXPECT_EQ(rows_of(rows, "gpu.model").size(), 1u);
   // The NICs' places are sysfs's, so they are still read.
   EXPECT_EQ(row(rows, "affinity.nic", "mlx5_0").verdict, Verdict::pass);
@@ -120,6 +120,7 @@ TEST_F(PreflightGpu, WithoutNvmlEachGpuCheckIsOneRowThatSaysWhy) {
   EXPECT_EQ(count.note,
             "not run: NVML unavailable (nvmlInit failed: NVML error 9 (Driver Not Loaded))");
   EXPECT_EQ(rows_of(init, "gpu.clocks").size(), 1u);
+  EXPECT_EQ(rows_of(init, "gpu.app_clocks").size(), 1u);
 }
 
 TEST_F(PreflightGpu, GoodH200NodePasses) {
@@ -232,6 +233,52 @@ TEST_F(PreflightGpu, ClockEventReasonsThatHoldClocksDown) {
   EXPECT_EQ(row(rows, "gpu.clocks", "GPU3").verdict, Verdict::pass);
   EXPECT_EQ(row(rows, "gpu.clocks", "GPU3").found, "none");
   EXPECT_EQ(row(rows, "gpu.clocks", "GPU4").verdict, Verdict::pass);  // gpu_idle
+}
+
+TEST_F(PreflightGpu, ApplicationClocksPinnedBelowTheDefaults) {
+  // GPU0 SM pinned low, GPU1 memory pinned low, GPU2 both, GPU3 above the defaults, GPU4 a driver
+  // that does not answer for application clocks, GPU5 one without default clocks.
+  const auto rows = run(f, kGoodGpus +
+                               "0.app_sm=1410;1.app_mem=2619;2.app_sm=990;2.app_mem=1593;"
+                               "3.app_sm=1995;4.app_sm=ns;5.default_app_mem=ns");
+  const auto& sm = row(rows, "gpu.app_clocks", "GPU0");
+  EXPECT_EQ(sm.verdict, Verdict::warn);
+  EXPECT_EQ(sm.found, "SM 1410 MHz, memory 3201 MHz");
+  EXPECT_EQ(sm.expected, ">= defaults SM 1980 MHz, memory 3201 MHz");
+  EXPECT_EQ(sm.note,
+            "application clocks set below the defaults: SM 1410 of 1980 MHz (`nvidia-smi -rac` "
+            "restores them)");
+  EXPECT_EQ(row(rows, "gpu.app_clocks", "GPU1").verdict, Verdict::warn);
+  EXPECT_EQ(row(rows, "gpu.app_clocks", "GPU1").note,
+            "application clocks set below the defaults: memory 2619 of 3201 MHz (`nvidia-smi "
+            "-rac` restores them)");
+  EXPECT_TRUE(contains(row(rows, "gpu.app_clocks", "GPU2").note,
+                       "SM 990 of 1980 MHz, memory 1593 of 3201 MHz"))
+      << row(rows, "gpu.app_clocks", "GPU2").note;
+  EXPECT_EQ(row(rows, "gpu.app_clocks", "GPU3").verdict, Verdict::pass);
+  EXPECT_EQ(row(rows, "gpu.app_clocks", "GPU3").found, "SM 1995 MHz, memory 3201 MHz");
+  const auto& ns = row(rows, "gpu.app_clocks", "GPU4");
+  EXPECT_EQ(ns.verdict, Verdict::unknown);
+  EXPECT_EQ(ns.found, "not run");
+  EXPECT_EQ(ns.note, "not run: nvmlDeviceGetApplicationsClock(SM): NVML error 3 (Not Supported)");
+  EXPECT_EQ(row(rows, "gpu.app_clocks", "GPU5").note,
+            "not run: nvmlDeviceGetDefaultApplicationsClock(MEM): NVML error 3 (Not Supported)");
+  EXPECT_EQ(row(rows, "gpu.app_clocks", "GPU6").verdict, Verdict::pass);
+  EXPECT_EQ(rows_of(rows, "gpu.app_clocks").size(), 8u);
+}
+
+TEST_F(PreflightGpu, VbiosAndNicFirmwareAreRecordedForHostComparison) {
+  const auto rows = run(f, kGoodGpus + "3.vbios=96.00.74.00.1C;5.vbios=ns");
+  EXPECT_EQ(rows_of(rows, "gpu.vbios").size(), 8u);
+  EXPECT_EQ(row(rows, "gpu.vbios", "GPU0").found, "96.00.AF.00.01");
+  EXPECT_EQ(row(rows, "gpu.vbios", "GPU0").verdict, Verdict::pass);
+  EXPECT_EQ(row(rows, "gpu.vbios", "GPU3").found, "96.00.74.00.1C");
+  const auto& ns = row(rows, "gpu.vbios", "GPU5");
+  EXPECT_EQ(ns.verdict, Verdict::unknown);
+  EXPECT_EQ(ns.note, "nvmlDeviceGetVbiosVersion: NVML error 3 (Not Supported)");
+  EXPECT_EQ(row(rows, "rdma.firmware", "mlx5_0").found, "28.39.1002");
+  EXPECT_EQ(row(rows, "rdma.firmware", "mlx5_0").verdict, Verdict::pass);
+  EXPECT_EQ(rows_of(rows, "rdma.firmware").size(), 2u);
 }
 
 TEST_F(PreflightGpu, GpuNicAffinityFromThePciTree) {

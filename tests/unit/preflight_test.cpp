@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/env_config.hpp"
 #include "core/error.hpp"
 #include "core/hardware.hpp"
 #include "platform/node_sysfs.hpp"
@@ -302,6 +303,47 @@ using namespace sxb;
 // Several hosts (phase 0 of a run, or preflight under mpirun): the checks whose values differ
 // between hosts are listed, a check run on one host only too, and the file keeps the first host's
 // document at its top with every host under "hosts".
+// Two hosts whose NICs run different firmware (fixture trees read as each host reads its own):
+// the firmware rows pass on each host, and the difference names the device and both versions.
+TEST(PreflightHosts, NicFirmwareThatDiffersBetweenHostsIsListed) {
+  sxb::test::SysfsFixture fa("fw_a"), fb("fw_b");
+  fa.add_good_node();
+  sxb::test::FixturePort old_fw;
+  fb.add(old_fw);
+  old_fw.device = "mlx5_1";
+  old_fw.netdev = "eth1";
+  old_fw.fw_ver = "28.36.1010";
+  fb.add(old_fw);
+  const EnvConfig env;
+  auto a = check_this_host(fa.root().string(), "", env);
+  auto b = check_this_host(fb.root().string(), "", env);
+  a["hostname"] = "node-a";
+  b["hostname"] = "node-b";
+  const nlohmann::json diffs = host_differences({a, b});
+  nlohmann::json fw;
+  for (const auto& d : diffs)
+    if (d["check"] == "rdma.firmware") fw.push_back(d);
+  ASSERT_EQ(fw.size(), 1u) << diffs.dump(1);
+  EXPECT_EQ(fw[0]["subject"], "mlx5_1");
+  EXPECT_EQ(fw[0]["values"][0], (nlohmann::json{{"host", "node-a"}, {"found", "28.39.1002"}}));
+  EXPECT_EQ(fw[0]["values"][1], (nlohmann::json{{"host", "node-b"}, {"found", "28.36.1010"}}));
+  // A device without fw_ver: no verdict, and the note names the file.
+  sxb::test::SysfsFixture fc("fw_c");
+  sxb::test::FixturePort none;
+  none.fw_ver = "";
+  fc.add(none);
+  const auto c = check_this_host(fc.root().string(), "", env);
+  bool seen = false;
+  for (const auto& row : c["checks"]) {
+    if (row["id"] != "rdma.firmware") continue;
+    seen = true;
+    EXPECT_EQ(row["verdict"], "unknown");
+    EXPECT_EQ(row["found"], "cannot read");
+    EXPECT_EQ(row["note"], "no /sys/class/infiniband/mlx5_0/fw_ver to read");
+  }
+  EXPECT_TRUE(seen);
+}
+
 TEST(PreflightHosts, DifferencesBetweenHostsAreListedAndEveryHostIsKept) {
   auto doc = [](const std::string& host, bool passed, nlohmann::json checks) {
     return nlohmann::json{{"schema", "sxbench.preflight/1"}, {"hostname", host},
