@@ -65,7 +65,8 @@ nlohmann::json check_this_host(const std::string& root, const std::string& profi
   const std::string nvml_library =
       environment_knob("SXB_NVML_LIBRARY").value_or(nvml::kDefaultLibrary);
   const PreflightInputs inputs =
-      read_preflight_inputs(root, profile, nvml_library, nccl_env_from_process());
+      read_preflight_inputs(root, profile, nvml_library, nccl_env_from_process(),
+                            environment_knob("SXB_IBVERBS_LIBRARY").value_or(kDefaultIbverbsLibrary));
   const std::vector<CheckRow> rows = preflight_checks(inputs, profile);
   int counts[4] = {0, 0, 0, 0};
   for (const auto& r : rows) ++counts[static_cast<int>(r.verdict)];

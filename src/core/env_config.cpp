@@ -137,6 +137,10 @@ const std::vector<EnvKey>& known_env_keys() {
        "refused where it does not apply; default off)", {}, -1e300, 1e300, true},
       {"SXB_NVML_LIBRARY", K::string, "", "Test knob: the NVML library preflight loads "
        "(default libnvidia-ml.so.1)", {}, -1e300, 1e300, true},
+      {"SXB_IBVERBS_LIBRARY", K::string, "", "Test knob: the libibverbs preflight loads for the "
+       "ports' active MTU (default libibverbs.so.1)", {}, -1e300, 1e300, true},
+      {"SXB_FAKE_IBVERBS", K::string, "", "Test knob: the ports the libibverbs stand-in of the "
+       "tests serves, dev:port:mtu_bytes,... (err: the query fails)", {}, -1e300, 1e300, true},
       {"SXB_FAULT_INJECT", K::string, "", "Test knob: hang:R makes rank R stop answering at its "
        "first collective, corrupt:R makes it overwrite one output element before each data check, "
        "slow:R[:F] stretches rank R's timed diagnose work and its CPU training steps' own work F "

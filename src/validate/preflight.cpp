@@ -1004,6 +1004,31 @@ std::vector<CheckRow> preflight_checks(const NodeSysfs& node, const NodeProfile&
   return r.rows;
 }
 
+// RoCE's path MTU (an IB MTU, 256 to 4096 bytes, that fits in the interface's frames): 4096 on a
+// jumbo-frame profile (an interface MTU of 4200 or more holds a 4096-byte payload with the RoCE
+// headers), else 1024, what a 1500-byte interface allows.
+void active_mtu_rows(Rows& r, const PreflightInputs& in) {
+  const int want = r.profile.mtu_bytes >= 4200 ? 4096 : 1024;
+  const std::string expected =
+      fmt::format(">= {} bytes (interface MTU {})", want, r.profile.mtu_bytes);
+  for (size_t i = 0; i < in.node.ports.size(); ++i) {
+    const std::string subj = port_subject(in.node.ports[i]);
+    const VerbsPortMtu* v = i < in.verbs.ports.size() ? &in.verbs.ports[i] : nullptr;
+    if (v == nullptr || !v->active_mtu_bytes) {
+      r.add("rdma.active_mtu", subj, "not run", expected, "mtu_bytes", Verdict::unknown,
+            v ? v->why : "libibverbs was not asked");
+      continue;
+    }
+    const int mtu = *v->active_mtu_bytes;
+    r.add("rdma.active_mtu", subj, fmt::format("{} bytes", mtu), expected, "mtu_bytes",
+          mtu >= want ? Verdict::pass : Verdict::warn,
+          mtu >= want ? ""
+                      : fmt::format("RoCE packets carry at most {} bytes, below the {} the "
+                                    "interface MTU allows (ibv_query_port active_mtu)",
+                                    mtu, want));
+  }
+}
+
 std::vector<CheckRow> preflight_checks(const PreflightInputs& in, const NodeProfile& profile) {
   Rows r{profile, {}};
   if (!in.gpus.nvml) {
@@ -1017,13 +1042,20 @@ std::vector<CheckRow> preflight_checks(const PreflightInputs& in, const NodeProf
   cuda_runtime_row(r, in.cuda_runtime);
   gpudirect_row(r, in.node.gpudirect);
   network_rows(r, in.node, in.env);
+  active_mtu_rows(r, in);
   return r.rows;
 }
 
 PreflightInputs read_preflight_inputs(const std::filesystem::path& root, const NodeProfile& profile,
-                                      const std::string& nvml_library, const NcclEnv& env) {
+                                      const std::string& nvml_library, const NcclEnv& env,
+                                      const std::string& verbs_library) {
   PreflightInputs in;
   in.node = read_node_sysfs(root, profile.roce_priority);
+  if (!in.node.ports.empty()) {
+    std::vector<std::pair<std::string, int>> ports;
+    for (const auto& p : in.node.ports) ports.emplace_back(p.device, p.port);
+    in.verbs = read_verbs_ports(verbs_library, ports);
+  }
   in.gpus = read_node_gpus(nvml_library);
   for (const auto& g : in.gpus.gpus) {
     in.gpu_pci.push_back(g.bus_id ? read_pci_location(root, *g.bus_id) : PciLocation{});

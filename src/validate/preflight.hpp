@@ -14,6 +14,7 @@
 
 #include "platform/node_gpus.hpp"
 #include "platform/node_sysfs.hpp"
+#include "platform/rdma_verbs.hpp"
 
 namespace sxb {
 
@@ -89,9 +90,12 @@ struct PreflightInputs {
   std::vector<PciLocation> gpu_pci;  // one per gpus.gpus entry, from its NVML bus id
   NcclEnv env;
   int cuda_runtime = 0;  // this binary's CUDA runtime (12050); 0 in a build without CUDA
+  NodeVerbs verbs;       // active MTU of every port in node.ports, in that order
 };
+// verbs_library: the libibverbs to load (SXB_IBVERBS_LIBRARY; not loaded without RDMA ports).
 PreflightInputs read_preflight_inputs(const std::filesystem::path& root, const NodeProfile& profile,
-                                      const std::string& nvml_library, const NcclEnv& env);
+                                      const std::string& nvml_library, const NcclEnv& env,
+                                      const std::string& verbs_library = kDefaultIbverbsLibrary);
 
 // Every check: GPUs, GPU-NIC affinity, GPUDirect RDMA, RDMA ports and interfaces, NCCL settings.
 std::vector<CheckRow> preflight_checks(const PreflightInputs& in, const NodeProfile& profile);

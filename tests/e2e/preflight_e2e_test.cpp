@@ -20,7 +20,8 @@ using sxb::test::SysfsFixture;
 // or at the stand-in with a script.
 const std::string kNoNccl =
     "env -u NCCL_IB_HCA -u NCCL_IB_GID_INDEX -u NCCL_SOCKET_IFNAME -u NCCL_NET_PLUGIN "
-    "-u SXB_FAKE_NVML_SCRIPT SXB_NVML_LIBRARY=libsxb-no-such-nvml.so.1 ";
+    "-u SXB_FAKE_NVML_SCRIPT SXB_NVML_LIBRARY=libsxb-no-such-nvml.so.1 "
+    "SXB_IBVERBS_LIBRARY=libsxb-no-such-ibverbs.so.1 ";
 const std::string kGoodGpus = "gpus=8;all.name=NVIDIA H200;all.clock_reasons=1;all.pcie_width=16";
 std::string fake_nvml(const std::string& script) {
   return kNoNccl + "SXB_NVML_LIBRARY=" SXB_FAKE_NVML " SXB_FAKE_NVML_SCRIPT='" + script + "' ";
@@ -44,8 +45,11 @@ TEST(PreflightE2E, GoodNodePassesAndWritesJson) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   // A header; 16 GPU rows that could not run (no NVML), 2 NIC places and firmware versions, the
   // CUDA runtime,
-  // GPUDirect; 1 ports row, 8 rows per RoCE port, 4 NCCL rows; the summary.
-  EXPECT_EQ(count_lines(r.output), 1 + 16 + 2 * 2 + 1 + 1 + 1 + 2 * 8 + 4 + 1) << r.output;
+  // GPUDirect; 1 ports row, 8 rows per RoCE port, 4 NCCL rows, the active MTU of each port (not
+  // run: no libibverbs); the summary.
+  EXPECT_EQ(count_lines(r.output), 1 + 16 + 2 * 2 + 1 + 1 + 1 + 2 * 8 + 4 + 2 + 1) << r.output;
+  EXPECT_NE(r.output.find("libsxb-no-such-ibverbs.so.1 could not be loaded"), std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("pass     rdma.roce_ports"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("configs/cluster/h200_spectrumx.json:mtu_bytes"), std::string::npos);
   EXPECT_NE(r.output.find("not run: NVML unavailable (libsxb-no-such-nvml.so.1"), std::string::npos)
@@ -58,7 +62,7 @@ TEST(PreflightE2E, GoodNodePassesAndWritesJson) {
   EXPECT_EQ(j["passed"], true);
   EXPECT_EQ(j["profile"], "configs/cluster/h200_spectrumx.json");
   EXPECT_TRUE(j["nvml"].is_null());
-  EXPECT_EQ(j["checks"].size(), 43u);
+  EXPECT_EQ(j["checks"].size(), 45u);
   int unknown_gpu = 0;
   for (const auto& c : j["checks"]) {
     if (c["found"] == "not run") {
@@ -66,7 +70,7 @@ TEST(PreflightE2E, GoodNodePassesAndWritesJson) {
       EXPECT_EQ(c["verdict"], "unknown");
     }
   }
-  EXPECT_EQ(unknown_gpu, 16);
+  EXPECT_EQ(unknown_gpu, 16 + 2);  // no NVML, and no libibverbs for the two ports' active MTU
   expect_valid_json(out);
   const auto& first = j["checks"][22];
   EXPECT_EQ(first["id"], "rdma.roce_ports");
@@ -122,7 +126,9 @@ TEST(PreflightE2E, GpuNodeThroughNvmlPassesAndAGpuFaultFails) {
   int models = 0;
   for (const auto& c : j["checks"]) {
     if (c["id"] == "gpu.model") ++models;
-    if (c["id"] != "gpu.cuda_runtime" && c["id"] != "net.pfc") EXPECT_EQ(c["verdict"], "pass") << c.dump();
+    if (c["id"] != "gpu.cuda_runtime" && c["id"] != "net.pfc" && c["id"] != "rdma.active_mtu") {
+      EXPECT_EQ(c["verdict"], "pass") << c.dump();
+    }
   }
   EXPECT_EQ(models, 8);
   expect_valid_json(out);

@@ -305,6 +305,50 @@ using namespace sxb;
 // document at its top with every host under "hosts".
 // Two hosts whose NICs run different firmware (fixture trees read as each host reads its own):
 // the firmware rows pass on each host, and the difference names the device and both versions.
+// The RoCE active MTU through libibverbs: the tests' stand-in serves a 4096 and a 1024 port
+// (SXB_FAKE_IBVERBS); a library that does not load, a port it does not list and a query that
+// fails are "not run" with the reason, never a pass.
+TEST(Preflight, ActiveMtuThroughLibibverbs) {
+  SysfsFixture f("active_mtu");
+  f.add_good_node();
+  const NodeProfile p = profile();
+  const auto rows_with = [&](const std::string& library) {
+    return preflight_checks(read_preflight_inputs(f.root(), p, "", {}, library), p);
+  };
+  ASSERT_EQ(setenv("SXB_FAKE_IBVERBS", "mlx5_0:1:4096,mlx5_1:1:1024", 1), 0);
+  auto rows = rows_with(SXB_FAKE_IBVERBS);
+  const auto& a = row(rows, "rdma.active_mtu", "mlx5_0:1");
+  EXPECT_EQ(a.verdict, Verdict::pass) << a.note;
+  EXPECT_EQ(a.found, "4096 bytes");
+  EXPECT_EQ(a.expected, ">= 4096 bytes (interface MTU 9000)");
+  EXPECT_EQ(a.source, p.file + ":mtu_bytes");
+  const auto& b = row(rows, "rdma.active_mtu", "mlx5_1:1");
+  EXPECT_EQ(b.verdict, Verdict::warn);
+  EXPECT_EQ(b.found, "1024 bytes");
+  EXPECT_NE(b.note.find("at most 1024 bytes, below the 4096"), std::string::npos) << b.note;
+
+  ASSERT_EQ(setenv("SXB_FAKE_IBVERBS", "mlx5_0:1:err", 1), 0);
+  rows = rows_with(SXB_FAKE_IBVERBS);
+  EXPECT_EQ(row(rows, "rdma.active_mtu", "mlx5_0:1").verdict, Verdict::unknown);
+  EXPECT_EQ(row(rows, "rdma.active_mtu", "mlx5_0:1").note.rfind("ibv_query_port(mlx5_0, 1) failed", 0),
+            0u);
+  EXPECT_EQ(row(rows, "rdma.active_mtu", "mlx5_1:1").note,
+            std::string(SXB_FAKE_IBVERBS) + " lists no device mlx5_1");
+  unsetenv("SXB_FAKE_IBVERBS");
+
+  rows = rows_with("/nonexistent/libibverbs.so.1");
+  for (const auto& r : rows) {
+    if (r.id != "rdma.active_mtu") continue;
+    EXPECT_EQ(r.verdict, Verdict::unknown);
+    EXPECT_EQ(r.found, "not run");
+    EXPECT_EQ(r.note.rfind("/nonexistent/libibverbs.so.1 could not be loaded (", 0), 0u) << r.note;
+  }
+  EXPECT_EQ(ibv_mtu_bytes(1), 256);
+  EXPECT_EQ(ibv_mtu_bytes(5), 4096);
+  EXPECT_FALSE(ibv_mtu_bytes(0));
+  EXPECT_FALSE(ibv_mtu_bytes(6));
+}
+
 TEST(PreflightHosts, NicFirmwareThatDiffersBetweenHostsIsListed) {
   sxb::test::SysfsFixture fa("fw_a"), fb("fw_b");
   fa.add_good_node();
