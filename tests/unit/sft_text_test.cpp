@@ -286,10 +286,11 @@ TEST(SftText, BadRecordsNameFileAndLine) {
       {"[{\"prompt\": \"a,[\\\"\", \"response\": \"b\"},\n\n  {\"x\": 1}]",
        "f.jsonl:3: record 1: record has none of"},
   };
-  for (const auto& [text, expect] : cases) {
+  for (const auto& c : cases) {
+    const std::string& text = c.first;  // a named copy: lambdas do not capture bindings in C++17
     const std::string msg =
         thrown([&] { pack_text_records(text, "f.jsonl", opts(64), *t, std::nullopt); });
-    EXPECT_NE(msg.find(expect), std::string::npos) << msg;
+    EXPECT_NE(msg.find(c.second), std::string::npos) << msg;
   }
 }
 
