@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "train/token_data.hpp"
 #include "train/tokenizer.hpp"
 
 namespace sxb {
@@ -125,16 +126,6 @@ class RecordReader {
   TextPackStats& stats_;
 };
 
-nlohmann::json parse_record(const std::string& text, const std::string& where) {
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw usage_error(fmt::format("{}: not valid JSON (byte {})", where, e.byte));
-  } catch (const nlohmann::json::exception&) {
-    throw usage_error(fmt::format("{}: not valid JSON (a number out of range)", where));
-  }
-}
-
 // The line on which each element of a top-level JSON array starts (1-based), for messages that
 // name a record's place as FILE:LINE. Only called once the text parsed as an array.
 std::vector<int64_t> element_lines(const std::string& text) {
@@ -196,7 +187,7 @@ PackedDataset pack_text_records(const std::string& text, const std::string& sour
   RecordReader reader(opt, tok, chat_template, st);
   const size_t first = text.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && text[first] == '[') {  // a JSON array of records
-    const nlohmann::json a = parse_record(text, source);
+    const nlohmann::json a = parse_json_record(text, source);
     const std::vector<int64_t> lines = element_lines(text);
     for (size_t i = 0; i < a.size(); ++i) {
       reader.read(a[i], i < lines.size() ? fmt::format("{}:{}: record {}", source, lines[i], i)
@@ -204,15 +195,9 @@ PackedDataset pack_text_records(const std::string& text, const std::string& sour
     }
     return reader.finish(source);
   }
-  std::istringstream in(text);
-  std::string line;
-  int64_t line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = fmt::format("{}:{}", source, line_no);
-    reader.read(parse_record(line, where), where);
-  }
+  for_each_jsonl_record(text, source, [&](const nlohmann::json& record, const std::string& where) {
+    reader.read(record, where);
+  });
   return reader.finish(source);
 }
 

@@ -136,9 +136,19 @@ PackedDataset Packer::finish(const std::string& source) {
   return std::move(d_);
 }
 
-PackedDataset pack_jsonl_text(const std::string& text, const std::string& source,
-                              const PackOptions& opt) {
-  Packer packer(opt);
+nlohmann::json parse_json_record(const std::string& text, const std::string& where) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw usage_error(fmt::format("{}: not valid JSON (byte {})", where, e.byte));
+  } catch (const nlohmann::json::exception&) {
+    throw usage_error(fmt::format("{}: not valid JSON (a number out of range)", where));
+  }
+}
+
+void for_each_jsonl_record(
+    const std::string& text, const std::string& source,
+    const std::function<void(const nlohmann::json& record, const std::string& where)>& fn) {
   std::istringstream in(text);
   std::string line;
   int64_t line_no = 0;
@@ -146,14 +156,14 @@ PackedDataset pack_jsonl_text(const std::string& text, const std::string& source
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = fmt::format("{}:{}", source, line_no);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw usage_error(fmt::format("{}: not valid JSON (byte {})", where, e.byte));
-    } catch (const nlohmann::json::exception&) {
-      throw usage_error(fmt::format("{}: not valid JSON (a number out of range)", where));
-    }
+    fn(parse_json_record(line, where), where);
+  }
+}
+
+PackedDataset pack_jsonl_text(const std::string& text, const std::string& source,
+                              const PackOptions& opt) {
+  Packer packer(opt);
+  for_each_jsonl_record(text, source, [&](const nlohmann::json& j, const std::string& where) {
     if (!j.is_object()) throw usage_error(fmt::format("{}: record is not a JSON object", where));
     Record r{id_list(j, "prompt", where), id_list(j, "response", where)};
     if (r.response.empty()) throw usage_error(fmt::format("{}: \"response\" is empty", where));
@@ -163,7 +173,7 @@ PackedDataset pack_jsonl_text(const std::string& text, const std::string& source
     t.target.assign(r.prompt.size(), 0);
     t.target.resize(t.tokens.size(), 1);
     packer.add(t, where);
-  }
+  });
   return packer.finish(source);
 }
 

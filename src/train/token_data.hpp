@@ -19,6 +19,7 @@
 // ignored; the last position never has a target. The first token of every record has mask 0.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
@@ -81,6 +82,13 @@ class Packer {
 // a record that does not fit in the current sequence starts the next one (the rest is padded
 // with pad_id, mask 0); a record longer than seq_len is cut to seq_len (and dropped when no
 // response token remains). Bad records: one-line sxb::Error "FILE:LINE: ...".
+// One JSON record of a file, its place ("FILE:LINE") in the one-line error when it is not JSON.
+nlohmann::json parse_json_record(const std::string& text, const std::string& where);
+// Each non-blank line of JSONL text, parsed, with its place "SOURCE:LINE".
+void for_each_jsonl_record(
+    const std::string& text, const std::string& source,
+    const std::function<void(const nlohmann::json& record, const std::string& where)>& fn);
+
 PackedDataset pack_jsonl(const std::filesystem::path& in, const PackOptions& opt);
 PackedDataset pack_jsonl_text(const std::string& text, const std::string& source,
                               const PackOptions& opt);
