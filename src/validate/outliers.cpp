@@ -43,10 +43,8 @@ Summary summarize(const UnitSamples& u) {
   return s;
 }
 
-// One unit's verdict against `reference`, allowing `uncertainty` (the larger of its own and the
-// peers' typical one) times noise_k on top of the threshold.
-UnitVerdict judge(const UnitSamples& u, const Summary& s, double reference, double uncertainty,
-                  const OutlierRule& rule, const std::string& against, const std::string& unit_of) {
+// A unit's figures against `reference`, before any verdict.
+UnitVerdict measured(const UnitSamples& u, const Summary& s, double reference) {
   UnitVerdict v;
   v.unit = u.unit;
   v.median = s.median;
@@ -54,6 +52,14 @@ UnitVerdict judge(const UnitSamples& u, const Summary& s, double reference, doub
   v.uncertainty = s.uncertainty;
   v.reference = reference;
   v.deviation = s.median / reference - 1;
+  return v;
+}
+
+// One unit's verdict against `reference`, allowing `uncertainty` (the larger of its own and the
+// peers' typical one) times noise_k on top of the threshold.
+UnitVerdict judge(const UnitSamples& u, const Summary& s, double reference, double uncertainty,
+                  const OutlierRule& rule, const std::string& against, const std::string& unit_of) {
+  UnitVerdict v = measured(u, s, reference);
   v.allowed = rule.threshold + rule.noise_k * uncertainty;
   const std::string numbers = fmt::format(
       "median {:.4g} {} of {} samples is {:+.1f}% against {} {:.4g} {}; allowed {:.1f}% + {:g} x "
@@ -85,13 +91,7 @@ UnitVerdict judge(const UnitSamples& u, const Summary& s, double reference, doub
 // A unit that too few peers leave undecided: its numbers against `reference`, no allowance.
 UnitVerdict undecided(const UnitSamples& u, const Summary& s, double reference,
                       std::string reason) {
-  UnitVerdict v;
-  v.unit = u.unit;
-  v.median = s.median;
-  v.noise = s.noise;
-  v.uncertainty = s.uncertainty;
-  v.reference = reference;
-  v.deviation = s.median / reference - 1;
+  UnitVerdict v = measured(u, s, reference);
   v.standing = Standing::inconclusive;
   v.reason = std::move(reason);
   return v;
