@@ -413,8 +413,8 @@ int finish_diagnose(json& out, int slow, int inconclusive, const fs::path& out_d
   return slow > 0 ? static_cast<int>(ExitCode::failure) : 0;
 }
 
-// Stragglers from training: every rank's busy time per step (sft_metrics.json per_rank: the CPU
-// time of its thread outside communication) against the job median, lower being better. No
+// Stragglers from training: every rank's busy time per step (sft_metrics.json per_rank: its own
+// work, outside the time it waited for the other ranks) against the job median, lower being better. No
 // measurement and no MPI: rank 0 of the training gathered the figures.
 int run_diagnose_from(const DiagnoseOptions& o, const std::map<std::string, double>& baseline) {
   const fs::path dir(o.from);
@@ -439,8 +439,8 @@ int run_diagnose_from(const DiagnoseOptions& o, const std::map<std::string, doub
   }
   if (!sft.contains("per_rank") || !sft["per_rank"].is_array() || sft["per_rank"].empty()) {
     throw usage_error(fmt::format(
-        "--from {}: sft_metrics.json has no per_rank step times (the CPU reference engine of this "
-        "version records them; the CUDA engine does not)",
+        "--from {}: sft_metrics.json has no per_rank step times (written by a version of sxbench "
+        "that did not record them)",
         o.from));
   }
   OutlierRule rule;
@@ -450,6 +450,9 @@ int run_diagnose_from(const DiagnoseOptions& o, const std::map<std::string, doub
   std::vector<int> ranks;
   std::vector<std::string> hosts;
   size_t fewest = SIZE_MAX;
+  // Where the busy time comes from: the CUDA engine's GPU or the CPU reference's thread.
+  const bool gpu = sft.contains("device") && sft["device"].is_object() &&
+                   sft["device"].value("kind", "") == "gpu";
   for (const auto& r : sft["per_rank"]) {
     const bool ok = r.is_object() && r.contains("rank") && r["rank"].is_number_integer() &&
                     r.contains("host") && r["host"].is_string() && r.contains("busy_time_s") &&
@@ -471,7 +474,7 @@ int run_diagnose_from(const DiagnoseOptions& o, const std::map<std::string, doub
     fewest = std::min(fewest, v.size());
     ranks.push_back(r["rank"].get<int>());
     hosts.push_back(r["host"].get<std::string>());
-    us.push_back({fmt::format("rank {} ({}, CPU)", ranks.back(), hosts.back()), v});
+    us.push_back({fmt::format("rank {} ({}, {})", ranks.back(), hosts.back(), gpu ? "GPU" : "CPU"), v});
   }
   if (fewest < 3) {
     throw usage_error(fmt::format("--from {}: {} measured step(s) per rank; diagnose needs at "
@@ -483,8 +486,9 @@ int run_diagnose_from(const DiagnoseOptions& o, const std::map<std::string, doub
   DirectoryLock lock(out_dir, "diagnose");
 
   const Metric metric{"train_busy_time_s", "s",
-                      fmt::format("each rank's CPU time per training step outside communication "
-                                  "(its own work), from {}",
+                      fmt::format("each rank's own work per training step: {}, from {}",
+                                  gpu ? "its compute stream's time less the exchanges exposed in it"
+                                      : "its thread's CPU time outside communication",
                                   file.string())};
   const auto vs = judge_against_median(us, rule, metric.unit);
   std::vector<double> medians;

@@ -93,6 +93,9 @@ EngineRun run_cpu_engine(TrainJob& job, const MpiContext& mpi, const TrainOption
       "wall clock inside the step's collectives (gradient all_reduce or reduce_scatter, parameter "
       "all_gather, loss, token-count and gradient-norm sums), max over ranks; the CPU reference "
       "does not overlap communication, so all of it is exposed";
+  e.busy_method =
+      "the CPU time of its thread in the step outside communication (its own work; time it was "
+      "preempted by other processes not counted)";
   e.timing_method =
       "steady_clock around each optimizer step (data, forward, backward, gradient and parameter "
       "collectives, clipping, AdamW), max over ranks; statistics exclude the warm-up steps";
@@ -237,6 +240,11 @@ EngineRun run_cuda_engine(TrainJob& job, const MpiContext& mpi, const TrainOptio
   if (!e.peak_tflops) {
     e.mfu_note = "no configs/hardware entry matches " + rep.device_name + ": MFU not computed";
   }
+  e.busy_method =
+      "the CUDA-event time of its compute stream over the step's forward and backward less the "
+      "exchanges exposed in it (host-staged exchanges on mpi; the wait for the last gradient "
+      "collective on nccl), which is what it waited for the other ranks; at ZeRO stage 3 the "
+      "waits for weight gathers stay in it";
   e.timing_method =
       rep.overlap_optimizer
           ? "steady_clock per step from the end of the previous one (data, copies, forward, "

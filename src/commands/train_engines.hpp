@@ -21,6 +21,8 @@ struct EngineRun {
   nlohmann::json communication, precision, zero, recomputation, peak_memory, extra, profile;
   std::optional<double> peak_tflops;  // per device, dense bf16, from configs/hardware
   std::string peak_source, mfu_note, comm_method, timing_method, short_name;
+  // How the engine measures each rank's busy time (sft_metrics.json per_rank_method).
+  std::string busy_method;
   double executed_flops_per_token = 0;  // model FLOPs plus recomputation
 };
 

@@ -347,7 +347,7 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
     topt.seed = job.seed;
     topt.data = data.get();
     topt.pretrained_dir = job.pretrained_dir;
-    // Test-only straggler (SXB_FAULT_INJECT=slow:R[:F]); the CPU engine honours it.
+    // Test-only straggler (SXB_FAULT_INJECT=slow:R[:F]); both engines honour it.
     topt.slow_factor = fault_slow_factor(mpi.rank());
     topt.save_weights_dir = job.save_weights_dir;
     topt.save_dtype = job.save_dtype;
@@ -445,7 +445,7 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
     int64_t targets_measured = 0;
     for (int64_t i = warm; i < job.steps; ++i) targets_measured += run.steps[i].target_tokens;
 
-    // Every rank's own step times (the engine records them: the CPU reference), gathered to
+    // Every rank's own step times (both engines record them), gathered to
     // rank 0: what `sxbench diagnose --from` judges stragglers by.
     nlohmann::json per_rank = nullptr;
     if (run.rank_step_time_s.size() == size_t(job.steps) &&
@@ -562,9 +562,8 @@ nlohmann::json run_train_job(TrainJob& job, const MpiContext& mpi,
       m["per_rank"] = per_rank;
       m["per_rank_method"] =
           "each rank's own steps after warm-up: step_time_s_median, the median wall clock of its "
-          "steps (equal on every rank when the steps wait for each other); busy_time_s, per step, "
-          "the CPU time of its thread in the step outside communication (its own work; time it "
-          "was preempted by other processes not counted), and their median";
+          "steps (equal on every rank when the steps wait for each other); busy_time_s, per step, " +
+          e.busy_method + ", and their median";
     }
     if (!e.extra.is_null()) m["engine_timing"] = e.extra;
     if (!e.profile.is_null()) m["engine_profile"] = e.profile;

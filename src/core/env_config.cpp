@@ -143,7 +143,7 @@ const std::vector<EnvKey>& known_env_keys() {
        "tests serves, dev:port:mtu_bytes,... (err: the query fails)", {}, -1e300, 1e300, true},
       {"SXB_FAULT_INJECT", K::string, "", "Test knob: hang:R makes rank R stop answering at its "
        "first collective, corrupt:R makes it overwrite one output element before each data check, "
-       "slow:R[:F] stretches rank R's timed diagnose work and its CPU training steps' own work F "
+       "slow:R[:F] stretches rank R's timed diagnose work and its training steps' own work F "
        "times (default 3) (default: no fault)", {}, -1e300, 1e300, true},
       {"SXB_FAKE_HOSTS", K::string, "", "Test knob: each rank's host name, by rank, comma-separated, "
        "so one machine stands for several nodes (default: the real host names)", {}, -1e300, 1e300,

@@ -36,6 +36,8 @@ class GradientExchange {
   // Stages 0-1: sum over ranks of grads[0..n) (fp32) in place, after everything enqueued on the
   // compute stream.
   void unit_ready(float* grads, int64_t n);
+  // The step's forward and backward start on the compute stream (after its start event).
+  void begin_window();
   // The compute stream waits for every exchange of this step.
   void finish();
   // Stages 2-3: the shard layout (S elements per rank of the P-element flat buffer).
@@ -58,6 +60,11 @@ class GradientExchange {
   // payload bytes of this rank in the step; both reset for the next step.
   double take_exposed_ms();
   uint64_t take_bytes();
+  // After take_exposed_ms: the part of that step's exposed time that lies between begin_window()
+  // and the end of finish()'s wait (host-staged exchanges made in the forward and backward; the
+  // wait for the last gradient collective), so the compute stream's time over that window less
+  // this is the rank's own work. Stage 3's waits for weight gathers are not in it.
+  double window_exposed_ms() const { return window_exposed_ms_; }
 
   // What the exchange does at this ZeRO stage, for sft_metrics.json.
   std::string method(int zero_stage) const;
@@ -70,7 +77,8 @@ class GradientExchange {
   size_t next_ready_ = 0;
   cudaEvent_t backward_done_ = nullptr, comm_done_ = nullptr;
   bool pending_timing_ = false;
-  double host_ms_ = 0;  // mpi: wall time of the staged exchanges
+  double host_ms_ = 0;  // mpi: wall time of the staged exchanges (their copies and MPI)
+  double window_start_host_ms_ = 0, window_host_ms_ = 0, window_exposed_ms_ = 0;
   uint64_t bytes_ = 0;
   std::unique_ptr<PinnedBuffer> staging_;  // mpi only, grown to the largest unit
   size_t staging_bytes_ = 0;

@@ -81,6 +81,8 @@ void GradientExchange::unit_ready(float* grads, int64_t n) {
     comm_.all_reduce(grads, grads, size_t(n), DataType::f32);
     return;
   }
+  // The compute queued so far finishes first, so host_ms_ holds the exchange alone.
+  cuda_check(cudaStreamSynchronize(compute_), "gradient exchange");
   const auto t0 = std::chrono::steady_clock::now();
   void* host = staging(bytes);
   cuda_check(cudaMemcpyAsync(host, grads, bytes, cudaMemcpyDeviceToHost, compute_),
@@ -126,9 +128,10 @@ void GradientExchange::gather_unit(bf16* unit, int64_t offset, int64_t count, co
     cuda_check(cudaEventRecord(done, comm_stream_), "cudaEventRecord");
     return;
   }
-  const auto t0 = std::chrono::steady_clock::now();
   cuda_check(cudaEventSynchronize(free), "weight gather");
   cuda_check(cudaEventSynchronize(updated), "weight gather");
+  cuda_check(cudaStreamSynchronize(compute_), "weight gather");
+  const auto t0 = std::chrono::steady_clock::now();
   const size_t bytes = size_t(count) * sizeof(bf16);
   char* host = static_cast<char*>(staging(bytes));
   for (const Part& p : ps) {
@@ -165,6 +168,7 @@ void GradientExchange::reduce_unit(float* grads, int64_t offset, int64_t count, 
     cuda_check(cudaEventRecord(done, comm_stream_), "cudaEventRecord");
     return;
   }
+  cuda_check(cudaStreamSynchronize(compute_), "gradient exchange");
   const auto t0 = std::chrono::steady_clock::now();
   const size_t bytes = size_t(count) * sizeof(float);
   float* host = static_cast<float*>(staging(bytes));
@@ -221,6 +225,7 @@ void GradientExchange::gather_weights(bf16* w, int64_t shard_elements, cudaStrea
     gather_pending_[slot] = true;
     return;
   }
+  cuda_check(cudaStreamSynchronize(stream), "weight gather");
   const auto t0 = std::chrono::steady_clock::now();
   const size_t bytes = shard_bytes * size_t(W);
   char* host = static_cast<char*>(staging(bytes));
@@ -236,7 +241,10 @@ void GradientExchange::gather_weights(bf16* w, int64_t shard_elements, cudaStrea
   host_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
+void GradientExchange::begin_window() { window_start_host_ms_ = host_ms_; }
+
 void GradientExchange::finish() {
+  window_host_ms_ = host_ms_ - window_start_host_ms_;
   if (!comm_stream_) return;
   cuda_check(cudaEventRecord(backward_done_, compute_), "cudaEventRecord");
   cuda_check(cudaEventRecord(comm_done_, comm_stream_), "cudaEventRecord");
@@ -251,13 +259,18 @@ double GradientExchange::take_exposed_ms() {
   collect_gathers();
   ms += gather_ms_;
   gather_ms_ = 0;
+  window_exposed_ms_ = window_host_ms_;
   if (pending_timing_) {
     cuda_check(cudaEventSynchronize(comm_done_), "gradient exchange");
     float t = 0;
     // Both events are complete; a negative interval means the exchanges ended first (hidden).
-    if (cudaEventElapsedTime(&t, backward_done_, comm_done_) == cudaSuccess && t > 0) ms += t;
+    if (cudaEventElapsedTime(&t, backward_done_, comm_done_) == cudaSuccess && t > 0) {
+      ms += t;
+      window_exposed_ms_ += t;
+    }
     pending_timing_ = false;
   }
+  window_host_ms_ = 0;
   return ms;
 }
 

@@ -679,6 +679,16 @@ __global__ void cast_to_bf16_kernel(bf16* dst, const float* src, int64_t n) {
   if (i < n) dst[i] = __float2bfloat16(src[i]);
 }
 
+// One thread that stays resident until the GPU's global timer has advanced `ns` nanoseconds.
+__global__ void hold_stream_kernel(uint64_t ns) {
+  uint64_t start = 0, now = 0;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(start));
+  do {
+    __nanosleep(1000);
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
+  } while (now - start < ns);
+}
+
 void require(bool ok, const std::string& what) {
   if (!ok) throw usage_error(what);
 }
@@ -877,6 +887,12 @@ void join_master(float* dst, const bf16* w, const uint16_t* lo, int64_t n, cudaS
 void cast(bf16* dst, const float* src, int64_t n, cudaStream_t stream) {
   cast_to_bf16_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(dst, src, n);
   check_launch("cast");
+}
+
+void hold_stream(double seconds, cudaStream_t stream) {
+  if (!(seconds > 0)) return;
+  hold_stream_kernel<<<1, 1, 0, stream>>>(uint64_t(seconds * 1e9));
+  check_launch("hold_stream");
 }
 
 }  // namespace sxb::gpu

@@ -213,4 +213,10 @@ void attention_backward(float* dq_accum, bf16* dk, bf16* dv, float* dsum, const 
                         const bf16* v, const AttentionShape& s, cudaStream_t stream,
                         AttentionKernel kernel = AttentionKernel::automatic);
 
+// --- test-only --------------------------------------------------------------------------
+
+// Keeps `stream` busy for `seconds` (one resident thread reading the GPU's timer; the SMs stay
+// free for other streams): the test-only straggler's stretch (SXB_FAULT_INJECT=slow:R[:F]).
+void hold_stream(double seconds, cudaStream_t stream);
+
 }  // namespace sxb::gpu

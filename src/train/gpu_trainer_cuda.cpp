@@ -133,6 +133,9 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
   int32_t* tokens = static_cast<int32_t*>(tokens_buf.get());
   int32_t* targets = static_cast<int32_t*>(targets_buf.get());
   EventPairs ev(1);  // forward + backward of the step's micro-batches
+  // The test-only straggler (SXB_FAULT_INJECT=slow:R[:F]) holds its compute stream, before each
+  // step's forward, for F - 1 times the previous step's own work.
+  double prev_own_work_s = 0;
   for (int64_t step = 0; step < o.steps; ++step) {
     const auto t_step = Clock::now();
     int64_t local_targets = 0;
@@ -154,6 +157,9 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
     const bool profile_step = s.profile && step == o.steps - 1;
     model.set_profiling(profile_step);
     cuda_check(cudaEventRecord(ev.start(0), stream), "cudaEventRecord");
+    if (exchange) exchange->begin_window();
+    const double hold_s = o.slow_factor > 1 ? (o.slow_factor - 1) * prev_own_work_s : 0.0;
+    if (hold_s > 0) gpu::hold_stream(hold_s, stream);
     for (int64_t i = 0; i < accum; ++i) {
       const int64_t row = i * B * T;
       model.forward_backward(tokens + row, targets + row, B, dloss, i == 0, i == accum - 1);
@@ -180,6 +186,13 @@ GpuTrainReport train_gpu(const TrainOptions& o, GradientReducer& job, const GpuT
     rec.comm_time_s = exchange ? exchange->take_exposed_ms() / 1000.0 : 0.0;
     rec.comm_bytes = exchange ? int64_t(exchange->take_bytes()) : 0;
     rep.compute_ms.push_back(ev.elapsed_us(0) / 1000.0);
+    // This rank's own times: its wall clock, and its busy time, the compute stream's time over
+    // the forward and backward less the exposed exchanges in it (what it waited for others).
+    const double busy_s =
+        std::max(0.0, (rep.compute_ms.back() - (exchange ? exchange->window_exposed_ms() : 0.0)) / 1000.0);
+    rep.run.rank_step_time_s.push_back(rec.step_time_s);
+    rep.run.rank_busy_time_s.push_back(busy_s);
+    prev_own_work_s = std::max(0.0, busy_s - hold_s);
     // The previous step's update is complete here (this step's forward waited for it).
     if (step > 0) rep.optimizer_ms.push_back(model.optimizer_ms(step));
     if (step == o.steps - 1) rep.optimizer_ms.push_back(model.optimizer_ms(step + 1));

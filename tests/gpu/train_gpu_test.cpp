@@ -1169,6 +1169,45 @@ TEST(TrainGpuCli, RanksSummingGradientsMatchOneRankOfTheSameGlobalBatch) {
   fs::remove_all(dir);
 }
 
+// Stragglers of the CUDA engine: three ranks sharing the GPU through the mpi exchange, rank 1
+// made slow by the test-only fault (its compute stream held before each forward for 5 times the
+// previous step's own work). Every rank records its busy time (compute-stream time less the
+// exposed exchanges), and `diagnose --from` names rank 1 and only rank 1; a clean run names
+// nobody. The ranks share one GPU, so each one's kernels may wait for the others': the
+// threshold is 40 %, the fault 6x.
+TEST(TrainGpuCli, AStragglerOfTheCudaEngineIsNamedFromItsRunDirectory) {
+  SXB_REQUIRE_GPU();
+  const fs::path dir = e2e::scratch_dir("train_gpu_straggler");
+  auto train = [&](const std::string& name) {
+    return e2e::mpirun(3, "train --device cuda --model tiny --seq-len 256 --micro-batch 2 "
+                          "--steps 12 --warmup-steps 2 --comm-backend mpi --out " +
+                              (dir / name).string());
+  };
+  const auto slow = e2e::run_command("env SXB_FAULT_INJECT=slow:1:6 " + train("slow"));
+  ASSERT_EQ(slow.exit_code, 0) << slow.output;
+  const auto clean = e2e::run_command(train("clean"));
+  ASSERT_EQ(clean.exit_code, 0) << clean.output;
+  std::ifstream in(dir / "slow" / "sft_metrics.json");
+  const auto m = nlohmann::json::parse(in);
+  ASSERT_EQ(m["per_rank"].size(), 3u) << m.dump();
+  EXPECT_NE(m["per_rank_method"].get<std::string>().find("CUDA-event"), std::string::npos);
+  for (const auto& r : m["per_rank"]) {
+    EXPECT_EQ(r["busy_time_s"].size(), 10u);
+    EXPECT_GT(r["busy_time_s_median"].get<double>(), 0.0);
+  }
+  const double b0 = m["per_rank"][0]["busy_time_s_median"], b1 = m["per_rank"][1]["busy_time_s_median"];
+  EXPECT_GT(b1, 3 * b0) << m["per_rank"].dump();
+
+  const auto a = e2e::run_command(e2e::sxbench("diagnose --threshold 40 --from " + (dir / "slow").string()));
+  EXPECT_EQ(a.exit_code, 1) << a.output;
+  EXPECT_NE(a.output.find("named: rank 1 ("), std::string::npos) << a.output;
+  const auto b = e2e::run_command(e2e::sxbench("diagnose --threshold 40 --from " +
+                                               (dir / "clean").string()));
+  EXPECT_EQ(b.exit_code, 0) << b.output;
+  EXPECT_EQ(b.output.find("named:"), std::string::npos) << b.output;
+  fs::remove_all(dir);
+}
+
 // ZeRO-1, 2 and 3 on the CUDA engine: three ranks sharing the GPU through the mpi exchange
 // (uneven shards: the last one is shorter, the working copy padded), with one and with two
 // micro-batches per step (ZeRO-2/3 then add the second micro-batch's reduced gradients into the
