@@ -256,6 +256,17 @@ TEST(DiagnoseE2E, AStragglerOfTrainingIsNamedFromItsRunDirectory) {
   EXPECT_TRUE(contains(md, "`train_busy_time_s`")) << md;
   EXPECT_TRUE(contains(md, "**rank 1 (")) << md;
 
+  // A CUDA engine's training (device kind gpu; the same per_rank figures) names GPUs.
+  auto gpu_metrics = m;
+  gpu_metrics["device"]["kind"] = "gpu";
+  fs::create_directories(d / "gpu");
+  write_file_atomic(d / "gpu" / "sft_metrics.json", gpu_metrics.dump());
+  const auto g = run_command(sxbench("diagnose --threshold 40 --from " + (d / "gpu").string()));
+  EXPECT_EQ(g.exit_code, 1) << g.output;
+  const std::string host = m["per_rank"][1]["host"].get<std::string>();
+  EXPECT_TRUE(contains(g.output, "named: rank 1 (" + host + ", GPU)")) << g.output;
+  EXPECT_TRUE(contains(g.output, "compute stream")) << g.output;
+
   // Bad input: one line, non-zero exit.
   struct Case {
     std::string from, message;
