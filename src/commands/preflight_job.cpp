@@ -66,7 +66,8 @@ nlohmann::json check_this_host(const std::string& root, const std::string& profi
       environment_knob("SXB_NVML_LIBRARY").value_or(nvml::kDefaultLibrary);
   const PreflightInputs inputs =
       read_preflight_inputs(root, profile, nvml_library, nccl_env_from_process(),
-                            environment_knob("SXB_IBVERBS_LIBRARY").value_or(kDefaultIbverbsLibrary));
+                            environment_knob("SXB_IBVERBS_LIBRARY").value_or(kDefaultIbverbsLibrary),
+                            environment_knob(kFakeDcbKnob));
   const std::vector<CheckRow> rows = preflight_checks(inputs, profile);
   int counts[4] = {0, 0, 0, 0};
   for (const auto& r : rows) ++counts[static_cast<int>(r.verdict)];

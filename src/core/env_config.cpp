@@ -141,6 +141,10 @@ const std::vector<EnvKey>& known_env_keys() {
        "ports' active MTU (default libibverbs.so.1)", {}, -1e300, 1e300, true},
       {"SXB_FAKE_IBVERBS", K::string, "", "Test knob: the ports the libibverbs stand-in of the "
        "tests serves, dev:port:mtu_bytes,... (err: the query fails)", {}, -1e300, 1e300, true},
+      {"SXB_FAKE_DCB", K::string, "", "Test knob: preflight's PFC answers in place of the "
+       "kernel's DCB netlink, IF:MASK,... (MASK: pfc_en such as 0x08; none: no PFC in the reply; "
+       "err: the driver has no DCB) (default: netlink for --root /, nothing for a fixture tree)",
+       {}, -1e300, 1e300, true},
       {"SXB_FAULT_INJECT", K::string, "", "Test knob: hang:R makes rank R stop answering at its "
        "first collective, corrupt:R makes it overwrite one output element before each data check, "
        "slow:R[:F] stretches rank R's timed diagnose work and its training steps' own work F "

@@ -263,7 +263,45 @@ void no_rdma_rows(Rows& r, const NodeSysfs& node) {
         "pfc_enabled", Verdict::unknown, why);
 }
 
-void port_rows(Rows& r, const RdmaPortSysfs& port) {
+// PFC on the RoCE priority, from DCB netlink (what `dcb pfc show dev IF` and mlnx_qos read): the
+// profile says on or off; PFC on other priorities as well is no fault, and the note says so.
+void pfc_row(Rows& r, const std::string& subj, const std::string& ifname, const DcbPfc* dcb) {
+  const auto& p = r.profile;
+  const int prio = p.roce_priority;
+  const std::string expected = fmt::format("{} at priority {}", p.pfc_enabled ? "on" : "off", prio);
+  if (dcb == nullptr || !dcb->pfc_enabled_mask) {
+    r.add("net.pfc", subj, "cannot read", expected, "pfc_enabled", Verdict::unknown,
+          dcb != nullptr ? dcb->why : "DCB netlink was not asked");
+    return;
+  }
+  const uint8_t mask = *dcb->pfc_enabled_mask;
+  const uint8_t bit = static_cast<uint8_t>(1u << prio);
+  const bool on = (mask & bit) != 0;
+  const uint8_t others = static_cast<uint8_t>(mask & ~bit);
+  const bool ok = on == p.pfc_enabled;
+  std::string note;
+  if (ok && others != 0) {
+    note = fmt::format("PFC is also on at priorities {} of {}, besides priority {}",
+                       pfc_priority_list(others), ifname, prio);
+  } else if (!ok && on) {
+    note = fmt::format("PFC is on at priority {} of {}; the profile expects it off", prio, ifname);
+  } else if (!ok) {
+    std::string pfc_arg;
+    for (int i = 0; i < 8; ++i) pfc_arg += fmt::format("{}{}", i ? "," : "", (bit >> i) & 1u);
+    note = others != 0
+               ? fmt::format("PFC is off at priority {} of {} and on at priorities {}: does RoCE "
+                             "traffic use another priority than the profile's roce_priority?",
+                             prio, ifname, pfc_priority_list(others))
+               : fmt::format("PFC is off at priority {} of {} (and every other priority): "
+                             "lossless RoCE needs it (mlnx_qos -i {} --pfc {})",
+                             prio, ifname, ifname, pfc_arg);
+  }
+  r.add("net.pfc", subj,
+        fmt::format("{} at priority {}, pfc_en {}", on ? "on" : "off", prio, pfc_mask_text(mask)),
+        expected, "pfc_enabled", ok ? Verdict::pass : Verdict::fail, note);
+}
+
+void port_rows(Rows& r, const RdmaPortSysfs& port, const DcbPfc* dcb) {
   const auto& p = r.profile;
   const std::string subj = port_subject(port);
   // State.
@@ -381,10 +419,7 @@ void port_rows(Rows& r, const RdmaPortSysfs& port) {
           "ecn_enabled", ok ? Verdict::pass : Verdict::fail,
           ok ? "" : fmt::format("ECN at priority {} is {}", p.roce_priority, on ? "on" : "not on for both points"));
   }
-  // PFC: mlx5 shows it only through DCB netlink (mlnx_qos, dcb); not read in this version.
-  r.add("net.pfc", subj, "cannot read", fmt::format("{} at priority {}", p.pfc_enabled ? "on" : "off", p.roce_priority),
-        "pfc_enabled", Verdict::unknown,
-        fmt::format("cannot read PFC state from sysfs on this driver (use mlnx_qos -i {})", nd.name));
+  pfc_row(r, subj, nd.name, dcb);
 }
 
 void net_plugin_row(Rows& r, const NcclEnv& env);
@@ -972,7 +1007,8 @@ void net_plugin_row(Rows& r, const NcclEnv& env) {
   }
 }
 
-void network_rows(Rows& r, const NodeSysfs& node, const NcclEnv& env) {
+void network_rows(Rows& r, const NodeSysfs& node, const NcclEnv& env,
+                  const std::vector<DcbPfc>& dcb) {
   const NodeProfile& profile = r.profile;
   if (node.ports.empty()) {
     no_rdma_rows(r, node);
@@ -990,7 +1026,9 @@ void network_rows(Rows& r, const NodeSysfs& node, const NcclEnv& env) {
           fmt::format(">= {} ACTIVE {} ports", profile.roce_ports_per_node, profile.link_layer),
           "roce_ports_per_node", ok ? Verdict::pass : Verdict::fail,
           ok ? "" : fmt::format("{} ACTIVE {} ports of {} RDMA ports", n, profile.link_layer, node.ports.size()));
-    for (const auto& port : node.ports) port_rows(r, port);
+    for (size_t i = 0; i < node.ports.size(); ++i) {
+      port_rows(r, node.ports[i], i < dcb.size() ? &dcb[i] : nullptr);
+    }
   }
   nccl_rows(r, node, env);
 }
@@ -998,9 +1036,9 @@ void network_rows(Rows& r, const NodeSysfs& node, const NcclEnv& env) {
 }  // namespace
 
 std::vector<CheckRow> preflight_checks(const NodeSysfs& node, const NodeProfile& profile,
-                                       const NcclEnv& env) {
+                                       const NcclEnv& env, const std::vector<DcbPfc>& dcb) {
   Rows r{profile, {}};
-  network_rows(r, node, env);
+  network_rows(r, node, env, dcb);
   return r.rows;
 }
 
@@ -1041,14 +1079,53 @@ std::vector<CheckRow> preflight_checks(const PreflightInputs& in, const NodeProf
   }
   cuda_runtime_row(r, in.cuda_runtime);
   gpudirect_row(r, in.node.gpudirect);
-  network_rows(r, in.node, in.env);
+  network_rows(r, in.node, in.env, in.dcb);
   active_mtu_rows(r, in);
   return r.rows;
 }
 
+// The stand-in's answer when a script is given, the kernel's (DCB netlink) for this host's own
+// tree, else none: a fixture tree's interfaces are not this host's.
+std::vector<DcbPfc> read_ports_pfc(const std::filesystem::path& root, const NodeSysfs& node,
+                                   const std::optional<std::string>& script) {
+  std::error_code ec;
+  const bool this_host = std::filesystem::equivalent(root, "/", ec);
+  const std::optional<DcbScript> stand_in =
+      script ? std::optional<DcbScript>(DcbScript(kFakeDcbKnob, *script)) : std::nullopt;
+  std::map<std::string, DcbPfc> read;  // by interface: two ports may share one
+  std::vector<DcbPfc> out;
+  for (const auto& port : node.ports) {
+    DcbPfc d;
+    if (!port.netdev || !is_ethernet(port)) {
+      d.why = "no RoCE interface";
+      out.push_back(d);
+      continue;
+    }
+    const std::string& name = port.netdev->name;
+    if (const auto it = read.find(name); it != read.end()) {
+      out.push_back(it->second);
+      continue;
+    }
+    if (stand_in) {
+      d = stand_in->read(name);
+    } else if (this_host) {
+      d = read_dcb_pfc(name);
+    } else {
+      d.ifname = name;
+      d.why = fmt::format("the --root tree has no DCB state: PFC is read through netlink for "
+                          "--root / only ({} scripts it for tests)",
+                          kFakeDcbKnob);
+    }
+    read[name] = d;
+    out.push_back(d);
+  }
+  return out;
+}
+
 PreflightInputs read_preflight_inputs(const std::filesystem::path& root, const NodeProfile& profile,
                                       const std::string& nvml_library, const NcclEnv& env,
-                                      const std::string& verbs_library) {
+                                      const std::string& verbs_library,
+                                      const std::optional<std::string>& dcb_script) {
   PreflightInputs in;
   in.node = read_node_sysfs(root, profile.roce_priority);
   if (!in.node.ports.empty()) {
@@ -1056,6 +1133,7 @@ PreflightInputs read_preflight_inputs(const std::filesystem::path& root, const N
     for (const auto& p : in.node.ports) ports.emplace_back(p.device, p.port);
     in.verbs = read_verbs_ports(verbs_library, ports);
   }
+  in.dcb = read_ports_pfc(root, in.node, dcb_script);
   in.gpus = read_node_gpus(nvml_library);
   for (const auto& g : in.gpus.gpus) {
     in.gpu_pci.push_back(g.bus_id ? read_pci_location(root, *g.bus_id) : PciLocation{});

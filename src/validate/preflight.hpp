@@ -3,15 +3,18 @@
 // check with the value found, the value expected, where the expectation comes from and a verdict.
 // It checks the GPUs through NVML (platform/node_gpus), what sysfs shows of the RDMA ports, their
 // interfaces, where GPUs and NICs sit on the PCIe tree and GPUDirect RDMA's kernel parts
-// (platform/node_sysfs), and the NCCL settings. "unknown" is no verdict: the value could not be
-// read, and the row says why. The profile's expectations can be replaced by .env settings
+// (platform/node_sysfs), each RoCE interface's PFC through DCB netlink (platform/dcb_netlink),
+// each port's active MTU through libibverbs (platform/rdma_verbs), and the NCCL settings.
+// "unknown" is no verdict: the value could not be read, and the row says why. The profile's expectations can be replaced by .env settings
 // (PREFLIGHT_*), and a row whose expectation comes from one names it as its source.
 #include <filesystem>
 #include <map>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "platform/dcb_netlink.hpp"
 #include "platform/node_gpus.hpp"
 #include "platform/node_sysfs.hpp"
 #include "platform/rdma_verbs.hpp"
@@ -91,17 +94,28 @@ struct PreflightInputs {
   NcclEnv env;
   int cuda_runtime = 0;  // this binary's CUDA runtime (12050); 0 in a build without CUDA
   NodeVerbs verbs;       // active MTU of every port in node.ports, in that order
+  std::vector<DcbPfc> dcb;  // PFC of every port's interface in node.ports, in that order
 };
 // verbs_library: the libibverbs to load (SXB_IBVERBS_LIBRARY; not loaded without RDMA ports).
+// PFC comes from the kernel's DCB netlink when root is / (this host), from dcb_script (the
+// SXB_FAKE_DCB stand-in, "eth0:0x08,eth1:none,eth2:err") when given; a fixture root without a
+// script has no DCB state, and this host's interfaces are never asked in its place.
 PreflightInputs read_preflight_inputs(const std::filesystem::path& root, const NodeProfile& profile,
                                       const std::string& nvml_library, const NcclEnv& env,
-                                      const std::string& verbs_library = kDefaultIbverbsLibrary);
+                                      const std::string& verbs_library = kDefaultIbverbsLibrary,
+                                      const std::optional<std::string>& dcb_script = std::nullopt);
+// The name of the DCB stand-in's setting.
+constexpr const char* kFakeDcbKnob = "SXB_FAKE_DCB";
+// The PFC state of each port's interface in node.ports, in that order, as read_preflight_inputs
+// reads it (a port without a RoCE interface gets an entry saying so).
+std::vector<DcbPfc> read_ports_pfc(const std::filesystem::path& root, const NodeSysfs& node,
+                                   const std::optional<std::string>& dcb_script);
 
 // Every check: GPUs, GPU-NIC affinity, GPUDirect RDMA, RDMA ports and interfaces, NCCL settings.
 std::vector<CheckRow> preflight_checks(const PreflightInputs& in, const NodeProfile& profile);
-// The RDMA port, interface and NCCL rows alone.
+// The RDMA port, interface and NCCL rows alone; dcb as PreflightInputs::dcb (empty: PFC unknown).
 std::vector<CheckRow> preflight_checks(const NodeSysfs& node, const NodeProfile& profile,
-                                       const NcclEnv& env);
+                                       const NcclEnv& env, const std::vector<DcbPfc>& dcb = {});
 bool any_failed(const std::vector<CheckRow>& rows);
 
 nlohmann::json to_json(const CheckRow& row);

@@ -20,7 +20,7 @@ using sxb::test::SysfsFixture;
 // or at the stand-in with a script.
 const std::string kNoNccl =
     "env -u NCCL_IB_HCA -u NCCL_IB_GID_INDEX -u NCCL_SOCKET_IFNAME -u NCCL_NET_PLUGIN "
-    "-u SXB_FAKE_NVML_SCRIPT SXB_NVML_LIBRARY=libsxb-no-such-nvml.so.1 "
+    "-u SXB_FAKE_NVML_SCRIPT -u SXB_FAKE_DCB SXB_NVML_LIBRARY=libsxb-no-such-nvml.so.1 "
     "SXB_IBVERBS_LIBRARY=libsxb-no-such-ibverbs.so.1 ";
 const std::string kGoodGpus = "gpus=8;all.name=NVIDIA H200;all.clock_reasons=1;all.pcie_width=16";
 std::string fake_nvml(const std::string& script) {
@@ -115,7 +115,7 @@ TEST(PreflightE2E, GpuNodeThroughNvmlPassesAndAGpuFaultFails) {
   f.add_module("nvidia_peermem");
   const auto dir = scratch_dir("preflight_gpu");
   const auto out = dir / "preflight.json";
-  auto r = run_command(fake_nvml(kGoodGpus) +
+  auto r = run_command(fake_nvml(kGoodGpus) + "SXB_FAKE_DCB=eth0:0x08,eth1:0x08 " +
                        sxbench("preflight --root " + f.root().string() + " --json " + out.string()));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("pass     gpu.count           node"), std::string::npos) << r.output;
@@ -126,7 +126,7 @@ TEST(PreflightE2E, GpuNodeThroughNvmlPassesAndAGpuFaultFails) {
   int models = 0;
   for (const auto& c : j["checks"]) {
     if (c["id"] == "gpu.model") ++models;
-    if (c["id"] != "gpu.cuda_runtime" && c["id"] != "net.pfc" && c["id"] != "rdma.active_mtu") {
+    if (c["id"] != "gpu.cuda_runtime" && c["id"] != "rdma.active_mtu") {
       EXPECT_EQ(c["verdict"], "pass") << c.dump();
     }
   }
@@ -148,6 +148,58 @@ TEST(PreflightE2E, GpuNodeThroughNvmlPassesAndAGpuFaultFails) {
   EXPECT_EQ(j["counts"]["fail"], 2);
   EXPECT_EQ(j["counts"]["warn"], 1);
   expect_valid_json(out);
+  std::filesystem::remove_all(dir);
+}
+
+// PFC through the DCB stand-in (SXB_FAKE_DCB, read as the kernel's netlink replies): on at the
+// RoCE priority passes, off fails and exits 1, a driver without DCB is unknown with the reason;
+// a fixture tree without the stand-in has no DCB state and is never answered from this host.
+TEST(PreflightE2E, PfcThroughTheDcbStandIn) {
+  SysfsFixture f("e2e_pfc");
+  f.add_good_node();
+  const auto dir = scratch_dir("preflight_pfc");
+  const auto out = dir / "preflight.json";
+  auto r = run_command(kNoNccl + "SXB_FAKE_DCB=eth0:0x08,eth1:0x00 " +
+                       sxbench("preflight --root " + f.root().string() + " --json " + out.string()));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("pass     net.pfc             mlx5_0:1 eth0       on at priority 3, pfc_en "
+                          "0x08 (priorities 3)"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("fail     net.pfc             mlx5_1:1 eth1       off at priority 3, pfc_en "
+                          "0x00 (no priority)"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("mlnx_qos -i eth1 --pfc 0,0,0,1,0,0,0,0"), std::string::npos) << r.output;
+  auto j = nlohmann::json::parse(std::ifstream(out));
+  EXPECT_EQ(j["passed"], false);
+  EXPECT_EQ(j["counts"]["fail"], 1);
+  int pfc = 0;
+  for (const auto& c : j["checks"]) {
+    if (c["id"] != "net.pfc") continue;
+    ++pfc;
+    EXPECT_EQ(c["source"], "configs/cluster/h200_spectrumx.json:pfc_enabled");
+    EXPECT_EQ(c["expected"], "on at priority 3");
+  }
+  EXPECT_EQ(pfc, 2);
+  expect_valid_json(out);
+
+  r = run_command(kNoNccl + "SXB_FAKE_DCB=eth0:0x08,eth1:err " +
+                  sxbench("preflight --root " + f.root().string()));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("unknown  net.pfc             mlx5_1:1 eth1       cannot read"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("the driver of eth1 has no DCB (RTM_GETDCB: "), std::string::npos)
+      << r.output;
+
+  r = run_command(kNoNccl + sxbench("preflight --root " + f.root().string()));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("the --root tree has no DCB state"), std::string::npos) << r.output;
+  // A malformed script is each row's reason, not an error of the command.
+  r = run_command(kNoNccl + "SXB_FAKE_DCB=eth0 " + sxbench("preflight --root " + f.root().string()));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("SXB_FAKE_DCB: bad entry 'eth0'"), std::string::npos) << r.output;
   std::filesystem::remove_all(dir);
 }
 

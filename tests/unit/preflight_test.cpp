@@ -24,9 +24,12 @@ NodeProfile profile() {
                            "configs/cluster/h200_spectrumx.json");
 }
 
-std::vector<CheckRow> run(const SysfsFixture& f, const NcclEnv& env = {}) {
-  const NodeProfile p = profile();
-  return preflight_checks(read_node_sysfs(f.root(), p.roce_priority), p, env);
+// PFC comes from the DCB stand-in's script (SXB_FAKE_DCB's syntax); none: not read.
+std::vector<CheckRow> run(const SysfsFixture& f, const NcclEnv& env = {},
+                          const std::optional<std::string>& dcb = std::nullopt,
+                          const NodeProfile& p = profile()) {
+  const NodeSysfs node = read_node_sysfs(f.root(), p.roce_priority);
+  return preflight_checks(node, p, env, dcb ? read_ports_pfc(f.root(), node, dcb) : std::vector<DcbPfc>{});
 }
 
 const CheckRow& row(const std::vector<CheckRow>& rows, const std::string& id,
@@ -100,7 +103,7 @@ TEST(PreflightSysfs, ReadsPortsGidsAndInterfaces) {
 TEST(Preflight, GoodRoceNodePasses) {
   SysfsFixture f("good");
   f.add_good_node();
-  const auto rows = run(f);
+  const auto rows = run(f, {}, "eth0:0x08,eth1:0x08");
   EXPECT_FALSE(any_failed(rows));
   const auto& ports = row(rows, "rdma.roce_ports");
   EXPECT_EQ(ports.verdict, Verdict::pass);
@@ -109,17 +112,81 @@ TEST(Preflight, GoodRoceNodePasses) {
   EXPECT_NE(ports.citation.find("docs/requirements.md"), std::string::npos);
   for (const auto& r : rows) {
     SCOPED_TRACE(r.id + " " + r.subject);
-    if (r.id == "net.pfc") {
-      EXPECT_EQ(r.verdict, Verdict::unknown);  // not in sysfs on mlx5: never guessed
-      EXPECT_NE(r.note.find("cannot read PFC state from sysfs on this driver (use mlnx_qos -i eth"),
-                std::string::npos);
-    } else {
-      EXPECT_EQ(r.verdict, Verdict::pass) << r.note;
-    }
+    EXPECT_EQ(r.verdict, Verdict::pass) << r.note;
   }
+  const auto& pfc = row(rows, "net.pfc", "mlx5_0:1");
+  EXPECT_EQ(pfc.found, "on at priority 3, pfc_en 0x08 (priorities 3)");
+  EXPECT_EQ(pfc.expected, "on at priority 3");
+  EXPECT_EQ(pfc.source, profile().file + ":pfc_enabled");
+  EXPECT_EQ(pfc.note, "");
   EXPECT_EQ(row(rows, "rdma.gid", "mlx5_0:1").found.rfind("index 1 (RoCE v2)", 0), 0u);
   EXPECT_EQ(row(rows, "rdma.gid", "mlx5_0:1").note, "lowest RoCE v2 GID index: 1; IPv4-mapped: 3");
   EXPECT_EQ(row(rows, "rdma.port_rate", "mlx5_1:1").found, "400 Gb/sec (4X NDR)");
+}
+
+// PFC from DCB netlink (here the stand-in, which builds the kernel's reply bytes): on at the RoCE
+// priority passes, off fails, on at another priority only fails saying so, also on elsewhere
+// passes with a note; what cannot be read (no DCB in the driver, no PFC in the reply, a fixture
+// tree without a script) is unknown with the reason, never this host's answer.
+TEST(Preflight, PfcThroughDcbNetlink) {
+  SysfsFixture f("pfc");
+  f.add_good_node();
+  auto rows = run(f, {}, "eth0:0x18,eth1:0x00");
+  const auto& both = row(rows, "net.pfc", "mlx5_0:1");
+  EXPECT_EQ(both.verdict, Verdict::pass);
+  EXPECT_EQ(both.found, "on at priority 3, pfc_en 0x18 (priorities 3,4)");
+  EXPECT_EQ(both.note, "PFC is also on at priorities 4 of eth0, besides priority 3");
+  const auto& off = row(rows, "net.pfc", "mlx5_1:1");
+  EXPECT_EQ(off.verdict, Verdict::fail);
+  EXPECT_EQ(off.subject, "mlx5_1:1 eth1");
+  EXPECT_EQ(off.found, "off at priority 3, pfc_en 0x00 (no priority)");
+  EXPECT_EQ(off.note, "PFC is off at priority 3 of eth1 (and every other priority): lossless RoCE "
+                      "needs it (mlnx_qos -i eth1 --pfc 0,0,0,1,0,0,0,0)");
+  EXPECT_TRUE(any_failed(rows));
+
+  rows = run(f, {}, "eth0:0x10,eth1:err");
+  const auto& other = row(rows, "net.pfc", "mlx5_0:1");
+  EXPECT_EQ(other.verdict, Verdict::fail);
+  EXPECT_EQ(other.found, "off at priority 3, pfc_en 0x10 (priorities 4)");
+  EXPECT_EQ(other.note, "PFC is off at priority 3 of eth0 and on at priorities 4: does RoCE traffic "
+                        "use another priority than the profile's roce_priority?");
+  const auto& err = row(rows, "net.pfc", "mlx5_1:1");
+  EXPECT_EQ(err.verdict, Verdict::unknown);
+  EXPECT_EQ(err.found, "cannot read");
+  EXPECT_EQ(err.note.rfind("the driver of eth1 has no DCB (RTM_GETDCB: ", 0), 0u) << err.note;
+
+  rows = run(f, {}, "eth0:none");
+  EXPECT_EQ(row(rows, "net.pfc", "mlx5_0:1").verdict, Verdict::unknown);
+  EXPECT_EQ(row(rows, "net.pfc", "mlx5_0:1").note,
+            "the driver of eth0 reports no IEEE PFC state (no DCB_ATTR_IEEE_PFC in its DCB reply)");
+  EXPECT_EQ(row(rows, "net.pfc", "mlx5_1:1").note, "SXB_FAKE_DCB names no interface eth1");
+
+  // A profile that wants PFC off.
+  NodeProfile no_pfc = profile();
+  no_pfc.pfc_enabled = false;
+  rows = run(f, {}, "eth0:0x08,eth1:0x00", no_pfc);
+  EXPECT_EQ(row(rows, "net.pfc", "mlx5_0:1").verdict, Verdict::fail);
+  EXPECT_EQ(row(rows, "net.pfc", "mlx5_0:1").expected, "off at priority 3");
+  EXPECT_EQ(row(rows, "net.pfc", "mlx5_0:1").note,
+            "PFC is on at priority 3 of eth0; the profile expects it off");
+  EXPECT_EQ(row(rows, "net.pfc", "mlx5_1:1").verdict, Verdict::pass);
+
+  // A fixture tree and no script: no DCB state, and this host is not asked.
+  const NodeProfile p = profile();
+  const auto in = read_preflight_inputs(f.root(), p, "", {}, "/nonexistent/libibverbs.so.1");
+  ASSERT_EQ(in.dcb.size(), 2u);
+  rows = preflight_checks(in, p);
+  for (const char* port : {"mlx5_0:1", "mlx5_1:1"}) {
+    const auto& r = row(rows, "net.pfc", port);
+    EXPECT_EQ(r.verdict, Verdict::unknown);
+    EXPECT_EQ(r.note, "the --root tree has no DCB state: PFC is read through netlink for --root / "
+                      "only (SXB_FAKE_DCB scripts it for tests)");
+  }
+  // The script through read_preflight_inputs; PFC not read at all.
+  rows = preflight_checks(
+      read_preflight_inputs(f.root(), p, "", {}, "/nonexistent/libibverbs.so.1", "eth0:8,eth1:8"), p);
+  EXPECT_EQ(row(rows, "net.pfc", "mlx5_1:1").verdict, Verdict::pass);
+  EXPECT_EQ(row(run(f), "net.pfc", "mlx5_0:1").note, "DCB netlink was not asked");
 }
 
 TEST(Preflight, Mtu1500FailsNamingInterfaceAndValues) {
