@@ -126,8 +126,8 @@ const std::vector<EnvKey>& known_env_keys() {
        "sm90 (the default: the Hopper wgmma/TMA kernel where the device and shape allow it, "
        "mma.sync elsewhere) or mma (mma.sync always, for A/B runs)", {"mma", "sm90"}, -1e300, 1e300, true},
       {"SXB_ATTENTION_BACKWARD", K::choice, "", "Tuning knob: the CUDA engine's attention "
-       "backward, mma (the default: mma.sync) or sm90 (opt-in: the Hopper wgmma/TMA kernel where "
-       "the device and shape allow it, mma.sync elsewhere)", {"mma", "sm90"}, -1e300,
+       "backward, sm90 (the default: the Hopper wgmma/TMA kernel where the device and shape allow "
+       "it, mma.sync elsewhere) or mma (mma.sync always, for A/B runs)", {"mma", "sm90"}, -1e300,
        1e300, true},
       {"SXB_ATTENTION_SM90_OVERLAP", K::boolean, "", "Tuning knob: the Hopper attention "
        "forward overlaps one key tile's softmax with the previous tile's P V product (default on; "

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# On the GPU machine, in one call, with binaries built elsewhere (sm_90a) and carried in .dev/
+# (sxbench, sxb_gpu_tests, .dev/bundle for libraries the machine lacks) and the reference scripts
+# in .ref/: everything the open issues need a GPU for, most important first, each part bounded by
+# a timeout so one that hangs cannot take the rest with it.
+#   1. every GPU test but the timing ones (the whole model's loss and gradients with the default
+#      kernels, the Hopper attention kernels against mma.sync and float64, the CLI and
+#      data-parallel tests, the CUDA engine's straggler);
+#   2. the tokenizer reference ids from the `tokenizers` package (CPU, alongside 1);
+#   3. bench/device/pretrained.sh: PyTorch's first-step loss against the engine's;
+#   4. bench/device/preflight.sh: preflight and diagnose on the real GPU;
+#   5. the engine against PyTorch eager and torch.compile on the Llama-2-7B shape (seq 4096,
+#      micro-batch 1, no recomputation), the whole model where the GPU holds it (32 layers need
+#      about 91 GiB with AdamW), else LAYERS layers of it (default 12); the engine with the
+#      Hopper backward (default) and with SXB_ATTENTION_BACKWARD=mma.
+# Logs go into $OUT/logs.tgz (the device returns 8 files at most); a summary table is printed
+# last and kept in $OUT/summary.txt.
+set -uo pipefail
+export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1 OMPI_ALLOW_RUN_AS_ROOT=1
+export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+OUT=${OUT:-/tmp/sxb-out}
+L=$OUT/logs
+mkdir -p "$L" .dev/lib
+start=$SECONDS
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,power.draw,temperature.gpu \
+  --format=csv,noheader | tee "$OUT/gpu.txt"
+source bench/device/carried_libs.sh
+export SXB_TEST_BINARY=$PWD/.dev/sxbench
+BIN=$PWD/.dev/sxbench
+"$BIN" --version || { ldd "$BIN" | grep "not found"; exit 1; }
+S=$OUT/summary.txt
+: >"$S"
+note() { echo "$*" | tee -a "$S"; }
+
+# 2 runs on the CPU while 1 uses the GPU.
+OUT=$L bash bench/device/tokenizer_reference.sh >"$L/tokenizer.txt" 2>&1 &
+tok_pid=$!
+
+timeout 300 .dev/sxb_gpu_tests --gtest_filter='-TrainGpuPerf.*' >"$L/gpu_tests.log" 2>&1
+note "gpu tests (all but TrainGpuPerf) exit $?: $(grep -E '^\[  PASSED  \]|tests ran' "$L/gpu_tests.log" | tr '\n' ' ')"
+grep -E "^\[  FAILED  \]|^\[  SKIPPED \]" "$L/gpu_tests.log" | sort -u | tee -a "$S"
+grep -hE "hopper attention backward" "$L/gpu_tests.log" | head -3 | tee -a "$S"
+wait "$tok_pid"
+note "tokenizer reference exit $?: $(grep -E '^tokenizers|cross_check|DIFFERENT' "$L/tokenizer.txt" | tr '\n' ' ')"
+
+OUT=$L timeout 200 bash bench/device/pretrained.sh >"$L/pretrained.txt" 2>&1
+note "pretrained exit $?: $(grep -E 'first-step loss' "$L/pretrained.txt")"
+OUT=$L timeout 240 bash bench/device/preflight.sh >"$L/preflight.txt" 2>&1
+note "preflight.sh exit $?: $(grep -E '^sxbench preflight exit|^diagnose \(' "$L/preflight.txt" | tr '\n' ' ')"
+note "== $((SECONDS - start)) s before the training comparison"
+
+# 5. The whole 7B where it fits (139 GiB H200), else LAYERS of its layers.
+mem_mib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
+layers=32
+[ "$mem_mib" -lt 100000 ] && layers=${LAYERS:-12}
+M=/tmp/llama2_7b_shape_$layers
+mkdir -p "$M"
+cat >"$M/config.json" <<EOF
+{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096,
+ "intermediate_size": 11008, "num_attention_heads": 32, "num_key_value_heads": 32,
+ "num_hidden_layers": $layers, "vocab_size": 32000, "max_position_embeddings": 4096,
+ "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "tie_word_embeddings": false}
+EOF
+for mode in sm90 mma; do
+  SXB_ATTENTION_BACKWARD=$mode timeout 150 "$BIN" train --device cuda --model "$M" \
+    --seq-len 4096 --micro-batch 1 --steps 10 --warmup-steps 3 \
+    --ds-config bench/device/ds_config_torch_reference.json --out "/tmp/engine_$mode" \
+    >"$L/engine_$mode.log" 2>&1
+  note "engine (backward $mode) exit $?"
+done
+for c in 0 1; do
+  timeout 240 python3 -m torch.distributed.run --standalone --nproc_per_node 1 \
+    .ref/torch_llama.py --layers "$layers" --seq 4096 --mb 1 --ac 0 --compile $c \
+    --tag "compile$c" >"$L/torch_compile$c.log" 2>&1
+  note "torch_llama --compile $c exit $?"
+done
+
+note "== $((SECONDS - start)) s; Llama-2-7B shape, $layers layers, seq 4096, micro-batch 1, no recomputation"
+for mode in sm90 mma; do
+  m=/tmp/engine_$mode/sft_metrics.json
+  [ -f "$m" ] && cp "$m" "$L/engine_${mode}_sft_metrics.json" &&
+    python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(f\"engine backward $mode: {m['tokens_per_s_per_device']:.1f} tokens/s/GPU, MFU {100*m['mfu']:.1f}%, loss {m['initial_loss']:.4f} -> {m['final_loss']:.4f}\")" "$m" | tee -a "$S"
+done
+for c in 0 1; do
+  grep -h RESULT "$L/torch_compile$c.log" | python3 -c "import json,sys; r=json.loads(sys.stdin.read().split('RESULT ',1)[1]); print(f\"torch compile={r['compile']}: {r['tokens_per_s_per_gpu']:.1f} tokens/s/GPU, peak {r['peak_mem_gib']:.1f} GiB\")" 2>/dev/null | tee -a "$S"
+done
+tar czf "$OUT/logs.tgz" -C "$OUT" logs && rm -rf "$L"
