@@ -151,10 +151,15 @@ const char* kernel_name(gpu::AttentionKernel k) {
   return k == gpu::AttentionKernel::sm90 ? "sm90" : "mma";
 }
 
-// The kernels that run at this shape: mma.sync always, the Hopper one where it applies.
-std::vector<gpu::AttentionKernel> kernels_for(const gpu::AttentionShape& s) {
+// The kernels that run at this shape in one direction: mma.sync always, the Hopper one where it
+// applies (the forward at head_dim 64 and 128, the backward at 128).
+bool hopper_applies(const gpu::AttentionShape& s, bool backward) {
+  return backward ? gpu::attention_backward_sm90_supports(s)
+                  : gpu::attention_forward_sm90_supports(s);
+}
+std::vector<gpu::AttentionKernel> kernels_for(const gpu::AttentionShape& s, bool backward) {
   std::vector<gpu::AttentionKernel> k = {gpu::AttentionKernel::mma};
-  if (gpu::attention_forward_sm90_supports(s)) k.push_back(gpu::AttentionKernel::sm90);
+  if (hopper_applies(s, backward)) k.push_back(gpu::AttentionKernel::sm90);
   return k;
 }
 
@@ -241,7 +246,9 @@ AttentionCheck check_kernel(int device, gpu::AttentionKernel kernel,
     cuda_check(cudaMemset(d->get(), 0xff, d->bytes()), "cudaMemset");
   }
   buf.forward(s, kernel, nullptr);
-  buf.backward(s, kernel, nullptr);
+  // The backward the engine runs after this forward: the same kernel, or mma.sync where the
+  // Hopper backward does not apply (head_dim 64).
+  buf.backward(s, hopper_applies(s, true) ? kernel : gpu::AttentionKernel::mma, nullptr);
   cuda_check(cudaDeviceSynchronize(), "attention check");
 
   const int64_t B = shape.batch, T = shape.seq, H = shape.heads, KV = shape.kv_heads,
@@ -307,7 +314,7 @@ void run_attention(ComputeRun& run) {
     cuda_check(cudaSetDevice(dev), "cudaSetDevice");
     if (o.check) {
       for (const auto& shape : check_shapes(o.attention_shapes)) {
-        for (gpu::AttentionKernel kernel : kernels_for(engine_shape(shape))) {
+        for (gpu::AttentionKernel kernel : kernels_for(engine_shape(shape), false)) {
           const AttentionCheck c = check_kernel(dev, kernel, shape);
           run.print(fmt::format(
               "  attention check gpu{} {:<4} {}: relative error out {:.2e} dq {:.2e} dk {:.2e} "
@@ -330,8 +337,8 @@ void run_attention(ComputeRun& run) {
       gpu::init_normal(buf.b(buf.v), {nullptr, 0, 0, 0}, buf.kv_elems, 21, 2, 1.0, stream.get());
       gpu::init_normal(buf.b(buf.dout), {nullptr, 0, 0, 0}, buf.q_elems, 21, 3, 1.0,
                        stream.get());
-      for (gpu::AttentionKernel kernel : kernels_for(s)) {
-        for (bool backward : {false, true}) {
+      for (bool backward : {false, true}) {
+        for (gpu::AttentionKernel kernel : kernels_for(s, backward)) {
           if (backward) buf.forward(s, kernel, stream.get());  // o and lse of this kernel
           const auto us = time_pass(buf, s, kernel, backward, o.attention_warmup_iters,
                                     o.attention_iters, stream.get());

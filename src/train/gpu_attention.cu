@@ -1,7 +1,7 @@
 // Causal flash attention, forward and backward, on bf16 tensor cores (mma.sync m16n8k16 with
 // fp32 accumulation; ldmatrix from padded shared memory; cp.async double buffering). On sm_90
-// with head_dim 128, attention_forward and attention_backward run the Hopper kernels of
-// gpu_attention_sm90.cu instead (same outputs; SXB_ATTENTION_FORWARD=mma and
+// attention_forward (head_dim 64 and 128) and attention_backward (head_dim 128) run the Hopper
+// kernels of gpu_attention_sm90.cu instead (same outputs; SXB_ATTENTION_FORWARD=mma and
 // SXB_ATTENTION_BACKWARD=mma keep this file's); this file's kernels are the reference they are
 // tested against and the path on every other GPU and shape.
 //
@@ -1037,8 +1037,11 @@ bool attention_supports_head_dim(int64_t hd) {
 AttentionKernel attention_kernel_choice(const AttentionShape& s, bool backward) {
   if (backward && s.deterministic) return AttentionKernel::sm90;
   const bool prefers = backward ? backward_prefers_sm90() : forward_prefers_sm90();
-  return prefers && attention_forward_sm90_supports(s) ? AttentionKernel::sm90
-                                                       : AttentionKernel::mma;
+  // The head_dim 64 forward is run when asked for (tests, `sxbench compute --tests attention`)
+  // and chosen automatically once its GPU tests have passed on an sm_90 device.
+  const bool applies = backward ? attention_backward_sm90_supports(s)
+                                : attention_forward_sm90_supports(s) && s.hd == 128;
+  return prefers && applies ? AttentionKernel::sm90 : AttentionKernel::mma;
 }
 
 void attention_forward(bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v,
@@ -1086,7 +1089,7 @@ void attention_backward(float* dq_accum, bf16* dk, bf16* dv, float* dsum, const 
   if (cudaMemsetAsync(dq_accum, 0, dq_bytes, stream) != cudaSuccess) {
     throw runtime_error("attention_backward: clearing the dq accumulator failed");
   }
-  if (s.deterministic && (!hopper || !attention_forward_sm90_supports(s))) {
+  if (s.deterministic && (!hopper || !attention_backward_sm90_supports(s))) {
     throw usage_error(
         "attention_backward: the deterministic backward (SXB_ATTENTION_DETERMINISTIC) runs the "
         "Hopper kernel, which needs an sm_90a build on an sm_90 GPU, head_dim 128 and 16-byte "

@@ -52,14 +52,22 @@ namespace sxb::gpu {
 
 namespace {
 
-constexpr int kHd = 128;                                            // head_dim this kernel handles
-constexpr int kRows = 128;                                          // queries per block
-constexpr int kKeys = 128;                                          // keys per tile
-constexpr int kConsumers = 256;                                     // two warpgroups
-constexpr int kThreadsSm90 = kConsumers + 128;                      // + the producer warpgroup
-constexpr uint32_t kTileBytes = kRows * kHd * 2;                    // 32 KB: one Q, K or V tile
-constexpr uint32_t kHalfBytes = kTileBytes / 2;                     // one 64-column half
-constexpr size_t kSmemBytes = 5 * size_t(kTileBytes) + 128 + 1024;  // tiles, barriers, alignment
+constexpr int kHd = 128;                 // head_dim of the backward (the forward: 64 or 128)
+constexpr int kRows = 128;               // queries per block
+constexpr int kKeys = 128;               // keys per tile
+constexpr int kConsumers = 256;          // two warpgroups
+constexpr int kThreadsSm90 = kConsumers + 128;  // + the producer warpgroup
+constexpr uint32_t kHalfBytes = kRows * 64 * 2;  // 16 KB: one 64-column half of a 128-row tile
+// Forward, head_dim HD: one Q, K or V tile (HD / 64 halves; 32 KB at 128, 16 KB at 64), and the
+// dynamic shared memory of the five tiles, the barriers and the alignment slack.
+template <int HD>
+constexpr uint32_t tile_bytes() {
+  return kRows * HD * 2;
+}
+template <int HD>
+constexpr size_t fwd_smem_bytes() {
+  return 5 * size_t(tile_bytes<HD>()) + 128 + 1024;
+}
 constexpr float kLog2eSm90 = 1.4426950408889634f;
 
 struct Sm90Args {
@@ -183,6 +191,21 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[64], const uint32_t (&a)[4],
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
 }
 
+// D (64 x 64) += A B, A from registers (a P fragment), B = V from shared memory, N-major.
+__device__ __forceinline__ void wgmma_rs64(float (&d)[32], const uint32_t (&a)[4], uint64_t db) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+      "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%"
+      "25,%26,%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, p, 1, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
+        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
+        "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
+}
+
 __device__ __forceinline__ float exp2_approx(float x) {
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
@@ -263,26 +286,36 @@ __device__ __forceinline__ void pack_p(uint32_t (&p)[8][4], const float (&sc)[64
     for (int r = 0; r < 4; ++r) p[kk][r] = pack_bf16x2(sc[8 * kk + 2 * r], sc[8 * kk + 2 * r + 1]);
   }
 }
-__device__ __forceinline__ void rescale(float (&o)[64], const float (&alpha)[2]) {
+template <int N>
+__device__ __forceinline__ void rescale(float (&o)[N], const float (&alpha)[2]) {
 #pragma unroll
-  for (int j = 0; j < 64; ++j) o[j] *= alpha[(j / 2) % 2];
+  for (int j = 0; j < N; ++j) o[j] *= alpha[(j / 2) % 2];
 }
 // S = Q K^T for this warpgroup's 64 rows against the 128 keys of the K tile at cK (issued only).
+template <int HD>
 __device__ __forceinline__ void issue_qk(float (&sc)[64], uint32_t sQ_wg, uint32_t cK) {
 #pragma unroll
-  for (int ks = 0; ks < kHd / 16; ++ks) {
+  for (int ks = 0; ks < HD / 16; ++ks) {
     const uint32_t off = (ks / 4) * kHalfBytes + (ks % 4) * 32;
     wgmma_ss(sc, sw128_desc(sQ_wg + off, 16, 1024), sw128_desc(cK + off, 16, 1024), ks > 0);
   }
 }
-// O += P V for the V tile at cV (issued only).
-__device__ __forceinline__ void issue_pv(float (&o)[64], const uint32_t (&p)[8][4], uint32_t cV) {
+// O += P V for the V tile at cV (issued only): N = head_dim, m64n128k16 over both 64-column
+// halves (LBO apart) at 128, m64n64k16 over the one half at 64.
+template <int HD>
+__device__ __forceinline__ void issue_pv(float (&o)[HD / 2], const uint32_t (&p)[8][4],
+                                         uint32_t cV) {
 #pragma unroll
-  for (int kk = 0; kk < 8; ++kk)
-    wgmma_rs(o, p[kk], sw128_desc(cV + kk * 16 * 128, kHalfBytes, 1024));
+  for (int kk = 0; kk < 8; ++kk) {
+    if constexpr (HD == 128) {
+      wgmma_rs(o, p[kk], sw128_desc(cV + kk * 16 * 128, kHalfBytes, 1024));
+    } else {
+      wgmma_rs64(o, p[kk], sw128_desc(cV + kk * 16 * 128, kHalfBytes, 1024));
+    }
+  }
 }
 // The consumer warpgroups' loop and epilogue (see the kernel).
-template <bool kOverlap>
+template <bool kOverlap, int HD>
 __device__ __forceinline__ void consume(const Sm90Args& a, uint32_t sQ, uint32_t sK, uint32_t sV,
                                         uint32_t bars, int q0, int h, int b, int warp, int lane) {
   const uint32_t q_full = bars, k_full = bars + 8, v_full = bars + 24, k_empty = bars + 40,
@@ -295,9 +328,10 @@ __device__ __forceinline__ void consume(const Sm90Args& a, uint32_t sQ, uint32_t
   const int wq0 = q0 + wg * 64;
   const int t0 = wq0 + wl * 16 + g, t1 = t0 + 8;
   const uint32_t sQ_wg = sQ + wg * 64 * 128;
-  float o[64];
+  constexpr uint32_t kTileBytes = tile_bytes<HD>();
+  float o[HD / 2];
 #pragma unroll
-  for (int i = 0; i < 64; ++i) o[i] = 0.0f;
+  for (int i = 0; i < HD / 2; ++i) o[i] = 0.0f;
   float m_row[2] = {-INFINITY, -INFINITY}, l_row[2] = {0.0f, 0.0f};
   float sc[64], alpha[2];
   uint32_t p[8][4];
@@ -307,7 +341,7 @@ __device__ __forceinline__ void consume(const Sm90Args& a, uint32_t sQ, uint32_t
     mbar_wait(k_full, 0);
     fence_acc(sc);
     wgmma_fence();
-    issue_qk(sc, sQ_wg, sK);
+    issue_qk<HD>(sc, sQ_wg, sK);
     wgmma_commit();
     wgmma_wait0();
     fence_acc(sc);
@@ -320,10 +354,10 @@ __device__ __forceinline__ void consume(const Sm90Args& a, uint32_t sQ, uint32_t
       fence_acc(sc);
       fence_acc(o);
       wgmma_fence();
-      issue_qk(sc, sQ_wg, sK + s * kTileBytes);
+      issue_qk<HD>(sc, sQ_wg, sK + s * kTileBytes);
       wgmma_commit();
       mbar_wait(v_full + 8 * sp, ((i - 1) >> 1) & 1);
-      issue_pv(o, p, sV + sp * kTileBytes);
+      issue_pv<HD>(o, p, sV + sp * kTileBytes);
       wgmma_commit();
       asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");  // S_i landed
       fence_acc(sc);
@@ -339,7 +373,7 @@ __device__ __forceinline__ void consume(const Sm90Args& a, uint32_t sQ, uint32_t
     mbar_wait(v_full + 8 * sl, ((n_tiles - 1) >> 1) & 1);
     fence_acc(o);
     wgmma_fence();
-    issue_pv(o, p, sV + sl * kTileBytes);
+    issue_pv<HD>(o, p, sV + sl * kTileBytes);
     wgmma_commit();
     wgmma_wait0();
     fence_acc(o);
@@ -350,7 +384,7 @@ __device__ __forceinline__ void consume(const Sm90Args& a, uint32_t sQ, uint32_t
       mbar_wait(k_full + 8 * s, parity);
       fence_acc(sc);
       wgmma_fence();
-      issue_qk(sc, sQ_wg, sK + s * kTileBytes);
+      issue_qk<HD>(sc, sQ_wg, sK + s * kTileBytes);
       wgmma_commit();
       wgmma_wait0();
       fence_acc(sc);
@@ -361,7 +395,7 @@ __device__ __forceinline__ void consume(const Sm90Args& a, uint32_t sQ, uint32_t
       mbar_wait(v_full + 8 * s, parity);
       fence_acc(o);
       wgmma_fence();
-      issue_pv(o, p, sV + s * kTileBytes);
+      issue_pv<HD>(o, p, sV + s * kTileBytes);
       wgmma_commit();
       wgmma_wait0();
       fence_acc(o);
@@ -369,7 +403,7 @@ __device__ __forceinline__ void consume(const Sm90Args& a, uint32_t sQ, uint32_t
     }
   }
 
-  bf16* obase = a.out + int64_t(b) * a.T * a.o_stride + int64_t(h) * kHd;
+  bf16* obase = a.out + int64_t(b) * a.T * a.o_stride + int64_t(h) * HD;
   float l[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -379,7 +413,7 @@ __device__ __forceinline__ void consume(const Sm90Args& a, uint32_t sQ, uint32_t
   }
   const float inv0 = l[0] > 0 ? 1.0f / l[0] : 0.0f, inv1 = l[1] > 0 ? 1.0f / l[1] : 0.0f;
 #pragma unroll
-  for (int j = 0; j < 16; ++j) {
+  for (int j = 0; j < HD / 8; ++j) {
     const int col = 8 * j + c2;
     if (t0 < a.T) {
       *reinterpret_cast<uint32_t*>(obase + int64_t(t0) * a.o_stride + col) =
@@ -402,13 +436,14 @@ __device__ __forceinline__ void consume(const Sm90Args& a, uint32_t sQ, uint32_t
 // tile i - 1 (O += P_{i-1} V_{i-1}) are issued together and the softmax of S_i runs while the
 // second is in flight; O is rescaled by tile i's alpha only after that product has landed.
 // Without it each tile is S, wait, softmax, P V, wait.
-template <bool kOverlap>
+template <bool kOverlap, int HD>
 __global__ void __launch_bounds__(kThreadsSm90, 1)
     flash_forward_sm90_kernel(const __grid_constant__ CUtensorMap map_q,
                               const __grid_constant__ CUtensorMap map_k,
                               const __grid_constant__ CUtensorMap map_v, Sm90Args a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ unsigned char smem_raw[];
+  constexpr uint32_t kTileBytes = tile_bytes<HD>();
   const uint32_t base = (smem_u32(smem_raw) + 1023u) & ~1023u;
   const uint32_t sQ = base;
   const uint32_t sK = base + kTileBytes;      // two stages
@@ -445,25 +480,31 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
     if (warp == kConsumers / 32 && lane == 0) {
       mbar_expect_tx(q_full, kTileBytes);
-      tma_load(sQ, &map_q, q_full, h * kHd, q0, b);
-      tma_load(sQ + kHalfBytes, &map_q, q_full, h * kHd + 64, q0, b);
+#pragma unroll
+      for (int c = 0; c < HD / 64; ++c) tma_load(sQ + c * kHalfBytes, &map_q, q_full, h * HD + 64 * c, q0, b);
       for (int i = 0; i < n_tiles; ++i) {
         const int s = i & 1;
         const uint32_t parity = ((i >> 1) - 1) & 1;
         const int k0 = (kt_lo + i) * kKeys;
         if (i >= 2) mbar_wait(k_empty + 8 * s, parity);
         mbar_expect_tx(k_full + 8 * s, kTileBytes);
-        tma_load(sK + s * kTileBytes, &map_k, k_full + 8 * s, kvh * kHd, k0, b);
-        tma_load(sK + s * kTileBytes + kHalfBytes, &map_k, k_full + 8 * s, kvh * kHd + 64, k0, b);
+#pragma unroll
+        for (int c = 0; c < HD / 64; ++c) {
+          tma_load(sK + s * kTileBytes + c * kHalfBytes, &map_k, k_full + 8 * s, kvh * HD + 64 * c,
+                   k0, b);
+        }
         if (i >= 2) mbar_wait(v_empty + 8 * s, parity);
         mbar_expect_tx(v_full + 8 * s, kTileBytes);
-        tma_load(sV + s * kTileBytes, &map_v, v_full + 8 * s, kvh * kHd, k0, b);
-        tma_load(sV + s * kTileBytes + kHalfBytes, &map_v, v_full + 8 * s, kvh * kHd + 64, k0, b);
+#pragma unroll
+        for (int c = 0; c < HD / 64; ++c) {
+          tma_load(sV + s * kTileBytes + c * kHalfBytes, &map_v, v_full + 8 * s, kvh * HD + 64 * c,
+                   k0, b);
+        }
       }
     }
   } else {
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
-    consume<kOverlap>(a, sQ, sK, sV, bars, q0, h, b, warp, lane);
+    consume<kOverlap, HD>(a, sQ, sK, sV, bars, q0, h, b, warp, lane);
   }
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 }
@@ -837,12 +878,12 @@ EncodeTiled encode_tiled() {
   return fn;
 }
 
-// (column, row, batch) view of `heads` heads of 128 bf16 columns in rows of `stride` elements,
+// (column, row, batch) view of `heads` heads of hd bf16 columns in rows of `stride` elements,
 // T rows per batch entry; boxes of 64 columns x box_rows rows in the 128-byte swizzle.
 CUtensorMap head_map(const bf16* ptr, int64_t heads, int64_t stride, int64_t T, int64_t B,
-                     uint32_t box_rows = kRows) {
+                     uint32_t box_rows = kRows, int64_t hd = kHd) {
   CUtensorMap map{};
-  const cuuint64_t dims[3] = {cuuint64_t(heads * kHd), cuuint64_t(T), cuuint64_t(B)};
+  const cuuint64_t dims[3] = {cuuint64_t(heads * hd), cuuint64_t(T), cuuint64_t(B)};
   const cuuint64_t strides[2] = {cuuint64_t(stride * 2), cuuint64_t(T * stride * 2)};
   const cuuint32_t box[3] = {64, cuuint32_t(box_rows), 1};
   const cuuint32_t elem[3] = {1, 1, 1};
@@ -866,8 +907,12 @@ bool overlap_enabled() {
 }  // namespace
 
 bool attention_forward_sm90_supports(const AttentionShape& s) {
-  return s.hd == kHd && s.window >= 0 && s.KV > 0 && s.H % s.KV == 0 && device_runs_sm90a() &&
+  return (s.hd == 128 || s.hd == 64) && s.window >= 0 && s.KV > 0 && s.H % s.KV == 0 && device_runs_sm90a() &&
          encode_tiled() != nullptr;
+}
+
+bool attention_backward_sm90_supports(const AttentionShape& s) {
+  return s.hd == kHd && attention_forward_sm90_supports(s);
 }
 
 bool attention_sm90_inputs_aligned(const void* q, const void* k, const void* v) {
@@ -879,14 +924,14 @@ void attention_forward_sm90(bf16* o, float* lse, const bf16* q, const bf16* k, c
                             const AttentionShape& s, cudaStream_t stream) {
   if (!attention_forward_sm90_supports(s)) {
     throw usage_error(
-        "attention_forward_sm90: needs an sm_90a build on an sm_90 GPU and head_dim 128");
+        "attention_forward_sm90: needs an sm_90a build on an sm_90 GPU and head_dim 64 or 128");
   }
   if (!attention_sm90_inputs_aligned(q, k, v)) {
     throw usage_error("attention_forward_sm90: q, k and v must be 16-byte aligned");
   }
-  const CUtensorMap mq = head_map(q, s.H, s.q_stride, s.T, s.B);
-  const CUtensorMap mk = head_map(k, s.KV, s.kv_stride, s.T, s.B);
-  const CUtensorMap mv = head_map(v, s.KV, s.kv_stride, s.T, s.B);
+  const CUtensorMap mq = head_map(q, s.H, s.q_stride, s.T, s.B, kRows, s.hd);
+  const CUtensorMap mk = head_map(k, s.KV, s.kv_stride, s.T, s.B, kRows, s.hd);
+  const CUtensorMap mv = head_map(v, s.KV, s.kv_stride, s.T, s.B, kRows, s.hd);
   Sm90Args a{};
   a.out = o;
   a.lse = lse;
@@ -897,19 +942,34 @@ void attention_forward_sm90(bf16* o, float* lse, const bf16* q, const bf16* k, c
   a.window = s.window < s.T ? static_cast<int>(s.window) : 0;  // a window of T or more: none
   a.scale_log2 = float(1.0 / std::sqrt(double(s.hd))) * kLog2eSm90;
   static const bool smem_set = [] {
-    cudaFuncSetAttribute(flash_forward_sm90_kernel<true>,
-                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(kSmemBytes));
-    cudaFuncSetAttribute(flash_forward_sm90_kernel<false>,
-                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(kSmemBytes));
+    cudaFuncSetAttribute(flash_forward_sm90_kernel<true, 128>,
+                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(fwd_smem_bytes<128>()));
+    cudaFuncSetAttribute(flash_forward_sm90_kernel<false, 128>,
+                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(fwd_smem_bytes<128>()));
+    cudaFuncSetAttribute(flash_forward_sm90_kernel<true, 64>,
+                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(fwd_smem_bytes<64>()));
+    cudaFuncSetAttribute(flash_forward_sm90_kernel<false, 64>,
+                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(fwd_smem_bytes<64>()));
     return true;
   }();
   (void)smem_set;
   const dim3 grid(static_cast<unsigned>((s.T + kRows - 1) / kRows), static_cast<unsigned>(s.H),
                   static_cast<unsigned>(s.B));
-  if (overlap_enabled()) {
-    flash_forward_sm90_kernel<true><<<grid, kThreadsSm90, kSmemBytes, stream>>>(mq, mk, mv, a);
+  const bool overlap = overlap_enabled();
+  if (s.hd == 128) {
+    if (overlap) {
+      flash_forward_sm90_kernel<true, 128>
+          <<<grid, kThreadsSm90, fwd_smem_bytes<128>(), stream>>>(mq, mk, mv, a);
+    } else {
+      flash_forward_sm90_kernel<false, 128>
+          <<<grid, kThreadsSm90, fwd_smem_bytes<128>(), stream>>>(mq, mk, mv, a);
+    }
+  } else if (overlap) {
+    flash_forward_sm90_kernel<true, 64><<<grid, kThreadsSm90, fwd_smem_bytes<64>(), stream>>>(mq, mk,
+                                                                                             mv, a);
   } else {
-    flash_forward_sm90_kernel<false><<<grid, kThreadsSm90, kSmemBytes, stream>>>(mq, mk, mv, a);
+    flash_forward_sm90_kernel<false, 64><<<grid, kThreadsSm90, fwd_smem_bytes<64>(), stream>>>(mq, mk,
+                                                                                              mv, a);
   }
   check_launch("attention_forward_sm90");
 }
@@ -922,7 +982,7 @@ bool attention_backward_deterministic() {
 void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* dsum,
                              const bf16* dout, const float* lse, const bf16* q, const bf16* k,
                              const bf16* v, const AttentionShape& s, cudaStream_t stream) {
-  if (!attention_forward_sm90_supports(s)) {
+  if (!attention_backward_sm90_supports(s)) {
     throw usage_error(
         "attention_backward_sm90: needs an sm_90a build on an sm_90 GPU and head_dim 128");
   }

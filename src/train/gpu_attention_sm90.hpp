@@ -7,9 +7,11 @@
 namespace sxb::gpu {
 
 // True when the current device is sm_90, this build carries sm_90a code, the driver offers
-// cuTensorMapEncodeTiled, and the shape is one the kernels handle (head_dim 128, no window;
-// causal with any GQA ratio). The backward applies wherever the forward does.
+// cuTensorMapEncodeTiled, and the shape is one the forward handles (head_dim 64 or 128; causal,
+// with or without a window, any GQA ratio).
 bool attention_forward_sm90_supports(const AttentionShape& s);
+// The same for the backward, which handles head_dim 128.
+bool attention_backward_sm90_supports(const AttentionShape& s);
 // True when q, k and v start on 16-byte boundaries, as the kernel's TMA descriptors need.
 bool attention_sm90_inputs_aligned(const void* q, const void* k, const void* v);
 // Same contract as attention_forward; throws sxb::Error where attention_forward_sm90_supports is
@@ -19,7 +21,7 @@ void attention_forward_sm90(bf16* o, float* lse, const bf16* q, const bf16* k, c
 
 // The backward after attention_backward's D pre-pass: dsum holds D (B, H, T) and dq_accum is
 // zeroed; adds dQ (times the scale) into dq_accum and writes dk (times the scale) and dv. Throws
-// where attention_forward_sm90_supports is false or dout is not 16-byte aligned.
+// where attention_backward_sm90_supports is false or dout is not 16-byte aligned.
 void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* dsum,
                              const bf16* dout, const float* lse, const bf16* q, const bf16* k,
                              const bf16* v, const AttentionShape& s, cudaStream_t stream);

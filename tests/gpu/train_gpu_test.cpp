@@ -468,27 +468,30 @@ void attention_reference_row(std::vector<double>& o, double& lse2, const std::ve
 TEST(TrainGpuOps, HopperAttentionForwardMatchesTheMmaKernelAndTheReference) {
   SXB_REQUIRE_GPU();
   struct Case {
-    int64_t B, T, H, KV, window = 0;
+    int64_t B, T, H, KV, window = 0, hd = 128;
   };
   const std::vector<Case> cases = {
       {2, 128, 4, 4},  {2, 128, 8, 2},      {1, 1000, 4, 4},     {1, 1000, 8, 2},
       {1, 4096, 4, 4}, {1, 4096, 8, 2},     {2, 300, 4, 4, 100}, {1, 1000, 8, 2, 256},
-      {1, 777, 4, 1, 129}, {1, 4096, 8, 2, 1000}, {1, 200, 2, 2, 5000}};
-  const int64_t hd = 128;
+      {1, 777, 4, 1, 129}, {1, 4096, 8, 2, 1000}, {1, 200, 2, 2, 5000},
+      // head_dim 64: one 64-column half per tile, m64n64k16 for O += P V.
+      {2, 128, 4, 4, 0, 64}, {1, 1000, 8, 2, 0, 64}, {1, 4096, 8, 1, 0, 64},
+      {1, 777, 4, 1, 129, 64}, {2, 300, 6, 3, 100, 64}};
   {
     gpu::AttentionShape probe;
     probe.B = 1;
     probe.T = 128;
     probe.H = probe.KV = 1;
-    probe.hd = hd;
+    probe.hd = 128;
     if (!gpu::attention_forward_sm90_supports(probe)) {
       GTEST_SKIP() << "the Hopper forward needs an sm_90a build on an sm_90 GPU";
     }
   }
   uint32_t seed = 300;
   for (const auto& c : cases) {
+    const int64_t hd = c.hd;
     SCOPED_TRACE(testing::Message() << "B=" << c.B << " T=" << c.T << " H=" << c.H
-                                    << " KV=" << c.KV << " window=" << c.window);
+                                    << " KV=" << c.KV << " window=" << c.window << " hd=" << hd);
     const int64_t N = c.B * c.T, qw = (c.H + 2 * c.KV) * hd, ow = c.H * hd;
     const auto qkv = random_vec(size_t(N * qw), seed++);
     Dev<bf16> dqkv(qkv), o_new(size_t(N * ow)), o_mma(size_t(N * ow));
@@ -532,10 +535,11 @@ TEST(TrainGpuOps, HopperAttentionForwardMatchesTheMmaKernelAndTheReference) {
     }
     const double err_ref = rel_err(got_rows, ref_rows);
     std::printf(
-        "hopper attention forward B=%lld T=%lld H=%lld KV=%lld window=%lld: rel err %.2e vs "
-        "mma.sync, %.2e vs float64 (%zu rows); lse max diff %.2e vs mma.sync, %.2e vs float64\n",
+        "hopper attention forward B=%lld T=%lld H=%lld KV=%lld window=%lld hd=%lld: rel err %.2e "
+        "vs mma.sync, %.2e vs float64 (%zu rows); lse max diff %.2e vs mma.sync, %.2e vs "
+        "float64\n",
         (long long)c.B, (long long)c.T, (long long)c.H, (long long)c.KV, (long long)c.window,
-        err_mma, err_ref,
+        (long long)hd, err_mma, err_ref,
         ref_rows.size() / size_t(hd), lse_diff_mma, lse_diff_ref);
     EXPECT_LT(err_mma, 1e-2);
     EXPECT_LT(err_ref, 2e-2);
@@ -1046,7 +1050,8 @@ TEST(TrainGpuPerf, AttentionKernelsAtTheIssueShapes) {
   struct Shape {
     int64_t B, H, KV, T, hd;
   };
-  for (const Shape& sh : {Shape{1, 32, 32, 4096, 128}, Shape{1, 32, 8, 8192, 128}}) {
+  for (const Shape& sh : {Shape{1, 32, 32, 4096, 128}, Shape{1, 32, 8, 8192, 128},
+                          Shape{1, 32, 32, 4096, 64}}) {
     const int64_t N = sh.B * sh.T, qw = (sh.H + 2 * sh.KV) * sh.hd, ow = sh.H * sh.hd;
     Dev<bf16> qkv(random_vec(size_t(N * qw), uint32_t(50 + sh.KV))), o_mma(size_t(N * ow)),
         o_new(size_t(N * ow));
@@ -1087,10 +1092,11 @@ TEST(TrainGpuPerf, AttentionKernelsAtTheIssueShapes) {
     // included, as the engine runs it.
     Dev<bf16> dout(random_vec(size_t(N * ow), uint32_t(60 + sh.KV))), grad(size_t(N * qw));
     Dev<float> dq(size_t(N * ow)), dsum(size_t(sh.B * sh.H * sh.T));
+    const bool hopper_bwd = gpu::attention_backward_sm90_supports(s);
     for (const auto kernel : {gpu::AttentionKernel::mma, gpu::AttentionKernel::sm90}) {
       const bool is_mma = kernel == gpu::AttentionKernel::mma;
-      if (!is_mma && !hopper) {
-        std::printf("ATTNBWD sm90 not available on this device/build\n");
+      if (!is_mma && !hopper_bwd) {
+        std::printf("ATTNBWD sm90 not available on this device/build or head_dim\n");
         continue;
       }
       bf16* g = grad.get();
