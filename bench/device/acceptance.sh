@@ -6,6 +6,7 @@
 #   1. every GPU test but the timing ones (the whole model's loss and gradients with the default
 #      kernels, the Hopper attention kernels against mma.sync and float64, the CLI and
 #      data-parallel tests, the CUDA engine's straggler);
+#      then the attention kernels' timings (TrainGpuPerf.AttentionKernels*);
 #   2. the tokenizer reference ids from the `tokenizers` package (CPU, alongside 1);
 #   3. bench/device/pretrained.sh: PyTorch's first-step loss against the engine's;
 #   4. bench/device/preflight.sh: preflight and diagnose on the real GPU;
@@ -40,6 +41,9 @@ timeout 300 .dev/sxb_gpu_tests --gtest_filter='-TrainGpuPerf.*' >"$L/gpu_tests.l
 note "gpu tests (all but TrainGpuPerf) exit $?: $(grep -E '^\[  PASSED  \]|tests ran' "$L/gpu_tests.log" | tr '\n' ' ')"
 grep -E "^\[  FAILED  \]|^\[  SKIPPED \]" "$L/gpu_tests.log" | sort -u | tee -a "$S"
 grep -hE "hopper attention backward" "$L/gpu_tests.log" | head -3 | tee -a "$S"
+timeout 90 .dev/sxb_gpu_tests --gtest_filter='TrainGpuPerf.AttentionKernels*' >"$L/attention_perf.log" 2>&1
+note "attention timings exit $?"
+grep -E "^ATTN(FWD|BWD)" "$L/attention_perf.log" | tee -a "$S"
 wait "$tok_pid"
 note "tokenizer reference exit $?: $(grep -E '^tokenizers|cross_check|DIFFERENT' "$L/tokenizer.txt" | tr '\n' ' ')"
 
