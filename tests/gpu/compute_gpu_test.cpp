@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "../e2e/e2e_util.hpp"
 #include "core/atomic_file.hpp"
 #include "core/compute_results.hpp"
 #include "platform/gpu_probe.hpp"
@@ -140,10 +141,8 @@ TEST(ComputeGpu, HostLinksAndLocalPeerPaths) {
 namespace {
 
 int run_binary(const std::string& args, const std::string& log) {
-  // The build's binary, or $SXB_TEST_BINARY (a build carried to another machine), as e2e tests.
-  const char* override_path = std::getenv("SXB_TEST_BINARY");
-  const std::string binary = override_path && *override_path ? override_path : SXB_BINARY;
-  const std::string cmd = binary + " " + args + " >" + log + " 2>&1";
+  // The build's binary, or $SXB_TEST_BINARY (a build carried to another machine).
+  const std::string cmd = sxb::e2e::binary_path() + " " + args + " >" + log + " 2>&1";
   const int status = std::system(cmd.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

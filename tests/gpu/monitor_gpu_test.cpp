@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "../e2e/e2e_util.hpp"
 #include "platform/gpu_probe.hpp"
 #include "monitor/metrics_csv.hpp"
 #include "monitor/sampler.hpp"
@@ -69,7 +70,7 @@ TEST(MonitorGpu, CommandWithRequireGpuSucceeds) {
   const fs::path dir =
       fs::temp_directory_path() / ("sxb_monitor_gpu_cmd_" + std::to_string(getpid()));
   fs::remove_all(dir);
-  const std::string cmd = std::string(SXB_BINARY) + " monitor --require-gpu --interval 0.1 --out " +
+  const std::string cmd = sxb::e2e::binary_path() + " monitor --require-gpu --interval 0.1 --out " +
                           (dir / "gpu_metrics.csv").string() + " -- sleep 0.5";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   const auto j = nlohmann::json::parse(slurp(dir / "gpu_metrics_summary.json"));
