@@ -49,43 +49,10 @@ note "tokenizer reference exit $?: $(grep -E '^tokenizers|cross_check|DIFFERENT'
 
 OUT=$L timeout 200 bash bench/device/pretrained.sh >"$L/pretrained.txt" 2>&1
 note "pretrained exit $?: $(grep -E 'first-step loss' "$L/pretrained.txt")"
-OUT=$L timeout 240 bash bench/device/preflight.sh >"$L/preflight.txt" 2>&1
-note "preflight.sh exit $?: $(grep -E '^sxbench preflight exit|^diagnose \(' "$L/preflight.txt" | tr '\n' ' ')"
+OUT=$L timeout 240 bash bench/device/preflight.sh >"$L/preflight_sh.txt" 2>&1
+note "preflight.sh exit $?: $(grep -E '^sxbench preflight exit|^diagnose \(' "$L/preflight_sh.txt" | tr '\n' ' ')"
 note "== $((SECONDS - start)) s before the training comparison"
 
-# 5. The whole 7B where it fits (139 GiB H200), else LAYERS of its layers.
-mem_mib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
-layers=32
-[ "$mem_mib" -lt 100000 ] && layers=${LAYERS:-12}
-M=/tmp/llama2_7b_shape_$layers
-mkdir -p "$M"
-cat >"$M/config.json" <<EOF
-{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096,
- "intermediate_size": 11008, "num_attention_heads": 32, "num_key_value_heads": 32,
- "num_hidden_layers": $layers, "vocab_size": 32000, "max_position_embeddings": 4096,
- "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "tie_word_embeddings": false}
-EOF
-for mode in sm90 mma; do
-  SXB_ATTENTION_BACKWARD=$mode timeout 150 "$BIN" train --device cuda --model "$M" \
-    --seq-len 4096 --micro-batch 1 --steps 10 --warmup-steps 3 \
-    --ds-config bench/device/ds_config_torch_reference.json --out "/tmp/engine_$mode" \
-    >"$L/engine_$mode.log" 2>&1
-  note "engine (backward $mode) exit $?"
-done
-for c in 0 1; do
-  timeout 240 python3 -m torch.distributed.run --standalone --nproc_per_node 1 \
-    .ref/torch_llama.py --layers "$layers" --seq 4096 --mb 1 --ac 0 --compile $c \
-    --tag "compile$c" >"$L/torch_compile$c.log" 2>&1
-  note "torch_llama --compile $c exit $?"
-done
-
-note "== $((SECONDS - start)) s; Llama-2-7B shape, $layers layers, seq 4096, micro-batch 1, no recomputation"
-for mode in sm90 mma; do
-  m=/tmp/engine_$mode/sft_metrics.json
-  [ -f "$m" ] && cp "$m" "$L/engine_${mode}_sft_metrics.json" &&
-    python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(f\"engine backward $mode: {m['tokens_per_s_per_device']:.1f} tokens/s/GPU, MFU {100*m['mfu']:.1f}%, loss {m['initial_loss']:.4f} -> {m['final_loss']:.4f}\")" "$m" | tee -a "$S"
-done
-for c in 0 1; do
-  grep -h RESULT "$L/torch_compile$c.log" | python3 -c "import json,sys; r=json.loads(sys.stdin.read().split('RESULT ',1)[1]); print(f\"torch compile={r['compile']}: {r['tokens_per_s_per_gpu']:.1f} tokens/s/GPU, peak {r['peak_mem_gib']:.1f} GiB\")" 2>/dev/null | tee -a "$S"
-done
+# 5. The engine against PyTorch (bench/device/engine_vs_torch.sh), its lines into the summary.
+L=$L S=$S bash bench/device/engine_vs_torch.sh
 tar czf "$OUT/logs.tgz" -C "$OUT" logs && rm -rf "$L"

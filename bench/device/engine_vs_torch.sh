@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# On the GPU machine (binaries in .dev/, .ref/torch_llama.py): the CUDA engine against PyTorch
+# eager and torch.compile on the Llama-2-7B shape (seq 4096, micro-batch 1, no recomputation, the
+# reference optimizer settings), in one call: the whole model where the GPU holds it (32 layers
+# need about 91 GiB with AdamW: an H200), else LAYERS of its layers (default 12); the engine with
+# the Hopper attention backward (the default) and with SXB_ATTENTION_BACKWARD=mma. Logs under $L
+# (default $OUT), the figures appended to $S (default $OUT/summary.txt) and printed.
+set -uo pipefail
+export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/sxb-out}
+L=${L:-$OUT}
+S=${S:-$OUT/summary.txt}
+mkdir -p "$L" .dev/lib
+source bench/device/carried_libs.sh
+BIN=$PWD/.dev/sxbench
+start=$SECONDS
+note() { echo "$*" | tee -a "$S"; }
+mem_mib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
+layers=32
+[ "$mem_mib" -lt 100000 ] && layers=${LAYERS:-12}
+M=/tmp/llama2_7b_shape_$layers
+mkdir -p "$M"
+cat >"$M/config.json" <<EOF
+{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096,
+ "intermediate_size": 11008, "num_attention_heads": 32, "num_key_value_heads": 32,
+ "num_hidden_layers": $layers, "vocab_size": 32000, "max_position_embeddings": 4096,
+ "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "tie_word_embeddings": false}
+EOF
+for mode in sm90 mma; do
+  SXB_ATTENTION_BACKWARD=$mode timeout 150 "$BIN" train --device cuda --model "$M" \
+    --seq-len 4096 --micro-batch 1 --steps 10 --warmup-steps 3 \
+    --ds-config bench/device/ds_config_torch_reference.json --out "/tmp/engine_$mode" \
+    >"$L/engine_$mode.log" 2>&1
+  note "engine (backward $mode) exit $?"
+done
+for c in 0 1; do
+  timeout 240 python3 -m torch.distributed.run --standalone --nproc_per_node 1 \
+    .ref/torch_llama.py --layers "$layers" --seq 4096 --mb 1 --ac 0 --compile $c \
+    --tag "compile$c" >"$L/torch_compile$c.log" 2>&1
+  note "torch_llama --compile $c exit $?"
+done
+
+note "== $((SECONDS - start)) s; Llama-2-7B shape, $layers layers, seq 4096, micro-batch 1, no recomputation"
+for mode in sm90 mma; do
+  m=/tmp/engine_$mode/sft_metrics.json
+  [ -f "$m" ] && cp "$m" "$L/engine_${mode}_sft_metrics.json" &&
+    python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(f\"engine backward $mode: {m['tokens_per_s_per_device']:.1f} tokens/s/GPU, MFU {100*m['mfu']:.1f}%, loss {m['initial_loss']:.4f} -> {m['final_loss']:.4f}\")" "$m" | tee -a "$S"
+done
+for c in 0 1; do
+  grep -h RESULT "$L/torch_compile$c.log" | python3 -c "import json,sys; r=json.loads(sys.stdin.read().split('RESULT ',1)[1]); print(f\"torch compile={r['compile']}: {r['tokens_per_s_per_gpu']:.1f} tokens/s/GPU, peak {r['peak_mem_gib']:.1f} GiB\")" 2>/dev/null | tee -a "$S"
+done
