@@ -1013,11 +1013,12 @@ void launch_backward(const Args& a, const AttentionShape& s, cudaStream_t stream
 }
 
 // Automatic choices run the Hopper kernels wherever they apply (an sm_90a build on an sm_90 GPU,
-// head_dim 128, 16-byte aligned inputs; causal, with or without a window). Measured on sm_90
-// (bench/RESULTS.md): the forward 2.2x the mma.sync kernel on one H200, the backward 1.7x on one
-// H100, both passing the tests against mma.sync and float64 with and without a window (the
-// backward's gradients equal the mma.sync kernel's bit for bit at the tested shapes) and the
-// whole model's loss and gradient tests. SXB_ATTENTION_FORWARD=mma / SXB_ATTENTION_BACKWARD=mma
+// 16-byte aligned inputs, causal with or without a window; the forward at head_dim 64 and 128,
+// the backward at 128). Measured on sm_90 (bench/RESULTS.md): the forward 2.2x the mma.sync
+// kernel at head_dim 128 on one H200 and 1.4x at 64 on one H100, the backward 1.7x on one H100,
+// all passing the tests against mma.sync and float64 with and without a window (the backward's
+// gradients equal the mma.sync kernel's bit for bit at the tested shapes) and the whole model's
+// loss and gradient tests. SXB_ATTENTION_FORWARD=mma / SXB_ATTENTION_BACKWARD=mma
 // keep the mma.sync kernels, for A/B runs.
 bool forward_prefers_sm90() {
   static const bool sm90 = environment_knob("SXB_ATTENTION_FORWARD").value_or("sm90") == "sm90";
@@ -1037,10 +1038,8 @@ bool attention_supports_head_dim(int64_t hd) {
 AttentionKernel attention_kernel_choice(const AttentionShape& s, bool backward) {
   if (backward && s.deterministic) return AttentionKernel::sm90;
   const bool prefers = backward ? backward_prefers_sm90() : forward_prefers_sm90();
-  // The head_dim 64 forward is run when asked for (tests, `sxbench compute --tests attention`)
-  // and chosen automatically once its GPU tests have passed on an sm_90 device.
-  const bool applies = backward ? attention_backward_sm90_supports(s)
-                                : attention_forward_sm90_supports(s) && s.hd == 128;
+  const bool applies =
+      backward ? attention_backward_sm90_supports(s) : attention_forward_sm90_supports(s);
   return prefers && applies ? AttentionKernel::sm90 : AttentionKernel::mma;
 }
 
