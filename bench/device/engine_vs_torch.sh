@@ -4,7 +4,8 @@
 # reference optimizer settings), in one call: the whole model where the GPU holds it (32 layers
 # need about 91 GiB with AdamW: an H200), else LAYERS of its layers (default 12); the engine with
 # the Hopper attention backward (the default) and with SXB_ATTENTION_BACKWARD=mma. Logs under $L
-# (default $OUT), the figures appended to $S (default $OUT/summary.txt) and printed.
+# (default $OUT), the figures appended to $S (default $OUT/summary.txt) and printed. MODES (default
+# "sm90 mma") and COMPILES (default "0 1") pick the runs where device time is short.
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/sxb-out}
@@ -26,14 +27,14 @@ cat >"$M/config.json" <<EOF
  "num_hidden_layers": $layers, "vocab_size": 32000, "max_position_embeddings": 4096,
  "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "tie_word_embeddings": false}
 EOF
-for mode in sm90 mma; do
+for mode in ${MODES:-sm90 mma}; do
   SXB_ATTENTION_BACKWARD=$mode timeout 150 "$BIN" train --device cuda --model "$M" \
     --seq-len 4096 --micro-batch 1 --steps 10 --warmup-steps 3 \
     --ds-config bench/device/ds_config_torch_reference.json --out "/tmp/engine_$mode" \
     >"$L/engine_$mode.log" 2>&1
   note "engine (backward $mode) exit $?"
 done
-for c in 0 1; do
+for c in ${COMPILES:-0 1}; do
   timeout 240 python3 -m torch.distributed.run --standalone --nproc_per_node 1 \
     .ref/torch_llama.py --layers "$layers" --seq 4096 --mb 1 --ac 0 --compile $c \
     --tag "compile$c" >"$L/torch_compile$c.log" 2>&1
