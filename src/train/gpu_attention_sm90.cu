@@ -512,8 +512,10 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
 // ---- backward ------------------------------------------------------------------------------
 //
 // Block: 128 keys of one kv head (grid x = key blocks, the first, which sees the most queries,
-// first; y = kv head; z = batch), looping over the 64-query tiles of every query head of its
-// group that see those keys.
+// first; y = kv head x split; z = batch), looping over the 64-query tiles of the query heads of
+// its group that see those keys: all of them, or with grouped-query heads and too few blocks to
+// fill the GPU, 1 / splits of them. Split blocks write their dK and dV as fp32 partial sums, and
+// a second kernel adds the splits in order (the result is the same on every run).
 //   warps 0-3  warpgroup 0: keys k0 .. k0+63      warps 4-7  warpgroup 1: keys k0+64 .. k0+127
 //   warp 8     producer: TMA loads of K and V once, then of each tile's Q and dO into a
 //              two-stage ring, and the tile's lse and D (rows past T: lse = +inf, so P = 0).
@@ -557,6 +559,11 @@ struct Sm90BwdArgs {
   int64_t kv_stride;
   int T, H, KV, window;  // as the forward's
   float scale_log2, scale;
+  // Query heads of a group split over `splits` blocks (1: none). Then dK (times the scale) and
+  // dV go to dk_part / dv_part, fp32 [split][batch][T][KV * 128], for bwd_reduce_splits.
+  int splits, B;
+  float* dk_part;
+  float* dv_part;
 };
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -631,8 +638,10 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
   const uint32_t kv_full = bars, full = bars + 8, empty = bars + 24;
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int kblock = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z;
-  const int group = a.H / a.KV;
+  const int kblock = blockIdx.x, kvh = blockIdx.y / a.splits, split = blockIdx.y % a.splits;
+  const int b = blockIdx.z;
+  const int group = a.H / a.KV / a.splits;        // query heads this block runs
+  const int h0 = kvh * (a.H / a.KV) + split * group;  // the first of them
   const int k0 = kblock * kBwdKeys;
   const int qt_lo = k0 / kBwdRows;
   // The last query that sees one of the block's keys: T - 1, or with a window the last key's
@@ -663,7 +672,7 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
     }
     for (int it = 0; it < total; ++it) {
       const int s = it & 1;
-      const int h = kvh * group + it / n_qt;
+      const int h = h0 + it / n_qt;
       const int qs = (qt_lo + it % n_qt) * kBwdRows;
       if (it >= 2) mbar_wait(empty + 8 * s, ((it >> 1) - 1) & 1);
       const int64_t row = (int64_t(b) * a.H + h) * a.T;
@@ -699,7 +708,7 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
   mbar_wait(kv_full, 0);
   for (int it = 0; it < total; ++it) {
     const int s = it & 1;
-    const int h = kvh * group + it / n_qt;
+    const int h = h0 + it / n_qt;
     const int qs = (qt_lo + it % n_qt) * kBwdRows;
     const uint32_t cQ = sQ + s * kQTileBytes, cdO = sdO + s * kQTileBytes;
     const uint32_t cdS = sdS + s * kDsBytes;
@@ -804,6 +813,24 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
     }
   }
 
+  if (a.splits > 1) {  // this split's partial sums, fp32, for bwd_reduce_splits
+    const int64_t width = int64_t(a.KV) * kHd;
+    const int64_t part = (int64_t(split) * a.B + b) * a.T * width + int64_t(kvh) * kHd + c2;
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      const int u = k0 + kr0 + 8 * hh;
+      if (u >= a.T) continue;
+#pragma unroll
+      for (int j = 0; j < 16; ++j) {
+        const int64_t off = part + int64_t(u) * width + 8 * j;
+        *reinterpret_cast<float2*>(a.dk_part + off) =
+            make_float2(dk[4 * j + 2 * hh] * a.scale, dk[4 * j + 2 * hh + 1] * a.scale);
+        *reinterpret_cast<float2*>(a.dv_part + off) =
+            make_float2(dv[4 * j + 2 * hh], dv[4 * j + 2 * hh + 1]);
+      }
+    }
+    return;
+  }
   // dK (times the scale) and dV of key rows k0 + kr0 (+ 8), columns 8 j + c2 .. +1.
   bf16* dkbase = a.dk + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd + c2;
   bf16* dvbase = a.dv + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd + c2;
@@ -821,6 +848,27 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
     }
   }
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
+}
+
+// dK and dV from the splits' fp32 partial sums, added in split order: element i of the
+// (batch, T, KV * 128) partials, two columns per thread.
+__global__ void bwd_reduce_splits(bf16* dk, bf16* dv, const float* dk_part, const float* dv_part,
+                                  int splits, int64_t rows, int64_t width, int64_t kv_stride) {
+  const int64_t pair = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (pair >= rows * width / 2) return;
+  const int64_t i = pair * 2, row = i / width, col = i % width;
+  const int64_t plane = rows * width;
+  float2 k = make_float2(0.0f, 0.0f), v = make_float2(0.0f, 0.0f);
+  for (int sp = 0; sp < splits; ++sp) {
+    const float2 pk = *reinterpret_cast<const float2*>(dk_part + sp * plane + i);
+    const float2 pv = *reinterpret_cast<const float2*>(dv_part + sp * plane + i);
+    k.x += pk.x;
+    k.y += pk.y;
+    v.x += pv.x;
+    v.y += pv.y;
+  }
+  *reinterpret_cast<__nv_bfloat162*>(dk + row * kv_stride + col) = __floats2bfloat162_rn(k.x, k.y);
+  *reinterpret_cast<__nv_bfloat162*>(dv + row * kv_stride + col) = __floats2bfloat162_rn(v.x, v.y);
 }
 
 // 1 when this kernel image was built with the sm_90a instructions (the kernel's body exists).
@@ -974,6 +1022,31 @@ void attention_forward_sm90(bf16* o, float* lse, const bf16* q, const bf16* k, c
   check_launch("attention_forward_sm90");
 }
 
+// How many blocks the query heads of each group are split over: 1 (none) unless the grid would
+// have fewer than 3.5 blocks per SM (one block fits an SM; the causal blocks' work is uneven),
+// then the smallest divisor of the group size that reaches it, at most the group size.
+// Opt-in (SXB_ATTENTION_GQA_SPLIT=1, read once) until its GPU tests have run on an sm_90 device;
+// without it one block runs every query head of its kv head.
+int backward_splits(const AttentionShape& s, int key_blocks) {
+  static const bool on = environment_knob_bool("SXB_ATTENTION_GQA_SPLIT").value_or(false);
+  const int group = static_cast<int>(s.H / s.KV);
+  if (!on || group == 1) return 1;
+  static const int sms = [] {
+    int dev = 0, n = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+      cudaGetLastError();
+      return 0;  // unknown: no split
+    }
+    return n;
+  }();
+  const int64_t blocks = int64_t(key_blocks) * s.KV * s.B;
+  for (int d = 1; d <= group; ++d) {
+    if (group % d == 0 && 2 * blocks * d >= 7 * int64_t(sms)) return d;
+  }
+  return group;
+}
+
 bool attention_backward_deterministic() {
   static const bool on = environment_knob_bool("SXB_ATTENTION_DETERMINISTIC").value_or(false);
   return on;
@@ -1014,13 +1087,34 @@ void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* d
     return true;
   }();
   (void)smem_set;
-  const dim3 grid(static_cast<unsigned>((s.T + kBwdKeys - 1) / kBwdKeys),
-                  static_cast<unsigned>(s.KV), static_cast<unsigned>(s.B));
+  const int key_blocks = static_cast<int>((s.T + kBwdKeys - 1) / kBwdKeys);
+  a.splits = backward_splits(s, key_blocks);
+  a.B = static_cast<int>(s.B);
+  const dim3 grid(static_cast<unsigned>(key_blocks), static_cast<unsigned>(s.KV * a.splits),
+                  static_cast<unsigned>(s.B));
+  // Split groups: fp32 partial dK and dV per split from the stream-ordered allocator.
+  const int64_t rows = s.B * s.T, width = s.KV * kHd;
+  const size_t part_elems = size_t(a.splits) * size_t(rows * width);
+  if (a.splits > 1) {
+    cuda_check(cudaMallocAsync(reinterpret_cast<void**>(&a.dk_part), 2 * part_elems * sizeof(float),
+                               stream),
+               "attention_backward_sm90: cudaMallocAsync of the split partial sums");
+    a.dv_part = a.dk_part + part_elems;
+  }
+  auto reduce_splits = [&] {
+    if (a.splits == 1) return;
+    const int64_t pairs = rows * width / 2;
+    bwd_reduce_splits<<<static_cast<unsigned>((pairs + 255) / 256), 256, 0, stream>>>(
+        dk, dv, a.dk_part, a.dv_part, a.splits, rows, width, s.kv_stride);
+    check_launch("attention_backward_sm90 (split sums)");
+    cuda_check(cudaFreeAsync(a.dk_part, stream), "attention_backward_sm90: cudaFreeAsync");
+  };
   if (!s.deterministic) {
     a.dq_order = nullptr;
     flash_backward_sm90_kernel<false><<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv,
                                                                                       mdo, a);
     check_launch("attention_backward_sm90");
+    reduce_splits();
     return;
   }
   // One counter per (batch, head, 64-query tile), zeroed, from the stream-ordered allocator.
@@ -1033,6 +1127,7 @@ void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* d
                                                                                    mdo, a);
   check_launch("attention_backward_sm90 (deterministic)");
   cuda_check(cudaFreeAsync(a.dq_order, stream), "attention_backward_sm90: cudaFreeAsync");
+  reduce_splits();
 }
 
 }  // namespace sxb::gpu
