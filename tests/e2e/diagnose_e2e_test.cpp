@@ -31,11 +31,29 @@ bool contains(const std::string& text, const std::string& part) {
 
 TEST(DiagnoseE2E, ASlowRankIsNamedWithItsNumbers) {
   const fs::path d = scratch_dir("diagnose_slow");
-  const auto r = run_command("env SXB_FAULT_INJECT=slow:2:6 " +
-                             mpirun(4, kArgs + " --out " + (d / "out").string()));
+  // A pair diagnose cannot decide (its samples spread wider than the threshold: the shared test
+  // machine's load changed during the run) is "inconclusive", which is right, but leaves nothing
+  // to check the blame against; as a user would, measure again, at most three times. A wrong
+  // verdict (a clean pair slow, a slow one ok) fails at once.
+  RunResult r;
+  nlohmann::json j;
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    fs::remove_all(d / "out");
+    r = run_command("env SXB_FAULT_INJECT=slow:2:6 " +
+                    mpirun(4, kArgs + " --out " + (d / "out").string()));
+    j = read_json_file(d / "out" / "diagnose.json");
+    bool undecided = false;
+    for (const auto& pr : j["pairs"]["pairs"]) {
+      const bool with2 = pr["a"] == 2 || pr["b"] == 2;
+      const std::string standing = pr["standing"].get<std::string>();
+      ASSERT_NE(standing, with2 ? "ok" : "slow") << pr.dump();
+      undecided = undecided || standing == "inconclusive";
+    }
+    if (!undecided) break;
+    std::printf("attempt %d: some pairs inconclusive, measuring again\n", attempt);
+  }
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_TRUE(contains(r.output, "named: rank 2 (")) << r.output;
-  const auto j = read_json_file(d / "out" / "diagnose.json");
   EXPECT_EQ(j["schema"], "sxbench.diagnose/1");
   EXPECT_EQ(j["device"], "cpu");
   EXPECT_EQ(j["world_size"], 4);
