@@ -812,25 +812,11 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
     }
   }
 
-  if (a.splits > 1) {  // this split's partial sums, fp32, for bwd_reduce_splits
-    const int64_t width = int64_t(a.KV) * kHd;
-    const int64_t part = (int64_t(split) * a.B + b) * a.T * width + int64_t(kvh) * kHd + c2;
-#pragma unroll
-    for (int hh = 0; hh < 2; ++hh) {
-      const int u = k0 + kr0 + 8 * hh;
-      if (u >= a.T) continue;
-#pragma unroll
-      for (int j = 0; j < 16; ++j) {
-        const int64_t off = part + int64_t(u) * width + 8 * j;
-        *reinterpret_cast<float2*>(a.dk_part + off) =
-            make_float2(dk[4 * j + 2 * hh] * a.scale, dk[4 * j + 2 * hh + 1] * a.scale);
-        *reinterpret_cast<float2*>(a.dv_part + off) =
-            make_float2(dv[4 * j + 2 * hh], dv[4 * j + 2 * hh + 1]);
-      }
-    }
-    return;
-  }
-  // dK (times the scale) and dV of key rows k0 + kr0 (+ 8), columns 8 j + c2 .. +1.
+  // dK (times the scale) and dV of key rows k0 + kr0 (+ 8), columns 8 j + c2 .. +1: as bf16 into
+  // dk and dv, or with a split group as this split's fp32 partial sums for bwd_reduce_splits.
+  const bool partial = a.splits > 1;
+  const int64_t width = int64_t(a.KV) * kHd;
+  const int64_t part = (int64_t(split) * a.B + b) * a.T * width + int64_t(kvh) * kHd + c2;
   bf16* dkbase = a.dk + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd + c2;
   bf16* dvbase = a.dv + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd + c2;
 #pragma unroll
@@ -839,11 +825,17 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
     if (u >= a.T) continue;
 #pragma unroll
     for (int j = 0; j < 16; ++j) {
-      const int64_t off = int64_t(u) * a.kv_stride + 8 * j;
-      *reinterpret_cast<uint32_t*>(dkbase + off) =
-          pack_bf16x2(dk[4 * j + 2 * hh] * a.scale, dk[4 * j + 2 * hh + 1] * a.scale);
-      *reinterpret_cast<uint32_t*>(dvbase + off) =
-          pack_bf16x2(dv[4 * j + 2 * hh], dv[4 * j + 2 * hh + 1]);
+      const float k_lo = dk[4 * j + 2 * hh] * a.scale, k_hi = dk[4 * j + 2 * hh + 1] * a.scale;
+      const float v_lo = dv[4 * j + 2 * hh], v_hi = dv[4 * j + 2 * hh + 1];
+      if (partial) {
+        const int64_t off = part + int64_t(u) * width + 8 * j;
+        *reinterpret_cast<float2*>(a.dk_part + off) = make_float2(k_lo, k_hi);
+        *reinterpret_cast<float2*>(a.dv_part + off) = make_float2(v_lo, v_hi);
+      } else {
+        const int64_t off = int64_t(u) * a.kv_stride + 8 * j;
+        *reinterpret_cast<uint32_t*>(dkbase + off) = pack_bf16x2(k_lo, k_hi);
+        *reinterpret_cast<uint32_t*>(dvbase + off) = pack_bf16x2(v_lo, v_hi);
+      }
     }
   }
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
