@@ -5,7 +5,8 @@
 # need about 91 GiB with AdamW: an H200), else LAYERS of its layers (default 12); the engine with
 # the Hopper attention backward (the default) and with SXB_ATTENTION_BACKWARD=mma. Logs under $L
 # (default $OUT), the figures appended to $S (default $OUT/summary.txt) and printed. MODES (default
-# "sm90 mma") and COMPILES (default "0 1") pick the runs where device time is short.
+# "sm90 mma") and COMPILES (default "0 1") pick the runs where device time is short; FULL=1 adds
+# the engine with full recomputation (`--recompute full`, default backward).
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/sxb-out}
@@ -34,6 +35,12 @@ for mode in ${MODES:-sm90 mma}; do
     >"$L/engine_$mode.log" 2>&1
   note "engine (backward $mode) exit $?"
 done
+if [ "${FULL:-0}" = 1 ]; then
+  timeout 150 "$BIN" train --device cuda --model "$M" --seq-len 4096 --micro-batch 1 --steps 10 \
+    --warmup-steps 3 --recompute full --ds-config bench/device/ds_config_torch_reference.json \
+    --out /tmp/engine_full >"$L/engine_full.log" 2>&1
+  note "engine (full recomputation) exit $?"
+fi
 for c in ${COMPILES:-0 1}; do
   timeout 240 python3 -m torch.distributed.run --standalone --nproc_per_node 1 \
     .ref/torch_llama.py --layers "$layers" --seq 4096 --mb 1 --ac 0 --compile $c \
@@ -41,11 +48,12 @@ for c in ${COMPILES:-0 1}; do
   note "torch_llama --compile $c exit $?"
 done
 
-note "== $((SECONDS - start)) s; Llama-2-7B shape, $layers layers, seq 4096, micro-batch 1, no recomputation"
-for mode in sm90 mma; do
+note "== $((SECONDS - start)) s; Llama-2-7B shape, $layers layers, seq 4096, micro-batch 1, no recomputation (but the run named full)"
+for mode in sm90 mma full; do
   m=/tmp/engine_$mode/sft_metrics.json
+  label="backward $mode"; [ "$mode" = full ] && label="full recomputation"
   [ -f "$m" ] && cp "$m" "$L/engine_${mode}_sft_metrics.json" &&
-    python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(f\"engine backward $mode: {m['tokens_per_s_per_device']:.1f} tokens/s/GPU, MFU {100*m['mfu']:.1f}%, loss {m['initial_loss']:.4f} -> {m['final_loss']:.4f}\")" "$m" | tee -a "$S"
+    python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(f\"engine $label: {m['tokens_per_s_per_device']:.1f} tokens/s/GPU, MFU {100*m['mfu']:.1f}%, loss {m['initial_loss']:.4f} -> {m['final_loss']:.4f}\")" "$m" | tee -a "$S"
 done
 for c in 0 1; do
   grep -h RESULT "$L/torch_compile$c.log" | python3 -c "import json,sys; r=json.loads(sys.stdin.read().split('RESULT ',1)[1]); print(f\"torch compile={r['compile']}: {r['tokens_per_s_per_gpu']:.1f} tokens/s/GPU, peak {r['peak_mem_gib']:.1f} GiB\")" 2>/dev/null | tee -a "$S"
