@@ -132,9 +132,13 @@ const std::vector<EnvKey>& known_env_keys() {
       {"SXB_ATTENTION_SM90_OVERLAP", K::boolean, "", "Tuning knob: the Hopper attention "
        "forward overlaps one key tile's softmax with the previous tile's P V product (default on; "
        "off for A/B runs)", {}, -1e300, 1e300, true},
+      {"SXB_ATTENTION_SM90_DQ_WRITER", K::boolean, "", "Tuning knob: the Hopper attention "
+       "backward hands each dQ tile to a writer warp that adds it into memory with bulk "
+       "reductions (default on; off: the consumer warps add it with atomics, for A/B runs)", {},
+       -1e300, 1e300, true},
       {"SXB_ATTENTION_GQA_SPLIT", K::boolean, "", "Tuning knob: the Hopper attention backward "
        "splits each group's query heads over several blocks when too few blocks would fill the "
-       "GPU (default off: opt-in until measured on an sm_90 device)", {}, -1e300, 1e300, true},
+       "GPU (default on; off for A/B runs)", {}, -1e300, 1e300, true},
       {"SXB_ATTENTION_DETERMINISTIC", K::boolean, "", "The CUDA engine's attention backward adds "
        "dq's sums in a fixed order, so gradients are the same on every run (the Hopper kernel; "
        "refused where it does not apply; default off)", {}, -1e300, 1e300, true},

@@ -3,7 +3,9 @@
 // K/V ring. Same function as the mma.sync forward in gpu_attention.cu (notation there): o and
 // the log2-domain lse are written exactly as that kernel writes them, so the backward is shared.
 //
-// Block: 128 queries of one head (grid x = query blocks, longest first; y = head; z = batch).
+// Block: 128 queries of one head (grid x = head, y = batch, z = query blocks, longest first: the
+// blocks start in x-y-z order, so every head's longest blocks start before any shorter one and the
+// last wave holds the short blocks rather than one head's longest).
 //   warps 0-3  warpgroup 0: query rows q0 .. q0+63     (wgmma M = 64 rows per warpgroup)
 //   warps 4-7  warpgroup 1: query rows q0+64 .. q0+127
 //   warp 8     producer: one lane issues every TMA load; the other lanes exit at once.
@@ -109,6 +111,14 @@ __device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, u
       "{%3, %4, %5}], [%2];\n" ::"r"(dst),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(col), "r"(row), "r"(batch)
       : "memory");
+}
+// dst[0 .. bytes) += src (fp32, shared to global) through the bulk copy engine, in this thread's
+// current bulk group; bytes a multiple of 16, both addresses 16-byte aligned.
+__device__ __forceinline__ void bulk_reduce_add_f32(float* dst, uint32_t src, uint32_t bytes) {
+  asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\n" ::"l"(
+                   dst),
+               "r"(src), "r"(bytes)
+               : "memory");
 }
 __device__ __forceinline__ uint64_t sw128_desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
   return uint64_t((addr & 0x3ffff) >> 4) | (uint64_t(lbo >> 4) << 16) | (uint64_t(sbo >> 4) << 32) |
@@ -453,8 +463,8 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
                  v_empty = bars + 56;
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int qblock = gridDim.x - 1 - blockIdx.x;  // the longest rows first
-  const int h = blockIdx.y, b = blockIdx.z;
+  const int qblock = gridDim.z - 1 - blockIdx.z;  // the longest rows first
+  const int h = blockIdx.x, b = blockIdx.y;
   const int kvh = h / (a.H / a.KV);
   const int q0 = qblock * kRows;
   // Causal: key tiles up to the diagonal, from the first one inside the block's window.
@@ -510,8 +520,9 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
 
 // ---- backward ------------------------------------------------------------------------------
 //
-// Block: 128 keys of one kv head (grid x = key blocks, the first, which sees the most queries,
-// first; y = kv head x split; z = batch), looping over the 64-query tiles of the query heads of
+// Block: 128 keys of one kv head (grid x = kv head x split, y = batch, z = key blocks, the first,
+// which sees the most queries, first: all heads' longest blocks start before any shorter one),
+// looping over the 64-query tiles of the query heads of
 // its group that see those keys: all of them, or with grouped-query heads and too few blocks to
 // fill the GPU, 1 / splits of them. Split blocks write their dK and dV as fp32 partial sums, and
 // a second kernel adds the splits in order (the result is the same on every run).
@@ -525,12 +536,17 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
 //                                        B = dO / Q MN-major in smem)
 //   dS^T to shared memory (both warpgroups' halves), then
 //   dQ[:, 64 wg ..] = dS K              (m64n64k16, A = dS^T read MN-major, B = K MN-major)
-//   added into the fp32 dq accumulator (times the scale) with vector atomics.
+//   added into the fp32 dq accumulator (times the scale): written to a shared dQ tile that warp 9
+//   adds into global memory with bulk reductions (cp.reduce.async.bulk, one 512-byte row each),
+//   so the consumers go on to the next tile; or, with kDqWriter false, with the consumers' own
+//   vector atomics.
 // dK (times the scale) and dV leave registers once, at the end.
 //
 // Shared memory (1024-byte aligned, all in the 128-byte swizzle): K, V: 128 rows, two 16 KB
 // column halves each; Q and dO: two stages of 64 rows (two 8 KB halves); dS^T: two buffers of
-// 128 key rows x 64 queries (one 128-byte row per key); lse and D: two stages of 64 floats.
+// 128 key rows x 64 queries (one 128-byte row per key); dQ: 64 rows of 128 fp32 at a pitch of
+// 544 bytes (the consumers' float2 stores meet no bank conflict); lse and D: two stages of 64
+// floats.
 // Descriptors: K-major operands as in the forward (SBO 1024, k-step ks at half ks / 4, byte
 // (ks % 4) * 32); MN-major ones (the forward's V): k-step kk at row 16 kk, SBO 1024 between
 // 8-row groups, LBO the distance between 64-column halves.
@@ -538,6 +554,8 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
 // empty[s] (8 consumer warps, once their dV and dK products have read the stage). The two dS^T
 // buffers need one named barrier per tile: a warpgroup writes buffer i % 2 again only after both
 // passed tile i + 1's barrier, which each reaches after its tile-i dQ product completed.
+// dq_full (8 consumer warps wrote the dQ tile), dq_empty (the writer's bulk reductions have read
+// it): one dQ tile in flight, the consumers a tile ahead of the writer at most.
 constexpr int kBwdKeys = 128;                                  // keys per block
 constexpr int kBwdRows = 64;                                   // queries per tile
 constexpr uint32_t kKvTileBytes = kBwdKeys * kHd * 2;          // 32 KB
@@ -545,8 +563,11 @@ constexpr uint32_t kKvHalfBytes = kKvTileBytes / 2;            // 16 KB
 constexpr uint32_t kQTileBytes = kBwdRows * kHd * 2;           // 16 KB
 constexpr uint32_t kQHalfBytes = kQTileBytes / 2;              // 8 KB
 constexpr uint32_t kDsBytes = kBwdKeys * kBwdRows * 2;         // 16 KB
+constexpr uint32_t kDqPitch = kHd * 4 + 32;                    // bytes per shared dQ row
+constexpr uint32_t kDqBytes = kBwdRows * kDqPitch;             // 34 KB
 constexpr size_t kBwdSmemBytes = 2 * size_t(kKvTileBytes) + 4 * size_t(kQTileBytes) +
-                                 2 * size_t(kDsBytes) + 4 * kBwdRows * sizeof(float) + 128 + 1024;
+                                 2 * size_t(kDsBytes) + kDqBytes + 4 * kBwdRows * sizeof(float) +
+                                 128 + 1024;
 
 struct Sm90BwdArgs {
   const float* lse;
@@ -566,27 +587,33 @@ struct Sm90BwdArgs {
 };
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-// P^T and dS^T of this thread's 32 elements (key rows u0 and u0 + 8, queries qc = 8j + c2 .. +1
-// of the tile at qs), in place: st becomes P^T, dpt becomes dS^T.
-__device__ __forceinline__ void bwd_probabilities(float (&st)[32], float (&dpt)[32],
-                                                  const float* cL, const float* cD, bool mask,
+// P^T of this thread's 32 elements (key rows u0 and u0 + 8, queries qc = 8j + c2 .. +1 of the
+// tile at qs), in place: S^T becomes P^T, zero where masked.
+__device__ __forceinline__ void bwd_probabilities(float (&st)[32], const float* cL, bool mask,
                                                   int u0, int qs, int c2, int window,
                                                   float scale_log2) {
 #pragma unroll
   for (int j = 0; j < 8; ++j) {
     const float2 l2 = *reinterpret_cast<const float2*>(cL + 8 * j + c2);
-    const float2 d2 = *reinterpret_cast<const float2*>(cD + 8 * j + c2);
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      const float lse = (e & 1) ? l2.y : l2.x, dd = (e & 1) ? d2.y : d2.x;
-      float p = exp2_approx(fmaf(st[4 * j + e], scale_log2, -lse));
+      float p = exp2_approx(fmaf(st[4 * j + e], scale_log2, -((e & 1) ? l2.y : l2.x)));
       if (mask) {
         const int u = u0 + 8 * (e >> 1), t = qs + 8 * j + c2 + (e & 1);
         if (u > t || (window > 0 && t - u >= window)) p = 0.0f;
       }
       st[4 * j + e] = p;
-      dpt[4 * j + e] = p * (dpt[4 * j + e] - dd);
     }
+  }
+}
+// dS^T = P^T (dP^T - D), in place in dpt.
+__device__ __forceinline__ void bwd_ds(float (&dpt)[32], const float (&pt)[32], const float* cD,
+                                       int c2) {
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const float2 d2 = *reinterpret_cast<const float2*>(cD + 8 * j + c2);
+#pragma unroll
+    for (int e = 0; e < 4; ++e) dpt[4 * j + e] = pt[4 * j + e] * (dpt[4 * j + e] - ((e & 1) ? d2.y : d2.x));
   }
 }
 // The A fragments (4 k-steps of 16 queries) of a 64 x 64 accumulator, rounded to bf16.
@@ -615,8 +642,9 @@ __device__ __forceinline__ void store_ds(unsigned char* sds, const float (&ds)[3
 // kDeterministic: the key blocks add into a query tile's dq rows one after another, in the order
 // of their keys (each waits until a_.dq_order[tile] counts the blocks before it, adds, fences and
 // counts itself), so the fp32 sums are the same on every run. A block waits only on blocks of
-// lower index, which the GPU starts first.
-template <bool kDeterministic>
+// lower index, which the GPU starts first. With kDqWriter the waiting and counting is the dQ
+// writer warp's, and the consumers run on meanwhile.
+template <bool kDeterministic, bool kDqWriter>
 __global__ void __launch_bounds__(kThreadsSm90, 1)
     flash_backward_sm90_kernel(const __grid_constant__ CUtensorMap map_q,
                                const __grid_constant__ CUtensorMap map_k,
@@ -630,15 +658,17 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
   const uint32_t sQ = base + 2 * kKvTileBytes;              // two stages
   const uint32_t sdO = sQ + 2 * kQTileBytes;                // two stages
   const uint32_t sdS = sdO + 2 * kQTileBytes;               // two buffers
-  const uint32_t lse_off = sdS + 2 * kDsBytes - base;       // lse[2][64], then D[2][64]
+  const uint32_t sdQ = sdS + 2 * kDsBytes;
+  const uint32_t lse_off = sdQ + kDqBytes - base;           // lse[2][64], then D[2][64]
   float* const sL = reinterpret_cast<float*>(gbase + lse_off);
   float* const sD = sL + 2 * kBwdRows;
   const uint32_t bars = base + lse_off + 4 * kBwdRows * sizeof(float);
   const uint32_t kv_full = bars, full = bars + 8, empty = bars + 24;
+  const uint32_t dq_full = bars + 40, dq_empty = bars + 48;
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int kblock = blockIdx.x, kvh = blockIdx.y / a.splits, split = blockIdx.y % a.splits;
-  const int b = blockIdx.z;
+  const int kblock = blockIdx.z, kvh = blockIdx.x / a.splits, split = blockIdx.x % a.splits;
+  const int b = blockIdx.y;
   const int group = a.H / a.KV / a.splits;        // query heads this block runs
   const int h0 = kvh * (a.H / a.KV) + split * group;  // the first of them
   const int k0 = kblock * kBwdKeys;
@@ -655,12 +685,61 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
       mbar_init(full + 8 * s, 32);
       mbar_init(empty + 8 * s, kConsumers / 32);
     }
+    mbar_init(dq_full, kConsumers / 32);
+    mbar_init(dq_empty, 1);
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
 
-  if (warp >= kConsumers / 32) {  // producer warpgroup: warp 8 loads, the others leave
+  // kDeterministic: the counter of (batch, head h, query tile at qs), and how many key blocks
+  // before this one add to that tile (from the first inside its window).
+  const auto dq_order_of = [&](int h, int qs) {
+    return a.dq_order + (int64_t(b) * a.H + h) * ((a.T + kBwdRows - 1) / kBwdRows) + qs / kBwdRows;
+  };
+  const auto blocks_before = [&](int qs) {
+    return kblock - (a.window > 0 ? max(0, qs - a.window + 1) / kBwdKeys : 0);
+  };
+
+  if (warp >= kConsumers / 32) {  // producer warpgroup: warp 8 loads, warp 9 adds dQ, the others leave
     asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n" ::: "memory");
+    if (kDqWriter && warp == kConsumers / 32 + 1) {
+      for (int it = 0; it < total; ++it) {
+        const int h = h0 + it / n_qt;
+        const int qs = (qt_lo + it % n_qt) * kBwdRows;
+        mbar_wait(dq_full, it & 1);
+        if constexpr (kDeterministic) {
+          if (lane == 0) {
+            const int* order = dq_order_of(h, qs);
+            int seen = -1;
+            do {
+              asm volatile("ld.acquire.gpu.global.s32 %0, [%1];\n" : "=r"(seen) : "l"(order) : "memory");
+            } while (seen != blocks_before(qs));
+          }
+          __syncwarp();
+        }
+        float* const row0 = a.dq_accum + ((int64_t(b) * a.T + qs) * a.H + h) * kHd;
+        for (int r = lane; r < kBwdRows && qs + r < a.T; r += 32)
+          bulk_reduce_add_f32(row0 + int64_t(r) * a.H * kHd, sdQ + r * kDqPitch, kHd * 4);
+        asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+        if constexpr (kDeterministic) {
+          // The adds performed before the next key block may start its own.
+          asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
+          asm volatile("fence.proxy.async.global;\n" ::: "memory");
+          __threadfence();
+          __syncwarp();
+          if (lane == 0) {
+            asm volatile("red.release.gpu.global.add.s32 [%0], 1;\n" ::"l"(dq_order_of(h, qs))
+                         : "memory");
+          }
+        } else {
+          asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");  // tile read
+          __syncwarp();
+        }
+        if (lane == 0) mbar_arrive(dq_empty);
+      }
+      asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
+      return;
+    }
     if (warp != kConsumers / 32) return;
     if (lane == 0) {
       mbar_expect_tx(kv_full, 2 * kKvTileBytes);
@@ -713,6 +792,8 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
     const uint32_t cdS = sdS + s * kDsBytes;
     mbar_wait(full + 8 * s, (it >> 1) & 1);
 
+    // S^T and dP^T issued as two groups: P^T is computed, and dV += P^T dO issued, while dP^T is
+    // still in the tensor cores.
     float st[32], dpt[32];
     fence_acc(st);
     fence_acc(dpt);
@@ -724,6 +805,7 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
       wgmma_ss64<0, 0>(st, sw128_desc(sK_wg + ka, 16, 1024), sw128_desc(cQ + kb, 16, 1024),
                        ks > 0);
     }
+    wgmma_commit();
 #pragma unroll
     for (int ks = 0; ks < kHd / 16; ++ks) {
       const uint32_t ka = (ks / 4) * kKvHalfBytes + (ks % 4) * 32;
@@ -732,26 +814,30 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
                        ks > 0);
     }
     wgmma_commit();
-    wgmma_wait0();
+    asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");  // S^T landed
     fence_acc(st);
-    fence_acc(dpt);
 
     // Warpgroup-uniform: some key lies past some query, or outside some query's window.
     const bool mask = wk0 + 63 > qs || (a.window > 0 && qs + kBwdRows - 1 - wk0 >= a.window);
-    bwd_probabilities(st, dpt, sL + s * kBwdRows, sD + s * kBwdRows, mask, k0 + kr0, qs, c2,
-                      a.window, a.scale_log2);
-    uint32_t pa[4][4], da[4][4];
+    bwd_probabilities(st, sL + s * kBwdRows, mask, k0 + kr0, qs, c2, a.window, a.scale_log2);
+    uint32_t pa[4][4];
     pack_a64(pa, st);
-    pack_a64(da, dpt);
-    store_ds(gbase + (cdS - base), dpt, kr0, c2);
-    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-
     fence_acc(dv);
-    fence_acc(dk);
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < kBwdRows / 16; ++kk)
       wgmma_rs(dv, pa[kk], sw128_desc(cdO + kk * 16 * 128, kQHalfBytes, 1024));
+    wgmma_commit();
+    asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");  // dP^T landed
+    fence_acc(dpt);
+
+    bwd_ds(dpt, st, sD + s * kBwdRows, c2);
+    uint32_t da[4][4];
+    pack_a64(da, dpt);
+    store_ds(gbase + (cdS - base), dpt, kr0, c2);
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+    fence_acc(dk);
+    wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < kBwdRows / 16; ++kk)
       wgmma_rs(dk, da[kk], sw128_desc(cQ + kk * 16 * 128, kQHalfBytes, 1024));
@@ -775,21 +861,34 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
     wgmma_wait0();
     fence_acc(dq);
 
-    int* order = nullptr;
+    // dq rows: queries qs + 16 wl + g (+ 8), columns 64 wg + 8 j + c2 .. +1.
+    if constexpr (kDqWriter) {
+      if (it > 0) mbar_wait(dq_empty, (it - 1) & 1);  // the writer has read the last tile
+      float* const sdq = reinterpret_cast<float*>(gbase + (sdQ - base));
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) {
+        float* const rowp = sdq + (wl * 16 + g + 8 * hh) * (kDqPitch / 4) + wg * 64 + c2;
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          *reinterpret_cast<float2*>(rowp + 8 * j) =
+              make_float2(dq[4 * j + 2 * hh] * a.scale, dq[4 * j + 2 * hh + 1] * a.scale);
+        }
+      }
+      asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+      __syncwarp();
+      if (lane == 0) mbar_arrive(dq_full);
+      continue;
+    }
     if constexpr (kDeterministic) {
-      const int qt = qs / kBwdRows;
-      order = a.dq_order + (int64_t(b) * a.H + h) * ((a.T + kBwdRows - 1) / kBwdRows) + qt;
-      // Key blocks before this one that add to query tile qt: from the first inside its window.
-      const int first = a.window > 0 ? max(0, qs - a.window + 1) / kBwdKeys : 0;
       if (threadIdx.x == 0) {
+        const int* order = dq_order_of(h, qs);
         int seen = -1;
         do {
           asm volatile("ld.acquire.gpu.global.s32 %0, [%1];\n" : "=r"(seen) : "l"(order) : "memory");
-        } while (seen != kblock - first);
+        } while (seen != blocks_before(qs));
       }
       asm volatile("bar.sync 2, %0;\n" ::"n"(kConsumers) : "memory");
     }
-    // dq rows: queries qs + 16 wl + g (+ 8), columns 64 wg + 8 j + c2 .. +1.
     float* dqbase = a.dq_accum + (int64_t(b) * a.T * a.H + h) * kHd + wg * 64 + c2;
     const int64_t row_stride = int64_t(a.H) * kHd;
 #pragma unroll
@@ -807,7 +906,8 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
       __threadfence();  // this thread's adds are performed before the next block may start
       asm volatile("bar.sync 2, %0;\n" ::"n"(kConsumers) : "memory");
       if (threadIdx.x == 0) {
-        asm volatile("red.release.gpu.global.add.s32 [%0], 1;\n" ::"l"(order) : "memory");
+        asm volatile("red.release.gpu.global.add.s32 [%0], 1;\n" ::"l"(dq_order_of(h, qs))
+                     : "memory");
       }
     }
   }
@@ -937,6 +1037,13 @@ CUtensorMap head_map(const bf16* ptr, int64_t heads, int64_t stride, int64_t T, 
   return map;
 }
 
+// The backward's dQ writer warp unless SXB_ATTENTION_SM90_DQ_WRITER=0 (A/B tuning knob, read
+// once): then the consumers add dQ with their own atomics.
+bool dq_writer_enabled() {
+  static const bool on = environment_knob_bool("SXB_ATTENTION_SM90_DQ_WRITER").value_or(true);
+  return on;
+}
+
 // The overlapped consumer loop unless SXB_ATTENTION_SM90_OVERLAP=0 (A/B tuning knob, read once).
 bool overlap_enabled() {
   static const bool on = environment_knob_bool("SXB_ATTENTION_SM90_OVERLAP").value_or(true);
@@ -992,8 +1099,8 @@ void attention_forward_sm90(bf16* o, float* lse, const bf16* q, const bf16* k, c
     return true;
   }();
   (void)smem_set;
-  const dim3 grid(static_cast<unsigned>((s.T + kRows - 1) / kRows), static_cast<unsigned>(s.H),
-                  static_cast<unsigned>(s.B));
+  const dim3 grid(static_cast<unsigned>(s.H), static_cast<unsigned>(s.B),
+                  static_cast<unsigned>((s.T + kRows - 1) / kRows));
   const bool overlap = overlap_enabled();
   if (s.hd == 128) {
     if (overlap) {
@@ -1016,10 +1123,10 @@ void attention_forward_sm90(bf16* o, float* lse, const bf16* q, const bf16* k, c
 // How many blocks the query heads of each group are split over: 1 (none) unless the grid would
 // have fewer than 3.5 blocks per SM (one block fits an SM; the causal blocks' work is uneven),
 // then the smallest divisor of the group size that reaches it, at most the group size.
-// Opt-in (SXB_ATTENTION_GQA_SPLIT=1, read once) until its GPU tests have run on an sm_90 device;
-// without it one block runs every query head of its kv head.
+// SXB_ATTENTION_GQA_SPLIT=0 (read once) turns it off: then one block runs every query head of its
+// kv head.
 int backward_splits(const AttentionShape& s, int key_blocks) {
-  static const bool on = environment_knob_bool("SXB_ATTENTION_GQA_SPLIT").value_or(false);
+  static const bool on = environment_knob_bool("SXB_ATTENTION_GQA_SPLIT").value_or(true);
   const int group = static_cast<int>(s.H / s.KV);
   if (!on || group == 1) return 1;
   static const int sms = [] {
@@ -1071,9 +1178,13 @@ void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* d
   a.scale = float(1.0 / std::sqrt(double(s.hd)));
   a.scale_log2 = a.scale * kLog2eSm90;
   static const bool smem_set = [] {
-    cudaFuncSetAttribute(flash_backward_sm90_kernel<false>,
+    cudaFuncSetAttribute(flash_backward_sm90_kernel<false, true>,
                          cudaFuncAttributeMaxDynamicSharedMemorySize, int(kBwdSmemBytes));
-    cudaFuncSetAttribute(flash_backward_sm90_kernel<true>,
+    cudaFuncSetAttribute(flash_backward_sm90_kernel<true, true>,
+                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(kBwdSmemBytes));
+    cudaFuncSetAttribute(flash_backward_sm90_kernel<false, false>,
+                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(kBwdSmemBytes));
+    cudaFuncSetAttribute(flash_backward_sm90_kernel<true, false>,
                          cudaFuncAttributeMaxDynamicSharedMemorySize, int(kBwdSmemBytes));
     return true;
   }();
@@ -1081,8 +1192,8 @@ void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* d
   const int key_blocks = static_cast<int>((s.T + kBwdKeys - 1) / kBwdKeys);
   a.splits = backward_splits(s, key_blocks);
   a.B = static_cast<int>(s.B);
-  const dim3 grid(static_cast<unsigned>(key_blocks), static_cast<unsigned>(s.KV * a.splits),
-                  static_cast<unsigned>(s.B));
+  const dim3 grid(static_cast<unsigned>(s.KV * a.splits), static_cast<unsigned>(s.B),
+                  static_cast<unsigned>(key_blocks));
   // Split groups: fp32 partial dK and dV per split from the stream-ordered allocator.
   const int64_t rows = s.B * s.T, width = s.KV * kHd;
   const size_t part_elems = size_t(a.splits) * size_t(rows * width);
@@ -1100,10 +1211,16 @@ void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* d
     check_launch("attention_backward_sm90 (split sums)");
     cuda_check(cudaFreeAsync(a.dk_part, stream), "attention_backward_sm90: cudaFreeAsync");
   };
+  const bool writer = dq_writer_enabled();
   if (!s.deterministic) {
     a.dq_order = nullptr;
-    flash_backward_sm90_kernel<false><<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv,
-                                                                                      mdo, a);
+    if (writer) {
+      flash_backward_sm90_kernel<false, true>
+          <<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv, mdo, a);
+    } else {
+      flash_backward_sm90_kernel<false, false>
+          <<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv, mdo, a);
+    }
     check_launch("attention_backward_sm90");
     reduce_splits();
     return;
@@ -1114,8 +1231,13 @@ void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* d
              "attention_backward_sm90: cudaMallocAsync of the dq order counters");
   cuda_check(cudaMemsetAsync(a.dq_order, 0, counters * sizeof(int), stream),
              "attention_backward_sm90: clearing the dq order counters");
-  flash_backward_sm90_kernel<true><<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv,
-                                                                                   mdo, a);
+  if (writer) {
+    flash_backward_sm90_kernel<true, true>
+        <<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv, mdo, a);
+  } else {
+    flash_backward_sm90_kernel<true, false>
+        <<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv, mdo, a);
+  }
   check_launch("attention_backward_sm90 (deterministic)");
   cuda_check(cudaFreeAsync(a.dq_order, stream), "attention_backward_sm90: cudaFreeAsync");
   reduce_splits();

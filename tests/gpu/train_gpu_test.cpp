@@ -659,7 +659,7 @@ TEST(TrainGpuOps, DeterministicHopperBackwardRepeatsBitForBit) {
           << "dq differs on run " << run;
       ASSERT_EQ(again.second.size(), first.second.size());
       for (size_t i = 0; i < first.second.size(); ++i) {
-        ASSERT_EQ(std::memcmp(&again.second[i], &first.second[i], sizeof(float)), 0)
+        ASSERT_EQ(std::memcmp(&again.second[i], &first.second[i], sizeof(bf16)), 0)
             << "dk/dv differ at " << i << " on run " << run;
       }
     }
