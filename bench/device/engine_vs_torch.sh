@@ -6,7 +6,8 @@
 # the Hopper attention backward (the default) and with SXB_ATTENTION_BACKWARD=mma. Logs under $L
 # (default $OUT), the figures appended to $S (default $OUT/summary.txt) and printed. MODES (default
 # "sm90 mma") and COMPILES (default "0 1") pick the runs where device time is short; FULL=1 adds
-# the engine with full recomputation (`--recompute full`, default backward).
+# the engine with full recomputation (`--recompute full`, default backward); PROFILE=1 a short run
+# with `--profile` (where each millisecond of a step goes), its lines into the summary.
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/sxb-out}
@@ -40,6 +41,13 @@ if [ "${FULL:-0}" = 1 ]; then
     --warmup-steps 3 --recompute full --ds-config bench/device/ds_config_torch_reference.json \
     --out /tmp/engine_full >"$L/engine_full.log" 2>&1
   note "engine (full recomputation) exit $?"
+fi
+if [ "${PROFILE:-0}" = 1 ]; then
+  timeout 150 "$BIN" train --device cuda --model "$M" --seq-len 4096 --micro-batch 1 --steps 5 \
+    --warmup-steps 2 --profile --ds-config bench/device/ds_config_torch_reference.json \
+    --out /tmp/engine_profile >"$L/engine_profile.log" 2>&1
+  note "engine (--profile) exit $?"
+  grep -E "^profile of the last step|^per decoder layer" "$L/engine_profile.log" | tee -a "$S"
 fi
 for c in ${COMPILES:-0 1}; do
   timeout 240 python3 -m torch.distributed.run --standalone --nproc_per_node 1 \

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # On one H200, in one call (binaries in .dev/, reference scripts in .ref/), most important first,
 # each part bounded by a timeout:
-#   1. the Hopper attention backward with the GQA split (bench/device/gqa_split.sh: the attention
-#      and whole-model GPU tests with SXB_ATTENTION_GQA_SPLIT=1, `compute --tests attention`
-#      without and with it);
+#   1. the Hopper attention backward's variants (bench/device/attention_variants.sh: the
+#      attention and whole-model GPU tests, `compute --tests attention`, for the default, the
+#      consumers' atomics instead of the dQ writer, the GQA split);
 #   2. PyTorch SDPA (cuDNN and flash backends) at the issue's two shapes, same call;
 #   3. preflight and diagnose on the real GPU (bench/device/preflight.sh);
-#   4. the whole Llama-2-7B on the engine (no recomputation, full recomputation) against PyTorch
-#      eager and torch.compile (bench/device/engine_vs_torch.sh).
+#   4. the whole Llama-2-7B on the engine (no recomputation, full recomputation, a profiled step)
+#      against PyTorch eager and torch.compile (bench/device/engine_vs_torch.sh).
 # Logs into $OUT/*.tgz; the summary ($OUT/summary.txt) is printed last.
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1 OMPI_ALLOW_RUN_AS_ROOT=1
@@ -23,22 +23,24 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,temperature.gp
   --format=csv,noheader | tee -a "$S"
 source bench/device/carried_libs.sh
 
-OUT=$OUT/split timeout 200 bash bench/device/gqa_split.sh >"$L/gqa_split.txt" 2>&1
-note "gqa_split.sh exit $?"
-grep -E "^tests with the split|^\[  FAILED|^== backward|backward sm90" "$L/gqa_split.txt" | tee -a "$S"
-[ -f "$OUT/split/logs.tgz" ] && mv "$OUT/split/logs.tgz" "$OUT/split_logs.tgz" && rmdir "$OUT/split"
+OUT=$OUT/variants timeout 240 bash bench/device/attention_variants.sh >"$L/variants.txt" 2>&1
+note "attention_variants.sh exit $?"
+grep -E "^tests|^\[  FAILED|^== backward|backward sm90|^deterministic|^hopper" "$L/variants.txt" |
+  tee -a "$S"
+[ -f "$OUT/variants/logs.tgz" ] && mv "$OUT/variants/logs.tgz" "$OUT/variants_logs.tgz" &&
+  rmdir "$OUT/variants"
 
 for shape in "1 32 32 4096 128" "1 32 8 8192 128"; do
   timeout 60 python3 .ref/torch_attention.py $shape 2>&1 | grep -E "^ATTN (cudnn|flash)" | tee -a "$S"
 done
 note "== $((SECONDS - start)) s after the attention parts"
 
-OUT=$L timeout 200 bash bench/device/preflight.sh >"$L/preflight_sh.txt" 2>&1
+OUT=$L timeout 150 bash bench/device/preflight.sh >"$L/preflight_sh.txt" 2>&1
 note "preflight.sh exit $?: $(grep -E '^sxbench preflight exit|^diagnose \(' "$L/preflight_sh.txt" | tr '\n' ' ')"
 cp "$L/preflight_sh.txt" "$OUT/preflight_sh.txt"
 note "== $((SECONDS - start)) s before the training comparison"
 
-MODES=sm90 FULL=1 L=$L S=$S bash bench/device/engine_vs_torch.sh >/dev/null
+MODES=sm90 FULL=1 PROFILE=1 L=$L S=$S bash bench/device/engine_vs_torch.sh >/dev/null
 note "== $((SECONDS - start)) s in all"
 tar czf "$OUT/logs.tgz" -C "$OUT" logs && rm -rf "$L"
 echo; cat "$S"
