@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# On one H200 (binaries in .dev/, .ref/torch_llama.py): the engine against PyTorch eager on the
+# grouped-query models of the registry, seq 4096, micro-batch 1, the reference optimizer settings,
+# in one call: Mistral-7B (8 kv heads, FFN 14336; its 4096-key window covers a 4096-token
+# sequence, so it masks nothing here) and Llama-3-8B (8 kv heads, FFN 14336, vocabulary 128256).
+# No recomputation where the engine's planner says it fits (else full recomputation), PyTorch with
+# the matching activation checkpointing (--ac 0 or 1). MODELS picks them (default
+# "mistral llama3"). Logs under $L (default $OUT), figures appended to $S and printed.
+set -uo pipefail
+export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/sxb-out}
+L=${L:-$OUT}
+S=${S:-$OUT/summary.txt}
+mkdir -p "$L" .dev/lib
+source bench/device/carried_libs.sh
+BIN=$PWD/.dev/sxbench
+note() { echo "$*" | tee -a "$S"; }
+for m in ${MODELS:-mistral llama3}; do
+  case $m in
+    mistral) model=mistralai/Mistral-7B-v0.1; vocab=32000 ;;
+    llama3) model=meta-llama/Meta-Llama-3-8B; vocab=128256 ;;
+    *) echo "unknown model $m"; exit 2 ;;
+  esac
+  mode=none
+  for r in none full; do
+    mode=$r
+    timeout 180 "$BIN" train --device cuda --model "$model" --seq-len 4096 --micro-batch 1 \
+      --steps 10 --warmup-steps 3 --recompute "$r" \
+      --ds-config bench/device/ds_config_torch_reference.json --out "/tmp/engine_${m}_$r" \
+      >"$L/engine_${m}_$r.log" 2>&1
+    rc=$?
+    note "engine $m --recompute $r exit $rc"
+    [ $rc = 0 ] && break
+    grep -m1 -iE "does not fit|error" "$L/engine_${m}_$r.log" | tee -a "$S"
+  done
+  ac=0; [ "$mode" = full ] && ac=1
+  timeout 240 python3 -m torch.distributed.run --standalone --nproc_per_node 1 \
+    .ref/torch_llama.py --layers 32 --kv_heads 8 --ffn 14336 --vocab "$vocab" --seq 4096 --mb 1 \
+    --ac "$ac" --compile 0 --tag "$m" >"$L/torch_$m.log" 2>&1
+  note "torch_llama $m --ac $ac exit $?"
+  f=/tmp/engine_${m}_$mode/sft_metrics.json
+  [ -f "$f" ] && cp "$f" "$L/engine_${m}_sft_metrics.json" &&
+    python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(f\"engine $m (recompute $mode): {m['tokens_per_s_per_device']:.1f} tokens/s/GPU, MFU {100*m['mfu']:.1f}%, loss {m['initial_loss']:.4f} -> {m['final_loss']:.4f}\")" "$f" | tee -a "$S"
+  grep -h RESULT "$L/torch_$m.log" | python3 -c "import json,sys; r=json.loads(sys.stdin.read().split('RESULT ',1)[1]); print(f\"torch $m eager (ac $ac): {r['tokens_per_s_per_gpu']:.1f} tokens/s/GPU, peak {r['peak_mem_gib']:.1f} GiB\")" 2>/dev/null | tee -a "$S"
+done
