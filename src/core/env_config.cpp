@@ -133,7 +133,7 @@ const std::vector<EnvKey>& known_env_keys() {
        "forward overlaps one key tile's softmax with the previous tile's P V product (default on; "
        "off for A/B runs)", {}, -1e300, 1e300, true},
       {"SXB_ATTENTION_SM90_DQ_WRITER", K::boolean, "", "Tuning knob: the Hopper attention "
-       "backward hands each dQ tile to a writer warp that adds it into memory with bulk "
+       "backward hands each dQ tile to a writer warp that adds it into memory with TMA "
        "reductions (default on; off: the consumer warps add it with atomics, for A/B runs)", {},
        -1e300, 1e300, true},
       {"SXB_ATTENTION_GQA_SPLIT", K::boolean, "", "Tuning knob: the Hopper attention backward "

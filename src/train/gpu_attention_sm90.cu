@@ -91,6 +91,11 @@ __device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
   asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
                : "memory");
 }
+// Raises the barrier's expected transaction bytes without arriving.
+__device__ __forceinline__ void mbar_expect_tx_only(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.expect_tx.relaxed.cta.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(bytes)
+               : "memory");
+}
 __device__ __forceinline__ void mbar_arrive(uint32_t bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
 }
@@ -112,13 +117,16 @@ __device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, u
       "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(col), "r"(row), "r"(batch)
       : "memory");
 }
-// dst[0 .. bytes) += src (fp32, shared to global) through the bulk copy engine, in this thread's
-// current bulk group; bytes a multiple of 16, both addresses 16-byte aligned.
-__device__ __forceinline__ void bulk_reduce_add_f32(float* dst, uint32_t src, uint32_t bytes) {
-  asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\n" ::"l"(
-                   dst),
-               "r"(src), "r"(bytes)
-               : "memory");
+// A 32-column x 64-row fp32 box of a 3-D (column, row, batch) tensor map += the box in shared
+// memory (128-byte swizzle), through the bulk copy engine in this thread's current bulk group;
+// rows past the tensor's end are left out.
+__device__ __forceinline__ void tma_reduce_add(const CUtensorMap* map, uint32_t src, int col, int row,
+                                               int batch) {
+  asm volatile(
+      "cp.reduce.async.bulk.tensor.3d.global.shared::cta.add.tile.bulk_group [%0, {%2, %3, %4}], "
+      "[%1];\n" ::"l"(reinterpret_cast<uint64_t>(map)),
+      "r"(src), "r"(col), "r"(row), "r"(batch)
+      : "memory");
 }
 __device__ __forceinline__ uint64_t sw128_desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
   return uint64_t((addr & 0x3ffff) >> 4) | (uint64_t(lbo >> 4) << 16) | (uint64_t(sbo >> 4) << 32) |
@@ -528,7 +536,8 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
 // a second kernel adds the splits in order (the result is the same on every run).
 //   warps 0-3  warpgroup 0: keys k0 .. k0+63      warps 4-7  warpgroup 1: keys k0+64 .. k0+127
 //   warp 8     producer: TMA loads of K and V once, then of each tile's Q and dO into a
-//              two-stage ring, and the tile's lse and D (rows past T: lse = +inf, so P = 0).
+//              two-stage ring, and (while those fly) the tile's lse and D (rows past T: lse =
+//              +inf, so P = 0).
 // Per tile, in each consumer warpgroup (64 keys x 64 queries, rows of S^T are keys):
 //   S^T = K Q^T, dP^T = V dO^T          (m64n64k16, A = K / V and B = Q / dO K-major in smem)
 //   P^T = exp2(S^T * scale_log2 - lse), dS^T = P^T (dP^T - D)        (registers, masked)
@@ -536,26 +545,26 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
 //                                        B = dO / Q MN-major in smem)
 //   dS^T to shared memory (both warpgroups' halves), then
 //   dQ[:, 64 wg ..] = dS K              (m64n64k16, A = dS^T read MN-major, B = K MN-major)
-//   added into the fp32 dq accumulator (times the scale): written to a shared dQ tile that warp 9
-//   adds into global memory with bulk reductions (cp.reduce.async.bulk, one 512-byte row each),
-//   so the consumers go on to the next tile; or, with kDqWriter false, with the consumers' own
-//   vector atomics.
+//   added into the fp32 dq accumulator (times the scale): written to one of two shared dQ tiles
+//   that warp 9 adds into global memory with TMA reductions (cp.reduce.async.bulk.tensor, four
+//   32-column boxes), so the consumers go on to the next tile; or, with kDqWriter false, with the
+//   consumers' own vector atomics.
 // dK (times the scale) and dV leave registers once, at the end.
 //
 // Shared memory (1024-byte aligned, all in the 128-byte swizzle): K, V: 128 rows, two 16 KB
 // column halves each; Q and dO: two stages of 64 rows (two 8 KB halves); dS^T: two buffers of
-// 128 key rows x 64 queries (one 128-byte row per key); dQ: 64 rows of 128 fp32 at a pitch of
-// 544 bytes (the consumers' float2 stores meet no bank conflict); lse and D: two stages of 64
-// floats.
+// 128 key rows x 64 queries (one 128-byte row per key); dQ: two buffers of 64 rows x 128 fp32,
+// each four 32-column boxes of 64 128-byte rows in the 128-byte swizzle (the TMA reduction's
+// layout); lse and D: two stages of 64 floats. 226 KB in all.
 // Descriptors: K-major operands as in the forward (SBO 1024, k-step ks at half ks / 4, byte
 // (ks % 4) * 32); MN-major ones (the forward's V): k-step kk at row 16 kk, SBO 1024 between
 // 8-row groups, LBO the distance between 64-column halves.
-// Barriers: kv_full; full[s] (32 producer lanes arrive, lane 0 with the tile's TMA bytes);
+// Barriers: kv_full; full[s] (lane 0 adds the tile's TMA bytes, then 32 producer lanes arrive);
 // empty[s] (8 consumer warps, once their dV and dK products have read the stage). The two dS^T
 // buffers need one named barrier per tile: a warpgroup writes buffer i % 2 again only after both
 // passed tile i + 1's barrier, which each reaches after its tile-i dQ product completed.
-// dq_full (8 consumer warps wrote the dQ tile), dq_empty (the writer's bulk reductions have read
-// it): one dQ tile in flight, the consumers a tile ahead of the writer at most.
+// dq_full[d] (8 consumer warps wrote dQ buffer d), dq_empty[d] (the writer's reductions have read
+// it): tile i uses buffer i % 2, so the consumers run up to two tiles ahead of the writer.
 constexpr int kBwdKeys = 128;                                  // keys per block
 constexpr int kBwdRows = 64;                                   // queries per tile
 constexpr uint32_t kKvTileBytes = kBwdKeys * kHd * 2;          // 32 KB
@@ -563,10 +572,11 @@ constexpr uint32_t kKvHalfBytes = kKvTileBytes / 2;            // 16 KB
 constexpr uint32_t kQTileBytes = kBwdRows * kHd * 2;           // 16 KB
 constexpr uint32_t kQHalfBytes = kQTileBytes / 2;              // 8 KB
 constexpr uint32_t kDsBytes = kBwdKeys * kBwdRows * 2;         // 16 KB
-constexpr uint32_t kDqPitch = kHd * 4 + 32;                    // bytes per shared dQ row
-constexpr uint32_t kDqBytes = kBwdRows * kDqPitch;             // 34 KB
+constexpr uint32_t kDqBoxBytes = kBwdRows * 128;               // 8 KB: 64 rows x 32 fp32
+constexpr uint32_t kDqBytes = kBwdRows * kHd * 4;              // 32 KB: one dQ buffer
 constexpr size_t kBwdSmemBytes = 2 * size_t(kKvTileBytes) + 4 * size_t(kQTileBytes) +
-                                 2 * size_t(kDsBytes) + kDqBytes + 4 * kBwdRows * sizeof(float) +
+                                 2 * size_t(kDsBytes) + 2 * size_t(kDqBytes) +
+                                 4 * kBwdRows * sizeof(float) +
                                  128 + 1024;
 
 struct Sm90BwdArgs {
@@ -649,7 +659,8 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
     flash_backward_sm90_kernel(const __grid_constant__ CUtensorMap map_q,
                                const __grid_constant__ CUtensorMap map_k,
                                const __grid_constant__ CUtensorMap map_v,
-                               const __grid_constant__ CUtensorMap map_do, Sm90BwdArgs a) {
+                               const __grid_constant__ CUtensorMap map_do,
+                               const __grid_constant__ CUtensorMap map_dq, Sm90BwdArgs a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ unsigned char smem_raw[];
   const uint32_t base = (smem_u32(smem_raw) + 1023u) & ~1023u;
@@ -658,13 +669,13 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
   const uint32_t sQ = base + 2 * kKvTileBytes;              // two stages
   const uint32_t sdO = sQ + 2 * kQTileBytes;                // two stages
   const uint32_t sdS = sdO + 2 * kQTileBytes;               // two buffers
-  const uint32_t sdQ = sdS + 2 * kDsBytes;
-  const uint32_t lse_off = sdQ + kDqBytes - base;           // lse[2][64], then D[2][64]
+  const uint32_t sdQ = sdS + 2 * kDsBytes;                  // two buffers
+  const uint32_t lse_off = sdQ + 2 * kDqBytes - base;       // lse[2][64], then D[2][64]
   float* const sL = reinterpret_cast<float*>(gbase + lse_off);
   float* const sD = sL + 2 * kBwdRows;
   const uint32_t bars = base + lse_off + 4 * kBwdRows * sizeof(float);
   const uint32_t kv_full = bars, full = bars + 8, empty = bars + 24;
-  const uint32_t dq_full = bars + 40, dq_empty = bars + 48;
+  const uint32_t dq_full = bars + 40, dq_empty = bars + 56;  // two each
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int kblock = blockIdx.z, kvh = blockIdx.x / a.splits, split = blockIdx.x % a.splits;
@@ -685,8 +696,10 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
       mbar_init(full + 8 * s, 32);
       mbar_init(empty + 8 * s, kConsumers / 32);
     }
-    mbar_init(dq_full, kConsumers / 32);
-    mbar_init(dq_empty, 1);
+    for (int d = 0; d < 2; ++d) {
+      mbar_init(dq_full + 8 * d, kConsumers / 32);
+      mbar_init(dq_empty + 8 * d, 1);
+    }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
@@ -706,7 +719,8 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
       for (int it = 0; it < total; ++it) {
         const int h = h0 + it / n_qt;
         const int qs = (qt_lo + it % n_qt) * kBwdRows;
-        mbar_wait(dq_full, it & 1);
+        const int d = it & 1;
+        mbar_wait(dq_full + 8 * d, (it >> 1) & 1);
         if constexpr (kDeterministic) {
           if (lane == 0) {
             const int* order = dq_order_of(h, qs);
@@ -717,13 +731,14 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
           }
           __syncwarp();
         }
-        float* const row0 = a.dq_accum + ((int64_t(b) * a.T + qs) * a.H + h) * kHd;
-        for (int r = lane; r < kBwdRows && qs + r < a.T; r += 32)
-          bulk_reduce_add_f32(row0 + int64_t(r) * a.H * kHd, sdQ + r * kDqPitch, kHd * 4);
-        asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+        if (lane == 0) {
+          for (int c = 0; c < kHd / 32; ++c)
+            tma_reduce_add(&map_dq, sdQ + d * kDqBytes + c * kDqBoxBytes, h * kHd + 32 * c, qs, b);
+          asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+        }
         if constexpr (kDeterministic) {
           // The adds performed before the next key block may start its own.
-          asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
+          if (lane == 0) asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
           asm volatile("fence.proxy.async.global;\n" ::: "memory");
           __threadfence();
           __syncwarp();
@@ -732,10 +747,10 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
                          : "memory");
           }
         } else {
-          asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");  // tile read
-          __syncwarp();
+          if (lane == 0) asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
+          __syncwarp();  // buffer d read
         }
-        if (lane == 0) mbar_arrive(dq_empty);
+        if (lane == 0) mbar_arrive(dq_empty + 8 * d);
       }
       asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
       return;
@@ -753,22 +768,23 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
       const int h = h0 + it / n_qt;
       const int qs = (qt_lo + it % n_qt) * kBwdRows;
       if (it >= 2) mbar_wait(empty + 8 * s, ((it >> 1) - 1) & 1);
+      // The tile's TMA loads first, then lse and D (a global round trip) while they fly; every
+      // lane arrives once its lse and D are in shared memory.
+      if (lane == 0) {
+        mbar_expect_tx_only(full + 8 * s, 2 * kQTileBytes);
+        const uint32_t q = sQ + s * kQTileBytes, o = sdO + s * kQTileBytes;
+        tma_load(q, &map_q, full + 8 * s, h * kHd, qs, b);
+        tma_load(q + kQHalfBytes, &map_q, full + 8 * s, h * kHd + 64, qs, b);
+        tma_load(o, &map_do, full + 8 * s, h * kHd, qs, b);
+        tma_load(o + kQHalfBytes, &map_do, full + 8 * s, h * kHd + 64, qs, b);
+      }
       const int64_t row = (int64_t(b) * a.H + h) * a.T;
       for (int i = lane; i < kBwdRows; i += 32) {
         const int t = qs + i;
         sL[s * kBwdRows + i] = t < a.T ? a.lse[row + t] : INFINITY;
         sD[s * kBwdRows + i] = t < a.T ? a.dsum[row + t] : 0.0f;
       }
-      if (lane == 0) {
-        mbar_expect_tx(full + 8 * s, 2 * kQTileBytes);
-        const uint32_t q = sQ + s * kQTileBytes, o = sdO + s * kQTileBytes;
-        tma_load(q, &map_q, full + 8 * s, h * kHd, qs, b);
-        tma_load(q + kQHalfBytes, &map_q, full + 8 * s, h * kHd + 64, qs, b);
-        tma_load(o, &map_do, full + 8 * s, h * kHd, qs, b);
-        tma_load(o + kQHalfBytes, &map_do, full + 8 * s, h * kHd + 64, qs, b);
-      } else {
-        mbar_arrive(full + 8 * s);
-      }
+      mbar_arrive(full + 8 * s);
     }
     return;
   }
@@ -863,20 +879,26 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
 
     // dq rows: queries qs + 16 wl + g (+ 8), columns 64 wg + 8 j + c2 .. +1.
     if constexpr (kDqWriter) {
-      if (it > 0) mbar_wait(dq_empty, (it - 1) & 1);  // the writer has read the last tile
-      float* const sdq = reinterpret_cast<float*>(gbase + (sdQ - base));
+      // Buffer it % 2, once the writer has read it (tile it - 2). Column 64 wg + 8 j + c2 is in box
+      // 2 wg + j / 4 at byte 4 (8 (j % 4) + c2) of the row, its 16-byte chunk swizzled by row % 8.
+      const int d = it & 1;
+      if (it >= 2) mbar_wait(dq_empty + 8 * d, ((it >> 1) - 1) & 1);
+      unsigned char* const sdq = gbase + (sdQ - base) + d * kDqBytes;
 #pragma unroll
       for (int hh = 0; hh < 2; ++hh) {
-        float* const rowp = sdq + (wl * 16 + g + 8 * hh) * (kDqPitch / 4) + wg * 64 + c2;
+        const int r = wl * 16 + g + 8 * hh;
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
-          *reinterpret_cast<float2*>(rowp + 8 * j) =
+          const int chunk = 2 * (j % 4) + c2 / 4;
+          const uint32_t off = (2 * wg + j / 4) * kDqBoxBytes + r * 128 + ((chunk ^ (r % 8)) * 16) +
+                               (c2 % 4) * 4;
+          *reinterpret_cast<float2*>(sdq + off) =
               make_float2(dq[4 * j + 2 * hh] * a.scale, dq[4 * j + 2 * hh + 1] * a.scale);
         }
       }
       asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
       __syncwarp();
-      if (lane == 0) mbar_arrive(dq_full);
+      if (lane == 0) mbar_arrive(dq_full + 8 * d);
       continue;
     }
     if constexpr (kDeterministic) {
@@ -1017,24 +1039,31 @@ EncodeTiled encode_tiled() {
   return fn;
 }
 
-// (column, row, batch) view of `heads` heads of hd bf16 columns in rows of `stride` elements,
-// T rows per batch entry; boxes of 64 columns x box_rows rows in the 128-byte swizzle.
-CUtensorMap head_map(const bf16* ptr, int64_t heads, int64_t stride, int64_t T, int64_t B,
-                     uint32_t box_rows = kRows, int64_t hd = kHd) {
+// (column, row, batch) view of `cols` columns of `elem_bytes`-byte elements in rows of `stride`
+// elements, T rows per batch entry; boxes of 128 bytes of columns x box_rows rows in the 128-byte
+// swizzle.
+CUtensorMap tiled_map(const void* ptr, CUtensorMapDataType type, int64_t elem_bytes, int64_t cols,
+                      int64_t stride, int64_t T, int64_t B, uint32_t box_rows) {
   CUtensorMap map{};
-  const cuuint64_t dims[3] = {cuuint64_t(heads * hd), cuuint64_t(T), cuuint64_t(B)};
-  const cuuint64_t strides[2] = {cuuint64_t(stride * 2), cuuint64_t(T * stride * 2)};
-  const cuuint32_t box[3] = {64, cuuint32_t(box_rows), 1};
+  const cuuint64_t dims[3] = {cuuint64_t(cols), cuuint64_t(T), cuuint64_t(B)};
+  const cuuint64_t strides[2] = {cuuint64_t(stride * elem_bytes),
+                                 cuuint64_t(T * stride * elem_bytes)};
+  const cuuint32_t box[3] = {cuuint32_t(128 / elem_bytes), box_rows, 1};
   const cuuint32_t elem[3] = {1, 1, 1};
   const CUresult r =
-      encode_tiled()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<bf16*>(ptr), dims,
-                     strides, box, elem, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+      encode_tiled()(&map, type, 3, const_cast<void*>(ptr), dims, strides, box, elem,
+                     CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS) {
     throw runtime_error("attention (sm90): cuTensorMapEncodeTiled failed (" +
                         std::to_string(int(r)) + ")");
   }
   return map;
+}
+// `heads` heads of hd bf16 columns: boxes of 64 columns.
+CUtensorMap head_map(const bf16* ptr, int64_t heads, int64_t stride, int64_t T, int64_t B,
+                     uint32_t box_rows = kRows, int64_t hd = kHd) {
+  return tiled_map(ptr, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, heads * hd, stride, T, B, box_rows);
 }
 
 // The backward's dQ writer warp unless SXB_ATTENTION_SM90_DQ_WRITER=0 (A/B tuning knob, read
@@ -1157,13 +1186,17 @@ void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* d
     throw usage_error(
         "attention_backward_sm90: needs an sm_90a build on an sm_90 GPU and head_dim 128");
   }
-  if (!attention_sm90_inputs_aligned(q, k, v) || !attention_sm90_inputs_aligned(dout, dout, dout)) {
-    throw usage_error("attention_backward_sm90: q, k, v and dout must be 16-byte aligned");
+  if (!attention_sm90_inputs_aligned(q, k, v) ||
+      !attention_sm90_inputs_aligned(dout, dq_accum, dq_accum)) {
+    throw usage_error("attention_backward_sm90: q, k, v, dout and dq_accum must be 16-byte aligned");
   }
   const CUtensorMap mq = head_map(q, s.H, s.q_stride, s.T, s.B, kBwdRows);
   const CUtensorMap mk = head_map(k, s.KV, s.kv_stride, s.T, s.B, kBwdKeys);
   const CUtensorMap mv = head_map(v, s.KV, s.kv_stride, s.T, s.B, kBwdKeys);
   const CUtensorMap mdo = head_map(dout, s.H, s.o_stride, s.T, s.B, kBwdRows);
+  // dq_accum (B * T rows of H * 128 fp32): the dQ writer's 32-column boxes of 64 rows.
+  const CUtensorMap mdq = tiled_map(dq_accum, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 4, s.H * kHd,
+                                    s.H * kHd, s.T, s.B, kBwdRows);
   Sm90BwdArgs a{};
   a.lse = lse;
   a.dsum = dsum;
@@ -1216,10 +1249,10 @@ void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* d
     a.dq_order = nullptr;
     if (writer) {
       flash_backward_sm90_kernel<false, true>
-          <<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv, mdo, a);
+          <<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv, mdo, mdq, a);
     } else {
       flash_backward_sm90_kernel<false, false>
-          <<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv, mdo, a);
+          <<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv, mdo, mdq, a);
     }
     check_launch("attention_backward_sm90");
     reduce_splits();
@@ -1233,10 +1266,10 @@ void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* d
              "attention_backward_sm90: clearing the dq order counters");
   if (writer) {
     flash_backward_sm90_kernel<true, true>
-        <<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv, mdo, a);
+        <<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv, mdo, mdq, a);
   } else {
     flash_backward_sm90_kernel<true, false>
-        <<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv, mdo, a);
+        <<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv, mdo, mdq, a);
   }
   check_launch("attention_backward_sm90 (deterministic)");
   cuda_check(cudaFreeAsync(a.dq_order, stream), "attention_backward_sm90: cudaFreeAsync");
