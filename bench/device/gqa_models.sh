@@ -5,7 +5,9 @@
 # sequence, so it masks nothing here) and Llama-3-8B (8 kv heads, FFN 14336, vocabulary 128256).
 # No recomputation where the engine's planner says it fits (else full recomputation), PyTorch with
 # the matching activation checkpointing (--ac 0 or 1). MODELS picks them (default
-# "mistral llama3"). Logs under $L (default $OUT), figures appended to $S and printed.
+# "mistral llama3"). Where the GPU has under 100 GiB (an H100: an 8B model with AdamW does not fit)
+# LAYERS of the 32 layers (default 12), the same shapes otherwise, on both sides. Logs under $L
+# (default $OUT), figures appended to $S and printed.
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/sxb-out}
@@ -15,12 +17,27 @@ mkdir -p "$L" .dev/lib
 source bench/device/carried_libs.sh
 BIN=$PWD/.dev/sxbench
 note() { echo "$*" | tee -a "$S"; }
+mem_mib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
+layers=32
+[ "$mem_mib" -lt 100000 ] && layers=${LAYERS:-12}
 for m in ${MODELS:-mistral llama3}; do
   case $m in
-    mistral) model=mistralai/Mistral-7B-v0.1; vocab=32000 ;;
-    llama3) model=meta-llama/Meta-Llama-3-8B; vocab=128256 ;;
+    mistral) model=mistralai/Mistral-7B-v0.1; vocab=32000; theta=10000.0
+      extra='"architectures": ["MistralForCausalLM"], "model_type": "mistral", "sliding_window": 4096, "max_position_embeddings": 32768' ;;
+    llama3) model=meta-llama/Meta-Llama-3-8B; vocab=128256; theta=500000.0
+      extra='"architectures": ["LlamaForCausalLM"], "model_type": "llama", "max_position_embeddings": 8192' ;;
     *) echo "unknown model $m"; exit 2 ;;
   esac
+  if [ "$layers" != 32 ]; then  # the model's shape with fewer layers
+    model=/tmp/${m}_shape_$layers
+    mkdir -p "$model"
+    cat >"$model/config.json" <<JSON
+{$extra, "hidden_size": 4096,
+ "intermediate_size": 14336, "num_attention_heads": 32, "num_key_value_heads": 8,
+ "num_hidden_layers": $layers, "vocab_size": $vocab, "rms_norm_eps": 1e-05,
+ "rope_theta": $theta, "tie_word_embeddings": false}
+JSON
+  fi
   mode=none
   for r in none full; do
     mode=$r
@@ -35,11 +52,11 @@ for m in ${MODELS:-mistral llama3}; do
   done
   ac=0; [ "$mode" = full ] && ac=1
   timeout 240 python3 -m torch.distributed.run --standalone --nproc_per_node 1 \
-    .ref/torch_llama.py --layers 32 --kv_heads 8 --ffn 14336 --vocab "$vocab" --seq 4096 --mb 1 \
+    .ref/torch_llama.py --layers "$layers" --kv_heads 8 --ffn 14336 --vocab "$vocab" --seq 4096 --mb 1 \
     --ac "$ac" --compile 0 --tag "$m" >"$L/torch_$m.log" 2>&1
   note "torch_llama $m --ac $ac exit $?"
   f=/tmp/engine_${m}_$mode/sft_metrics.json
   [ -f "$f" ] && cp "$f" "$L/engine_${m}_sft_metrics.json" &&
-    python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(f\"engine $m (recompute $mode): {m['tokens_per_s_per_device']:.1f} tokens/s/GPU, MFU {100*m['mfu']:.1f}%, loss {m['initial_loss']:.4f} -> {m['final_loss']:.4f}\")" "$f" | tee -a "$S"
-  grep -h RESULT "$L/torch_$m.log" | python3 -c "import json,sys; r=json.loads(sys.stdin.read().split('RESULT ',1)[1]); print(f\"torch $m eager (ac $ac): {r['tokens_per_s_per_gpu']:.1f} tokens/s/GPU, peak {r['peak_mem_gib']:.1f} GiB\")" 2>/dev/null | tee -a "$S"
+    python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(f\"engine $m, $layers layers (recompute $mode): {m['tokens_per_s_per_device']:.1f} tokens/s/GPU, MFU {100*m['mfu']:.1f}%, loss {m['initial_loss']:.4f} -> {m['final_loss']:.4f}\")" "$f" | tee -a "$S"
+  grep -h RESULT "$L/torch_$m.log" | python3 -c "import json,sys; r=json.loads(sys.stdin.read().split('RESULT ',1)[1]); print(f\"torch $m, $layers layers, eager (ac $ac): {r['tokens_per_s_per_gpu']:.1f} tokens/s/GPU, peak {r['peak_mem_gib']:.1f} GiB\")" 2>/dev/null | tee -a "$S"
 done
