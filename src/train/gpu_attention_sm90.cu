@@ -1245,15 +1245,13 @@ void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* d
     cuda_check(cudaFreeAsync(a.dk_part, stream), "attention_backward_sm90: cudaFreeAsync");
   };
   const bool writer = dq_writer_enabled();
+  auto launch = [&](auto kernel) {
+    kernel<<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv, mdo, mdq, a);
+  };
   if (!s.deterministic) {
     a.dq_order = nullptr;
-    if (writer) {
-      flash_backward_sm90_kernel<false, true>
-          <<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv, mdo, mdq, a);
-    } else {
-      flash_backward_sm90_kernel<false, false>
-          <<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv, mdo, mdq, a);
-    }
+    launch(writer ? flash_backward_sm90_kernel<false, true>
+                  : flash_backward_sm90_kernel<false, false>);
     check_launch("attention_backward_sm90");
     reduce_splits();
     return;
@@ -1264,13 +1262,8 @@ void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* d
              "attention_backward_sm90: cudaMallocAsync of the dq order counters");
   cuda_check(cudaMemsetAsync(a.dq_order, 0, counters * sizeof(int), stream),
              "attention_backward_sm90: clearing the dq order counters");
-  if (writer) {
-    flash_backward_sm90_kernel<true, true>
-        <<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv, mdo, mdq, a);
-  } else {
-    flash_backward_sm90_kernel<true, false>
-        <<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv, mdo, mdq, a);
-  }
+  launch(writer ? flash_backward_sm90_kernel<true, true>
+                : flash_backward_sm90_kernel<true, false>);
   check_launch("attention_backward_sm90 (deterministic)");
   cuda_check(cudaFreeAsync(a.dq_order, stream), "attention_backward_sm90: cudaFreeAsync");
   reduce_splits();
