@@ -9,18 +9,8 @@
 # the engine with full recomputation (`--recompute full`, default backward); PROFILE=1 a short run
 # with `--profile` (where each millisecond of a step goes), its lines into the summary.
 set -uo pipefail
-export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1
-OUT=${OUT:-/tmp/sxb-out}
-L=${L:-$OUT}
-S=${S:-$OUT/summary.txt}
-mkdir -p "$L" .dev/lib
-source bench/device/carried_libs.sh
-BIN=$PWD/.dev/sxbench
+source bench/device/train_setup.sh
 start=$SECONDS
-note() { echo "$*" | tee -a "$S"; }
-mem_mib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
-layers=32
-[ "$mem_mib" -lt 100000 ] && layers=${LAYERS:-12}
 M=/tmp/llama2_7b_shape_$layers
 mkdir -p "$M"
 cat >"$M/config.json" <<EOF

@@ -9,17 +9,7 @@
 # LAYERS of the 32 layers (default 12), the same shapes otherwise, on both sides. Logs under $L
 # (default $OUT), figures appended to $S and printed.
 set -uo pipefail
-export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1
-OUT=${OUT:-/tmp/sxb-out}
-L=${L:-$OUT}
-S=${S:-$OUT/summary.txt}
-mkdir -p "$L" .dev/lib
-source bench/device/carried_libs.sh
-BIN=$PWD/.dev/sxbench
-note() { echo "$*" | tee -a "$S"; }
-mem_mib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
-layers=32
-[ "$mem_mib" -lt 100000 ] && layers=${LAYERS:-12}
+source bench/device/train_setup.sh
 for m in ${MODELS:-mistral llama3}; do
   case $m in
     mistral) model=mistralai/Mistral-7B-v0.1; vocab=32000; theta=10000.0
