@@ -561,7 +561,10 @@ TEST(TrainGpuOps, HopperAttentionBackwardMatchesTheMmaKernel) {
   const std::vector<Case> cases = {
       {2, 128, 4, 4},      {2, 130, 8, 2},       {1, 1000, 4, 4},     {1, 1000, 8, 2},
       {1, 777, 3, 1},      {1, 4096, 8, 2},      {2, 300, 4, 4, 100}, {1, 1000, 8, 2, 256},
-      {1, 777, 4, 1, 129}, {1, 4096, 8, 2, 1000}, {1, 200, 2, 2, 5000}};
+      {1, 777, 4, 1, 129}, {1, 4096, 8, 2, 1000}, {1, 200, 2, 2, 5000},
+      // GQA ratio 8 at 8192 tokens (a grid small enough to split the group's heads), and an odd
+      // length with ratio 8 and a window.
+      {1, 8192, 8, 1},     {1, 2049, 16, 2, 300}};
   const int64_t hd = 128;
   {
     gpu::AttentionShape probe = packed_qkv_shape(1, 128, 1, 1, hd);
@@ -630,7 +633,8 @@ TEST(TrainGpuOps, DeterministicHopperBackwardRepeatsBitForBit) {
     int64_t B, T, H, KV, window;
   };
   uint32_t seed = 700;
-  for (const Case& c : {Case{1, 4096, 8, 2, 0}, Case{2, 1000, 8, 2, 256}, Case{1, 777, 4, 4, 0}}) {
+  for (const Case& c : {Case{1, 4096, 8, 2, 0}, Case{2, 1000, 8, 2, 256}, Case{1, 777, 4, 4, 0},
+                        Case{1, 2048, 8, 1, 0}}) {
     SCOPED_TRACE(testing::Message() << "T=" << c.T << " H=" << c.H << " KV=" << c.KV
                                     << " window=" << c.window);
     const int64_t N = c.B * c.T, qw = (c.H + 2 * c.KV) * hd, ow = c.H * hd;
