@@ -120,8 +120,8 @@ __device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, u
 // A 32-column x 64-row fp32 box of a 3-D (column, row, batch) tensor map += the box in shared
 // memory (128-byte swizzle), through the bulk copy engine in this thread's current bulk group;
 // rows past the tensor's end are left out.
-__device__ __forceinline__ void tma_reduce_add(const CUtensorMap* map, uint32_t src, int col, int row,
-                                               int batch) {
+__device__ __forceinline__ void tma_reduce_add(const CUtensorMap* map, uint32_t src, int col,
+                                               int row, int batch) {
   asm volatile(
       "cp.reduce.async.bulk.tensor.3d.global.shared::cta.add.tile.bulk_group [%0, {%2, %3, %4}], "
       "[%1];\n" ::"l"(reinterpret_cast<uint64_t>(map)),
@@ -138,8 +138,10 @@ __device__ __forceinline__ void wgmma_fence() {
 __device__ __forceinline__ void wgmma_commit() {
   asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
 }
-__device__ __forceinline__ void wgmma_wait0() {
-  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+// Waits until at most N committed wgmma groups of this warpgroup are still in flight.
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 }
 // Keeps the compiler from moving accesses of an accumulator across the asynchronous products.
 __device__ __forceinline__ void fence_acc(float (&d)[64]) {
@@ -360,7 +362,7 @@ __device__ __forceinline__ void consume(const Sm90Args& a, uint32_t sQ, uint32_t
     wgmma_fence();
     issue_qk<HD>(sc, sQ_wg, sK);
     wgmma_commit();
-    wgmma_wait0();
+    wgmma_wait<0>();
     fence_acc(sc);
     if (lane == 0) mbar_arrive(k_empty);
     softmax_tile(sc, m_row, l_row, alpha, kt_lo * kKeys, wq0, t0, c2, a);
@@ -376,11 +378,11 @@ __device__ __forceinline__ void consume(const Sm90Args& a, uint32_t sQ, uint32_t
       mbar_wait(v_full + 8 * sp, ((i - 1) >> 1) & 1);
       issue_pv<HD>(o, p, sV + sp * kTileBytes);
       wgmma_commit();
-      asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");  // S_i landed
+      wgmma_wait<1>();  // S_i landed
       fence_acc(sc);
       if (lane == 0) mbar_arrive(k_empty + 8 * s);
       softmax_tile(sc, m_row, l_row, alpha, (kt_lo + i) * kKeys, wq0, t0, c2, a);
-      wgmma_wait0();  // P_{i-1} V_{i-1} landed
+      wgmma_wait<0>();  // P_{i-1} V_{i-1} landed
       fence_acc(o);
       if (lane == 0) mbar_arrive(v_empty + 8 * sp);
       rescale(o, alpha);
@@ -392,7 +394,7 @@ __device__ __forceinline__ void consume(const Sm90Args& a, uint32_t sQ, uint32_t
     wgmma_fence();
     issue_pv<HD>(o, p, sV + sl * kTileBytes);
     wgmma_commit();
-    wgmma_wait0();
+    wgmma_wait<0>();
     fence_acc(o);
   } else {
     for (int i = 0; i < n_tiles; ++i) {
@@ -403,7 +405,7 @@ __device__ __forceinline__ void consume(const Sm90Args& a, uint32_t sQ, uint32_t
       wgmma_fence();
       issue_qk<HD>(sc, sQ_wg, sK + s * kTileBytes);
       wgmma_commit();
-      wgmma_wait0();
+      wgmma_wait<0>();
       fence_acc(sc);
       if (lane == 0) mbar_arrive(k_empty + 8 * s);
       softmax_tile(sc, m_row, l_row, alpha, (kt_lo + i) * kKeys, wq0, t0, c2, a);
@@ -414,7 +416,7 @@ __device__ __forceinline__ void consume(const Sm90Args& a, uint32_t sQ, uint32_t
       wgmma_fence();
       issue_pv<HD>(o, p, sV + s * kTileBytes);
       wgmma_commit();
-      wgmma_wait0();
+      wgmma_wait<0>();
       fence_acc(o);
       if (lane == 0) mbar_arrive(v_empty + 8 * s);
     }
@@ -576,8 +578,7 @@ constexpr uint32_t kDqBoxBytes = kBwdRows * 128;               // 8 KB: 64 rows 
 constexpr uint32_t kDqBytes = kBwdRows * kHd * 4;              // 32 KB: one dQ buffer
 constexpr size_t kBwdSmemBytes = 2 * size_t(kKvTileBytes) + 4 * size_t(kQTileBytes) +
                                  2 * size_t(kDsBytes) + 2 * size_t(kDqBytes) +
-                                 4 * kBwdRows * sizeof(float) +
-                                 128 + 1024;
+                                 4 * kBwdRows * sizeof(float) + 128 + 1024;
 
 struct Sm90BwdArgs {
   const float* lse;
@@ -623,7 +624,9 @@ __device__ __forceinline__ void bwd_ds(float (&dpt)[32], const float (&pt)[32], 
   for (int j = 0; j < 8; ++j) {
     const float2 d2 = *reinterpret_cast<const float2*>(cD + 8 * j + c2);
 #pragma unroll
-    for (int e = 0; e < 4; ++e) dpt[4 * j + e] = pt[4 * j + e] * (dpt[4 * j + e] - ((e & 1) ? d2.y : d2.x));
+    for (int e = 0; e < 4; ++e) {
+      dpt[4 * j + e] = pt[4 * j + e] * (dpt[4 * j + e] - ((e & 1) ? d2.y : d2.x));
+    }
   }
 }
 // The A fragments (4 k-steps of 16 queries) of a 64 x 64 accumulator, rounded to bf16.
@@ -648,6 +651,18 @@ __device__ __forceinline__ void store_ds(unsigned char* sds, const float (&ds)[3
   }
 }
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+// The deterministic dq order: spin until the tile's counter shows `turn` blocks before this one
+// have added (acquire), and, once this block's adds are performed and fenced, count it (release).
+__device__ __forceinline__ void dq_turn_wait(const int* order, int turn) {
+  int seen = -1;
+  do {
+    asm volatile("ld.acquire.gpu.global.s32 %0, [%1];\n" : "=r"(seen) : "l"(order) : "memory");
+  } while (seen != turn);
+}
+__device__ __forceinline__ void dq_turn_done(int* order) {
+  asm volatile("red.release.gpu.global.add.s32 [%0], 1;\n" ::"l"(order) : "memory");
+}
 
 // kDeterministic: the key blocks add into a query tile's dq rows one after another, in the order
 // of their keys (each waits until a_.dq_order[tile] counts the blocks before it, adds, fences and
@@ -707,13 +722,15 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
   // kDeterministic: the counter of (batch, head h, query tile at qs), and how many key blocks
   // before this one add to that tile (from the first inside its window).
   const auto dq_order_of = [&](int h, int qs) {
-    return a.dq_order + (int64_t(b) * a.H + h) * ((a.T + kBwdRows - 1) / kBwdRows) + qs / kBwdRows;
+    const int tiles = (a.T + kBwdRows - 1) / kBwdRows;
+    return a.dq_order + (int64_t(b) * a.H + h) * tiles + qs / kBwdRows;
   };
   const auto blocks_before = [&](int qs) {
     return kblock - (a.window > 0 ? max(0, qs - a.window + 1) / kBwdKeys : 0);
   };
 
-  if (warp >= kConsumers / 32) {  // producer warpgroup: warp 8 loads, warp 9 adds dQ, the others leave
+  // Producer warpgroup: warp 8 loads, warp 9 adds dQ, the others leave.
+  if (warp >= kConsumers / 32) {
     asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n" ::: "memory");
     if (kDqWriter && warp == kConsumers / 32 + 1) {
       for (int it = 0; it < total; ++it) {
@@ -722,13 +739,7 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
         const int d = it & 1;
         mbar_wait(dq_full + 8 * d, (it >> 1) & 1);
         if constexpr (kDeterministic) {
-          if (lane == 0) {
-            const int* order = dq_order_of(h, qs);
-            int seen = -1;
-            do {
-              asm volatile("ld.acquire.gpu.global.s32 %0, [%1];\n" : "=r"(seen) : "l"(order) : "memory");
-            } while (seen != blocks_before(qs));
-          }
+          if (lane == 0) dq_turn_wait(dq_order_of(h, qs), blocks_before(qs));
           __syncwarp();
         }
         if (lane == 0) {
@@ -742,10 +753,7 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
           asm volatile("fence.proxy.async.global;\n" ::: "memory");
           __threadfence();
           __syncwarp();
-          if (lane == 0) {
-            asm volatile("red.release.gpu.global.add.s32 [%0], 1;\n" ::"l"(dq_order_of(h, qs))
-                         : "memory");
-          }
+          if (lane == 0) dq_turn_done(dq_order_of(h, qs));
         } else {
           if (lane == 0) asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
           __syncwarp();  // buffer d read
@@ -830,7 +838,7 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
                        ks > 0);
     }
     wgmma_commit();
-    asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");  // S^T landed
+    wgmma_wait<1>();  // S^T landed
     fence_acc(st);
 
     // Warpgroup-uniform: some key lies past some query, or outside some query's window.
@@ -844,7 +852,7 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
     for (int kk = 0; kk < kBwdRows / 16; ++kk)
       wgmma_rs(dv, pa[kk], sw128_desc(cdO + kk * 16 * 128, kQHalfBytes, 1024));
     wgmma_commit();
-    asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");  // dP^T landed
+    wgmma_wait<1>();  // dP^T landed
     fence_acc(dpt);
 
     bwd_ds(dpt, st, sD + s * kBwdRows, c2);
@@ -870,11 +878,11 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
                        kk > 0);
     }
     wgmma_commit();
-    asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");  // dV and dK landed
+    wgmma_wait<1>();  // dV and dK landed
     fence_acc(dv);
     fence_acc(dk);
     if (lane == 0) mbar_arrive(empty + 8 * s);
-    wgmma_wait0();
+    wgmma_wait<0>();
     fence_acc(dq);
 
     // dq rows: queries qs + 16 wl + g (+ 8), columns 64 wg + 8 j + c2 .. +1.
@@ -902,13 +910,7 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
       continue;
     }
     if constexpr (kDeterministic) {
-      if (threadIdx.x == 0) {
-        const int* order = dq_order_of(h, qs);
-        int seen = -1;
-        do {
-          asm volatile("ld.acquire.gpu.global.s32 %0, [%1];\n" : "=r"(seen) : "l"(order) : "memory");
-        } while (seen != blocks_before(qs));
-      }
+      if (threadIdx.x == 0) dq_turn_wait(dq_order_of(h, qs), blocks_before(qs));
       asm volatile("bar.sync 2, %0;\n" ::"n"(kConsumers) : "memory");
     }
     float* dqbase = a.dq_accum + (int64_t(b) * a.T * a.H + h) * kHd + wg * 64 + c2;
@@ -927,10 +929,7 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
     if constexpr (kDeterministic) {
       __threadfence();  // this thread's adds are performed before the next block may start
       asm volatile("bar.sync 2, %0;\n" ::"n"(kConsumers) : "memory");
-      if (threadIdx.x == 0) {
-        asm volatile("red.release.gpu.global.add.s32 [%0], 1;\n" ::"l"(dq_order_of(h, qs))
-                     : "memory");
-      }
+      if (threadIdx.x == 0) dq_turn_done(dq_order_of(h, qs));
     }
   }
 
@@ -1188,7 +1187,8 @@ void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* d
   }
   if (!attention_sm90_inputs_aligned(q, k, v) ||
       !attention_sm90_inputs_aligned(dout, dq_accum, dq_accum)) {
-    throw usage_error("attention_backward_sm90: q, k, v, dout and dq_accum must be 16-byte aligned");
+    throw usage_error(
+        "attention_backward_sm90: q, k, v, dout and dq_accum must be 16-byte aligned");
   }
   const CUtensorMap mq = head_map(q, s.H, s.q_stride, s.T, s.B, kBwdRows);
   const CUtensorMap mk = head_map(k, s.KV, s.kv_stride, s.T, s.B, kBwdKeys);
@@ -1210,15 +1210,17 @@ void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* d
   a.window = s.window < s.T ? static_cast<int>(s.window) : 0;  // a window of T or more: none
   a.scale = float(1.0 / std::sqrt(double(s.hd)));
   a.scale_log2 = a.scale * kLog2eSm90;
+  // The kernel's forms, [deterministic][dQ writer].
+  static constexpr decltype(&flash_backward_sm90_kernel<false, false>) kForms[2][2] = {
+      {flash_backward_sm90_kernel<false, false>, flash_backward_sm90_kernel<false, true>},
+      {flash_backward_sm90_kernel<true, false>, flash_backward_sm90_kernel<true, true>}};
   static const bool smem_set = [] {
-    cudaFuncSetAttribute(flash_backward_sm90_kernel<false, true>,
-                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(kBwdSmemBytes));
-    cudaFuncSetAttribute(flash_backward_sm90_kernel<true, true>,
-                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(kBwdSmemBytes));
-    cudaFuncSetAttribute(flash_backward_sm90_kernel<false, false>,
-                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(kBwdSmemBytes));
-    cudaFuncSetAttribute(flash_backward_sm90_kernel<true, false>,
-                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(kBwdSmemBytes));
+    for (const auto& by_writer : kForms) {
+      for (const auto kernel : by_writer) {
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             int(kBwdSmemBytes));
+      }
+    }
     return true;
   }();
   (void)smem_set;
@@ -1245,13 +1247,13 @@ void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* d
     cuda_check(cudaFreeAsync(a.dk_part, stream), "attention_backward_sm90: cudaFreeAsync");
   };
   const bool writer = dq_writer_enabled();
-  auto launch = [&](auto kernel) {
-    kernel<<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv, mdo, mdq, a);
+  auto launch = [&](bool deterministic) {
+    kForms[deterministic][writer]<<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv, mdo,
+                                                                                 mdq, a);
   };
   if (!s.deterministic) {
     a.dq_order = nullptr;
-    launch(writer ? flash_backward_sm90_kernel<false, true>
-                  : flash_backward_sm90_kernel<false, false>);
+    launch(false);
     check_launch("attention_backward_sm90");
     reduce_splits();
     return;
@@ -1262,8 +1264,7 @@ void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* d
              "attention_backward_sm90: cudaMallocAsync of the dq order counters");
   cuda_check(cudaMemsetAsync(a.dq_order, 0, counters * sizeof(int), stream),
              "attention_backward_sm90: clearing the dq order counters");
-  launch(writer ? flash_backward_sm90_kernel<true, true>
-                : flash_backward_sm90_kernel<true, false>);
+  launch(true);
   check_launch("attention_backward_sm90 (deterministic)");
   cuda_check(cudaFreeAsync(a.dq_order, stream), "attention_backward_sm90: cudaFreeAsync");
   reduce_splits();
