@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On the GPU machine (binaries in .dev/): the Hopper attention backward's variants in one call.
-#   default   the dQ writer warp (bulk reductions), a group's query heads split over blocks
+#   default   the dQ writer warp (TMA reductions), a group's query heads split over blocks
 #             where the grid is small
 #   atomic    SXB_ATTENTION_SM90_DQ_WRITER=0: the consumers add dQ with atomics
 #   nosplit   SXB_ATTENTION_GQA_SPLIT=0: one block runs every query head of its group

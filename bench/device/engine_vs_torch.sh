@@ -46,13 +46,11 @@ for c in ${COMPILES:-0 1}; do
   note "torch_llama --compile $c exit $?"
 done
 
-note "== $((SECONDS - start)) s; Llama-2-7B shape, $layers layers, seq 4096, micro-batch 1, no recomputation (but the run named full)"
+note "== $((SECONDS - start)) s; Llama-2-7B shape, $layers layers, seq 4096, micro-batch 1, no recomputation unless named"
 for mode in sm90 mma full; do
-  m=/tmp/engine_$mode/sft_metrics.json
   label="backward $mode"; [ "$mode" = full ] && label="full recomputation"
-  [ -f "$m" ] && cp "$m" "$L/engine_${mode}_sft_metrics.json" &&
-    python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(f\"engine $label: {m['tokens_per_s_per_device']:.1f} tokens/s/GPU, MFU {100*m['mfu']:.1f}%, loss {m['initial_loss']:.4f} -> {m['final_loss']:.4f}\")" "$m" | tee -a "$S"
+  engine_figures "$label" "/tmp/engine_$mode/sft_metrics.json" "engine_${mode}_sft_metrics.json"
 done
 for c in 0 1; do
-  grep -h RESULT "$L/torch_compile$c.log" | python3 -c "import json,sys; r=json.loads(sys.stdin.read().split('RESULT ',1)[1]); print(f\"torch compile={r['compile']}: {r['tokens_per_s_per_gpu']:.1f} tokens/s/GPU, peak {r['peak_mem_gib']:.1f} GiB\")" 2>/dev/null | tee -a "$S"
+  torch_figures "compile=$c" "$L/torch_compile$c.log"
 done

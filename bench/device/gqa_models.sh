@@ -45,8 +45,7 @@ JSON
     .ref/torch_llama.py --layers "$layers" --kv_heads 8 --ffn 14336 --vocab "$vocab" --seq 4096 --mb 1 \
     --ac "$ac" --compile 0 --tag "$m" >"$L/torch_$m.log" 2>&1
   note "torch_llama $m --ac $ac exit $?"
-  f=/tmp/engine_${m}_$mode/sft_metrics.json
-  [ -f "$f" ] && cp "$f" "$L/engine_${m}_sft_metrics.json" &&
-    python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(f\"engine $m, $layers layers (recompute $mode): {m['tokens_per_s_per_device']:.1f} tokens/s/GPU, MFU {100*m['mfu']:.1f}%, loss {m['initial_loss']:.4f} -> {m['final_loss']:.4f}\")" "$f" | tee -a "$S"
-  grep -h RESULT "$L/torch_$m.log" | python3 -c "import json,sys; r=json.loads(sys.stdin.read().split('RESULT ',1)[1]); print(f\"torch $m, $layers layers, eager (ac $ac): {r['tokens_per_s_per_gpu']:.1f} tokens/s/GPU, peak {r['peak_mem_gib']:.1f} GiB\")" 2>/dev/null | tee -a "$S"
+  engine_figures "$m, $layers layers (recompute $mode)" "/tmp/engine_${m}_$mode/sft_metrics.json" \
+    "engine_${m}_sft_metrics.json"
+  torch_figures "$m, $layers layers, eager (ac $ac)" "$L/torch_$m.log"
 done
