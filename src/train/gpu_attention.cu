@@ -1,6 +1,6 @@
 // Causal flash attention, forward and backward, on bf16 tensor cores (mma.sync m16n8k16 with
 // fp32 accumulation; ldmatrix from padded shared memory; cp.async double buffering). On sm_90
-// attention_forward (head_dim 64 and 128) and attention_backward (head_dim 128) run the Hopper
+// attention_forward and attention_backward (head_dim 64 and 128) run the Hopper
 // kernels of gpu_attention_sm90.cu instead (same outputs; SXB_ATTENTION_FORWARD=mma and
 // SXB_ATTENTION_BACKWARD=mma keep this file's); this file's kernels are the reference they are
 // tested against and the path on every other GPU and shape.
@@ -1013,8 +1013,7 @@ void launch_backward(const Args& a, const AttentionShape& s, cudaStream_t stream
 }
 
 // Automatic choices run the Hopper kernels wherever they apply (an sm_90a build on an sm_90 GPU,
-// 16-byte aligned inputs, causal with or without a window; the forward at head_dim 64 and 128,
-// the backward at 128). Measured on sm_90 (bench/RESULTS.md): the forward 2.2x the mma.sync
+// 16-byte aligned inputs, causal with or without a window, head_dim 64 and 128). Measured on sm_90 (bench/RESULTS.md): the forward 2.2x the mma.sync
 // kernel at head_dim 128 on one H200 and 1.4x at 64 on one H100, the backward 1.7x on one H100,
 // all passing the tests against mma.sync and float64 with and without a window (the backward's
 // gradients equal the mma.sync kernel's bit for bit at the tested shapes) and the whole model's
@@ -1091,14 +1090,18 @@ void attention_backward(float* dq_accum, bf16* dk, bf16* dv, float* dsum, const 
   if (s.deterministic && (!hopper || !attention_backward_sm90_supports(s))) {
     throw usage_error(
         "attention_backward: the deterministic backward (SXB_ATTENTION_DETERMINISTIC) runs the "
-        "Hopper kernel, which needs an sm_90a build on an sm_90 GPU, head_dim 128 and 16-byte "
-        "aligned inputs");
+        "Hopper kernel, which needs an sm_90a build on an sm_90 GPU, head_dim 64 or 128 and "
+        "16-byte aligned inputs");
   }
   if (hopper) {
-    if (s.hd != 128) {
-      throw usage_error("attention_backward: the Hopper kernel needs head_dim 128");
+    if (s.hd != 128 && s.hd != 64) {
+      throw usage_error("attention_backward: the Hopper kernel needs head_dim 64 or 128");
     }
-    launch_dsum<128>(a, s, stream);
+    if (s.hd == 128) {
+      launch_dsum<128>(a, s, stream);
+    } else {
+      launch_dsum<64>(a, s, stream);
+    }
     attention_backward_sm90(dq_accum, dk, dv, dsum, dout, lse, q, k, v, s, stream);
     return;
   }

@@ -54,7 +54,6 @@ namespace sxb::gpu {
 
 namespace {
 
-constexpr int kHd = 128;                 // head_dim of the backward (the forward: 64 or 128)
 constexpr int kRows = 128;               // queries per block
 constexpr int kKeys = 128;               // keys per tile
 constexpr int kConsumers = 256;          // two warpgroups
@@ -551,6 +550,10 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
 //   that warp 9 adds into global memory with TMA reductions (cp.reduce.async.bulk.tensor, four
 //   32-column boxes), so the consumers go on to the next tile; or, with kDqWriter false, with the
 //   consumers' own vector atomics.
+// Head_dim 64 (HD): the same with one 64-column half per row, dV and dK m64n64k16, and dQ split
+// over keys rather than columns: each warpgroup multiplies its own 64 keys' dS^T rows (a
+// warpgroup barrier, not a block one) by its K rows, and both partial sums are added into dq (the
+// writer's four boxes are warpgroup 0's two, then warpgroup 1's).
 // dK (times the scale) and dV leave registers once, at the end.
 //
 // Shared memory (1024-byte aligned, all in the 128-byte swizzle): K, V: 128 rows, two 16 KB
@@ -569,16 +572,26 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
 // it): tile i uses buffer i % 2, so the consumers run up to two tiles ahead of the writer.
 constexpr int kBwdKeys = 128;                                  // keys per block
 constexpr int kBwdRows = 64;                                   // queries per tile
-constexpr uint32_t kKvTileBytes = kBwdKeys * kHd * 2;          // 32 KB
-constexpr uint32_t kKvHalfBytes = kKvTileBytes / 2;            // 16 KB
-constexpr uint32_t kQTileBytes = kBwdRows * kHd * 2;           // 16 KB
-constexpr uint32_t kQHalfBytes = kQTileBytes / 2;              // 8 KB
+constexpr uint32_t kKvHalfBytes = kBwdKeys * 64 * 2;           // 16 KB: 64 columns of K or V
+constexpr uint32_t kQHalfBytes = kBwdRows * 64 * 2;            // 8 KB: 64 columns of Q or dO
 constexpr uint32_t kDsBytes = kBwdKeys * kBwdRows * 2;         // 16 KB
 constexpr uint32_t kDqBoxBytes = kBwdRows * 128;               // 8 KB: 64 rows x 32 fp32
-constexpr uint32_t kDqBytes = kBwdRows * kHd * 4;              // 32 KB: one dQ buffer
-constexpr size_t kBwdSmemBytes = 2 * size_t(kKvTileBytes) + 4 * size_t(kQTileBytes) +
-                                 2 * size_t(kDsBytes) + 2 * size_t(kDqBytes) +
-                                 4 * kBwdRows * sizeof(float) + 128 + 1024;
+constexpr uint32_t kDqBytes = 4 * kDqBoxBytes;                 // 32 KB: one dQ buffer
+// Head_dim HD: the K or V tile (32 KB at 128, 16 KB at 64), the Q or dO tile (16 or 8 KB), and
+// the dynamic shared memory (226 KB at 128, 162 KB at 64).
+template <int HD>
+constexpr uint32_t kv_tile_bytes() {
+  return kBwdKeys * HD * 2;
+}
+template <int HD>
+constexpr uint32_t q_tile_bytes() {
+  return kBwdRows * HD * 2;
+}
+template <int HD>
+constexpr size_t bwd_smem_bytes() {
+  return 2 * size_t(kv_tile_bytes<HD>()) + 4 * size_t(q_tile_bytes<HD>()) + 2 * size_t(kDsBytes) +
+         2 * size_t(kDqBytes) + 4 * kBwdRows * sizeof(float) + 128 + 1024;
+}
 
 struct Sm90BwdArgs {
   const float* lse;
@@ -591,7 +604,7 @@ struct Sm90BwdArgs {
   int T, H, KV, window;  // as the forward's
   float scale_log2, scale;
   // Query heads of a group split over `splits` blocks (1: none). Then dK (times the scale) and
-  // dV go to dk_part / dv_part, fp32 [split][batch][T][KV * 128], for bwd_reduce_splits.
+  // dV go to dk_part / dv_part, fp32 [split][batch][T][KV * head_dim], for bwd_reduce_splits.
   int splits, B;
   float* dk_part;
   float* dv_part;
@@ -637,6 +650,14 @@ __device__ __forceinline__ void pack_a64(uint32_t (&a)[4][4], const float (&x)[3
     for (int r = 0; r < 4; ++r) a[kk][r] = pack_bf16x2(x[8 * kk + 2 * r], x[8 * kk + 2 * r + 1]);
   }
 }
+// D (64 x head_dim) += A B for the k-step of 16 queries at `rows` (issued only): A from registers
+// (P^T or dS^T), B = dO or Q MN-major in shared memory, its 64-column halves kQHalfBytes apart.
+__device__ __forceinline__ void issue_rs(float (&d)[64], const uint32_t (&a)[4], uint32_t rows) {
+  wgmma_rs(d, a, sw128_desc(rows, kQHalfBytes, 1024));
+}
+__device__ __forceinline__ void issue_rs(float (&d)[32], const uint32_t (&a)[4], uint32_t rows) {
+  wgmma_rs64(d, a, sw128_desc(rows, kQHalfBytes, 1024));
+}
 // dS^T's rows (keys, local row kr0 and kr0 + 8 of the block) into the swizzled dS^T buffer.
 __device__ __forceinline__ void store_ds(unsigned char* sds, const float (&ds)[32], int kr0,
                                          int c2) {
@@ -669,7 +690,7 @@ __device__ __forceinline__ void dq_turn_done(int* order) {
 // counts itself), so the fp32 sums are the same on every run. A block waits only on blocks of
 // lower index, which the GPU starts first. With kDqWriter the waiting and counting is the dQ
 // writer warp's, and the consumers run on meanwhile.
-template <bool kDeterministic, bool kDqWriter>
+template <bool kDeterministic, bool kDqWriter, int HD>
 __global__ void __launch_bounds__(kThreadsSm90, 1)
     flash_backward_sm90_kernel(const __grid_constant__ CUtensorMap map_q,
                                const __grid_constant__ CUtensorMap map_k,
@@ -680,6 +701,8 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
   extern __shared__ unsigned char smem_raw[];
   const uint32_t base = (smem_u32(smem_raw) + 1023u) & ~1023u;
   unsigned char* const gbase = smem_raw + (base - smem_u32(smem_raw));  // generic view of base
+  constexpr uint32_t kKvTileBytes = kv_tile_bytes<HD>(), kQTileBytes = q_tile_bytes<HD>();
+  constexpr int kHalves = HD / 64;                          // 64-column halves of a row
   const uint32_t sK = base, sV = base + kKvTileBytes;
   const uint32_t sQ = base + 2 * kKvTileBytes;              // two stages
   const uint32_t sdO = sQ + 2 * kQTileBytes;                // two stages
@@ -704,6 +727,14 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
   const int q_last = a.window > 0 ? min(a.T - 1, k0 + kBwdKeys - 1 + a.window - 1) : a.T - 1;
   const int n_qt = q_last / kBwdRows - qt_lo + 1;
   const int total = group * n_qt;
+  // Iteration it's query head and first query: each head's tiles in turn, from the first. (The
+  // last tile first with every head of the group per tile, so that blocks running together share
+  // Q, dO and dq rows, measured 8 % slower at (1, 32, 8, 8192) and 33 % with a window:
+  // bench/RESULTS.md.)
+  const auto tile_of = [&](int it, int& h, int& qs) {
+    h = h0 + it / n_qt;
+    qs = (qt_lo + it % n_qt) * kBwdRows;
+  };
 
   if (threadIdx.x == 0) {
     mbar_init(kv_full, 1);
@@ -734,8 +765,8 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
     asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n" ::: "memory");
     if (kDqWriter && warp == kConsumers / 32 + 1) {
       for (int it = 0; it < total; ++it) {
-        const int h = h0 + it / n_qt;
-        const int qs = (qt_lo + it % n_qt) * kBwdRows;
+        int h, qs;
+        tile_of(it, h, qs);
         const int d = it & 1;
         mbar_wait(dq_full + 8 * d, (it >> 1) & 1);
         if constexpr (kDeterministic) {
@@ -743,8 +774,17 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
           __syncwarp();
         }
         if (lane == 0) {
-          for (int c = 0; c < kHd / 32; ++c)
-            tma_reduce_add(&map_dq, sdQ + d * kDqBytes + c * kDqBoxBytes, h * kHd + 32 * c, qs, b);
+          // Box i covers columns 32 (i % (HD / 32)) ..: at 128 the four boxes of dQ, at 64 the
+          // two of warpgroup 0's partial sum, then the two of warpgroup 1's (deterministic: added
+          // once the first two are, so the sums' order is fixed).
+          for (int i = 0; i < 4; ++i) {
+            if (HD == 64 && kDeterministic && i == 2) {
+              asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+              asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
+            }
+            tma_reduce_add(&map_dq, sdQ + d * kDqBytes + i * kDqBoxBytes, h * HD + 32 * (i % (HD / 32)),
+                           qs, b);
+          }
           asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
         }
         if constexpr (kDeterministic) {
@@ -766,25 +806,25 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
     if (warp != kConsumers / 32) return;
     if (lane == 0) {
       mbar_expect_tx(kv_full, 2 * kKvTileBytes);
-      tma_load(sK, &map_k, kv_full, kvh * kHd, k0, b);
-      tma_load(sK + kKvHalfBytes, &map_k, kv_full, kvh * kHd + 64, k0, b);
-      tma_load(sV, &map_v, kv_full, kvh * kHd, k0, b);
-      tma_load(sV + kKvHalfBytes, &map_v, kv_full, kvh * kHd + 64, k0, b);
+      for (int c = 0; c < kHalves; ++c) {
+        tma_load(sK + c * kKvHalfBytes, &map_k, kv_full, kvh * HD + 64 * c, k0, b);
+        tma_load(sV + c * kKvHalfBytes, &map_v, kv_full, kvh * HD + 64 * c, k0, b);
+      }
     }
     for (int it = 0; it < total; ++it) {
       const int s = it & 1;
-      const int h = h0 + it / n_qt;
-      const int qs = (qt_lo + it % n_qt) * kBwdRows;
+      int h, qs;
+      tile_of(it, h, qs);
       if (it >= 2) mbar_wait(empty + 8 * s, ((it >> 1) - 1) & 1);
       // The tile's TMA loads first, then lse and D (a global round trip) while they fly; every
       // lane arrives once its lse and D are in shared memory.
       if (lane == 0) {
         mbar_expect_tx_only(full + 8 * s, 2 * kQTileBytes);
         const uint32_t q = sQ + s * kQTileBytes, o = sdO + s * kQTileBytes;
-        tma_load(q, &map_q, full + 8 * s, h * kHd, qs, b);
-        tma_load(q + kQHalfBytes, &map_q, full + 8 * s, h * kHd + 64, qs, b);
-        tma_load(o, &map_do, full + 8 * s, h * kHd, qs, b);
-        tma_load(o + kQHalfBytes, &map_do, full + 8 * s, h * kHd + 64, qs, b);
+        for (int c = 0; c < kHalves; ++c) {
+          tma_load(q + c * kQHalfBytes, &map_q, full + 8 * s, h * HD + 64 * c, qs, b);
+          tma_load(o + c * kQHalfBytes, &map_do, full + 8 * s, h * HD + 64 * c, qs, b);
+        }
       }
       const int64_t row = (int64_t(b) * a.H + h) * a.T;
       for (int i = lane; i < kBwdRows; i += 32) {
@@ -803,15 +843,15 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
   const int kr0 = wg * 64 + wl * 16 + g;  // this thread's key rows kr0 and kr0 + 8 of the block
   const int wk0 = k0 + wg * 64;           // the warpgroup's first key
   const uint32_t sK_wg = sK + wg * 64 * 128, sV_wg = sV + wg * 64 * 128;
-  float dk[64], dv[64];
+  float dk[HD / 2], dv[HD / 2];
 #pragma unroll
-  for (int i = 0; i < 64; ++i) dk[i] = dv[i] = 0.0f;
+  for (int i = 0; i < HD / 2; ++i) dk[i] = dv[i] = 0.0f;
 
   mbar_wait(kv_full, 0);
   for (int it = 0; it < total; ++it) {
     const int s = it & 1;
-    const int h = h0 + it / n_qt;
-    const int qs = (qt_lo + it % n_qt) * kBwdRows;
+    int h, qs;
+    tile_of(it, h, qs);
     const uint32_t cQ = sQ + s * kQTileBytes, cdO = sdO + s * kQTileBytes;
     const uint32_t cdS = sdS + s * kDsBytes;
     mbar_wait(full + 8 * s, (it >> 1) & 1);
@@ -823,7 +863,7 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
     fence_acc(dpt);
     wgmma_fence();
 #pragma unroll
-    for (int ks = 0; ks < kHd / 16; ++ks) {
+    for (int ks = 0; ks < HD / 16; ++ks) {
       const uint32_t ka = (ks / 4) * kKvHalfBytes + (ks % 4) * 32;
       const uint32_t kb = (ks / 4) * kQHalfBytes + (ks % 4) * 32;
       wgmma_ss64<0, 0>(st, sw128_desc(sK_wg + ka, 16, 1024), sw128_desc(cQ + kb, 16, 1024),
@@ -831,7 +871,7 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
     }
     wgmma_commit();
 #pragma unroll
-    for (int ks = 0; ks < kHd / 16; ++ks) {
+    for (int ks = 0; ks < HD / 16; ++ks) {
       const uint32_t ka = (ks / 4) * kKvHalfBytes + (ks % 4) * 32;
       const uint32_t kb = (ks / 4) * kQHalfBytes + (ks % 4) * 32;
       wgmma_ss64<0, 0>(dpt, sw128_desc(sV_wg + ka, 16, 1024), sw128_desc(cdO + kb, 16, 1024),
@@ -849,8 +889,7 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
     fence_acc(dv);
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < kBwdRows / 16; ++kk)
-      wgmma_rs(dv, pa[kk], sw128_desc(cdO + kk * 16 * 128, kQHalfBytes, 1024));
+    for (int kk = 0; kk < kBwdRows / 16; ++kk) issue_rs(dv, pa[kk], cdO + kk * 16 * 128);
     wgmma_commit();
     wgmma_wait<1>();  // dP^T landed
     fence_acc(dpt);
@@ -863,19 +902,31 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
     fence_acc(dk);
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < kBwdRows / 16; ++kk)
-      wgmma_rs(dk, da[kk], sw128_desc(cQ + kk * 16 * 128, kQHalfBytes, 1024));
+    for (int kk = 0; kk < kBwdRows / 16; ++kk) issue_rs(dk, da[kk], cQ + kk * 16 * 128);
     wgmma_commit();
 
-    asm volatile("bar.sync 1, %0;\n" ::"n"(kConsumers) : "memory");  // dS^T complete
+    // dS^T complete: at 128 both warpgroups' rows (each takes 64 columns of dQ over all 128
+    // keys), at 64 the warpgroup's own (each takes all 64 columns over its 64 keys: a partial sum).
+    if constexpr (HD == 128) {
+      asm volatile("bar.sync 1, %0;\n" ::"n"(kConsumers) : "memory");
+    } else {
+      if (wg == 0) {
+        asm volatile("bar.sync 3, 128;\n" ::: "memory");
+      } else {
+        asm volatile("bar.sync 4, 128;\n" ::: "memory");
+      }
+    }
+    constexpr int kDqSteps = HD == 128 ? kBwdKeys / 16 : 4;     // k-steps of 16 keys
+    const int key0 = HD == 128 ? 0 : wg * 64;                   // the first of them
+    const uint32_t kcol = HD == 128 ? wg * kKvHalfBytes : 0;    // dQ's columns in K
     float dq[32];
     fence_acc(dq);
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < kBwdKeys / 16; ++kk) {
-      wgmma_ss64<1, 1>(dq, sw128_desc(cdS + kk * 16 * 128, kQHalfBytes, 1024),
-                       sw128_desc(sK + wg * kKvHalfBytes + kk * 16 * 128, kKvHalfBytes, 1024),
-                       kk > 0);
+    for (int kk = 0; kk < kDqSteps; ++kk) {
+      const uint32_t row = (key0 + kk * 16) * 128;
+      wgmma_ss64<1, 1>(dq, sw128_desc(cdS + row, kQHalfBytes, 1024),
+                       sw128_desc(sK + kcol + row, kKvHalfBytes, 1024), kk > 0);
     }
     wgmma_commit();
     wgmma_wait<1>();  // dV and dK landed
@@ -885,10 +936,12 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
     wgmma_wait<0>();
     fence_acc(dq);
 
-    // dq rows: queries qs + 16 wl + g (+ 8), columns 64 wg + 8 j + c2 .. +1.
+    // dq rows: queries qs + 16 wl + g (+ 8), columns 64 wg + 8 j + c2 .. +1 (at 64: 8 j + c2 of the
+    // warpgroup's partial sum).
     if constexpr (kDqWriter) {
-      // Buffer it % 2, once the writer has read it (tile it - 2). Column 64 wg + 8 j + c2 is in box
-      // 2 wg + j / 4 at byte 4 (8 (j % 4) + c2) of the row, its 16-byte chunk swizzled by row % 8.
+      // Buffer it % 2, once the writer has read it (tile it - 2). Column 8 j + c2 of the
+      // warpgroup's 64 is in box 2 wg + j / 4 at byte 4 (8 (j % 4) + c2) of the row, its 16-byte
+      // chunk swizzled by row % 8.
       const int d = it & 1;
       if (it >= 2) mbar_wait(dq_empty + 8 * d, ((it >> 1) - 1) & 1);
       unsigned char* const sdq = gbase + (sdQ - base) + d * kDqBytes;
@@ -913,22 +966,31 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
       if (threadIdx.x == 0) dq_turn_wait(dq_order_of(h, qs), blocks_before(qs));
       asm volatile("bar.sync 2, %0;\n" ::"n"(kConsumers) : "memory");
     }
-    float* dqbase = a.dq_accum + (int64_t(b) * a.T * a.H + h) * kHd + wg * 64 + c2;
-    const int64_t row_stride = int64_t(a.H) * kHd;
+    float* dqbase = a.dq_accum + (int64_t(b) * a.T * a.H + h) * HD + (HD == 128 ? wg * 64 : 0) + c2;
+    const int64_t row_stride = int64_t(a.H) * HD;
+    // At 64 both warpgroups add to the same columns; deterministic: warpgroup 0 first.
+    constexpr int kPasses = HD == 64 && kDeterministic ? 2 : 1;
 #pragma unroll
-    for (int hh = 0; hh < 2; ++hh) {
-      const int t = qs + wl * 16 + g + 8 * hh;
-      if (t >= a.T) continue;
-      float* rowp = dqbase + int64_t(t) * row_stride;
+    for (int pass = 0; pass < kPasses; ++pass) {
+      if (kPasses == 1 || wg == pass) {
 #pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        atomicAdd(reinterpret_cast<float2*>(rowp + 8 * j),
-                  make_float2(dq[4 * j + 2 * hh] * a.scale, dq[4 * j + 2 * hh + 1] * a.scale));
+        for (int hh = 0; hh < 2; ++hh) {
+          const int t = qs + wl * 16 + g + 8 * hh;
+          if (t >= a.T) continue;
+          float* rowp = dqbase + int64_t(t) * row_stride;
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            atomicAdd(reinterpret_cast<float2*>(rowp + 8 * j),
+                      make_float2(dq[4 * j + 2 * hh] * a.scale, dq[4 * j + 2 * hh + 1] * a.scale));
+          }
+        }
+      }
+      if constexpr (kDeterministic) {
+        __threadfence();  // this thread's adds are performed before the next may start
+        asm volatile("bar.sync 2, %0;\n" ::"n"(kConsumers) : "memory");
       }
     }
     if constexpr (kDeterministic) {
-      __threadfence();  // this thread's adds are performed before the next block may start
-      asm volatile("bar.sync 2, %0;\n" ::"n"(kConsumers) : "memory");
       if (threadIdx.x == 0) dq_turn_done(dq_order_of(h, qs));
     }
   }
@@ -936,16 +998,16 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
   // dK (times the scale) and dV of key rows k0 + kr0 (+ 8), columns 8 j + c2 .. +1: as bf16 into
   // dk and dv, or with a split group as this split's fp32 partial sums for bwd_reduce_splits.
   const bool partial = a.splits > 1;
-  const int64_t width = int64_t(a.KV) * kHd;
-  const int64_t part = (int64_t(split) * a.B + b) * a.T * width + int64_t(kvh) * kHd + c2;
-  bf16* dkbase = a.dk + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd + c2;
-  bf16* dvbase = a.dv + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * kHd + c2;
+  const int64_t width = int64_t(a.KV) * HD;
+  const int64_t part = (int64_t(split) * a.B + b) * a.T * width + int64_t(kvh) * HD + c2;
+  bf16* dkbase = a.dk + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * HD + c2;
+  bf16* dvbase = a.dv + int64_t(b) * a.T * a.kv_stride + int64_t(kvh) * HD + c2;
 #pragma unroll
   for (int hh = 0; hh < 2; ++hh) {
     const int u = k0 + kr0 + 8 * hh;
     if (u >= a.T) continue;
 #pragma unroll
-    for (int j = 0; j < 16; ++j) {
+    for (int j = 0; j < HD / 8; ++j) {
       const float k_lo = dk[4 * j + 2 * hh] * a.scale, k_hi = dk[4 * j + 2 * hh + 1] * a.scale;
       const float v_lo = dv[4 * j + 2 * hh], v_hi = dv[4 * j + 2 * hh + 1];
       if (partial) {
@@ -963,7 +1025,7 @@ __global__ void __launch_bounds__(kThreadsSm90, 1)
 }
 
 // dK and dV from the splits' fp32 partial sums, added in split order: element i of the
-// (batch, T, KV * 128) partials, two columns per thread.
+// (batch, T, KV * head_dim) partials, two columns per thread.
 __global__ void bwd_reduce_splits(bf16* dk, bf16* dv, const float* dk_part, const float* dv_part,
                                   int splits, int64_t rows, int64_t width, int64_t kv_stride) {
   const int64_t pair = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -1061,7 +1123,7 @@ CUtensorMap tiled_map(const void* ptr, CUtensorMapDataType type, int64_t elem_by
 }
 // `heads` heads of hd bf16 columns: boxes of 64 columns.
 CUtensorMap head_map(const bf16* ptr, int64_t heads, int64_t stride, int64_t T, int64_t B,
-                     uint32_t box_rows = kRows, int64_t hd = kHd) {
+                     uint32_t box_rows, int64_t hd) {
   return tiled_map(ptr, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, heads * hd, stride, T, B, box_rows);
 }
 
@@ -1086,7 +1148,7 @@ bool attention_forward_sm90_supports(const AttentionShape& s) {
 }
 
 bool attention_backward_sm90_supports(const AttentionShape& s) {
-  return s.hd == kHd && attention_forward_sm90_supports(s);
+  return attention_forward_sm90_supports(s);  // the same head_dims: 64 and 128
 }
 
 bool attention_sm90_inputs_aligned(const void* q, const void* k, const void* v) {
@@ -1183,20 +1245,20 @@ void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* d
                              const bf16* v, const AttentionShape& s, cudaStream_t stream) {
   if (!attention_backward_sm90_supports(s)) {
     throw usage_error(
-        "attention_backward_sm90: needs an sm_90a build on an sm_90 GPU and head_dim 128");
+        "attention_backward_sm90: needs an sm_90a build on an sm_90 GPU and head_dim 64 or 128");
   }
   if (!attention_sm90_inputs_aligned(q, k, v) ||
       !attention_sm90_inputs_aligned(dout, dq_accum, dq_accum)) {
     throw usage_error(
         "attention_backward_sm90: q, k, v, dout and dq_accum must be 16-byte aligned");
   }
-  const CUtensorMap mq = head_map(q, s.H, s.q_stride, s.T, s.B, kBwdRows);
-  const CUtensorMap mk = head_map(k, s.KV, s.kv_stride, s.T, s.B, kBwdKeys);
-  const CUtensorMap mv = head_map(v, s.KV, s.kv_stride, s.T, s.B, kBwdKeys);
-  const CUtensorMap mdo = head_map(dout, s.H, s.o_stride, s.T, s.B, kBwdRows);
-  // dq_accum (B * T rows of H * 128 fp32): the dQ writer's 32-column boxes of 64 rows.
-  const CUtensorMap mdq = tiled_map(dq_accum, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 4, s.H * kHd,
-                                    s.H * kHd, s.T, s.B, kBwdRows);
+  const CUtensorMap mq = head_map(q, s.H, s.q_stride, s.T, s.B, kBwdRows, s.hd);
+  const CUtensorMap mk = head_map(k, s.KV, s.kv_stride, s.T, s.B, kBwdKeys, s.hd);
+  const CUtensorMap mv = head_map(v, s.KV, s.kv_stride, s.T, s.B, kBwdKeys, s.hd);
+  const CUtensorMap mdo = head_map(dout, s.H, s.o_stride, s.T, s.B, kBwdRows, s.hd);
+  // dq_accum (B * T rows of H * head_dim fp32): the dQ writer's 32-column boxes of 64 rows.
+  const CUtensorMap mdq = tiled_map(dq_accum, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 4, s.H * s.hd,
+                                    s.H * s.hd, s.T, s.B, kBwdRows);
   Sm90BwdArgs a{};
   a.lse = lse;
   a.dsum = dsum;
@@ -1210,27 +1272,33 @@ void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* d
   a.window = s.window < s.T ? static_cast<int>(s.window) : 0;  // a window of T or more: none
   a.scale = float(1.0 / std::sqrt(double(s.hd)));
   a.scale_log2 = a.scale * kLog2eSm90;
-  // The kernel's forms, [deterministic][dQ writer].
-  static constexpr decltype(&flash_backward_sm90_kernel<false, false>) kForms[2][2] = {
-      {flash_backward_sm90_kernel<false, false>, flash_backward_sm90_kernel<false, true>},
-      {flash_backward_sm90_kernel<true, false>, flash_backward_sm90_kernel<true, true>}};
+  // The kernel's forms, [head_dim 64 or 128][deterministic][dQ writer], and their shared memory.
+  static constexpr decltype(&flash_backward_sm90_kernel<false, false, 128>) kForms[2][2][2] = {
+      {{flash_backward_sm90_kernel<false, false, 64>, flash_backward_sm90_kernel<false, true, 64>},
+       {flash_backward_sm90_kernel<true, false, 64>, flash_backward_sm90_kernel<true, true, 64>}},
+      {{flash_backward_sm90_kernel<false, false, 128>, flash_backward_sm90_kernel<false, true, 128>},
+       {flash_backward_sm90_kernel<true, false, 128>, flash_backward_sm90_kernel<true, true, 128>}}};
+  static constexpr size_t kSmem[2] = {bwd_smem_bytes<64>(), bwd_smem_bytes<128>()};
   static const bool smem_set = [] {
-    for (const auto& by_writer : kForms) {
-      for (const auto kernel : by_writer) {
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             int(kBwdSmemBytes));
+    for (int w = 0; w < 2; ++w) {
+      for (const auto& by_writer : kForms[w]) {
+        for (const auto kernel : by_writer) {
+          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               int(kSmem[w]));
+        }
       }
     }
     return true;
   }();
   (void)smem_set;
+  const int wide = s.hd == 128 ? 1 : 0;
   const int key_blocks = static_cast<int>((s.T + kBwdKeys - 1) / kBwdKeys);
   a.splits = backward_splits(s, key_blocks);
   a.B = static_cast<int>(s.B);
   const dim3 grid(static_cast<unsigned>(s.KV * a.splits), static_cast<unsigned>(s.B),
                   static_cast<unsigned>(key_blocks));
   // Split groups: fp32 partial dK and dV per split from the stream-ordered allocator.
-  const int64_t rows = s.B * s.T, width = s.KV * kHd;
+  const int64_t rows = s.B * s.T, width = s.KV * s.hd;
   const size_t part_elems = size_t(a.splits) * size_t(rows * width);
   if (a.splits > 1) {
     cuda_check(cudaMallocAsync(reinterpret_cast<void**>(&a.dk_part), 2 * part_elems * sizeof(float),
@@ -1248,8 +1316,8 @@ void attention_backward_sm90(float* dq_accum, bf16* dk, bf16* dv, const float* d
   };
   const bool writer = dq_writer_enabled();
   auto launch = [&](bool deterministic) {
-    kForms[deterministic][writer]<<<grid, kThreadsSm90, kBwdSmemBytes, stream>>>(mq, mk, mv, mdo,
-                                                                                 mdq, a);
+    kForms[wide][deterministic][writer]<<<grid, kThreadsSm90, kSmem[wide], stream>>>(mq, mk, mv,
+                                                                                     mdo, mdq, a);
   };
   if (!s.deterministic) {
     a.dq_order = nullptr;

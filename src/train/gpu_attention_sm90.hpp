@@ -10,7 +10,7 @@ namespace sxb::gpu {
 // cuTensorMapEncodeTiled, and the shape is one the forward handles (head_dim 64 or 128; causal,
 // with or without a window, any GQA ratio).
 bool attention_forward_sm90_supports(const AttentionShape& s);
-// The same for the backward, which handles head_dim 128.
+// The same for the backward (the same shapes: head_dim 64 or 128).
 bool attention_backward_sm90_supports(const AttentionShape& s);
 // True when q, k and v start on 16-byte boundaries, as the kernel's TMA descriptors need.
 bool attention_sm90_inputs_aligned(const void* q, const void* k, const void* v);

@@ -191,11 +191,10 @@ struct AttentionShape {
 // SXB_ATTENTION_DETERMINISTIC=1: the engine asks every attention backward for `deterministic`.
 bool attention_backward_deterministic();
 bool attention_supports_head_dim(int64_t hd);
-// Which kernel attention_forward and attention_backward run. automatic: for the forward, the
-// Hopper kernel (wgmma, TMA; sm_90a builds on sm_90 devices, head_dim 128, no window, 16-byte
-// aligned inputs) where it applies unless the environment says SXB_ATTENTION_FORWARD=mma; for
-// the backward, the Hopper kernel only where SXB_ATTENTION_BACKWARD=sm90 (opt-in; both read
-// once); the mma.sync kernel elsewhere. mma: always the mma.sync kernel (any GPU, every
+// Which kernel attention_forward and attention_backward run. automatic: the Hopper kernels
+// (wgmma, TMA; sm_90a builds on sm_90 devices, head_dim 64 or 128, with or without a window,
+// 16-byte aligned inputs) where they apply unless the environment says SXB_ATTENTION_FORWARD=mma
+// or SXB_ATTENTION_BACKWARD=mma (read once); the mma.sync kernel elsewhere. mma: always the mma.sync kernel (any GPU, every
 // supported shape). sm90: the Hopper kernel, or an error where it does not apply.
 enum class AttentionKernel { automatic, mma, sm90 };
 // The kernel (mma or sm90) the automatic choice runs at this shape, for 16-byte aligned inputs;

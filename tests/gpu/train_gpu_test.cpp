@@ -549,14 +549,14 @@ TEST(TrainGpuOps, HopperAttentionForwardMatchesTheMmaKernelAndTheReference) {
 }
 
 // The Hopper backward against the mma.sync backward (dq accumulator, dk, dv) on the same forward
-// outputs, at GQA ratios 1, 4 and 3, lengths that end inside a key block or a query tile, and
-// one and two batch entries; the outputs are poisoned (NaN) before each kernel so every element
-// must be written. The CPU reference checks the automatic choice (the Hopper kernel on sm_90)
+// outputs, at head_dim 128 and 64, GQA ratios 1, 4, 3 and 8, lengths that end inside a key block
+// or a query tile, and one and two batch entries; the outputs are poisoned (NaN) before each
+// kernel so every element must be written. The CPU reference checks the automatic choice (the Hopper kernel on sm_90)
 // in FlashAttentionMatchesTheReferenceForwardAndBackward.
 TEST(TrainGpuOps, HopperAttentionBackwardMatchesTheMmaKernel) {
   SXB_REQUIRE_GPU();
   struct Case {
-    int64_t B, T, H, KV, window = 0;
+    int64_t B, T, H, KV, window = 0, hd = 128;
   };
   const std::vector<Case> cases = {
       {2, 128, 4, 4},      {2, 130, 8, 2},       {1, 1000, 4, 4},     {1, 1000, 8, 2},
@@ -564,10 +564,12 @@ TEST(TrainGpuOps, HopperAttentionBackwardMatchesTheMmaKernel) {
       {1, 777, 4, 1, 129}, {1, 4096, 8, 2, 1000}, {1, 200, 2, 2, 5000},
       // GQA ratio 8 at 8192 tokens (a grid small enough to split the group's heads), and an odd
       // length with ratio 8 and a window.
-      {1, 8192, 8, 1},     {1, 2049, 16, 2, 300}};
-  const int64_t hd = 128;
+      {1, 8192, 8, 1},     {1, 2049, 16, 2, 300},
+      // head_dim 64: a short and an odd length, GQA 4 and 8 (split), a window, two batch entries.
+      {2, 128, 4, 4, 0, 64}, {1, 1000, 8, 2, 0, 64}, {1, 777, 3, 1, 0, 64},
+      {2, 300, 4, 4, 100, 64}, {1, 4096, 16, 2, 0, 64}, {1, 2049, 16, 2, 300, 64}};
   {
-    gpu::AttentionShape probe = packed_qkv_shape(1, 128, 1, 1, hd);
+    gpu::AttentionShape probe = packed_qkv_shape(1, 128, 1, 1, 128);
     if (!gpu::attention_forward_sm90_supports(probe)) {
       GTEST_SKIP() << "the Hopper backward needs an sm_90a build on an sm_90 GPU";
     }
@@ -575,8 +577,8 @@ TEST(TrainGpuOps, HopperAttentionBackwardMatchesTheMmaKernel) {
   uint32_t seed = 400;
   for (const auto& c : cases) {
     SCOPED_TRACE(testing::Message() << "B=" << c.B << " T=" << c.T << " H=" << c.H
-                                    << " KV=" << c.KV << " window=" << c.window);
-    const int64_t N = c.B * c.T, qw = (c.H + 2 * c.KV) * hd, ow = c.H * hd;
+                                    << " KV=" << c.KV << " window=" << c.window << " hd=" << c.hd);
+    const int64_t hd = c.hd, N = c.B * c.T, qw = (c.H + 2 * c.KV) * hd, ow = c.H * hd;
     Dev<bf16> dqkv(random_vec(size_t(N * qw), seed++)), dout(random_vec(size_t(N * ow), seed++)),
         o(size_t(N * ow)), g_new(size_t(N * qw)), g_mma(size_t(N * qw));
     Dev<float> lse(size_t(c.B * c.H * c.T)), dsum(size_t(c.B * c.H * c.T)),
@@ -611,10 +613,10 @@ TEST(TrainGpuOps, HopperAttentionBackwardMatchesTheMmaKernel) {
     ASSERT_TRUE(all_finite(dv_n));
     const double e_dq = rel_err(dqn, dqm), e_dk = rel_err(dk_n, dk_m), e_dv = rel_err(dv_n, dv_m);
     std::printf(
-        "hopper attention backward B=%lld T=%lld H=%lld KV=%lld window=%lld: rel err vs mma.sync "
-        "dq %.2e, dk %.2e, dv %.2e\n",
-        (long long)c.B, (long long)c.T, (long long)c.H, (long long)c.KV, (long long)c.window, e_dq,
-        e_dk, e_dv);
+        "hopper attention backward B=%lld T=%lld H=%lld KV=%lld window=%lld hd=%lld: rel err vs "
+        "mma.sync dq %.2e, dk %.2e, dv %.2e\n",
+        (long long)c.B, (long long)c.T, (long long)c.H, (long long)c.KV, (long long)c.window,
+        (long long)hd, e_dq, e_dk, e_dv);
     EXPECT_LT(e_dq, 1e-2);
     EXPECT_LT(e_dk, 1e-2);
     EXPECT_LT(e_dv, 1e-2);
@@ -625,19 +627,19 @@ TEST(TrainGpuOps, HopperAttentionBackwardMatchesTheMmaKernel) {
 // bits for dq, dk and dv, and the gradients agree with the mma.sync backward as the default does.
 TEST(TrainGpuOps, DeterministicHopperBackwardRepeatsBitForBit) {
   SXB_REQUIRE_GPU();
-  const int64_t hd = 128;
-  if (!gpu::attention_forward_sm90_supports(packed_qkv_shape(1, 128, 1, 1, hd))) {
+  if (!gpu::attention_forward_sm90_supports(packed_qkv_shape(1, 128, 1, 1, 128))) {
     GTEST_SKIP() << "the Hopper backward needs an sm_90a build on an sm_90 GPU";
   }
   struct Case {
-    int64_t B, T, H, KV, window;
+    int64_t B, T, H, KV, window, hd = 128;
   };
   uint32_t seed = 700;
   for (const Case& c : {Case{1, 4096, 8, 2, 0}, Case{2, 1000, 8, 2, 256}, Case{1, 777, 4, 4, 0},
-                        Case{1, 2048, 8, 1, 0}}) {
+                        Case{1, 2048, 8, 1, 0}, Case{1, 2048, 8, 2, 0, 64},
+                        Case{2, 1000, 8, 8, 256, 64}}) {
     SCOPED_TRACE(testing::Message() << "T=" << c.T << " H=" << c.H << " KV=" << c.KV
-                                    << " window=" << c.window);
-    const int64_t N = c.B * c.T, qw = (c.H + 2 * c.KV) * hd, ow = c.H * hd;
+                                    << " window=" << c.window << " hd=" << c.hd);
+    const int64_t hd = c.hd, N = c.B * c.T, qw = (c.H + 2 * c.KV) * hd, ow = c.H * hd;
     Dev<bf16> dqkv(random_vec(size_t(N * qw), seed++)), dout(random_vec(size_t(N * ow), seed++)),
         o(size_t(N * ow)), g(size_t(N * qw));
     Dev<float> lse(size_t(c.B * c.H * c.T)), dsum(size_t(c.B * c.H * c.T)), dq(size_t(N * ow));
@@ -670,9 +672,10 @@ TEST(TrainGpuOps, DeterministicHopperBackwardRepeatsBitForBit) {
     const auto mma = backward(false, gpu::AttentionKernel::mma);
     ASSERT_TRUE(all_finite(first.first));
     const double e = rel_err(first.first, mma.first);
-    std::printf("deterministic hopper backward T=%lld H=%lld KV=%lld window=%lld: dq rel err vs "
-                "mma.sync %.2e\n",
-                (long long)c.T, (long long)c.H, (long long)c.KV, (long long)c.window, e);
+    std::printf("deterministic hopper backward T=%lld H=%lld KV=%lld window=%lld hd=%lld: dq rel "
+                "err vs mma.sync %.2e\n",
+                (long long)c.T, (long long)c.H, (long long)c.KV, (long long)c.window,
+                (long long)hd, e);
     EXPECT_LT(e, 1e-2);
   }
 }
