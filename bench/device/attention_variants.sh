@@ -6,8 +6,9 @@
 #   nosplit   SXB_ATTENTION_GQA_SPLIT=0: one block runs every query head of its group
 # Each is tested against the mma.sync backward and float64 (the attention GPU tests; the whole
 # model's loss and gradients with the default), then timed by `sxbench compute --tests attention`
-# at the default shapes. VARIANTS picks them (default "default atomic nosplit"). Logs into
-# $OUT/logs.tgz; the backward lines of each variant last.
+# at the default shapes, and with SHAPES (BxHxKVxTxD[xW], comma-separated) at those as well.
+# VARIANTS picks them (default "default atomic nosplit"). Logs into $OUT/logs.tgz; the backward
+# lines of each variant last.
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0
 OUT=${OUT:-/tmp/sxb-out}
@@ -31,8 +32,8 @@ for v in ${VARIANTS:-default atomic nosplit}; do
   echo "tests ($v) exit $?: $(grep -E '^\[  PASSED  \]' "$L/tests_$v.log")"
   grep -E "^\[  FAILED  \]" "$L/tests_$v.log" | head -8
   grep -E "^deterministic hopper|^hopper attention backward" "$L/tests_$v.log" | head -4
-  env $(variant_env "$v") timeout 120 .dev/sxbench compute --tests attention \
-    --out "$L/compute_$v" >"$L/compute_$v.log" 2>&1
+  env $(variant_env "$v") timeout 150 .dev/sxbench compute --tests attention \
+    --attention-shapes "default${SHAPES:+,$SHAPES}" --out "$L/compute_$v" >"$L/compute_$v.log" 2>&1
   echo "compute --tests attention ($v): exit $?"
 done
 for v in ${VARIANTS:-default atomic nosplit}; do

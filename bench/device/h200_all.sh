@@ -10,7 +10,9 @@
 #      against PyTorch eager and torch.compile (bench/device/engine_vs_torch.sh);
 #   5. with GQA=1, Mistral-7B and Llama-3-8B against PyTorch eager (bench/device/gqa_models.sh).
 # On a GPU under 100 GiB (an H100) parts 4 and 5 run 12 of the models' 32 layers. PREFLIGHT=0
-# leaves part 3 out, PROFILE=0 the profiled step; VARIANTS goes to attention_variants.sh.
+# leaves part 3 out, ENGINE=0 parts 4 and 5, PROFILE=0 the profiled step; VARIANTS and SHAPES (extra attention shapes,
+# BxHxKVxTxD[xW], comma-separated; PyTorch runs those without a window too) go to
+# attention_variants.sh.
 # Logs into $OUT/*.tgz; the summary ($OUT/summary.txt) is printed last.
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1 OMPI_ALLOW_RUN_AS_ROOT=1
@@ -38,8 +40,11 @@ fi
 [ -f "$OUT/variants/logs.tgz" ] && mv "$OUT/variants/logs.tgz" "$OUT/variants_logs.tgz" &&
   rmdir "$OUT/variants"
 
-for shape in "1 32 32 4096 128" "1 32 8 8192 128"; do
-  timeout 60 python3 .ref/torch_attention.py $shape 2>&1 | grep -E "^ATTN (cudnn|flash)" | tee -a "$S"
+# The issue's two shapes and SHAPES' ones without a window (torch_attention.py takes none).
+extra=$(echo "${SHAPES:-}" | tr ',' '\n' | awk -F x 'NF == 5 { print $1 "x" $2 "x" $3 "x" $4 "x" $5 }')
+for shape in 1x32x32x4096x128 1x32x8x8192x128 $extra; do
+  timeout 60 python3 .ref/torch_attention.py ${shape//x/ } 2>&1 | grep -E "^ATTN (cudnn|flash)" |
+    tee -a "$S"
 done
 note "== $((SECONDS - start)) s after the attention parts"
 
@@ -50,8 +55,10 @@ if [ "${PREFLIGHT:-1}" = 1 ]; then
 fi
 note "== $((SECONDS - start)) s before the training comparison"
 
-MODES=sm90 FULL=1 PROFILE=${PROFILE:-1} L=$L S=$S bash bench/device/engine_vs_torch.sh >/dev/null
-[ "${GQA:-0}" = 1 ] && L=$L S=$S bash bench/device/gqa_models.sh >/dev/null
+if [ "${ENGINE:-1}" = 1 ]; then
+  MODES=sm90 FULL=1 PROFILE=${PROFILE:-1} L=$L S=$S bash bench/device/engine_vs_torch.sh >/dev/null
+  [ "${GQA:-0}" = 1 ] && L=$L S=$S bash bench/device/gqa_models.sh >/dev/null
+fi
 note "== $((SECONDS - start)) s in all"
 tar czf "$OUT/logs.tgz" -C "$OUT" logs && rm -rf "$L"
 echo; cat "$S"

@@ -479,9 +479,9 @@ Command add_compute_command(CLI::App& root) {
       ->check(size_in(16, kMaxBufferBytes))
       ->capture_default_str();
   app->add_option("--attention-shapes", o->attention_shapes,
-                  "Attention shapes: default (published comparisons and the built-in models) or "
-                  "comma-separated BxHxKVxTxD[xW] (batch, heads, kv heads, sequence, head_dim, "
-                  "window)")
+                  "Attention shapes, comma-separated: default (published comparisons and the "
+                  "built-in models) and BxHxKVxTxD[xW] (batch, heads, kv heads, sequence, "
+                  "head_dim, window)")
       ->capture_default_str();
   app->add_option("--attention-iters", o->attention_iters, "Timed attention calls per shape")
       ->check(int_in(1, kMaxRepetitions))

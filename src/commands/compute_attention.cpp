@@ -89,6 +89,11 @@ std::vector<AttentionBenchShape> parse_attention_shapes(std::string_view text) {
   std::vector<AttentionBenchShape> out;
   for (std::string_view item : split_comma_list(text)) {
     if (item.empty()) continue;
+    if (item == "default") {  // the default list, then the shapes around it in their order
+      const auto defaults = default_attention_shapes();
+      out.insert(out.end(), defaults.begin(), defaults.end());
+      continue;
+    }
     std::vector<std::string_view> parts;
     size_t start = 0;
     while (true) {
@@ -152,7 +157,7 @@ const char* kernel_name(gpu::AttentionKernel k) {
 }
 
 // The kernels that run at this shape in one direction: mma.sync always, the Hopper one where it
-// applies (the forward at head_dim 64 and 128, the backward at 128).
+// applies (forward and backward at head_dim 64 and 128).
 bool hopper_applies(const gpu::AttentionShape& s, bool backward) {
   return backward ? gpu::attention_backward_sm90_supports(s)
                   : gpu::attention_forward_sm90_supports(s);
@@ -247,7 +252,7 @@ AttentionCheck check_kernel(int device, gpu::AttentionKernel kernel,
   }
   buf.forward(s, kernel, nullptr);
   // The backward the engine runs after this forward: the same kernel, or mma.sync where the
-  // Hopper backward does not apply (head_dim 64).
+  // Hopper backward does not apply.
   buf.backward(s, hopper_applies(s, true) ? kernel : gpu::AttentionKernel::mma, nullptr);
   cuda_check(cudaDeviceSynchronize(), "attention check");
 

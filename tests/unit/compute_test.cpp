@@ -282,6 +282,13 @@ TEST(ComputeAttention, ShapeListsAreParsedOrRefusedNamingTheItem) {
   EXPECT_EQ(s[1].batch, 2);
   EXPECT_EQ(s[1].head_dim, 64);
   EXPECT_EQ(s[1].window, 256);
+  // "default" inside a list stands for the default shapes, in place.
+  const auto defaults = parse_attention_shapes("default");
+  const auto mixed = parse_attention_shapes("default,1x32x32x4096x64");
+  ASSERT_EQ(mixed.size(), defaults.size() + 1);
+  EXPECT_EQ(mixed.front().label, defaults.front().label);
+  EXPECT_EQ(mixed.back().head_dim, 64);
+  EXPECT_EQ(mixed.back().label, "--attention-shapes");
   for (const char* bad : {"1x32x8x8192", "1x32x5x4096x128", "1x32x8x4096x96", "0x32x8x4096x128",
                           "1x32x8x4096x128x0", "64x32x8x32768x128", "1xx8x4096x128", ""}) {
     try {
