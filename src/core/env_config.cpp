@@ -117,6 +117,10 @@ const std::vector<EnvKey>& known_env_keys() {
        "times per distinct GEMM (default 8; 1 keeps the heuristic's first)", {}, 1, 1024, true},
       {"SXB_OVERLAP_OPTIMIZER", K::boolean, "", "Tuning knob: overlap the CUDA engine's AdamW "
        "with the next step's forward (default on)", {}, -1e300, 1e300, true},
+      {"SXB_OPTIMIZER_SMS", K::integer, "", "Tuning knob: SMs the CUDA engine's overlapped AdamW "
+       "runs on while the next forward's products are planned for the other SMs (default 0: "
+       "no partition, the update's blocks take SMs wherever the forward leaves them)", {}, 0,
+       1024, true},
       {"SXB_NORM_IN_BACKWARD", K::boolean, "", "Tuning knob: sum the gradient norm inside the "
        "CUDA engine's backward instead of one pass before AdamW (default on)", {}, -1e300, 1e300,
        true},

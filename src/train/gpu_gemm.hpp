@@ -42,6 +42,9 @@ class Gemm {
   size_t workspace_bytes() const { return workspace_bytes_; }
   // Candidates timed per new problem (1: take the heuristic's first choice untimed).
   void set_candidates(int n) { candidates_ = n < 1 ? 1 : n; }
+  // The SMs the products after this call are planned for (cuBLASLt's SM count target: its
+  // kernels then launch for that many SMs, leaving the rest to a concurrent stream); 0: all.
+  void set_sm_target(int sms) { sm_target_ = sms < 0 ? 0 : sms; }
 
  private:
   struct Problem {
@@ -50,9 +53,10 @@ class Gemm {
     bool out_fp32;
     bool beta_nonzero;
     int align_a, align_b, align_c, align_d;
+    int sm_target;
     auto key() const {
       return std::make_tuple(trans_a, trans_b, m, n, k, lda, ldb, ldc, out_fp32, beta_nonzero,
-                             align_a, align_b, align_c, align_d);
+                             align_a, align_b, align_c, align_d, sm_target);
     }
     bool operator<(const Problem& o) const { return key() < o.key(); }
   };
@@ -77,6 +81,7 @@ class Gemm {
   size_t workspace_bytes_ = 0;
   std::map<Problem, Plan> plans_;
   int candidates_ = 8;
+  int sm_target_ = 0;
 };
 
 }  // namespace sxb::gpu

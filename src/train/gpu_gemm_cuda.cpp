@@ -44,9 +44,10 @@ Gemm::~Gemm() {
 }
 
 std::string Gemm::describe(const Problem& p) {
-  return fmt::format("cuBLASLt bf16 matmul m={} n={} k={} op(A)={} op(B)={} out={} beta={}", p.m,
+  return fmt::format("cuBLASLt bf16 matmul m={} n={} k={} op(A)={} op(B)={} out={} beta={}{}", p.m,
                      p.n, p.k, p.trans_a ? "T" : "N", p.trans_b ? "T" : "N",
-                     p.out_fp32 ? "fp32" : "bf16", p.beta_nonzero ? 1 : 0);
+                     p.out_fp32 ? "fp32" : "bf16", p.beta_nonzero ? 1 : 0,
+                     p.sm_target > 0 ? fmt::format(" sms={}", p.sm_target) : std::string());
 }
 
 Gemm::Plan& Gemm::plan(const Problem& p) {
@@ -61,6 +62,12 @@ Gemm::Plan& Gemm::plan(const Problem& p) {
            what);
   lt_check(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)),
            what);
+  if (p.sm_target > 0) {
+    const int32_t sms = p.sm_target;
+    lt_check(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET, &sms,
+                                            sizeof(sms)),
+             what);
+  }
   // Stored shapes: op(A) is m x k, so A is k x m when transposed; likewise B.
   lt_check(cublasLtMatrixLayoutCreate(&plan.a, CUDA_R_16BF, p.trans_a ? p.k : p.m,
                                       p.trans_a ? p.m : p.k, p.lda),
@@ -112,6 +119,7 @@ void Gemm::run(Problem p, const void* A, const void* B, const void* C, void* D, 
   p.align_b = alignment_of(B);
   p.align_c = alignment_of(C);
   p.align_d = alignment_of(D);
+  p.sm_target = sm_target_;
   Plan& pl = plan(p);
   if (!pl.untried.empty()) tune(pl, p, A, B, C, beta, stream);
   const float alpha = 1.0f;
@@ -172,7 +180,7 @@ void Gemm::linear_forward(__nv_bfloat16* out, const __nv_bfloat16* x, const __nv
                           const __nv_bfloat16* residual, int64_t N, int64_t C, int64_t OC,
                           cudaStream_t stream) {
   // Column-major: out^T (OC x N) = W^T' (W stored C x OC, transposed) * x^T (C x N).
-  Problem p{true, false, OC, N, C, C, C, OC, false, false, 0, 0, 0, 0};
+  Problem p{true, false, OC, N, C, C, C, OC, false, false, 0, 0, 0, 0, 0};
   run(p, W, x, residual ? static_cast<const void*>(residual) : out, out, residual ? 1.0f : 0.0f,
       stream);
 }
@@ -180,7 +188,7 @@ void Gemm::linear_forward(__nv_bfloat16* out, const __nv_bfloat16* x, const __nv
 void Gemm::linear_backward_input(__nv_bfloat16* dx, const __nv_bfloat16* dy, const __nv_bfloat16* W,
                                  int64_t N, int64_t C, int64_t OC, cudaStream_t stream) {
   // dx^T (C x N) = W (stored C x OC) * dy^T (OC x N).
-  Problem p{false, false, C, N, OC, C, OC, C, false, false, 0, 0, 0, 0};
+  Problem p{false, false, C, N, OC, C, OC, C, false, false, 0, 0, 0, 0, 0};
   run(p, W, dy, dx, dx, 0.0f, stream);
 }
 
@@ -188,14 +196,14 @@ void Gemm::linear_backward_weight(float* dW, const __nv_bfloat16* dy, const __nv
                                   int64_t N, int64_t C, int64_t OC, bool accumulate,
                                   cudaStream_t stream) {
   // dW^T (C x OC) = x^T (C x N) * dy (dy^T stored OC x N, transposed).
-  Problem p{false, true, C, OC, N, C, OC, C, true, false, 0, 0, 0, 0};
+  Problem p{false, true, C, OC, N, C, OC, C, true, false, 0, 0, 0, 0, 0};
   run(p, x, dy, dW, dW, accumulate ? 1.0f : 0.0f, stream);
 }
 
 void Gemm::linear_backward_weight(__nv_bfloat16* dW, const __nv_bfloat16* dy,
                                   const __nv_bfloat16* x, int64_t N, int64_t C, int64_t OC,
                                   cudaStream_t stream) {
-  Problem p{false, true, C, OC, N, C, OC, C, false, false, 0, 0, 0, 0};
+  Problem p{false, true, C, OC, N, C, OC, C, false, false, 0, 0, 0, 0, 0};
   run(p, x, dy, dW, dW, 0.0f, stream);
 }
 

@@ -539,17 +539,12 @@ __device__ __forceinline__ uint32_t pack_halves(uint16_t a, uint16_t b) {
   return uint32_t(a) | (uint32_t(b) << 16);
 }
 
-// One block per AdamChunk (multi-tensor launch over the chunk table); threads stride over the
-// chunk's elements in groups of 4. Per element: p = join(w, lo) (fp32 master), adam_one with
-// g * clip, (w, lo) = split(p). Element `offset + i` of the flat layout is at w[offset + i -
-// weight_shift], lo/m/v[... - state_shift], g[... - grad_shift] (shards start at their shift).
-template <typename G>
-__global__ void __launch_bounds__(kAdamThreads)
-    adamw_kernel(uint16_t* w, uint16_t* lo, float* m, float* v, const G* g, const float* clip,
-                 const AdamChunk* chunks, int64_t state_shift, int64_t grad_shift,
-                 int64_t weight_shift, AdamHyper h) {
-  const AdamChunk c = chunks[blockIdx.x];
-  const float coef = *clip;
+// The update of one chunk by the kThreads threads of a block.
+template <int kThreads, typename G>
+__device__ __forceinline__ void adamw_chunk(uint16_t* w, uint16_t* lo, float* m, float* v,
+                                            const G* g, float coef, const AdamChunk& c,
+                                            int64_t state_shift, int64_t grad_shift,
+                                            int64_t weight_shift, const AdamHyper& h) {
   const float wd = c.decay ? h.weight_decay : 0.0f;
   uint16_t* __restrict__ wc = w + (c.offset - weight_shift);
   uint16_t* __restrict__ lc = lo + (c.offset - state_shift);
@@ -563,7 +558,7 @@ __global__ void __launch_bounds__(kAdamThreads)
                      (c.offset - weight_shift)) & 3) == 0;
   const int n4 = vec ? c.size / 4 : 0;
 #pragma unroll 2
-  for (int i = threadIdx.x; i < n4; i += kAdamThreads) {
+  for (int i = threadIdx.x; i < n4; i += kThreads) {
     const uint2 wv = reinterpret_cast<const uint2*>(wc)[i];
     const uint2 lv = reinterpret_cast<const uint2*>(lc)[i];
     float4 mv = reinterpret_cast<float4*>(mc)[i];
@@ -585,12 +580,31 @@ __global__ void __launch_bounds__(kAdamThreads)
     reinterpret_cast<uint2*>(wc)[i] = make_uint2(pack_halves(ow[0], ow[1]), pack_halves(ow[2], ow[3]));
     reinterpret_cast<uint2*>(lc)[i] = make_uint2(pack_halves(ol[0], ol[1]), pack_halves(ol[2], ol[3]));
   }
-  for (int i = n4 * 4 + threadIdx.x; i < c.size; i += kAdamThreads) {
+  for (int i = n4 * 4 + threadIdx.x; i < c.size; i += kThreads) {
     float pi = join_master(wc[i], lc[i]), mi = mc[i], vi = vc[i];
     adam_one(pi, mi, vi, load1(gc, i) * coef, wd, h);
     split_master(pi, wc[i], lc[i]);
     mc[i] = mi;
     vc[i] = vi;
+  }
+}
+
+// A multi-tensor launch over the chunk table: block b takes chunks b, b + grid, ... (one each
+// when the grid has a block per chunk); its kThreads threads stride over a chunk's elements in
+// groups of 4. Per element: p = join(w, lo) (fp32 master), adam_one with g * clip, (w, lo) =
+// split(p). Element `offset + i` of the flat layout is at w[offset + i - weight_shift],
+// lo/m/v[... - state_shift], g[... - grad_shift] (shards start at their shift).
+constexpr int kAdamWideThreads = 1024;  // the blocks of a launch confined to a few SMs
+
+template <int kThreads, typename G>
+__global__ void __launch_bounds__(kThreads)
+    adamw_kernel(uint16_t* w, uint16_t* lo, float* m, float* v, const G* g, const float* clip,
+                 const AdamChunk* chunks, int64_t n_chunks, int64_t state_shift,
+                 int64_t grad_shift, int64_t weight_shift, AdamHyper h) {
+  const float coef = *clip;
+  for (int64_t ci = blockIdx.x; ci < n_chunks; ci += gridDim.x) {
+    adamw_chunk<kThreads>(w, lo, m, v, g, coef, chunks[ci], state_shift, grad_shift,
+                          weight_shift, h);
   }
 }
 
@@ -815,26 +829,32 @@ template <typename G>
 void launch_adamw(bf16* w, uint16_t* lo, float* m, float* v, const G* g, const float* clip_coef,
                   const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h,
                   cudaStream_t stream, int64_t state_shift, int64_t grad_shift,
-                  int64_t weight_shift) {
+                  int64_t weight_shift, int max_blocks) {
   if (n_chunks == 0) return;
-  adamw_kernel<<<static_cast<unsigned>(n_chunks), kAdamThreads, 0, stream>>>(
-      reinterpret_cast<uint16_t*>(w), lo, m, v, g, clip_coef, chunks, state_shift, grad_shift,
-      weight_shift, h);
+  auto* wu = reinterpret_cast<uint16_t*>(w);
+  if (max_blocks > 0) {
+    const auto grid = static_cast<unsigned>(std::min<int64_t>(n_chunks, max_blocks));
+    adamw_kernel<kAdamWideThreads><<<grid, kAdamWideThreads, 0, stream>>>(
+        wu, lo, m, v, g, clip_coef, chunks, n_chunks, state_shift, grad_shift, weight_shift, h);
+  } else {
+    adamw_kernel<kAdamThreads><<<static_cast<unsigned>(n_chunks), kAdamThreads, 0, stream>>>(
+        wu, lo, m, v, g, clip_coef, chunks, n_chunks, state_shift, grad_shift, weight_shift, h);
+  }
   check_launch("adamw_step");
 }
 void adamw_step(bf16* w, uint16_t* lo, float* m, float* v, const float* g, const float* clip_coef,
                 const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h,
                 cudaStream_t stream, int64_t state_shift, int64_t grad_shift,
-                int64_t weight_shift) {
+                int64_t weight_shift, int max_blocks) {
   launch_adamw(w, lo, m, v, g, clip_coef, chunks, n_chunks, h, stream, state_shift, grad_shift,
-               weight_shift);
+               weight_shift, max_blocks);
 }
 void adamw_step(bf16* w, uint16_t* lo, float* m, float* v, const bf16* g, const float* clip_coef,
                 const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h,
                 cudaStream_t stream, int64_t state_shift, int64_t grad_shift,
-                int64_t weight_shift) {
+                int64_t weight_shift, int max_blocks) {
   launch_adamw(w, lo, m, v, g, clip_coef, chunks, n_chunks, h, stream, state_shift, grad_shift,
-               weight_shift);
+               weight_shift, max_blocks);
 }
 
 namespace {

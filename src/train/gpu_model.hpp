@@ -121,6 +121,9 @@ class LlamaGpu {
   // the gradients after the backward).
   void set_overlap_optimizer(bool on);
   void set_norm_in_backward(bool on) { norm_in_backward_ = on; }
+  // SMs the overlapped update runs on, the next forward's products planned for the others
+  // (SXB_OPTIMIZER_SMS); 0: no partition. Throws unless 0 <= n < the GPU's SM count.
+  void set_update_sms(int64_t n);
   bool overlap_optimizer() const { return overlap_; }
   bool norm_in_backward() const { return norm_in_backward_; }
 
@@ -254,6 +257,10 @@ class LlamaGpu {
   int64_t opt_step_[2] = {0, 0};  // the step each optimizer event pair timed
   double* norm_host_ = nullptr;   // page-locked: the gradient norm, copied before AdamW
   bool overlap_ = true, norm_in_backward_ = true;
+  // SMs the overlapped update runs on (SXB_OPTIMIZER_SMS; 0: the whole GPU, the update's blocks
+  // taking SMs as the forward frees them), and the device's SM count; with a partition, the
+  // products of a forward that runs beside the update are planned for the remaining SMs.
+  int update_sms_ = 0, device_sms_ = 0;
   bool updates_pending_ = false;  // the main stream has not waited for the last update yet
   bool norm_queued_ = false;      // the backward queued the squared-gradient sums
   bool profiling_ = false;

@@ -58,6 +58,13 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
   if (const auto n = environment_knob_int("SXB_GEMM_CANDIDATES")) gemm_.set_candidates(int(*n));
   if (const auto on = environment_knob_bool("SXB_OVERLAP_OPTIMIZER")) overlap_ = *on;
   if (const auto on = environment_knob_bool("SXB_NORM_IN_BACKWARD")) norm_in_backward_ = *on;
+  {
+    int dev = 0;
+    cuda_check(cudaGetDevice(&dev), "cudaGetDevice");
+    cuda_check(cudaDeviceGetAttribute(&device_sms_, cudaDevAttrMultiProcessorCount, dev),
+               "cudaDeviceGetAttribute (SM count)");
+  }
+  if (const auto n = environment_knob_int("SXB_OPTIMIZER_SMS")) set_update_sms(*n);
   plan_ = plan_gpu_memory(cfg_, max_B_, T_, recompute_, grads_, gemm_.workspace_bytes(), zero);
   const int64_t P = cfg_.param_count();
   shard_elements_ = plan_.shard_elements;
@@ -216,6 +223,15 @@ void LlamaGpu::set_overlap_optimizer(bool on) {
     for (size_t u = 0; u < units_.size(); ++u) wait_update(u);
   }
   overlap_ = on;
+}
+
+void LlamaGpu::set_update_sms(int64_t n) {
+  if (n < 0 || n >= device_sms_) {
+    throw usage_error(fmt::format(
+        "SXB_OPTIMIZER_SMS={} must be 0 (the whole GPU) or below the GPU's {} SMs", n,
+        device_sms_));
+  }
+  update_sms_ = int(n);
 }
 
 void LlamaGpu::wait_update(size_t u) {
@@ -670,6 +686,9 @@ void LlamaGpu::forward_backward(const int32_t* tokens, const int32_t* targets, i
   // Everything the backward writes (gradients, summed tensors) comes after the last wait, so
   // the previous update has read them by then. ZeRO-3: each unit's weights are gathered first,
   // the next unit's while this one computes.
+  // With an SM partition the products beside the update leave it its SMs until the last unit's
+  // update is waited for.
+  if (overlap_ && updates_pending_ && update_sms_ > 0) gemm_.set_sm_target(device_sms_ - update_sms_);
   wait_update(0);
   use_unit(0);
   prefetch_unit(1);
@@ -685,6 +704,7 @@ void LlamaGpu::forward_backward(const int32_t* tokens, const int32_t* targets, i
     layer_forward(l, B, true);
   }
   wait_update(head_unit);
+  gemm_.set_sm_target(0);
   use_unit(head_unit);
   const bf16* W = weights(head_unit);
   bf16* x_last = buf<bf16>("resid", cfg_.num_layers);
@@ -810,14 +830,16 @@ void LlamaGpu::optimizer_step(const AdamWParams& ap, int64_t t, double max_norm)
   h.step_size = float(ap.lr / (1.0 - std::pow(ap.beta1, double(t))));
   h.inv_sqrt_bc2 = float(1.0 / std::sqrt(1.0 - std::pow(ap.beta2, double(t))));
   h.decoupled = ap.decoupled_weight_decay ? 1 : 0;
-  // One launch per unit in forward order, each followed by the event its next forward waits on.
+  // One launch per unit in forward order, each followed by the event its next forward waits on;
+  // on update_sms_ SMs where it overlaps the next forward with a partition.
   const AdamChunk* table = buf<AdamChunk>("adam.chunks");
+  const int max_blocks = overlap_ ? update_sms_ : 0;
   for (size_t u = 0; u < units_.size(); ++u) {
     const Unit& unit = units_[u];
     auto step = [&](const auto* g) {
       adamw_step(buf<bf16>("param.bf16"), buf<uint16_t>("param.lo"), buf<float>("adam.m"),
                  buf<float>("adam.v"), g, clip, table + unit.first_chunk, unit.n_chunks, h,
-                 opt_stream_, state_begin_);
+                 opt_stream_, state_begin_, 0, 0, max_blocks);
     };
     if (grads_ == GradStorage::bf16) {
       step(buf<bf16>("grad.bf16"));
@@ -825,7 +847,7 @@ void LlamaGpu::optimizer_step(const AdamWParams& ap, int64_t t, double max_norm)
       adamw_step(buf<bf16>("param.bf16"), buf<uint16_t>("param.lo"), buf<float>("adam.m"),
                  buf<float>("adam.v"), buf<float>("grad.shard"), clip, table + unit.first_chunk,
                  unit.n_chunks, h, opt_stream_, state_begin_, state_begin_,
-                 zero_stage_ >= 3 ? state_begin_ : 0);
+                 zero_stage_ >= 3 ? state_begin_ : 0, max_blocks);
     } else {
       step(buf<float>("grad.fp32"));
     }

@@ -136,13 +136,17 @@ void clip_coefficient(float* clip_coef, double* norm_out, const double* sumsq, d
 // then (w, lo) = split(p).
 // Chunk offsets are flat elements; lo, m and v hold the state from element state_shift on, g the
 // gradients from grad_shift on and w the weights from weight_shift on (a shard's start when that
-// array is sharded; 0 for the whole model).
+// array is sharded; 0 for the whole model). max_blocks 0: a block per chunk over the whole GPU;
+// above 0: at most that many blocks of 1024 threads, each taking chunk after chunk, so the
+// update occupies about that many SMs beside a concurrent stream.
 void adamw_step(bf16* w, uint16_t* lo, float* m, float* v, const float* g, const float* clip_coef,
                 const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h, cudaStream_t stream,
-                int64_t state_shift = 0, int64_t grad_shift = 0, int64_t weight_shift = 0);
+                int64_t state_shift = 0, int64_t grad_shift = 0, int64_t weight_shift = 0,
+                int max_blocks = 0);
 void adamw_step(bf16* w, uint16_t* lo, float* m, float* v, const bf16* g, const float* clip_coef,
                 const AdamChunk* chunks, int64_t n_chunks, const AdamHyper& h, cudaStream_t stream,
-                int64_t state_shift = 0, int64_t grad_shift = 0, int64_t weight_shift = 0);
+                int64_t state_shift = 0, int64_t grad_shift = 0, int64_t weight_shift = 0,
+                int max_blocks = 0);
 // y[i] += x[i], i < n (fp32).
 void add_into(float* y, const float* x, int64_t n, cudaStream_t stream);
 

@@ -986,10 +986,12 @@ TEST(TrainGpuModel, OverlappedOptimizerMatchesTheSerialSchedule) {
       std::vector<double> loss, norm;
       std::vector<float> params;
     };
-    auto run = [&](bool overlapped) {
+    // update_sms > 0: the update on that many SMs, the forward's products planned for the rest.
+    auto run = [&](bool overlapped, int update_sms = 0) {
       gpu::LlamaGpu model(cfg, B, T, Recompute::none, gs, overlapped ? stream : nullptr);
       model.set_overlap_optimizer(overlapped);
       model.set_norm_in_backward(overlapped);
+      model.set_update_sms(update_sms);
       model.init_weights(5);
       Run r;
       for (int64_t s = 1; s <= steps; ++s) {
@@ -1002,12 +1004,21 @@ TEST(TrainGpuModel, OverlappedOptimizerMatchesTheSerialSchedule) {
       r.params = model.download_params();
       return r;
     };
-    const Run serial = run(false), overlapped = run(true);
-    for (int64_t s = 0; s < steps; ++s) {
-      EXPECT_NEAR(overlapped.loss[s], serial.loss[s], 1e-4 * serial.loss[s]) << "step " << s + 1;
-      EXPECT_NEAR(overlapped.norm[s], serial.norm[s], 1e-3 * serial.norm[s]) << "step " << s + 1;
+    const Run serial = run(false);
+    {
+      gpu::LlamaGpu model(cfg, B, T, Recompute::none, gs, stream);
+      EXPECT_THROW(model.set_update_sms(-1), Error);
+      EXPECT_THROW(model.set_update_sms(100000), Error);
     }
-    EXPECT_LT(rel_err(overlapped.params, serial.params), 1e-4);
+    for (const int sms : {0, 4}) {
+      SCOPED_TRACE(testing::Message() << "update on " << sms << " SMs (0: no partition)");
+      const Run overlapped = run(true, sms);
+      for (int64_t s = 0; s < steps; ++s) {
+        EXPECT_NEAR(overlapped.loss[s], serial.loss[s], 1e-4 * serial.loss[s]) << "step " << s + 1;
+        EXPECT_NEAR(overlapped.norm[s], serial.norm[s], 1e-3 * serial.norm[s]) << "step " << s + 1;
+      }
+      EXPECT_LT(rel_err(overlapped.params, serial.params), 1e-4);
+    }
   }
   cudaStreamDestroy(stream);
 }
