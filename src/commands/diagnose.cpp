@@ -396,6 +396,17 @@ void print_verdicts(const std::string& title, const std::vector<UnitVerdict>& vs
     fmt::print("  {:<{}}  {:>{}.4g}  {:>+7.1f}%  {:>6.1f}%  {:>7.1f}%  {}\n", v.unit, w, v.median,
                mw, 100 * v.deviation, 100 * v.noise, 100 * v.allowed, standing_name(v.standing));
   }
+  // Why a unit could not be judged, once per distinct reason (one rank: no job median to stand
+  // out from; a baseline is the way to judge it).
+  std::vector<std::string> said;
+  for (const auto& v : vs) {
+    if (v.standing != Standing::inconclusive ||
+        std::find(said.begin(), said.end(), v.reason) != said.end()) {
+      continue;
+    }
+    said.push_back(v.reason);
+    fmt::print("  {}\n", v.reason);
+  }
 }
 
 // The verdict, the named components, diagnose.json (atomically) and the exit status.
@@ -766,6 +777,7 @@ int run_diagnose(const DiagnoseOptions& o, const CommandContext& ctx) {
       }
       if (us.empty()) {
         nj["note"] = "every node runs one rank: no intra-node all_reduce";
+        fmt::print("node all_reduce: not measured: {}\n", nj["note"].get<std::string>());
       } else {
         const auto vs = judge_against_median(us, rule, "GB/s");
         std::vector<double> medians;
@@ -786,6 +798,7 @@ int run_diagnose(const DiagnoseOptions& o, const CommandContext& ctx) {
         print_verdicts(fmt::format("node all_reduce ({}): against the median of nodes",
                                    nj["what"].get<std::string>()),
                        vs, "GB/s");
+        if (nj.contains("note")) fmt::print("  {}\n", nj["note"].get<std::string>());
         count(vs, "intra-node all_reduce");
       }
       out["node_all_reduce"] = nj;
@@ -866,6 +879,10 @@ int run_diagnose(const DiagnoseOptions& o, const CommandContext& ctx) {
       out["pairs"] = {{"mode", plan.mode},
                       {"note", plan.mode == "none" ? "not measured (--pairs none)"
                                                    : "one unit: no pair to measure"}};
+      fmt::print("pairs: not measured: {}\n", plan.mode == "none"
+                                                   ? "--pairs none"
+                                                   : "one unit, no pair to measure (no second "
+                                                     "GPU, host or node to exchange with)");
     }
 
     return finish_diagnose(out, slow, inconclusive, out_dir);

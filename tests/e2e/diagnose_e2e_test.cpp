@@ -131,6 +131,23 @@ TEST(DiagnoseE2E, ACleanRunNamesNobodyAndABaselineIsRead) {
   }
 }
 
+// One rank (one GPU, or here one process): nothing to compare with, and the output says so in
+// words for each judgement it cannot make, rather than only "inconclusive".
+TEST(DiagnoseE2E, OneRankSaysWhichJudgementsItCannotMakeAndWhy) {
+  const fs::path d = scratch_dir("diagnose_one");
+  const auto r = run_command(mpirun(1, kArgs + " --out " + d.string()));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "inconclusive: 1 unit(s) measured, 3 needed")) << r.output;
+  EXPECT_TRUE(contains(r.output, "compare with a baseline instead")) << r.output;
+  EXPECT_TRUE(contains(r.output, "node all_reduce: not measured: every node runs one rank"))
+      << r.output;
+  EXPECT_TRUE(contains(r.output, "pairs: not measured: one unit, no pair to measure")) << r.output;
+  const auto j = read_json_file(d / "diagnose.json");
+  EXPECT_EQ(j["verdict"], "inconclusive");
+  EXPECT_EQ(j["pairs"]["note"], "one unit: no pair to measure");
+  EXPECT_EQ(j["node_all_reduce"]["note"], "every node runs one rank: no intra-node all_reduce");
+}
+
 // Each node's intra-node all_reduce, all nodes at once: this one machine stands for 3 hosts of 2
 // ranks each (the test-only SXB_FAKE_HOSTS), rank 2 on host b is made slow, and host b must be
 // named for it. With 3 nodes and one slow, the reference is the slower of the other two, so
