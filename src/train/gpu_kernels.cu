@@ -120,10 +120,10 @@ __global__ void embedding_backward_kernel(float* dwte, const bf16* dout, const i
 }
 
 // ---- RMSNorm -------------------------------------------------------------------------------
-// One warp per row (rows in turn, grid-stride over warps); lane l owns the 8-element vectors
-// l, l + 32, ... of the row, at most kSlots of them (C <= 32 * 8 * kSlots). No block barriers:
-// the row's reduction is a warp shuffle. The backward's weight gradient (a column sum over rows)
-// is a separate pass, so the row kernel needs no per-column state.
+// Forward: one warp per row (rows in turn, grid-stride over warps); lane l owns the 8-element
+// vectors l, l + 32, ... of the row, at most kSlots of them (C <= 32 * 8 * kSlots). No block
+// barriers: the row's reduction is a warp shuffle. The backward (below) is column-major per block
+// so that the weight gradient, a column sum over rows, comes out of the same pass.
 
 constexpr int kNormThreads = 256;  // 8 rows in flight per block
 constexpr int kRowsPerWarpStep = kNormThreads / kWarp;
@@ -172,80 +172,100 @@ __global__ void __launch_bounds__(kNormThreads)
   }
 }
 
-// dx = residual + rstd * g - x * rstd^3 * mean(g * x), g = dout * w. Two passes over the row
-// (the second re-reads x, dout and w from cache), so registers do not grow with C.
-__global__ void __launch_bounds__(kNormThreads)
-    rmsnorm_backward_rows_kernel(bf16* dx, const bf16* __restrict__ dout,
-                                 const bf16* __restrict__ x, const bf16* __restrict__ w,
-                                 const float* __restrict__ rstd, const bf16* residual, int64_t N,
-                                 int C) {
-  const int nvec = C / 8, lane = threadIdx.x % kWarp;
-  const int64_t warp0 = int64_t(blockIdx.x) * kRowsPerWarpStep + threadIdx.x / kWarp;
-  const int64_t warps = int64_t(gridDim.x) * kRowsPerWarpStep;
-  for (int64_t n = warp0; n < N; n += warps) {
-    const uint4* xr = reinterpret_cast<const uint4*>(x + n * C);
-    const uint4* gr = reinterpret_cast<const uint4*>(dout + n * C);
-    const uint4* wr = reinterpret_cast<const uint4*>(w);
-    float part = 0;
-    for (int v = lane; v < nvec; v += kWarp) {
-      float xf[8], gf[8], wf[8];
-      unpack8(xr[v], xf);
-      unpack8(gr[v], gf);
-      unpack8(wr[v], wf);
+// The backward in one pass over the activations: block b takes rows [b R, b R + R), kBatch at a
+// time (kBatch x kVecs = 8); thread t owns the 8-column vectors t, t + 256, ... (kVecs of them, C <= 2048 kVecs). For
+// each batch: x, dout and the residual of its rows are loaded at once (the residual into
+// registers, so no load waits behind a store to dx, which may alias it); the row sums
+// gx = sum_c g x (g = dout * w) go through one block reduction for the whole batch; then
+// dx = residual + rstd * g - x * rstd^3 * gx / C (x and dout read again, from cache), while
+// dw[c] += dout * x * rstd accumulates in the thread's registers; each block adds its dw sums
+// into dw once (fp32 atomics). So x, dout and the residual cross the memory bus once.
+constexpr int kNormBwdThreads = 256;
+
+template <int kVecs, int kBatch>
+__global__ void __launch_bounds__(kNormBwdThreads, 2)
+    rmsnorm_backward_kernel(bf16* dx, float* __restrict__ dw, const bf16* __restrict__ dout,
+                            const bf16* __restrict__ x, const bf16* __restrict__ w,
+                            const float* __restrict__ rstd, const bf16* residual, int64_t N, int C,
+                            int64_t rows_per_block) {
+  constexpr int kWarps = kNormBwdThreads / kWarp;
+  __shared__ float red[kBatch][kWarps];
+  const int nvec = C / 8, warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
+  float wf[kVecs][8], acc[kVecs][8];
 #pragma unroll
-      for (int i = 0; i < 8; ++i) part += gf[i] * wf[i] * xf[i];
+  for (int k = 0; k < kVecs; ++k) {
+    const int v = threadIdx.x + k * kNormBwdThreads;
+    if (v < nvec) {
+      unpack8(reinterpret_cast<const uint4*>(w)[v], wf[k]);
+    } else {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) wf[k][i] = 0;
     }
-    const float gx = warp_sum(part);
-    const float r = rstd[n];
-    const float kcoef = r * r * r * gx / float(C);
-    uint4* drow = reinterpret_cast<uint4*>(dx + n * C);
-    const uint4* rrow = residual ? reinterpret_cast<const uint4*>(residual + n * C) : nullptr;
-    for (int v = lane; v < nvec; v += kWarp) {
-      float xf[8], gf[8], wf[8], res[8];
-      unpack8(xr[v], xf);
-      unpack8(gr[v], gf);
-      unpack8(wr[v], wf);
-      if (rrow) {
-        unpack8(rrow[v], res);  // read before the write below: dx may alias residual
-      } else {
 #pragma unroll
-        for (int i = 0; i < 8; ++i) res[i] = 0;
+    for (int i = 0; i < 8; ++i) acc[k][i] = 0;
+  }
+  const int64_t n_begin = int64_t(blockIdx.x) * rows_per_block;
+  const int64_t n_end = n_begin + rows_per_block < N ? n_begin + rows_per_block : N;
+  for (int64_t n0 = n_begin; n0 < n_end; n0 += kBatch) {
+    float part[kBatch];
+    uint4 rraw[kBatch][kVecs];
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      part[b] = 0;
+      const int64_t n = n0 + b;
+#pragma unroll
+      for (int k = 0; k < kVecs; ++k) {
+        const int v = threadIdx.x + k * kNormBwdThreads;
+        rraw[b][k] = make_uint4(0, 0, 0, 0);
+        if (n >= n_end || v >= nvec) continue;
+        if (residual) rraw[b][k] = reinterpret_cast<const uint4*>(residual + n * C)[v];
+        float xf[8], gf[8];
+        unpack8(reinterpret_cast<const uint4*>(x + n * C)[v], xf);
+        unpack8(reinterpret_cast<const uint4*>(dout + n * C)[v], gf);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) part[b] += gf[i] * wf[k][i] * xf[i];
       }
-#pragma unroll
-      for (int i = 0; i < 8; ++i) res[i] += r * gf[i] * wf[i] - xf[i] * kcoef;
-      drow[v] = pack8(res);
     }
-  }
-}
-
-// dw[c] += sum_n dout[n, c] * x[n, c] * rstd[n]: thread = one 8-column vector of one chunk of
-// kDwRows rows; chunks add their sums atomically.
-constexpr int kDwThreads = 256;
-constexpr int kDwRows = 32;
-
-__global__ void __launch_bounds__(kDwThreads)
-    rmsnorm_weight_grad_kernel(float* __restrict__ dw, const bf16* __restrict__ dout,
-                               const bf16* __restrict__ x, const float* __restrict__ rstd,
-                               int64_t N, int C) {
-  const int nvec = C / 8;
-  const int v = blockIdx.x * kDwThreads + threadIdx.x;
-  if (v >= nvec) return;
-  const int64_t n0 = int64_t(blockIdx.y) * kDwRows;
-  const int64_t n1 = n0 + kDwRows < N ? n0 + kDwRows : N;
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  // Unrolled so several rows' loads are in flight per thread: with one 16-byte pair per row the
-  // loop is otherwise bound by memory latency.
-#pragma unroll 8
-  for (int64_t n = n0; n < n1; ++n) {
-    float xf[8], gf[8];
-    unpack8(reinterpret_cast<const uint4*>(x + n * C)[v], xf);
-    unpack8(reinterpret_cast<const uint4*>(dout + n * C)[v], gf);
-    const float r = rstd[n];
 #pragma unroll
-    for (int i = 0; i < 8; ++i) acc[i] += gf[i] * xf[i] * r;
+    for (int b = 0; b < kBatch; ++b) {
+      const float s = warp_sum(part[b]);
+      if (lane == 0) red[b][warp] = s;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int64_t n = n0 + b;
+      if (n >= n_end) continue;
+      float gx = 0;
+#pragma unroll
+      for (int j = 0; j < kWarps; ++j) gx += red[b][j];
+      const float r = rstd[n];
+      const float kcoef = r * r * r * gx / float(C);
+#pragma unroll
+      for (int k = 0; k < kVecs; ++k) {
+        const int v = threadIdx.x + k * kNormBwdThreads;
+        if (v >= nvec) continue;
+        float xf[8], gf[8], res[8];
+        unpack8(reinterpret_cast<const uint4*>(x + n * C)[v], xf);
+        unpack8(reinterpret_cast<const uint4*>(dout + n * C)[v], gf);
+        unpack8(rraw[b][k], res);  // zeros without a residual
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+          res[i] += r * gf[i] * wf[k][i] - xf[i] * kcoef;
+          acc[k][i] += gf[i] * xf[i] * r;
+        }
+        reinterpret_cast<uint4*>(dx + n * C)[v] = pack8(res);
+      }
+    }
+    __syncthreads();  // red is written again by the next batch
   }
 #pragma unroll
-  for (int i = 0; i < 8; ++i) atomicAdd(dw + v * 8 + i, acc[i]);
+  for (int k = 0; k < kVecs; ++k) {
+    const int v = threadIdx.x + k * kNormBwdThreads;
+    if (v >= nvec || n_begin >= n_end) continue;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) atomicAdd(dw + v * 8 + i, acc[k][i]);
+  }
 }
 
 int norm_slots(int64_t C) {
@@ -744,15 +764,22 @@ void rmsnorm_backward(bf16* dx, float* dw, const bf16* dout, const bf16* x, cons
                       const float* rstd, const bf16* residual, int64_t N, int64_t C,
                       cudaStream_t stream) {
   require(norm_slots(C) > 0, "rmsnorm: hidden size must be a multiple of 8 and at most 8192");
+  if (N == 0) return;
   const int c = static_cast<int>(C);
-  // The weight gradient first: it reads dout and x, and dx may not alias either, but the row
-  // pass below is free to run after it on the same stream.
-  const dim3 dw_grid(static_cast<unsigned>((C / 8 + kDwThreads - 1) / kDwThreads),
-                     static_cast<unsigned>((N + kDwRows - 1) / kDwRows));
-  rmsnorm_weight_grad_kernel<<<dw_grid, kDwThreads, 0, stream>>>(dw, dout, x, rstd, N, c);
-  check_launch("rmsnorm_weight_grad");
-  rmsnorm_backward_rows_kernel<<<norm_grid(N), kNormThreads, 0, stream>>>(dx, dout, x, w, rstd,
-                                                                          residual, N, c);
+  // Batches of 8 / (column vectors per thread) rows (the residual's registers: 32 per thread);
+  // two blocks per SM, each a whole number of batches.
+  const int vecs = static_cast<int>((C / 8 + kNormBwdThreads - 1) / kNormBwdThreads);
+  const int batch = vecs <= 1 ? 8 : vecs <= 2 ? 4 : 2;
+  const int64_t blocks =
+      std::max<int64_t>(1, std::min<int64_t>(2 * int64_t(sm_count()), (N + batch - 1) / batch));
+  int64_t rows = (N + blocks - 1) / blocks;
+  rows = (rows + batch - 1) / batch * batch;
+  const auto grid = static_cast<unsigned>((N + rows - 1) / rows);
+  using Kernel = decltype(&rmsnorm_backward_kernel<1, 8>);
+  const Kernel kernel = vecs <= 1   ? rmsnorm_backward_kernel<1, 8>
+                        : vecs <= 2 ? rmsnorm_backward_kernel<2, 4>
+                                    : rmsnorm_backward_kernel<4, 2>;
+  kernel<<<grid, kNormBwdThreads, 0, stream>>>(dx, dw, dout, x, w, rstd, residual, N, c, rows);
   check_launch("rmsnorm_backward");
 }
 

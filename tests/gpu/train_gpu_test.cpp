@@ -17,6 +17,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
@@ -180,8 +181,10 @@ TEST(TrainGpuOps, EmbeddingForwardAndBackward) {
 
 TEST(TrainGpuOps, RmsNormForwardAndBackwardAtEveryWidth) {
   SXB_REQUIRE_GPU();
-  for (int64_t C : {64, 520, 4096, 8192}) {
-    const int64_t N = 67;
+  // (C, N): widths of 1 to 4 column vectors per thread, and row counts that end inside an 8-row
+  // batch, on 9 blocks of one batch and on blocks of several batches.
+  for (const auto& [C, N] : std::vector<std::pair<int64_t, int64_t>>{
+           {64, 67}, {520, 67}, {4096, 67}, {4096, 5000}, {8192, 67}}) {
     const auto x = random_vec(N * C, 3 + C), w = random_vec(C, 4 + C, 0.5f);
     const auto dout = random_vec(N * C, 5 + C), res = random_vec(N * C, 6 + C);
     Dev<bf16> dx(x), dw16(w), ddout(dout), out(N * C), dres(res);
@@ -197,8 +200,8 @@ TEST(TrainGpuOps, RmsNormForwardAndBackwardAtEveryWidth) {
     std::vector<float> dxw = res, dww(C, 0.0f);
     cpu::rmsnorm_backward(dxw.data(), dww.data(), dout.data(), x.data(), w.data(), rwant.data(), N,
                           C);
-    EXPECT_LT(rel_err(dres.download(), dxw), 1e-2) << "C=" << C;
-    EXPECT_LT(rel_err(dw.download(), dww), 1e-4) << "C=" << C;
+    EXPECT_LT(rel_err(dres.download(), dxw), 1e-2) << "C=" << C << " N=" << N;
+    EXPECT_LT(rel_err(dw.download(), dww), 1e-4) << "C=" << C << " N=" << N;
   }
 }
 
@@ -1132,6 +1135,77 @@ TEST(TrainGpuPerf, AttentionKernelsAtTheIssueShapes) {
       EXPECT_GT(tflops, 20.0);
       EXPECT_LT(tflops, 989.4);
     }
+  }
+}
+
+// The memory-bound operators of a decoder layer at the Llama-2-7B shape (4096 tokens, hidden
+// 4096, FFN 11008, 32 heads of 128 in fused qkv rows): each one's median time and the bytes it
+// must move (read + written) per second, against a device-to-device copy in the same run, so the
+// step's profile can say how far each is from the memory's rate. Lines start with ELEM.
+TEST(TrainGpuPerf, ElementwiseOperatorsAgainstTheCopyRate) {
+  SXB_REQUIRE_GPU();
+  ModelConfig cfg = resolve_model("meta-llama/Llama-2-7b-hf");
+  const int64_t T = 4096, N = T, d = cfg.hidden_size, F = cfg.intermediate_size;
+  const int64_t H = cfg.num_heads, KV = cfg.num_kv_heads, hd = cfg.head_dim(), qw = d + 2 * KV * hd;
+  const auto inv = cpu::rope_inv_freq(cfg);
+  std::vector<float> cs(size_t(T * hd / 2)), sn(size_t(T * hd / 2));
+  cpu::rope_tables(cs.data(), sn.data(), inv, T);
+  Dev<float> dcos(cs), dsin(sn), rstd(static_cast<size_t>(N)), dw(static_cast<size_t>(d)),
+      dq32(random_vec(size_t(N * d), 3));
+  Dev<bf16> x(random_vec(size_t(N * d), 1)), dout(random_vec(size_t(N * d), 2)), y(size_t(N * d)),
+      res(random_vec(size_t(N * d), 4)), w(random_vec(size_t(d), 5)),
+      qkv(random_vec(size_t(N * qw), 6)), gu(random_vec(size_t(N * 2 * F), 7)),
+      act(size_t(N * F)), dact(random_vec(size_t(N * F), 8)), dgu(size_t(N * 2 * F));
+  auto median_ms = [](auto&& fn) { return median_event_ms(3, 20, fn); };
+  const int64_t copy_bytes = N * 2 * F * 2;  // gu's size: 180 MB
+  const double copy_ms = median_ms([&] {
+    cudaMemcpyAsync(dgu.get(), gu.get(), size_t(copy_bytes), cudaMemcpyDeviceToDevice, nullptr);
+  });
+  const double copy_gbs = 2.0 * double(copy_bytes) / (copy_ms * 1e-3) / 1e9;
+  std::printf("ELEM copy (device to device, %lld MB): %.1f us, %.0f GB/s\n",
+              (long long)(copy_bytes >> 20), copy_ms * 1e3, copy_gbs);
+  gpu::rmsnorm_forward(y.get(), rstd.get(), x.get(), w.get(), N, d, 1e-5f, nullptr);
+  struct Op {
+    const char* name;
+    double bytes;
+    std::function<void()> run;
+  };
+  const double act_b = double(N * d * 2);
+  const std::vector<Op> ops = {
+      {"rmsnorm_forward", 2 * act_b,
+       [&] { gpu::rmsnorm_forward(y.get(), rstd.get(), x.get(), w.get(), N, d, 1e-5f, nullptr); }},
+      {"rmsnorm_backward (residual in place, weight gradient)", 4 * act_b,
+       [&] {
+         gpu::rmsnorm_backward(res.get(), dw.get(), dout.get(), x.get(), w.get(), rstd.get(),
+                               res.get(), N, d, nullptr);
+       }},
+      {"rope_forward (q and k in the qkv rows)", 2.0 * double(N * (H + KV) * hd * 2),
+       [&] {
+         gpu::rope_forward(qkv.get(), qw, 0, dcos.get(), dsin.get(), N, T, H + KV, hd, nullptr);
+       }},
+      {"rope_backward_f32 (dq fp32 into bf16 rows)", double(N * H * hd) * (4 + 2),
+       [&] {
+         gpu::rope_backward_f32(qkv.get(), qw, 0, dq32.get(), dcos.get(), dsin.get(), N, T, H, hd,
+                                nullptr);
+       }},
+      {"rope_backward (dk in place)", 2.0 * double(N * KV * hd * 2),
+       [&] {
+         gpu::rope_backward(qkv.get(), qw, d, dcos.get(), dsin.get(), N, T, KV, hd, nullptr);
+       }},
+      {"swiglu_forward", double(N * F * 2) * 3,
+       [&] { gpu::swiglu_forward(act.get(), gu.get(), N, F, nullptr); }},
+      {"swiglu_backward", double(N * F * 2) * 5,
+       [&] { gpu::swiglu_backward(dgu.get(), dact.get(), gu.get(), N, F, nullptr); }},
+  };
+  for (const auto& op : ops) {
+    const double ms = median_ms(op.run);
+    ASSERT_EQ(cudaGetLastError(), cudaSuccess) << op.name;
+    const double gbs = op.bytes / (ms * 1e-3) / 1e9;
+    std::printf("ELEM %s: %.1f us, %.0f MB moved, %.0f GB/s, %.2f of the copy\n", op.name,
+                ms * 1e3, op.bytes / 1e6, gbs, gbs / copy_gbs);
+    // No operator moves its bytes faster than the memory copies them (some slack for L2 hits).
+    EXPECT_GT(gbs, 0.0) << op.name;
+    EXPECT_LT(gbs, 1.3 * copy_gbs) << op.name;
   }
 }
 
