@@ -12,13 +12,7 @@ set -uo pipefail
 source bench/device/train_setup.sh
 start=$SECONDS
 M=/tmp/llama2_7b_shape_$layers
-mkdir -p "$M"
-cat >"$M/config.json" <<EOF
-{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096,
- "intermediate_size": 11008, "num_attention_heads": 32, "num_key_value_heads": 32,
- "num_hidden_layers": $layers, "vocab_size": 32000, "max_position_embeddings": 4096,
- "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "tie_word_embeddings": false}
-EOF
+llama2_7b_config "$M"
 for mode in ${MODES:-sm90 mma}; do
   SXB_ATTENTION_BACKWARD=$mode timeout 150 "$BIN" train --device cuda --model "$M" \
     --seq-len 4096 --micro-batch 1 --steps 10 --warmup-steps 3 \

@@ -9,13 +9,7 @@
 set -uo pipefail
 source bench/device/train_setup.sh
 M=/tmp/llama2_7b_shape_$layers
-mkdir -p "$M"
-cat >"$M/config.json" <<EOF
-{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096,
- "intermediate_size": 11008, "num_attention_heads": 32, "num_key_value_heads": 32,
- "num_hidden_layers": $layers, "vocab_size": 32000, "max_position_embeddings": 4096,
- "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "tie_word_embeddings": false}
-EOF
+llama2_7b_config "$M"
 IFS=';' read -r -a cases <<<"${CASES:--;SXB_OVERLAP_OPTIMIZER=0}"
 i=0
 for c in "${cases[@]}"; do
