@@ -85,7 +85,6 @@ std::vector<AttentionBenchShape> default_attention_shapes() {
 }
 
 std::vector<AttentionBenchShape> parse_attention_shapes(std::string_view text) {
-  if (text == "default") return default_attention_shapes();
   std::vector<AttentionBenchShape> out;
   for (std::string_view item : split_comma_list(text)) {
     if (item.empty()) continue;

@@ -1097,11 +1097,7 @@ void attention_backward(float* dq_accum, bf16* dk, bf16* dv, float* dsum, const 
     if (s.hd != 128 && s.hd != 64) {
       throw usage_error("attention_backward: the Hopper kernel needs head_dim 64 or 128");
     }
-    if (s.hd == 128) {
-      launch_dsum<128>(a, s, stream);
-    } else {
-      launch_dsum<64>(a, s, stream);
-    }
+    with_head_dim(s.hd, [&](auto hd) { launch_dsum<decltype(hd)::value>(a, s, stream); });
     attention_backward_sm90(dq_accum, dk, dv, dsum, dout, lse, q, k, v, s, stream);
     return;
   }

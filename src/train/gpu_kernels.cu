@@ -19,10 +19,6 @@
 
 namespace sxb::gpu {
 
-namespace {
-
-constexpr int kWarp = 32;
-
 int sm_count() {
   static int count = [] {
     int dev = 0, n = 0;
@@ -32,6 +28,10 @@ int sm_count() {
   }();
   return count;
 }
+
+namespace {
+
+constexpr int kWarp = 32;
 
 unsigned blocks_for(int64_t work, int threads) {
   const int64_t b = (work + threads - 1) / threads;
@@ -172,22 +172,24 @@ __global__ void __launch_bounds__(kNormThreads)
   }
 }
 
-// The backward in one pass over the activations: block b takes rows [b R, b R + R), kBatch at a
-// time (kBatch x kVecs = 8); thread t owns the 8-column vectors t, t + 256, ... (kVecs of them, C <= 2048 kVecs). For
-// each batch: x, dout and the residual of its rows are loaded at once (the residual into
+// The backward in one pass over the activations: block b takes rows [b R, b R + R), kBatch =
+// 8 / kVecs at a time; thread t owns the 8-column vectors t, t + 256, ... (kVecs of them,
+// C <= 2048 kVecs). For each batch: x, dout and the residual of its rows are loaded at once (the residual into
 // registers, so no load waits behind a store to dx, which may alias it); the row sums
 // gx = sum_c g x (g = dout * w) go through one block reduction for the whole batch; then
 // dx = residual + rstd * g - x * rstd^3 * gx / C (x and dout read again, from cache), while
 // dw[c] += dout * x * rstd accumulates in the thread's registers; each block adds its dw sums
 // into dw once (fp32 atomics). So x, dout and the residual cross the memory bus once.
 constexpr int kNormBwdThreads = 256;
+constexpr int kNormBwdRowVecs = 8;  // rows x column vectors per thread in one batch
 
-template <int kVecs, int kBatch>
+template <int kVecs>
 __global__ void __launch_bounds__(kNormBwdThreads, 2)
     rmsnorm_backward_kernel(bf16* dx, float* __restrict__ dw, const bf16* __restrict__ dout,
                             const bf16* __restrict__ x, const bf16* __restrict__ w,
                             const float* __restrict__ rstd, const bf16* residual, int64_t N, int C,
                             int64_t rows_per_block) {
+  constexpr int kBatch = kNormBwdRowVecs / kVecs;
   constexpr int kWarps = kNormBwdThreads / kWarp;
   __shared__ float red[kBatch][kWarps];
   const int nvec = C / 8, warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
@@ -766,19 +768,20 @@ void rmsnorm_backward(bf16* dx, float* dw, const bf16* dout, const bf16* x, cons
   require(norm_slots(C) > 0, "rmsnorm: hidden size must be a multiple of 8 and at most 8192");
   if (N == 0) return;
   const int c = static_cast<int>(C);
-  // Batches of 8 / (column vectors per thread) rows (the residual's registers: 32 per thread);
-  // two blocks per SM, each a whole number of batches.
-  const int vecs = static_cast<int>((C / 8 + kNormBwdThreads - 1) / kNormBwdThreads);
-  const int batch = vecs <= 1 ? 8 : vecs <= 2 ? 4 : 2;
+  // Column vectors per thread (1, 2 or 4) and batches of 8 / that many rows (the residual's
+  // registers: 32 per thread); two blocks per SM, each a whole number of batches.
+  const int needed = static_cast<int>((C / 8 + kNormBwdThreads - 1) / kNormBwdThreads);
+  const int vecs = needed <= 1 ? 1 : needed <= 2 ? 2 : 4;
+  const int batch = kNormBwdRowVecs / vecs;
   const int64_t blocks =
       std::max<int64_t>(1, std::min<int64_t>(2 * int64_t(sm_count()), (N + batch - 1) / batch));
   int64_t rows = (N + blocks - 1) / blocks;
   rows = (rows + batch - 1) / batch * batch;
   const auto grid = static_cast<unsigned>((N + rows - 1) / rows);
-  using Kernel = decltype(&rmsnorm_backward_kernel<1, 8>);
-  const Kernel kernel = vecs <= 1   ? rmsnorm_backward_kernel<1, 8>
-                        : vecs <= 2 ? rmsnorm_backward_kernel<2, 4>
-                                    : rmsnorm_backward_kernel<4, 2>;
+  using Kernel = decltype(&rmsnorm_backward_kernel<1>);
+  const Kernel kernel = vecs == 1   ? rmsnorm_backward_kernel<1>
+                        : vecs == 2 ? rmsnorm_backward_kernel<2>
+                                    : rmsnorm_backward_kernel<4>;
   kernel<<<grid, kNormBwdThreads, 0, stream>>>(dx, dw, dout, x, w, rstd, residual, N, c, rows);
   check_launch("rmsnorm_backward");
 }

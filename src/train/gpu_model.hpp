@@ -258,9 +258,9 @@ class LlamaGpu {
   double* norm_host_ = nullptr;   // page-locked: the gradient norm, copied before AdamW
   bool overlap_ = true, norm_in_backward_ = true;
   // SMs the overlapped update runs on (SXB_OPTIMIZER_SMS; 0: the whole GPU, the update's blocks
-  // taking SMs as the forward frees them), and the device's SM count; with a partition, the
-  // products of a forward that runs beside the update are planned for the remaining SMs.
-  int update_sms_ = 0, device_sms_ = 0;
+  // taking SMs as the forward frees them); with a partition, the products of a forward that runs
+  // beside the update are planned for the device's other SMs.
+  int update_sms_ = 0;
   bool updates_pending_ = false;  // the main stream has not waited for the last update yet
   bool norm_queued_ = false;      // the backward queued the squared-gradient sums
   bool profiling_ = false;

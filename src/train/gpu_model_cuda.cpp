@@ -58,12 +58,6 @@ LlamaGpu::LlamaGpu(const ModelConfig& cfg, int64_t max_B, int64_t T, Recompute r
   if (const auto n = environment_knob_int("SXB_GEMM_CANDIDATES")) gemm_.set_candidates(int(*n));
   if (const auto on = environment_knob_bool("SXB_OVERLAP_OPTIMIZER")) overlap_ = *on;
   if (const auto on = environment_knob_bool("SXB_NORM_IN_BACKWARD")) norm_in_backward_ = *on;
-  {
-    int dev = 0;
-    cuda_check(cudaGetDevice(&dev), "cudaGetDevice");
-    cuda_check(cudaDeviceGetAttribute(&device_sms_, cudaDevAttrMultiProcessorCount, dev),
-               "cudaDeviceGetAttribute (SM count)");
-  }
   if (const auto n = environment_knob_int("SXB_OPTIMIZER_SMS")) set_update_sms(*n);
   plan_ = plan_gpu_memory(cfg_, max_B_, T_, recompute_, grads_, gemm_.workspace_bytes(), zero);
   const int64_t P = cfg_.param_count();
@@ -226,10 +220,10 @@ void LlamaGpu::set_overlap_optimizer(bool on) {
 }
 
 void LlamaGpu::set_update_sms(int64_t n) {
-  if (n < 0 || n >= device_sms_) {
+  if (n < 0 || n >= sm_count()) {
     throw usage_error(fmt::format(
         "SXB_OPTIMIZER_SMS={} must be 0 (the whole GPU) or below the GPU's {} SMs", n,
-        device_sms_));
+        sm_count()));
   }
   update_sms_ = int(n);
 }
@@ -688,7 +682,7 @@ void LlamaGpu::forward_backward(const int32_t* tokens, const int32_t* targets, i
   // the next unit's while this one computes.
   // With an SM partition the products beside the update leave it its SMs until the last unit's
   // update is waited for.
-  if (overlap_ && updates_pending_ && update_sms_ > 0) gemm_.set_sm_target(device_sms_ - update_sms_);
+  if (overlap_ && updates_pending_ && update_sms_ > 0) gemm_.set_sm_target(sm_count() - update_sms_);
   wait_update(0);
   use_unit(0);
   prefetch_unit(1);

@@ -17,6 +17,9 @@ namespace sxb::gpu {
 
 using bf16 = __nv_bfloat16;
 
+// SMs of the current device (read once; 1 where it cannot be read).
+int sm_count();
+
 // --- elementwise and row operators -------------------------------------------------------
 
 // out[n, :] = wte[tokens[n], :].  out: (N, C); tokens: (N) int32 in [0, V); wte: (V, C).

@@ -554,8 +554,8 @@ TEST(TrainGpuOps, HopperAttentionForwardMatchesTheMmaKernelAndTheReference) {
 // The Hopper backward against the mma.sync backward (dq accumulator, dk, dv) on the same forward
 // outputs, at head_dim 128 and 64, GQA ratios 1, 4, 3 and 8, lengths that end inside a key block
 // or a query tile, and one and two batch entries; the outputs are poisoned (NaN) before each
-// kernel so every element must be written. The CPU reference checks the automatic choice (the Hopper kernel on sm_90)
-// in FlashAttentionMatchesTheReferenceForwardAndBackward.
+// kernel so every element must be written. The CPU reference checks the automatic choice (the
+// Hopper kernel on sm_90) in FlashAttentionMatchesTheReferenceForwardAndBackward.
 TEST(TrainGpuOps, HopperAttentionBackwardMatchesTheMmaKernel) {
   SXB_REQUIRE_GPU();
   struct Case {
