@@ -10,9 +10,9 @@
 #      against PyTorch eager and torch.compile (bench/device/engine_vs_torch.sh);
 #   5. with GQA=1, Mistral-7B and Llama-3-8B against PyTorch eager (bench/device/gqa_models.sh).
 # On a GPU under 100 GiB (an H100) parts 4 and 5 run 12 of the models' 32 layers. PREFLIGHT=0
-# leaves part 3 out, ENGINE=0 parts 4 and 5, PROFILE=0 the profiled step; VARIANTS and SHAPES (extra attention shapes,
-# BxHxKVxTxD[xW], comma-separated; PyTorch runs those without a window too) go to
-# attention_variants.sh.
+# leaves part 3 out, ENGINE=0 parts 4 and 5, PROFILE=0 the profiled step; VARIANTS and SHAPES
+# (extra attention shapes, BxHxKVxTxD[xW], comma-separated; PyTorch runs those without a window
+# too) go to attention_variants.sh.
 # Logs into $OUT/*.tgz; the summary ($OUT/summary.txt) is printed last.
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1 OMPI_ALLOW_RUN_AS_ROOT=1

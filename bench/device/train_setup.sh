@@ -1,5 +1,5 @@
-# Sourced by the device scripts that train on the engine and PyTorch side by side
-# (engine_vs_torch.sh, gqa_models.sh): multicast off, unbuffered Python, logs under $L (default
+# Sourced by the device scripts that train on the engine (engine_vs_torch.sh, gqa_models.sh,
+# profile_step.sh): multicast off, unbuffered Python, logs under $L (default
 # $OUT), the summary file $S, the carried libraries, the carried binary as $BIN, note() to print a
 # line and append it to the summary, engine_figures, torch_figures and llama2_7b_config (below),
 # and $layers: 32, or LAYERS (default 12) where the GPU has under 100 GiB (the 7-8B models with
